@@ -1,0 +1,208 @@
+"""The annotation taxonomy (schemas/taxonomy.yaml) as typed, read-only objects.
+
+Everything that needs a label name, colour, hotkey or allowed attribute value asks this
+module, so the Label Studio config, pandera checks, ClassLabels and card tables cannot
+disagree with each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class TaxonomyError(ValueError):
+    """schemas/taxonomy.yaml is malformed (duplicate label, hotkey clash, bad reference)."""
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    description: str
+    color: str | None = None
+    hotkey: str | None = None
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    description: str
+    values: tuple[str, ...] | None  # closed value set, or None for free values
+    type: str  # "choice", "number", "string", "boolean", "registry"
+    registry: str | None
+    required: bool
+
+
+@dataclass(frozen=True)
+class SpanLayer:
+    name: str
+    title: str
+    description: str
+    overlap: str  # "none", "nested" or "allowed"
+    labels: tuple[Label, ...]
+    attributes: tuple[Attribute, ...]
+    nesting_allowed: frozenset[tuple[str, str]]
+    relation_labels: tuple[Label, ...]
+    relation_to_layers: tuple[str, ...]
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(label.name for label in self.labels)
+
+    def attribute(self, name: str) -> Attribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class DocumentField:
+    name: str
+    description: str
+    kind: str  # "single", "multi" or "text"
+    values: tuple[Label, ...]
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.values)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    span_layers: tuple[SpanLayer, ...]
+    document_fields: tuple[DocumentField, ...]
+
+    def layer(self, name: str) -> SpanLayer:
+        for layer in self.span_layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no span layer {name!r} in taxonomy")
+
+    def document_field(self, name: str) -> DocumentField:
+        for f in self.document_fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"no document label {name!r} in taxonomy")
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.span_layers)
+
+    def bio_names(self, layer: str) -> tuple[str, ...]:
+        """``O`` then ``B-X``/``I-X`` per label: the tag order NER trainers expect."""
+        names = ["O"]
+        for label in self.layer(layer).label_names:
+            names += [f"B-{label}", f"I-{label}"]
+        return tuple(names)
+
+    def class_names(self, path: str) -> tuple[str, ...]:
+        """Names for a taxonomy path used in schemas/tables.yaml (see its header)."""
+        if path.startswith("bio:"):
+            return self.bio_names(path.removeprefix("bio:").split(".")[1])
+        parts = path.split(".")
+        if parts[0] == "span_layers" and len(parts) == 2:
+            return self.layer(parts[1]).label_names
+        if parts[0] == "span_layers" and len(parts) == 3 and parts[2] == "relations":
+            return tuple(label.name for label in self.layer(parts[1]).relation_labels)
+        if parts[0] == "span_layers" and len(parts) == 4 and parts[2] == "attributes":
+            attr = self.layer(parts[1]).attribute(parts[3])
+            if attr is None or attr.values is None:
+                raise TaxonomyError(f"{path}: not a closed attribute value set")
+            return attr.values
+        if parts[0] == "document_labels" and len(parts) == 2:
+            return self.document_field(parts[1]).value_names
+        raise TaxonomyError(f"unknown taxonomy path {path!r}")
+
+
+def _labels(raw: list[dict[str, Any]], where: str) -> tuple[Label, ...]:
+    labels = tuple(
+        Label(
+            name=str(item["name"]),
+            description=str(item.get("description", "")),
+            color=item.get("color"),
+            hotkey=None if item.get("hotkey") is None else str(item["hotkey"]),
+        )
+        for item in raw
+    )
+    names = [label.name for label in labels]
+    if len(set(names)) != len(names):
+        raise TaxonomyError(f"{where}: duplicate label names {names}")
+    return labels
+
+
+def _attribute(name: str, raw: dict[str, Any]) -> Attribute:
+    values = raw.get("values")
+    registry = raw.get("registry")
+    kind = "choice" if values else "registry" if registry else str(raw.get("type", "string"))
+    return Attribute(
+        name=name,
+        description=str(raw.get("description", "")),
+        values=tuple(str(v) for v in values) if values else None,
+        type=kind,
+        registry=registry,
+        required=bool(raw.get("required", False)),
+    )
+
+
+def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
+    layers = []
+    entity_attrs = data.get("entity_attributes", {})
+    for name, raw in data["span_layers"].items():
+        attrs = dict(raw.get("attributes", {}))
+        if name == "entities":
+            attrs.update(entity_attrs)
+        relations = raw.get("relations") or {}
+        layers.append(
+            SpanLayer(
+                name=name,
+                title=str(raw.get("title", name)),
+                description=" ".join(str(raw.get("description", "")).split()),
+                overlap=str(raw.get("overlap", "allowed")),
+                labels=_labels(raw["labels"], f"span_layers.{name}"),
+                attributes=tuple(_attribute(k, v) for k, v in attrs.items()),
+                nesting_allowed=frozenset(tuple(pair) for pair in raw.get("nesting_allowed", [])),
+                relation_labels=_labels(relations.get("labels", []), f"{name}.relations"),
+                relation_to_layers=tuple(relations.get("to_layers", [])),
+            )
+        )
+    fields = tuple(
+        DocumentField(
+            name=name,
+            description=str(raw.get("description", "")),
+            kind=str(raw["kind"]),
+            values=_labels(raw.get("values", []), f"document_labels.{name}"),
+        )
+        for name, raw in data["document_labels"].items()
+    )
+    taxonomy = Taxonomy(str(data["taxonomy_version"]), tuple(layers), fields)
+    _check_hotkeys(taxonomy)
+    return taxonomy
+
+
+def _check_hotkeys(taxonomy: Taxonomy) -> None:
+    # Label Studio binds every hotkey globally in the labeling UI: a clash silently
+    # makes one label unreachable from the keyboard, so refuse it here.
+    seen: dict[str, str] = {}
+    for layer in taxonomy.span_layers:
+        for label in layer.labels:
+            if label.hotkey is None:
+                continue
+            if label.hotkey in seen:
+                raise TaxonomyError(
+                    f"hotkey {label.hotkey!r} used by {seen[label.hotkey]} and {layer.name}.{label.name}"
+                )
+            seen[label.hotkey] = f"{layer.name}.{label.name}"
+
+
+@cache
+def _load_cached(path: Path, mtime_ns: int) -> Taxonomy:
+    del mtime_ns  # part of the cache key only: an edited file is re-read
+    return parse_taxonomy(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Load and check schemas/taxonomy.yaml (cached per file version)."""
+    return _load_cached(path.resolve(), path.stat().st_mtime_ns)
