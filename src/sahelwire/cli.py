@@ -78,6 +78,71 @@ def ingest(
     )
 
 
+@app.command()
+def validate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    no_dist: Annotated[bool, typer.Option("--no-dist", help="Skip dist/ even when present.")] = False,
+) -> None:
+    """Validate everything committed (and dist/ when present) against schemas/."""
+    from sahelwire.validation import validate_project
+
+    paths, _ = project()
+    try:
+        report = validate_project(paths, include_dist=not no_dist)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot validate: {exc}", EXIT_USAGE) from None
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, "checked": report.checked,
+                               "problems": [p.to_json() for p in report.problems]}, indent=2, ensure_ascii=False))
+    else:
+        for problem in report.problems:
+            typer.echo(f"error: {problem}")
+        checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
+        typer.echo(f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
+
+
+@app.command()
+def build(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: dist/).")] = None,
+) -> None:
+    """Build the release folder (card, Parquet splits per config, checksums) from what is committed."""
+    from sahelwire.build import BuildRefused
+    from sahelwire.build import build as run_build
+
+    paths, settings = project()
+    try:
+        release = run_build(paths, settings, out)
+    except BuildRefused as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID) from None
+    target = out or paths.dist_dir
+    for config, by_split in release.rows.items():
+        typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
+    typer.echo(f"built {len(release.files)} files into {target}")
+
+
+@app.command()
+def card(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if DATASET_CARD.md is out of date; write nothing.")] = False,
+) -> None:
+    """Regenerate the generated parts of DATASET_CARD.md (YAML metadata, tables, statistics)."""
+    from sahelwire.build import BuildRefused, update_card
+
+    paths, settings = project()
+    try:
+        current = update_card(paths, settings, check=check)
+    except BuildRefused as exc:
+        raise fail(f"cannot render the card: {exc}; run `sahelwire validate`", EXIT_INVALID) from None
+    if current:
+        typer.echo("DATASET_CARD.md is up to date")
+    elif check:
+        raise fail("DATASET_CARD.md drifted from its sources; run `sahelwire card` and commit", EXIT_INVALID)
+    else:
+        typer.echo("DATASET_CARD.md updated")
+
+
 def _register_subcommands() -> None:
     # Stages with several subcommands own a Typer sub-app in their own module; they are
     # wired here so `sahelwire --help` lists everything.

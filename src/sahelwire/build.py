@@ -1,0 +1,132 @@
+"""``sahelwire build``: raw articles + gold annotations -> the release folder dist/.
+
+dist/README.md (the card), dist/data/<config>/<split>-00000-of-00001.parquet and
+dist/checksums.sha256. Inputs are validated first and the outputs after; the folder is
+assembled in a staging directory and swapped in with one rename, so an interrupted or
+refused build leaves the previous dist/ intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.annotation_layers import load_annotation_layers, raw_rows
+from sahelwire.atomic import clean_stale_staging, staged_directory, write_bytes_atomic, write_text_atomic
+from sahelwire.card import front_matter, render_card
+from sahelwire.card_sections import fields_section, splits_section, statistics_section, taxonomy_section
+from sahelwire.config import SPLITS, Settings
+from sahelwire.manifest import load_articles
+from sahelwire.parquet_files import parquet_bytes, with_hf_features
+from sahelwire.paths import ProjectPaths
+from sahelwire.problems import Problem
+from sahelwire.release_tables import ReleaseInputs, ReleaseTableBuilder
+from sahelwire.splits import assign_splits, read_story_clusters
+from sahelwire.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.table_validation import validate_published
+from sahelwire.taxonomy import load_taxonomy
+from sahelwire.validation import validate_project
+
+
+class BuildRefused(Exception):
+    """Inputs or outputs failed validation; dist/ was left as it was."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} validation problem(s)")
+        self.problems = problems
+
+
+@dataclass
+class BuiltRelease:
+    """Everything a build produces, in memory: file name -> bytes, plus row counts."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def data_file(config: str, split: str) -> str:
+    return f"data/{config}/{split}-00000-of-00001.parquet"
+
+
+def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
+    """Validate the inputs and produce every release file in memory (nothing written)."""
+    report = validate_project(paths, include_dist=False)
+    if not report.ok:
+        raise BuildRefused(report.problems)
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    specs = load_table_specs(paths.tables_file)
+    shapes = ShapeBuilder(specs, taxonomy)
+    articles = load_articles(paths)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    layers = load_annotation_layers(paths, taxonomy)
+    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_rows(layers))
+    tables = ReleaseTableBuilder(shapes).tables(inputs)
+
+    problems: list[Problem] = []
+    release = BuiltRelease()
+    sizes: dict[str, dict[str, tuple[int, int]]] = {}
+    features = {name: shapes.features(spec) for name, spec in specs.configs.items()}
+    for name, by_split in tables.items():
+        sizes[name] = {}
+        release.rows[name] = {}
+        for split in SPLITS:
+            table: pa.Table = by_split[split]
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            problems += validate_published(frame, specs.configs[name], specs, taxonomy, file=data_file(name, split))
+            release.rows[name][split] = table.num_rows
+            if table.num_rows == 0:
+                # datasets cannot load a split with no rows ("corresponds to no data"),
+                # so an empty split is left out of the files and the card's YAML.
+                continue
+            data = parquet_bytes(with_hf_features(table, features[name]))
+            release.files[data_file(name, split)] = data
+            sizes[name][split] = (table.num_rows, len(data))
+    if problems:
+        raise BuildRefused(problems)
+    release.files["README.md"] = render_card_text(paths, settings, features, specs.default_config, sizes,
+                                                  sections={"taxonomy": lambda: taxonomy_section(taxonomy),
+                                                            "fields": lambda: fields_section(specs),
+                                                            "splits": lambda: splits_section(settings, clusters, splits),
+                                                            "statistics": lambda: statistics_section(tables, taxonomy),
+                                                            "version": lambda: f"Data version **{settings.data_version}**.\n"}).encode()
+    release.files["checksums.sha256"] = checksums(release.files).encode()
+    return release
+
+
+def render_card_text(paths, settings, features, default, sizes, sections) -> str:  # type: ignore[no-untyped-def]
+    template = paths.card_template.read_text(encoding="utf-8")
+    return render_card(template, front_matter(features, default, sizes), sections)
+
+
+def checksums(files: dict[str, bytes]) -> str:
+    """sha256sum-compatible lines for every file, sorted by name."""
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+
+
+def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) -> BuiltRelease:
+    """Build into ``out_dir`` (default dist/), replacing it atomically."""
+    target = out_dir or paths.dist_dir
+    clean_stale_staging(target)
+    release = render_release(paths, settings)
+    with staged_directory(target) as stage:
+        for name, data in sorted(release.files.items()):
+            write_bytes_atomic(stage / name, data)
+    return release
+
+
+def update_card(paths: ProjectPaths, settings: Settings, *, check: bool) -> bool:
+    """Rewrite DATASET_CARD.md's generated parts (or, with ``check``, report drift). True if current."""
+    release = render_release(paths, settings)
+    rendered = release.files["README.md"].decode()
+    current = paths.card_template.read_text(encoding="utf-8")
+    if rendered == current:
+        return True
+    if not check:
+        write_text_atomic(paths.card_template, rendered)
+    return False

@@ -1,0 +1,88 @@
+"""The card's generated prose sections: label tables, split table, statistics.
+
+Each returns Markdown computed from the taxonomy, the table specs or the built tables,
+so no figure in the card is typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from sahelwire.card import markdown_table
+from sahelwire.config import SPLITS, Settings
+from sahelwire.table_specs import TableSpecs
+from sahelwire.taxonomy import Taxonomy
+
+
+def taxonomy_section(taxonomy: Taxonomy) -> str:
+    parts = [f"Taxonomy version {taxonomy.version} (`schemas/taxonomy.yaml`).\n"]
+    for layer in taxonomy.span_layers:
+        parts.append(f"\n**{layer.title}** (`{layer.name}`): {layer.description}\n\n")
+        parts.append(
+            markdown_table(
+                ["label", "hotkey", "description"],
+                [[f"`{lab.name}`", lab.hotkey or "", lab.description] for lab in layer.labels],
+            )
+        )
+        for attr in layer.attributes:
+            values = ", ".join(attr.values) if attr.values else attr.type
+            parts.append(f"\n- attribute `{attr.name}` ({values}): {attr.description}\n")
+        if layer.relation_labels:
+            roles = ", ".join(f"`{r.name}` ({r.description})" for r in layer.relation_labels)
+            parts.append(f"- argument relations: {roles}\n")
+    parts.append("\n**Article-level labels**\n\n")
+    parts.append(
+        markdown_table(
+            ["field", "kind", "values"],
+            [[f"`{f.name}`", f.kind, ", ".join(f.value_names) or "free text"] for f in taxonomy.document_fields],
+        )
+    )
+    return "".join(parts)
+
+
+def fields_section(specs: TableSpecs) -> str:
+    parts = []
+    for name, spec in specs.configs.items():
+        parts.append(f"\n**`{name}`**{' (default)' if spec.default else ''}: {spec.description}\n\n")
+        parts.append(markdown_table(["field", "description"], [[f"`{c.name}`", c.description] for c in spec.columns]))
+    return "".join(parts)
+
+
+def splits_section(settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]) -> str:
+    ratios = ", ".join(f"{s} {settings.split_ratios[s]:.2f}" for s in SPLITS)
+    rows = []
+    for cluster in sorted(set(clusters.values())):
+        members = sorted(a for a, c in clusters.items() if c == cluster)
+        rows.append([f"`{cluster}`", splits[members[0]], len(members), ", ".join(members)])
+    return (
+        f"Split seed `{settings.split_seed}`, target ratios {ratios} (`[tool.sahelwire]` in pyproject.toml). "
+        "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first, each to the "
+        "split furthest below its target share; ties are broken by a seeded hash of the cluster id.\n\n"
+        + markdown_table(["story cluster", "split", "articles", "article ids"], rows)
+    )
+
+
+def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy) -> str:
+    rows = [[f"`{c}`", *(tables[c][s].num_rows for s in SPLITS)] for c in tables]
+    parts = ["Rows per config and split:\n\n", markdown_table(["config", *SPLITS], rows)]
+    empty = [c for c in tables if all(tables[c][s].num_rows == 0 for s in SPLITS)]
+    if empty:
+        parts.append("\nNot published in this version because they have no rows yet: "
+                     + ", ".join(f"`{c}`" for c in empty) + ". Empty splits are left out of the files.\n")
+    docs = tables["documents"]
+    label_rows = []
+    for layer in taxonomy.span_layers:
+        counts = {s: Counter(span["label"] for spans in docs[s].column(layer.name).to_pylist() for span in spans) for s in SPLITS}
+        for i, label in enumerate(layer.label_names):
+            label_rows.append([layer.name, f"`{label}`", *(counts[s][i] for s in SPLITS)])
+    parts += ["\nGold spans per label and split:\n\n", markdown_table(["layer", "label", *SPLITS], label_rows)]
+    annotated = {s: sum(1 for n in docs[s].column("n_annotators").to_pylist() if n > 0) for s in SPLITS}
+    parts.append(
+        "\nArticles with a gold layer: "
+        + ", ".join(f"{s} {annotated[s]}/{docs[s].num_rows}" for s in SPLITS)
+        + ".\n"
+    )
+    return "".join(parts)

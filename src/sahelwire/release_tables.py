@@ -1,0 +1,183 @@
+"""The published configs as Arrow tables, one per (config, split), from articles + gold.
+
+Row order is stable (article id, then span start/end/label), so a rebuild of the same
+inputs gives the same tables, and hence byte-identical Parquet files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.config import SPLITS
+from sahelwire.gold_layer import GoldLayer
+from sahelwire.manifest import Article
+from sahelwire.table_specs import ShapeBuilder
+from sahelwire.taxonomy import Taxonomy
+
+BODY_ZONES = {"HEADLINE"}  # zones that are article content; every other zone is not
+_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    articles: list[Article]
+    splits: dict[str, str]  # article id -> split
+    clusters: dict[str, str]  # article id -> story cluster
+    gold: GoldLayer
+    raw_rows: list[dict[str, Any]]  # annotations_raw rows (per annotator), any order
+
+
+def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
+    return {name: i for i, name in enumerate(taxonomy.class_names(path))}
+
+
+def _rows_by_article(df: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in df.sort(["article_id", "start", "end", "label"]).iter_rows(named=True):
+        grouped[row["article_id"]].append(row)
+    return grouped
+
+
+def non_body_ranges(zones: Iterable[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Sorted (start, end) of zones that are not article content."""
+    return sorted((z["start"], z["end"]) for z in zones if z["label"] not in BODY_ZONES)
+
+
+def clean_text(text: str, zones: Iterable[dict[str, Any]]) -> str:
+    """``text`` minus non-body zones; blank-line runs left behind collapse to one."""
+    kept, cursor = [], 0
+    for start, end in non_body_ranges(zones):
+        kept.append(text[cursor:start])
+        cursor = max(cursor, end)
+    kept.append(text[cursor:])
+    joined = re.sub(r"\n[ \t]*(\n[ \t]*)+", "\n\n", "".join(kept))
+    return joined.strip()
+
+
+def bio_tokens(text: str, zones: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tokens of the article content (outside non-body zones) with outermost-mention BIO tags."""
+    skip = non_body_ranges(zones)
+    outer = []
+    for m in sorted(mentions, key=lambda m: (m["start"], -m["end"])):
+        if outer and m["start"] < outer[-1]["end"]:
+            continue  # nested (or overlapping) inner mention: BIO cannot carry it
+        outer.append(m)
+    tokens, starts, tags = [], [], []
+    mi = 0
+    for match in _TOKEN.finditer(text):
+        s, e = match.span()
+        if any(a <= s < b for a, b in skip):
+            continue
+        while mi < len(outer) and outer[mi]["end"] <= s:
+            mi += 1
+        tag = "O"
+        if mi < len(outer) and outer[mi]["start"] <= s and e <= outer[mi]["end"]:
+            prefix = "B" if s == outer[mi]["start"] or not tags or tags[-1] == "O" else "I"
+            tag = f"{prefix}-{outer[mi]['label']}"
+        tokens.append(match.group())
+        starts.append(s)
+        tags.append(tag)
+    return {"tokens": tokens, "token_starts": starts, "ner_tags": tags}
+
+
+class ReleaseTableBuilder:
+    """Builds every published config's rows and Arrow tables."""
+
+    def __init__(self, shapes: ShapeBuilder) -> None:
+        self.shapes = shapes
+        self.taxonomy = shapes.taxonomy
+
+    def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
+        tx = self.taxonomy
+        idx = {
+            layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names
+        }
+        realis = _index(tx, "span_layers.events.attributes.realis")
+        roles = _index(tx, "span_layers.events.relations")
+        bio = _index(tx, "bio:span_layers.entities")
+        regions = _rows_by_article(inputs.gold.regions)
+        by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
+        args: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for rel in inputs.gold.relations.sort(["article_id", "from_key", "to_key", "label"]).iter_rows(named=True):
+            target = by_key[(rel["article_id"], rel["to_key"])]
+            args[(rel["article_id"], rel["from_key"])].append(
+                {"role": roles[rel["label"]], "start": target["start"], "end": target["end"], "text": target["text"]}
+            )
+        choices: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for ch in inputs.gold.choices.sort(["article_id", "field", "value"]).iter_rows(named=True):
+            choices[ch["article_id"]][ch["field"]].append(ch["value"])
+        n_annotators = dict(inputs.gold.status.iter_rows())
+
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for art in sorted(inputs.articles, key=lambda a: a.id):
+            mine = regions.get(art.id, [])
+            layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
+            headline = next((r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None)
+            span = lambda r, name: {"start": r["start"], "end": r["end"], "text": r["text"], "label": idx[name][r["label"]]}  # noqa: E731
+            events = [
+                {**span(r, "events"), "realis": realis[r["realis"]], "event_id": r["event_id"],
+                 "arguments": args.get((art.id, r["region_key"]), [])}
+                for r in layer["events"]
+            ]
+            quantities = [
+                {**span(r, "quantities"), "value": r["value"], "unit": r["unit"], "approximate": r["approximate"]}
+                for r in layer["quantities"]
+            ]
+            entities = [{**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]]
+            doc_choice = choices.get(art.id, {})
+
+            def single(field: str, doc_choice: dict[str, list[str]] = doc_choice) -> int:
+                values = doc_choice.get(field, [])
+                return _index(tx, f"document_labels.{field}")[values[0]] if values else -1
+
+            meta = art.meta
+            out["documents"].append({
+                "id": art.id, "title": headline if headline is not None else meta.get("title"),
+                "text": art.text, "clean_text": clean_text(art.text, layer["zones"]),
+                "source_file": meta["source_file"], "sha256": art.sha256,
+                **{k: meta.get(k) for k in ("url", "outlet", "published_date", "license", "language")},
+                "story_cluster": inputs.clusters[art.id], "n_annotators": int(n_annotators.get(art.id, 0)),
+                "zones": [span(r, "zones") for r in layer["zones"]], "entities": entities,
+                "events": events, "quantities": quantities,
+                "stance_us_presence": single("stance_us_presence"), "primary_frame": single("primary_frame"),
+                "quality_flags": [_index(tx, "document_labels.quality_flags")[v] for v in doc_choice.get("quality_flags", [])],
+                "notes": "\n".join(doc_choice.get("notes", [])) or None,
+            })
+            out["mentions"] += [{"article_id": art.id, **{k: e[k] for k in ("start", "end", "text", "label", "entity_id")}} for e in entities]
+            out["events"] += [
+                {"article_id": art.id, "start": e["start"], "end": e["end"], "text": e["text"], "event_type": e["label"],
+                 "realis": e["realis"], "event_id": e["event_id"], "arguments": e["arguments"]}
+                for e in events
+            ]
+            out["quantities"] += [
+                {"article_id": art.id, **{k: q[k] for k in ("start", "end", "text", "value", "unit", "approximate")},
+                 "quantity_type": q["label"]}
+                for q in quantities
+            ]
+            tagged = bio_tokens(art.text, layer["zones"], layer["entities"])
+            out["ner_bio"].append({"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]})
+        raw_key = ("article_id", "annotation_id", "kind", "layer", "region_id", "to_region_id", "label", "start", "end")
+        out["annotations_raw"] = sorted(inputs.raw_rows, key=lambda r: tuple("" if r.get(k) is None else str(r.get(k)).zfill(12) for k in raw_key))
+        return out
+
+    def tables(self, inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
+        """config -> split -> Arrow table with the explicit published schema."""
+        rows = self.rows(inputs)
+        result: dict[str, dict[str, pa.Table]] = {}
+        for name, spec in self.shapes.specs.configs.items():
+            schema = self.shapes.arrow_schema(spec, published=True)
+            key = "id" if "id" in spec.column_names else "article_id"
+            result[name] = {
+                split: pa.Table.from_pylist(
+                    [r for r in rows[name] if inputs.splits[r[key]] == split], schema=schema
+                )
+                for split in SPLITS
+            }
+        return result
