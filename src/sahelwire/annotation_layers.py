@@ -17,9 +17,18 @@ from sahelwire.problems import Problem
 from sahelwire.taxonomy import Taxonomy
 
 ANNOTATION_SCHEMA = {
-    "annotation_id": pl.Int64, "task_id": pl.Int64, "article_id": pl.Utf8, "text_sha256": pl.Utf8,
-    "annotator": pl.Utf8, "cancelled": pl.Boolean, "ground_truth": pl.Boolean, "created_at": pl.Utf8,
-    "updated_at": pl.Utf8, "lead_time": pl.Float64, "prediction_model_version": pl.Utf8, "source_file": pl.Utf8,
+    "annotation_id": pl.Int64,
+    "task_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "text_sha256": pl.Utf8,
+    "annotator": pl.Utf8,
+    "cancelled": pl.Boolean,
+    "ground_truth": pl.Boolean,
+    "created_at": pl.Utf8,
+    "updated_at": pl.Utf8,
+    "lead_time": pl.Float64,
+    "prediction_model_version": pl.Utf8,
+    "source_file": pl.Utf8,
 }
 
 
@@ -42,15 +51,29 @@ def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> Annotatio
     """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid."""
     if not _has_exports(paths):
         empty = pl.DataFrame(schema=ANNOTATION_SCHEMA)
-        return AnnotationLayers(empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), GoldLayer.empty())
+        return AnnotationLayers(
+            empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), GoldLayer.empty()
+        )
     from sahelwire.adjudication import adjudicate
     from sahelwire.annotation_tables import read_annotation_tables
 
     tables = read_annotation_tables(paths)
-    result = adjudicate(tables.annotations, tables.regions, tables.relations, tables.choices, paths.decisions_dir, taxonomy)
+    result = adjudicate(
+        tables.annotations,
+        tables.regions,
+        tables.relations,
+        tables.choices,
+        paths.decisions_dir,
+        taxonomy,
+    )
     return AnnotationLayers(
-        tables.annotations, tables.regions, tables.relations, tables.choices, result.gold,
-        problems=[*tables.problems, *result.problems], conflicts=result.conflicts,
+        tables.annotations,
+        tables.regions,
+        tables.relations,
+        tables.choices,
+        result.gold,
+        problems=[*tables.problems, *result.problems],
+        conflicts=result.conflicts,
     )
 
 
@@ -59,21 +82,81 @@ def raw_rows(layers: AnnotationLayers) -> list[dict[str, Any]]:
     if not layers.annotations.height:
         return []
     meta = {r["annotation_id"]: r for r in layers.annotations.iter_rows(named=True)}
-    base_keys = ("article_id", "task_id", "annotation_id", "annotator", "cancelled", "created_at", "updated_at",
-                 "lead_time", "prediction_model_version")
-    empty = dict.fromkeys(("region_id", "to_region_id", "start", "end", "text", "entity_id", "event_id", "realis",
-                           "value", "unit", "approximate"))
+    base_keys = (
+        "article_id",
+        "task_id",
+        "annotation_id",
+        "annotator",
+        "cancelled",
+        "created_at",
+        "updated_at",
+        "lead_time",
+        "prediction_model_version",
+    )
+    empty = dict.fromkeys(
+        (
+            "region_id",
+            "to_region_id",
+            "start",
+            "end",
+            "text",
+            "entity_id",
+            "event_id",
+            "realis",
+            "value",
+            "unit",
+            "approximate",
+        )
+    )
     rows = []
     for r in layers.regions.iter_rows(named=True):
         m = meta[r["annotation_id"]]
-        rows.append({**{k: m[k] for k in base_keys}, **empty, "kind": "region", "layer": r["layer"], "label": r["label"],
-                     **{k: r[k] for k in ("region_id", "start", "end", "text", "entity_id", "event_id", "realis",
-                                          "value", "unit", "approximate")}})
+        rows.append(
+            {
+                **{k: m[k] for k in base_keys},
+                **empty,
+                "kind": "region",
+                "layer": r["layer"],
+                "label": r["label"],
+                **{
+                    k: r[k]
+                    for k in (
+                        "region_id",
+                        "start",
+                        "end",
+                        "text",
+                        "entity_id",
+                        "event_id",
+                        "realis",
+                        "value",
+                        "unit",
+                        "approximate",
+                    )
+                },
+            }
+        )
     for r in layers.relations.iter_rows(named=True):
         m = meta[r["annotation_id"]]
-        rows.append({**{k: m[k] for k in base_keys}, **empty, "kind": "relation", "layer": "relations",
-                     "label": r["label"], "region_id": r["from_region_id"], "to_region_id": r["to_region_id"]})
+        rows.append(
+            {
+                **{k: m[k] for k in base_keys},
+                **empty,
+                "kind": "relation",
+                "layer": "relations",
+                "label": r["label"],
+                "region_id": r["from_region_id"],
+                "to_region_id": r["to_region_id"],
+            }
+        )
     for r in layers.choices.iter_rows(named=True):
         m = meta[r["annotation_id"]]
-        rows.append({**{k: m[k] for k in base_keys}, **empty, "kind": "choice", "layer": r["field"], "label": r["value"]})
+        rows.append(
+            {
+                **{k: m[k] for k in base_keys},
+                **empty,
+                "kind": "choice",
+                "layer": r["field"],
+                "label": r["value"],
+            }
+        )
     return rows

@@ -18,11 +18,127 @@ _MAX_TITLE_CHARS = 300
 # A few hundred function words are enough to tell these languages apart on news text;
 # a model would need a download, which this project may not do at run time.
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the of and to in a is that for on with as was by it at from are has have not be".split()),
-    "fr": frozenset("le la les de des du et en un une est que qui dans pour sur au aux avec par pas".split()),
-    "es": frozenset("el la los las de del y en un una es que por con para se al lo como".split()),
-    "pt": frozenset("o a os as de do da dos das e em um uma que para com por se no na".split()),
-    "de": frozenset("der die das und in den von zu mit sich des auf für ist im dem nicht ein eine".split()),
+    "en": frozenset(
+        [
+            "the",
+            "of",
+            "and",
+            "to",
+            "in",
+            "a",
+            "is",
+            "that",
+            "for",
+            "on",
+            "with",
+            "as",
+            "was",
+            "by",
+            "it",
+            "at",
+            "from",
+            "are",
+            "has",
+            "have",
+            "not",
+            "be",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "le",
+            "la",
+            "les",
+            "de",
+            "des",
+            "du",
+            "et",
+            "en",
+            "un",
+            "une",
+            "est",
+            "que",
+            "qui",
+            "dans",
+            "pour",
+            "sur",
+            "au",
+            "aux",
+            "avec",
+            "par",
+            "pas",
+        ]
+    ),
+    "es": frozenset(
+        [
+            "el",
+            "la",
+            "los",
+            "las",
+            "de",
+            "del",
+            "y",
+            "en",
+            "un",
+            "una",
+            "es",
+            "que",
+            "por",
+            "con",
+            "para",
+            "se",
+            "al",
+            "lo",
+            "como",
+        ]
+    ),
+    "pt": frozenset(
+        [
+            "o",
+            "a",
+            "os",
+            "as",
+            "de",
+            "do",
+            "da",
+            "dos",
+            "das",
+            "e",
+            "em",
+            "um",
+            "uma",
+            "que",
+            "para",
+            "com",
+            "por",
+            "se",
+            "no",
+            "na",
+        ]
+    ),
+    "de": frozenset(
+        [
+            "der",
+            "die",
+            "das",
+            "und",
+            "in",
+            "den",
+            "von",
+            "zu",
+            "mit",
+            "sich",
+            "des",
+            "auf",
+            "für",
+            "ist",
+            "im",
+            "dem",
+            "nicht",
+            "ein",
+            "eine",
+        ]
+    ),
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -42,7 +158,9 @@ def detect_language(text: str) -> str | None:
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 20:
         return None
-    scores = {lang: sum(w in vocab for w in words) / len(words) for lang, vocab in _FUNCTION_WORDS.items()}
+    scores = {
+        lang: sum(w in vocab for w in words) / len(words) for lang, vocab in _FUNCTION_WORDS.items()
+    }
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, top), (_, second) = ranked[0], ranked[1]
     if top < 0.08 or top < 1.5 * second:

@@ -9,16 +9,28 @@ refused build leaves the previous dist/ intact.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import polars as pl
 import pyarrow as pa
 
 from sahelwire.annotation_layers import load_annotation_layers, raw_rows
-from sahelwire.atomic import clean_stale_staging, staged_directory, write_bytes_atomic, write_text_atomic
+from sahelwire.atomic import (
+    clean_stale_staging,
+    staged_directory,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from sahelwire.card import front_matter, render_card
-from sahelwire.card_sections import fields_section, splits_section, statistics_section, taxonomy_section
+from sahelwire.card_sections import (
+    fields_section,
+    splits_section,
+    statistics_section,
+    taxonomy_section,
+)
 from sahelwire.config import SPLITS, Settings
 from sahelwire.manifest import load_articles
 from sahelwire.parquet_files import parquet_bytes, with_hf_features
@@ -78,7 +90,9 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             table: pa.Table = by_split[split]
             frame = pl.from_arrow(table)
             assert isinstance(frame, pl.DataFrame)
-            problems += validate_published(frame, specs.configs[name], specs, taxonomy, file=data_file(name, split))
+            problems += validate_published(
+                frame, specs.configs[name], specs, taxonomy, file=data_file(name, split)
+            )
             release.rows[name][split] = table.num_rows
             if table.num_rows == 0:
                 # datasets cannot load a split with no rows ("corresponds to no data"),
@@ -89,24 +103,39 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             sizes[name][split] = (table.num_rows, len(data))
     if problems:
         raise BuildRefused(problems)
-    release.files["README.md"] = render_card_text(paths, settings, features, specs.default_config, sizes,
-                                                  sections={"taxonomy": lambda: taxonomy_section(taxonomy),
-                                                            "fields": lambda: fields_section(specs),
-                                                            "splits": lambda: splits_section(settings, clusters, splits),
-                                                            "statistics": lambda: statistics_section(tables, taxonomy),
-                                                            "version": lambda: f"Data version **{settings.data_version}**.\n"}).encode()
+    release.files["README.md"] = render_card_text(
+        paths,
+        features,
+        specs.default_config,
+        sizes,
+        sections={
+            "taxonomy": lambda: taxonomy_section(taxonomy),
+            "fields": lambda: fields_section(specs),
+            "splits": lambda: splits_section(settings, clusters, splits),
+            "statistics": lambda: statistics_section(tables, taxonomy),
+            "version": lambda: f"Data version **{settings.data_version}**.\n",
+        },
+    ).encode()
     release.files["checksums.sha256"] = checksums(release.files).encode()
     return release
 
 
-def render_card_text(paths, settings, features, default, sizes, sections) -> str:  # type: ignore[no-untyped-def]
+def render_card_text(
+    paths: ProjectPaths,
+    features: dict[str, datasets.Features],
+    default: str,
+    sizes: dict[str, dict[str, tuple[int, int]]],
+    sections: dict[str, Callable[[], str]],
+) -> str:
     template = paths.card_template.read_text(encoding="utf-8")
     return render_card(template, front_matter(features, default, sizes), sections)
 
 
 def checksums(files: dict[str, bytes]) -> str:
     """sha256sum-compatible lines for every file, sorted by name."""
-    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+    return "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    )
 
 
 def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) -> BuiltRelease:

@@ -19,8 +19,13 @@ import yaml
 
 from sahelwire.config import SPLITS
 
-_YAML_BLOCK = re.compile(r"(# sahelwire:begin generated\n)(.*?)(# sahelwire:end generated)", re.DOTALL)
-_SECTION = re.compile(r"(<!-- sahelwire:begin (?P<name>[a-z_-]+) -->\n)(.*?)(<!-- sahelwire:end (?P=name) -->)", re.DOTALL)
+_YAML_BLOCK = re.compile(
+    r"(# sahelwire:begin generated\n)(.*?)(# sahelwire:end generated)", re.DOTALL
+)
+_SECTION = re.compile(
+    r"(<!-- sahelwire:begin (?P<name>[a-z_-]+) -->\n)(.*?)(<!-- sahelwire:end (?P=name) -->)",
+    re.DOTALL,
+)
 
 
 class CardTemplateError(ValueError):
@@ -76,7 +81,9 @@ def render_card(
 ) -> str:
     """Fill every generated part of ``template``; unknown or missing markers are errors."""
     if not _YAML_BLOCK.search(template):
-        raise CardTemplateError("DATASET_CARD.md: no '# sahelwire:begin generated' block in the YAML")
+        raise CardTemplateError(
+            "DATASET_CARD.md: no '# sahelwire:begin generated' block in the YAML"
+        )
     out = _YAML_BLOCK.sub(lambda m: m.group(1) + generated_yaml + m.group(3), template, count=1)
     found = {m.group("name") for m in _SECTION.finditer(out)}
     unknown = found - set(sections)

@@ -37,7 +37,10 @@ def taxonomy_section(taxonomy: Taxonomy) -> str:
     parts.append(
         markdown_table(
             ["field", "kind", "values"],
-            [[f"`{f.name}`", f.kind, ", ".join(f.value_names) or "free text"] for f in taxonomy.document_fields],
+            [
+                [f"`{f.name}`", f.kind, ", ".join(f.value_names) or "free text"]
+                for f in taxonomy.document_fields
+            ],
         )
     )
     return "".join(parts)
@@ -46,12 +49,20 @@ def taxonomy_section(taxonomy: Taxonomy) -> str:
 def fields_section(specs: TableSpecs) -> str:
     parts = []
     for name, spec in specs.configs.items():
-        parts.append(f"\n**`{name}`**{' (default)' if spec.default else ''}: {spec.description}\n\n")
-        parts.append(markdown_table(["field", "description"], [[f"`{c.name}`", c.description] for c in spec.columns]))
+        parts.append(
+            f"\n**`{name}`**{' (default)' if spec.default else ''}: {spec.description}\n\n"
+        )
+        parts.append(
+            markdown_table(
+                ["field", "description"], [[f"`{c.name}`", c.description] for c in spec.columns]
+            )
+        )
     return "".join(parts)
 
 
-def splits_section(settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]) -> str:
+def splits_section(
+    settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]
+) -> str:
     ratios = ", ".join(f"{s} {settings.split_ratios[s]:.2f}" for s in SPLITS)
     rows = []
     for cluster in sorted(set(clusters.values())):
@@ -70,16 +81,29 @@ def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: T
     parts = ["Rows per config and split:\n\n", markdown_table(["config", *SPLITS], rows)]
     empty = [c for c in tables if all(tables[c][s].num_rows == 0 for s in SPLITS)]
     if empty:
-        parts.append("\nNot published in this version because they have no rows yet: "
-                     + ", ".join(f"`{c}`" for c in empty) + ". Empty splits are left out of the files.\n")
+        parts.append(
+            "\nNot published in this version because they have no rows yet: "
+            + ", ".join(f"`{c}`" for c in empty)
+            + ". Empty splits are left out of the files.\n"
+        )
     docs = tables["documents"]
     label_rows = []
     for layer in taxonomy.span_layers:
-        counts = {s: Counter(span["label"] for spans in docs[s].column(layer.name).to_pylist() for span in spans) for s in SPLITS}
+        counts = {
+            s: Counter(
+                span["label"] for spans in docs[s].column(layer.name).to_pylist() for span in spans
+            )
+            for s in SPLITS
+        }
         for i, label in enumerate(layer.label_names):
             label_rows.append([layer.name, f"`{label}`", *(counts[s][i] for s in SPLITS)])
-    parts += ["\nGold spans per label and split:\n\n", markdown_table(["layer", "label", *SPLITS], label_rows)]
-    annotated = {s: sum(1 for n in docs[s].column("n_annotators").to_pylist() if n > 0) for s in SPLITS}
+    parts += [
+        "\nGold spans per label and split:\n\n",
+        markdown_table(["layer", "label", *SPLITS], label_rows),
+    ]
+    annotated = {
+        s: sum(1 for n in docs[s].column("n_annotators").to_pylist() if n > 0) for s in SPLITS
+    }
     parts.append(
         "\nArticles with a gold layer: "
         + ", ".join(f"{s} {annotated[s]}/{docs[s].num_rows}" for s in SPLITS)

@@ -45,7 +45,9 @@ def project() -> tuple[ProjectPaths, Settings]:
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[Path], typer.Argument(help="Text files, JSONL files or folders of them.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Text files, JSONL files or folders of them.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Add raw articles to dataset/raw/ exactly as received, with a manifest row each."""
@@ -61,7 +63,9 @@ def ingest(
             typer.echo(json.dumps({"refused": [p.__dict__ for p in exc.problems]}, indent=2))
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
-        raise fail(f"ingest refused: {len(exc.problems)} problem(s); dataset/raw/ unchanged", EXIT_INVALID) from None
+        raise fail(
+            f"ingest refused: {len(exc.problems)} problem(s); dataset/raw/ unchanged", EXIT_INVALID
+        ) from None
     except LockBusy as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     if as_json:
@@ -81,7 +85,9 @@ def ingest(
 @app.command()
 def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    no_dist: Annotated[bool, typer.Option("--no-dist", help="Skip dist/ even when present.")] = False,
+    no_dist: Annotated[
+        bool, typer.Option("--no-dist", help="Skip dist/ even when present.")
+    ] = False,
 ) -> None:
     """Validate everything committed (and dist/ when present) against schemas/."""
     from sahelwire.validation import validate_project
@@ -92,13 +98,24 @@ def validate(
     except (OSError, ValueError) as exc:
         raise fail(f"cannot validate: {exc}", EXIT_USAGE) from None
     if as_json:
-        typer.echo(json.dumps({"ok": report.ok, "checked": report.checked,
-                               "problems": [p.to_json() for p in report.problems]}, indent=2, ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "problems": [p.to_json() for p in report.problems],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         for problem in report.problems:
             typer.echo(f"error: {problem}")
         checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
-        typer.echo(f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}")
+        typer.echo(
+            f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
+        )
     raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
@@ -116,7 +133,9 @@ def build(
     except BuildRefused as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
-        raise fail(f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID) from None
+        raise fail(
+            f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID
+        ) from None
     target = out or paths.dist_dir
     for config, by_split in release.rows.items():
         typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
@@ -125,7 +144,10 @@ def build(
 
 @app.command()
 def card(
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if DATASET_CARD.md is out of date; write nothing.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if DATASET_CARD.md is out of date; write nothing."),
+    ] = False,
 ) -> None:
     """Regenerate the generated parts of DATASET_CARD.md (YAML metadata, tables, statistics)."""
     from sahelwire.build import BuildRefused, update_card
@@ -134,13 +156,81 @@ def card(
     try:
         current = update_card(paths, settings, check=check)
     except BuildRefused as exc:
-        raise fail(f"cannot render the card: {exc}; run `sahelwire validate`", EXIT_INVALID) from None
+        raise fail(
+            f"cannot render the card: {exc}; run `sahelwire validate`", EXIT_INVALID
+        ) from None
     if current:
         typer.echo("DATASET_CARD.md is up to date")
     elif check:
-        raise fail("DATASET_CARD.md drifted from its sources; run `sahelwire card` and commit", EXIT_INVALID)
+        raise fail(
+            "DATASET_CARD.md drifted from its sources; run `sahelwire card` and commit",
+            EXIT_INVALID,
+        )
     else:
         typer.echo("DATASET_CARD.md updated")
+
+
+@app.command()
+def agreement(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) where measured."""
+    from sahelwire.agreement import agreement_report
+    from sahelwire.annotation_layers import load_annotation_layers
+    from sahelwire.taxonomy import load_taxonomy
+
+    paths, _ = project()
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    layers = load_annotation_layers(paths, taxonomy)
+    report = agreement_report(layers.annotations, layers.regions, layers.choices, taxonomy)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    n = report["articles_with_2plus_annotators"]
+    if n == 0:
+        typer.echo("agreement not measured: no article has annotations by two or more annotators")
+        return
+    typer.echo(f"articles with 2+ annotators: {n}")
+    for layer, r in report["spans"].items():
+        typer.echo(
+            f"span F1 {layer:12} exact {r['f1_exact']:.3f}  overlap {r['f1_overlap']:.3f}  ({r['pairs']} pairs)"
+        )
+    for name, r in report["article_labels"].items():
+        alpha = "undefined" if r["alpha"] is None else f"{r['alpha']:.3f}"
+        typer.echo(
+            f"alpha {name:40} {alpha}  ({r['articles']} articles{', ' + r['note'] if r.get('note') else ''})"
+        )
+
+
+@app.command()
+def adjudicate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List every adjudication conflict and how it was settled (exit 1 if any is unsettled)."""
+    from sahelwire.annotation_layers import load_annotation_layers
+    from sahelwire.taxonomy import load_taxonomy
+
+    paths, _ = project()
+    layers = load_annotation_layers(paths, load_taxonomy(paths.taxonomy_file))
+    unsettled = [p for p in layers.problems if p.rule == "every conflict is settled by a decision"]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"conflicts": layers.conflicts, "unsettled": len(unsettled)}, indent=2, default=str
+            )
+        )
+    else:
+        for c in layers.conflicts:
+            typer.echo(
+                f"{c['article_id']}  {c['kind']:10} {c['item']}  {c['detail']}  decision={c.get('decision')}"
+            )
+        status = layers.gold.status
+        single = status.filter(status["n_annotators"] == 1).height
+        typer.echo(
+            f"{len(layers.conflicts)} conflict(s), {len(unsettled)} unsettled; "
+            f"{status.height} article(s) in gold, {single} single-annotated"
+        )
+    raise typer.Exit(EXIT_INVALID if unsettled else EXIT_OK)
 
 
 def _register_subcommands() -> None:

@@ -93,7 +93,9 @@ def _from_text_file(path: Path, data: bytes, max_bytes: int) -> Candidate:
     return Candidate(path.stem, path.name, None, decoded.text, stored, decoded.had_bom, {})
 
 
-def _from_jsonl(path: Path, data: bytes, max_bytes: int, problems: list[IngestProblem]) -> list[Candidate]:
+def _from_jsonl(
+    path: Path, data: bytes, max_bytes: int, problems: list[IngestProblem]
+) -> list[Candidate]:
     out: list[Candidate] = []
     try:
         body = decode_article(data, max_bytes=max_bytes * 1000).text
@@ -126,7 +128,9 @@ def _from_jsonl(path: Path, data: bytes, max_bytes: int, problems: list[IngestPr
             bad("jsonl_keys", f"unknown keys {unknown}; allowed: {sorted(_JSONL_KEYS)}")
             continue
         try:
-            decoded = decode_article(obj["text"].encode("utf-8", errors="surrogatepass"), max_bytes=max_bytes)
+            decoded = decode_article(
+                obj["text"].encode("utf-8", errors="surrogatepass"), max_bytes=max_bytes
+            )
         except RawTextError as exc:
             bad(exc.rule, exc.detail)
             continue
@@ -136,7 +140,9 @@ def _from_jsonl(path: Path, data: bytes, max_bytes: int, problems: list[IngestPr
             bad("id", "'id' is not a string")
             continue
         stated = {k: obj.get(k) for k in STATED_METADATA if obj.get(k) is not None}
-        out.append(Candidate(article_id, path.name, number, decoded.text, stored, decoded.had_bom, stated))
+        out.append(
+            Candidate(article_id, path.name, number, decoded.text, stored, decoded.had_bom, stated)
+        )
     return out
 
 

@@ -22,7 +22,9 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockBusy(f"another {what} is running (lock {path}); try again when it ends") from None
+            raise LockBusy(
+                f"another {what} is running (lock {path}); try again when it ends"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield

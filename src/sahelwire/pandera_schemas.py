@@ -55,12 +55,20 @@ def column_checks(col: ColumnSpec, taxonomy: Taxonomy, *, published: bool) -> li
         checks.append(pa.Check.le(c["le"]))
     if "isin_keys" in c:
         section = c["isin_keys"]
-        keys = taxonomy.layer_names if section == "span_layers" else tuple(f.name for f in taxonomy.document_fields)
+        keys = (
+            taxonomy.layer_names
+            if section == "span_layers"
+            else tuple(f.name for f in taxonomy.document_fields)
+        )
         checks.append(pa.Check.isin(list(keys), name=f"in_taxonomy:{section}"))
     if c.get("isin_layer_labels"):
         checks.append(_layer_label_check(taxonomy))
     if isinstance(col.type, dict) and "class_label" in col.type:
-        checks.append(_label_check(taxonomy, col.type["class_label"], published=published, nullable=col.nullable))
+        checks.append(
+            _label_check(
+                taxonomy, col.type["class_label"], published=published, nullable=col.nullable
+            )
+        )
     return checks
 
 
@@ -72,7 +80,9 @@ def _dtype(col: ColumnSpec, *, published: bool) -> Any:
     return None  # lists: checked by exploding (nested_frames)
 
 
-def dataframe_schema(table: TableSpec, taxonomy: Taxonomy, *, published: bool) -> pa.DataFrameSchema:
+def dataframe_schema(
+    table: TableSpec, taxonomy: Taxonomy, *, published: bool
+) -> pa.DataFrameSchema:
     """A strict pandera schema for ``table`` (columns, dtypes, nullability, checks, unique)."""
     columns = {
         col.name: pa.Column(
@@ -91,12 +101,16 @@ def dataframe_schema(table: TableSpec, taxonomy: Taxonomy, *, published: bool) -
 def struct_table(specs: TableSpecs, parent: TableSpec, column: str) -> TableSpec | None:
     """The flat TableSpec of a list<struct> column (parent key + struct fields), or None."""
     col = parent.column(column)
-    if not (isinstance(col.type, dict) and "list" in col.type and isinstance(col.type["list"], str)):
+    if not (
+        isinstance(col.type, dict) and "list" in col.type and isinstance(col.type["list"], str)
+    ):
         return None
     struct = col.type["list"]
     if struct not in specs.structs:
         return None
-    return TableSpec(name=f"{parent.name}.{column}", description="", columns=specs.structs[struct], key=())
+    return TableSpec(
+        name=f"{parent.name}.{column}", description="", columns=specs.structs[struct], key=()
+    )
 
 
 def nested_frames(df: pl.DataFrame, table: TableSpec, specs: TableSpecs) -> dict[str, pl.DataFrame]:
@@ -117,5 +131,7 @@ def _is_nested(dtype: Any) -> bool:
 
 def flat_columns(table: TableSpec, df: pl.DataFrame) -> TableSpec:
     """``table`` restricted to the non-nested columns present in ``df``."""
-    keep = tuple(c for c in table.columns if c.name in df.columns and not _is_nested(df.schema[c.name]))
+    keep = tuple(
+        c for c in table.columns if c.name in df.columns and not _is_nested(df.schema[c.name])
+    )
     return TableSpec(table.name, table.description, keep, table.key, table.default)

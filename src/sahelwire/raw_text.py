@@ -37,7 +37,9 @@ def decode_article(data: bytes, *, max_bytes: int) -> DecodedText:
     if not data:
         raise RawTextError("not_empty", "the file is empty")
     if data.startswith(_UTF16_BOMS):
-        raise RawTextError("utf8", "UTF-16 byte-order mark: the text is not UTF-8; convert it first")
+        raise RawTextError(
+            "utf8", "UTF-16 byte-order mark: the text is not UTF-8; convert it first"
+        )
     had_bom = data.startswith(UTF8_BOM)
     body = data[len(UTF8_BOM) :] if had_bom else data
     nul = body.find(b"\x00")

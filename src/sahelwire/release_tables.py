@@ -61,15 +61,19 @@ def clean_text(text: str, zones: Iterable[dict[str, Any]]) -> str:
     return joined.strip()
 
 
-def bio_tokens(text: str, zones: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> dict[str, Any]:
+def bio_tokens(
+    text: str, zones: list[dict[str, Any]], mentions: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Tokens of the article content (outside non-body zones) with outermost-mention BIO tags."""
     skip = non_body_ranges(zones)
-    outer = []
+    outer: list[dict[str, Any]] = []
     for m in sorted(mentions, key=lambda m: (m["start"], -m["end"])):
         if outer and m["start"] < outer[-1]["end"]:
             continue  # nested (or overlapping) inner mention: BIO cannot carry it
         outer.append(m)
-    tokens, starts, tags = [], [], []
+    tokens: list[str] = []
+    starts: list[int] = []
+    tags: list[str] = []
     mi = 0
     for match in _TOKEN.finditer(text):
         s, e = match.span()
@@ -96,19 +100,24 @@ class ReleaseTableBuilder:
 
     def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         tx = self.taxonomy
-        idx = {
-            layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names
-        }
+        idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
         roles = _index(tx, "span_layers.events.relations")
         bio = _index(tx, "bio:span_layers.entities")
         regions = _rows_by_article(inputs.gold.regions)
         by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
         args: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for rel in inputs.gold.relations.sort(["article_id", "from_key", "to_key", "label"]).iter_rows(named=True):
+        for rel in inputs.gold.relations.sort(
+            ["article_id", "from_key", "to_key", "label"]
+        ).iter_rows(named=True):
             target = by_key[(rel["article_id"], rel["to_key"])]
             args[(rel["article_id"], rel["from_key"])].append(
-                {"role": roles[rel["label"]], "start": target["start"], "end": target["end"], "text": target["text"]}
+                {
+                    "role": roles[rel["label"]],
+                    "start": target["start"],
+                    "end": target["end"],
+                    "text": target["text"],
+                }
             )
         choices: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         for ch in inputs.gold.choices.sort(["article_id", "field", "value"]).iter_rows(named=True):
@@ -120,17 +129,33 @@ class ReleaseTableBuilder:
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
             headline = next((r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None)
-            span = lambda r, name: {"start": r["start"], "end": r["end"], "text": r["text"], "label": idx[name][r["label"]]}  # noqa: E731
+            span = lambda r, name: {
+                "start": r["start"],
+                "end": r["end"],
+                "text": r["text"],
+                "label": idx[name][r["label"]],
+            }  # noqa: E731
             events = [
-                {**span(r, "events"), "realis": realis[r["realis"]], "event_id": r["event_id"],
-                 "arguments": args.get((art.id, r["region_key"]), [])}
+                {
+                    **span(r, "events"),
+                    "realis": realis[r["realis"]],
+                    "event_id": r["event_id"],
+                    "arguments": args.get((art.id, r["region_key"]), []),
+                }
                 for r in layer["events"]
             ]
             quantities = [
-                {**span(r, "quantities"), "value": r["value"], "unit": r["unit"], "approximate": r["approximate"]}
+                {
+                    **span(r, "quantities"),
+                    "value": r["value"],
+                    "unit": r["unit"],
+                    "approximate": r["approximate"],
+                }
                 for r in layer["quantities"]
             ]
-            entities = [{**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]]
+            entities = [
+                {**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]
+            ]
             doc_choice = choices.get(art.id, {})
 
             def single(field: str, doc_choice: dict[str, list[str]] = doc_choice) -> int:
@@ -138,33 +163,82 @@ class ReleaseTableBuilder:
                 return _index(tx, f"document_labels.{field}")[values[0]] if values else -1
 
             meta = art.meta
-            out["documents"].append({
-                "id": art.id, "title": headline if headline is not None else meta.get("title"),
-                "text": art.text, "clean_text": clean_text(art.text, layer["zones"]),
-                "source_file": meta["source_file"], "sha256": art.sha256,
-                **{k: meta.get(k) for k in ("url", "outlet", "published_date", "license", "language")},
-                "story_cluster": inputs.clusters[art.id], "n_annotators": int(n_annotators.get(art.id, 0)),
-                "zones": [span(r, "zones") for r in layer["zones"]], "entities": entities,
-                "events": events, "quantities": quantities,
-                "stance_us_presence": single("stance_us_presence"), "primary_frame": single("primary_frame"),
-                "quality_flags": [_index(tx, "document_labels.quality_flags")[v] for v in doc_choice.get("quality_flags", [])],
-                "notes": "\n".join(doc_choice.get("notes", [])) or None,
-            })
-            out["mentions"] += [{"article_id": art.id, **{k: e[k] for k in ("start", "end", "text", "label", "entity_id")}} for e in entities]
+            out["documents"].append(
+                {
+                    "id": art.id,
+                    "title": headline if headline is not None else meta.get("title"),
+                    "text": art.text,
+                    "clean_text": clean_text(art.text, layer["zones"]),
+                    "source_file": meta["source_file"],
+                    "sha256": art.sha256,
+                    **{
+                        k: meta.get(k)
+                        for k in ("url", "outlet", "published_date", "license", "language")
+                    },
+                    "story_cluster": inputs.clusters[art.id],
+                    "n_annotators": int(n_annotators.get(art.id, 0)),
+                    "zones": [span(r, "zones") for r in layer["zones"]],
+                    "entities": entities,
+                    "events": events,
+                    "quantities": quantities,
+                    "stance_us_presence": single("stance_us_presence"),
+                    "primary_frame": single("primary_frame"),
+                    "quality_flags": [
+                        _index(tx, "document_labels.quality_flags")[v]
+                        for v in doc_choice.get("quality_flags", [])
+                    ],
+                    "notes": "\n".join(doc_choice.get("notes", [])) or None,
+                }
+            )
+            out["mentions"] += [
+                {
+                    "article_id": art.id,
+                    **{k: e[k] for k in ("start", "end", "text", "label", "entity_id")},
+                }
+                for e in entities
+            ]
             out["events"] += [
-                {"article_id": art.id, "start": e["start"], "end": e["end"], "text": e["text"], "event_type": e["label"],
-                 "realis": e["realis"], "event_id": e["event_id"], "arguments": e["arguments"]}
+                {
+                    "article_id": art.id,
+                    "start": e["start"],
+                    "end": e["end"],
+                    "text": e["text"],
+                    "event_type": e["label"],
+                    "realis": e["realis"],
+                    "event_id": e["event_id"],
+                    "arguments": e["arguments"],
+                }
                 for e in events
             ]
             out["quantities"] += [
-                {"article_id": art.id, **{k: q[k] for k in ("start", "end", "text", "value", "unit", "approximate")},
-                 "quantity_type": q["label"]}
+                {
+                    "article_id": art.id,
+                    **{k: q[k] for k in ("start", "end", "text", "value", "unit", "approximate")},
+                    "quantity_type": q["label"],
+                }
                 for q in quantities
             ]
             tagged = bio_tokens(art.text, layer["zones"], layer["entities"])
-            out["ner_bio"].append({"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]})
-        raw_key = ("article_id", "annotation_id", "kind", "layer", "region_id", "to_region_id", "label", "start", "end")
-        out["annotations_raw"] = sorted(inputs.raw_rows, key=lambda r: tuple("" if r.get(k) is None else str(r.get(k)).zfill(12) for k in raw_key))
+            out["ner_bio"].append(
+                {"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]}
+            )
+        raw_key = (
+            "article_id",
+            "annotation_id",
+            "kind",
+            "layer",
+            "region_id",
+            "to_region_id",
+            "label",
+            "start",
+            "end",
+        )
+        out["annotations_raw"] = sorted(
+            inputs.raw_rows,
+            key=lambda r: tuple(
+                "" if r.get(k) is None else str(r.get(k)).zfill(12) for k in raw_key
+            ),
+        )
         return out
 
     def tables(self, inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:

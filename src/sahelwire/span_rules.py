@@ -39,16 +39,41 @@ def check_regions(
         rid = _rid(row, id_col)
         text = texts.get(row["article_id"])
         if text is None:
-            problems.append(Problem(file, rid, "article_id", "article_exists", row["article_id"], "no such article in the manifest"))
+            problems.append(
+                Problem(
+                    file,
+                    rid,
+                    "article_id",
+                    "article_exists",
+                    row["article_id"],
+                    "no such article in the manifest",
+                )
+            )
             continue
         start, end = row["start"], row["end"]
         if not (0 <= start < end <= len(text)):
-            problems.append(Problem(file, rid, "start/end", "0 <= start < end <= len(text)", f"{start}:{end}",
-                                    f"article has {len(text)} code points"))
+            problems.append(
+                Problem(
+                    file,
+                    rid,
+                    "start/end",
+                    "0 <= start < end <= len(text)",
+                    f"{start}:{end}",
+                    f"article has {len(text)} code points",
+                )
+            )
             continue
         if text[start:end] != row["text"]:
-            problems.append(Problem(file, rid, "text", "text[start:end] == span text", row["text"],
-                                    f"the article has {text[start:end]!r} at {start}:{end}"))
+            problems.append(
+                Problem(
+                    file,
+                    rid,
+                    "text",
+                    "text[start:end] == span text",
+                    row["text"],
+                    f"the article has {text[start:end]!r} at {start}:{end}",
+                )
+            )
         problems += _attribute_problems(row, rid, taxonomy, registries, file)
         groups[(row.get(group_col, row["article_id"]), row["layer"])].append(row)
     for (_, layer_name), rows in groups.items():
@@ -63,15 +88,33 @@ def check_regions(
                 if b["start"] >= a["end"]:
                     break
                 nested = a["start"] <= b["start"] and b["end"] <= a["end"]
-                if layer.overlap == "nested" and nested and (a["label"], b["label"]) in layer.nesting_allowed:
+                if (
+                    layer.overlap == "nested"
+                    and nested
+                    and (a["label"], b["label"]) in layer.nesting_allowed
+                ):
                     continue
-                rule = "zones do not overlap" if layer.overlap == "none" else "mentions nest only as the taxonomy allows"
-                problems.append(Problem(file, _rid(b, id_col), "start/end", rule, f"{b['start']}:{b['end']}",
-                                        f"{b['label']} overlaps {a['label']} {a['start']}:{a['end']} ({_rid(a, id_col)})"))
+                rule = (
+                    "zones do not overlap"
+                    if layer.overlap == "none"
+                    else "mentions nest only as the taxonomy allows"
+                )
+                problems.append(
+                    Problem(
+                        file,
+                        _rid(b, id_col),
+                        "start/end",
+                        rule,
+                        f"{b['start']}:{b['end']}",
+                        f"{b['label']} overlaps {a['label']} {a['start']}:{a['end']} ({_rid(a, id_col)})",
+                    )
+                )
     return problems
 
 
-def _attribute_problems(row: Mapping[str, Any], rid: str, taxonomy: Taxonomy, registries: Registries, file: str) -> list[Problem]:
+def _attribute_problems(
+    row: Mapping[str, Any], rid: str, taxonomy: Taxonomy, registries: Registries, file: str
+) -> list[Problem]:
     out: list[Problem] = []
     layer = row["layer"]
     if layer == "events":
@@ -80,19 +123,51 @@ def _attribute_problems(row: Mapping[str, Any], rid: str, taxonomy: Taxonomy, re
         if row.get("event_id") is not None:
             want = registries.event_types.get(row["event_id"])
             if want is None:
-                out.append(Problem(file, rid, "event_id", "event_id in schemas/events.yaml", row["event_id"]))
+                out.append(
+                    Problem(
+                        file, rid, "event_id", "event_id in schemas/events.yaml", row["event_id"]
+                    )
+                )
             elif want != row["label"]:
-                out.append(Problem(file, rid, "event_id", "registry type agrees with label", row["event_id"],
-                                   f"registry says {want}, mention is {row['label']}"))
+                out.append(
+                    Problem(
+                        file,
+                        rid,
+                        "event_id",
+                        "registry type agrees with label",
+                        row["event_id"],
+                        f"registry says {want}, mention is {row['label']}",
+                    )
+                )
     elif row.get("event_id") is not None or row.get("realis") is not None:
-        out.append(Problem(file, rid, "event_id/realis", "event attributes only on events", row.get("event_id") or row.get("realis")))
+        out.append(
+            Problem(
+                file,
+                rid,
+                "event_id/realis",
+                "event attributes only on events",
+                row.get("event_id") or row.get("realis"),
+            )
+        )
     if layer == "entities" and row.get("entity_id") is not None:
         want = registries.entity_types.get(row["entity_id"])
         if want is None:
-            out.append(Problem(file, rid, "entity_id", "entity_id in schemas/entities.yaml", row["entity_id"]))
+            out.append(
+                Problem(
+                    file, rid, "entity_id", "entity_id in schemas/entities.yaml", row["entity_id"]
+                )
+            )
         elif want != row["label"]:
-            out.append(Problem(file, rid, "entity_id", "registry type agrees with label", row["entity_id"],
-                               f"registry says {want}, mention is {row['label']}"))
+            out.append(
+                Problem(
+                    file,
+                    rid,
+                    "entity_id",
+                    "registry type agrees with label",
+                    row["entity_id"],
+                    f"registry says {want}, mention is {row['label']}",
+                )
+            )
     elif layer != "entities" and row.get("entity_id") is not None:
         out.append(Problem(file, rid, "entity_id", "entity_id only on entities", row["entity_id"]))
     if layer == "quantities":
@@ -123,10 +198,25 @@ def check_relations(
         dst = layer_of.get((rel[group_col], rel[to_col]))
         if src is None or dst is None:
             missing = rel[from_col] if src is None else rel[to_col]
-            problems.append(Problem(file, rid, "from/to", "relation joins regions of the same annotation", missing,
-                                    "no such region in this annotation"))
+            problems.append(
+                Problem(
+                    file,
+                    rid,
+                    "from/to",
+                    "relation joins regions of the same annotation",
+                    missing,
+                    "no such region in this annotation",
+                )
+            )
             continue
         if src != "events" or dst not in events.relation_to_layers:
-            problems.append(Problem(file, rid, "from/to", "relations go from an event to an entity or quantity",
-                                    f"{src}->{dst}"))
+            problems.append(
+                Problem(
+                    file,
+                    rid,
+                    "from/to",
+                    "relations go from an event to an entity or quantity",
+                    f"{src}->{dst}",
+                )
+            )
     return problems

@@ -61,18 +61,34 @@ def validate_published(
 ) -> list[Problem]:
     """A published table: flat columns with pandera, each list<struct> column exploded."""
     key = ("id",) if "id" in df.columns else ("article_id", "start", "end")
-    problems = validate_frame(df.select(list(flat_columns(table, df).column_names)), flat_columns(table, df), taxonomy,
-                              file=file, published=True, record_key=tuple(k for k in key if k in df.columns))
+    problems = validate_frame(
+        df.select(list(flat_columns(table, df).column_names)),
+        flat_columns(table, df),
+        taxonomy,
+        file=file,
+        published=True,
+        record_key=tuple(k for k in key if k in df.columns),
+    )
     missing = set(table.column_names) - set(df.columns)
     extra = set(df.columns) - set(table.column_names)
     for name in sorted(missing):
         problems.append(Problem(file, None, name, "column_present", message="column missing"))
     for name in sorted(extra):
-        problems.append(Problem(file, None, name, "no_extra_columns", message="column not in schemas/tables.yaml"))
+        problems.append(
+            Problem(
+                file, None, name, "no_extra_columns", message="column not in schemas/tables.yaml"
+            )
+        )
     for column, flat in nested_frames(df, table, specs).items():
         sub = struct_table(specs, table, column)
         assert sub is not None
         sub = flat_columns(sub, flat)
-        problems += validate_frame(flat.select(list(sub.column_names)), sub, taxonomy, file=f"{file}:{column}",
-                                   published=True, record_key=("start", "end"))
+        problems += validate_frame(
+            flat.select(list(sub.column_names)),
+            sub,
+            taxonomy,
+            file=f"{file}:{column}",
+            published=True,
+            record_key=("start", "end"),
+        )
     return problems

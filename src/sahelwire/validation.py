@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -40,7 +41,9 @@ def _rel(paths: ProjectPaths, path: Path) -> str:
     return str(path.relative_to(paths.root)) if path.is_relative_to(paths.root) else str(path)
 
 
-def validate_raw(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport) -> dict[str, str]:
+def validate_raw(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> dict[str, str]:
     """Manifest rows against the schema, and each stored text against its row; returns texts."""
     file = _rel(paths, paths.manifest_file)
     try:
@@ -49,7 +52,11 @@ def validate_raw(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, rep
         report.problems.append(Problem(file, None, None, "jsonl", message=str(exc)))
         return {}
     spec = specs.source["raw_manifest"]
-    frame = pl.DataFrame(rows, schema={c.name: _polars(c.type) for c in spec.columns}, strict=False) if rows else None
+    frame = (
+        pl.DataFrame(rows, schema={c.name: _polars(c.type) for c in spec.columns}, strict=False)
+        if rows
+        else None
+    )
     if frame is not None:
         report.problems += validate_frame(frame, spec, taxonomy, file=file)
     texts: dict[str, str] = {}
@@ -58,61 +65,122 @@ def validate_raw(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, rep
         if ".." in str(row.get("id")) or "/" in str(row.get("id")):
             continue  # already reported by the id pattern; never touch such a path
         if not path.exists():
-            report.problems.append(Problem(file, row.get("id"), "id", "text file exists", _rel(paths, path)))
+            report.problems.append(
+                Problem(file, row.get("id"), "id", "text file exists", _rel(paths, path))
+            )
             continue
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != row.get("sha256"):
-            report.problems.append(Problem(_rel(paths, path), row.get("id"), "sha256", "stored text matches manifest sha256",
-                                           hashlib.sha256(data).hexdigest()))
+            report.problems.append(
+                Problem(
+                    _rel(paths, path),
+                    row.get("id"),
+                    "sha256",
+                    "stored text matches manifest sha256",
+                    hashlib.sha256(data).hexdigest(),
+                )
+            )
             continue
         text = data.decode("utf-8")
         if len(text) != row.get("n_chars") or len(data) != row.get("n_bytes"):
-            report.problems.append(Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars")))
+            report.problems.append(
+                Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
+            )
         texts[row["id"]] = text
     listed = {f"{r.get('id')}.txt" for r in rows}
     if paths.raw_texts_dir.exists():
-        for orphan in sorted(p for p in paths.raw_texts_dir.iterdir() if p.name not in listed and not p.name.startswith(".")):
-            report.problems.append(Problem(_rel(paths, orphan), orphan.stem, None, "text listed in manifest",
-                                           message="re-run `sahelwire ingest` on its source to complete it"))
+        for orphan in sorted(
+            p
+            for p in paths.raw_texts_dir.iterdir()
+            if p.name not in listed and not p.name.startswith(".")
+        ):
+            report.problems.append(
+                Problem(
+                    _rel(paths, orphan),
+                    orphan.stem,
+                    None,
+                    "text listed in manifest",
+                    message="re-run `sahelwire ingest` on its source to complete it",
+                )
+            )
     report.checked["raw_manifest"] = len(rows)
     return texts
 
 
-def _polars(type_: object) -> object:
-    return {"string": pl.Utf8, "int64": pl.Int64, "int32": pl.Int32, "bool": pl.Boolean, "float64": pl.Float64}.get(
-        type_ if isinstance(type_, str) else "string", pl.Utf8)
+def _polars(type_: object) -> Any:
+    return {
+        "string": pl.Utf8,
+        "int64": pl.Int64,
+        "int32": pl.Int32,
+        "bool": pl.Boolean,
+        "float64": pl.Float64,
+    }.get(type_ if isinstance(type_, str) else "string", pl.Utf8)
 
 
-def validate_registries(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport) -> Registries:
+def validate_registries(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> Registries:
     registries = load_registries(paths)
-    for name, frame, path in (("entity_registry", registries.entities, paths.entities_registry),
-                              ("event_registry", registries.events, paths.events_registry)):
+    for name, frame, path in (
+        ("entity_registry", registries.entities, paths.entities_registry),
+        ("event_registry", registries.events, paths.events_registry),
+    ):
         if frame.height:
-            report.problems += validate_frame(frame, specs.source[name], taxonomy, file=_rel(paths, path))
+            report.problems += validate_frame(
+                frame, specs.source[name], taxonomy, file=_rel(paths, path)
+            )
         report.checked[name] = frame.height
     return registries
 
 
-def validate_annotations(paths: ProjectPaths, layers: AnnotationLayers, texts: dict[str, str], taxonomy: Taxonomy,
-                         specs: TableSpecs, registries: Registries, report: ValidationReport) -> None:
+def validate_annotations(
+    paths: ProjectPaths,
+    layers: AnnotationLayers,
+    texts: dict[str, str],
+    taxonomy: Taxonomy,
+    specs: TableSpecs,
+    registries: Registries,
+    report: ValidationReport,
+) -> None:
     exports = _rel(paths, paths.exports_dir)
     report.problems += layers.problems
-    for name, frame in (("annotations", layers.annotations), ("annotation_regions", layers.regions),
-                        ("annotation_relations", layers.relations), ("annotation_choices", layers.choices)):
+    for name, frame in (
+        ("annotations", layers.annotations),
+        ("annotation_regions", layers.regions),
+        ("annotation_relations", layers.relations),
+        ("annotation_choices", layers.choices),
+    ):
         if frame.height:
             report.problems += validate_frame(frame, specs.source[name], taxonomy, file=exports)
         report.checked[name] = frame.height
     report.problems += check_regions(layers.regions, texts, taxonomy, registries, file=exports)
     report.problems += check_relations(layers.relations, layers.regions, taxonomy, file=exports)
     gold = layers.gold
-    report.problems += check_regions(gold.regions, texts, taxonomy, registries, file="gold", id_col="region_key",
-                                     group_col="article_id")
-    report.problems += check_relations(gold.relations, gold.regions, taxonomy, file="gold", from_col="from_key",
-                                       to_col="to_key", id_col="region_key", group_col="article_id")
+    report.problems += check_regions(
+        gold.regions,
+        texts,
+        taxonomy,
+        registries,
+        file="gold",
+        id_col="region_key",
+        group_col="article_id",
+    )
+    report.problems += check_relations(
+        gold.relations,
+        gold.regions,
+        taxonomy,
+        file="gold",
+        from_col="from_key",
+        to_col="to_key",
+        id_col="region_key",
+        group_col="article_id",
+    )
     report.checked["gold_regions"] = gold.regions.height
 
 
-def validate_dist(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport) -> None:
+def validate_dist(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> None:
     """Checksums, then every Parquet file against its config's published schema."""
     dist = paths.dist_dir
     sums = dist / "checksums.sha256"
@@ -124,13 +192,17 @@ def validate_dist(paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, re
         target = dist / name.lstrip("*")
         actual = hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else "missing"
         if actual != digest:
-            report.problems.append(Problem(_rel(paths, target), None, None, "sha256 matches checksums.sha256", actual))
+            report.problems.append(
+                Problem(_rel(paths, target), None, None, "sha256 matches checksums.sha256", actual)
+            )
     for name, spec in specs.configs.items():
         # A config or split with no rows has no file (datasets cannot load empty splits).
         for path in sorted((dist / "data" / name).glob("*.parquet")):
             frame = pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
             assert isinstance(frame, pl.DataFrame)
-            report.problems += validate_published(frame, spec, specs, taxonomy, file=_rel(paths, path))
+            report.problems += validate_published(
+                frame, spec, specs, taxonomy, file=_rel(paths, path)
+            )
             report.checked[f"dist:{name}"] = report.checked.get(f"dist:{name}", 0) + frame.height
 
 
@@ -142,10 +214,25 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
     texts = validate_raw(paths, taxonomy, specs, report)
     try:
         clusters = read_story_clusters(paths.story_clusters_file, texts)
-        frame = pl.DataFrame({"article_id": list(clusters), "story_cluster": list(clusters.values())})
-        report.problems += validate_frame(frame, specs.source["story_clusters"], taxonomy, file=_rel(paths, paths.story_clusters_file))
+        frame = pl.DataFrame(
+            {"article_id": list(clusters), "story_cluster": list(clusters.values())}
+        )
+        report.problems += validate_frame(
+            frame,
+            specs.source["story_clusters"],
+            taxonomy,
+            file=_rel(paths, paths.story_clusters_file),
+        )
     except ClusterFileError as exc:
-        report.problems.append(Problem(_rel(paths, paths.story_clusters_file), None, None, "one cluster per article", message=str(exc)))
+        report.problems.append(
+            Problem(
+                _rel(paths, paths.story_clusters_file),
+                None,
+                None,
+                "one cluster per article",
+                message=str(exc),
+            )
+        )
     registries = validate_registries(paths, taxonomy, specs, report)
     layers = load_annotation_layers(paths, taxonomy)
     validate_annotations(paths, layers, texts, taxonomy, specs, registries, report)
