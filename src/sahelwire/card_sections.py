@@ -70,8 +70,9 @@ def splits_section(
         rows.append([f"`{cluster}`", splits[members[0]], len(members), ", ".join(members)])
     return (
         f"Split seed `{settings.split_seed}`, target ratios {ratios} (`[tool.sahelwire]` in pyproject.toml). "
-        "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first, each to the "
-        "split furthest below its target share; ties are broken by a seeded hash of the cluster id.\n\n"
+        "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first: "
+        "while a split is empty it takes the next cluster (largest ratio first), then each cluster goes to "
+        "the split furthest below its target share; equal sizes are ordered by a seeded hash of the cluster id.\n\n"
         + markdown_table(["story cluster", "split", "articles", "article ids"], rows)
     )
 

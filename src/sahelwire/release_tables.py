@@ -129,12 +129,15 @@ class ReleaseTableBuilder:
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
             headline = next((r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None)
-            span = lambda r, name: {
-                "start": r["start"],
-                "end": r["end"],
-                "text": r["text"],
-                "label": idx[name][r["label"]],
-            }  # noqa: E731
+
+            def span(r: dict[str, Any], name: str) -> dict[str, Any]:
+                return {
+                    "start": r["start"],
+                    "end": r["end"],
+                    "text": r["text"],
+                    "label": idx[name][r["label"]],
+                }
+
             events = [
                 {
                     **span(r, "events"),

@@ -6,9 +6,10 @@ on. The assignment is a pure function of (seed, ratios, clusters and their sizes
 1. clusters are ordered largest first (big clusters placed early keep the shares close
    to the ratios), ties broken by sha256(f"{seed}:{cluster_id}") -- a fixed
    pseudo-random order that does not depend on input order or on how ids sort;
-2. each cluster in that order goes to the split furthest below its target share of
-   the articles assigned so far (ties go to the earlier split in train, validation,
-   test order). For a corpus with at least three clusters every split gets one.
+2. while a split with a positive ratio is still empty, the cluster goes to the empty
+   split with the largest ratio (so any corpus of three or more clusters has all
+   three splits); after that, each cluster goes to the split furthest below its target
+   share of the articles assigned so far (ties: train, validation, test order).
 
 Adding articles can move clusters between splits (the targets change); the release
 diff reports such moves. A rebuild of the same inputs never reshuffles.
@@ -60,9 +61,14 @@ def assign_splits(
     counts = dict.fromkeys(SPLITS, 0)
     cluster_split: dict[str, str] = {}
     for cluster in sorted(sizes, key=lambda c: (-sizes[c], _order_key(seed, c))):
-        total = sum(counts.values()) + sizes[cluster]
-        deficit = {s: ratios[s] * total - counts[s] for s in SPLITS}
-        best = max(SPLITS, key=lambda s: (deficit[s], -SPLITS.index(s)))
+        empty = [s for s in SPLITS if counts[s] == 0 and ratios[s] > 0]
+        if empty:
+            # Fill every split first, so a small corpus still has validation and test data.
+            best = max(empty, key=lambda s: (ratios[s], -SPLITS.index(s)))
+        else:
+            total = sum(counts.values()) + sizes[cluster]
+            deficit = {s: ratios[s] * total - counts[s] for s in SPLITS}
+            best = max(SPLITS, key=lambda s: (deficit[s], -SPLITS.index(s)))
         cluster_split[cluster] = best
         counts[best] += sizes[cluster]
     return {article: cluster_split[cluster] for article, cluster in clusters.items()}

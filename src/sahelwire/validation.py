@@ -198,7 +198,11 @@ def validate_dist(
     for name, spec in specs.configs.items():
         # A config or split with no rows has no file (datasets cannot load empty splits).
         for path in sorted((dist / "data" / name).glob("*.parquet")):
-            frame = pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
+            try:
+                frame = pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
+            except (OSError, ValueError) as exc:  # corrupt file: a finding, not a crash
+                report.problems.append(Problem(_rel(paths, path), None, None, "readable parquet", message=str(exc)))
+                continue
             assert isinstance(frame, pl.DataFrame)
             report.problems += validate_published(
                 frame, spec, specs, taxonomy, file=_rel(paths, path)

@@ -1,0 +1,97 @@
+"""Shared test helpers: temporary project copies and running the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+SAHELWIRE = Path(sys.executable).parent / "sahelwire"
+
+
+def copy_project(dest: Path, *, annotations: bool = True) -> Path:
+    """A throwaway copy of the committed project (no dist/, no local state)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", "DATASET_CARD.md"):
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("schemas", "dataset") + (("annotations",) if annotations else ()):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, dest / folder)
+    return dest
+
+
+def run_cli(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``sahelwire ARGS`` as a user would, in ``root``."""
+    env = {**os.environ, "SAHELWIRE_ROOT": str(root)}
+    return subprocess.run(
+        [str(SAHELWIRE), *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes, to prove nothing changed."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+REGION_SCHEMA = {
+    "annotation_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "annotator": pl.Utf8,
+    "region_id": pl.Utf8,
+    "layer": pl.Utf8,
+    "label": pl.Utf8,
+    "start": pl.Int64,
+    "end": pl.Int64,
+    "text": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "event_id": pl.Utf8,
+    "realis": pl.Utf8,
+    "value": pl.Float64,
+    "unit": pl.Utf8,
+    "approximate": pl.Boolean,
+    "source_file": pl.Utf8,
+}
+
+
+def region(
+    annotation_id: int,
+    article_id: str,
+    text: str,
+    needle: str,
+    layer: str,
+    label: str,
+    region_id: str,
+    annotator: str = "a@x",
+    occurrence: int = 0,
+    **attrs: object,
+) -> dict[str, object]:
+    """A region row for ``needle`` (its ``occurrence``-th appearance) in ``text``."""
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(needle, start + 1)
+    row = dict.fromkeys(REGION_SCHEMA)
+    row.update(
+        annotation_id=annotation_id,
+        article_id=article_id,
+        annotator=annotator,
+        region_id=region_id,
+        layer=layer,
+        label=label,
+        start=start,
+        end=start + len(needle),
+        text=needle,
+        source_file="t.json",
+    )
+    row.update(attrs)
+    return row
+
+
+def regions_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=REGION_SCHEMA)

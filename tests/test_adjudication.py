@@ -1,0 +1,184 @@
+"""Per-annotator layer -> gold by the rules in sahelwire.adjudication, on known fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from helpers import ROOT, region, regions_frame
+from sahelwire.adjudication import adjudicate
+from sahelwire.agreement import agreement_report
+from sahelwire.taxonomy import load_taxonomy
+
+TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
+TEXT = "Niger's junta met Molly Phee in Niamey."
+
+
+def annotations(rows: list[tuple[int, str, bool, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "annotation_id": i,
+                "task_id": 1,
+                "article_id": "a1",
+                "annotator": who,
+                "cancelled": cancelled,
+                "updated_at": when,
+            }
+            for i, who, cancelled, when in rows
+        ]
+    )
+
+
+def choices(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"annotation_id": i, "article_id": "a1", "field": f, "value": v} for i, f, v in rows],
+        schema={
+            "annotation_id": pl.Int64,
+            "article_id": pl.Utf8,
+            "field": pl.Utf8,
+            "value": pl.Utf8,
+        },
+    )
+
+
+NO_REL = pl.DataFrame(
+    schema={
+        "annotation_id": pl.Int64,
+        "article_id": pl.Utf8,
+        "from_region_id": pl.Utf8,
+        "to_region_id": pl.Utf8,
+        "label": pl.Utf8,
+    }
+)
+
+
+def test_single_annotator_is_gold_as_is_and_cancelled_ignored(tmp_path: Path) -> None:
+    ann = annotations([(1, "a@x", False, "2024-01-01"), (2, "b@x", True, "2024-01-02")])
+    regs = regions_frame(
+        [
+            region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
+            region(2, "a1", TEXT, "Niamey", "entities", "GPE", "m9", annotator="b@x"),
+        ]
+    )
+    result = adjudicate(
+        ann, regs, NO_REL, choices([(1, "stance_us_presence", "NEUTRAL_REPORTING")]), tmp_path, TAX
+    )
+    assert result.problems == []
+    assert result.gold.regions["text"].to_list() == ["Molly Phee"]
+    assert result.gold.status.to_dicts() == [{"article_id": "a1", "n_annotators": 1}]
+    assert result.gold.choices["value"].to_list() == ["NEUTRAL_REPORTING"]
+
+
+def test_latest_annotation_of_an_annotator_counts(tmp_path: Path) -> None:
+    ann = annotations([(1, "a@x", False, "2024-01-01"), (3, "a@x", False, "2024-02-01")])
+    regs = regions_frame(
+        [
+            region(1, "a1", TEXT, "Niamey", "entities", "LOC", "m1"),
+            region(3, "a1", TEXT, "Niamey", "entities", "GPE", "m1"),
+        ]
+    )
+    result = adjudicate(ann, regs, NO_REL, choices([]), tmp_path, TAX)
+    assert result.gold.regions["label"].to_list() == ["GPE"]
+    assert [c["kind"] for c in result.conflicts] == ["superseded"]
+
+
+def test_disagreement_is_a_conflict_until_a_decision_settles_it(tmp_path: Path) -> None:
+    ann = annotations([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
+    regs = regions_frame(
+        [
+            region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
+            region(2, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1", annotator="b@x"),
+            region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "m2"),
+        ]
+    )
+    result = adjudicate(ann, regs, NO_REL, choices([]), tmp_path, TAX)
+    assert result.gold.regions["text"].to_list() == ["Molly Phee"]  # both agree
+    assert [p.rule for p in result.problems] == ["every conflict is settled by a decision"]
+    item = result.problems[0].field
+    (tmp_path / "a1.yaml").write_text(
+        f"decisions:\n- item: '{item}'\n  action: accept\n  decided_by: lead\n  why: the junta is an ORG mention\n"
+    )
+    settled = adjudicate(ann, regs, NO_REL, choices([]), tmp_path, TAX)
+    assert settled.problems == []
+    assert sorted(settled.gold.regions["text"].to_list()) == ["Molly Phee", "Niger's junta"]
+    assert settled.conflicts[0]["decision"] == "accept"
+
+
+def test_agreement_known_answers() -> None:
+    ann = annotations([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
+    regs = regions_frame(
+        [
+            region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
+            region(2, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1", annotator="b@x"),
+            region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "m2"),
+            region(2, "a1", TEXT, "junta", "entities", "ORG", "m2", annotator="b@x"),
+        ]
+    )
+    report = agreement_report(ann, regs, choices([]), TAX)
+    spans = report["spans"]["entities"]
+    assert spans["pairs"] == 1
+    assert spans["f1_exact"] == 0.5  # 1 exact match of 2 + 2 spans
+    assert spans["f1_overlap"] == 1.0  # "junta" overlaps "Niger's junta"
+
+
+def test_krippendorff_alpha_known_values() -> None:
+    # Two annotators, four articles: perfect agreement -> 1.0; then a textbook case.
+    rows, chs = [], []
+    for k, (x, y) in enumerate(
+        [
+            ("SUPPORTS", "SUPPORTS"),
+            ("OPPOSES", "OPPOSES"),
+            ("MIXED", "MIXED"),
+            ("SUPPORTS", "SUPPORTS"),
+        ]
+    ):
+        rows += [
+            {
+                "annotation_id": 2 * k,
+                "task_id": k,
+                "article_id": f"a{k}",
+                "annotator": "a",
+                "cancelled": False,
+                "updated_at": "t",
+            },
+            {
+                "annotation_id": 2 * k + 1,
+                "task_id": k,
+                "article_id": f"a{k}",
+                "annotator": "b",
+                "cancelled": False,
+                "updated_at": "t",
+            },
+        ]
+        chs += [
+            {
+                "annotation_id": 2 * k,
+                "article_id": f"a{k}",
+                "field": "stance_us_presence",
+                "value": x,
+            },
+            {
+                "annotation_id": 2 * k + 1,
+                "article_id": f"a{k}",
+                "field": "stance_us_presence",
+                "value": y,
+            },
+        ]
+    ann, ch = pl.DataFrame(rows), pl.DataFrame(chs)
+    empty = regions_frame([])
+    assert (
+        agreement_report(ann, empty, ch, TAX)["article_labels"]["stance_us_presence"]["alpha"]
+        == 1.0
+    )
+    # one disagreement (S vs O) in four units; values S:3 O:3 M:2 of n=8.
+    # D_o = 2/8 = 0.25, D_e = 2*(3*3 + 3*2 + 3*2) / (8*7) = 0.75, alpha = 1 - D_o/D_e = 2/3
+    ch = ch.with_columns(
+        pl.when(pl.col("annotation_id") == 7)
+        .then(pl.lit("OPPOSES"))
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )
+    alpha = agreement_report(ann, empty, ch, TAX)["article_labels"]["stance_us_presence"]["alpha"]
+    assert abs(alpha - 2 / 3) < 1e-9

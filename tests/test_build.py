@@ -1,0 +1,127 @@
+"""End to end: build from the committed inputs, load with datasets, rebuild byte-identically."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import copy_project, run_cli, snapshot
+from sahelwire import atomic
+from sahelwire.build import BuildRefused, build
+from sahelwire.config import Settings
+from sahelwire.paths import ProjectPaths
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_project(tmp_path_factory.mktemp("proj"))
+    result = run_cli(root, "build")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_documents_load_with_typed_features_and_three_splits(built: Path) -> None:
+    ds = datasets.load_dataset(str(built / "dist"), "documents")
+    assert set(ds) == {"train", "validation", "test"}
+    manifest = [
+        json.loads(x) for x in (built / "dataset/raw/manifest.jsonl").read_text().splitlines()
+    ]
+    assert sum(ds[s].num_rows for s in ds) == len(manifest)
+    features = ds["train"].features
+    assert isinstance(features["stance_us_presence"], datasets.ClassLabel)
+    assert isinstance(features["zones"], datasets.List)
+    assert isinstance(features["zones"].feature["label"], datasets.ClassLabel)
+    assert isinstance(features["events"].feature["arguments"].feature["role"], datasets.ClassLabel)
+    # the text is published exactly as stored
+    row = ds["train"][0]
+    assert row["text"] == (built / "dataset/raw/texts" / f"{row['id']}.txt").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_ner_bio_uses_classlabel_tags(built: Path) -> None:
+    ds = datasets.load_dataset(str(built / "dist"), "ner_bio")
+    tags = ds["train"].features["ner_tags"].feature
+    assert isinstance(tags, datasets.ClassLabel) and tags.names[0] == "O"
+    row = ds["train"][0]
+    assert len(row["tokens"]) == len(row["ner_tags"]) == len(row["token_starts"])
+
+
+def test_parquet_is_hub_friendly(built: Path) -> None:
+    files = sorted((built / "dist/data").rglob("*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        col = meta.row_group(0).column(0)
+        assert col.compression == "ZSTD"
+        assert col.has_offset_index  # page index written
+        assert b"huggingface" in meta.metadata and b"pandas" not in meta.metadata
+
+
+def test_checksums_cover_every_file(built: Path) -> None:
+    dist = built / "dist"
+    lines = (dist / "checksums.sha256").read_text().splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
+    on_disk = {str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file()} - {
+        "checksums.sha256"
+    }
+    assert set(listed) == on_disk
+    for name, digest in listed.items():
+        assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest
+
+
+def test_rebuild_is_byte_identical(built: Path) -> None:
+    before = snapshot(built / "dist")
+    assert run_cli(built, "build").returncode == 0
+    assert snapshot(built / "dist") == before
+
+
+def test_card_lists_configs_for_load_dataset(built: Path) -> None:
+    card = (built / "dist/README.md").read_text()
+    assert "config_name: documents" in card and "default: true" in card
+    assert "dataset_info:" in card and "class_label:" in card
+
+
+def test_interrupted_build_leaves_previous_dist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path)
+    monkeypatch.setenv("SAHELWIRE_ROOT", str(root))
+    paths = ProjectPaths.discover()
+    settings = Settings.load(paths)
+    build(paths, settings)
+    before = snapshot(paths.dist_dir)
+    calls = {"n": 0}
+    real = atomic.write_bytes_atomic
+
+    def disk_full_after_two(path: Path, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+        real(path, data)
+
+    monkeypatch.setattr("sahelwire.build.write_bytes_atomic", disk_full_after_two)
+    with pytest.raises(OSError):
+        build(paths, settings)
+    assert snapshot(paths.dist_dir) == before
+    assert not list(root.glob(".dist.staging.*"))
+
+
+def test_build_refuses_invalid_input_and_keeps_dist(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    text = next((root / "dataset/raw/texts").glob("*.txt"))
+    text.write_bytes(text.read_bytes() + b" tampered")
+    result = run_cli(root, "build")
+    assert result.returncode == 1
+    assert "sha256" in result.stderr and text.stem in result.stderr
+    assert snapshot(root / "dist") == before
+    with pytest.raises(BuildRefused):
+        build(ProjectPaths(root), Settings.load(ProjectPaths(root)))

@@ -1,0 +1,74 @@
+"""schemas/ is the single source of truth: derived artifacts must match it."""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+import yaml
+
+from helpers import ROOT, copy_project, run_cli
+from sahelwire.pandera_schemas import dataframe_schema
+from sahelwire.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
+
+TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
+SPECS = load_table_specs(ROOT / "schemas/tables.yaml")
+
+
+def test_checked_in_card_matches_its_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # DATASET_CARD.md's YAML (configs, dataset_info) and label tables are generated;
+    # a hand edit or a schema change without `sahelwire card` fails here.
+    root = copy_project(tmp_path)
+    result = run_cli(root, "card", "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_card_label_tables_list_every_label() -> None:
+    card = (ROOT / "DATASET_CARD.md").read_text(encoding="utf-8")
+    for layer in TAX.span_layers:
+        for label in layer.label_names:
+            assert f"`{label}`" in card
+
+
+def test_features_and_arrow_schemas_agree_for_every_config() -> None:
+    shapes = ShapeBuilder(SPECS, TAX)
+    for name, spec in SPECS.configs.items():
+        features = shapes.features(spec)
+        arrow = shapes.arrow_schema(spec, published=True)
+        assert features.arrow_schema.types == arrow.types, name
+
+
+def test_classlabel_names_come_from_the_taxonomy() -> None:
+    features = ShapeBuilder(SPECS, TAX).features(SPECS.configs["documents"])
+    zone = features["zones"].feature["label"]
+    assert isinstance(zone, datasets.ClassLabel)
+    assert tuple(zone.names) == TAX.layer("zones").label_names
+
+
+def test_every_source_table_has_a_pandera_schema() -> None:
+    for name, spec in SPECS.source.items():
+        schema = dataframe_schema(spec, TAX, published=False)
+        assert list(schema.columns) == list(spec.column_names), name
+
+
+def test_hotkey_clash_is_refused() -> None:
+    data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
+    data["span_layers"]["entities"]["labels"][0]["hotkey"] = "1"  # HEADLINE's hotkey
+    with pytest.raises(TaxonomyError, match="hotkey"):
+        parse_taxonomy(data)
+
+
+def test_annotation_layers_of_design_are_present() -> None:
+    assert TAX.layer_names == ("zones", "entities", "events", "quantities")
+    assert set(TAX.layer("events").attribute("realis").values or ()) == {
+        "ACTUAL",
+        "PLANNED",
+        "HYPOTHETICAL",
+        "NEGATED",
+    }
+    assert {f.name for f in TAX.document_fields} == {
+        "stance_us_presence",
+        "primary_frame",
+        "quality_flags",
+        "notes",
+    }

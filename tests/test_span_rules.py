@@ -1,0 +1,138 @@
+"""The span rules of ANNOTATION.md, each with a record that breaks it."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from helpers import ROOT, region, regions_frame
+from sahelwire.registries import Registries
+from sahelwire.span_rules import check_regions, check_relations
+from sahelwire.taxonomy import load_taxonomy
+
+TEXT = "Skip to main content\nNiger's junta met Molly Phee in Niamey 🤔 about 1,000 troops."
+TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
+REG = Registries(
+    pl.DataFrame(
+        {
+            "id": ["ent_niger", "ent_molly_phee"],
+            "name": ["Niger", "Molly Phee"],
+            "type": ["GPE", "PERSON"],
+            "aliases": [[], []],
+            "wikidata": [None, None],
+            "description": [None, None],
+        }
+    ),
+    pl.DataFrame(
+        {
+            "id": ["evt_talks"],
+            "type": ["MEETING"],
+            "date_start": [None],
+            "date_end": [None],
+            "description": ["x"],
+        }
+    ),
+)
+
+
+def rules(rows: list[dict[str, object]]) -> list[str]:
+    return [p.rule for p in check_regions(regions_frame(rows), {"a1": TEXT}, TAX, REG, file="t")]
+
+
+def test_valid_regions_pass_including_after_emoji() -> None:
+    rows = [
+        region(1, "a1", TEXT, "Skip to main content", "zones", "NAVIGATION", "z1"),
+        region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "m1"),
+        region(
+            1, "a1", TEXT, "Niger", "entities", "GPE", "m2", entity_id="ent_niger"
+        ),  # nested in ORG: allowed
+        region(
+            1, "a1", TEXT, "met", "events", "MEETING", "e1", realis="ACTUAL", event_id="evt_talks"
+        ),
+        region(
+            1,
+            "a1",
+            TEXT,
+            "about 1,000 troops",
+            "quantities",
+            "TROOPS",
+            "q1",
+            value=1000.0,
+            approximate=True,
+        ),
+    ]
+    assert rules(rows) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"start": 70, "end": 500}, "0 <= start < end <= len(text)"),
+        ({"start": 5, "end": 5}, "0 <= start < end <= len(text)"),
+        ({"start": 9, "end": 3}, "0 <= start < end <= len(text)"),
+        ({"text": "Molly  Phee"}, "text[start:end] == span text"),
+        ({"entity_id": "ent_unknown"}, "entity_id in schemas/entities.yaml"),
+        ({"entity_id": "ent_niger"}, "registry type agrees with label"),
+        ({"realis": "ACTUAL"}, "event attributes only on events"),
+    ],
+)
+def test_broken_entity_region(change: dict[str, object], rule: str) -> None:
+    row = region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1")
+    row.update(change)
+    assert rule in rules([row])
+
+
+def test_span_text_one_code_point_off_after_emoji_is_rejected() -> None:
+    # a UTF-16 offset after the emoji is one too far in code points: rejected, never shifted
+    row = region(
+        1, "a1", TEXT, "about", "quantities", "TROOPS", "q1", value=1000.0, approximate=True
+    )
+    row.update(start=row["start"] + 1, end=row["end"] + 1)  # type: ignore[operator]
+    assert "text[start:end] == span text" in rules([row])
+
+
+def test_overlapping_zones_and_crossing_mentions_rejected() -> None:
+    zones = [
+        region(1, "a1", TEXT, "Skip to main", "zones", "NAVIGATION", "z1"),
+        region(1, "a1", TEXT, "main content", "zones", "PROMOTION", "z2"),
+    ]
+    assert "zones do not overlap" in rules(zones)
+    mentions = [
+        region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "m1"),
+        region(1, "a1", TEXT, "junta met", "entities", "PERSON", "m2"),
+    ]
+    assert "mentions nest only as the taxonomy allows" in rules(mentions)
+    # mentions of two different annotators may overlap: each annotation is checked alone
+    mentions[1]["annotation_id"] = 2
+    assert rules(mentions) == []
+
+
+def test_missing_required_attributes() -> None:
+    assert "events have a realis" in rules(
+        [region(1, "a1", TEXT, "met", "events", "MEETING", "e1")]
+    )
+    found = rules([region(1, "a1", TEXT, "1,000", "quantities", "TROOPS", "q1")])
+    assert "quantities have a value" in found and "quantities have a approximate" in found
+
+
+def test_relation_rules() -> None:
+    regions = regions_frame(
+        [
+            region(1, "a1", TEXT, "met", "events", "MEETING", "e1", realis="ACTUAL"),
+            region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
+        ]
+    )
+    rel = pl.DataFrame(
+        {
+            "annotation_id": [1, 1, 1],
+            "article_id": ["a1"] * 3,
+            "from_region_id": ["e1", "e1", "m1"],
+            "to_region_id": ["m1", "nope", "e1"],
+            "label": ["AGENT", "PLACE", "AGENT"],
+        }
+    )
+    found = [p.rule for p in check_relations(rel, regions, TAX, file="t")]
+    assert found == [
+        "relation joins regions of the same annotation",
+        "relations go from an event to an entity or quantity",
+    ]
