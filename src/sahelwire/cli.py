@@ -236,7 +236,9 @@ def adjudicate(
 def _register_subcommands() -> None:
     # Stages with several subcommands own a Typer sub-app in their own module; they are
     # wired here so `sahelwire --help` lists everything.
-    pass
+    from sahelwire.labelstudio.commands import app as labelstudio_app
+
+    app.add_typer(labelstudio_app, name="labelstudio")
 
 
 def main() -> None:

@@ -1,0 +1,506 @@
+"""Label Studio exports -> the per-annotator source tables (schemas/tables.yaml shapes).
+
+Reads ``annotations/exports/*.json`` (one task per file, as ``sahelwire labelstudio pull``
+writes them; docs/label_studio_format.md) and, for corpora too big for per-task files, a
+single Label Studio export list streamed with ijson (:func:`iter_export_tasks`), so a
+1 GB export is never held in memory at once. Both paths share :class:`TableCollector`.
+
+Nothing is shifted or guessed. A record that breaks a rule is left out of the tables and
+reported as a :class:`~sahelwire.problems.Problem` naming file, task/annotation/region,
+field and rule; ``sahelwire validate`` prints them and exits 1, ``build`` refuses. The
+rejected record itself stays untouched in its export file, where a maintainer inspects it.
+Drafts are counted, never published. Cancelled (skipped) annotations are kept with
+``cancelled=True`` and excluded from gold by the adjudication rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ijson
+import polars as pl
+
+from sahelwire.manifest import load_articles
+from sahelwire.offsets import OffsetError, from_label_studio
+from sahelwire.paths import ProjectPaths
+from sahelwire.problems import Problem
+from sahelwire.taxonomy import Taxonomy, load_taxonomy
+
+ANNOTATION_COLUMNS: dict[str, Any] = {
+    "annotation_id": pl.Int64,
+    "task_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "text_sha256": pl.Utf8,
+    "annotator": pl.Utf8,
+    "cancelled": pl.Boolean,
+    "ground_truth": pl.Boolean,
+    "created_at": pl.Utf8,
+    "updated_at": pl.Utf8,
+    "lead_time": pl.Float64,
+    "prediction_model_version": pl.Utf8,
+    "source_file": pl.Utf8,
+}
+REGION_COLUMNS: dict[str, Any] = {
+    "annotation_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "annotator": pl.Utf8,
+    "region_id": pl.Utf8,
+    "layer": pl.Utf8,
+    "label": pl.Utf8,
+    "start": pl.Int64,
+    "end": pl.Int64,
+    "text": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "event_id": pl.Utf8,
+    "realis": pl.Utf8,
+    "value": pl.Float64,
+    "unit": pl.Utf8,
+    "approximate": pl.Boolean,
+    "source_file": pl.Utf8,
+}
+RELATION_COLUMNS: dict[str, Any] = {
+    "annotation_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "annotator": pl.Utf8,
+    "from_region_id": pl.Utf8,
+    "to_region_id": pl.Utf8,
+    "label": pl.Utf8,
+    "source_file": pl.Utf8,
+}
+CHOICE_COLUMNS: dict[str, Any] = {
+    "annotation_id": pl.Int64,
+    "article_id": pl.Utf8,
+    "annotator": pl.Utf8,
+    "field": pl.Utf8,
+    "value": pl.Utf8,
+    "source_file": pl.Utf8,
+}
+ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+
+
+@dataclass(frozen=True)
+class AnnotationTables:
+    annotations: pl.DataFrame
+    regions: pl.DataFrame
+    relations: pl.DataFrame
+    choices: pl.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    drafts: int = 0
+    tasks: int = 0
+
+
+def _hint_matches(hint: Any, actual: str) -> bool:
+    """``value.text`` is a hint: newlines may come back as a literal backslash-n."""
+    if not isinstance(hint, str):
+        return False
+    return (
+        hint == actual
+        or hint.replace("\\n", "\n") == actual.replace("\r\n", "\n")
+        or (hint.replace("\\n", "\n") == actual)
+    )
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+class TableCollector:
+    """Turns task objects into table rows, rejecting bad records with Problems."""
+
+    def __init__(
+        self,
+        texts: Mapping[str, tuple[str, str]],
+        taxonomy: Taxonomy,
+        annotators: Mapping[str, str],
+    ) -> None:
+        self.texts = texts  # article id -> (text, sha256)
+        self.layers = set(taxonomy.layer_names)
+        self.attributes = {a.name for la in taxonomy.span_layers for a in la.attributes}
+        self.document_fields = {f.name for f in taxonomy.document_fields}
+        self.annotators = annotators
+        self.annotations: list[dict[str, Any]] = []
+        self.regions: list[dict[str, Any]] = []
+        self.relations: list[dict[str, Any]] = []
+        self.choices: list[dict[str, Any]] = []
+        self.problems: list[Problem] = []
+        self.drafts = 0
+        self.tasks = 0
+        self._seen_articles: dict[str, str] = {}
+        self._seen_annotations: dict[int, str] = {}
+
+    # -- helpers -----------------------------------------------------------------
+    def _problem(
+        self, file: str, record: str, fld: str | None, rule: str, value: Any, msg: str
+    ) -> None:
+        self.problems.append(Problem(file, record, fld, rule, value, msg))
+
+    def _annotator(self, completed_by: Any) -> str | None:
+        if isinstance(completed_by, dict):
+            email = completed_by.get("email")
+            return str(email) if email else None
+        if completed_by is None:
+            return None
+        return self.annotators.get(str(completed_by))
+
+    # -- one task ------------------------------------------------------------------
+    def add_task(self, task: Any, source: str) -> None:
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            self._problem(
+                source,
+                "task",
+                "data",
+                "a task object with a data dict",
+                None,
+                "not a Label Studio task",
+            )
+            return
+        self.tasks += 1
+        tid = task.get("id")
+        data = task["data"]
+        aid = data.get("article_id")
+        rec = f"task {tid}"
+        if not isinstance(aid, str) or aid not in self.texts:
+            self._problem(
+                source,
+                rec,
+                "data.article_id",
+                "article exists in the manifest",
+                aid,
+                "task is not a SahelWire article (another project's export?)",
+            )
+            return
+        rec = f"task {tid} (article {aid})"
+        if aid in self._seen_articles:
+            self._problem(
+                source,
+                rec,
+                "data.article_id",
+                "one task per article",
+                aid,
+                f"article already read from {self._seen_articles[aid]}; task ignored",
+            )
+            return
+        self._seen_articles[aid] = source
+        text, sha = self.texts[aid]
+        task_text = data.get("text")
+        task_sha = (
+            hashlib.sha256(task_text.encode("utf-8")).hexdigest()
+            if isinstance(task_text, str)
+            else None
+        )
+        if data.get("text_sha256") != sha or task_sha != sha:
+            self._problem(
+                source,
+                rec,
+                "data.text_sha256",
+                "task text hash equals the raw article's",
+                data.get("text_sha256"),
+                f"the annotated text differs from dataset/raw (article sha256 {sha[:12]}…); "
+                "every annotation of this task is rejected, not re-aligned",
+            )
+            return
+        self.drafts += len(task.get("drafts") or [])
+        predictions = {
+            p.get("id"): p.get("model_version")
+            for p in task.get("predictions") or []
+            if isinstance(p, dict)
+        }
+        for ann in task.get("annotations") or []:
+            self._add_annotation(ann, tid, aid, sha, text, predictions, source)
+
+    def _add_annotation(
+        self,
+        ann: Any,
+        tid: Any,
+        aid: str,
+        sha: str,
+        text: str,
+        predictions: dict[Any, Any],
+        source: str,
+    ) -> None:
+        if not isinstance(ann, dict) or _as_int(ann.get("id")) is None:
+            self._problem(
+                source, f"task {tid}", "annotations", "annotation object with an id", None, ""
+            )
+            return
+        ann_id = int(ann["id"])
+        rec = f"{aid}/annotation {ann_id}"
+        if ann_id in self._seen_annotations:
+            self._problem(
+                source,
+                rec,
+                "id",
+                "annotation ids are unique",
+                ann_id,
+                f"already read from {self._seen_annotations[ann_id]}",
+            )
+            return
+        self._seen_annotations[ann_id] = source
+        annotator = self._annotator(ann.get("completed_by"))
+        if annotator is None:
+            self._problem(
+                source,
+                rec,
+                "completed_by",
+                "annotator is a known user",
+                ann.get("completed_by"),
+                "unknown user; pull again to refresh annotations/annotators.json",
+            )
+            return
+        result = ann.get("result") or []
+        if not isinstance(result, list):
+            self._problem(source, rec, "result", "result is a list", type(result).__name__, "")
+            return
+        pred = ann.get("prediction") or {}
+        model = pred.get("model_version") if isinstance(pred, dict) else None
+        if model is None and ann.get("parent_prediction") is not None:
+            model = predictions.get(ann.get("parent_prediction"))
+        lead = ann.get("lead_time")
+        self.annotations.append(
+            {
+                "annotation_id": ann_id,
+                "task_id": _as_int(tid),
+                "article_id": aid,
+                "text_sha256": sha,
+                "annotator": annotator,
+                "cancelled": bool(ann.get("was_cancelled", False)),
+                "ground_truth": bool(ann.get("ground_truth", False)),
+                "created_at": str(ann.get("created_at") or ""),
+                "updated_at": str(ann.get("updated_at") or ann.get("created_at") or ""),
+                "lead_time": float(lead)
+                if isinstance(lead, (int, float)) and not isinstance(lead, bool)
+                else None,
+                "prediction_model_version": None if model is None else str(model),
+                "source_file": source,
+            }
+        )
+        base = {
+            "annotation_id": ann_id,
+            "article_id": aid,
+            "annotator": annotator,
+            "source_file": source,
+        }
+        regions: dict[str, dict[str, Any]] = {}
+        attrs: dict[str, list[tuple[str, Any]]] = {}
+        for i, item in enumerate(result):
+            if not isinstance(item, dict):
+                self._problem(
+                    source, f"{rec}/result[{i}]", None, "result item is an object", None, ""
+                )
+                continue
+            kind = item.get("type")
+            name = item.get("from_name")
+            raw_value = item.get("value")
+            value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
+            rid = str(item.get("id")) if item.get("id") is not None else f"#{i}"
+            where = f"{rec}/region {rid}"
+            if kind == "relation":
+                labels = item.get("labels") or []
+                if not labels:
+                    self._problem(
+                        source,
+                        f"{rec}/relation {item.get('from_id')}->{item.get('to_id')}",
+                        "labels",
+                        "a relation has an argument role",
+                        None,
+                        "",
+                    )
+                for label in labels:
+                    self.relations.append(
+                        {
+                            **base,
+                            "from_region_id": str(item.get("from_id")),
+                            "to_region_id": str(item.get("to_id")),
+                            "label": str(label),
+                        }
+                    )
+            elif kind == "labels" and name in self.layers:
+                labels = value.get("labels") or []
+                if len(labels) != 1:
+                    self._problem(
+                        source, where, "value.labels", "exactly one label per region", labels, ""
+                    )
+                    continue
+                s, e = _as_int(value.get("start")), _as_int(value.get("end"))
+                if s is None or e is None:
+                    self._problem(
+                        source,
+                        where,
+                        "value.start/end",
+                        "integer offsets",
+                        [value.get("start"), value.get("end")],
+                        "",
+                    )
+                    continue
+                try:
+                    start, end = from_label_studio(text, s, e)
+                except OffsetError as exc:
+                    self._problem(
+                        source,
+                        where,
+                        "value.start/end",
+                        "0 <= start < end <= len(text)",
+                        [s, e],
+                        str(exc),
+                    )
+                    continue
+                if start >= end:
+                    self._problem(
+                        source,
+                        where,
+                        "value.start/end",
+                        "0 <= start < end <= len(text)",
+                        [s, e],
+                        "zero-length or reversed span",
+                    )
+                    continue
+                hint = value.get("text")
+                if hint is not None and not _hint_matches(hint, text[start:end]):
+                    self._problem(
+                        source,
+                        where,
+                        "value.text",
+                        "text[start:end] == value.text",
+                        hint,
+                        f"the article has {text[start:end]!r} there; region rejected, not shifted",
+                    )
+                    continue
+                if rid in regions:
+                    self._problem(
+                        source, where, "id", "region ids are unique within an annotation", rid, ""
+                    )
+                    continue
+                regions[rid] = {
+                    **base,
+                    "region_id": rid,
+                    "layer": name,
+                    "label": str(labels[0]),
+                    "start": start,
+                    "end": end,
+                    "text": text[start:end],
+                    **dict.fromkeys(ATTRIBUTE_COLUMNS),
+                }
+            elif name in self.attributes and "start" in value:
+                attrs.setdefault(rid, []).append((str(name), self._attribute_value(kind, value)))
+            elif name in self.document_fields:
+                values = value.get("choices") if kind == "choices" else value.get("text")
+                for v in values or []:
+                    self.choices.append({**base, "field": name, "value": str(v)})
+            else:
+                self._problem(
+                    source,
+                    where,
+                    "from_name",
+                    "control exists in the labeling config",
+                    name,
+                    "export from another label config version?",
+                )
+        for rid, pairs in attrs.items():
+            region = regions.get(rid)
+            if region is None:
+                self._problem(
+                    source,
+                    f"{rec}/region {rid}",
+                    "id",
+                    "attribute belongs to a region",
+                    rid,
+                    "per-region attribute without its span (region rejected or missing)",
+                )
+                continue
+            for attr, v in pairs:
+                region[attr] = v
+        for region in regions.values():
+            if isinstance(region["approximate"], str):
+                region["approximate"] = {"true": True, "false": False}.get(region["approximate"])
+            self.regions.append(region)
+
+    @staticmethod
+    def _attribute_value(kind: Any, value: dict[str, Any]) -> Any:
+        if kind == "number":
+            n = value.get("number")
+            return float(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
+        if kind == "choices":
+            c = value.get("choices") or []
+            return str(c[0]) if c else None
+        t = value.get("text") or []
+        return str(t[0]).strip() if isinstance(t, list) and t else (str(t).strip() if t else None)
+
+    def tables(self) -> AnnotationTables:
+        return AnnotationTables(
+            annotations=pl.DataFrame(self.annotations, schema=ANNOTATION_COLUMNS),
+            regions=pl.DataFrame(self.regions, schema=REGION_COLUMNS),
+            relations=pl.DataFrame(self.relations, schema=RELATION_COLUMNS),
+            choices=pl.DataFrame(self.choices, schema=CHOICE_COLUMNS),
+            problems=self.problems,
+            drafts=self.drafts,
+            tasks=self.tasks,
+        )
+
+
+def read_annotators(paths: ProjectPaths) -> dict[str, str]:
+    path = paths.annotations_dir / "annotators.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v["email"]) for k, v in data.items()}
+
+
+def iter_export_tasks(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the tasks of one Label Studio JSON export list (constant memory per task)."""
+    with path.open("rb") as f:
+        yield from ijson.items(f, "item", use_float=True)
+
+
+def collector_for(paths: ProjectPaths, taxonomy: Taxonomy | None = None) -> TableCollector:
+    taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
+    texts = {a.id: (a.text, a.sha256) for a in load_articles(paths)}
+    return TableCollector(texts, taxonomy, read_annotators(paths))
+
+
+def read_annotation_tables(
+    paths: ProjectPaths, taxonomy: Taxonomy | None = None
+) -> AnnotationTables:
+    collector = collector_for(paths, taxonomy)
+    for path in sorted(paths.exports_dir.glob("*.json")):
+        source = str(path.relative_to(paths.root))
+        try:
+            task = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            collector.problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    "file is one complete JSON task",
+                    None,
+                    f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+                )
+            )
+            continue
+        collector.add_task(task, source)
+    return collector.tables()
+
+
+def tables_from_tasks(
+    tasks: Iterable[Any], collector: TableCollector, source: str
+) -> AnnotationTables:
+    """Parse a stream of tasks (e.g. :func:`iter_export_tasks`) into tables."""
+    try:
+        for task in tasks:
+            collector.add_task(task, source)
+    except ijson.JSONError as exc:
+        collector.problems.append(
+            Problem(source, None, None, "export is complete JSON", None, str(exc))
+        )
+    return collector.tables()

@@ -1,0 +1,1 @@
+"""Label Studio integration: the managed server, the labeling config, push and pull."""

@@ -1,0 +1,89 @@
+"""The Label Studio labeling config, generated from schemas/taxonomy.yaml.
+
+Control names are the taxonomy's own names (layer, attribute and document-field names), so
+an exported result's ``from_name`` maps straight back to the taxonomy (see
+docs/label_studio_format.md). The article is shown with ``<Text>``, never ``<HyperText>``:
+news text may contain markup, and it must be displayed as text, not rendered.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import quoteattr
+
+from sahelwire.taxonomy import Attribute, Taxonomy
+
+HEADER = (
+    "<!-- Generated from schemas/taxonomy.yaml by `sahelwire labelstudio config`; "
+    "do not edit by hand (a test fails when it drifts). -->"
+)
+
+
+def _attrs(**kv: str) -> str:
+    return " ".join(f"{k}={quoteattr(v)}" for k, v in kv.items())
+
+
+def _region_control(layer: str, attr: Attribute) -> list[str]:
+    """A per-region control shown when a region of ``layer`` is selected."""
+    common = {"name": attr.name, "toName": "text", "perRegion": "true", "whenTagName": layer}
+    hint = f"{attr.name}: {attr.description}"
+    lines = [f'    <Header value={quoteattr(hint)} size="6"/>']
+    if attr.values is not None:
+        required = {"required": "true"} if attr.required else {}
+        lines.append(
+            f"    <Choices {_attrs(**common, choice='single', showInline='true', **required)}>"
+        )
+        lines += [f"      <Choice {_attrs(value=v)}/>" for v in attr.values]
+        lines.append("    </Choices>")
+    elif attr.type == "boolean":
+        lines.append(f"    <Choices {_attrs(**common, choice='single', showInline='true')}>")
+        lines += [f"      <Choice {_attrs(value=v)}/>" for v in ("true", "false")]
+        lines.append("    </Choices>")
+    elif attr.type == "number":
+        lines.append(f"    <Number {_attrs(**common)}/>")
+    else:
+        lines.append(
+            f"    <TextArea {_attrs(**common, maxSubmissions='1', editable='true', rows='1')}/>"
+        )
+    return lines
+
+
+def render_label_config(taxonomy: Taxonomy) -> str:
+    out = [HEADER, "<View>"]
+    events = next((la for la in taxonomy.span_layers if la.relation_labels), None)
+    if events is not None:
+        out.append("  <Relations>")
+        out += [f"    <Relation {_attrs(value=r.name)}/>" for r in events.relation_labels]
+        out.append("  </Relations>")
+    for layer in taxonomy.span_layers:
+        out.append(f'  <Header {_attrs(value=layer.title)} size="5"/>')
+        out.append(f"  <Labels {_attrs(name=layer.name, toName='text', showInline='true')}>")
+        for label in layer.labels:
+            extra = {"hotkey": label.hotkey} if label.hotkey else {}
+            colour = {"background": label.color} if label.color else {}
+            out.append(
+                f"    <Label {_attrs(value=label.name, hint=label.description, **colour, **extra)}/>"
+            )
+        out.append("  </Labels>")
+    out.append('  <View style="white-space: pre-wrap">')
+    out.append('    <Text name="text" value="$text"/>')
+    out.append("  </View>")
+    region_attrs = [(la.name, a) for la in taxonomy.span_layers for a in la.attributes]
+    out.append('  <View visibleWhen="region-selected">')
+    for layer_name, attr in region_attrs:
+        out += _region_control(layer_name, attr)
+    out.append("  </View>")
+    for f in taxonomy.document_fields:
+        out.append(f'  <Header {_attrs(value=f"{f.name}: {f.description}")} size="5"/>')
+        if f.kind == "text":
+            out.append(
+                f"  <TextArea {_attrs(name=f.name, toName='text', maxSubmissions='1', editable='true')}/>"
+            )
+            continue
+        choice = "multiple" if f.kind == "multi" else "single"
+        out.append(
+            f"  <Choices {_attrs(name=f.name, toName='text', choice=choice, showInline='true')}>"
+        )
+        out += [f"    <Choice {_attrs(value=v)}/>" for v in f.value_names]
+        out.append("  </Choices>")
+    out.append("</View>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,49 @@
+"""Finding the SahelWire project on a server (by its configured title)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sahelwire.config import Settings
+from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
+from sahelwire.paths import ProjectPaths
+
+
+def find_project(conn: Connection, paths: ProjectPaths) -> Any | None:
+    title = Settings.load(paths).label_studio_project_title
+    found = [p for p in call(conn, lambda: list(conn.client.projects.list())) if p.title == title]
+    if len(found) > 1:
+        ids = ", ".join(str(p.id) for p in found)
+        raise ConnectionProblem(
+            f"{len(found)} projects titled {title!r} on {conn.url} (ids {ids}); "
+            "rename or delete all but one"
+        )
+    return found[0] if found else None
+
+
+def require_project(conn: Connection, paths: ProjectPaths) -> Any:
+    project = find_project(conn, paths)
+    if project is None:
+        title = Settings.load(paths).label_studio_project_title
+        raise ConnectionProblem(
+            f"no project titled {title!r} on {conn.url}; run `sahelwire labelstudio push` first"
+        )
+    return project
+
+
+def task_rows(conn: Connection, project_id: int) -> list[dict[str, Any]]:
+    """Every task of the project as plain dicts (id, data, annotation counts)."""
+    tasks = call(conn, lambda: list(conn.client.tasks.list(project=project_id, fields="all")))
+    rows = []
+    for t in tasks:
+        rows.append(
+            {
+                "id": t.id,
+                "data": dict(t.data or {}),
+                "annotations": (t.total_annotations or 0) + (t.cancelled_annotations or 0),
+                "model_versions": {
+                    getattr(p, "model_version", None) for p in (t.predictions or [])
+                },
+            }
+        )
+    return rows
