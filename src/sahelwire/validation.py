@@ -201,7 +201,9 @@ def validate_dist(
             try:
                 frame = pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
             except (OSError, ValueError) as exc:  # corrupt file: a finding, not a crash
-                report.problems.append(Problem(_rel(paths, path), None, None, "readable parquet", message=str(exc)))
+                report.problems.append(
+                    Problem(_rel(paths, path), None, None, "readable parquet", message=str(exc))
+                )
                 continue
             assert isinstance(frame, pl.DataFrame)
             report.problems += validate_published(
