@@ -24,7 +24,16 @@ def _attrs(**kv: str) -> str:
 
 def _region_control(layer: str, attr: Attribute) -> list[str]:
     """A per-region control shown when a region of ``layer`` is selected."""
-    common = {"name": attr.name, "toName": "text", "perRegion": "true", "whenTagName": layer}
+    # visibleWhen + whenTagName: shown (and, if required, enforced) only for regions of
+    # this layer; without visibleWhen, Label Studio ignores whenTagName (the browser test
+    # caught an entity region being refused for lack of an event's realis).
+    common = {
+        "name": attr.name,
+        "toName": "text",
+        "perRegion": "true",
+        "visibleWhen": "region-selected",
+        "whenTagName": layer,
+    }
     hint = f"{attr.name}: {attr.description}"
     lines = [f'    <Header value={quoteattr(hint)} size="6"/>']
     if attr.values is not None:
@@ -67,11 +76,13 @@ def render_label_config(taxonomy: Taxonomy) -> str:
     out.append('  <View style="white-space: pre-wrap">')
     out.append('    <Text name="text" value="$text"/>')
     out.append("  </View>")
-    region_attrs = [(la.name, a) for la in taxonomy.span_layers for a in la.attributes]
-    out.append('  <View visibleWhen="region-selected">')
-    for layer_name, attr in region_attrs:
-        out += _region_control(layer_name, attr)
-    out.append("  </View>")
+    for la in taxonomy.span_layers:
+        if not la.attributes:
+            continue
+        out.append(f"  <View {_attrs(visibleWhen='region-selected', whenTagName=la.name)}>")
+        for attr in la.attributes:
+            out += _region_control(la.name, attr)
+        out.append("  </View>")
     for f in taxonomy.document_fields:
         out.append(f'  <Header {_attrs(value=f"{f.name}: {f.description}")} size="5"/>')
         if f.kind == "text":
