@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         ensure_venv("")
         run(BIN / "sahelwire", "build", *rest)
         return 0
-    ensure_venv("[dev,spark]")
+    ensure_venv("[dev]")
     ensure_chromium()
     # Label Studio runs in its own venv (it pins older shared libraries); the test
     # session fixture creates it when missing, this only does it up front with output.
