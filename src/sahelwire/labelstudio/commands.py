@@ -173,3 +173,20 @@ def invite() -> None:
         typer.echo(invite_url(connect(paths)))
     except ConnectionProblem as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command("submit-worksheets")
+def submit_worksheets(
+    annotator: Annotated[str, typer.Option(help="Annotator e-mail (signs up via an invite link).")],
+) -> None:
+    """Submit annotations/worksheets/*.yaml as ANNOTATOR's own annotations (idempotent)."""
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.worksheet_submit import submit
+    from sahelwire.worksheets import WorksheetError
+
+    paths = _paths()
+    try:
+        summary = submit(connect(paths), paths, annotator)
+    except (ConnectionProblem, WorksheetError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(summary.line())
