@@ -25,7 +25,7 @@ from typing import Any
 import ijson
 import polars as pl
 
-from sahelwire.manifest import load_articles
+from sahelwire.manifest import read_manifest
 from sahelwire.offsets import OffsetError, from_label_studio
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
@@ -464,8 +464,19 @@ def iter_export_tasks(path: Path) -> Iterator[dict[str, Any]]:
 
 def collector_for(paths: ProjectPaths, taxonomy: Taxonomy | None = None) -> TableCollector:
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
-    texts = {a.id: (a.text, a.sha256) for a in load_articles(paths)}
-    return TableCollector(texts, taxonomy, read_annotators(paths))
+    return TableCollector(_raw_texts(paths), taxonomy, read_annotators(paths))
+
+
+def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
+    """Manifest articles whose text is readable; validation reports the others itself."""
+    texts = {}
+    for row in read_manifest(paths.manifest_file):
+        try:
+            text = paths.raw_text_path(row["id"]).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        texts[row["id"]] = (text, row["sha256"])
+    return texts
 
 
 def read_annotation_tables(
