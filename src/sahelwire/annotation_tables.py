@@ -115,6 +115,15 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
+def _coerce(attr: str, v: Any) -> Any:
+    """The column type of a per-region attribute, or None when ``v`` cannot be it."""
+    if attr == "value":
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    if attr == "approximate":
+        return {"true": True, "false": False}.get(v) if isinstance(v, str) else None
+    return v if isinstance(v, str) else None
+
+
 class TableCollector:
     """Turns task objects into table rows, rejecting bad records with Problems."""
 
@@ -306,7 +315,10 @@ class TableCollector:
             rid = str(item.get("id")) if item.get("id") is not None else f"#{i}"
             where = f"{rec}/region {rid}"
             if kind == "relation":
-                labels = item.get("labels") or []
+                labels = item.get("labels")
+                labels = (
+                    [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
+                )
                 if not labels:
                     self._problem(
                         source,
@@ -326,8 +338,12 @@ class TableCollector:
                         }
                     )
             elif kind == "labels" and name in self.layers:
-                labels = value.get("labels") or []
-                if len(labels) != 1:
+                labels = value.get("labels")
+                if (
+                    not isinstance(labels, list)
+                    or len(labels) != 1
+                    or not isinstance(labels[0], str)
+                ):
                     self._problem(
                         source, where, "value.labels", "exactly one label per region", labels, ""
                     )
@@ -395,7 +411,12 @@ class TableCollector:
                 attrs.setdefault(rid, []).append((str(name), self._attribute_value(kind, value)))
             elif name in self.document_fields:
                 values = value.get("choices") if kind == "choices" else value.get("text")
-                for v in values or []:
+                if not isinstance(values, list):
+                    self._problem(
+                        source, where, "value", "article-level values are a list", values, ""
+                    )
+                    continue
+                for v in values:
                     self.choices.append({**base, "field": name, "value": str(v)})
             else:
                 self._problem(
@@ -419,11 +440,18 @@ class TableCollector:
                 )
                 continue
             for attr, v in pairs:
-                region[attr] = v
-        for region in regions.values():
-            if isinstance(region["approximate"], str):
-                region["approximate"] = {"true": True, "false": False}.get(region["approximate"])
-            self.regions.append(region)
+                coerced = _coerce(attr, v)
+                if v is not None and coerced is None:
+                    self._problem(
+                        source,
+                        f"{rec}/region {rid}",
+                        attr,
+                        f"{attr} has the taxonomy's type",
+                        v,
+                        "",
+                    )
+                region[attr] = coerced
+        self.regions.extend(regions.values())
 
     @staticmethod
     def _attribute_value(kind: Any, value: dict[str, Any]) -> Any:
@@ -431,9 +459,9 @@ class TableCollector:
             n = value.get("number")
             return float(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
         if kind == "choices":
-            c = value.get("choices") or []
-            return str(c[0]) if c else None
-        t = value.get("text") or []
+            c = value.get("choices")
+            return str(c[0]) if isinstance(c, list) and c else None
+        t = value.get("text")
         return str(t[0]).strip() if isinstance(t, list) and t else (str(t).strip() if t else None)
 
     def tables(self) -> AnnotationTables:

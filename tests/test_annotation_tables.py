@@ -1,0 +1,196 @@
+"""The export parser on real pulled exports, corrupted ones, and random input (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import ROOT, copy_project, run_cli, snapshot
+from sahelwire.annotation_tables import (
+    collector_for,
+    iter_export_tasks,
+    read_annotation_tables,
+    tables_from_tasks,
+)
+from sahelwire.paths import ProjectPaths
+
+A001 = "001_a9cbf47f8b5096a3"
+
+
+def task_file(root: Path, article: str = A001) -> Path:
+    return root / "annotations" / "exports" / f"{article}.json"
+
+
+def edit(root: Path, fn: Any, article: str = A001) -> None:
+    path = task_file(root, article)
+    task = json.loads(path.read_text(encoding="utf-8"))
+    fn(task)
+    path.write_text(json.dumps(task, ensure_ascii=False), encoding="utf-8")
+
+
+def first_span(task: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in task["annotations"][0]["result"] if r.get("type") == "labels")
+
+
+def problems_of(root: Path) -> list[Any]:
+    return read_annotation_tables(ProjectPaths(root)).problems
+
+
+def test_committed_exports_parse_without_problems_in_code_points() -> None:
+    paths = ProjectPaths(ROOT)
+    tables = read_annotation_tables(paths)
+    assert tables.problems == []
+    assert tables.annotations.height == len(list(paths.exports_dir.glob("*.json")))
+    texts = {
+        p.stem: json.loads(p.read_text())["data"]["text"] for p in paths.exports_dir.glob("*.json")
+    }
+    for row in tables.regions.iter_rows(named=True):
+        assert texts[row["article_id"]][row["start"] : row["end"]] == row["text"]
+    after_emoji = tables.regions.filter(
+        (tables.regions["article_id"] == A001) & (tables.regions["start"] > texts[A001].index("🤔"))
+    )
+    assert after_emoji.height > 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "rule"),
+    [
+        (
+            lambda t: first_span(t)["value"].update(start=first_span(t)["value"]["start"] + 1),
+            "text[start:end] == value.text",
+        ),
+        (lambda t: first_span(t)["value"].update(end=10**6), "0 <= start < end <= len(text)"),
+        (
+            lambda t: first_span(t)["value"].update(end=first_span(t)["value"]["start"]),
+            "0 <= start < end <= len(text)",
+        ),
+        (
+            lambda t: t["data"].update(text=t["data"]["text"] + " edited"),
+            "task text hash equals the raw article's",
+        ),
+        (lambda t: t["annotations"][0].update(completed_by=999), "annotator is a known user"),
+        (
+            lambda t: first_span(t).update(from_name="sentiment"),
+            "control exists in the labeling config",
+        ),
+        (
+            lambda t: t["data"].update(article_id="999_other_project"),
+            "article exists in the manifest",
+        ),
+    ],
+    ids=[
+        "value-text-mismatch",
+        "out-of-range",
+        "zero-length",
+        "hash-mismatch",
+        "unknown-user",
+        "other-label-config",
+        "other-project",
+    ],
+)
+def test_bad_records_are_rejected_with_a_named_rule(tmp_path: Path, mutate: Any, rule: str) -> None:
+    root = copy_project(tmp_path)
+    edit(root, mutate)
+    problems = problems_of(root)
+    assert any(p.rule == rule for p in problems), problems
+    assert all(p.file.endswith(".json") for p in problems)
+    before = snapshot(root / "annotations")
+    result = run_cli(root, "validate")
+    assert result.returncode == 1 and rule in result.stdout + result.stderr
+    build = run_cli(root, "build")
+    assert build.returncode == 1 and not (root / "dist").exists()
+    assert snapshot(root / "annotations") == before  # the rejected record stays for inspection
+
+
+def test_truncated_export_file_is_a_clear_problem(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    path = task_file(root)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    problems = problems_of(root)
+    assert [p.rule for p in problems] == ["file is one complete JSON task"]
+    result = run_cli(root, "validate", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["problems"][0]["file"].endswith(f"{A001}.json")
+
+
+def test_duplicated_task_and_annotation_are_reported_not_double_counted(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    (root / "annotations" / "exports" / "zz_copy.json").write_bytes(task_file(root).read_bytes())
+    tables = read_annotation_tables(ProjectPaths(root))
+    assert [p.rule for p in tables.problems] == ["one task per article"]
+    assert tables.annotations.height == 5
+
+
+def test_cancelled_kept_drafts_counted_not_published(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+
+    def add(t: dict[str, Any]) -> None:
+        skipped = {**t["annotations"][0], "id": 10_001, "result": [], "was_cancelled": True}
+        t["annotations"].append(skipped)
+        t["drafts"] = [{"id": 7, "result": [first_span(t)], "user": "x"}]
+
+    edit(root, add)
+    tables = read_annotation_tables(ProjectPaths(root))
+    assert tables.problems == [] and tables.drafts == 1
+    cancelled = tables.annotations.filter(tables.annotations["cancelled"])
+    assert cancelled["annotation_id"].to_list() == [10_001]
+
+
+def test_streaming_a_big_export_list_gives_the_same_tables(tmp_path: Path) -> None:
+    paths = ProjectPaths(ROOT)
+    tasks = [json.loads(p.read_text()) for p in sorted(paths.exports_dir.glob("*.json"))]
+    big = tmp_path / "export.json"
+    big.write_text(json.dumps(tasks), encoding="utf-8")
+    streamed = tables_from_tasks(iter_export_tasks(big), collector_for(paths), "export.json")
+    per_file = read_annotation_tables(paths)
+    assert streamed.problems == []
+    cols = [c for c in per_file.regions.columns if c != "source_file"]
+    assert streamed.regions.select(cols).equals(per_file.regions.select(cols))
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**4) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_and_corrupted_tasks_never_crash(data: st.DataObject) -> None:
+    paths = ProjectPaths(ROOT)
+    base = json.loads((paths.exports_dir / f"{A001}.json").read_text())
+    task = json.loads(json.dumps(base))
+    result = task["annotations"][0]["result"]
+    for _ in range(data.draw(st.integers(0, 4))):
+        item = result[data.draw(st.integers(0, len(result) - 1))]
+        target = item.get("value", item)
+        key = data.draw(
+            st.sampled_from(
+                ["start", "end", "text", "labels", "choices", "number", "from_name", "id"]
+            )
+        )
+        if key == "from_name":  # also swap controls, e.g. a textarea posing as `value`
+            target = item
+            names = st.sampled_from(
+                ["value", "approximate", "realis", "entity_id", "notes", "zones"]
+            )
+            target[key] = data.draw(names | JSONISH)
+        else:
+            target[key] = data.draw(JSONISH)
+    if data.draw(st.booleans()):
+        task = data.draw(st.one_of(JSONISH, st.just(task)))
+    collector = collector_for(paths)
+    collector.add_task(task, "random.json")
+    tables = collector.tables()
+    text = base["data"]["text"]
+    for row in tables.regions.iter_rows(named=True):
+        assert text[row["start"] : row["end"]] == row["text"]  # accepted rows are always exact
