@@ -1,0 +1,256 @@
+"""The pre-annotation baseline (sahelwire.prelabel) scored against the gold layer.
+
+Per predicted span layer and per label: precision, recall and F1 for exact matches (same
+label, start and end) and for overlap matches (same label, overlapping offsets, each span
+matched at most once, as in sahelwire.agreement), plus how often the predicted entity_id
+equals gold's on exactly matched entity mentions. Only articles that have gold are scored;
+with no gold there is no score, and the report says so instead of printing zeros.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from sahelwire.card import markdown_table
+from sahelwire.gold_layer import GoldLayer
+from sahelwire.manifest import Article
+from sahelwire.paths import ProjectPaths
+from sahelwire.prelabel import PREDICTED_LAYERS, model_version, predict_regions
+from sahelwire.registries import Registries
+from sahelwire.taxonomy import Taxonomy
+
+NO_GOLD = "no gold annotations yet: the baseline is not scored"
+COMMAND = "sahelwire baseline"
+
+# (article_id, label, start, end) plus the entity_id for the identity check.
+Span = tuple[str, str, int, int]
+
+
+@dataclass
+class Counts:
+    """Match counts for one layer or label; rates derived, None where undefined (0/0)."""
+
+    predicted: int = 0
+    gold: int = 0
+    exact: int = 0
+    overlap: int = 0
+
+    def rates(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"predicted": self.predicted, "gold": self.gold}
+        for mode, hits in (("exact", self.exact), ("overlap", self.overlap)):
+            p = hits / self.predicted if self.predicted else None
+            r = hits / self.gold if self.gold else None
+            if p is None or r is None:
+                f1 = None
+            else:
+                f1 = 2 * p * r / (p + r) if p + r else 0.0
+            out[mode] = {"matches": hits, "precision": p, "recall": r, "f1": f1}
+        return out
+
+
+def _overlap_matches(pred: list[Span], gold: list[Span]) -> int:
+    unused = sorted(gold, key=lambda x: (x[0], x[2], x[3], x[1]))
+    hits = 0
+    for a, label, s, e in sorted(pred, key=lambda x: (x[0], x[2], x[3], x[1])):
+        hit = next(
+            (g for g in unused if g[0] == a and g[1] == label and g[2] < e and s < g[3]), None
+        )
+        if hit is not None:
+            unused.remove(hit)
+            hits += 1
+    return hits
+
+
+def score(
+    predicted: pl.DataFrame, gold: pl.DataFrame, layers: tuple[str, ...] = PREDICTED_LAYERS
+) -> dict[str, Any]:
+    """Score prediction rows against gold rows (both: article_id, layer, label, start, end,
+    entity_id). Returns ``{layer: {"all": rates, "labels": {label: rates}, ...}}``."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        p_rows = [r for r in predicted.iter_rows(named=True) if r["layer"] == layer]
+        g_rows = [r for r in gold.iter_rows(named=True) if r["layer"] == layer]
+
+        def key(r: dict[str, Any]) -> Span:
+            return (str(r["article_id"]), str(r["label"]), int(r["start"]), int(r["end"]))
+
+        p_spans, g_spans = [key(r) for r in p_rows], [key(r) for r in g_rows]
+        labels = sorted({s[1] for s in p_spans} | {s[1] for s in g_spans})
+        per_label: dict[str, Counts] = defaultdict(Counts)
+        total = Counts(len(p_spans), len(g_spans))
+        g_set = set(g_spans)
+        total.exact = len(set(p_spans) & g_set)
+        total.overlap = _overlap_matches(p_spans, g_spans)
+        for label in labels:
+            ps = [s for s in p_spans if s[1] == label]
+            gs = [s for s in g_spans if s[1] == label]
+            c = per_label[label]
+            c.predicted, c.gold = len(ps), len(gs)
+            c.exact = len(set(ps) & set(gs))
+            c.overlap = _overlap_matches(ps, gs)
+        entry: dict[str, Any] = {
+            "all": total.rates(),
+            "labels": {label: per_label[label].rates() for label in labels},
+        }
+        if layer == "entities":
+            gold_ids = {key(r): r.get("entity_id") for r in g_rows}
+            pairs = [
+                (r.get("entity_id"), gold_ids[key(r)])
+                for r in p_rows
+                if key(r) in gold_ids and gold_ids[key(r)] is not None
+            ]
+            same = sum(1 for p, g in pairs if p == g)
+            entry["entity_id"] = {
+                "compared": len(pairs),
+                "same": same,
+                "rate": same / len(pairs) if pairs else None,
+            }
+        out[layer] = entry
+    return out
+
+
+def prediction_frame(
+    articles: list[Article], registries: Registries, taxonomy: Taxonomy
+) -> pl.DataFrame:
+    rows = [
+        {
+            "article_id": a.id,
+            "layer": r.layer,
+            "label": r.label,
+            "start": r.start,
+            "end": r.end,
+            "entity_id": r.attributes.get("entity_id"),
+        }
+        for a in articles
+        for r in predict_regions(a.text, registries, taxonomy)
+    ]
+    schema = {
+        "article_id": pl.Utf8,
+        "layer": pl.Utf8,
+        "label": pl.Utf8,
+        "start": pl.Int64,
+        "end": pl.Int64,
+        "entity_id": pl.Utf8,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def baseline_report_for(
+    articles: list[Article], gold: GoldLayer, registries: Registries, taxonomy: Taxonomy
+) -> dict[str, Any]:
+    scored_ids = set(gold.status.filter(pl.col("n_annotators") >= 1)["article_id"].to_list())
+    report: dict[str, Any] = {
+        "model_version": model_version(registries, taxonomy),
+        "command": COMMAND,
+        "articles_scored": len(scored_ids),
+        "layers_not_predicted": [
+            name for name in taxonomy.layer_names if name not in PREDICTED_LAYERS
+        ],
+    }
+    if not scored_ids:
+        report["layers"] = None
+        report["message"] = NO_GOLD
+        return report
+    scored = [a for a in articles if a.id in scored_ids]
+    predicted = prediction_frame(scored, registries, taxonomy)
+    gold_regions = gold.regions.filter(pl.col("article_id").is_in(sorted(scored_ids)))
+    report["layers"] = score(predicted, gold_regions)
+    return report
+
+
+def baseline_report(paths: ProjectPaths) -> dict[str, Any]:
+    from sahelwire.annotation_layers import load_annotation_layers
+    from sahelwire.manifest import load_articles
+    from sahelwire.registries import load_registries
+    from sahelwire.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    gold = load_annotation_layers(paths, taxonomy).gold
+    return baseline_report_for(load_articles(paths), gold, load_registries(paths), taxonomy)
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def table_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per layer (micro over its labels) followed by its labels."""
+    rows: list[list[str]] = []
+    for layer, entry in (report.get("layers") or {}).items():
+        for name, rates in [("(all)", entry["all"]), *entry["labels"].items()]:
+            ex, ov = rates["exact"], rates["overlap"]
+            rows.append(
+                [
+                    layer,
+                    name,
+                    str(rates["gold"]),
+                    str(rates["predicted"]),
+                    _fmt(ex["precision"]),
+                    _fmt(ex["recall"]),
+                    _fmt(ex["f1"]),
+                    _fmt(ov["precision"]),
+                    _fmt(ov["recall"]),
+                    _fmt(ov["f1"]),
+                ]
+            )
+    return rows
+
+
+HEADER = [
+    "layer",
+    "label",
+    "gold",
+    "predicted",
+    "P exact",
+    "R exact",
+    "F1 exact",
+    "P overlap",
+    "R overlap",
+    "F1 overlap",
+]
+
+
+def entity_id_line(report: dict[str, Any]) -> str | None:
+    eid = ((report.get("layers") or {}).get("entities") or {}).get("entity_id")
+    if not eid:
+        return None
+    return (
+        f"entity_id exact match on exactly matched mentions with a gold id: "
+        f"{_fmt(eid['rate'])} ({eid['same']}/{eid['compared']})"
+    )
+
+
+def baseline_markdown(paths: ProjectPaths) -> str:
+    """The card's baseline section: the table, what was scored, and how to reproduce it."""
+    report = baseline_report(paths)
+    return render_markdown(report)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    if report.get("layers") is None:
+        return f"{NO_GOLD[0].upper()}{NO_GOLD[1:]}.\n"
+    parts = [
+        f"Pre-annotation baseline `{report['model_version']}` (a gazetteer built from "
+        "`schemas/entities.yaml` plus quantity patterns and event trigger cues; "
+        "`sahelwire.prelabel`) scored against the gold layer on "
+        f"{report['articles_scored']} article(s). Exact: same label, start and end; overlap: "
+        "same label and overlapping offsets, each span matched once. "
+        "'—' marks a rate that is undefined (nothing predicted or nothing in gold).\n\n",
+        markdown_table(HEADER, [list(r) for r in table_rows(report)]),
+    ]
+    line = entity_id_line(report)
+    if line:
+        parts.append(f"\n{line}.\n")
+    if report["layers_not_predicted"]:
+        not_predicted = ", ".join(f"`{x}`" for x in report["layers_not_predicted"])
+        parts.append(f"\nNot predicted by the baseline: {not_predicted}.\n")
+    parts.append(
+        "\nThe gazetteer is the entity registry, which was compiled from these same articles, "
+        "so entity scores overstate what it would reach on unseen text.\n"
+        f"\nReproduce: `{report['command']}` (add `--json` for the figures as JSON).\n"
+    )
+    return "".join(parts)
