@@ -310,6 +310,16 @@ class TableCollector:
                 continue
             kind = item.get("type")
             name = item.get("from_name")
+            if kind != "relation" and not isinstance(name, str):
+                self._problem(
+                    source,
+                    f"{rec}/result[{i}]",
+                    "from_name",
+                    "from_name is a control name",
+                    name,
+                    "",
+                )
+                continue
             raw_value = item.get("value")
             value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
             rid = str(item.get("id")) if item.get("id") is not None else f"#{i}"
