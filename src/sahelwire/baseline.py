@@ -44,10 +44,10 @@ class Counts:
         for mode, hits in (("exact", self.exact), ("overlap", self.overlap)):
             p = hits / self.predicted if self.predicted else None
             r = hits / self.gold if self.gold else None
-            if p is None or r is None:
-                f1 = None
-            else:
-                f1 = 2 * p * r / (p + r) if p + r else 0.0
+            # 2TP / (|pred| + |gold|): equals 2PR/(P+R) and stays defined (0) when one side
+            # is empty, e.g. a label the baseline never predicts has F1 0, not "undefined".
+            total = self.predicted + self.gold
+            f1 = 2 * hits / total if total else None
             out[mode] = {"matches": hits, "precision": p, "recall": r, "f1": f1}
         return out
 
@@ -239,7 +239,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "`sahelwire.prelabel`) scored against the gold layer on "
         f"{report['articles_scored']} article(s). Exact: same label, start and end; overlap: "
         "same label and overlapping offsets, each span matched once. "
-        "'—' marks a rate that is undefined (nothing predicted or nothing in gold).\n\n",
+        "'—' marks a rate that is undefined (precision with nothing predicted, recall with nothing in gold).\n\n",
         markdown_table(HEADER, [list(r) for r in table_rows(report)]),
     ]
     line = entity_id_line(report)

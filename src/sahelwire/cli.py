@@ -203,6 +203,43 @@ def agreement(
 
 
 @app.command()
+def baseline(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Score the offline pre-annotation baseline against the gold layer."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sahelwire.baseline import HEADER, baseline_report, entity_id_line, table_rows
+
+    paths, _ = project()
+    report = baseline_report(paths)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    if report["layers"] is None:
+        typer.echo(report["message"])
+        return
+    table = Table(title=f"baseline {report['model_version']} vs gold")
+    for i, name in enumerate(HEADER):
+        table.add_column(name, justify="left" if i < 2 else "right")
+    for row in table_rows(report):
+        table.add_row(*row, style="bold" if row[1] == "(all)" else None)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured output: rich's 80-column default would truncate label names.
+        console = Console(width=160)
+    console.print(table)
+    line = entity_id_line(report)
+    if line:
+        console.print(line, markup=False)
+    typer.echo(
+        f"{report['articles_scored']} article(s) scored; not predicted: "
+        f"{', '.join(report['layers_not_predicted']) or 'none'}"
+    )
+
+
+@app.command()
 def adjudicate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
