@@ -69,7 +69,9 @@ def load_worksheet(paths: ProjectPaths, article_id: str) -> dict[str, Any]:
 def _find(text: str, needle: str, start: int, where: str) -> int:
     i = text.find(needle, start)
     if i < 0:
-        raise WorksheetError(f"{where}: {needle!r} not found in the article (rule: span text exists)")
+        raise WorksheetError(
+            f"{where}: {needle!r} not found in the article (rule: span text exists)"
+        )
     return i
 
 
@@ -83,7 +85,9 @@ def resolve(text: str, sheet: dict[str, Any], where: str) -> list[ResolvedRegion
     bulk: list[dict[str, Any]] = []
     attrs_keys = set(ATTRIBUTE_KINDS)
     for k, spec in enumerate(sheet.get("regions") or []):
-        rwhere = f"{where} region #{k + 1} ({spec.get('id') or spec.get('text') or spec.get('from')!r})"
+        rwhere = (
+            f"{where} region #{k + 1} ({spec.get('id') or spec.get('text') or spec.get('from')!r})"
+        )
         if spec.get("all"):
             bulk.append({**spec, "_where": rwhere})
             continue
@@ -111,15 +115,15 @@ def resolve(text: str, sheet: dict[str, Any], where: str) -> list[ResolvedRegion
             hi = _find(text, spec["within"][1], lo, spec["_where"]) + len(spec["within"][1])
         spans = _word_spans(text, spec["text"], lo, hi)
         if not spans:
-            raise WorksheetError(f"{spec['_where']}: no whole-word {spec['text']!r} (rule: span text exists)")
+            raise WorksheetError(
+                f"{spec['_where']}: no whole-word {spec['text']!r} (rule: span text exists)"
+            )
         attributes = {a: spec[a] for a in attrs_keys if a in spec}
         for s, e in spans:
             key = (spec["layer"], spec["label"], s, e)
             # Skip what an explicit or earlier region of the same layer and label already
             # covers ("Miller" inside "Matthew Miller"); other labels may nest.
-            if any(
-                t[0] == key[0] and t[1] == key[1] and t[2] < e and s < t[3] for t in taken
-            ):
+            if any(t[0] == key[0] and t[1] == key[1] and t[2] < e and s < t[3] for t in taken):
                 continue
             taken.add(key)
             rid = f"{spec['layer'][:2]}_{spec['label'].lower()}_{s}"
@@ -180,7 +184,13 @@ def label_studio_results(text: str, sheet: dict[str, Any], where: str) -> list[d
             value = {"choices": [str(x) for x in (v if isinstance(v, list) else [v])]}
             kind = "choices"
         results.append(
-            {"id": f"doc{k + 1}", "from_name": name, "to_name": "text", "type": kind, "value": value}
+            {
+                "id": f"doc{k + 1}",
+                "from_name": name,
+                "to_name": "text",
+                "type": kind,
+                "value": value,
+            }
         )
     return results
 
