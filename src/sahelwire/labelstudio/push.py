@@ -65,7 +65,7 @@ def _predictor(paths: ProjectPaths) -> tuple[str | None, Any]:
 
     taxonomy = load_taxonomy(paths.taxonomy_file)
     registries = load_registries(paths)
-    version = str(prelabel.MODEL_VERSION)
+    version = str(prelabel.model_version(registries, taxonomy))
     return version, lambda text: prelabel.predict_results(text, registries, taxonomy)
 
 
