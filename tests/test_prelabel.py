@@ -1,0 +1,206 @@
+"""The offline pre-annotation baseline: exact spans on corpus sentences, emoji, determinism."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from helpers import ROOT
+from sahelwire import prelabel
+from sahelwire.annotation_tables import TableCollector
+from sahelwire.manifest import load_articles
+from sahelwire.paths import ProjectPaths
+from sahelwire.registries import Registries, load_registries
+from sahelwire.taxonomy import Taxonomy, load_taxonomy
+
+PATHS = ProjectPaths(ROOT)
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy(PATHS.taxonomy_file)
+
+
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    return load_registries(PATHS)
+
+
+def _registry(rows: list[dict[str, object]]) -> Registries:
+    """A small registry in the loader's frame shape, independent of schemas/entities.yaml."""
+    entities = pl.DataFrame(
+        [{"wikidata": None, "description": None, **r} for r in rows],
+        schema={
+            "id": pl.Utf8,
+            "name": pl.Utf8,
+            "type": pl.Utf8,
+            "aliases": pl.List(pl.Utf8),
+            "wikidata": pl.Utf8,
+            "description": pl.Utf8,
+        },
+    )
+    events = pl.DataFrame(
+        schema={k: pl.Utf8 for k in ("id", "type", "date_start", "date_end", "description")}
+    )
+    return Registries(entities, events)
+
+
+SMALL = [
+    {"id": "ent_niger", "name": "Niger", "type": "GPE", "aliases": ["Niger"]},
+    {"id": "ent_niamey", "name": "Niamey", "type": "GPE", "aliases": ["Niamey"]},
+    {"id": "ent_us", "name": "United States", "type": "GPE", "aliases": ["US", "U.S."]},
+    {"id": "ent_africom", "name": "US Africa Command", "type": "ORG", "aliases": []},
+    {"id": "ent_junta", "name": "Niger's military junta", "type": "ORG", "aliases": ["junta"]},
+]
+
+
+def _spans(regions: list[prelabel.Region], layer: str) -> list[tuple[str, str]]:
+    return [(r.label, r.text) for r in regions if r.layer == layer]
+
+
+def _article(prefix: str) -> str:
+    return next(a.text for a in load_articles(PATHS) if a.id.startswith(prefix))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        # Sentences copied from the seed articles (000, 001, 002, 003, 004).
+        (
+            "a deadly attack on a military base in the country, that resulted in the death "
+            "of over 70 soldiers.",
+            [("FATALITIES", "over 70 soldiers", 70.0, "soldiers", True)],
+        ),
+        (
+            "an orderly and responsible exit of approximately 1,000 U.S. military personnel "
+            "from the West African nation.",
+            [("PERSONNEL", "approximately 1,000", 1000.0, "people", True)],
+        ),
+        (
+            "the United States had around 650 troops in Niger",
+            [("TROOPS", "around 650 troops", 650.0, "troops", True)],
+        ),
+        ("$100 million in aid", [("MONEY", "$100 million", 1e8, "USD", False)]),
+        ("for nearly a decade", [("DURATION", "nearly a decade", 10.0, "years", True)]),
+        (
+            "at least 3,500 soldiers from five countries",
+            [
+                ("TROOPS", "at least 3,500 soldiers", 3500.0, "soldiers", True),
+                ("OTHER", "five countries", 5.0, "countries", False),
+            ],
+        ),
+        ("thousands of people", [("OTHER", "thousands of people", 1000.0, "people", True)]),
+        ("a thousand troops", [("TROOPS", "a thousand troops", 1000.0, "troops", False)]),
+        # Ages and dates are not durations; bare numbers are not claims.
+        ("a man 70 years old said in 2023 that two years ago", []),
+    ],
+)
+def test_quantities_on_corpus_sentences(
+    sentence: str, expected: list[tuple[str, str, float, str, bool]]
+) -> None:
+    got = [
+        (r.label, r.text, r.attributes["value"], r.attributes["unit"], r.attributes["approximate"])
+        for r in prelabel.quantity_regions(sentence)
+    ]
+    assert got == expected
+    for r in prelabel.quantity_regions(sentence):
+        assert sentence[r.start : r.end] == r.text
+
+
+def test_gazetteer_longest_match_word_boundaries_and_case() -> None:
+    reg = _registry(SMALL)
+    tax = load_taxonomy(PATHS.taxonomy_file)
+    text = "US Africa Command told us the Junta in Nigeria and the junta in Niger’s capital."
+    regions = prelabel.entity_regions(text, reg, tax)
+    got = sorted((r.start, r.label, r.text, r.attributes["entity_id"]) for r in regions)
+    assert got == [
+        (0, "GPE", "US", "ent_us"),  # nested inside the ORG, as taxonomy nesting allows
+        (0, "ORG", "US Africa Command", "ent_africom"),
+        (30, "ORG", "Junta", "ent_junta"),  # common-noun alias: sentence case too
+        (55, "ORG", "junta", "ent_junta"),
+        (64, "GPE", "Niger", "ent_niger"),  # "Nigeria" is not "Niger"; "Niger’s" is
+    ]  # and "us" (lower case) is not the US
+
+
+def test_real_article_entities_are_exact(registries: Registries, taxonomy: Taxonomy) -> None:
+    text = _article("000")
+    regions = prelabel.predict_regions(text, registries, taxonomy)
+    assert regions, "the registry names appear in article 000"
+    for r in regions:
+        assert text[r.start : r.end] == r.text
+    assert ("PERSON", "Matthew Miller") in _spans(regions, "entities")
+    assert ("FATALITIES", "over 70 soldiers") in _spans(regions, "quantities")
+
+
+def test_emoji_and_non_ascii_offsets_are_code_points(taxonomy: Taxonomy) -> None:
+    reg = _registry(SMALL)
+    text = "🇳🇪😀 Über Niamey: “Niger” — about 1,000 troops 👍🏽 left Niger."
+    regions = prelabel.predict_regions(text, reg, taxonomy)
+    got = [(r.layer, text[r.start : r.end]) for r in regions]
+    assert ("entities", "Niamey") in got
+    assert got.count(("entities", "Niger")) == 2
+    assert ("quantities", "about 1,000 troops") in got
+    for r in regions:
+        assert text[r.start : r.end] == r.text
+
+
+def test_results_parse_through_the_export_parser(
+    registries: Registries, taxonomy: Taxonomy
+) -> None:
+    """Predictions on article 001 (emoji in its comments) are valid contract results."""
+    article = next(a for a in load_articles(PATHS) if a.id.startswith("001"))
+    results = prelabel.predict_results(article.text, registries, taxonomy)
+    regions = prelabel.predict_regions(article.text, registries, taxonomy)
+    task = {
+        "id": 1,
+        "data": {"text": article.text, "article_id": article.id, "text_sha256": article.sha256},
+        "annotations": [
+            {
+                "id": 1,
+                "completed_by": 1,
+                "result": results,
+                "was_cancelled": False,
+                "ground_truth": False,
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "lead_time": 1.0,
+            }
+        ],
+    }
+    collector = TableCollector(
+        {article.id: (article.text, article.sha256)}, taxonomy, {"1": "a@example.org"}
+    )
+    collector.add_task(task, "predictions")
+    tables = collector.tables()
+    assert tables.problems == []
+    parsed = sorted(
+        (r["layer"], r["label"], r["start"], r["end"], r["entity_id"], r["realis"], r["value"])
+        for r in tables.regions.iter_rows(named=True)
+    )
+    expected = sorted(
+        (
+            r.layer,
+            r.label,
+            r.start,
+            r.end,
+            r.attributes.get("entity_id"),
+            r.attributes.get("realis"),
+            r.attributes.get("value"),
+        )
+        for r in regions
+    )
+    assert parsed == expected
+    assert any(r[1] == "TROOPS" for r in parsed)
+
+
+def test_deterministic_and_versioned(registries: Registries, taxonomy: Taxonomy) -> None:
+    text = _article("002")
+    first = prelabel.predict_results(text, registries, taxonomy)
+    assert first == prelabel.predict_results(text, registries, taxonomy)
+    ids = [r["id"] for r in first if r["type"] == "labels"]
+    assert len(ids) == len(set(ids)) and all(i.startswith("p") for i in ids)
+    version = prelabel.model_version(registries, taxonomy)
+    assert version.startswith(f"sahelwire-gazetteer-{taxonomy.version}-")
+    assert version == prelabel.model_version(registries, taxonomy)
+    changed = _registry(SMALL)
+    assert prelabel.model_version(changed, taxonomy) != version
