@@ -55,6 +55,8 @@ class Candidate:
     stored: bytes
     had_bom: bool
     stated: dict[str, Any]
+    # The input path as the user gave it: errors name it (source_file is just the name).
+    input: str = ""
 
     @property
     def sha256(self) -> str:
@@ -90,7 +92,9 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
 def _from_text_file(path: Path, data: bytes, max_bytes: int) -> Candidate:
     decoded = decode_article(data, max_bytes=max_bytes)
     stored = decoded.text.encode("utf-8")
-    return Candidate(path.stem, path.name, None, decoded.text, stored, decoded.had_bom, {})
+    return Candidate(
+        path.stem, path.name, None, decoded.text, stored, decoded.had_bom, {}, str(path)
+    )
 
 
 def _from_jsonl(
@@ -141,7 +145,16 @@ def _from_jsonl(
             continue
         stated = {k: obj.get(k) for k in STATED_METADATA if obj.get(k) is not None}
         out.append(
-            Candidate(article_id, path.name, number, decoded.text, stored, decoded.had_bom, stated)
+            Candidate(
+                article_id,
+                path.name,
+                number,
+                decoded.text,
+                stored,
+                decoded.had_bom,
+                stated,
+                str(path),
+            )
         )
     return out
 
@@ -165,7 +178,7 @@ def read_candidates(inputs: Iterable[Path], max_bytes: int) -> list[Candidate]:
     for cand in candidates:
         reason = check_id(cand.id)
         if reason:
-            problems.append(IngestProblem(cand.source_file, cand.source_line, "id", reason))
+            problems.append(IngestProblem(cand.input, cand.source_line, "id", reason))
     if problems:
         raise IngestRefused(problems)
     return candidates
@@ -204,7 +217,7 @@ def ingest(paths: ProjectPaths, inputs: Iterable[Path], max_bytes: int) -> Inges
             elif existing is not None:
                 problems.append(
                     IngestProblem(
-                        cand.source_file,
+                        cand.input,
                         cand.source_line,
                         "immutable",
                         f"id {cand.id!r} already holds a different text (sha256 {existing['sha256'][:12]}...); "
