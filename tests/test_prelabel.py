@@ -45,7 +45,7 @@ def _registry(rows: list[dict[str, object]]) -> Registries:
     return Registries(entities, events)
 
 
-SMALL = [
+SMALL: list[dict[str, object]] = [
     {"id": "ent_niger", "name": "Niger", "type": "GPE", "aliases": ["Niger"]},
     {"id": "ent_niamey", "name": "Niamey", "type": "GPE", "aliases": ["Niamey"]},
     {"id": "ent_us", "name": "United States", "type": "GPE", "aliases": ["US", "U.S."]},
@@ -204,3 +204,11 @@ def test_deterministic_and_versioned(registries: Registries, taxonomy: Taxonomy)
     assert version == prelabel.model_version(registries, taxonomy)
     changed = _registry(SMALL)
     assert prelabel.model_version(changed, taxonomy) != version
+
+
+def test_module_model_version_follows_the_project(
+    monkeypatch: pytest.MonkeyPatch, registries: Registries, taxonomy: Taxonomy
+) -> None:
+    # push reads prelabel.MODEL_VERSION; it is computed from the discovered project.
+    monkeypatch.setenv("SAHELWIRE_ROOT", str(ROOT))
+    assert prelabel.model_version(registries, taxonomy) == prelabel.MODEL_VERSION
