@@ -129,3 +129,31 @@ def test_cli_and_markdown_agree_with_gold(tmp_path: Path) -> None:
     table = run_cli(root, "baseline")
     assert table.returncode == 0
     assert f"{exact['f1']:.3f}" in table.stdout
+
+
+def test_attributes_compared_on_exact_matches_only() -> None:
+    cols = {**COLUMNS, "realis": pl.Utf8, "value": pl.Float64}
+    pred = pl.DataFrame(
+        [
+            ("a", "events", "COUP", 0, 4, None, "ACTUAL", None),
+            ("a", "events", "MEETING", 10, 15, None, "ACTUAL", None),
+            ("a", "events", "ATTACK", 20, 26, None, "ACTUAL", None),  # overlap only: ignored
+            ("a", "quantities", "TROOPS", 30, 40, None, None, 650.0),
+        ],
+        schema=cols,
+        orient="row",
+    )
+    gold = pl.DataFrame(
+        [
+            ("a", "events", "COUP", 0, 4, None, "ACTUAL", None),
+            ("a", "events", "MEETING", 10, 15, None, "PLANNED", None),
+            ("a", "events", "ATTACK", 20, 25, None, "NEGATED", None),
+            ("a", "quantities", "TROOPS", 30, 40, None, None, 1000.0),
+        ],
+        schema=cols,
+        orient="row",
+    )
+    report = score(pred, gold, layers=("events", "quantities"))
+    assert report["events"]["attributes"] == {"realis": {"compared": 2, "same": 1, "rate": 0.5}}
+    assert report["quantities"]["attributes"]["value"] == {"compared": 1, "same": 0, "rate": 0.0}
+    assert "entity_id" not in report["events"]

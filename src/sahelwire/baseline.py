@@ -10,6 +10,7 @@ with no gold there is no score, and the report says so instead of printing zeros
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,30 @@ def _overlap_matches(pred: list[Span], gold: list[Span]) -> int:
     return hits
 
 
+# Per-region attributes compared on exact span matches whose gold value is set.
+SCORED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "entities": ("entity_id",),
+    "events": ("realis",),
+    "quantities": ("value", "unit", "approximate"),
+}
+
+
+def _attribute_agreement(
+    p_rows: list[dict[str, Any]],
+    g_rows: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], Span],
+    name: str,
+) -> dict[str, Any]:
+    gold_values = {key(r): r.get(name) for r in g_rows}
+    pairs = [
+        (r.get(name), gold_values[key(r)])
+        for r in p_rows
+        if key(r) in gold_values and gold_values[key(r)] is not None
+    ]
+    same = sum(1 for p, g in pairs if p == g)
+    return {"compared": len(pairs), "same": same, "rate": same / len(pairs) if pairs else None}
+
+
 def score(
     predicted: pl.DataFrame, gold: pl.DataFrame, layers: tuple[str, ...] = PREDICTED_LAYERS
 ) -> dict[str, Any]:
@@ -96,21 +121,26 @@ def score(
             "all": total.rates(),
             "labels": {label: per_label[label].rates() for label in labels},
         }
-        if layer == "entities":
-            gold_ids = {key(r): r.get("entity_id") for r in g_rows}
-            pairs = [
-                (r.get("entity_id"), gold_ids[key(r)])
-                for r in p_rows
-                if key(r) in gold_ids and gold_ids[key(r)] is not None
-            ]
-            same = sum(1 for p, g in pairs if p == g)
-            entry["entity_id"] = {
-                "compared": len(pairs),
-                "same": same,
-                "rate": same / len(pairs) if pairs else None,
-            }
+        attributes = {
+            name: _attribute_agreement(p_rows, g_rows, key, name)
+            for name in SCORED_ATTRIBUTES.get(layer, ())
+            if name in predicted.columns and name in gold.columns
+        }
+        if attributes:
+            entry["attributes"] = attributes
+        if "entity_id" in attributes:
+            entry["entity_id"] = attributes["entity_id"]
         out[layer] = entry
     return out
+
+
+ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "entity_id": pl.Utf8,
+    "realis": pl.Utf8,
+    "value": pl.Float64,
+    "unit": pl.Utf8,
+    "approximate": pl.Boolean,
+}
 
 
 def prediction_frame(
@@ -123,7 +153,7 @@ def prediction_frame(
             "label": r.label,
             "start": r.start,
             "end": r.end,
-            "entity_id": r.attributes.get("entity_id"),
+            **{name: r.attributes.get(name) for name in ATTRIBUTE_COLUMNS},
         }
         for a in articles
         for r in predict_regions(a.text, registries, taxonomy)
@@ -134,7 +164,7 @@ def prediction_frame(
         "label": pl.Utf8,
         "start": pl.Int64,
         "end": pl.Int64,
-        "entity_id": pl.Utf8,
+        **ATTRIBUTE_COLUMNS,
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -214,14 +244,16 @@ HEADER = [
 ]
 
 
-def entity_id_line(report: dict[str, Any]) -> str | None:
-    eid = ((report.get("layers") or {}).get("entities") or {}).get("entity_id")
-    if not eid:
-        return None
-    return (
-        f"entity_id exact match on exactly matched mentions with a gold id: "
-        f"{_fmt(eid['rate'])} ({eid['same']}/{eid['compared']})"
-    )
+def attribute_lines(report: dict[str, Any]) -> list[str]:
+    """Attribute agreement on exactly matched spans, one line per layer attribute."""
+    lines = []
+    for layer, entry in (report.get("layers") or {}).items():
+        for name, a in (entry.get("attributes") or {}).items():
+            lines.append(
+                f"{layer} `{name}` equal to gold on exact span matches: "
+                f"{_fmt(a['rate'])} ({a['same']}/{a['compared']})"
+            )
+    return lines
 
 
 def baseline_markdown(paths: ProjectPaths) -> str:
@@ -239,12 +271,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "`sahelwire.prelabel`) scored against the gold layer on "
         f"{report['articles_scored']} article(s). Exact: same label, start and end; overlap: "
         "same label and overlapping offsets, each span matched once. "
-        "'—' marks a rate that is undefined (precision with nothing predicted, recall with nothing in gold).\n\n",
+        "'—' marks a rate that is undefined (precision with nothing predicted, recall "
+        "with nothing in gold). Event realis is always predicted ACTUAL.\n\n",
         markdown_table(HEADER, [list(r) for r in table_rows(report)]),
     ]
-    line = entity_id_line(report)
-    if line:
-        parts.append(f"\n{line}.\n")
+    lines = attribute_lines(report)
+    if lines:
+        parts.append("\n" + "".join(f"- {line}\n" for line in lines))
     if report["layers_not_predicted"]:
         not_predicted = ", ".join(f"`{x}`" for x in report["layers_not_predicted"])
         parts.append(f"\nNot predicted by the baseline: {not_predicted}.\n")

@@ -136,6 +136,12 @@ def build(
         raise fail(
             f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID
         ) from None
+    except OSError as exc:  # full disk, file size limit, permissions: the staging is discarded
+        raise fail(
+            f"build failed writing {exc.filename or 'the release'}: {exc.strerror or exc}; "
+            "the previous build folder is intact",
+            EXIT_USAGE,
+        ) from None
     target = out or paths.dist_dir
     for config, by_split in release.rows.items():
         typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
@@ -210,7 +216,7 @@ def baseline(
     from rich.console import Console
     from rich.table import Table
 
-    from sahelwire.baseline import HEADER, baseline_report, entity_id_line, table_rows
+    from sahelwire.baseline import HEADER, attribute_lines, baseline_report, table_rows
 
     paths, _ = project()
     report = baseline_report(paths)
@@ -230,9 +236,8 @@ def baseline(
         # Piped or captured output: rich's 80-column default would truncate label names.
         console = Console(width=160)
     console.print(table)
-    line = entity_id_line(report)
-    if line:
-        console.print(line, markup=False)
+    for line in attribute_lines(report):
+        console.print(line, markup=False, highlight=False)
     typer.echo(
         f"{report['articles_scored']} article(s) scored; not predicted: "
         f"{', '.join(report['layers_not_predicted']) or 'none'}"
