@@ -1,0 +1,169 @@
+"""Real faults during `sahelwire build`: SIGKILL at random points, a full disk, a file size limit.
+
+Nothing is mocked: the build runs as a subprocess of the real CLI and the kernel kills it or
+refuses its writes. After every fault the build folder is the previous complete build or the
+new complete build (never a mix, never partial), and the next normal build succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import SAHELWIRE, copy_project, run_cli, snapshot
+
+pytestmark = pytest.mark.slow
+
+NEW_ARTICLE = "Agadez, 2024. A new story about the drone base 201 and its closure.\n"
+
+
+def effective_dist(root: Path) -> dict[str, bytes]:
+    """What a reader gets after the fault: dist/, or the last good build a killed swap left
+    in .dist.old (killed between the two renames), which the next build restores."""
+    if (root / "dist").exists():
+        return snapshot(root / "dist")
+    return snapshot(root / ".dist.old")
+
+
+@pytest.fixture(scope="module")
+def two_builds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
+    """A project with a built dist/ (state A) and new input whose build gives state B."""
+    root = copy_project(tmp_path_factory.mktemp("killbuild"))
+    assert run_cli(root, "build").returncode == 0
+    old = snapshot(root / "dist")
+    story = root.parent / "fresh_story.txt"
+    story.write_text(NEW_ARTICLE, encoding="utf-8")
+    ingested = run_cli(root, "ingest", str(story))
+    assert ingested.returncode == 0, ingested.stderr
+    probe = run_cli(root, "build", "--out", str(root.parent / "probe"))
+    assert probe.returncode == 0, probe.stderr
+    new = snapshot(root.parent / "probe")
+    assert new != old  # the two states are distinguishable
+    return root, old, new
+
+
+def restore(root: Path, files: dict[str, bytes]) -> None:
+    shutil.rmtree(root / "dist", ignore_errors=True)
+    for name, data in files.items():
+        (root / "dist" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "dist" / name).write_bytes(data)
+
+
+def test_kill_9_during_build_at_random_points(
+    two_builds: tuple[Path, dict[str, bytes], dict[str, bytes]],
+) -> None:
+    root, old, new = two_builds
+    rng = random.Random(20240316)  # fixed seed: a failure is reproducible
+    env = {**os.environ, "SAHELWIRE_ROOT": str(root)}
+    outcomes = []
+    for attempt in range(10):
+        restore(root, old)
+        proc = subprocess.Popen(
+            [str(SAHELWIRE), "build"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if attempt % 2 == 0:
+            time.sleep(rng.uniform(0.2, 3.0))  # anywhere in the run: import, render, write
+        else:
+            # aim at the write phase: wait for the staging folder, then a few ms more
+            deadline = time.monotonic() + 30
+            while not list(root.glob(".dist.staging.*")) and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 0.03))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        state = effective_dist(root)
+        assert state in (old, new), f"attempt {attempt}: dist is neither the old nor the new build"
+        outcomes.append("old" if state == old else "new")
+    # the next normal build cleans any staging leftovers and completes
+    result = run_cli(root, "build")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(root / "dist") == new
+    assert not list(root.glob(".dist.*"))
+    assert "old" in outcomes  # at least some kills really interrupted a build
+
+
+def limit_file_size(max_bytes: int):  # type: ignore[no-untyped-def]
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+        # ignored SIGXFSZ: the kernel refuses the write with EFBIG instead of killing
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return apply
+
+
+def test_file_size_limit_during_build_keeps_previous_dist(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "proj")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    biggest = max(len(b) for b in before.values())
+    result = subprocess.run(
+        [str(SAHELWIRE), "build"],
+        cwd=root,
+        env={**os.environ, "SAHELWIRE_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_file_size(biggest // 2),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "File too large" in result.stderr and "previous build folder is intact" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(root / "dist") == before
+    assert not list(root.glob(".dist.*"))
+    again = run_cli(root, "build")
+    assert again.returncode == 0 and snapshot(root / "dist") == before
+
+
+def can_mount_tmpfs() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="no user+mount namespaces to mount a tmpfs")
+def test_full_disk_during_build_keeps_previous_dist(tmp_path: Path) -> None:
+    """A real ENOSPC: the build folder lives on a tmpfs that holds one build but not two."""
+    root = copy_project(tmp_path / "proj")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    size = sum(len(b) for b in before.values())
+    mnt, saved = tmp_path / "mnt", tmp_path / "saved"
+    mnt.mkdir()
+    saved.mkdir()
+    # All in one private mount namespace: mount, put the old build on it, build, copy out.
+    script = (
+        f'mount -t tmpfs -o size={size * 3 // 2} tmpfs "{mnt}" && cp -a "{root}/dist" "{mnt}/dist" '
+        f'&& "{SAHELWIRE}" build --out "{mnt}/dist"; rc=$?; cp -a "{mnt}/." "{saved}/"; exit $rc'
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=root,
+        env={**os.environ, "SAHELWIRE_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(saved / "dist") == before
+    assert sorted(p.name for p in saved.iterdir()) == ["dist"]  # no staging left behind
