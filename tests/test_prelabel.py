@@ -212,3 +212,31 @@ def test_module_model_version_follows_the_project(
     # push reads prelabel.MODEL_VERSION; it is computed from the discovered project.
     monkeypatch.setenv("SAHELWIRE_ROOT", str(ROOT))
     assert prelabel.model_version(registries, taxonomy) == prelabel.MODEL_VERSION
+
+
+def test_nesting_is_multi_level_and_never_repeats_the_same_entity(taxonomy: Taxonomy) -> None:
+    reg = _registry(
+        [
+            *SMALL,
+            {
+                "id": "ent_langley",
+                "name": "Michael Langley",
+                "type": "PERSON",
+                "aliases": ["the commander of US Africa Command"],
+            },
+            {
+                "id": "ent_junta",
+                "name": "junta",
+                "type": "ORG",
+                "aliases": ["ruling military junta", "military junta"],
+            },
+        ]
+    )
+    text = "the commander of US Africa Command met the ruling military junta"
+    got = sorted((r.start, r.end, r.label) for r in prelabel.entity_regions(text, reg, taxonomy))
+    assert got == [
+        (0, 34, "PERSON"),
+        (17, 19, "GPE"),  # PERSON > ORG > GPE, each pair allowed by the taxonomy
+        (17, 34, "ORG"),
+        (43, 64, "ORG"),  # no nested "military junta"/"junta": same entity as its outer span
+    ]

@@ -88,21 +88,27 @@ def entity_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> lis
             cands.append(
                 Region("entities", label, m.start(), m.end(), m.group(), {"entity_id": eid})
             )
-    outer = _select_longest(cands)
-    # Nested mentions the taxonomy allows (e.g. GPE "US" inside ORG "US Africa Command").
+    chosen = _select_longest(cands)
+    # Nested mentions the taxonomy allows, level by level (GPE "US" inside ORG "US Africa
+    # Command" inside PERSON "the commander of US Africa Command").
     allowed = taxonomy.layer("entities").nesting_allowed
-    inner = _select_longest(
-        c
-        for c in cands
-        if any(
-            o.start <= c.start
-            and c.end <= o.end
-            and (o.end - o.start) > (c.end - c.start)
-            and (o.label, c.label) in allowed
-            for o in outer
+    level = chosen
+    while level:
+        level = _select_longest(
+            c
+            for c in cands
+            if any(
+                o.start <= c.start
+                and c.end <= o.end
+                and (o.end - o.start) > (c.end - c.start)
+                and (o.label, c.label) in allowed
+                # "military junta" inside "ruling military junta" is the same mention again.
+                and o.attributes["entity_id"] != c.attributes["entity_id"]
+                for o in level
+            )
         )
-    )
-    return outer + inner
+        chosen += level
+    return chosen
 
 
 # --- quantities --------------------------------------------------------------------------
