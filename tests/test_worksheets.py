@@ -1,0 +1,154 @@
+"""Every committed annotation worksheet resolves against its raw article and obeys the rules.
+
+The worksheets are the annotator's reviewable source of the Label Studio annotation; these
+tests prove the spans land where the surface text says, the regions obey the taxonomy and
+registries (via sahelwire.span_rules, the same rules `sahelwire validate` applies to
+exports), and the Label Studio results follow docs/label_studio_format.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import ROOT, copy_project
+from sahelwire.manifest import load_articles
+from sahelwire.paths import ProjectPaths
+from sahelwire.taxonomy import load_taxonomy
+from sahelwire.worksheets import (
+    WorksheetError,
+    check_worksheets,
+    worksheet_dir,
+    worksheet_results,
+    worksheet_tables,
+)
+
+PATHS = ProjectPaths.discover(ROOT)
+ARTICLES = {a.id: a.text for a in load_articles(PATHS)}
+
+
+def test_every_article_has_a_worksheet() -> None:
+    assert sorted(p.stem for p in worksheet_dir(PATHS).glob("*.yaml")) == sorted(ARTICLES)
+
+
+def test_worksheets_obey_span_rules_and_registries() -> None:
+    # bounds, text slice, zone overlap, entity nesting, registry ids and their types,
+    # realis/value/approximate present, relations join existing event -> argument regions
+    assert [str(p) for p in check_worksheets(PATHS)] == []
+
+
+def test_every_slice_equals_its_text_and_has_no_outer_whitespace() -> None:
+    regions, _ = worksheet_tables(PATHS)
+    assert regions.height > 300
+    for row in regions.iter_rows(named=True):
+        text = ARTICLES[row["article_id"]]
+        assert text[row["start"] : row["end"]] == row["text"]
+        assert row["text"] == row["text"].strip(), row
+
+
+def test_every_layer_and_registry_entry_is_used() -> None:
+    regions, relations = worksheet_tables(PATHS)
+    taxonomy = load_taxonomy(PATHS.taxonomy_file)
+    per_article_layers = {(r["article_id"], r["layer"]) for r in regions.iter_rows(named=True)}
+    for aid in ARTICLES:
+        for layer in ("zones", "entities", "events", "quantities"):
+            assert (aid, layer) in per_article_layers
+    entity_labels = set(regions.filter(regions["layer"] == "entities")["label"])
+    assert entity_labels == set(taxonomy.layer("entities").label_names)
+    registry = yaml.safe_load(PATHS.entities_registry.read_text(encoding="utf-8"))["entities"]
+    events = yaml.safe_load(PATHS.events_registry.read_text(encoding="utf-8"))["events"]
+    assert {e["id"] for e in registry} <= set(regions["entity_id"].drop_nulls())
+    assert {e["id"] for e in events} <= set(regions["event_id"].drop_nulls())
+    assert set(relations["label"]) == {"AGENT", "PATIENT", "PLACE", "TIME"}
+
+
+def test_linked_mentions_are_registry_aliases() -> None:
+    # the pre-annotation gazetteer is built from the aliases: every linked surface is one
+    registry = yaml.safe_load(PATHS.entities_registry.read_text(encoding="utf-8"))["entities"]
+    aliases = {e["id"]: set(e["aliases"]) for e in registry}
+    regions, _ = worksheet_tables(PATHS)
+    missing = {
+        (r["entity_id"], r["text"])
+        for r in regions.iter_rows(named=True)
+        if r["entity_id"] is not None and r["text"] not in aliases[r["entity_id"]]
+    }
+    assert missing == set()
+
+
+@pytest.mark.parametrize("article_id", sorted(ARTICLES))
+def test_label_studio_results_follow_the_contract(article_id: str) -> None:
+    results = worksheet_results(PATHS, article_id)
+    text = ARTICLES[article_id]
+    spans = {r["id"]: r for r in results if r["type"] == "labels"}
+    assert spans
+    for r in results:
+        if r["type"] == "relation":
+            assert r["from_id"] in spans and r["to_id"] in spans
+            assert spans[r["from_id"]]["from_name"] == "events"
+            assert r["direction"] == "right" and len(r["labels"]) == 1
+        elif r["from_name"] in ("stance_us_presence", "primary_frame", "quality_flags", "notes"):
+            assert r["to_name"] == "text" and "start" not in r["value"]
+        else:
+            assert r["to_name"] == "text"
+            v = r["value"]
+            # offsets are code points today (sahelwire.offsets: measured in a browser)
+            assert text[v["start"] : v["end"]] == spans[r["id"]]["value"]["text"]
+            if r["type"] == "labels":
+                assert len(v["labels"]) == 1
+            else:  # per-region attribute shares its span's id and position
+                span = spans[r["id"]]["value"]
+                assert (v["start"], v["end"]) == (span["start"], span["end"])
+    names = Counter(r.get("from_name") for r in results if r["type"] != "labels")
+    assert names["stance_us_presence"] == names["primary_frame"] == 1
+    events = [r for r in spans.values() if r["from_name"] == "events"]
+    realis = {r["id"] for r in results if r.get("from_name") == "realis"}
+    assert {e["id"] for e in events} == realis
+
+
+def _broken(tmp_path: Path, article_id: str, region: dict[str, object]) -> ProjectPaths:
+    root = copy_project(tmp_path / "p")
+    path = root / "annotations" / "worksheets" / f"{article_id}.yaml"
+    sheet = yaml.safe_load(path.read_text(encoding="utf-8"))
+    sheet["regions"].append(region)
+    path.write_text(yaml.safe_dump(sheet, allow_unicode=True), encoding="utf-8")
+    return ProjectPaths.discover(root)
+
+
+@pytest.mark.parametrize(
+    ("region", "rule"),
+    [
+        ({"id": "x", "layer": "entities", "label": "GPE", "text": "Atlantis"}, "span text exists"),
+        ({"id": "x", "layer": "entities", "label": "GPE", "text": "Niger"}, "unambiguous"),
+        ({"id": "x", "layer": "entities", "label": "GPE", "text": "Nige", "n": 1}, "whole words"),
+        ({"id": "x", "layer": "entities", "label": "CITY", "text": "Pentagon"}, "not in taxonomy"),
+        (
+            {"id": "x", "layer": "events", "label": "COUP", "text": "ousted", "realis": "MAYBE"},
+            "realis",
+        ),
+        (
+            {"id": "x", "layer": "zones", "label": "CAPTION", "text": "Pentagon", "unit": "x"},
+            "attributes",
+        ),
+    ],
+)
+def test_bad_region_is_named(tmp_path: Path, region: dict[str, object], rule: str) -> None:
+    aid = "001_a9cbf47f8b5096a3"
+    paths = _broken(tmp_path, aid, region)
+    with pytest.raises(WorksheetError) as err:
+        worksheet_results(paths, aid)
+    message = str(err.value)
+    assert f"annotations/worksheets/{aid}.yaml" in message and "region #" in message
+    assert rule in message
+
+
+def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:
+    aid = "001_a9cbf47f8b5096a3"
+    region = {"id": "x", "layer": "entities", "label": "ORG", "text": "Vedant Patel",
+              "entity_id": "ent_vedant_patel"}  # fmt: skip
+    problems = check_worksheets(_broken(tmp_path, aid, region))
+    assert [(p.field, p.rule, p.value) for p in problems] == [
+        ("entity_id", "registry type agrees with label", "ent_vedant_patel")
+    ]
