@@ -146,7 +146,7 @@ def test_bad_region_is_named(tmp_path: Path, region: dict[str, object], rule: st
 
 def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:
     aid = "001_a9cbf47f8b5096a3"
-    region = {"id": "x", "layer": "entities", "label": "ORG", "text": "Vedant Patel",
+    region: dict[str, object] = {"id": "x", "layer": "entities", "label": "ORG", "text": "Vedant Patel",
               "entity_id": "ent_vedant_patel"}  # fmt: skip
     problems = check_worksheets(_broken(tmp_path, aid, region))
     assert [(p.field, p.rule, p.value) for p in problems] == [
