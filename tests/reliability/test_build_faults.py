@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def test_kill_9_during_build_at_random_points(
     assert "old" in outcomes  # at least some kills really interrupted a build
 
 
-def limit_file_size(max_bytes: int):  # type: ignore[no-untyped-def]
+def limit_file_size(max_bytes: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
         # ignored SIGXFSZ: the kernel refuses the write with EFBIG instead of killing
