@@ -24,8 +24,10 @@ from sahelwire.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from sahelwire.baseline import baseline_markdown
 from sahelwire.card import front_matter, render_card
 from sahelwire.card_sections import (
+    annotation_section,
     fields_section,
     splits_section,
     statistics_section,
@@ -114,6 +116,8 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "splits": lambda: splits_section(settings, clusters, splits),
             "statistics": lambda: statistics_section(tables, taxonomy),
             "version": lambda: f"Data version **{settings.data_version}**.\n",
+            "annotation": lambda: annotation_section(layers),
+            "baseline": lambda: baseline_markdown(paths),
         },
     ).encode()
     release.files["checksums.sha256"] = checksums(release.files).encode()

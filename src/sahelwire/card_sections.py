@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
+from sahelwire.annotation_layers import AnnotationLayers
 from sahelwire.card import markdown_table
 from sahelwire.config import SPLITS, Settings
 from sahelwire.table_specs import TableSpecs
@@ -111,3 +112,38 @@ def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: T
         + ".\n"
     )
     return "".join(parts)
+
+
+def annotation_section(layers: AnnotationLayers) -> str:
+    """Who annotated what, how gold was made, and agreement only where it was measured."""
+    status = layers.gold.status
+    if not status.height or not layers.annotations.height:
+        return "No annotations have been pulled yet: every span list is empty.\n"
+    counts = Counter(status["n_annotators"].to_list())
+    kept = layers.annotations.filter(~layers.annotations["cancelled"])
+    per_annotator = Counter(kept["annotator"].to_list())
+    cancelled = layers.annotations.height - kept.height
+    lines = [
+        f"{status.height} article(s) have a gold layer. Annotators per article: "
+        + ", ".join(f"{n} annotator(s): {c} article(s)" for n, c in sorted(counts.items()))
+        + ".\n\n",
+        markdown_table(
+            ["annotator (Label Studio account)", "articles annotated"],
+            [[f"`{name}`", str(n)] for name, n in sorted(per_annotator.items())],
+        ),
+        f"\nCancelled (skipped) annotations kept in `annotations_raw` only: {cancelled}.\n\n",
+    ]
+    single = counts.get(1, 0)
+    if single == status.height:
+        lines.append(
+            "Every article is **single-annotated**: its gold layer is that one annotator's "
+            "annotation taken as is (adjudication rule for one annotator). No inter-annotator "
+            "agreement was measured, so none is reported.\n"
+        )
+    else:
+        lines.append(
+            f"{single} article(s) are single-annotated (taken as is); the others were "
+            "adjudicated by the rules in `sahelwire.adjudication` with every conflict settled "
+            "in `annotations/decisions/`. Agreement: `sahelwire agreement`.\n"
+        )
+    return "".join(lines)
