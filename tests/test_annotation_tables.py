@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import datasets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +196,63 @@ def test_random_and_corrupted_tasks_never_crash(data: st.DataObject) -> None:
     text = base["data"]["text"]
     for row in tables.regions.iter_rows(named=True):
         assert text[row["start"] : row["end"]] == row["text"]  # accepted rows are always exact
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "exports"
+
+
+def fixture_project(tmp_path: Path) -> Path:
+    """A project copy whose only export is the hand-trimmed fixture (two annotators)."""
+    root = copy_project(tmp_path)
+    exports = root / "annotations" / "exports"
+    for old in exports.glob("*.json"):
+        old.unlink()
+    for path in FIXTURES.glob("*.json"):
+        target = root / "annotations" / path.name if path.name == "annotators.json" else exports
+        shutil.copy2(path, target)
+    return root
+
+
+def test_fixture_export_parses_in_code_points_with_both_annotators(tmp_path: Path) -> None:
+    root = fixture_project(tmp_path)
+    tables = read_annotation_tables(ProjectPaths(root))
+    assert tables.problems == [] and tables.drafts == 1
+    assert tables.annotations.select("annotation_id", "annotator", "cancelled").rows() == [
+        (101, "annotator-1@sahelwire.test", False),
+        (102, "annotator-2@sahelwire.test", True),
+    ]
+    text = json.loads((FIXTURES / f"{A001}.json").read_text())["data"]["text"]
+    regions = {r["region_id"]: r for r in tables.regions.iter_rows(named=True)}
+    # multi-line zones whose value.text came back with a literal backslash-n are accepted
+    assert "\n" in regions["z_comments"]["text"]
+    assert regions["v_keep"]["realis"] == "HYPOTHETICAL"
+    assert regions["e_pentagon"]["entity_id"] == "ent_pentagon"
+    assert regions["q_troops"]["value"] is not None
+    emoji = text.index("🤔")
+    after = [r for r in regions.values() if r["layer"] == "entities" and r["start"] > emoji]
+    assert len(after) == 3 and all(text[r["start"] : r["end"]] == r["text"] for r in after)
+    assert tables.relations.select("from_region_id", "to_region_id", "label").rows() == [
+        ("v_keep", "e_pentagon", "AGENT")
+    ]
+    assert set(tables.choices["field"]) >= {"primary_frame", "stance_us_presence"}
+
+
+def test_fixture_export_validates_builds_and_loads_every_config(tmp_path: Path) -> None:
+    root = fixture_project(tmp_path)
+    validated = run_cli(root, "validate")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    built = run_cli(root, "build")
+    assert built.returncode == 0, built.stdout + built.stderr
+    text = json.loads((FIXTURES / f"{A001}.json").read_text())["data"]["text"]
+    emoji = text.index("🤔")
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for config in ("mentions", "events", "quantities", "ner_bio", "annotations_raw"):
+        ds = datasets.load_dataset(str(root / "dist"), config)
+        rows[config] = [r for split in ds.values() for r in split]
+        assert rows[config], config
+    mentions = [r for r in rows["mentions"] if r["article_id"] == A001]
+    assert any(r["start"] > emoji for r in mentions)
+    assert all(text[r["start"] : r["end"]] == r["text"] for r in mentions)
+    assert any(r["text"] == "Pentagon" for r in mentions)
+    raw = rows["annotations_raw"]
+    assert {r["annotator"] for r in raw} >= {"annotator-1@sahelwire.test"}
