@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 import datasets
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
