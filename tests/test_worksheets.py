@@ -16,6 +16,7 @@ import yaml
 
 from helpers import ROOT, copy_project
 from sahelwire.manifest import load_articles
+from sahelwire.offsets import from_label_studio
 from sahelwire.paths import ProjectPaths
 from sahelwire.taxonomy import load_taxonomy
 from sahelwire.worksheets import (
@@ -94,8 +95,9 @@ def test_label_studio_results_follow_the_contract(article_id: str) -> None:
         else:
             assert r["to_name"] == "text"
             v = r["value"]
-            # offsets are code points today (sahelwire.offsets: measured in a browser)
-            assert text[v["start"] : v["end"]] == spans[r["id"]]["value"]["text"]
+            # offsets are in Label Studio's unit (sahelwire.offsets, measured in a browser)
+            s, e = from_label_studio(text, v["start"], v["end"])
+            assert text[s:e] == spans[r["id"]]["value"]["text"]
             if r["type"] == "labels":
                 assert len(v["labels"]) == 1
             else:  # per-region attribute shares its span's id and position
