@@ -98,9 +98,13 @@ def test_committed_exports_parse_without_problems_in_code_points() -> None:
 def test_bad_records_are_rejected_with_a_named_rule(tmp_path: Path, mutate: Any, rule: str) -> None:
     root = copy_project(tmp_path)
     edit(root, mutate)
-    problems = problems_of(root)
+    tables = read_annotation_tables(ProjectPaths(root))
+    problems = tables.problems
     assert any(p.rule == rule for p in problems), problems
     assert all(p.file.endswith(".json") for p in problems)
+    # the left-out record is available exactly as exported, next to its problem
+    assert any(r.problem.rule == rule and isinstance(r.record, dict) for r in tables.rejected)
+    json.dumps([r.to_json() for r in tables.rejected], ensure_ascii=False)
     before = snapshot(root / "annotations")
     result = run_cli(root, "validate")
     assert result.returncode == 1 and rule in result.stdout + result.stderr
@@ -193,6 +197,8 @@ def test_random_and_corrupted_tasks_never_crash(data: st.DataObject) -> None:
     collector = collector_for(paths)
     collector.add_task(task, "random.json")
     tables = collector.tables()
+    assert all(r.problem in tables.problems for r in tables.rejected)
+    json.dumps([r.to_json() for r in tables.rejected], ensure_ascii=False)
     text = base["data"]["text"]
     for row in tables.regions.iter_rows(named=True):
         assert text[row["start"] : row["end"]] == row["text"]  # accepted rows are always exact

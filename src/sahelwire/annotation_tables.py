@@ -7,8 +7,17 @@ single Label Studio export list streamed with ijson (:func:`iter_export_tasks`),
 
 Nothing is shifted or guessed. A record that breaks a rule is left out of the tables and
 reported as a :class:`~sahelwire.problems.Problem` naming file, task/annotation/region,
-field and rule; ``sahelwire validate`` prints them and exits 1, ``build`` refuses. The
-rejected record itself stays untouched in its export file, where a maintainer inspects it.
+field and rule; ``sahelwire validate`` prints them and exits 1, ``build`` refuses.
+
+Where rejected records go: nowhere new. The parser never edits, moves or deletes an export,
+so the rejected record stays byte for byte in ``annotations/exports/<article_id>.json``
+(under git), at the place the Problem names; fixing it there (or in Label Studio and
+pulling again) is how it comes back. ``AnnotationTables.rejected`` holds each left-out
+record exactly as exported next to its Problem, for tools and tests that want the JSON
+itself (e.g. ``[r.to_json() for r in tables.rejected]``). A separate quarantine copy was
+not made on purpose: it would be a second, drifting copy of annotations that git already
+keeps, and build refuses while any Problem exists, so nothing rejected is ever published
+silently.
 Drafts are counted, never published. Cancelled (skipped) annotations are kept with
 ``cancelled=True`` and excluded from gold by the adjudication rules.
 """
@@ -92,6 +101,19 @@ class AnnotationTables:
     problems: list[Problem] = field(default_factory=list)
     drafts: int = 0
     tasks: int = 0
+    # Every record left out of the tables, as it was in the export, next to its Problem.
+    rejected: list[RejectedRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A task, annotation, result item or attribute left out of the tables, unchanged."""
+
+    problem: Problem
+    record: Any  # the JSON object as exported (task, annotation or result item)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"problem": self.problem.to_json(), "record": self.record}
 
 
 def _hint_matches(hint: Any, actual: str) -> bool:
@@ -143,6 +165,8 @@ class TableCollector:
         self.relations: list[dict[str, Any]] = []
         self.choices: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
+        self.rejected: list[RejectedRecord] = []
+        self._current: Any = None  # the JSON record being parsed, kept when rejected
         self.drafts = 0
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
@@ -152,7 +176,10 @@ class TableCollector:
     def _problem(
         self, file: str, record: str, fld: str | None, rule: str, value: Any, msg: str
     ) -> None:
-        self.problems.append(Problem(file, record, fld, rule, value, msg))
+        problem = Problem(file, record, fld, rule, value, msg)
+        self.problems.append(problem)
+        if self._current is not None:
+            self.rejected.append(RejectedRecord(problem, self._current))
 
     def _annotator(self, completed_by: Any) -> str | None:
         if isinstance(completed_by, dict):
@@ -164,6 +191,7 @@ class TableCollector:
 
     # -- one task ------------------------------------------------------------------
     def add_task(self, task: Any, source: str) -> None:
+        self._current = task
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             self._problem(
                 source,
@@ -226,7 +254,9 @@ class TableCollector:
             if isinstance(p, dict)
         }
         for ann in task.get("annotations") or []:
+            self._current = ann
             self._add_annotation(ann, tid, aid, sha, text, predictions, source)
+        self._current = None
 
     def _add_annotation(
         self,
@@ -303,6 +333,7 @@ class TableCollector:
         regions: dict[str, dict[str, Any]] = {}
         attrs: dict[str, list[tuple[str, Any]]] = {}
         for i, item in enumerate(result):
+            self._current = item
             if not isinstance(item, dict):
                 self._problem(
                     source, f"{rec}/result[{i}]", None, "result item is an object", None, ""
@@ -438,6 +469,7 @@ class TableCollector:
                     "export from another label config version?",
                 )
         for rid, pairs in attrs.items():
+            self._current = {"region_id": rid, "attributes": dict(pairs)}
             region = regions.get(rid)
             if region is None:
                 self._problem(
@@ -483,6 +515,7 @@ class TableCollector:
             problems=self.problems,
             drafts=self.drafts,
             tasks=self.tasks,
+            rejected=self.rejected,
         )
 
 
