@@ -26,6 +26,15 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTICLE = "001_a9cbf47f8b5096a3"
 PHRASE, WORD = "Do you think Niger can truly benefit", "Niger"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 RANGE_JS = """([phrase, word]) => {
   const root = document.querySelector('.lsf-htx-richtext');
@@ -45,6 +54,25 @@ RANGE_JS = """([phrase, word]) => {
 }"""
 
 
+def login(page: Any, server: Any) -> None:
+    page.goto(f"{server.url}/user/login/")
+    page.fill("input[name=email]", server.admin_email)
+    page.fill("input[name=password]", server.admin_password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def drag(page: Any, box: dict[str, float]) -> None:
+    """A real mouse selection from the word's left edge to its right edge."""
+    y = box["y"] + box["h"] / 2
+    page.mouse.move(box["x"] + 1, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["w"] / 2, y)
+    page.mouse.move(box["x"] + box["w"] - 1, y)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed")
 def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
     ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
@@ -59,27 +87,17 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
         for t in ls_conn.client.tasks.list(project=project.id)
         if t.data["article_id"] == ARTICLE
     )
+    # Push attaches the gazetteer's predictions, which Label Studio preloads as regions (and
+    # "Niger" is one); drop them for this task so the submitted annotation is the mouse
+    # selection alone.
+    for prediction in ls_conn.client.predictions.list(task=task_id):
+        assert prediction.id is not None
+        ls_conn.client.predictions.delete(id=prediction.id)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{ls_server.url}/user/login/")
-            page.fill("input[name=email]", ls_server.admin_email)
-            page.fill("input[name=password]", ls_server.admin_password)
-            page.click("button[type=submit], input[type=submit]")
-            page.wait_for_load_state("networkidle")
+            login(page, ls_server)
             page.goto(f"{ls_server.url}/projects/{project.id}/data?task={task_id}")
             page.wait_for_selector(".lsf-htx-richtext", timeout=90_000)
             page.wait_for_timeout(1500)
@@ -94,13 +112,7 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
             page.mouse.wheel(0, box["y"] - 300)
             page.wait_for_timeout(500)
             box = page.evaluate(RANGE_JS, [PHRASE, WORD])
-            y = box["y"] + box["h"] / 2
-            page.mouse.move(box["x"] + 1, y)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["w"] / 2, y)
-            page.mouse.move(box["x"] + box["w"] - 1, y)
-            page.mouse.up()
-            page.wait_for_timeout(500)
+            drag(page, box)
             page.get_by_test_id("bottombar-submit-button").click()
             page.wait_for_timeout(2500)
         finally:
@@ -118,3 +130,99 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
     mentions = datasets.load_dataset(str(root / "dist"), "mentions")
     rows = [r for split in mentions.values() for r in split if r["article_id"] == ARTICLE]
     assert [(r["start"], r["end"], r["text"]) for r in rows] == [(start, start + len(WORD), WORD)]
+
+
+# The measurement on a text built to tell the units apart: astral-plane emoji before every
+# target (each is one code point but two UTF-16 units) and a CRLF before two of them.
+PROBE_TEXT = "A 🤔 x Niger y\r\nz Niamey end 😀😀 Agadez."
+PROBE_CONFIG = """<View>
+  <Labels name="label" toName="text"><Label value="PLACE"/></Labels>
+  <Text name="text" value="$text"/>
+</View>"""
+CROSS_NODE_RANGE_JS = """([phrase, word]) => {
+  // Find `phrase` in the concatenated text nodes of the document (regions split nodes).
+  const root = document.querySelector('.lsf-htx-richtext');
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = []; let all = ''; let n;
+  while ((n = walker.nextNode())) { nodes.push([n, all.length]); all += n.data; }
+  const i = all.indexOf(phrase);
+  if (i < 0) return null;
+  const s = i + phrase.indexOf(word), e = s + word.length;
+  const at = (k) => { for (const [node, off] of nodes)
+      if (k >= off && k <= off + node.data.length) return [node, k - off]; };
+  const r = document.createRange();
+  r.setStart(...at(s)); r.setEnd(...at(e));
+  const b = r.getBoundingClientRect();
+  return {x: b.x, y: b.y, w: b.width, h: b.height};
+}"""
+
+
+def _utf16(text: str, i: int) -> int:
+    return len(text[:i].encode("utf-16-le")) // 2
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed")
+def test_measure_offset_unit_after_emoji_and_crlf_both_directions(ls_server: Any) -> None:
+    """Mouse selections export code points (CRLF = 2); API code points display correctly."""
+    from label_studio_sdk.client import LabelStudio
+    from playwright.sync_api import sync_playwright
+
+    client = LabelStudio(base_url=ls_server.url, api_key=ls_server.api_key)
+    project = client.projects.create(title="offset unit probe", label_config=PROBE_CONFIG)
+    assert project.id is not None
+    client.projects.import_tasks(id=project.id, request=[{"text": PROBE_TEXT}] * 2)
+    by_mouse, by_api = sorted(t.id for t in client.tasks.list(project=project.id))
+    agadez = PROBE_TEXT.index("Agadez")
+    client.annotations.create(
+        id=by_api,
+        result=[
+            {
+                "id": "api1",
+                "from_name": "label",
+                "to_name": "text",
+                "type": "labels",
+                "value": {
+                    "start": agadez,
+                    "end": agadez + 6,
+                    "text": "Agadez",
+                    "labels": ["PLACE"],
+                },
+            }
+        ],
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            login(page, ls_server)
+            page.goto(f"{ls_server.url}/projects/{project.id}/data?task={by_mouse}")
+            page.wait_for_selector(".lsf-htx-richtext", timeout=90_000)
+            page.wait_for_timeout(1500)
+            for phrase, word in (("z Niamey end", "Niamey"), ("😀 Agadez.", "Agadez")):
+                page.get_by_text("PLACE", exact=True).first.click()
+                box = page.evaluate(CROSS_NODE_RANGE_JS, [phrase, word])
+                assert box is not None, f"{phrase!r} not rendered"
+                drag(page, box)
+            page.get_by_test_id("bottombar-submit-button").click()
+            page.wait_for_timeout(2500)
+            # the other direction: the API annotation in code points, as the UI highlights it
+            page.goto(f"{ls_server.url}/projects/{project.id}/data?task={by_api}")
+            page.wait_for_selector(".lsf-htx-richtext .htx-highlight", timeout=90_000)
+            highlighted = page.evaluate(
+                "() => Array.from(document.querySelectorAll('.lsf-htx-richtext .htx-highlight'))"
+                ".map(e => e.textContent).join('')"
+            )
+        finally:
+            browser.close()
+    exported = {
+        r["value"]["text"]: (r["value"]["start"], r["value"]["end"])
+        for a in client.annotations.list(id=by_mouse)
+        for r in a.result
+    }
+    expected = {
+        w: (PROBE_TEXT.index(w), PROBE_TEXT.index(w) + len(w)) for w in ("Niamey", "Agadez")
+    }
+    utf16 = {w: (_utf16(PROBE_TEXT, s), _utf16(PROBE_TEXT, e)) for w, (s, e) in expected.items()}
+    print(f"exported {exported}; code points {expected}; UTF-16 {utf16}")  # the evidence
+    assert exported == expected != utf16  # code points, with "\r\n" counted as two
+    assert highlighted == "Agadez"
