@@ -193,7 +193,12 @@ def start(
     log_file = data_dir / "server.log"
     log = open(log_file, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
     process = subprocess.Popen(
-        [str(exe), "start", "--no-browser", "--host", HOST, "--port", str(port)],
+        # --host only sets the URL Label Studio advertises; the socket binds to --internal-host,
+        # which defaults to 0.0.0.0 (found by tests/labelstudio/test_pull_faults.py).
+        [
+            *(str(exe), "start", "--no-browser", "--host", HOST),
+            *("--internal-host", HOST, "--port", str(port)),
+        ],
         env=server_env(data_dir, creds),
         stdout=log,
         stderr=subprocess.STDOUT,
