@@ -13,6 +13,7 @@ that the browser test would catch.
 from __future__ import annotations
 
 from bisect import bisect_left
+from functools import lru_cache
 from typing import Literal
 
 LABEL_STUDIO_OFFSET_UNIT: Literal["codepoint", "utf16"] = "codepoint"
@@ -53,12 +54,19 @@ class Utf16Index:
         return u16 - k
 
 
+@lru_cache(maxsize=8)
+def _index(text: str) -> Utf16Index:
+    # A parser converts every region of one article in a row: the index is built once per
+    # text (str caches its hash, so a cache hit costs no rescan of a long article).
+    return Utf16Index(text)
+
+
 def codepoint_to_utf16(text: str, i: int) -> int:
-    return Utf16Index(text).to_utf16(i)
+    return _index(text).to_utf16(i)
 
 
 def utf16_to_codepoint(text: str, i: int) -> int:
-    return Utf16Index(text).to_codepoint(i)
+    return _index(text).to_codepoint(i)
 
 
 def to_label_studio(text: str, start: int, end: int) -> tuple[int, int]:
@@ -67,7 +75,7 @@ def to_label_studio(text: str, start: int, end: int) -> tuple[int, int]:
         raise OffsetError(f"span {start}..{end} outside 0..{len(text)}")
     if LABEL_STUDIO_OFFSET_UNIT == "codepoint":
         return start, end
-    index = Utf16Index(text)
+    index = _index(text)
     return index.to_utf16(start), index.to_utf16(end)
 
 
@@ -77,5 +85,8 @@ def from_label_studio(text: str, start: int, end: int) -> tuple[int, int]:
         if not 0 <= start <= end <= len(text):
             raise OffsetError(f"span {start}..{end} outside 0..{len(text)}")
         return start, end
-    index = Utf16Index(text)
-    return index.to_codepoint(start), index.to_codepoint(end)
+    index = _index(text)
+    start, end = index.to_codepoint(start), index.to_codepoint(end)
+    if start > end:
+        raise OffsetError(f"span {start}..{end} is reversed")
+    return start, end
