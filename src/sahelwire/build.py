@@ -26,6 +26,8 @@ from sahelwire.atomic import (
 )
 from sahelwire.baseline import baseline_markdown
 from sahelwire.card import front_matter, render_card
+from sahelwire.card_plots import plot_files, plots_section
+from sahelwire.card_release import citation_section, croissant_section, how_to_load_section
 from sahelwire.card_sections import (
     annotation_section,
     fields_section,
@@ -34,6 +36,7 @@ from sahelwire.card_sections import (
     taxonomy_section,
 )
 from sahelwire.config import SPLITS, Settings
+from sahelwire.croissant import CROISSANT_FILE, class_label_names, croissant_bytes
 from sahelwire.manifest import load_articles
 from sahelwire.parquet_files import parquet_bytes, with_hf_features
 from sahelwire.paths import ProjectPaths
@@ -105,6 +108,15 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             sizes[name][split] = (table.num_rows, len(data))
     if problems:
         raise BuildRefused(problems)
+    release.files.update(plot_files(tables["documents"], taxonomy))
+    release.files[CROISSANT_FILE] = croissant_bytes(
+        settings,
+        taxonomy,
+        specs,
+        tables,
+        {name: list(by_split) for name, by_split in sizes.items()},
+        {name: class_label_names(f) for name, f in features.items()},
+    )
     release.files["README.md"] = render_card_text(
         paths,
         features,
@@ -116,6 +128,10 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "splits": lambda: splits_section(settings, clusters, splits),
             "statistics": lambda: statistics_section(tables, taxonomy),
             "version": lambda: f"Data version **{settings.data_version}**.\n",
+            "plots": lambda: plots_section(tables["documents"]),
+            "croissant": lambda: croissant_section(settings),
+            "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
+            "citation": lambda: citation_section(settings),
             "annotation": lambda: annotation_section(layers),
             "baseline": lambda: baseline_markdown(paths),
         },

@@ -1,0 +1,137 @@
+"""The card's plots: gold label distributions per layer and split, and article lengths.
+
+Rendered with matplotlib's Agg backend into PNG bytes that are stable for identical
+inputs: no pyplot global state, fixed size/DPI/fonts, and the PNG ``Software`` text chunk
+(which carries the matplotlib version) removed. The build writes them to dist/plots/ and
+the card embeds them with relative links, which resolve on the Hub and in a local build.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+import pyarrow as pa
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sahelwire.config import SPLITS
+from sahelwire.taxonomy import Taxonomy
+
+LABELS_PLOT = "plots/label_distribution.png"
+LENGTHS_PLOT = "plots/article_lengths.png"
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
+_RC: Any = {"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "sahelwire"}
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def label_counts(
+    documents: Mapping[str, pa.Table], taxonomy: Taxonomy
+) -> dict[str, dict[str, Counter[str]]]:
+    """layer -> split -> label name -> gold span count (from the documents config)."""
+    out: dict[str, dict[str, Counter[str]]] = {}
+    for layer in taxonomy.span_layers:
+        out[layer.name] = {}
+        for split in SPLITS:
+            ids = Counter(
+                span["label"]
+                for spans in documents[split].column(layer.name).to_pylist()
+                for span in spans
+            )
+            out[layer.name][split] = Counter(
+                {name: ids[i] for i, name in enumerate(layer.label_names)}
+            )
+    return out
+
+
+def label_distribution_png(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> bytes:
+    counts = label_counts(documents, taxonomy)
+    layers = taxonomy.span_layers
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 2.4 * len(layers)))
+        axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
+        width = 0.8 / len(SPLITS)
+        for ax, layer in zip(axes, layers, strict=True):
+            names = list(layer.label_names)
+            for k, split in enumerate(SPLITS):
+                ax.bar(
+                    [i + (k - 1) * width for i in range(len(names))],
+                    [counts[layer.name][split][n] for n in names],
+                    width,
+                    label=split,
+                    color=SPLIT_COLORS[split],
+                )
+            ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+            ax.set_ylabel("gold spans")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(f"{layer.title} ({layer.name})", loc="left")
+        axes[0].legend(ncols=len(SPLITS), loc="upper right")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def article_lengths_png(documents: Mapping[str, pa.Table]) -> bytes:
+    rows = sorted(
+        (row["id"], split, len(row["text"]), len(row["clean_text"]))
+        for split in SPLITS
+        for row in documents[split].select(["id", "text", "clean_text"]).to_pylist()
+    )
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 0.5 * max(len(rows), 4) + 1))
+        ax = fig.subplots()
+        ys = range(len(rows))
+        ax.barh(
+            ys,
+            [r[2] for r in rows],
+            color=[SPLIT_COLORS[r[1]] for r in rows],
+            alpha=0.35,
+            label="text (raw page)",
+        )
+        ax.barh(
+            ys,
+            [r[3] for r in rows],
+            color=[SPLIT_COLORS[r[1]] for r in rows],
+            label="clean_text (non-body zones removed)",
+        )
+        ax.set_yticks(list(ys), [f"{r[0][:3]} ({r[1]})" for r in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel("length in Unicode code points")
+        ax.set_title("Article lengths (pale: raw page, solid: article body)", loc="left")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def plot_files(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, bytes]:
+    """Release-relative file name -> PNG bytes."""
+    return {
+        LABELS_PLOT: label_distribution_png(documents, taxonomy),
+        LENGTHS_PLOT: article_lengths_png(documents),
+    }
+
+
+def plots_section(documents: Mapping[str, pa.Table]) -> str:
+    """Markdown embedding the plots, with the length figures as a table too."""
+    rows = sorted(
+        [row["id"], split, len(row["text"]), len(row["clean_text"])]
+        for split in SPLITS
+        for row in documents[split].select(["id", "text", "clean_text"]).to_pylist()
+    )
+    from sahelwire.card import markdown_table
+
+    return (
+        f"![Gold label distribution per layer and split]({LABELS_PLOT})\n\n"
+        f"![Article lengths, raw page vs article body]({LENGTHS_PLOT})\n\n"
+        "Article lengths (Unicode code points):\n\n"
+        + markdown_table(["article", "split", "text", "clean_text"], rows)
+    )
