@@ -19,6 +19,7 @@ from sahelwire.annotation_tables import (
     read_annotation_tables,
     tables_from_tasks,
 )
+from sahelwire.offsets import to_label_studio
 from sahelwire.paths import ProjectPaths
 
 A001 = "001_a9cbf47f8b5096a3"
@@ -262,3 +263,58 @@ def test_fixture_export_validates_builds_and_loads_every_config(tmp_path: Path) 
     assert any(r["text"] == "Pentagon" for r in mentions)
     raw = rows["annotations_raw"]
     assert {r["annotator"] for r in raw} >= {"annotator-1@sahelwire.test"}
+
+
+def test_truncated_big_export_keeps_the_complete_tasks_and_names_the_file(tmp_path: Path) -> None:
+    paths = ProjectPaths(ROOT)
+    tasks = [json.loads(p.read_text()) for p in sorted(paths.exports_dir.glob("*.json"))]
+    data = json.dumps(tasks).encode("utf-8")
+    cut = data.index(b'"data"', data.index(tasks[2]["data"]["article_id"].encode()) - 2000)
+    big = tmp_path / "export.json"
+    big.write_bytes(data[:cut])  # ends inside a later task
+    tables = tables_from_tasks(iter_export_tasks(big), collector_for(paths), "export.json")
+    assert [(p.file, p.rule) for p in tables.problems] == [
+        ("export.json", "export is complete JSON")
+    ]
+    assert 0 < tables.annotations.height < len(tasks)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_valid_spans_are_all_accepted_in_code_points(data: st.DataObject) -> None:
+    paths = ProjectPaths(ROOT)
+    task = json.loads((paths.exports_dir / f"{A001}.json").read_text())
+    text = task["data"]["text"]
+    emoji = text.index("🤔")
+    spans = data.draw(
+        st.lists(
+            st.tuples(st.integers(emoji - 50, len(text) - 1), st.integers(1, 40)),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    result = []
+    for i, (start, length) in enumerate(spans):
+        end = min(start + length, len(text))
+        ls_start, ls_end = to_label_studio(text, start, end)
+        hint = text[start:end]
+        if data.draw(st.booleans()):  # Label Studio may echo newlines as a literal \n
+            hint = hint.replace("\n", "\\n")
+        value = {"start": ls_start, "end": ls_end, "text": hint, "labels": ["GPE"]}
+        result.append(
+            {
+                "id": f"r{i}",
+                "from_name": "entities",
+                "to_name": "text",
+                "type": "labels",
+                "value": value,
+            }
+        )
+    task["annotations"] = [{**task["annotations"][0], "result": result}]
+    collector = collector_for(paths)
+    collector.add_task(task, "random.json")
+    tables = collector.tables()
+    assert tables.problems == [] and tables.rejected == []
+    got = sorted(tables.regions.select("start", "end", "text").rows())
+    want = sorted((s, min(s + n, len(text)), text[s : min(s + n, len(text))]) for s, n in spans)
+    assert got == want
