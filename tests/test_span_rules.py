@@ -136,3 +136,17 @@ def test_relation_rules() -> None:
         "relation joins regions of the same annotation",
         "relations go from an event to an entity or quantity",
     ]
+
+
+def test_same_characters_under_two_nestable_labels_is_a_conflict() -> None:
+    # PERSON may contain ORG, but one span cannot be both.
+    same = [
+        region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "r1"),
+        region(1, "a1", TEXT, "Molly Phee", "entities", "ORG", "r2"),
+    ]
+    assert "mentions nest only as the taxonomy allows" in rules(same)
+    nested = [
+        region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "r1"),
+        region(1, "a1", TEXT, "Niger", "entities", "GPE", "r2"),
+    ]
+    assert rules(nested) == []

@@ -87,7 +87,10 @@ def check_regions(
             for b in rows[i + 1 :]:
                 if b["start"] >= a["end"]:
                     break
-                nested = a["start"] <= b["start"] and b["end"] <= a["end"]
+                # Strictly inside: the same characters under two labels is a conflict,
+                # not nesting ("Vedant Patel" cannot be both ORG and PERSON).
+                same = a["start"] == b["start"] and a["end"] == b["end"]
+                nested = a["start"] <= b["start"] and b["end"] <= a["end"] and not same
                 if (
                     layer.overlap == "nested"
                     and nested
