@@ -82,11 +82,8 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
     root = ls_project.root
     assert run_cli(root, "labelstudio", "push", "--quiet").returncode == 0
     project = require_project(ls_conn, ls_project)
-    task_id = next(
-        t.id
-        for t in ls_conn.client.tasks.list(project=project.id)
-        if t.data["article_id"] == ARTICLE
-    )
+    pushed: list[Any] = list(ls_conn.client.tasks.list(project=project.id))
+    task_id = next(t.id for t in pushed if t.data["article_id"] == ARTICLE)
     # Push attaches the gazetteer's predictions, which Label Studio preloads as regions (and
     # "Niger" is one); drop them for this task so the submitted annotation is the mouse
     # selection alone.
@@ -170,8 +167,10 @@ def test_measure_offset_unit_after_emoji_and_crlf_both_directions(ls_server: Any
     client = LabelStudio(base_url=ls_server.url, api_key=ls_server.api_key)
     project = client.projects.create(title="offset unit probe", label_config=PROBE_CONFIG)
     assert project.id is not None
-    client.projects.import_tasks(id=project.id, request=[{"text": PROBE_TEXT}] * 2)
-    by_mouse, by_api = sorted(t.id for t in client.tasks.list(project=project.id))
+    tasks: list[Any] = [{"text": PROBE_TEXT}] * 2
+    client.projects.import_tasks(id=project.id, request=tasks)
+    listed: list[Any] = list(client.tasks.list(project=project.id))
+    by_mouse, by_api = sorted(t.id for t in listed)
     agadez = PROBE_TEXT.index("Agadez")
     client.annotations.create(
         id=by_api,
