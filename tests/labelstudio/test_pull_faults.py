@@ -248,3 +248,25 @@ def test_server_listens_on_loopback_only_with_open_signup_disabled(ls_server: An
             continue
         assert ls_server.api_key.encode() not in cmdline
         assert ls_server.admin_password.encode() not in cmdline
+
+
+def test_failed_auth_leaves_the_token_nowhere(ls_project: ProjectPaths, ls_server: Any) -> None:
+    """After a run refused for a wrong token: not in output, files, state, or the server log."""
+    bad = "f0e1d2c3b4a5968778695a4b3c2d1e0f0a1b2c3d"
+    env = {**os.environ, "SAHELWIRE_ROOT": str(ls_project.root), "LABEL_STUDIO_API_KEY": bad}
+    result = subprocess.run(
+        [str(SAHELWIRE), "labelstudio", "pull"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "refused the API key" in result.stderr
+    assert bad not in result.stdout + result.stderr
+    leaked = [
+        str(p)
+        for folder in (ls_project.root, ls_server.data_dir)
+        for p in folder.rglob("*")
+        if p.is_file() and p.stat().st_size < 50_000_000 and bad.encode() in p.read_bytes()
+    ]
+    assert leaked == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import ROOT, SAHELWIRE, copy_project, run_cli, snapshot
 from sahelwire.card import escape_cell
 
 HOSTILE = (
@@ -61,7 +62,10 @@ TOKEN_PATTERNS = {
 # 40-hex strings that are not secrets: git commit ids pinned in docs/locks.
 ALLOWED_HEX_FILES = {"uv.lock", "requirements.lock"}
 # Deliberately wrong tokens that tests send to prove refusal (not secrets of anything).
-KNOWN_FAKE = {"0123456789abcdef0123456789abcdef01234567"}
+KNOWN_FAKE = {
+    "0123456789abcdef0123456789abcdef01234567",
+    "f0e1d2c3b4a5968778695a4b3c2d1e0f0a1b2c3d",
+}
 
 
 def committed_files() -> list[Path]:
@@ -99,3 +103,21 @@ def test_local_state_with_credentials_is_git_ignored() -> None:
     assert ignored.returncode == 0
     for name in (".env", "dist/README.md"):
         assert subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT).returncode == 0
+
+
+def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "proj")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env["SAHELWIRE_ROOT"] = str(root)
+    before = snapshot(root / "annotations")
+    result = subprocess.run(
+        [str(SAHELWIRE), "labelstudio", "pull"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "no API key" in result.stderr and "LABEL_STUDIO_API_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(root / "annotations") == before
