@@ -281,6 +281,9 @@ def _register_subcommands() -> None:
     from sahelwire.labelstudio.commands import app as labelstudio_app
 
     app.add_typer(labelstudio_app, name="labelstudio")
+    from sahelwire.release_commands import register as register_release_commands
+
+    register_release_commands(app)
 
 
 def main() -> None:
