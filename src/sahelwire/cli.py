@@ -126,10 +126,15 @@ def build(
     """Build the release folder (card, Parquet splits per config, checksums) from what is committed."""
     from sahelwire.build import BuildRefused
     from sahelwire.build import build as run_build
+    from sahelwire.card import CardTemplateError
 
     paths, settings = project()
     try:
         release = run_build(paths, settings, out)
+    except CardTemplateError as exc:
+        raise fail(
+            f"build refused: {exc}; the previous build folder is intact", EXIT_USAGE
+        ) from None
     except BuildRefused as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
@@ -157,10 +162,13 @@ def card(
 ) -> None:
     """Regenerate the generated parts of DATASET_CARD.md (YAML metadata, tables, statistics)."""
     from sahelwire.build import BuildRefused, update_card
+    from sahelwire.card import CardTemplateError
 
     paths, settings = project()
     try:
         current = update_card(paths, settings, check=check)
+    except CardTemplateError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     except BuildRefused as exc:
         raise fail(
             f"cannot render the card: {exc}; run `sahelwire validate`", EXIT_INVALID
