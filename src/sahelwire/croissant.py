@@ -128,12 +128,11 @@ class CroissantBuilder:
                 "arrayShape": "-1",
             }
             if _is_list(member.type) and pa.types.is_struct(member.type.value_type):
-                # arguments of an event: one more level of nesting, read through the parent's path
-                field["subField"] = self._sub_fields(
-                    field["@id"], file_set, column, member.type.value_type, f"{path}.{member.name}"
-                )
-            else:
-                field["dataType"] = _data_type(member.type)
+                # A list of structs inside a list of structs (documents.events[].arguments):
+                # mlcroissant 1.1.1 silently drops such a sub-sub-field, so it is not
+                # declared here; the `events` config carries the arguments at top level.
+                continue
+            field["dataType"] = _data_type(member.type)
             field["source"] = self._source(file_set, column, f"{path}.{member.name}")
             fields.append(field)
         return fields
@@ -151,6 +150,11 @@ class CroissantBuilder:
             field["arrayShape"] = "-1"
             type_ = type_.value_type
             if pa.types.is_struct(type_):
+                skipped = [m.name for m in type_ if _is_list(m.type)]
+                if skipped:
+                    field["description"] += (
+                        f" Not described here: {', '.join(skipped)} (see the events config)."
+                    )
                 field["subField"] = self._sub_fields(
                     field["@id"], file_set, column.name, type_, "[*]"
                 )
