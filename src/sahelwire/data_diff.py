@@ -29,7 +29,6 @@ from sahelwire.card import markdown_table
 from sahelwire.config import SPLITS
 
 LEVELS = ("patch", "minor", "major")
-ARTICLE_FIELDS = ("stance_us_presence", "primary_frame", "quality_flags", "notes")
 
 
 def _digest(value: Any) -> str:
@@ -60,8 +59,11 @@ def _decode(value: Any, names: list[str] | None) -> Any:
     return names[value] if 0 <= value < len(names) else None
 
 
-def content_index(files: dict[str, bytes]) -> dict[str, Any]:
-    """Features per config, and digests of every article and gold annotation."""
+def content_index(files: dict[str, bytes], article_fields: tuple[str, ...]) -> dict[str, Any]:
+    """Features per config, and digests of every article and gold annotation.
+
+    ``article_fields``: the article-level label fields (the taxonomy's document fields).
+    """
     features: dict[str, dict[str, Any]] = {}
     articles: dict[str, dict[str, str]] = {}
     annotations: dict[str, dict[str, list[str]]] = defaultdict(dict)
@@ -95,7 +97,7 @@ def content_index(files: dict[str, bytes]) -> dict[str, Any]:
                     seen[base] += 1
                     label = _decode(span["label"], label_names)
                     annotations[layer][key] = [str(label), _digest(decoded)]
-            for name_ in ARTICLE_FIELDS:
+            for name_ in article_fields:
                 if name_ not in row or row[name_] in (None, -1, []):
                     continue
                 value = _decode(row[name_], _names(feats[name_]))

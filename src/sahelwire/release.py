@@ -17,6 +17,7 @@ annotated tag. A failure after the first write restores every file it touched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from sahelwire.config import Settings
 from sahelwire.data_diff import LEVELS, DataDiff, content_index, diff_indexes
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.taxonomy import Taxonomy, load_taxonomy
 from sahelwire.validation import validate_project
 
 RELEASES_DIR = "releases"
@@ -115,22 +116,21 @@ def released_versions(paths: ProjectPaths) -> list[str]:
 
 
 def release_manifest(
-    release: BuiltRelease, version: str, taxonomy_version: str, previous: str | None
+    release: BuiltRelease, version: str, taxonomy: Taxonomy, previous: str | None
 ) -> dict[str, Any]:
     """What a release records: files with sizes and sha256, rows, versions, content index."""
-    import hashlib
-
+    fields = tuple(f.name for f in taxonomy.document_fields)
     return {
         "version": version,
         "tag": f"v{version}",
         "previous": previous,
-        "taxonomy_version": taxonomy_version,
+        "taxonomy_version": taxonomy.version,
         "files": {
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             for name, data in sorted(release.files.items())
         },
         "rows": release.rows,
-        "content": content_index(release.files),
+        "content": content_index(release.files, fields),
     }
 
 
@@ -142,7 +142,7 @@ def working_manifest(paths: ProjectPaths, settings: Settings) -> dict[str, Any]:
     """A manifest for the current inputs (not released), to diff against a release."""
     release = render_release(paths, settings)
     taxonomy = load_taxonomy(paths.taxonomy_file)
-    manifest = release_manifest(release, settings.data_version, taxonomy.version, None)
+    manifest = release_manifest(release, settings.data_version, taxonomy, None)
     manifest["version"] = f"{settings.data_version}+working-tree"
     return manifest
 
@@ -239,7 +239,7 @@ def cut_release(paths: ProjectPaths, level: str) -> ReleaseResult:
         update_card(paths, settings, check=False)
         release = build(paths, settings)
         taxonomy = load_taxonomy(paths.taxonomy_file)
-        manifest = release_manifest(release, version, taxonomy.version, previous)
+        manifest = release_manifest(release, version, taxonomy, previous)
         write_bytes_atomic(manifest_file, manifest_bytes(manifest))
         add_entry(changelog, version, release_date(), level, diff)
         rel = [str(p.relative_to(paths.root)) for p in [*touched, manifest_file]]
