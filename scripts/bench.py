@@ -81,8 +81,8 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             tables_from_tasks,
         )
 
-        tables = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")
-        extra["problems"] = len(tables.problems) if hasattr(tables, "problems") else None
+        parsed = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")
+        extra["problems"] = len(parsed.problems)
     elif name == "validate":
         from sahelwire.validation import validate_project
 
