@@ -1,0 +1,91 @@
+"""The distributed path in Spark local[2] mode: same pandera rules, same Parquet split contents.
+
+Needs the optional ``spark`` extra and Java 17; skipped (with the reason) when absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("pyspark")
+pytest.importorskip("pandera.pyspark")
+if shutil.which("java") is None:
+    pytest.skip("no java on PATH", allow_module_level=True)
+
+from helpers import copy_project, run_cli  # noqa: E402
+from pyspark.sql import SparkSession  # noqa: E402
+
+from sahelwire.paths import ProjectPaths  # noqa: E402
+from sahelwire.spark_build import (  # noqa: E402
+    published_tables,
+    to_spark,
+    validation_errors,
+    write_splits,
+)
+from sahelwire.table_specs import load_table_specs  # noqa: E402
+from sahelwire.taxonomy import load_taxonomy  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sahelwire-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    rows = pq.read_table(path).to_pylist()
+    return sorted(rows, key=repr)
+
+
+def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "proj")
+    result = run_cli(root, "build")
+    assert result.returncode == 0, result.stderr
+    paths = ProjectPaths(root)
+    specs = load_table_specs(paths.tables_file)
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    errors = write_splits(
+        spark, published_tables(paths), specs.configs, taxonomy, tmp_path / "spark"
+    )
+    assert errors == {}
+    built = sorted((root / "dist" / "data").rglob("*.parquet"))
+    assert built
+    for file in built:
+        config, split = file.parent.name, file.name.split("-")[0]
+        assert _rows(tmp_path / "spark" / config / split) == _rows(file), (config, split)
+
+
+def test_pandera_on_spark_rejects_what_the_schemas_forbid(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    paths = ProjectPaths(copy_project(tmp_path / "proj"))
+    specs = load_table_specs(paths.tables_file)
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    tables = published_tables(paths)
+    name, spec = "documents", specs.configs["documents"]
+    table = next(t for t in tables[name].values() if t.num_rows)
+    assert validation_errors(to_spark(spark, table), spec, taxonomy) == {}
+    bad = table.to_pylist()
+    class_col = next(
+        c.name for c in spec.columns if isinstance(c.type, dict) and "class_label" in c.type
+    )
+    bad[0][class_col] = 99  # no such ClassLabel index
+    df = spark.createDataFrame(bad, schema=to_spark(spark, table).schema)
+    errors = validation_errors(df, spec, taxonomy)
+    assert class_col in repr(errors)
