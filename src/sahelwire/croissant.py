@@ -245,8 +245,15 @@ class CroissantBuilder:
         }
 
 
-def rai_fields(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, Any]:
-    """The Responsible-AI fields that apply; per-item annotation counts come from the data."""
+def rai_fields(
+    documents: Mapping[str, pa.Table], raw: Mapping[str, pa.Table], taxonomy: Taxonomy
+) -> dict[str, Any]:
+    """The Responsible-AI fields that apply; per-item counts and annotators come from the data."""
+    accounts = sorted(
+        {a for split in SPLITS for a in raw[split].column("annotator").to_pylist() if a}
+    )
+    # AI annotator accounts are named ai-annotator-N (annotations/annotators.json); say so
+    ai_accounts = [a for a in accounts if a.startswith("ai-annotator")]
     counts: dict[int, int] = {}
     for split in SPLITS:
         for n in documents[split].column("n_annotators").to_pylist():
@@ -288,11 +295,22 @@ def rai_fields(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[st
         ],
         "rai:annotationsPerItem": per_item,
         "rai:annotatorDemographics": [
-            "Not collected. Annotators are identified by pseudonymous ids only."
+            "Not collected. Annotators are identified by pseudonymous account ids only: "
+            + (", ".join(accounts) or "none yet")
+            + "."
         ],
         "rai:machineAnnotationTools": [
+            *(
+                [
+                    f"The account(s) {', '.join(ai_accounts)} are an AI assistant, not a "
+                    "person: it wrote reviewable worksheets that were submitted through Label "
+                    "Studio. Treat their annotations as silver until a human has reviewed them."
+                ]
+                if ai_accounts
+                else []
+            ),
             "Offline gazetteer/pattern pre-annotation baseline (sahelwire.prelabel), "
-            "model version recorded per annotation in annotations_raw."
+            "model version recorded per annotation in annotations_raw.",
         ],
         "rai:dataBiases": [
             "Tiny, English-only sample of mostly US-facing outlets; Nigerien, French-language "
@@ -336,7 +354,7 @@ def croissant_bytes(
     """croissant.json for the configs in ``published`` (config -> splits with a file)."""
     schemas = {c: tables[c][SPLITS[0]].schema.remove_metadata() for c in tables if published.get(c)}
     doc = CroissantBuilder(settings, taxonomy, specs).document(
-        schemas, class_labels, rai_fields(tables["documents"], taxonomy)
+        schemas, class_labels, rai_fields(tables["documents"], tables["annotations_raw"], taxonomy)
     )
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
