@@ -84,6 +84,10 @@ def test_first_release_records_and_tags_everything(repo: Path) -> None:
     assert "Data version **0.1.0**" in (repo / "DATASET_CARD.md").read_text()
     assert 'REVISION = "v0.1.0"' in (dist / "README.md").read_text()
     assert json.loads((dist / "croissant.json").read_text())["version"] == "0.1.0"
+    # plots are in the release and the card, without the library version (stable bytes)
+    for png in ("plots/label_distribution.png", "plots/article_lengths.png"):
+        assert png in manifest["files"] and f"]({png})" in (dist / "README.md").read_text()
+        assert b"Software" not in (dist / png).read_bytes()
     changelog = (repo / "CHANGELOG.md").read_text()
     assert "## [0.1.0]" in changelog and f"- added: {n_articles} (" in changelog
 
