@@ -134,3 +134,23 @@ def test_responsible_ai_fields(annotated: Path) -> None:
     n_docs = sum(len(r) for r in _parquet_rows(annotated, "documents").values())
     assert f"{n_docs} article(s) with 1 annotator(s)" in doc["rai:annotationsPerItem"]
     assert "croissant.json" in (annotated / "README.md").read_text()
+
+
+def test_every_config_in_the_cards_loading_examples_loads(annotated: Path) -> None:
+    """The card's "How to load" names every published config; each loads from the build."""
+    import re
+
+    import datasets
+
+    card = (annotated / "README.md").read_text()
+    section = card.split("<!-- sahelwire:begin how_to_load -->")[1].split("<!-- sahelwire:end")[0]
+    named = re.findall(r'load_dataset\("[^"]+", "(\w+)", revision=REVISION\)', section)
+    published = sorted(p.name for p in (annotated / "data").iterdir())
+    assert sorted(set(named)) == published
+    version = Settings.from_pyproject(annotated.parent / "pyproject.toml").data_version
+    assert f'REVISION = "v{version}"' in section
+    for config in published:
+        ds = datasets.load_dataset(str(annotated), config)
+        assert sum(ds[s].num_rows for s in ds) == sum(
+            len(rows) for rows in _parquet_rows(annotated, config).values()
+        )

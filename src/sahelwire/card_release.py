@@ -25,7 +25,7 @@ def how_to_load_section(
         "```python",
         "from datasets import load_dataset",
         "",
-        f'REVISION = "{tag}"  # pin the data version you cite; tags are immutable releases',
+        f'REVISION = "{tag}"  # pin the data version you cite: one tag per release',
     ]
     for name in published:
         lines.append(
