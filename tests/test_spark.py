@@ -13,23 +13,29 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip("pyspark")
-pytest.importorskip("pandera.pyspark")
+try:
+    import pandera.pyspark  # noqa: F401
+except ImportError as exc:
+    # pyspark 4.3's pyspark.pandas (imported by pandera.pyspark) fails on pandas >= 3 with an
+    # ImportError, not ModuleNotFoundError: see README, the extra runs in a pandas<3 overlay.
+    pytest.skip(f"spark extra not usable in this environment: {exc}", allow_module_level=True)
 if shutil.which("java") is None:
     pytest.skip("no java on PATH", allow_module_level=True)
 
-from helpers import copy_project, run_cli  # noqa: E402
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import SparkSession
 
-from sahelwire.paths import ProjectPaths  # noqa: E402
-from sahelwire.spark_build import (  # noqa: E402
+from helpers import copy_project
+from sahelwire.build import build
+from sahelwire.config import Settings
+from sahelwire.paths import ProjectPaths
+from sahelwire.spark_build import (
     published_tables,
     to_spark,
     validation_errors,
     write_splits,
 )
-from sahelwire.table_specs import load_table_specs  # noqa: E402
-from sahelwire.taxonomy import load_taxonomy  # noqa: E402
+from sahelwire.table_specs import load_table_specs
+from sahelwire.taxonomy import load_taxonomy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -55,9 +61,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path: Path) -> None:
     root = copy_project(tmp_path / "proj")
-    result = run_cli(root, "build")
-    assert result.returncode == 0, result.stderr
     paths = ProjectPaths(root)
+    build(paths, Settings.load(paths))
     specs = load_table_specs(paths.tables_file)
     taxonomy = load_taxonomy(paths.taxonomy_file)
     errors = write_splits(

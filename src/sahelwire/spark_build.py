@@ -77,7 +77,8 @@ def spark_schema(table: TableSpec, taxonomy: Taxonomy) -> ps.DataFrameSchema:
 def validation_errors(df: DataFrame, table: TableSpec, taxonomy: Taxonomy) -> dict[str, Any]:
     """pandera's error report for ``df`` (empty when valid); pyspark backend never raises."""
     validated = spark_schema(table, taxonomy).validate(df)
-    return dict(validated.pandera.errors)
+    errors: dict[str, Any] = validated.pandera.errors  # type: ignore[assignment]
+    return dict(errors)
 
 
 def to_spark(spark: SparkSession, table: pa.Table) -> DataFrame:
