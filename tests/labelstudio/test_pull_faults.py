@@ -270,3 +270,20 @@ def test_failed_auth_leaves_the_token_nowhere(ls_project: ProjectPaths, ls_serve
         if p.is_file() and p.stat().st_size < 50_000_000 and bad.encode() in p.read_bytes()
     ]
     assert leaked == []
+
+
+def test_sign_up_without_an_invite_link_is_refused(ls_server: Any, ls_conn: Connection) -> None:
+    """The same form post that works with an invite link (sign_up) is refused without one."""
+    import httpx
+
+    email = "intruder@sahelwire.test"
+    signup = f"{ls_server.url}/user/signup/"
+    with httpx.Client(follow_redirects=False, timeout=60) as web:
+        web.get(signup)
+        csrf = web.cookies.get("csrftoken")
+        assert csrf  # the form was served: a refusal below is not a CSRF failure
+        form = {"email": email, "password": "Intruder-pw-1", "csrfmiddlewaretoken": csrf}
+        r = web.post(signup, data=form, headers={"Referer": signup})
+    assert r.status_code == 403, r.status_code
+    emails = {u.email for u in ls_conn.client.users.list()}
+    assert email not in emails
