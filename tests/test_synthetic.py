@@ -36,7 +36,9 @@ def test_shape_like_the_seeds() -> None:
     per_task = Counter(len(a.task["annotations"]) for a in articles)
     assert per_task[1] > 0 and per_task[2] > 0  # several annotators on a share of tasks
     layers = Counter(
-        r.get("from_name") or r["type"] for a in articles for r in a.task["annotations"][0]["result"]
+        r.get("from_name") or r["type"]
+        for a in articles
+        for r in a.task["annotations"][0]["result"]
     )
     for name in ("zones", "entities", "events", "quantities", "relation", "primary_frame"):
         assert layers[name] > 0, name

@@ -31,7 +31,47 @@ from typing import Any
 from sahelwire.paths import ProjectPaths
 
 # Words for the unique paragraph; a few carry accents so every article has non-ASCII text.
-_WORDS = ["Niamey", "Agadez", "Zinder", "Tillabéri", "Maradi", "Diffa", "Dosso", "Tahoua", "Sahel", "drone", "base", "troops", "convoy", "patrol", "junta", "ministry", "embassy", "talks", "withdrawal", "security", "cooperation", "aid", "officials", "said", "reported", "statement", "agreement", "counter-terrorism", "mission", "airfield", "régime", "président", "Bazoum", "Tiani", "Washington", "Pentagon", "AFRICOM", "Ouagadougou", "Bamako"]
+_WORDS = [
+    "Niamey",
+    "Agadez",
+    "Zinder",
+    "Tillabéri",
+    "Maradi",
+    "Diffa",
+    "Dosso",
+    "Tahoua",
+    "Sahel",
+    "drone",
+    "base",
+    "troops",
+    "convoy",
+    "patrol",
+    "junta",
+    "ministry",
+    "embassy",
+    "talks",
+    "withdrawal",
+    "security",
+    "cooperation",
+    "aid",
+    "officials",
+    "said",
+    "reported",
+    "statement",
+    "agreement",
+    "counter-terrorism",
+    "mission",
+    "airfield",
+    "régime",
+    "président",
+    "Bazoum",
+    "Tiani",
+    "Washington",
+    "Pentagon",
+    "AFRICOM",
+    "Ouagadougou",
+    "Bamako",
+]
 _EMOJI = ("🤔", "🇳🇪", "✈️", "📰", "🙏")
 SECOND_ANNOTATOR = 3
 
