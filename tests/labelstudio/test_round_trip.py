@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from label_studio_sdk import LabelStudio
 
@@ -25,9 +26,10 @@ pytestmark = pytest.mark.labelstudio
 
 
 def span(
-    text: str, surface: str, label: str, layer: str, rid: str, after: str = ""
+    text: str, surface: str, label: str, layer: str, rid: str, after: int = 0
 ) -> list[dict[str, Any]]:
-    start = text.index(surface, text.index(after) if after else 0)
+    """A region for the first ``surface`` at or after code point ``after`` (Label Studio units)."""
+    start = text.index(surface, after)
     s, e = to_label_studio(text, start, start + len(surface))
     value = {"start": s, "end": e, "text": surface}
     return [
@@ -39,6 +41,16 @@ def span(
             "value": {**value, "labels": [label]},
         }
     ]
+
+
+def relation(from_id: str, to_id: str, role: str) -> dict[str, Any]:
+    return {
+        "type": "relation",
+        "from_id": from_id,
+        "to_id": to_id,
+        "direction": "right",
+        "labels": [role],
+    }
 
 
 def attr(rid: str, name: str, kind: str, v: Any, base: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +99,9 @@ def test_round_trip_two_annotators_update_delete_prune(
     assert cli(root, "push", "--quiet").returncode == 0
     ids = tasks_by_article(ls_conn, ls_project)
     texts = {a.id: a.text for a in load_articles(ls_project)}
-    ann1 = LabelStudio(
-        base_url=ls_server.url, api_key=sign_up(ls_conn, "amina@sahelwire.test", "Annotator-pw-1")
-    )
+    # Two real annotator accounts, signed up through an invite link, each with its own token.
+    token1 = sign_up(ls_conn, "amina@sahelwire.test", "Annotator-pw-1")
+    ann1 = LabelStudio(base_url=ls_server.url, api_key=token1)
     ann2 = LabelStudio(
         base_url=ls_server.url, api_key=sign_up(ls_conn, "blaise@sahelwire.test", "Annotator-pw-2")
     )
@@ -99,15 +111,31 @@ def test_round_trip_two_annotators_update_delete_prune(
     r1 = span(t0, "Niger", "GPE", "entities", "a1")
     first = ann1.annotations.create(id=ids["000_68e681b97d6ec23c"], result=r1, lead_time=30.0)
     ann1.annotations.create(id=ids["002_4eb8b75709aad65d"], result=[], was_cancelled=True)
+    # ... and an unsubmitted draft on 003 (the SDK has no drafts call; this is the UI's endpoint).
+    t3 = texts["003_9f344fe3cdd782de"]
+    draft = httpx.post(
+        f"{ls_server.url}/api/tasks/{ids['003_9f344fe3cdd782de']}/drafts",
+        json={"result": span(t3, "Niger", "GPE", "entities", "a9"), "lead_time": 5.0},
+        headers={"Authorization": f"Token {token1}"},
+        timeout=60,
+    )
+    assert draft.status_code == 201, draft.text
 
-    # Annotator 2: spans after the emoji in 001's reader comments, with attributes and a relation.
+    # Annotator 2: an event with realis, two entities and two argument relations, all after
+    # the second emoji (astral, 2 UTF-16 units) in 001's reader comments, plus article fields.
     t1 = texts["001_a9cbf47f8b5096a3"]
-    emoji_at = t1.index("🤔")
-    tail = t1[emoji_at:]
-    word = next(w for w in ("Niger", "US", "America", "troops", "Russia") if w in tail)
-    ev = span(t1, word, "NORP" if word == "America" else "GPE", "entities", "b1", after="🤔")
+    emoji_at = [i for i, ch in enumerate(t1) if ch == "🤔"][1]
+    sentence = t1.index("Is the US really optimistic about partnering with Niger?", emoji_at)
+    event = span(t1, "partnering", "SECURITY_COOPERATION", "events", "b_ev", after=sentence)
+    us = span(t1, "US", "GPE", "entities", "b_us", after=sentence)
+    niger = span(t1, "Niger", "GPE", "entities", "b_ng", after=sentence)
     result2 = [
-        *ev,
+        *event,
+        attr("b_ev", "realis", "choices", ["HYPOTHETICAL"], event[0]["value"]),
+        *us,
+        *niger,
+        relation("b_ev", "b_us", "AGENT"),
+        relation("b_ev", "b_ng", "PATIENT"),
         {
             "id": "d1",
             "from_name": "primary_frame",
@@ -127,7 +155,8 @@ def test_round_trip_two_annotators_update_delete_prune(
 
     pulled = cli(root, "pull", "--quiet")
     assert pulled.returncode == 0, pulled.stderr
-    assert "annotations 3 new" in pulled.stdout and "1 skipped" in pulled.stdout
+    assert "annotations 3 new, 0 updated, 0 unchanged, 1 skipped" in pulled.stdout
+    assert "1 draft(s) not published" in pulled.stdout
     exports = ls_project.exports_dir
     assert sorted(p.stem for p in exports.glob("*.json")) == sorted(texts)
     directory = json.loads((root / "annotations" / "annotators.json").read_text())
@@ -139,13 +168,27 @@ def test_round_trip_two_annotators_update_delete_prune(
     validated = run_cli(root, "validate")
     assert validated.returncode == 0, validated.stdout + validated.stderr
 
-    # The published span after the emoji is the code-point slice.
+    # The published spans after the emoji are the code-point slices; relations, the cancelled
+    # annotation and both annotators survive; the draft is counted, not published.
     from sahelwire.annotation_tables import read_annotation_tables
 
     tables = read_annotation_tables(ls_project)
-    row = tables.regions.filter(tables.regions["region_id"] == "b1").row(0, named=True)
-    assert t1[row["start"] : row["end"]] == word and row["start"] > emoji_at
+    assert tables.problems == []
+    regions = {r["region_id"]: r for r in tables.regions.iter_rows(named=True)}
+    for rid, surface in (("b_ev", "partnering"), ("b_us", "US"), ("b_ng", "Niger")):
+        row = regions[rid]
+        assert t1[row["start"] : row["end"]] == surface and row["start"] > emoji_at
+        assert row["annotator"] == "blaise@sahelwire.test"
+    assert regions["b_ev"]["realis"] == "HYPOTHETICAL"
+    assert regions["a1"]["annotator"] == "amina@sahelwire.test"
+    assert "a9" not in regions  # the draft's region
+    relations = {
+        (r["from_region_id"], r["to_region_id"], r["label"])
+        for r in tables.relations.iter_rows(named=True)
+    }
+    assert relations == {("b_ev", "b_us", "AGENT"), ("b_ev", "b_ng", "PATIENT")}
     assert tables.annotations.filter(tables.annotations["cancelled"]).height == 1
+    assert tables.drafts == 1
 
     # A second pull with no change rewrites nothing.
     before = snapshot(root / "annotations")
@@ -160,17 +203,24 @@ def test_round_trip_two_annotators_update_delete_prune(
     changed = [k for k in after if after[k] != before.get(k)]
     assert changed == ["exports/000_68e681b97d6ec23c.json"]
 
-    # Deleted on the server: kept locally until --prune.
+    # Deleted on the server (an annotation, and a whole task): kept locally until --prune,
+    # and the pull names exactly what --prune would remove.
     ls_conn.client.annotations.delete(id=second.id)
+    ls_conn.client.tasks.delete(id=str(ids["004_d8470e8c95419e20"]))
     kept = cli(root, "pull", "--quiet")
-    assert kept.returncode == 0 and "1 annotation(s)" in kept.stdout
+    assert kept.returncode == 0, kept.stderr
+    assert "1 task file(s), 1 annotation(s)" in kept.stdout
+    assert f"001_a9cbf47f8b5096a3 annotation {second.id}" in kept.stdout
+    assert "task file 004_d8470e8c95419e20.json" in kept.stdout
+    assert (exports / "004_d8470e8c95419e20.json").exists()
     assert any(
         a["id"] == second.id
         for a in json.loads((exports / "001_a9cbf47f8b5096a3.json").read_text())["annotations"]
     )
     pruned = cli(root, "pull", "--quiet", "--prune")
-    assert pruned.returncode == 0 and "pruned 0 task file(s), 1 annotation(s)" in pruned.stdout
+    assert pruned.returncode == 0 and "pruned 1 task file(s), 1 annotation(s)" in pruned.stdout
     assert not json.loads((exports / "001_a9cbf47f8b5096a3.json").read_text())["annotations"]
+    assert not (exports / "004_d8470e8c95419e20.json").exists()
 
 
 def test_wrong_token_is_refused_without_echoing_it(ls_project: ProjectPaths) -> None:

@@ -159,6 +159,11 @@ def pull(
         raise _fail(f"{exc}; nothing written") from None
     for name in summary.changed_files:
         typer.echo(f"  wrote {name}")
+    # Deleted on the server but kept here: say exactly what --prune would remove.
+    for stem in summary.kept_tasks:
+        typer.echo(f"  kept (deleted on the server; --prune removes it): task file {stem}.json")
+    for ref in summary.kept_annotation_refs:
+        typer.echo(f"  kept (deleted on the server; --prune removes it): {ref}")
     typer.echo(summary.line())
 
 

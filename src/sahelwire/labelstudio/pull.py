@@ -61,6 +61,8 @@ class PullSummary:
     drafts: int = 0
     kept_tasks: list[str] = field(default_factory=list)
     kept_annotations: int = 0
+    # "<article id> annotation <id>" for each annotation kept locally that --prune would drop
+    kept_annotation_refs: list[str] = field(default_factory=list)
     pruned_tasks: list[str] = field(default_factory=list)
     pruned_annotations: int = 0
     changed_files: list[str] = field(default_factory=list)
@@ -191,7 +193,11 @@ def _check(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[s
 
 
 def _merge(
-    task: dict[str, Any], old: dict[str, Any] | None, prune: bool, summary: PullSummary
+    article_id: str,
+    task: dict[str, Any],
+    old: dict[str, Any] | None,
+    prune: bool,
+    summary: PullSummary,
 ) -> dict[str, Any]:
     """The server's task, plus (without --prune) local annotations the server no longer has."""
     old_anns = {a["id"]: a for a in (old or {}).get("annotations", [])}
@@ -209,6 +215,7 @@ def _merge(
     summary.drafts += len(task.get("drafts") or [])
     if gone and not prune:
         summary.kept_annotations += len(gone)
+        summary.kept_annotation_refs += [f"{article_id} annotation {a['id']}" for a in gone]
         task = {**task, "annotations": sorted([*new_anns.values(), *gone], key=lambda a: a["id"])}
     elif gone:
         summary.pruned_annotations += len(gone)
@@ -234,7 +241,7 @@ def pull(
         for aid, task in sorted(by_article.items()):
             path = out_dir / f"{aid}.json"
             old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-            merged = _merge(task, old, prune, summary)
+            merged = _merge(aid, task, old, prune, summary)
             data = serialize(merged)
             if old is None:
                 summary.tasks_new += 1

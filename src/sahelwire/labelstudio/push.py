@@ -65,7 +65,14 @@ def _predictor(paths: ProjectPaths) -> tuple[str | None, Any]:
 
     taxonomy = load_taxonomy(paths.taxonomy_file)
     registries = load_registries(paths)
-    version = str(prelabel.model_version(registries, taxonomy))
+    # The seam sahelwire.prelabel provides: predict_results(text, registries, taxonomy) ->
+    # Label Studio result dicts, already in Label Studio offsets (it converts through
+    # sahelwire.offsets, so push must not convert again), and a version string, computed
+    # for this project's registry and taxonomy when the module offers model_version().
+    if hasattr(prelabel, "model_version"):
+        version = str(prelabel.model_version(registries, taxonomy))
+    else:
+        version = str(prelabel.MODEL_VERSION)
     return version, lambda text: prelabel.predict_results(text, registries, taxonomy)
 
 
