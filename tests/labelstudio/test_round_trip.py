@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -90,6 +91,43 @@ def test_label_config_is_accepted_and_push_is_idempotent(
     task = ls_conn.client.tasks.get(id=ids["001_a9cbf47f8b5096a3"])
     article = {a.id: a for a in load_articles(ls_project)}["001_a9cbf47f8b5096a3"]
     assert task.data["text"] == article.text and task.data["text_sha256"] == article.sha256
+
+    # Pre-annotations: one prediction set per task, with the model version push reported;
+    # re-pushing adds none.
+    version = re.search(r"model (\S+)\)", first.stdout)
+    assert version is not None, first.stdout
+    assert "0 prediction set(s) added" in second.stdout
+    for tid in ids.values():
+        preds = list(ls_conn.client.predictions.list(task=tid))
+        assert [p.model_version for p in preds] == [version.group(1)]
+    assert any(r["value"]["text"] == "Niger" for r in preds[0].result if r["type"] == "labels")
+
+
+def test_push_restores_changed_text_unless_annotated(
+    ls_project: ProjectPaths, ls_conn: Connection
+) -> None:
+    """A task whose text differs from the raw article: updated while unannotated, else refused."""
+    root = ls_project.root
+    assert cli(root, "push", "--quiet").returncode == 0
+    ids = tasks_by_article(ls_conn, ls_project)
+    articles = {a.id: a for a in load_articles(ls_project)}
+    for aid in ("000_68e681b97d6ec23c", "002_4eb8b75709aad65d"):
+        data = {
+            "text": articles[aid].text + " (edited)",
+            "article_id": aid,
+            "text_sha256": "0" * 64,
+        }
+        ls_conn.client.tasks.update(id=str(ids[aid]), data=data)
+    ls_conn.client.annotations.create(id=ids["002_4eb8b75709aad65d"], result=[])
+    result = cli(root, "push", "--quiet")
+    assert result.returncode == 1
+    assert "0 created, 1 updated, 3 unchanged, 1 refused" in result.stdout
+    assert f"task {ids['002_4eb8b75709aad65d']} (article 002_4eb8b75709aad65d)" in result.stderr
+    restored = ls_conn.client.tasks.get(id=ids["000_68e681b97d6ec23c"]).data
+    assert restored["text"] == articles["000_68e681b97d6ec23c"].text
+    assert restored["text_sha256"] == articles["000_68e681b97d6ec23c"].sha256
+    kept = ls_conn.client.tasks.get(id=ids["002_4eb8b75709aad65d"]).data
+    assert kept["text_sha256"] == "0" * 64  # refused: the annotated task was left alone
 
 
 def test_round_trip_two_annotators_update_delete_prune(

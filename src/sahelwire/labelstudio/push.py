@@ -47,7 +47,8 @@ class PushSummary:
         return (
             f"project {self.project_id}{' (created)' if self.project_created else ''}"
             f"{', label config updated' if self.config_updated else ''}: tasks "
-            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged{pred}"
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.refused)} refused{pred}"
         )
 
 
