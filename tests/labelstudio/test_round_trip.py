@@ -325,3 +325,37 @@ def test_server_stopped_mid_pull_then_next_pull_completes(
     again = cli(root, "pull", "--quiet")
     assert again.returncode == 0, again.stderr
     assert snapshot(root / "annotations") == before
+
+
+def test_rotate_token_revokes_the_old_one_and_keeps_the_file_private(
+    ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
+) -> None:
+    """Rotation on the managed-server path (token from the 0600 file), with an annotator's
+    account so the session admin's token stays valid for the other tests."""
+    from sahelwire.labelstudio import server
+
+    old = sign_up(ls_conn, "rotator@sahelwire.test", "Rotator-pw-1")
+    creds = server.credentials_file(ls_project)
+    server.write_private_json(
+        creds, {"email": "rotator@sahelwire.test", "password": "Rotator-pw-1", "api_key": old}
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LABEL_STUDIO_API_KEY"}
+    result = subprocess.run(
+        [str(SAHELWIRE), "labelstudio", "rotate-token"],
+        env={**env, "SAHELWIRE_ROOT": str(ls_project.root), "LABEL_STUDIO_URL": ls_server.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    new = json.loads(creds.read_text())["api_key"]
+    assert new != old and creds.stat().st_mode & 0o777 == 0o600
+    assert old not in result.stdout + result.stderr and new not in result.stdout + result.stderr
+    me = LabelStudio(base_url=ls_server.url, api_key=new).users.whoami()
+    assert me.email == "rotator@sahelwire.test"
+    refused = httpx.get(
+        f"{ls_server.url}/api/current-user/whoami",
+        headers={"Authorization": f"Token {old}"},
+        timeout=30,
+    )
+    assert refused.status_code == 401

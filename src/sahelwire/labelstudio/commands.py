@@ -167,6 +167,38 @@ def pull(
     typer.echo(summary.line())
 
 
+@app.command("rotate-token")
+def rotate_token() -> None:
+    """Replace the managed server's API token (old one stops working; file stays 0600)."""
+    import os
+
+    from sahelwire.labelstudio import server
+    from sahelwire.labelstudio.client import ConnectionProblem, call, connect
+
+    paths = _paths()
+    if os.environ.get("LABEL_STUDIO_API_KEY"):
+        raise _fail(
+            "LABEL_STUDIO_API_KEY is set: rotate that token on its own server "
+            "(Account & Settings > Access Token), then update the variable",
+            EXIT_USAGE,
+        )
+    try:
+        conn = connect(paths)
+        response = call(conn, lambda: conn.client.users.reset_token())
+    except ConnectionProblem as exc:
+        raise _fail(str(exc)) from None
+    new_token = str(getattr(response, "token", "") or "")
+    if not new_token:
+        raise _fail(
+            "the server did not return a new token; the old one may be revoked: "
+            "log in with the password in the credentials file and reset it there"
+        )
+    server.update_api_key(paths, new_token)
+    typer.echo(
+        f"API token rotated; the old one no longer works. New token in {server.credentials_file(paths)}"
+    )
+
+
 @app.command()
 def invite() -> None:
     """Print a one-time sign-up link for a new annotator (sign-up without a link is disabled)."""

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sahelwire.atomic import write_bytes_atomic
 from sahelwire.locks import exclusive_lock
 from sahelwire.paths import ProjectPaths
 
@@ -72,9 +72,23 @@ def _private_dir(folder: Path) -> Path:
 
 
 def write_private_json(path: Path, data: dict[str, str]) -> None:
-    """Atomic write with mode 0600 from the first byte (the temp file is created 0600)."""
-    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-    os.chmod(path, 0o600)
+    """Atomic write that is mode 0600 from the first byte to the rename.
+
+    Not sahelwire.atomic.write_bytes_atomic: that one makes its temp file 0644 before the
+    rename (right for data files), which would leave the secret world-readable for a moment.
+    """
+    _private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file 0600
+            handle.write((json.dumps(data, indent=2) + "\n").encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def is_installed(paths: ProjectPaths) -> bool:
@@ -124,6 +138,13 @@ def load_or_create_credentials(paths: ProjectPaths, url: str) -> Credentials:
     creds = Credentials(url, ADMIN_EMAIL, secrets.token_urlsafe(18), secrets.token_hex(20))
     write_private_json(path, {k: v for k, v in asdict(creds).items() if k != "url"})
     return creds
+
+
+def update_api_key(paths: ProjectPaths, api_key: str) -> None:
+    """Store a rotated token (atomically, mode 0600), keeping the admin login."""
+    path = credentials_file(paths)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    write_private_json(path, {**data, "api_key": api_key})
 
 
 def free_port() -> int:
