@@ -18,7 +18,7 @@ from label_studio_sdk import LabelStudio
 from helpers import SAHELWIRE, run_cli, snapshot
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
-from sahelwire.labelstudio.project import require_project
+from sahelwire.labelstudio.project import find_project, require_project
 from sahelwire.manifest import load_articles
 from sahelwire.offsets import to_label_studio
 from sahelwire.paths import ProjectPaths
@@ -359,3 +359,16 @@ def test_rotate_token_revokes_the_old_one_and_keeps_the_file_private(
         timeout=30,
     )
     assert refused.status_code == 401
+
+
+def test_two_pushes_at_once_the_second_is_refused(
+    ls_project: ProjectPaths, ls_conn: Connection
+) -> None:
+    from sahelwire.locks import exclusive_lock
+
+    lock = ls_project.state_dir / "locks" / "labelstudio-push.lock"
+    with exclusive_lock(lock, "test holder"):
+        second = cli(ls_project.root, "push", "--quiet")
+    assert second.returncode == 1 and "another labelstudio push is running" in second.stderr
+    assert find_project(ls_conn, ls_project) is None  # refused before touching the server
+    assert cli(ls_project.root, "push", "--quiet").returncode == 0

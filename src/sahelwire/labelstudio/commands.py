@@ -118,11 +118,12 @@ def push(
     """Create or update the project and its tasks (idempotent), with pre-annotations."""
     from sahelwire.labelstudio.client import ConnectionProblem, connect
     from sahelwire.labelstudio.push import push as do_push
+    from sahelwire.locks import LockBusy
 
     paths = _paths()
     try:
         summary = do_push(connect(paths), paths, show_progress=not quiet and sys.stderr.isatty())
-    except ConnectionProblem as exc:
+    except (ConnectionProblem, LockBusy) as exc:
         raise _fail(str(exc)) from None
     typer.echo(summary.line())
     if summary.refused:

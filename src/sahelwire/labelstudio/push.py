@@ -19,6 +19,7 @@ from sahelwire.config import Settings
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.label_config import render_label_config
 from sahelwire.labelstudio.project import find_project, task_rows
+from sahelwire.locks import exclusive_lock
 from sahelwire.manifest import Article, load_articles
 from sahelwire.paths import ProjectPaths
 from sahelwire.taxonomy import load_taxonomy
@@ -100,6 +101,12 @@ def _ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary)
 
 
 def push(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True) -> PushSummary:
+    # Two pushes at once would both see an article as missing and import it twice.
+    with exclusive_lock(paths.state_dir / "locks" / "labelstudio-push.lock", "labelstudio push"):
+        return _push(conn, paths, show_progress=show_progress)
+
+
+def _push(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
     summary = PushSummary()
     project_id = _ensure_project(conn, paths, summary)
     existing: dict[str, dict[str, Any]] = {}
