@@ -69,7 +69,7 @@ def diff(
 def publish(
     repo_id: Annotated[
         str | None,
-        typer.Option("--repo-id", help="ORG/NAME (default: [tool.sahelwire] hub_repo_id)."),
+        typer.Option("--repo-id", help="ORG/NAME to upload to; required, never implied."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print exactly what would be uploaded; send nothing.")
@@ -80,8 +80,16 @@ def publish(
     from sahelwire.publish import publish as run_publish
 
     paths, settings = project()
+    if not repo_id:
+        # An upload target is never implied from config: a copied checkout must not
+        # publish to someone else's repository by accident.
+        raise fail(
+            f"publish needs an explicit --repo-id ORG/NAME (configured: {settings.hub_repo_id}); "
+            "nothing uploaded",
+            EXIT_USAGE,
+        )
     try:
-        plan = plan_publish(paths, settings, repo_id or settings.hub_repo_id)
+        plan = plan_publish(paths, settings, repo_id)
     except PublishRefused as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)

@@ -118,3 +118,9 @@ def test_unreleased_version_is_refused(released: Path) -> None:
         assert result.returncode == 1 and "is not released" in result.stderr
     finally:
         pyproject.write_text(original)
+
+
+def test_publish_without_an_explicit_repo_id_is_refused(released: Path) -> None:
+    result = publish(released, "--dry-run")
+    assert result.returncode == 2
+    assert "explicit --repo-id" in result.stderr and "nothing uploaded" in result.stderr
