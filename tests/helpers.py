@@ -10,6 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
+from sahelwire.annotation_tables import REGION_COLUMNS
+
 ROOT = Path(__file__).resolve().parent.parent
 SAHELWIRE = Path(sys.executable).parent / "sahelwire"
 
@@ -40,24 +42,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-REGION_SCHEMA = {
-    "annotation_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "annotator": pl.Utf8,
-    "region_id": pl.Utf8,
-    "layer": pl.Utf8,
-    "label": pl.Utf8,
-    "start": pl.Int64,
-    "end": pl.Int64,
-    "text": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "event_id": pl.Utf8,
-    "realis": pl.Utf8,
-    "value": pl.Float64,
-    "unit": pl.Utf8,
-    "approximate": pl.Boolean,
-    "source_file": pl.Utf8,
-}
+# One shape for region rows: the export parser's.
+REGION_SCHEMA = REGION_COLUMNS
 
 
 def region(

@@ -11,25 +11,11 @@ from typing import Any
 
 import polars as pl
 
+from sahelwire.annotation_tables import ANNOTATION_COLUMNS
 from sahelwire.gold_layer import GoldLayer
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
 from sahelwire.taxonomy import Taxonomy
-
-ANNOTATION_SCHEMA = {
-    "annotation_id": pl.Int64,
-    "task_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "text_sha256": pl.Utf8,
-    "annotator": pl.Utf8,
-    "cancelled": pl.Boolean,
-    "ground_truth": pl.Boolean,
-    "created_at": pl.Utf8,
-    "updated_at": pl.Utf8,
-    "lead_time": pl.Float64,
-    "prediction_model_version": pl.Utf8,
-    "source_file": pl.Utf8,
-}
 
 
 @dataclass(frozen=True)
@@ -50,7 +36,7 @@ def _has_exports(paths: ProjectPaths) -> bool:
 def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> AnnotationLayers:
     """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid."""
     if not _has_exports(paths):
-        empty = pl.DataFrame(schema=ANNOTATION_SCHEMA)
+        empty = pl.DataFrame(schema=ANNOTATION_COLUMNS)
         return AnnotationLayers(
             empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), GoldLayer.empty()
         )
