@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".sahelwire-installed"
+SPARK_VENV = ROOT / ".sahelwire" / "spark-venv"
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -48,11 +51,50 @@ def ensure_chromium() -> None:
     if shutil.which("chromium"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("bootstrap: chromium missing and apt-get unavailable; the browser test will be skipped")
+        print(
+            "bootstrap: chromium missing and apt-get unavailable; the browser test will be skipped"
+        )
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run("apt-get", "update", "-qq", env=env)
     run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
+
+
+def ensure_spark_venv() -> None:
+    """The `spark` extra in an overlay venv, so tests/test_spark.py runs in local[2] mode.
+
+    pyspark 4.3.0 cannot import under pandas 3 (the project venv's), so the overlay holds
+    the extra's own pins (pandas<3, pyspark) and sees the project venv and src/ through a
+    .pth file for everything else. The pins come from pyproject's `spark` extra, minus the
+    packages the project venv already has (pandera), so there is one list to maintain.
+    """
+    if not shutil.which("java"):
+        print("bootstrap: no java on PATH; the Spark local-mode test will be skipped")
+        return
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    installed = {_name(d) for d in project["dependencies"]}
+    pins = [d for d in project["optional-dependencies"]["spark"] if _name(d) not in installed]
+    want = hashlib.sha256("\n".join(pins).encode()).hexdigest()
+    stamp = SPARK_VENV / ".sahelwire-installed"
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    if not (SPARK_VENV / "bin" / "python").exists():
+        run(sys.executable, "-m", "venv", SPARK_VENV)
+    run(SPARK_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", *pins)
+    site = SPARK_VENV / "lib" / "python3.11" / "site-packages"
+    # "zz_" sorts last, so the overlay's own pandas wins over the project venv's.
+    (site / "zz_project_venv.pth").write_text(
+        f"{VENV / 'lib' / 'python3.11' / 'site-packages'}\n{ROOT / 'src'}\n"
+    )
+    stamp.write_text(want)
+
+
+def _name(requirement: str) -> str:
+    """The distribution name of a requirement string ("pandera[pyspark]==0.35.0" -> "pandera")."""
+    match = re.match(r"[A-Za-z0-9_.-]+", requirement)
+    assert match, requirement
+    return match.group(0).lower().replace("_", "-")
 
 
 def main(argv: list[str]) -> int:
@@ -66,6 +108,7 @@ def main(argv: list[str]) -> int:
         return 0
     ensure_venv("[dev]")
     ensure_chromium()
+    ensure_spark_venv()
     # Label Studio runs in its own venv (it pins older shared libraries); the test
     # session fixture creates it when missing, this only does it up front with output.
     run(BIN / "sahelwire", "labelstudio", "install")
