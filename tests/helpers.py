@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -27,11 +28,25 @@ def copy_project(dest: Path, *, annotations: bool = True) -> Path:
     return dest
 
 
-def run_cli(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``sahelwire ARGS`` as a user would, in ``root``."""
-    env = {**os.environ, "SAHELWIRE_ROOT": str(root)}
+def run_cli(
+    root: Path,
+    *args: str,
+    timeout: float = 300,
+    env: Mapping[str, str | None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sahelwire ARGS`` as a user would, in ``root``.
+
+    ``env`` overrides this process's environment: a value of None removes the variable (a
+    user who never set it), anything else sets it.
+    """
+    full = {**os.environ, "SAHELWIRE_ROOT": str(root)}
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
     return subprocess.run(
-        [str(SAHELWIRE), *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        [str(SAHELWIRE), *args], cwd=root, env=full, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -113,27 +113,15 @@ def test_server_error_mid_pull_writes_nothing_and_next_pull_completes(
 ) -> None:
     before = pushed_and_pulled(ls_project)
     proxy.fault = {"status": status}  # the export is created, then its download fails
-    env = {**os.environ, "SAHELWIRE_ROOT": str(ls_project.root), "LABEL_STUDIO_URL": proxy.url}
-    result = subprocess.run(
-        [str(SAHELWIRE), "labelstudio", "pull", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {"LABEL_STUDIO_URL": proxy.url}
+    result = run_cli(ls_project.root, "labelstudio", "pull", "--quiet", env=env)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert message in out and "nothing written" in out and "Traceback" not in out
     assert ls_server.api_key not in out
     assert snapshot(ls_project.annotations_dir) == before
     proxy.fault = {}
-    again = subprocess.run(
-        [str(SAHELWIRE), "labelstudio", "pull", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_cli(ls_project.root, "labelstudio", "pull", "--quiet", env=env)
     assert again.returncode == 0, again.stderr
     assert snapshot(ls_project.annotations_dir) == before
 
@@ -253,13 +241,8 @@ def test_server_listens_on_loopback_only_with_open_signup_disabled(ls_server: An
 def test_failed_auth_leaves_the_token_nowhere(ls_project: ProjectPaths, ls_server: Any) -> None:
     """After a run refused for a wrong token: not in output, files, state, or the server log."""
     bad = "f0e1d2c3b4a5968778695a4b3c2d1e0f0a1b2c3d"
-    env = {**os.environ, "SAHELWIRE_ROOT": str(ls_project.root), "LABEL_STUDIO_API_KEY": bad}
-    result = subprocess.run(
-        [str(SAHELWIRE), "labelstudio", "pull"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_cli(
+        ls_project.root, *("labelstudio", "pull"), env={"LABEL_STUDIO_API_KEY": bad}, timeout=120
     )
     assert result.returncode == 1 and "refused the API key" in result.stderr
     assert bad not in result.stdout + result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from helpers import ROOT, SAHELWIRE, copy_project, run_cli, snapshot
+from helpers import ROOT, copy_project, run_cli, snapshot
 from sahelwire.card import escape_cell
 
 HOSTILE = (
@@ -107,16 +107,9 @@ def test_local_state_with_credentials_is_git_ignored() -> None:
 
 def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
     root = copy_project(tmp_path / "proj")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["SAHELWIRE_ROOT"] = str(root)
+    unset = {k: None for k in os.environ if k.startswith("LABEL_STUDIO_")}
     before = snapshot(root / "annotations")
-    result = subprocess.run(
-        [str(SAHELWIRE), "labelstudio", "pull"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(root, "labelstudio", "pull", env=unset, timeout=120)
     assert result.returncode == 1
     assert "no API key" in result.stderr and "LABEL_STUDIO_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
