@@ -6,6 +6,7 @@ same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,16 @@ def _has_exports(paths: ProjectPaths) -> bool:
     return paths.exports_dir.is_dir() and any(paths.exports_dir.glob("*.json"))
 
 
-def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> AnnotationLayers:
-    """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid."""
+def load_annotation_layers(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> AnnotationLayers:
+    """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid.
+
+    ``texts`` (article id -> (text, manifest sha256)) saves re-reading dataset/raw when the
+    caller (validation) has already read it.
+    """
     if not _has_exports(paths):
         empty = pl.DataFrame(schema=ANNOTATION_COLUMNS)
         return AnnotationLayers(
@@ -43,7 +52,7 @@ def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> Annotatio
     from sahelwire.adjudication import adjudicate
     from sahelwire.annotation_tables import read_annotation_tables
 
-    tables = read_annotation_tables(paths)
+    tables = read_annotation_tables(paths, taxonomy, texts=texts)
     result = adjudicate(
         tables.annotations,
         tables.regions,

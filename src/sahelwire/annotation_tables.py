@@ -533,9 +533,16 @@ def iter_export_tasks(path: Path) -> Iterator[dict[str, Any]]:
         yield from ijson.items(f, "item", use_float=True)
 
 
-def collector_for(paths: ProjectPaths, taxonomy: Taxonomy | None = None) -> TableCollector:
+def collector_for(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None = None,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> TableCollector:
+    """A collector for the project's articles (``texts``: already read, else read now)."""
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
-    return TableCollector(_raw_texts(paths), taxonomy, read_annotators(paths))
+    return TableCollector(
+        _raw_texts(paths) if texts is None else texts, taxonomy, read_annotators(paths)
+    )
 
 
 def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
@@ -551,9 +558,12 @@ def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
 
 
 def read_annotation_tables(
-    paths: ProjectPaths, taxonomy: Taxonomy | None = None
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None = None,
+    *,
+    texts: Mapping[str, tuple[str, str]] | None = None,
 ) -> AnnotationTables:
-    collector = collector_for(paths, taxonomy)
+    collector = collector_for(paths, taxonomy, texts)
     for path in sorted(paths.exports_dir.glob("*.json")):
         source = str(path.relative_to(paths.root))
         try:
