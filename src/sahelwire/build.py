@@ -17,7 +17,7 @@ import datasets
 import polars as pl
 import pyarrow as pa
 
-from sahelwire.annotation_layers import raw_rows
+from sahelwire.annotation_layers import raw_frame
 from sahelwire.atomic import (
     clean_stale_staging,
     staged_directory,
@@ -95,7 +95,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     articles = articles_from(validated.raw)
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_rows(layers))
+    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_frame(layers))
     tables = ReleaseTableBuilder(shapes).tables(inputs)
 
     problems: list[Problem] = []

@@ -6,6 +6,7 @@ inputs gives the same tables, and hence byte-identical Parquet files.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -21,6 +22,9 @@ from sahelwire.manifest import Article
 from sahelwire.table_specs import ShapeBuilder
 from sahelwire.taxonomy import Taxonomy
 
+# Articles whose rows are held as Python objects at once: the tables are built chunk by
+# chunk in Arrow, so memory for rows does not grow with the corpus.
+CHUNK_ARTICLES = 2000
 BODY_ZONES = {"HEADLINE"}  # zones that are article content; every other zone is not
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -31,7 +35,7 @@ class ReleaseInputs:
     splits: dict[str, str]  # article id -> split
     clusters: dict[str, str]  # article id -> story cluster
     gold: GoldLayer
-    raw_rows: list[dict[str, Any]]  # annotations_raw rows (per annotator), any order
+    raw: pl.DataFrame  # the annotations_raw rows in order (annotation_layers.raw_frame)
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
@@ -225,36 +229,70 @@ class ReleaseTableBuilder:
             out["ner_bio"].append(
                 {"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]}
             )
-        raw_key = (
-            "article_id",
-            "annotation_id",
-            "kind",
-            "layer",
-            "region_id",
-            "to_region_id",
-            "label",
-            "start",
-            "end",
-        )
-        out["annotations_raw"] = sorted(
-            inputs.raw_rows,
-            key=lambda r: tuple(
-                "" if r.get(k) is None else str(r.get(k)).zfill(12) for k in raw_key
-            ),
-        )
         return out
 
     def tables(self, inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
         """config -> split -> Arrow table with the explicit published schema."""
-        rows = self.rows(inputs)
-        result: dict[str, dict[str, pa.Table]] = {}
-        for name, spec in self.shapes.specs.configs.items():
-            schema = self.shapes.arrow_schema(spec, published=True)
-            key = "id" if "id" in spec.column_names else "article_id"
-            result[name] = {
-                split: pa.Table.from_pylist(
-                    [r for r in rows[name] if inputs.splits[r[key]] == split], schema=schema
-                )
+        configs = self.shapes.specs.configs
+        schemas = {
+            name: self.shapes.arrow_schema(spec, published=True) for name, spec in configs.items()
+        }
+        parts: dict[str, dict[str, list[pa.Table]]] = {
+            name: {split: [] for split in SPLITS} for name in configs
+        }
+        ordered = sorted(inputs.articles, key=lambda a: a.id)
+        for lo in range(0, len(ordered), CHUNK_ARTICLES):
+            chunk = ordered[lo : lo + CHUNK_ARTICLES]
+            gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
+            for name, spec in configs.items():
+                if name == "annotations_raw":
+                    continue
+                key = "id" if "id" in spec.column_names else "article_id"
+                by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+                for r in rows[name]:
+                    by_split[inputs.splits[r[key]]].append(r)
+                for split in SPLITS:
+                    parts[name][split].append(
+                        pa.Table.from_pylist(by_split[split], schema=schemas[name])
+                    )
+        if "annotations_raw" in configs:
+            parts["annotations_raw"] = self._raw_parts(inputs, schemas["annotations_raw"])
+        # One Arrow chunk per column, as a single from_pylist gave: the Parquet writer
+        # encodes each chunk on its own, so chunk boundaries would change the file bytes.
+        return {
+            name: {
+                split: pa.concat_tables(parts[name][split]).combine_chunks()
+                if parts[name][split]
+                else schemas[name].empty_table()
                 for split in SPLITS
             }
-        return result
+            for name in configs
+        }
+
+    @staticmethod
+    def _raw_parts(inputs: ReleaseInputs, schema: pa.Schema) -> dict[str, list[pa.Table]]:
+        split_of = pl.col("article_id").replace_strict(
+            inputs.splits, default=None, return_dtype=pl.Utf8
+        )
+        raw = inputs.raw.with_columns(split_of.alias("_split"))
+        out: dict[str, list[pa.Table]] = {}
+        for split in SPLITS:
+            mine = raw.filter(pl.col("_split") == split).select(schema.names)
+            out[split] = [mine.to_arrow().cast(schema)]
+        return out
+
+
+def _gold_between(gold: GoldLayer, first: str, last: str) -> GoldLayer:
+    """The gold rows of articles with ids in [first, last] (a chunk of sorted articles)."""
+
+    def between(df: pl.DataFrame) -> pl.DataFrame:
+        return (
+            df.filter(pl.col("article_id").is_between(pl.lit(first), pl.lit(last)))
+            if df.height
+            else df
+        )
+
+    return GoldLayer(
+        between(gold.regions), between(gold.relations), between(gold.choices), between(gold.status)
+    )
