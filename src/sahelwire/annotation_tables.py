@@ -146,6 +146,15 @@ def _coerce(attr: str, v: Any) -> Any:
     return v if isinstance(v, str) else None
 
 
+_TABLES: dict[str, dict[str, Any]] = {
+    "annotations": ANNOTATION_COLUMNS,
+    "regions": REGION_COLUMNS,
+    "relations": RELATION_COLUMNS,
+    "choices": CHOICE_COLUMNS,
+}
+FLUSH_TASKS = 1000
+
+
 class TableCollector:
     """Turns task objects into table rows, rejecting bad records with Problems."""
 
@@ -171,6 +180,9 @@ class TableCollector:
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
         self._seen_annotations: dict[int, str] = {}
+        # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
+        # so a corpus of any size holds at most that many tasks' rows as Python objects.
+        self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in _TABLES}
 
     # -- helpers -----------------------------------------------------------------
     def _problem(
@@ -189,8 +201,17 @@ class TableCollector:
             return None
         return self.annotators.get(str(completed_by))
 
+    def _flush(self) -> None:
+        for name, schema in _TABLES.items():
+            rows: list[dict[str, Any]] = getattr(self, name)
+            if rows:
+                self._frames[name].append(pl.DataFrame(rows, schema=schema))
+                rows.clear()
+
     # -- one task ------------------------------------------------------------------
     def add_task(self, task: Any, source: str) -> None:
+        if self.tasks and self.tasks % FLUSH_TASKS == 0:
+            self._flush()
         self._current = task
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             self._problem(
@@ -507,11 +528,18 @@ class TableCollector:
         return str(t[0]).strip() if isinstance(t, list) and t else (str(t).strip() if t else None)
 
     def tables(self) -> AnnotationTables:
+        self._flush()
+        frames = {
+            name: pl.concat(self._frames[name], rechunk=True)
+            if self._frames[name]
+            else pl.DataFrame(schema=schema)
+            for name, schema in _TABLES.items()
+        }
         return AnnotationTables(
-            annotations=pl.DataFrame(self.annotations, schema=ANNOTATION_COLUMNS),
-            regions=pl.DataFrame(self.regions, schema=REGION_COLUMNS),
-            relations=pl.DataFrame(self.relations, schema=RELATION_COLUMNS),
-            choices=pl.DataFrame(self.choices, schema=CHOICE_COLUMNS),
+            annotations=frames["annotations"],
+            regions=frames["regions"],
+            relations=frames["relations"],
+            choices=frames["choices"],
             problems=self.problems,
             drafts=self.drafts,
             tasks=self.tasks,
