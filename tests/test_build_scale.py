@@ -192,3 +192,20 @@ def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
     assert "| `big` | test | 2 |" in text
     listed = splits_section(settings, dict(list(clusters.items())[:5]), splits)
     assert "a0002, " not in listed and "| `big` | test | 2 | a0000, a0001 |" in listed
+
+
+def test_bio_tokens_skip_exactly_the_tokens_inside_non_body_zones() -> None:
+    from sahelwire.release_tables import _TOKEN, bio_tokens, non_body_ranges
+
+    rng = random.Random(2)
+    text = " ".join(rng.choice(["Niger", "a-b", "US.", "é😀", ",", "junta"]) for _ in range(300))
+    for _ in range(30):
+        zones = []
+        for _ in range(rng.randrange(6)):
+            s = rng.randrange(len(text))
+            zones.append({"start": s, "end": s + rng.randrange(0, 200), "label": "NAV"})
+        skip = non_body_ranges(zones)
+        want = [
+            m.start() for m in _TOKEN.finditer(text) if not any(a <= m.start() < b for a, b in skip)
+        ]
+        assert bio_tokens(text, zones, [])["token_starts"] == want

@@ -75,13 +75,23 @@ def bio_tokens(
         if outer and m["start"] < outer[-1]["end"]:
             continue  # nested (or overlapping) inner mention: BIO cannot carry it
         outer.append(m)
+    # Token starts only grow, so one pointer over the merged skip ranges replaces testing
+    # every range for every token.
+    merged: list[list[int]] = []
+    for a, b in skip:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        elif a < b:
+            merged.append([a, b])
     tokens: list[str] = []
     starts: list[int] = []
     tags: list[str] = []
-    mi = 0
+    mi = si = 0
     for match in _TOKEN.finditer(text):
         s, e = match.span()
-        if any(a <= s < b for a, b in skip):
+        while si < len(merged) and merged[si][1] <= s:
+            si += 1
+        if si < len(merged) and merged[si][0] <= s:
             continue
         while mi < len(outer) and outer[mi]["end"] <= s:
             mi += 1
