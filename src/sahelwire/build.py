@@ -8,6 +8,7 @@ refused build leaves the previous dist/ intact.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from sahelwire.release_tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.splits import assign_splits, read_story_clusters
 from sahelwire.table_specs import ShapeBuilder
 from sahelwire.table_validation import validate_published
-from sahelwire.validation import RawTexts, validate_inputs
+from sahelwire.validation import RawTexts, ValidatedInputs, validate_inputs
 
 # The card scores the pre-annotation baseline on at most this many articles with gold (a
 # fixed sample, stated in the card): predicting costs milliseconds per article, which
@@ -90,13 +91,27 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     report, validated = validate_inputs(paths, include_dist=False)
     if not report.ok:
         raise BuildRefused(report.problems)
-    taxonomy, specs, layers = validated.taxonomy, validated.specs, validated.layers
+    taxonomy, specs = validated.taxonomy, validated.specs
     shapes = ShapeBuilder(specs, taxonomy)
     articles = articles_from(validated.raw)
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_frame(layers))
-    tables = ReleaseTableBuilder(shapes).tables(inputs)
+    # The card sections that read the inputs are rendered now, so that texts, per-annotator
+    # tables and gold can be freed as soon as the published tables exist.
+    early = {
+        "annotation": annotation_section(validated.layers),
+        "baseline": render_markdown(
+            baseline_report_for(
+                articles,
+                validated.layers.gold,
+                validated.registries,
+                taxonomy,
+                limit=CARD_BASELINE_ARTICLES,
+            )
+        ),
+    }
+    tables = _published_tables(shapes, validated, articles, splits, clusters)
+    del articles, validated
 
     problems: list[Problem] = []
     release = BuiltRelease()
@@ -146,20 +161,30 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "croissant": lambda: croissant_section(settings),
             "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
             "citation": lambda: citation_section(settings),
-            "annotation": lambda: annotation_section(layers),
-            "baseline": lambda: render_markdown(
-                baseline_report_for(
-                    articles,
-                    layers.gold,
-                    validated.registries,
-                    taxonomy,
-                    limit=CARD_BASELINE_ARTICLES,
-                )
-            ),
+            "annotation": lambda: early["annotation"],
+            "baseline": lambda: early["baseline"],
         },
     ).encode()
     release.files["checksums.sha256"] = checksums(release.files).encode()
     return release
+
+
+def _published_tables(
+    shapes: ShapeBuilder,
+    validated: ValidatedInputs,
+    articles: list[Article],
+    splits: dict[str, str],
+    clusters: dict[str, str],
+) -> dict[str, dict[str, pa.Table]]:
+    layers = validated.layers
+    raw = raw_frame(layers)
+    # The per-annotator tables live on in ``raw`` only: drop them before building the rest.
+    empty = pl.DataFrame()
+    validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
+    del layers
+    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw)
+    del raw
+    return ReleaseTableBuilder(shapes).tables(inputs)
 
 
 def render_card_text(
