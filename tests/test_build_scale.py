@@ -209,3 +209,68 @@ def test_bio_tokens_skip_exactly_the_tokens_inside_non_body_zones() -> None:
             m.start() for m in _TOKEN.finditer(text) if not any(a <= m.start() < b for a, b in skip)
         ]
         assert bio_tokens(text, zones, [])["token_starts"] == want
+
+
+def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
+    rng = random.Random(3)
+    n = 300
+    ann_ids = [rng.choice([0, 10**12, 10**13]) + i for i in range(n)]  # unique
+    annotations = pl.DataFrame(
+        {
+            "annotation_id": ann_ids,
+            "task_id": [1] * n,
+            "article_id": [rng.choice(["a", "0a", "b", "-1", "+x", "é"]) for _ in range(n)],
+            "annotator": ["x@y"] * n,
+            "cancelled": [False] * n,
+            "created_at": [""] * n,
+            "updated_at": [""] * n,
+            "lead_time": [None] * n,
+            "prediction_model_version": [None] * n,
+        },
+        schema_overrides={"lead_time": pl.Float64, "prediction_model_version": pl.Utf8},
+    )
+    regions = pl.DataFrame(
+        {
+            "annotation_id": [rng.choice(ann_ids) for _ in range(n)],
+            "region_id": [rng.choice(["r1", "r10", "-r", None, ""]) for _ in range(n)],
+            "layer": ["entities"] * n,
+            "label": [rng.choice(["GPE", "ORG"]) for _ in range(n)],
+            "start": [rng.choice([0, 5, 10**12, 3 * 10**12]) for _ in range(n)],
+            "end": [rng.randrange(10**13) for _ in range(n)],
+            "text": ["t"] * n,
+        }
+    ).with_columns(
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in (
+            ("entity_id", pl.Utf8),
+            ("event_id", pl.Utf8),
+            ("realis", pl.Utf8),
+            ("value", pl.Float64),
+            ("unit", pl.Utf8),
+            ("approximate", pl.Boolean),
+        )
+    )
+    empty = pl.DataFrame(
+        schema={
+            "annotation_id": pl.Int64,
+            "from_region_id": pl.Utf8,
+            "to_region_id": pl.Utf8,
+            "label": pl.Utf8,
+            "field": pl.Utf8,
+            "value": pl.Utf8,
+        }
+    )
+    layers = AnnotationLayers(
+        annotations,
+        regions,
+        empty.select("annotation_id", "from_region_id", "to_region_id", "label"),
+        empty.select("annotation_id", "field", "value"),
+        GoldLayer.empty(),
+    )
+    rows = raw_frame(layers).to_dicts()
+
+    def key(r: dict[str, Any]) -> tuple[str, ...]:
+        return tuple("" if r[k] is None else str(r[k]).zfill(12) for k in RAW_SORT_KEY)
+
+    assert len(rows) == n
+    assert [key(r) for r in rows] == sorted(key(r) for r in rows)

@@ -6,8 +6,7 @@ the record; nothing is shifted or repaired here.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import polars as pl
@@ -63,7 +62,7 @@ def check_regions(
     for i in sorted(suspect):
         row = frame.row(i, named=True)
         problems += _row_problems(row, id_col, texts, taxonomy, entity_types, event_types, file)
-    for rows in _overlapping_groups(frame, placed, taxonomy, group_col):
+    for rows in _overlapping_groups(frame, placed, taxonomy, group_col, id_col):
         layer = taxonomy.layer(rows[0]["layer"])
         rows.sort(key=lambda r: (r["start"], -r["end"]))
         for i, a in enumerate(rows):
@@ -145,30 +144,53 @@ def _screen_attributes(
 
 
 def _overlapping_groups(
-    frame: pl.DataFrame, placed: list[bool], taxonomy: Taxonomy, group_col: str
-) -> list[list[dict[str, Any]]]:
+    frame: pl.DataFrame, placed: list[bool], taxonomy: Taxonomy, group_col: str, id_col: str
+) -> Iterator[list[dict[str, Any]]]:
     """Rows (as dicts, in table order) of each (group, layer) whose spans overlap at all,
-    in order of first appearance; only layers that restrict overlap are looked at."""
+    in order of first appearance; only layers that restrict overlap are looked at.
+
+    Yielded one group at a time, so only one group's rows are Python objects at once.
+    """
     restricted = [layer.name for layer in taxonomy.span_layers if layer.overlap != "allowed"]
-    keyed = frame.with_columns(
-        pl.Series("_placed", placed, dtype=pl.Boolean),
-        (pl.col(group_col) if group_col in frame.columns else pl.col("article_id")).alias("_group"),
-    ).with_row_index("_i")
-    candidates = keyed.filter(pl.col("_placed") & pl.col("layer").is_in(restricted))
+    group = pl.col(group_col) if group_col in frame.columns else pl.col("article_id")
+    wanted = ("article_id", "annotation_id", id_col, "layer", "label", "start", "end")
+    candidates = (
+        frame.select([c for c in dict.fromkeys(wanted) if c in frame.columns])
+        .with_columns(pl.Series("_placed", placed, dtype=pl.Boolean), group.alias("_group"))
+        .with_row_index("_i")
+        .filter(pl.col("_placed") & pl.col("layer").is_in(restricted))
+        .drop("_placed")
+    )
     if not candidates.height:
-        return []
-    ordered = candidates.sort(
+        return
+    ordered = candidates.select("_group", "layer", "start", "end").sort(
         ["_group", "layer", "start", "end"], descending=[False, False, False, True]
     )
     earlier_end = pl.col("end").cum_max().shift(1).over(["_group", "layer"])
     hits = ordered.filter(pl.col("start") < earlier_end).select("_group", "layer").unique()
+    del ordered
     if not hits.height:
-        return []
-    rows = candidates.join(hits, on=["_group", "layer"], how="semi").sort("_i")
-    groups: dict[tuple[Any, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows.drop("_placed", "_i").iter_rows(named=True):
-        groups[(row.pop("_group"), row["layer"])].append(row)
-    return list(groups.values())
+        return
+    rows = (
+        candidates.join(hits, on=["_group", "layer"], how="semi")
+        .with_columns(pl.col("_i").min().over(["_group", "layer"]).alias("_first"))
+        .sort(["_first", "_i"])
+        .drop("_i")
+    )
+    names = rows.columns
+    current: Any = None
+    bucket: list[dict[str, Any]] = []
+    for values in rows.iter_rows():
+        row = dict(zip(names, values, strict=True))
+        first = row.pop("_first")
+        row.pop("_group")
+        if first != current and bucket:
+            yield bucket
+            bucket = []
+        current = first
+        bucket.append(row)
+    if bucket:
+        yield bucket
 
 
 def _row_problems(
