@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from sahelwire.bulk import paused_gc
 from sahelwire.gold_layer import (
     CHOICE_SCHEMA,
     REGION_SCHEMA,
@@ -135,7 +136,10 @@ def adjudicate(
     """Apply the module's rules; see its docstring."""
     counted, superseded = _latest(annotations)
     result = Adjudication(GoldLayer.empty(), conflicts=list(superseded))
-    region_rows, relation_rows, choice_rows, status_rows = [], [], [], []
+    region_rows: list[dict[str, Any]] = []
+    relation_rows: list[dict[str, Any]] = []
+    choice_rows: list[dict[str, Any]] = []
+    status_rows: list[dict[str, Any]] = []
     single = _single_annotations(counted, regions, decisions_dir)
     fast = _single_gold(single, regions, relations, choices)
     slow_ids = [i for article, ids in counted.items() if article not in single for i in ids]
@@ -147,6 +151,40 @@ def adjudicate(
         return {k[0]: g for k, g in mine.group_by("annotation_id")}
 
     reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
+    with paused_gc():
+        _adjudicate_articles(
+            counted, single, reg_by, rel_by, cho_by, decisions_dir, result,
+            (region_rows, relation_rows, choice_rows, status_rows),
+        )  # fmt: skip
+    # Both paths give rows sorted by article and, within it, by item; merging them back in
+    # that order gives exactly the rows of adjudicating every article one by one.
+    result.gold = GoldLayer(
+        regions=_merge(fast.regions, region_rows, REGION_SCHEMA, ["article_id", "region_key"]),
+        relations=_merge(
+            fast.relations,
+            relation_rows,
+            RELATION_SCHEMA,
+            ["article_id", "from_key", "to_key", "label"],
+        ),
+        choices=_merge(fast.choices, choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]),
+        status=_merge(fast.status, status_rows, STATUS_SCHEMA, ["article_id"]),
+    )
+    _check_single_choices(result, taxonomy)
+    return result
+
+
+def _adjudicate_articles(
+    counted: dict[str, list[int]],
+    single: dict[str, int],
+    reg_by: dict[int, pl.DataFrame],
+    rel_by: dict[int, pl.DataFrame],
+    cho_by: dict[int, pl.DataFrame],
+    decisions_dir: Path,
+    result: Adjudication,
+    out: tuple[list[dict[str, Any]], ...],
+) -> None:
+    """Rules 1-4 article by article, for articles the bulk path does not cover."""
+    region_rows, relation_rows, choice_rows, status_rows = out
     for article in sorted(counted):
         if article in single:
             continue
@@ -241,21 +279,6 @@ def adjudicate(
                     message="no such conflict (stale decision?)",
                 )
             )
-    # Both paths give rows sorted by article and, within it, by item; merging them back in
-    # that order gives exactly the rows of adjudicating every article one by one.
-    result.gold = GoldLayer(
-        regions=_merge(fast.regions, region_rows, REGION_SCHEMA, ["article_id", "region_key"]),
-        relations=_merge(
-            fast.relations,
-            relation_rows,
-            RELATION_SCHEMA,
-            ["article_id", "from_key", "to_key", "label"],
-        ),
-        choices=_merge(fast.choices, choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]),
-        status=_merge(fast.status, status_rows, STATUS_SCHEMA, ["article_id"]),
-    )
-    _check_single_choices(result, taxonomy)
-    return result
 
 
 def _merge(

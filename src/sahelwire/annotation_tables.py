@@ -34,6 +34,7 @@ from typing import Any
 import ijson
 import polars as pl
 
+from sahelwire.bulk import paused_gc
 from sahelwire.manifest import read_manifest
 from sahelwire.offsets import OffsetError, from_label_studio
 from sahelwire.paths import ProjectPaths
@@ -592,23 +593,24 @@ def read_annotation_tables(
     texts: Mapping[str, tuple[str, str]] | None = None,
 ) -> AnnotationTables:
     collector = collector_for(paths, taxonomy, texts)
-    for path in sorted(paths.exports_dir.glob("*.json")):
-        source = str(path.relative_to(paths.root))
-        try:
-            task = json.loads(path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            collector.problems.append(
-                Problem(
-                    source,
-                    None,
-                    None,
-                    "file is one complete JSON task",
-                    None,
-                    f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+    with paused_gc():
+        for path in sorted(paths.exports_dir.glob("*.json")):
+            source = str(path.relative_to(paths.root))
+            try:
+                task = json.loads(path.read_bytes().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                collector.problems.append(
+                    Problem(
+                        source,
+                        None,
+                        None,
+                        "file is one complete JSON task",
+                        None,
+                        f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+                    )
                 )
-            )
-            continue
-        collector.add_task(task, source)
+                continue
+            collector.add_task(task, source)
     return collector.tables()
 
 
@@ -617,8 +619,9 @@ def tables_from_tasks(
 ) -> AnnotationTables:
     """Parse a stream of tasks (e.g. :func:`iter_export_tasks`) into tables."""
     try:
-        for task in tasks:
-            collector.add_task(task, source)
+        with paused_gc():
+            for task in tasks:
+                collector.add_task(task, source)
     except ijson.JSONError as exc:
         collector.problems.append(
             Problem(source, None, None, "export is complete JSON", None, str(exc))

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from sahelwire.bulk import paused_gc
 from sahelwire.config import SPLITS
 from sahelwire.gold_layer import GoldLayer
 from sahelwire.manifest import Article
@@ -254,7 +255,8 @@ class ReleaseTableBuilder:
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
-            rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
+            with paused_gc():
+                rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
             for name, spec in configs.items():
                 if name == "annotations_raw":
                     continue

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from sahelwire.bulk import paused_gc
 from sahelwire.problems import Problem
 from sahelwire.registries import Registries
 from sahelwire.taxonomy import Taxonomy
@@ -57,7 +58,8 @@ def check_regions(
         if name not in regions.columns
     )
     entity_types, event_types = registries.entity_types, registries.event_types
-    placed, suspect = _screen_spans(frame, texts)
+    with paused_gc():
+        placed, suspect = _screen_spans(frame, texts)
     suspect |= _screen_attributes(frame, taxonomy, entity_types, event_types)
     for i in sorted(suspect):
         row = frame.row(i, named=True)
