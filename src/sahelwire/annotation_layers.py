@@ -160,6 +160,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
     ).with_row_index("_order")
     meta = layers.annotations.select(_RAW_META)
     rows = spans.join(meta, on="annotation_id", how="inner", suffix="_meta")
+    del spans, parts  # only one copy of the rows besides the sorted one (peak memory)
     # Each key as the dense rank of its zero-filled text: the same order, but sorting
     # millions of rows on small integers instead of strings.
     keys = [_sort_rank(rows, k).alias(f"_key{i}") for i, k in enumerate(RAW_SORT_KEY)]

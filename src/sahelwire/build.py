@@ -176,15 +176,18 @@ def _published_tables(
     splits: dict[str, str],
     clusters: dict[str, str],
 ) -> dict[str, dict[str, pa.Table]]:
+    builder = ReleaseTableBuilder(shapes)
     layers = validated.layers
     raw = raw_frame(layers)
-    # The per-annotator tables live on in ``raw`` only: drop them before building the rest.
+    # The per-annotator tables live on in annotations_raw only: split it into its Arrow
+    # tables and drop the frames before the other configs are built (peak memory).
     empty = pl.DataFrame()
     validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
     del layers
-    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw)
+    raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
+    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw.clear())
     del raw
-    return ReleaseTableBuilder(shapes).tables(inputs)
+    return builder.tables(inputs, raw_tables)
 
 
 def render_card_text(

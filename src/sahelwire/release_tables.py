@@ -242,8 +242,14 @@ class ReleaseTableBuilder:
             )
         return out
 
-    def tables(self, inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
-        """config -> split -> Arrow table with the explicit published schema."""
+    def tables(
+        self, inputs: ReleaseInputs, raw_tables: dict[str, pa.Table] | None = None
+    ) -> dict[str, dict[str, pa.Table]]:
+        """config -> split -> Arrow table with the explicit published schema.
+
+        ``raw_tables``: annotations_raw already split (:meth:`raw_tables`), so a caller can
+        free the raw frame before the other configs are built; else made from ``inputs.raw``.
+        """
         configs = self.shapes.specs.configs
         schemas = {
             name: self.shapes.arrow_schema(spec, published=True) for name, spec in configs.items()
@@ -262,37 +268,56 @@ class ReleaseTableBuilder:
                     continue
                 key = "id" if "id" in spec.column_names else "article_id"
                 by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-                for r in rows[name]:
+                for r in rows.pop(name, []):
                     by_split[inputs.splits[r[key]]].append(r)
                 for split in SPLITS:
                     parts[name][split].append(
-                        pa.Table.from_pylist(by_split[split], schema=schemas[name])
+                        pa.Table.from_pylist(by_split.pop(split), schema=schemas[name])
                     )
-        if "annotations_raw" in configs:
-            parts["annotations_raw"] = self._raw_parts(inputs, schemas["annotations_raw"])
-        # One Arrow chunk per column, as a single from_pylist gave: the Parquet writer
-        # encodes each chunk on its own, so chunk boundaries would change the file bytes.
-        return {
-            name: {
-                split: pa.concat_tables(parts[name][split]).combine_chunks()
-                if parts[name][split]
-                else schemas[name].empty_table()
-                for split in SPLITS
-            }
-            for name in configs
-        }
+            del rows
+        out: dict[str, dict[str, pa.Table]] = {}
+        for name in configs:
+            if name == "annotations_raw":
+                out[name] = (
+                    raw_tables
+                    if raw_tables is not None
+                    else self.raw_tables(inputs.raw, inputs.splits, schemas[name])
+                )
+                continue
+            out[name] = {}
+            for split in SPLITS:
+                # One Arrow chunk per column, as a single from_pylist gave: the Parquet
+                # writer encodes each chunk on its own, so chunk boundaries would change
+                # the file bytes. Parts are dropped as soon as they are combined.
+                pieces = parts[name].pop(split)
+                out[name][split] = (
+                    pa.concat_tables(pieces).combine_chunks()
+                    if pieces
+                    else schemas[name].empty_table()
+                )
+                del pieces
+        return out
+
+    def raw_schema(self) -> pa.Schema:
+        return self.shapes.arrow_schema(
+            self.shapes.specs.configs["annotations_raw"], published=True
+        )
 
     @staticmethod
-    def _raw_parts(inputs: ReleaseInputs, schema: pa.Schema) -> dict[str, list[pa.Table]]:
-        split_of = pl.col("article_id").replace_strict(
-            inputs.splits, default=None, return_dtype=pl.Utf8
-        )
-        raw = inputs.raw.with_columns(split_of.alias("_split"))
-        out: dict[str, list[pa.Table]] = {}
-        for split in SPLITS:
-            mine = raw.filter(pl.col("_split") == split).select(schema.names)
-            out[split] = [mine.to_arrow().cast(schema)]
-        return out
+    def raw_tables(
+        raw: pl.DataFrame, splits: dict[str, str], schema: pa.Schema
+    ) -> dict[str, pa.Table]:
+        """The annotations_raw frame as one Arrow table per split (row order kept)."""
+        split_of = pl.col("article_id").replace_strict(splits, default=None, return_dtype=pl.Utf8)
+        keyed = raw.with_columns(split_of.alias("_split"))
+        return {
+            split: keyed.filter(pl.col("_split") == split)
+            .select(schema.names)
+            .to_arrow()
+            .cast(schema)
+            .combine_chunks()
+            for split in SPLITS
+        }
 
 
 def _gold_between(gold: GoldLayer, first: str, last: str) -> GoldLayer:
