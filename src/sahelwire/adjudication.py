@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from sahelwire.bulk import paused_gc
 from sahelwire.gold_layer import (
     CHOICE_SCHEMA,
     REGION_SCHEMA,
@@ -67,10 +68,10 @@ def _latest(annotations: pl.DataFrame) -> tuple[dict[str, list[int]], list[dict[
     usable = annotations.filter(~pl.col("cancelled")).sort(
         ["article_id", "annotator", "updated_at", "annotation_id"]
     )
-    for (article, annotator), group in usable.group_by(
-        ["article_id", "annotator"], maintain_order=True
-    ):
-        ids = group["annotation_id"].to_list()
+    grouped = usable.group_by(["article_id", "annotator"], maintain_order=True).agg(
+        pl.col("annotation_id")
+    )
+    for article, annotator, ids in grouped.iter_rows():
         counted[str(article)].append(ids[-1])
         superseded += [
             {
@@ -135,10 +136,58 @@ def adjudicate(
     """Apply the module's rules; see its docstring."""
     counted, superseded = _latest(annotations)
     result = Adjudication(GoldLayer.empty(), conflicts=list(superseded))
-    region_rows, relation_rows, choice_rows, status_rows = [], [], [], []
-    by_ann = lambda df: {k[0]: g for k, g in df.group_by("annotation_id")} if df.height else {}  # noqa: E731
+    region_rows: list[dict[str, Any]] = []
+    relation_rows: list[dict[str, Any]] = []
+    choice_rows: list[dict[str, Any]] = []
+    status_rows: list[dict[str, Any]] = []
+    single = _single_annotations(counted, regions, decisions_dir)
+    fast = _single_gold(single, regions, relations, choices)
+    slow_ids = [i for article, ids in counted.items() if article not in single for i in ids]
+
+    def by_ann(df: pl.DataFrame) -> dict[int, pl.DataFrame]:
+        if not df.height:
+            return {}
+        mine = df.filter(pl.col("annotation_id").is_in(slow_ids))
+        return {k[0]: g for k, g in mine.group_by("annotation_id")}
+
     reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
+    with paused_gc():
+        _adjudicate_articles(
+            counted, single, reg_by, rel_by, cho_by, decisions_dir, result,
+            (region_rows, relation_rows, choice_rows, status_rows),
+        )  # fmt: skip
+    # Both paths give rows sorted by article and, within it, by item; merging them back in
+    # that order gives exactly the rows of adjudicating every article one by one.
+    result.gold = GoldLayer(
+        regions=_merge(fast.regions, region_rows, REGION_SCHEMA, ["article_id", "region_key"]),
+        relations=_merge(
+            fast.relations,
+            relation_rows,
+            RELATION_SCHEMA,
+            ["article_id", "from_key", "to_key", "label"],
+        ),
+        choices=_merge(fast.choices, choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]),
+        status=_merge(fast.status, status_rows, STATUS_SCHEMA, ["article_id"]),
+    )
+    _check_single_choices(result, taxonomy)
+    return result
+
+
+def _adjudicate_articles(
+    counted: dict[str, list[int]],
+    single: dict[str, int],
+    reg_by: dict[int, pl.DataFrame],
+    rel_by: dict[int, pl.DataFrame],
+    cho_by: dict[int, pl.DataFrame],
+    decisions_dir: Path,
+    result: Adjudication,
+    out: tuple[list[dict[str, Any]], ...],
+) -> None:
+    """Rules 1-4 article by article, for articles the bulk path does not cover."""
+    region_rows, relation_rows, choice_rows, status_rows = out
     for article in sorted(counted):
+        if article in single:
+            continue
         ids = counted[article]
         n = len(ids)
         decisions = read_decisions(decisions_dir, article)
@@ -230,14 +279,93 @@ def adjudicate(
                     message="no such conflict (stale decision?)",
                 )
             )
-    result.gold = GoldLayer(
-        regions=pl.DataFrame(region_rows, schema=REGION_SCHEMA),
-        relations=pl.DataFrame(relation_rows, schema=RELATION_SCHEMA),
-        choices=pl.DataFrame(choice_rows, schema=CHOICE_SCHEMA),
-        status=pl.DataFrame(status_rows, schema=STATUS_SCHEMA),
+
+
+def _merge(
+    fast: pl.DataFrame, rows: list[dict[str, Any]], schema: dict[str, Any], order: list[str]
+) -> pl.DataFrame:
+    slow = pl.DataFrame(rows, schema=schema)
+    if not fast.height:
+        return slow
+    typed = fast.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+    return pl.concat([typed, slow]).sort(order, maintain_order=True)
+
+
+def _single_annotations(
+    counted: dict[str, list[int]], regions: pl.DataFrame, decisions_dir: Path
+) -> dict[str, int]:
+    """Articles whose gold is one annotation taken as is (rule 2), for the bulk path.
+
+    Left to the article-by-article path: articles with a decisions file (stale decisions
+    must be reported) and annotations holding two regions with one key or one id (their
+    attribute votes or relation ends need the per-item rules).
+    """
+    decided = {p.stem for p in decisions_dir.glob("*.yaml")} if decisions_dir.is_dir() else set()
+    single = {a: ids[0] for a, ids in counted.items() if len(ids) == 1 and a not in decided}
+    if single and regions.height:
+        mine = regions.filter(pl.col("annotation_id").is_in(list(single.values())))
+        key = pl.concat_str(
+            [pl.col("layer"), pl.col("label"), pl.col("start"), pl.col("end")], separator=":"
+        )
+        doubled = mine.filter(
+            pl.struct("annotation_id", key.alias("k")).is_duplicated()
+            | pl.struct("annotation_id", "region_id").is_duplicated()
+        )
+        twice = set(doubled["article_id"].to_list())
+        single = {a: i for a, i in single.items() if a not in twice}
+    return single
+
+
+def _single_gold(
+    single: dict[str, int], regions: pl.DataFrame, relations: pl.DataFrame, choices: pl.DataFrame
+) -> GoldLayer:
+    """Gold of single-annotated articles in bulk: every region, relation and value as is."""
+    if not single:
+        return GoldLayer.empty()
+    ids = list(single.values())
+    key = pl.concat_str(
+        [pl.col("layer"), pl.col("label"), pl.col("start"), pl.col("end")], separator=":"
     )
-    _check_single_choices(result, taxonomy)
-    return result
+    gold_regions = pl.DataFrame(schema=REGION_SCHEMA)
+    gold_relations = pl.DataFrame(schema=RELATION_SCHEMA)
+    gold_choices = pl.DataFrame(schema=CHOICE_SCHEMA)
+    if regions.height:
+        mine = regions.filter(pl.col("annotation_id").is_in(ids)).with_columns(
+            key.alias("region_key"),
+            *(pl.lit(None).alias(a) for a in ATTRS if a not in regions.columns),
+        )
+        gold_regions = mine.select(list(REGION_SCHEMA)).sort(["article_id", "region_key"])
+        if relations.height:
+            keys = mine.select("annotation_id", "region_id", "region_key")
+            ends = (
+                relations.filter(pl.col("annotation_id").is_in(ids))
+                .join(
+                    keys.rename({"region_id": "from_region_id", "region_key": "from_key"}),
+                    on=["annotation_id", "from_region_id"],
+                    how="inner",
+                )
+                .join(
+                    keys.rename({"region_id": "to_region_id", "region_key": "to_key"}),
+                    on=["annotation_id", "to_region_id"],
+                    how="inner",
+                )
+            )
+            gold_relations = (
+                ends.select(list(RELATION_SCHEMA))
+                .unique()
+                .sort(["article_id", "from_key", "to_key", "label"])
+            )
+    if choices.height:
+        gold_choices = (
+            choices.filter(pl.col("annotation_id").is_in(ids))
+            .select(list(CHOICE_SCHEMA))
+            .unique()
+            .sort(["article_id", "field", "value"])
+        )
+    status = pl.DataFrame(
+        {"article_id": sorted(single), "n_annotators": [1] * len(single)}, schema=STATUS_SCHEMA
+    )
+    return GoldLayer(gold_regions, gold_relations, gold_choices, status)
 
 
 def _check_single_choices(result: Adjudication, taxonomy: Taxonomy) -> None:

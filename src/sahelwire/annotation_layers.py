@@ -6,6 +6,7 @@ same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,16 @@ def _has_exports(paths: ProjectPaths) -> bool:
     return paths.exports_dir.is_dir() and any(paths.exports_dir.glob("*.json"))
 
 
-def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> AnnotationLayers:
-    """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid."""
+def load_annotation_layers(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> AnnotationLayers:
+    """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid.
+
+    ``texts`` (article id -> (text, manifest sha256)) saves re-reading dataset/raw when the
+    caller (validation) has already read it.
+    """
     if not _has_exports(paths):
         empty = pl.DataFrame(schema=ANNOTATION_COLUMNS)
         return AnnotationLayers(
@@ -43,7 +52,7 @@ def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> Annotatio
     from sahelwire.adjudication import adjudicate
     from sahelwire.annotation_tables import read_annotation_tables
 
-    tables = read_annotation_tables(paths)
+    tables = read_annotation_tables(paths, taxonomy, texts=texts)
     result = adjudicate(
         tables.annotations,
         tables.regions,
@@ -63,86 +72,111 @@ def load_annotation_layers(paths: ProjectPaths, taxonomy: Taxonomy) -> Annotatio
     )
 
 
-def raw_rows(layers: AnnotationLayers) -> list[dict[str, Any]]:
-    """Rows of the ``annotations_raw`` config: every region, relation and choice, per annotator."""
+# annotations_raw columns taken from the annotation each row belongs to.
+_RAW_META = (
+    "article_id",
+    "task_id",
+    "annotation_id",
+    "annotator",
+    "cancelled",
+    "created_at",
+    "updated_at",
+    "lead_time",
+    "prediction_model_version",
+)
+_RAW_SPAN: dict[str, Any] = {
+    "kind": pl.Utf8,
+    "layer": pl.Utf8,
+    "label": pl.Utf8,
+    "region_id": pl.Utf8,
+    "to_region_id": pl.Utf8,
+    "start": pl.Int64,
+    "end": pl.Int64,
+    "text": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "event_id": pl.Utf8,
+    "realis": pl.Utf8,
+    "value": pl.Float64,
+    "unit": pl.Utf8,
+    "approximate": pl.Boolean,
+}
+RAW_SORT_KEY = (
+    "article_id",
+    "annotation_id",
+    "kind",
+    "layer",
+    "region_id",
+    "to_region_id",
+    "label",
+    "start",
+    "end",
+)
+
+
+def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
+    """The ``annotations_raw`` config: every region, relation and choice, per annotator.
+
+    Sorted by :data:`RAW_SORT_KEY`, each value compared as its text zero-filled to 12
+    characters (so ids and offsets sort numerically) and missing values first; built in
+    polars because it has a row per region of every annotation.
+    """
+    meta_schema = {k: ANNOTATION_COLUMNS[k] for k in _RAW_META}
     if not layers.annotations.height:
-        return []
-    meta = {r["annotation_id"]: r for r in layers.annotations.iter_rows(named=True)}
-    base_keys = (
-        "article_id",
-        "task_id",
-        "annotation_id",
-        "annotator",
-        "cancelled",
-        "created_at",
-        "updated_at",
-        "lead_time",
-        "prediction_model_version",
-    )
-    empty = dict.fromkeys(
-        (
-            "region_id",
+        return pl.DataFrame(schema={**meta_schema, **_RAW_SPAN})
+    lit = pl.lit
+    parts = [
+        layers.regions.select(
+            "annotation_id",
+            lit("region").alias("kind"),
+            *(k for k in _RAW_SPAN if k not in ("kind", "to_region_id")),
+        ),
+        layers.relations.select(
+            "annotation_id",
+            lit("relation").alias("kind"),
+            lit("relations").alias("layer"),
+            "label",
+            pl.col("from_region_id").alias("region_id"),
             "to_region_id",
-            "start",
-            "end",
-            "text",
-            "entity_id",
-            "event_id",
-            "realis",
-            "value",
-            "unit",
-            "approximate",
-        )
+        ),
+        layers.choices.select(
+            "annotation_id",
+            lit("choice").alias("kind"),
+            pl.col("field").alias("layer"),
+            pl.col("value").alias("label"),
+        ),
+    ]
+    spans = pl.concat(
+        [
+            part.with_columns(
+                lit(None, dtype=dtype).alias(name)
+                for name, dtype in _RAW_SPAN.items()
+                if name not in part.columns
+            ).select(["annotation_id", *_RAW_SPAN])
+            for part in parts
+            if part.height
+        ]
+        or [pl.DataFrame(schema={"annotation_id": pl.Int64, **_RAW_SPAN})],
+        how="vertical_relaxed",
+    ).with_row_index("_order")
+    meta = layers.annotations.select(_RAW_META)
+    rows = spans.join(meta, on="annotation_id", how="inner", suffix="_meta")
+    del spans, parts  # only one copy of the rows besides the sorted one (peak memory)
+    # Each key as the dense rank of its zero-filled text: the same order, but sorting
+    # millions of rows on small integers instead of strings.
+    keys = [_sort_rank(rows, k).alias(f"_key{i}") for i, k in enumerate(RAW_SORT_KEY)]
+    return (
+        rows.with_columns(keys)
+        .sort([*(f"_key{i}" for i in range(len(RAW_SORT_KEY))), "_order"])
+        .select([*meta_schema, *_RAW_SPAN])
     )
-    rows = []
-    for r in layers.regions.iter_rows(named=True):
-        m = meta[r["annotation_id"]]
-        rows.append(
-            {
-                **{k: m[k] for k in base_keys},
-                **empty,
-                "kind": "region",
-                "layer": r["layer"],
-                "label": r["label"],
-                **{
-                    k: r[k]
-                    for k in (
-                        "region_id",
-                        "start",
-                        "end",
-                        "text",
-                        "entity_id",
-                        "event_id",
-                        "realis",
-                        "value",
-                        "unit",
-                        "approximate",
-                    )
-                },
-            }
-        )
-    for r in layers.relations.iter_rows(named=True):
-        m = meta[r["annotation_id"]]
-        rows.append(
-            {
-                **{k: m[k] for k in base_keys},
-                **empty,
-                "kind": "relation",
-                "layer": "relations",
-                "label": r["label"],
-                "region_id": r["from_region_id"],
-                "to_region_id": r["to_region_id"],
-            }
-        )
-    for r in layers.choices.iter_rows(named=True):
-        m = meta[r["annotation_id"]]
-        rows.append(
-            {
-                **{k: m[k] for k in base_keys},
-                **empty,
-                "kind": "choice",
-                "layer": r["field"],
-                "label": r["value"],
-            }
-        )
-    return rows
+
+
+def _sort_rank(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Dense rank of ``"" if v is None else str(v).zfill(12)`` (missing values first)."""
+    column = pl.col(name)
+    if frame.schema[name].is_integer():
+        low, high = frame[name].min(), frame[name].max()
+        # Zero-filled decimal text sorts like the number for 0 <= v < 10**12.
+        if low is None or (low >= 0 and high < 10**12):  # type: ignore[operator]
+            return column.rank("dense").fill_null(0)
+    return column.cast(pl.Utf8).str.zfill(12).fill_null("").rank("dense")

@@ -34,6 +34,7 @@ from typing import Any
 import ijson
 import polars as pl
 
+from sahelwire.bulk import paused_gc
 from sahelwire.manifest import read_manifest
 from sahelwire.offsets import OffsetError, from_label_studio
 from sahelwire.paths import ProjectPaths
@@ -146,6 +147,15 @@ def _coerce(attr: str, v: Any) -> Any:
     return v if isinstance(v, str) else None
 
 
+_TABLES: dict[str, dict[str, Any]] = {
+    "annotations": ANNOTATION_COLUMNS,
+    "regions": REGION_COLUMNS,
+    "relations": RELATION_COLUMNS,
+    "choices": CHOICE_COLUMNS,
+}
+FLUSH_TASKS = 1000
+
+
 class TableCollector:
     """Turns task objects into table rows, rejecting bad records with Problems."""
 
@@ -171,6 +181,9 @@ class TableCollector:
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
         self._seen_annotations: dict[int, str] = {}
+        # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
+        # so a corpus of any size holds at most that many tasks' rows as Python objects.
+        self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in _TABLES}
 
     # -- helpers -----------------------------------------------------------------
     def _problem(
@@ -189,8 +202,17 @@ class TableCollector:
             return None
         return self.annotators.get(str(completed_by))
 
+    def _flush(self) -> None:
+        for name, schema in _TABLES.items():
+            rows: list[dict[str, Any]] = getattr(self, name)
+            if rows:
+                self._frames[name].append(pl.DataFrame(rows, schema=schema))
+                rows.clear()
+
     # -- one task ------------------------------------------------------------------
     def add_task(self, task: Any, source: str) -> None:
+        if self.tasks and self.tasks % FLUSH_TASKS == 0:
+            self._flush()
         self._current = task
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             self._problem(
@@ -507,11 +529,18 @@ class TableCollector:
         return str(t[0]).strip() if isinstance(t, list) and t else (str(t).strip() if t else None)
 
     def tables(self) -> AnnotationTables:
+        self._flush()
+        frames = {
+            name: pl.concat(self._frames[name], rechunk=True)
+            if self._frames[name]
+            else pl.DataFrame(schema=schema)
+            for name, schema in _TABLES.items()
+        }
         return AnnotationTables(
-            annotations=pl.DataFrame(self.annotations, schema=ANNOTATION_COLUMNS),
-            regions=pl.DataFrame(self.regions, schema=REGION_COLUMNS),
-            relations=pl.DataFrame(self.relations, schema=RELATION_COLUMNS),
-            choices=pl.DataFrame(self.choices, schema=CHOICE_COLUMNS),
+            annotations=frames["annotations"],
+            regions=frames["regions"],
+            relations=frames["relations"],
+            choices=frames["choices"],
             problems=self.problems,
             drafts=self.drafts,
             tasks=self.tasks,
@@ -533,9 +562,16 @@ def iter_export_tasks(path: Path) -> Iterator[dict[str, Any]]:
         yield from ijson.items(f, "item", use_float=True)
 
 
-def collector_for(paths: ProjectPaths, taxonomy: Taxonomy | None = None) -> TableCollector:
+def collector_for(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None = None,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> TableCollector:
+    """A collector for the project's articles (``texts``: already read, else read now)."""
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
-    return TableCollector(_raw_texts(paths), taxonomy, read_annotators(paths))
+    return TableCollector(
+        _raw_texts(paths) if texts is None else texts, taxonomy, read_annotators(paths)
+    )
 
 
 def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
@@ -551,26 +587,30 @@ def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
 
 
 def read_annotation_tables(
-    paths: ProjectPaths, taxonomy: Taxonomy | None = None
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None = None,
+    *,
+    texts: Mapping[str, tuple[str, str]] | None = None,
 ) -> AnnotationTables:
-    collector = collector_for(paths, taxonomy)
-    for path in sorted(paths.exports_dir.glob("*.json")):
-        source = str(path.relative_to(paths.root))
-        try:
-            task = json.loads(path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            collector.problems.append(
-                Problem(
-                    source,
-                    None,
-                    None,
-                    "file is one complete JSON task",
-                    None,
-                    f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+    collector = collector_for(paths, taxonomy, texts)
+    with paused_gc():
+        for path in sorted(paths.exports_dir.glob("*.json")):
+            source = str(path.relative_to(paths.root))
+            try:
+                task = json.loads(path.read_bytes().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                collector.problems.append(
+                    Problem(
+                        source,
+                        None,
+                        None,
+                        "file is one complete JSON task",
+                        None,
+                        f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+                    )
                 )
-            )
-            continue
-        collector.add_task(task, source)
+                continue
+            collector.add_task(task, source)
     return collector.tables()
 
 
@@ -579,8 +619,9 @@ def tables_from_tasks(
 ) -> AnnotationTables:
     """Parse a stream of tasks (e.g. :func:`iter_export_tasks`) into tables."""
     try:
-        for task in tasks:
-            collector.add_task(task, source)
+        with paused_gc():
+            for task in tasks:
+                collector.add_task(task, source)
     except ijson.JSONError as exc:
         collector.problems.append(
             Problem(source, None, None, "export is complete JSON", None, str(exc))

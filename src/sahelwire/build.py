@@ -8,6 +8,7 @@ refused build leaves the previous dist/ intact.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,14 @@ import datasets
 import polars as pl
 import pyarrow as pa
 
-from sahelwire.annotation_layers import load_annotation_layers, raw_rows
+from sahelwire.annotation_layers import raw_frame
 from sahelwire.atomic import (
     clean_stale_staging,
     staged_directory,
     write_bytes_atomic,
     write_text_atomic,
 )
-from sahelwire.baseline import baseline_markdown
+from sahelwire.baseline import baseline_report_for, render_markdown
 from sahelwire.card import front_matter, render_card
 from sahelwire.card_plots import plot_files, plots_section
 from sahelwire.card_release import citation_section, croissant_section, how_to_load_section
@@ -37,16 +38,20 @@ from sahelwire.card_sections import (
 )
 from sahelwire.config import SPLITS, Settings
 from sahelwire.croissant import CROISSANT_FILE, class_label_names, croissant_bytes
-from sahelwire.manifest import load_articles
+from sahelwire.manifest import Article
 from sahelwire.parquet_files import parquet_bytes, with_hf_features
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
 from sahelwire.release_tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.splits import assign_splits, read_story_clusters
-from sahelwire.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.table_specs import ShapeBuilder
 from sahelwire.table_validation import validate_published
-from sahelwire.taxonomy import load_taxonomy
-from sahelwire.validation import validate_project
+from sahelwire.validation import RawTexts, ValidatedInputs, validate_inputs
+
+# The card scores the pre-annotation baseline on at most this many articles with gold (a
+# fixed sample, stated in the card): predicting costs milliseconds per article, which
+# would otherwise dominate large builds. `sahelwire baseline` scores every article.
+CARD_BASELINE_ARTICLES = 250
 
 
 class BuildRefused(Exception):
@@ -69,20 +74,44 @@ def data_file(config: str, split: str) -> str:
     return f"data/{config}/{split}-00000-of-00001.parquet"
 
 
+def articles_from(raw: RawTexts) -> list[Article]:
+    """The validated manifest articles with their texts, sorted by id (as load_articles)."""
+    return [
+        Article(id=row["id"], text=raw.valid[row["id"]], sha256=row["sha256"], meta=row)
+        for row in sorted(raw.rows, key=lambda r: r["id"])
+    ]
+
+
 def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
-    """Validate the inputs and produce every release file in memory (nothing written)."""
-    report = validate_project(paths, include_dist=False)
+    """Validate the inputs and produce every release file in memory (nothing written).
+
+    Everything validation parsed (texts, exports, gold layer) is reused: each input file
+    is read and each export parsed exactly once per build.
+    """
+    report, validated = validate_inputs(paths, include_dist=False)
     if not report.ok:
         raise BuildRefused(report.problems)
-    taxonomy = load_taxonomy(paths.taxonomy_file)
-    specs = load_table_specs(paths.tables_file)
+    taxonomy, specs = validated.taxonomy, validated.specs
     shapes = ShapeBuilder(specs, taxonomy)
-    articles = load_articles(paths)
+    articles = articles_from(validated.raw)
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    layers = load_annotation_layers(paths, taxonomy)
-    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_rows(layers))
-    tables = ReleaseTableBuilder(shapes).tables(inputs)
+    # The card sections that read the inputs are rendered now, so that texts, per-annotator
+    # tables and gold can be freed as soon as the published tables exist.
+    early = {
+        "annotation": annotation_section(validated.layers),
+        "baseline": render_markdown(
+            baseline_report_for(
+                articles,
+                validated.layers.gold,
+                validated.registries,
+                taxonomy,
+                limit=CARD_BASELINE_ARTICLES,
+            )
+        ),
+    }
+    tables = _published_tables(shapes, validated, articles, splits, clusters)
+    del articles, validated
 
     problems: list[Problem] = []
     release = BuiltRelease()
@@ -132,12 +161,33 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "croissant": lambda: croissant_section(settings),
             "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
             "citation": lambda: citation_section(settings),
-            "annotation": lambda: annotation_section(layers),
-            "baseline": lambda: baseline_markdown(paths),
+            "annotation": lambda: early["annotation"],
+            "baseline": lambda: early["baseline"],
         },
     ).encode()
     release.files["checksums.sha256"] = checksums(release.files).encode()
     return release
+
+
+def _published_tables(
+    shapes: ShapeBuilder,
+    validated: ValidatedInputs,
+    articles: list[Article],
+    splits: dict[str, str],
+    clusters: dict[str, str],
+) -> dict[str, dict[str, pa.Table]]:
+    builder = ReleaseTableBuilder(shapes)
+    layers = validated.layers
+    raw = raw_frame(layers)
+    # The per-annotator tables live on in annotations_raw only: split it into its Arrow
+    # tables and drop the frames before the other configs are built (peak memory).
+    empty = pl.DataFrame()
+    validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
+    del layers
+    raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
+    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw.clear())
+    del raw
+    return builder.tables(inputs, raw_tables)
 
 
 def render_card_text(

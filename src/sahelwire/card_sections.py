@@ -6,16 +6,21 @@ so no figure in the card is typed by hand.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.annotation_layers import AnnotationLayers
 from sahelwire.card import markdown_table
+from sahelwire.card_plots import span_label_counts
 from sahelwire.config import SPLITS, Settings
 from sahelwire.table_specs import TableSpecs
 from sahelwire.taxonomy import Taxonomy
+
+# Above this many story clusters the card lists only the largest (and totals per split).
+LISTED_CLUSTERS = 50
 
 
 def taxonomy_section(taxonomy: Taxonomy) -> str:
@@ -65,16 +70,33 @@ def splits_section(
     settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]
 ) -> str:
     ratios = ", ".join(f"{s} {settings.split_ratios[s]:.2f}" for s in SPLITS)
-    rows = []
-    for cluster in sorted(set(clusters.values())):
-        members = sorted(a for a, c in clusters.items() if c == cluster)
+    members_of: dict[str, list[str]] = defaultdict(list)
+    for article, cluster in clusters.items():
+        members_of[cluster].append(article)
+    rows: list[list[object]] = []
+    for cluster in sorted(members_of):
+        members = sorted(members_of[cluster])
         rows.append([f"`{cluster}`", splits[members[0]], len(members), ", ".join(members)])
+    table = markdown_table(["story cluster", "split", "articles", "article ids"], rows)
+    if len(rows) > LISTED_CLUSTERS:
+        # A row per cluster would make the card as long as the corpus: list the largest.
+        largest = sorted(rows, key=lambda r: (-int(str(r[2])), str(r[0])))[:LISTED_CLUSTERS]
+        per_split = Counter(splits[a] for a in clusters)
+        clusters_per_split = Counter(str(r[1]) for r in rows)
+        table = (
+            markdown_table(
+                ["split", "story clusters", "articles"],
+                [[s, clusters_per_split[s], per_split[s]] for s in SPLITS],
+            )
+            + f"\nThe {LISTED_CLUSTERS} largest of {len(rows)} story clusters:\n\n"
+            + markdown_table(["story cluster", "split", "articles"], [r[:3] for r in largest])
+        )
     return (
         f"Split seed `{settings.split_seed}`, target ratios {ratios} (`[tool.sahelwire]` in pyproject.toml). "
         "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first: "
         "while a split is empty it takes the next cluster (largest ratio first), then each cluster goes to "
         "the split furthest below its target share; equal sizes are ordered by a seeded hash of the cluster id.\n\n"
-        + markdown_table(["story cluster", "split", "articles", "article ids"], rows)
+        + table
     )
 
 
@@ -91,12 +113,7 @@ def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: T
     docs = tables["documents"]
     label_rows = []
     for layer in taxonomy.span_layers:
-        counts = {
-            s: Counter(
-                span["label"] for spans in docs[s].column(layer.name).to_pylist() for span in spans
-            )
-            for s in SPLITS
-        }
+        counts = {s: span_label_counts(docs[s], layer.name) for s in SPLITS}
         for i, label in enumerate(layer.label_names):
             label_rows.append([layer.name, f"`{label}`", *(counts[s][i] for s in SPLITS)])
     parts += [
@@ -104,7 +121,7 @@ def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: T
         markdown_table(["layer", "label", *SPLITS], label_rows),
     ]
     annotated = {
-        s: sum(1 for n in docs[s].column("n_annotators").to_pylist() if n > 0) for s in SPLITS
+        s: pc.sum(pc.greater(docs[s].column("n_annotators"), 0)).as_py() or 0 for s in SPLITS
     }
     parts.append(
         "\nArticles with a gold layer: "

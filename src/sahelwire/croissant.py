@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.config import SPLITS, Settings
 from sahelwire.table_specs import TableSpecs
@@ -250,7 +251,12 @@ def rai_fields(
 ) -> dict[str, Any]:
     """The Responsible-AI fields that apply; per-item counts and annotators come from the data."""
     accounts = sorted(
-        {a for split in SPLITS for a in raw[split].column("annotator").to_pylist() if a}
+        {
+            a
+            for split in SPLITS
+            for a in pc.unique(raw[split].column("annotator")).to_pylist()  # one per account
+            if a
+        }
     )
     # AI annotator accounts are named ai-annotator-N (annotations/annotators.json); say so
     ai_accounts = [a for a in accounts if a.startswith("ai-annotator")]

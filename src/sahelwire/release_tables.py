@@ -6,6 +6,7 @@ inputs gives the same tables, and hence byte-identical Parquet files.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,12 +16,16 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from sahelwire.bulk import paused_gc
 from sahelwire.config import SPLITS
 from sahelwire.gold_layer import GoldLayer
 from sahelwire.manifest import Article
 from sahelwire.table_specs import ShapeBuilder
 from sahelwire.taxonomy import Taxonomy
 
+# Articles whose rows are held as Python objects at once: the tables are built chunk by
+# chunk in Arrow, so memory for rows does not grow with the corpus.
+CHUNK_ARTICLES = 2000
 BODY_ZONES = {"HEADLINE"}  # zones that are article content; every other zone is not
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -31,7 +36,7 @@ class ReleaseInputs:
     splits: dict[str, str]  # article id -> split
     clusters: dict[str, str]  # article id -> story cluster
     gold: GoldLayer
-    raw_rows: list[dict[str, Any]]  # annotations_raw rows (per annotator), any order
+    raw: pl.DataFrame  # the annotations_raw rows in order (annotation_layers.raw_frame)
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
@@ -71,13 +76,23 @@ def bio_tokens(
         if outer and m["start"] < outer[-1]["end"]:
             continue  # nested (or overlapping) inner mention: BIO cannot carry it
         outer.append(m)
+    # Token starts only grow, so one pointer over the merged skip ranges replaces testing
+    # every range for every token.
+    merged: list[list[int]] = []
+    for a, b in skip:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        elif a < b:
+            merged.append([a, b])
     tokens: list[str] = []
     starts: list[int] = []
     tags: list[str] = []
-    mi = 0
+    mi = si = 0
     for match in _TOKEN.finditer(text):
         s, e = match.span()
-        if any(a <= s < b for a, b in skip):
+        while si < len(merged) and merged[si][1] <= s:
+            si += 1
+        if si < len(merged) and merged[si][0] <= s:
             continue
         while mi < len(outer) and outer[mi]["end"] <= s:
             mi += 1
@@ -225,36 +240,96 @@ class ReleaseTableBuilder:
             out["ner_bio"].append(
                 {"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]}
             )
-        raw_key = (
-            "article_id",
-            "annotation_id",
-            "kind",
-            "layer",
-            "region_id",
-            "to_region_id",
-            "label",
-            "start",
-            "end",
-        )
-        out["annotations_raw"] = sorted(
-            inputs.raw_rows,
-            key=lambda r: tuple(
-                "" if r.get(k) is None else str(r.get(k)).zfill(12) for k in raw_key
-            ),
-        )
         return out
 
-    def tables(self, inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
-        """config -> split -> Arrow table with the explicit published schema."""
-        rows = self.rows(inputs)
-        result: dict[str, dict[str, pa.Table]] = {}
-        for name, spec in self.shapes.specs.configs.items():
-            schema = self.shapes.arrow_schema(spec, published=True)
-            key = "id" if "id" in spec.column_names else "article_id"
-            result[name] = {
-                split: pa.Table.from_pylist(
-                    [r for r in rows[name] if inputs.splits[r[key]] == split], schema=schema
+    def tables(
+        self, inputs: ReleaseInputs, raw_tables: dict[str, pa.Table] | None = None
+    ) -> dict[str, dict[str, pa.Table]]:
+        """config -> split -> Arrow table with the explicit published schema.
+
+        ``raw_tables``: annotations_raw already split (:meth:`raw_tables`), so a caller can
+        free the raw frame before the other configs are built; else made from ``inputs.raw``.
+        """
+        configs = self.shapes.specs.configs
+        schemas = {
+            name: self.shapes.arrow_schema(spec, published=True) for name, spec in configs.items()
+        }
+        parts: dict[str, dict[str, list[pa.Table]]] = {
+            name: {split: [] for split in SPLITS} for name in configs
+        }
+        ordered = sorted(inputs.articles, key=lambda a: a.id)
+        for lo in range(0, len(ordered), CHUNK_ARTICLES):
+            chunk = ordered[lo : lo + CHUNK_ARTICLES]
+            gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            with paused_gc():
+                rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
+            for name, spec in configs.items():
+                if name == "annotations_raw":
+                    continue
+                key = "id" if "id" in spec.column_names else "article_id"
+                by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+                for r in rows.pop(name, []):
+                    by_split[inputs.splits[r[key]]].append(r)
+                for split in SPLITS:
+                    parts[name][split].append(
+                        pa.Table.from_pylist(by_split.pop(split), schema=schemas[name])
+                    )
+            del rows
+        out: dict[str, dict[str, pa.Table]] = {}
+        for name in configs:
+            if name == "annotations_raw":
+                out[name] = (
+                    raw_tables
+                    if raw_tables is not None
+                    else self.raw_tables(inputs.raw, inputs.splits, schemas[name])
                 )
-                for split in SPLITS
-            }
-        return result
+                continue
+            out[name] = {}
+            for split in SPLITS:
+                # One Arrow chunk per column, as a single from_pylist gave: the Parquet
+                # writer encodes each chunk on its own, so chunk boundaries would change
+                # the file bytes. Parts are dropped as soon as they are combined.
+                pieces = parts[name].pop(split)
+                out[name][split] = (
+                    pa.concat_tables(pieces).combine_chunks()
+                    if pieces
+                    else schemas[name].empty_table()
+                )
+                del pieces
+        return out
+
+    def raw_schema(self) -> pa.Schema:
+        return self.shapes.arrow_schema(
+            self.shapes.specs.configs["annotations_raw"], published=True
+        )
+
+    @staticmethod
+    def raw_tables(
+        raw: pl.DataFrame, splits: dict[str, str], schema: pa.Schema
+    ) -> dict[str, pa.Table]:
+        """The annotations_raw frame as one Arrow table per split (row order kept)."""
+        split_of = pl.col("article_id").replace_strict(splits, default=None, return_dtype=pl.Utf8)
+        keyed = raw.with_columns(split_of.alias("_split"))
+        return {
+            split: keyed.filter(pl.col("_split") == split)
+            .select(schema.names)
+            .to_arrow()
+            .cast(schema)
+            .combine_chunks()
+            for split in SPLITS
+        }
+
+
+def _gold_between(gold: GoldLayer, first: str, last: str) -> GoldLayer:
+    """The gold rows of articles with ids in [first, last] (a chunk of sorted articles)."""
+
+    def between(df: pl.DataFrame) -> pl.DataFrame:
+        return (
+            df.filter(pl.col("article_id").is_between(pl.lit(first), pl.lit(last)))
+            if df.height
+            else df
+        )
+
+    return GoldLayer(
+        between(gold.regions), between(gold.relations), between(gold.choices), between(gold.status)
+    )

@@ -20,7 +20,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from sahelwire.annotation_layers import load_annotation_layers, raw_rows
+from sahelwire.annotation_layers import load_annotation_layers, raw_frame
 from sahelwire.config import Settings
 from sahelwire.manifest import load_articles
 from sahelwire.paths import ProjectPaths
@@ -126,5 +126,5 @@ def published_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     layers = load_annotation_layers(paths, taxonomy)
-    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_rows(layers))
+    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_frame(layers))
     return ReleaseTableBuilder(shapes).tables(inputs)

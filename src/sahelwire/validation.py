@@ -7,6 +7,7 @@ published Parquet files with their checksums. Lazy: all problems are collected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,32 @@ class ValidationReport:
         return not self.problems
 
 
+@dataclass
+class RawTexts:
+    """What validation read from dataset/raw, kept so a build never reads it again.
+
+    ``valid``: id -> text for articles whose stored text matches its manifest row;
+    ``readable``: id -> (text, manifest sha256) for every text that could be decoded,
+    which is what the export parser checks tasks against (it reports its own problems).
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    valid: dict[str, str] = field(default_factory=dict)
+    readable: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class ValidatedInputs:
+    """Everything ``validate_project`` parsed, for the build to reuse (parse exports once)."""
+
+    taxonomy: Taxonomy
+    specs: TableSpecs
+    raw: RawTexts
+    clusters: dict[str, str]
+    registries: Registries
+    layers: AnnotationLayers
+
+
 def _rel(paths: ProjectPaths, path: Path) -> str:
     return str(path.relative_to(paths.root)) if path.is_relative_to(paths.root) else str(path)
 
@@ -45,12 +72,21 @@ def validate_raw(
     paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
 ) -> dict[str, str]:
     """Manifest rows against the schema, and each stored text against its row; returns texts."""
+    return read_raw(paths, taxonomy, specs, report).valid
+
+
+def read_raw(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> RawTexts:
+    """:func:`validate_raw`, keeping every text it read (each file is read once)."""
     file = _rel(paths, paths.manifest_file)
+    raw = RawTexts()
     try:
         rows = read_manifest(paths.manifest_file)
     except ManifestError as exc:
         report.problems.append(Problem(file, None, None, "jsonl", message=str(exc)))
-        return {}
+        return raw
+    raw.rows = rows
     spec = specs.source["raw_manifest"]
     frame = (
         pl.DataFrame(rows, schema={c.name: _polars(c.type) for c in spec.columns}, strict=False)
@@ -59,7 +95,7 @@ def validate_raw(
     )
     if frame is not None:
         report.problems += validate_frame(frame, spec, taxonomy, file=file)
-    texts: dict[str, str] = {}
+    texts = raw.valid
     for row in rows:
         path = paths.raw_text_path(str(row.get("id")))
         if ".." in str(row.get("id")) or "/" in str(row.get("id")):
@@ -71,6 +107,9 @@ def validate_raw(
             continue
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != row.get("sha256"):
+            # The export parser still compares tasks with it (and says why they differ).
+            with contextlib.suppress(UnicodeDecodeError, KeyError):
+                raw.readable[row["id"]] = (data.decode("utf-8"), row["sha256"])
             report.problems.append(
                 Problem(
                     _rel(paths, path),
@@ -82,6 +121,7 @@ def validate_raw(
             )
             continue
         text = data.decode("utf-8")
+        raw.readable[row["id"]] = (text, row["sha256"])
         if len(text) != row.get("n_chars") or len(data) != row.get("n_bytes"):
             report.problems.append(
                 Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
@@ -104,7 +144,7 @@ def validate_raw(
                 )
             )
     report.checked["raw_manifest"] = len(rows)
-    return texts
+    return raw
 
 
 def _polars(type_: object) -> Any:
@@ -223,10 +263,19 @@ def validate_dist(
 
 def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> ValidationReport:
     """Validate everything committed, and dist/ when it exists."""
+    return validate_inputs(paths, include_dist=include_dist)[0]
+
+
+def validate_inputs(
+    paths: ProjectPaths, *, include_dist: bool = False
+) -> tuple[ValidationReport, ValidatedInputs]:
+    """:func:`validate_project`, also returning what it parsed (for ``build`` to reuse)."""
     report = ValidationReport()
     taxonomy = load_taxonomy(paths.taxonomy_file)
     specs = load_table_specs(paths.tables_file)
-    texts = validate_raw(paths, taxonomy, specs, report)
+    raw = read_raw(paths, taxonomy, specs, report)
+    texts = raw.valid
+    clusters: dict[str, str] = {}
     try:
         clusters = read_story_clusters(paths.story_clusters_file, texts)
         frame = pl.DataFrame(
@@ -249,8 +298,8 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
             )
         )
     registries = validate_registries(paths, taxonomy, specs, report)
-    layers = load_annotation_layers(paths, taxonomy)
+    layers = load_annotation_layers(paths, taxonomy, texts=raw.readable)
     validate_annotations(paths, layers, texts, taxonomy, specs, registries, report)
     if include_dist and paths.dist_dir.exists():
         validate_dist(paths, taxonomy, specs, report)
-    return report
+    return report, ValidatedInputs(taxonomy, specs, raw, clusters, registries, layers)

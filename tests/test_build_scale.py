@@ -1,0 +1,276 @@
+"""The build at scale: each input parsed once, bulk paths equal to the per-row rules."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from helpers import ROOT, copy_project
+from sahelwire import adjudication, annotation_tables, release_tables
+from sahelwire.adjudication import adjudicate
+from sahelwire.annotation_layers import RAW_SORT_KEY, AnnotationLayers, raw_frame
+from sahelwire.annotation_tables import read_annotation_tables
+from sahelwire.baseline import _overlap_matches, baseline_report_for, render_markdown
+from sahelwire.build import render_release
+from sahelwire.card_plots import LISTED_ARTICLES, article_lengths_png, plots_section
+from sahelwire.card_sections import LISTED_CLUSTERS, splits_section
+from sahelwire.config import Settings
+from sahelwire.gold_layer import GoldLayer
+from sahelwire.manifest import load_articles
+from sahelwire.paths import ProjectPaths
+from sahelwire.registries import load_registries
+from sahelwire.taxonomy import load_taxonomy
+
+PATHS = ProjectPaths(ROOT)
+TAX = load_taxonomy(PATHS.taxonomy_file)
+
+
+def test_build_reads_exports_and_texts_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    calls = {"exports": 0, "texts": 0}
+    real_read = annotation_tables.read_annotation_tables
+    real_texts = annotation_tables._raw_texts
+
+    def counting_read(*args: Any, **kwargs: Any) -> Any:
+        calls["exports"] += 1
+        return real_read(*args, **kwargs)
+
+    def counting_texts(*args: Any, **kwargs: Any) -> Any:
+        calls["texts"] += 1
+        return real_texts(*args, **kwargs)
+
+    monkeypatch.setattr(annotation_tables, "read_annotation_tables", counting_read)
+    monkeypatch.setattr(annotation_tables, "_raw_texts", counting_texts)
+    release = render_release(paths, Settings.load(paths))
+    assert "README.md" in release.files
+    assert calls == {"exports": 1, "texts": 0}
+
+
+def test_tables_built_in_chunks_give_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    settings = Settings.load(paths)
+    whole = render_release(paths, settings).files
+    monkeypatch.setattr(release_tables, "CHUNK_ARTICLES", 1)
+    monkeypatch.setattr(annotation_tables, "FLUSH_TASKS", 1)
+    assert render_release(paths, settings).files == whole
+
+
+def _gold_frames(gold: GoldLayer) -> list[pl.DataFrame]:
+    return [gold.regions, gold.relations, gold.choices, gold.status]
+
+
+def test_bulk_adjudication_equals_article_by_article(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = read_annotation_tables(PATHS, TAX)
+    # A second annotator on one article (identical annotation): that article takes the
+    # per-article path, the others the bulk path.
+    article = tables.annotations["article_id"][0]
+    first = tables.annotations.filter(pl.col("article_id") == article)["annotation_id"][0]
+
+    def second(df: pl.DataFrame) -> pl.DataFrame:
+        extra = df.filter(pl.col("annotation_id") == first).with_columns(
+            pl.lit(first + 10_000_000, dtype=pl.Int64).alias("annotation_id"),
+            pl.lit("second@example.org").alias("annotator"),
+        )
+        return pl.concat([df, extra])
+
+    inputs = [second(t) for t in (tables.annotations, tables.regions, tables.relations)]
+    inputs.append(second(tables.choices))
+    bulk = adjudicate(*inputs, PATHS.decisions_dir, TAX)
+    monkeypatch.setattr(adjudication, "_single_annotations", lambda *a: {})
+    one_by_one = adjudicate(*inputs, PATHS.decisions_dir, TAX)
+    assert bulk.gold.regions.height > 0
+    assert bulk.gold.status["n_annotators"].max() == 2
+    for got, want in zip(_gold_frames(bulk.gold), _gold_frames(one_by_one.gold), strict=True):
+        assert got.equals(want)
+    assert bulk.problems == one_by_one.problems
+    assert bulk.conflicts == one_by_one.conflicts
+
+
+def test_raw_frame_is_sorted_by_the_zero_filled_key() -> None:
+    tables = read_annotation_tables(PATHS, TAX)
+    layers = AnnotationLayers(
+        tables.annotations, tables.regions, tables.relations, tables.choices, GoldLayer.empty()
+    )
+    rows = raw_frame(layers).to_dicts()
+    assert {r["kind"] for r in rows} == {"region", "relation", "choice"}
+
+    def key(r: dict[str, Any]) -> tuple[str, ...]:
+        return tuple("" if r[k] is None else str(r[k]).zfill(12) for k in RAW_SORT_KEY)
+
+    shuffled = rows[:]
+    random.Random(0).shuffle(shuffled)
+    assert sorted(shuffled, key=key) == rows
+    n = tables.regions.height + tables.relations.height + tables.choices.height
+    assert len(rows) == n
+
+
+def test_overlap_matching_equals_scanning_all_gold() -> None:
+    def naive(pred: list[Any], gold: list[Any]) -> int:
+        unused = sorted(gold, key=lambda x: (x[0], x[2], x[3], x[1]))
+        hits = 0
+        for a, label, s, e in sorted(pred, key=lambda x: (x[0], x[2], x[3], x[1])):
+            hit = next(
+                (g for g in unused if g[0] == a and g[1] == label and g[2] < e and s < g[3]),
+                None,
+            )
+            if hit is not None:
+                unused.remove(hit)
+                hits += 1
+        return hits
+
+    rng = random.Random(1)
+
+    def spans(n: int) -> list[tuple[str, str, int, int]]:
+        out = []
+        for _ in range(n):
+            s = rng.randrange(100)
+            out.append((rng.choice("abc"), rng.choice("XY"), s, s + rng.randrange(1, 15)))
+        return out
+
+    for _ in range(50):
+        pred, gold = spans(40), spans(40)
+        assert _overlap_matches(pred, gold) == naive(pred, gold)
+
+
+def test_card_baseline_scores_a_stated_sample() -> None:
+    gold = read_annotation_tables(PATHS, TAX)
+    layers = adjudicate(
+        gold.annotations, gold.regions, gold.relations, gold.choices, PATHS.decisions_dir, TAX
+    )
+    args = (load_articles(PATHS), layers.gold, load_registries(PATHS), TAX)
+    everything = baseline_report_for(*args)
+    sample = baseline_report_for(*args, limit=2)
+    assert everything["articles_scored"] == layers.gold.status.height > 2
+    assert "articles_with_gold" not in everything
+    assert sample["articles_scored"] == 2
+    assert sample["articles_with_gold"] == everything["articles_scored"]
+    assert "fixed sample" in render_markdown(sample)
+    assert "fixed sample" not in render_markdown(everything)
+    assert baseline_report_for(*args, limit=1000) == everything
+
+
+def _documents(n: int) -> dict[str, pa.Table]:
+    splits = ("train", "validation", "test")
+    out = {}
+    for k, split in enumerate(splits):
+        ids = [f"a{i:04d}" for i in range(n) if i % 3 == k]
+        out[split] = pa.table(
+            {
+                "id": ids,
+                "text": ["é" * (100 + i) for i in range(len(ids))],
+                "clean_text": ["x" * (50 + i) for i in range(len(ids))],
+            }
+        )
+    return out
+
+
+def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
+    settings = Settings.load(PATHS)
+    small, large = LISTED_ARTICLES, LISTED_ARTICLES + 10
+    assert "| article | split | text | clean_text |" in plots_section(_documents(small))
+    summary = plots_section(_documents(large))
+    assert f"{large} articles, too many to list" in summary
+    assert "a0001" not in summary
+    assert "| train | text | 20 | 100 | 110 | 119 |" in summary  # ids 0,3,..: 20 in train
+    assert article_lengths_png(_documents(large)).startswith(b"\x89PNG")
+
+    ids = [f"a{i:04d}" for i in range(LISTED_CLUSTERS + 10)]
+    clusters = {a: a for a in ids} | {"a0000": "big", "a0001": "big"}
+    splits = {a: "train" if i % 2 else "test" for i, a in enumerate(ids)}
+    text = splits_section(settings, clusters, splits)
+    assert f"The {LISTED_CLUSTERS} largest of {len(set(clusters.values()))}" in text
+    assert text.count("\n| `") == LISTED_CLUSTERS
+    assert "| `big` | test | 2 |" in text
+    listed = splits_section(settings, dict(list(clusters.items())[:5]), splits)
+    assert "a0002, " not in listed and "| `big` | test | 2 | a0000, a0001 |" in listed
+
+
+def test_bio_tokens_skip_exactly_the_tokens_inside_non_body_zones() -> None:
+    from sahelwire.release_tables import _TOKEN, bio_tokens, non_body_ranges
+
+    rng = random.Random(2)
+    text = " ".join(rng.choice(["Niger", "a-b", "US.", "é😀", ",", "junta"]) for _ in range(300))
+    for _ in range(30):
+        zones = []
+        for _ in range(rng.randrange(6)):
+            s = rng.randrange(len(text))
+            zones.append({"start": s, "end": s + rng.randrange(0, 200), "label": "NAV"})
+        skip = non_body_ranges(zones)
+        want = [
+            m.start() for m in _TOKEN.finditer(text) if not any(a <= m.start() < b for a, b in skip)
+        ]
+        assert bio_tokens(text, zones, [])["token_starts"] == want
+
+
+def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
+    rng = random.Random(3)
+    n = 300
+    ann_ids = [rng.choice([0, 10**12, 10**13]) + i for i in range(n)]  # unique
+    annotations = pl.DataFrame(
+        {
+            "annotation_id": ann_ids,
+            "task_id": [1] * n,
+            "article_id": [rng.choice(["a", "0a", "b", "-1", "+x", "é"]) for _ in range(n)],
+            "annotator": ["x@y"] * n,
+            "cancelled": [False] * n,
+            "created_at": [""] * n,
+            "updated_at": [""] * n,
+            "lead_time": [None] * n,
+            "prediction_model_version": [None] * n,
+        },
+        schema_overrides={"lead_time": pl.Float64, "prediction_model_version": pl.Utf8},
+    )
+    regions = pl.DataFrame(
+        {
+            "annotation_id": [rng.choice(ann_ids) for _ in range(n)],
+            "region_id": [rng.choice(["r1", "r10", "-r", None, ""]) for _ in range(n)],
+            "layer": ["entities"] * n,
+            "label": [rng.choice(["GPE", "ORG"]) for _ in range(n)],
+            "start": [rng.choice([0, 5, 10**12, 3 * 10**12]) for _ in range(n)],
+            "end": [rng.randrange(10**13) for _ in range(n)],
+            "text": ["t"] * n,
+        }
+    ).with_columns(
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in (
+            ("entity_id", pl.Utf8),
+            ("event_id", pl.Utf8),
+            ("realis", pl.Utf8),
+            ("value", pl.Float64),
+            ("unit", pl.Utf8),
+            ("approximate", pl.Boolean),
+        )
+    )
+    empty = pl.DataFrame(
+        schema={
+            "annotation_id": pl.Int64,
+            "from_region_id": pl.Utf8,
+            "to_region_id": pl.Utf8,
+            "label": pl.Utf8,
+            "field": pl.Utf8,
+            "value": pl.Utf8,
+        }
+    )
+    layers = AnnotationLayers(
+        annotations,
+        regions,
+        empty.select("annotation_id", "from_region_id", "to_region_id", "label"),
+        empty.select("annotation_id", "field", "value"),
+        GoldLayer.empty(),
+    )
+    rows = raw_frame(layers).to_dicts()
+
+    def key(r: dict[str, Any]) -> tuple[str, ...]:
+        return tuple("" if r[k] is None else str(r[k]).zfill(12) for k in RAW_SORT_KEY)
+
+    assert len(rows) == n
+    assert [key(r) for r in rows] == sorted(key(r) for r in rows)
