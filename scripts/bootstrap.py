@@ -48,7 +48,9 @@ def ensure_chromium() -> None:
     if shutil.which("chromium"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("bootstrap: chromium missing and apt-get unavailable; the browser test will be skipped")
+        print(
+            "bootstrap: chromium missing and apt-get unavailable; the browser test will be skipped"
+        )
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run("apt-get", "update", "-qq", env=env)

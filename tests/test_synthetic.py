@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import random
-import shutil
 import sys
 import tracemalloc
 from collections import Counter
@@ -69,7 +68,6 @@ def test_export_list_parses_with_no_rejection(tmp_path: Path) -> None:
 def test_synthetic_project_validates_and_builds(tmp_path: Path) -> None:
     root = bench.make_project(tmp_path, 12, seed=5)
     assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
-    shutil.move(tmp_path / "corpus" / "exports", root / "annotations" / "exports")
     result = run_cli(root, "build")
     assert result.returncode == 0, result.stderr + result.stdout
     assert (root / "dist" / "data" / "documents").is_dir()
