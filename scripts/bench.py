@@ -99,9 +99,9 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             extra["tasks"] = len(json.load(f))
         extra["input_mb"] = export.stat().st_size / 2**20
     elif name == "parse_export":
-        from sahelwire.export_stream import spill_folder, streamed_tables
+        from sahelwire.export_stream import streamed_tables
 
-        parsed = streamed_tables(paths, export, spill_folder(paths))
+        parsed = streamed_tables(paths, export)
         extra["tasks"] = parsed.tasks
         extra["regions"] = parsed.regions.height
         extra["problems"] = len(parsed.problems)

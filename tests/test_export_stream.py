@@ -12,15 +12,17 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from helpers import ROOT, run_cli
-from sahelwire.annotation_tables import collector_for, iter_export_tasks, tables_from_tasks
-from sahelwire.export_stream import (
-    ExportListError,
-    ManifestTexts,
-    iter_export_list,
-    spill_folder,
-    streamed_tables,
+from sahelwire.annotation_tables import (
+    collector_for,
+    iter_export_tasks,
+    read_annotators,
+    tables_from_tasks,
 )
+from sahelwire.export_list import ExportListError, iter_export_list
+from sahelwire.export_stream import SpillingCollector, streamed_tables
+from sahelwire.manifest_texts import ManifestTexts
 from sahelwire.paths import ProjectPaths
+from sahelwire.taxonomy import load_taxonomy
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -87,18 +89,16 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, work / "corpus" / "export.json"
 
 
-def test_same_tables_as_the_ijson_parser(synthetic: tuple[Path, Path]) -> None:
+def test_same_tables_as_the_ijson_parser(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
     root, export = synthetic
     paths = ProjectPaths(root)
     old = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")
     # A small batch so that the rows are spilled several times.
-    import sahelwire.export_stream as es
-
-    collector = es.SpillingCollector(
+    collector = SpillingCollector(
         ManifestTexts(paths),
-        es.load_taxonomy(paths.taxonomy_file),
-        es.read_annotators(paths),
-        spill_folder(paths),
+        load_taxonomy(paths.taxonomy_file),
+        read_annotators(paths),
+        tmp_path,
         batch_rows=500,
     )
     for task in iter_export_list(export):
@@ -109,7 +109,8 @@ def test_same_tables_as_the_ijson_parser(synthetic: tuple[Path, Path]) -> None:
     assert (new.tasks, new.drafts) == (old.tasks, old.drafts)
     for name in ("annotations", "regions", "relations", "choices"):
         assert_frame_equal(getattr(new, name), getattr(old, name))
-    once = streamed_tables(paths, export, spill_folder(paths))
+    once = streamed_tables(paths, export)
+    assert not list((root / ".sahelwire" / "tmp").glob("export-tables-*"))
     assert_frame_equal(once.regions, old.regions)
 
 
@@ -119,7 +120,7 @@ def test_broken_export_is_a_problem_not_a_crash(
     root, export = synthetic
     cut = tmp_path / "cut.json"
     cut.write_bytes(export.read_bytes()[: export.stat().st_size // 2])
-    tables = streamed_tables(ProjectPaths(root), cut, spill_folder(ProjectPaths(root)))
+    tables = streamed_tables(ProjectPaths(root), cut)
     assert [p.rule for p in tables.problems] == ["export is complete JSON"]
     assert 0 < tables.tasks < 30
 
@@ -137,7 +138,7 @@ def test_texts_are_read_on_demand(synthetic: tuple[Path, Path]) -> None:
 _PEAK_PROBE = """
 import itertools, json, sys, tracemalloc
 from pathlib import Path
-from sahelwire.export_stream import iter_export_list
+from sahelwire.export_list import iter_export_list
 
 tracemalloc.start()
 items = iter_export_list(Path(sys.argv[1]), chunk_chars=1 << 16)
@@ -167,3 +168,25 @@ def test_reading_holds_one_task_not_the_file(tmp_path: Path) -> None:
     all_, n_all = _peak_reading(export, 1000)
     assert (n_few, n_all) == (3, 120)
     assert all_ < 2 * few and all_ < export.stat().st_size / 3, (few, all_)
+
+
+def test_manifest_texts_match_the_preloaded_ones(synthetic: tuple[Path, Path]) -> None:
+    """Same mapping as annotation_tables._raw_texts, a missing or non-UTF-8 text absent."""
+    from sahelwire.annotation_tables import _raw_texts
+
+    root, _ = synthetic
+    paths = ProjectPaths(root)
+    ids = sorted(ManifestTexts(paths))
+    gone, broken = paths.raw_text_path(ids[0]), paths.raw_text_path(ids[1])
+    saved = gone.read_bytes(), broken.read_bytes()
+    try:
+        gone.unlink()
+        broken.write_bytes(b"\xff\xfe not utf-8")
+        lazy, eager = ManifestTexts(paths), _raw_texts(paths)
+        assert dict(lazy) == eager
+        assert ids[0] not in lazy and ids[1] not in lazy and ids[2] in lazy
+        with pytest.raises(KeyError):
+            lazy[ids[1]]
+    finally:
+        gone.write_bytes(saved[0])
+        broken.write_bytes(saved[1])

@@ -4,11 +4,9 @@
 manifest (``collector_for``) and keeps every output row as a dict until the end: at 10k
 articles that is several times the export's size in memory. Here:
 
-* :func:`iter_export_list` reads the list in fixed-size chunks and decodes one task at a
-  time with the C JSON decoder (``json.JSONDecoder.raw_decode``), the same scanner as
-  ``json.load``; only one task and one chunk are held at once;
-* :class:`ManifestTexts` gives the collector each raw text when its task comes, read from
-  dataset/raw/texts/ on demand, and only the ids and hashes of the manifest up front;
+* :func:`~sahelwire.export_list.iter_export_list` reads the list one task at a time with
+  the C JSON decoder, as fast as ``json.load``;
+* :class:`~sahelwire.manifest_texts.ManifestTexts` reads each raw text when its task comes;
 * :class:`SpillingCollector` turns its rows into Arrow batches every ``batch_rows`` rows
   and spills them to Arrow IPC files that the final tables memory-map, so the tables of a
   million articles are not in the heap.
@@ -19,10 +17,8 @@ which this module only feeds differently.
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,136 +33,11 @@ from sahelwire.annotation_tables import (
     TableCollector,
     read_annotators,
 )
+from sahelwire.export_list import ExportListError, iter_export_list
+from sahelwire.manifest_texts import ManifestTexts
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
 from sahelwire.taxonomy import Taxonomy, load_taxonomy
-
-# Characters read per chunk: large enough that re-decoding the one task cut by a chunk
-# boundary is negligible, small enough to be a constant next to any real export.
-CHUNK_CHARS = 1 << 20
-# How far from the end of the buffer a decode error can be and still mean "cut by the
-# chunk boundary" (a literal such as ``false`` or a \uXXXX escape split in two).
-_BOUNDARY_SLACK = 16
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _is_number(item: Any) -> bool:
-    return isinstance(item, (int, float)) and not isinstance(item, bool)
-
-
-class ExportListError(ValueError):
-    """The export is not a complete JSON list; the message names the character offset."""
-
-
-def iter_export_list(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[Any]:
-    """Yield each element of the JSON list in ``path``, holding one element at a time."""
-    decode = json.JSONDecoder().raw_decode
-    with path.open(encoding="utf-8") as f:
-        buf, pos, base, eof = "", 0, 0, False
-
-        def fill() -> None:
-            nonlocal buf, pos, base, eof
-            more = f.read(chunk_chars)
-            eof = not more
-            base += pos
-            buf, pos = buf[pos:] + more, 0
-
-        def skip_whitespace() -> None:
-            nonlocal pos
-            while True:
-                match = _WHITESPACE.match(buf, pos)
-                pos = match.end() if match else pos
-                if pos < len(buf) or eof:
-                    return
-                fill()
-
-        def fail(what: str) -> ExportListError:
-            return ExportListError(f"{what} at character offset {base + pos} of {path.name}")
-
-        skip_whitespace()
-        if buf[pos : pos + 1] != "[":
-            raise fail("a Label Studio export is a JSON list: expected '['")
-        pos += 1
-        skip_whitespace()
-        if buf[pos : pos + 1] == "]":
-            return
-        while True:
-            while True:
-                try:
-                    item, end = decode(buf, pos)
-                except json.JSONDecodeError as exc:
-                    cut = exc.pos >= len(buf) - _BOUNDARY_SLACK or exc.msg.startswith(
-                        "Unterminated string"
-                    )
-                    if eof or not cut:
-                        pos = exc.pos
-                        raise fail(f"not JSON ({exc.msg})") from None
-                    fill()
-                    continue
-                # Only a bare number is not closed by its own last character: "-12." or
-                # "1e" cut by the boundary decodes as a shorter number, so look further.
-                if not eof and end + _BOUNDARY_SLACK >= len(buf) and _is_number(item):
-                    fill()
-                    continue
-                break
-            pos = end
-            yield item
-            skip_whitespace()
-            sep = buf[pos : pos + 1]
-            pos += 1
-            if sep == "]":
-                skip_whitespace()
-                if pos < len(buf):
-                    raise fail("data after the end of the list")
-                return
-            if sep != ",":
-                pos -= 1
-                raise fail("expected ',' or ']' between tasks")
-            skip_whitespace()
-
-
-class ManifestTexts(Mapping[str, tuple[str, str]]):
-    """article id -> (raw text, manifest sha256), each text read when it is asked for.
-
-    Like ``annotation_tables._raw_texts``: an article whose text file is unreadable is
-    absent (validation reports it itself).
-    """
-
-    def __init__(self, paths: ProjectPaths) -> None:
-        self.paths = paths
-        self.sha: dict[str, str] = {}
-        if paths.manifest_file.exists():
-            with paths.manifest_file.open(encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        row = json.loads(line)
-                        self.sha[row["id"]] = row["sha256"]
-
-    def _text(self, article_id: str) -> str | None:
-        try:
-            return self.paths.raw_text_path(article_id).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-
-    def __getitem__(self, article_id: str) -> tuple[str, str]:
-        sha = self.sha[article_id]
-        text = self._text(article_id)
-        if text is None:
-            raise KeyError(article_id)
-        return text, sha
-
-    def __contains__(self, article_id: object) -> bool:
-        return (
-            isinstance(article_id, str)
-            and article_id in self.sha
-            and self.paths.raw_text_path(article_id).is_file()
-        )
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.sha)
-
-    def __len__(self) -> int:
-        return len(self.sha)
 
 
 class SpillingCollector(TableCollector):
@@ -226,28 +97,26 @@ class SpillingCollector(TableCollector):
 
 
 def streamed_tables(
-    paths: ProjectPaths, export: Path, spill_dir: Path, taxonomy: Taxonomy | None = None
+    paths: ProjectPaths, export: Path, taxonomy: Taxonomy | None = None
 ) -> AnnotationTables:
-    """The annotation tables of one export list; ``spill_dir`` must outlive the tables."""
-    collector = SpillingCollector(
-        ManifestTexts(paths),
-        taxonomy or load_taxonomy(paths.taxonomy_file),
-        read_annotators(paths),
-        spill_dir,
-    )
-    source = export.name
-    try:
-        for task in iter_export_list(export):
-            collector.add_task(task, source)
-    except (ExportListError, UnicodeDecodeError) as exc:
-        collector.problems.append(
-            Problem(source, None, None, "export is complete JSON", None, str(exc))
+    """The annotation tables of one export list (rules and Problems as TableCollector's)."""
+    tmp_root = paths.state_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    # The spilled batches are read back before the folder goes (on Linux a memory-mapped
+    # file also stays readable after it is removed).
+    with tempfile.TemporaryDirectory(prefix="export-tables-", dir=tmp_root) as spill:
+        collector = SpillingCollector(
+            ManifestTexts(paths),
+            taxonomy or load_taxonomy(paths.taxonomy_file),
+            read_annotators(paths),
+            Path(spill),
         )
-    return collector.tables()
-
-
-def spill_folder(paths: ProjectPaths) -> Path:
-    """A fresh folder under .sahelwire/tmp/ for :func:`streamed_tables`' spilled batches."""
-    root = paths.state_dir / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="export-tables-", dir=root))
+        source = export.name
+        try:
+            for task in iter_export_list(export):
+                collector.add_task(task, source)
+        except (ExportListError, UnicodeDecodeError) as exc:
+            collector.problems.append(
+                Problem(source, None, None, "export is complete JSON", None, str(exc))
+            )
+        return collector.tables()
