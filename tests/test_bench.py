@@ -110,3 +110,22 @@ def test_small_real_run_measures_and_records(
     assert results["validate"]["status"] == results["build"]["status"] == "skipped"
     printed = capsys.readouterr().out
     assert "export parsing vs json.load" in printed and "| baseline | failed |" in printed
+
+
+def test_only_the_inputs_the_stages_read_are_generated(tmp_path: Path) -> None:
+    root = bench.make_project(tmp_path, 4, seed=1, stages=("ingest",))
+    assert (tmp_path / "corpus" / "articles.jsonl").is_file()
+    assert not (tmp_path / "corpus" / "export.json").exists()
+    assert not list((root / "annotations" / "exports").iterdir())
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_json_load_that_would_not_fit_in_memory_is_not_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = bench.make_project(tmp_path, 3, seed=1, stages=("json_load",))
+    monkeypatch.setattr(bench, "_mem_available_bytes", lambda: 1024)
+    result = bench._stage("json_load", root, tmp_path)
+    assert result["status"] == "not_run" and "would need" in result["error"]
+    monkeypatch.setattr(bench, "_mem_available_bytes", lambda: None)
+    assert bench._stage("json_load", root, tmp_path)["tasks"] == 3
