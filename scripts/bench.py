@@ -269,8 +269,12 @@ def run_size(
             "status": "ok",
             "seconds": time.perf_counter() - t0,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "export_mb": (work / "corpus" / "export.json").stat().st_size / 2**20,
-            "articles_mb": (work / "corpus" / "articles.jsonl").stat().st_size / 2**20,
+            # Only what the selected stages read was generated (see make_project).
+            **{
+                f"{f.stem}_mb": f.stat().st_size / 2**20
+                for f in (work / "corpus" / "export.json", work / "corpus" / "articles.jsonl")
+                if f.exists()
+            },
         }
         print(f"  generate: {results['generate']}", flush=True)
     env = {**os.environ, "SAHELWIRE_ROOT": str(root), "HF_DATASETS_OFFLINE": "1"}

@@ -120,6 +120,13 @@ def test_only_the_inputs_the_stages_read_are_generated(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+def test_run_of_one_stage_records_what_was_generated(tmp_path: Path) -> None:
+    results = bench.run_size(5, 0, tmp_path, stages=("ingest",), timeout=300)
+    assert results["generate"]["status"] == "ok" and results["generate"]["articles_mb"] > 0
+    assert "export_mb" not in results["generate"]
+    assert results["ingest"]["status"] == "ok" and results["ingest"]["added"] == 5
+
+
 def test_json_load_that_would_not_fit_in_memory_is_not_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
