@@ -2,13 +2,19 @@
 
     .venv/bin/python scripts/bench.py                 # N = 10k and 100k
     .venv/bin/python scripts/bench.py --n 10000       # one size
-    .venv/bin/python scripts/bench.py --with-1m       # also 1M (hours, tens of GB of disk)
+    .venv/bin/python scripts/bench.py --with-1m       # also 1M (hours; see docs/benchmarks.md
+                                                      # for the disk it needs)
+    .venv/bin/python scripts/bench.py --n 10000 --stages ingest,parse_export,json_load
+    .venv/bin/python scripts/bench.py --n 10000 --skip build --timeout 600
+    .venv/bin/python scripts/bench.py --reuse /tmp/bb10/sahelwire-bench-10000-xyz --stages build
 
 Each stage runs in its own subprocess so its peak RSS (ru_maxrss) is its own, not the
 maximum of everything before it. The baseline, in the same run, is ``pyarrow.parquet.
 write_table`` of the very tables the build published (read back from its output) with the
-build's Parquet options. Printed per stage: seconds, ratio to the baseline, microseconds per
-article, peak RSS. Nothing here is asserted: the numbers go into docs/benchmarks.md.
+build's Parquet options. Printed per stage: status, seconds, ratio to the baseline,
+microseconds per article, peak RSS. A stage that fails or runs past ``--timeout`` is recorded
+as such (with the end of its error output) and the run goes on. Nothing here is asserted and
+no figure is written in advance: the numbers go into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,10 +36,44 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("pyproject.toml", "DATASET_CARD.md")
 PROJECT_FOLDERS = ("schemas",)
 ANNOTATION_FILES = ("label_config.xml", "GUIDELINES.md")
+STAGES = (
+    "ingest",
+    "json_load",
+    "parse_export",
+    "validate",
+    "build",
+    "baseline",
+    "load_first",
+    "load_cached",
+)
+# Characters of a failed stage's stderr kept in the results (the end: where the error is).
+ERROR_TAIL = 2000
+# Which stages read which generated inputs: the rest is not written (disk at large N).
+TASK_FILES_NEEDED_BY = {"validate", "build", "baseline", "load_first", "load_cached"}
+EXPORT_LIST_NEEDED_BY = {"json_load", "parse_export"}
+# json.load builds Python objects for the whole export: its peak RSS was ~10.6x the file's
+# size on the synthetic corpus (10k run). Above MemAvailable / this factor the stage is not
+# run (recorded "not_run") rather than pushing the machine into swap or the OOM killer.
+JSON_LOAD_MEMORY_FACTOR = 12
 
 
-def make_project(work: Path, n: int, seed: int) -> Path:
-    """A fresh project under ``work``: committed schemas, no articles, synthetic inputs."""
+def _mem_available_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES) -> Path:
+    """A fresh project under ``work``: committed schemas, no articles, synthetic inputs.
+
+    The per-task export files go into the project's annotations/exports/ (where ``labelstudio
+    pull`` writes them); the corpus' articles.jsonl and export.json stay under ``work/corpus``.
+    Only the inputs that ``stages`` read are written (see the *_NEED_* sets).
+    """
     from sahelwire.paths import ProjectPaths
     from sahelwire.synthetic import write_corpus
 
@@ -47,8 +88,16 @@ def make_project(work: Path, n: int, seed: int) -> Path:
         shutil.copytree(ROOT / folder, root / folder)
     for name in ANNOTATION_FILES:
         shutil.copy2(ROOT / "annotations" / name, root / "annotations" / name)
-    sizes = write_corpus(ProjectPaths(ROOT), work / "corpus", n, seed=seed)
+    sizes = write_corpus(
+        ProjectPaths(ROOT),
+        work / "corpus",
+        n,
+        seed=seed,
+        task_files=bool(TASK_FILES_NEEDED_BY & set(stages)),
+        export_list=bool(EXPORT_LIST_NEEDED_BY & set(stages)),
+    )
     shutil.copy2(work / "corpus" / "annotators.json", root / "annotations" / "annotators.json")
+    os.replace(work / "corpus" / "exports", root / "annotations" / "exports")
     print(f"  corpus: {sizes}", flush=True)
     return root
 
@@ -69,20 +118,29 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
 
         result = ingest(paths, [work / "corpus" / "articles.jsonl"], settings.max_article_bytes)
         extra["added"] = len(result.added)
-        # What `labelstudio pull` would have written: one file per task (not timed as a stage).
-        os.replace(work / "corpus" / "exports", paths.exports_dir)
+        extra["input_mb"] = (work / "corpus" / "articles.jsonl").stat().st_size / 2**20
     elif name == "json_load":
+        need = JSON_LOAD_MEMORY_FACTOR * export.stat().st_size
+        available = _mem_available_bytes()
+        if available is not None and need > available:
+            return {
+                "status": "not_run",
+                "error": f"json.load of this {export.stat().st_size / 2**30:.1f} GiB export "
+                f"would need ~{need / 2**30:.0f} GiB; {available / 2**30:.0f} GiB available",
+            }
         with export.open("rb") as f:
             extra["tasks"] = len(json.load(f))
+        extra["input_mb"] = export.stat().st_size / 2**20
     elif name == "parse_export":
-        from sahelwire.annotation_tables import (
-            collector_for,
-            iter_export_tasks,
-            tables_from_tasks,
-        )
+        from sahelwire.export_stream import streamed_tables
 
-        parsed = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")
+        parsed = streamed_tables(paths, export)
+        extra["tasks"] = parsed.tasks
+        extra["regions"] = parsed.regions.height
         extra["problems"] = len(parsed.problems)
+        if parsed.problems:
+            extra["first_problem"] = str(parsed.problems[0])
+        extra["input_mb"] = export.stat().st_size / 2**20
     elif name == "validate":
         from sahelwire.validation import validate_project
 
@@ -100,19 +158,25 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
 
         from sahelwire.parquet_files import PARQUET_OPTIONS
 
-        tables = [pq.read_table(p) for p in sorted((work / "dist" / "data").rglob("*.parquet"))]
-        t0 = time.perf_counter()
+        built = sorted((work / "dist" / "data").rglob("*.parquet"))
+        if not built:
+            raise SystemExit(f"no build output under {work / 'dist' / 'data'}: run build first")
+        tables = [pq.read_table(p) for p in built]
+        t0 = time.perf_counter()  # only the write is the baseline
         for i, table in enumerate(tables):
             pq.write_table(table, str(work / f"baseline-{i}.parquet"), **PARQUET_OPTIONS)
         extra["tables"] = len(tables)
+        extra["rows"] = sum(t.num_rows for t in tables)
     elif name in ("load_first", "load_cached"):
         import datasets
 
         cache = work / "hf-cache"
-        for config in sorted(p.name for p in (work / "dist" / "data").iterdir()):
+        data = work / "dist" / "data"
+        if not data.is_dir():
+            raise SystemExit(f"no build output under {data}: run build first")
+        for config in sorted(p.name for p in data.iterdir()):
             files = {
-                p.name.split("-")[0]: str(p)
-                for p in sorted((work / "dist" / "data" / config).glob("*.parquet"))
+                p.name.split("-")[0]: str(p) for p in sorted((data / config).glob("*.parquet"))
             }
             ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(cache))
             extra[config] = sum(len(split) for split in ds.values())
@@ -120,98 +184,209 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         raise SystemExit(f"unknown stage {name}")
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024, **extra}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": max(peak, children) / 1024,
+        "rss_before_mb": before / 1024,
+        **extra,
+    }
 
 
-STAGES = (
-    "ingest",
-    "json_load",
-    "parse_export",
-    "validate",
-    "build",
-    "baseline",
-    "load_first",
-    "load_cached",
-)
+def stage_command(name: str, root: Path, work: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--stage", name, str(root), str(work)]
 
 
-def run_size(n: int, seed: int, keep: Path | None) -> dict[str, dict[str, Any]]:
-    work = Path(tempfile.mkdtemp(prefix=f"sahelwire-bench-{n}-", dir=keep))
-    print(f"N = {n}: generating in {work}", flush=True)
-    t0 = time.perf_counter()
-    root = make_project(work, n, seed)
-    print(f"  generated in {time.perf_counter() - t0:.1f} s", flush=True)
+def run_stage(
+    name: str, root: Path, work: Path, env: dict[str, str], timeout: float | None
+) -> dict[str, Any]:
+    """One stage in a fresh process: its measures, or how it failed; never raises for it."""
+    # Dirty pages left by earlier steps (the generated corpus: gigabytes) would otherwise be
+    # flushed during, and billed to, this stage (ingest syncs before writing its manifest).
+    os.sync()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        stage_command(name, root, work),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a timeout ends its children too
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return {
+            "status": "timeout",
+            "seconds": time.perf_counter() - started,
+            "error": f"over the --timeout of {timeout} s; killed",
+            "stderr_tail": err[-ERROR_TAIL:],
+        }
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {
+            "status": "failed",
+            "seconds": wall,
+            "returncode": proc.returncode,
+            "error": (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1],
+            "stderr_tail": err[-ERROR_TAIL:],
+        }
+    try:
+        measured = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {
+            "status": "failed",
+            "seconds": wall,
+            "error": "the stage printed no result line",
+            "stderr_tail": err[-ERROR_TAIL:],
+        }
+    return {"status": "ok", "wall_seconds": wall, **measured}  # "status" in measured wins
+
+
+def run_size(
+    n: int,
+    seed: int,
+    keep: Path | None,
+    stages: tuple[str, ...] = STAGES,
+    timeout: float | None = None,
+    reuse: Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every selected stage at size ``n``: {stage: measures}, plus "generate"."""
     results: dict[str, dict[str, Any]] = {}
+    if reuse is not None:
+        work = reuse
+        root = work / "project"
+        print(f"N = {n}: reusing {work}", flush=True)
+        results["generate"] = {"status": "skipped", "error": f"reused {work}"}
+    else:
+        work = Path(tempfile.mkdtemp(prefix=f"sahelwire-bench-{n}-", dir=keep))
+        print(f"N = {n}: generating in {work}", flush=True)
+        t0 = time.perf_counter()
+        root = make_project(work, n, seed, stages)
+        results["generate"] = {
+            "status": "ok",
+            "seconds": time.perf_counter() - t0,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            # Only what the selected stages read was generated (see make_project).
+            **{
+                f"{f.stem}_mb": f.stat().st_size / 2**20
+                for f in (work / "corpus" / "export.json", work / "corpus" / "articles.jsonl")
+                if f.exists()
+            },
+        }
+        print(f"  generate: {results['generate']}", flush=True)
     env = {**os.environ, "SAHELWIRE_ROOT": str(root), "HF_DATASETS_OFFLINE": "1"}
     for stage in STAGES:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--stage", stage, str(root), str(work)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"stage {stage} failed at N={n}")
-        results[stage] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  {stage}: {results[stage]}", flush=True)
-    if keep is None:
+        if stage not in stages:
+            results[stage] = {"status": "skipped"}
+            continue
+        results[stage] = run_stage(stage, root, work, env, timeout)
+        shown = {k: v for k, v in results[stage].items() if k != "stderr_tail"}
+        print(f"  {stage}: {shown}", flush=True)
+    if keep is None and reuse is None:
         shutil.rmtree(work, ignore_errors=True)
     return results
 
 
+def _cell(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
 def report(n: int, results: dict[str, dict[str, Any]]) -> str:
-    base = results["baseline"]["seconds"]
+    """A Markdown table of ``results``; ratios only where the baseline ran."""
+    baseline = results.get("baseline", {})
+    base = baseline.get("seconds") if baseline.get("status") == "ok" else None
     lines = [
         f"### N = {n:,}",
         "",
-        "| stage | seconds | x baseline | µs / article | peak RSS MB |",
-        "|---|---:|---:|---:|---:|",
+        "| stage | status | seconds | x baseline | µs / article | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for stage, r in results.items():
+        ok = r.get("status") == "ok"
+        seconds = r.get("seconds")
         lines.append(
-            f"| {stage} | {r['seconds']:.2f} | {r['seconds'] / base:.2f} | "
-            f"{1e6 * r['seconds'] / n:.0f} | {r['peak_rss_mb']:.0f} |"
+            f"| {stage} | {r.get('status')} | {_cell(seconds, '.2f')} | "
+            f"{_cell(seconds / base if ok and base and seconds is not None else None, '.2f')} | "
+            f"{_cell(1e6 * seconds / n if ok and seconds is not None else None, '.0f')} | "
+            f"{_cell(r.get('peak_rss_mb') if ok else None, '.0f')} |"
         )
-    e2e = sum(results[s]["seconds"] for s in ("ingest", "validate", "build"))
-    lines += [
-        "",
-        f"end to end (ingest + validate + build): {e2e:.2f} s = {e2e / base:.2f} x baseline",
-    ]
-    parse, load = results["parse_export"], results["json_load"]
-    lines.append(
-        f"export parsing vs json.load: {parse['seconds'] / load['seconds']:.2f} x time, "
-        f"peak RSS {parse['peak_rss_mb']:.0f} MB vs {load['peak_rss_mb']:.0f} MB"
-    )
+    e2e_stages = ("ingest", "validate", "build")
+    if all(results.get(s, {}).get("status") == "ok" for s in e2e_stages):
+        e2e = sum(results[s]["seconds"] for s in e2e_stages)
+        ratio = f" = {e2e / base:.2f} x baseline" if base else ""
+        lines += ["", f"end to end (ingest + validate + build): {e2e:.2f} s{ratio}"]
+    parse, load = results.get("parse_export", {}), results.get("json_load", {})
+    if parse.get("status") == load.get("status") == "ok":
+        growth = parse["peak_rss_mb"] - parse["rss_before_mb"]
+        lines.append(
+            f"export parsing vs json.load: {parse['seconds'] / load['seconds']:.2f} x time, "
+            f"peak RSS {parse['peak_rss_mb']:.0f} MB vs {load['peak_rss_mb']:.0f} MB; "
+            f"parse memory growth {growth:.0f} MB = {growth / parse['input_mb']:.2f} x "
+            f"the {parse['input_mb']:.0f} MB export"
+        )
+    for stage, r in results.items():
+        if r.get("status") in ("failed", "timeout", "not_run"):
+            lines.append(f"- {stage} {r['status']}: {r.get('error')}")
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def select_stages(only: str | None, skip: str | None) -> tuple[str, ...]:
+    """The stages to run, in pipeline order, from ``--stages a,b`` and ``--skip c,d``."""
+    chosen = [s.strip() for s in only.split(",") if s.strip()] if only else list(STAGES)
+    skipped = {s.strip() for s in skip.split(",") if s.strip()} if skip else set()
+    unknown = sorted((set(chosen) | skipped) - set(STAGES))
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in chosen and s not in skipped)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="corpus size (repeatable)")
     parser.add_argument("--with-1m", action="store_true", help="also run N = 1,000,000")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep work folders under this folder")
     parser.add_argument("--json", type=Path, help="also write all results as JSON here")
     parser.add_argument(
+        "--stages", help=f"comma-separated stages to run (default all: {','.join(STAGES)})"
+    )
+    parser.add_argument("--skip", help="comma-separated stages not to run")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds after which a stage is killed and recorded"
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="a work folder kept by an earlier --keep run: no generation, one --n",
+    )
+    parser.add_argument(
         "--stage", nargs=3, metavar=("NAME", "ROOT", "WORK"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.stage:
         name, root, work = args.stage
         print(json.dumps(_stage(name, Path(root), Path(work))))
         return
+    stages = select_stages(args.stages, args.skip)
     sizes = args.n or [10_000, 100_000]
     if args.with_1m:
         sizes.append(1_000_000)
+    if args.reuse and len(sizes) != 1:
+        raise SystemExit("--reuse needs exactly one --n (the size of the reused corpus)")
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
-    everything = {}
+    everything: dict[str, Any] = {}
     for n in sizes:
-        results = run_size(n, args.seed, args.keep)
-        everything[n] = results
+        results = run_size(n, args.seed, args.keep, stages, args.timeout, args.reuse)
+        everything[str(n)] = results
         print(report(n, results), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(everything, indent=2) + "\n")
+        if args.json:  # after each size: a later size that dies keeps the earlier ones
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.json.with_name(f".{args.json.name}.tmp")
+            tmp.write_text(json.dumps(everything, indent=2) + "\n")
+            os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ for JSONL), no traceback, and dataset/raw/ byte-identical to before the call.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -275,3 +277,101 @@ def test_html_in_article_text_is_stored_verbatim(project: Path) -> None:
     path.write_text(text, encoding="utf-8")
     assert run_cli(project, "ingest", str(path)).returncode == 0
     assert (project / "dataset/raw/texts/html_story.txt").read_text(encoding="utf-8") == text
+
+
+def _big_jsonl(path: Path, n: int) -> Path:
+    body = "Niamey, 2024. Les troupes américaines quittent la base 🤔. " * 80
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"big_{i:05d}", "text": f"{i} {body}"}) + "\n")
+    return path
+
+
+_PEAK_PROBE = """
+import json, sys, tracemalloc
+from pathlib import Path
+from sahelwire.config import Settings
+from sahelwire.ingest import ingest
+from sahelwire.paths import ProjectPaths
+
+paths = ProjectPaths(Path(sys.argv[1]))
+limit = Settings.from_pyproject(paths.root / "pyproject.toml").max_article_bytes
+ingest(paths, [Path(sys.argv[2])], limit)  # imports and per-project caches
+tracemalloc.start()
+result = ingest(paths, [Path(sys.argv[3])], limit)
+print(json.dumps([tracemalloc.get_traced_memory()[1], len(result.added)]))
+"""
+
+
+def _peak_ingesting(root: Path, warm: Path, path: Path) -> tuple[int, int]:
+    """Peak Python allocations of one ingest, in a fresh interpreter (pytest's own
+    allocations would blur the figure)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, str(root), str(warm), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak, added = json.loads(proc.stdout)
+    return int(peak), int(added)
+
+
+def test_jsonl_ingest_streams_memory_does_not_hold_the_file(tmp_path: Path) -> None:
+    """10x the records costs ~nothing more: texts are never all held (only the ids listed
+    in the result grow with N, a few dozen bytes per article against kilobytes of text)."""
+    small_root = copy_project(tmp_path / "small", annotations=False)
+    big_root = copy_project(tmp_path / "big", annotations=False)
+    warm = _big_jsonl(tmp_path / "warm.jsonl", 1)
+    small, n_small = _peak_ingesting(small_root, warm, _big_jsonl(tmp_path / "s.jsonl", 150))
+    path = _big_jsonl(tmp_path / "b.jsonl", 1500)
+    big, n_big = _peak_ingesting(big_root, warm, path)
+    assert (n_small, n_big) == (149, 1499)  # record 0 was in warm.jsonl already
+    assert big - small < path.stat().st_size / 40, (small, big, path.stat().st_size)
+    rows = {r["id"]: r for r in manifest(big_root)}
+    assert rows["big_01499"]["source_line"] == 1500
+    ids = [r["id"] for r in manifest(big_root)]
+    assert ids == sorted(ids)
+    assert run_cli(big_root, "validate", "--no-dist").returncode == 0
+
+
+def test_input_changed_between_passes_refuses_and_removes_new_texts(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second pass re-reads the input; if it changed, nothing of this call remains."""
+    from sahelwire import ingest as ingest_module
+    from sahelwire.paths import ProjectPaths
+
+    path = _big_jsonl(project.parent / "moving.jsonl", 20)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    classify = ingest_module._classify
+
+    def classify_then_edit(*args: object, **kwargs: object) -> None:
+        classify(*args, **kwargs)  # type: ignore[arg-type]
+        lines[10] = json.dumps({"id": "big_00010", "text": "edited meanwhile"})
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    monkeypatch.setattr(ingest_module, "_classify", classify_then_edit)
+    before = snapshot(project / "dataset/raw")
+    with pytest.raises(ingest_module.IngestRefused) as refusal:
+        ingest_module.ingest(ProjectPaths(project), [path], max_bytes(project))
+    assert refusal.value.problems[0].rule == "input_changed"
+    assert refusal.value.problems[0].line == 11
+    assert snapshot(project / "dataset/raw") == before
+
+
+def test_overlong_jsonl_line_is_refused_without_reading_it_whole(project: Path) -> None:
+    limit = max_bytes(project)
+    huge = json.dumps({"id": "huge", "text": "\u0001" * (limit + 200_000)})
+    path = jsonl(project.parent, "long.jsonl", [GOOD_LINE, huge, GOOD_LINE.replace("jl_ok", "b")])
+    refused(project, path, expect=[f"{path}:2:", "[max_size]"])
+
+
+def test_jsonl_lines_split_on_newline_only(project: Path) -> None:
+    """U+2028 and a lone CR are valid inside a JSON string: they do not end a record."""
+    text = "Line one\u2028still line one\rand a CR. Niamey.\n"
+    path = jsonl(
+        project.parent, "seps.jsonl", [json.dumps({"id": "seps", "text": text}, ensure_ascii=False)]
+    )
+    result = run_cli(project, "ingest", str(path))
+    assert result.returncode == 0, result.stderr
+    assert (project / "dataset/raw/texts/seps.txt").read_bytes() == text.encode("utf-8")

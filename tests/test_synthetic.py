@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
-import shutil
+import random
 import sys
+import tracemalloc
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from helpers import ROOT, run_cli
 from sahelwire.annotation_tables import collector_for, iter_export_tasks, tables_from_tasks
 from sahelwire.paths import ProjectPaths
-from sahelwire.synthetic import generate, task_json, write_corpus
+from sahelwire.synthetic import SECOND_ANNOTATOR, _paragraph, generate, task_json, write_corpus
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -19,8 +23,8 @@ import bench
 
 def test_same_seed_same_corpus_other_seed_other_corpus() -> None:
     paths = ProjectPaths(ROOT)
-    first = [(a.id, a.text, task_json(a.task)) for a in generate(paths, 30, seed=7)]
-    again = [(a.id, a.text, task_json(a.task)) for a in generate(paths, 30, seed=7)]
+    first = [(a.id, a.text, a.task_json()) for a in generate(paths, 30, seed=7)]
+    again = [(a.id, a.text, a.task_json()) for a in generate(paths, 30, seed=7)]
     other = [a.id for a in generate(paths, 30, seed=8)]
     assert first == again
     assert [a[0] for a in first] != other
@@ -64,9 +68,84 @@ def test_export_list_parses_with_no_rejection(tmp_path: Path) -> None:
 def test_synthetic_project_validates_and_builds(tmp_path: Path) -> None:
     root = bench.make_project(tmp_path, 12, seed=5)
     assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
-    shutil.move(tmp_path / "corpus" / "exports", root / "annotations" / "exports")
     result = run_cli(root, "build")
     assert result.returncode == 0, result.stderr + result.stdout
     assert (root / "dist" / "data" / "documents").is_dir()
     sizes = write_corpus(ProjectPaths(ROOT), tmp_path / "again", 12, seed=5)
     assert sizes["export.json"] == (tmp_path / "corpus" / "export.json").stat().st_size
+
+
+def _reference_tasks(n: int, seed: int, multi_share: float = 0.2) -> list[dict[str, Any]]:
+    """The tasks built the plain (slow) way: deep copy of a seed task, ids and text set."""
+    paths = ProjectPaths(ROOT)
+    seeds = []
+    for export in sorted(paths.exports_dir.glob("*.json")):
+        task = json.loads(export.read_text(encoding="utf-8"))
+        text = paths.raw_text_path(task["data"]["article_id"]).read_text(encoding="utf-8")
+        seeds.append((text.removeprefix("\ufeff"), task))
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        base_text, base_task = seeds[rng.randrange(len(seeds))]
+        text = base_text + _paragraph(rng, i)
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        task = copy.deepcopy(base_task)
+        task["id"] = i + 1
+        task["data"] = {"article_id": f"syn{i:07d}_{sha[:12]}", "text": text, "text_sha256": sha}
+        first = task["annotations"][0]
+        first["id"], first["task"] = 2 * i + 1, i + 1
+        task["annotations"] = [first]
+        if rng.random() < multi_share:
+            second = copy.deepcopy(first)
+            second["id"], second["completed_by"] = 2 * i + 2, SECOND_ANNOTATOR
+            task["annotations"].append(second)
+        out.append(task)
+    return out
+
+
+def test_rendered_json_is_byte_for_byte_json_dumps_of_the_task() -> None:
+    """The template fast path writes exactly what pull's serializer and json.dumps write."""
+    from sahelwire.labelstudio.pull import serialize
+
+    articles = list(generate(ProjectPaths(ROOT), 60, seed=11))
+    reference = _reference_tasks(60, seed=11)
+    assert {len(t["annotations"]) for t in reference} == {1, 2}
+    for art, task in zip(articles, reference, strict=True):
+        assert art.task_json().encode("utf-8") == serialize(task)
+        assert art.task_json() == task_json(task)
+        assert art.export_item_json() == json.dumps(task, ensure_ascii=False)
+        assert art.task == task
+
+
+def test_corpus_files_are_deterministic(tmp_path: Path) -> None:
+    paths = ProjectPaths(ROOT)
+    write_corpus(paths, tmp_path / "a", 25, seed=2)
+    write_corpus(paths, tmp_path / "b", 25, seed=2)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*"))
+    assert len(files) > 25
+    for rel in files:
+        if (tmp_path / "a" / rel).is_file():
+            assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    assert not list(tmp_path.rglob("*.tmp"))
+    # The compact export list is valid JSON holding the per-task files' tasks.
+    listed = json.loads((tmp_path / "a" / "export.json").read_text(encoding="utf-8"))
+    one = json.loads(
+        (tmp_path / "a" / "exports" / f"{listed[3]['data']['article_id']}.json").read_text("utf-8")
+    )
+    assert listed[3] == one
+
+
+def _peak_bytes_generating(n: int) -> int:
+    tracemalloc.start()
+    try:
+        for art in generate(ProjectPaths(ROOT), n, seed=0):
+            art.task_json()
+            art.export_item_json()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_generation_memory_does_not_grow_with_n() -> None:
+    small, big = _peak_bytes_generating(20), _peak_bytes_generating(400)
+    assert big < 1.2 * small + 1_000_000, (small, big)

@@ -7,6 +7,7 @@ guessed: they stay null unless the input states them.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 # Site chrome that opens many scraped pages; never a title.
 _NAVIGATION_LINE = re.compile(
@@ -155,11 +156,15 @@ def detect_title(text: str) -> str | None:
 
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code from function-word frequency; None when the evidence is weak."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < 20:
+    words = Counter(w.lower() for w in _WORD.findall(text))
+    total = sum(words.values())
+    if total < 20:
         return None
+    # Counted once, then summed per vocabulary: the same integers as testing every word
+    # against every language, without the words x languages loop (ingest runs this per article).
     scores = {
-        lang: sum(w in vocab for w in words) / len(words) for lang, vocab in _FUNCTION_WORDS.items()
+        lang: sum(words[w] for w in vocab if w in words) / total
+        for lang, vocab in _FUNCTION_WORDS.items()
     }
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, top), (_, second) = ranked[0], ranked[1]

@@ -1,0 +1,73 @@
+"""The raw texts of the manifest's articles, each read when it is asked for.
+
+The export parser needs an article's text only while it checks that article's task. Reading
+every text up front (``annotation_tables._raw_texts``) holds the whole corpus in memory: a
+few GB at a million articles. :class:`ManifestTexts` holds the manifest's ids and hashes only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+
+from sahelwire.manifest import ManifestError
+from sahelwire.paths import ProjectPaths
+
+
+class ManifestTexts(Mapping[str, tuple[str, str]]):
+    """article id -> (raw text, manifest sha256), each text read when it is asked for.
+
+    Same content as ``annotation_tables._raw_texts``: an article whose text file is missing
+    or not UTF-8 is absent (validation reports it itself); a later manifest row wins.
+    """
+
+    def __init__(self, paths: ProjectPaths) -> None:
+        self.paths = paths
+        self.sha: dict[str, str] = {}
+        # The text last looked at: "aid in texts" then "texts[aid]" reads the file once.
+        self._last: tuple[str, str | None] | None = None
+        if not paths.manifest_file.exists():
+            return
+        with paths.manifest_file.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(
+                        f"{paths.manifest_file}:{number}: not JSON ({exc.msg})"
+                    ) from None
+                if not isinstance(row, dict):
+                    raise ManifestError(f"{paths.manifest_file}:{number}: not a JSON object")
+                self.sha[row["id"]] = row["sha256"]
+
+    def _text(self, article_id: str) -> str | None:
+        if self._last is not None and self._last[0] == article_id:
+            return self._last[1]
+        try:
+            text: str | None = self.paths.raw_text_path(article_id).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        self._last = (article_id, text)
+        return text
+
+    def __getitem__(self, article_id: str) -> tuple[str, str]:
+        sha = self.sha[article_id]
+        text = self._text(article_id)
+        if text is None:
+            raise KeyError(article_id)
+        return text, sha
+
+    def __contains__(self, article_id: object) -> bool:
+        return (
+            isinstance(article_id, str)
+            and article_id in self.sha
+            and self._text(article_id) is not None
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return (aid for aid in self.sha if self._text(aid) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

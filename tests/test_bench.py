@@ -1,0 +1,138 @@
+"""scripts/bench.py: stage selection, failures and timeouts recorded (never aborting the
+run), and a small real run whose every number comes from the run itself."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench
+
+
+def test_stage_selection_keeps_pipeline_order() -> None:
+    assert bench.select_stages(None, None) == bench.STAGES
+    assert bench.select_stages("parse_export,ingest", None) == ("ingest", "parse_export")
+    assert "build" not in bench.select_stages(None, "build,baseline")
+    with pytest.raises(SystemExit, match="unknown stage"):
+        bench.select_stages("ingest,bild", None)
+
+
+def _fake(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    monkeypatch.setattr(bench, "stage_command", lambda *_: [sys.executable, "-c", code])
+
+
+def test_failed_stage_is_recorded_with_its_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake(monkeypatch, "import sys; sys.stderr.write('boom: disk full\\n'); sys.exit(3)")
+    result = bench.run_stage("build", tmp_path, tmp_path, {}, timeout=None)
+    assert result["status"] == "failed" and result["returncode"] == 3
+    assert result["error"] == "boom: disk full"
+
+
+def test_stage_over_the_timeout_is_killed_and_recorded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The stage starts a child that would outlive it: the whole process group goes.
+    marker = tmp_path / "child-survived"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w').close()\n")
+    _fake(
+        monkeypatch,
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, {str(child)!r}]); "
+        "time.sleep(60)",
+    )
+    t0 = time.perf_counter()
+    result = bench.run_stage("validate", tmp_path, tmp_path, {}, timeout=1.0)
+    assert time.perf_counter() - t0 < 20
+    assert result["status"] == "timeout" and result["seconds"] >= 1.0
+    time.sleep(4)
+    assert not marker.exists()
+
+
+def test_stage_without_a_result_line_is_a_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake(monkeypatch, "print('no json here')")
+    result = bench.run_stage("ingest", tmp_path, tmp_path, {}, timeout=None)
+    assert result["status"] == "failed" and "no result line" in result["error"]
+
+
+def test_report_marks_failures_and_omits_ratios_without_a_baseline() -> None:
+    results = {
+        "ingest": {"status": "ok", "seconds": 2.0, "peak_rss_mb": 100.0},
+        "build": {"status": "timeout", "seconds": 9.0, "error": "over the --timeout"},
+        "baseline": {"status": "failed", "seconds": 0.1, "error": "no build output"},
+        "load_first": {"status": "skipped"},
+    }
+    text = bench.report(1000, results)
+    assert "| ingest | ok | 2.00 | — | 2000 | 100 |" in text
+    assert "| build | timeout | 9.00 | — | — | — |" in text
+    assert "| load_first | skipped | — | — | — | — |" in text
+    assert "- build timeout: over the --timeout" in text
+
+
+def test_small_real_run_measures_and_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.json"
+    bench.main(
+        [
+            "--n",
+            "6",
+            "--keep",
+            str(tmp_path),
+            "--json",
+            str(out),
+            "--stages",
+            "ingest,json_load,parse_export,baseline",
+            "--timeout",
+            "300",
+        ]
+    )
+    results = json.loads(out.read_text())["6"]
+    assert results["generate"]["status"] == "ok"
+    assert results["ingest"]["status"] == "ok" and results["ingest"]["added"] == 6
+    assert results["json_load"]["tasks"] == 6
+    parse = results["parse_export"]
+    assert parse["status"] == "ok" and parse["tasks"] == 6 and parse["problems"] == 0
+    assert parse["peak_rss_mb"] > 0 and parse["seconds"] > 0
+    # No build ran: the baseline has nothing to write and says so, and the run went on.
+    assert results["baseline"]["status"] == "failed"
+    assert "run build first" in results["baseline"]["error"]
+    assert results["validate"]["status"] == results["build"]["status"] == "skipped"
+    printed = capsys.readouterr().out
+    assert "export parsing vs json.load" in printed and "| baseline | failed |" in printed
+
+
+def test_only_the_inputs_the_stages_read_are_generated(tmp_path: Path) -> None:
+    root = bench.make_project(tmp_path, 4, seed=1, stages=("ingest",))
+    assert (tmp_path / "corpus" / "articles.jsonl").is_file()
+    assert not (tmp_path / "corpus" / "export.json").exists()
+    assert not list((root / "annotations" / "exports").iterdir())
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_run_of_one_stage_records_what_was_generated(tmp_path: Path) -> None:
+    results = bench.run_size(5, 0, tmp_path, stages=("ingest",), timeout=300)
+    assert results["generate"]["status"] == "ok" and results["generate"]["articles_mb"] > 0
+    assert "export_mb" not in results["generate"]
+    assert results["ingest"]["status"] == "ok" and results["ingest"]["added"] == 5
+
+
+def test_json_load_that_would_not_fit_in_memory_is_not_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = bench.make_project(tmp_path, 3, seed=1, stages=("json_load",))
+    monkeypatch.setattr(bench, "_mem_available_bytes", lambda: 1024)
+    result = bench._stage("json_load", root, tmp_path)
+    assert result["status"] == "not_run" and "would need" in result["error"]
+    monkeypatch.setattr(bench, "_mem_available_bytes", lambda: None)
+    assert bench._stage("json_load", root, tmp_path)["tasks"] == 3

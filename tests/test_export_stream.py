@@ -1,0 +1,192 @@
+"""The streamed export-list parser: same tasks as json.load, same tables as the ijson path,
+clear errors on broken files, and memory that does not follow the file's size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from helpers import ROOT, run_cli
+from sahelwire.annotation_tables import (
+    collector_for,
+    iter_export_tasks,
+    read_annotators,
+    tables_from_tasks,
+)
+from sahelwire.export_list import ExportListError, iter_export_list
+from sahelwire.export_stream import SpillingCollector, streamed_tables
+from sahelwire.manifest_texts import ManifestTexts
+from sahelwire.paths import ProjectPaths
+from sahelwire.taxonomy import load_taxonomy
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench
+
+TRICKY = [
+    {"id": 1, "s": 'a\\"b\u2028c', "n": -12.5e3, "big": 12345678901234567890},
+    [],
+    {},
+    "naïve 🤔 \u00e9\\u00e9",
+    1234567,
+    0.5,
+    True,
+    None,
+    {"nested": [{"x": [1, 2, {"y": "z" * 50}]}], "f": False},
+    98765,
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("spacing", [None, 2])
+def test_same_items_as_json_load_whatever_the_chunk_boundaries(
+    tmp_path: Path, chunk: int, spacing: int | None
+) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(" \n" + json.dumps(TRICKY, indent=spacing, ensure_ascii=False) + "\n")
+    assert list(iter_export_list(path, chunk_chars=chunk)) == TRICKY
+
+
+@pytest.mark.parametrize("body", ["[]", " [ ] \n", "[\n]"])
+def test_empty_list(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(body)
+    assert list(iter_export_list(path, chunk_chars=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ('{"a": 1}', "expected '['"),
+        ("", "expected '['"),
+        ('[{"a": 1}, {"b": ', "not JSON"),
+        ('[{"a": 1}, {"b": "unterminated', "not JSON"),
+        ('[{"a": 1} {"b": 2}]', "expected ',' or ']'"),
+        ('[{"a": 1}, {"b": nope}]', "not JSON"),
+        ('[{"a": 1}', "expected ',' or ']'"),
+        ('[{"a": 1}] trailing', "data after the end"),
+    ],
+)
+def test_broken_export_names_the_offset(tmp_path: Path, body: str, needle: str) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(body)
+    for chunk in (3, 1 << 20):
+        with pytest.raises(ExportListError) as exc:
+            list(iter_export_list(path, chunk_chars=chunk))
+        assert needle in str(exc.value) and "character offset" in str(exc.value)
+        assert "export.json" in str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("synthetic")
+    root = bench.make_project(work, 30, seed=9)
+    assert run_cli(root, "ingest", str(work / "corpus" / "articles.jsonl")).returncode == 0
+    return root, work / "corpus" / "export.json"
+
+
+def test_same_tables_as_the_ijson_parser(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    root, export = synthetic
+    paths = ProjectPaths(root)
+    old = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")
+    # A small batch so that the rows are spilled several times.
+    collector = SpillingCollector(
+        ManifestTexts(paths),
+        load_taxonomy(paths.taxonomy_file),
+        read_annotators(paths),
+        tmp_path,
+        batch_rows=500,
+    )
+    for task in iter_export_list(export):
+        collector.add_task(task, "export.json")
+    new = collector.tables()
+    assert len(list(collector.spill_dir.glob("regions-*.arrow"))) > 3
+    assert new.problems == old.problems == []
+    assert (new.tasks, new.drafts) == (old.tasks, old.drafts)
+    for name in ("annotations", "regions", "relations", "choices"):
+        assert_frame_equal(getattr(new, name), getattr(old, name))
+    once = streamed_tables(paths, export)
+    assert not list((root / ".sahelwire" / "tmp").glob("export-tables-*"))
+    assert_frame_equal(once.regions, old.regions)
+
+
+def test_broken_export_is_a_problem_not_a_crash(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, export = synthetic
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(export.read_bytes()[: export.stat().st_size // 2])
+    tables = streamed_tables(ProjectPaths(root), cut)
+    assert [p.rule for p in tables.problems] == ["export is complete JSON"]
+    assert 0 < tables.tasks < 30
+
+
+def test_texts_are_read_on_demand(synthetic: tuple[Path, Path]) -> None:
+    root, _ = synthetic
+    texts = ManifestTexts(ProjectPaths(root))
+    some = next(iter(texts))
+    assert some in texts and "nope" not in texts and len(texts) >= 30
+    text, sha = texts[some]
+    assert (root / "dataset/raw/texts" / f"{some}.txt").read_text(encoding="utf-8") == text
+    assert len(sha) == 64
+
+
+_PEAK_PROBE = """
+import itertools, json, sys, tracemalloc
+from pathlib import Path
+from sahelwire.export_list import iter_export_list
+
+tracemalloc.start()
+items = iter_export_list(Path(sys.argv[1]), chunk_chars=1 << 16)
+n = sum(1 for _ in itertools.islice(items, int(sys.argv[2])))
+print(json.dumps([tracemalloc.get_traced_memory()[1], n]))
+"""
+
+
+def _peak_reading(export: Path, tasks: int) -> tuple[int, int]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, str(export), str(tasks)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak, n = json.loads(proc.stdout)
+    return int(peak), int(n)
+
+
+def test_reading_holds_one_task_not_the_file(tmp_path: Path) -> None:
+    """Reading 120 tasks peaks about where reading 3 does, far below the file's size."""
+    from sahelwire.synthetic import write_corpus
+
+    write_corpus(ProjectPaths(ROOT), tmp_path, 120, seed=4)
+    export = tmp_path / "export.json"
+    few, n_few = _peak_reading(export, 3)
+    all_, n_all = _peak_reading(export, 1000)
+    assert (n_few, n_all) == (3, 120)
+    assert all_ < 2 * few and all_ < export.stat().st_size / 3, (few, all_)
+
+
+def test_manifest_texts_match_the_preloaded_ones(synthetic: tuple[Path, Path]) -> None:
+    """Same mapping as annotation_tables._raw_texts, a missing or non-UTF-8 text absent."""
+    from sahelwire.annotation_tables import _raw_texts
+
+    root, _ = synthetic
+    paths = ProjectPaths(root)
+    ids = sorted(ManifestTexts(paths))
+    gone, broken = paths.raw_text_path(ids[0]), paths.raw_text_path(ids[1])
+    saved = gone.read_bytes(), broken.read_bytes()
+    try:
+        gone.unlink()
+        broken.write_bytes(b"\xff\xfe not utf-8")
+        lazy, eager = ManifestTexts(paths), _raw_texts(paths)
+        assert dict(lazy) == eager
+        assert ids[0] not in lazy and ids[1] not in lazy and ids[2] in lazy
+        with pytest.raises(KeyError):
+            lazy[ids[1]]
+    finally:
+        gone.write_bytes(saved[0])
+        broken.write_bytes(saved[1])
