@@ -36,7 +36,7 @@ def test_build_reads_exports_and_texts_once(
     paths = ProjectPaths(copy_project(tmp_path / "p"))
     calls = {"exports": 0, "texts": 0}
     real_read = annotation_tables.read_annotation_tables
-    real_texts = annotation_tables._raw_texts
+    real_texts = annotation_tables.ManifestTexts
 
     def counting_read(*args: Any, **kwargs: Any) -> Any:
         calls["exports"] += 1
@@ -47,7 +47,7 @@ def test_build_reads_exports_and_texts_once(
         return real_texts(*args, **kwargs)
 
     monkeypatch.setattr(annotation_tables, "read_annotation_tables", counting_read)
-    monkeypatch.setattr(annotation_tables, "_raw_texts", counting_texts)
+    monkeypatch.setattr(annotation_tables, "ManifestTexts", counting_texts)
     release = render_release(paths, Settings.load(paths))
     assert "README.md" in release.files
     assert calls == {"exports": 1, "texts": 0}

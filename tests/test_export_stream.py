@@ -20,6 +20,7 @@ from sahelwire.annotation_tables import (
 )
 from sahelwire.export_list import ExportListError, iter_export_list
 from sahelwire.export_stream import SpillingCollector, streamed_tables
+from sahelwire.manifest import read_manifest
 from sahelwire.manifest_texts import ManifestTexts
 from sahelwire.paths import ProjectPaths
 from sahelwire.taxonomy import load_taxonomy
@@ -171,9 +172,7 @@ def test_reading_holds_one_task_not_the_file(tmp_path: Path) -> None:
 
 
 def test_manifest_texts_match_the_preloaded_ones(synthetic: tuple[Path, Path]) -> None:
-    """Same mapping as annotation_tables._raw_texts, a missing or non-UTF-8 text absent."""
-    from sahelwire.annotation_tables import _raw_texts
-
+    """Every manifest article whose text reads as UTF-8; a missing or non-UTF-8 text absent."""
     root, _ = synthetic
     paths = ProjectPaths(root)
     ids = sorted(ManifestTexts(paths))
@@ -182,7 +181,12 @@ def test_manifest_texts_match_the_preloaded_ones(synthetic: tuple[Path, Path]) -
     try:
         gone.unlink()
         broken.write_bytes(b"\xff\xfe not utf-8")
-        lazy, eager = ManifestTexts(paths), _raw_texts(paths)
+        lazy = ManifestTexts(paths)
+        eager = {
+            row["id"]: (paths.raw_text_path(row["id"]).read_text(encoding="utf-8"), row["sha256"])
+            for row in read_manifest(paths.manifest_file)
+            if row["id"] not in (ids[0], ids[1])
+        }
         assert dict(lazy) == eager
         assert ids[0] not in lazy and ids[1] not in lazy and ids[2] in lazy
         with pytest.raises(KeyError):

@@ -2,7 +2,7 @@
 
 Reads ``annotations/exports/*.json`` (one task per file, as ``sahelwire labelstudio pull``
 writes them; docs/label_studio_format.md) and, for corpora too big for per-task files, a
-single Label Studio export list streamed with ijson (:func:`iter_export_tasks`), so a
+single Label Studio export list streamed task by task (:func:`iter_export_tasks`), so a
 1 GB export is never held in memory at once. Both paths share :class:`TableCollector`.
 
 Nothing is shifted or guessed. A record that breaks a rule is left out of the tables and
@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ijson
 import polars as pl
 
 from sahelwire.bulk import paused_gc
-from sahelwire.manifest import read_manifest
+from sahelwire.export_list import ExportListError, iter_export_list
+from sahelwire.manifest_texts import ManifestTexts
 from sahelwire.offsets import OffsetError, from_label_studio
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
@@ -556,10 +556,9 @@ def read_annotators(paths: ProjectPaths) -> dict[str, str]:
     return {str(k): str(v["email"]) for k, v in data.items()}
 
 
-def iter_export_tasks(path: Path) -> Iterator[dict[str, Any]]:
+def iter_export_tasks(path: Path) -> Iterator[Any]:
     """Stream the tasks of one Label Studio JSON export list (constant memory per task)."""
-    with path.open("rb") as f:
-        yield from ijson.items(f, "item", use_float=True)
+    yield from iter_export_list(path)
 
 
 def collector_for(
@@ -569,21 +568,10 @@ def collector_for(
 ) -> TableCollector:
     """A collector for the project's articles (``texts``: already read, else read now)."""
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
+    # Texts not handed over are read one task at a time, never the whole corpus at once.
     return TableCollector(
-        _raw_texts(paths) if texts is None else texts, taxonomy, read_annotators(paths)
+        ManifestTexts(paths) if texts is None else texts, taxonomy, read_annotators(paths)
     )
-
-
-def _raw_texts(paths: ProjectPaths) -> dict[str, tuple[str, str]]:
-    """Manifest articles whose text is readable; validation reports the others itself."""
-    texts = {}
-    for row in read_manifest(paths.manifest_file):
-        try:
-            text = paths.raw_text_path(row["id"]).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        texts[row["id"]] = (text, row["sha256"])
-    return texts
 
 
 def read_annotation_tables(
@@ -622,7 +610,7 @@ def tables_from_tasks(
         with paused_gc():
             for task in tasks:
                 collector.add_task(task, source)
-    except ijson.JSONError as exc:
+    except (ExportListError, UnicodeDecodeError) as exc:
         collector.problems.append(
             Problem(source, None, None, "export is complete JSON", None, str(exc))
         )

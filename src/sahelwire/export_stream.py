@@ -1,8 +1,8 @@
 """A Label Studio export list -> annotation tables, streamed: memory does not follow the file.
 
-``annotation_tables`` parses a one-file export with ijson, preloads every raw text of the
-manifest (``collector_for``) and keeps every output row as a dict until the end: at 10k
-articles that is several times the export's size in memory. Here:
+``annotation_tables.TableCollector`` keeps its output rows in memory until the end (flushed
+to polars frames, but all held): at 10k articles that is several times the export's size.
+Here:
 
 * :func:`~sahelwire.export_list.iter_export_list` reads the list one task at a time with
   the C JSON decoder, as fast as ``json.load``;

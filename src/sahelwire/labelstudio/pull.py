@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ijson
 from label_studio_sdk.types import (
     LseAnnotationFilterOptionsRequest,
     SerializationOptionRequest,
@@ -36,6 +35,7 @@ from label_studio_sdk.types import (
 from rich.progress import Progress
 
 from sahelwire.atomic import write_bytes_atomic
+from sahelwire.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.project import require_project
 from sahelwire.locks import exclusive_lock
@@ -151,11 +151,10 @@ def _annotator_directory(conn: Connection) -> dict[str, dict[str, str]]:
 
 
 def _read_tasks(export: Path) -> list[dict[str, Any]]:
-    with export.open("rb") as f:
-        try:
-            return [dict(t) for t in ijson.items(f, "item", use_float=True)]
-        except ijson.JSONError as exc:
-            raise ConnectionProblem(f"the server's export is not valid JSON ({exc})") from None
+    try:
+        return [dict(t) for t in iter_export_list(export)]
+    except (ExportListError, UnicodeDecodeError) as exc:
+        raise ConnectionProblem(f"the server's export is not valid JSON ({exc})") from None
 
 
 def _check(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[str, Any]]:
