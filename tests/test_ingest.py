@@ -375,3 +375,19 @@ def test_jsonl_lines_split_on_newline_only(project: Path) -> None:
     result = run_cli(project, "ingest", str(path))
     assert result.returncode == 0, result.stderr
     assert (project / "dataset/raw/texts/seps.txt").read_bytes() == text.encode("utf-8")
+
+
+def test_metadata_with_a_line_separator_character_round_trips_through_the_manifest(
+    project: Path,
+) -> None:
+    """U+2028 inside a value is text, not a line break: the JSONL manifest keeps its row whole."""
+    row = {"id": "jl_sep", "text": ARTICLE, "outlet": "Example\u2028Wire"}
+    path = jsonl(project.parent, "sep.jsonl", [json.dumps(row, ensure_ascii=False)])
+    assert run_cli(project, "ingest", str(path)).returncode == 0
+    from sahelwire.manifest import read_manifest
+
+    rows = {r["id"]: r for r in read_manifest(project / "dataset/raw/manifest.jsonl")}
+    assert rows["jl_sep"]["outlet"] == "Example\u2028Wire"
+    assert run_cli(project, "validate", "--no-dist").returncode == 0
+    again = run_cli(project, "ingest", str(path))  # a no-op, not a broken manifest
+    assert again.returncode == 0, again.stderr

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sahelwire.manifest import ManifestError
+from sahelwire.manifest import iter_manifest
 
 # SQLite page cache in KiB (negative = KiB in PRAGMA cache_size): enough for the B-tree
 # interior pages at a million rows, and a constant whatever the corpus size.
@@ -52,20 +52,9 @@ class ManifestIndex:
         return json.dumps({k: row.get(k) for k in self.fields}, ensure_ascii=False)
 
     def load_manifest(self, path: Path) -> None:
-        """Index the manifest, streaming it line by line (same errors as read_manifest)."""
-        if not path.exists():
-            return
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise ManifestError(f"{path}:{number}: not a JSON object")
-                self._insert(row, None)
+        """Index the manifest, streaming it line by line."""
+        for row in iter_manifest(path):
+            self._insert(row, None)
 
     def _insert(self, row: dict[str, Any], record: int | None) -> None:
         self.db.execute(

@@ -7,7 +7,7 @@ diff-friendly file a reviewer can read in git.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,22 +24,30 @@ class ManifestError(ValueError):
     """The manifest file is not valid JSONL of objects (named file and line)."""
 
 
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Manifest rows in file order; an absent manifest is an empty corpus."""
+def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
+    """Manifest rows in file order, one line at a time; an absent manifest is an empty corpus.
+
+    Lines end at "\n" only (file iteration), never at the other characters ``str.splitlines``
+    treats as breaks: a title may hold a U+2028 that json.dumps(ensure_ascii=False) leaves as is.
+    """
     if not path.exists():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ManifestError(f"{path}:{number}: not a JSON object")
-        rows.append(row)
-    return rows
+        return
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ManifestError(f"{path}:{number}: not a JSON object")
+            yield row
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    """Manifest rows in file order (all of them; :func:`iter_manifest` streams)."""
+    return list(iter_manifest(path))
 
 
 def manifest_fields(paths: ProjectPaths) -> tuple[str, ...]:

@@ -7,10 +7,9 @@ few GB at a million articles. :class:`ManifestTexts` holds the manifest's ids an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 
-from sahelwire.manifest import ManifestError
+from sahelwire.manifest import iter_manifest
 from sahelwire.paths import ProjectPaths
 
 
@@ -26,21 +25,8 @@ class ManifestTexts(Mapping[str, tuple[str, str]]):
         self.sha: dict[str, str] = {}
         # The text last looked at: "aid in texts" then "texts[aid]" reads the file once.
         self._last: tuple[str, str | None] | None = None
-        if not paths.manifest_file.exists():
-            return
-        with paths.manifest_file.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(
-                        f"{paths.manifest_file}:{number}: not JSON ({exc.msg})"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise ManifestError(f"{paths.manifest_file}:{number}: not a JSON object")
-                self.sha[row["id"]] = row["sha256"]
+        for row in iter_manifest(paths.manifest_file):
+            self.sha[row["id"]] = row["sha256"]
 
     def _text(self, article_id: str) -> str | None:
         if self._last is not None and self._last[0] == article_id:
