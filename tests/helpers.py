@@ -96,3 +96,29 @@ def region(
 
 def regions_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=REGION_SCHEMA)
+
+
+def unreleased_repo(dest: Path) -> Path:
+    """A git repository of the project as it was before its first release.
+
+    The committed project has releases/ and CHANGELOG entries; release tests cut v0.1.0
+    themselves, so they start from the schemas, data and annotations with an empty
+    CHANGELOG (its introduction only) and no releases/.
+    """
+    from sahelwire.changelog import INTRO
+
+    root = copy_project(dest)
+    (root / "CHANGELOG.md").write_text(INTRO, encoding="utf-8")
+    shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
+    git = ["git", "-C", str(root)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    for key, value in [
+        ("user.name", "SahelWire Test"),
+        ("user.email", "test@sahelwire.invalid"),
+        ("commit.gpgsign", "false"),
+        ("tag.gpgsign", "false"),
+    ]:
+        subprocess.run([*git, "config", key, value], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "project"], check=True)
+    return root

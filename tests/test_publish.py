@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import huggingface_hub
 import pytest
 from typer.testing import CliRunner
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import run_cli, unreleased_repo
 from sahelwire.cli import _register_subcommands, app
 
 pytestmark = pytest.mark.slow
@@ -38,14 +37,7 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("publish"))
-    for name in ("CHANGELOG.md", ".gitignore"):
-        shutil.copy2(ROOT / name, root / name)
-    git(root, "init", "-q", "-b", "main")
-    for key, value in [("user.name", "t"), ("user.email", "t@test.invalid")]:
-        git(root, "config", key, value)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "project")
+    root = unreleased_repo(tmp_path_factory.mktemp("publish"))
     # before any release there is nothing to publish
     early = run_cli(root, "publish", "--repo-id", REPO_ID, "--dry-run")
     assert early.returncode == 1 and "not released" in early.stderr

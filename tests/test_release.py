@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, copy_project, run_cli, snapshot
+from helpers import run_cli, snapshot, unreleased_repo
+from sahelwire.changelog import MARKER
 from sahelwire.release import bump, pyproject_versions, set_pyproject_version
 
 pytestmark = pytest.mark.slow
@@ -35,19 +35,7 @@ def commit_all(root: Path, message: str) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("release"))
-    for name in ("CHANGELOG.md", ".gitignore"):
-        shutil.copy2(ROOT / name, root / name)
-    git(root, "init", "-q", "-b", "main")
-    for key, value in [
-        ("user.name", "Release Test"),
-        ("user.email", "release@test.invalid"),
-        ("commit.gpgsign", "false"),
-        ("tag.gpgsign", "false"),
-    ]:
-        git(root, "config", key, value)
-    commit_all(root, "project")
-    return root
+    return unreleased_repo(tmp_path_factory.mktemp("release"))
 
 
 def test_version_helpers() -> None:
@@ -108,6 +96,16 @@ def test_refusals_change_nothing(repo: Path) -> None:
     assert "validation failed" in invalid.stderr and bad.name in invalid.stderr
     bad.write_bytes(original)
     commit_all(repo, "restore the raw text")
+
+    changelog = repo / "CHANGELOG.md"
+    kept = changelog.read_text(encoding="utf-8")
+    changelog.write_text(kept.replace(MARKER, MARKER + "\n\n## [0.1.1] - by hand\n"))
+    commit_all(repo, "a CHANGELOG that already lists the next version")
+    listed = run_cli(repo, "release", "patch")
+    assert listed.returncode == 2 and "Traceback" not in listed.stderr, listed.stderr
+    assert "CHANGELOG.md: already has an entry for 0.1.1" in listed.stderr
+    changelog.write_text(kept)
+    commit_all(repo, "restore the CHANGELOG")
 
     assert (snapshot(repo / "releases"), (repo / "pyproject.toml").read_bytes()) == before
     assert git(repo, "tag", "--list").split() == ["v0.1.0"]

@@ -32,11 +32,20 @@ def entry(version: str, date: str, level: str, diff: DataDiff) -> str:
     return f"\n## [{version}] - {date}\n\nRelease level: {level}. {body}"
 
 
-def add_entry(path: Path, version: str, date: str, level: str, diff: DataDiff) -> None:
+def entry_problem(path: Path, version: str) -> str | None:
+    """Why an entry for ``version`` cannot be added to ``path`` (None: it can)."""
     text = path.read_text(encoding="utf-8") if path.exists() else INTRO
     if MARKER not in text:
-        raise ValueError(f"{path.name}: no {MARKER} marker to insert the entry after")
+        return f"{path.name}: no {MARKER} marker to insert the entry after"
     if f"\n## [{version}]" in text:
-        raise ValueError(f"{path.name}: already has an entry for {version}")
+        return f"{path.name}: already has an entry for {version}"
+    return None
+
+
+def add_entry(path: Path, version: str, date: str, level: str, diff: DataDiff) -> None:
+    problem = entry_problem(path, version)
+    if problem:
+        raise ValueError(problem)
+    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
     head, tail = text.split(MARKER, 1)
     write_text_atomic(path, head + MARKER + "\n" + entry(version, date, level, diff) + tail)

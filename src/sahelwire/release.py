@@ -29,7 +29,7 @@ from typing import Any
 
 from sahelwire.atomic import write_bytes_atomic, write_text_atomic
 from sahelwire.build import BuildRefused, BuiltRelease, build, render_release, update_card
-from sahelwire.changelog import CHANGELOG_FILE, add_entry
+from sahelwire.changelog import CHANGELOG_FILE, add_entry, entry_problem
 from sahelwire.config import Settings
 from sahelwire.data_diff import LEVELS, DataDiff, content_index, diff_indexes
 from sahelwire.paths import ProjectPaths
@@ -220,6 +220,11 @@ def plan_release(paths: ProjectPaths, level: str) -> tuple[str, str | None, Data
         )
     if tag_exists(paths.root, f"v{version}"):
         raise ReleaseRefused(f"tag v{version} already exists")
+    # Checked before anything is written: a CHANGELOG that already lists this version
+    # (e.g. copied from another checkout without its releases/) must not half-cut a release.
+    problem = entry_problem(paths.root / CHANGELOG_FILE, version)
+    if problem:
+        raise ReleaseRefused(problem)
     return version, previous, diff
 
 

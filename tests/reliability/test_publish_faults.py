@@ -8,13 +8,12 @@ and not mocked.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, SAHELWIRE, copy_project, run_cli, snapshot
+from helpers import SAHELWIRE, run_cli, snapshot, unreleased_repo
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +26,7 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("publish") / "proj")
-    for name in ("CHANGELOG.md", ".gitignore"):
-        shutil.copy2(ROOT / name, root / name)
-    git(root, "init", "-q", "-b", "main")
-    for key, value in [
-        ("user.name", "Publish Test"),
-        ("user.email", "publish@test.invalid"),
-        ("commit.gpgsign", "false"),
-        ("tag.gpgsign", "false"),
-    ]:
-        git(root, "config", key, value)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "project")
+    root = unreleased_repo(tmp_path_factory.mktemp("publish") / "proj")
     result = run_cli(root, "release", "minor")
     assert result.returncode == 0, result.stderr
     return root
