@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from sahelwire.annotation_tables import ANNOTATION_COLUMNS
+from sahelwire.annotation_tables import ANNOTATION_COLUMNS, REGION_COLUMNS
 from sahelwire.gold_layer import GoldLayer
 from sahelwire.paths import ProjectPaths
 from sahelwire.problems import Problem
@@ -84,21 +84,16 @@ _RAW_META = (
     "lead_time",
     "prediction_model_version",
 )
+# One long row per region, relation or choice: the span fields take their types from the
+# region table they come from (one source for region column types).
+_SPAN_FIELDS = ("start", "end", "text", "entity_id", "event_id", "realis", "value", "unit")
 _RAW_SPAN: dict[str, Any] = {
     "kind": pl.Utf8,
     "layer": pl.Utf8,
     "label": pl.Utf8,
     "region_id": pl.Utf8,
     "to_region_id": pl.Utf8,
-    "start": pl.Int64,
-    "end": pl.Int64,
-    "text": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "event_id": pl.Utf8,
-    "realis": pl.Utf8,
-    "value": pl.Float64,
-    "unit": pl.Utf8,
-    "approximate": pl.Boolean,
+    **{name: REGION_COLUMNS[name] for name in (*_SPAN_FIELDS, "approximate")},
 }
 RAW_SORT_KEY = (
     "article_id",

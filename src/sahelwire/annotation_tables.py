@@ -536,6 +536,10 @@ class TableCollector:
             else pl.DataFrame(schema=schema)
             for name, schema in _TABLES.items()
         }
+        return self._with_frames(frames)
+
+    def _with_frames(self, frames: dict[str, pl.DataFrame]) -> AnnotationTables:
+        """The four tables in ``frames`` plus what this collector counted and rejected."""
         return AnnotationTables(
             annotations=frames["annotations"],
             regions=frames["regions"],

@@ -84,16 +84,7 @@ class SpillingCollector(TableCollector):
         for name, schema in self.SHAPES:
             parts = [pl.read_ipc(p) for p in self._parts[name]]
             frames[name] = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
-        return AnnotationTables(
-            annotations=frames["annotations"],
-            regions=frames["regions"],
-            relations=frames["relations"],
-            choices=frames["choices"],
-            problems=self.problems,
-            drafts=self.drafts,
-            tasks=self.tasks,
-            rejected=self.rejected,
-        )
+        return self._with_frames(frames)
 
 
 def streamed_tables(
