@@ -1,4 +1,4 @@
-"""The streamed export-list parser: same tasks as json.load, same tables as the ijson path,
+"""The streamed export-list parser: same tasks as json.load, same tables as the in-memory collector,
 clear errors on broken files, and memory that does not follow the file's size."""
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, work / "corpus" / "export.json"
 
 
-def test_same_tables_as_the_ijson_parser(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+def test_spilled_tables_equal_the_in_memory_collector(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
     root, export = synthetic
     paths = ProjectPaths(root)
     old = tables_from_tasks(iter_export_tasks(export), collector_for(paths), "export.json")

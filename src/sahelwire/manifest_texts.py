@@ -1,7 +1,7 @@
 """The raw texts of the manifest's articles, each read when it is asked for.
 
 The export parser needs an article's text only while it checks that article's task. Reading
-every text up front (``annotation_tables._raw_texts``) holds the whole corpus in memory: a
+every text up front, as the parser once did, holds the whole corpus in memory: a
 few GB at a million articles. :class:`ManifestTexts` holds the manifest's ids and hashes only.
 """
 
@@ -16,7 +16,7 @@ from sahelwire.paths import ProjectPaths
 class ManifestTexts(Mapping[str, tuple[str, str]]):
     """article id -> (raw text, manifest sha256), each text read when it is asked for.
 
-    Same content as ``annotation_tables._raw_texts``: an article whose text file is missing
+    Every manifest article whose text is readable: an article whose text file is missing
     or not UTF-8 is absent (validation reports it itself); a later manifest row wins.
     """
 
