@@ -51,6 +51,16 @@ def test_build_reads_exports_and_texts_once(
     release = render_release(paths, Settings.load(paths))
     assert "README.md" in release.files
     assert calls == {"exports": 1, "texts": 0}
+    # The per-phase timings scripts/bench.py reports: every phase, in pipeline order.
+    assert list(release.seconds) == [
+        "parse_and_validate_inputs",
+        "card_sections_from_inputs",
+        "published_tables",
+        "validate_published",
+        "write_parquet",
+        "metadata_card_plots_croissant",
+    ]
+    assert all(seconds >= 0 for seconds in release.seconds.values())
 
 
 def test_tables_built_in_chunks_give_the_same_files(
