@@ -74,8 +74,8 @@ def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES
     pull`` writes them); the corpus' articles.jsonl and export.json stay under ``work/corpus``.
     Only the inputs that ``stages`` read are written (see the *_NEED_* sets).
     """
-    from sahelwire.paths import ProjectPaths
-    from sahelwire.synthetic import write_corpus
+    from sahelwire.io.paths import ProjectPaths
+    from sahelwire.raw.synthetic import write_corpus
 
     root = work / "project"
     (root / "dataset" / "raw" / "texts").mkdir(parents=True)
@@ -104,8 +104,8 @@ def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES
 
 def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     """Run one stage in this process (called in a fresh subprocess); return its measures."""
-    from sahelwire.config import Settings
-    from sahelwire.paths import ProjectPaths
+    from sahelwire.io.config import Settings
+    from sahelwire.io.paths import ProjectPaths
 
     paths = ProjectPaths(root)
     settings = Settings.load(paths)
@@ -114,7 +114,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     t0 = time.perf_counter()
     if name == "ingest":
-        from sahelwire.ingest import ingest
+        from sahelwire.raw.ingest import ingest
 
         result = ingest(paths, [work / "corpus" / "articles.jsonl"], settings.max_article_bytes)
         extra["added"] = len(result.added)
@@ -132,7 +132,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             extra["tasks"] = len(json.load(f))
         extra["input_mb"] = export.stat().st_size / 2**20
     elif name == "parse_export":
-        from sahelwire.export_stream import streamed_tables
+        from sahelwire.annotations.export_stream import streamed_tables
 
         parsed = streamed_tables(paths, export)
         extra["tasks"] = parsed.tasks
@@ -142,14 +142,14 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             extra["first_problem"] = str(parsed.problems[0])
         extra["input_mb"] = export.stat().st_size / 2**20
     elif name == "validate":
-        from sahelwire.validation import validate_project
+        from sahelwire.release.validation import validate_project
 
         report = validate_project(paths, include_dist=False)
         extra["problems"] = len(report.problems)
         if report.problems:
             extra["first_problem"] = str(report.problems[0])
     elif name == "build":
-        from sahelwire.build import build
+        from sahelwire.release.build import build
 
         release = build(paths, settings, work / "dist")
         extra["files"] = len(release.files)
@@ -157,7 +157,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     elif name == "baseline":
         import pyarrow.parquet as pq
 
-        from sahelwire.parquet_files import PARQUET_OPTIONS
+        from sahelwire.release.parquet_files import PARQUET_OPTIONS
 
         built = sorted((work / "dist" / "data").rglob("*.parquet"))
         if not built:

@@ -37,10 +37,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sahelwire.build import build
-from sahelwire.config import Settings
-from sahelwire.parquet_files import parquet_bytes
-from sahelwire.paths import ProjectPaths
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import build
+from sahelwire.release.parquet_files import parquet_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET, MIN_CHUNK, MAX_CHUNK = 64 * 1024, 8 * 1024, 128 * 1024

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sahelwire.annotation_tables import REGION_COLUMNS
+from sahelwire.annotations.tables import REGION_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAHELWIRE = Path(sys.executable).parent / "sahelwire"
@@ -105,7 +105,7 @@ def unreleased_repo(dest: Path) -> Path:
     themselves, so they start from the schemas, data and annotations with an empty
     CHANGELOG (its introduction only) and no releases/.
     """
-    from sahelwire.changelog import INTRO
+    from sahelwire.versions.changelog import INTRO
 
     root = copy_project(dest)
     (root / "CHANGELOG.md").write_text(INTRO, encoding="utf-8")

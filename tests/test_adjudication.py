@@ -1,4 +1,4 @@
-"""Per-annotator layer -> gold by the rules in sahelwire.adjudication, on known fixtures."""
+"""Per-annotator layer -> gold by the rules in sahelwire.annotations.adjudication, on known fixtures."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 
 from helpers import ROOT, region, regions_frame
-from sahelwire.adjudication import adjudicate
-from sahelwire.agreement import agreement_report
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.annotations.adjudication import adjudicate
+from sahelwire.annotations.agreement import agreement_report
+from sahelwire.schema.taxonomy import load_taxonomy
 
 TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
 TEXT = "Niger's junta met Molly Phee in Niamey."

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT, copy_project, run_cli, snapshot
-from sahelwire.annotation_tables import (
+from sahelwire.annotations.tables import (
     collector_for,
     iter_export_tasks,
     read_annotation_tables,
     tables_from_tasks,
 )
-from sahelwire.offsets import to_label_studio
-from sahelwire.paths import ProjectPaths
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.offsets import to_label_studio
 
 A001 = "001_a9cbf47f8b5096a3"
 

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from helpers import ROOT, copy_project, run_cli
-from sahelwire.baseline import NO_GOLD, baseline_markdown, baseline_report_for, score
-from sahelwire.gold_layer import GoldLayer
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
-from sahelwire.registries import load_registries
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.annotations.baseline import NO_GOLD, baseline_markdown, baseline_report_for, score
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.registries import load_registries
+from sahelwire.schema.taxonomy import load_taxonomy
 
 COLUMNS = {
     "article_id": pl.Utf8,

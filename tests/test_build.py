@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import copy_project, run_cli, snapshot
-from sahelwire import atomic
-from sahelwire.build import BuildRefused, build
-from sahelwire.config import Settings
-from sahelwire.paths import ProjectPaths
+from sahelwire.io import atomic
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import BuildRefused, build
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_interrupted_build_leaves_previous_dist(
             raise OSError(errno.ENOSPC, "No space left on device (simulated)")
         real(path, data)
 
-    monkeypatch.setattr("sahelwire.build.write_bytes_atomic", disk_full_after_two)
+    monkeypatch.setattr("sahelwire.release.build.write_bytes_atomic", disk_full_after_two)
     with pytest.raises(OSError):
         build(paths, settings)
     assert snapshot(paths.dist_dir) == before

@@ -11,20 +11,22 @@ import pyarrow as pa
 import pytest
 
 from helpers import ROOT, copy_project
-from sahelwire import adjudication, annotation_tables, release_tables
-from sahelwire.adjudication import adjudicate
-from sahelwire.annotation_layers import RAW_SORT_KEY, AnnotationLayers, raw_frame
-from sahelwire.annotation_tables import read_annotation_tables
-from sahelwire.baseline import _overlap_matches, baseline_report_for, render_markdown
-from sahelwire.build import render_release
-from sahelwire.card_plots import LISTED_ARTICLES, article_lengths_png, plots_section
-from sahelwire.card_sections import LISTED_CLUSTERS, splits_section
-from sahelwire.config import Settings
-from sahelwire.gold_layer import GoldLayer
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
-from sahelwire.registries import load_registries
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.annotations import adjudication
+from sahelwire.annotations import tables as annotation_tables
+from sahelwire.annotations.adjudication import adjudicate
+from sahelwire.annotations.baseline import _overlap_matches, baseline_report_for, render_markdown
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.layers import RAW_SORT_KEY, AnnotationLayers, raw_frame
+from sahelwire.annotations.tables import read_annotation_tables
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
+from sahelwire.release import tables as release_tables
+from sahelwire.release.build import render_release
+from sahelwire.release.card.plots import LISTED_ARTICLES, article_lengths_png, plots_section
+from sahelwire.release.card.sections import LISTED_CLUSTERS, splits_section
+from sahelwire.schema.registries import load_registries
+from sahelwire.schema.taxonomy import load_taxonomy
 
 PATHS = ProjectPaths(ROOT)
 TAX = load_taxonomy(PATHS.taxonomy_file)
@@ -205,7 +207,7 @@ def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
 
 
 def test_bio_tokens_skip_exactly_the_tokens_inside_non_body_zones() -> None:
-    from sahelwire.release_tables import _TOKEN, bio_tokens, non_body_ranges
+    from sahelwire.release.tables import _TOKEN, bio_tokens, non_body_ranges
 
     rng = random.Random(2)
     text = " ".join(rng.choice(["Niger", "a-b", "US.", "é😀", ",", "junta"]) for _ in range(300))

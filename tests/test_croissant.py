@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import copy_project, run_cli
-from sahelwire.config import SPLITS, Settings
+from sahelwire.io.config import SPLITS, Settings
 
 pytestmark = pytest.mark.slow
 

@@ -12,18 +12,18 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from helpers import ROOT, run_cli
-from sahelwire.annotation_tables import (
+from sahelwire.annotations.export_stream import SpillingCollector, streamed_tables
+from sahelwire.annotations.tables import (
     collector_for,
     iter_export_tasks,
     read_annotators,
     tables_from_tasks,
 )
-from sahelwire.export_list import ExportListError, iter_export_list
-from sahelwire.export_stream import SpillingCollector, streamed_tables
-from sahelwire.manifest import read_manifest
-from sahelwire.manifest_texts import ManifestTexts
-from sahelwire.paths import ProjectPaths
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.raw.manifest import read_manifest
+from sahelwire.raw.manifest_texts import ManifestTexts
+from sahelwire.schema.taxonomy import load_taxonomy
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -141,7 +141,7 @@ def test_texts_are_read_on_demand(synthetic: tuple[Path, Path]) -> None:
 _PEAK_PROBE = """
 import itertools, json, sys, tracemalloc
 from pathlib import Path
-from sahelwire.export_list import iter_export_list
+from sahelwire.labelstudio.export_list import iter_export_list
 
 tracemalloc.start()
 items = iter_export_list(Path(sys.argv[1]), chunk_chars=1 << 16)
@@ -163,7 +163,7 @@ def _peak_reading(export: Path, tasks: int) -> tuple[int, int]:
 
 def test_reading_holds_one_task_not_the_file(tmp_path: Path) -> None:
     """Reading 120 tasks peaks about where reading 3 does, far below the file's size."""
-    from sahelwire.synthetic import write_corpus
+    from sahelwire.raw.synthetic import write_corpus
 
     write_corpus(ProjectPaths(ROOT), tmp_path, 120, seed=4)
     export = tmp_path / "export.json"

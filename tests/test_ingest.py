@@ -30,7 +30,7 @@ def manifest(root: Path) -> list[dict[str, object]]:
 
 
 def max_bytes(root: Path) -> int:
-    from sahelwire.config import Settings
+    from sahelwire.io.config import Settings
 
     return Settings.from_pyproject(root / "pyproject.toml").max_article_bytes
 
@@ -290,9 +290,9 @@ def _big_jsonl(path: Path, n: int) -> Path:
 _PEAK_PROBE = """
 import json, sys, tracemalloc
 from pathlib import Path
-from sahelwire.config import Settings
-from sahelwire.ingest import ingest
-from sahelwire.paths import ProjectPaths
+from sahelwire.io.config import Settings
+from sahelwire.raw.ingest import ingest
+from sahelwire.io.paths import ProjectPaths
 
 paths = ProjectPaths(Path(sys.argv[1]))
 limit = Settings.from_pyproject(paths.root / "pyproject.toml").max_article_bytes
@@ -338,8 +338,8 @@ def test_input_changed_between_passes_refuses_and_removes_new_texts(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second pass re-reads the input; if it changed, nothing of this call remains."""
-    from sahelwire import ingest as ingest_module
-    from sahelwire.paths import ProjectPaths
+    from sahelwire.io.paths import ProjectPaths
+    from sahelwire.raw import ingest as ingest_module
 
     path = _big_jsonl(project.parent / "moving.jsonl", 20)
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -384,7 +384,7 @@ def test_metadata_with_a_line_separator_character_round_trips_through_the_manife
     row = {"id": "jl_sep", "text": ARTICLE, "outlet": "Example\u2028Wire"}
     path = jsonl(project.parent, "sep.jsonl", [json.dumps(row, ensure_ascii=False)])
     assert run_cli(project, "ingest", str(path)).returncode == 0
-    from sahelwire.manifest import read_manifest
+    from sahelwire.raw.manifest import read_manifest
 
     rows = {r["id"]: r for r in read_manifest(project / "dataset/raw/manifest.jsonl")}
     assert rows["jl_sep"]["outlet"] == "Example\u2028Wire"

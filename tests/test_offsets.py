@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sahelwire import offsets
-from sahelwire.offsets import (
+from sahelwire.labelstudio import offsets
+from sahelwire.labelstudio.offsets import (
     OffsetError,
     Utf16Index,
     codepoint_to_utf16,

@@ -6,12 +6,12 @@ import polars as pl
 import pytest
 
 from helpers import ROOT
-from sahelwire import prelabel
-from sahelwire.annotation_tables import TableCollector
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
-from sahelwire.registries import Registries, load_registries
-from sahelwire.taxonomy import Taxonomy, load_taxonomy
+from sahelwire.annotations.tables import TableCollector
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio import prelabel
+from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.registries import Registries, load_registries
+from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
 PATHS = ProjectPaths(ROOT)
 

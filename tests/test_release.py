@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli, snapshot, unreleased_repo
-from sahelwire.changelog import MARKER
-from sahelwire.release import bump, pyproject_versions, set_pyproject_version
+from sahelwire.versions.changelog import MARKER
+from sahelwire.versions.releases import bump, pyproject_versions, set_pyproject_version
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from helpers import ROOT, copy_project, run_cli
-from sahelwire.pandera_schemas import dataframe_schema
-from sahelwire.table_specs import ShapeBuilder, load_table_specs
-from sahelwire.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
+from sahelwire.schema.pandera_schemas import dataframe_schema
+from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.schema.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
 
 TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
 SPECS = load_table_specs(ROOT / "schemas/tables.yaml")

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from helpers import ROOT, region, regions_frame
-from sahelwire.registries import Registries
-from sahelwire.span_rules import check_regions, check_relations
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.schema.registries import Registries
+from sahelwire.schema.span_rules import check_regions, check_relations
+from sahelwire.schema.taxonomy import load_taxonomy
 
 TEXT = "Skip to main content\nNiger's junta met Molly Phee in Niamey 🤔 about 1,000 troops."
 TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")

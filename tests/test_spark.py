@@ -25,17 +25,17 @@ if shutil.which("java") is None:
 from pyspark.sql import SparkSession
 
 from helpers import copy_project
-from sahelwire.build import build
-from sahelwire.config import Settings
-from sahelwire.paths import ProjectPaths
-from sahelwire.spark_build import (
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import build
+from sahelwire.release.spark import (
     published_tables,
     to_spark,
     validation_errors,
     write_splits,
 )
-from sahelwire.table_specs import load_table_specs
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.schema.table_specs import load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import ROOT
-from sahelwire.splits import ClusterFileError, assign_splits, read_story_clusters
+from sahelwire.release.splits import ClusterFileError, assign_splits, read_story_clusters
 
 RATIOS = {"train": 0.6, "validation": 0.2, "test": 0.2}
 

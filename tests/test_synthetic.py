@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from helpers import ROOT, run_cli
-from sahelwire.annotation_tables import collector_for, iter_export_tasks, tables_from_tasks
-from sahelwire.paths import ProjectPaths
-from sahelwire.synthetic import SECOND_ANNOTATOR, _paragraph, generate, task_json, write_corpus
+from sahelwire.annotations.tables import collector_for, iter_export_tasks, tables_from_tasks
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.synthetic import SECOND_ANNOTATOR, _paragraph, generate, task_json, write_corpus
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench

@@ -2,7 +2,7 @@
 
 The worksheets are the annotator's reviewable source of the Label Studio annotation; these
 tests prove the spans land where the surface text says, the regions obey the taxonomy and
-registries (via sahelwire.span_rules, the same rules `sahelwire validate` applies to
+registries (via sahelwire.schema.span_rules, the same rules `sahelwire validate` applies to
 exports), and the Label Studio results follow docs/label_studio_format.md.
 """
 
@@ -15,17 +15,17 @@ import pytest
 import yaml
 
 from helpers import ROOT, copy_project
-from sahelwire.manifest import load_articles
-from sahelwire.offsets import from_label_studio
-from sahelwire.paths import ProjectPaths
-from sahelwire.taxonomy import load_taxonomy
-from sahelwire.worksheets import (
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.offsets import from_label_studio
+from sahelwire.labelstudio.worksheets import (
     WorksheetError,
     check_worksheets,
     worksheet_dir,
     worksheet_results,
     worksheet_tables,
 )
+from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.taxonomy import load_taxonomy
 
 PATHS = ProjectPaths.discover(ROOT)
 ARTICLES = {a.id: a.text for a in load_articles(PATHS)}
@@ -95,7 +95,7 @@ def test_label_studio_results_follow_the_contract(article_id: str) -> None:
         else:
             assert r["to_name"] == "text"
             v = r["value"]
-            # offsets are in Label Studio's unit (sahelwire.offsets, measured in a browser)
+            # offsets are in Label Studio's unit (sahelwire.labelstudio.offsets, measured in a browser)
             s, e = from_label_studio(text, v["start"], v["end"])
             assert text[s:e] == spans[r["id"]]["value"]["text"]
             if r["type"] == "labels":

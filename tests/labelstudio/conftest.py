@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, copy_project
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 from sahelwire.labelstudio.client import Connection, connect
-from sahelwire.paths import ProjectPaths
 
 
 @dataclass

@@ -16,10 +16,10 @@ import datasets
 import pytest
 
 from helpers import run_cli
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 

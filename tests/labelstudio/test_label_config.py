@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from helpers import ROOT, run_cli
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.label_config import render_label_config
-from sahelwire.paths import ProjectPaths
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.schema.taxonomy import load_taxonomy
 
 
 def test_checked_in_label_config_matches_taxonomy() -> None:

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from helpers import SAHELWIRE, run_cli, snapshot
+from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, connect
 from sahelwire.labelstudio.project import require_project
 from sahelwire.labelstudio.pull import pull
-from sahelwire.locks import exclusive_lock
-from sahelwire.paths import ProjectPaths
 
 pytestmark = pytest.mark.labelstudio
 

@@ -16,12 +16,12 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from helpers import SAHELWIRE, run_cli, snapshot
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
+from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.labelstudio.project import find_project, require_project
-from sahelwire.manifest import load_articles
-from sahelwire.offsets import to_label_studio
-from sahelwire.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
 
 pytestmark = pytest.mark.labelstudio
 
@@ -208,7 +208,7 @@ def test_round_trip_two_annotators_update_delete_prune(
 
     # The published spans after the emoji are the code-point slices; relations, the cancelled
     # annotation and both annotators survive; the draft is counted, not published.
-    from sahelwire.annotation_tables import read_annotation_tables
+    from sahelwire.annotations.tables import read_annotation_tables
 
     tables = read_annotation_tables(ls_project)
     assert tables.problems == []
@@ -341,7 +341,7 @@ def test_rotate_token_revokes_the_old_one_and_keeps_the_file_private(
 def test_two_pushes_at_once_the_second_is_refused(
     ls_project: ProjectPaths, ls_conn: Connection
 ) -> None:
-    from sahelwire.locks import exclusive_lock
+    from sahelwire.io.locks import exclusive_lock
 
     lock = ls_project.state_dir / "locks" / "labelstudio-push.lock"
     with exclusive_lock(lock, "test holder"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from helpers import SAHELWIRE, copy_project, run_cli, snapshot
-from sahelwire.locks import exclusive_lock
+from sahelwire.io.locks import exclusive_lock
 
 pytestmark = pytest.mark.slow
 

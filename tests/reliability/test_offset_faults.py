@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from helpers import ROOT, region, regions_frame
-from sahelwire.offsets import codepoint_to_utf16, from_label_studio, to_label_studio
-from sahelwire.registries import Registries
-from sahelwire.span_rules import check_regions
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.labelstudio.offsets import codepoint_to_utf16, from_label_studio, to_label_studio
+from sahelwire.schema.registries import Registries
+from sahelwire.schema.span_rules import check_regions
+from sahelwire.schema.taxonomy import load_taxonomy
 
 TEXT = "Niamey\r\n\r\nThe junta 🤔 met US officials.\r\nTroops left Niger."
 TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")

@@ -11,7 +11,7 @@ import datasets
 import pytest
 
 from helpers import ROOT, copy_project, run_cli, snapshot
-from sahelwire.card import escape_cell
+from sahelwire.io.markdown import escape_cell
 
 HOSTILE = (
     '<script>alert("pwned")</script>\n'

@@ -1,1 +1,8 @@
-"""Label Studio integration: the managed server, the labeling config, push and pull."""
+"""The Label Studio side: the managed server (own venv, 127.0.0.1), the SDK client, the
+labeling config generated from the taxonomy, ``push`` (tasks + pre-annotations from the
+offline pre-labeller), ``pull`` (``annotations/exports/<article_id>.json``), invite links,
+annotation worksheets and their submission, the export-list reader and the code-point offset
+conversion Label Studio's exports need.
+
+May import ``sahelwire.io``, ``sahelwire.schema`` and ``sahelwire.raw``.
+"""

@@ -16,9 +16,9 @@ import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from sahelwire.config import Settings
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
-from sahelwire.paths import ProjectPaths
 
 
 class ConnectionProblem(RuntimeError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from sahelwire.taxonomy import Attribute, Taxonomy
+from sahelwire.schema.taxonomy import Attribute, Taxonomy
 
 HEADER = (
     "<!-- Generated from schemas/taxonomy.yaml by `sahelwire labelstudio config`; "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sahelwire.config import Settings
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
-from sahelwire.paths import ProjectPaths
 
 
 def find_project(conn: Connection, paths: ProjectPaths) -> Any | None:

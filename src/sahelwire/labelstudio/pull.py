@@ -34,13 +34,13 @@ from label_studio_sdk.types import (
 )
 from rich.progress import Progress
 
-from sahelwire.atomic import write_bytes_atomic
-from sahelwire.export_list import ExportListError, iter_export_list
+from sahelwire.io.atomic import write_bytes_atomic
+from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
+from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.project import require_project
-from sahelwire.locks import exclusive_lock
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
 
 EXPORT_TIMEOUT_S = 300.0
 

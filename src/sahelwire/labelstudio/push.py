@@ -15,14 +15,14 @@ from typing import Any
 
 from rich.progress import Progress
 
-from sahelwire.config import Settings
+from sahelwire.io.config import Settings
+from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.label_config import render_label_config
 from sahelwire.labelstudio.project import find_project, task_rows
-from sahelwire.locks import exclusive_lock
-from sahelwire.manifest import Article, load_articles
-from sahelwire.paths import ProjectPaths
-from sahelwire.taxonomy import load_taxonomy
+from sahelwire.raw.manifest import Article, load_articles
+from sahelwire.schema.taxonomy import load_taxonomy
 
 IMPORT_BATCH = 500
 
@@ -58,18 +58,18 @@ def task_data(article: Article) -> dict[str, str]:
 
 
 def _predictor(paths: ProjectPaths) -> tuple[str | None, Any]:
-    """The offline pre-annotation baseline, when sahelwire.prelabel is available."""
+    """The offline pre-annotation baseline, when sahelwire.labelstudio.prelabel is available."""
     try:
-        prelabel = importlib.import_module("sahelwire.prelabel")
+        prelabel = importlib.import_module("sahelwire.labelstudio.prelabel")
     except ImportError:
         return None, None
-    from sahelwire.registries import load_registries
+    from sahelwire.schema.registries import load_registries
 
     taxonomy = load_taxonomy(paths.taxonomy_file)
     registries = load_registries(paths)
-    # The seam sahelwire.prelabel provides: predict_results(text, registries, taxonomy) ->
+    # The seam sahelwire.labelstudio.prelabel provides: predict_results(text, registries, taxonomy) ->
     # Label Studio result dicts, already in Label Studio offsets (it converts through
-    # sahelwire.offsets, so push must not convert again), and a version string, computed
+    # sahelwire.labelstudio.offsets, so push must not convert again), and a version string, computed
     # for this project's registry and taxonomy when the module offers model_version().
     if hasattr(prelabel, "model_version"):
         version = str(prelabel.model_version(registries, taxonomy))

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sahelwire.locks import exclusive_lock
-from sahelwire.paths import ProjectPaths
+from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.paths import ProjectPaths
 
 # >=1.23.2: fixes a world-readable SECRET_KEY in the data dir; <=1.22.0 has CVE-2026-22033.
 LABEL_STUDIO_VERSION = "1.23.2"
@@ -74,7 +74,7 @@ def _private_dir(folder: Path) -> Path:
 def write_private_json(path: Path, data: dict[str, str]) -> None:
     """Atomic write that is mode 0600 from the first byte to the rename.
 
-    Not sahelwire.atomic.write_bytes_atomic: that one makes its temp file 0644 before the
+    Not sahelwire.io.atomic.write_bytes_atomic: that one makes its temp file 0644 before the
     rename (right for data files), which would leave the secret world-readable for a moment.
     """
     _private_dir(path.parent)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from label_studio_sdk import LabelStudio
 
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.project import require_project
-from sahelwire.manifest import load_articles
-from sahelwire.paths import ProjectPaths
-from sahelwire.worksheets import worksheet_dir, worksheet_results
+from sahelwire.labelstudio.worksheets import worksheet_dir, worksheet_results
+from sahelwire.raw.manifest import load_articles
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""A Label Studio export list -> annotation tables, streamed: memory does not follow the file.
+
+``annotation_tables.TableCollector`` keeps its output rows in memory until the end (flushed
+to polars frames, but all held): at 10k articles that is several times the export's size.
+Here:
+
+* :func:`~sahelwire.labelstudio.export_list.iter_export_list` reads the list one task at a time with
+  the C JSON decoder, as fast as ``json.load``;
+* :class:`~sahelwire.raw.manifest_texts.ManifestTexts` reads each raw text when its task comes;
+* :class:`SpillingCollector` turns its rows into Arrow batches every ``batch_rows`` rows
+  and spills them to Arrow IPC files that the final tables memory-map, so the tables of a
+  million articles are not in the heap.
+
+The rules and Problems are the ones of :class:`~sahelwire.annotations.tables.TableCollector`,
+which this module only feeds differently.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sahelwire.annotations.tables import (
+    ANNOTATION_COLUMNS,
+    CHOICE_COLUMNS,
+    REGION_COLUMNS,
+    RELATION_COLUMNS,
+    AnnotationTables,
+    TableCollector,
+    read_annotators,
+)
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.raw.manifest_texts import ManifestTexts
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
+
+
+class SpillingCollector(TableCollector):
+    """A TableCollector whose rows leave the heap every ``batch_rows`` rows."""
+
+    SHAPES = (
+        ("annotations", ANNOTATION_COLUMNS),
+        ("regions", REGION_COLUMNS),
+        ("relations", RELATION_COLUMNS),
+        ("choices", CHOICE_COLUMNS),
+    )
+
+    def __init__(
+        self,
+        texts: Mapping[str, tuple[str, str]],
+        taxonomy: Taxonomy,
+        annotators: Mapping[str, str],
+        spill_dir: Path,
+        batch_rows: int = 20_000,
+    ) -> None:
+        super().__init__(texts, taxonomy, annotators)
+        self.spill_dir = spill_dir
+        self.batch_rows = batch_rows
+        self._parts: dict[str, list[Path]] = {name: [] for name, _ in self.SHAPES}
+
+    def add_task(self, task: Any, source: str) -> None:
+        super().add_task(task, source)
+        if len(self.regions) >= self.batch_rows:
+            self._spill()
+
+    def _spill(self) -> None:
+        for name, schema in self.SHAPES:
+            rows: list[dict[str, Any]] = getattr(self, name)
+            if not rows:
+                continue
+            part = self.spill_dir / f"{name}-{len(self._parts[name]):06d}.arrow"
+            pl.DataFrame(rows, schema=schema).write_ipc(part, compression="uncompressed")
+            self._parts[name].append(part)
+            rows.clear()
+
+    def tables(self) -> AnnotationTables:
+        self._spill()
+        frames = {}
+        for name, schema in self.SHAPES:
+            parts = [pl.read_ipc(p) for p in self._parts[name]]
+            frames[name] = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
+        return self._with_frames(frames)
+
+
+def streamed_tables(
+    paths: ProjectPaths, export: Path, taxonomy: Taxonomy | None = None
+) -> AnnotationTables:
+    """The annotation tables of one export list (rules and Problems as TableCollector's)."""
+    tmp_root = paths.state_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    # The spilled batches are read back before the folder goes (on Linux a memory-mapped
+    # file also stays readable after it is removed).
+    with tempfile.TemporaryDirectory(prefix="export-tables-", dir=tmp_root) as spill:
+        collector = SpillingCollector(
+            ManifestTexts(paths),
+            taxonomy or load_taxonomy(paths.taxonomy_file),
+            read_annotators(paths),
+            Path(spill),
+        )
+        source = export.name
+        try:
+            for task in iter_export_list(export):
+                collector.add_task(task, source)
+        except (ExportListError, UnicodeDecodeError) as exc:
+            collector.problems.append(
+                Problem(source, None, None, "export is complete JSON", None, str(exc))
+            )
+        return collector.tables()

@@ -1,0 +1,177 @@
+"""Per-annotator tables (from the raw exports) and the gold layer adjudicated from them.
+
+The one place the build and ``validate`` get annotations from, so both always see the
+same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.tables import ANNOTATION_COLUMNS, REGION_COLUMNS
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class AnnotationLayers:
+    annotations: pl.DataFrame
+    regions: pl.DataFrame
+    relations: pl.DataFrame
+    choices: pl.DataFrame
+    gold: GoldLayer
+    problems: list[Problem] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _has_exports(paths: ProjectPaths) -> bool:
+    return paths.exports_dir.is_dir() and any(paths.exports_dir.glob("*.json"))
+
+
+def load_annotation_layers(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> AnnotationLayers:
+    """Read annotations/exports/ and adjudicate; an empty corpus of annotations is valid.
+
+    ``texts`` (article id -> (text, manifest sha256)) saves re-reading dataset/raw when the
+    caller (validation) has already read it.
+    """
+    if not _has_exports(paths):
+        empty = pl.DataFrame(schema=ANNOTATION_COLUMNS)
+        return AnnotationLayers(
+            empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), GoldLayer.empty()
+        )
+    from sahelwire.annotations.adjudication import adjudicate
+    from sahelwire.annotations.tables import read_annotation_tables
+
+    tables = read_annotation_tables(paths, taxonomy, texts=texts)
+    result = adjudicate(
+        tables.annotations,
+        tables.regions,
+        tables.relations,
+        tables.choices,
+        paths.decisions_dir,
+        taxonomy,
+    )
+    return AnnotationLayers(
+        tables.annotations,
+        tables.regions,
+        tables.relations,
+        tables.choices,
+        result.gold,
+        problems=[*tables.problems, *result.problems],
+        conflicts=result.conflicts,
+    )
+
+
+# annotations_raw columns taken from the annotation each row belongs to.
+_RAW_META = (
+    "article_id",
+    "task_id",
+    "annotation_id",
+    "annotator",
+    "cancelled",
+    "created_at",
+    "updated_at",
+    "lead_time",
+    "prediction_model_version",
+)
+# One long row per region, relation or choice: the span fields take their types from the
+# region table they come from (one source for region column types).
+_SPAN_FIELDS = ("start", "end", "text", "entity_id", "event_id", "realis", "value", "unit")
+_RAW_SPAN: dict[str, Any] = {
+    "kind": pl.Utf8,
+    "layer": pl.Utf8,
+    "label": pl.Utf8,
+    "region_id": pl.Utf8,
+    "to_region_id": pl.Utf8,
+    **{name: REGION_COLUMNS[name] for name in (*_SPAN_FIELDS, "approximate")},
+}
+RAW_SORT_KEY = (
+    "article_id",
+    "annotation_id",
+    "kind",
+    "layer",
+    "region_id",
+    "to_region_id",
+    "label",
+    "start",
+    "end",
+)
+
+
+def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
+    """The ``annotations_raw`` config: every region, relation and choice, per annotator.
+
+    Sorted by :data:`RAW_SORT_KEY`, each value compared as its text zero-filled to 12
+    characters (so ids and offsets sort numerically) and missing values first; built in
+    polars because it has a row per region of every annotation.
+    """
+    meta_schema = {k: ANNOTATION_COLUMNS[k] for k in _RAW_META}
+    if not layers.annotations.height:
+        return pl.DataFrame(schema={**meta_schema, **_RAW_SPAN})
+    lit = pl.lit
+    parts = [
+        layers.regions.select(
+            "annotation_id",
+            lit("region").alias("kind"),
+            *(k for k in _RAW_SPAN if k not in ("kind", "to_region_id")),
+        ),
+        layers.relations.select(
+            "annotation_id",
+            lit("relation").alias("kind"),
+            lit("relations").alias("layer"),
+            "label",
+            pl.col("from_region_id").alias("region_id"),
+            "to_region_id",
+        ),
+        layers.choices.select(
+            "annotation_id",
+            lit("choice").alias("kind"),
+            pl.col("field").alias("layer"),
+            pl.col("value").alias("label"),
+        ),
+    ]
+    spans = pl.concat(
+        [
+            part.with_columns(
+                lit(None, dtype=dtype).alias(name)
+                for name, dtype in _RAW_SPAN.items()
+                if name not in part.columns
+            ).select(["annotation_id", *_RAW_SPAN])
+            for part in parts
+            if part.height
+        ]
+        or [pl.DataFrame(schema={"annotation_id": pl.Int64, **_RAW_SPAN})],
+        how="vertical_relaxed",
+    ).with_row_index("_order")
+    meta = layers.annotations.select(_RAW_META)
+    rows = spans.join(meta, on="annotation_id", how="inner", suffix="_meta")
+    del spans, parts  # only one copy of the rows besides the sorted one (peak memory)
+    # Each key as the dense rank of its zero-filled text: the same order, but sorting
+    # millions of rows on small integers instead of strings.
+    keys = [_sort_rank(rows, k).alias(f"_key{i}") for i, k in enumerate(RAW_SORT_KEY)]
+    return (
+        rows.with_columns(keys)
+        .sort([*(f"_key{i}" for i in range(len(RAW_SORT_KEY))), "_order"])
+        .select([*meta_schema, *_RAW_SPAN])
+    )
+
+
+def _sort_rank(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Dense rank of ``"" if v is None else str(v).zfill(12)`` (missing values first)."""
+    column = pl.col(name)
+    if frame.schema[name].is_integer():
+        low, high = frame[name].min(), frame[name].max()
+        # Zero-filled decimal text sorts like the number for 0 <= v < 10**12.
+        if low is None or (low >= 0 and high < 10**12):  # type: ignore[operator]
+            return column.rank("dense").fill_null(0)
+    return column.cast(pl.Utf8).str.zfill(12).fill_null("").rank("dense")

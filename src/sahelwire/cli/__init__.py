@@ -1,0 +1,289 @@
+"""The one command line, ``sahelwire <stage>`` (exit codes: 0 ok, 1 invalid data, 2 usage or environment): the root app here, the ``labelstudio`` sub-app and
+the release commands in their own modules, shared exit codes and helpers in ``common``. The
+only package that imports the CLI library (typer).
+
+The top of the import order: may import every stage; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
+
+app = typer.Typer(
+    name="sahelwire",
+    help="Ingest, validate, build, sync and release the SahelWire dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Ingest, validate, build, sync and release the SahelWire dataset."""
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Text files, JSONL files or folders of them.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add raw articles to dataset/raw/ exactly as received, with a manifest row each."""
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.raw.ingest import IngestRefused
+    from sahelwire.raw.ingest import ingest as run_ingest
+
+    paths, settings = project()
+    try:
+        result = run_ingest(paths, inputs, settings.max_article_bytes)
+    except IngestRefused as exc:
+        if as_json:
+            typer.echo(json.dumps({"refused": [p.__dict__ for p in exc.problems]}, indent=2))
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(
+            f"ingest refused: {len(exc.problems)} problem(s); dataset/raw/ unchanged", EXIT_INVALID
+        ) from None
+    except LockBusy as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    if as_json:
+        typer.echo(json.dumps(result.__dict__, indent=2))
+        return
+    for article_id in result.added:
+        typer.echo(f"added      {article_id}")
+    for article_id in result.unchanged:
+        typer.echo(f"unchanged  {article_id}")
+    for article_id, existing in result.duplicates:
+        typer.echo(f"duplicate  {article_id}: same text as {existing}; not stored again")
+    typer.echo(
+        f"{len(result.added)} added, {len(result.unchanged)} unchanged, {len(result.duplicates)} duplicate(s)"
+    )
+
+
+@app.command()
+def validate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    no_dist: Annotated[
+        bool, typer.Option("--no-dist", help="Skip dist/ even when present.")
+    ] = False,
+) -> None:
+    """Validate everything committed (and dist/ when present) against schemas/."""
+    from sahelwire.release.validation import validate_project
+
+    paths, _ = project()
+    try:
+        report = validate_project(paths, include_dist=not no_dist)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot validate: {exc}", EXIT_USAGE) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "problems": [p.to_json() for p in report.problems],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for problem in report.problems:
+            typer.echo(f"error: {problem}")
+        checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
+        typer.echo(
+            f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
+        )
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
+
+
+@app.command()
+def build(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: dist/).")] = None,
+) -> None:
+    """Build the release folder (card, Parquet splits per config, checksums) from what is committed."""
+    from sahelwire.release.build import BuildRefused
+    from sahelwire.release.build import build as run_build
+    from sahelwire.release.card.template import CardTemplateError
+
+    paths, settings = project()
+    try:
+        release = run_build(paths, settings, out)
+    except CardTemplateError as exc:
+        raise fail(
+            f"build refused: {exc}; the previous build folder is intact", EXIT_USAGE
+        ) from None
+    except BuildRefused as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(
+            f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID
+        ) from None
+    except OSError as exc:  # full disk, file size limit, permissions: the staging is discarded
+        raise fail(
+            f"build failed writing {exc.filename or 'the release'}: {exc.strerror or exc}; "
+            "the previous build folder is intact",
+            EXIT_USAGE,
+        ) from None
+    target = out or paths.dist_dir
+    for config, by_split in release.rows.items():
+        typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
+    typer.echo(f"built {len(release.files)} files into {target}")
+
+
+@app.command()
+def card(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if DATASET_CARD.md is out of date; write nothing."),
+    ] = False,
+) -> None:
+    """Regenerate the generated parts of DATASET_CARD.md (YAML metadata, tables, statistics)."""
+    from sahelwire.release.build import BuildRefused, update_card
+    from sahelwire.release.card.template import CardTemplateError
+
+    paths, settings = project()
+    try:
+        current = update_card(paths, settings, check=check)
+    except CardTemplateError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except BuildRefused as exc:
+        raise fail(
+            f"cannot render the card: {exc}; run `sahelwire validate`", EXIT_INVALID
+        ) from None
+    if current:
+        typer.echo("DATASET_CARD.md is up to date")
+    elif check:
+        raise fail(
+            "DATASET_CARD.md drifted from its sources; run `sahelwire card` and commit",
+            EXIT_INVALID,
+        )
+    else:
+        typer.echo("DATASET_CARD.md updated")
+
+
+@app.command()
+def agreement(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) where measured."""
+    from sahelwire.annotations.agreement import agreement_report
+    from sahelwire.annotations.layers import load_annotation_layers
+    from sahelwire.schema.taxonomy import load_taxonomy
+
+    paths, _ = project()
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    layers = load_annotation_layers(paths, taxonomy)
+    report = agreement_report(layers.annotations, layers.regions, layers.choices, taxonomy)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    n = report["articles_with_2plus_annotators"]
+    if n == 0:
+        typer.echo("agreement not measured: no article has annotations by two or more annotators")
+        return
+    typer.echo(f"articles with 2+ annotators: {n}")
+    for layer, r in report["spans"].items():
+        typer.echo(
+            f"span F1 {layer:12} exact {r['f1_exact']:.3f}  overlap {r['f1_overlap']:.3f}  ({r['pairs']} pairs)"
+        )
+    for name, r in report["article_labels"].items():
+        alpha = "undefined" if r["alpha"] is None else f"{r['alpha']:.3f}"
+        typer.echo(
+            f"alpha {name:40} {alpha}  ({r['articles']} articles{', ' + r['note'] if r.get('note') else ''})"
+        )
+
+
+@app.command()
+def baseline(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Score the offline pre-annotation baseline against the gold layer."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sahelwire.annotations.baseline import HEADER, attribute_lines, baseline_report, table_rows
+
+    paths, _ = project()
+    report = baseline_report(paths)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    if report["layers"] is None:
+        typer.echo(report["message"])
+        return
+    table = Table(title=f"baseline {report['model_version']} vs gold")
+    for i, name in enumerate(HEADER):
+        table.add_column(name, justify="left" if i < 2 else "right")
+    for row in table_rows(report):
+        table.add_row(*row, style="bold" if row[1] == "(all)" else None)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured output: rich's 80-column default would truncate label names.
+        console = Console(width=160)
+    console.print(table)
+    for line in attribute_lines(report):
+        console.print(line, markup=False, highlight=False)
+    typer.echo(
+        f"{report['articles_scored']} article(s) scored; not predicted: "
+        f"{', '.join(report['layers_not_predicted']) or 'none'}"
+    )
+
+
+@app.command()
+def adjudicate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List every adjudication conflict and how it was settled (exit 1 if any is unsettled)."""
+    from sahelwire.annotations.layers import load_annotation_layers
+    from sahelwire.schema.taxonomy import load_taxonomy
+
+    paths, _ = project()
+    layers = load_annotation_layers(paths, load_taxonomy(paths.taxonomy_file))
+    unsettled = [p for p in layers.problems if p.rule == "every conflict is settled by a decision"]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"conflicts": layers.conflicts, "unsettled": len(unsettled)}, indent=2, default=str
+            )
+        )
+    else:
+        for c in layers.conflicts:
+            typer.echo(
+                f"{c['article_id']}  {c['kind']:10} {c['item']}  {c['detail']}  decision={c.get('decision')}"
+            )
+        status = layers.gold.status
+        single = status.filter(status["n_annotators"] == 1).height
+        typer.echo(
+            f"{len(layers.conflicts)} conflict(s), {len(unsettled)} unsettled; "
+            f"{status.height} article(s) in gold, {single} single-annotated"
+        )
+    raise typer.Exit(EXIT_INVALID if unsettled else EXIT_OK)
+
+
+def _register_subcommands() -> None:
+    # Stages with several subcommands own a Typer sub-app in their own module; they are
+    # wired here so `sahelwire --help` lists everything.
+    from sahelwire.cli.labelstudio import app as labelstudio_app
+
+    app.add_typer(labelstudio_app, name="labelstudio")
+    from sahelwire.cli.release import register as register_release_commands
+
+    register_release_commands(app)
+
+
+def main() -> None:
+    _register_subcommands()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

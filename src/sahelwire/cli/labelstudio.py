@@ -1,0 +1,227 @@
+"""The ``sahelwire labelstudio`` sub-commands."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
+
+import typer
+
+from sahelwire.cli.common import EXIT_INVALID, EXIT_USAGE, fail, project_paths
+from sahelwire.io.paths import ProjectPaths
+
+app = typer.Typer(
+    help="Serve Label Studio locally, push articles with pre-annotations, pull annotations.",
+    no_args_is_help=True,
+)
+
+PROG = "sahelwire labelstudio"
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    return fail(message, code, prog=PROG)
+
+
+def _paths() -> ProjectPaths:
+    return project_paths(prog=PROG)
+
+
+@app.command()
+def install() -> None:
+    """Install the pinned Label Studio server into its own venv (.sahelwire/labelstudio/venv)."""
+    from sahelwire.labelstudio import server
+
+    paths = _paths()
+    if server.is_installed(paths):
+        typer.echo(
+            f"Label Studio {server.LABEL_STUDIO_VERSION} already installed in {server.venv_dir(paths)}"
+        )
+        return
+    typer.echo(
+        f"installing Label Studio {server.LABEL_STUDIO_VERSION} into {server.venv_dir(paths)} (~1 min)"
+    )
+    try:
+        server.install(paths)
+    except server.ServerError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    typer.echo("installed")
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1 (default: from label_studio_url).")
+    ] = None,
+) -> None:
+    """Start the local server on 127.0.0.1 (creates the admin and its token on first start)."""
+    from sahelwire.io.config import Settings
+    from sahelwire.labelstudio import server
+
+    paths = _paths()
+    url = Settings.load(paths).label_studio_url
+    port = port or urlparse(url).port or 8080
+    creds = server.load_or_create_credentials(paths, f"http://{server.HOST}:{port}")
+    data_dir = server.home(paths) / "data"
+    try:
+        running = server.start(paths, data_dir=data_dir, port=port, creds=creds)
+    except server.ServerError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    typer.echo(f"Label Studio is up at {running.url} (data: {data_dir})")
+    typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")
+    typer.echo("Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        running.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@app.command()
+def config(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the checked-in file drifted.")
+    ] = False,
+) -> None:
+    """Generate annotations/label_config.xml from schemas/taxonomy.yaml."""
+    from sahelwire.io.atomic import write_text_atomic
+    from sahelwire.labelstudio.label_config import render_label_config
+    from sahelwire.schema.taxonomy import load_taxonomy
+
+    paths = _paths()
+    xml = render_label_config(load_taxonomy(paths.taxonomy_file))
+    target: Path = paths.label_config_file
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check:
+        if current != xml:
+            raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
+        typer.echo(f"{target} is up to date")
+        return
+    if current != xml:
+        write_text_atomic(target, xml)
+        typer.echo(f"wrote {target}")
+    else:
+        typer.echo(f"{target} unchanged")
+
+
+@app.command()
+def push(
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Create or update the project and its tasks (idempotent), with pre-annotations."""
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.push import push as do_push
+
+    paths = _paths()
+    try:
+        summary = do_push(connect(paths), paths, show_progress=not quiet and sys.stderr.isatty())
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(summary.line())
+    if summary.refused:
+        for reason in summary.refused:
+            typer.echo(f"refused: {reason}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def pull(
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also delete local copies of tasks and annotations deleted on the server.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Fetch every annotation via a snapshot export into annotations/exports/ (incremental)."""
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.pull import PullRefused
+    from sahelwire.labelstudio.pull import pull as do_pull
+
+    paths = _paths()
+    try:
+        summary = do_pull(
+            connect(paths), paths, prune=prune, show_progress=not quiet and sys.stderr.isatty()
+        )
+    except PullRefused as exc:
+        raise _fail(f"pull refused, nothing written: {exc}") from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(f"{exc}; nothing written") from None
+    for name in summary.changed_files:
+        typer.echo(f"  wrote {name}")
+    # Deleted on the server but kept here: say exactly what --prune would remove.
+    for stem in summary.kept_tasks:
+        typer.echo(f"  kept (deleted on the server; --prune removes it): task file {stem}.json")
+    for ref in summary.kept_annotation_refs:
+        typer.echo(f"  kept (deleted on the server; --prune removes it): {ref}")
+    typer.echo(summary.line())
+
+
+@app.command("rotate-token")
+def rotate_token() -> None:
+    """Replace the managed server's API token (old one stops working; file stays 0600)."""
+    import os
+
+    from sahelwire.labelstudio import server
+    from sahelwire.labelstudio.client import ConnectionProblem, call, connect
+
+    paths = _paths()
+    if os.environ.get("LABEL_STUDIO_API_KEY"):
+        raise _fail(
+            "LABEL_STUDIO_API_KEY is set: rotate that token on its own server "
+            "(Account & Settings > Access Token), then update the variable",
+            EXIT_USAGE,
+        )
+    try:
+        conn = connect(paths)
+        response = call(conn, lambda: conn.client.users.reset_token())
+    except ConnectionProblem as exc:
+        raise _fail(str(exc)) from None
+    new_token = str(getattr(response, "token", "") or "")
+    if not new_token:
+        raise _fail(
+            "the server did not return a new token; the old one may be revoked: "
+            "log in with the password in the credentials file and reset it there"
+        )
+    server.update_api_key(paths, new_token)
+    typer.echo(
+        f"API token rotated; the old one no longer works. New token in {server.credentials_file(paths)}"
+    )
+
+
+@app.command()
+def invite() -> None:
+    """Print a one-time sign-up link for a new annotator (sign-up without a link is disabled)."""
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.invite import invite_url
+
+    paths = _paths()
+    try:
+        typer.echo(invite_url(connect(paths)))
+    except ConnectionProblem as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("submit-worksheets")
+def submit_worksheets(
+    annotator: Annotated[str, typer.Option(help="Annotator e-mail (signs up via an invite link).")],
+) -> None:
+    """Submit annotations/worksheets/*.yaml as ANNOTATOR's own annotations (idempotent)."""
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.worksheet_submit import submit
+    from sahelwire.labelstudio.worksheets import WorksheetError
+
+    paths = _paths()
+    try:
+        summary = submit(connect(paths), paths, annotator)
+    except (ConnectionProblem, WorksheetError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(summary.line())

@@ -1,0 +1,210 @@
+"""The card's plots: gold label distributions per layer and split, and article lengths.
+
+Rendered with matplotlib's Agg backend into PNG bytes that are stable for identical
+inputs: no pyplot global state, fixed size/DPI/fonts, and the PNG ``Software`` text chunk
+(which carries the matplotlib version) removed. The build writes them to dist/plots/ and
+the card embeds them with relative links, which resolve on the Hub and in a local build.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+import pyarrow as pa
+import pyarrow.compute as pc
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sahelwire.io.config import SPLITS
+from sahelwire.schema.taxonomy import Taxonomy
+
+LABELS_PLOT = "plots/label_distribution.png"
+LENGTHS_PLOT = "plots/article_lengths.png"
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
+_RC: Any = {"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "sahelwire"}
+# Up to this many articles the card draws and lists every article's length; above it a
+# per-article bar and table row would dominate the build (and bury the card), so it shows
+# a histogram and per-split summary figures instead.
+LISTED_ARTICLES = 50
+_BINS = 40
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def label_counts(
+    documents: Mapping[str, pa.Table], taxonomy: Taxonomy
+) -> dict[str, dict[str, Counter[str]]]:
+    """layer -> split -> label name -> gold span count (from the documents config)."""
+    out: dict[str, dict[str, Counter[str]]] = {}
+    for layer in taxonomy.span_layers:
+        out[layer.name] = {}
+        for split in SPLITS:
+            ids = span_label_counts(documents[split], layer.name)
+            out[layer.name][split] = Counter(
+                {name: ids[i] for i, name in enumerate(layer.label_names)}
+            )
+    return out
+
+
+def span_label_counts(table: pa.Table, column: str) -> Counter[int]:
+    """Class index -> number of spans in a list<struct{label}> column (counted in Arrow)."""
+    spans = pc.list_flatten(table.column(column))
+    counts = pc.value_counts(pc.struct_field(spans, "label"))
+    return Counter(
+        dict(
+            zip(
+                counts.field("values").to_pylist(),
+                counts.field("counts").to_pylist(),
+                strict=True,
+            )
+        )
+    )
+
+
+def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, int, int]]:
+    """(id, split, len(text), len(clean_text)) per article, in code points, sorted by id."""
+    rows: list[tuple[str, str, int, int]] = []
+    for split in SPLITS:
+        table = documents[split]
+        rows += zip(
+            table.column("id").to_pylist(),
+            [split] * table.num_rows,
+            pc.utf8_length(table.column("text")).to_pylist(),
+            pc.utf8_length(table.column("clean_text")).to_pylist(),
+            strict=True,
+        )
+    return sorted(rows)
+
+
+def label_distribution_png(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> bytes:
+    counts = label_counts(documents, taxonomy)
+    layers = taxonomy.span_layers
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 2.4 * len(layers)))
+        axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
+        width = 0.8 / len(SPLITS)
+        for ax, layer in zip(axes, layers, strict=True):
+            names = list(layer.label_names)
+            for k, split in enumerate(SPLITS):
+                ax.bar(
+                    [i + (k - 1) * width for i in range(len(names))],
+                    [counts[layer.name][split][n] for n in names],
+                    width,
+                    label=split,
+                    color=SPLIT_COLORS[split],
+                )
+            ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+            ax.set_ylabel("gold spans")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(f"{layer.title} ({layer.name})", loc="left")
+        axes[0].legend(ncols=len(SPLITS), loc="upper right")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def article_lengths_png(documents: Mapping[str, pa.Table]) -> bytes:
+    rows = article_lengths(documents)
+    if len(rows) > LISTED_ARTICLES:
+        return _length_histogram_png(rows)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 0.5 * max(len(rows), 4) + 1))
+        ax = fig.subplots()
+        ys = range(len(rows))
+        ax.barh(
+            ys,
+            [r[2] for r in rows],
+            color=[SPLIT_COLORS[r[1]] for r in rows],
+            alpha=0.35,
+            label="text (raw page)",
+        )
+        ax.barh(
+            ys,
+            [r[3] for r in rows],
+            color=[SPLIT_COLORS[r[1]] for r in rows],
+            label="clean_text (non-body zones removed)",
+        )
+        ax.set_yticks(list(ys), [f"{r[0][:3]} ({r[1]})" for r in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel("length in Unicode code points")
+        ax.set_title("Article lengths (pale: raw page, solid: article body)", loc="left")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _length_histogram_png(rows: list[tuple[str, str, int, int]]) -> bytes:
+    """Histogram of raw and body lengths per split (aggregated before plotting)."""
+    import numpy as np
+
+    top = max(max(r[2] for r in rows), 1)
+    edges = np.linspace(0, top, _BINS + 1)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 2.2 * len(SPLITS) + 1))
+        axes = fig.subplots(len(SPLITS), 1, squeeze=False, sharex=True)[:, 0]
+        for ax, split in zip(axes, SPLITS, strict=True):
+            mine = [r for r in rows if r[1] == split]
+            for col, alpha, label in (
+                (2, 0.35, "text (raw page)"),
+                (3, 1.0, "clean_text (non-body zones removed)"),
+            ):
+                counts, _ = np.histogram([r[col] for r in mine], bins=edges)
+                ax.stairs(counts, edges, fill=True, color=SPLIT_COLORS[split], alpha=alpha,
+                          label=label)  # fmt: skip
+            ax.set_ylabel(f"{split} articles")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(loc="upper right")
+        axes[-1].set_xlabel("length in Unicode code points")
+        axes[0].set_title(
+            "Article lengths per split (pale: raw page, solid: article body)", loc="left"
+        )
+        fig.tight_layout()
+        return _png(fig)
+
+
+def plot_files(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, bytes]:
+    """Release-relative file name -> PNG bytes."""
+    return {
+        LABELS_PLOT: label_distribution_png(documents, taxonomy),
+        LENGTHS_PLOT: article_lengths_png(documents),
+    }
+
+
+def plots_section(documents: Mapping[str, pa.Table]) -> str:
+    """Markdown embedding the plots, with the length figures as a table too."""
+    from sahelwire.io.markdown import markdown_table
+
+    rows = article_lengths(documents)
+    head = (
+        f"![Gold label distribution per layer and split]({LABELS_PLOT})\n\n"
+        f"![Article lengths, raw page vs article body]({LENGTHS_PLOT})\n\n"
+    )
+    if len(rows) <= LISTED_ARTICLES:
+        return (
+            head
+            + "Article lengths (Unicode code points):\n\n"
+            + markdown_table(["article", "split", "text", "clean_text"], [list(r) for r in rows])
+        )
+    summary = []
+    for split in SPLITS:
+        mine = [r for r in rows if r[1] == split]
+        for col, name in ((2, "text"), (3, "clean_text")):
+            values = sorted(r[col] for r in mine)
+            if values:
+                summary.append(
+                    [split, name, len(values), values[0], values[len(values) // 2], values[-1]]
+                )
+    return (
+        head
+        + f"Article lengths (Unicode code points; {len(rows)} articles, too many to list):\n\n"
+        + markdown_table(["split", "column", "articles", "min", "median", "max"], summary)
+    )

@@ -1,0 +1,166 @@
+"""The card's generated prose sections: label tables, split table, statistics.
+
+Each returns Markdown computed from the taxonomy, the table specs or the built tables,
+so no figure in the card is typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.markdown import markdown_table
+from sahelwire.release.card.plots import span_label_counts
+from sahelwire.schema.table_specs import TableSpecs
+from sahelwire.schema.taxonomy import Taxonomy
+
+# Above this many story clusters the card lists only the largest (and totals per split).
+LISTED_CLUSTERS = 50
+
+
+def taxonomy_section(taxonomy: Taxonomy) -> str:
+    parts = [f"Taxonomy version {taxonomy.version} (`schemas/taxonomy.yaml`).\n"]
+    for layer in taxonomy.span_layers:
+        parts.append(f"\n**{layer.title}** (`{layer.name}`): {layer.description}\n\n")
+        parts.append(
+            markdown_table(
+                ["label", "hotkey", "description"],
+                [[f"`{lab.name}`", lab.hotkey or "", lab.description] for lab in layer.labels],
+            )
+        )
+        for attr in layer.attributes:
+            values = ", ".join(attr.values) if attr.values else attr.type
+            parts.append(f"\n- attribute `{attr.name}` ({values}): {attr.description}\n")
+        if layer.relation_labels:
+            roles = ", ".join(f"`{r.name}` ({r.description})" for r in layer.relation_labels)
+            parts.append(f"- argument relations: {roles}\n")
+    parts.append("\n**Article-level labels**\n\n")
+    parts.append(
+        markdown_table(
+            ["field", "kind", "values"],
+            [
+                [f"`{f.name}`", f.kind, ", ".join(f.value_names) or "free text"]
+                for f in taxonomy.document_fields
+            ],
+        )
+    )
+    return "".join(parts)
+
+
+def fields_section(specs: TableSpecs) -> str:
+    parts = []
+    for name, spec in specs.configs.items():
+        parts.append(
+            f"\n**`{name}`**{' (default)' if spec.default else ''}: {spec.description}\n\n"
+        )
+        parts.append(
+            markdown_table(
+                ["field", "description"], [[f"`{c.name}`", c.description] for c in spec.columns]
+            )
+        )
+    return "".join(parts)
+
+
+def splits_section(
+    settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]
+) -> str:
+    ratios = ", ".join(f"{s} {settings.split_ratios[s]:.2f}" for s in SPLITS)
+    members_of: dict[str, list[str]] = defaultdict(list)
+    for article, cluster in clusters.items():
+        members_of[cluster].append(article)
+    rows: list[list[object]] = []
+    for cluster in sorted(members_of):
+        members = sorted(members_of[cluster])
+        rows.append([f"`{cluster}`", splits[members[0]], len(members), ", ".join(members)])
+    table = markdown_table(["story cluster", "split", "articles", "article ids"], rows)
+    if len(rows) > LISTED_CLUSTERS:
+        # A row per cluster would make the card as long as the corpus: list the largest.
+        largest = sorted(rows, key=lambda r: (-int(str(r[2])), str(r[0])))[:LISTED_CLUSTERS]
+        per_split = Counter(splits[a] for a in clusters)
+        clusters_per_split = Counter(str(r[1]) for r in rows)
+        table = (
+            markdown_table(
+                ["split", "story clusters", "articles"],
+                [[s, clusters_per_split[s], per_split[s]] for s in SPLITS],
+            )
+            + f"\nThe {LISTED_CLUSTERS} largest of {len(rows)} story clusters:\n\n"
+            + markdown_table(["story cluster", "split", "articles"], [r[:3] for r in largest])
+        )
+    return (
+        f"Split seed `{settings.split_seed}`, target ratios {ratios} (`[tool.sahelwire]` in pyproject.toml). "
+        "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first: "
+        "while a split is empty it takes the next cluster (largest ratio first), then each cluster goes to "
+        "the split furthest below its target share; equal sizes are ordered by a seeded hash of the cluster id.\n\n"
+        + table
+    )
+
+
+def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy) -> str:
+    rows = [[f"`{c}`", *(tables[c][s].num_rows for s in SPLITS)] for c in tables]
+    parts = ["Rows per config and split:\n\n", markdown_table(["config", *SPLITS], rows)]
+    empty = [c for c in tables if all(tables[c][s].num_rows == 0 for s in SPLITS)]
+    if empty:
+        parts.append(
+            "\nNot published in this version because they have no rows yet: "
+            + ", ".join(f"`{c}`" for c in empty)
+            + ". Empty splits are left out of the files.\n"
+        )
+    docs = tables["documents"]
+    label_rows = []
+    for layer in taxonomy.span_layers:
+        counts = {s: span_label_counts(docs[s], layer.name) for s in SPLITS}
+        for i, label in enumerate(layer.label_names):
+            label_rows.append([layer.name, f"`{label}`", *(counts[s][i] for s in SPLITS)])
+    parts += [
+        "\nGold spans per label and split:\n\n",
+        markdown_table(["layer", "label", *SPLITS], label_rows),
+    ]
+    annotated = {
+        s: pc.sum(pc.greater(docs[s].column("n_annotators"), 0)).as_py() or 0 for s in SPLITS
+    }
+    parts.append(
+        "\nArticles with a gold layer: "
+        + ", ".join(f"{s} {annotated[s]}/{docs[s].num_rows}" for s in SPLITS)
+        + ".\n"
+    )
+    return "".join(parts)
+
+
+def annotation_section(layers: AnnotationLayers) -> str:
+    """Who annotated what, how gold was made, and agreement only where it was measured."""
+    status = layers.gold.status
+    if not status.height or not layers.annotations.height:
+        return "No annotations have been pulled yet: every span list is empty.\n"
+    counts = Counter(status["n_annotators"].to_list())
+    kept = layers.annotations.filter(~layers.annotations["cancelled"])
+    per_annotator = Counter(kept["annotator"].to_list())
+    cancelled = layers.annotations.height - kept.height
+    lines = [
+        f"{status.height} article(s) have a gold layer. Annotators per article: "
+        + ", ".join(f"{n} annotator(s): {c} article(s)" for n, c in sorted(counts.items()))
+        + ".\n\n",
+        markdown_table(
+            ["annotator (Label Studio account)", "articles annotated"],
+            [[f"`{name}`", str(n)] for name, n in sorted(per_annotator.items())],
+        ),
+        f"\nCancelled (skipped) annotations kept in `annotations_raw` only: {cancelled}.\n\n",
+    ]
+    single = counts.get(1, 0)
+    if single == status.height:
+        lines.append(
+            "Every article is **single-annotated**: its gold layer is that one annotator's "
+            "annotation taken as is (adjudication rule for one annotator). No inter-annotator "
+            "agreement was measured, so none is reported.\n"
+        )
+    else:
+        lines.append(
+            f"{single} article(s) are single-annotated (taken as is); the others were "
+            "adjudicated by the rules in `sahelwire.annotations.adjudication` with every conflict settled "
+            "in `annotations/decisions/`. Agreement: `sahelwire agreement`.\n"
+        )
+    return "".join(lines)

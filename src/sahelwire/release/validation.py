@@ -1,0 +1,305 @@
+"""``sahelwire validate``: every committed table (and dist/ when present) against schemas/.
+
+Checks, in order: the raw manifest and texts, story clusters, registries, the
+per-annotator annotation tables from annotations/exports/, the gold layer, and the
+published Parquet files with their checksums. Lazy: all problems are collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from sahelwire.annotations.layers import AnnotationLayers, load_annotation_layers
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import ManifestError, read_manifest
+from sahelwire.release.splits import ClusterFileError, read_story_clusters
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.registries import Registries, load_registries
+from sahelwire.schema.span_rules import check_regions, check_relations
+from sahelwire.schema.table_specs import TableSpecs, load_table_specs
+from sahelwire.schema.table_validation import validate_frame, validate_published
+from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)  # what -> rows checked
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class RawTexts:
+    """What validation read from dataset/raw, kept so a build never reads it again.
+
+    ``valid``: id -> text for articles whose stored text matches its manifest row;
+    ``readable``: id -> (text, manifest sha256) for every text that could be decoded,
+    which is what the export parser checks tasks against (it reports its own problems).
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    valid: dict[str, str] = field(default_factory=dict)
+    readable: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class ValidatedInputs:
+    """Everything ``validate_project`` parsed, for the build to reuse (parse exports once)."""
+
+    taxonomy: Taxonomy
+    specs: TableSpecs
+    raw: RawTexts
+    clusters: dict[str, str]
+    registries: Registries
+    layers: AnnotationLayers
+
+
+def _rel(paths: ProjectPaths, path: Path) -> str:
+    return str(path.relative_to(paths.root)) if path.is_relative_to(paths.root) else str(path)
+
+
+def validate_raw(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> dict[str, str]:
+    """Manifest rows against the schema, and each stored text against its row; returns texts."""
+    return read_raw(paths, taxonomy, specs, report).valid
+
+
+def read_raw(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> RawTexts:
+    """:func:`validate_raw`, keeping every text it read (each file is read once)."""
+    file = _rel(paths, paths.manifest_file)
+    raw = RawTexts()
+    try:
+        rows = read_manifest(paths.manifest_file)
+    except ManifestError as exc:
+        report.problems.append(Problem(file, None, None, "jsonl", message=str(exc)))
+        return raw
+    raw.rows = rows
+    spec = specs.source["raw_manifest"]
+    frame = (
+        pl.DataFrame(rows, schema={c.name: _polars(c.type) for c in spec.columns}, strict=False)
+        if rows
+        else None
+    )
+    if frame is not None:
+        report.problems += validate_frame(frame, spec, taxonomy, file=file)
+    texts = raw.valid
+    for row in rows:
+        path = paths.raw_text_path(str(row.get("id")))
+        if ".." in str(row.get("id")) or "/" in str(row.get("id")):
+            continue  # already reported by the id pattern; never touch such a path
+        if not path.exists():
+            report.problems.append(
+                Problem(file, row.get("id"), "id", "text file exists", _rel(paths, path))
+            )
+            continue
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != row.get("sha256"):
+            # The export parser still compares tasks with it (and says why they differ).
+            with contextlib.suppress(UnicodeDecodeError, KeyError):
+                raw.readable[row["id"]] = (data.decode("utf-8"), row["sha256"])
+            report.problems.append(
+                Problem(
+                    _rel(paths, path),
+                    row.get("id"),
+                    "sha256",
+                    "stored text matches manifest sha256",
+                    hashlib.sha256(data).hexdigest(),
+                )
+            )
+            continue
+        text = data.decode("utf-8")
+        raw.readable[row["id"]] = (text, row["sha256"])
+        if len(text) != row.get("n_chars") or len(data) != row.get("n_bytes"):
+            report.problems.append(
+                Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
+            )
+        texts[row["id"]] = text
+    listed = {f"{r.get('id')}.txt" for r in rows}
+    if paths.raw_texts_dir.exists():
+        for orphan in sorted(
+            p
+            for p in paths.raw_texts_dir.iterdir()
+            if p.name not in listed and not p.name.startswith(".")
+        ):
+            report.problems.append(
+                Problem(
+                    _rel(paths, orphan),
+                    orphan.stem,
+                    None,
+                    "text listed in manifest",
+                    message="re-run `sahelwire ingest` on its source to complete it",
+                )
+            )
+    report.checked["raw_manifest"] = len(rows)
+    return raw
+
+
+def _polars(type_: object) -> Any:
+    return {
+        "string": pl.Utf8,
+        "int64": pl.Int64,
+        "int32": pl.Int32,
+        "bool": pl.Boolean,
+        "float64": pl.Float64,
+    }.get(type_ if isinstance(type_, str) else "string", pl.Utf8)
+
+
+def validate_registries(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> Registries:
+    registries = load_registries(paths)
+    for name, frame, path in (
+        ("entity_registry", registries.entities, paths.entities_registry),
+        ("event_registry", registries.events, paths.events_registry),
+    ):
+        if frame.height:
+            report.problems += validate_frame(
+                frame, specs.source[name], taxonomy, file=_rel(paths, path)
+            )
+        report.checked[name] = frame.height
+    return registries
+
+
+def validate_annotations(
+    paths: ProjectPaths,
+    layers: AnnotationLayers,
+    texts: dict[str, str],
+    taxonomy: Taxonomy,
+    specs: TableSpecs,
+    registries: Registries,
+    report: ValidationReport,
+) -> None:
+    exports = _rel(paths, paths.exports_dir)
+    report.problems += layers.problems
+    for name, frame in (
+        ("annotations", layers.annotations),
+        ("annotation_regions", layers.regions),
+        ("annotation_relations", layers.relations),
+        ("annotation_choices", layers.choices),
+    ):
+        if frame.height:
+            found = validate_frame(frame, specs.source[name], taxonomy, file=exports)
+            if found and "source_file" in frame.columns:
+                # Name the export file each bad row came from, not just the folder (only
+                # re-run per file on failure: the valid case stays one pass).
+                found = []
+                for (source,), part in frame.group_by("source_file", maintain_order=True):
+                    found += validate_frame(
+                        part, specs.source[name], taxonomy, file=f"{exports}/{source}"
+                    )
+            report.problems += found
+        report.checked[name] = frame.height
+    report.problems += check_regions(layers.regions, texts, taxonomy, registries, file=exports)
+    report.problems += check_relations(layers.relations, layers.regions, taxonomy, file=exports)
+    gold = layers.gold
+    report.problems += check_regions(
+        gold.regions,
+        texts,
+        taxonomy,
+        registries,
+        file="gold",
+        id_col="region_key",
+        group_col="article_id",
+    )
+    report.problems += check_relations(
+        gold.relations,
+        gold.regions,
+        taxonomy,
+        file="gold",
+        from_col="from_key",
+        to_col="to_key",
+        id_col="region_key",
+        group_col="article_id",
+    )
+    report.checked["gold_regions"] = gold.regions.height
+
+
+def validate_dist(
+    paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
+) -> None:
+    """Checksums, then every Parquet file against its config's published schema."""
+    dist = paths.dist_dir
+    sums = dist / "checksums.sha256"
+    if not sums.exists():
+        report.problems.append(Problem(_rel(paths, sums), None, None, "checksums file exists"))
+        return
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        target = dist / name.lstrip("*")
+        actual = hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else "missing"
+        if actual != digest:
+            report.problems.append(
+                Problem(_rel(paths, target), None, None, "sha256 matches checksums.sha256", actual)
+            )
+    for name, spec in specs.configs.items():
+        # A config or split with no rows has no file (datasets cannot load empty splits).
+        for path in sorted((dist / "data" / name).glob("*.parquet")):
+            try:
+                frame = pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
+            except (OSError, ValueError) as exc:  # corrupt file: a finding, not a crash
+                report.problems.append(
+                    Problem(_rel(paths, path), None, None, "readable parquet", message=str(exc))
+                )
+                continue
+            assert isinstance(frame, pl.DataFrame)
+            report.problems += validate_published(
+                frame, spec, specs, taxonomy, file=_rel(paths, path)
+            )
+            report.checked[f"dist:{name}"] = report.checked.get(f"dist:{name}", 0) + frame.height
+
+
+def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> ValidationReport:
+    """Validate everything committed, and dist/ when it exists."""
+    return validate_inputs(paths, include_dist=include_dist)[0]
+
+
+def validate_inputs(
+    paths: ProjectPaths, *, include_dist: bool = False
+) -> tuple[ValidationReport, ValidatedInputs]:
+    """:func:`validate_project`, also returning what it parsed (for ``build`` to reuse)."""
+    report = ValidationReport()
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    specs = load_table_specs(paths.tables_file)
+    raw = read_raw(paths, taxonomy, specs, report)
+    texts = raw.valid
+    clusters: dict[str, str] = {}
+    try:
+        clusters = read_story_clusters(paths.story_clusters_file, texts)
+        frame = pl.DataFrame(
+            {"article_id": list(clusters), "story_cluster": list(clusters.values())}
+        )
+        report.problems += validate_frame(
+            frame,
+            specs.source["story_clusters"],
+            taxonomy,
+            file=_rel(paths, paths.story_clusters_file),
+        )
+    except ClusterFileError as exc:
+        report.problems.append(
+            Problem(
+                _rel(paths, paths.story_clusters_file),
+                None,
+                None,
+                "one cluster per article",
+                message=str(exc),
+            )
+        )
+    registries = validate_registries(paths, taxonomy, specs, report)
+    layers = load_annotation_layers(paths, taxonomy, texts=raw.readable)
+    validate_annotations(paths, layers, texts, taxonomy, specs, registries, report)
+    if include_dist and paths.dist_dir.exists():
+        validate_dist(paths, taxonomy, specs, report)
+    return report, ValidatedInputs(taxonomy, specs, raw, clusters, registries, layers)

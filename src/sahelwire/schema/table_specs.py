@@ -1,0 +1,153 @@
+"""Table shapes from schemas/tables.yaml, turned into Arrow schemas and HF Features.
+
+Source tables (flat, long) hold labels as strings; published configs hold them as
+ClassLabel integers. Both shapes come from the same column specs, so the Parquet
+writer, the card's ``dataset_info`` and pandera can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import yaml
+
+from sahelwire.schema.taxonomy import Taxonomy
+
+_SCALARS: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: Any  # a scalar name, {"class_label": path} or {"list": type}
+    nullable: bool
+    description: str
+    checks: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    description: str
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...]
+    default: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class TableSpecs:
+    source: dict[str, TableSpec]
+    configs: dict[str, TableSpec]
+    structs: dict[str, tuple[ColumnSpec, ...]]
+
+    @property
+    def default_config(self) -> str:
+        return next(name for name, spec in self.configs.items() if spec.default)
+
+
+_RESERVED = {"name", "type", "nullable", "description"}
+
+
+def _columns(raw: list[dict[str, Any]]) -> tuple[ColumnSpec, ...]:
+    return tuple(
+        ColumnSpec(
+            name=str(c["name"]),
+            type=c["type"],
+            nullable=bool(c.get("nullable", False)),
+            description=str(c.get("description", "")),
+            checks={k: v for k, v in c.items() if k not in _RESERVED},
+        )
+        for c in raw
+    )
+
+
+def _table(name: str, raw: dict[str, Any]) -> TableSpec:
+    key = raw.get("key", ())
+    return TableSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        columns=_columns(raw["columns"]),
+        key=(key,) if isinstance(key, str) else tuple(key),
+        default=bool(raw.get("default", False)),
+    )
+
+
+@cache
+def _load_cached(path: Path, mtime_ns: int) -> TableSpecs:
+    del mtime_ns
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return TableSpecs(
+        source={n: _table(n, t) for n, t in data["source_tables"].items()},
+        configs={n: _table(n, t) for n, t in data["configs"].items()},
+        structs={n: _columns(cols) for n, cols in data["structs"].items()},
+    )
+
+
+def load_table_specs(path: Path) -> TableSpecs:
+    """Load schemas/tables.yaml (cached per file version)."""
+    return _load_cached(path.resolve(), path.stat().st_mtime_ns)
+
+
+class ShapeBuilder:
+    """Builds Arrow types and HF features for column types of one TableSpecs."""
+
+    def __init__(self, specs: TableSpecs, taxonomy: Taxonomy) -> None:
+        self.specs = specs
+        self.taxonomy = taxonomy
+
+    def arrow_type(self, type_: Any, *, published: bool) -> pa.DataType:
+        if isinstance(type_, str):
+            if type_ in _SCALARS:
+                return _SCALARS[type_]
+            return pa.struct(
+                [
+                    pa.field(c.name, self.arrow_type(c.type, published=published))
+                    for c in self.specs.structs[type_]
+                ]
+            )
+        if "class_label" in type_:
+            # datasets stores ClassLabel as int64 in Arrow/Parquet.
+            return pa.int64() if published else pa.string()
+        if "list" in type_:
+            return pa.list_(self.arrow_type(type_["list"], published=published))
+        raise ValueError(f"unknown column type {type_!r}")
+
+    def arrow_schema(self, table: TableSpec, *, published: bool) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(c.name, self.arrow_type(c.type, published=published), nullable=c.nullable)
+                for c in table.columns
+            ]
+        )
+
+    def feature(self, type_: Any) -> Any:
+        if isinstance(type_, str):
+            if type_ in _SCALARS:
+                return datasets.Value(type_ if type_ != "float64" else "float64")
+            return {c.name: self.feature(c.type) for c in self.specs.structs[type_]}
+        if "class_label" in type_:
+            return datasets.ClassLabel(names=list(self.taxonomy.class_names(type_["class_label"])))
+        if "list" in type_:
+            return datasets.List(self.feature(type_["list"]))
+        raise ValueError(f"unknown column type {type_!r}")
+
+    def features(self, config: TableSpec) -> datasets.Features:
+        return datasets.Features({c.name: self.feature(c.type) for c in config.columns})
