@@ -6,7 +6,7 @@
 
 Standard library only, because it runs before anything is installed. It only prepares
 the environment and hands over to the package: the logic lives in `sahelwire`, and the
-test suite itself starts the Label Studio server it needs (tests/labelstudio/conftest.py).
+test suite itself starts the Label Studio server it needs (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def ensure_chromium() -> None:
 
 
 def ensure_spark_venv() -> None:
-    """The `spark` extra in an overlay venv, so tests/test_spark.py runs in local[2] mode.
+    """The `spark` extra in an overlay venv, so tests/release/test_spark.py runs in local[2] mode.
 
     pyspark 4.3.0 cannot import under pandas 3 (the project venv's), so the overlay holds
     the extra's own pins (pandas<3, pyspark) and sees the project venv and src/ through a

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from sahelwire.annotations.tables import REGION_COLUMNS
+from sahelwire.annotations.tables import source_shapes
+from sahelwire.schema.table_specs import load_table_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAHELWIRE = Path(sys.executable).parent / "sahelwire"
@@ -58,7 +59,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 # One shape for region rows: the export parser's.
-REGION_SCHEMA = REGION_COLUMNS
+# The committed project's shapes, from schemas/tables.yaml like the package's own.
+SOURCE_SHAPES = source_shapes(load_table_specs(ROOT / "schemas" / "tables.yaml"))
+REGION_SCHEMA = SOURCE_SHAPES["regions"]
 
 
 def region(

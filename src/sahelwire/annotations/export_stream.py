@@ -25,12 +25,10 @@ from typing import Any
 import polars as pl
 
 from sahelwire.annotations.tables import (
-    ANNOTATION_COLUMNS,
-    CHOICE_COLUMNS,
-    REGION_COLUMNS,
-    RELATION_COLUMNS,
     AnnotationTables,
+    Shapes,
     TableCollector,
+    load_source_shapes,
     read_annotators,
 )
 from sahelwire.io.paths import ProjectPaths
@@ -43,25 +41,19 @@ from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 class SpillingCollector(TableCollector):
     """A TableCollector whose rows leave the heap every ``batch_rows`` rows."""
 
-    SHAPES = (
-        ("annotations", ANNOTATION_COLUMNS),
-        ("regions", REGION_COLUMNS),
-        ("relations", RELATION_COLUMNS),
-        ("choices", CHOICE_COLUMNS),
-    )
-
     def __init__(
         self,
         texts: Mapping[str, tuple[str, str]],
         taxonomy: Taxonomy,
         annotators: Mapping[str, str],
+        shapes: Shapes,
         spill_dir: Path,
         batch_rows: int = 20_000,
     ) -> None:
-        super().__init__(texts, taxonomy, annotators)
+        super().__init__(texts, taxonomy, annotators, shapes)
         self.spill_dir = spill_dir
         self.batch_rows = batch_rows
-        self._parts: dict[str, list[Path]] = {name: [] for name, _ in self.SHAPES}
+        self._parts: dict[str, list[Path]] = {name: [] for name in shapes}
 
     def add_task(self, task: Any, source: str) -> None:
         super().add_task(task, source)
@@ -69,7 +61,7 @@ class SpillingCollector(TableCollector):
             self._spill()
 
     def _spill(self) -> None:
-        for name, schema in self.SHAPES:
+        for name, schema in self.shapes.items():
             rows: list[dict[str, Any]] = getattr(self, name)
             if not rows:
                 continue
@@ -81,7 +73,7 @@ class SpillingCollector(TableCollector):
     def tables(self) -> AnnotationTables:
         self._spill()
         frames = {}
-        for name, schema in self.SHAPES:
+        for name, schema in self.shapes.items():
             parts = [pl.read_ipc(p) for p in self._parts[name]]
             frames[name] = pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)
         return self._with_frames(frames)
@@ -100,6 +92,7 @@ def streamed_tables(
             ManifestTexts(paths),
             taxonomy or load_taxonomy(paths.taxonomy_file),
             read_annotators(paths),
+            load_source_shapes(paths),
             Path(spill),
         )
         source = export.name

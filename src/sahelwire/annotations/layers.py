@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.tables import ANNOTATION_COLUMNS, REGION_COLUMNS
+from sahelwire.annotations.tables import load_source_shapes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
@@ -45,9 +45,13 @@ def load_annotation_layers(
     caller (validation) has already read it.
     """
     if not _has_exports(paths):
-        empty = pl.DataFrame(schema=ANNOTATION_COLUMNS)
+        empty = {name: pl.DataFrame(schema=s) for name, s in load_source_shapes(paths).items()}
         return AnnotationLayers(
-            empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), GoldLayer.empty()
+            empty["annotations"],
+            empty["regions"],
+            empty["relations"],
+            empty["choices"],
+            GoldLayer.empty(),
         )
     from sahelwire.annotations.adjudication import adjudicate
     from sahelwire.annotations.tables import read_annotation_tables
@@ -85,15 +89,14 @@ _RAW_META = (
     "prediction_model_version",
 )
 # One long row per region, relation or choice: the span fields take their types from the
-# region table they come from (one source for region column types).
+# region table they come from (whose shape is schemas/tables.yaml's annotation_regions).
 _SPAN_FIELDS = ("start", "end", "text", "entity_id", "event_id", "realis", "value", "unit")
-_RAW_SPAN: dict[str, Any] = {
+_RAW_KEYS: dict[str, Any] = {
     "kind": pl.Utf8,
     "layer": pl.Utf8,
     "label": pl.Utf8,
     "region_id": pl.Utf8,
     "to_region_id": pl.Utf8,
-    **{name: REGION_COLUMNS[name] for name in (*_SPAN_FIELDS, "approximate")},
 }
 RAW_SORT_KEY = (
     "article_id",
@@ -115,15 +118,19 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
     characters (so ids and offsets sort numerically) and missing values first; built in
     polars because it has a row per region of every annotation.
     """
-    meta_schema = {k: ANNOTATION_COLUMNS[k] for k in _RAW_META}
+    meta_schema = {k: layers.annotations.schema[k] for k in _RAW_META}
+    raw_span = {
+        **_RAW_KEYS,
+        **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate")},
+    }
     if not layers.annotations.height:
-        return pl.DataFrame(schema={**meta_schema, **_RAW_SPAN})
+        return pl.DataFrame(schema={**meta_schema, **raw_span})
     lit = pl.lit
     parts = [
         layers.regions.select(
             "annotation_id",
             lit("region").alias("kind"),
-            *(k for k in _RAW_SPAN if k not in ("kind", "to_region_id")),
+            *(k for k in raw_span if k not in ("kind", "to_region_id")),
         ),
         layers.relations.select(
             "annotation_id",
@@ -144,13 +151,13 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         [
             part.with_columns(
                 lit(None, dtype=dtype).alias(name)
-                for name, dtype in _RAW_SPAN.items()
+                for name, dtype in raw_span.items()
                 if name not in part.columns
-            ).select(["annotation_id", *_RAW_SPAN])
+            ).select(["annotation_id", *raw_span])
             for part in parts
             if part.height
         ]
-        or [pl.DataFrame(schema={"annotation_id": pl.Int64, **_RAW_SPAN})],
+        or [pl.DataFrame(schema={"annotation_id": pl.Int64, **raw_span})],
         how="vertical_relaxed",
     ).with_row_index("_order")
     meta = layers.annotations.select(_RAW_META)
@@ -162,7 +169,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
     return (
         rows.with_columns(keys)
         .sort([*(f"_key{i}" for i in range(len(RAW_SORT_KEY))), "_order"])
-        .select([*meta_schema, *_RAW_SPAN])
+        .select([*meta_schema, *raw_span])
     )
 
 

@@ -39,56 +39,16 @@ from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
+from sahelwire.schema.table_specs import TableSpecs, load_table_specs, polars_schema
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
-ANNOTATION_COLUMNS: dict[str, Any] = {
-    "annotation_id": pl.Int64,
-    "task_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "text_sha256": pl.Utf8,
-    "annotator": pl.Utf8,
-    "cancelled": pl.Boolean,
-    "ground_truth": pl.Boolean,
-    "created_at": pl.Utf8,
-    "updated_at": pl.Utf8,
-    "lead_time": pl.Float64,
-    "prediction_model_version": pl.Utf8,
-    "source_file": pl.Utf8,
-}
-REGION_COLUMNS: dict[str, Any] = {
-    "annotation_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "annotator": pl.Utf8,
-    "region_id": pl.Utf8,
-    "layer": pl.Utf8,
-    "label": pl.Utf8,
-    "start": pl.Int64,
-    "end": pl.Int64,
-    "text": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "event_id": pl.Utf8,
-    "realis": pl.Utf8,
-    "value": pl.Float64,
-    "unit": pl.Utf8,
-    "approximate": pl.Boolean,
-    "source_file": pl.Utf8,
-}
-RELATION_COLUMNS: dict[str, Any] = {
-    "annotation_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "annotator": pl.Utf8,
-    "from_region_id": pl.Utf8,
-    "to_region_id": pl.Utf8,
-    "label": pl.Utf8,
-    "source_file": pl.Utf8,
-}
-CHOICE_COLUMNS: dict[str, Any] = {
-    "annotation_id": pl.Int64,
-    "article_id": pl.Utf8,
-    "annotator": pl.Utf8,
-    "field": pl.Utf8,
-    "value": pl.Utf8,
-    "source_file": pl.Utf8,
+# Each frame of AnnotationTables is one source table of schemas/tables.yaml, whose column
+# specs are the only statement of its shape (see source_shapes).
+SOURCE_TABLES = {
+    "annotations": "annotations",
+    "regions": "annotation_regions",
+    "relations": "annotation_relations",
+    "choices": "annotation_choices",
 }
 ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
 
@@ -147,12 +107,18 @@ def _coerce(attr: str, v: Any) -> Any:
     return v if isinstance(v, str) else None
 
 
-_TABLES: dict[str, dict[str, Any]] = {
-    "annotations": ANNOTATION_COLUMNS,
-    "regions": REGION_COLUMNS,
-    "relations": RELATION_COLUMNS,
-    "choices": CHOICE_COLUMNS,
-}
+Shapes = Mapping[str, Mapping[str, Any]]
+
+
+def source_shapes(specs: TableSpecs) -> dict[str, dict[str, Any]]:
+    """Frame name -> polars schema, derived from the source table specs."""
+    return {frame: polars_schema(specs.source[table]) for frame, table in SOURCE_TABLES.items()}
+
+
+def load_source_shapes(paths: ProjectPaths) -> dict[str, dict[str, Any]]:
+    return source_shapes(load_table_specs(paths.tables_file))
+
+
 FLUSH_TASKS = 1000
 
 
@@ -164,8 +130,10 @@ class TableCollector:
         texts: Mapping[str, tuple[str, str]],
         taxonomy: Taxonomy,
         annotators: Mapping[str, str],
+        shapes: Shapes,
     ) -> None:
         self.texts = texts  # article id -> (text, sha256)
+        self.shapes = shapes  # frame name -> polars schema (source_shapes)
         self.layers = set(taxonomy.layer_names)
         self.attributes = {a.name for la in taxonomy.span_layers for a in la.attributes}
         self.document_fields = {f.name for f in taxonomy.document_fields}
@@ -183,7 +151,7 @@ class TableCollector:
         self._seen_annotations: dict[int, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
-        self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in _TABLES}
+        self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
 
     # -- helpers -----------------------------------------------------------------
     def _problem(
@@ -203,7 +171,7 @@ class TableCollector:
         return self.annotators.get(str(completed_by))
 
     def _flush(self) -> None:
-        for name, schema in _TABLES.items():
+        for name, schema in self.shapes.items():
             rows: list[dict[str, Any]] = getattr(self, name)
             if rows:
                 self._frames[name].append(pl.DataFrame(rows, schema=schema))
@@ -534,7 +502,7 @@ class TableCollector:
             name: pl.concat(self._frames[name], rechunk=True)
             if self._frames[name]
             else pl.DataFrame(schema=schema)
-            for name, schema in _TABLES.items()
+            for name, schema in self.shapes.items()
         }
         return self._with_frames(frames)
 
@@ -574,7 +542,10 @@ def collector_for(
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
     # Texts not handed over are read one task at a time, never the whole corpus at once.
     return TableCollector(
-        ManifestTexts(paths) if texts is None else texts, taxonomy, read_annotators(paths)
+        ManifestTexts(paths) if texts is None else texts,
+        taxonomy,
+        read_annotators(paths),
+        load_source_shapes(paths),
     )
 
 

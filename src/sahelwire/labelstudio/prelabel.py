@@ -364,18 +364,19 @@ def predict_results(text: str, registries: Registries, taxonomy: Taxonomy) -> li
     return results
 
 
-def rules_fingerprint() -> str:
+def rules_fingerprint(source: str | None = None) -> str:
     """Hash of this module's rules, so any rule change changes the model version.
 
     The rules are the module's code without its import statements: moving a module it
     imports (a layout change) must not make the same gazetteer a new model version, while
     any change to a pattern, cue or function still does. Comments and formatting do not
-    count either (the hash is over the syntax tree).
+    count either (the hash is over the syntax tree). ``source``: another version of this
+    module's text, to compare against.
     """
     import ast
     import sys
 
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]) if source is None else source)
     tree.body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
     return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()[:8]
 

@@ -21,7 +21,7 @@ of ids and the text. Each seed is therefore serialized once into a :class:`_Task
 (literal JSON fragments around named slots) and every article is rendered by joining the
 fragments with its own values, instead of deep-copying and re-encoding the whole task
 (``indent=2`` forces json's pure-Python encoder: that was ~35 ms per article). The output is
-byte for byte what ``json.dumps`` of the task gives (tests/test_synthetic.py checks it), and
+byte for byte what ``json.dumps`` of the task gives (tests/raw/test_synthetic.py checks it), and
 articles are written as they are generated, so memory does not grow with N.
 """
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import polars as pl
 import pyarrow as pa
 import yaml
 
@@ -24,6 +25,14 @@ _SCALARS: dict[str, pa.DataType] = {
     "int64": pa.int64(),
     "float64": pa.float64(),
     "bool": pa.bool_(),
+}
+
+_POLARS_SCALARS: dict[str, Any] = {
+    "string": pl.Utf8,
+    "int32": pl.Int32,
+    "int64": pl.Int64,
+    "float64": pl.Float64,
+    "bool": pl.Boolean,
 }
 
 
@@ -151,3 +160,16 @@ class ShapeBuilder:
 
     def features(self, config: TableSpec) -> datasets.Features:
         return datasets.Features({c.name: self.feature(c.type) for c in config.columns})
+
+
+def polars_schema(table: TableSpec) -> dict[str, Any]:
+    """The polars shape of a flat source table: labels (class_label) are strings there."""
+    schema: dict[str, Any] = {}
+    for c in table.columns:
+        if isinstance(c.type, str) and c.type in _POLARS_SCALARS:
+            schema[c.name] = _POLARS_SCALARS[c.type]
+        elif isinstance(c.type, dict) and "class_label" in c.type:
+            schema[c.name] = pl.Utf8
+        else:
+            raise ValueError(f"{table.name}.{c.name}: {c.type!r} is not a flat column type")
+    return schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, SOURCE_SHAPES
 from sahelwire.annotations.tables import TableCollector
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import prelabel
@@ -168,7 +168,10 @@ def test_results_parse_through_the_export_parser(
         ],
     }
     collector = TableCollector(
-        {article.id: (article.text, article.sha256)}, taxonomy, {"1": "a@example.org"}
+        {article.id: (article.text, article.sha256)},
+        taxonomy,
+        {"1": "a@example.org"},
+        SOURCE_SHAPES,
     )
     collector.add_task(task, "predictions")
     tables = collector.tables()
@@ -240,3 +243,19 @@ def test_nesting_is_multi_level_and_never_repeats_the_same_entity(taxonomy: Taxo
         (17, 34, "ORG"),
         (43, 64, "ORG"),  # no nested "military junta"/"junta": same entity as its outer span
     ]
+
+
+def test_model_version_follows_the_rules_not_the_layout() -> None:
+    """Moving a module prelabel imports keeps the version; changing a rule changes it."""
+    import inspect
+
+    source = inspect.getsource(prelabel)
+    assert prelabel.rules_fingerprint(source) == prelabel.rules_fingerprint()
+    moved = source.replace(
+        "from sahelwire.labelstudio.offsets import", "from sahelwire.elsewhere.offsets import"
+    )
+    assert moved != source
+    assert prelabel.rules_fingerprint(moved + "\n# a comment\n") == prelabel.rules_fingerprint()
+    first_rule = next(line for line in source.splitlines() if line.startswith("_") and "=" in line)
+    changed = source.replace(first_rule, first_rule + "  # noqa\nEXTRA_RULE = 1", 1)
+    assert prelabel.rules_fingerprint(changed) != prelabel.rules_fingerprint()

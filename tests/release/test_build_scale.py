@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from helpers import ROOT, copy_project
+from helpers import ROOT, SOURCE_SHAPES, copy_project
 from sahelwire.annotations import adjudication
 from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.adjudication import adjudicate
@@ -252,31 +252,14 @@ def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
             "text": ["t"] * n,
         }
     ).with_columns(
-        pl.lit(None, dtype=dtype).alias(name)
-        for name, dtype in (
-            ("entity_id", pl.Utf8),
-            ("event_id", pl.Utf8),
-            ("realis", pl.Utf8),
-            ("value", pl.Float64),
-            ("unit", pl.Utf8),
-            ("approximate", pl.Boolean),
-        )
-    )
-    empty = pl.DataFrame(
-        schema={
-            "annotation_id": pl.Int64,
-            "from_region_id": pl.Utf8,
-            "to_region_id": pl.Utf8,
-            "label": pl.Utf8,
-            "field": pl.Utf8,
-            "value": pl.Utf8,
-        }
+        pl.lit(None, dtype=SOURCE_SHAPES["regions"][name]).alias(name)
+        for name in ("entity_id", "event_id", "realis", "value", "unit", "approximate")
     )
     layers = AnnotationLayers(
         annotations,
         regions,
-        empty.select("annotation_id", "from_region_id", "to_region_id", "label"),
-        empty.select("annotation_id", "field", "value"),
+        pl.DataFrame(schema=SOURCE_SHAPES["relations"]),
+        pl.DataFrame(schema=SOURCE_SHAPES["choices"]),
         GoldLayer.empty(),
     )
     rows = raw_frame(layers).to_dicts()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datasets
+import polars as pl
 import pytest
 import yaml
 
@@ -72,3 +73,18 @@ def test_annotation_layers_of_design_are_present() -> None:
         "quality_flags",
         "notes",
     }
+
+
+def test_source_table_shapes_are_derived_from_the_table_specs() -> None:
+    """The parser's frames have exactly the columns and types schemas/tables.yaml states."""
+    from sahelwire.annotations.tables import SOURCE_TABLES, load_source_shapes
+    from sahelwire.io.paths import ProjectPaths
+    from sahelwire.schema.table_specs import load_table_specs
+
+    paths = ProjectPaths(ROOT)
+    specs = load_table_specs(paths.tables_file)
+    shapes = load_source_shapes(paths)
+    for frame, table in SOURCE_TABLES.items():
+        assert tuple(shapes[frame]) == specs.source[table].column_names
+    assert shapes["regions"]["realis"] == pl.Utf8  # labels stay strings in source tables
+    assert shapes["annotations"]["annotation_id"] == pl.Int64

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from polars.testing import assert_frame_equal
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, SOURCE_SHAPES, run_cli
 from sahelwire.annotations.export_stream import SpillingCollector, streamed_tables
 from sahelwire.annotations.tables import (
     collector_for,
@@ -101,6 +101,7 @@ def test_spilled_tables_equal_the_in_memory_collector(
         ManifestTexts(paths),
         load_taxonomy(paths.taxonomy_file),
         read_annotators(paths),
+        SOURCE_SHAPES,
         tmp_path,
         batch_rows=500,
     )

@@ -1,4 +1,4 @@
-"""Runs tests/test_spark.py in the Spark overlay venv, so the distributed path is tested in CI.
+"""Runs tests/release/test_spark.py in the Spark overlay venv, so the distributed path is tested in CI.
 
 pyspark 4.3.0 cannot import under the project venv's pandas 3, so test_spark.py skips itself
 here; ``scripts/bootstrap.py test`` creates the overlay (``.sahelwire/spark-venv``, pandas<3 +
@@ -33,7 +33,7 @@ def test_spark_local_mode_in_the_overlay_venv(tmp_path: Path) -> None:
             str(OVERLAY_PYTHON),
             "-m",
             "pytest",
-            "tests/test_spark.py",
+            "tests/release/test_spark.py",
             "-q",
             "-rs",
             "-p",
