@@ -1,6 +1,6 @@
 """A Label Studio export list -> annotation tables, streamed: memory does not follow the file.
 
-``annotation_tables.TableCollector`` keeps its output rows in memory until the end (flushed
+``sahelwire.annotations.tables.TableCollector`` keeps its output rows in memory until the end (flushed
 to polars frames, but all held): at 10k articles that is several times the export's size.
 Here:
 

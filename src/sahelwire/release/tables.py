@@ -36,7 +36,7 @@ class ReleaseInputs:
     splits: dict[str, str]  # article id -> split
     clusters: dict[str, str]  # article id -> story cluster
     gold: GoldLayer
-    raw: pl.DataFrame  # the annotations_raw rows in order (annotation_layers.raw_frame)
+    raw: pl.DataFrame  # the annotations_raw rows in order (annotations.layers.raw_frame)
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
