@@ -130,7 +130,10 @@ def test_duplicated_task_and_annotation_are_reported_not_double_counted(tmp_path
     root = copy_project(tmp_path)
     (root / "annotations" / "exports" / "zz_copy.json").write_bytes(task_file(root).read_bytes())
     tables = read_annotation_tables(ProjectPaths(root))
-    assert [p.rule for p in tables.problems] == ["one task per article"]
+    assert [(p.file, p.rule) for p in tables.problems] == [
+        ("annotations/exports/zz_copy.json", "file name is <data.article_id>.json"),
+        ("annotations/exports/zz_copy.json", "one task per article"),
+    ]
     assert tables.annotations.height == 5
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.tables import load_source_shapes
+from sahelwire.annotations.tables import has_exports, load_source_shapes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
@@ -30,10 +30,6 @@ class AnnotationLayers:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _has_exports(paths: ProjectPaths) -> bool:
-    return paths.exports_dir.is_dir() and any(paths.exports_dir.glob("*.json"))
-
-
 def load_annotation_layers(
     paths: ProjectPaths,
     taxonomy: Taxonomy,
@@ -44,7 +40,9 @@ def load_annotation_layers(
     ``texts`` (article id -> (text, manifest sha256)) saves re-reading dataset/raw when the
     caller (validation) has already read it.
     """
-    if not _has_exports(paths):
+    # Anything in annotations/exports/ is read or refused: an `X.JSON` alone is not "no
+    # annotations".
+    if not has_exports(paths):
         empty = {name: pl.DataFrame(schema=s) for name, s in load_source_shapes(paths).items()}
         return AnnotationLayers(
             empty["annotations"],

@@ -25,7 +25,9 @@ Drafts are counted, never published. Cancelled (skipped) annotations are kept wi
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,37 @@ import polars as pl
 
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.export_format import (
+    ANNOTATION_FIELDS,
+    ANNOTATION_REQUIRED,
+    COMPLETED_BY_FIELDS,
+    DATA_FIELDS,
+    DATA_REQUIRED,
+    DOCUMENT_VALUE_FIELDS,
+    DRAFT_FIELDS,
+    DRAFT_REQUIRED,
+    ORIGINS,
+    PREDICTION_FIELDS,
+    PREDICTION_REQUIRED,
+    REGION_ATTRIBUTE_VALUE_FIELDS,
+    REGION_ITEM_FIELDS,
+    REGION_ITEM_REQUIRED,
+    RELATION_DIRECTIONS,
+    RELATION_FIELDS,
+    RELATION_REQUIRED,
+    SPAN_VALUE_FIELDS,
+    SPAN_VALUE_REQUIRED,
+    TASK_FIELDS,
+    TASK_REQUIRED,
+    VALUE_KEY,
+    Kinds,
+    field_problems,
+    kind_of,
+    timestamp_ok,
+)
+from sahelwire.labelstudio.export_json import StrictJSONError, loads_document, printable
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.label_config import result_types
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
@@ -88,25 +120,6 @@ def _hint_matches(hint: Any, actual: str) -> bool:
     )
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _coerce(attr: str, v: Any) -> Any:
-    """The column type of a per-region attribute, or None when ``v`` cannot be it."""
-    if attr == "value":
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-    if attr == "approximate":
-        return {"true": True, "false": False}.get(v) if isinstance(v, str) else None
-    return v if isinstance(v, str) else None
-
-
 Shapes = Mapping[str, Mapping[str, Any]]
 
 
@@ -122,8 +135,27 @@ def load_source_shapes(paths: ProjectPaths) -> dict[str, dict[str, Any]]:
 FLUSH_TASKS = 1000
 
 
+@dataclass
+class _Attribute:
+    """One per-region attribute result, kept until every span of its annotation is read."""
+
+    name: str
+    value: Any
+    start: int
+    end: int
+    where: str
+    item: Any
+
+
 class TableCollector:
-    """Turns task objects into table rows, rejecting bad records with Problems."""
+    """Turns task objects into table rows, rejecting bad records with Problems.
+
+    Every key of every object is checked against :mod:`sahelwire.labelstudio.export_format`
+    (the keys Label Studio writes and their JSON types), every result against the control it
+    names in the labeling config (:func:`~sahelwire.labelstudio.label_config.result_types`),
+    so nothing the parser does not fully understand reaches a table: it is left out and
+    reported (docs/reliability.md lists each class with its test).
+    """
 
     def __init__(
         self,
@@ -135,9 +167,14 @@ class TableCollector:
         self.texts = texts  # article id -> (text, sha256)
         self.shapes = shapes  # frame name -> polars schema (source_shapes)
         self.layers = set(taxonomy.layer_names)
-        self.attributes = {a.name for la in taxonomy.span_layers for a in la.attributes}
-        self.document_fields = {f.name for f in taxonomy.document_fields}
-        self.annotators = annotators
+        self.result_types = result_types(taxonomy)  # control name -> result type
+        # attribute name -> the span layer whose regions carry it
+        self.attribute_layer = {
+            a.name: la.name for la in taxonomy.span_layers for a in la.attributes
+        }
+        self.document_fields = {f.name: f for f in taxonomy.document_fields}
+        self.annotators = annotators  # Label Studio user id (as text) -> e-mail
+        self.known_emails = frozenset(annotators.values())
         self.annotations: list[dict[str, Any]] = []
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
@@ -148,6 +185,7 @@ class TableCollector:
         self.drafts = 0
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
+        self._seen_tasks: dict[int, str] = {}
         self._seen_annotations: dict[int, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
@@ -162,13 +200,71 @@ class TableCollector:
         if self._current is not None:
             self.rejected.append(RejectedRecord(problem, self._current))
 
-    def _annotator(self, completed_by: Any) -> str | None:
-        if isinstance(completed_by, dict):
-            email = completed_by.get("email")
-            return str(email) if email else None
-        if completed_by is None:
+    def _fields(
+        self,
+        obj: Mapping[str, Any],
+        fields: Mapping[str, Kinds],
+        required: tuple[str, ...],
+        what: str,
+        source: str,
+        record: str,
+        prefix: str = "",
+    ) -> bool:
+        """Report every unknown, missing or mistyped key of ``obj``; True when there is none."""
+        found = field_problems(obj, fields, required, what, prefix)
+        for fld, rule, value, message in found:
+            self._problem(source, record, fld, rule, value, message)
+        return not found
+
+    def _annotator(self, completed_by: Any, source: str, rec: str) -> str | None:
+        """The annotator's e-mail, or None after reporting why it is not a known annotator."""
+        if type(completed_by) is int:
+            email = self.annotators.get(str(completed_by))
+            if email is None:
+                self._problem(
+                    source,
+                    rec,
+                    "completed_by",
+                    "annotator is a known user",
+                    completed_by,
+                    "no such user id in annotations/annotators.json; pull again to refresh it",
+                )
+            return email
+        if not self._fields(
+            completed_by,
+            COMPLETED_BY_FIELDS,
+            ("email",),
+            "completed_by user",
+            source,
+            rec,
+            "completed_by.",
+        ):
             return None
-        return self.annotators.get(str(completed_by))
+        email = str(completed_by["email"])
+        if email not in self.known_emails:
+            self._problem(
+                source,
+                rec,
+                "completed_by.email",
+                "annotator is a known user",
+                email,
+                "no annotator with this e-mail in annotations/annotators.json; "
+                "pull again to refresh it",
+            )
+            return None
+        uid = completed_by.get("id")
+        if uid is not None and self.annotators.get(str(uid), email) != email:
+            self._problem(
+                source,
+                rec,
+                "completed_by.id",
+                "completed_by id and e-mail name the same annotator",
+                uid,
+                f"annotations/annotators.json gives user {uid} the e-mail "
+                f"{self.annotators[str(uid)]}, the export says {email}",
+            )
+            return None
+        return email
 
     def _flush(self) -> None:
         for name, schema in self.shapes.items():
@@ -189,15 +285,28 @@ class TableCollector:
                 "data",
                 "a task object with a data dict",
                 None,
-                "not a Label Studio task",
+                "not a Label Studio task"
+                + (
+                    " (a whole export list? pull writes one task per file)"
+                    if isinstance(task, list)
+                    else ""
+                ),
             )
             return
         self.tasks += 1
-        tid = task.get("id")
+        tid: Any = task.get("id")
         data = task["data"]
         aid = data.get("article_id")
-        rec = f"task {tid}"
-        if not isinstance(aid, str) or aid not in self.texts:
+        rec = f"task {printable(str(tid))}" + (
+            f" (article {printable(aid)})" if isinstance(aid, str) else ""
+        )
+        ok = self._fields(task, TASK_FIELDS, TASK_REQUIRED, "task", source, rec)
+        ok = (
+            self._fields(data, DATA_FIELDS, DATA_REQUIRED, "task data", source, rec, "data.") and ok
+        )
+        if not ok:
+            return
+        if aid not in self.texts:
             self._problem(
                 source,
                 rec,
@@ -207,7 +316,6 @@ class TableCollector:
                 "task is not a SahelWire article (another project's export?)",
             )
             return
-        rec = f"task {tid} (article {aid})"
         if aid in self._seen_articles:
             self._problem(
                 source,
@@ -219,52 +327,85 @@ class TableCollector:
             )
             return
         self._seen_articles[aid] = source
+        if tid in self._seen_tasks:
+            self._problem(
+                source,
+                rec,
+                "id",
+                "task ids are unique across exports",
+                tid,
+                f"task {tid} was already read from {self._seen_tasks[tid]} (exports of two "
+                "Label Studio servers mixed?); task ignored",
+            )
+            return
+        self._seen_tasks[tid] = source
         text, sha = self.texts[aid]
-        task_text = data.get("text")
-        task_sha = (
-            hashlib.sha256(task_text.encode("utf-8")).hexdigest()
-            if isinstance(task_text, str)
-            else None
-        )
-        if data.get("text_sha256") != sha or task_sha != sha:
+        task_text = data["text"]
+        # surrogatepass: a task handed over in memory may hold a lone surrogate; it then
+        # hashes differently from the raw text (which cannot hold one) instead of crashing.
+        task_sha = hashlib.sha256(task_text.encode("utf-8", "surrogatepass")).hexdigest()
+        if data["text_sha256"] != sha or task_sha != sha:
             self._problem(
                 source,
                 rec,
                 "data.text_sha256",
                 "task text hash equals the raw article's",
-                data.get("text_sha256"),
+                data["text_sha256"],
                 f"the annotated text differs from dataset/raw (article sha256 {sha[:12]}…); "
                 "every annotation of this task is rejected, not re-aligned",
             )
             return
+        for i, draft in enumerate(task.get("drafts") or []):
+            self._current = draft
+            where = f"{rec}/drafts[{i}]"
+            if not isinstance(draft, dict):
+                self._problem(source, where, "drafts", "a draft is an object", kind_of(draft), "")
+            else:
+                self._fields(draft, DRAFT_FIELDS, DRAFT_REQUIRED, "draft", source, where)
         self.drafts += len(task.get("drafts") or [])
-        predictions = {
-            p.get("id"): p.get("model_version")
-            for p in task.get("predictions") or []
-            if isinstance(p, dict)
-        }
-        for ann in task.get("annotations") or []:
+        predictions: dict[int, str | None] = {}
+        for i, pred in enumerate(task.get("predictions") or []):
+            self._current = pred
+            where = f"{rec}/predictions[{i}]"
+            if not isinstance(pred, dict):
+                self._problem(
+                    source, where, "predictions", "a prediction is an object", kind_of(pred), ""
+                )
+            elif self._fields(
+                pred, PREDICTION_FIELDS, PREDICTION_REQUIRED, "prediction", source, where
+            ):
+                predictions[pred["id"]] = pred.get("model_version")
+        for i, ann in enumerate(task["annotations"]):
             self._current = ann
-            self._add_annotation(ann, tid, aid, sha, text, predictions, source)
+            self._add_annotation(ann, i, rec, tid, aid, sha, text, predictions, source)
         self._current = None
 
     def _add_annotation(
         self,
         ann: Any,
+        index: int,
+        task_rec: str,
         tid: Any,
         aid: str,
         sha: str,
         text: str,
-        predictions: dict[Any, Any],
+        predictions: Mapping[int, str | None],
         source: str,
     ) -> None:
-        if not isinstance(ann, dict) or _as_int(ann.get("id")) is None:
+        if not isinstance(ann, dict):
             self._problem(
-                source, f"task {tid}", "annotations", "annotation object with an id", None, ""
+                source,
+                f"{task_rec}/annotations[{index}]",
+                "annotations",
+                "an annotation is an object",
+                kind_of(ann),
+                "",
             )
             return
-        ann_id = int(ann["id"])
-        rec = f"{aid}/annotation {ann_id}"
+        rec = f"{aid}/annotation {printable(str(ann.get('id')))}"
+        if not self._fields(ann, ANNOTATION_FIELDS, ANNOTATION_REQUIRED, "annotation", source, rec):
+            return
+        ann_id: int = ann["id"]
         if ann_id in self._seen_annotations:
             self._problem(
                 source,
@@ -276,41 +417,62 @@ class TableCollector:
             )
             return
         self._seen_annotations[ann_id] = source
-        annotator = self._annotator(ann.get("completed_by"))
+        annotator = self._annotator(ann["completed_by"], source, rec)
         if annotator is None:
+            return
+        for stamp in ("created_at", "updated_at"):
+            if not timestamp_ok(ann[stamp]):
+                self._problem(
+                    source,
+                    rec,
+                    stamp,
+                    "a UTC timestamp as Label Studio writes it (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)",
+                    ann[stamp],
+                    "adjudication orders an annotator's annotations by this text",
+                )
+                return
+        lead = ann.get("lead_time")
+        if lead is not None and lead < 0:
+            self._problem(source, rec, "lead_time", "lead_time >= 0", lead, "seconds spent")
+            return
+        pred = ann.get("prediction") or {}
+        model = pred.get("model_version")
+        if model is not None and not isinstance(model, str):
             self._problem(
                 source,
                 rec,
-                "completed_by",
-                "annotator is a known user",
-                ann.get("completed_by"),
-                "unknown user; pull again to refresh annotations/annotators.json",
+                "prediction.model_version",
+                "prediction.model_version is a string",
+                kind_of(model),
+                "",
             )
             return
-        result = ann.get("result") or []
-        if not isinstance(result, list):
-            self._problem(source, rec, "result", "result is a list", type(result).__name__, "")
-            return
-        pred = ann.get("prediction") or {}
-        model = pred.get("model_version") if isinstance(pred, dict) else None
-        if model is None and ann.get("parent_prediction") is not None:
-            model = predictions.get(ann.get("parent_prediction"))
-        lead = ann.get("lead_time")
+        parent = ann.get("parent_prediction")
+        if model is None and parent is not None:
+            if parent not in predictions:
+                self._problem(
+                    source,
+                    rec,
+                    "parent_prediction",
+                    "parent_prediction names a prediction of this task",
+                    parent,
+                    "the model the annotation started from would be lost",
+                )
+                return
+            model = predictions[parent]
         self.annotations.append(
             {
                 "annotation_id": ann_id,
-                "task_id": _as_int(tid),
+                "task_id": tid,
                 "article_id": aid,
                 "text_sha256": sha,
                 "annotator": annotator,
-                "cancelled": bool(ann.get("was_cancelled", False)),
-                "ground_truth": bool(ann.get("ground_truth", False)),
-                "created_at": str(ann.get("created_at") or ""),
-                "updated_at": str(ann.get("updated_at") or ann.get("created_at") or ""),
-                "lead_time": float(lead)
-                if isinstance(lead, (int, float)) and not isinstance(lead, bool)
-                else None,
-                "prediction_model_version": None if model is None else str(model),
+                "cancelled": ann["was_cancelled"],
+                "ground_truth": ann["ground_truth"],
+                "created_at": ann["created_at"],
+                "updated_at": ann["updated_at"],
+                "lead_time": None if lead is None else float(lead),
+                "prediction_model_version": model,
                 "source_file": source,
             }
         )
@@ -320,136 +482,34 @@ class TableCollector:
             "annotator": annotator,
             "source_file": source,
         }
+        self._add_results(ann["result"], rec, base, text, source)
+
+    def _add_results(
+        self, result: list[Any], rec: str, base: dict[str, Any], text: str, source: str
+    ) -> None:
         regions: dict[str, dict[str, Any]] = {}
-        attrs: dict[str, list[tuple[str, Any]]] = {}
+        offsets: dict[str, tuple[int, int]] = {}  # region id -> Label Studio start, end
+        region_ids: set[str] = set()  # every span id seen, accepted or not
+        attrs: dict[str, list[_Attribute]] = {}
+        documents: set[str] = set()
+        relation_keys: set[tuple[str, str, str]] = set()
         for i, item in enumerate(result):
             self._current = item
+            where = f"{rec}/result[{i}]"
             if not isinstance(item, dict):
-                self._problem(
-                    source, f"{rec}/result[{i}]", None, "result item is an object", None, ""
-                )
+                self._problem(source, where, None, "result item is an object", kind_of(item), "")
                 continue
-            kind = item.get("type")
-            name = item.get("from_name")
-            if kind != "relation" and not isinstance(name, str):
-                self._problem(
-                    source,
-                    f"{rec}/result[{i}]",
-                    "from_name",
-                    "from_name is a control name",
-                    name,
-                    "",
-                )
+            if item.get("type") == "relation":
+                self._add_relation(item, where, base, relation_keys, source)
                 continue
-            raw_value = item.get("value")
-            value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
-            rid = str(item.get("id")) if item.get("id") is not None else f"#{i}"
-            where = f"{rec}/region {rid}"
-            if kind == "relation":
-                labels = item.get("labels")
-                labels = (
-                    [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
-                )
-                if not labels:
-                    self._problem(
-                        source,
-                        f"{rec}/relation {item.get('from_id')}->{item.get('to_id')}",
-                        "labels",
-                        "a relation has an argument role",
-                        None,
-                        "",
-                    )
-                for label in labels:
-                    self.relations.append(
-                        {
-                            **base,
-                            "from_region_id": str(item.get("from_id")),
-                            "to_region_id": str(item.get("to_id")),
-                            "label": str(label),
-                        }
-                    )
-            elif kind == "labels" and name in self.layers:
-                labels = value.get("labels")
-                if (
-                    not isinstance(labels, list)
-                    or len(labels) != 1
-                    or not isinstance(labels[0], str)
-                ):
-                    self._problem(
-                        source, where, "value.labels", "exactly one label per region", labels, ""
-                    )
-                    continue
-                s, e = _as_int(value.get("start")), _as_int(value.get("end"))
-                if s is None or e is None:
-                    self._problem(
-                        source,
-                        where,
-                        "value.start/end",
-                        "integer offsets",
-                        [value.get("start"), value.get("end")],
-                        "",
-                    )
-                    continue
-                try:
-                    start, end = from_label_studio(text, s, e)
-                except OffsetError as exc:
-                    self._problem(
-                        source,
-                        where,
-                        "value.start/end",
-                        "0 <= start < end <= len(text)",
-                        [s, e],
-                        str(exc),
-                    )
-                    continue
-                if start >= end:
-                    self._problem(
-                        source,
-                        where,
-                        "value.start/end",
-                        "0 <= start < end <= len(text)",
-                        [s, e],
-                        "zero-length or reversed span",
-                    )
-                    continue
-                hint = value.get("text")
-                if hint is not None and not _hint_matches(hint, text[start:end]):
-                    self._problem(
-                        source,
-                        where,
-                        "value.text",
-                        "text[start:end] == value.text",
-                        hint,
-                        f"the article has {text[start:end]!r} there; region rejected, not shifted",
-                    )
-                    continue
-                if rid in regions:
-                    self._problem(
-                        source, where, "id", "region ids are unique within an annotation", rid, ""
-                    )
-                    continue
-                regions[rid] = {
-                    **base,
-                    "region_id": rid,
-                    "layer": name,
-                    "label": str(labels[0]),
-                    "start": start,
-                    "end": end,
-                    "text": text[start:end],
-                    **dict.fromkeys(ATTRIBUTE_COLUMNS),
-                }
-            elif name in self.attributes and "start" in value:
-                attrs.setdefault(rid, []).append((str(name), self._attribute_value(kind, value)))
-            elif name in self.document_fields:
-                values = value.get("choices") if kind == "choices" else value.get("text")
-                if not isinstance(values, list):
-                    self._problem(
-                        source, where, "value", "article-level values are a list", values, ""
-                    )
-                    continue
-                for v in values:
-                    self.choices.append({**base, "field": name, "value": str(v)})
-            else:
+            if not self._fields(
+                item, REGION_ITEM_FIELDS, REGION_ITEM_REQUIRED, "result item", source, where
+            ):
+                continue
+            name, kind, value, rid = item["from_name"], item["type"], item["value"], item["id"]
+            where = f"{rec}/region {printable(rid)}"
+            expected = self.result_types.get(name)
+            if expected is None:
                 self._problem(
                     source,
                     where,
@@ -458,43 +518,297 @@ class TableCollector:
                     name,
                     "export from another label config version?",
                 )
-        for rid, pairs in attrs.items():
-            self._current = {"region_id": rid, "attributes": dict(pairs)}
-            region = regions.get(rid)
-            if region is None:
+                continue
+            if kind != expected:
                 self._problem(
                     source,
-                    f"{rec}/region {rid}",
+                    where,
+                    "type",
+                    "type is the result type of the control in the labeling config",
+                    kind,
+                    f"{name} results are of type {expected!r}",
+                )
+                continue
+            if item["to_name"] != "text":
+                self._problem(
+                    source,
+                    where,
+                    "to_name",
+                    "to_name is the labeling config's object (text)",
+                    item["to_name"],
+                    "",
+                )
+                continue
+            if "origin" in item and item["origin"] not in ORIGINS:
+                self._problem(
+                    source,
+                    where,
+                    "origin",
+                    f"origin is one of {', '.join(sorted(ORIGINS))}",
+                    item["origin"],
+                    "",
+                )
+                continue
+            if name in self.layers:
+                if rid in region_ids:
+                    self._problem(
+                        source, where, "id", "region ids are unique within an annotation", rid, ""
+                    )
+                    continue
+                region_ids.add(rid)
+                row = self._span(value, name, where, base, text, source)
+                if row is not None:
+                    regions[rid] = {**row, "region_id": rid}
+                    offsets[rid] = (value["start"], value["end"])
+            elif name in self.attribute_layer:
+                attribute = self._attribute(name, kind, value, where, item, source)
+                if attribute is not None:
+                    attrs.setdefault(rid, []).append(attribute)
+            else:
+                self._document_value(name, kind, value, where, base, documents, source)
+        self._attach_attributes(attrs, regions, offsets, rec, source)
+        self.regions.extend(regions.values())
+
+    def _span(
+        self,
+        value: dict[str, Any],
+        layer: str,
+        where: str,
+        base: dict[str, Any],
+        text: str,
+        source: str,
+    ) -> dict[str, Any] | None:
+        if not self._fields(
+            value, SPAN_VALUE_FIELDS, SPAN_VALUE_REQUIRED, f"{layer} value", source, where, "value."
+        ):
+            return None
+        labels = value["labels"]
+        if len(labels) != 1 or not isinstance(labels[0], str):
+            self._problem(
+                source, where, "value.labels", "exactly one label per region", _brief(labels), ""
+            )
+            return None
+        s, e = value["start"], value["end"]
+        try:
+            start, end = from_label_studio(text, s, e)
+        except OffsetError as exc:
+            self._problem(
+                source, where, "value.start/end", "0 <= start < end <= len(text)", [s, e], str(exc)
+            )
+            return None
+        if start >= end:
+            self._problem(
+                source,
+                where,
+                "value.start/end",
+                "0 <= start < end <= len(text)",
+                [s, e],
+                "zero-length or reversed span",
+            )
+            return None
+        hint = value.get("text")
+        if hint is not None and not _hint_matches(hint, text[start:end]):
+            self._problem(
+                source,
+                where,
+                "value.text",
+                "text[start:end] == value.text",
+                hint,
+                f"the article has {text[start:end]!r} there; region rejected, not shifted",
+            )
+            return None
+        return {
+            **base,
+            "layer": layer,
+            "label": labels[0],
+            "start": start,
+            "end": end,
+            "text": text[start:end],
+            **dict.fromkeys(ATTRIBUTE_COLUMNS),
+        }
+
+    def _attribute(
+        self, name: str, kind: str, value: dict[str, Any], where: str, item: Any, source: str
+    ) -> _Attribute | None:
+        fields = REGION_ATTRIBUTE_VALUE_FIELDS[kind]
+        if not self._fields(value, fields, tuple(fields), f"{name} value", source, where, "value."):
+            return None
+        key = VALUE_KEY[kind]
+        raw = value[key]
+        if kind == "number":
+            v: Any = float(raw)
+        else:
+            # One choice (single-choice control) or one text (maxSubmissions=1).
+            if len(raw) != 1 or not isinstance(raw[0], str):
+                self._problem(
+                    source,
+                    where,
+                    f"value.{key}",
+                    f"exactly one {key[:-1] if key == 'choices' else key} string per region",
+                    _brief(raw),
+                    f"{name} takes one value per region",
+                )
+                return None
+            v = raw[0]
+            if name == "approximate":
+                if v not in ("true", "false"):
+                    self._problem(source, where, name, "approximate is true or false", v, "")
+                    return None
+                v = v == "true"
+            elif kind == "textarea":
+                v = v.strip()  # a typed id or unit: surrounding blanks are never meant
+        return _Attribute(name, v, value["start"], value["end"], where, item)
+
+    def _attach_attributes(
+        self,
+        attrs: dict[str, list[_Attribute]],
+        regions: dict[str, dict[str, Any]],
+        offsets: dict[str, tuple[int, int]],
+        rec: str,
+        source: str,
+    ) -> None:
+        for rid, found in attrs.items():
+            region = regions.get(rid)
+            where = f"{rec}/region {printable(rid)}"
+            if region is None:
+                self._current = {"region_id": rid, "attributes": {a.name: a.value for a in found}}
+                self._problem(
+                    source,
+                    where,
                     "id",
                     "attribute belongs to a region",
                     rid,
                     "per-region attribute without its span (region rejected or missing)",
                 )
                 continue
-            for attr, v in pairs:
-                coerced = _coerce(attr, v)
-                if v is not None and coerced is None:
+            seen: set[str] = set()
+            for a in found:
+                self._current = a.item
+                if self.attribute_layer[a.name] != region["layer"]:
                     self._problem(
                         source,
-                        f"{rec}/region {rid}",
-                        attr,
-                        f"{attr} has the taxonomy's type",
-                        v,
-                        "",
+                        where,
+                        a.name,
+                        "attribute belongs to its region's layer",
+                        a.value,
+                        f"{a.name} is an attribute of {self.attribute_layer[a.name]}, "
+                        f"the region is {region['layer']}",
                     )
-                region[attr] = coerced
-        self.regions.extend(regions.values())
+                elif (a.start, a.end) != offsets[rid]:
+                    self._problem(
+                        source,
+                        where,
+                        f"{a.name}: value.start/end",
+                        "a per-region attribute has its region's start/end",
+                        [a.start, a.end],
+                        f"the region is at {list(offsets[rid])}",
+                    )
+                elif a.name in seen:
+                    self._problem(
+                        source,
+                        where,
+                        a.name,
+                        "one value per attribute and region",
+                        a.value,
+                        f"{a.name} given again ({region[a.name]!r} first); which is meant is unknown",
+                    )
+                else:
+                    seen.add(a.name)
+                    region[a.name] = a.value
 
-    @staticmethod
-    def _attribute_value(kind: Any, value: dict[str, Any]) -> Any:
-        if kind == "number":
-            n = value.get("number")
-            return float(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else None
-        if kind == "choices":
-            c = value.get("choices")
-            return str(c[0]) if isinstance(c, list) and c else None
-        t = value.get("text")
-        return str(t[0]).strip() if isinstance(t, list) and t else (str(t).strip() if t else None)
+    def _document_value(
+        self,
+        name: str,
+        kind: str,
+        value: dict[str, Any],
+        where: str,
+        base: dict[str, Any],
+        documents: set[str],
+        source: str,
+    ) -> None:
+        fields = DOCUMENT_VALUE_FIELDS[kind]
+        if not self._fields(value, fields, tuple(fields), f"{name} value", source, where, "value."):
+            return
+        key = VALUE_KEY[kind]
+        values = value[key]
+        spec = self.document_fields[name]
+        if not values or not all(isinstance(v, str) for v in values):
+            self._problem(
+                source,
+                where,
+                f"value.{key}",
+                "article-level values are a non-empty list of strings",
+                _brief(values),
+                "",
+            )
+            return
+        if spec.kind == "single" and len(values) != 1:
+            self._problem(
+                source, where, f"value.{key}", f"{name} takes one value", _brief(values), ""
+            )
+            return
+        if len(set(values)) != len(values):
+            self._problem(
+                source, where, f"value.{key}", "values are not repeated", _brief(values), ""
+            )
+            return
+        if name in documents:
+            self._problem(
+                source,
+                where,
+                "from_name",
+                "one result per article-level control and annotation",
+                name,
+                "two results for the same control; which is meant is unknown",
+            )
+            return
+        documents.add(name)
+        for v in values:
+            self.choices.append({**base, "field": name, "value": v})
+
+    def _add_relation(
+        self,
+        item: dict[str, Any],
+        where: str,
+        base: dict[str, Any],
+        seen: set[tuple[str, str, str]],
+        source: str,
+    ) -> None:
+        if not self._fields(item, RELATION_FIELDS, RELATION_REQUIRED, "relation", source, where):
+            return
+        frm, to, labels = item["from_id"], item["to_id"], item["labels"]
+        where = f"{where.rsplit('/', 1)[0]}/relation {printable(frm)}->{printable(to)}"
+        if item["direction"] not in RELATION_DIRECTIONS:
+            self._problem(
+                source,
+                where,
+                "direction",
+                "relations point from the event (direction right)",
+                item["direction"],
+                "another direction would swap or blur event and argument",
+            )
+            return
+        if not labels or not all(isinstance(x, str) for x in labels):
+            self._problem(
+                source, where, "labels", "a relation has an argument role", _brief(labels), ""
+            )
+            return
+        for label in labels:
+            key = (frm, to, label)
+            if key in seen:
+                self._problem(
+                    source,
+                    where,
+                    "labels",
+                    "relations are unique within an annotation",
+                    label,
+                    "the same relation twice would count twice",
+                )
+                continue
+            seen.add(key)
+            self.relations.append(
+                {**base, "from_region_id": frm, "to_region_id": to, "label": label}
+            )
 
     def tables(self) -> AnnotationTables:
         self._flush()
@@ -520,12 +834,152 @@ class TableCollector:
         )
 
 
-def read_annotators(paths: ProjectPaths) -> dict[str, str]:
-    path = paths.annotations_dir / "annotators.json"
+def _brief(value: Any) -> Any:
+    """A value for a Problem: scalars as they are, containers as short printable text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    text = printable(text)
+    return text if len(text) <= 120 else text[:120] + "…"
+
+
+ANNOTATORS_FILE = "annotators.json"
+
+
+class AnnotatorsFileError(ValueError):
+    """annotations/annotators.json cannot be read; ``problems`` says why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def load_annotators(paths: ProjectPaths) -> tuple[dict[str, str], list[Problem]]:
+    """annotations/annotators.json (``{"<user id>": {"email": ...}}``) and its problems.
+
+    Read with the exports' strict JSON rules: an annotator file that is not understood
+    would attribute annotations to the wrong person or to nobody.
+    """
+    path = paths.annotations_dir / ANNOTATORS_FILE
+    source = str(path.relative_to(paths.root))
     if not path.exists():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v["email"]) for k, v in data.items()}
+        return {}, []
+    try:
+        data = loads_document(path.read_bytes())
+    except StrictJSONError as exc:
+        return {}, [Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)]
+    except OSError as exc:
+        return {}, [Problem(source, None, None, "file is readable", None, str(exc))]
+    if not isinstance(data, dict):
+        return {}, [
+            Problem(source, None, None, "an object of user id -> {email}", kind_of(data), "")
+        ]
+    out: dict[str, str] = {}
+    problems = []
+    for uid, entry in data.items():
+        email = entry.get("email") if isinstance(entry, dict) else None
+        if not uid.isdigit() or not isinstance(email, str) or not email:
+            problems.append(
+                Problem(
+                    source,
+                    f"user {uid}",
+                    "email",
+                    'each Label Studio user id maps to {"email": <non-empty string>}',
+                    _brief(entry),
+                    "",
+                )
+            )
+            continue
+        out[uid] = email
+    return out, problems
+
+
+def read_annotators(paths: ProjectPaths) -> dict[str, str]:
+    """Label Studio user id (as text) -> e-mail; :class:`AnnotatorsFileError` if unreadable."""
+    annotators, problems = load_annotators(paths)
+    if problems:
+        raise AnnotatorsFileError(problems)
+    return annotators
+
+
+# What `write_bytes_atomic` leaves next to a file when a pull is killed mid-write
+# (``.<name>.<8 random characters>.tmp``): an incomplete copy whose complete original, if
+# any, is still in place, so it is skipped rather than refused (sahelwire.io.atomic).
+ATOMIC_LEFTOVER = re.compile(r"\..+\.json\.[a-z0-9_]{8}\.tmp")
+
+
+def export_files(paths: ProjectPaths) -> tuple[list[Path], list[Problem]]:
+    """The export files in annotations/exports/, and a Problem for every other entry.
+
+    An export is a regular file named ``<article_id>.json``. Anything else in the folder
+    (``X.JSON``, ``X.json.bak``, a folder, a symlink, a hidden file) would otherwise be
+    skipped without a word, and the article it was meant for would silently lose its
+    annotations; so it is refused, named, and left where it is.
+    """
+    folder = paths.exports_dir
+    rel = str(folder.relative_to(paths.root))
+    if not folder.exists() and not folder.is_symlink():
+        return [], []
+    if folder.is_symlink() or not folder.is_dir():
+        return [], [
+            Problem(rel, None, None, "annotations/exports is a folder", None, "not a folder")
+        ]
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for entry in sorted(folder.iterdir()):
+        name = entry.name
+        if ATOMIC_LEFTOVER.fullmatch(name):
+            continue
+        source = f"{rel}/{name}"
+        mode = entry.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    "an export is a regular file, not a symlink",
+                    printable(os.readlink(entry)),
+                    "pull never writes links; a link may point anywhere, so it is not followed",
+                )
+            )
+        elif not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    "an export is a regular file",
+                    None,
+                    f"{what} in {rel}/; exports are one file per task",
+                )
+            )
+        elif name.startswith(".") or not name.endswith(".json") or name == ".json":
+            hint = (
+                "the extension must be lower-case .json"
+                if name.lower().endswith(".json")
+                else "not an export file name; move backups and notes out of this folder"
+            )
+            problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    "export files are named <article_id>.json",
+                    printable(name),
+                    f"{hint} (pull reads and writes only <article_id>.json)",
+                )
+            )
+        else:
+            files.append(entry)
+    return files, problems
+
+
+def has_exports(paths: ProjectPaths) -> bool:
+    """Whether annotations/exports/ holds anything to read (or to refuse)."""
+    files, problems = export_files(paths)
+    return bool(files or problems)
 
 
 def iter_export_tasks(path: Path) -> Iterator[Any]:
@@ -538,15 +992,33 @@ def collector_for(
     taxonomy: Taxonomy | None = None,
     texts: Mapping[str, tuple[str, str]] | None = None,
 ) -> TableCollector:
-    """A collector for the project's articles (``texts``: already read, else read now)."""
+    """A collector for the project's articles (``texts``: already read, else read now).
+
+    Problems of annotations/annotators.json are the collector's first problems.
+    """
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
+    annotators, problems = load_annotators(paths)
     # Texts not handed over are read one task at a time, never the whole corpus at once.
-    return TableCollector(
+    collector = TableCollector(
         ManifestTexts(paths) if texts is None else texts,
         taxonomy,
-        read_annotators(paths),
+        annotators,
         load_source_shapes(paths),
     )
+    collector.problems.extend(problems)
+    return collector
+
+
+def read_task_file(path: Path, source: str) -> tuple[Any, Problem | None]:
+    """One pulled task file, strictly decoded; (None, the Problem) when it is refused."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, Problem(source, None, None, "file is readable", None, str(exc))
+    try:
+        return loads_document(data), None
+    except StrictJSONError as exc:
+        return None, Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
 
 
 def read_annotation_tables(
@@ -556,23 +1028,29 @@ def read_annotation_tables(
     texts: Mapping[str, tuple[str, str]] | None = None,
 ) -> AnnotationTables:
     collector = collector_for(paths, taxonomy, texts)
+    files, problems = export_files(paths)
+    collector.problems.extend(problems)
     with paused_gc():
-        for path in sorted(paths.exports_dir.glob("*.json")):
+        for path in files:
             source = str(path.relative_to(paths.root))
-            try:
-                task = json.loads(path.read_bytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            task, problem = read_task_file(path, source)
+            if problem is not None:
+                collector.problems.append(problem)
+                continue
+            data = task.get("data") if isinstance(task, dict) else None
+            article = data.get("article_id") if isinstance(data, dict) else None
+            if isinstance(article, str) and path.name != f"{article}.json":
                 collector.problems.append(
                     Problem(
                         source,
-                        None,
-                        None,
-                        "file is one complete JSON task",
-                        None,
-                        f"{type(exc).__name__}: {exc} (truncated or corrupted; re-run pull)",
+                        f"task {_brief(task.get('id'))}",
+                        "data.article_id",
+                        "file name is <data.article_id>.json",
+                        _brief(article),
+                        "pull writes each task to the file of its article; a renamed or "
+                        "copied file would credit its annotations to the wrong article",
                     )
                 )
-                continue
             collector.add_task(task, source)
     return collector.tables()
 
@@ -585,8 +1063,8 @@ def tables_from_tasks(
         with paused_gc():
             for task in tasks:
                 collector.add_task(task, source)
-    except (ExportListError, UnicodeDecodeError) as exc:
-        collector.problems.append(
-            Problem(source, None, None, "export is complete JSON", None, str(exc))
-        )
+    except ExportListError as exc:
+        collector.problems.append(Problem(source, None, exc.field, exc.rule, exc.value, str(exc)))
+    except UnicodeDecodeError as exc:
+        collector.problems.append(Problem(source, None, None, "file is UTF-8", None, str(exc)))
     return collector.tables()

@@ -18,6 +18,29 @@ HEADER = (
 )
 
 
+def attribute_result_type(attr: Attribute) -> str:
+    """The result ``type`` of a per-region attribute's control (its tag, lower-cased)."""
+    if attr.values is not None or attr.type == "boolean":
+        return "choices"
+    if attr.type == "number":
+        return "number"
+    return "textarea"
+
+
+def result_types(taxonomy: Taxonomy) -> dict[str, str]:
+    """Control name -> the ``type`` its results carry in an export (labels, choices, ...).
+
+    The same decisions as :func:`render_label_config`, so the export parser checks each
+    result against the control the config really has.
+    """
+    types = {layer.name: "labels" for layer in taxonomy.span_layers}
+    for layer in taxonomy.span_layers:
+        types.update({a.name: attribute_result_type(a) for a in layer.attributes})
+    for f in taxonomy.document_fields:
+        types[f.name] = "textarea" if f.kind == "text" else "choices"
+    return types
+
+
 def _attrs(**kv: str) -> str:
     return " ".join(f"{k}={quoteattr(v)}" for k, v in kv.items())
 
@@ -36,18 +59,19 @@ def _region_control(layer: str, attr: Attribute) -> list[str]:
     }
     hint = f"{attr.name}: {attr.description}"
     lines = [f'    <Header value={quoteattr(hint)} size="6"/>']
-    if attr.values is not None:
+    tag = attribute_result_type(attr)
+    if tag == "choices" and attr.values is not None:
         required = {"required": "true"} if attr.required else {}
         lines.append(
             f"    <Choices {_attrs(**common, choice='single', showInline='true', **required)}>"
         )
         lines += [f"      <Choice {_attrs(value=v)}/>" for v in attr.values]
         lines.append("    </Choices>")
-    elif attr.type == "boolean":
+    elif tag == "choices":  # boolean
         lines.append(f"    <Choices {_attrs(**common, choice='single', showInline='true')}>")
         lines += [f"      <Choice {_attrs(value=v)}/>" for v in ("true", "false")]
         lines.append("    </Choices>")
-    elif attr.type == "number":
+    elif tag == "number":
         lines.append(f"    <Number {_attrs(**common)}/>")
     else:
         lines.append(

@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One broken rule: which file, which record, which field, which rule, what value."""
@@ -26,12 +30,22 @@ class Problem:
             value = str(value)
         if isinstance(value, str) and len(value) > 200:
             value = value[:200] + "..."
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+            digits = len(str(abs(value)))
+            value = f"{str(value)[:20]}... ({digits} digits)"
         data["value"] = value
+        # A refused export may hold lone surrogates (unencodable as UTF-8): written as
+        # \udXXX escapes so that the report can always be printed (validate --json).
+        for key in ("file", "record", "field", "value", "message"):
+            if isinstance(data[key], str):
+                data[key] = _printable(data[key])
         return data
 
     def __str__(self) -> str:
-        where = self.file + (f" record {self.record}" if self.record is not None else "")
-        field = f" field {self.field}" if self.field else ""
-        value = "" if self.value is None else f" value {self.to_json()['value']!r}"
-        message = f": {self.message}" if self.message else ""
-        return f"{where}{field}: rule {self.rule}{value}{message}"
+        shown = self.to_json()
+        record, message = shown["record"], shown["message"]
+        where = shown["file"] + (f" record {record}" if record is not None else "")
+        field = f" field {shown['field']}" if shown["field"] else ""
+        value = "" if self.value is None else f" value {shown['value']!r}"
+        message = f": {message}" if message else ""
+        return f"{where}{field}: rule {_printable(self.rule)}{value}{message}"

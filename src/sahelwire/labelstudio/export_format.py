@@ -1,0 +1,329 @@
+"""Every key a Label Studio JSON export writes, with the JSON types it allows.
+
+Read from the pinned server's own code (label_studio 1.23): the export serializers
+(``data_export/serializers.py``: ``BaseExportDataSerializer`` is the task, ``Meta.exclude`` =
+``overlap``, ``is_labeled``, ``precomputed_agreement``; ``AnnotationSerializer`` has
+``fields = '__all__'`` of ``tasks.models.Annotation``; ``CompletedBySerializer`` when
+``completed_by`` is expanded), ``tasks/serializers.py`` (``PredictionSerializer`` and
+``AnnotationDraftSerializer``, expanded by ``labelstudio pull``) and the model fields behind
+them (``tasks/models.py``: nullability decides whether ``null`` is allowed). The result items
+are the labeling frontend's for a ``<Text>`` object (docs/label_studio_format.md).
+
+The export parser (:mod:`sahelwire.annotations.tables`) refuses a key that is not listed
+here and a value whose JSON type is not listed for its key: whatever the reader does not
+fully understand is refused, never ignored or guessed. ``bool`` is never an ``int`` (JSON
+``true`` is not ``1``), an ``int`` must fit in a signed 64-bit integer (the table columns'
+type), and a ``number`` is finite (an integer counts only while a float64 holds it exactly).
+
+Adding a key (a new Label Studio version, or a key ``labelstudio pull`` records itself) means
+adding it here, with where it comes from.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT_EXACT_INT = 2**53  # larger integers change when stored as float64
+
+INT, BOOL, STR, NULL, NUMBER, OBJECT, LIST = (
+    "int",
+    "bool",
+    "string",
+    "null",
+    "number",
+    "object",
+    "list",
+)
+Kinds = tuple[str, ...]
+
+# The task (BaseExportDataSerializer over tasks.models.Task). `state` is the FSM state, only
+# written when its feature flags are on.
+TASK_FIELDS: Mapping[str, Kinds] = {
+    "id": (INT,),
+    "data": (OBJECT,),
+    "meta": (OBJECT, NULL),
+    "annotations": (LIST,),
+    "drafts": (LIST,),
+    "predictions": (LIST,),
+    "project": (INT, NULL),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+    "updated_by": (INT, NULL),
+    "allow_skip": (BOOL, NULL),
+    "file_upload": (STR, NULL),
+    "inner_id": (INT, NULL),
+    "total_annotations": (INT,),
+    "cancelled_annotations": (INT,),
+    "total_predictions": (INT,),
+    "comment_count": (INT,),
+    "unresolved_comment_count": (INT,),
+    "comment_authors": (LIST,),
+    "last_comment_updated_at": (STR, NULL),
+    "state": (STR, NULL),
+}
+TASK_REQUIRED = ("id", "data", "annotations")
+
+# task.data: exactly what `labelstudio push` sends (docs/label_studio_format.md, Tasks).
+DATA_FIELDS: Mapping[str, Kinds] = {
+    "article_id": (STR,),
+    "text": (STR,),
+    "text_sha256": (STR,),
+}
+DATA_REQUIRED = tuple(DATA_FIELDS)
+
+# One annotation (AnnotationSerializer, fields='__all__' of tasks.models.Annotation).
+# `completed_by` is a user id, or {id, email, first_name, last_name} when expanded.
+ANNOTATION_FIELDS: Mapping[str, Kinds] = {
+    "id": (INT,),
+    "completed_by": (INT, OBJECT),
+    "result": (LIST,),
+    "was_cancelled": (BOOL,),
+    "ground_truth": (BOOL,),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+    "draft_created_at": (STR, NULL),
+    "lead_time": (NUMBER, NULL),
+    "prediction": (OBJECT, NULL),
+    "result_count": (INT,),
+    "parent_prediction": (INT, NULL),
+    "parent_annotation": (INT, NULL),
+    "unique_id": (STR, NULL),
+    "import_id": (INT, NULL),
+    "last_action": (STR, NULL),
+    "last_created_by": (INT, NULL),
+    "bulk_created": (BOOL, NULL),
+    "project": (INT, NULL),
+    "task": (INT, NULL),
+    "updated_by": (INT, NULL),
+    "state": (STR, NULL),
+}
+# What the tables are made of: without any of these an annotation cannot be read as meant
+# (a missing `was_cancelled` would publish a skipped annotation as gold).
+ANNOTATION_REQUIRED = (
+    "id",
+    "completed_by",
+    "result",
+    "was_cancelled",
+    "ground_truth",
+    "created_at",
+    "updated_at",
+)
+COMPLETED_BY_FIELDS: Mapping[str, Kinds] = {
+    "id": (INT,),
+    "email": (STR,),
+    "first_name": (STR,),
+    "last_name": (STR,),
+}
+
+# PredictionSerializer (fields='__all__' of tasks.models.Prediction, plus created_ago).
+PREDICTION_FIELDS: Mapping[str, Kinds] = {
+    "id": (INT,),
+    "result": (LIST, OBJECT, NULL),
+    "score": (NUMBER, NULL),
+    "model_version": (STR, NULL),
+    "model": (INT, NULL),
+    "model_run": (INT, NULL),
+    "cluster": (INT, NULL),
+    "neighbors": (OBJECT, LIST, NULL),
+    "mislabeling": (NUMBER,),
+    "task": (INT,),
+    "project": (INT, NULL),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+    "created_ago": (STR,),
+}
+PREDICTION_REQUIRED = ("id",)
+
+# AnnotationDraftSerializer (fields='__all__' of tasks.models.AnnotationDraft, plus
+# created_username, created_ago; `user` is rendered as a string).
+DRAFT_FIELDS: Mapping[str, Kinds] = {
+    "id": (INT,),
+    "result": (LIST,),
+    "lead_time": (NUMBER, NULL),
+    "task": (INT, NULL),
+    "annotation": (INT, NULL),
+    "user": (STR, INT, NULL),
+    "was_postponed": (BOOL,),
+    "import_id": (INT, NULL),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+    "created_username": (STR,),
+    "created_ago": (STR,),
+    "state": (STR, NULL),
+}
+DRAFT_REQUIRED = ("id",)
+
+# A result item of a region (span, per-region attribute or article-level control) as the
+# frontend writes it for a <Text> object; `score` and `readonly` come with imported
+# predictions.
+REGION_ITEM_FIELDS: Mapping[str, Kinds] = {
+    "id": (STR,),
+    "from_name": (STR,),
+    "to_name": (STR,),
+    "type": (STR,),
+    "value": (OBJECT,),
+    "origin": (STR,),
+    "score": (NUMBER, NULL),
+    "readonly": (BOOL,),
+}
+REGION_ITEM_REQUIRED = ("id", "from_name", "to_name", "type", "value")
+ORIGINS = frozenset({"manual", "prediction", "prediction-changed"})
+
+# A relation result item (<Relations>): from_id -> to_id, "right" being the only direction
+# whose meaning (event -> argument) the tables record.
+RELATION_FIELDS: Mapping[str, Kinds] = {
+    "type": (STR,),
+    "from_id": (STR,),
+    "to_id": (STR,),
+    "direction": (STR,),
+    "labels": (LIST,),
+}
+RELATION_REQUIRED = ("type", "from_id", "to_id", "direction", "labels")
+RELATION_DIRECTIONS = frozenset({"right"})
+
+# `value` of each kind of result item, by the control's result type. Offsets are integers
+# (code units of the frontend, docs/offsets.md); `text` of a span is the frontend's copy of
+# the selected text (a hint, checked against the article).
+SPAN_VALUE_FIELDS: Mapping[str, Kinds] = {
+    "start": (INT,),
+    "end": (INT,),
+    "text": (STR,),
+    "labels": (LIST,),
+}
+SPAN_VALUE_REQUIRED = ("start", "end", "labels")
+REGION_ATTRIBUTE_VALUE_FIELDS: Mapping[str, Mapping[str, Kinds]] = {
+    "choices": {"start": (INT,), "end": (INT,), "choices": (LIST,)},
+    "textarea": {"start": (INT,), "end": (INT,), "text": (LIST,)},
+    "number": {"start": (INT,), "end": (INT,), "number": (NUMBER,)},
+}
+DOCUMENT_VALUE_FIELDS: Mapping[str, Mapping[str, Kinds]] = {
+    "choices": {"choices": (LIST,)},
+    "textarea": {"text": (LIST,)},
+}
+# The one value key of each result type (what the annotator chose, typed or entered).
+VALUE_KEY = {"choices": "choices", "textarea": "text", "number": "number", "labels": "labels"}
+
+# Label Studio's timestamps as exported (Django's DateTimeField in UTC, ISO 8601 with "Z").
+# Adjudication orders an annotator's annotations by `updated_at` as text, which is the time
+# order only in this one format.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+
+
+def timestamp_ok(value: str) -> bool:
+    if not TIMESTAMP.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # e.g. month 13
+        return False
+    return True
+
+
+def kind_of(value: Any) -> str:
+    """The JSON type name of a decoded value (``int`` and ``bool`` kept apart)."""
+    if value is None:
+        return NULL
+    t = type(value)
+    if t is bool:
+        return BOOL
+    if t is int:
+        return INT
+    if t is float:
+        return NUMBER
+    if t is str:
+        return STR
+    if t is dict:
+        return OBJECT
+    if t is list:
+        return LIST
+    return t.__name__
+
+
+def fits(value: Any, kinds: Kinds) -> bool:
+    """``value`` is one of ``kinds`` (ints within int64; numbers finite and exact)."""
+    t = type(value)
+    if t is int:
+        if INT in kinds and INT64_MIN <= value <= INT64_MAX:
+            return True
+        return NUMBER in kinds and -FLOAT_EXACT_INT <= value <= FLOAT_EXACT_INT
+    if t is float:
+        return NUMBER in kinds and math.isfinite(value)
+    return kind_of(value) in kinds
+
+
+def describe(kinds: Kinds) -> str:
+    names = {
+        INT: "an integer (64-bit)",
+        BOOL: "true/false",
+        STR: "a string",
+        NULL: "null",
+        NUMBER: "a finite number",
+        OBJECT: "an object",
+        LIST: "a list",
+    }
+    return " or ".join(names[k] for k in kinds)
+
+
+def field_problems(
+    obj: Mapping[str, Any],
+    fields: Mapping[str, Kinds],
+    required: tuple[str, ...],
+    what: str,
+    prefix: str = "",
+) -> list[tuple[str, str, Any, str]]:
+    """(field, rule, value, message) for every unknown, missing or mistyped key of ``obj``.
+
+    ``prefix`` is put before each field name (``value.`` for the keys of a result's value).
+    """
+    if (
+        obj.keys() <= fields.keys()
+        and all(key in obj for key in required)
+        and all(fits(v, fields[k]) for k, v in obj.items())
+    ):
+        return []  # the common case, without building messages
+    out: list[tuple[str, str, Any, str]] = []
+    for key in obj.keys() - fields.keys():
+        out.append(
+            (
+                prefix + key,
+                f"every key is a Label Studio {what} field",
+                key,
+                f"Label Studio writes no {key!r} in a {what}; refused rather than ignored",
+            )
+        )
+    for key in required:
+        if key not in obj:
+            out.append((prefix + key, f"a {what} has {key}", None, "missing"))
+    for key, kinds in fields.items():
+        if key in obj and not fits(obj[key], kinds):
+            value = obj[key]
+            found = kind_of(value)
+            if found == INT and len(str(value)) > 20:
+                value = f"{str(value)[:20]}… ({len(str(value))} digits)"
+            note = (
+                " (beyond a signed 64-bit integer)"
+                if found == INT and INT in kinds
+                else " (too large for a float64 to hold exactly)"
+                if found == INT and NUMBER in kinds
+                else ""
+            )
+            out.append(
+                (
+                    prefix + key,
+                    f"{prefix}{key} is {describe(kinds)}",
+                    value if found in (INT, NUMBER, BOOL, NULL) else _short(value),
+                    f"found {found}{note}",
+                )
+            )
+    out.sort(key=lambda p: p[0])
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"
