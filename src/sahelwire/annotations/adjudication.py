@@ -38,6 +38,9 @@ from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
 ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+# The rule of a conflict no decision settles yet: `sahelwire adjudicate` lists these as its
+# output; every other problem is invalid input.
+UNSETTLED_RULE = "every conflict is settled by a decision"
 
 
 @dataclass
@@ -116,7 +119,7 @@ class _Settler:
                     f"annotations/decisions/{self.article}.yaml",
                     self.article,
                     item,
-                    "every conflict is settled by a decision",
+                    UNSETTLED_RULE,
                     f"{votes}/{self.n} annotators",
                     detail,
                 )

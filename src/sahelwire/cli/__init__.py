@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
+
+if TYPE_CHECKING:
+    from sahelwire.release.validation import ValidatedInputs
 
 app = typer.Typer(
     name="sahelwire",
@@ -171,18 +174,51 @@ def card(
         typer.echo("DATASET_CARD.md updated")
 
 
+def _valid_inputs(command: str, as_json: bool) -> ValidatedInputs:
+    """The inputs as ``validate`` reads them, or exit 1 listing every problem.
+
+    ``agreement`` and ``adjudicate`` work on what the build would publish, so they read
+    the exports with the same parser and refuse the same invalid input (instead of
+    measuring what is left after skipping it). Unsettled conflicts are not invalid input:
+    listing them is what ``adjudicate`` is for.
+    """
+    from sahelwire.annotations.adjudication import UNSETTLED_RULE
+    from sahelwire.release.validation import validate_inputs
+
+    paths, _ = project()
+    try:
+        report, inputs = validate_inputs(paths)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot {command}: {exc}", EXIT_USAGE) from None
+    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    if problems:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"ok": False, "problems": [p.to_json() for p in problems]},
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(
+            f"{command} refused: {len(problems)} problem(s) in the inputs (as `sahelwire "
+            "validate` reports them); nothing computed",
+            EXIT_INVALID,
+        )
+    return inputs
+
+
 @app.command()
 def agreement(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) where measured."""
     from sahelwire.annotations.agreement import agreement_report
-    from sahelwire.annotations.layers import load_annotation_layers
-    from sahelwire.schema.taxonomy import load_taxonomy
 
-    paths, _ = project()
-    taxonomy = load_taxonomy(paths.taxonomy_file)
-    layers = load_annotation_layers(paths, taxonomy)
+    inputs = _valid_inputs("agreement", as_json)
+    layers, taxonomy = inputs.layers, inputs.taxonomy
     report = agreement_report(layers.annotations, layers.regions, layers.choices, taxonomy)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -244,12 +280,10 @@ def adjudicate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List every adjudication conflict and how it was settled (exit 1 if any is unsettled)."""
-    from sahelwire.annotations.layers import load_annotation_layers
-    from sahelwire.schema.taxonomy import load_taxonomy
+    from sahelwire.annotations.adjudication import UNSETTLED_RULE
 
-    paths, _ = project()
-    layers = load_annotation_layers(paths, load_taxonomy(paths.taxonomy_file))
-    unsettled = [p for p in layers.problems if p.rule == "every conflict is settled by a decision"]
+    layers = _valid_inputs("adjudicate", as_json).layers
+    unsettled = [p for p in layers.problems if p.rule == UNSETTLED_RULE]
     if as_json:
         typer.echo(
             json.dumps(

@@ -298,7 +298,8 @@ def field_problems(
         )
     for key in required:
         if key not in obj:
-            out.append((prefix + key, f"a {what} has {key}", None, "missing"))
+            article = "an" if what[0] in "aeiou" else "a"
+            out.append((prefix + key, f"{article} {what} has {key}", None, "missing"))
     for key, kinds in fields.items():
         if key in obj and not fits(obj[key], kinds):
             value = obj[key]

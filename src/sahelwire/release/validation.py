@@ -194,16 +194,19 @@ def validate_annotations(
             found = validate_frame(frame, specs.source[name], taxonomy, file=exports)
             if found and "source_file" in frame.columns:
                 # Name the export file each bad row came from, not just the folder (only
-                # re-run per file on failure: the valid case stays one pass).
+                # re-run per file on failure: the valid case stays one pass). source_file
+                # is already the path from the project root.
                 found = []
                 for (source,), part in frame.group_by("source_file", maintain_order=True):
-                    found += validate_frame(
-                        part, specs.source[name], taxonomy, file=f"{exports}/{source}"
-                    )
+                    found += validate_frame(part, specs.source[name], taxonomy, file=str(source))
             report.problems += found
         report.checked[name] = frame.height
-    report.problems += check_regions(layers.regions, texts, taxonomy, registries, file=exports)
-    report.problems += check_relations(layers.relations, layers.regions, taxonomy, file=exports)
+    report.problems += check_regions(
+        layers.regions, texts, taxonomy, registries, file=exports, file_col="source_file"
+    )
+    report.problems += check_relations(
+        layers.relations, layers.regions, taxonomy, file=exports, file_col="source_file"
+    )
     gold = layers.gold
     report.problems += check_regions(
         gold.regions,

@@ -41,8 +41,12 @@ def check_regions(
     file: str,
     id_col: str = "region_id",
     group_col: str = "annotation_id",
+    file_col: str | None = None,
 ) -> list[Problem]:
     """Bounds, text slice, overlap, attribute and registry rules for every region.
+
+    ``file`` names where the rows come from; with ``file_col``, each Problem names the
+    row's own file from that column instead (e.g. the export file of the annotation).
 
     Millions of rows at corpus scale, so valid rows are screened in bulk (a column-wise
     text check, polars expressions for attributes and overlaps) and only rows or groups
@@ -63,8 +67,10 @@ def check_regions(
     suspect |= _screen_attributes(frame, taxonomy, entity_types, event_types)
     for i in sorted(suspect):
         row = frame.row(i, named=True)
-        problems += _row_problems(row, id_col, texts, taxonomy, entity_types, event_types, file)
-    for rows in _overlapping_groups(frame, placed, taxonomy, group_col, id_col):
+        problems += _row_problems(
+            row, id_col, texts, taxonomy, entity_types, event_types, _file(row, file, file_col)
+        )
+    for rows in _overlapping_groups(frame, placed, taxonomy, group_col, id_col, file_col):
         layer = taxonomy.layer(rows[0]["layer"])
         rows.sort(key=lambda r: (r["start"], -r["end"]))
         for i, a in enumerate(rows):
@@ -88,7 +94,7 @@ def check_regions(
                 )
                 problems.append(
                     Problem(
-                        file,
+                        _file(b, file, file_col),
                         _rid(b, id_col),
                         "start/end",
                         rule,
@@ -97,6 +103,12 @@ def check_regions(
                     )
                 )
     return problems
+
+
+def _file(row: Mapping[str, Any], default: str, file_col: str | None) -> str:
+    """The row's own file (``file_col``) when it has one, else ``default``."""
+    own = row.get(file_col) if file_col else None
+    return str(own) if own else default
 
 
 def _screen_spans(frame: pl.DataFrame, texts: Mapping[str, str]) -> tuple[list[bool], set[int]]:
@@ -146,7 +158,12 @@ def _screen_attributes(
 
 
 def _overlapping_groups(
-    frame: pl.DataFrame, placed: list[bool], taxonomy: Taxonomy, group_col: str, id_col: str
+    frame: pl.DataFrame,
+    placed: list[bool],
+    taxonomy: Taxonomy,
+    group_col: str,
+    id_col: str,
+    file_col: str | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Rows (as dicts, in table order) of each (group, layer) whose spans overlap at all,
     in order of first appearance; only layers that restrict overlap are looked at.
@@ -155,7 +172,8 @@ def _overlapping_groups(
     """
     restricted = [layer.name for layer in taxonomy.span_layers if layer.overlap != "allowed"]
     group = pl.col(group_col) if group_col in frame.columns else pl.col("article_id")
-    wanted = ("article_id", "annotation_id", id_col, "layer", "label", "start", "end")
+    wanted: tuple[str, ...] = ("article_id", "annotation_id", id_col, "layer", "label")
+    wanted += ("start", "end", *([file_col] if file_col else []))
     candidates = (
         frame.select([c for c in dict.fromkeys(wanted) if c in frame.columns])
         .with_columns(pl.Series("_placed", placed, dtype=pl.Boolean), group.alias("_group"))
@@ -324,8 +342,12 @@ def check_relations(
     to_col: str = "to_region_id",
     id_col: str = "region_id",
     group_col: str = "annotation_id",
+    file_col: str | None = None,
 ) -> list[Problem]:
-    """Every relation joins two existing regions of the same annotation, event -> argument."""
+    """Every relation joins two existing regions of the same annotation, event -> argument.
+
+    ``file_col``: as for :func:`check_regions`.
+    """
     if not relations.height:
         return []
     layer_of = dict(
@@ -345,7 +367,7 @@ def check_relations(
             missing = rel[from_col] if src is None else rel[to_col]
             problems.append(
                 Problem(
-                    file,
+                    _file(rel, file, file_col),
                     rid,
                     "from/to",
                     "relation joins regions of the same annotation",
@@ -357,7 +379,7 @@ def check_relations(
         if src != "events" or dst not in events.relation_to_layers:
             problems.append(
                 Problem(
-                    file,
+                    _file(rel, file, file_col),
                     rid,
                     "from/to",
                     "relations go from an event to an entity or quantity",
