@@ -197,3 +197,38 @@ def test_manifest_texts_match_the_preloaded_ones(synthetic: tuple[Path, Path]) -
     finally:
         gone.write_bytes(saved[0])
         broken.write_bytes(saved[1])
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        ('[{"a": 1, "a": 2}]', "JSON object keys are unique"),
+        ('[{"a": 1}, {"b": [NaN]}]', "numbers are finite float64"),
+        ('[{"b": -Infinity}]', "numbers are finite float64"),
+        ('[{"b": 1e999}]', "numbers are finite float64"),
+        ('[{"b": "x\\ud800y"}]', "text is valid Unicode without NUL"),
+        ('[{"b": 1' + "0" * 5000 + "}]", "integers have at most 4300 digits"),
+    ],
+    ids=["duplicate-key", "nan", "infinity", "overflow", "lone-surrogate", "huge-int"],
+)
+def test_export_lists_are_read_strictly_whatever_the_chunk_boundaries(
+    tmp_path: Path, body: str, rule: str
+) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(body)
+    for chunk in (1, 5, 1 << 20):
+        with pytest.raises(ExportListError) as exc:
+            list(iter_export_list(path, chunk_chars=chunk))
+        assert exc.value.rule == rule and "export.json" in str(exc.value)
+
+
+def test_a_long_number_cut_by_a_chunk_boundary_is_read_whole(tmp_path: Path) -> None:
+    # 400 nines alone overflow a float64; with their exponent they are an ordinary number.
+    literal = "9" * 400 + "e-300"
+    path = tmp_path / "export.json"
+    path.write_text(f'[{{"n": {literal}}}, {{"m": [{literal}]}}]')
+    for chunk in (7, 100, 399, 1 << 20):
+        assert list(iter_export_list(path, chunk_chars=chunk)) == [
+            {"n": float(literal)},
+            {"m": [float(literal)]},
+        ]

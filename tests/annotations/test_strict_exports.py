@@ -452,6 +452,11 @@ CASES: dict[str, Case] = {
         "primary_frame takes one value",
         field="value.choices",
     ),
+    "notes-with-two-texts": Case(
+        set_in(lambda t: item(t, from_name="notes")["value"], "text", ["one", "two"]),
+        "notes takes one value",
+        field="value.text",
+    ),
     "article-level-control-twice": Case(
         append_copy(lambda t: item(t, from_name="stance_us_presence"), id="again"),
         "one result per article-level control and annotation",

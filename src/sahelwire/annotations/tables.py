@@ -742,7 +742,8 @@ class TableCollector:
                 "",
             )
             return
-        if spec.kind == "single" and len(values) != 1:
+        # A single choice, and a TextArea with maxSubmissions="1" (label_config), hold one.
+        if spec.kind in ("single", "text") and len(values) != 1:
             self._problem(
                 source, where, f"value.{key}", f"{name} takes one value", _brief(values), ""
             )
