@@ -38,30 +38,21 @@ import polars as pl
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_format import (
-    ANNOTATION_FIELDS,
-    ANNOTATION_REQUIRED,
-    COMPLETED_BY_FIELDS,
-    DATA_FIELDS,
-    DATA_REQUIRED,
-    DOCUMENT_VALUE_FIELDS,
-    DRAFT_FIELDS,
-    DRAFT_REQUIRED,
+    ANNOTATION,
+    COMPLETED_BY,
+    DATA,
+    DOCUMENT_VALUE,
+    DRAFT,
     ORIGINS,
-    PREDICTION_FIELDS,
-    PREDICTION_REQUIRED,
-    REGION_ATTRIBUTE_VALUE_FIELDS,
-    REGION_ITEM_FIELDS,
-    REGION_ITEM_REQUIRED,
+    PREDICTION,
+    REGION_ATTRIBUTE_VALUE,
+    REGION_ITEM,
+    RELATION,
     RELATION_DIRECTIONS,
-    RELATION_FIELDS,
-    RELATION_REQUIRED,
-    SPAN_VALUE_FIELDS,
-    SPAN_VALUE_REQUIRED,
-    TASK_FIELDS,
-    TASK_REQUIRED,
+    SPAN_VALUE,
+    TASK,
     VALUE_KEY,
-    Kinds,
-    field_problems,
+    Spec,
     kind_of,
     timestamp_ok,
 )
@@ -203,18 +194,18 @@ class TableCollector:
     def _fields(
         self,
         obj: Mapping[str, Any],
-        fields: Mapping[str, Kinds],
-        required: tuple[str, ...],
-        what: str,
+        spec: Spec,
         source: str,
         record: str,
         prefix: str = "",
+        what: str | None = None,
     ) -> bool:
         """Report every unknown, missing or mistyped key of ``obj``; True when there is none."""
-        found = field_problems(obj, fields, required, what, prefix)
-        for fld, rule, value, message in found:
+        if spec.conforms(obj):
+            return True
+        for fld, rule, value, message in spec.problems(obj, prefix, what):
             self._problem(source, record, fld, rule, value, message)
-        return not found
+        return False
 
     def _annotator(self, completed_by: Any, source: str, rec: str) -> str | None:
         """The annotator's e-mail, or None after reporting why it is not a known annotator."""
@@ -230,15 +221,7 @@ class TableCollector:
                     "no such user id in annotations/annotators.json; pull again to refresh it",
                 )
             return email
-        if not self._fields(
-            completed_by,
-            COMPLETED_BY_FIELDS,
-            ("email",),
-            "completed_by user",
-            source,
-            rec,
-            "completed_by.",
-        ):
+        if not self._fields(completed_by, COMPLETED_BY, source, rec, "completed_by."):
             return None
         email = str(completed_by["email"])
         if email not in self.known_emails:
@@ -297,13 +280,11 @@ class TableCollector:
         tid: Any = task.get("id")
         data = task["data"]
         aid = data.get("article_id")
-        rec = f"task {printable(str(tid))}" + (
-            f" (article {printable(aid)})" if isinstance(aid, str) else ""
-        )
-        ok = self._fields(task, TASK_FIELDS, TASK_REQUIRED, "task", source, rec)
-        ok = (
-            self._fields(data, DATA_FIELDS, DATA_REQUIRED, "task data", source, rec, "data.") and ok
-        )
+        # Record names may hold what the export holds (a lone surrogate in a task handed
+        # over in memory): Problem.to_json escapes it when the report is written.
+        rec = f"task {tid}" + (f" (article {aid})" if isinstance(aid, str) else "")
+        ok = self._fields(task, TASK, source, rec)
+        ok = self._fields(data, DATA, source, rec, "data.") and ok
         if not ok:
             return
         if aid not in self.texts:
@@ -361,7 +342,7 @@ class TableCollector:
             if not isinstance(draft, dict):
                 self._problem(source, where, "drafts", "a draft is an object", kind_of(draft), "")
             else:
-                self._fields(draft, DRAFT_FIELDS, DRAFT_REQUIRED, "draft", source, where)
+                self._fields(draft, DRAFT, source, where)
         self.drafts += len(task.get("drafts") or [])
         predictions: dict[int, str | None] = {}
         for i, pred in enumerate(task.get("predictions") or []):
@@ -371,9 +352,7 @@ class TableCollector:
                 self._problem(
                     source, where, "predictions", "a prediction is an object", kind_of(pred), ""
                 )
-            elif self._fields(
-                pred, PREDICTION_FIELDS, PREDICTION_REQUIRED, "prediction", source, where
-            ):
+            elif self._fields(pred, PREDICTION, source, where):
                 predictions[pred["id"]] = pred.get("model_version")
         for i, ann in enumerate(task["annotations"]):
             self._current = ann
@@ -402,8 +381,8 @@ class TableCollector:
                 "",
             )
             return
-        rec = f"{aid}/annotation {printable(str(ann.get('id')))}"
-        if not self._fields(ann, ANNOTATION_FIELDS, ANNOTATION_REQUIRED, "annotation", source, rec):
+        rec = f"{aid}/annotation {ann.get('id')}"
+        if not self._fields(ann, ANNOTATION, source, rec):
             return
         ann_id: int = ann["id"]
         if ann_id in self._seen_annotations:
@@ -495,19 +474,24 @@ class TableCollector:
         relation_keys: set[tuple[str, str, str]] = set()
         for i, item in enumerate(result):
             self._current = item
-            where = f"{rec}/result[{i}]"
             if not isinstance(item, dict):
-                self._problem(source, where, None, "result item is an object", kind_of(item), "")
+                self._problem(
+                    source,
+                    f"{rec}/result[{i}]",
+                    None,
+                    "result item is an object",
+                    kind_of(item),
+                    "",
+                )
                 continue
             if item.get("type") == "relation":
-                self._add_relation(item, where, base, relation_keys, source)
+                self._add_relation(item, rec, i, base, relation_keys, source)
                 continue
-            if not self._fields(
-                item, REGION_ITEM_FIELDS, REGION_ITEM_REQUIRED, "result item", source, where
-            ):
+            if not REGION_ITEM.conforms(item):
+                self._fields(item, REGION_ITEM, source, f"{rec}/result[{i}]")
                 continue
             name, kind, value, rid = item["from_name"], item["type"], item["value"], item["id"]
-            where = f"{rec}/region {printable(rid)}"
+            where = f"{rec}/region {rid}"
             expected = self.result_types.get(name)
             if expected is None:
                 self._problem(
@@ -578,9 +562,7 @@ class TableCollector:
         text: str,
         source: str,
     ) -> dict[str, Any] | None:
-        if not self._fields(
-            value, SPAN_VALUE_FIELDS, SPAN_VALUE_REQUIRED, f"{layer} value", source, where, "value."
-        ):
+        if not self._fields(value, SPAN_VALUE, source, where, "value.", f"{layer} value"):
             return None
         labels = value["labels"]
         if len(labels) != 1 or not isinstance(labels[0], str):
@@ -630,8 +612,8 @@ class TableCollector:
     def _attribute(
         self, name: str, kind: str, value: dict[str, Any], where: str, item: Any, source: str
     ) -> _Attribute | None:
-        fields = REGION_ATTRIBUTE_VALUE_FIELDS[kind]
-        if not self._fields(value, fields, tuple(fields), f"{name} value", source, where, "value."):
+        spec = REGION_ATTRIBUTE_VALUE[kind]
+        if not self._fields(value, spec, source, where, "value.", f"{name} value"):
             return None
         key = VALUE_KEY[kind]
         raw = value[key]
@@ -669,7 +651,7 @@ class TableCollector:
     ) -> None:
         for rid, found in attrs.items():
             region = regions.get(rid)
-            where = f"{rec}/region {printable(rid)}"
+            where = f"{rec}/region {rid}"
             if region is None:
                 self._current = {"region_id": rid, "attributes": {a.name: a.value for a in found}}
                 self._problem(
@@ -726,12 +708,11 @@ class TableCollector:
         documents: set[str],
         source: str,
     ) -> None:
-        fields = DOCUMENT_VALUE_FIELDS[kind]
-        if not self._fields(value, fields, tuple(fields), f"{name} value", source, where, "value."):
+        if not self._fields(value, DOCUMENT_VALUE[kind], source, where, "value.", f"{name} value"):
             return
         key = VALUE_KEY[kind]
         values = value[key]
-        spec = self.document_fields[name]
+        field_kind = self.document_fields[name].kind
         if not values or not all(isinstance(v, str) for v in values):
             self._problem(
                 source,
@@ -743,7 +724,7 @@ class TableCollector:
             )
             return
         # A single choice, and a TextArea with maxSubmissions="1" (label_config), hold one.
-        if spec.kind in ("single", "text") and len(values) != 1:
+        if field_kind in ("single", "text") and len(values) != 1:
             self._problem(
                 source, where, f"value.{key}", f"{name} takes one value", _brief(values), ""
             )
@@ -770,15 +751,16 @@ class TableCollector:
     def _add_relation(
         self,
         item: dict[str, Any],
-        where: str,
+        rec: str,
+        index: int,
         base: dict[str, Any],
         seen: set[tuple[str, str, str]],
         source: str,
     ) -> None:
-        if not self._fields(item, RELATION_FIELDS, RELATION_REQUIRED, "relation", source, where):
+        if not self._fields(item, RELATION, source, f"{rec}/result[{index}]"):
             return
         frm, to, labels = item["from_id"], item["to_id"], item["labels"]
-        where = f"{where.rsplit('/', 1)[0]}/relation {printable(frm)}->{printable(to)}"
+        where = f"{rec}/relation {frm}->{to}"
         if item["direction"] not in RELATION_DIRECTIONS:
             self._problem(
                 source,

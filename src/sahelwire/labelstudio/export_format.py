@@ -280,12 +280,6 @@ def field_problems(
 
     ``prefix`` is put before each field name (``value.`` for the keys of a result's value).
     """
-    if (
-        obj.keys() <= fields.keys()
-        and all(key in obj for key in required)
-        and all(fits(v, fields[k]) for k, v in obj.items())
-    ):
-        return []  # the common case, without building messages
     out: list[tuple[str, str, Any, str]] = []
     for key in obj.keys() - fields.keys():
         out.append(
@@ -325,6 +319,80 @@ def field_problems(
     return out
 
 
+_PYTHON_TYPES: Mapping[str, tuple[type, ...]] = {
+    INT: (int,),
+    BOOL: (bool,),
+    STR: (str,),
+    NULL: (type(None),),
+    NUMBER: (int, float),
+    OBJECT: (dict,),
+    LIST: (list,),
+}
+
+
+class Spec:
+    """One kind of exported object: its keys, their JSON types and the required keys.
+
+    :meth:`conforms` is the fast check run on every object (one pass over its items, no
+    function call per value); :meth:`problems` explains a failure and runs only then.
+    """
+
+    def __init__(
+        self, what: str, fields: Mapping[str, Kinds], required: tuple[str, ...] | None = None
+    ) -> None:
+        self.what = what
+        self.fields = fields
+        self.required = tuple(fields) if required is None else required
+        self._required = frozenset(self.required)
+        self._types = {
+            key: frozenset(t for kind in kinds for t in _PYTHON_TYPES[kind])
+            for key, kinds in fields.items()
+        }
+        self._int_range = {
+            key: (INT64_MIN, INT64_MAX) if INT in kinds else (-FLOAT_EXACT_INT, FLOAT_EXACT_INT)
+            for key, kinds in fields.items()
+        }
+
+    def conforms(self, obj: Mapping[str, Any]) -> bool:
+        types, ranges = self._types, self._int_range
+        for key, value in obj.items():
+            allowed = types.get(key)
+            if allowed is None:
+                return False
+            t = type(value)
+            if t not in allowed:
+                return False
+            if t is int:
+                low, high = ranges[key]
+                if value < low or value > high:
+                    return False
+            elif t is float and not -math.inf < value < math.inf:  # NaN fails too
+                return False
+        return obj.keys() >= self._required
+
+    def problems(
+        self, obj: Mapping[str, Any], prefix: str = "", what: str | None = None
+    ) -> list[tuple[str, str, Any, str]]:
+        return field_problems(obj, self.fields, self.required, what or self.what, prefix)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:80] + "…"
+
+
+TASK = Spec("task", TASK_FIELDS, TASK_REQUIRED)
+DATA = Spec("task data", DATA_FIELDS, DATA_REQUIRED)
+ANNOTATION = Spec("annotation", ANNOTATION_FIELDS, ANNOTATION_REQUIRED)
+COMPLETED_BY = Spec("completed_by user", COMPLETED_BY_FIELDS, ("email",))
+PREDICTION = Spec("prediction", PREDICTION_FIELDS, PREDICTION_REQUIRED)
+DRAFT = Spec("draft", DRAFT_FIELDS, DRAFT_REQUIRED)
+REGION_ITEM = Spec("result item", REGION_ITEM_FIELDS, REGION_ITEM_REQUIRED)
+RELATION = Spec("relation", RELATION_FIELDS, RELATION_REQUIRED)
+SPAN_VALUE = Spec("span value", SPAN_VALUE_FIELDS, SPAN_VALUE_REQUIRED)
+REGION_ATTRIBUTE_VALUE = {
+    kind: Spec(f"{kind} value", fields) for kind, fields in REGION_ATTRIBUTE_VALUE_FIELDS.items()
+}
+DOCUMENT_VALUE = {
+    kind: Spec(f"{kind} value", fields) for kind, fields in DOCUMENT_VALUE_FIELDS.items()
+}
