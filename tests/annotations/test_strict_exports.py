@@ -643,3 +643,17 @@ def test_errors_name_the_export_file_not_the_folder(
     if rule is not None:
         assert any(p["rule"] == rule for p in problems), problems
     assert {p["file"] for p in problems} == {F001}, problems
+
+
+def test_a_temp_file_left_by_a_killed_pull_is_skipped(tmp_path: Path) -> None:
+    """`write_bytes_atomic` leaves `.<name>.<random>.tmp` when killed; the file it was
+    replacing is complete, so the leftover is not an export (anything else is refused)."""
+    root = copy_project(tmp_path / "proj")
+    half = _path(root).read_bytes()[:1000]
+    (root / EXPORTS / f".{A001}.json.k3x_9q2a.tmp").write_bytes(half)
+    assert read_annotation_tables(ProjectPaths(root)).problems == []
+    (root / EXPORTS / f".{A001}.json.tmp").write_bytes(half)  # not the atomic-write pattern
+    problems = read_annotation_tables(ProjectPaths(root)).problems
+    assert [(p.file, p.rule) for p in problems] == [
+        (f"{EXPORTS}/.{A001}.json.tmp", "export files are named <article_id>.json")
+    ]

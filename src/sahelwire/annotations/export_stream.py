@@ -12,7 +12,7 @@ Here:
   million articles are not in the heap.
 
 The rules and Problems are the ones of :class:`~sahelwire.annotations.tables.TableCollector`,
-which this module only feeds differently.
+which this module only feeds differently (strictly decoded, like the per-task files).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from sahelwire.annotations.tables import (
     AnnotationTables,
     Shapes,
     TableCollector,
+    load_annotators,
     load_source_shapes,
-    read_annotators,
 )
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
@@ -88,19 +88,23 @@ def streamed_tables(
     # The spilled batches are read back before the folder goes (on Linux a memory-mapped
     # file also stays readable after it is removed).
     with tempfile.TemporaryDirectory(prefix="export-tables-", dir=tmp_root) as spill:
+        annotators, problems = load_annotators(paths)
         collector = SpillingCollector(
             ManifestTexts(paths),
             taxonomy or load_taxonomy(paths.taxonomy_file),
-            read_annotators(paths),
+            annotators,
             load_source_shapes(paths),
             Path(spill),
         )
+        collector.problems.extend(problems)
         source = export.name
         try:
             for task in iter_export_list(export):
                 collector.add_task(task, source)
-        except (ExportListError, UnicodeDecodeError) as exc:
+        except ExportListError as exc:
             collector.problems.append(
-                Problem(source, None, None, "export is complete JSON", None, str(exc))
+                Problem(source, None, exc.field, exc.rule, exc.value, str(exc))
             )
+        except UnicodeDecodeError as exc:
+            collector.problems.append(Problem(source, None, None, "file is UTF-8", None, str(exc)))
         return collector.tables()
