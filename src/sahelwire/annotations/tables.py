@@ -20,6 +20,13 @@ keeps, and build refuses while any Problem exists, so nothing rejected is ever p
 silently.
 Drafts are counted, never published. Cancelled (skipped) annotations are kept with
 ``cancelled=True`` and excluded from gold by the adjudication rules.
+
+Read strictly (docs/label_studio_format.md, "Read strictly"): the JSON itself by
+:mod:`sahelwire.labelstudio.export_json`, every key and JSON type against
+:mod:`sahelwire.labelstudio.export_format`, every result against its control in the labeling
+config, and every entry of annotations/exports/ (:func:`export_files`). Whatever is not fully
+understood is refused with a Problem, never skipped or guessed; docs/reliability.md lists each
+class with its test.
 """
 
 from __future__ import annotations

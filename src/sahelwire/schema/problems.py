@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ class Problem:
             value = str(value)
         if isinstance(value, str) and len(value) > 200:
             value = value[:200] + "..."
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # NaN and Infinity are not JSON
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
             digits = len(str(abs(value)))
             value = f"{str(value)[:20]}... ({digits} digits)"
