@@ -130,7 +130,9 @@ class HubWriteAPI:
                 412, f"parent commit {parent_commit} is not the head of {branch} ({head})"
             )
         with tempfile.TemporaryDirectory() as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            # A scratch index (and an empty work tree, which index commands insist on);
+            # the bare repository itself only ever gains objects and refs.
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": tmp}
             if head:
                 self.git(repo, "read-tree", head, env=env)
             for kind, path, data in operations:

@@ -270,6 +270,8 @@ def verify(
     else:
         for line in report.checked:
             typer.echo(f"ok  {line}")
+        for line in report.notes:
+            typer.echo(f"note: {line}")
         for problem in report.problems:
             typer.echo(f"error: {problem}")
         typer.echo(

@@ -63,6 +63,7 @@ class VerifyReport:
     commit: str | None = None
     checked: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be checked, and why
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ class VerifyReport:
             "commit": self.commit,
             "ok": self.ok,
             "checked": self.checked,
+            "notes": self.notes,
             "problems": [p.to_json() for p in self.problems],
         }
 
@@ -105,12 +107,18 @@ def sha256_file(path: Path) -> str:
 
 
 def file_problems(
-    folder: Path, manifest: Mapping[str, Any], *, present: Iterable[str] | None = None
+    folder: Path,
+    manifest: Mapping[str, Any],
+    *,
+    present: Iterable[str] | None = None,
+    not_cached: list[str] | None = None,
 ) -> list[Problem]:
     """The release's files in ``folder`` against the manifest: missing, extra, other bytes.
 
     ``present``: the file list to check for extras (default: every file under ``folder``;
     the hub cache holds only what was downloaded, so there the remote listing is passed).
+    ``not_cached``: offline, a file the cache never downloaded is not a wrong file; its
+    name goes into this list instead of becoming a problem.
     """
     tag = str(manifest["tag"])
     files: Mapping[str, Any] = manifest["files"]
@@ -125,6 +133,9 @@ def file_problems(
         )
     for name, meta in sorted(files.items()):
         path = folder / name
+        if not path.is_file() and not_cached is not None:
+            not_cached.append(name)
+            continue
         if not path.is_file():
             problems.append(
                 Problem(str(folder), name, None, f"every file of release {tag}", None, "missing")
@@ -246,48 +257,51 @@ def loaded_problems(
                 f"release {tag} has {sorted(want)}",
             )
         )
-    for split in sorted(got_splits & set(want)):
+    for split in [s for s in want if s in got_splits]:
         data = loaded[split]
+        record = f"{config}/{split}"
+        rows, digest = rows_digest(_loaded_rows(data))
+        same_rows = rows == want[split] and (rows, digest) == reference[split]
         built_from = loaded_commit(data)
         if commit and built_from and built_from != commit:
             problems.append(
                 Problem(
                     where,
-                    f"{config}/{split}",
+                    record,
                     "commit",
                     f"data built from the commit behind {tag}",
                     built_from,
                     f"{tag} is commit {commit}; datasets served a cached copy of another "
-                    f"revision ({ISSUE_7928}). Load it again online with "
-                    'download_mode="force_redownload", or delete that cache folder',
+                    f"revision ({ISSUE_7928})"
+                    + ("; its rows happen to equal the release's" if same_rows else "")
+                    + '. Load it again online with download_mode="force_redownload", '
+                    "or delete that cache folder",
                 )
             )
-        rows, digest = rows_digest(_loaded_rows(data))
-        ref_rows, ref_digest = reference[split]
         if rows != want[split]:
             problems.append(
                 Problem(
                     where,
-                    f"{config}/{split}",
+                    record,
                     "rows",
                     f"row count of release {tag}",
                     rows,
                     f"release {tag} has {want[split]} rows",
                 )
             )
-        elif digest != ref_digest or rows != ref_rows:
+        elif not same_rows:
             problems.append(
                 Problem(
                     where,
-                    f"{config}/{split}",
+                    record,
                     "content",
                     f"rows equal the rows of release {tag}'s Parquet files",
                     digest[:16],
-                    f"release {tag} rows hash to {ref_digest[:16]}",
+                    f"release {tag} rows hash to {reference[split][1][:16]}",
                 )
             )
-        else:
-            passed.append(f"{config}/{split}: {rows} rows, content identical")
+        elif not (commit and built_from and built_from != commit):
+            passed.append(f"{record}: {rows} row(s), content identical")
     return problems, passed
 
 
@@ -342,6 +356,40 @@ def hub_snapshot(repo_id: str, manifest: Mapping[str, Any]) -> tuple[Path, str, 
     return folder, folder.name, remote
 
 
+def _hub_files(
+    report: VerifyReport, folder: Path, man: Mapping[str, Any], remote: list[str] | None
+) -> list[Problem]:
+    """Check the files at the tag; offline, note the ones the cache never downloaded."""
+    not_cached: list[str] | None = None if remote is not None else []
+    problems = file_problems(folder, man, present=remote, not_cached=not_cached)
+    if not problems:
+        n = len(man["files"]) - len(not_cached or [])
+        where = "on the Hub" if remote is not None else "in the hub cache (offline)"
+        report.checked.append(
+            f"{man['tag']} is commit {report.commit}: {n} file(s) {where}, sha256 as in the manifest"
+        )
+    if not_cached:
+        shown = ", ".join(not_cached[:5]) + (
+            f" and {len(not_cached) - 5} more" if len(not_cached) > 5 else ""
+        )
+        report.notes.append(
+            f"offline: {len(not_cached)} file(s) of {man['tag']} are not in the hub cache and "
+            f"were not checked: {shown}"
+        )
+    return problems
+
+
+def _references(folder: Path, man: Mapping[str, Any], config: str) -> dict[str, tuple[int, str]]:
+    """Reference digests for a config; VerifyUnavailable if its Parquet files are not at hand."""
+    for split in man["rows"].get(config, {}):
+        if not split_files(folder, config, split):
+            raise VerifyUnavailable(
+                f"the Parquet files of {config}/{split} at {man['tag']} are not in the hub cache "
+                "(offline); verify online once, or load that config online first"
+            )
+    return reference_digests(folder, man, config)
+
+
 def _load(path: str, config: str, tag: str | None, streaming: bool) -> Any:
     from datasets import load_dataset
 
@@ -363,20 +411,16 @@ def verify_hub(
     report = VerifyReport(tag, f"datasets/{repo_id}")
     folder, commit, remote = hub_snapshot(repo_id, man)
     report.commit = commit
-    report.problems += file_problems(folder, man, present=remote)
-    if not report.problems:
-        listing = "" if remote is not None else " (offline: read from the hub cache)"
-        report.checked.append(
-            f"{tag} is commit {commit}: {len(man['files'])} files, sha256 as in the manifest{listing}"
-        )
+    report.problems += _hub_files(report, folder, man, remote)
+    if report.problems:
+        return report  # loading files that are not the release proves nothing more
     for config in configs or list(man["rows"]):
         call = f'load_dataset("{repo_id}", "{config}", revision="{tag}"' + (
             ", streaming=True)" if streaming else ")"
         )
+        reference = _references(folder, man, config)
         loaded = _load(repo_id, config, tag, streaming)
-        problems, passed = loaded_problems(
-            loaded, man, config, reference_digests(folder, man, config), call=call, commit=commit
-        )
+        problems, passed = loaded_problems(loaded, man, config, reference, call=call, commit=commit)
         report.problems += problems
         report.checked += passed
     return report
@@ -434,7 +478,7 @@ def check_loaded(
     if repo_id is not None:
         source, commit, remote = hub_snapshot(repo_id, man)
         report = VerifyReport(tag, f"datasets/{repo_id}", commit)
-        report.problems += file_problems(source, man, present=remote)
+        report.problems += _hub_files(report, source, man, remote)
         call = f'load_dataset("{repo_id}", "{config}", revision="{tag}")'
     else:
         source = Path(str(folder))
@@ -442,8 +486,9 @@ def check_loaded(
         report.problems += file_problems(source, man)
         call = f'load_dataset("{source}", "{config}")'
     if not report.problems:
+        reference = _references(source, man, config)
         problems, passed = loaded_problems(
-            dataset, man, config, reference_digests(source, man, config), call=call, commit=commit
+            dataset, man, config, reference, call=call, commit=commit
         )
         report.problems += problems
         report.checked += passed
