@@ -153,6 +153,11 @@ def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) 
         tree, staging = Path(tmp) / "tree", Path(tmp) / "out"
         tree.mkdir()
         export_tree(paths.root, commit, tree)
+        if not (tree / "src" / "sahelwire").is_dir():
+            raise RebuildRefused(
+                f"commit {commit[:12]} has no src/sahelwire: the code that built v{version} "
+                "is not in this repository's history"
+            )
         pyproject = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
         missing = pin_mismatches(pyproject)
         if missing:
