@@ -169,6 +169,9 @@ def test_the_card_is_written_whole_never_merged(published: Published) -> None:
             == published.manifests[tag]["files"]["README.md"]["sha256"]
         )
         assert b"stale_key" not in card and b"old_config" not in card
+        # its "How to load" shows how to check a load against this very version
+        assert f'check_loaded(documents, "releases/{tag}.json"'.encode() in card
+        assert f"sahelwire verify {tag} --repo-id".encode() in card
     first = published.commits["v0.1.0"]
     listed = hub_git(published.repo, "ls-tree", "-r", "--name-only", first)
     assert "data/old_config/" not in listed and ".gitattributes" in listed
