@@ -349,6 +349,16 @@ def hub_snapshot(repo_id: str, manifest: Mapping[str, Any]) -> tuple[Path, str, 
         ) from None
     except HfHubHTTPError as exc:
         raise VerifyUnavailable(f"datasets/{repo_id}: {exc}") from None
+    except Exception as exc:
+        # The HTTP client's own errors (connection refused, time-outs) are not
+        # HfHubHTTPError; name them instead of ending in a traceback.
+        if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore") or isinstance(
+            exc, OSError
+        ):
+            raise VerifyUnavailable(
+                f"cannot reach {constants.ENDPOINT}: {type(exc).__name__}: {exc}"
+            ) from None
+        raise
     if commit is not None and folder.name != commit:
         raise VerifyUnavailable(
             f"datasets/{repo_id}: the tag {tag} moved while verifying ({commit} -> {folder.name})"
@@ -390,12 +400,15 @@ def _references(folder: Path, man: Mapping[str, Any], config: str) -> dict[str, 
     return reference_digests(folder, man, config)
 
 
-def _load(path: str, config: str, tag: str | None, streaming: bool) -> Any:
+def _load(path: str, config: str, tag: str | None, streaming: bool, call: str) -> Any:
     from datasets import load_dataset
 
-    if tag is None:
-        return load_dataset(path, config, streaming=streaming)
-    return load_dataset(path, config, revision=tag, streaming=streaming)
+    try:
+        if tag is None:
+            return load_dataset(path, config, streaming=streaming)
+        return load_dataset(path, config, revision=tag, streaming=streaming)
+    except Exception as exc:  # whatever datasets raises, the check could not run
+        raise VerifyUnavailable(f"{call} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def verify_hub(
@@ -419,7 +432,7 @@ def verify_hub(
             ", streaming=True)" if streaming else ")"
         )
         reference = _references(folder, man, config)
-        loaded = _load(repo_id, config, tag, streaming)
+        loaded = _load(repo_id, config, tag, streaming, call)
         problems, passed = loaded_problems(loaded, man, config, reference, call=call, commit=commit)
         report.problems += problems
         report.checked += passed
@@ -447,7 +460,7 @@ def verify_folder(
     report.checked.append(f"{folder}: {len(man['files'])} files, sha256 as in releases/{tag}.json")
     for config in configs or list(man["rows"]):
         call = f'load_dataset("{folder}", "{config}"' + (", streaming=True)" if streaming else ")")
-        loaded = _load(str(folder), config, None, streaming)
+        loaded = _load(str(folder), config, None, streaming, call)
         problems, passed = loaded_problems(
             loaded, man, config, reference_digests(folder, man, config), call=call
         )
