@@ -17,7 +17,6 @@ small files; one bearer token; no pull requests.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import json
 import os
@@ -48,11 +47,6 @@ class HubError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def blob_oid(data: bytes) -> str:
-    """The git blob id of ``data`` (what the Hub reports as a regular file's oid)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @dataclass
@@ -100,6 +94,15 @@ class HubWriteAPI:
                 "--quiet",
                 f"{rev}^{{commit}}",
             ],
+            capture_output=True,
+            check=False,
+        )
+        return result.stdout.decode().strip() or None
+
+    def blob_at(self, repo: Path, rev: str, path: str) -> str | None:
+        """The git blob id of ``path`` at ``rev`` (how the Hub names a regular file), or None."""
+        result = subprocess.run(
+            ["git", "--git-dir", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}:{path}"],
             capture_output=True,
             check=False,
         )
@@ -194,30 +197,13 @@ class HubWriteAPI:
             files = json.loads(body)["files"]
             answer = []
             for f in files:
-                oid = (
-                    self.resolve(repo, rev)
-                    and subprocess.run(
-                        [
-                            "git",
-                            "--git-dir",
-                            str(repo),
-                            "rev-parse",
-                            "--verify",
-                            "--quiet",
-                            f"{rev}:{f['path']}",
-                        ],
-                        capture_output=True,
-                        check=False,
-                    )
-                    .stdout.decode()
-                    .strip()
-                )
+                # the remote oid lets huggingface_hub skip a file that did not change
                 answer.append(
                     {
                         "path": f["path"],
                         "uploadMode": "regular",
                         "shouldIgnore": False,
-                        "oid": oid or None,
+                        "oid": self.blob_at(repo, rev, f["path"]),
                     }
                 )
             return 200, {"files": answer}

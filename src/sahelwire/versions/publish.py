@@ -35,10 +35,9 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.validation import validate_project
 from sahelwire.schema.problems import Problem
 from sahelwire.versions.history import HistoryError, release_commit, tag_commit
-from sahelwire.versions.releases import load_manifest
+from sahelwire.versions.releases import KEEP_REMOTE, load_manifest
 
 TOKEN_ENV = "HF_TOKEN"
-KEEP_REMOTE = {".gitattributes"}  # created by the Hub; not part of a release
 
 
 class PublishRefused(Exception):
