@@ -21,9 +21,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
@@ -71,7 +72,7 @@ def _private_dir(folder: Path) -> Path:
     return folder
 
 
-def write_private_json(path: Path, data: dict[str, str]) -> None:
+def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
     """Atomic write that is mode 0600 from the first byte to the rename.
 
     Not sahelwire.io.atomic.write_bytes_atomic: that one makes its temp file 0644 before the
