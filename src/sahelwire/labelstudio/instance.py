@@ -24,6 +24,7 @@ from typing import Any
 
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
+from sahelwire.labelstudio.identity import Committed, Repository
 
 
 def instance_key(project: Any) -> str:
@@ -65,3 +66,17 @@ def load_record(paths: ProjectPaths, project: Any) -> InstanceRecord:
             record.annotations = {str(u) for u in data.get("annotations", [])}
             record.articles = {str(a) for a in data.get("articles", [])}
     return record
+
+
+def never_here(
+    repo: Repository, on_server: set[str] | dict[str, Any], record: InstanceRecord
+) -> list[Committed]:
+    """Committed annotations this instance neither has nor ever had (restore's work list)."""
+    return sorted(
+        (
+            c
+            for uid, c in repo.by_uuid.items()
+            if uid not in on_server and not record.had_annotation(uid)
+        ),
+        key=lambda c: int(c.record["id"]),
+    )

@@ -108,13 +108,13 @@ class PullSummary:
         )
 
 
-def _annotator_directory(conn: Connection) -> dict[int, str]:
+def annotator_directory(conn: Connection) -> dict[int, str]:
     """Server user id -> e-mail, for this server only (the ids mean nothing elsewhere)."""
     users = call(conn, lambda: list(conn.client.users.list()))
     return {int(u.id): str(u.email) for u in users if u.email}
 
 
-def _check(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[str, Any]]:
+def check_tasks(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[str, Any]]:
     articles = {a.id: a for a in load_articles(paths)}
     by_article: dict[str, dict[str, Any]] = {}
     errors = []
@@ -288,8 +288,8 @@ def pull(
     with exclusive_lock(lock, "labelstudio pull"):
         project = require_project(conn, paths)
         tasks = export_tasks(conn, paths, int(project.id))
-        users = _annotator_directory(conn)
-        by_article = _check(tasks, paths)
+        users = annotator_directory(conn)
+        by_article = check_tasks(tasks, paths)
         try:
             repo = load_repository(paths)
         except IdentityError as exc:
