@@ -43,9 +43,8 @@ from sahelwire.labelstudio.snapshot import export_tasks
 
 pytestmark = pytest.mark.labelstudio
 
-A000 = "000_68e681b97d6ec23c"
-A002 = "002_4eb8b75709aad65d"
 A004 = "004_d8470e8c95419e20"
+NEW = "005_fresh_server_test"  # an article ingested by the tests: nobody annotated it yet
 COMMITTED_ANNOTATOR = "ai-annotator-1@sahelwire.local"
 # No LABEL_STUDIO_URL / API key: commands find the served server by what serve recorded.
 OWN_SERVER = {"LABEL_STUDIO_URL": None, "LABEL_STUDIO_API_KEY": None}
@@ -136,13 +135,26 @@ def committed() -> dict[str, dict[str, Any]]:
     return {a["id"]: a for t in exports_of(ROOT).values() for a in t["annotations"]}
 
 
+def add_article(root: Path) -> None:
+    """Ingest one more article. A second annotator on an already annotated article would be
+    an adjudication conflict that validate rightly reports until a decision settles it."""
+    text = root / f"{NEW}.txt"
+    text.write_text(
+        "Niger and US officials meet in Niamey\n\nOfficials from Niger and the United States "
+        "met in Niamey on Tuesday to discuss the withdrawal of troops.\n",
+        encoding="utf-8",
+    )
+    ingested = run_cli(root, "ingest", str(text))
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+
+
 def annotate_as_new_user(conn: Connection, paths: ProjectPaths, email: str) -> tuple[Any, Any]:
-    """A new account (invite-link sign-up) annotates article 002 through the SDK, as itself."""
+    """A new account (invite-link sign-up) annotates the new article via the SDK, as itself."""
     token = sign_up(conn, email, "Newcomer-pw-" + secrets.token_hex(4))
     me = LabelStudio(base_url=conn.url, api_key=token)
     project = require_project(conn, paths)
     task = next(
-        t for t in conn.client.tasks.list(project=project.id) if t.data["article_id"] == A002
+        t for t in conn.client.tasks.list(project=project.id) if t.data["article_id"] == NEW
     )
     text = task.data["text"]
     ann = me.annotations.create(id=task.id, result=one_span(text, "Niger", "GPE", "entities", "n1"))
@@ -176,24 +188,27 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
     assert "sahelwire labelstudio restore" in refused.stderr and "--no-restore" in refused.stderr
     assert find_project(conn, paths) is None  # refused before touching the server
 
+    add_article(root)
     pushed = cli(root, "push", "--quiet", "--no-restore", env=env)
-    assert pushed.returncode == 0 and "5 created" in pushed.stdout, pushed.stderr
+    assert pushed.returncode == 0 and "6 created" in pushed.stdout, pushed.stderr
     me, ann = annotate_as_new_user(conn, paths, "newcomer@sahelwire.test")
     # the integers of the committed data, handed out again by this fresh server
     assert (me.id, ann.id) == (2, 1), "not a fresh server: the collision is not exercised"
 
-    before = exports_of(root)
+    before = snapshot(root / "annotations" / "exports")
     pulled = cli(root, "pull", "--quiet", env=env)
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     after = exports_of(root)
-    # every committed annotation: same id, same annotator, same content, same file
+    # every committed annotation: same id, same annotator, same content, same bytes
     assert {a["id"]: a for t in after.values() for a in t["annotations"] if a["id"] <= 5} == (
         committed()
     )
-    assert {k: v for k, v in after.items() if k != A002} == {
-        k: v for k, v in before.items() if k != A002
+    assert snapshot(root / "annotations" / "exports") == {
+        **before,
+        f"{NEW}.json": (root / "annotations" / "exports" / f"{NEW}.json").read_bytes(),
     }
-    new = [a for a in after[A002]["annotations"] if a not in before[A002]["annotations"]]
+    assert after[NEW]["id"] == 6  # the repository's next task id
+    new = after[NEW]["annotations"]
     assert len(new) == 1 and new[0]["id"] == 6  # a new repository id, not the server's 1
     assert new[0]["completed_by"] == {"email": "newcomer@sahelwire.test"}
     annotators = json.loads((root / "annotations" / "annotators.json").read_text())
@@ -221,7 +236,7 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
 
 
 def _created_ago_boundary(tasks: list[dict[str, Any]]) -> float:
-    """Seconds until every prediction's created_ago has passed its next whole minute."""
+    """Seconds until the next whole minute of a prediction's age: its created_ago then changes."""
     now = datetime.now(UTC)
     waits = []
     for t in tasks:
@@ -229,7 +244,7 @@ def _created_ago_boundary(tasks: list[dict[str, Any]]) -> float:
             age = now - datetime.fromisoformat(p["created_at"].replace("Z", "+00:00"))
             waits.append(60.0 - age.total_seconds() % 60.0)
     assert waits, "no predictions: nothing volatile to prove determinism against"
-    return max(waits) + 1.5
+    return min(waits) + 1.5  # the first boundary already changes the export
 
 
 def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: Served) -> None:
@@ -258,8 +273,9 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     again = cli(root, "restore", "--quiet")  # idempotent
     assert again.returncode == 0 and "0 restored, 5 already on the server" in again.stdout
 
-    pushed = cli(root, "push", "--quiet")  # not refused now; restore already made the tasks
-    assert pushed.returncode == 0 and "0 created, 0 updated, 5 unchanged" in pushed.stdout, (
+    add_article(root)
+    pushed = cli(root, "push", "--quiet")  # not refused now; restore already made the others
+    assert pushed.returncode == 0 and "1 created, 0 updated, 5 unchanged" in pushed.stdout, (
         pushed.stdout + pushed.stderr
     )
 
