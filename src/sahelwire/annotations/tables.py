@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,12 @@ import polars as pl
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.identity import (
+    annotator_email,
+    canonical_uuid,
+    describe_completed_by,
+    read_known_annotators,
+)
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
@@ -129,7 +135,7 @@ class TableCollector:
         self,
         texts: Mapping[str, tuple[str, str]],
         taxonomy: Taxonomy,
-        annotators: Mapping[str, str],
+        annotators: Collection[str],
         shapes: Shapes,
     ) -> None:
         self.texts = texts  # article id -> (text, sha256)
@@ -137,7 +143,7 @@ class TableCollector:
         self.layers = set(taxonomy.layer_names)
         self.attributes = {a.name for la in taxonomy.span_layers for a in la.attributes}
         self.document_fields = {f.name for f in taxonomy.document_fields}
-        self.annotators = annotators
+        self.annotators = frozenset(annotators)  # known annotator e-mails
         self.annotations: list[dict[str, Any]] = []
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
@@ -149,6 +155,7 @@ class TableCollector:
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
         self._seen_annotations: dict[int, str] = {}
+        self._seen_unique_ids: dict[str, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
         self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
@@ -162,13 +169,49 @@ class TableCollector:
         if self._current is not None:
             self.rejected.append(RejectedRecord(problem, self._current))
 
-    def _annotator(self, completed_by: Any) -> str | None:
-        if isinstance(completed_by, dict):
-            email = completed_by.get("email")
-            return str(email) if email else None
-        if completed_by is None:
+    # -- identity (sahelwire.labelstudio.identity: e-mails and UUIDs, never server ids) --
+    def _identify(self, ann: dict[str, Any], rec: str, source: str) -> str | None:
+        """The annotation's annotator e-mail, or None after reporting why it has none.
+
+        ``completed_by`` must be ``{"email": …}`` naming an e-mail of annotators.json (a
+        server's user id means another person on another server), and ``unique_id`` a
+        UUID no other annotation has (pull and restore match servers by it).
+        """
+        completed_by = ann.get("completed_by")
+        email = annotator_email(completed_by)
+        if email is None:
+            self._problem(
+                source,
+                rec,
+                "completed_by",
+                "annotator is a known user",
+                completed_by,
+                describe_completed_by(completed_by),
+            )
             return None
-        return self.annotators.get(str(completed_by))
+        if email not in self.annotators:
+            self._problem(
+                source,
+                rec,
+                "completed_by",
+                "annotator is a known user",
+                email,
+                "e-mail not in annotations/annotators.json",
+            )
+            return None
+        uid = canonical_uuid(ann.get("unique_id"))
+        if uid is None or uid in self._seen_unique_ids:
+            self._problem(
+                source,
+                rec,
+                "unique_id",
+                "unique_id is a UUID no other annotation has",
+                ann.get("unique_id"),
+                f"also in {self._seen_unique_ids[uid]}" if uid else "",
+            )
+            return None
+        self._seen_unique_ids[uid] = source
+        return email
 
     def _flush(self) -> None:
         for name, schema in self.shapes.items():
@@ -276,16 +319,8 @@ class TableCollector:
             )
             return
         self._seen_annotations[ann_id] = source
-        annotator = self._annotator(ann.get("completed_by"))
+        annotator = self._identify(ann, rec, source)
         if annotator is None:
-            self._problem(
-                source,
-                rec,
-                "completed_by",
-                "annotator is a known user",
-                ann.get("completed_by"),
-                "unknown user; pull again to refresh annotations/annotators.json",
-            )
             return
         result = ann.get("result") or []
         if not isinstance(result, list):
@@ -520,12 +555,9 @@ class TableCollector:
         )
 
 
-def read_annotators(paths: ProjectPaths) -> dict[str, str]:
-    path = paths.annotations_dir / "annotators.json"
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v["email"]) for k, v in data.items()}
+def read_annotators(paths: ProjectPaths) -> frozenset[str]:
+    """The known annotator e-mails (annotations/annotators.json)."""
+    return read_known_annotators(paths)
 
 
 def iter_export_tasks(path: Path) -> Iterator[Any]:
