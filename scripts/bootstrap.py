@@ -32,9 +32,16 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, env=env)
 
 
+# pyproject's requires-python; builds under each give the same bytes
+# (scripts/cross_python_build.py, docs/releasing.md).
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
+SITE = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
 def ensure_venv(extras: str) -> None:
-    if sys.version_info[:2] != (3, 11):
-        sys.exit(f"bootstrap: Python 3.11 is required, this is {sys.version.split()[0]}")
+    if sys.version_info[:2] not in SUPPORTED:
+        wanted = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
+        sys.exit(f"bootstrap: Python {wanted} is required, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         run(sys.executable, "-m", "venv", VENV)
     # Reinstall only when pyproject.toml changed: a second run starts in seconds.
@@ -82,10 +89,10 @@ def ensure_spark_venv() -> None:
     if not (SPARK_VENV / "bin" / "python").exists():
         run(sys.executable, "-m", "venv", SPARK_VENV)
     run(SPARK_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", *pins)
-    site = SPARK_VENV / "lib" / "python3.11" / "site-packages"
+    site = SPARK_VENV / "lib" / SITE / "site-packages"
     # "zz_" sorts last, so the overlay's own pandas wins over the project venv's.
     (site / "zz_project_venv.pth").write_text(
-        f"{VENV / 'lib' / 'python3.11' / 'site-packages'}\n{ROOT / 'src'}\n"
+        f"{VENV / 'lib' / SITE / 'site-packages'}\n{ROOT / 'src'}\n"
     )
     stamp.write_text(want)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +50,43 @@ def run_cli(
     return subprocess.run(
         [str(SAHELWIRE), *args], cwd=root, env=full, capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_python(
+    code: str,
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet with this interpreter in a fresh process, ``env`` as in run_cli.
+
+    For client code whose settings are read once at import (huggingface_hub and datasets
+    read HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE then): each call gets its own.
+    """
+    full = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def drop_entity_region(export: Path) -> str:
+    """Remove one entity region that no relation points to (as a re-pull would); its label."""
+    task = json.loads(export.read_text(encoding="utf-8"))
+    result = task["annotations"][0]["result"]
+    linked = {r.get(k) for r in result if r.get("type") == "relation" for k in ("from_id", "to_id")}
+    victim = next(r for r in result if r.get("from_name") == "entities" and r["id"] not in linked)
+    task["annotations"][0]["result"] = [r for r in result if r.get("id") != victim["id"]]
+    export.write_text(json.dumps(task, ensure_ascii=False, indent=2), encoding="utf-8")
+    return str(victim["value"]["labels"][0])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -143,22 +143,13 @@ def same_task_id(root: Path) -> None:
     path.write_text(json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
 
-def second_annotator_with_the_email_of(root: Path) -> None:
-    people = root / "annotations" / "annotators.json"
-    data = json.loads(people.read_text(encoding="utf-8"))
-    data["3"] = {"email": "other-annotator@sahelwire.local"}
-    people.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    task_edit(
-        lambda t: ann(t).update(completed_by={"id": 2, "email": "other-annotator@sahelwire.local"})
-    )(root)
-
-
 def surrogate(text: str, at: int = 10) -> str:
     return text[:at] + "\ud800" + text[at:]
 
 
 def deep(data: bytes) -> bytes:
-    return replace_once('"meta": {}', '"meta": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}")(data)
+    nested = '"prediction": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    return replace_once('"prediction": {}', nested)(data)
 
 
 @dataclass(frozen=True)
@@ -318,14 +309,17 @@ CASES: dict[str, Case] = {
         field="completed_by",
     ),
     "completed-by-unknown-email": Case(
-        set_in(ann, "completed_by", {"id": 2, "email": "mallory@example.org"}),
+        set_in(ann, "completed_by", {"email": "mallory@example.org"}),
         "annotator is a known user",
-        field="completed_by.email",
+        field="completed_by",
     ),
-    "completed-by-id-and-email-disagree": Case(
-        fs(second_annotator_with_the_email_of),
-        "completed_by id and e-mail name the same annotator",
-        field="completed_by.id",
+    "completed-by-server-user-id": Case(
+        set_in(ann, "completed_by", 2), "annotator is a known user", field="completed_by"
+    ),
+    "completed-by-with-a-server-id-too": Case(
+        set_in(ann, "completed_by", {"id": 3, "email": "ai-annotator-1@sahelwire.local"}),
+        "annotator is a known user",
+        field="completed_by",
     ),
     "unknown-annotation-key": Case(
         set_in(ann, "score", 1),
@@ -346,12 +340,20 @@ CASES: dict[str, Case] = {
     "annotators-file-malformed": Case(
         fs(
             lambda root: (root / "annotations" / "annotators.json").write_text(
-                '{"2": "ai-annotator-1@sahelwire.local"}\n', encoding="utf-8"
+                '{"ai-annotator-1@sahelwire.local": "yes"}\n', encoding="utf-8"
             )
         ),
-        'each Label Studio user id maps to {"email": <non-empty string>}',
+        'each annotator is "<e-mail>": {}',
         file="annotations/annotators.json",
-        field="email",
+    ),
+    "annotators-file-duplicate-key": Case(
+        fs(
+            lambda root: (root / "annotations" / "annotators.json").write_text(
+                '{"a@x.org": {}, "a@x.org": {}}\n', encoding="utf-8"
+            )
+        ),
+        "JSON object keys are unique",
+        file="annotations/annotators.json",
     ),
     # the result items, against the labeling config
     "unknown-result-key": Case(

@@ -157,7 +157,8 @@ def test_results_parse_through_the_export_parser(
         "annotations": [
             {
                 "id": 1,
-                "completed_by": 1,
+                "unique_id": "3f0c9a52-6b7e-4d1f-8a2c-5e9b0d4f7a16",
+                "completed_by": {"email": "a@example.org"},
                 "result": results,
                 "was_cancelled": False,
                 "ground_truth": False,
@@ -170,7 +171,7 @@ def test_results_parse_through_the_export_parser(
     collector = TableCollector(
         {article.id: (article.text, article.sha256)},
         taxonomy,
-        {"1": "a@example.org"},
+        {"a@example.org"},
         SOURCE_SHAPES,
     )
     collector.add_task(task, "predictions")

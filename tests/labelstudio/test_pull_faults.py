@@ -270,3 +270,58 @@ def test_sign_up_without_an_invite_link_is_refused(ls_server: Any, ls_conn: Conn
     assert r.status_code == 403, r.status_code
     emails = {u.email for u in ls_conn.client.users.list()}
     assert email not in emails
+
+
+def test_a_remapped_user_or_a_collision_refuses_the_pull_and_writes_nothing(
+    ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
+) -> None:
+    """Identity contradictions between the repository and the server (issue 12): each refused
+    naming file, annotation and both identities; no file written."""
+    import json
+
+    from label_studio_sdk import LabelStudio
+
+    from sahelwire.labelstudio.identity import serialize
+    from sahelwire.labelstudio.invite import sign_up
+
+    a000, a001 = "000_68e681b97d6ec23c", "001_a9cbf47f8b5096a3"
+    pushed_and_pulled(ls_project)
+    project = require_project(ls_conn, ls_project)
+    tasks = {t.data["article_id"]: t.id for t in ls_conn.client.tasks.list(project=project.id)}
+    token = sign_up(ls_conn, "remap@sahelwire.test", "Remap-pw-1")
+    who = LabelStudio(base_url=ls_server.url, api_key=token)
+    made = who.annotations.create(id=tasks[a000], result=[])
+    assert run_cli(ls_project.root, "labelstudio", "pull", "--quiet").returncode == 0
+    good = snapshot(ls_project.annotations_dir)
+    path = ls_project.exports_dir / f"{a000}.json"
+    record = json.loads(path.read_text())["annotations"][0]
+    ref = f"annotations/exports/{a000}.json annotation {record['id']} (unique_id {record['unique_id']})"
+
+    # 1. The repository credits the annotation to someone else than the server does.
+    task = json.loads(path.read_text())
+    task["annotations"][0]["completed_by"] = {"email": "other@sahelwire.test"}
+    path.write_bytes(serialize(task))
+    directory = ls_project.annotations_dir / "annotators.json"
+    directory.write_text(json.dumps({"other@sahelwire.test": {}, "remap@sahelwire.test": {}}))
+    tampered = snapshot(ls_project.annotations_dir)
+    result = run_cli(ls_project.root, "labelstudio", "pull", "--quiet")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "nothing written" in out and "Traceback" not in out
+    assert f"re-mapped user: {ref} is by other@sahelwire.test" in out
+    assert f"server annotation {made.id}" in out and "remap@sahelwire.test" in out
+    assert snapshot(ls_project.annotations_dir) == tampered
+    for name, data in good.items():  # back to the good state
+        (ls_project.annotations_dir / name).write_bytes(data)
+
+    # 2. The same UUID on the server, under another article's task.
+    me = who.users.whoami()
+    ls_conn.client.annotations.delete(id=made.id)
+    moved = ls_conn.client.annotations.create(
+        id=tasks[a001], unique_id=record["unique_id"], completed_by=me.id, result=[]
+    )
+    result = run_cli(ls_project.root, "labelstudio", "pull", "--quiet")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "nothing written" in out and "Traceback" not in out
+    assert f"collision: server annotation {moved.id} (task {tasks[a001]}, article {a001})" in out
+    assert f"which the repository holds as {ref} of article {a000}" in out
+    assert snapshot(ls_project.annotations_dir) == good

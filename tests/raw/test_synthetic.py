@@ -15,7 +15,14 @@ from typing import Any
 from helpers import ROOT, run_cli
 from sahelwire.annotations.tables import collector_for, iter_export_tasks, tables_from_tasks
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.raw.synthetic import SECOND_ANNOTATOR, _paragraph, generate, task_json, write_corpus
+from sahelwire.raw.synthetic import (
+    SECOND_ANNOTATOR,
+    _paragraph,
+    generate,
+    synthetic_unique_id,
+    task_json,
+    write_corpus,
+)
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -93,11 +100,12 @@ def _reference_tasks(n: int, seed: int, multi_share: float = 0.2) -> list[dict[s
         task["id"] = i + 1
         task["data"] = {"article_id": f"syn{i:07d}_{sha[:12]}", "text": text, "text_sha256": sha}
         first = task["annotations"][0]
-        first["id"], first["task"] = 2 * i + 1, i + 1
+        first["id"], first["unique_id"] = 2 * i + 1, synthetic_unique_id(2 * i + 1)
         task["annotations"] = [first]
         if rng.random() < multi_share:
             second = copy.deepcopy(first)
-            second["id"], second["completed_by"] = 2 * i + 2, SECOND_ANNOTATOR
+            second["id"], second["unique_id"] = 2 * i + 2, synthetic_unique_id(2 * i + 2)
+            second["completed_by"] = {"email": SECOND_ANNOTATOR}
             task["annotations"].append(second)
         out.append(task)
     return out

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, snapshot, unreleased_repo
+from helpers import drop_entity_region, run_cli, snapshot, unreleased_repo
 from sahelwire.versions.changelog import MARKER
 from sahelwire.versions.releases import bump, pyproject_versions, set_pyproject_version
 
@@ -111,19 +111,8 @@ def test_refusals_change_nothing(repo: Path) -> None:
     assert git(repo, "tag", "--list").split() == ["v0.1.0"]
 
 
-def _drop_entity_region(export: Path) -> str:
-    """Remove one entity region that no relation points to (as a re-pull would)."""
-    task = json.loads(export.read_text(encoding="utf-8"))
-    result = task["annotations"][0]["result"]
-    linked = {r.get(k) for r in result if r.get("type") == "relation" for k in ("from_id", "to_id")}
-    victim = next(r for r in result if r.get("from_name") == "entities" and r["id"] not in linked)
-    task["annotations"][0]["result"] = [r for r in result if r.get("id") != victim["id"]]
-    export.write_text(json.dumps(task, ensure_ascii=False, indent=2), encoding="utf-8")
-    return str(victim["value"]["labels"][0])
-
-
 def test_patch_release_changelog_and_diff(repo: Path) -> None:
-    label = _drop_entity_region(sorted((repo / "annotations/exports").glob("*.json"))[0])
+    label = drop_entity_region(sorted((repo / "annotations/exports").glob("*.json"))[0])
     commit_all(repo, "correct an annotation")
 
     pending = run_cli(repo, "diff", "v0.1.0", "--json")

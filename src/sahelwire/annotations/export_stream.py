@@ -18,7 +18,7 @@ which this module only feeds differently (strictly decoded, like the per-task fi
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class SpillingCollector(TableCollector):
         self,
         texts: Mapping[str, tuple[str, str]],
         taxonomy: Taxonomy,
-        annotators: Mapping[str, str],
+        annotators: Collection[str],
         shapes: Shapes,
         spill_dir: Path,
         batch_rows: int = 20_000,

@@ -35,7 +35,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_format import (
     ANNOTATION,
-    COMPLETED_BY,
     DATA,
     DOCUMENT_VALUE,
     DRAFT,
@@ -65,6 +64,13 @@ from sahelwire.labelstudio.export_format import (
 )
 from sahelwire.labelstudio.export_json import StrictJSONError, loads_document, printable
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.identity import (
+    annotator_email,
+    annotators_file,
+    canonical_uuid,
+    describe_completed_by,
+    is_email,
+)
 from sahelwire.labelstudio.label_config import result_types
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
@@ -159,7 +165,7 @@ class TableCollector:
         self,
         texts: Mapping[str, tuple[str, str]],
         taxonomy: Taxonomy,
-        annotators: Mapping[str, str],
+        annotators: Collection[str],
         shapes: Shapes,
     ) -> None:
         self.texts = texts  # article id -> (text, sha256)
@@ -171,8 +177,7 @@ class TableCollector:
             a.name: la.name for la in taxonomy.span_layers for a in la.attributes
         }
         self.document_fields = {f.name: f for f in taxonomy.document_fields}
-        self.annotators = annotators  # Label Studio user id (as text) -> e-mail
-        self.known_emails = frozenset(annotators.values())
+        self.annotators = frozenset(annotators)  # known annotator e-mails
         self.annotations: list[dict[str, Any]] = []
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
@@ -185,6 +190,7 @@ class TableCollector:
         self._seen_articles: dict[str, str] = {}
         self._seen_tasks: dict[int, str] = {}
         self._seen_annotations: dict[int, str] = {}
+        self._seen_unique_ids: dict[str, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
         self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
@@ -214,46 +220,48 @@ class TableCollector:
             self._problem(source, record, fld, rule, value, message)
         return False
 
-    def _annotator(self, completed_by: Any, source: str, rec: str) -> str | None:
-        """The annotator's e-mail, or None after reporting why it is not a known annotator."""
-        if type(completed_by) is int:
-            email = self.annotators.get(str(completed_by))
-            if email is None:
-                self._problem(
-                    source,
-                    rec,
-                    "completed_by",
-                    "annotator is a known user",
-                    completed_by,
-                    "no such user id in annotations/annotators.json; pull again to refresh it",
-                )
-            return email
-        if not self._fields(completed_by, COMPLETED_BY, source, rec, "completed_by."):
-            return None
-        email = str(completed_by["email"])
-        if email not in self.known_emails:
+    # -- identity (sahelwire.labelstudio.identity: e-mails and UUIDs, never server ids) --
+    def _identify(self, ann: dict[str, Any], rec: str, source: str) -> str | None:
+        """The annotation's annotator e-mail, or None after reporting why it has none.
+
+        ``completed_by`` must be ``{"email": …}`` naming an e-mail of annotators.json (a
+        server's user id means another person on another server), and ``unique_id`` a
+        UUID no other annotation has (pull and restore match servers by it).
+        """
+        completed_by = ann.get("completed_by")
+        email = annotator_email(completed_by)
+        if email is None:
             self._problem(
                 source,
                 rec,
-                "completed_by.email",
+                "completed_by",
+                "annotator is a known user",
+                completed_by,
+                describe_completed_by(completed_by),
+            )
+            return None
+        if email not in self.annotators:
+            self._problem(
+                source,
+                rec,
+                "completed_by",
                 "annotator is a known user",
                 email,
-                "no annotator with this e-mail in annotations/annotators.json; "
-                "pull again to refresh it",
+                "e-mail not in annotations/annotators.json",
             )
             return None
-        uid = completed_by.get("id")
-        if uid is not None and self.annotators.get(str(uid), email) != email:
+        uid = canonical_uuid(ann.get("unique_id"))
+        if uid is None or uid in self._seen_unique_ids:
             self._problem(
                 source,
                 rec,
-                "completed_by.id",
-                "completed_by id and e-mail name the same annotator",
-                uid,
-                f"annotations/annotators.json gives user {uid} the e-mail "
-                f"{self.annotators[str(uid)]}, the export says {email}",
+                "unique_id",
+                "unique_id is a UUID no other annotation has",
+                ann.get("unique_id"),
+                f"also in {self._seen_unique_ids[uid]}" if uid else "",
             )
             return None
+        self._seen_unique_ids[uid] = source
         return email
 
     def _flush(self) -> None:
@@ -403,7 +411,7 @@ class TableCollector:
             )
             return
         self._seen_annotations[ann_id] = source
-        annotator = self._annotator(ann["completed_by"], source, rec)
+        annotator = self._identify(ann, rec, source)
         if annotator is None:
             return
         for stamp in ("created_at", "updated_at"):
@@ -833,9 +841,6 @@ def _brief(value: Any) -> Any:
     return text if len(text) <= 120 else text[:120] + "…"
 
 
-ANNOTATORS_FILE = "annotators.json"
-
-
 class AnnotatorsFileError(ValueError):
     """annotations/annotators.json cannot be read; ``problems`` says why."""
 
@@ -844,48 +849,57 @@ class AnnotatorsFileError(ValueError):
         self.problems = problems
 
 
-def load_annotators(paths: ProjectPaths) -> tuple[dict[str, str], list[Problem]]:
-    """annotations/annotators.json (``{"<user id>": {"email": ...}}``) and its problems.
+def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]:
+    """The known annotator e-mails of annotations/annotators.json, and its problems.
 
-    Read with the exports' strict JSON rules: an annotator file that is not understood
-    would attribute annotations to the wrong person or to nobody.
+    The file is ``{"<e-mail>": {}}`` (sahelwire.labelstudio.identity); a file still in the
+    shape pulls wrote before (``{"<server user id>": {"email": …}}``) yields its e-mails too,
+    so that ``validate`` reports the exports' server user ids rather than every annotator.
+    Read with the exports' strict JSON rules: an annotator list that is not understood would
+    credit annotations to the wrong person or to nobody.
     """
-    path = paths.annotations_dir / ANNOTATORS_FILE
+    path = annotators_file(paths)
     source = str(path.relative_to(paths.root))
     if not path.exists():
-        return {}, []
+        return frozenset(), []
     try:
         data = loads_document(path.read_bytes())
     except StrictJSONError as exc:
-        return {}, [Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)]
+        problem = Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
+        return frozenset(), [problem]
     except OSError as exc:
-        return {}, [Problem(source, None, None, "file is readable", None, str(exc))]
+        return frozenset(), [Problem(source, None, None, "file is readable", None, str(exc))]
     if not isinstance(data, dict):
-        return {}, [
-            Problem(source, None, None, "an object of user id -> {email}", kind_of(data), "")
-        ]
-    out: dict[str, str] = {}
+        rule = "an object of e-mail -> {}"
+        return frozenset(), [Problem(source, None, None, rule, kind_of(data), "")]
+    emails: set[str] = set()
     problems = []
-    for uid, entry in data.items():
-        email = entry.get("email") if isinstance(entry, dict) else None
-        if not uid.isdigit() or not isinstance(email, str) or not email:
+    for key, entry in data.items():
+        if is_email(key) and entry == {}:
+            emails.add(key)
+        elif (
+            key.isdigit()
+            and isinstance(entry, dict)
+            and set(entry) == {"email"}
+            and is_email(entry["email"])
+        ):
+            emails.add(entry["email"])
+        else:
             problems.append(
                 Problem(
                     source,
-                    f"user {uid}",
-                    "email",
-                    'each Label Studio user id maps to {"email": <non-empty string>}',
+                    printable(key),
+                    None,
+                    'each annotator is "<e-mail>": {}',
                     _brief(entry),
-                    "",
+                    "not an e-mail with an empty object",
                 )
             )
-            continue
-        out[uid] = email
-    return out, problems
+    return frozenset(emails), problems
 
 
-def read_annotators(paths: ProjectPaths) -> dict[str, str]:
-    """Label Studio user id (as text) -> e-mail; :class:`AnnotatorsFileError` if unreadable."""
+def read_annotators(paths: ProjectPaths) -> frozenset[str]:
+    """The known annotator e-mails; :class:`AnnotatorsFileError` when the file is not understood."""
     annotators, problems = load_annotators(paths)
     if problems:
         raise AnnotatorsFileError(problems)

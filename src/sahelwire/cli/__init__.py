@@ -111,9 +111,25 @@ def validate(
 
 @app.command()
 def build(
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: dist/).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default: dist/, or dist-vX.Y.Z/ with --release)."),
+    ] = None,
+    past_release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="Rebuild a past release vX.Y.Z from the commit that added its manifest, "
+            "with that commit's code; checked byte for byte against releases/vX.Y.Z.json.",
+        ),
+    ] = None,
 ) -> None:
     """Build the release folder (card, Parquet splits per config, checksums) from what is committed."""
+    if past_release is not None:
+        from sahelwire.cli.release import build_release
+
+        build_release(past_release, out)
+        return
     from sahelwire.release.build import BuildRefused
     from sahelwire.release.build import build as run_build
     from sahelwire.release.card.template import CardTemplateError

@@ -63,13 +63,30 @@ def serve(
     paths = _paths()
     url = Settings.load(paths).label_studio_url
     port = port or urlparse(url).port or 8080
+    # Refused before anything is installed or started (Label Studio would move to another
+    # port by itself, and a health check of this one would reach the other program).
+    if server.port_in_use(port):
+        raise _fail(
+            f"port {port} on {server.HOST} is already in use; stop that program or choose "
+            "another port: sahelwire labelstudio serve --port P",
+            EXIT_USAGE,
+        )
+    if not server.is_installed(paths):
+        typer.echo(
+            f"installing Label Studio {server.LABEL_STUDIO_VERSION} into "
+            f"{server.venv_dir(paths)} (first run only, ~1-2 min) ..."
+        )
     creds = server.load_or_create_credentials(paths, f"http://{server.HOST}:{port}")
     data_dir = server.home(paths) / "data"
     try:
+        server.install(paths)
+        typer.echo(f"starting Label Studio on {server.HOST}:{port} (first start ~40 s) ...")
         running = server.start(paths, data_dir=data_dir, port=port, creds=creds)
     except server.ServerError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
+    server.record_served_url(paths, running.url)
     typer.echo(f"Label Studio is up at {running.url} (data: {data_dir})")
+    typer.echo("push, pull and invite use this URL (unless LABEL_STUDIO_URL is set)")
     typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")
     typer.echo("Ctrl-C stops it.")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -111,15 +128,30 @@ def config(
 @app.command()
 def push(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    no_restore: Annotated[
+        bool,
+        typer.Option(
+            "--no-restore",
+            help="Push tasks to a server that lacks committed annotations, without restoring them.",
+        ),
+    ] = False,
 ) -> None:
     """Create or update the project and its tasks (idempotent), with pre-annotations."""
     from sahelwire.io.locks import LockBusy
     from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.push import RestoreFirst
     from sahelwire.labelstudio.push import push as do_push
 
     paths = _paths()
     try:
-        summary = do_push(connect(paths), paths, show_progress=not quiet and sys.stderr.isatty())
+        summary = do_push(
+            connect(paths),
+            paths,
+            show_progress=not quiet and sys.stderr.isatty(),
+            require_restored=not no_restore,
+        )
+    except RestoreFirst as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
     except (ConnectionProblem, LockBusy) as exc:
         raise _fail(str(exc)) from None
     typer.echo(summary.line())
@@ -157,12 +189,108 @@ def pull(
         raise _fail(f"{exc}; nothing written") from None
     for name in summary.changed_files:
         typer.echo(f"  wrote {name}")
-    # Deleted on the server but kept here: say exactly what --prune would remove.
+    # Deleted on this server but kept here: say exactly what --prune would remove.
     for stem in summary.kept_tasks:
-        typer.echo(f"  kept (deleted on the server; --prune removes it): task file {stem}.json")
+        typer.echo(f"  kept (deleted on this server; --prune removes it): task file {stem}.json")
     for ref in summary.kept_annotation_refs:
-        typer.echo(f"  kept (deleted on the server; --prune removes it): {ref}")
+        typer.echo(f"  kept (deleted on this server; --prune removes it): {ref}")
+    # Never on this server (a fresh one): kept whatever the flags say.
+    for stem in summary.absent_tasks:
+        typer.echo(f"  kept (never on this server; restore puts it there): task file {stem}.json")
+    for ref in summary.absent_annotation_refs:
+        typer.echo(f"  kept (never on this server; restore puts it there): {ref}")
+    for note in summary.notes:
+        typer.echo(f"  note: {note}", err=True)
     typer.echo(summary.line())
+
+
+@app.command()
+def restore(
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Bring a (fresh) server to the repository's state: accounts, tasks, every annotation."""
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.restore import RestoreRefused
+    from sahelwire.labelstudio.restore import restore as do_restore
+
+    paths = _paths()
+    try:
+        summary = do_restore(connect(paths), paths, show_progress=not quiet and sys.stderr.isatty())
+    except RestoreRefused as exc:
+        raise _fail(f"restore refused, no annotation created: {exc}") from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(str(exc)) from None
+    for email in summary.accounts_created:
+        typer.echo(
+            f"  created account {email} (random password, never printed; the annotator sets "
+            f"their own: sahelwire labelstudio set-password {email})"
+        )
+    for ref in summary.deleted_here:
+        typer.echo(f"  not put back (deleted on this server; pull --prune drops it): {ref}")
+    typer.echo(summary.line())
+    if summary.push.refused:
+        for reason in summary.push.refused:
+            typer.echo(f"refused: {reason}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def migrate() -> None:
+    """Convert exports pulled before repository identities (server ids -> e-mails, UUIDs)."""
+    from sahelwire.labelstudio.identity import IdentityError
+    from sahelwire.labelstudio.legacy import migrate as do_migrate
+
+    paths = _paths()
+    try:
+        result = do_migrate(paths)
+    except IdentityError as exc:
+        raise _fail(f"migration refused, nothing written: {exc}") from None
+    for path, _data in result.writes:
+        typer.echo(f"  wrote {path.relative_to(paths.root)}")
+    typer.echo(
+        f"migrate: {len(result.converted)} export file(s) converted, "
+        f"{len(result.already)} already in repository form"
+    )
+
+
+@app.command("set-password")
+def set_password(
+    email: Annotated[str, typer.Argument(help="The annotator's e-mail (an existing account).")],
+) -> None:
+    """Set an account's password on the managed server (asked on the terminal, never echoed)."""
+    import os
+    import subprocess
+
+    from sahelwire.labelstudio import server
+
+    paths = _paths()
+    if os.environ.get("LABEL_STUDIO_URL"):
+        raise _fail(
+            "LABEL_STUDIO_URL is set: set the password on that server (its admin can)", EXIT_USAGE
+        )
+    data_dir = server.home(paths) / "data"
+    if not server.is_installed(paths) or not data_dir.is_dir():
+        raise _fail(
+            "no managed server here yet: run `sahelwire labelstudio serve` once", EXIT_USAGE
+        )
+    # Label Studio's own command asks for the password itself (getpass): it never passes
+    # through an argument, an environment variable or this process.
+    # Its report goes to stdout (read here); the prompt goes to the terminal.
+    result = subprocess.run(
+        [str(server.executable(paths)), "reset_password", "--username", email],
+        env=server.admin_command_env(data_dir),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0 or "Password successfully changed" not in result.stdout:
+        said = " ".join(
+            line
+            for line in result.stdout.splitlines()
+            if "password" in line.lower() or "not found" in line
+        )
+        raise _fail(f"the password of {email} was not set: {said or 'see above'}")
+    typer.echo(f"password of {email} set; log in at the server's /user/login/")
 
 
 @app.command("rotate-token")

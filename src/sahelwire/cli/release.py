@@ -1,13 +1,15 @@
-"""CLI commands of the release stage: ``release``, ``diff``, ``publish`` (wired in cli.py)."""
+"""CLI commands of the versions stage: ``release``, ``releases``, ``diff``, ``publish``,
+``verify``, and ``build --release`` (wired in ``cli/__init__``)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sahelwire.cli.common import EXIT_INVALID, EXIT_USAGE, fail, project
+from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
 
 
 def release(
@@ -31,6 +33,88 @@ def release(
     )
     typer.echo(f"manifest {result.manifest.relative_to(paths.root)}; CHANGELOG.md entry added")
     typer.echo(f"diff requires at least {level_needed}: {'; '.join(reasons)}")
+    typer.echo(
+        f"the tag is local: push it with `git push origin v{result.version}` "
+        "(or `git push origin --follow-tags`); a missing tag can be recreated from history "
+        "with `sahelwire releases --create-tags`"
+    )
+
+
+def releases(
+    create_tags: Annotated[
+        bool,
+        typer.Option(
+            "--create-tags",
+            help="Create the missing vX.Y.Z tags at the commits that added their manifests.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List every release with its source commit (found from git history) and its tag state."""
+    from sahelwire.versions.history import HistoryError, create_missing_tags, release_sources
+
+    paths, _ = project()
+    try:
+        created = {s.tag for s in create_missing_tags(paths)} if create_tags else set()
+        sources = release_sources(paths)
+    except HistoryError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "version": s.version,
+                        "tag": s.tag,
+                        "commit": s.commit,
+                        "tag_commit": s.tag_commit,
+                        "state": s.state,
+                        "created": s.tag in created,
+                    }
+                    for s in sources
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for source in sources:
+            typer.echo(source.describe() + ("  (created now)" if source.tag in created else ""))
+        if not sources:
+            typer.echo("no releases under releases/")
+        if created:
+            typer.echo(
+                f"created {len(created)} tag(s); push them with `git push origin "
+                + " ".join(sorted(created))
+                + "`"
+            )
+    if any(s.state == "elsewhere" for s in sources):
+        raise typer.Exit(EXIT_INVALID)
+    if any(s.state == "missing" for s in sources):
+        typer.echo("missing tags: run `sahelwire releases --create-tags`", err=True)
+
+
+def build_release(version: str, out: Path | None) -> None:
+    """``sahelwire build --release vX.Y.Z``: a past release rebuilt from its own commit."""
+    from sahelwire.versions.rebuild import RebuildMismatch, RebuildRefused, rebuild_release
+
+    paths, _ = project()
+    try:
+        result = rebuild_release(paths, version, out)
+    except RebuildRefused as exc:
+        raise fail(f"build --release refused: {exc}", EXIT_USAGE) from None
+    except RebuildMismatch as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(str(exc), EXIT_INVALID) from None
+    typer.echo(
+        f"rebuilt v{result.version} from commit {result.commit[:12]} (its own code): "
+        f"{result.files} files, {result.bytes} bytes, byte-identical to "
+        f"releases/v{result.version}.json -> {result.out}"
+    )
+    typer.echo(
+        "note: load_dataset(FOLDER, ...) ignores revision=; the folder is this version "
+        f"because its bytes are (check again with `sahelwire verify v{result.version} --path {result.out}`)"
+    )
 
 
 def diff(
@@ -74,9 +158,15 @@ def publish(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print exactly what would be uploaded; send nothing.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a version the Hub already has (says what it overwrites)."
+        ),
+    ] = False,
 ) -> None:
     """Upload the released build folder to the Hugging Face Hub and tag it vX.Y.Z (token: $HF_TOKEN)."""
-    from sahelwire.versions.publish import PublishRefused, plan_publish, token_from_env
+    from sahelwire.versions.publish import PublishRefused, plan_publish, remote_tag, token_from_env
     from sahelwire.versions.publish import publish as run_publish
 
     paths, settings = project()
@@ -104,15 +194,97 @@ def publish(
     except PublishRefused as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     try:
-        commit = run_publish(plan, token)
+        existing = remote_tag(plan, token)
+        if existing is not None and not force:
+            for line in existing.lines():
+                typer.echo(line, err=True)
+            raise fail(
+                f"publish refused: {plan.tag} is already published on datasets/{plan.repo_id}; "
+                "a version is published once (pass --force to replace it); nothing uploaded",
+                EXIT_USAGE,
+            )
+        if existing is not None:
+            typer.echo(f"--force: replacing {plan.tag} on datasets/{plan.repo_id}; it overwrites:")
+            for line in existing.lines():
+                typer.echo(f"  {line}")
+        published = run_publish(plan, token, replace=existing)
+    except typer.Exit:
+        raise
     except Exception as exc:  # network/Hub errors: name the type, never echo request headers
         raise fail(
             f"upload failed: {type(exc).__name__}: {str(exc).replace(token, '***')}", EXIT_USAGE
         ) from None
-    typer.echo(f"published {plan.tag} to datasets/{plan.repo_id} (commit {commit[:12]})")
+    typer.echo(f"published {plan.tag} to datasets/{plan.repo_id}: commit {published.commit}")
+    typer.echo(f"tag {plan.tag} -> {published.commit}")
+    typer.echo(published.commit_url)
+
+
+def verify(
+    version: Annotated[str, typer.Argument(help="The release to check, e.g. v0.1.0.")],
+    repo_id: Annotated[
+        str | None,
+        typer.Option(
+            "--repo-id", help="ORG/NAME on the Hub (HF_ENDPOINT, HF_HUB_OFFLINE honoured)."
+        ),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option("--path", help="A downloaded or rebuilt folder instead of the Hub."),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="The release manifest (default: releases/vX.Y.Z.json of this project).",
+        ),
+    ] = None,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", help="Only this config (repeatable).")
+    ] = None,
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="Load with streaming=True instead.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check that a version loaded from the Hub (or a folder) is that release: bytes, rows, commit."""
+    from sahelwire.versions.verify import VerifyUnavailable, verify_folder, verify_hub
+
+    if (repo_id is None) == (path is None):
+        raise fail("verify needs exactly one of --repo-id ORG/NAME or --path FOLDER", EXIT_USAGE)
+    tag = "v" + version.removeprefix("v")
+    if manifest is None:
+        paths, _ = project()
+        manifest = paths.root / "releases" / f"{tag}.json"
+    try:
+        if repo_id is not None:
+            report = verify_hub(repo_id, manifest, configs=config, streaming=streaming)
+        else:
+            assert path is not None
+            report = verify_folder(path, manifest, configs=config, streaming=streaming)
+    except VerifyUnavailable as exc:
+        raise fail(f"cannot verify {tag}: {exc}", EXIT_USAGE) from None
+    if report.version != tag:
+        raise fail(f"{manifest} is the manifest of {report.version}, not {tag}", EXIT_USAGE)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.checked:
+            typer.echo(f"ok  {line}")
+        for line in report.notes:
+            typer.echo(f"note: {line}")
+        for problem in report.problems:
+            typer.echo(f"error: {problem}")
+        typer.echo(
+            f"{report.source} {'IS' if report.ok else 'is NOT'} {tag}"
+            + (f" (commit {report.commit})" if report.commit else "")
+            + f": {len(report.problems)} problem(s)"
+        )
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
 def register(app: typer.Typer) -> None:
     app.command("release")(release)
+    app.command("releases")(releases)
     app.command("diff")(diff)
     app.command("publish")(publish)
+    app.command("verify")(verify)

@@ -1,8 +1,9 @@
 """Connecting to a Label Studio server: the managed local one, or any other from the environment.
 
 ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY`` point every command at another server;
-otherwise the managed server's URL comes from ``[tool.sahelwire] label_studio_url`` and its
-token from the 0600 credentials file. Tokens never appear in messages.
+otherwise the managed server's URL is the one ``serve`` last recorded (so ``serve --port P``
+then ``push`` uses P), else ``[tool.sahelwire] label_studio_url``, and its token comes from
+the 0600 credentials file. Tokens never appear in messages.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ def describe(exc: BaseException, url: str, api_key: str = "") -> str:
 
 
 def connect(paths: ProjectPaths, *, timeout: float = 60.0) -> Connection:
-    url = os.environ.get("LABEL_STUDIO_URL") or Settings.load(paths).label_studio_url
+    url = (
+        os.environ.get("LABEL_STUDIO_URL")
+        or server.served_url(paths)
+        or Settings.load(paths).label_studio_url
+    )
     api_key = os.environ.get("LABEL_STUDIO_API_KEY", "")
     if not api_key:
         cred_file = server.credentials_file(paths)

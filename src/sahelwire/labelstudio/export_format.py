@@ -77,7 +77,8 @@ DATA_FIELDS: Mapping[str, Kinds] = {
 DATA_REQUIRED = tuple(DATA_FIELDS)
 
 # One annotation (AnnotationSerializer, fields='__all__' of tasks.models.Annotation).
-# `completed_by` is a user id, or {id, email, first_name, last_name} when expanded.
+# `completed_by` is a user id in a server's export; in the repository form that pull writes
+# (sahelwire.labelstudio.identity) it is {"email": ...}, and identity decides who it names.
 ANNOTATION_FIELDS: Mapping[str, Kinds] = {
     "id": (INT,),
     "completed_by": (INT, OBJECT),
@@ -113,12 +114,6 @@ ANNOTATION_REQUIRED = (
     "created_at",
     "updated_at",
 )
-COMPLETED_BY_FIELDS: Mapping[str, Kinds] = {
-    "id": (INT,),
-    "email": (STR,),
-    "first_name": (STR,),
-    "last_name": (STR,),
-}
 
 # PredictionSerializer (fields='__all__' of tasks.models.Prediction, plus created_ago).
 PREDICTION_FIELDS: Mapping[str, Kinds] = {
@@ -384,7 +379,6 @@ def _short(value: Any) -> str:
 TASK = Spec("task", TASK_FIELDS, TASK_REQUIRED)
 DATA = Spec("task data", DATA_FIELDS, DATA_REQUIRED)
 ANNOTATION = Spec("annotation", ANNOTATION_FIELDS, ANNOTATION_REQUIRED)
-COMPLETED_BY = Spec("completed_by user", COMPLETED_BY_FIELDS, ("email",))
 PREDICTION = Spec("prediction", PREDICTION_FIELDS, PREDICTION_REQUIRED)
 DRAFT = Spec("draft", DRAFT_FIELDS, DRAFT_REQUIRED)
 REGION_ITEM = Spec("result item", REGION_ITEM_FIELDS, REGION_ITEM_REQUIRED)

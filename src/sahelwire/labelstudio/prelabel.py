@@ -372,13 +372,30 @@ def rules_fingerprint(source: str | None = None) -> str:
     any change to a pattern, cue or function still does. Comments and formatting do not
     count either (the hash is over the syntax tree). ``source``: another version of this
     module's text, to compare against.
+
+    The tree is written out without empty and None fields, not with ``ast.dump``: 3.12
+    added fields (``type_params=[]``) and 3.13 stopped printing empty ones, so ``ast.dump``
+    of the same code differs between Python versions, and so would the model version and
+    the card (scripts/cross_python_build.py caught it).
     """
     import ast
     import sys
 
+    def syntax(node: object) -> str:
+        if isinstance(node, ast.AST):
+            fields = [
+                f"{name}={syntax(value)}"
+                for name, value in ast.iter_fields(node)
+                if value is not None and value != []
+            ]
+            return f"{type(node).__name__}({', '.join(fields)})"
+        if isinstance(node, list):
+            return "[" + ", ".join(syntax(item) for item in node) + "]"
+        return repr(node)
+
     tree = ast.parse(inspect.getsource(sys.modules[__name__]) if source is None else source)
     tree.body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
-    return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()[:8]
+    return hashlib.sha256(syntax(tree).encode("utf-8")).hexdigest()[:8]
 
 
 def model_version(registries: Registries, taxonomy: Taxonomy) -> str:

@@ -1,48 +1,56 @@
 """``sahelwire labelstudio pull``: every annotation back into annotations/exports/, safely.
 
-One file per task, ``annotations/exports/<article_id>.json``, holding the task exactly as the
-snapshot export returned it (docs/label_studio_format.md). Guarantees:
+One file per task, ``annotations/exports/<article_id>.json``, in the repository form of
+:mod:`sahelwire.labelstudio.identity` (docs/label_studio_format.md). Guarantees:
 
-* incremental and idempotent: a file is rewritten only when its bytes change, atomically;
-* nothing is deleted without ``--prune``: a task or an annotation that disappeared from the
-  server keeps its local copy (the annotation stays in the task file's ``annotations`` list)
-  and the summary says so;
+* identities survive a new server: each server annotation is matched to the repository by its
+  UUID (``unique_id``), never by its server id; a new one gets the next repository id; its
+  annotator is its e-mail. A UUID committed under another article (a collision) or credited
+  to another person (a re-mapped user) refuses the whole pull, naming file, annotation and
+  both identities;
+* incremental, idempotent and deterministic: a file is rewritten only when its bytes change,
+  atomically; nothing request-time (``created_ago``) or server-local is written, so a pull a
+  minute later rewrites nothing;
+* nothing is deleted without ``--prune``, and ``--prune`` deletes only what this server
+  instance had and no longer has (:mod:`sahelwire.labelstudio.instance`): a committed
+  annotation the server never had (a fresh server) is kept and reported, with or without it;
 * every annotator's annotation is kept; cancelled ones are kept (``was_cancelled``); drafts
-  are counted and reported, and the export parser never publishes them;
+  stay on the server and are counted;
 * all checks run before the first write: a task whose text hash no longer matches its raw
-  article, a task without ``article_id`` or two tasks for one article refuse the whole pull;
+  article, a task without ``article_id``, two tasks for one article or an identity conflict
+  refuse the whole pull;
 * a lock stops two pulls at once; a server failure mid-pull leaves the previous files intact.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
-import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from label_studio_sdk.types import (
-    LseAnnotationFilterOptionsRequest,
-    SerializationOptionRequest,
-    SerializationOptionsRequest,
-)
 from rich.progress import Progress
 
 from sahelwire.io.atomic import write_bytes_atomic
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
-from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.client import Connection, call
+from sahelwire.labelstudio.identity import (
+    IdentityError,
+    Repository,
+    annotators_bytes,
+    annotators_file,
+    canonical_uuid,
+    load_repository,
+    repository_annotation,
+    serialize,
+    started_from,
+    updated_annotation,
+)
+from sahelwire.labelstudio.instance import InstanceRecord, load_record
 from sahelwire.labelstudio.project import require_project
+from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.raw.manifest import load_articles
-
-EXPORT_TIMEOUT_S = 300.0
 
 
 class PullRefused(RuntimeError):
@@ -61,18 +69,29 @@ class PullSummary:
     drafts: int = 0
     kept_tasks: list[str] = field(default_factory=list)
     kept_annotations: int = 0
-    # "<article id> annotation <id>" for each annotation kept locally that --prune would drop
+    # "<file> annotation <id> (unique_id …)" for each annotation kept that --prune would drop
     kept_annotation_refs: list[str] = field(default_factory=list)
+    # committed, but never on this server instance: kept, and never pruned
+    absent_tasks: list[str] = field(default_factory=list)
+    absent_annotation_refs: list[str] = field(default_factory=list)
     pruned_tasks: list[str] = field(default_factory=list)
     pruned_annotations: int = 0
     changed_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         kept = ""
         if self.kept_tasks or self.kept_annotations:
             kept = (
-                f"; kept locally (deleted on the server, use --prune): {len(self.kept_tasks)} "
+                f"; kept locally (deleted on this server, use --prune): {len(self.kept_tasks)} "
                 f"task file(s), {self.kept_annotations} annotation(s)"
+            )
+        absent = ""
+        if self.absent_tasks or self.absent_annotation_refs:
+            absent = (
+                f"; kept, never on this server (restore puts them there; --prune keeps them): "
+                f"{len(self.absent_tasks)} task file(s), "
+                f"{len(self.absent_annotation_refs)} annotation(s)"
             )
         pruned = ""
         if self.pruned_tasks or self.pruned_annotations:
@@ -85,79 +104,17 @@ class PullSummary:
             f"{self.tasks_unchanged} unchanged; annotations {self.annotations_new} new, "
             f"{self.annotations_updated} updated, {self.annotations_unchanged} unchanged, "
             f"{self.skipped} skipped (cancelled); {self.drafts} draft(s) not published"
-            f"{kept}{pruned}"
+            f"{kept}{absent}{pruned}"
         )
 
 
-def serialize(task: dict[str, Any]) -> bytes:
-    return (json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
-
-
-@contextlib.contextmanager
-def _downloaded_export(conn: Connection, project_id: int, work: Path) -> Iterator[Path]:
-    """Create a snapshot export with every annotation (cancelled too) and drafts; download it."""
-    snap = call(
-        conn,
-        lambda: conn.client.projects.exports.create(
-            id=project_id,
-            title="sahelwire pull",
-            annotation_filter_options=LseAnnotationFilterOptionsRequest(
-                usual=True, skipped=True, ground_truth=True
-            ),
-            serialization_options=SerializationOptionsRequest(
-                drafts=SerializationOptionRequest(only_id=False),
-                predictions=SerializationOptionRequest(only_id=False),
-            ),
-        ),
-    )
-    deadline = time.monotonic() + EXPORT_TIMEOUT_S
-    status = snap.status
-    while status != "completed":
-        if status == "failed":
-            raise ConnectionProblem(f"snapshot export {snap.id} failed on the server")
-        if time.monotonic() > deadline:
-            raise ConnectionProblem(
-                f"snapshot export {snap.id} not ready after {EXPORT_TIMEOUT_S:.0f} s"
-            )
-        time.sleep(0.5)
-        status = call(
-            conn, lambda: conn.client.projects.exports.get(id=project_id, export_pk=snap.id)
-        ).status
-    fd, name = tempfile.mkstemp(prefix="export-", suffix=".json", dir=work)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in call(
-                conn,
-                lambda: list(
-                    conn.client.projects.exports.download(
-                        id=project_id, export_pk=snap.id, export_type="JSON"
-                    )
-                ),
-            ):
-                out.write(chunk)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-        with contextlib.suppress(ConnectionProblem):
-            call(
-                conn, lambda: conn.client.projects.exports.delete(id=project_id, export_pk=snap.id)
-            )
-
-
-def _annotator_directory(conn: Connection) -> dict[str, dict[str, str]]:
+def annotator_directory(conn: Connection) -> dict[int, str]:
+    """Server user id -> e-mail, for this server only (the ids mean nothing elsewhere)."""
     users = call(conn, lambda: list(conn.client.users.list()))
-    return {str(u.id): {"email": str(u.email or u.username or u.id)} for u in users}
+    return {int(u.id): str(u.email) for u in users if u.email}
 
 
-def _read_tasks(export: Path) -> list[dict[str, Any]]:
-    try:
-        return [dict(t) for t in iter_export_list(export)]
-    except (ExportListError, UnicodeDecodeError) as exc:
-        raise ConnectionProblem(f"the server's export is not valid JSON ({exc})") from None
-
-
-def _check(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[str, Any]]:
+def check_tasks(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[str, Any]]:
     articles = {a.id: a for a in load_articles(paths)}
     by_article: dict[str, dict[str, Any]] = {}
     errors = []
@@ -191,34 +148,136 @@ def _check(tasks: list[dict[str, Any]], paths: ProjectPaths) -> dict[str, dict[s
     return by_article
 
 
-def _merge(
+def _server_email(ann: dict[str, Any], users: dict[int, str]) -> str | None:
+    """The e-mail of the account that made a server annotation (export: id or object)."""
+    who = ann.get("completed_by")
+    if isinstance(who, dict):
+        email = who.get("email")
+        return str(email) if email else None
+    if isinstance(who, int) and not isinstance(who, bool):
+        return users.get(who)
+    return None
+
+
+@dataclass
+class _Identified:
+    """One server annotation with its identities: the repository's and the server's."""
+
+    article_id: str
+    server: dict[str, Any]
+    unique_id: str
+    email: str
+    repo_id: int | None  # None until a new annotation gets its repository id
+
+
+def identify(
+    by_article: dict[str, dict[str, Any]], repo: Repository, users: dict[int, str]
+) -> list[_Identified]:
+    """Map every server annotation to the repository by UUID; refuse any contradiction.
+
+    Refused (nothing written), each naming file, annotation and both identities: a server
+    annotation without a UUID or without a known account; a UUID the repository has under
+    another article (a collision); a UUID the repository credits to another e-mail (a
+    re-mapped user: the server's account for that annotation is someone else).
+    """
+    found: list[_Identified] = []
+    errors: list[str] = []
+    for aid, task in sorted(by_article.items()):
+        for ann in task.get("annotations") or []:
+            where = f"server annotation {ann.get('id')} (task {task.get('id')}, article {aid})"
+            uid = canonical_uuid(ann.get("unique_id"))
+            if uid is None:
+                errors.append(f"{where}: no usable unique_id ({ann.get('unique_id')!r})")
+                continue
+            email = _server_email(ann, users)
+            if email is None:
+                errors.append(
+                    f"{where}: completed_by {ann.get('completed_by')!r} is no account on this "
+                    "server (a deleted user?); its annotator cannot be named"
+                )
+                continue
+            committed = repo.by_uuid.get(uid)
+            if committed is not None and committed.article_id != aid:
+                errors.append(
+                    f"collision: {where} has unique_id {uid}, which the repository holds as "
+                    f"{committed.ref()} of article {committed.article_id}"
+                )
+                continue
+            if committed is not None and committed.email != email:
+                errors.append(
+                    f"re-mapped user: {committed.ref()} is by {committed.email} in the repository, "
+                    f"but {where} is by {email} (user {ann.get('completed_by')}) on this server"
+                )
+                continue
+            repo_id = None if committed is None else int(committed.record["id"])
+            found.append(_Identified(aid, ann, uid, email, repo_id))
+    if errors:
+        raise PullRefused("; ".join(errors))
+    # New annotations get repository ids after every committed one, in a fixed order.
+    next_id = repo.next_annotation_id
+    new = [f for f in found if f.repo_id is None]
+    for f in sorted(
+        new, key=lambda f: (f.article_id, str(f.server.get("created_at")), f.unique_id)
+    ):
+        f.repo_id = next_id
+        next_id += 1
+    return found
+
+
+def _merge_task(
     article_id: str,
-    task: dict[str, Any],
-    old: dict[str, Any] | None,
+    server_task: dict[str, Any],
+    identified: list[_Identified],
+    repo: Repository,
+    task_id: int,
+    record: InstanceRecord,
     prune: bool,
     summary: PullSummary,
 ) -> dict[str, Any]:
-    """The server's task, plus (without --prune) local annotations the server no longer has."""
-    old_anns = {a["id"]: a for a in (old or {}).get("annotations", [])}
-    new_anns = {a["id"]: a for a in task.get("annotations", [])}
-    for aid, ann in new_anns.items():
-        if ann.get("was_cancelled"):
+    """The task's file content: the server's annotations in repository form, plus the
+    committed ones the server does not have (unless pruned: only if this instance had them)."""
+    annotations = []
+    on_server = set()
+    for f in identified:
+        on_server.add(f.unique_id)
+        if f.server.get("was_cancelled"):
             summary.skipped += 1
-        if aid not in old_anns:
+        committed = repo.by_uuid.get(f.unique_id)
+        if committed is None:
+            assert f.repo_id is not None
+            model = started_from(f.server, server_task)
+            annotations.append(
+                repository_annotation(
+                    f.server, repo_id=f.repo_id, email=f.email, model_version=model
+                )
+            )
             summary.annotations_new += 1
-        elif old_anns[aid] != ann:
-            summary.annotations_updated += 1
-        else:
+            continue
+        merged = updated_annotation(committed.record, f.server)
+        if merged == committed.record:
             summary.annotations_unchanged += 1
-    gone = [a for aid, a in old_anns.items() if aid not in new_anns]
-    summary.drafts += len(task.get("drafts") or [])
-    if gone and not prune:
-        summary.kept_annotations += len(gone)
-        summary.kept_annotation_refs += [f"{article_id} annotation {a['id']}" for a in gone]
-        task = {**task, "annotations": sorted([*new_anns.values(), *gone], key=lambda a: a["id"])}
-    elif gone:
-        summary.pruned_annotations += len(gone)
-    return task
+        else:
+            summary.annotations_updated += 1
+        annotations.append(merged)
+    for ann in repo.annotations_of(article_id):
+        if ann["unique_id"] in on_server:
+            continue
+        ref = repo.by_uuid[ann["unique_id"]].ref()
+        if not record.had_annotation(ann["unique_id"]):
+            summary.absent_annotation_refs.append(ref)
+            annotations.append(ann)
+        elif prune:
+            summary.pruned_annotations += 1
+        else:
+            summary.kept_annotations += 1
+            summary.kept_annotation_refs.append(ref)
+            annotations.append(ann)
+    summary.drafts += len(server_task.get("drafts") or [])
+    return {
+        "id": task_id,
+        "data": server_task.get("data"),
+        "annotations": sorted(annotations, key=lambda a: a["id"]),
+    }
 
 
 def pull(
@@ -228,21 +287,41 @@ def pull(
     lock = paths.state_dir / "locks" / "labelstudio-pull.lock"
     with exclusive_lock(lock, "labelstudio pull"):
         project = require_project(conn, paths)
-        work = paths.state_dir / "tmp"
-        work.mkdir(parents=True, exist_ok=True)
-        with _downloaded_export(conn, int(project.id), work) as export:
-            tasks = _read_tasks(export)
-        users = _annotator_directory(conn)
-        by_article = _check(tasks, paths)
+        tasks = export_tasks(conn, paths, int(project.id))
+        users = annotator_directory(conn)
+        by_article = check_tasks(tasks, paths)
+        try:
+            repo = load_repository(paths)
+        except IdentityError as exc:
+            raise PullRefused(str(exc)) from None
+        record = load_record(paths, project)
+        identified = identify(by_article, repo, users)
+        per_article: dict[str, list[_Identified]] = {}
+        for f in identified:
+            per_article.setdefault(f.article_id, []).append(f)
+
         out_dir = paths.exports_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
+        next_task = repo.next_task_id
         writes: list[tuple[Path, bytes]] = []
-        for aid, task in sorted(by_article.items()):
-            path = out_dir / f"{aid}.json"
-            old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-            merged = _merge(aid, task, old, prune, summary)
+        for aid, server_task in sorted(by_article.items()):
+            committed = repo.tasks.get(aid)
+            if committed is None:
+                task_id, next_task = next_task, next_task + 1
+            else:
+                task_id = int(committed["id"])
+            merged = _merge_task(
+                aid,
+                server_task,
+                per_article.get(aid, []),
+                repo,
+                task_id,
+                record,
+                prune,
+                summary,
+            )
             data = serialize(merged)
-            if old is None:
+            path = out_dir / f"{aid}.json"
+            if committed is None:
                 summary.tasks_new += 1
             elif path.read_bytes() == data:
                 summary.tasks_unchanged += 1
@@ -250,24 +329,20 @@ def pull(
             else:
                 summary.tasks_updated += 1
             writes.append((path, data))
-        for path in sorted(out_dir.glob("*.json")):
-            if path.stem not in by_article:
-                if prune:
-                    summary.pruned_tasks.append(path.stem)
-                else:
-                    summary.kept_tasks.append(path.stem)
-        used = {
-            str(a.get("completed_by"))
-            for t in by_article.values()
-            for a in t.get("annotations", [])
-            if a.get("completed_by") is not None
-        }
-        directory_file = paths.annotations_dir / "annotators.json"
-        known = json.loads(directory_file.read_text()) if directory_file.exists() else {}
-        directory = {**known, **{k: v for k, v in users.items() if k in used}}
-        directory_bytes = (json.dumps(directory, indent=2, sort_keys=True) + "\n").encode()
-        if not directory_file.exists() or directory_file.read_bytes() != directory_bytes:
-            writes.insert(0, (directory_file, directory_bytes))
+        for aid in sorted(set(repo.tasks) - set(by_article)):
+            # A task file goes only if this instance had the task and every annotation in it.
+            uids = [a["unique_id"] for a in repo.annotations_of(aid)]
+            if not record.had_article(aid) or not all(map(record.had_annotation, uids)):
+                summary.absent_tasks.append(aid)
+            elif prune:
+                summary.pruned_tasks.append(aid)
+            else:
+                summary.kept_tasks.append(aid)
+        emails = set(repo.known_annotators) | {f.email for f in identified}
+        directory = annotators_file(paths)
+        directory_bytes = annotators_bytes(emails)
+        if not directory.exists() or directory.read_bytes() != directory_bytes:
+            writes.insert(0, (directory, directory_bytes))
         # Every check passed and every byte is ready: now write, each file atomically.
         with Progress(disable=not show_progress, transient=True) as progress:
             bar = progress.add_task("pull", total=len(writes))
@@ -278,4 +353,11 @@ def pull(
         for stem in summary.pruned_tasks:
             (out_dir / f"{stem}.json").unlink()
             summary.changed_files.append(str((out_dir / f"{stem}.json").relative_to(paths.root)))
+        # What this instance has had, for the next --prune (local state, not the repository).
+        record.annotations |= {f.unique_id for f in identified}
+        record.articles |= set(by_article)
+        try:
+            record.save()
+        except OSError as exc:  # the files are written; only a later --prune keeps more
+            summary.notes.append(f"could not save {record.path} ({exc}); the next pull will")
     return summary

@@ -19,8 +19,11 @@ from sahelwire.io.config import Settings
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
+from sahelwire.labelstudio.identity import IdentityError, load_repository
+from sahelwire.labelstudio.instance import load_record, never_here
 from sahelwire.labelstudio.label_config import render_label_config
 from sahelwire.labelstudio.project import find_project, task_rows
+from sahelwire.labelstudio.snapshot import export_tasks, server_annotations
 from sahelwire.raw.manifest import Article, load_articles
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -100,13 +103,61 @@ def _ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary)
     return int(project.id)
 
 
-def push(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True) -> PushSummary:
+class RestoreFirst(RuntimeError):
+    """The server lacks committed annotations it never had: restore must run before push."""
+
+
+PUSH_LOCK = "labelstudio-push.lock"
+
+
+def push(
+    conn: Connection,
+    paths: ProjectPaths,
+    *,
+    show_progress: bool = True,
+    require_restored: bool = True,
+) -> PushSummary:
     # Two pushes at once would both see an article as missing and import it twice.
-    with exclusive_lock(paths.state_dir / "locks" / "labelstudio-push.lock", "labelstudio push"):
-        return _push(conn, paths, show_progress=show_progress)
+    with exclusive_lock(paths.state_dir / "locks" / PUSH_LOCK, "labelstudio push"):
+        if require_restored:
+            check_restored(conn, paths)
+        return push_tasks(conn, paths, show_progress=show_progress)
 
 
-def _push(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
+def check_restored(conn: Connection, paths: ProjectPaths) -> None:
+    """Refuse a server that lacks committed annotations it never had (a fresh server).
+
+    Pushing tasks there first would let annotators start over the committed work, and the
+    committed annotators would have no accounts; ``restore`` puts both back first.
+    """
+    try:
+        repo = load_repository(paths)
+    except IdentityError as exc:
+        raise ConnectionProblem(str(exc)) from None
+    if not repo.by_uuid:
+        return
+    project = find_project(conn, paths)
+    if project is None:
+        missing = len(repo.by_uuid)
+    else:
+        record = load_record(paths, project)
+        if all(record.had_annotation(u) for u in repo.by_uuid):
+            return  # this instance has had every committed annotation: no export needed
+        on_server = server_annotations(export_tasks(conn, paths, int(project.id)))
+        missing = len(never_here(repo, on_server, record))
+    if missing:
+        title = Settings.load(paths).label_studio_project_title
+        raise RestoreFirst(
+            f"push refused: {missing} of the {len(repo.by_uuid)} committed annotation(s) were "
+            f"never on this Label Studio server ({conn.url}, project {title!r}): a fresh "
+            "server, or annotations pulled from another one. Run `sahelwire labelstudio "
+            "restore` first (it creates the annotators' accounts and puts their annotations "
+            "back as theirs, so the next pull changes nothing), or `sahelwire labelstudio push "
+            "--no-restore` to push the tasks without them"
+        )
+
+
+def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
     summary = PushSummary()
     project_id = _ensure_project(conn, paths, summary)
     existing: dict[str, dict[str, Any]] = {}

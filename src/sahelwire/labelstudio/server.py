@@ -21,9 +21,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
@@ -36,6 +37,10 @@ ADMIN_EMAIL = "admin@sahelwire.local"
 
 class ServerError(RuntimeError):
     """The server could not be installed or started (message says what to do)."""
+
+
+class PortInUse(ServerError):
+    """The requested port is taken before the server starts."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _private_dir(folder: Path) -> Path:
     return folder
 
 
-def write_private_json(path: Path, data: dict[str, str]) -> None:
+def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
     """Atomic write that is mode 0600 from the first byte to the rename.
 
     Not sahelwire.io.atomic.write_bytes_atomic: that one makes its temp file 0644 before the
@@ -153,6 +158,100 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on HOST:port (or holds it) before we start.
+
+    Checked before starting because Label Studio itself, finding its port taken, silently
+    moves to the next free one, while a health check of the requested port would reach the
+    other program.
+    """
+    with socket.socket() as s:
+        # SO_REUSEADDR: a socket of a server that just stopped (TIME_WAIT) is no owner.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex((HOST, port)) == 0
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on HOST:port (or 0.0.0.0:port); None without /proc."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        return None
+    inodes = set()
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        addr, hex_port = fields[1].split(":")
+        # 0A = LISTEN; 0100007F = 127.0.0.1, 00000000 = 0.0.0.0 (little-endian hex)
+        if fields[3] == "0A" and int(hex_port, 16) == port and addr in ("0100007F", "00000000"):
+            inodes.add(fields[9])
+    return inodes
+
+
+def owns_port(process: subprocess.Popen[bytes], port: int) -> bool | None:
+    """Whether a process of ``process``'s group holds the socket listening on ``port``.
+
+    ``label-studio start`` runs in its own session (start_new_session), so its process group
+    id is its pid; the kernel's socket table and each group member's open files say who
+    listens. None when /proc cannot tell (not Linux).
+    """
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    targets = {f"socket:[{i}]" for i in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # Field 5 of stat is the process group; the command name (field 2) may hold spaces.
+            pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            if pgrp != process.pid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in targets:
+                        return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def _answers_as_admin(url: str, creds: Credentials) -> bool:
+    """Whether the server at ``url`` knows our admin token (it serves our database)."""
+    request = urllib.request.Request(
+        f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {creds.api_key}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return bool(json.loads(r.read()).get("email") == creds.email)
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError):
+        return False
+
+
+def served_url_file(paths: ProjectPaths) -> Path:
+    return home(paths) / "served.json"
+
+
+def record_served_url(paths: ProjectPaths, url: str) -> None:
+    """Remember where ``serve`` runs, so push/pull/invite find it without LABEL_STUDIO_URL."""
+    write_private_json(served_url_file(paths), {"url": url})
+
+
+def served_url(paths: ProjectPaths) -> str | None:
+    path = served_url_file(paths)
+    if not path.exists():
+        return None
+    try:
+        url = json.loads(path.read_text(encoding="utf-8")).get("url")
+    except (ValueError, OSError):
+        return None
+    return str(url) if isinstance(url, str) and url.startswith("http") else None
+
+
 def server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(
@@ -168,6 +267,13 @@ def server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
         LOCAL_FILES_SERVING_ENABLED="false",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def admin_command_env(data_dir: Path) -> dict[str, str]:
+    """The environment for a ``label-studio`` management command on the managed data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env["LABEL_STUDIO_BASE_DATA_DIR"] = str(data_dir)
     return env
 
 
@@ -207,10 +313,21 @@ def start(
     creds: Credentials,
     wait: float = 180.0,
 ) -> RunningServer:
-    """Start the server bound to 127.0.0.1 and wait for /health (first start migrates: ~30 s)."""
+    """Start the server bound to 127.0.0.1 and wait for /health (first start migrates: ~30 s).
+
+    Refuses a port already in use, and after /health answers checks that the answer comes
+    from the process started here (its process group holds the listening socket; where
+    /proc cannot tell, the server must know this data dir's admin token).
+    """
     exe = install(paths)
-    _private_dir(data_dir)
     url = f"http://{HOST}:{port}"
+    if port_in_use(port):
+        other = " (a Label Studio answers /health there)" if health(url) else ""
+        raise PortInUse(
+            f"port {port} on {HOST} is already in use{other}; stop that program or choose "
+            "another port (sahelwire labelstudio serve --port P)"
+        )
+    _private_dir(data_dir)
     log_file = data_dir / "server.log"
     log = open(log_file, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
     process = subprocess.Popen(
@@ -233,6 +350,14 @@ def start(
         if process.poll() is not None:
             raise ServerError(f"Label Studio exited with code {process.returncode}; see {log_file}")
         if health(url):
+            owner = owns_port(process, port)
+            ours = owner if owner is not None else _answers_as_admin(url, creds)
+            if not ours:
+                server.stop()
+                raise ServerError(
+                    f"{url}/health answers, but not from the Label Studio started here "
+                    f"(pid {process.pid}): another program took port {port}; see {log_file}"
+                )
             return server
         time.sleep(1.0)
     server.stop()

@@ -14,7 +14,7 @@ Output, under one folder:
 - ``exports/<article_id>.json``: per-task files exactly as ``labelstudio pull`` writes them;
 - ``export.json``: the same tasks as one compact Label Studio JSON export list (what the
   API's export returns, and what the streaming parser reads);
-- ``annotators.json``: the annotators' emails by user id.
+- ``annotators.json``: the annotators' e-mails (the repository's shape).
 
 Speed and memory: a seed task is ~150 KB of JSON whose only per-article parts are a handful
 of ids and the text. Each seed is therefore serialized once into a :class:`_TaskTemplate`
@@ -33,6 +33,7 @@ import json
 import os
 import random
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,12 +84,28 @@ _WORDS = [
     "Bamako",
 ]
 _EMOJI = ("🤔", "🇳🇪", "✈️", "📰", "🙏")
-SECOND_ANNOTATOR = 3
+SECOND_ANNOTATOR = "synthetic-annotator-2@sahelwire.local"
+# Every synthetic annotation gets its own UUID (pull and restore identify annotations by it).
+_UUID_NAMESPACE = uuid.UUID("5a4e1d2c-0f3b-4c6e-9a7d-8b1f2e3c4d5a")
+
+
+def synthetic_unique_id(annotation_id: int) -> str:
+    return str(uuid.uuid5(_UUID_NAMESPACE, f"synthetic annotation {annotation_id}"))
+
 
 # Slot markers put into a seed task before it is serialized once. Control characters
 # cannot occur in a real export's keys or values unescaped, so their JSON form ("\u0001...")
 # is unambiguous in the serialized template.
-_SLOTS = ("task_id", "article_id", "text", "text_sha256", "first_id", "second_id")
+_SLOTS = (
+    "task_id",
+    "article_id",
+    "text",
+    "text_sha256",
+    "first_id",
+    "first_uid",
+    "second_id",
+    "second_uid",
+)
 _MARK = {name: f"\x01{name}\x01" for name in _SLOTS}
 _MARK_PATTERN = re.compile("|".join(re.escape(json.dumps(m)) for m in _MARK.values()))
 _SLOT_OF = {json.dumps(m): name for name, m in _MARK.items()}
@@ -134,12 +151,13 @@ def _marked_task(base_task: dict[str, Any], annotators: int) -> dict[str, Any]:
     }
     annotation = task["annotations"][0]
     annotation["id"] = _MARK["first_id"]
-    annotation["task"] = _MARK["task_id"]
+    annotation["unique_id"] = _MARK["first_uid"]
     task["annotations"] = [annotation]
     if annotators == 2:
         second = copy.deepcopy(annotation)
         second["id"] = _MARK["second_id"]
-        second["completed_by"] = SECOND_ANNOTATOR
+        second["unique_id"] = _MARK["second_uid"]
+        second["completed_by"] = {"email": SECOND_ANNOTATOR}
         task["annotations"].append(second)
     return task
 
@@ -167,9 +185,11 @@ class SyntheticArticle:
             "text": json.dumps(self.text, ensure_ascii=False),
             "text_sha256": f'"{self.sha256}"',
             "first_id": str(self.annotation_ids[0]),
+            "first_uid": f'"{synthetic_unique_id(self.annotation_ids[0])}"',
         }
         if len(self.annotation_ids) == 2:
             values["second_id"] = str(self.annotation_ids[1])
+            values["second_uid"] = f'"{synthetic_unique_id(self.annotation_ids[1])}"'
         return values
 
     def task_json(self) -> str:
@@ -269,7 +289,8 @@ def write_corpus(
     else:
         export_tmp.unlink()
     annotators = json.loads((paths.annotations_dir / "annotators.json").read_text("utf-8"))
-    annotators[str(SECOND_ANNOTATOR)] = {"email": "synthetic-annotator-2@sahelwire.local"}
-    (out / "annotators.json").write_text(json.dumps(annotators, indent=2) + "\n", "utf-8")
+    annotators[SECOND_ANNOTATOR] = {}
+    text = json.dumps(annotators, indent=2, sort_keys=True) + "\n"
+    (out / "annotators.json").write_text(text, "utf-8")
     files = (articles_path, export_path) if export_list else (articles_path,)
     return {f.name: f.stat().st_size for f in files}

@@ -38,6 +38,8 @@ from sahelwire.versions.changelog import CHANGELOG_FILE, add_entry, entry_proble
 from sahelwire.versions.data_diff import LEVELS, DataDiff, content_index, diff_indexes
 
 RELEASES_DIR = "releases"
+# Files the Hub creates in every repository; never part of a release, never deleted by one.
+KEEP_REMOTE = frozenset({".gitattributes"})
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _PROJECT_VERSION = re.compile(r'^(version\s*=\s*")([^"]*)(")', re.MULTILINE)
 _DATA_VERSION = re.compile(r'^(data_version\s*=\s*")([^"]*)(")', re.MULTILINE)

@@ -32,14 +32,28 @@ def how_to_load_section(
             f'{name:{width}} = load_dataset("{repo}", "{name}", revision=REVISION)'
             + ("  # default config" if configs[name].default else "")
         )
+    first = published[0] if published else "documents"
     lines += [
         "",
-        "# A local build folder works the same way, offline:",
-        f'documents = load_dataset("dist", "{published[0] if published else "documents"}")',
+        "# Offline, datasets can serve a cached copy of ANOTHER version for a pinned",
+        "# revision (datasets #7928). Check what you loaded against the release manifest",
+        f"# (releases/{tag}.json in the project repository; needs the sahelwire package):",
+        "from sahelwire.versions.verify import check_loaded",
+        f'check_loaded({first}, "releases/{tag}.json", "{first}", repo_id="{repo}")',
+        "# It raises VersionMismatch naming the config, split, commit and rows that differ;",
+        '# then load again online with download_mode="force_redownload".',
         "",
-        "# datasets can serve a stale cache for a pinned revision (datasets #7928);",
-        "# force a fresh download when in doubt:",
-        f'documents = load_dataset("{repo}", "documents", revision=REVISION, download_mode="force_redownload")',
+        "# A local folder (a download, or a build) loads the same way, offline; but",
+        "# load_dataset ignores revision= for a folder: it is whatever the folder holds.",
+        f'local = load_dataset("dist", "{first}")',
+        "```",
+        "",
+        "Or from a shell, for every config (sha256 of every file at the tag, rows per split",
+        "and their content, and the commit behind the tag):",
+        "",
+        "```sh",
+        f"sahelwire verify {tag} --repo-id {repo}  # --streaming: streaming loads",
+        f"sahelwire verify {tag} --path FOLDER  # a downloaded or rebuilt folder",
         "```",
     ]
     missing = [name for name in configs if name not in published]
