@@ -86,8 +86,15 @@ _RAW_META = (
     "created_at",
     "updated_at",
     "lead_time",
+    "parent_prediction",
     "prediction_model_version",
 )
+# Provenance columns of annotations_raw that annotation rows do not have (prediction rows do).
+_ANNOTATION_ROW_PROVENANCE: dict[str, Any] = {
+    "source": ("annotation", pl.Utf8),
+    "prediction_id": (None, pl.Int64),
+    "prediction_score": (None, pl.Float64),
+}
 # One long row per region, relation or choice: the span fields take their types from the
 # region table they come from (whose shape is schemas/tables.yaml's annotation_regions).
 _SPAN_FIELDS = ("start", "end", "text", "entity_id", "event_id", "realis", "value", "unit")
@@ -123,8 +130,12 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         **_RAW_KEYS,
         **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate")},
     }
+    provenance = [
+        pl.lit(value, dtype=dtype).alias(name)
+        for name, (value, dtype) in _ANNOTATION_ROW_PROVENANCE.items()
+    ]
     if not layers.annotations.height:
-        return pl.DataFrame(schema={**meta_schema, **raw_span})
+        return pl.DataFrame(schema={**meta_schema, **raw_span}).with_columns(provenance)
     lit = pl.lit
     parts = [
         layers.regions.select(
@@ -170,6 +181,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         rows.with_columns(keys)
         .sort([*(f"_key{i}" for i in range(len(RAW_SORT_KEY))), "_order"])
         .select([*meta_schema, *raw_span])
+        .with_columns(provenance)
     )
 
 

@@ -310,6 +310,7 @@ class TableCollector:
                 "lead_time": float(lead)
                 if isinstance(lead, (int, float)) and not isinstance(lead, bool)
                 else None,
+                "parent_prediction": _as_int(ann.get("parent_prediction")),
                 "prediction_model_version": None if model is None else str(model),
                 "source_file": source,
             }

@@ -134,8 +134,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     for name, by_split in tables.items():
         sizes[name] = {}
         release.rows[name] = {}
-        for split in SPLITS:
-            table: pa.Table = by_split[split]
+        for split, table in by_split.items():
             frame = pl.from_arrow(table)
             assert isinstance(frame, pl.DataFrame)
             problems += validate_published(
@@ -171,7 +170,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "taxonomy": lambda: taxonomy_section(taxonomy),
             "fields": lambda: fields_section(specs),
             "splits": lambda: splits_section(settings, clusters, splits),
-            "statistics": lambda: statistics_section(tables, taxonomy),
+            "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
             "version": lambda: f"Data version **{settings.data_version}**.\n",
             "plots": lambda: plots_section(tables["documents"]),
             "croissant": lambda: croissant_section(settings),
@@ -202,7 +201,9 @@ def _published_tables(
     validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
     del layers
     raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
-    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw.clear())
+    inputs = ReleaseInputs(
+        articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
+    )
     del raw
     return builder.tables(inputs, raw_tables)
 

@@ -180,7 +180,7 @@ class CroissantBuilder:
                     "fileSet": {"@id": file_set},
                     "extract": {"fileProperty": "fullpath"},
                     "transform": {
-                        "regex": rf"^(?:.*/)?({'|'.join(SPLITS)})-[0-9]+-of-[0-9]+\.parquet$"
+                        "regex": rf"^(?:.*/)?({'|'.join((*SPLITS, self.specs.unsplit))})-[0-9]+-of-[0-9]+\.parquet$"
                     },
                 },
             }
@@ -358,7 +358,11 @@ def croissant_bytes(
     class_labels: Mapping[str, Mapping[str, str]],
 ) -> bytes:
     """croissant.json for the configs in ``published`` (config -> splits with a file)."""
-    schemas = {c: tables[c][SPLITS[0]].schema.remove_metadata() for c in tables if published.get(c)}
+    schemas = {
+        c: next(iter(tables[c].values())).schema.remove_metadata()
+        for c in tables
+        if published.get(c)
+    }
     doc = CroissantBuilder(settings, taxonomy, specs).document(
         schemas, class_labels, rai_fields(tables["documents"], tables["annotations_raw"], taxonomy)
     )

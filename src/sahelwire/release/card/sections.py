@@ -100,10 +100,20 @@ def splits_section(
     )
 
 
-def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy) -> str:
-    rows = [[f"`{c}`", *(tables[c][s].num_rows for s in SPLITS)] for c in tables]
-    parts = ["Rows per config and split:\n\n", markdown_table(["config", *SPLITS], rows)]
-    empty = [c for c in tables if all(tables[c][s].num_rows == 0 for s in SPLITS)]
+def statistics_section(
+    tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy, unsplit: str
+) -> str:
+    columns = [*SPLITS, unsplit]
+    rows = [
+        [f"`{c}`", *(tables[c][s].num_rows if s in tables[c] else "—" for s in columns)]
+        for c in tables
+    ]
+    parts = [
+        f"Rows per config and split (`{unsplit}`: the one split of a config that is not "
+        "split by article; '—': the config has no such split):\n\n",
+        markdown_table(["config", *columns], rows),
+    ]
+    empty = [c for c in tables if all(t.num_rows == 0 for t in tables[c].values())]
     if empty:
         parts.append(
             "\nNot published in this version because they have no rows yet: "
