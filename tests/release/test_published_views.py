@@ -91,12 +91,14 @@ def test_ner_bio_rows_are_sentences_that_never_cross_a_zone(dist: Path) -> None:
         mine = sorted((r for r in sentences if r[ARTICLE_ID] == article), key=lambda r: r["start"])
         assert [r["sentence_index"] for r in mine] == list(range(len(mine)))
         for row in mine:
-            inside = [
-                z["label"] for z in doc["zones"] if z["start"] <= row["start"] < z["end"]
-            ]
+            inside = [z["label"] for z in doc["zones"] if z["start"] <= row["start"] < z["end"]]
             zone = names("span_layers.zones")[inside[0]] if inside else BODY_ZONE
             assert zone_names[row["zone"]] == zone
-            assert all(not (row["start"] < z[k] < row["end"]) for z in doc["zones"] for k in ("start", "end"))
+            assert all(
+                not (row["start"] < z[k] < row["end"])
+                for z in doc["zones"]
+                for k in ("start", "end")
+            )
         # every token of the text outside the rows is whitespace: nothing is dropped
         covered = "".join(doc["text"][r["start"] : r["end"]] for r in mine)
         assert "".join(covered.split()) == "".join(doc["text"].split())
@@ -115,9 +117,10 @@ def test_every_argument_resolves_to_one_mention(dist: Path) -> None:
     }
     for arg in arguments:
         (target,) = by_id[arg["target_mention_id"]]  # exactly one
-        assert target["_config"] == {"entities": "mentions", "quantities": "quantities"}[
-            layers[arg["target_layer"]]
-        ]
+        assert (
+            target["_config"]
+            == {"entities": "mentions", "quantities": "quantities"}[layers[arg["target_layer"]]]
+        )
         assert (target["start"], target["end"], target["text"]) == (
             arg["start"],
             arg["end"],
@@ -129,7 +132,11 @@ def test_every_argument_resolves_to_one_mention(dist: Path) -> None:
 def test_span_rows_carry_stable_ids_and_their_zone(dist: Path, gold: pl.DataFrame) -> None:
     documents = {r[ARTICLE_ID]: r for r in rows(dist, "documents")}
     zone_names = names("zone:span_layers.zones")
-    for config, layer in (("mentions", "entities"), ("events", "events"), ("quantities", "quantities")):
+    for config, layer in (
+        ("mentions", "entities"),
+        ("events", "events"),
+        ("quantities", "quantities"),
+    ):
         published = rows(dist, config)
         ids = [r["mention_id"] for r in published]
         assert len(ids) == len(set(ids)) == gold.filter(pl.col("layer") == layer).height
@@ -200,9 +207,9 @@ def test_quantity_units_come_from_the_controlled_list(dist: Path) -> None:
     assert published
     for q in published:
         assert units[q["unit"]] == unit.unit_of(q["unit_annotated"])
-    assert {units[q["unit"]] for q in published if q["unit_annotated"] in ("troops", "soldiers")} == {
-        "people"
-    }
+    assert {
+        units[q["unit"]] for q in published if q["unit_annotated"] in ("troops", "soldiers")
+    } == {"people"}
 
 
 def test_tokenizer_splits_possessives_and_keeps_initialisms() -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from sahelwire.annotations.predictions import parse_predictions
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
@@ -49,6 +50,8 @@ SOURCE_TABLES = {
     "regions": "annotation_regions",
     "relations": "annotation_relations",
     "choices": "annotation_choices",
+    "predictions": "predictions",
+    "prediction_results": "prediction_results",
 }
 ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
 
@@ -64,6 +67,9 @@ class AnnotationTables:
     tasks: int = 0
     # Every record left out of the tables, as it was in the export, next to its Problem.
     rejected: list[RejectedRecord] = field(default_factory=list)
+    # Predictions stored on the tasks (annotations.predictions): provenance, never gold.
+    predictions: pl.DataFrame | None = None
+    prediction_results: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,8 @@ class TableCollector:
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
         self.choices: list[dict[str, Any]] = []
+        self.predictions: list[dict[str, Any]] = []
+        self.prediction_results: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
         self.rejected: list[RejectedRecord] = []
         self._current: Any = None  # the JSON record being parsed, kept when rejected
@@ -247,6 +255,24 @@ class TableCollector:
             self._current = ann
             self._add_annotation(ann, tid, aid, sha, text, predictions, source)
         self._current = None
+        self._add_predictions(task, aid, text, source)
+
+    def _add_predictions(self, task: dict[str, Any], aid: str, text: str, source: str) -> None:
+        """The task's predictions (annotations.predictions): provenance rows, never gold."""
+        parsed = parse_predictions(
+            task,
+            aid,
+            text,
+            source,
+            layers=self.layers,
+            attributes=self.attributes,
+            document_fields=self.document_fields,
+        )
+        self.predictions += parsed.predictions
+        self.prediction_results += parsed.results
+        for problem, record in parsed.problems:
+            self.problems.append(problem)
+            self.rejected.append(RejectedRecord(problem, record))
 
     def _add_annotation(
         self,
@@ -518,6 +544,8 @@ class TableCollector:
             drafts=self.drafts,
             tasks=self.tasks,
             rejected=self.rejected,
+            predictions=frames["predictions"],
+            prediction_results=frames["prediction_results"],
         )
 
 

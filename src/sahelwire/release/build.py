@@ -27,7 +27,7 @@ from sahelwire.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section

@@ -34,7 +34,12 @@ def fold_rows(clusters: Mapping[str, str]) -> list[dict[str, Any]]:
         "leave_one_cluster_out": {a: cluster_fold[clusters[a]] for a in articles},
     }
     return [
-        {"scheme": scheme, "article_id": a, "fold": fold_of[scheme][a], "story_cluster": clusters[a]}
+        {
+            "scheme": scheme,
+            "article_id": a,
+            "fold": fold_of[scheme][a],
+            "story_cluster": clusters[a],
+        }
         for scheme in SCHEMES
         for a in articles
     ]

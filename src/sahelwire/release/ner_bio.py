@@ -174,7 +174,7 @@ def _sentences(
         if i >= len(tokens):
             break
         following = text[tokens[i][0] : tokens[i][1]]
-        starts_sentence = following[0].isupper() or following[0].isdigit() or following in "“\"‘(«"
+        starts_sentence = following[0].isupper() or following[0].isdigit() or following in '“"‘(«'
         if starts_sentence and not protected.inside(tokens[i][0]):
             groups.append(current)
             current = []

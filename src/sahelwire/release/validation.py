@@ -190,6 +190,7 @@ def validate_annotations(
         ("annotation_regions", layers.regions),
         ("annotation_relations", layers.relations),
         ("annotation_choices", layers.choices),
+        *_prediction_frames(layers),
     ):
         if frame.height:
             found = validate_frame(frame, specs.source[name], taxonomy, file=exports)
@@ -227,6 +228,15 @@ def validate_annotations(
     )
     report.problems += published_view_problems(layers, taxonomy, file=exports)
     report.checked["gold_regions"] = gold.regions.height
+
+
+def _prediction_frames(layers: AnnotationLayers) -> list[tuple[str, pl.DataFrame]]:
+    """The prediction source tables, when the layers carry them (annotations.predictions)."""
+    frames = [
+        ("predictions", layers.predictions),
+        ("prediction_results", layers.prediction_results),
+    ]
+    return [(name, frame) for name, frame in frames if frame is not None]
 
 
 def published_view_problems(

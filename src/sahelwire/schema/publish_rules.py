@@ -31,7 +31,11 @@ def check_units(
     group_col: str = "annotation_id",
 ) -> list[Problem]:
     """Every quantity unit maps to the taxonomy's controlled unit list."""
-    unit = taxonomy.layer("quantities").attribute("unit") if "quantities" in taxonomy.layer_names else None
+    unit = (
+        taxonomy.layer("quantities").attribute("unit")
+        if "quantities" in taxonomy.layer_names
+        else None
+    )
     if unit is None or not unit.units or not regions.height or "unit" not in regions.columns:
         return []
     typed = regions.filter((pl.col("layer") == "quantities") & pl.col("unit").is_not_null())

@@ -66,7 +66,9 @@ class TableSpec:
     @property
     def references(self) -> dict[str, str]:
         """Column -> "<config>.<column>" it joins to (schemas/tables.yaml ``references``)."""
-        return {c.name: str(c.checks["references"]) for c in self.columns if "references" in c.checks}
+        return {
+            c.name: str(c.checks["references"]) for c in self.columns if "references" in c.checks
+        }
 
 
 # The one name of the article id column in every published config about articles.

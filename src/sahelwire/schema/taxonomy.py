@@ -136,7 +136,11 @@ class Taxonomy:
             return self.layer(parts[1]).label_names
         if parts[0] == "span_layers" and len(parts) == 3 and parts[2] == "relations":
             return tuple(label.name for label in self.layer(parts[1]).relation_labels)
-        if parts[0] == "span_layers" and len(parts) == 4 and parts[2:] == ["relations", "to_layers"]:
+        if (
+            parts[0] == "span_layers"
+            and len(parts) == 4
+            and parts[2:] == ["relations", "to_layers"]
+        ):
             return self.layer(parts[1]).relation_to_layers
         if parts[0] == "span_layers" and len(parts) == 4 and parts[2] == "attributes":
             attr = self.layer(parts[1]).attribute(parts[3])

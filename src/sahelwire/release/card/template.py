@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 import datasets
 import yaml
 
-
 _YAML_BLOCK = re.compile(
     r"(# sahelwire:begin generated\n)(.*?)(# sahelwire:end generated)", re.DOTALL
 )
