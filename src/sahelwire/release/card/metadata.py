@@ -67,8 +67,13 @@ def croissant_section(settings: Settings) -> str:
     )
 
 
-def citation_section(settings: Settings) -> str:
+def citation_section(settings: Settings, date: str | None) -> str:
+    when = (
+        f" The year is that of the data: its newest annotation or prediction is dated {date}."
+        if date
+        else " Nothing is annotated yet, so the entry has no year."
+    )
     return (
-        "If you use SahelWire, cite the data version you used:\n\n"
-        "```bibtex\n" + citation(settings) + "```\n"
+        "If you use SahelWire, cite the data version you used." + when + "\n\n"
+        "```bibtex\n" + citation(settings, date) + "```\n"
     )

@@ -147,18 +147,10 @@ def annotation_section(layers: AnnotationLayers) -> str:
     if not status.height or not layers.annotations.height:
         return "No annotations have been pulled yet: every span list is empty.\n"
     counts = Counter(status["n_annotators"].to_list())
-    kept = layers.annotations.filter(~layers.annotations["cancelled"])
-    per_annotator = Counter(kept["annotator"].to_list())
-    cancelled = layers.annotations.height - kept.height
     lines = [
         f"{status.height} article(s) have a gold layer. Annotators per article: "
         + ", ".join(f"{n} annotator(s): {c} article(s)" for n, c in sorted(counts.items()))
-        + ".\n\n",
-        markdown_table(
-            ["annotator (Label Studio account)", "articles annotated"],
-            [[f"`{name}`", str(n)] for name, n in sorted(per_annotator.items())],
-        ),
-        f"\nCancelled (skipped) annotations kept in `annotations_raw` only: {cancelled}.\n\n",
+        + ". Who they are: [Provenance](#provenance-who-annotated-and-from-what).\n\n",
     ]
     single = counts.get(1, 0)
     if single == status.height:
