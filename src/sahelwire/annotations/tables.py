@@ -157,6 +157,7 @@ class TableCollector:
         self.tasks = 0
         self._seen_articles: dict[str, str] = {}
         self._seen_annotations: dict[int, str] = {}
+        self._seen_predictions: dict[int, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
         self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
@@ -268,11 +269,30 @@ class TableCollector:
             attributes=self.attributes,
             document_fields=self.document_fields,
         )
-        self.predictions += parsed.predictions
-        self.prediction_results += parsed.results
         for problem, record in parsed.problems:
             self.problems.append(problem)
             self.rejected.append(RejectedRecord(problem, record))
+        # Prediction ids are unique on a Label Studio server, like annotation ids: a repeat
+        # (exports of two servers mixed) is refused rather than joined to the wrong task.
+        repeated = set()
+        for row in parsed.predictions:
+            pid = row["prediction_id"]
+            if pid in self._seen_predictions:
+                repeated.add(pid)
+                problem = Problem(
+                    source,
+                    f"{aid}/prediction {pid}",
+                    "id",
+                    "prediction ids are unique",
+                    pid,
+                    f"already read from {self._seen_predictions[pid]}",
+                )
+                self.problems.append(problem)
+                self.rejected.append(RejectedRecord(problem, row))
+            else:
+                self._seen_predictions[pid] = source
+        self.predictions += [r for r in parsed.predictions if r["prediction_id"] not in repeated]
+        self.prediction_results += [r for r in parsed.results if r["prediction_id"] not in repeated]
 
     def _add_annotation(
         self,

@@ -88,7 +88,18 @@ SECOND_ANNOTATOR = 3
 # Slot markers put into a seed task before it is serialized once. Control characters
 # cannot occur in a real export's keys or values unescaped, so their JSON form ("\u0001...")
 # is unambiguous in the serialized template.
-_SLOTS = ("task_id", "article_id", "text", "text_sha256", "first_id", "second_id")
+# Predictions get ids of their own per article, as on a Label Studio server (ids are unique
+# there, and the parser refuses a repeated one); a seed task keeps at most this many.
+_MAX_PREDICTIONS = 4
+_SLOTS = (
+    "task_id",
+    "article_id",
+    "text",
+    "text_sha256",
+    "first_id",
+    "second_id",
+    *(f"prediction_{k}" for k in range(_MAX_PREDICTIONS)),
+)
 _MARK = {name: f"\x01{name}\x01" for name in _SLOTS}
 _MARK_PATTERN = re.compile("|".join(re.escape(json.dumps(m)) for m in _MARK.values()))
 _SLOT_OF = {json.dumps(m): name for name, m in _MARK.items()}
@@ -132,6 +143,10 @@ def _marked_task(base_task: dict[str, Any], annotators: int) -> dict[str, Any]:
         "text": _MARK["text"],
         "text_sha256": _MARK["text_sha256"],
     }
+    task["predictions"] = (task.get("predictions") or [])[:_MAX_PREDICTIONS]
+    for k, prediction in enumerate(task["predictions"]):
+        prediction["id"] = _MARK[f"prediction_{k}"]
+        prediction["task"] = _MARK["task_id"]
     annotation = task["annotations"][0]
     annotation["id"] = _MARK["first_id"]
     annotation["task"] = _MARK["task_id"]
@@ -170,6 +185,8 @@ class SyntheticArticle:
         }
         if len(self.annotation_ids) == 2:
             values["second_id"] = str(self.annotation_ids[1])
+        for k in range(_MAX_PREDICTIONS):
+            values[f"prediction_{k}"] = str(self.task_id * _MAX_PREDICTIONS + k)
         return values
 
     def task_json(self) -> str:

@@ -54,7 +54,9 @@ def tokenize(text: str, start: int = 0, end: int | None = None) -> list[tuple[in
     out: list[tuple[int, int]] = []
     for match in _TOKEN.finditer(text, start, len(text) if end is None else end):
         s, e = match.span()
-        clitic = _CLITIC.match(match.group())
+        word = match.group()
+        # Most tokens have no apostrophe: test for one before running the clitic pattern.
+        clitic = _CLITIC.match(word) if ("'" in word or "’" in word) else None
         if clitic and clitic.group(1)[-1:].isalnum():
             cut = s + len(clitic.group(1))
             out += [(s, cut), (cut, e)]
@@ -144,13 +146,15 @@ def _cut_at_boundaries(
     if not boundaries:
         return tokens, 0
     out: list[tuple[int, int]] = []
-    cuts = 0
+    cuts = j = 0  # tokens and boundaries are both sorted: one pointer walks the boundaries
     for s, e in tokens:
-        inner = [b for b in boundaries if s < b < e]
-        for b in inner:
-            out.append((s, b))
-            s = b
+        while j < len(boundaries) and boundaries[j] <= s:
+            j += 1
+        while j < len(boundaries) and boundaries[j] < e:
+            out.append((s, boundaries[j]))
+            s = boundaries[j]
             cuts += 1
+            j += 1
         out.append((s, e))
     return out, cuts
 
@@ -242,11 +246,15 @@ def _row(
 ) -> dict[str, Any]:
     """One row; ``tagged``: the (mention, depth) pairs that start inside the sentence."""
     first, last = sentence[0][0], sentence[-1][1]
+    starts = [s for s, _ in sentence]
     tags = [["O"] * len(sentence), ["O"] * len(sentence)]
     for m, depth in tagged:
-        inside = [k for k, (s, e) in enumerate(sentence) if m["start"] <= s and e <= m["end"]]
-        for n, k in enumerate(inside):
-            tags[depth][k] = f"{'B' if n == 0 else 'I'}-{m['label']}"
+        k = bisect_left(starts, m["start"])  # the mention's first token
+        prefix = "B"
+        while k < len(sentence) and sentence[k][1] <= m["end"]:
+            tags[depth][k] = f"{prefix}-{m['label']}"
+            prefix = "I"
+            k += 1
     return {
         "article_id": article_id,
         "sentence_index": index,
@@ -255,7 +263,7 @@ def _row(
         "end": last,
         "text": text[first:last],
         "tokens": [text[s:e] for s, e in sentence],
-        "token_starts": [s for s, _ in sentence],
+        "token_starts": starts,
         "ner_tags": tags[0],
         "nested_ner_tags": tags[1],
     }

@@ -56,8 +56,10 @@ def how_to_load_section(
 def croissant_section(settings: Settings) -> str:
     return (
         f"[`{CROISSANT_FILE}`]({CROISSANT_FILE}) describes every config in MLCommons Croissant 1.1 "
-        "(record sets, field types, the split of each file) with the Responsible-AI fields that "
-        f"apply, for data version {settings.data_version}. It loads with `mlcroissant`:\n\n"
+        "(every file with its SHA-256 and size; one record set per config with its field types, "
+        "key, references to the configs it joins and the split of each file) with the "
+        "Responsible-AI fields computed from the data, for data version "
+        f"{settings.data_version}. It loads with `mlcroissant`:\n\n"
         "```python\n"
         "import mlcroissant as mlc\n"
         f'ds = mlc.Dataset(jsonld="dist/{CROISSANT_FILE}")\n'
