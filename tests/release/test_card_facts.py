@@ -239,3 +239,13 @@ def test_licence_citation_and_takedown(built: Path) -> None:
     assert f"version      = {{{settings.data_version}}}" in citation
     assert f"year         = {{{year}}}" in citation
     assert croissant_of(built)["citeAs"] in citation
+
+
+def test_every_link_inside_the_card_has_its_heading(built: Path) -> None:
+    card = card_of(built)
+    headings = {
+        re.sub(r"[^\w\- ]", "", h.lower()).strip().replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", card, re.MULTILINE)
+    }
+    anchors = set(re.findall(r"\]\(#([^)]+)\)", card))
+    assert anchors and anchors <= headings

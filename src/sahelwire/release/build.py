@@ -227,7 +227,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "provenance": lambda: early["provenance"],
             "figures": lambda: figures_section(facts.disagreements),
             "outlets": lambda: outlets_section(documents, facts.organisations),
-            "leakage": lambda: leakage_section(tables),
+            "leakage": lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
             "ner_bio": lambda: ner_bio_section(bio_stats, tables["ner_bio"], taxonomy),
             "examples": lambda: examples_section(tables, features),
             "licensing": lambda: licensing_text(documents, settings.hub_repo_id),

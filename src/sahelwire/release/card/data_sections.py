@@ -169,7 +169,7 @@ def _id_list(leaking: dict[str, dict[str, int]], splits: tuple[str, ...]) -> str
     )
 
 
-def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]]) -> str:
+def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, unsplit: str) -> str:
     splits = tuple(s for s in SPLITS if s in tables["events"])
     parts = [
         "Story clusters keep each story in one split, but the registries are shared: the "
@@ -225,7 +225,8 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]]) -> str:
             "a fold (their stories leak); `leave_one_cluster_out` never does, but registry "
             "events and entities can still be shared across clusters, as counted above.\n\n"
             "```python\n"
-            'folds = load_dataset(REPO, "folds", split="full").filter(\n'
+            f'folds = load_dataset("{repo}", "folds", revision=REVISION, split="{unsplit}")'
+            ".filter(\n"
             '    lambda r: r["scheme"] == "leave_one_article_out")\n'
             'for k in sorted(set(folds["fold"])):\n'
             '    test_ids = {r["article_id"] for r in folds if r["fold"] == k}\n'
