@@ -104,6 +104,40 @@ def test_ner_bio_rows_are_sentences_that_never_cross_a_zone(dist: Path) -> None:
         assert "".join(covered.split()) == "".join(doc["text"].split())
 
 
+def test_arguments_are_exactly_the_gold_relations(dist: Path) -> None:
+    relations = load_annotation_layers(ProjectPaths(ROOT), TAX).gold.relations
+    roles = names("span_layers.events.relations")
+    published = sorted(
+        (e["mention_id"], a["target_mention_id"], roles[a["role"]])
+        for e in rows(dist, "events")
+        for a in e["arguments"]
+    )
+    expected = sorted(
+        (
+            mention_id(r["article_id"], r["from_key"]),
+            mention_id(r["article_id"], r["to_key"]),
+            r["label"],
+        )
+        for r in relations.iter_rows(named=True)
+    )
+    assert published == expected and len(expected) > 50
+
+
+def test_mentions_nested_too_deep_are_counted_not_tagged() -> None:
+    text = "the State Department of the United States office"
+    spans = [("PERSON", 0, len(text)), ("ORG", 4, 44), ("GPE", 28, 41)]  # three levels
+    entities = [{"label": lab, "start": s, "end": e} for lab, s, e in spans]
+    out, stats = bio_rows("a", text, [], entities, [])
+    assert (stats.mentions_outer, stats.mentions_nested, stats.mentions_too_deep) == (1, 1, 1)
+    tagged = {
+        span
+        for row in out
+        for column in ("ner_tags", "nested_ner_tags")
+        for span in bio_spans(row["tokens"], row["token_starts"], row[column])
+    }
+    assert tagged == {("PERSON", 0, len(text)), ("ORG", 4, 44)}
+
+
 def test_every_argument_resolves_to_one_mention(dist: Path) -> None:
     by_id: dict[str, list[dict[str, Any]]] = {}
     for config in ("mentions", "quantities"):

@@ -329,6 +329,10 @@ def rai_fields(
         f"{articles} article(s) with {n} annotator(s)" for n, articles in sorted(counts.items())
     )
     multi = sum(a for n, a in counts.items() if n >= 2)
+    spoken: Counter[str] = Counter()
+    for table in documents.values():
+        spoken.update(str(v) for v in table.column("language").to_pylist())
+    languages = ", ".join(f"{k} {n}" for k, n in sorted(spoken.items())) or "none"
     nulls = metadata_nulls(documents, ("outlet", "url", "published_date"))
     named = "; ".join(
         f"article {o['article_id']} names {o['organisation']} in a {o['zone']} zone"
@@ -358,8 +362,8 @@ def rai_fields(
         )
     return {
         "rai:dataCollection": (
-            f"{n_docs} English-language web news article(s) were copied by hand as page text "
-            "(not HTML) and ingested unchanged."
+            f"{n_docs} web news article(s) (language detected at ingest: {languages}) were "
+            "copied by hand as page text (not HTML) and ingested unchanged."
         ),
         "rai:dataCollectionType": ["Web scraping", "Manual Human Curation"],
         "rai:dataCollectionMissingData": (
