@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from sahelwire.annotations.predictions import parse_predictions
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
@@ -55,6 +56,8 @@ SOURCE_TABLES = {
     "regions": "annotation_regions",
     "relations": "annotation_relations",
     "choices": "annotation_choices",
+    "predictions": "predictions",
+    "prediction_results": "prediction_results",
 }
 ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
 
@@ -70,6 +73,9 @@ class AnnotationTables:
     tasks: int = 0
     # Every record left out of the tables, as it was in the export, next to its Problem.
     rejected: list[RejectedRecord] = field(default_factory=list)
+    # Predictions stored on the tasks (annotations.predictions): provenance, never gold.
+    predictions: pl.DataFrame | None = None
+    prediction_results: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ class TableCollector:
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
         self.choices: list[dict[str, Any]] = []
+        self.predictions: list[dict[str, Any]] = []
+        self.prediction_results: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
         self.rejected: list[RejectedRecord] = []
         self._current: Any = None  # the JSON record being parsed, kept when rejected
@@ -156,6 +164,7 @@ class TableCollector:
         self._seen_articles: dict[str, str] = {}
         self._seen_annotations: dict[int, str] = {}
         self._seen_unique_ids: dict[str, str] = {}
+        self._seen_predictions: dict[int, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
         self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
@@ -290,6 +299,43 @@ class TableCollector:
             self._current = ann
             self._add_annotation(ann, tid, aid, sha, text, predictions, source)
         self._current = None
+        self._add_predictions(task, aid, text, source)
+
+    def _add_predictions(self, task: dict[str, Any], aid: str, text: str, source: str) -> None:
+        """The task's predictions (annotations.predictions): provenance rows, never gold."""
+        parsed = parse_predictions(
+            task,
+            aid,
+            text,
+            source,
+            layers=self.layers,
+            attributes=self.attributes,
+            document_fields=self.document_fields,
+        )
+        for problem, record in parsed.problems:
+            self.problems.append(problem)
+            self.rejected.append(RejectedRecord(problem, record))
+        # Prediction ids are unique on a Label Studio server, like annotation ids: a repeat
+        # (exports of two servers mixed) is refused rather than joined to the wrong task.
+        repeated = set()
+        for row in parsed.predictions:
+            pid = row["prediction_id"]
+            if pid in self._seen_predictions:
+                repeated.add(pid)
+                problem = Problem(
+                    source,
+                    f"{aid}/prediction {pid}",
+                    "id",
+                    "prediction ids are unique",
+                    pid,
+                    f"already read from {self._seen_predictions[pid]}",
+                )
+                self.problems.append(problem)
+                self.rejected.append(RejectedRecord(problem, row))
+            else:
+                self._seen_predictions[pid] = source
+        self.predictions += [r for r in parsed.predictions if r["prediction_id"] not in repeated]
+        self.prediction_results += [r for r in parsed.results if r["prediction_id"] not in repeated]
 
     def _add_annotation(
         self,
@@ -345,6 +391,7 @@ class TableCollector:
                 "lead_time": float(lead)
                 if isinstance(lead, (int, float)) and not isinstance(lead, bool)
                 else None,
+                "parent_prediction": _as_int(ann.get("parent_prediction")),
                 "prediction_model_version": None if model is None else str(model),
                 "source_file": source,
             }
@@ -552,6 +599,8 @@ class TableCollector:
             drafts=self.drafts,
             tasks=self.tasks,
             rejected=self.rejected,
+            predictions=frames["predictions"],
+            prediction_results=frames["prediction_results"],
         )
 
 
