@@ -284,6 +284,30 @@ CASES: dict[str, Case] = {
     "prediction-not-an-object": Case(
         set_in(lambda t: t, "predictions", [1]), "a prediction is an object", field="predictions"
     ),
+    "prediction-read-like-an-annotation": Case(
+        set_in(
+            lambda t: t,
+            "predictions",
+            [
+                {
+                    "id": 1,
+                    "created_at": "2026-11-23T02:46:06.975371Z",
+                    "updated_at": "2026-11-23T02:46:06.975371Z",
+                    "result": [
+                        {
+                            "id": "p1",
+                            "from_name": "entities",
+                            "to_name": "text",
+                            "type": "labels",
+                            "value": {"start": 4.0, "end": 12, "labels": ["ORG"]},
+                        }
+                    ],
+                }
+            ],
+        ),
+        "value.start is an integer (64-bit)",
+        field="value.start",
+    ),
     "draft-with-unknown-key": Case(
         set_in(lambda t: t, "drafts", [{"id": 1, "result": [], "note": "x"}]),
         "every key is a Label Studio draft field",

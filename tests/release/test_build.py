@@ -40,7 +40,7 @@ def test_documents_load_with_typed_features_and_three_splits(built: Path) -> Non
     assert isinstance(features["events"].feature["arguments"].feature["role"], datasets.ClassLabel)
     # the text is published exactly as stored
     row = ds["train"][0]
-    assert row["text"] == (built / "dataset/raw/texts" / f"{row['id']}.txt").read_text(
+    assert row["text"] == (built / "dataset/raw/texts" / f"{row['article_id']}.txt").read_text(
         encoding="utf-8"
     )
 

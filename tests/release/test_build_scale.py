@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def _documents(n: int) -> dict[str, pa.Table]:
         ids = [f"a{i:04d}" for i in range(n) if i % 3 == k]
         out[split] = pa.table(
             {
-                "id": ids,
+                "article_id": ids,
                 "text": ["é" * (100 + i) for i in range(len(ids))],
                 "clean_text": ["x" * (50 + i) for i in range(len(ids))],
             }
@@ -206,21 +207,33 @@ def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
     assert "a0002, " not in listed and "| `big` | test | 2 | a0000, a0001 |" in listed
 
 
-def test_bio_tokens_skip_exactly_the_tokens_inside_non_body_zones() -> None:
-    from sahelwire.release.tables import _TOKEN, bio_tokens, non_body_ranges
+def test_bio_rows_give_every_token_the_zone_a_naive_scan_finds() -> None:
+    from sahelwire.release.ner_bio import bio_rows, tokenize
+    from sahelwire.schema.taxonomy import BODY_ZONE
 
     rng = random.Random(2)
-    text = " ".join(rng.choice(["Niger", "a-b", "US.", "é😀", ",", "junta"]) for _ in range(300))
+    text = " ".join(
+        rng.choice(["Niger", "a-b", "US.", "é😀", ",", "junta", "\n"]) for _ in range(300)
+    )
     for _ in range(30):
-        zones = []
-        for _ in range(rng.randrange(6)):
-            s = rng.randrange(len(text))
-            zones.append({"start": s, "end": s + rng.randrange(0, 200), "label": "NAV"})
-        skip = non_body_ranges(zones)
-        want = [
-            m.start() for m in _TOKEN.finditer(text) if not any(a <= m.start() < b for a, b in skip)
+        cuts = sorted(rng.sample(range(len(text)), 2 * rng.randrange(4)))
+        zones = [  # zones never overlap (a validated rule)
+            {"start": a, "end": b, "label": "NAVIGATION"}
+            for a, b in zip(cuts[::2], cuts[1::2], strict=True)
+            if a < b
         ]
-        assert bio_tokens(text, zones, [])["token_starts"] == want
+        rows, _ = bio_rows("a", text, zones, [], [])
+        got = [(s, row["zone"]) for row in rows for s in row["token_starts"]]
+
+        def zone_at(i: int, zones: list[dict[str, Any]] = zones) -> str:
+            return next((z["label"] for z in zones if z["start"] <= i < z["end"]), BODY_ZONE)
+
+        # Naive: tokenize each zone's and each gap's text on its own.
+        bounds = sorted({0, len(text), *(z["start"] for z in zones), *(z["end"] for z in zones)})
+        want = [
+            (s, zone_at(s)) for a, b in itertools.pairwise(bounds) for s, _ in tokenize(text, a, b)
+        ]
+        assert got == want
 
 
 def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
@@ -237,9 +250,14 @@ def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
             "created_at": [""] * n,
             "updated_at": [""] * n,
             "lead_time": [None] * n,
+            "parent_prediction": [None] * n,
             "prediction_model_version": [None] * n,
         },
-        schema_overrides={"lead_time": pl.Float64, "prediction_model_version": pl.Utf8},
+        schema_overrides={
+            "lead_time": pl.Float64,
+            "parent_prediction": pl.Int64,
+            "prediction_model_version": pl.Utf8,
+        },
     )
     regions = pl.DataFrame(
         {

@@ -32,7 +32,7 @@ def test_html_and_script_in_article_text_are_kept_as_text_and_never_rendered(
     assert result.returncode == 0, result.stderr
     # published exactly as received: the text is data, not escaped or stripped
     ds = datasets.load_dataset(str(root / "dist"), "documents")
-    rows = [r for split in ds.values() for r in split if r["id"] == "hostile_story"]
+    rows = [r for split in ds.values() for r in split if r["article_id"] == "hostile_story"]
     assert [r["text"] for r in rows] == [HOSTILE]
     # the card never carries the markup live
     card = (root / "dist/README.md").read_text(encoding="utf-8")

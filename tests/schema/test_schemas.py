@@ -88,3 +88,42 @@ def test_source_table_shapes_are_derived_from_the_table_specs() -> None:
         assert tuple(shapes[frame]) == specs.source[table].column_names
     assert shapes["regions"]["realis"] == pl.Utf8  # labels stay strings in source tables
     assert shapes["annotations"]["annotation_id"] == pl.Int64
+
+
+def test_published_shapes_name_the_article_once_and_reference_real_columns() -> None:
+    """One name for the article id; every reference and key points at a declared column."""
+    from sahelwire.schema.table_specs import ARTICLE_ID
+
+    for name, spec in SPECS.configs.items():
+        assert "id" not in spec.column_names, name
+        assert spec.split_by in ("article", "none"), name
+        if spec.split_by == "article":
+            assert ARTICLE_ID in spec.column_names, name
+        assert set(spec.key) <= set(spec.column_names), name
+        for column, target in spec.references.items():
+            config, field = target.split(".")
+            assert field in SPECS.configs[config].column_names, (name, column, target)
+            assert field in SPECS.configs[config].key or SPECS.configs[config].column(
+                field
+            ).checks.get("unique"), target
+    assert SPECS.unsplit not in ("train", "validation", "test", "all")
+
+
+def test_zone_and_unit_class_labels_come_from_the_taxonomy() -> None:
+    from sahelwire.schema.taxonomy import BODY_ZONE
+
+    features = ShapeBuilder(SPECS, TAX).features(SPECS.configs["quantities"])
+    assert tuple(features["zone"].names) == (BODY_ZONE, *TAX.layer("zones").label_names)
+    unit = TAX.layer("quantities").attribute("unit")
+    assert unit is not None and unit.units
+    assert tuple(features["unit"].names) == tuple(u.name for u in unit.units)
+    assert unit.unit_of("Troops") == unit.unit_of("soldiers") == "people"
+    assert unit.unit_of("tanks") is None
+
+
+def test_a_unit_alias_naming_two_units_is_refused() -> None:
+    data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
+    units = data["span_layers"]["quantities"]["attributes"]["unit"]["units"]
+    units[1]["aliases"].append("troops")  # already an alias of people
+    with pytest.raises(TaxonomyError, match="troops"):
+        parse_taxonomy(data)

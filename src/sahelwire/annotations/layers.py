@@ -28,6 +28,10 @@ class AnnotationLayers:
     gold: GoldLayer
     problems: list[Problem] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # Predictions stored on the tasks and their result rows (annotations.tables);
+    # None when the layers were assembled without them.
+    predictions: pl.DataFrame | None = None
+    prediction_results: pl.DataFrame | None = None
 
 
 def load_annotation_layers(
@@ -50,6 +54,8 @@ def load_annotation_layers(
             empty["relations"],
             empty["choices"],
             GoldLayer.empty(),
+            predictions=empty["predictions"],
+            prediction_results=empty["prediction_results"],
         )
     from sahelwire.annotations.adjudication import adjudicate
     from sahelwire.annotations.tables import read_annotation_tables
@@ -71,6 +77,8 @@ def load_annotation_layers(
         result.gold,
         problems=[*tables.problems, *result.problems],
         conflicts=result.conflicts,
+        predictions=tables.predictions,
+        prediction_results=tables.prediction_results,
     )
 
 
@@ -84,8 +92,15 @@ _RAW_META = (
     "created_at",
     "updated_at",
     "lead_time",
+    "parent_prediction",
     "prediction_model_version",
 )
+# Provenance columns of annotations_raw that annotation rows do not have (prediction rows do).
+_ANNOTATION_ROW_PROVENANCE: dict[str, Any] = {
+    "source": ("annotation", pl.Utf8),
+    "prediction_id": (None, pl.Int64),
+    "prediction_score": (None, pl.Float64),
+}
 # One long row per region, relation or choice: the span fields take their types from the
 # region table they come from (whose shape is schemas/tables.yaml's annotation_regions).
 _SPAN_FIELDS = ("start", "end", "text", "entity_id", "event_id", "realis", "value", "unit")
@@ -98,7 +113,8 @@ _RAW_KEYS: dict[str, Any] = {
 }
 RAW_SORT_KEY = (
     "article_id",
-    "annotation_id",
+    "annotation_id",  # null on prediction rows: an article's predictions come first
+    "prediction_id",  # null on annotation rows
     "kind",
     "layer",
     "region_id",
@@ -121,8 +137,13 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         **_RAW_KEYS,
         **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate")},
     }
-    if not layers.annotations.height:
-        return pl.DataFrame(schema={**meta_schema, **raw_span})
+    provenance = [
+        pl.lit(value, dtype=dtype).alias(name)
+        for name, (value, dtype) in _ANNOTATION_ROW_PROVENANCE.items()
+    ]
+    predicted = _prediction_rows(layers, meta_schema, raw_span)
+    if not layers.annotations.height and predicted is None:
+        return pl.DataFrame(schema={**meta_schema, **raw_span}).with_columns(provenance)
     lit = pl.lit
     parts = [
         layers.regions.select(
@@ -159,16 +180,58 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         how="vertical_relaxed",
     ).with_row_index("_order")
     meta = layers.annotations.select(_RAW_META)
-    rows = spans.join(meta, on="annotation_id", how="inner", suffix="_meta")
+    columns = ["_order", *meta_schema, *raw_span, *_ANNOTATION_ROW_PROVENANCE]
+    rows = (
+        spans.join(meta, on="annotation_id", how="inner", suffix="_meta")
+        .with_columns(provenance)
+        .select(columns)
+    )
     del spans, parts  # only one copy of the rows besides the sorted one (peak memory)
+    if predicted is not None:
+        shifted = predicted.with_columns(pl.col("_order") + rows.height)
+        rows = pl.concat([rows, shifted.select(columns)], how="vertical_relaxed")
     # Each key as the dense rank of its zero-filled text: the same order, but sorting
     # millions of rows on small integers instead of strings.
     keys = [_sort_rank(rows, k).alias(f"_key{i}") for i, k in enumerate(RAW_SORT_KEY)]
     return (
         rows.with_columns(keys)
         .sort([*(f"_key{i}" for i in range(len(RAW_SORT_KEY))), "_order"])
-        .select([*meta_schema, *raw_span])
+        .select([*meta_schema, *raw_span, *_ANNOTATION_ROW_PROVENANCE])
     )
+
+
+def _prediction_rows(
+    layers: AnnotationLayers, meta_schema: dict[str, Any], raw_span: dict[str, Any]
+) -> pl.DataFrame | None:
+    """annotations_raw rows of the predictions' results (None when there are none).
+
+    A prediction has no annotator, is never cancelled and records no lead time; its model
+    version and score are the prediction's own.
+    """
+    results, predictions = layers.prediction_results, layers.predictions
+    if results is None or predictions is None or not results.height:
+        return None
+    meta = predictions.select(
+        "prediction_id",
+        "task_id",
+        "created_at",
+        "updated_at",
+        pl.col("model_version").alias("prediction_model_version"),
+        pl.col("score").alias("prediction_score"),
+    )
+    rows = results.join(meta, on="prediction_id", how="inner").with_row_index("_order")
+    missing = {
+        "annotation_id": None,
+        "annotator": None,
+        "cancelled": False,
+        "lead_time": None,
+        "parent_prediction": None,
+    }
+    return rows.with_columns(
+        pl.lit("prediction").alias("source"),
+        *(pl.lit(v, dtype=meta_schema[k]).alias(k) for k, v in missing.items()),
+        *(pl.col(k).cast(dtype) for k, dtype in raw_span.items()),
+    ).select(["_order", *meta_schema, *raw_span, *_ANNOTATION_ROW_PROVENANCE])
 
 
 def _sort_rank(frame: pl.DataFrame, name: str) -> pl.Expr:

@@ -85,8 +85,22 @@ SOURCE_TABLES = {
     "regions": "annotation_regions",
     "relations": "annotation_relations",
     "choices": "annotation_choices",
+    "predictions": "predictions",
+    "prediction_results": "prediction_results",
 }
 ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+# A prediction result row (schemas/tables.yaml prediction_results), besides its base columns.
+PREDICTION_RESULT_COLUMNS = (
+    "kind",
+    "layer",
+    "label",
+    "region_id",
+    "to_region_id",
+    "start",
+    "end",
+    "text",
+    *ATTRIBUTE_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,9 @@ class AnnotationTables:
     tasks: int = 0
     # Every record left out of the tables, as it was in the export, next to its Problem.
     rejected: list[RejectedRecord] = field(default_factory=list)
+    # Predictions stored on the tasks (read like annotations): provenance, never gold.
+    predictions: pl.DataFrame | None = None
+    prediction_results: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,8 @@ class TableCollector:
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
         self.choices: list[dict[str, Any]] = []
+        self.predictions: list[dict[str, Any]] = []
+        self.prediction_results: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
         self.rejected: list[RejectedRecord] = []
         self._current: Any = None  # the JSON record being parsed, kept when rejected
@@ -191,6 +210,7 @@ class TableCollector:
         self._seen_tasks: dict[int, str] = {}
         self._seen_annotations: dict[int, str] = {}
         self._seen_unique_ids: dict[str, str] = {}
+        self._seen_predictions: dict[int, str] = {}
         # Rows move from the Python lists above into polars frames every FLUSH_TASKS tasks,
         # so a corpus of any size holds at most that many tasks' rows as Python objects.
         self._frames: dict[str, list[pl.DataFrame]] = {name: [] for name in shapes}
@@ -359,20 +379,110 @@ class TableCollector:
             else:
                 self._fields(draft, DRAFT, source, where)
         self.drafts += len(task.get("drafts") or [])
-        predictions: dict[int, str | None] = {}
-        for i, pred in enumerate(task.get("predictions") or []):
+        predictions = self._add_predictions(
+            task.get("predictions") or [], rec, tid, aid, text, source
+        )
+        for i, ann in enumerate(task["annotations"]):
+            self._current = ann
+            self._add_annotation(ann, i, rec, tid, aid, sha, text, predictions, source)
+        self._current = None
+
+    def _add_predictions(
+        self, preds: list[Any], rec: str, tid: int, aid: str, text: str, source: str
+    ) -> dict[int, str | None]:
+        """The task's predictions: provenance rows (never gold), read by the same rules.
+
+        Their results go through the very checks of annotation results (a prediction is
+        published in annotations_raw); returns prediction id -> model version of the ones
+        read, for the annotations' ``parent_prediction``.
+        """
+        read: dict[int, str | None] = {}
+        for i, pred in enumerate(preds):
             self._current = pred
             where = f"{rec}/predictions[{i}]"
             if not isinstance(pred, dict):
                 self._problem(
                     source, where, "predictions", "a prediction is an object", kind_of(pred), ""
                 )
-            elif self._fields(pred, PREDICTION, source, where):
-                predictions[pred["id"]] = pred.get("model_version")
-        for i, ann in enumerate(task["annotations"]):
-            self._current = ann
-            self._add_annotation(ann, i, rec, tid, aid, sha, text, predictions, source)
-        self._current = None
+                continue
+            if not self._fields(pred, PREDICTION, source, where):
+                continue
+            pid: int = pred["id"]
+            prec = f"{aid}/prediction {pid}"
+            # Prediction ids are unique on a Label Studio server, like annotation ids: a
+            # repeat (exports of two servers mixed) is refused, not joined to the wrong task.
+            if pid in self._seen_predictions:
+                self._problem(
+                    source,
+                    prec,
+                    "id",
+                    "prediction ids are unique",
+                    pid,
+                    f"already read from {self._seen_predictions[pid]}",
+                )
+                continue
+            self._seen_predictions[pid] = source
+            if not all(timestamp_ok(pred[k]) for k in ("created_at", "updated_at")):
+                bad = next(k for k in ("created_at", "updated_at") if not timestamp_ok(pred[k]))
+                self._problem(
+                    source,
+                    prec,
+                    bad,
+                    "a UTC timestamp as Label Studio writes it (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)",
+                    pred[bad],
+                    "",
+                )
+                continue
+            read[pid] = pred.get("model_version")
+            self.predictions.append(
+                {
+                    "prediction_id": pid,
+                    "task_id": tid,
+                    "article_id": aid,
+                    "model_version": pred.get("model_version"),
+                    "score": None if pred.get("score") is None else float(pred["score"]),
+                    "created_at": pred["created_at"],
+                    "updated_at": pred["updated_at"],
+                    "source_file": source,
+                }
+            )
+            base = {"prediction_id": pid, "article_id": aid, "source_file": source}
+            self.prediction_results += self._prediction_rows(
+                pred["result"], prec, base, text, source
+            )
+            self._current = None
+        return read
+
+    def _prediction_rows(
+        self, result: list[Any], rec: str, base: dict[str, Any], text: str, source: str
+    ) -> list[dict[str, Any]]:
+        """A prediction's results, checked as an annotation's, in the annotations_raw row shape."""
+        kept = self.regions, self.relations, self.choices
+        self.regions, self.relations, self.choices = [], [], []
+        try:
+            self._add_results(result, rec, base, text, source)
+            regions, relations, choices = self.regions, self.relations, self.choices
+        finally:
+            self.regions, self.relations, self.choices = kept
+        empty = dict.fromkeys(PREDICTION_RESULT_COLUMNS)
+        rows = [{**empty, **r, "kind": "region"} for r in regions]
+        rows += [
+            {
+                **empty,
+                **base,
+                "kind": "relation",
+                "layer": "relations",
+                "label": r["label"],
+                "region_id": r["from_region_id"],
+                "to_region_id": r["to_region_id"],
+            }
+            for r in relations
+        ]
+        rows += [
+            {**empty, **base, "kind": "choice", "layer": c["field"], "label": c["value"]}
+            for c in choices
+        ]
+        return rows
 
     def _add_annotation(
         self,
@@ -466,6 +576,7 @@ class TableCollector:
                 "created_at": ann["created_at"],
                 "updated_at": ann["updated_at"],
                 "lead_time": None if lead is None else float(lead),
+                "parent_prediction": parent,
                 "prediction_model_version": model,
                 "source_file": source,
             }
@@ -829,6 +940,8 @@ class TableCollector:
             drafts=self.drafts,
             tasks=self.tasks,
             rejected=self.rejected,
+            predictions=frames["predictions"],
+            prediction_results=frames["prediction_results"],
         )
 
 

@@ -118,7 +118,7 @@ ANNOTATION_REQUIRED = (
 # PredictionSerializer (fields='__all__' of tasks.models.Prediction, plus created_ago).
 PREDICTION_FIELDS: Mapping[str, Kinds] = {
     "id": (INT,),
-    "result": (LIST, OBJECT, NULL),
+    "result": (LIST,),
     "score": (NUMBER, NULL),
     "model_version": (STR, NULL),
     "model": (INT, NULL),
@@ -132,7 +132,8 @@ PREDICTION_FIELDS: Mapping[str, Kinds] = {
     "updated_at": (STR,),
     "created_ago": (STR,),
 }
-PREDICTION_REQUIRED = ("id",)
+# Published in annotations_raw (provenance): what a row needs is required.
+PREDICTION_REQUIRED = ("id", "result", "created_at", "updated_at")
 
 # AnnotationDraftSerializer (fields='__all__' of tasks.models.AnnotationDraft, plus
 # created_username, created_ago; `user` is rendered as a string).

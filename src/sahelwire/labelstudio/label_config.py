@@ -58,6 +58,10 @@ def _region_control(layer: str, attr: Attribute) -> list[str]:
         "whenTagName": layer,
     }
     hint = f"{attr.name}: {attr.description}"
+    if attr.units:
+        hint += " Units: " + "; ".join(
+            f"{u.name}" + (f" ({', '.join(u.aliases)})" if u.aliases else "") for u in attr.units
+        )
     lines = [f'    <Header value={quoteattr(hint)} size="6"/>']
     tag = attribute_result_type(attr)
     if tag == "choices" and attr.values is not None:

@@ -96,6 +96,9 @@ def synthetic_unique_id(annotation_id: int) -> str:
 # Slot markers put into a seed task before it is serialized once. Control characters
 # cannot occur in a real export's keys or values unescaped, so their JSON form ("\u0001...")
 # is unambiguous in the serialized template.
+# Predictions get ids of their own per article, as on a Label Studio server (ids are unique
+# there, and the parser refuses a repeated one); a seed task keeps at most this many.
+_MAX_PREDICTIONS = 4
 _SLOTS = (
     "task_id",
     "article_id",
@@ -105,6 +108,7 @@ _SLOTS = (
     "first_uid",
     "second_id",
     "second_uid",
+    *(f"prediction_{k}" for k in range(_MAX_PREDICTIONS)),
 )
 _MARK = {name: f"\x01{name}\x01" for name in _SLOTS}
 _MARK_PATTERN = re.compile("|".join(re.escape(json.dumps(m)) for m in _MARK.values()))
@@ -149,6 +153,10 @@ def _marked_task(base_task: dict[str, Any], annotators: int) -> dict[str, Any]:
         "text": _MARK["text"],
         "text_sha256": _MARK["text_sha256"],
     }
+    task["predictions"] = (task.get("predictions") or [])[:_MAX_PREDICTIONS]
+    for k, prediction in enumerate(task["predictions"]):
+        prediction["id"] = _MARK[f"prediction_{k}"]
+        prediction["task"] = _MARK["task_id"]
     annotation = task["annotations"][0]
     annotation["id"] = _MARK["first_id"]
     annotation["unique_id"] = _MARK["first_uid"]
@@ -190,6 +198,8 @@ class SyntheticArticle:
         if len(self.annotation_ids) == 2:
             values["second_id"] = str(self.annotation_ids[1])
             values["second_uid"] = f'"{synthetic_unique_id(self.annotation_ids[1])}"'
+        for k in range(_MAX_PREDICTIONS):
+            values[f"prediction_{k}"] = str(self.task_id * _MAX_PREDICTIONS + k)
         return values
 
     def task_json(self) -> str:

@@ -27,9 +27,25 @@ from sahelwire.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
+from sahelwire.release.card.data_sections import (
+    examples_section,
+    figures_section,
+    leakage_section,
+    license_file,
+    licensing_text,
+    ner_bio_section,
+    outlets_section,
+    provenance_section,
+)
+from sahelwire.release.card.facts import (
+    AnnotationFacts,
+    data_date,
+    disagreeing_figures,
+    organisations_outside_the_body,
+)
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
 from sahelwire.release.card.plots import plot_files, plots_section
 from sahelwire.release.card.sections import (
@@ -39,14 +55,29 @@ from sahelwire.release.card.sections import (
     statistics_section,
     taxonomy_section,
 )
-from sahelwire.release.card.template import front_matter, render_card
-from sahelwire.release.croissant import CROISSANT_FILE, class_label_names, croissant_bytes
+from sahelwire.release.card.template import (
+    LICENSE_FILE,
+    LICENSE_SUMMARY,
+    DatasetInfoText,
+    annotations_creators,
+    front_matter,
+    render_card,
+)
+from sahelwire.release.croissant import (
+    CROISSANT_FILE,
+    DatasetFacts,
+    citation,
+    class_label_names,
+    croissant_bytes,
+    summary,
+)
+from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import parquet_bytes, with_hf_features
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import RawTexts, ValidatedInputs, validate_inputs
 from sahelwire.schema.problems import Problem
-from sahelwire.schema.table_specs import ShapeBuilder
+from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs
 from sahelwire.schema.table_validation import validate_published
 
 # The card scores the pre-annotation baseline on at most this many articles with gold (a
@@ -111,8 +142,11 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
+    annotation_facts = AnnotationFacts.from_layers(validated.layers)
+    date = data_date(validated.layers)
     early = {
         "annotation": annotation_section(validated.layers),
+        "provenance": provenance_section(annotation_facts),
         "baseline": render_markdown(
             baseline_report_for(
                 articles,
@@ -124,7 +158,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         ),
     }
     clock = release.phase_done("card_sections_from_inputs", clock)
-    tables = _published_tables(shapes, validated, articles, splits, clusters)
+    tables, bio_stats = _published_tables(shapes, validated, articles, splits, clusters)
     del articles, validated
     clock = release.phase_done("published_tables", clock)
 
@@ -134,8 +168,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     for name, by_split in tables.items():
         sizes[name] = {}
         release.rows[name] = {}
-        for split in SPLITS:
-            table: pa.Table = by_split[split]
+        for split, table in by_split.items():
             frame = pl.from_arrow(table)
             assert isinstance(frame, pl.DataFrame)
             problems += validate_published(
@@ -153,7 +186,17 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             clock = release.phase_done("write_parquet", clock)
     if problems:
         raise BuildRefused(problems)
-    release.files.update(plot_files(tables["documents"], taxonomy))
+    documents = tables["documents"]
+    registry = tables["entity_registry"].get(specs.unsplit)
+    facts = DatasetFacts(
+        summary=summary(annotation_facts, sum(t.num_rows for t in documents.values())),
+        date=date,
+        annotation=annotation_facts,
+        disagreements=disagreeing_figures(tables["quantities"], taxonomy, clusters),
+        organisations=organisations_outside_the_body(documents, registry, taxonomy),
+        files={k: v for k, v in release.files.items() if k.startswith("data/")},
+    )
+    release.files.update(plot_files(documents, taxonomy))
     release.files[CROISSANT_FILE] = croissant_bytes(
         settings,
         taxonomy,
@@ -161,22 +204,42 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         tables,
         {name: list(by_split) for name, by_split in sizes.items()},
         {name: class_label_names(f) for name, f in features.items()},
+        facts,
+    )
+    release.files[LICENSE_FILE] = license_file(
+        documents, settings.hub_repo_id, settings.data_version
+    ).encode()
+    info = DatasetInfoText(
+        version=settings.data_version,
+        summary=facts.summary,
+        citation=citation(settings, date),
+        license=LICENSE_SUMMARY,
+        homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
+        annotations_creators=annotations_creators(annotation_facts),
     )
     release.files["README.md"] = render_card_text(
         paths,
         features,
-        specs.default_config,
+        specs,
         sizes,
+        info,
         sections={
+            "provenance": lambda: early["provenance"],
+            "figures": lambda: figures_section(facts.disagreements),
+            "outlets": lambda: outlets_section(documents, facts.organisations),
+            "leakage": lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
+            "ner_bio": lambda: ner_bio_section(bio_stats, tables["ner_bio"], taxonomy),
+            "examples": lambda: examples_section(tables, features),
+            "licensing": lambda: licensing_text(documents, settings.hub_repo_id),
             "taxonomy": lambda: taxonomy_section(taxonomy),
             "fields": lambda: fields_section(specs),
             "splits": lambda: splits_section(settings, clusters, splits),
-            "statistics": lambda: statistics_section(tables, taxonomy),
+            "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
             "version": lambda: f"Data version **{settings.data_version}**.\n",
             "plots": lambda: plots_section(tables["documents"]),
             "croissant": lambda: croissant_section(settings),
             "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
-            "citation": lambda: citation_section(settings),
+            "citation": lambda: citation_section(settings, date),
             "annotation": lambda: early["annotation"],
             "baseline": lambda: early["baseline"],
         },
@@ -192,7 +255,7 @@ def _published_tables(
     articles: list[Article],
     splits: dict[str, str],
     clusters: dict[str, str],
-) -> dict[str, dict[str, pa.Table]]:
+) -> tuple[dict[str, dict[str, pa.Table]], BioStats]:
     builder = ReleaseTableBuilder(shapes)
     layers = validated.layers
     raw = raw_frame(layers)
@@ -202,20 +265,23 @@ def _published_tables(
     validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
     del layers
     raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
-    inputs = ReleaseInputs(articles, splits, clusters, validated.layers.gold, raw.clear())
+    inputs = ReleaseInputs(
+        articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
+    )
     del raw
-    return builder.tables(inputs, raw_tables)
+    return builder.tables(inputs, raw_tables), builder.bio_stats
 
 
 def render_card_text(
     paths: ProjectPaths,
     features: dict[str, datasets.Features],
-    default: str,
+    specs: TableSpecs,
     sizes: dict[str, dict[str, tuple[int, int]]],
+    info: DatasetInfoText,
     sections: dict[str, Callable[[], str]],
 ) -> str:
     template = paths.card_template.read_text(encoding="utf-8")
-    return render_card(template, front_matter(features, default, sizes), sections)
+    return render_card(template, front_matter(features, specs, sizes, info), sections)
 
 
 def checksums(files: dict[str, bytes]) -> str:

@@ -1,26 +1,32 @@
 """dist/croissant.json: MLCommons Croissant 1.1 metadata for every published config.
 
-One ``cr:FileSet`` per config (``data/<config>/*.parquet``, resolved next to this file, so
-the same JSON describes the local build and the Hub repo) and one ``cr:RecordSet`` per
-config whose fields mirror the Parquet schema: scalars by column, list columns as arrays,
-span lists as arrays of sub-fields read with a JSON path, plus a ``split`` field taken
-from the file name. The Responsible-AI (``rai:``) fields that apply to a hand-annotated
-news corpus are filled in; figures in them are computed from the built tables.
+- Distribution: every Parquet file as a ``cr:FileObject`` with its SHA-256 and size, and
+  one ``cr:FileSet`` per config (``data/<config>/*.parquet``, resolved next to this file,
+  so the same JSON describes the local build and the Hub repo) that its record set reads.
+- One ``cr:RecordSet`` per config whose fields mirror the Parquet schema: scalars by
+  column, list columns as arrays, span lists as arrays of sub-fields read with a JSON path
+  (the events record set's ``arguments`` included), plus a ``split`` field taken from the
+  file name; its ``key`` and each field's ``references`` come from schemas/tables.yaml.
+- The Responsible-AI (``rai:``) fields: every figure and name in them is computed from the
+  data (``card.facts``), as in the card.
 
-Nothing here depends on the clock: ``datePublished`` is left out on purpose (mlcroissant
-only warns) because a date would make two builds of the same inputs differ.
+Nothing here depends on the clock: ``datePublished`` is the data's date (its newest
+annotation), so two builds of the same inputs are byte-identical.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS, Settings
+from sahelwire.release.card.facts import AnnotationFacts, metadata_nulls
 from sahelwire.schema.table_specs import TableSpecs
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -72,13 +78,19 @@ _CONTEXT: dict[str, Any] = {
 }
 
 
-def citation(settings: Settings) -> str:
-    """The BibTeX entry the card and the Croissant ``citeAs`` share."""
+def citation(settings: Settings, date: str | None) -> str:
+    """The BibTeX entry the card, Croissant ``citeAs`` and the loaded dataset's info share.
+
+    ``date``: the data's date (``card.facts.data_date``); its year is the entry's year.
+    """
     version = settings.data_version
+    year = f"  year         = {{{date[:4]}}},\n" if date else ""
     return (
         f"@misc{{sahelwire_{version.replace('.', '_')},\n"
         "  title        = {SahelWire: an annotated corpus of news on US--Niger security relations (2023--2024)},\n"
         "  author       = {{SahelWire maintainers}},\n"
+        + year
+        + f"  version      = {{{version}}},\n"
         f"  howpublished = {{\\url{{https://huggingface.co/datasets/{settings.hub_repo_id}}}}},\n"
         f"  note         = {{Data version {version}, Hugging Face revision v{version}}},\n"
         "}\n"
@@ -165,7 +177,14 @@ class CroissantBuilder:
         field["source"] = self._source(file_set, column.name)
         return field
 
-    def record_set(self, config: str, schema: pa.Schema, labels: Mapping[str, str]) -> dict:
+    def record_set(
+        self,
+        config: str,
+        schema: pa.Schema,
+        labels: Mapping[str, str],
+        published: frozenset[str] = frozenset(),
+    ) -> dict:
+        """The record set of one config; ``published``: configs with files (reference targets)."""
         file_set = f"parquet-{config}"
         spec = self.specs.configs[config]
         described = {c.name: c.description for c in spec.columns}
@@ -174,13 +193,14 @@ class CroissantBuilder:
                 "@type": "cr:Field",
                 "@id": f"{config}/split",
                 "name": "split",
-                "description": "Split the row belongs to (train, validation or test), from the file name.",
+                "description": "Split the row belongs to (train, validation or test; "
+                f"{self.specs.unsplit} for a config that is not split by article), from the file name.",
                 "dataType": "sc:Text",
                 "source": {
                     "fileSet": {"@id": file_set},
                     "extract": {"fileProperty": "fullpath"},
                     "transform": {
-                        "regex": rf"^(?:.*/)?({'|'.join(SPLITS)})-[0-9]+-of-[0-9]+\.parquet$"
+                        "regex": rf"^(?:.*/)?({'|'.join((*SPLITS, self.specs.unsplit))})-[0-9]+-of-[0-9]+\.parquet$"
                     },
                 },
             }
@@ -190,23 +210,47 @@ class CroissantBuilder:
             if column.name in labels:
                 text += f" Class labels (integer index into): {labels[column.name]}."
             fields.append(self._field(config, file_set, column, text.strip()))
-        return {
+        for f in fields:
+            target = spec.references.get(str(f["name"]))
+            if target and target.split(".")[0] in published:
+                f["references"] = {"field": {"@id": target.replace(".", "/")}}
+        record: dict[str, Any] = {
             "@type": "cr:RecordSet",
             "@id": config,
             "name": config,
             "description": spec.description,
-            "field": fields,
         }
+        if spec.key:
+            keys = [{"@id": f"{config}/{k}"} for k in spec.key]
+            record["key"] = keys[0] if len(keys) == 1 else keys
+        return {**record, "field": fields}
 
     def document(
         self,
         schemas: Mapping[str, pa.Schema],
         class_labels: Mapping[str, Mapping[str, str]],
         rai: Mapping[str, Any],
+        facts: DatasetFacts,
     ) -> dict[str, Any]:
         """``schemas``: config -> Arrow schema, only for configs that have files."""
         s = self.settings
-        distribution = [
+        # Every Parquet file with its SHA-256 and size (integrity), then one FileSet per
+        # config that the record sets read (a record set reads all splits of its config).
+        files = [
+            {
+                "@type": "cr:FileObject",
+                "@id": name,
+                "name": name,
+                "description": f"The {name.split('/')[2].split('-')[0]} split of the "
+                f"{name.split('/')[1]} config.",
+                "contentUrl": name,
+                "encodingFormat": "application/x-parquet",
+                "contentSize": f"{len(data)} B",
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            for name, data in sorted(facts.files.items())
+        ]
+        file_sets = [
             {
                 "@type": "cr:FileSet",
                 "@id": f"parquet-{config}",
@@ -217,66 +261,120 @@ class CroissantBuilder:
             }
             for config in schemas
         ]
+        dated = {"datePublished": facts.date} if facts.date else {}
         return {
             "@context": _CONTEXT,
             "@type": "sc:Dataset",
             "name": "sahelwire",
             "alternateName": "SahelWire US–Niger Security News",
-            "description": (
-                "Web news articles on US–Niger security relations (2023–2024), kept exactly as "
-                "scraped and annotated by people in Label Studio: page zones, entity mentions "
-                "with canonical ids, typed event mentions with realis and arguments, quantity "
-                "claims with normalized values, and article-level stance, frame and quality flags."
-            ),
+            "description": facts.summary,
             "conformsTo": CONFORMS_TO,
-            "citeAs": citation(s),
+            "citeAs": citation(s, facts.date),
             "license": ANNOTATION_LICENSE,
             "url": f"https://huggingface.co/datasets/{s.hub_repo_id}",
             "version": s.data_version,
+            **dated,
             "inLanguage": "en",
             "keywords": ["news", "Niger", "Sahel", "event extraction", "entity linking"],
             "creator": {"@type": "sc:Organization", "name": "SahelWire maintainers"},
             "isLiveDataset": False,
             **rai,
-            "distribution": distribution,
+            "distribution": [*files, *file_sets],
             "recordSet": [
-                self.record_set(config, schema, class_labels.get(config, {}))
+                self.record_set(config, schema, class_labels.get(config, {}), frozenset(schemas))
                 for config, schema in schemas.items()
             ],
         }
 
 
-def rai_fields(
-    documents: Mapping[str, pa.Table], raw: Mapping[str, pa.Table], taxonomy: Taxonomy
-) -> dict[str, Any]:
-    """The Responsible-AI fields that apply; per-item counts and annotators come from the data."""
-    accounts = sorted(
-        {
-            a
-            for split in SPLITS
-            for a in pc.unique(raw[split].column("annotator")).to_pylist()  # one per account
-            if a
-        }
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What Croissant states about the data beyond its schema, all computed from it."""
+
+    summary: str  # the one-paragraph description (also the loaded dataset's description)
+    date: str | None  # card.facts.data_date
+    annotation: AnnotationFacts
+    disagreements: list[dict[str, Any]]
+    organisations: list[dict[str, Any]]
+    files: Mapping[str, bytes] = field(default_factory=dict)  # data/... -> Parquet bytes
+
+
+def summary(facts: AnnotationFacts, n_articles: int) -> str:
+    """The dataset description shared by Croissant, the card's dataset_info and ``ds.info``."""
+    who = facts.annotators_sentence().removeprefix("Annotated in Label Studio by ").rstrip(".")
+    made = (
+        f"annotated in Label Studio by {who}"
+        if facts.accounts
+        else "to be annotated in Label Studio (no annotation yet)"
     )
-    # AI annotator accounts are named ai-annotator-N (annotations/annotators.json); say so
-    ai_accounts = [a for a in accounts if a.startswith("ai-annotator")]
-    counts: dict[int, int] = {}
-    for split in SPLITS:
-        for n in documents[split].column("n_annotators").to_pylist():
-            counts[n] = counts.get(n, 0) + 1
+    return (
+        f"{n_articles} web news article(s) on US–Niger security relations (2023–2024), kept "
+        f"exactly as scraped and {made}: page zones, entity mentions linked to an entity "
+        "registry, typed event mentions with realis, arguments and an event registry, quantity "
+        "claims with normalized values and units, and article-level stance, frame and quality "
+        "flags."
+    )
+
+
+def rai_fields(
+    documents: Mapping[str, pa.Table], taxonomy: Taxonomy, facts: DatasetFacts
+) -> dict[str, Any]:
+    """The Responsible-AI fields that apply, each figure computed from the data."""
+    ann = facts.annotation
+    n_docs = sum(t.num_rows for t in documents.values())
+    counts: Counter[int] = Counter()
+    for table in documents.values():
+        counts.update(table.column("n_annotators").to_pylist())
     per_item = ", ".join(
         f"{articles} article(s) with {n} annotator(s)" for n, articles in sorted(counts.items())
     )
+    multi = sum(a for n, a in counts.items() if n >= 2)
+    spoken: Counter[str] = Counter()
+    for table in documents.values():
+        spoken.update(str(v) for v in table.column("language").to_pylist())
+    languages = ", ".join(f"{k} {n}" for k, n in sorted(spoken.items())) or "none"
+    nulls = metadata_nulls(documents, ("outlet", "url", "published_date"))
+    named = "; ".join(
+        f"article {o['article_id']} names {o['organisation']} in a {o['zone']} zone"
+        for o in facts.organisations
+    )
+    figures = "; ".join(
+        f"{d['quantity_type']} in story cluster {d['story_cluster']}: "
+        + " vs ".join(f'{c["article_id"]} "{c["text"]}"' for c in d["claims"])
+        for d in facts.disagreements
+    )
+    models = ", ".join(f"{m} ({n})" for m, n in ann.predictions_per_model.items())
     layers = ", ".join(layer.name for layer in taxonomy.span_layers)
+    machine = []
+    if ann.ai_accounts:
+        machine.append(
+            f"The account(s) {', '.join(ann.ai_accounts)} are an AI assistant, not a person "
+            "(account naming rule): it wrote reviewable worksheets that were submitted through "
+            "the Label Studio API. Treat their annotations as silver until a human has "
+            "reviewed them."
+        )
+    if ann.predictions:
+        machine.append(
+            f"Pre-annotation baseline (sahelwire.labelstudio.prelabel): {ann.predictions} "
+            f"prediction(s) on {ann.tasks_with_predictions} task(s), model versions {models}; "
+            "published in annotations_raw with source = prediction. "
+            f"{ann.from_prediction} of {ann.annotations} annotation(s) record starting from one."
+        )
     return {
         "rai:dataCollection": (
-            "Five English-language web news articles were collected by hand as copied page "
-            "text (not HTML) and ingested unchanged; later articles are ingested the same way."
+            f"{n_docs} web news article(s) (language detected at ingest: {languages}) were "
+            "copied by hand as page text (not HTML) and ingested unchanged."
         ),
         "rai:dataCollectionType": ["Web scraping", "Manual Human Curation"],
         "rai:dataCollectionMissingData": (
-            "Outlet, URL and publication date of the seed articles are unknown and published "
-            "as null; they were not recoverable from the copied text."
+            "Source metadata is null where it was not recorded at ingest (never guessed): "
+            + ", ".join(f"{c} {n} of {n_docs}" for c, n in nulls.items())
+            + "."
+            + (
+                f" The page text itself names organisations outside the article body: {named}."
+                if named
+                else ""
+            )
         ),
         "rai:dataCollectionRawData": (
             "The raw texts are published unchanged in the `text` column (documents config), "
@@ -286,43 +384,41 @@ def rai_fields(
             "Only a UTF-8 byte-order mark is removed at ingest (recorded per article).",
             "clean_text removes the annotated non-body zones; nothing else is normalized.",
             "Span offsets are Unicode code points; every span is checked to equal text[start:end].",
+            "Quantity units are mapped to the taxonomy's controlled unit list; the typed unit is kept.",
         ],
         "rai:dataAnnotationProtocol": [
-            f"Layers {layers} and article-level labels, following annotations/guidelines "
-            "generated from schemas/taxonomy.yaml (taxonomy version "
-            f"{taxonomy.version}).",
-            "Pre-annotations from an offline gazetteer baseline are shown as predictions to "
-            "correct; the gold layer is adjudicated from per-annotator annotations.",
+            f"Layers {layers} and article-level labels, following annotations/GUIDELINES.md "
+            f"and schemas/taxonomy.yaml (taxonomy version {taxonomy.version}).",
+            ann.annotators_sentence(),
+            "The gold layer is adjudicated from the per-annotator annotations by recorded rules; "
+            "a single annotator's annotation is taken as is.",
         ],
         "rai:dataAnnotationPlatform": ["Label Studio Community Edition (local server)"],
         "rai:dataAnnotationAnalysis": [
-            "Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) is computed "
-            "by `sahelwire agreement` wherever two or more annotators labelled an article."
+            f"{multi} article(s) have two or more annotators; inter-annotator agreement "
+            + (
+                "(Krippendorff's alpha, pairwise span F1) is computed on them by `sahelwire agreement`."
+                if multi
+                else "was therefore not measured and none is reported."
+            )
         ],
         "rai:annotationsPerItem": per_item,
         "rai:annotatorDemographics": [
-            "Not collected. Annotators are identified by pseudonymous account ids only: "
-            + (", ".join(accounts) or "none yet")
+            "Not collected. Annotators are identified by account ids only: "
+            + (", ".join(ann.accounts) or "none yet")
+            + (
+                f"; AI assistant account(s): {', '.join(ann.ai_accounts)}"
+                if ann.ai_accounts
+                else ""
+            )
             + "."
         ],
-        "rai:machineAnnotationTools": [
-            *(
-                [
-                    f"The account(s) {', '.join(ai_accounts)} are an AI assistant, not a "
-                    "person: it wrote reviewable worksheets that were submitted through Label "
-                    "Studio. Treat their annotations as silver until a human has reviewed them."
-                ]
-                if ai_accounts
-                else []
-            ),
-            "Offline gazetteer/pattern pre-annotation baseline (sahelwire.labelstudio.prelabel), "
-            "model version recorded per annotation in annotations_raw.",
-        ],
+        "rai:machineAnnotationTools": machine or ["None."],
         "rai:dataBiases": [
             "Tiny, English-only sample of mostly US-facing outlets; Nigerien, French-language "
             "and Hausa-language coverage is absent.",
-            "Figures disagree across sources (e.g. 650 troops vs about 1,000 personnel) and "
-            "are annotated as claims, not facts.",
+            "Figures disagree across sources and are annotated as claims, not facts"
+            + (f" ({figures})." if figures else "."),
         ],
         "rai:dataUseCases": [
             "Boilerplate removal, NER, entity linking, event extraction, cross-document "
@@ -330,11 +426,12 @@ def rai_fields(
             "Not validated for training production systems or for any decision about people.",
         ],
         "rai:dataLimitations": [
-            "Too small for anything but evaluation, tutorials and method prototyping.",
-            'Some texts contain factual slips ("Nigerian" for "Nigerien"); kept as data.',
+            f"{n_docs} article(s): too few for anything but evaluation, tutorials and method "
+            "prototyping; use the folds config to evaluate on every article.",
+            "Texts are kept as written, factual slips and demonym confusions included.",
         ],
         "rai:dataSocialImpact": (
-            "Concerns an ongoing armed conflict and a military government; labels describe what "
+            "Concerns an armed conflict and a military government; labels describe what "
             "texts say and must not be read as claims about what happened."
         ),
         "rai:personalSensitiveInformation": [
@@ -356,11 +453,16 @@ def croissant_bytes(
     tables: Mapping[str, Mapping[str, pa.Table]],
     published: Mapping[str, list[str]],
     class_labels: Mapping[str, Mapping[str, str]],
+    facts: DatasetFacts,
 ) -> bytes:
     """croissant.json for the configs in ``published`` (config -> splits with a file)."""
-    schemas = {c: tables[c][SPLITS[0]].schema.remove_metadata() for c in tables if published.get(c)}
+    schemas = {
+        c: next(iter(tables[c].values())).schema.remove_metadata()
+        for c in tables
+        if published.get(c)
+    }
     doc = CroissantBuilder(settings, taxonomy, specs).document(
-        schemas, class_labels, rai_fields(tables["documents"], tables["annotations_raw"], taxonomy)
+        schemas, class_labels, rai_fields(tables["documents"], taxonomy, facts), facts
     )
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 

@@ -26,6 +26,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
+from sahelwire.schema.registries import load_registries
 from sahelwire.schema.table_specs import ColumnSpec, ShapeBuilder, TableSpec, load_table_specs
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
@@ -126,5 +127,7 @@ def published_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     layers = load_annotation_layers(paths, taxonomy)
-    inputs = ReleaseInputs(articles, splits, clusters, layers.gold, raw_frame(layers))
+    inputs = ReleaseInputs(
+        articles, splits, clusters, layers.gold, raw_frame(layers), load_registries(paths)
+    )
     return ReleaseTableBuilder(shapes).tables(inputs)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +21,16 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
-from sahelwire.schema.table_specs import ShapeBuilder
-from sahelwire.schema.taxonomy import Taxonomy
+from sahelwire.release.folds import fold_rows
+from sahelwire.release.ner_bio import BioStats, bio_rows, zone_segments
+from sahelwire.schema.registries import Registries
+from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
+from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
 # Articles whose rows are held as Python objects at once: the tables are built chunk by
 # chunk in Arrow, so memory for rows does not grow with the corpus.
 CHUNK_ARTICLES = 2000
 BODY_ZONES = {"HEADLINE"}  # zones that are article content; every other zone is not
-_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ReleaseInputs:
     clusters: dict[str, str]  # article id -> story cluster
     gold: GoldLayer
     raw: pl.DataFrame  # the annotations_raw rows in order (annotations.layers.raw_frame)
+    registries: Registries | None = None  # None: the registry configs are empty
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
@@ -48,6 +52,15 @@ def _rows_by_article(df: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
     for row in df.sort(["article_id", "start", "end", "label"]).iter_rows(named=True):
         grouped[row["article_id"]].append(row)
     return grouped
+
+
+def mention_id(article_id: str, region_key: str) -> str:
+    """The published id of a gold span: ``<article_id>:<layer>:<label>:<start>:<end>``.
+
+    Derived from what identifies the span in gold (``gold_layer.region_key``), so it is
+    stable across rebuilds and annotators, and readable.
+    """
+    return f"{article_id}:{region_key}"
 
 
 def non_body_ranges(zones: Iterable[dict[str, Any]]) -> list[tuple[int, int]]:
@@ -66,44 +79,16 @@ def clean_text(text: str, zones: Iterable[dict[str, Any]]) -> str:
     return joined.strip()
 
 
-def bio_tokens(
-    text: str, zones: list[dict[str, Any]], mentions: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """Tokens of the article content (outside non-body zones) with outermost-mention BIO tags."""
-    skip = non_body_ranges(zones)
-    outer: list[dict[str, Any]] = []
-    for m in sorted(mentions, key=lambda m: (m["start"], -m["end"])):
-        if outer and m["start"] < outer[-1]["end"]:
-            continue  # nested (or overlapping) inner mention: BIO cannot carry it
-        outer.append(m)
-    # Token starts only grow, so one pointer over the merged skip ranges replaces testing
-    # every range for every token.
-    merged: list[list[int]] = []
-    for a, b in skip:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        elif a < b:
-            merged.append([a, b])
-    tokens: list[str] = []
-    starts: list[int] = []
-    tags: list[str] = []
-    mi = si = 0
-    for match in _TOKEN.finditer(text):
-        s, e = match.span()
-        while si < len(merged) and merged[si][1] <= s:
-            si += 1
-        if si < len(merged) and merged[si][0] <= s:
-            continue
-        while mi < len(outer) and outer[mi]["end"] <= s:
-            mi += 1
-        tag = "O"
-        if mi < len(outer) and outer[mi]["start"] <= s and e <= outer[mi]["end"]:
-            prefix = "B" if s == outer[mi]["start"] or not tags or tags[-1] == "O" else "I"
-            tag = f"{prefix}-{outer[mi]['label']}"
-        tokens.append(match.group())
-        starts.append(s)
-        tags.append(tag)
-    return {"tokens": tokens, "token_starts": starts, "ner_tags": tags}
+class _ZoneOf:
+    """The zone a span lies in (BODY when no zone covers it), by bisecting the segments."""
+
+    def __init__(self, text: str, zones: list[dict[str, Any]]) -> None:
+        self.segments = zone_segments(text, zones)
+        self.starts = [s for s, _, _ in self.segments]
+
+    def __call__(self, start: int) -> str:
+        k = bisect_right(self.starts, start) - 1
+        return self.segments[k][2] if k >= 0 else BODY_ZONE
 
 
 class ReleaseTableBuilder:
@@ -112,12 +97,18 @@ class ReleaseTableBuilder:
     def __init__(self, shapes: ShapeBuilder) -> None:
         self.shapes = shapes
         self.taxonomy = shapes.taxonomy
+        # What ner_bio carried, summed over every chunk of articles (for the card).
+        self.bio_stats = BioStats()
 
     def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
         roles = _index(tx, "span_layers.events.relations")
+        target_layers = _index(tx, "span_layers.events.relations.to_layers")
+        zone_index = _index(tx, "zone:span_layers.zones")
+        unit_attr = tx.layer("quantities").attribute("unit")
+        units = _index(tx, "span_layers.quantities.attributes.unit") if unit_attr else {}
         bio = _index(tx, "bio:span_layers.entities")
         regions = _rows_by_article(inputs.gold.regions)
         by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
@@ -129,6 +120,9 @@ class ReleaseTableBuilder:
             args[(rel["article_id"], rel["from_key"])].append(
                 {
                     "role": roles[rel["label"]],
+                    "target_mention_id": mention_id(rel["article_id"], rel["to_key"]),
+                    "target_layer": target_layers[target["layer"]],
+                    "target_entity_id": target["entity_id"],
                     "start": target["start"],
                     "end": target["end"],
                     "text": target["text"],
@@ -144,9 +138,13 @@ class ReleaseTableBuilder:
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
             headline = next((r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None)
+            zone_of = _ZoneOf(art.text, layer["zones"])
 
-            def span(r: dict[str, Any], name: str) -> dict[str, Any]:
+            def span(r: dict[str, Any], name: str, zone_of: _ZoneOf = zone_of) -> dict[str, Any]:
+                located = {} if name == "zones" else {"zone": zone_index[zone_of(r["start"])]}
                 return {
+                    "mention_id": mention_id(r["article_id"], r["region_key"]),
+                    **located,
                     "start": r["start"],
                     "end": r["end"],
                     "text": r["text"],
@@ -162,15 +160,18 @@ class ReleaseTableBuilder:
                 }
                 for r in layer["events"]
             ]
-            quantities = [
-                {
-                    **span(r, "quantities"),
-                    "value": r["value"],
-                    "unit": r["unit"],
-                    "approximate": r["approximate"],
-                }
-                for r in layer["quantities"]
-            ]
+            quantities = []
+            for r in layer["quantities"]:
+                unit = unit_attr.unit_of(r["unit"]) if unit_attr else None
+                quantities.append(
+                    {
+                        **span(r, "quantities"),
+                        "value": r["value"],
+                        "unit": -1 if unit is None else units[unit],
+                        "unit_annotated": r["unit"],
+                        "approximate": r["approximate"],
+                    }
+                )
             entities = [
                 {**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]
             ]
@@ -183,7 +184,7 @@ class ReleaseTableBuilder:
             meta = art.meta
             out["documents"].append(
                 {
-                    "id": art.id,
+                    ARTICLE_ID: art.id,
                     "title": headline if headline is not None else meta.get("title"),
                     "text": art.text,
                     "clean_text": clean_text(art.text, layer["zones"]),
@@ -208,38 +209,68 @@ class ReleaseTableBuilder:
                     "notes": "\n".join(doc_choice.get("notes", [])) or None,
                 }
             )
-            out["mentions"] += [
-                {
-                    "article_id": art.id,
-                    **{k: e[k] for k in ("start", "end", "text", "label", "entity_id")},
-                }
-                for e in entities
-            ]
+            out["mentions"] += [{ARTICLE_ID: art.id, **e} for e in entities]
             out["events"] += [
-                {
-                    "article_id": art.id,
-                    "start": e["start"],
-                    "end": e["end"],
-                    "text": e["text"],
-                    "event_type": e["label"],
-                    "realis": e["realis"],
-                    "event_id": e["event_id"],
-                    "arguments": e["arguments"],
-                }
-                for e in events
+                {ARTICLE_ID: art.id, **_renamed(e, "label", "event_type")} for e in events
             ]
             out["quantities"] += [
-                {
-                    "article_id": art.id,
-                    **{k: q[k] for k in ("start", "end", "text", "value", "unit", "approximate")},
-                    "quantity_type": q["label"],
-                }
-                for q in quantities
+                {ARTICLE_ID: art.id, **_renamed(q, "label", "quantity_type")} for q in quantities
             ]
-            tagged = bio_tokens(art.text, layer["zones"], layer["entities"])
-            out["ner_bio"].append(
-                {"id": art.id, **tagged, "ner_tags": [bio[t] for t in tagged["ner_tags"]]}
+            protected = [
+                (r["start"], r["end"]) for r in mine if r["layer"] != "zones"
+            ]  # no row of ner_bio may cut a gold span of any layer
+            sentences, stats = bio_rows(
+                art.id, art.text, layer["zones"], layer["entities"], protected
             )
+            self.bio_stats.add(stats)
+            out["ner_bio"] += [
+                {
+                    **row,
+                    "zone": zone_index[row["zone"]],
+                    "ner_tags": [bio[t] for t in row["ner_tags"]],
+                    "nested_ner_tags": [bio[t] for t in row["nested_ner_tags"]],
+                }
+                for row in sentences
+            ]
+        return out
+
+    def unsplit_rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
+        """Rows of the configs that are one table (split_by: none): registries and folds."""
+        tx = self.taxonomy
+        gold = inputs.gold.regions
+        counts: dict[str, Counter[str]] = {"entity_id": Counter(), "event_id": Counter()}
+        for column, counter in counts.items():
+            if gold.height:
+                counter.update(v for v in gold[column].to_list() if v is not None)
+        out: dict[str, list[dict[str, Any]]] = {}
+        entity_types = _index(tx, "span_layers.entities")
+        event_types = _index(tx, "span_layers.events")
+        reg = inputs.registries
+        out["entity_registry"] = [
+            {
+                "entity_id": r["id"],
+                "name": r["name"],
+                "type": entity_types[r["type"]],
+                "aliases": list(r["aliases"] or []),
+                "wikidata": r["wikidata"],
+                "description": r["description"],
+                "n_mentions": counts["entity_id"][r["id"]],
+            }
+            for r in (reg.entities.sort("id").iter_rows(named=True) if reg else [])
+        ]
+        out["event_registry"] = [
+            {
+                "event_id": r["id"],
+                "name": r["name"],
+                "type": event_types[r["type"]],
+                "date_start": r["date_start"],
+                "date_end": r["date_end"],
+                "description": r["description"],
+                "n_mentions": counts["event_id"][r["id"]],
+            }
+            for r in (reg.events.sort("id").iter_rows(named=True) if reg else [])
+        ]
+        out["folds"] = fold_rows(inputs.clusters)
         return out
 
     def tables(
@@ -250,12 +281,18 @@ class ReleaseTableBuilder:
         ``raw_tables``: annotations_raw already split (:meth:`raw_tables`), so a caller can
         free the raw frame before the other configs are built; else made from ``inputs.raw``.
         """
-        configs = self.shapes.specs.configs
+        specs = self.shapes.specs
+        configs = specs.configs
         schemas = {
             name: self.shapes.arrow_schema(spec, published=True) for name, spec in configs.items()
         }
+        per_article = [
+            name
+            for name, spec in configs.items()
+            if spec.split_by == "article" and name != "annotations_raw"
+        ]
         parts: dict[str, dict[str, list[pa.Table]]] = {
-            name: {split: [] for split in SPLITS} for name in configs
+            name: {split: [] for split in SPLITS} for name in per_article
         }
         ordered = sorted(inputs.articles, key=lambda a: a.id)
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
@@ -263,26 +300,29 @@ class ReleaseTableBuilder:
             gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
-            for name, spec in configs.items():
-                if name == "annotations_raw":
-                    continue
-                key = "id" if "id" in spec.column_names else "article_id"
+            for name in per_article:
                 by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
                 for r in rows.pop(name, []):
-                    by_split[inputs.splits[r[key]]].append(r)
+                    by_split[inputs.splits[r[ARTICLE_ID]]].append(r)
                 for split in SPLITS:
                     parts[name][split].append(
                         pa.Table.from_pylist(by_split.pop(split), schema=schemas[name])
                     )
             del rows
         out: dict[str, dict[str, pa.Table]] = {}
-        for name in configs:
+        unsplit = self.unsplit_rows(inputs)
+        for name, spec in configs.items():
             if name == "annotations_raw":
                 out[name] = (
                     raw_tables
                     if raw_tables is not None
                     else self.raw_tables(inputs.raw, inputs.splits, schemas[name])
                 )
+                continue
+            if spec.split_by == "none":
+                out[name] = {
+                    specs.unsplit: pa.Table.from_pylist(unsplit.pop(name), schema=schemas[name])
+                }
                 continue
             out[name] = {}
             for split in SPLITS:
@@ -318,6 +358,11 @@ class ReleaseTableBuilder:
             .combine_chunks()
             for split in SPLITS
         }
+
+
+def _renamed(row: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``row`` with key ``old`` renamed ``new`` (a span's label is event_type in events)."""
+    return {new if k == old else k: v for k, v in row.items()}
 
 
 def _gold_between(gold: GoldLayer, first: str, last: str) -> GoldLayer:

@@ -21,6 +21,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
+from sahelwire.schema.publish_rules import check_units, check_zone_containment
 from sahelwire.schema.registries import Registries, load_registries
 from sahelwire.schema.span_rules import check_regions, check_relations
 from sahelwire.schema.table_specs import TableSpecs, load_table_specs
@@ -189,6 +190,7 @@ def validate_annotations(
         ("annotation_regions", layers.regions),
         ("annotation_relations", layers.relations),
         ("annotation_choices", layers.choices),
+        *_prediction_frames(layers),
     ):
         if frame.height:
             found = validate_frame(frame, specs.source[name], taxonomy, file=exports)
@@ -227,7 +229,29 @@ def validate_annotations(
         id_col="region_key",
         group_col="article_id",
     )
+    report.problems += published_view_problems(layers, taxonomy, file=exports)
     report.checked["gold_regions"] = gold.regions.height
+
+
+def _prediction_frames(layers: AnnotationLayers) -> list[tuple[str, pl.DataFrame]]:
+    """The prediction source tables, when the layers carry them (annotations.tables)."""
+    frames = [
+        ("predictions", layers.predictions),
+        ("prediction_results", layers.prediction_results),
+    ]
+    return [(name, frame) for name, frame in frames if frame is not None]
+
+
+def published_view_problems(
+    layers: AnnotationLayers, taxonomy: Taxonomy, *, file: str
+) -> list[Problem]:
+    """What the published views need (schema.publish_rules): controlled units, one zone per span."""
+    gold = layers.gold
+    return [
+        *check_units(layers.regions, taxonomy, file=file),
+        *check_units(gold.regions, taxonomy, file="gold", id_col="region_key", group_col="layer"),
+        *check_zone_containment(gold.regions),
+    ]
 
 
 def validate_dist(

@@ -53,6 +53,8 @@ def column_checks(col: ColumnSpec, taxonomy: Taxonomy, *, published: bool) -> li
         checks.append(pa.Check.ge(c["ge"]))
     if "le" in c:
         checks.append(pa.Check.le(c["le"]))
+    if "isin" in c:
+        checks.append(pa.Check.isin(list(c["isin"]), name=f"isin:{','.join(c['isin'])}"))
     if "isin_keys" in c:
         section = c["isin_keys"]
         keys = (

@@ -47,6 +47,7 @@ def load_registries(paths: ProjectPaths) -> Registries:
     }
     event_schema: dict[str, Any] = {
         "id": pl.Utf8,
+        "name": pl.Utf8,
         "type": pl.Utf8,
         "date_start": pl.Utf8,
         "date_end": pl.Utf8,

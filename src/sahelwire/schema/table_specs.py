@@ -52,6 +52,9 @@ class TableSpec:
     columns: tuple[ColumnSpec, ...]
     key: tuple[str, ...]
     default: bool = False
+    # Published configs: "article" when rows follow their article's split, "none" when
+    # the config is one table (registries, folds) published as the ``unsplit`` split.
+    split_by: str = "article"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -60,16 +63,32 @@ class TableSpec:
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
 
+    @property
+    def references(self) -> dict[str, str]:
+        """Column -> "<config>.<column>" it joins to (schemas/tables.yaml ``references``)."""
+        return {
+            c.name: str(c.checks["references"]) for c in self.columns if "references" in c.checks
+        }
+
+
+# The one name of the article id column in every published config about articles.
+ARTICLE_ID = "article_id"
+
 
 @dataclass(frozen=True)
 class TableSpecs:
     source: dict[str, TableSpec]
     configs: dict[str, TableSpec]
     structs: dict[str, tuple[ColumnSpec, ...]]
+    unsplit: str = "full"
 
     @property
     def default_config(self) -> str:
         return next(name for name, spec in self.configs.items() if spec.default)
+
+    def splits_of(self, config: str, splits: tuple[str, ...]) -> tuple[str, ...]:
+        """The splits a published config can have: ``splits``, or the one unsplit name."""
+        return splits if self.configs[config].split_by == "article" else (self.unsplit,)
 
 
 _RESERVED = {"name", "type", "nullable", "description"}
@@ -90,12 +109,16 @@ def _columns(raw: list[dict[str, Any]]) -> tuple[ColumnSpec, ...]:
 
 def _table(name: str, raw: dict[str, Any]) -> TableSpec:
     key = raw.get("key", ())
+    split_by = str(raw.get("split_by", "article"))
+    if split_by not in ("article", "none"):
+        raise ValueError(f"tables.yaml: {name}.split_by must be article or none, not {split_by!r}")
     return TableSpec(
         name=name,
         description=str(raw.get("description", "")),
         columns=_columns(raw["columns"]),
         key=(key,) if isinstance(key, str) else tuple(key),
         default=bool(raw.get("default", False)),
+        split_by=split_by,
     )
 
 
@@ -107,6 +130,7 @@ def _load_cached(path: Path, mtime_ns: int) -> TableSpecs:
         source={n: _table(n, t) for n, t in data["source_tables"].items()},
         configs={n: _table(n, t) for n, t in data["configs"].items()},
         structs={n: _columns(cols) for n, cols in data["structs"].items()},
+        unsplit=str(data.get("unsplit", "full")),
     )
 
 

@@ -65,7 +65,8 @@ def validate_published(
     df: pl.DataFrame, table: TableSpec, specs: TableSpecs, taxonomy: Taxonomy, *, file: str
 ) -> list[Problem]:
     """A published table: flat columns with pandera, each list<struct> column exploded."""
-    key = ("id",) if "id" in df.columns else ("article_id", "start", "end")
+    # Problems name the row by the config's key (schemas/tables.yaml), else by its position.
+    key = table.key or ("article_id", "start", "end")
     problems = validate_frame(
         df.select(list(flat_columns(table, df).column_names)),
         flat_columns(table, df),

@@ -19,12 +19,26 @@ class TaxonomyError(ValueError):
     """schemas/taxonomy.yaml is malformed (duplicate label, hotkey clash, bad reference)."""
 
 
+# The zone name of text that no zone covers (the article body). Published ``zone`` fields
+# use the class path ``zone:span_layers.zones``: BODY first, then the zone labels.
+BODY_ZONE = "BODY"
+
+
 @dataclass(frozen=True)
 class Label:
     name: str
     description: str
     color: str | None = None
     hotkey: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A controlled unit of a free-text attribute: what annotators may write, and its name."""
+
+    name: str
+    aliases: tuple[str, ...]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,19 @@ class Attribute:
     type: str  # "choice", "number", "string", "boolean", "registry"
     registry: str | None
     required: bool
+    # A controlled list for a free-text attribute (quantity units): annotators type a unit
+    # name or an alias, and the published value is the unit's name.
+    units: tuple[Unit, ...] = ()
+
+    def unit_of(self, written: str | None) -> str | None:
+        """The controlled unit name for ``written`` (a name or alias, any case), or None."""
+        if written is None:
+            return None
+        key = written.strip().casefold()
+        for unit in self.units:
+            if key == unit.name.casefold() or key in (a.casefold() for a in unit.aliases):
+                return unit.name
+        return None
 
 
 @dataclass(frozen=True)
@@ -102,13 +129,23 @@ class Taxonomy:
         """Names for a taxonomy path used in schemas/tables.yaml (see its header)."""
         if path.startswith("bio:"):
             return self.bio_names(path.removeprefix("bio:").split(".")[1])
+        if path.startswith("zone:"):
+            return (BODY_ZONE, *self.class_names(path.removeprefix("zone:")))
         parts = path.split(".")
         if parts[0] == "span_layers" and len(parts) == 2:
             return self.layer(parts[1]).label_names
         if parts[0] == "span_layers" and len(parts) == 3 and parts[2] == "relations":
             return tuple(label.name for label in self.layer(parts[1]).relation_labels)
+        if (
+            parts[0] == "span_layers"
+            and len(parts) == 4
+            and parts[2:] == ["relations", "to_layers"]
+        ):
+            return self.layer(parts[1]).relation_to_layers
         if parts[0] == "span_layers" and len(parts) == 4 and parts[2] == "attributes":
             attr = self.layer(parts[1]).attribute(parts[3])
+            if attr is not None and attr.units:
+                return tuple(unit.name for unit in attr.units)
             if attr is None or attr.values is None:
                 raise TaxonomyError(f"{path}: not a closed attribute value set")
             return attr.values
@@ -133,17 +170,40 @@ def _labels(raw: list[dict[str, Any]], where: str) -> tuple[Label, ...]:
     return labels
 
 
+def _units(name: str, raw: list[dict[str, Any]]) -> tuple[Unit, ...]:
+    units = tuple(
+        Unit(
+            name=str(u["name"]),
+            aliases=tuple(str(a) for a in u.get("aliases", [])),
+            description=" ".join(str(u.get("description", "")).split()),
+        )
+        for u in raw
+    )
+    # Every written form must map to one unit, whatever its case.
+    seen: dict[str, str] = {}
+    for unit in units:
+        for form in (unit.name, *unit.aliases):
+            key = form.casefold()
+            if key in seen and seen[key] != unit.name:
+                raise TaxonomyError(
+                    f"attribute {name}: {form!r} names both {seen[key]} and {unit.name}"
+                )
+            seen[key] = unit.name
+    return units
+
+
 def _attribute(name: str, raw: dict[str, Any]) -> Attribute:
     values = raw.get("values")
     registry = raw.get("registry")
     kind = "choice" if values else "registry" if registry else str(raw.get("type", "string"))
     return Attribute(
         name=name,
-        description=str(raw.get("description", "")),
+        description=" ".join(str(raw.get("description", "")).split()),
         values=tuple(str(v) for v in values) if values else None,
         type=kind,
         registry=registry,
         required=bool(raw.get("required", False)),
+        units=_units(name, raw.get("units", [])),
     )
 
 
@@ -179,6 +239,9 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
     )
     taxonomy = Taxonomy(str(data["taxonomy_version"]), tuple(layers), fields)
     _check_hotkeys(taxonomy)
+    zones = [la for la in layers if la.name == "zones"]
+    if zones and BODY_ZONE in zones[0].label_names:
+        raise TaxonomyError(f"zones: {BODY_ZONE} is reserved for text no zone covers")
     return taxonomy
 
 

@@ -82,7 +82,8 @@ def content_index(files: dict[str, bytes], article_fields: tuple[str, ...]) -> d
             continue
         feats = features[config]
         for row in table.to_pylist():
-            aid = row["id"]
+            # The article id column was `id` up to v0.1.0 and `article_id` since.
+            aid = row["article_id"] if "article_id" in row else row["id"]
             articles[aid] = {"sha256": row["sha256"], "split": split}
             for layer, feature in feats.items():
                 sub = feature.get("feature") if feature.get("_type") == "List" else None

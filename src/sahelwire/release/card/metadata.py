@@ -70,8 +70,10 @@ def how_to_load_section(
 def croissant_section(settings: Settings) -> str:
     return (
         f"[`{CROISSANT_FILE}`]({CROISSANT_FILE}) describes every config in MLCommons Croissant 1.1 "
-        "(record sets, field types, the split of each file) with the Responsible-AI fields that "
-        f"apply, for data version {settings.data_version}. It loads with `mlcroissant`:\n\n"
+        "(every file with its SHA-256 and size; one record set per config with its field types, "
+        "key, references to the configs it joins and the split of each file) with the "
+        "Responsible-AI fields computed from the data, for data version "
+        f"{settings.data_version}. It loads with `mlcroissant`:\n\n"
         "```python\n"
         "import mlcroissant as mlc\n"
         f'ds = mlc.Dataset(jsonld="dist/{CROISSANT_FILE}")\n'
@@ -81,8 +83,13 @@ def croissant_section(settings: Settings) -> str:
     )
 
 
-def citation_section(settings: Settings) -> str:
+def citation_section(settings: Settings, date: str | None) -> str:
+    when = (
+        f" The year is that of the data: its newest annotation or prediction is dated {date}."
+        if date
+        else " Nothing is annotated yet, so the entry has no year."
+    )
     return (
-        "If you use SahelWire, cite the data version you used:\n\n"
-        "```bibtex\n" + citation(settings) + "```\n"
+        "If you use SahelWire, cite the data version you used." + when + "\n\n"
+        "```bibtex\n" + citation(settings, date) + "```\n"
     )

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sahelwire.io.config import SPLITS
+from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import Taxonomy
 
 LABELS_PLOT = "plots/label_distribution.png"
@@ -78,7 +79,7 @@ def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, i
     for split in SPLITS:
         table = documents[split]
         rows += zip(
-            table.column("id").to_pylist(),
+            table.column(ARTICLE_ID).to_pylist(),
             [split] * table.num_rows,
             pc.utf8_length(table.column("text")).to_pylist(),
             pc.utf8_length(table.column("clean_text")).to_pylist(),

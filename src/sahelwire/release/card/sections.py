@@ -100,10 +100,20 @@ def splits_section(
     )
 
 
-def statistics_section(tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy) -> str:
-    rows = [[f"`{c}`", *(tables[c][s].num_rows for s in SPLITS)] for c in tables]
-    parts = ["Rows per config and split:\n\n", markdown_table(["config", *SPLITS], rows)]
-    empty = [c for c in tables if all(tables[c][s].num_rows == 0 for s in SPLITS)]
+def statistics_section(
+    tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy, unsplit: str
+) -> str:
+    columns = [*SPLITS, unsplit]
+    rows = [
+        [f"`{c}`", *(tables[c][s].num_rows if s in tables[c] else "—" for s in columns)]
+        for c in tables
+    ]
+    parts = [
+        f"Rows per config and split (`{unsplit}`: the one split of a config that is not "
+        "split by article; '—': the config has no such split):\n\n",
+        markdown_table(["config", *columns], rows),
+    ]
+    empty = [c for c in tables if all(t.num_rows == 0 for t in tables[c].values())]
     if empty:
         parts.append(
             "\nNot published in this version because they have no rows yet: "
@@ -137,18 +147,10 @@ def annotation_section(layers: AnnotationLayers) -> str:
     if not status.height or not layers.annotations.height:
         return "No annotations have been pulled yet: every span list is empty.\n"
     counts = Counter(status["n_annotators"].to_list())
-    kept = layers.annotations.filter(~layers.annotations["cancelled"])
-    per_annotator = Counter(kept["annotator"].to_list())
-    cancelled = layers.annotations.height - kept.height
     lines = [
         f"{status.height} article(s) have a gold layer. Annotators per article: "
         + ", ".join(f"{n} annotator(s): {c} article(s)" for n, c in sorted(counts.items()))
-        + ".\n\n",
-        markdown_table(
-            ["annotator (Label Studio account)", "articles annotated"],
-            [[f"`{name}`", str(n)] for name, n in sorted(per_annotator.items())],
-        ),
-        f"\nCancelled (skipped) annotations kept in `annotations_raw` only: {cancelled}.\n\n",
+        + ". Who they are: [Provenance](#provenance-who-annotated-and-from-what).\n\n",
     ]
     single = counts.get(1, 0)
     if single == status.height:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import datasets
 import yaml
 
-from sahelwire.io.config import SPLITS
+from sahelwire.release.card.facts import AnnotationFacts
+from sahelwire.schema.table_specs import TableSpecs
 
 _YAML_BLOCK = re.compile(
     r"(# sahelwire:begin generated\n)(.*?)(# sahelwire:end generated)", re.DOTALL
@@ -31,33 +33,102 @@ class CardTemplateError(ValueError):
     """DATASET_CARD.md lacks a marker the build needs, or names an unknown section."""
 
 
+LICENSE_FILE = "LICENSE.md"  # the card's license_link: the licensing statement as a file
+# The loaded dataset's ``info.license`` (datasets carries it from dataset_info).
+LICENSE_SUMMARY = (
+    "other: annotations, metadata and derived views CC BY 4.0; article texts copyrighted "
+    "by their publishers, redistributed for non-commercial research only (LICENSE.md)"
+)
+
+
+@dataclass(frozen=True)
+class DatasetInfoText:
+    """What ``load_dataset`` users should see in ``ds.info``, and the card's YAML facts.
+
+    datasets 5.x reads ``description``, ``citation``, ``license`` and ``homepage`` from a
+    config's ``dataset_info`` entry in the card's YAML, and the version from its
+    ``configs`` entry (it becomes the builder config's version, which ``info.version``
+    takes); Parquet metadata carries only the features. Tested in
+    tests/release/test_load_dataset.py from a separate process.
+    """
+
+    version: str
+    summary: str
+    citation: str
+    license: str
+    homepage: str
+    annotations_creators: tuple[str, ...]
+
+
+def annotations_creators(facts: AnnotationFacts) -> tuple[str, ...]:
+    """The Hub's annotations_creators tags from who annotated (account naming rule)."""
+    tags = []
+    if facts.human_accounts:
+        tags.append("expert-generated")
+    if facts.ai_accounts:
+        tags.append("machine-generated")
+    return tuple(tags) or ("no-annotation",)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories tag for ``n`` examples."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")]
+    bounds += [(1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]
+    return next((tag for limit, tag in bounds if n < limit), "n>10M")
+
+
 def front_matter(
     configs: Mapping[str, datasets.Features],
-    default: str,
+    specs: TableSpecs,
     split_sizes: Mapping[str, Mapping[str, tuple[int, int]]],
+    info: DatasetInfoText,
 ) -> str:
-    """YAML for ``configs`` (data_files per split) and ``dataset_info`` (features, sizes)."""
+    """The generated YAML: Hub tags from the data, ``configs`` (data_files per split and the
+    version) and ``dataset_info`` (features, sizes, description, citation, licence)."""
     config_entries = []
     infos = []
     for name, features in configs.items():
         sizes = split_sizes[name]
-        present = [s for s in SPLITS if s in sizes]
+        present = list(sizes)  # in the build's order: train, validation, test (or unsplit)
         if not present:
             continue  # a config with no rows yet is not announced (the card's statistics say so)
         entry: dict[str, object] = {"config_name": name}
-        if name == default:
+        if name == specs.default_config:
             entry["default"] = True
         entry["data_files"] = [{"split": s, "path": f"data/{name}/{s}-*.parquet"} for s in present]
+        entry["version"] = info.version
         config_entries.append(entry)
-        info = datasets.DatasetInfo(features=features, config_name=name)._to_yaml_dict()
-        info["splits"] = [
+        described = datasets.DatasetInfo(
+            description=f"{info.summary}\n\nConfig {name}: {specs.configs[name].description}",
+            citation=info.citation,
+            license=info.license,
+            homepage=info.homepage,
+            features=features,
+            config_name=name,
+        )
+        entry_info = described._to_yaml_dict()
+        entry_info.update(
+            {
+                "description": described.description,
+                "citation": described.citation,
+                "license": described.license,
+                "homepage": described.homepage,
+            }
+        )
+        entry_info["splits"] = [
             {"name": s, "num_bytes": sizes[s][1], "num_examples": sizes[s][0]} for s in present
         ]
-        info["download_size"] = sum(sizes[s][1] for s in present)
-        info["dataset_size"] = info["download_size"]
-        infos.append(info)
+        entry_info["download_size"] = sum(sizes[s][1] for s in present)
+        entry_info["dataset_size"] = entry_info["download_size"]
+        infos.append(entry_info)
+    documents = sum(n for n, _ in split_sizes.get(specs.default_config, {}).values())
     return yaml.safe_dump(
-        {"configs": config_entries, "dataset_info": infos},
+        {
+            "annotations_creators": list(info.annotations_creators),
+            "size_categories": [size_category(documents)],
+            "configs": config_entries,
+            "dataset_info": infos,
+        },
         sort_keys=False,
         allow_unicode=True,
         width=100,

@@ -1,0 +1,250 @@
+"""Facts about the data that the card and Croissant state, computed from the data only.
+
+Every sentence of the card or of ``croissant.json`` about annotators, predictions,
+disagreeing figures, outlets, splits and leakage takes its figures from here, so the two
+documents cannot disagree with each other or with the files they describe. A test reads
+the built files independently and checks each fact.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.schema.table_specs import ARTICLE_ID
+from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
+
+# The project's account naming rule (annotations/GUIDELINES.md, "Annotator accounts"): an
+# AI assistant annotates under an account whose name starts with this; people never do.
+AI_ACCOUNT_PREFIX = "ai-annotator"
+# Zones whose text is the article (what clean_text keeps): the body and the headline.
+CONTENT_ZONES = (BODY_ZONE, "HEADLINE")
+
+
+def is_ai_account(account: str) -> bool:
+    return account.startswith(AI_ACCOUNT_PREFIX)
+
+
+@dataclass(frozen=True)
+class AnnotationFacts:
+    """Who annotated, from what, and what Label Studio recorded about it."""
+
+    annotations: int = 0  # annotations in the exports, cancelled ones included
+    cancelled: int = 0
+    accounts: tuple[str, ...] = ()  # accounts with at least one non-cancelled annotation
+    articles_per_account: dict[str, int] = field(default_factory=dict)
+    from_prediction: int = 0  # annotations whose parent_prediction is set
+    lead_time_recorded: int = 0
+    tasks: int = 0  # articles with a task in the exports
+    predictions: int = 0
+    tasks_with_predictions: int = 0
+    predictions_per_model: dict[str, int] = field(default_factory=dict)
+    predictions_scored: int = 0
+
+    @property
+    def ai_accounts(self) -> tuple[str, ...]:
+        return tuple(a for a in self.accounts if is_ai_account(a))
+
+    @property
+    def human_accounts(self) -> tuple[str, ...]:
+        return tuple(a for a in self.accounts if not is_ai_account(a))
+
+    @classmethod
+    def from_layers(cls, layers: AnnotationLayers) -> AnnotationFacts:
+        ann = layers.annotations
+        kept = ann.filter(~pl.col("cancelled")) if ann.height else ann
+        per_account = (
+            dict(Counter(kept.unique(["annotator", "article_id"])["annotator"].to_list()))
+            if kept.height
+            else {}
+        )
+        predictions = layers.predictions
+        if predictions is None or not predictions.height:
+            per_model: dict[str, int] = {}
+            n_pred = scored = tasks_pred = 0
+        else:
+            per_model = dict(Counter(str(v) for v in predictions["model_version"].to_list()))
+            n_pred = predictions.height
+            scored = predictions.height - predictions["score"].null_count()
+            tasks_pred = predictions["article_id"].n_unique()
+        return cls(
+            annotations=ann.height,
+            cancelled=ann.height - kept.height,
+            accounts=tuple(sorted(per_account)),
+            articles_per_account=dict(sorted(per_account.items())),
+            from_prediction=ann.height - ann["parent_prediction"].null_count() if ann.height else 0,
+            lead_time_recorded=ann.height - ann["lead_time"].null_count() if ann.height else 0,
+            tasks=ann["article_id"].n_unique() if ann.height else 0,
+            predictions=n_pred,
+            tasks_with_predictions=tasks_pred,
+            predictions_per_model=dict(sorted(per_model.items())),
+            predictions_scored=scored,
+        )
+
+    def annotators_sentence(self) -> str:
+        """One sentence on who annotated: AI accounts named as such, people counted."""
+        if not self.accounts:
+            return "No annotations have been made yet."
+        ai, people = self.ai_accounts, self.human_accounts
+        parts = []
+        if ai:
+            parts.append(
+                f"{_count(len(ai), 'AI assistant account')} ({', '.join(ai)}), "
+                + ("which is not a person" if len(ai) == 1 else "which are not people")
+            )
+        parts.append(
+            f"{_count(len(people), 'human annotator account')}" if people else "no human annotator"
+        )
+        return "Annotated in Label Studio by " + ", and by ".join(parts) + "."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def data_date(layers: AnnotationLayers) -> str | None:
+    """The data's date (YYYY-MM-DD): the newest annotation or prediction update.
+
+    Used as the citation year and Croissant's datePublished. It comes from the inputs, not
+    the clock, so two builds of the same inputs are byte-identical.
+    """
+    stamps = (
+        [str(v) for v in layers.annotations["updated_at"].to_list() if v]
+        if layers.annotations.height
+        else []
+    )
+    if layers.predictions is not None and layers.predictions.height:
+        stamps += [str(v) for v in layers.predictions["updated_at"].to_list() if v]
+    dates = [s[:10] for s in stamps if len(s) >= 10 and s[4] == "-" and s[7] == "-"]
+    return max(dates) if dates else None
+
+
+def _decode(names: tuple[str, ...], index: int) -> str | None:
+    return names[index] if 0 <= index < len(names) else None
+
+
+def disagreeing_figures(
+    quantities: Mapping[str, pa.Table], taxonomy: Taxonomy, clusters: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Figures that disagree: within one story cluster, article-content quantity claims of
+    the same type and unit, from different articles, with different values.
+
+    One entry per (cluster, type, unit) with every claim in it, sorted; claims outside the
+    article content (captions, comments, promotions) are left out because they need not
+    be about the story.
+    """
+    types = taxonomy.class_names("span_layers.quantities")
+    units = taxonomy.class_names("span_layers.quantities.attributes.unit")
+    zones = taxonomy.class_names("zone:span_layers.zones")
+    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    for table in quantities.values():
+        for q in table.to_pylist():
+            if _decode(zones, q["zone"]) not in CONTENT_ZONES:
+                continue
+            unit = None if q["unit"] is None or q["unit"] < 0 else units[q["unit"]]
+            key = (clusters[q[ARTICLE_ID]], types[q["quantity_type"]], unit)
+            groups[key].append(q)
+    out = []
+    for (cluster, qtype, unit), claims in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if len({c["value"] for c in claims}) > 1 and len({c[ARTICLE_ID] for c in claims}) > 1:
+            out.append(
+                {
+                    "story_cluster": cluster,
+                    "quantity_type": qtype,
+                    "unit": unit,
+                    "claims": sorted(
+                        (
+                            {
+                                k: c[k]
+                                for k in (ARTICLE_ID, "mention_id", "text", "value", "approximate")
+                            }
+                            for c in claims
+                        ),
+                        key=lambda c: (c[ARTICLE_ID], c["mention_id"]),
+                    ),
+                }
+            )
+    return out
+
+
+def organisations_outside_the_body(
+    documents: Mapping[str, pa.Table], registry: pa.Table | None, taxonomy: Taxonomy
+) -> list[dict[str, Any]]:
+    """ORG mentions inside non-content zones (paywall, navigation, captions), per article:
+    the page naming its publisher or photo agency, which metadata left null."""
+    labels = taxonomy.class_names("span_layers.entities")
+    zones = taxonomy.class_names("zone:span_layers.zones")
+    names = (
+        dict(
+            zip(
+                registry.column("entity_id").to_pylist(),
+                registry.column("name").to_pylist(),
+                strict=True,
+            )
+        )
+        if registry is not None
+        else {}
+    )
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for table in documents.values():
+        for doc in table.select([ARTICLE_ID, "entities"]).to_pylist():
+            for m in doc["entities"]:
+                zone = zones[m["zone"]]
+                if labels[m["label"]] != "ORG" or zone in CONTENT_ZONES:
+                    continue
+                name = names.get(m["entity_id"], m["text"])
+                key = (doc[ARTICLE_ID], zone, name)
+                seen.setdefault(
+                    key, {"article_id": key[0], "zone": zone, "organisation": name, "mentions": 0}
+                )
+                seen[key]["mentions"] += 1
+    return [seen[k] for k in sorted(seen)]
+
+
+def metadata_nulls(documents: Mapping[str, pa.Table], columns: tuple[str, ...]) -> dict[str, int]:
+    """Column -> number of articles where it is null."""
+    return {c: sum(t.column(c).null_count for t in documents.values()) for c in columns}
+
+
+def cross_split_ids(
+    tables: Mapping[str, Mapping[str, pa.Table]], config: str, column: str
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """(ids linked at all, id -> split -> mentions) for the ids linked in more than one split."""
+    per_id: dict[str, Counter[str]] = defaultdict(Counter)
+    for split, table in tables[config].items():
+        for value in table.column(column).to_pylist():
+            if value is not None:
+                per_id[value][split] += 1
+    leaking = {k: dict(v) for k, v in sorted(per_id.items()) if len(v) > 1}
+    return len(per_id), leaking
+
+
+def fold_leakage(
+    folds: pa.Table, mentions: Mapping[str, pa.Table], column: str, scheme: str
+) -> tuple[int, int]:
+    """(folds, folds whose held-out articles share an id in ``column`` with their training
+    articles) for one scheme of the folds config; ``mentions``: the config carrying ``column``.
+
+    Each article is held out in exactly one fold, so a fold leaks exactly when one of its
+    ids is linked in another fold too: linear in the rows, whatever the number of folds.
+    """
+    fold_of = {
+        r[ARTICLE_ID]: r["fold"]
+        for r in folds.select(["scheme", ARTICLE_ID, "fold"]).to_pylist()
+        if r["scheme"] == scheme
+    }
+    folds_of_id: dict[str, set[int]] = defaultdict(set)
+    for table in mentions.values():
+        for article, value in zip(
+            table.column(ARTICLE_ID).to_pylist(), table.column(column).to_pylist(), strict=True
+        ):
+            if value is not None and article in fold_of:
+                folds_of_id[value].add(fold_of[article])
+    leaking = {f for shared in folds_of_id.values() if len(shared) > 1 for f in shared}
+    return len(set(fold_of.values())), len(leaking)
