@@ -306,7 +306,9 @@ class _Article:
             out["decided_by"] = None if decision is None else decision.get("decided_by")
             if decision is None:
                 self.undecided.append(f"{self.doc['id']} {item}")
-        if not annotators and not adjudicated:
+        # A decision settles a conflict between items annotators made; only a tied attribute
+        # can be set to a value nobody gave.
+        if not annotators and not (item.startswith("attr:") and adjudicated):
             self.problem(item, "every gold item was made by an annotator of annotations_raw")
         return out
 
