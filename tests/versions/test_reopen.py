@@ -552,3 +552,81 @@ def test_attribution_names_only_who_made_each_item_and_marks_decisions() -> None
     shifted = {**doc, "entities": [{**doc["entities"][0], "start": 1, "end": 6}]}
     _, problems, _ = article_results("v9.0.0", shifted, counted, taxonomy, lambda article: {})
     assert any(p.rule.startswith("text[start:end]") for p in problems)
+
+
+# -- what an annotator sees and submits (real editor, headless Chromium) ----------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+@pytest.mark.labelstudio
+@pytest.mark.browser
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed")
+def test_the_editor_starts_from_the_release_gold_and_submits_it_unchanged(
+    ls_project: Any, ls_server: Any, v010: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    root = ls_project.root
+    shutil.copytree(ROOT / "releases", root / "releases")
+    pushed = run_cli(root, "labelstudio", "push", "--from-release", "v0.1.0", "--path", str(v010))
+    assert pushed.returncode == 0, pushed.stderr
+    client = LabelStudio(base_url=ls_server.url, api_key=ls_server.api_key)
+    title = next(
+        line.split('"')[1]
+        for line in (root / "pyproject.toml").read_text().splitlines()
+        if line.startswith("label_studio_project_title")
+    )
+    project_id, tasks, predictions = project_state(client, title)
+    article = "000_68e681b97d6ec23c"
+    task = next(t for t in tasks if t.data["article_id"] == article)
+    (prediction,) = [p for p in predictions if p.task == task.id]
+    spans = [r for r in prediction.result if r["type"] == "labels"]
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{ls_server.url}/user/login/")
+            page.fill("input[name=email]", ls_server.admin_email)
+            page.fill("input[name=password]", ls_server.admin_password)
+            page.click("button[type=submit], input[type=submit]")
+            page.wait_for_load_state("networkidle")
+            page.goto(f"{ls_server.url}/projects/{project_id}/data?task={task.id}")
+            page.wait_for_selector(".lsf-htx-richtext .htx-highlight", timeout=90_000)
+            page.wait_for_timeout(1500)
+            # the release's regions are on the page before anyone touched it
+            # (every region is at least one highlight element; overlaps split them further)
+            shown = page.evaluate(
+                "() => document.querySelectorAll('.lsf-htx-richtext .htx-highlight').length"
+            )
+            assert shown >= len(spans)
+            page.get_by_test_id("bottombar-submit-button").click()
+            page.wait_for_timeout(2500)
+        finally:
+            browser.close()
+
+    (submitted,) = list(client.annotations.list(id=task.id))
+    # the editor copied the regions, not the provenance (that stays the prediction's)
+    assert not any(PROVENANCE_KEY in r for r in submitted.result)
+    assert sorted(
+        (r["from_name"], r["value"]["start"], r["value"]["end"], r["value"]["text"])
+        for r in submitted.result
+        if r["type"] == "labels"
+    ) == sorted(
+        (r["from_name"], r["value"]["start"], r["value"]["end"], r["value"]["text"]) for r in spans
+    )
+    # pulled and built, the submitted copy is the release's gold for that article, and the
+    # annotation records the release prediction it started from
+    assert run_cli(root, "labelstudio", "pull", "--quiet").returncode == 0
+    export = json.loads((root / f"annotations/exports/{article}.json").read_text())
+    assert export["annotations"][0]["prediction"] == {"model_version": MODEL_VERSION}
+    assert export["annotations"][0]["completed_by"] == {"email": ls_server.admin_email}
+    built = run_cli(root, "build", "--out", str(tmp_path / "dist"))
+    assert built.returncode == 0, built.stderr
+    (mine,) = [d for d in release_rows(tmp_path / "dist", "documents") if d["id"] == article]
+    (theirs,) = [d for d in release_rows(v010, "documents") if d["id"] == article]
+    gold = ("zones", "entities", "events", "quantities", "stance_us_presence", "primary_frame",
+            "quality_flags", "notes", "title", "clean_text")  # fmt: skip
+    assert {k: mine[k] for k in gold} == {k: theirs[k] for k in gold}

@@ -706,8 +706,9 @@ class ReopenSummary:
             f"{', label config updated' if p.config_updated else ''}: tasks {p.created} created, "
             f"{self.reused} reused (same text); predictions {self.predictions} added, "
             f"{self.present} already there (model version {self.model_version}); "
-            f"{self.items} gold item(s) credited to {self.annotators} original annotator(s) in "
-            f"each prediction item, none to the pushing account{shown}"
+            f"{self.items} gold item(s), each credited in its prediction item to the "
+            f"annotator(s) who made it ({self.annotators} in all), none to the pushing "
+            f"account{shown}"
         )
 
 
@@ -756,12 +757,13 @@ def reopen(
                 task["data"].get("text") != art.text
                 or task["data"].get("text_sha256") != art.sha256
             ):
+                # The hash of the text the task really holds (its text_sha256 may be stale).
+                held = hashlib.sha256(str(task["data"].get("text")).encode("utf-8")).hexdigest()
                 refused.append(
                     f"task {task['id']} (article {art.article_id}) holds another text than "
-                    f"{gold.tag} (task text_sha256 {task['data'].get('text_sha256')}, {gold.tag} "
-                    f"{art.sha256}); {gold.tag}'s offsets index its own text. Re-open into a "
-                    "project without that task (another label_studio_project_title), or delete "
-                    "the task after pulling its annotations"
+                    f"{gold.tag} (sha256 {held}, {gold.tag} has {art.sha256}); {gold.tag}'s "
+                    "offsets index its own text. Re-open into a project without that task "
+                    "(another label_studio_project_title), or pull its annotations and delete it"
                 )
         if refused:
             raise ReopenRefused(
