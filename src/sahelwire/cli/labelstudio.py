@@ -135,6 +135,23 @@ def push(
             help="Push tasks to a server that lacks committed annotations, without restoring them.",
         ),
     ] = False,
+    from_release: Annotated[
+        str | None,
+        typer.Option(
+            "--from-release",
+            metavar="vX.Y.Z",
+            help="Re-open a published version: its articles, and its gold as predictions that "
+            "name each item's original annotators (rebuilt from its commit, or --path).",
+        ),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path",
+            help="With --from-release: the release's files (a download, a build --release "
+            "folder), checked against releases/vX.Y.Z.json first.",
+        ),
+    ] = None,
 ) -> None:
     """Create or update the project and its tasks (idempotent), with pre-annotations."""
     from sahelwire.io.locks import LockBusy
@@ -143,6 +160,11 @@ def push(
     from sahelwire.labelstudio.push import push as do_push
 
     paths = _paths()
+    if path is not None and from_release is None:
+        raise _fail("--path names a release's files: use it with --from-release vX.Y.Z", EXIT_USAGE)
+    if from_release is not None:
+        _push_from_release(paths, from_release, path, quiet=quiet, no_restore=no_restore)
+        return
     try:
         summary = do_push(
             connect(paths),
@@ -159,6 +181,45 @@ def push(
         for reason in summary.refused:
             typer.echo(f"refused: {reason}", err=True)
         raise typer.Exit(EXIT_INVALID)
+
+
+def _push_from_release(
+    paths: ProjectPaths, version: str, path: Path | None, *, quiet: bool, no_restore: bool
+) -> None:
+    """``push --from-release``: the same project, task identity, text checks, lock and restore
+    precondition as push; the release's verified files instead of dataset/raw + the baseline."""
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.push import RestoreFirst
+    from sahelwire.versions.reopen import (
+        ReopenRefused,
+        ReopenUnavailable,
+        load_release_gold,
+        reopen,
+    )
+
+    # The release is read and checked before the server is touched: an unknown version or
+    # files that are not the release are refused without a connection.
+    try:
+        gold = load_release_gold(paths, version, path)
+        summary = reopen(
+            connect(paths),
+            paths,
+            gold,
+            require_restored=not no_restore,
+            show_progress=not quiet and sys.stderr.isatty(),
+        )
+    except (ReopenUnavailable, RestoreFirst) as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except ReopenRefused as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise _fail(str(exc)) from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(str(exc)) from None
+    for note in summary.notes:
+        typer.echo(f"  note: {note}", err=True)
+    typer.echo(summary.line())
 
 
 @app.command()

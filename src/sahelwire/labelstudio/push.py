@@ -81,7 +81,7 @@ def _predictor(paths: ProjectPaths) -> tuple[str | None, Any]:
     return version, lambda text: prelabel.predict_results(text, registries, taxonomy)
 
 
-def _ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) -> int:
+def ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) -> int:
     xml = render_label_config(load_taxonomy(paths.taxonomy_file))
     project = find_project(conn, paths)
     if project is None:
@@ -159,7 +159,7 @@ def check_restored(conn: Connection, paths: ProjectPaths) -> None:
 
 def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
     summary = PushSummary()
-    project_id = _ensure_project(conn, paths, summary)
+    project_id = ensure_project(conn, paths, summary)
     existing: dict[str, dict[str, Any]] = {}
     for row in task_rows(conn, project_id):
         aid = row["data"].get("article_id")
