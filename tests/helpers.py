@@ -30,6 +30,17 @@ def copy_project(dest: Path, *, annotations: bool = True) -> Path:
     return dest
 
 
+def environ(overrides: Mapping[str, str | None] | None, **base: str) -> dict[str, str]:
+    """This process's environment plus ``base``, then ``overrides`` (None removes a variable)."""
+    full = {**os.environ, **base}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return full
+
+
 def run_cli(
     root: Path,
     *args: str,
@@ -41,12 +52,7 @@ def run_cli(
     ``env`` overrides this process's environment: a value of None removes the variable (a
     user who never set it), anything else sets it.
     """
-    full = {**os.environ, "SAHELWIRE_ROOT": str(root)}
-    for key, value in (env or {}).items():
-        if value is None:
-            full.pop(key, None)
-        else:
-            full[key] = value
+    full = environ(env, SAHELWIRE_ROOT=str(root))
     return subprocess.run(
         [str(SAHELWIRE), *args], cwd=root, env=full, capture_output=True, text=True, timeout=timeout
     )
@@ -63,12 +69,7 @@ def run_python(
     For client code whose settings are read once at import (huggingface_hub and datasets
     read HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE then): each call gets its own.
     """
-    full = dict(os.environ)
-    for key, value in (env or {}).items():
-        if value is None:
-            full.pop(key, None)
-        else:
-            full[key] = value
+    full = environ(env)
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         env=full,
