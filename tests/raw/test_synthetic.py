@@ -99,7 +99,7 @@ def _reference_tasks(n: int, seed: int, multi_share: float = 0.2) -> list[dict[s
         task = copy.deepcopy(base_task)
         task["id"] = i + 1
         task["data"] = {"article_id": f"syn{i:07d}_{sha[:12]}", "text": text, "text_sha256": sha}
-        for k, prediction in enumerate(task["predictions"]):  # unique ids, as on a server
+        for k, prediction in enumerate(task.get("predictions") or []):  # unique ids, as on a server
             prediction["id"], prediction["task"] = 4 * (i + 1) + k, i + 1
         first = task["annotations"][0]
         first["id"], first["unique_id"] = 2 * i + 1, synthetic_unique_id(2 * i + 1)

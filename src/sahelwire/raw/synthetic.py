@@ -153,8 +153,11 @@ def _marked_task(base_task: dict[str, Any], annotators: int) -> dict[str, Any]:
         "text": _MARK["text"],
         "text_sha256": _MARK["text_sha256"],
     }
-    task["predictions"] = (task.get("predictions") or [])[:_MAX_PREDICTIONS]
-    for k, prediction in enumerate(task["predictions"]):
+    # Repository-form exports (what pull writes) keep no predictions: add none where the
+    # seed has none, so the rendered task is the seed's shape.
+    if task.get("predictions"):
+        task["predictions"] = task["predictions"][:_MAX_PREDICTIONS]
+    for k, prediction in enumerate(task.get("predictions") or []):
         prediction["id"] = _MARK[f"prediction_{k}"]
         prediction["task"] = _MARK["task_id"]
     annotation = task["annotations"][0]
