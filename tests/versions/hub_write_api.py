@@ -6,8 +6,10 @@ uploads. This small HTTP server on 127.0.0.1 answers the write calls ``huggingfa
 makes when ``sahelwire publish`` runs -- create-repo, validate-yaml, preupload, commit
 (NDJSON), create/delete tag -- by writing real git commits and annotated tags into the
 bare repository olah serves (``<mirrors>/datasets/<org>/<name>``). Every other request
-(refs, tree listings, repo info, file downloads) is forwarded unchanged to olah, so what
-``publish`` reads back is what the mirror serves.
+(refs, tree listings, repo info, file downloads) is forwarded to olah, so what ``publish``
+reads back is what the mirror serves; the one change is that a ranged GET that olah answers
+with the whole file (it ignores ``Range`` on its local-mirror route) is answered 206 with the
+requested slice of olah's bytes, as the Hub does -- streaming loads go through here for that.
 
 Scope, stated plainly: regular (inline base64) files only -- preupload answers
 ``uploadMode: "regular"`` so no LFS/Xet transfer is involved, which the Hub also does for
@@ -41,6 +43,19 @@ _IDENTITY = {
     "GIT_COMMITTER_EMAIL": "stand-in@hub.invalid",
 }
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` as [start, end), or None when absent/other."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", (header or "").strip())
+    if not match or not (match.group(1) or match.group(2)) or not size:
+        return None
+    first, last = match.groups()
+    if not first:
+        return max(size - int(last), 0), size
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    return (start, end) if start < end else None
 
 
 class HubError(Exception):
@@ -175,6 +190,8 @@ class HubWriteAPI:
                 return 200, {"errors": [{"message": str(exc)}], "warnings": []}
             errors = [] if isinstance(meta, dict) else [{"message": "metadata is not a mapping"}]
             return 200, {"errors": errors, "warnings": []}
+        if method in ("GET", "HEAD"):
+            raise LookupError(path)  # every read is olah's, as anonymous as a public repo's
         if auth != f"Bearer {self.token}":
             raise HubError(401, "invalid or missing token")
         if method == "POST" and path == "/api/repos/create":
@@ -283,11 +300,26 @@ class HubWriteAPI:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
-                self.send_response(response.status)
+                status, extra = response.status, {}
+                wanted = _byte_range(self.headers.get("Range"), len(data))
+                if status == 200 and wanted is not None:
+                    # olah 0.5.4's local-mirror file route ignores Range and answers 200 with
+                    # the whole file (legal HTTP), but huggingface_hub's streaming reader takes
+                    # whatever body comes back as the range it asked for, so a Parquet footer
+                    # read of a file over 64 KiB gets the file's first bytes. The Hub answers
+                    # 206: so does this pass-through, slicing olah's own bytes, nothing else.
+                    start, end = wanted
+                    extra = {"Content-Range": f"bytes {start}-{end - 1}/{len(data)}"}
+                    status, data = 206, data[start:end]
+                self.send_response(status)
                 for key, value in response.getheaders():
-                    if key.lower() not in _HOP_BY_HOP:
+                    if key.lower() not in _HOP_BY_HOP | {"content-range"}:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                # A HEAD has no body: its length is olah's, which clients size downloads by.
+                length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

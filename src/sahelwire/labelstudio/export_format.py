@@ -192,10 +192,13 @@ SPAN_VALUE_FIELDS: Mapping[str, Kinds] = {
     "labels": (LIST,),
 }
 SPAN_VALUE_REQUIRED = ("start", "end", "labels")
+# The labeling editor also copies the region's selected text into a per-region choices or
+# number value when an annotator submits (seen in a real browser: tests/versions/
+# test_reopen.py's editor test); like a span's `text` it is the frontend's copy, unused.
 REGION_ATTRIBUTE_VALUE_FIELDS: Mapping[str, Mapping[str, Kinds]] = {
-    "choices": {"start": (INT,), "end": (INT,), "choices": (LIST,)},
+    "choices": {"start": (INT,), "end": (INT,), "text": (STR,), "choices": (LIST,)},
     "textarea": {"start": (INT,), "end": (INT,), "text": (LIST,)},
-    "number": {"start": (INT,), "end": (INT,), "number": (NUMBER,)},
+    "number": {"start": (INT,), "end": (INT,), "text": (STR,), "number": (NUMBER,)},
 }
 DOCUMENT_VALUE_FIELDS: Mapping[str, Mapping[str, Kinds]] = {
     "choices": {"choices": (LIST,)},
@@ -386,7 +389,13 @@ REGION_ITEM = Spec("result item", REGION_ITEM_FIELDS, REGION_ITEM_REQUIRED)
 RELATION = Spec("relation", RELATION_FIELDS, RELATION_REQUIRED)
 SPAN_VALUE = Spec("span value", SPAN_VALUE_FIELDS, SPAN_VALUE_REQUIRED)
 REGION_ATTRIBUTE_VALUE = {
-    kind: Spec(f"{kind} value", fields) for kind, fields in REGION_ATTRIBUTE_VALUE_FIELDS.items()
+    kind: Spec(
+        f"{kind} value",
+        fields,
+        # the editor's copy of the selected text may be absent (API-made annotations)
+        tuple(k for k in fields if not (k == "text" and kind != "textarea")),
+    )
+    for kind, fields in REGION_ATTRIBUTE_VALUE_FIELDS.items()
 }
 DOCUMENT_VALUE = {
     kind: Spec(f"{kind} value", fields) for kind, fields in DOCUMENT_VALUE_FIELDS.items()
