@@ -220,8 +220,13 @@ def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) ->
                     )
                     summary.predictions += 1
             progress.advance(bar)
-    for start in range(0, len(new_payload), IMPORT_BATCH):
-        batch = new_payload[start : start + IMPORT_BATCH]
-        call(conn, lambda b=batch: conn.client.projects.import_tasks(id=project_id, request=b))
-        summary.created += len(batch)
+    summary.created += import_tasks(conn, project_id, new_payload)
     return summary
+
+
+def import_tasks(conn: Connection, project_id: int, payload: list[dict[str, Any]]) -> int:
+    """Create ``payload``'s tasks in batches of IMPORT_BATCH; how many were created."""
+    for start in range(0, len(payload), IMPORT_BATCH):
+        batch = payload[start : start + IMPORT_BATCH]
+        call(conn, lambda b=batch: conn.client.projects.import_tasks(id=project_id, request=b))
+    return len(payload)

@@ -66,11 +66,11 @@ from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.offsets import OffsetError, to_label_studio
 from sahelwire.labelstudio.project import find_project, task_rows
 from sahelwire.labelstudio.push import (
-    IMPORT_BATCH,
     PUSH_LOCK,
     PushSummary,
     check_restored,
     ensure_project,
+    import_tasks,
 )
 from sahelwire.raw.manifest import read_manifest
 from sahelwire.schema.problems import Problem
@@ -809,10 +809,7 @@ def reopen(
                         )
                         summary.predictions += 1
                 progress.advance(bar)
-        for start in range(0, len(new_payload), IMPORT_BATCH):
-            batch = new_payload[start : start + IMPORT_BATCH]
-            call(conn, lambda b=batch: conn.client.projects.import_tasks(id=project_id, request=b))
-            summary.push.created += len(batch)
+        summary.push.created += import_tasks(conn, project_id, new_payload)
         # Label Studio shows annotators the predictions of the project's one model version:
         # select the release's, or its gold would be on the server but not on the screen.
         shown = call(conn, lambda: conn.client.projects.get(id=project_id)).model_version
