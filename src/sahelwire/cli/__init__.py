@@ -94,6 +94,7 @@ def validate(
                     "ok": report.ok,
                     "checked": report.checked,
                     "problems": [p.to_json() for p in report.problems],
+                    "proposals": report.proposals,
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -102,6 +103,17 @@ def validate(
     else:
         for problem in report.problems:
             typer.echo(f"error: {problem}")
+        for p in report.proposals:
+            typer.echo(
+                f"proposal (not an error): {p['file']}: {p['record']} ({p['label']} "
+                f"{p['text']!r}, {p['annotator']}): {p['field']} = {p['proposal']!r}"
+            )
+        if report.proposals:
+            typer.echo(
+                f"{len(report.proposals)} registry proposal(s): add each to schemas/entities.yaml "
+                "or schemas/events.yaml and pick it in Label Studio, or turn it down "
+                "(annotations/GUIDELINES.md, §2.4)"
+            )
         checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
         typer.echo(
             f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
