@@ -44,6 +44,7 @@ import polars as pl
 
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.controls import Control, controls
 from sahelwire.labelstudio.export_format import (
     ANNOTATION,
     DATA,
@@ -71,7 +72,6 @@ from sahelwire.labelstudio.identity import (
     describe_completed_by,
     is_email,
 )
-from sahelwire.labelstudio.label_config import Control, controls
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
@@ -176,7 +176,7 @@ class TableCollector:
 
     Every key of every object is checked against :mod:`sahelwire.labelstudio.export_format`
     (the keys Label Studio writes and their JSON types), every result against the control it
-    names in the labeling config (:func:`~sahelwire.labelstudio.label_config.controls`),
+    names in the labeling config (:func:`~sahelwire.labelstudio.controls.controls`),
     so nothing the parser does not fully understand reaches a table: it is left out and
     reported (docs/reliability.md lists each class with its test).
     """

@@ -1,12 +1,9 @@
 """The Label Studio labeling config, generated from schemas/ (taxonomy and registries).
 
-Control names are the taxonomy's own names (layer, attribute and document-field names), so
-an exported result's ``from_name`` maps straight back to the taxonomy; the one exception is
-the registry pickers, one list per label (``entity_id_GPE``: the GPE entities of
-schemas/entities.yaml), which :func:`controls` maps back to their attribute. This module is
-that map, and the only place that builds a per-region result in the config's form
-(:meth:`LabelConfig.attribute_item`), for pre-annotations, worksheets and re-opened
-releases alike (docs/label_studio_format.md).
+Its controls and what each fills in the taxonomy are :mod:`sahelwire.labelstudio.controls`
+(re-exported here). This module renders the XML and is the only place that builds a
+per-region result in the config's form (:meth:`LabelConfig.attribute_item`), for
+pre-annotations, worksheets and re-opened releases alike (docs/label_studio_format.md).
 
 Layout: the article on the left; on the right, in a column that stays in view while the
 text scrolls (``position: sticky``), the label palette, the selected region's fields (each
@@ -23,6 +20,13 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.controls import (
+    Control,
+    attribute_result_type,
+    controls,
+    picker_name,
+    result_types,
+)
 from sahelwire.labelstudio.hotkeys import reserved_keys
 from sahelwire.schema.registries import Registries, load_registries
 from sahelwire.schema.taxonomy import Attribute, SpanLayer, Taxonomy, load_taxonomy
@@ -51,71 +55,6 @@ NAME_STYLE = "margin: 8px 0 0; font-size: 14px; font-weight: 600"
 HINT_STYLE = (
     "margin: 0 0 4px; font-size: 12px; line-height: 1.35; font-weight: normal; opacity: 0.75"
 )
-
-
-@dataclass(frozen=True)
-class Control:
-    """A control as an exported result names it (``from_name``), mapped to the taxonomy.
-
-    ``kind``: ``layer`` (span labels), ``attribute`` (a per-region attribute, ``target``
-    its column), ``proposal`` (the free-text registry proposal of attribute ``target``) or
-    ``document`` (an article-level field). ``label``: a picker lists ids for regions of
-    this label only.
-    """
-
-    name: str
-    result_type: str
-    kind: str
-    target: str
-    layer: str | None = None
-    label: str | None = None
-
-
-def attribute_result_type(attr: Attribute) -> str:
-    """The result ``type`` of an attribute's typed (non-picker) control."""
-    if attr.choice_values is not None:
-        return "choices"
-    if attr.type == "number":
-        return "number"
-    return "textarea"
-
-
-def picker_name(attr: Attribute, label: str) -> str:
-    """The control that lists ``attr``'s registry ids for regions labelled ``label``."""
-    return f"{attr.name}_{label}"
-
-
-def controls(taxonomy: Taxonomy) -> dict[str, Control]:
-    """Every control name a result may carry -> what it fills in the taxonomy.
-
-    A registry attribute has a picker per label of its layer (whether or not the current
-    registry has ids of that label, so reading exports never depends on the registry) and
-    its typed TextArea (how ids were entered before the pickers; kept so those annotations
-    keep their ids when edited, docs/label_studio_format.md).
-    """
-    out: dict[str, Control] = {}
-    for layer in taxonomy.span_layers:
-        out[layer.name] = Control(layer.name, "labels", "layer", layer.name, layer.name)
-        for attr in layer.attributes:
-            kind = attribute_result_type(attr)
-            out[attr.name] = Control(attr.name, kind, "attribute", attr.name, layer.name)
-            if attr.registry is None:
-                continue
-            for label in layer.label_names:
-                name = picker_name(attr, label)
-                out[name] = Control(name, "choices", "attribute", attr.name, layer.name, label)
-            if attr.proposal is not None:
-                p = attr.proposal.name
-                out[p] = Control(p, "textarea", "proposal", attr.name, layer.name)
-    for f in taxonomy.document_fields:
-        kind = "textarea" if f.kind == "text" else "choices"
-        out[f.name] = Control(f.name, kind, "document", f.name)
-    return out
-
-
-def result_types(taxonomy: Taxonomy) -> dict[str, str]:
-    """Control name -> the ``type`` its results carry in an export (labels, choices, ...)."""
-    return {name: c.result_type for name, c in controls(taxonomy).items()}
 
 
 def _attrs(**kv: str) -> str:
@@ -396,6 +335,17 @@ def _region_labels(results: Iterable[dict[str, Any]]) -> dict[str, tuple[str, st
         if labels and isinstance(item.get("id"), str):
             out[item["id"]] = (str(item["from_name"]), str(labels[0]))
     return out
+
+
+__all__ = [
+    "Control",
+    "LabelConfig",
+    "attribute_result_type",
+    "controls",
+    "picker_name",
+    "render_label_config",
+    "result_types",
+]
 
 
 def render_label_config(taxonomy: Taxonomy, registries: Registries) -> str:
