@@ -157,7 +157,18 @@ def check_restored(conn: Connection, paths: ProjectPaths) -> None:
         )
 
 
-def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
+def push_tasks(
+    conn: Connection,
+    paths: ProjectPaths,
+    *,
+    show_progress: bool,
+    keep_committed_predictions: frozenset[str] = frozenset(),
+) -> PushSummary:
+    """Create or update the project and its tasks.
+
+    ``keep_committed_predictions``: articles whose new task gets no fresh prediction, because
+    ``restore`` puts the committed ones back (so the pull after restore changes nothing).
+    """
     summary = PushSummary()
     project_id = ensure_project(conn, paths, summary)
     existing: dict[str, dict[str, Any]] = {}
@@ -180,7 +191,7 @@ def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) ->
             found = existing.get(article.id)
             if found is None:
                 item: dict[str, Any] = {"data": task_data(article)}
-                if predict is not None:
+                if predict is not None and article.id not in keep_committed_predictions:
                     item["predictions"] = [
                         {"model_version": version, "result": predict(article.text)}
                     ]
