@@ -205,8 +205,9 @@ def task_data(case: Case, text: str, sha256: str) -> dict[str, Any]:
         "review_summary": (
             f"Review of article {case.article_id}: {len(case.conflicts)} unsettled conflict(s) "
             f"between {annotators}. Each annotator's version is the prediction named after "
-            "them. Submit the gold: keep what you accept, leave out what you reject, and say "
-            "why."
+            "them (tabs; Compare All shows them side by side); yours starts as a copy of one "
+            "of them. Submit the gold: keep what you accept, leave out what you reject, and "
+            "say why."
         ),
         "review_conflicts": "\n".join(lines),
     }
@@ -586,6 +587,24 @@ def decisions_from_review(
     return _merged_file(article_id, review.reviewer, entries, proposed), []
 
 
+def review_decisions(
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    article: Any,
+    annotation: dict[str, Any],
+    reviewer: str,
+    *,
+    overwrite: bool = False,
+) -> tuple[ArticleDecisions | None, list[str]]:
+    """One submitted review (a Label Studio annotation, as exported) -> the article's
+    decisions file; (None, why) when it is refused, (None, []) when nothing is in conflict."""
+    review, problems = _parse_review(annotation, reviewer, article, taxonomy, paths)
+    if review is None:
+        return None, problems
+    return decisions_from_review(layers, taxonomy, paths, article.id, review, overwrite=overwrite)
+
+
 def _same_action(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """The same decision (who and why aside): an earlier pull of this very review."""
     return a.get("action") == b.get("action") and a.get("value") == b.get("value")
@@ -735,12 +754,8 @@ def pull_reviews(
                     "have the task reviewed again"
                 )
                 continue
-            review, problems = _parse_review(ann, reviewer, articles[aid], taxonomy, paths)
-            if review is None:
-                summary.refused += [f"{where}: {p}" for p in problems]
-                continue
-            decided, problems = decisions_from_review(
-                layers, taxonomy, paths, aid, review, overwrite=overwrite
+            decided, problems = review_decisions(
+                layers, taxonomy, paths, articles[aid], ann, reviewer, overwrite=overwrite
             )
             if problems:
                 summary.refused += [f"{where}: {p}" for p in problems]
