@@ -37,7 +37,8 @@ TEXT = (
     "Niger and US officials meet in Niamey\n\nOfficials from Niger and the United States "
     "met in Niamey on Tuesday to discuss the withdrawal of troops.\n"
 )
-A, B, REVIEWER = "amina@sahelwire.test", "blaise@sahelwire.test", "rahila@sahelwire.test"
+# Accounts of their own: the session server is shared, and other tests sign up others.
+A, B, REVIEWER = "review-a@sahelwire.test", "review-b@sahelwire.test", "reviewer@sahelwire.test"
 SINGLE = "000_68e681b97d6ec23c"  # annotated by one annotator: no conflict, never reviewed
 
 
@@ -147,6 +148,9 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     project = require_project(ls_conn, ls_project)
     task = task_of(ls_conn, project.id, NEW)
     r = Results(root, TEXT)
+    idle = cli(root, "labelstudio", "review")  # nothing annotated: no (empty) review project
+    assert idle.returncode == 0 and "nothing to review" in idle.stdout, idle.stdout + idle.stderr
+    assert f"{project.title} (review)" not in {p.title for p in ls_conn.client.projects.list()}
 
     # Two annotators, each as themself, annotate the same task differently.
     as_a = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, A, "Annotator-pw-a1"))
@@ -160,15 +164,13 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
             *r.stance("NEUTRAL_REPORTING"),
         ],
     )
-    as_b.annotations.create(
-        id=task.id,
-        result=[
-            *r.span("b1", "Niamey", "GPE", entity_id="ent_niamey"),
-            *r.span("b2", "Niger", "GPE"),
-            *r.span("b3", "Niamey", "GPE", nth=1),
-            *r.stance("SUPPORTS"),
-        ],
-    )
+    b_result = [
+        *r.span("b1", "Niamey", "GPE", entity_id="ent_niamey"),
+        *r.span("b2", "Niger", "GPE"),
+        *r.span("b3", "Niamey", "GPE", nth=1),
+        *r.stance("SUPPORTS"),
+    ]
+    b_ann = as_b.annotations.create(id=task.id, result=b_result)
     # One annotator alone on another article: gold as is, nothing to review.
     single = task_of(ls_conn, project.id, SINGLE)
     single_text = single.data["text"]
@@ -315,3 +317,23 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     stances = load_taxonomy(root / "schemas" / "taxonomy.yaml").document_field("stance_us_presence")
     assert stances.value_names[doc["stance_us_presence"]] == "NEUTRAL_REPORTING"  # a ClassLabel
     assert doc["n_annotators"] == 2
+
+    # An annotator changes their annotation after the review: that review is of versions that
+    # no longer exist, so neither review nor review --pull uses it; nothing is written.
+    frame = {
+        "id": "frame",
+        "from_name": "primary_frame",
+        "to_name": "text",
+        "type": "choices",
+        "value": {"choices": ["DIPLOMACY"]},
+    }
+    as_b.annotations.update(id=b_ann.id, result=[*b_result, frame])
+    assert cli(root, "labelstudio", "pull", "--quiet").returncode == 0
+    kept = snapshot(root / "annotations" / "decisions")
+    stale = cli(root, "labelstudio", "review")
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert "was reviewed on annotation versions that have changed since" in stale.stderr
+    stale_pull = cli(root, "labelstudio", "review", "--pull")
+    assert stale_pull.returncode == 1, stale_pull.stdout + stale_pull.stderr
+    assert "reviewed on annotation versions that are not the repository's now" in stale_pull.stderr
+    assert snapshot(root / "annotations" / "decisions") == kept

@@ -228,6 +228,11 @@ class ReviewPushSummary:
     without_conflicts: int = 0
 
     def line(self) -> str:
+        if not self.project_id:
+            return (
+                "nothing to review: no article has unsettled conflicts "
+                f"({self.without_conflicts} annotated article(s)); no review project created"
+            )
         return (
             f"review project {self.project_id}{' (created)' if self.project_created else ''}"
             f"{', label config updated' if self.config_updated else ''}: review tasks "
@@ -294,6 +299,8 @@ def push_reviews(
         results = {int(a["id"]): a["result"] for t in repo.tasks.values() for a in t["annotations"]}
         articles = {a.id: a for a in load_articles(paths)}
         title = review_title(Settings.load(paths).label_studio_project_title)
+        if not cases and find_review_project(conn, title) is None:
+            return summary  # nothing to review: no empty project is created
         xml = review_label_config(render_label_config(taxonomy))
         project_id = _ensure_review_project(conn, title, xml, summary)
         existing: dict[str, dict[str, Any]] = {}
