@@ -266,8 +266,8 @@ def _ensure_review_project(
                 description="SahelWire review: each task is an article with unsettled "
                 "conflicts; the predictions are the annotators' versions, named by e-mail. "
                 "Submit the gold with a reason. docs/review.md in the repository.",
-                # The versions are predictions: shown to the reviewer, never pre-filled
-                # into the review from one annotator's version by the queue.
+                # The versions are predictions: the review needs them shown (Label
+                # Studio's default today, set so that it stays so for this project).
                 show_collab_predictions=True,
             ),
         )
