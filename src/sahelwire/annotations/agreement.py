@@ -6,7 +6,11 @@
   start and end) and overlap (same label, overlapping offsets; each span matched at
   most once), micro-averaged over all annotator pairs.
 Cancelled annotations are excluded; each annotator's latest annotation counts (as in
-adjudication). Nothing is reported where fewer than two annotators overlap.
+adjudication). Nothing is reported where fewer than two annotators overlap, and below
+``min_articles`` doubly annotated articles (``agreement_min_articles``, default
+:data:`sahelwire.io.config.AGREEMENT_MIN_ARTICLES`, which says why) the report carries a
+caution: the figures then describe those few articles, not how reliably the scheme is
+applied.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from sahelwire.annotations.adjudication import _latest
+from sahelwire.io.config import AGREEMENT_MIN_ARTICLES
 from sahelwire.schema.taxonomy import Taxonomy
 
 
@@ -118,12 +123,33 @@ def label_alpha(
     return out
 
 
+def caution(articles: int, min_articles: int) -> str | None:
+    """Why figures over ``articles`` doubly annotated articles are not to be relied on."""
+    if articles >= min_articles:
+        return None
+    return (
+        f"only {articles} article(s) annotated by two or more annotators, fewer than the "
+        f"{min_articles} (agreement_min_articles in [tool.sahelwire]): one article's "
+        f"disagreement moves alpha by {1 / max(articles, 1):.2f} or more, so the figures below "
+        "describe these articles, not how reliably the scheme is applied; do not quote them "
+        "as the dataset's agreement"
+    )
+
+
 def agreement_report(
-    annotations: pl.DataFrame, regions: pl.DataFrame, choices: pl.DataFrame, taxonomy: Taxonomy
+    annotations: pl.DataFrame,
+    regions: pl.DataFrame,
+    choices: pl.DataFrame,
+    taxonomy: Taxonomy,
+    *,
+    min_articles: int = AGREEMENT_MIN_ARTICLES,
 ) -> dict[str, Any]:
     counted, _ = _latest(annotations)
+    multi = sum(1 for ids in counted.values() if len(ids) >= 2)
     return {
-        "articles_with_2plus_annotators": sum(1 for ids in counted.values() if len(ids) >= 2),
+        "articles_with_2plus_annotators": multi,
+        "min_articles": min_articles,
+        "caution": caution(multi, min_articles) if multi else None,
         "spans": span_agreement(annotations, regions, taxonomy) if regions.height else {},
         "article_labels": label_alpha(annotations, choices, taxonomy) if choices.height else {},
     }

@@ -266,6 +266,75 @@ def pull(
 
 
 @app.command()
+def review(
+    do_pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull",
+            help="Turn submitted reviews into annotations/decisions/<article>.yaml "
+            "(decided_by: the reviewer's e-mail; why: the reviewer's reason).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="With --pull: replace a different decision already in a decisions file.",
+        ),
+    ] = False,
+) -> None:
+    """Put each article with unsettled conflicts into the review project (idempotent); --pull
+    writes the submitted reviews as decisions. docs/review.md"""
+    from sahelwire.annotations.review import ReviewRefused, pull_reviews, push_reviews
+    from sahelwire.cli.common import valid_inputs
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+
+    if overwrite and not do_pull:
+        raise _fail("--overwrite replaces decisions: use it with --pull", EXIT_USAGE)
+    paths = _paths()
+    inputs = valid_inputs("review", False, prog=PROG)
+    try:
+        conn = connect(paths)
+        if do_pull:
+            pulled = pull_reviews(conn, paths, inputs.layers, inputs.taxonomy, overwrite=overwrite)
+        else:
+            pushed = push_reviews(conn, paths, inputs.layers, inputs.taxonomy)
+    except ReviewRefused as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(f"{exc}; nothing written") from None
+    if do_pull:
+        for name in pulled.changed_files:
+            typer.echo(f"  wrote {name}")
+        for aid in pulled.not_reviewed:
+            typer.echo(f"  not reviewed yet: {aid}")
+        for aid in pulled.not_needed:
+            typer.echo(f"  ignored: the review of {aid} (the article has no conflict now)")
+        for reason in pulled.refused:
+            typer.echo(f"refused: {reason}", err=True)
+        typer.echo(pulled.line())
+        if pulled.decided:
+            typer.echo("next: `sahelwire adjudicate` to check, then commit annotations/decisions/")
+        raise typer.Exit(EXIT_INVALID if pulled.refused else 0)
+    for aid in pushed.created:
+        typer.echo(f"  pushed {aid}")
+    for aid in pushed.updated:
+        typer.echo(f"  updated {aid} (new versions; not reviewed yet)")
+    for reason in pushed.refused:
+        typer.echo(f"refused: {reason}", err=True)
+    typer.echo(pushed.line())
+    if pushed.created or pushed.updated or pushed.unchanged:
+        typer.echo(
+            f"next: the reviewer opens each task of project {pushed.project_id} "
+            f"({conn.url}/projects/{pushed.project_id}/data) from the task list, submits the "
+            "gold with a reason; then `sahelwire labelstudio review --pull`"
+        )
+    if pushed.refused:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
 def restore(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:

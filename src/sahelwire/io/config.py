@@ -9,6 +9,13 @@ from pathlib import Path
 from sahelwire.io.paths import ProjectPaths
 
 SPLITS = ("train", "validation", "test")
+# Below this many doubly annotated articles `sahelwire agreement` prints a caution. Why 20:
+# with two annotators and N articles, one article's disagreement moves the observed
+# disagreement of nominal alpha by 1/N, and alpha by at least as much (its expected
+# disagreement is at most 1): under 20 articles, one article more or less moves alpha by
+# more than 0.05, and a figure that fragile describes those articles, not the annotators.
+# Override with `agreement_min_articles` in [tool.sahelwire].
+AGREEMENT_MIN_ARTICLES = 20
 
 
 class ConfigError(ValueError):
@@ -26,6 +33,7 @@ class Settings:
     label_studio_url: str
     label_studio_project_title: str
     max_article_bytes: int
+    agreement_min_articles: int = AGREEMENT_MIN_ARTICLES
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> Settings:
@@ -47,9 +55,19 @@ class Settings:
                 label_studio_url=str(table["label_studio_url"]),
                 label_studio_project_title=str(table["label_studio_project_title"]),
                 max_article_bytes=int(table["max_article_bytes"]),
+                agreement_min_articles=int(
+                    table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES)
+                ),
             )
         except KeyError as exc:
             raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{pyproject}: [tool.sahelwire]: {exc}") from None
+        if settings.agreement_min_articles < 2:
+            raise ConfigError(
+                f"{pyproject}: agreement_min_articles must be at least 2, got "
+                f"{settings.agreement_min_articles}"
+            )
         if set(ratios) != set(SPLITS) or abs(sum(ratios.values()) - 1.0) > 1e-9:
             raise ConfigError(
                 f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
