@@ -92,6 +92,15 @@ def validate(
                     "ok": report.ok,
                     "checked": report.checked,
                     "problems": [p.to_json() for p in report.problems],
+                    "warnings": [
+                        {
+                            "article": w.article_id,
+                            "record": w.record,
+                            "rule": w.rule,
+                            "detail": w.detail,
+                        }
+                        for w in report.warnings
+                    ],
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -100,6 +109,13 @@ def validate(
     else:
         for problem in report.problems:
             typer.echo(f"error: {problem}")
+        if report.warnings:
+            typer.echo(
+                f"{len(report.warnings)} warning(s) for the reviewer (completeness, not errors; "
+                "see docs/review.md):"
+            )
+            for warning in report.warnings:
+                typer.echo(f"warning: {warning}")
         checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
         typer.echo(
             f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
