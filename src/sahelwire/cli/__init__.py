@@ -209,7 +209,7 @@ def agreement(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) where measured."""
-    from sahelwire.annotations.agreement import agreement_report
+    from sahelwire.annotations.agreement import ERROR_CLASSES, agreement_report
 
     _, settings = project()
     inputs = _valid_inputs("agreement", as_json)
@@ -219,6 +219,7 @@ def agreement(
         layers.regions,
         layers.choices,
         taxonomy,
+        relations=layers.relations,
         min_articles=settings.agreement_min_articles,
     )
     if as_json:
@@ -239,6 +240,22 @@ def agreement(
         )
         typer.echo(
             f"span F1 {layer:12} exact {exact}  overlap {overlap}  ({r['pairs']} pairs{fragile})"
+        )
+    for layer, r in report["span_errors"].items():
+        classes = ", ".join(f"{c} {r[c]}" for c in ERROR_CLASSES)
+        typer.echo(
+            f"span errors {layer:12} {classes}; strict F1 {r['f1_strict']:.3f}, "
+            f"partial F1 {r['f1_partial']:.3f} (SemEval classes, nervaluate)"
+        )
+    if report["arguments"]:
+        r = report["arguments"]
+        roles = ", ".join(f"{k} {v:.3f}" for k, v in r["roles"].items())
+        f1 = "n/a" if r["f1"] is None else f"{r['f1']:.3f}"
+        typer.echo(f"argument F1 {f1} (event span, argument span, role; by role: {roles})")
+    for name, r in report["links"].items():
+        typer.echo(
+            f"{name} agreement {r['agreement']:.3f} over {r['mentions']} mention(s) both "
+            "marked identically"
         )
     for name, r in report["article_labels"].items():
         alpha = "undefined" if r["alpha"] is None else f"{r['alpha']:.3f}"

@@ -19,6 +19,7 @@ import datasets
 import polars as pl
 import pyarrow as pa
 
+from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
 from sahelwire.annotations.layers import raw_frame
 from sahelwire.io.atomic import (
@@ -145,7 +146,17 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     annotation_facts = AnnotationFacts.from_layers(validated.layers)
     date = data_date(validated.layers)
     early = {
-        "annotation": annotation_section(validated.layers),
+        "annotation": annotation_section(
+            validated.layers,
+            agreement_report(
+                validated.layers.annotations,
+                validated.layers.regions,
+                validated.layers.choices,
+                taxonomy,
+                relations=validated.layers.relations,
+                min_articles=settings.agreement_min_articles,
+            ),
+        ),
         "provenance": provenance_section(annotation_facts),
         "baseline": render_markdown(
             baseline_report_for(
