@@ -106,3 +106,25 @@ def test_the_card_shows_the_measured_tables_with_the_caution(paths: ProjectPaths
     assert f1 == pytest.approx(2 / 3)
     assert f"| entities | {f1:.3f} |" in text  # the table is the report's figures
     assert "| layer | F1 exact | F1 overlap | F1 partial | correct | incorrect |" in text
+
+
+def test_the_card_counts_the_reviewers_from_the_decisions(paths: ProjectPaths) -> None:
+    from sahelwire.release.card.facts import AnnotationFacts
+
+    layers = layers_of(
+        paths,
+        annotation(1, A, [*span("u", "US", "entities", "GPE")]),
+        annotation(2, B, []),
+    )
+    assert AnnotationFacts.from_layers(layers, paths.decisions_dir).reviewers == {}
+    paths.decisions_dir.mkdir(parents=True, exist_ok=True)
+    item = layers.conflicts[0]["item"]
+    (paths.decisions_dir / "a1.yaml").write_text(
+        f"decisions:\n- item: '{item}'\n  action: accept\n  decided_by: lead@x.test\n"
+        "  why: guideline 3.1\n"
+    )
+    facts = AnnotationFacts.from_layers(layers, paths.decisions_dir)
+    assert facts.reviewers == {"lead@x.test": 1}
+    assert "adjudicated by 1 reviewer: lead@x.test (person, 1 decision)" in (
+        facts.annotators_sentence()
+    )

@@ -143,7 +143,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
-    annotation_facts = AnnotationFacts.from_layers(validated.layers)
+    annotation_facts = AnnotationFacts.from_layers(validated.layers, paths.decisions_dir)
     date = data_date(validated.layers)
     early = {
         "annotation": annotation_section(
