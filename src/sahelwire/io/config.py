@@ -26,6 +26,9 @@ class Settings:
     label_studio_url: str
     label_studio_project_title: str
     max_article_bytes: int
+    # How many annotators the Label Studio queue gives each task (push sets the project's
+    # overlap from it: docs/annotation_workflow.md).
+    annotators_per_task: int
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> Settings:
@@ -47,6 +50,7 @@ class Settings:
                 label_studio_url=str(table["label_studio_url"]),
                 label_studio_project_title=str(table["label_studio_project_title"]),
                 max_article_bytes=int(table["max_article_bytes"]),
+                annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
             )
         except KeyError as exc:
             raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
@@ -55,3 +59,14 @@ class Settings:
                 f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
             )
         return settings
+
+
+def _annotators_per_task(pyproject: Path, value: object) -> int:
+    """A whole number >= 1 as written (not a string, float or boolean: `2.5`, `"2"` and
+    `true` are mistakes to report, not values to coerce)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{pyproject}: [tool.sahelwire] annotators_per_task must be a whole number >= 1 "
+            f"(how many annotators the Label Studio queue gives each task), got {value!r}"
+        )
+    return value
