@@ -129,9 +129,9 @@ def pushed_model_version(root: Path) -> str:
     """The prelabel model version push attaches (computed the way push computes it)."""
     from sahelwire.labelstudio.push import _predictor
 
-    version, _ = _predictor(ProjectPaths(root))
-    assert version is not None
-    return version
+    predictor = _predictor(ProjectPaths(root))
+    assert predictor is not None
+    return str(predictor.version)
 
 
 def exports_of(root: Path) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,20 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
 
 
 def _paths() -> ProjectPaths:
-    return project_paths(prog=PROG)
+    """The enclosing project; exit 2 when it is missing or its [tool.sahelwire] is bad
+    (every command here reads the settings, some only after reaching the server)."""
+    from sahelwire.io.config import ConfigError, Settings
+
+    paths = project_paths(prog=PROG)
+    try:
+        Settings.load(paths)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    return paths
+
+
+# How many dropped predicted regions push lists (the count is always printed).
+SHOW_DROPPED = 20
 
 
 @app.command()
@@ -156,7 +169,7 @@ def push(
     """Create or update the project and its tasks (idempotent), with pre-annotations."""
     from sahelwire.io.locks import LockBusy
     from sahelwire.labelstudio.client import ConnectionProblem, connect
-    from sahelwire.labelstudio.push import RestoreFirst
+    from sahelwire.labelstudio.push import PredictionsInvalid, RestoreFirst
     from sahelwire.labelstudio.push import push as do_push
 
     paths = _paths()
@@ -174,9 +187,17 @@ def push(
         )
     except RestoreFirst as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
+    except PredictionsInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise _fail(str(exc)) from None
     except (ConnectionProblem, LockBusy) as exc:
         raise _fail(str(exc)) from None
     typer.echo(summary.line())
+    for line in summary.dropped[:SHOW_DROPPED]:
+        typer.echo(f"  dropped from the prediction: {line}")
+    if len(summary.dropped) > SHOW_DROPPED:
+        typer.echo(f"  ... and {len(summary.dropped) - SHOW_DROPPED} more dropped region(s)")
     if summary.refused:
         for reason in summary.refused:
             typer.echo(f"refused: {reason}", err=True)
@@ -456,16 +477,32 @@ def rotate_token() -> None:
 
 
 @app.command()
-def invite() -> None:
-    """Print a one-time sign-up link for a new annotator (sign-up without a link is disabled)."""
+def invite(
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Make a new link; every earlier link stops working (its accounts stay).",
+        ),
+    ] = False,
+) -> None:
+    """Print the sign-up link for new annotators (sign-up without a link is disabled).
+
+    The link is reusable: anyone holding it can create accounts until it is reset."""
     from sahelwire.labelstudio.client import ConnectionProblem, connect
-    from sahelwire.labelstudio.invite import invite_url
+    from sahelwire.labelstudio.invite import invite_url, reset_invite
 
     paths = _paths()
     try:
-        typer.echo(invite_url(connect(paths)))
+        conn = connect(paths)
+        typer.echo(reset_invite(conn) if reset else invite_url(conn))
     except ConnectionProblem as exc:
         raise _fail(str(exc)) from None
+    typer.echo(
+        "reusable: anyone with this link can sign up until `sahelwire labelstudio invite "
+        "--reset`" + (" (earlier links no longer work)" if reset else ""),
+        err=True,
+    )
 
 
 @app.command("submit-worksheets")

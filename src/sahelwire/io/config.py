@@ -33,6 +33,9 @@ class Settings:
     label_studio_url: str
     label_studio_project_title: str
     max_article_bytes: int
+    # How many annotators the Label Studio queue gives each task (push sets the project's
+    # overlap from it: docs/annotation_workflow.md).
+    annotators_per_task: int
     agreement_min_articles: int = AGREEMENT_MIN_ARTICLES
 
     @classmethod
@@ -55,6 +58,7 @@ class Settings:
                 label_studio_url=str(table["label_studio_url"]),
                 label_studio_project_title=str(table["label_studio_project_title"]),
                 max_article_bytes=int(table["max_article_bytes"]),
+                annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
                 agreement_min_articles=int(
                     table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES)
                 ),
@@ -73,3 +77,14 @@ class Settings:
                 f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
             )
         return settings
+
+
+def _annotators_per_task(pyproject: Path, value: object) -> int:
+    """A whole number >= 1 as written (not a string, float or boolean: `2.5`, `"2"` and
+    `true` are mistakes to report, not values to coerce)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{pyproject}: [tool.sahelwire] annotators_per_task must be a whole number >= 1 "
+            f"(how many annotators the Label Studio queue gives each task), got {value!r}"
+        )
+    return value
