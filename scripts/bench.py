@@ -43,14 +43,22 @@ STAGES = (
     "validate",
     "build",
     "baseline",
+    "converter_json_min",
+    "converter_conll",
     "load_first",
     "load_cached",
 )
+# The peer a user would reach for: Label Studio's own converter, run on the same export list
+# (JSON_MIN and CoNLL-2003, both lossy and unvalidated), so the comparison is in every run.
+CONVERTER_FORMATS = {
+    "converter_json_min": "convert_to_json_min",
+    "converter_conll": "convert_to_conll2003",
+}
 # Characters of a failed stage's stderr kept in the results (the end: where the error is).
 ERROR_TAIL = 2000
 # Which stages read which generated inputs: the rest is not written (disk at large N).
 TASK_FILES_NEEDED_BY = {"validate", "build", "baseline", "load_first", "load_cached"}
-EXPORT_LIST_NEEDED_BY = {"json_load", "parse_export"}
+EXPORT_LIST_NEEDED_BY = {"json_load", "parse_export", *CONVERTER_FORMATS}
 # json.load builds Python objects for the whole export: its peak RSS was ~10.6x the file's
 # size on the synthetic corpus (10k run). Above MemAvailable / this factor the stage is not
 # run (recorded "not_run") rather than pushing the machine into swap or the OOM killer.
@@ -168,6 +176,20 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             pq.write_table(table, str(work / f"baseline-{i}.parquet"), **PARQUET_OPTIONS)
         extra["tables"] = len(tables)
         extra["rows"] = sum(t.num_rows for t in tables)
+    elif name in CONVERTER_FORMATS:
+        from label_studio_sdk.converter import Converter
+
+        out_dir = work / name
+        converter = Converter(
+            config=str(root / "annotations" / "label_config.xml"),
+            project_dir=str(work),
+            download_resources=False,
+        )
+        getattr(converter, CONVERTER_FORMATS[name])(str(export), str(out_dir), is_dir=False)
+        extra["output_mb"] = (
+            sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file()) / 2**20
+        )
+        extra["input_mb"] = export.stat().st_size / 2**20
     elif name in ("load_first", "load_cached"):
         import datasets
 
@@ -341,6 +363,15 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
         e2e = sum(results[s]["seconds"] for s in e2e_stages)
         ratio = f" = {e2e / base:.2f} x baseline" if base else ""
         lines += ["", f"end to end (ingest + build): {e2e:.2f} s{ratio}"]
+    build_r = results.get("build", {})
+    for stage in CONVERTER_FORMATS:
+        conv = results.get(stage, {})
+        if conv.get("status") == build_r.get("status") == "ok":
+            lines.append(
+                f"build (six validated configs) vs Label Studio's {stage}: "
+                f"{build_r['seconds']:.2f} s / {conv['seconds']:.2f} s = "
+                f"{build_r['seconds'] / conv['seconds']:.2f} x"
+            )
     parse, load = results.get("parse_export", {}), results.get("json_load", {})
     if parse.get("status") == load.get("status") == "ok":
         growth = parse["peak_rss_mb"] - parse["rss_before_mb"]

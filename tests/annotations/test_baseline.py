@@ -68,7 +68,7 @@ def test_score_hand_computed() -> None:
     assert labels["PERSON"]["exact"] == {"matches": 0, "precision": 0.0, "recall": None, "f1": 0.0}
     assert labels["LOC"]["exact"] == {"matches": 0, "precision": None, "recall": 0.0, "f1": 0.0}
     # entity_id compared on exact span matches whose gold has an id: ORG ent_x vs ent_y.
-    assert ent["entity_id"] == {"compared": 1, "same": 0, "rate": 0.0}
+    assert ent["entity_id"] == {"compared": 1, "same": 0, "rate": 0.0, "unset": 0}
     q = report["quantities"]["all"]
     assert q["exact"]["matches"] == 0 and q["overlap"]["matches"] == 0
     assert q["exact"]["f1"] == 0.0
@@ -154,6 +154,41 @@ def test_attributes_compared_on_exact_matches_only() -> None:
         orient="row",
     )
     report = score(pred, gold, layers=("events", "quantities"))
-    assert report["events"]["attributes"] == {"realis": {"compared": 2, "same": 1, "rate": 0.5}}
-    assert report["quantities"]["attributes"]["value"] == {"compared": 1, "same": 0, "rate": 0.0}
+    assert report["events"]["attributes"] == {
+        "realis": {"compared": 2, "same": 1, "rate": 0.5, "unset": 0}
+    }
+    assert report["quantities"]["attributes"]["value"] == {
+        "compared": 1,
+        "same": 0,
+        "rate": 0.0,
+        "unset": 0,
+    }
     assert "entity_id" not in report["events"]
+
+
+def test_an_unset_prediction_is_counted_apart_not_scored_wrong() -> None:
+    """Realis left to the annotator (no evidence) is neither a hit nor a miss."""
+    cols = {**COLUMNS, "realis": pl.Utf8, "value": pl.Float64}
+    pred = pl.DataFrame(
+        [
+            ("a", "events", "COUP", 0, 4, None, None, None),
+            ("a", "events", "ATTACK", 10, 16, None, "NEGATED", None),
+        ],
+        schema=cols,
+        orient="row",
+    )
+    gold = pl.DataFrame(
+        [
+            ("a", "events", "COUP", 0, 4, None, "ACTUAL", None),
+            ("a", "events", "ATTACK", 10, 16, None, "NEGATED", None),
+        ],
+        schema=cols,
+        orient="row",
+    )
+    report = score(pred, gold, layers=("events",))
+    assert report["events"]["attributes"]["realis"] == {
+        "compared": 1,
+        "same": 1,
+        "rate": 1.0,
+        "unset": 1,
+    }

@@ -290,7 +290,7 @@ CASES: dict[str, Case] = {
             "predictions",
             [
                 {
-                    "id": 1,
+                    "id": 999,
                     "created_at": "2026-11-23T02:46:06.975371Z",
                     "updated_at": "2026-11-23T02:46:06.975371Z",
                     "result": [

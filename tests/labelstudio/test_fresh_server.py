@@ -125,6 +125,15 @@ def one_span(text: str, surface: str, label: str, layer: str, rid: str) -> list[
     ]
 
 
+def pushed_model_version(root: Path) -> str:
+    """The prelabel model version push attaches (computed the way push computes it)."""
+    from sahelwire.labelstudio.push import _predictor
+
+    predictor = _predictor(ProjectPaths(root))
+    assert predictor is not None
+    return str(predictor.version)
+
+
 def exports_of(root: Path) -> dict[str, dict[str, Any]]:
     folder = root / "annotations" / "exports"
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")}
@@ -203,10 +212,19 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
     assert {a["id"]: a for t in after.values() for a in t["annotations"] if a["id"] <= 5} == (
         committed()
     )
-    assert snapshot(root / "annotations" / "exports") == {
-        **before,
-        f"{NEW}.json": (root / "annotations" / "exports" / f"{NEW}.json").read_bytes(),
-    }
+    # Push --no-restore put today's pre-annotations on the committed tasks: the pull records
+    # them as new predictions after the committed ones; nothing committed changes.
+    model = pushed_model_version(root)
+    for name, data in before.items():
+        was, now = json.loads(data), after[name.removesuffix(".json")]
+        assert {k: v for k, v in now.items() if k != "predictions"} == {
+            k: v for k, v in was.items() if k != "predictions"
+        }
+        kept = now["predictions"][: len(was["predictions"])]
+        assert kept == was["predictions"], f"{name}: a committed prediction changed"
+        added = now["predictions"][len(was["predictions"]) :]
+        assert [p["model_version"] for p in added] == [model]
+        assert all(p["id"] > 10 for p in added)  # after every committed prediction id
     assert after[NEW]["id"] == 6  # the repository's next task id
     new = after[NEW]["annotations"]
     assert len(new) == 1 and new[0]["id"] == 6  # a new repository id, not the server's 1
@@ -259,6 +277,7 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     out = restored.stdout + restored.stderr
     assert restored.returncode == 0, out
     assert "accounts 1 created" in out and "annotations 5 restored, 0 already" in out
+    assert "predictions 10 restored" in out  # the committed pre-annotations, put back
     assert f"created account {COMMITTED_ANNOTATOR}" in out
     password = json.loads((server.home(paths) / "annotators.json").read_text())[COMMITTED_ANNOTATOR]
     assert password not in out  # set by the annotator, never printed
@@ -290,6 +309,17 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert set(after) == {*committed(), 6}
     assert after[6]["completed_by"] == {"email": me.email}
     assert after[6]["result"][0]["value"]["text"] == "Niger"
+    # push added today's pre-annotation to every task (the restored ones held only the
+    # committed model versions); the pull records each once, after the committed ids
+    model = pushed_model_version(root)
+    added = sorted(
+        (p["id"], aid)
+        for aid, t in exports_of(root).items()
+        for p in t["predictions"]
+        if p["model_version"] == model
+    )
+    assert [i for i, _ in added] == list(range(11, 17))
+    assert sorted(aid for _, aid in added) == sorted(exports_of(root))
     annotators = json.loads((root / "annotations" / "annotators.json").read_text())
     assert set(annotators) == {COMMITTED_ANNOTATOR, "new-annotator@sahelwire.test"}
 

@@ -54,7 +54,11 @@ def test_migrate_converts_legacy_exports_once_keeping_ids_annotators_and_content
         assert ann["completed_by"] == {"email": names[str(old["completed_by"])]["email"]}
         for key in ("id", "unique_id", "result", "was_cancelled", "created_at", "updated_at"):
             assert ann[key] == old[key], key
-    assert set(new) == {"id", "data", "annotations"} and new["id"] == legacy["id"]
+    assert set(new) == {"id", "data", "annotations", "predictions"} and new["id"] == legacy["id"]
+    # predictions kept by content (their server ids become repository ids), server keys gone
+    assert [(p["id"], p["model_version"], p["score"], p["result"]) for p in new["predictions"]] == [
+        (p["id"], p["model_version"], p["score"], p["result"]) for p in legacy["predictions"]
+    ]
     validated = run_cli(root, "validate")
     assert validated.returncode == 0, validated.stdout + validated.stderr
 

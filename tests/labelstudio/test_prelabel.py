@@ -218,7 +218,9 @@ def test_module_model_version_follows_the_project(
     assert prelabel.model_version(registries, taxonomy) == prelabel.MODEL_VERSION
 
 
-def test_nesting_is_multi_level_and_never_repeats_the_same_entity(taxonomy: Taxonomy) -> None:
+def test_candidate_nesting_is_multi_level_and_never_repeats_the_same_entity(
+    taxonomy: Taxonomy,
+) -> None:
     reg = _registry(
         [
             *SMALL,
@@ -240,7 +242,7 @@ def test_nesting_is_multi_level_and_never_repeats_the_same_entity(taxonomy: Taxo
     got = sorted((r.start, r.end, r.label) for r in prelabel.entity_regions(text, reg, taxonomy))
     assert got == [
         (0, 34, "PERSON"),
-        (17, 19, "GPE"),  # PERSON > ORG > GPE, each pair allowed by the taxonomy
+        (17, 19, "GPE"),  # a candidate under its direct parent ORG (PERSON > ORG > GPE)
         (17, 34, "ORG"),
         (43, 64, "ORG"),  # no nested "military junta"/"junta": same entity as its outer span
     ]
@@ -260,3 +262,160 @@ def test_model_version_follows_the_rules_not_the_layout() -> None:
     first_rule = next(line for line in source.splitlines() if line.startswith("_") and "=" in line)
     changed = source.replace(first_rule, first_rule + "  # noqa\nEXTRA_RULE = 1", 1)
     assert prelabel.rules_fingerprint(changed) != prelabel.rules_fingerprint()
+
+
+LANGLEY = [
+    *SMALL,
+    {
+        "id": "ent_langley",
+        "name": "Michael Langley",
+        "type": "PERSON",
+        "aliases": ["the commander of US Africa Command"],
+    },
+]
+
+
+def test_a_prediction_never_nests_what_the_span_rules_forbid(taxonomy: Taxonomy) -> None:
+    """GPE inside ORG inside PERSON: (PERSON, GPE) is not an allowed pair, so the GPE goes,
+    and the prediction says which region went and why."""
+    reg = _registry(LANGLEY)
+    text = "the commander of US Africa Command met the junta"
+    got = prelabel.predict(text, reg, taxonomy)
+    assert [(r.start, r.end, r.label) for r in got.regions] == [
+        (0, 34, "PERSON"),
+        (17, 34, "ORG"),
+        (35, 38, "MEETING"),
+        (43, 48, "ORG"),
+    ]
+    assert [(d.region.label, d.region.text, d.kept.label) for d in got.dropped] == [
+        ("GPE", "US", "PERSON")
+    ]
+    assert "mentions nest only as the taxonomy allows" in got.dropped[0].describe()
+    assert prelabel.predict_regions(text, reg, taxonomy) == got.regions
+    assert prelabel.check_predictions({"a": text}, {"a": got.regions}, taxonomy, reg) == []
+    # The candidates alone do break the rule: the check is not vacuous.
+    candidates = prelabel.candidate_regions(text, reg, taxonomy)
+    problems = prelabel.check_predictions({"a": text}, {"a": candidates}, taxonomy, reg)
+    assert [p.rule for p in problems] == ["mentions nest only as the taxonomy allows"]
+
+
+def test_span_rule_selection_is_deterministic_whatever_the_input_order(
+    taxonomy: Taxonomy,
+) -> None:
+    reg = _registry(LANGLEY)
+    text = "the commander of US Africa Command met the junta in Niamey, Niger."
+    candidates = prelabel.candidate_regions(text, reg, taxonomy)
+    kept, dropped = prelabel.apply_span_rules(candidates, taxonomy)
+    again = prelabel.apply_span_rules(list(reversed(candidates)), taxonomy)
+    assert (kept, dropped) == again
+    assert len(kept) + len(dropped) == len(candidates)
+
+
+def test_every_corpus_prediction_passes_the_span_rules(
+    registries: Registries, taxonomy: Taxonomy
+) -> None:
+    articles = load_articles(PATHS)
+    predictions = {a.id: prelabel.predict(a.text, registries, taxonomy) for a in articles}
+    problems = prelabel.check_predictions(
+        {a.id: a.text for a in articles},
+        {aid: p.regions for aid, p in predictions.items()},
+        taxonomy,
+        registries,
+    )
+    assert problems == []
+    # Article 002 names "the commander of US Africa Command" (issue 15's invalid nesting).
+    dropped = [d for p in predictions.values() for d in p.dropped]
+    assert [(d.region.label, d.kept.label) for d in dropped] == [("GPE", "PERSON")]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "realis"),
+    [
+        ("The junta did not attack the base.", "NEGATED"),
+        ("They didn’t attack.", "NEGATED"),
+        ("No agreement was reached.", "NEGATED"),
+        ("The two sides never met.", "NEGATED"),
+        ("The talks are no longer planned.", None),  # the negation is not before the trigger
+        # The negation scopes over "demanded": gold calls this withdrawal HYPOTHETICAL.
+        ("Niger has not demanded the withdrawal of US forces.", None),
+        ("The attack killed 20.", None),
+        ("The US will withdraw its troops.", None),  # future: no rule, the annotator decides
+    ],
+)
+def test_realis_only_on_a_negation_directly_before_the_trigger(
+    sentence: str, realis: str | None
+) -> None:
+    events = prelabel.event_regions(sentence)
+    assert len(events) == 1
+    assert events[0].attributes.get("realis") == realis
+    if realis is None:
+        assert "realis" not in events[0].attributes  # no realis result is sent at all
+
+
+def test_results_carry_no_realis_without_evidence(
+    registries: Registries, taxonomy: Taxonomy
+) -> None:
+    text = "The junta did not attack the base. Later, a coup ousted the president."
+    results = prelabel.predict_results(text, registries, taxonomy)
+    events = {r["id"]: r for r in results if r["from_name"] == "events"}
+    realis = {r["id"]: r["value"]["choices"] for r in results if r["from_name"] == "realis"}
+    assert sorted(e["value"]["text"] for e in events.values()) == ["attack", "coup", "ousted"]
+    assert [events[i]["value"]["text"] for i in realis] == ["attack"]
+    assert list(realis.values()) == [["NEGATED"]]
+
+
+def test_score_is_the_share_of_verbatim_registry_matches(taxonomy: Taxonomy) -> None:
+    reg = _registry(SMALL)
+    # Regions: "Junta" (case-relaxed alias), "Niger" (verbatim), "about 1,000 troops"
+    # (quantity pattern), "attack" (event cue): 1 verbatim of 4.
+    text = "Junta troops in Niger: about 1,000 troops after the attack."
+    got = prelabel.predict(text, reg, taxonomy)
+    sources = sorted(r.source for r in got.regions)
+    assert sources == sorted([prelabel.REGISTRY_CASE, prelabel.REGISTRY, "pattern", "pattern"]), [
+        (r.text, r.source) for r in got.regions
+    ]
+    assert got.score == 0.25
+    assert prelabel.prediction_score([]) == 0.0
+    only_names = prelabel.predict("Niamey and Niger", reg, taxonomy)
+    assert only_names.score == 1.0
+
+
+def test_push_refuses_predictions_that_still_break_a_span_rule(
+    registries: Registries, taxonomy: Taxonomy
+) -> None:
+    """The last guard before anything is sent: a prediction whose regions skipped the span
+    rules' selection (a defect) stops the push, naming article, region, rule and value."""
+    from sahelwire.labelstudio.push import (
+        PredictionsInvalid,
+        Predictor,
+        PushSummary,
+        _checked_predictions,
+    )
+
+    def unselected(text: str) -> prelabel.Prediction:
+        regions = prelabel.candidate_regions(text, registries, taxonomy)
+        return prelabel.Prediction(regions, [], prelabel.region_results(text, regions))
+
+    articles = load_articles(PATHS)
+    defect = Predictor(
+        "defect",
+        unselected,
+        lambda texts, regions: prelabel.check_predictions(texts, regions, taxonomy, registries),
+    )
+    with pytest.raises(PredictionsInvalid) as err:
+        _checked_predictions(defect, articles, PushSummary())
+    (problem,) = err.value.problems
+    assert "002_4eb8b75709aad65d" in problem and "mentions nest only" in problem
+    assert "GPE overlaps PERSON" in problem
+    assert "nothing pushed" in str(err.value)
+    # The real predictor passes the same articles and reports what it dropped.
+    real = Predictor(
+        "real",
+        lambda text: prelabel.predict(text, registries, taxonomy),
+        defect.check,
+    )
+    summary = PushSummary()
+    assert set(_checked_predictions(real, articles, summary)) == {a.id for a in articles}
+    assert len(summary.dropped) == 1 and summary.dropped[0].startswith(
+        "article 002_4eb8b75709aad65d: entities GPE 'US'"
+    )

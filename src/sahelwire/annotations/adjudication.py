@@ -13,11 +13,26 @@ Rules (documented in the card and annotations/GUIDELINES.md):
 4. A conflict is settled only by a decision in ``annotations/decisions/<article_id>.yaml``
    (``accept`` / ``reject`` an item, ``set`` an attribute or value), each naming who
    decided and why. Unsettled conflicts are left out of gold and reported as problems.
+
+The decisions file::
+
+    decisions:
+    - item: region:entities:ORG:0:13        # the conflict's item, as `adjudicate` lists it
+      action: accept                        # accept | reject; set (attr: items only)
+      value: Q123                           # with set: the attribute's gold value
+      decided_by: lead@example.org          # who decided (an e-mail)
+      why: the junta is an ORG mention      # the reason
+      conflict: "'Niger's junta' marked by a@x, not by b@y"   # optional, for the reader
+
+An entry whose ``action`` is empty is a placeholder (``sahelwire adjudicate --skeleton``
+writes them): it settles nothing until filled in. Every conflict names who made what
+(``by`` / ``not_by``: annotator e-mails), so a reviewer sees whose version is whose.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +48,7 @@ from sahelwire.annotations.gold_layer import (
     GoldLayer,
     region_key,
 )
+from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.bulk import paused_gc
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
@@ -41,6 +57,9 @@ ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
 # The rule of a conflict no decision settles yet: `sahelwire adjudicate` lists these as its
 # output; every other problem is invalid input.
 UNSETTLED_RULE = "every conflict is settled by a decision"
+# What a decision can do: keep or drop an item; give a tied attribute its gold value.
+ITEM_ACTIONS = ("accept", "reject")
+ATTR_ACTIONS = ("set",)
 
 
 @dataclass
@@ -50,18 +69,100 @@ class Adjudication:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_decisions(folder: Path, article_id: str) -> dict[str, dict[str, Any]]:
-    """Decisions for one article, keyed by item (e.g. ``region:entities:ORG:10:20``)."""
-    path = folder / f"{article_id}.yaml"
+def decision_entries(path: Path) -> list[dict[str, Any]]:
+    """Every entry of a decisions file as written (placeholders too); [] when it is absent."""
     if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    out = {}
-    for d in data.get("decisions", []):
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML ({exc})") from None
+    entries = data.get("decisions") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
+        raise ValueError(f"{path}: must be a mapping with a list `decisions:` of entries")
+    for d in entries:
+        if not isinstance(d.get("item"), str) or not d["item"]:
+            raise ValueError(f"{path}: an entry has no item ({d!r})")
+    return entries
+
+
+def is_placeholder(entry: dict[str, Any]) -> bool:
+    """A skeleton entry nobody filled in yet: it settles nothing."""
+    return entry.get("action") in (None, "")
+
+
+def read_decisions(folder: Path, article_id: str) -> dict[str, dict[str, Any]]:
+    """Decisions for one article, keyed by item (e.g. ``region:entities:ORG:10:20``).
+
+    Placeholders are skipped; a filled-in entry must name a known action, who decided and
+    why, and an item may be decided once (which of two would count is unknown).
+    """
+    path = folder / f"{article_id}.yaml"
+    out: dict[str, dict[str, Any]] = {}
+    for d in decision_entries(path):
+        item = str(d["item"])
+        if is_placeholder(d):
+            continue
+        allowed = ATTR_ACTIONS if item.startswith("attr:") else ITEM_ACTIONS
+        if d["action"] not in allowed:
+            raise ValueError(
+                f"{path}: decision on {item!r}: action {d['action']!r} is not one of "
+                f"{', '.join(allowed)}"
+            )
         if not d.get("decided_by") or not d.get("why"):
-            raise ValueError(f"{path}: decision on {d.get('item')!r} must say decided_by and why")
-        out[str(d["item"])] = d
+            raise ValueError(f"{path}: decision on {item!r} must say decided_by and why")
+        if item in out:
+            raise ValueError(f"{path}: two decisions on {item!r}; keep one")
+        out[item] = d
     return out
+
+
+SKELETON_HEADER = """\
+# Decisions to settle the conflicts of article {article} (from `sahelwire adjudicate --skeleton`;
+# rules: src/sahelwire/annotations/adjudication.py, loop: docs/review.md).
+# Fill in each entry: action accept or reject (an attr: item takes set, with value), decided_by
+# (your e-mail) and why. An entry without an action is a placeholder: it settles nothing.
+"""
+
+
+def skeleton_text(article_id: str, conflicts: list[dict[str, Any]]) -> str:
+    """A decisions file with one placeholder per conflict, each saying who made what."""
+    entries = []
+    for c in conflicts:
+        entry: dict[str, Any] = {"item": c["item"], "conflict": c["detail"], "action": None}
+        if c["item"].startswith("attr:"):
+            entry["value"] = None
+        entries.append({**entry, "decided_by": None, "why": None})
+    body = yaml.safe_dump({"decisions": entries}, sort_keys=False, allow_unicode=True, width=100)
+    return SKELETON_HEADER.format(article=article_id) + body
+
+
+def write_skeletons(
+    decisions_dir: Path, unsettled: list[dict[str, Any]]
+) -> tuple[list[Path], list[Path]]:
+    """Skeleton files for the articles of ``unsettled`` conflicts: (written, left alone).
+
+    A file that exists is never touched, whatever it holds: it may be someone's decisions.
+    """
+    by_article: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in unsettled:
+        by_article[c["article_id"]].append(c)
+    written, kept = [], []
+    for article, conflicts in sorted(by_article.items()):
+        path = decisions_dir / f"{article}.yaml"
+        if path.exists():
+            kept.append(path)
+            continue
+        write_text_atomic(path, skeleton_text(article, conflicts))
+        written.append(path)
+    return written, kept
+
+
+def who(by: list[str], everyone: list[str]) -> str:
+    """'marked by a@x, not by b@y': the annotators who made an item and those who did not."""
+    missing = [a for a in everyone if a not in by]
+    text = f"by {', '.join(by) if by else 'nobody'}"
+    return text + (f", not by {', '.join(missing)}" if missing else "")
 
 
 def _latest(annotations: pl.DataFrame) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
@@ -94,22 +195,31 @@ class _Settler:
     """Applies rule 3/4 for one article: majority wins, otherwise a decision must settle it."""
 
     article: str
-    n: int
+    annotators: list[str]  # of the counted annotations, in a fixed order
     decisions: dict[str, dict[str, Any]]
     used: set[str]
     result: Adjudication
 
-    def settle(self, item: str, votes: int, default: bool, detail: str) -> bool:
+    @property
+    def n(self) -> int:
+        return len(self.annotators)
+
+    def settle(self, item: str, by: list[str], default: bool, what: str) -> bool:
+        """Whether ``item``, made by the annotators ``by``, is gold (``what`` describes it)."""
+        votes = len(by)
         if self.n == 1 or 2 * votes > self.n:
             return default
         self.used.add(item)
         d = self.decisions.get(item)
+        detail = f"{what}marked {who(by, self.annotators)}"
         self.result.conflicts.append(
             {
                 "article_id": self.article,
                 "kind": "conflict",
                 "item": item,
                 "detail": detail,
+                "by": sorted(by),
+                "not_by": [a for a in self.annotators if a not in by],
                 "decision": None if d is None else d["action"],
             }
         )
@@ -135,15 +245,33 @@ def adjudicate(
     choices: pl.DataFrame,
     decisions_dir: Path,
     taxonomy: Taxonomy,
+    *,
+    decided: Mapping[str, dict[str, dict[str, Any]]] | None = None,
 ) -> Adjudication:
-    """Apply the module's rules; see its docstring."""
+    """Apply the module's rules; see its docstring.
+
+    ``decided`` (article -> item -> decision) stands in for the decisions files of those
+    articles: the review loop tries the decisions a review implies before writing them.
+    """
     counted, superseded = _latest(annotations)
     result = Adjudication(GoldLayer.empty(), conflicts=list(superseded))
     region_rows: list[dict[str, Any]] = []
     relation_rows: list[dict[str, Any]] = []
     choice_rows: list[dict[str, Any]] = []
     status_rows: list[dict[str, Any]] = []
-    single = _single_annotations(counted, regions, decisions_dir)
+    decided = decided or {}
+
+    def decisions_of(article: str) -> dict[str, dict[str, Any]]:
+        if article in decided:
+            return dict(decided[article])
+        return read_decisions(decisions_dir, article)
+
+    annotator_of: dict[int, str] = (
+        dict(annotations.select("annotation_id", "annotator").iter_rows())
+        if annotations.height
+        else {}
+    )
+    single = _single_annotations(counted, regions, decisions_dir, set(decided))
     fast = _single_gold(single, regions, relations, choices)
     slow_ids = [i for article, ids in counted.items() if article not in single for i in ids]
 
@@ -156,7 +284,7 @@ def adjudicate(
     reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
     with paused_gc():
         _adjudicate_articles(
-            counted, single, reg_by, rel_by, cho_by, decisions_dir, result,
+            counted, single, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
             (region_rows, relation_rows, choice_rows, status_rows),
         )  # fmt: skip
     # Both paths give rows sorted by article and, within it, by item; merging them back in
@@ -182,7 +310,8 @@ def _adjudicate_articles(
     reg_by: dict[int, pl.DataFrame],
     rel_by: dict[int, pl.DataFrame],
     cho_by: dict[int, pl.DataFrame],
-    decisions_dir: Path,
+    decisions_of: Callable[[str], dict[str, dict[str, Any]]],
+    annotator_of: Mapping[int, str],
     result: Adjudication,
     out: tuple[list[dict[str, Any]], ...],
 ) -> None:
@@ -193,11 +322,12 @@ def _adjudicate_articles(
             continue
         ids = counted[article]
         n = len(ids)
-        decisions = read_decisions(decisions_dir, article)
+        decisions = decisions_of(article)
         used: set[str] = set()
         status_rows.append({"article_id": article, "n_annotators": n})
+        everyone = sorted(annotator_of.get(i, f"annotation {i}") for i in ids)
 
-        settle = _Settler(article, n, decisions, used, result).settle
+        settle = _Settler(article, everyone, decisions, used, result).settle
 
         keys_of: dict[tuple[int, str], str] = {}
         region_votes: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -209,10 +339,7 @@ def _adjudicate_articles(
         gold_keys = set()
         for key, rows in sorted(region_votes.items()):
             if not settle(
-                f"region:{key}",
-                len(rows),
-                True,
-                f"{rows[0]['text']!r} marked by {len(rows)} of {n}",
+                f"region:{key}", [r["annotator"] for r in rows], True, f"{rows[0]['text']!r} "
             ):
                 continue
             gold_keys.add(key)
@@ -223,12 +350,18 @@ def _adjudicate_articles(
                 if len(values) > 1 and values[0][1] == values[1][1]:
                     d = decisions.get(f"attr:{key}:{attr}")
                     used.add(f"attr:{key}:{attr}")
+                    by_value = {
+                        v: sorted(r["annotator"] for r in rows if r.get(attr) == v)
+                        for v, _ in values
+                    }
                     result.conflicts.append(
                         {
                             "article_id": article,
                             "kind": "conflict",
                             "item": f"attr:{key}:{attr}",
-                            "detail": f"tied values {[v for v, _ in values]}",
+                            "detail": f"{rows[0]['text']!r} {attr} tied: "
+                            + "; ".join(f"{v!r} by {', '.join(b)}" for v, b in by_value.items()),
+                            "values": [{"value": v, "by": b} for v, b in by_value.items()],
                             "decision": d and d["action"],
                         }
                     )
@@ -245,7 +378,7 @@ def _adjudicate_articles(
                     else:
                         row[attr] = d.get("value")
             region_rows.append({"article_id": article, "region_key": key, **row})
-        rel_votes: Counter[tuple[str, str, str]] = Counter()
+        rel_votes: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for aid in ids:
             for r in rel_by[aid].iter_rows(named=True) if aid in rel_by else []:
                 src, dst = (
@@ -253,24 +386,22 @@ def _adjudicate_articles(
                     keys_of.get((aid, r["to_region_id"])),
                 )
                 if src and dst:
-                    rel_votes[(src, dst, r["label"])] += 1
-        for (src, dst, label), votes in sorted(rel_votes.items()):
+                    rel_votes[(src, dst, r["label"])].append(annotator_of.get(aid, str(aid)))
+        for (src, dst, label), makers in sorted(rel_votes.items()):
             if (
                 src in gold_keys
                 and dst in gold_keys
-                and settle(f"relation:{src}->{dst}:{label}", votes, True, f"{votes} of {n}")
+                and settle(f"relation:{src}->{dst}:{label}", makers, True, "")
             ):
                 relation_rows.append(
                     {"article_id": article, "from_key": src, "to_key": dst, "label": label}
                 )
-        choice_votes: Counter[tuple[str, str]] = Counter()
+        choice_votes: dict[tuple[str, str], list[str]] = defaultdict(list)
         for aid in ids:
             for r in cho_by[aid].iter_rows(named=True) if aid in cho_by else []:
-                choice_votes[(r["field"], r["value"])] += 1
-        for (fname, value), votes in sorted(choice_votes.items()):
-            if fname == "notes" or settle(
-                f"choice:{fname}:{value}", votes, True, f"{votes} of {n}"
-            ):
+                choice_votes[(r["field"], r["value"])].append(annotator_of.get(aid, str(aid)))
+        for (fname, value), makers in sorted(choice_votes.items()):
+            if fname == "notes" or settle(f"choice:{fname}:{value}", makers, True, ""):
                 choice_rows.append({"article_id": article, "field": fname, "value": value})
         for item in sorted(set(decisions) - used):
             result.problems.append(
@@ -295,7 +426,10 @@ def _merge(
 
 
 def _single_annotations(
-    counted: dict[str, list[int]], regions: pl.DataFrame, decisions_dir: Path
+    counted: dict[str, list[int]],
+    regions: pl.DataFrame,
+    decisions_dir: Path,
+    decided: set[str],
 ) -> dict[str, int]:
     """Articles whose gold is one annotation taken as is (rule 2), for the bulk path.
 
@@ -303,7 +437,9 @@ def _single_annotations(
     must be reported) and annotations holding two regions with one key or one id (their
     attribute votes or relation ends need the per-item rules).
     """
-    decided = {p.stem for p in decisions_dir.glob("*.yaml")} if decisions_dir.is_dir() else set()
+    decided = decided | (
+        {p.stem for p in decisions_dir.glob("*.yaml")} if decisions_dir.is_dir() else set()
+    )
     single = {a: ids[0] for a, ids in counted.items() if len(ids) == 1 and a not in decided}
     if single and regions.height:
         mine = regions.filter(pl.col("annotation_id").is_in(list(single.values())))

@@ -92,13 +92,21 @@ def _attribute_agreement(
     name: str,
 ) -> dict[str, Any]:
     gold_values = {key(r): r.get(name) for r in g_rows}
-    pairs = [
+    matched = [
         (r.get(name), gold_values[key(r)])
         for r in p_rows
         if key(r) in gold_values and gold_values[key(r)] is not None
     ]
+    # A value the baseline leaves unset (realis without evidence) is the annotator's to
+    # choose, neither right nor wrong: counted apart, not compared.
+    pairs = [(p, g) for p, g in matched if p is not None]
     same = sum(1 for p, g in pairs if p == g)
-    return {"compared": len(pairs), "same": same, "rate": same / len(pairs) if pairs else None}
+    return {
+        "compared": len(pairs),
+        "same": same,
+        "rate": same / len(pairs) if pairs else None,
+        "unset": len(matched) - len(pairs),
+    }
 
 
 def score(
@@ -292,9 +300,11 @@ def attribute_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for layer, entry in (report.get("layers") or {}).items():
         for name, a in (entry.get("attributes") or {}).items():
+            unset = a.get("unset", 0)
             lines.append(
                 f"{layer} `{name}` equal to gold on exact span matches: "
                 f"{_fmt(a['rate'])} ({a['same']}/{a['compared']})"
+                + (f"; left unset for the annotator on {unset}" if unset else "")
             )
     return lines
 
@@ -315,7 +325,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['articles_scored']} article(s){_sample_note(report)}. Exact: same label, start and end; overlap: "
         "same label and overlapping offsets, each span matched once. "
         "'—' marks a rate that is undefined (precision with nothing predicted, recall "
-        "with nothing in gold). Event realis is always predicted ACTUAL.\n\n",
+        "with nothing in gold). Event realis is predicted only on explicit evidence, a "
+        "negation directly before the trigger (NEGATED); otherwise it is left unset for the "
+        "annotator. Spans that would break the span rules (e.g. a GPE nested in a PERSON) are "
+        "dropped before scoring, as before pushing. Each pushed prediction carries a score: "
+        "the share of its regions that are verbatim registry matches (a fixed rule, not a "
+        "probability).\n\n",
         markdown_table(HEADER, [list(r) for r in table_rows(report)]),
     ]
     lines = attribute_lines(report)

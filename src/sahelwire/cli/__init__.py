@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
-
-if TYPE_CHECKING:
-    from sahelwire.release.validation import ValidatedInputs
+from sahelwire.cli.common import valid_inputs as _valid_inputs
 
 app = typer.Typer(
     name="sahelwire",
@@ -95,6 +93,15 @@ def validate(
                     "checked": report.checked,
                     "problems": [p.to_json() for p in report.problems],
                     "proposals": report.proposals,
+                    "warnings": [
+                        {
+                            "article": w.article_id,
+                            "record": w.record,
+                            "rule": w.rule,
+                            "detail": w.detail,
+                        }
+                        for w in report.warnings
+                    ],
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -114,6 +121,13 @@ def validate(
                 "or schemas/events.yaml and pick it in Label Studio, or turn it down "
                 "(annotations/GUIDELINES.md, §2.4)"
             )
+        if report.warnings:
+            typer.echo(
+                f"{len(report.warnings)} warning(s) for the reviewer (completeness, not errors; "
+                "see docs/review.md):"
+            )
+            for warning in report.warnings:
+                typer.echo(f"warning: {warning}")
         checked = ", ".join(f"{k} {v}" for k, v in report.checked.items())
         typer.echo(
             f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
@@ -202,52 +216,24 @@ def card(
         typer.echo("DATASET_CARD.md updated")
 
 
-def _valid_inputs(command: str, as_json: bool) -> ValidatedInputs:
-    """The inputs as ``validate`` reads them, or exit 1 listing every problem.
-
-    ``agreement`` and ``adjudicate`` work on what the build would publish, so they read
-    the exports with the same parser and refuse the same invalid input (instead of
-    measuring what is left after skipping it). Unsettled conflicts are not invalid input:
-    listing them is what ``adjudicate`` is for.
-    """
-    from sahelwire.annotations.adjudication import UNSETTLED_RULE
-    from sahelwire.release.validation import validate_inputs
-
-    paths, _ = project()
-    try:
-        report, inputs = validate_inputs(paths)
-    except (OSError, ValueError) as exc:
-        raise fail(f"cannot {command}: {exc}", EXIT_USAGE) from None
-    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
-    if problems:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {"ok": False, "problems": [p.to_json() for p in problems]},
-                    indent=2,
-                    ensure_ascii=False,
-                )
-            )
-        for problem in problems:
-            typer.echo(f"error: {problem}", err=True)
-        raise fail(
-            f"{command} refused: {len(problems)} problem(s) in the inputs (as `sahelwire "
-            "validate` reports them); nothing computed",
-            EXIT_INVALID,
-        )
-    return inputs
-
-
 @app.command()
 def agreement(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Inter-annotator agreement (Krippendorff's alpha, pairwise span F1) where measured."""
-    from sahelwire.annotations.agreement import agreement_report
+    from sahelwire.annotations.agreement import ERROR_CLASSES, agreement_report
 
+    _, settings = project()
     inputs = _valid_inputs("agreement", as_json)
     layers, taxonomy = inputs.layers, inputs.taxonomy
-    report = agreement_report(layers.annotations, layers.regions, layers.choices, taxonomy)
+    report = agreement_report(
+        layers.annotations,
+        layers.regions,
+        layers.choices,
+        taxonomy,
+        relations=layers.relations,
+        min_articles=settings.agreement_min_articles,
+    )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -256,14 +242,37 @@ def agreement(
         typer.echo("agreement not measured: no article has annotations by two or more annotators")
         return
     typer.echo(f"articles with 2+ annotators: {n}")
+    if report["caution"]:
+        typer.echo(f"caution: {report['caution']}")
+    fragile = ", below the minimum: see the caution" if report["caution"] else ""
     for layer, r in report["spans"].items():
+        # None: neither annotator of any pair marked a span of this layer (F1 undefined).
+        exact, overlap = (
+            "n/a  " if r[k] is None else f"{r[k]:.3f}" for k in ("f1_exact", "f1_overlap")
+        )
         typer.echo(
-            f"span F1 {layer:12} exact {r['f1_exact']:.3f}  overlap {r['f1_overlap']:.3f}  ({r['pairs']} pairs)"
+            f"span F1 {layer:12} exact {exact}  overlap {overlap}  ({r['pairs']} pairs{fragile})"
+        )
+    for layer, r in report["span_errors"].items():
+        classes = ", ".join(f"{c} {r[c]}" for c in ERROR_CLASSES)
+        typer.echo(
+            f"span errors {layer:12} {classes}; strict F1 {r['f1_strict']:.3f}, "
+            f"partial F1 {r['f1_partial']:.3f} (SemEval classes, nervaluate)"
+        )
+    if report["arguments"]:
+        r = report["arguments"]
+        roles = ", ".join(f"{k} {v:.3f}" for k, v in r["roles"].items())
+        f1 = "n/a" if r["f1"] is None else f"{r['f1']:.3f}"
+        typer.echo(f"argument F1 {f1} (event span, argument span, role; by role: {roles})")
+    for name, r in report["links"].items():
+        typer.echo(
+            f"{name} agreement {r['agreement']:.3f} over {r['mentions']} mention(s) both "
+            "marked identically"
         )
     for name, r in report["article_labels"].items():
         alpha = "undefined" if r["alpha"] is None else f"{r['alpha']:.3f}"
         typer.echo(
-            f"alpha {name:40} {alpha}  ({r['articles']} articles{', ' + r['note'] if r.get('note') else ''})"
+            f"alpha {name:40} {alpha}  ({r['articles']} articles{', ' + r['note'] if r.get('note') else ''}{fragile})"
         )
 
 
@@ -306,16 +315,61 @@ def baseline(
 @app.command()
 def adjudicate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    skeleton: Annotated[
+        bool,
+        typer.Option(
+            "--skeleton",
+            help="Write annotations/decisions/<article>.yaml with one placeholder per "
+            "unsettled conflict, for articles that have no such file (never overwritten).",
+        ),
+    ] = False,
 ) -> None:
-    """List every adjudication conflict and how it was settled (exit 1 if any is unsettled)."""
-    from sahelwire.annotations.adjudication import UNSETTLED_RULE
+    """List every adjudication conflict, who made what, and how it was settled (exit 1 if any is unsettled)."""
+    from sahelwire.annotations.adjudication import UNSETTLED_RULE, write_skeletons
+    from sahelwire.annotations.review import review_title
 
+    paths, settings = project()
     layers = _valid_inputs("adjudicate", as_json).layers
     unsettled = [p for p in layers.problems if p.rule == UNSETTLED_RULE]
+    open_items = {(p.record, p.field) for p in unsettled}
+    open_conflicts = [
+        c
+        for c in layers.conflicts
+        if c["kind"] == "conflict" and (c["article_id"], c["item"]) in open_items
+    ]
+    articles = sorted({c["article_id"] for c in open_conflicts})
+    written: list[Path] = []
+    kept: list[Path] = []
+    if skeleton:
+        try:
+            written, kept = write_skeletons(paths.decisions_dir, open_conflicts)
+        except OSError as exc:
+            raise fail(f"cannot write a skeleton: {exc}", EXIT_USAGE) from None
+    review = review_title(settings.label_studio_project_title)
+    next_step = (
+        None
+        if not unsettled
+        else (
+            f"settle the {len(unsettled)} unsettled conflict(s) of {len(articles)} article(s) "
+            f"({', '.join(articles)}) in Label Studio: `sahelwire labelstudio review` puts "
+            f"them in the project {review!r}; once a reviewer has submitted the gold there, "
+            "`sahelwire labelstudio review --pull` writes annotations/decisions/. Or decide "
+            "by hand in annotations/decisions/<article>.yaml (`sahelwire adjudicate "
+            "--skeleton` writes one to fill in). See docs/review.md"
+        )
+    )
     if as_json:
         typer.echo(
             json.dumps(
-                {"conflicts": layers.conflicts, "unsettled": len(unsettled)}, indent=2, default=str
+                {
+                    "conflicts": layers.conflicts,
+                    "unsettled": len(unsettled),
+                    "next_step": next_step,
+                    "skeletons_written": [str(p.relative_to(paths.root)) for p in written],
+                    "skeletons_kept": [str(p.relative_to(paths.root)) for p in kept],
+                },
+                indent=2,
+                default=str,
             )
         )
     else:
@@ -329,6 +383,15 @@ def adjudicate(
             f"{len(layers.conflicts)} conflict(s), {len(unsettled)} unsettled; "
             f"{status.height} article(s) in gold, {single} single-annotated"
         )
+        for path in written:
+            typer.echo(
+                f"wrote {path.relative_to(paths.root)}: a skeleton; fill in action, decided_by "
+                "and why for each entry"
+            )
+        for path in kept:
+            typer.echo(f"kept {path.relative_to(paths.root)}: it exists, so no skeleton written")
+        if next_step:
+            typer.echo(f"next: {next_step}")
     raise typer.Exit(EXIT_INVALID if unsettled else EXIT_OK)
 
 

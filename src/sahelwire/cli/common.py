@@ -7,10 +7,16 @@ sub-apps, and nothing imports the root app back.
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
 import typer
 
 from sahelwire.io.config import ConfigError, Settings
 from sahelwire.io.paths import ProjectNotFound, ProjectPaths
+
+if TYPE_CHECKING:
+    from sahelwire.release.validation import ValidatedInputs
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -36,3 +42,44 @@ def project() -> tuple[ProjectPaths, Settings]:
         return paths, Settings.load(paths)
     except ConfigError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
+
+
+def valid_inputs(command: str, as_json: bool, *, prog: str = "sahelwire") -> ValidatedInputs:
+    """The inputs as ``validate`` reads them, or exit 1 listing every problem.
+
+    ``agreement`` and ``adjudicate`` work on what the build would publish, so they read
+    the exports with the same parser and refuse the same invalid input (instead of
+    measuring what is left after skipping it). Unsettled conflicts are not invalid input:
+    listing them is what ``adjudicate`` is for.
+    """
+    from sahelwire.annotations.adjudication import UNSETTLED_RULE
+    from sahelwire.release.validation import validate_inputs
+
+    paths = project_paths(prog=prog)
+    try:
+        Settings.load(paths)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE, prog=prog) from None
+    try:
+        report, inputs = validate_inputs(paths)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot {command}: {exc}", EXIT_USAGE, prog=prog) from None
+    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    if problems:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"ok": False, "problems": [p.to_json() for p in problems]},
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(
+            f"{command} refused: {len(problems)} problem(s) in the inputs (as `sahelwire "
+            "validate` reports them); nothing computed",
+            EXIT_INVALID,
+            prog=prog,
+        )
+    return inputs

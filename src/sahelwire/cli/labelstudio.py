@@ -26,7 +26,20 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
 
 
 def _paths() -> ProjectPaths:
-    return project_paths(prog=PROG)
+    """The enclosing project; exit 2 when it is missing or its [tool.sahelwire] is bad
+    (every command here reads the settings, some only after reaching the server)."""
+    from sahelwire.io.config import ConfigError, Settings
+
+    paths = project_paths(prog=PROG)
+    try:
+        Settings.load(paths)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    return paths
+
+
+# How many dropped predicted regions push lists (the count is always printed).
+SHOW_DROPPED = 20
 
 
 @app.command()
@@ -166,7 +179,7 @@ def push(
     """Create or update the project and its tasks (idempotent), with pre-annotations."""
     from sahelwire.io.locks import LockBusy
     from sahelwire.labelstudio.client import ConnectionProblem, connect
-    from sahelwire.labelstudio.push import RestoreFirst
+    from sahelwire.labelstudio.push import PredictionsInvalid, RestoreFirst
     from sahelwire.labelstudio.push import push as do_push
 
     paths = _paths()
@@ -184,9 +197,17 @@ def push(
         )
     except RestoreFirst as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
+    except PredictionsInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise _fail(str(exc)) from None
     except (ConnectionProblem, LockBusy) as exc:
         raise _fail(str(exc)) from None
     typer.echo(summary.line())
+    for line in summary.dropped[:SHOW_DROPPED]:
+        typer.echo(f"  dropped from the prediction: {line}")
+    if len(summary.dropped) > SHOW_DROPPED:
+        typer.echo(f"  ... and {len(summary.dropped) - SHOW_DROPPED} more dropped region(s)")
     if summary.refused:
         for reason in summary.refused:
             typer.echo(f"refused: {reason}", err=True)
@@ -273,6 +294,75 @@ def pull(
     for note in summary.notes:
         typer.echo(f"  note: {note}", err=True)
     typer.echo(summary.line())
+
+
+@app.command()
+def review(
+    do_pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull",
+            help="Turn submitted reviews into annotations/decisions/<article>.yaml "
+            "(decided_by: the reviewer's e-mail; why: the reviewer's reason).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="With --pull: replace a different decision already in a decisions file.",
+        ),
+    ] = False,
+) -> None:
+    """Put each article with unsettled conflicts into the review project (idempotent); --pull
+    writes the submitted reviews as decisions. docs/review.md"""
+    from sahelwire.annotations.review import ReviewRefused, pull_reviews, push_reviews
+    from sahelwire.cli.common import valid_inputs
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+
+    if overwrite and not do_pull:
+        raise _fail("--overwrite replaces decisions: use it with --pull", EXIT_USAGE)
+    paths = _paths()
+    inputs = valid_inputs("review", False, prog=PROG)
+    try:
+        conn = connect(paths)
+        if do_pull:
+            pulled = pull_reviews(conn, paths, inputs.layers, inputs.taxonomy, overwrite=overwrite)
+        else:
+            pushed = push_reviews(conn, paths, inputs.layers, inputs.taxonomy)
+    except ReviewRefused as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(f"{exc}; nothing written") from None
+    if do_pull:
+        for name in pulled.changed_files:
+            typer.echo(f"  wrote {name}")
+        for aid in pulled.not_reviewed:
+            typer.echo(f"  not reviewed yet: {aid}")
+        for aid in pulled.not_needed:
+            typer.echo(f"  ignored: the review of {aid} (the article has no conflict now)")
+        for reason in pulled.refused:
+            typer.echo(f"refused: {reason}", err=True)
+        typer.echo(pulled.line())
+        if pulled.decided:
+            typer.echo("next: `sahelwire adjudicate` to check, then commit annotations/decisions/")
+        raise typer.Exit(EXIT_INVALID if pulled.refused else 0)
+    for aid in pushed.created:
+        typer.echo(f"  pushed {aid}")
+    for aid in pushed.updated:
+        typer.echo(f"  updated {aid} (new versions; not reviewed yet)")
+    for reason in pushed.refused:
+        typer.echo(f"refused: {reason}", err=True)
+    typer.echo(pushed.line())
+    if pushed.created or pushed.updated or pushed.unchanged:
+        typer.echo(
+            f"next: the reviewer opens each task of project {pushed.project_id} "
+            f"({conn.url}/projects/{pushed.project_id}/data) from the task list, submits the "
+            "gold with a reason; then `sahelwire labelstudio review --pull`"
+        )
+    if pushed.refused:
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
@@ -397,16 +487,32 @@ def rotate_token() -> None:
 
 
 @app.command()
-def invite() -> None:
-    """Print a one-time sign-up link for a new annotator (sign-up without a link is disabled)."""
+def invite(
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Make a new link; every earlier link stops working (its accounts stay).",
+        ),
+    ] = False,
+) -> None:
+    """Print the sign-up link for new annotators (sign-up without a link is disabled).
+
+    The link is reusable: anyone holding it can create accounts until it is reset."""
     from sahelwire.labelstudio.client import ConnectionProblem, connect
-    from sahelwire.labelstudio.invite import invite_url
+    from sahelwire.labelstudio.invite import invite_url, reset_invite
 
     paths = _paths()
     try:
-        typer.echo(invite_url(connect(paths)))
+        conn = connect(paths)
+        typer.echo(reset_invite(conn) if reset else invite_url(conn))
     except ConnectionProblem as exc:
         raise _fail(str(exc)) from None
+    typer.echo(
+        "reusable: anyone with this link can sign up until `sahelwire labelstudio invite "
+        "--reset`" + (" (earlier links no longer work)" if reset else ""),
+        err=True,
+    )
 
 
 @app.command("submit-worksheets")

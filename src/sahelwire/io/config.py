@@ -9,6 +9,13 @@ from pathlib import Path
 from sahelwire.io.paths import ProjectPaths
 
 SPLITS = ("train", "validation", "test")
+# Below this many doubly annotated articles `sahelwire agreement` prints a caution. Why 20:
+# with two annotators and N articles, one article's disagreement moves the observed
+# disagreement of nominal alpha by 1/N, and alpha by at least as much (its expected
+# disagreement is at most 1): under 20 articles, one article more or less moves alpha by
+# more than 0.05, and a figure that fragile describes those articles, not the annotators.
+# Override with `agreement_min_articles` in [tool.sahelwire].
+AGREEMENT_MIN_ARTICLES = 20
 
 
 class ConfigError(ValueError):
@@ -26,6 +33,10 @@ class Settings:
     label_studio_url: str
     label_studio_project_title: str
     max_article_bytes: int
+    # How many annotators the Label Studio queue gives each task (push sets the project's
+    # overlap from it: docs/annotation_workflow.md).
+    annotators_per_task: int
+    agreement_min_articles: int = AGREEMENT_MIN_ARTICLES
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> Settings:
@@ -47,11 +58,33 @@ class Settings:
                 label_studio_url=str(table["label_studio_url"]),
                 label_studio_project_title=str(table["label_studio_project_title"]),
                 max_article_bytes=int(table["max_article_bytes"]),
+                annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
+                agreement_min_articles=int(
+                    table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES)
+                ),
             )
         except KeyError as exc:
             raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{pyproject}: [tool.sahelwire]: {exc}") from None
+        if settings.agreement_min_articles < 2:
+            raise ConfigError(
+                f"{pyproject}: agreement_min_articles must be at least 2, got "
+                f"{settings.agreement_min_articles}"
+            )
         if set(ratios) != set(SPLITS) or abs(sum(ratios.values()) - 1.0) > 1e-9:
             raise ConfigError(
                 f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
             )
         return settings
+
+
+def _annotators_per_task(pyproject: Path, value: object) -> int:
+    """A whole number >= 1 as written (not a string, float or boolean: `2.5`, `"2"` and
+    `true` are mistakes to report, not values to coerce)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{pyproject}: [tool.sahelwire] annotators_per_task must be a whole number >= 1 "
+            f"(how many annotators the Label Studio queue gives each task), got {value!r}"
+        )
+    return value

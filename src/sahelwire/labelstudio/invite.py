@@ -3,6 +3,12 @@
 The admin creates an invite link; the annotator signs up with it in the browser. Tests and
 scripted annotation use the same path over HTTP, then read the new user's own API token, so
 every annotation is made by the named annotator's account, not by the admin on their behalf.
+
+The link is not one-time. Label Studio Community builds it from the organization's single
+sign-up token (organizations/api.py, users/views.py ``user_signup``): anyone holding it can
+create any number of accounts until the token is reset, which ``reset_invite`` does (the
+link then stops working; accounts made with it stay). Measured in
+tests/labelstudio/test_queue.py.
 """
 
 from __future__ import annotations
@@ -23,6 +29,19 @@ def invite_url(conn: Connection) -> str:
     return f"{conn.url}{r.json()['invite_url']}"
 
 
+def reset_invite(conn: Connection) -> str:
+    """A new invite link; every earlier link stops working (its accounts stay)."""
+    r = httpx.post(
+        f"{conn.url}/api/invite/reset-token",
+        headers={"Authorization": f"Token {conn.api_key}"},
+        json={},
+        timeout=30,
+    )
+    if r.status_code not in (200, 201):
+        raise ConnectionProblem(f"could not reset the invite link (HTTP {r.status_code})")
+    return f"{conn.url}{r.json()['invite_url']}"
+
+
 def _csrf(client: httpx.Client, url: str) -> str:
     client.get(url)
     token = client.cookies.get("csrftoken")
@@ -31,9 +50,10 @@ def _csrf(client: httpx.Client, url: str) -> str:
     return str(token)
 
 
-def sign_up(conn: Connection, email: str, password: str) -> str:
-    """Sign up ``email`` through an invite link and return that user's own API token."""
-    link = invite_url(conn)
+def sign_up(conn: Connection, email: str, password: str, *, link: str | None = None) -> str:
+    """Sign up ``email`` through an invite link (``link``, else a current one) and return
+    that user's own API token."""
+    link = link or invite_url(conn)
     with httpx.Client(follow_redirects=True, timeout=60) as web:
         form = {"email": email, "password": password, "csrfmiddlewaretoken": _csrf(web, link)}
         r = web.post(link, data=form, headers={"Referer": link})

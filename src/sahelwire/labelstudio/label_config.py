@@ -177,7 +177,7 @@ class LabelConfig:
     # -- the XML ---------------------------------------------------------------------
     def xml(self) -> str:
         tx = self.taxonomy
-        out = [HEADER, f"<View {_attrs(style=LAYOUT)}>"]
+        out = [f"<View {_attrs(style=LAYOUT)}>"]
         out.append(f"  <View {_attrs(style=TEXT_COLUMN)}>")
         out.append('    <Text name="text" value="$text"/>')
         out.append("  </View>")
@@ -229,7 +229,9 @@ class LabelConfig:
             out.append("    </View>")
         out.append("  </View>")
         out.append("</View>")
-        return "\n".join(out) + "\n"
+        # A plain root around the two columns: what is added at the top of the root (the
+        # review project's fields, sahelwire.annotations.review) goes above both columns.
+        return "\n".join([HEADER, "<View>", *(f"  {line}" for line in out), "</View>"]) + "\n"
 
     def _region_fields(self, layer: SpanLayer) -> list[str]:
         """The fields shown while a region of ``layer`` is selected."""

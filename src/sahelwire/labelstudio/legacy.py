@@ -7,7 +7,10 @@ file into the repository form of :mod:`sahelwire.labelstudio.identity` and keeps
 annotation, everything the export parser reads: the id (so the published ``annotation_id`` is
 unchanged), its UUID, the annotator (now the e-mail itself), result, cancelled and
 ground-truth flags, lead time, both timestamps, and the model version it started from
-(resolved from ``prediction`` or ``parent_prediction`` before the predictions go). Drafts are
+(resolved from ``prediction`` or ``parent_prediction``) with ``parent_prediction`` itself.
+The task's predictions are kept in repository form (model version, score, result, times),
+their server ids becoming their repository ids (one legacy folder is one server's export,
+where they are unique, and ``parent_prediction`` keeps pointing at the same one). Drafts are
 dropped: they are never published, and they stay on the server they were made on.
 
 All-or-nothing: every file is converted in memory and checked first; any annotation whose
@@ -34,6 +37,7 @@ from sahelwire.labelstudio.identity import (
     form_problem,
     index_tasks,
     is_email,
+    repository_prediction,
     serialize,
     started_from,
 )
@@ -87,6 +91,8 @@ def convert_task(task: dict[str, Any], directory: dict[str, str], rel: str) -> d
             raise IdentityError(f"{where}: unique_id {ann.get('unique_id')!r} is not a UUID")
         model = started_from(ann, task)
         new = {k: ann[k] for k in _KEPT if k in ann}
+        if ann.get("parent_prediction") is not None:
+            new["parent_prediction"] = ann["parent_prediction"]
         new.update(
             unique_id=uid,
             completed_by={"email": email},
@@ -94,11 +100,19 @@ def convert_task(task: dict[str, Any], directory: dict[str, str], rel: str) -> d
         )
         assert set(new) <= ANNOTATION_KEYS
         annotations.append(new)
-    return {
+    out = {
         "id": task.get("id"),
         "data": task.get("data"),
         "annotations": sorted(annotations, key=lambda a: a.get("id") or 0),
     }
+    predictions = [
+        repository_prediction(p, repo_id=p["id"])
+        for p in task.get("predictions") or []
+        if isinstance(p, dict) and isinstance(p.get("id"), int)
+    ]
+    if predictions:
+        out["predictions"] = sorted(predictions, key=lambda p: int(p["id"]))
+    return out
 
 
 def plan(paths: ProjectPaths) -> Migration:

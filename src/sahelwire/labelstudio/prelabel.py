@@ -9,6 +9,18 @@ The rule lists below were written from the taxonomy's label descriptions and ord
 news vocabulary, not fitted to the gold layer: the baseline is meant to be honest. The
 entity gazetteer, however, is the registry, which was itself written from the corpus, so
 entity recall on this corpus is optimistic (the card says so).
+
+What annotators start from must be valid and must not decide for them:
+
+- every predicted region passes the span rules of ``sahelwire.schema.span_rules`` (the
+  same overlap rule validate applies to annotations): candidates are kept outer span
+  first, and a region that would break a rule against one already kept is dropped and
+  reported (``Prediction.dropped``; push prints them);
+- realis is set only on explicit evidence, a negation directly before the trigger
+  (NEGATED); otherwise the event carries no realis and the annotator chooses one;
+- every prediction carries a score (:func:`prediction_score`): the share of its regions
+  that are verbatim registry matches. It says how much of the prediction is looked up
+  rather than guessed by a pattern; it is not a probability.
 """
 
 from __future__ import annotations
@@ -16,12 +28,17 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
 from sahelwire.labelstudio.offsets import to_label_studio
+from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import Registries
+from sahelwire.schema.span_rules import REALIS_REQUIRED, check_regions, overlap_rule
 from sahelwire.schema.taxonomy import Taxonomy
 
 # Layers this baseline predicts; zones (page boilerplate) are out of its reach.
@@ -38,6 +55,10 @@ class Region:
     end: int
     text: str
     attributes: dict[str, Any] = field(default_factory=dict)
+    # How the region was found: REGISTRY (a registry name or alias exactly as written),
+    # REGISTRY_CASE (a common-noun alias in sentence case), or a pattern (quantities,
+    # event cues). prediction_score counts the first kind.
+    source: str = "pattern"
 
     @property
     def region_id(self) -> str:
@@ -45,6 +66,9 @@ class Region:
         key = f"{self.layer}:{self.label}:{self.start}:{self.end}"
         return "p" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:9]
 
+
+REGISTRY = "registry"
+REGISTRY_CASE = "registry, case relaxed"
 
 # --- entities: the gazetteer ------------------------------------------------------------
 
@@ -85,12 +109,15 @@ def entity_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> lis
     for surface in sorted(gaz, key=lambda s: (-len(s), s)):
         label, eid = gaz[surface]
         for m in re.finditer(_surface_pattern(surface), text):
+            source = REGISTRY if m.group() == surface else REGISTRY_CASE
             cands.append(
-                Region("entities", label, m.start(), m.end(), m.group(), {"entity_id": eid})
+                Region("entities", label, m.start(), m.end(), m.group(), {"entity_id": eid}, source)
             )
     chosen = _select_longest(cands)
-    # Nested mentions the taxonomy allows, level by level (GPE "US" inside ORG "US Africa
-    # Command" inside PERSON "the commander of US Africa Command").
+    # Nested mentions the taxonomy allows under their direct parent, level by level (ORG
+    # "US Africa Command" inside PERSON "the commander of US Africa Command", GPE "US" inside
+    # that ORG). Only the direct parent is checked here: the span rules hold for every
+    # pair, so GPE "US" inside that PERSON is invalid and apply_span_rules drops it.
     allowed = taxonomy.layer("entities").nesting_allowed
     level = chosen
     while level:
@@ -267,7 +294,7 @@ def quantity_regions(text: str) -> list[Region]:
 
 # --- events: trigger cues ----------------------------------------------------------------
 
-# From the taxonomy's label descriptions; realis defaults to ACTUAL (annotators correct it).
+# From the taxonomy's label descriptions.
 EVENT_CUES: dict[str, tuple[str, ...]] = {
     "ATTACK": ("attack", "attacks", "attacked", "assault", "assaults", "bombing", "bombings",
                "ambush", "ambushed"),
@@ -287,6 +314,22 @@ EVENT_CUES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+# The only realis evidence the baseline trusts: a negation directly before the trigger
+# ("did not attack", "didn't attack", "no agreement", "never met", "has not yet withdrawn",
+# "no longer deployed"). A negation further away often scopes over another verb ("has not
+# demanded the withdrawal": the withdrawal is hypothetical, not negated), so it is not
+# evidence. Without evidence the event gets no realis: a default (ACTUAL) would be accepted
+# unread, and the annotator must choose.
+_NEGATION_BEFORE = re.compile(
+    rf"(?:(?<!{_WORD})(?:not|never|no)|n[’']t)(?:\s+(?:yet|longer))?\s+$", re.I
+)
+
+
+def event_realis(text: str, start: int) -> str | None:
+    """NEGATED on a negation cue directly before the trigger at ``start``, else None."""
+    return "NEGATED" if _NEGATION_BEFORE.search(text[max(0, start - 20) : start]) else None
+
+
 def event_regions(text: str) -> list[Region]:
     out: list[Region] = []
     for label in sorted(EVENT_CUES):
@@ -295,15 +338,67 @@ def event_regions(text: str) -> list[Region]:
         for m in pattern.finditer(text):
             if m.group()[1:] != m.group()[1:].lower():
                 continue  # "COUP" in a headline banner or a name: leave it to the annotator
-            out.append(Region("events", label, m.start(), m.end(), m.group(), {"realis": "ACTUAL"}))
+            realis = event_realis(text, m.start())
+            attributes = {} if realis is None else {"realis": realis}
+            out.append(Region("events", label, m.start(), m.end(), m.group(), attributes))
     return out
 
 
 # --- public interface --------------------------------------------------------------------
 
 
-def predict_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> list[Region]:
-    """Every predicted span in code points, sorted by position (deterministic)."""
+@dataclass(frozen=True)
+class Dropped:
+    """A candidate region left out because it breaks a span rule against a kept one."""
+
+    region: Region
+    rule: str
+    kept: Region
+
+    def describe(self) -> str:
+        r, k = self.region, self.kept
+        return (
+            f"{r.layer} {r.label} {r.text!r} {r.start}:{r.end} overlaps {k.label} {k.text!r} "
+            f"{k.start}:{k.end} ({self.rule})"
+        )
+
+
+def _span(r: Region) -> dict[str, Any]:
+    return {"start": r.start, "end": r.end, "label": r.label}
+
+
+def apply_span_rules(
+    regions: Iterable[Region], taxonomy: Taxonomy
+) -> tuple[list[Region], list[Dropped]]:
+    """(regions that pass the span rules, the dropped ones), deterministically.
+
+    Outer and earlier spans first, (start, -end, layer, label): a region is kept when it
+    breaks no rule against any region kept before it, so of two that cannot both stand
+    the longer (outer) one stays and the nested or later one goes.
+    """
+    layers = {layer.name: layer for layer in taxonomy.span_layers}
+    kept: dict[str, list[Region]] = defaultdict(list)
+    dropped: list[Dropped] = []
+    for r in sorted(regions, key=lambda r: (r.start, -r.end, r.layer, r.label)):
+        layer = layers[r.layer]
+        clash = next(
+            (
+                (k, rule)
+                for k in kept[r.layer]
+                if (rule := overlap_rule(layer, _span(k), _span(r))) is not None
+            ),
+            None,
+        )
+        if clash is None:
+            kept[r.layer].append(r)
+        else:
+            dropped.append(Dropped(r, clash[1], clash[0]))
+    out = [r for layer_regions in kept.values() for r in layer_regions]
+    return sorted(out, key=lambda r: (r.start, r.end, r.layer, r.label)), dropped
+
+
+def candidate_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> list[Region]:
+    """Every span the rules find, before the span rules are applied."""
     regions = [
         *entity_regions(text, registries, taxonomy),
         *quantity_regions(text),
@@ -312,6 +407,97 @@ def predict_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> li
     known = {layer.name: set(layer.label_names) for layer in taxonomy.span_layers}
     regions = [r for r in regions if r.label in known.get(r.layer, ())]
     return sorted(regions, key=lambda r: (r.start, r.end, r.layer, r.label))
+
+
+def predict_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> list[Region]:
+    """Every predicted span in code points that passes the span rules, sorted by position
+    (deterministic): what annotators start from and what the baseline scores."""
+    return apply_span_rules(candidate_regions(text, registries, taxonomy), taxonomy)[0]
+
+
+def prediction_score(regions: Sequence[Region]) -> float:
+    """The share of ``regions`` that are verbatim registry matches (a registry name or
+    alias found exactly as written, case included); 0.0 for no regions.
+
+    The rest are guesses by a pattern (quantities, event cues) or a common-noun alias in
+    another case, which the baseline table shows to be less precise. A fixed rule, not a
+    probability and not fitted to gold.
+    """
+    if not regions:
+        return 0.0
+    return sum(1 for r in regions if r.source == REGISTRY) / len(regions)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One article's prediction: what push sends, and what it reports."""
+
+    regions: list[Region]
+    dropped: list[Dropped]
+    results: list[dict[str, Any]]
+
+    @property
+    def score(self) -> float:
+        return prediction_score(self.regions)
+
+
+def predict(text: str, registries: Registries, taxonomy: Taxonomy) -> Prediction:
+    regions, dropped = apply_span_rules(candidate_regions(text, registries, taxonomy), taxonomy)
+    return Prediction(regions, dropped, region_results(text, regions))
+
+
+def check_predictions(
+    texts: Mapping[str, str],
+    regions: Mapping[str, Sequence[Region]],
+    taxonomy: Taxonomy,
+    registries: Registries,
+) -> list[Problem]:
+    """Every rule of ``check_regions`` that predicted regions break, per article, except
+    that events may lack a realis (the annotator chooses it; see event_realis).
+
+    push runs this on every prediction before sending any, so a rule the selection above
+    missed (or a registry id that no longer exists) stops the push instead of reaching
+    annotators."""
+    rows = [
+        {
+            "article_id": aid,
+            "region_id": r.region_id,
+            "layer": r.layer,
+            "label": r.label,
+            "start": r.start,
+            "end": r.end,
+            "text": r.text,
+            **{
+                name: r.attributes.get(name)
+                for name in ("entity_id", "event_id", "realis", "value", "approximate")
+            },
+        }
+        for aid in sorted(regions)
+        for r in regions[aid]
+    ]
+    if not rows:
+        return []
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "article_id": pl.Utf8,
+            "region_id": pl.Utf8,
+            "layer": pl.Utf8,
+            "label": pl.Utf8,
+            "start": pl.Int64,
+            "end": pl.Int64,
+            "text": pl.Utf8,
+            "entity_id": pl.Utf8,
+            "event_id": pl.Utf8,
+            "realis": pl.Utf8,
+            "value": pl.Float64,
+            "approximate": pl.Boolean,
+        },
+    )
+    problems = check_regions(
+        frame, texts, taxonomy, registries, file="predictions", group_col="article_id"
+    )
+    return [p for p in problems if p.rule != REALIS_REQUIRED]
 
 
 _ATTRIBUTE_KINDS = {
@@ -345,8 +531,13 @@ def _attribute_item(rid: str, name: str, value: Any, span: dict[str, Any]) -> di
 
 def predict_results(text: str, registries: Registries, taxonomy: Taxonomy) -> list[dict[str, Any]]:
     """Label Studio prediction ``result`` items (docs/label_studio_format.md)."""
+    return region_results(text, predict_regions(text, registries, taxonomy))
+
+
+def region_results(text: str, regions: Iterable[Region]) -> list[dict[str, Any]]:
+    """``regions`` (code points) as Label Studio result items (Label Studio offsets)."""
     results: list[dict[str, Any]] = []
-    for r in predict_regions(text, registries, taxonomy):
+    for r in regions:
         start, end = to_label_studio(text, r.start, r.end)
         span = {"start": start, "end": end}
         rid = r.region_id

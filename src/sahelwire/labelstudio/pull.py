@@ -42,7 +42,9 @@ from sahelwire.labelstudio.identity import (
     annotators_file,
     canonical_uuid,
     load_repository,
+    match_predictions,
     repository_annotation,
+    repository_prediction,
     serialize,
     started_from,
     updated_annotation,
@@ -65,6 +67,7 @@ class PullSummary:
     annotations_new: int = 0
     annotations_updated: int = 0
     annotations_unchanged: int = 0
+    predictions_new: int = 0
     skipped: int = 0
     drafts: int = 0
     kept_tasks: list[str] = field(default_factory=list)
@@ -103,7 +106,8 @@ class PullSummary:
             f"tasks {self.tasks_new} new, {self.tasks_updated} updated, "
             f"{self.tasks_unchanged} unchanged; annotations {self.annotations_new} new, "
             f"{self.annotations_updated} updated, {self.annotations_unchanged} unchanged, "
-            f"{self.skipped} skipped (cancelled); {self.drafts} draft(s) not published"
+            f"{self.skipped} skipped (cancelled); {self.predictions_new} new prediction(s); "
+            f"{self.drafts} draft(s) not published"
             f"{kept}{absent}{pruned}"
         )
 
@@ -224,6 +228,38 @@ def identify(
     return found
 
 
+def _merge_predictions(
+    article_id: str,
+    server_task: dict[str, Any],
+    repo: Repository,
+    next_id: list[int],
+    summary: PullSummary,
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The task's predictions in repository form, and server id -> repository id.
+
+    Committed predictions are provenance of the committed annotations: they are kept whether
+    or not this server has them (even with ``--prune``). A server prediction whose content a
+    committed one has is that one; any other gets the next repository id (``next_id``, shared
+    by the whole pull, in article order and then server creation order).
+    """
+    server = [
+        p
+        for p in server_task.get("predictions") or []
+        if isinstance(p, dict) and isinstance(p.get("id"), int)
+    ]
+    committed = repo.predictions_of(article_id)
+    matched = match_predictions(server, committed)
+    out = list(committed)
+    for p in sorted(server, key=lambda p: (str(p.get("created_at")), int(p["id"]))):
+        if p["id"] in matched:
+            continue
+        matched[int(p["id"])] = next_id[0]
+        out.append(repository_prediction(p, repo_id=next_id[0]))
+        next_id[0] += 1
+        summary.predictions_new += 1
+    return sorted(out, key=lambda p: int(p["id"])), matched
+
+
 def _merge_task(
     article_id: str,
     server_task: dict[str, Any],
@@ -233,9 +269,13 @@ def _merge_task(
     record: InstanceRecord,
     prune: bool,
     summary: PullSummary,
+    next_prediction: list[int],
 ) -> dict[str, Any]:
     """The task's file content: the server's annotations in repository form, plus the
     committed ones the server does not have (unless pruned: only if this instance had them)."""
+    predictions, prediction_ids = _merge_predictions(
+        article_id, server_task, repo, next_prediction, summary
+    )
     annotations = []
     on_server = set()
     for f in identified:
@@ -246,9 +286,16 @@ def _merge_task(
         if committed is None:
             assert f.repo_id is not None
             model = started_from(f.server, server_task)
+            parent = f.server.get("parent_prediction")
             annotations.append(
                 repository_annotation(
-                    f.server, repo_id=f.repo_id, email=f.email, model_version=model
+                    f.server,
+                    repo_id=f.repo_id,
+                    email=f.email,
+                    model_version=model,
+                    parent_prediction=prediction_ids.get(parent)
+                    if isinstance(parent, int)
+                    else None,
                 )
             )
             summary.annotations_new += 1
@@ -273,11 +320,14 @@ def _merge_task(
             summary.kept_annotation_refs.append(ref)
             annotations.append(ann)
     summary.drafts += len(server_task.get("drafts") or [])
-    return {
+    task = {
         "id": task_id,
         "data": server_task.get("data"),
         "annotations": sorted(annotations, key=lambda a: a["id"]),
     }
+    if predictions:
+        task["predictions"] = predictions
+    return task
 
 
 def pull(
@@ -302,6 +352,7 @@ def pull(
 
         out_dir = paths.exports_dir
         next_task = repo.next_task_id
+        next_prediction = [repo.next_prediction_id]
         writes: list[tuple[Path, bytes]] = []
         for aid, server_task in sorted(by_article.items()):
             committed = repo.tasks.get(aid)
@@ -318,6 +369,7 @@ def pull(
                 record,
                 prune,
                 summary,
+                next_prediction,
             )
             data = serialize(merged)
             path = out_dir / f"{aid}.json"

@@ -5,12 +5,21 @@ Label Studio does not deduplicate imports, so every task carries ``article_id`` 
 new articles are imported, unchanged ones are left alone, and a changed text replaces the
 task's data only while nobody has annotated it (annotations on the old text would no longer
 line up, so push refuses and names them instead).
+
+Every push also re-applies the project settings of :func:`project_settings` (overlap from
+``[tool.sahelwire] annotators_per_task``; each annotator's queue annotation starting from
+the prediction; as little of other annotators' work on screen as Community allows:
+docs/annotation_workflow.md), since any Label Studio Community account may change them.
+Predictions are checked against the span rules before any is sent
+(``sahelwire.labelstudio.prelabel``): regions the rules drop are reported, anything else
+that breaks a rule refuses the push.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.progress import Progress
@@ -43,50 +52,161 @@ class PushSummary:
     predictions: int = 0
     model_version: str | None = None
     refused: list[str] = field(default_factory=list)
+    # "name old -> new" for each project setting this push changed.
+    settings_changed: list[str] = field(default_factory=list)
+    # "article <id>: <region> ..." for each predicted region the span rules dropped.
+    dropped: list[str] = field(default_factory=list)
+    annotators_per_task: int = 0
+    # What the project shows annotators when push left another model version selected
+    # (a release re-opened with push --from-release), else None.
+    shown_instead: str | None = None
 
     def line(self) -> str:
         pred = (
-            f"; {self.predictions} prediction set(s) added (model {self.model_version})"
+            f"; {self.predictions} prediction set(s) added (model {self.model_version}"
+            f"{', not shown: the project shows ' + self.shown_instead if self.shown_instead else ''})"
             if self.model_version
             else "; no pre-annotation model available"
         )
+        if self.model_version and self.predictions:
+            pred += (
+                f", {len(self.dropped)} predicted region(s) dropped by the span rules"
+                if self.dropped
+                else ", all passing the span rules"
+            )
+        # A new project gets every setting; listing them would say nothing new.
+        if self.project_created:
+            settings = f", {self.annotators_per_task} annotator(s) per task"
+        elif self.settings_changed:
+            settings = f", settings updated ({'; '.join(self.settings_changed)})"
+        else:
+            settings = ""
         return (
             f"project {self.project_id}{' (created)' if self.project_created else ''}"
             f"{', label config updated' if self.config_updated else ''}"
-            f"{', instructions updated' if self.instructions_updated else ''}: tasks "
+            f"{', instructions updated' if self.instructions_updated else ''}{settings}: tasks "
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.refused)} refused{pred}"
         )
+
+
+class PredictionsInvalid(ConnectionProblem):
+    """Predictions that break a span rule after the rules' own selection: nothing pushed.
+
+    A ConnectionProblem so that every command that pushes tasks (push, restore, push
+    --from-release) stops with its message and exit 1; push also lists every problem."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 def task_data(article: Article) -> dict[str, str]:
     return {"text": article.text, "article_id": article.id, "text_sha256": article.sha256}
 
 
-def _predictor(paths: ProjectPaths) -> tuple[str | None, Any]:
+@dataclass(frozen=True)
+class Predictor:
+    """The offline pre-annotation baseline bound to this project's registry and taxonomy."""
+
+    version: str
+    # text -> sahelwire.labelstudio.prelabel.Prediction: regions passing the span rules,
+    # the dropped ones, Label Studio result items (already in Label Studio offsets: push
+    # must not convert again) and the score.
+    predict: Callable[[str], Any]
+    # ({article_id: text}, {article_id: regions}) -> Problems of the span rules.
+    check: Callable[[Mapping[str, str], Mapping[str, Any]], list[Any]]
+
+
+def _predictor(paths: ProjectPaths) -> Predictor | None:
     """The offline pre-annotation baseline, when sahelwire.labelstudio.prelabel is available."""
     try:
         prelabel = importlib.import_module("sahelwire.labelstudio.prelabel")
     except ImportError:
-        return None, None
+        return None
     from sahelwire.schema.registries import load_registries
 
     taxonomy = load_taxonomy(paths.taxonomy_file)
     registries = load_registries(paths)
-    # The seam sahelwire.labelstudio.prelabel provides: predict_results(text, registries, taxonomy) ->
-    # Label Studio result dicts, already in Label Studio offsets (it converts through
-    # sahelwire.labelstudio.offsets, so push must not convert again), and a version string, computed
-    # for this project's registry and taxonomy when the module offers model_version().
-    if hasattr(prelabel, "model_version"):
-        version = str(prelabel.model_version(registries, taxonomy))
-    else:
-        version = str(prelabel.MODEL_VERSION)
     # The baseline writes registry ids in the typed form; the editor shows them in the
     # registry lists of the config, so they are moved there (label_config: one place).
     config = LabelConfig.of(taxonomy, registries)
-    return version, lambda text: config.in_config_form(
-        prelabel.predict_results(text, registries, taxonomy)
+
+    def predict(text: str) -> Any:
+        found = prelabel.predict(text, registries, taxonomy)
+        return replace(found, results=config.in_config_form(found.results))
+
+    return Predictor(
+        str(prelabel.model_version(registries, taxonomy)),
+        predict,
+        lambda texts, regions: prelabel.check_predictions(texts, regions, taxonomy, registries),
     )
+
+
+# Label Studio's model_version prefix of this baseline (prelabel.model_version).
+BASELINE_VERSION_PREFIX = "sahelwire-gazetteer-"
+
+
+def project_settings(settings: Settings) -> dict[str, Any]:
+    """The Label Studio project settings push keeps, from ``[tool.sahelwire]``.
+
+    Field names and meanings are Label Studio 1.23's (projects/models.py,
+    projects/functions/next_task.py, and the editor's lsf-sdk.js for how the labeling
+    queue starts an annotation); docs/annotation_workflow.md explains them for people.
+    """
+    n = settings.annotators_per_task
+    return {
+        # The queue (/api/projects/<id>/next) hands a task to annotators until n of them
+        # have a submitted annotation (is_labeled); the cohort is every task, and tasks
+        # someone already started come first so pairs complete before new tasks open.
+        "maximum_annotations": n,
+        "overlap_cohort_percentage": 100,
+        "show_overlap_first": n > 1,
+        "sampling": "Sequential sampling",
+        # A skipped task goes back to the queue for the other annotators; a skip does not
+        # count towards the n.
+        "skip_queue": "REQUEUE_FOR_OTHERS",
+        # In the queue every annotator's new annotation is a copy of the task's prediction
+        # of the project's model version, so all n start from the same regions (the
+        # editor's setAnnotation in lsf-sdk.js; with show_collab_predictions off the queue
+        # serves no prediction and the annotation starts empty: tests/labelstudio/
+        # test_queue.py). An interactive reveal would start it empty too; 1.23's app does
+        # not pass that setting to the editor, but it stays off for versions that do.
+        "show_collab_predictions": True,
+        "reveal_preannotations_interactively": False,
+        # Static predictions only: no ML backend is asked when a task opens.
+        "evaluate_predictions_automatically": False,
+        # Nothing extra of other annotators' work on screen (Community cannot hide the rest).
+        "show_annotation_history": False,
+        "annotator_evaluation_enabled": False,
+        "show_ground_truth_first": False,
+    }
+
+
+def sync_settings(conn: Connection, project: Any, settings: Settings) -> list[str]:
+    """Make the project's settings :func:`project_settings`; "name old -> new" per change."""
+    wanted = project_settings(settings)
+    changed = {k: v for k, v in wanted.items() if getattr(project, k, None) != v}
+    if changed:
+        call(conn, lambda: conn.client.projects.update(id=project.id, **changed))
+    return [f"{k} {getattr(project, k, None)!r} -> {v!r}" for k, v in changed.items()]
+
+
+def select_model_version(conn: Connection, project_id: int, version: str) -> str | None:
+    """Make the baseline's ``version`` the one the project shows, unless the project shows
+    a release's gold (push --from-release chose it); returns that other version, or None.
+
+    Label Studio shows annotators the predictions of the project's one model version; the
+    import selects the first version it sees and keeps it, so after the rules changed the
+    queue would still start annotators from the old prediction.
+    """
+    shown = call(conn, lambda: conn.client.projects.get(id=project_id)).model_version or ""
+    if shown == version:
+        return None
+    if shown and not shown.startswith(BASELINE_VERSION_PREFIX):
+        return shown
+    call(conn, lambda: conn.client.projects.update(id=project_id, model_version=version))
+    return None
 
 
 def ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) -> int:
@@ -121,6 +241,9 @@ def ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) 
                 ),
             )
             summary.instructions_updated = True
+    settings = Settings.load(paths)
+    summary.settings_changed = sync_settings(conn, project, settings)
+    summary.annotators_per_task = settings.annotators_per_task
     summary.project_id = int(project.id)
     return int(project.id)
 
@@ -179,7 +302,18 @@ def check_restored(conn: Connection, paths: ProjectPaths) -> None:
         )
 
 
-def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) -> PushSummary:
+def push_tasks(
+    conn: Connection,
+    paths: ProjectPaths,
+    *,
+    show_progress: bool,
+    keep_committed_predictions: frozenset[str] = frozenset(),
+) -> PushSummary:
+    """Create or update the project and its tasks.
+
+    ``keep_committed_predictions``: articles whose new task gets no fresh prediction, because
+    ``restore`` puts the committed ones back (so the pull after restore changes nothing).
+    """
     summary = PushSummary()
     project_id = ensure_project(conn, paths, summary)
     existing: dict[str, dict[str, Any]] = {}
@@ -192,22 +326,19 @@ def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) ->
             )
         if aid is not None:
             existing[aid] = row
-    version, predict = _predictor(paths)
+    predictor = _predictor(paths)
+    version = None if predictor is None else predictor.version
     summary.model_version = version
-    new_payload: list[dict[str, Any]] = []
+    new_articles: list[Article] = []
+    # Existing tasks that lack the current model version's prediction: (task id, article).
+    to_predict: list[tuple[int, Article]] = []
     articles = load_articles(paths)
     with Progress(disable=not show_progress, transient=True) as progress:
         bar = progress.add_task("push", total=len(articles))
         for article in articles:
             found = existing.get(article.id)
             if found is None:
-                item: dict[str, Any] = {"data": task_data(article)}
-                if predict is not None:
-                    item["predictions"] = [
-                        {"model_version": version, "result": predict(article.text)}
-                    ]
-                    summary.predictions += 1
-                new_payload.append(item)
+                new_articles.append(article)
                 progress.advance(bar)
                 continue
             row = found
@@ -232,18 +363,61 @@ def push_tasks(conn: Connection, paths: ProjectPaths, *, show_progress: bool) ->
                     summary.updated += 1
             else:
                 summary.unchanged += 1
-                if predict is not None and version not in row["model_versions"]:
-                    result = predict(article.text)
-                    call(
-                        conn,
-                        lambda tid=row["id"], r=result: conn.client.predictions.create(
-                            task=tid, result=r, model_version=version
-                        ),
-                    )
-                    summary.predictions += 1
+                if predictor is not None and version not in row["model_versions"]:
+                    to_predict.append((int(row["id"]), article))
             progress.advance(bar)
+    fresh = [a for a in new_articles if a.id not in keep_committed_predictions]
+    predictions: dict[str, Any] = {}
+    if predictor is not None:
+        predictions = _checked_predictions(
+            predictor, [*fresh, *(a for _, a in to_predict)], summary
+        )
+    for tid, article in to_predict:
+        p = predictions[article.id]
+        call(
+            conn,
+            lambda tid=tid, p=p: conn.client.predictions.create(
+                task=tid, result=p.results, score=p.score, model_version=version
+            ),
+        )
+        summary.predictions += 1
+    new_payload: list[dict[str, Any]] = []
+    for article in new_articles:
+        item: dict[str, Any] = {"data": task_data(article)}
+        if predictor is not None and article.id in predictions:
+            p = predictions[article.id]
+            item["predictions"] = [
+                {"model_version": version, "score": p.score, "result": p.results}
+            ]
+            summary.predictions += 1
+        new_payload.append(item)
     summary.created += import_tasks(conn, project_id, new_payload)
+    if version is not None and (
+        summary.predictions or any(version in row["model_versions"] for row in existing.values())
+    ):
+        summary.shown_instead = select_model_version(conn, project_id, version)
     return summary
+
+
+def _checked_predictions(
+    predictor: Predictor, articles: list[Article], summary: PushSummary
+) -> dict[str, Any]:
+    """Each article's prediction, every one checked against the span rules before any is
+    sent; the regions the rules dropped go into ``summary.dropped``."""
+    predictions = {a.id: predictor.predict(a.text) for a in articles}
+    for aid in sorted(predictions):
+        summary.dropped += [f"article {aid}: {d.describe()}" for d in predictions[aid].dropped]
+    problems = predictor.check(
+        {a.id: a.text for a in articles}, {aid: p.regions for aid, p in predictions.items()}
+    )
+    if problems:
+        raise PredictionsInvalid(
+            f"push refused: {len(problems)} predicted region(s) of model {predictor.version} "
+            "break the span rules; nothing pushed (a defect of sahelwire.labelstudio.prelabel "
+            f"or a registry it no longer matches). First: {problems[0]}",
+            [str(p) for p in problems],
+        )
+    return predictions
 
 
 def import_tasks(conn: Connection, project_id: int, payload: list[dict[str, Any]]) -> int:

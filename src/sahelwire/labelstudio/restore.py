@@ -9,7 +9,10 @@ Every clone starts its own empty server. Restore, before anyone annotates there:
    sign-up refuses an e-mail that already has an account, and the open-source server has no
    password-reset mail);
 2. creates the project and every task, exactly as ``push`` does;
-3. creates every committed annotation the server never had, as its original annotator
+3. creates every committed prediction (pre-annotation) the task on the server lacks, with its
+   model version, score and result (a task whose file holds predictions gets no fresh
+   prediction from push here, so the pull after restore changes nothing);
+4. creates every committed annotation the server never had, as its original annotator
    (``completed_by`` set by the admin), with its original ``unique_id`` and its content
    (result, cancelled and ground-truth flags, lead time). The server stamps new times;
    the repository keeps the original ones, so a pull right after restore rewrites nothing.
@@ -30,7 +33,13 @@ from rich.progress import Progress
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
-from sahelwire.labelstudio.identity import Committed, IdentityError, load_repository
+from sahelwire.labelstudio.identity import (
+    Committed,
+    IdentityError,
+    Repository,
+    load_repository,
+    match_predictions,
+)
 from sahelwire.labelstudio.instance import load_record, never_here
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.project import require_project
@@ -51,6 +60,7 @@ class RestoreSummary:
     accounts_present: int = 0
     restored: int = 0
     present: int = 0
+    predictions_restored: int = 0
     # committed, deleted on this server instance: not put back (pull --prune drops them)
     deleted_here: list[str] = field(default_factory=list)
 
@@ -63,7 +73,8 @@ class RestoreSummary:
         return (
             f"restore: accounts {len(self.accounts_created)} created, {self.accounts_present} "
             f"present; annotations {self.restored} restored, {self.present} already on the "
-            f"server{deleted}; {self.push.line()}"
+            f"server{deleted}; predictions {self.predictions_restored} restored; "
+            f"{self.push.line()}"
         )
 
 
@@ -98,6 +109,32 @@ def _create(conn: Connection, task_id: int, user_id: int, committed: Committed) 
     call(conn, lambda: conn.client.annotations.create(id=task_id, **fields))
 
 
+def _restore_predictions(
+    conn: Connection, repo: Repository, by_article: dict[str, dict[str, Any]]
+) -> int:
+    """Create the committed predictions each task on the server lacks; how many."""
+    created = 0
+    for aid, task in sorted(by_article.items()):
+        committed = repo.predictions_of(aid)
+        if not committed:
+            continue
+        server = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
+        present = set(match_predictions(server, committed).values())
+        for pred in committed:
+            if pred["id"] in present:
+                continue
+            fields: dict[str, Any] = {"result": pred.get("result") or []}
+            for key in ("model_version", "score"):
+                if pred.get(key) is not None:
+                    fields[key] = pred[key]
+            call(
+                conn,
+                lambda tid=int(task["id"]), f=fields: conn.client.predictions.create(task=tid, **f),
+            )
+            created += 1
+    return created
+
+
 def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True) -> RestoreSummary:
     summary = RestoreSummary()
     with exclusive_lock(paths.state_dir / "locks" / PUSH_LOCK, "labelstudio push"):
@@ -112,7 +149,13 @@ def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True
                 f"annotators {', '.join(unknown)} are not in annotations/annotators.json"
             )
         accounts = _ensure_accounts(conn, paths, emails, summary)
-        summary.push = push_tasks(conn, paths, show_progress=show_progress)
+        with_predictions = frozenset(a for a in repo.tasks if repo.predictions_of(a))
+        summary.push = push_tasks(
+            conn,
+            paths,
+            show_progress=show_progress,
+            keep_committed_predictions=with_predictions,
+        )
         project = require_project(conn, paths)
         tasks = export_tasks(conn, paths, int(project.id))
         try:
@@ -135,6 +178,7 @@ def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True
                 f"no task on the server for article(s) {', '.join(lacking)} after push "
                 "(see push's refusals above)"
             )
+        summary.predictions_restored = _restore_predictions(conn, repo, by_article)
         record.articles |= set(by_article)
         record.annotations |= on_server
         try:

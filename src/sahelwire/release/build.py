@@ -19,6 +19,7 @@ import datasets
 import polars as pl
 import pyarrow as pa
 
+from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
 from sahelwire.annotations.layers import raw_frame
 from sahelwire.io.atomic import (
@@ -142,10 +143,20 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
-    annotation_facts = AnnotationFacts.from_layers(validated.layers)
+    annotation_facts = AnnotationFacts.from_layers(validated.layers, paths.decisions_dir)
     date = data_date(validated.layers)
     early = {
-        "annotation": annotation_section(validated.layers),
+        "annotation": annotation_section(
+            validated.layers,
+            agreement_report(
+                validated.layers.annotations,
+                validated.layers.regions,
+                validated.layers.choices,
+                taxonomy,
+                relations=validated.layers.relations,
+                min_articles=settings.agreement_min_articles,
+            ),
+        ),
         "provenance": provenance_section(annotation_facts),
         "baseline": render_markdown(
             baseline_report_for(

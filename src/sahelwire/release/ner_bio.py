@@ -187,6 +187,21 @@ def _sentences(
     return groups
 
 
+def sentence_spans(text: str, protected: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, split as ``ner_bio`` rows are (line breaks
+    and sentence punctuation; never inside a ``protected`` span), so that "same sentence"
+    means the same thing in the published rows and in the reviewer's warnings."""
+    guard = _Guard(protected)
+    out: list[tuple[int, int]] = []
+    start = 0
+    for line in [*text.split("\n")]:
+        end = start + len(line)
+        tokens = tokenize(text, start, end)
+        out += [(sent[0][0], sent[-1][1]) for sent in _sentences(text, tokens, guard) if sent]
+        start = end + 1
+    return out
+
+
 def bio_rows(
     article_id: str,
     text: str,

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from sahelwire.annotations.layers import AnnotationLayers, load_annotation_layers
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
+from sahelwire.release.completeness import Finding, completeness_findings
 from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.publish_rules import check_units, check_zone_containment
@@ -36,6 +37,8 @@ class ValidationReport:
     # Registry proposals annotators typed next to the pickers: for the maintainers to add
     # to schemas/ (or turn down), not errors (annotations.tables).
     proposals: list[dict[str, Any]] = field(default_factory=list)
+    # What may be missing from the gold, for the reviewer: listed, never an error.
+    warnings: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -293,8 +296,17 @@ def validate_dist(
 
 
 def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> ValidationReport:
-    """Validate everything committed, and dist/ when it exists."""
-    return validate_inputs(paths, include_dist=include_dist)[0]
+    """Validate everything committed, and dist/ when it exists; list completeness warnings.
+
+    The warnings are ``validate``'s alone (the build, which runs the same checks, does not
+    need them): they are for the reviewer and never change the verdict.
+    """
+    report, inputs = validate_inputs(paths, include_dist=include_dist)
+    gold = inputs.layers.gold
+    report.warnings += completeness_findings(
+        gold.regions, gold.relations, inputs.raw.valid, inputs.taxonomy
+    )
+    return report
 
 
 def validate_inputs(

@@ -14,7 +14,7 @@ import polars as pl
 from sahelwire.io.bulk import paused_gc
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import Registries
-from sahelwire.schema.taxonomy import Taxonomy
+from sahelwire.schema.taxonomy import SpanLayer, Taxonomy
 
 
 def _rid(row: Mapping[str, Any], id_col: str) -> str:
@@ -77,21 +77,9 @@ def check_regions(
             for b in rows[i + 1 :]:
                 if b["start"] >= a["end"]:
                     break
-                # Strictly inside: the same characters under two labels is a conflict,
-                # not nesting ("Vedant Patel" cannot be both ORG and PERSON).
-                same = a["start"] == b["start"] and a["end"] == b["end"]
-                nested = a["start"] <= b["start"] and b["end"] <= a["end"] and not same
-                if (
-                    layer.overlap == "nested"
-                    and nested
-                    and (a["label"], b["label"]) in layer.nesting_allowed
-                ):
+                rule = overlap_rule(layer, a, b)
+                if rule is None:
                     continue
-                rule = (
-                    "zones do not overlap"
-                    if layer.overlap == "none"
-                    else "mentions nest only as the taxonomy allows"
-                )
                 problems.append(
                     Problem(
                         _file(b, file, file_col),
@@ -103,6 +91,31 @@ def check_regions(
                     )
                 )
     return problems
+
+
+REALIS_REQUIRED = "events have a realis"
+
+
+def overlap_rule(layer: SpanLayer, a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """The rule ``b`` breaks by overlapping ``a`` (same layer), or None if it breaks none.
+
+    ``a`` comes first in (start, -end) order, so when one contains the other, ``a`` is the
+    outer span. The one definition of allowed overlap: :func:`check_regions` uses it on
+    annotations, ``sahelwire.labelstudio.prelabel`` on predictions before they are pushed.
+    """
+    if b["start"] >= a["end"] or a["start"] >= b["end"] or layer.overlap == "allowed":
+        return None
+    # Strictly inside: the same characters under two labels is a conflict,
+    # not nesting ("Vedant Patel" cannot be both ORG and PERSON).
+    same = a["start"] == b["start"] and a["end"] == b["end"]
+    nested = a["start"] <= b["start"] and b["end"] <= a["end"] and not same
+    if layer.overlap == "nested" and nested and (a["label"], b["label"]) in layer.nesting_allowed:
+        return None
+    return (
+        "zones do not overlap"
+        if layer.overlap == "none"
+        else "mentions nest only as the taxonomy allows"
+    )
 
 
 def _file(row: Mapping[str, Any], default: str, file_col: str | None) -> str:
@@ -274,7 +287,7 @@ def _attribute_problems(
     layer = row["layer"]
     if layer == "events":
         if row.get("realis") is None:
-            out.append(Problem(file, rid, "realis", "events have a realis", None))
+            out.append(Problem(file, rid, "realis", REALIS_REQUIRED, None))
         if row.get("event_id") is not None:
             want = event_types.get(row["event_id"])
             if want is None:

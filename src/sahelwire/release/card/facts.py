@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -46,6 +47,8 @@ class AnnotationFacts:
     tasks_with_predictions: int = 0
     predictions_per_model: dict[str, int] = field(default_factory=dict)
     predictions_scored: int = 0
+    # reviewer e-mail -> decisions made (annotations/decisions/, for the articles annotated)
+    reviewers: dict[str, int] = field(default_factory=dict)
 
     @property
     def ai_accounts(self) -> tuple[str, ...]:
@@ -56,8 +59,18 @@ class AnnotationFacts:
         return tuple(a for a in self.accounts if not is_ai_account(a))
 
     @classmethod
-    def from_layers(cls, layers: AnnotationLayers) -> AnnotationFacts:
+    def from_layers(
+        cls, layers: AnnotationLayers, decisions_dir: Path | None = None
+    ) -> AnnotationFacts:
         ann = layers.annotations
+        reviewers: Counter[str] = Counter()
+        if decisions_dir is not None and ann.height:
+            from sahelwire.annotations.adjudication import read_decisions
+
+            # validate refuses a stale or unused decision, so every one read here counts
+            for article in sorted(set(ann["article_id"].to_list())):
+                for d in read_decisions(decisions_dir, article).values():
+                    reviewers[str(d["decided_by"])] += 1
         kept = ann.filter(~pl.col("cancelled")) if ann.height else ann
         per_account = (
             dict(Counter(kept.unique(["annotator", "article_id"])["annotator"].to_list()))
@@ -85,6 +98,7 @@ class AnnotationFacts:
             tasks_with_predictions=tasks_pred,
             predictions_per_model=dict(sorted(per_model.items())),
             predictions_scored=scored,
+            reviewers=dict(sorted(reviewers.items())),
         )
 
     def annotators_sentence(self) -> str:
@@ -101,7 +115,16 @@ class AnnotationFacts:
         parts.append(
             f"{_count(len(people), 'human annotator account')}" if people else "no human annotator"
         )
-        return "Annotated in Label Studio by " + ", and by ".join(parts) + "."
+        sentence = "Annotated in Label Studio by " + ", and by ".join(parts) + "."
+        if self.reviewers:
+            who = ", ".join(
+                f"{r} ({'AI assistant' if is_ai_account(r) else 'person'}, {_count(n, 'decision')})"
+                for r, n in self.reviewers.items()
+            )
+            sentence += (
+                f" Conflicts were adjudicated by {_count(len(self.reviewers), 'reviewer')}: {who}."
+            )
+        return sentence
 
 
 def _count(n: int, noun: str) -> str:

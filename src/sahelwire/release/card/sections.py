@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -141,7 +142,86 @@ def statistics_section(
     return "".join(parts)
 
 
-def annotation_section(layers: AnnotationLayers) -> str:
+def agreement_tables(report: dict[str, Any]) -> str:
+    """The measured agreement as Markdown tables, led by the caution when it applies."""
+    from sahelwire.annotations.agreement import ERROR_CLASSES
+    from sahelwire.io.markdown import markdown_table
+
+    def num(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    n = report["articles_with_2plus_annotators"]
+    parts = [
+        f"\n**Agreement** (`sahelwire agreement`), over {n} article(s) annotated by two or "
+        "more annotators, every annotator pair of an article counted once.\n"
+    ]
+    if report["caution"]:
+        parts.append(f"\n> **Caution:** {report['caution']}.\n")
+    if report["spans"]:
+        rows = []
+        for layer, r in report["spans"].items():
+            e = report["span_errors"].get(layer, {})
+            rows.append(
+                [
+                    layer,
+                    num(r["f1_exact"]),
+                    num(r["f1_overlap"]),
+                    num(e.get("f1_partial")),
+                    *(e.get(c, 0) for c in ERROR_CLASSES),
+                    r["pairs"],
+                ]
+            )
+        parts.append(
+            "\nSpans: pairwise F1 (exact offsets and label; overlapping offsets and label; "
+            "SemEval partial) and the SemEval-2013 error classes of one annotator against the "
+            "other (`nervaluate`, type must match):\n\n"
+            + markdown_table(
+                ["layer", "F1 exact", "F1 overlap", "F1 partial", *ERROR_CLASSES, "pairs"], rows
+            )
+        )
+        label_rows = [
+            [layer, tag, num(r["f1_strict"]), *(r[c] for c in ERROR_CLASSES)]
+            for layer, e in report["span_errors"].items()
+            for tag, r in e["labels"].items()
+        ]
+        if label_rows:
+            parts.append(
+                "\nPer label (strict):\n\n"
+                + markdown_table(["layer", "label", "F1", *ERROR_CLASSES], label_rows)
+            )
+    if report["arguments"]:
+        a = report["arguments"]
+        rows = [["all roles", num(a["f1"])], *([k, num(v)] for k, v in a["roles"].items())]
+        parts.append(
+            "\nEvent arguments: pairwise F1 of (event span, argument span, role):\n\n"
+            + markdown_table(["role", "F1"], rows)
+        )
+    if report["links"]:
+        rows = [
+            [k, v["same"], v["mentions"], num(v["agreement"])] for k, v in report["links"].items()
+        ]
+        parts.append(
+            "\nLinks and attributes, over the mentions both annotators marked identically:\n\n"
+            + markdown_table(["field", "same", "mentions", "agreement"], rows)
+        )
+    if report["article_labels"]:
+        rows = [
+            [
+                k,
+                "undefined" if v["alpha"] is None else f"{v['alpha']:.3f}",
+                v["articles"],
+                v.get("note", ""),
+            ]
+            for k, v in report["article_labels"].items()
+        ]
+        parts.append(
+            "\nArticle labels: Krippendorff's alpha (nominal):\n\n"
+            + markdown_table(["field", "alpha", "articles", "note"], rows)
+        )
+    return "".join(parts)
+
+
+def annotation_section(layers: AnnotationLayers, agreement: dict[str, Any] | None = None) -> str:
     """Who annotated what, how gold was made, and agreement only where it was measured."""
     status = layers.gold.status
     if not status.height or not layers.annotations.height:
@@ -163,6 +243,8 @@ def annotation_section(layers: AnnotationLayers) -> str:
         lines.append(
             f"{single} article(s) are single-annotated (taken as is); the others were "
             "adjudicated by the rules in `sahelwire.annotations.adjudication` with every conflict settled "
-            "in `annotations/decisions/`. Agreement: `sahelwire agreement`.\n"
+            "in `annotations/decisions/`.\n"
         )
+        if agreement is not None and agreement["articles_with_2plus_annotators"]:
+            lines.append(agreement_tables(agreement))
     return "".join(lines)

@@ -1,0 +1,783 @@
+"""The review loop: unsettled conflicts -> a Label Studio review project -> decisions files.
+
+Label Studio Community has no reviewer workflow, so the project builds one from what it has:
+
+* ``sahelwire labelstudio review`` (:func:`push_reviews`) puts every article with an
+  unsettled conflict into a separate project, titled after the main one with
+  :data:`REVIEW_SUFFIX`. Its labeling config is the main one plus the reviewer's fields
+  (:func:`review_label_config`): the list of conflicts, a required reason for the whole
+  review and an optional reason per region. Each task carries one prediction per annotator
+  whose ``model_version`` is that annotator's e-mail (the repository names annotators by
+  e-mail already; the reviewer must know whose version is whose) and whose result is the
+  annotator's committed annotation, unchanged. The reviewer submits the gold as the task's
+  annotation. Tasks are matched by ``data.article_id``: a second run creates nothing,
+  updates a task only while nobody has reviewed it, and leaves articles without unsettled
+  conflicts out (it says how many).
+* ``sahelwire labelstudio review --pull`` (:func:`pull_reviews`) turns each submitted review
+  into entries of ``annotations/decisions/<article>.yaml`` (the format of
+  :mod:`sahelwire.annotations.adjudication`): for every conflict, ``accept`` when the review
+  has the item, ``reject`` when it does not, ``set`` the reviewer's value of a tied
+  attribute; ``decided_by`` is the reviewer's e-mail, ``why`` the reason the reviewer gave
+  (the region's own reason where there is one). Conflicts that only appear once earlier
+  decisions are taken (a relation whose end a decision accepts) are decided in the same
+  pass, so ``adjudicate`` then reports none for the article.
+
+What a review can say is what decisions can say: keep or drop an item some annotator made,
+pick a tied attribute's value. A review that adds an item nobody made, drops or changes an
+item the majority agreed on, is refused for its article, naming each difference (the gold
+would otherwise differ from what the reviewer submitted). So is a review made on versions
+that have changed since it was pushed (each task records which annotation versions it
+shows), a review without a reason, and a decision that would replace a different one
+already in the file (unless ``--overwrite``). Each article's file is written atomically;
+refused articles are left as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import yaml
+
+from sahelwire.annotations.adjudication import (
+    ATTRS,
+    UNSETTLED_RULE,
+    _latest,
+    adjudicate,
+    decision_entries,
+    is_placeholder,
+    read_decisions,
+)
+from sahelwire.annotations.gold_layer import GoldLayer, region_key
+from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.annotations.tables import TableCollector, load_source_shapes
+from sahelwire.io.atomic import write_text_atomic
+from sahelwire.io.config import Settings
+from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.client import Connection, call
+from sahelwire.labelstudio.identity import IdentityError, load_repository, repository_annotation
+from sahelwire.labelstudio.label_config import render_label_config
+from sahelwire.labelstudio.project import task_rows
+from sahelwire.labelstudio.pull import annotator_directory
+from sahelwire.labelstudio.push import import_tasks
+from sahelwire.labelstudio.snapshot import export_tasks
+from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.registries import load_registries
+from sahelwire.schema.taxonomy import Taxonomy
+
+REVIEW_SUFFIX = " (review)"
+# The reviewer's own controls, added to the main config; never part of the dataset.
+REASON = "review_reason"
+REGION_REASON = "review_region_reason"
+REVIEW_CONTROLS = frozenset({REASON, REGION_REASON})
+REVIEW_LOCK = "labelstudio-review.lock"
+# An article-level field every annotator's value of which is gold (adjudication rule):
+# never a conflict, so not compared between the review and the gold either.
+UNCONTESTED_FIELDS = frozenset({"notes"})
+
+
+class ReviewRefused(RuntimeError):
+    """The review project cannot be used as asked (no project, two projects, ...)."""
+
+
+def review_title(main_title: str) -> str:
+    return f"{main_title}{REVIEW_SUFFIX}"
+
+
+def review_label_config(main_xml: str) -> str:
+    """The main labeling config with the reviewer's fields at the top of its root View.
+
+    At the top, whatever layout the main config has: the conflicts and the reason are the
+    first thing the reviewer reads and the last thing they fill in before Submit.
+    """
+    root = re.search(r"<View\b[^>]*>", main_xml)
+    if root is None:
+        raise ValueError("the labeling config has no root <View>")
+    block = "\n".join(
+        [
+            '  <View style="border: 2px solid #d62728; padding: 8px; margin-bottom: 12px">',
+            '    <Header value="$review_summary" size="5"/>',
+            '    <Text name="review_conflicts" value="$review_conflicts"/>',
+            '    <Header value="review_reason: why this is the gold (required; it becomes the '
+            'why of every decision)" size="6"/>',
+            f'    <TextArea name="{REASON}" toName="text" maxSubmissions="1" editable="true" '
+            'required="true" rows="2"/>',
+            '    <View visibleWhen="region-selected">',
+            '      <Header value="review_region_reason: why, for the selected region (optional; '
+            'replaces the reason above for this region)" size="6"/>',
+            f'      <TextArea name="{REGION_REASON}" toName="text" perRegion="true" '
+            'maxSubmissions="1" editable="true" rows="1"/>',
+            "    </View>",
+            "  </View>",
+        ]
+    )
+    return main_xml[: root.end()] + "\n" + block + main_xml[root.end() :]
+
+
+# -- what to review --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """One annotator's counted annotation of an article, as the review shows it."""
+
+    annotator: str
+    annotation_id: int  # the repository id (stable on every server)
+    updated_at: str
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "annotator": self.annotator,
+            "annotation_id": self.annotation_id,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass
+class Case:
+    """An article with unsettled conflicts and the versions that make them."""
+
+    article_id: str
+    versions: list[Version]
+    conflicts: list[dict[str, Any]]  # the article's unsettled conflicts (adjudication dicts)
+
+
+def counted_versions(layers: AnnotationLayers) -> dict[str, list[Version]]:
+    """Article -> the annotations adjudication counts (one per annotator), by annotator."""
+    counted, _ = _latest(layers.annotations)
+    meta = {
+        r["annotation_id"]: r
+        for r in layers.annotations.select("annotation_id", "annotator", "updated_at").iter_rows(
+            named=True
+        )
+    }
+    return {
+        article: sorted(
+            (Version(meta[i]["annotator"], i, str(meta[i]["updated_at"])) for i in ids),
+            key=lambda v: v.annotator,
+        )
+        for article, ids in counted.items()
+    }
+
+
+def unsettled_cases(layers: AnnotationLayers) -> tuple[list[Case], int]:
+    """Articles with unsettled conflicts, and how many annotated articles have none."""
+    unsettled = {(p.record, p.field) for p in layers.problems if p.rule == UNSETTLED_RULE}
+    by_article: dict[str, list[dict[str, Any]]] = {}
+    for c in layers.conflicts:
+        if c["kind"] == "conflict" and (c["article_id"], c["item"]) in unsettled:
+            by_article.setdefault(c["article_id"], []).append(c)
+    versions = counted_versions(layers)
+    cases = [Case(a, versions[a], cs) for a, cs in sorted(by_article.items())]
+    return cases, len(set(versions) - set(by_article))
+
+
+def describe_item(item: str) -> str:
+    """A conflict's item in words: 'entities ORG [0, 13)' for ``region:entities:ORG:0:13``."""
+    kind, _, rest = item.partition(":")
+    if kind in ("region", "attr"):
+        parts = rest.split(":")
+        where = f"{parts[0]} {parts[1]} [{parts[2]}, {parts[3]})"
+        return where if kind == "region" else f"{parts[4]} of {where}"
+    if kind == "relation":
+        src, _, rest2 = rest.partition("->")
+        dst, _, role = rest2.rpartition(":")
+        return (
+            f"relation {role}: {describe_item('region:' + src)} -> {describe_item('region:' + dst)}"
+        )
+    if kind == "choice":
+        fname, _, value = rest.partition(":")
+        return f"{fname} = {value}"
+    return item
+
+
+def task_data(case: Case, text: str, sha256: str) -> dict[str, Any]:
+    annotators = ", ".join(v.annotator for v in case.versions)
+    lines = [f"{describe_item(c['item'])}: {c['detail']}" for c in case.conflicts]
+    return {
+        "text": text,
+        "article_id": case.article_id,
+        "text_sha256": sha256,
+        "review_of": [v.record() for v in case.versions],
+        "review_summary": (
+            f"Review of article {case.article_id}: {len(case.conflicts)} unsettled conflict(s) "
+            f"between {annotators}. Each annotator's version is the prediction named after "
+            "them (tabs; Compare All shows them side by side); yours starts as a copy of one "
+            "of them. Submit the gold: keep what you accept, leave out what you reject, and "
+            "say why."
+        ),
+        "review_conflicts": "\n".join(lines),
+    }
+
+
+# -- review (push) ---------------------------------------------------------------------
+
+
+@dataclass
+class ReviewPushSummary:
+    project_id: int = 0
+    project_created: bool = False
+    config_updated: bool = False
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    without_conflicts: int = 0
+
+    def line(self) -> str:
+        if not self.project_id:
+            return (
+                "nothing to review: no article has unsettled conflicts "
+                f"({self.without_conflicts} annotated article(s)); no review project created"
+            )
+        return (
+            f"review project {self.project_id}{' (created)' if self.project_created else ''}"
+            f"{', label config updated' if self.config_updated else ''}: review tasks "
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.refused)} refused; "
+            f"{self.without_conflicts} annotated article(s) without unsettled conflicts not pushed"
+        )
+
+
+def find_review_project(conn: Connection, title: str) -> Any | None:
+    found = [p for p in call(conn, lambda: list(conn.client.projects.list())) if p.title == title]
+    if len(found) > 1:
+        ids = ", ".join(str(p.id) for p in found)
+        raise ReviewRefused(
+            f"{len(found)} projects titled {title!r} on {conn.url} (ids {ids}); "
+            "rename or delete all but one"
+        )
+    return found[0] if found else None
+
+
+def _ensure_review_project(
+    conn: Connection, title: str, xml: str, summary: ReviewPushSummary
+) -> int:
+    project = find_review_project(conn, title)
+    if project is None:
+        project = call(
+            conn,
+            lambda: conn.client.projects.create(
+                title=title,
+                label_config=xml,
+                description="SahelWire review: each task is an article with unsettled "
+                "conflicts; the predictions are the annotators' versions, named by e-mail. "
+                "Submit the gold with a reason. docs/review.md in the repository.",
+                # The versions are predictions: the review needs them shown (Label
+                # Studio's default today, set so that it stays so for this project).
+                show_collab_predictions=True,
+            ),
+        )
+        summary.project_created = True
+    elif (project.label_config or "").strip() != xml.strip():
+        call(conn, lambda: conn.client.projects.update(id=project.id, label_config=xml))
+        summary.config_updated = True
+    summary.project_id = int(project.id)
+    return int(project.id)
+
+
+def _predictions(case: Case, results: Mapping[int, Any]) -> list[dict[str, Any]]:
+    return [
+        {"model_version": v.annotator, "result": results[v.annotation_id]} for v in case.versions
+    ]
+
+
+def push_reviews(
+    conn: Connection, paths: ProjectPaths, layers: AnnotationLayers, taxonomy: Taxonomy
+) -> ReviewPushSummary:
+    """Create or update the review project and one task per article with unsettled conflicts."""
+    summary = ReviewPushSummary()
+    with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
+        cases, summary.without_conflicts = unsettled_cases(layers)
+        try:
+            repo = load_repository(paths)
+        except IdentityError as exc:
+            raise ReviewRefused(str(exc)) from None
+        results = {int(a["id"]): a["result"] for t in repo.tasks.values() for a in t["annotations"]}
+        articles = {a.id: a for a in load_articles(paths)}
+        title = review_title(Settings.load(paths).label_studio_project_title)
+        if not cases and find_review_project(conn, title) is None:
+            return summary  # nothing to review: no empty project is created
+        # the main project's config (registry lists included), with the reviewer's fields
+        xml = review_label_config(render_label_config(taxonomy, load_registries(paths)))
+        project_id = _ensure_review_project(conn, title, xml, summary)
+        existing: dict[str, dict[str, Any]] = {}
+        for row in task_rows(conn, project_id):
+            aid = row["data"].get("article_id")
+            if aid in existing:
+                raise ReviewRefused(
+                    f"review project {project_id} has two tasks for article {aid!r} (tasks "
+                    f"{existing[aid]['id']} and {row['id']}); delete one in Label Studio"
+                )
+            if aid is not None:
+                existing[aid] = row
+        payload: list[dict[str, Any]] = []
+        for case in cases:
+            article = articles[case.article_id]
+            data = task_data(case, article.text, article.sha256)
+            found = existing.get(case.article_id)
+            if found is None:
+                payload.append({"data": data, "predictions": _predictions(case, results)})
+                summary.created.append(case.article_id)
+                continue
+            row = found
+            if row["data"] == data:
+                summary.unchanged.append(case.article_id)
+            elif row["annotations"]:
+                if row["data"].get("review_of") == data["review_of"]:
+                    # Reviewed on these very versions; only the wording changed.
+                    summary.unchanged.append(case.article_id)
+                else:
+                    summary.refused.append(
+                        f"review task {row['id']} (article {case.article_id}) was reviewed on "
+                        "annotation versions that have changed since; its review cannot be "
+                        "pulled: delete that review (or the task) in Label Studio, then run "
+                        "`sahelwire labelstudio review` again"
+                    )
+            else:
+                _replace_task(conn, int(row["id"]), data, _predictions(case, results))
+                summary.updated.append(case.article_id)
+        import_tasks(conn, project_id, payload)
+    return summary
+
+
+def _replace_task(
+    conn: Connection, task_id: int, data: dict[str, Any], predictions: list[dict[str, Any]]
+) -> None:
+    """New versions for an unreviewed task: its data, and its predictions replaced."""
+    call(conn, lambda: conn.client.tasks.update(id=str(task_id), data=data))
+    for old in call(conn, lambda: list(conn.client.predictions.list(task=task_id))):
+        call(conn, lambda pid=old.id: conn.client.predictions.delete(id=pid))
+    for p in predictions:
+        call(
+            conn,
+            lambda p=p: conn.client.predictions.create(
+                task=task_id, result=p["result"], model_version=p["model_version"]
+            ),
+        )
+
+
+# -- review --pull -----------------------------------------------------------------------
+
+
+@dataclass
+class ArticleDecisions:
+    article_id: str
+    reviewer: str
+    entries: list[dict[str, Any]]  # the whole decisions file after this review
+    written: int  # decisions added or replaced
+    unchanged: int  # decisions already in the file as the review implies
+
+
+@dataclass
+class ReviewPullSummary:
+    decided: list[ArticleDecisions] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    not_reviewed: list[str] = field(default_factory=list)
+    not_needed: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        written = sum(d.written for d in self.decided)
+        return (
+            f"review --pull: {len(self.decided)} article(s) decided ({written} decision(s) "
+            f"written), {len(self.unchanged)} unchanged, {len(self.refused)} refused; "
+            f"{len(self.not_reviewed)} review task(s) not reviewed yet"
+            + (
+                f"; {len(self.not_needed)} review(s) of articles without conflicts now, ignored"
+                if self.not_needed
+                else ""
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Review:
+    """One submitted review, parsed like any annotation (sahelwire.annotations.tables)."""
+
+    reviewer: str
+    gold: GoldLayer  # the review taken as one annotator's gold
+    region_reasons: dict[str, str]  # region key -> the reviewer's reason for it
+    reason: str
+
+
+def _text_value(item: Mapping[str, Any]) -> str:
+    value = item.get("value") or {}
+    texts = value.get("text") if isinstance(value, dict) else None
+    if isinstance(texts, list):
+        return " ".join(str(t) for t in texts).strip()
+    return str(texts or "").strip()
+
+
+def _parse_review(
+    ann: dict[str, Any],
+    email: str,
+    article: Any,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+) -> tuple[_Review | None, list[str]]:
+    """The review as tables (the export parser's rules), or why it cannot be read."""
+    result = ann.get("result") or []
+    own = [r for r in result if isinstance(r, dict) and r.get("from_name") in REVIEW_CONTROLS]
+    rest = [
+        r for r in result if not (isinstance(r, dict) and r.get("from_name") in REVIEW_CONTROLS)
+    ]
+    reason = next((_text_value(r) for r in own if r.get("from_name") == REASON), "")
+    by_region = {
+        str(r.get("id")): _text_value(r) for r in own if r.get("from_name") == REGION_REASON
+    }
+    record = repository_annotation(
+        {**ann, "result": rest}, repo_id=1, email=email, model_version=None
+    )
+    collector = TableCollector(
+        {article.id: (article.text, article.sha256)}, taxonomy, {email}, load_source_shapes(paths)
+    )
+    task = {
+        "id": 1,
+        "data": {"text": article.text, "article_id": article.id, "text_sha256": article.sha256},
+        "annotations": [record],
+    }
+    collector.add_task(task, f"review of {article.id}")
+    tables = collector.tables()
+    if tables.problems:
+        return None, [str(p) for p in tables.problems]
+    gold = adjudicate(
+        tables.annotations,
+        tables.regions,
+        tables.relations,
+        tables.choices,
+        paths.decisions_dir,
+        taxonomy,
+        decided={article.id: {}},
+    ).gold
+    reasons = {}
+    for r in tables.regions.iter_rows(named=True):
+        why = by_region.get(str(r["region_id"]), "")
+        if why:
+            reasons[region_key(r["layer"], r["label"], r["start"], r["end"])] = why
+    return _Review(email, gold, reasons, reason), []
+
+
+def _items(gold: GoldLayer, article_id: str) -> dict[str, set[Any]]:
+    """The gold of one article as comparable sets (regions with their attributes)."""
+    regions = gold.regions.filter(pl.col("article_id") == article_id)
+    relations = gold.relations.filter(pl.col("article_id") == article_id)
+    choices = gold.choices.filter(
+        (pl.col("article_id") == article_id) & ~pl.col("field").is_in(list(UNCONTESTED_FIELDS))
+    )
+    attrs = [c for c in ATTRS if c in regions.columns]
+    return {
+        "regions": set(regions["region_key"].to_list()),
+        "attributes": {
+            (r["region_key"], a, r[a]) for r in regions.iter_rows(named=True) for a in attrs
+        },
+        "relations": {
+            f"{r['from_key']}->{r['to_key']}:{r['label']}" for r in relations.iter_rows(named=True)
+        },
+        "choices": {f"{r['field']}:{r['value']}" for r in choices.iter_rows(named=True)},
+    }
+
+
+def _decide(item: str, review: _Review, mine: dict[str, set[Any]]) -> dict[str, Any] | None:
+    """The decision the review implies for one conflict item (None: it cannot say)."""
+    kind, _, rest = item.partition(":")
+    if kind == "region":
+        action: dict[str, Any] = {"action": "accept" if rest in mine["regions"] else "reject"}
+        key = rest
+    elif kind == "attr":
+        key, _, attr = rest.rpartition(":")
+        if key not in mine["regions"]:
+            return None
+        value = next(v for k, a, v in mine["attributes"] if k == key and a == attr)
+        action = {"action": "set", "value": value}
+    elif kind == "relation":
+        action = {"action": "accept" if rest in mine["relations"] else "reject"}
+        key = rest.partition("->")[0]
+    else:  # choice
+        action = {"action": "accept" if rest in mine["choices"] else "reject"}
+        key = ""
+    why = review.region_reasons.get(key) or review.reason
+    return {"item": item, **action, "decided_by": review.reviewer, "why": why}
+
+
+def _article_layers(
+    layers: AnnotationLayers, article_id: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    only = pl.col("article_id") == article_id
+    return (
+        layers.annotations.filter(only),
+        layers.regions.filter(only),
+        layers.relations.filter(only),
+        layers.choices.filter(only),
+    )
+
+
+def decisions_from_review(
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    article_id: str,
+    review: _Review,
+    *,
+    overwrite: bool,
+) -> tuple[ArticleDecisions | None, list[str]]:
+    """The article's decisions file after ``review`` (None and the reasons when refused)."""
+    path = paths.decisions_dir / f"{article_id}.yaml"
+    try:
+        entries = decision_entries(path)
+        existing = read_decisions(paths.decisions_dir, article_id)
+    except ValueError as exc:
+        return None, [str(exc)]
+    tables = _article_layers(layers, article_id)
+    mine = _items(review.gold, article_id)
+    proposed: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    result = None
+    # Deciding a region can reveal conflicts behind it (a relation to a region only one
+    # annotator made is a conflict once that region is gold): decide until none is new.
+    for _ in range(10):
+        merged = {**existing, **proposed} if overwrite else {**proposed, **existing}
+        result = adjudicate(*tables, paths.decisions_dir, taxonomy, decided={article_id: merged})
+        new = [
+            c["item"]
+            for c in result.conflicts
+            if c["kind"] == "conflict" and c["item"] not in proposed
+        ]
+        if not new:
+            break
+        details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
+        for item in new:
+            decision = _decide(item, review, mine)
+            if decision is not None:
+                # Who made what, for whoever reads the file (adjudication ignores the key).
+                decision["conflict"] = details[item]
+            if decision is None:
+                problems.append(
+                    f"{item}: the annotators tie on this attribute of a region they agree on, "
+                    "but the review leaves the region out; decisions cannot drop it"
+                )
+                decision = {"item": item, "action": None}
+            proposed[item] = decision
+    if problems:
+        return None, problems
+    if not proposed:
+        return None, []
+    assert result is not None
+    if not review.reason and any(not d["why"] for d in proposed.values()):
+        return None, [
+            f"no reason given: fill in {REASON} in the review (it becomes each decision's why)"
+        ]
+    clashes = [
+        f"{item}: the file says {existing[item]['action']} "
+        f"(by {existing[item].get('decided_by')}), the review says {d['action']}"
+        for item, d in sorted(proposed.items())
+        if item in existing and not _same_action(existing[item], d)
+    ]
+    if clashes and not overwrite:
+        return None, [
+            *clashes,
+            "an existing decision is never replaced without `--overwrite`",
+        ]
+    gold = _items(result.gold, article_id)
+    differences = _differences(mine, gold)
+    if differences:
+        return None, [
+            *differences,
+            "decisions only accept or reject what an annotator made (and pick a tied "
+            "attribute's value): change the review to choose among the annotators' versions, "
+            "or have an annotator change their annotation and run `sahelwire labelstudio "
+            "review` again",
+        ]
+    return _merged_file(article_id, review.reviewer, entries, proposed), []
+
+
+def review_decisions(
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    article: Any,
+    annotation: dict[str, Any],
+    reviewer: str,
+    *,
+    overwrite: bool = False,
+) -> tuple[ArticleDecisions | None, list[str]]:
+    """One submitted review (a Label Studio annotation, as exported) -> the article's
+    decisions file; (None, why) when it is refused, (None, []) when nothing is in conflict."""
+    review, problems = _parse_review(annotation, reviewer, article, taxonomy, paths)
+    if review is None:
+        return None, problems
+    return decisions_from_review(layers, taxonomy, paths, article.id, review, overwrite=overwrite)
+
+
+def _same_action(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """The same decision (who and why aside): an earlier pull of this very review."""
+    return a.get("action") == b.get("action") and a.get("value") == b.get("value")
+
+
+def _differences(review: dict[str, set[Any]], gold: dict[str, set[Any]]) -> list[str]:
+    out = []
+    for what in ("regions", "relations", "choices"):
+        for item in sorted(review[what] - gold[what], key=str):
+            out.append(f"the review has {what[:-1]} {item}, which the gold cannot get")
+        for item in sorted(gold[what] - review[what], key=str):
+            out.append(f"the review lacks {what[:-1]} {item}, which the annotators agreed on")
+    common = review["regions"] & gold["regions"]
+    mine = {(k, a): v for k, a, v in review["attributes"] if k in common}
+    theirs = {(k, a): v for k, a, v in gold["attributes"] if k in common}
+    for (k, a), v in sorted(mine.items(), key=str):
+        if theirs.get((k, a)) != v:
+            out.append(
+                f"the review gives {a} {v!r} to region {k}, the annotators agreed on "
+                f"{theirs.get((k, a))!r}"
+            )
+    return out
+
+
+def _merged_file(
+    article_id: str,
+    reviewer: str,
+    entries: list[dict[str, Any]],
+    proposed: dict[str, dict[str, Any]],
+) -> ArticleDecisions:
+    """The file's entries with the review's: placeholders filled, others kept in place."""
+    written = unchanged = 0
+    out: list[dict[str, Any]] = []
+    done: set[str] = set()
+    for entry in entries:
+        item = str(entry["item"])
+        new = proposed.get(item)
+        if new is None or item in done:
+            out.append(entry)
+            continue
+        done.add(item)
+        if is_placeholder(entry):
+            out.append(new)
+            written += 1
+        elif _same_action(entry, new):
+            out.append(entry)  # an earlier pull of this review, or a hand decision agreeing
+            unchanged += 1
+        else:  # a different decision: decisions_from_review refused unless overwrite
+            out.append(new)
+            written += 1
+    for item in sorted(set(proposed) - done):
+        out.append(proposed[item])
+        written += 1
+    return ArticleDecisions(article_id, reviewer, out, written, unchanged)
+
+
+def render_decisions(article_id: str, entries: list[dict[str, Any]]) -> str:
+    header = (
+        f"# Adjudication decisions for article {article_id} (rules: "
+        "src/sahelwire/annotations/adjudication.py).\n"
+        "# Entries by `sahelwire labelstudio review --pull` come from a review submitted in\n"
+        "# Label Studio (docs/review.md); decided_by is the reviewer's e-mail.\n"
+    )
+    body = yaml.safe_dump({"decisions": entries}, sort_keys=False, allow_unicode=True, width=100)
+    return header + body
+
+
+def _reviewer(ann: Mapping[str, Any], users: Mapping[int, str]) -> str | None:
+    """The e-mail of the account that submitted a review (export: user id or object)."""
+    who = ann.get("completed_by")
+    if isinstance(who, dict):
+        return str(who["email"]) if who.get("email") else None
+    if isinstance(who, int) and not isinstance(who, bool):
+        return users.get(who)
+    return None
+
+
+def _latest_review(
+    task: Mapping[str, Any], users: Mapping[int, str]
+) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(the review to use, its reviewer's e-mail, why none can be used); all None: unreviewed."""
+    submitted = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not submitted:
+        return None, None, None
+    emails = {id(a): _reviewer(a, users) for a in submitted}
+    unknown = [a.get("id") for a in submitted if emails[id(a)] is None]
+    if unknown:
+        return None, None, f"review annotation(s) {unknown}: the account is not on this server"
+    people = sorted({str(e) for e in emails.values()})
+    if len(people) > 1:
+        return (
+            None,
+            None,
+            (
+                f"reviewed by {len(people)} people ({', '.join(people)}): which review is the gold "
+                "is unknown; delete all but one in Label Studio"
+            ),
+        )
+    # One reviewer who submitted twice (a second review after a change): the latest counts.
+    latest = max(submitted, key=lambda a: (str(a.get("updated_at")), a.get("id") or 0))
+    return latest, people[0], None
+
+
+def pull_reviews(
+    conn: Connection,
+    paths: ProjectPaths,
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    *,
+    overwrite: bool = False,
+) -> ReviewPullSummary:
+    """Every submitted review -> annotations/decisions/<article>.yaml (see the module doc)."""
+    summary = ReviewPullSummary()
+    with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
+        title = review_title(Settings.load(paths).label_studio_project_title)
+        project = find_review_project(conn, title)
+        if project is None:
+            raise ReviewRefused(
+                f"no review project titled {title!r} on {conn.url}: run `sahelwire "
+                "labelstudio review` first"
+            )
+        tasks = export_tasks(conn, paths, int(project.id))
+        users = annotator_directory(conn)
+        articles = {a.id: a for a in load_articles(paths)}
+        versions = counted_versions(layers)
+        writes: list[ArticleDecisions] = []
+        for task in sorted(tasks, key=lambda t: str((t.get("data") or {}).get("article_id"))):
+            data = task.get("data") or {}
+            aid = data.get("article_id")
+            where = f"review task {task.get('id')} (article {aid})"
+            if aid not in articles:
+                summary.refused.append(f"{where}: not an article of dataset/raw/manifest.jsonl")
+                continue
+            ann, reviewer, why_not = _latest_review(task, users)
+            if why_not is not None:
+                summary.refused.append(f"{where}: {why_not}")
+                continue
+            if ann is None or reviewer is None:
+                summary.not_reviewed.append(str(aid))
+                continue
+            now = [v.record() for v in versions.get(aid, [])]
+            if data.get("review_of") != now:
+                summary.refused.append(
+                    f"{where}: reviewed on annotation versions that are not the repository's "
+                    "now (an annotator changed their annotation, or `sahelwire labelstudio "
+                    "pull` has not run since); pull, run `sahelwire labelstudio review`, and "
+                    "have the task reviewed again"
+                )
+                continue
+            decided, problems = review_decisions(
+                layers, taxonomy, paths, articles[aid], ann, reviewer, overwrite=overwrite
+            )
+            if problems:
+                summary.refused += [f"{where}: {p}" for p in problems]
+            elif decided is None:
+                summary.not_needed.append(str(aid))
+            elif decided.written == 0:
+                summary.unchanged.append(str(aid))
+            else:
+                writes.append(decided)
+        # Every review is checked before the first write; each file is replaced atomically.
+        for decided in writes:
+            path = paths.decisions_dir / f"{decided.article_id}.yaml"
+            write_text_atomic(path, render_decisions(decided.article_id, decided.entries))
+            summary.decided.append(decided)
+            summary.changed_files.append(str(path.relative_to(paths.root)))
+    return summary

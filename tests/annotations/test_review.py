@@ -1,0 +1,308 @@
+"""The review loop's rules without a server: review -> decisions, who made what, skeletons,
+placeholders, the agreement caution. The round trip through Label Studio itself is
+tests/labelstudio/test_review.py."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import ROOT, copy_project
+from sahelwire.annotations.adjudication import (
+    UNSETTLED_RULE,
+    adjudicate,
+    read_decisions,
+    write_skeletons,
+)
+from sahelwire.annotations.agreement import agreement_report
+from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.annotations.review import render_decisions, review_decisions, review_label_config
+from sahelwire.annotations.tables import TableCollector, load_source_shapes
+from sahelwire.io.config import ConfigError, Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.label_config import render_label_config, result_types
+from sahelwire.labelstudio.offsets import to_label_studio
+from sahelwire.raw.manifest import Article
+from sahelwire.schema.registries import load_registries
+from sahelwire.schema.taxonomy import load_taxonomy
+
+TAX = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
+TEXT = "US and Niger officials meet in Niamey on Tuesday.\n"
+AID = "a1"
+A, B, R = "a@x.test", "b@x.test", "lead@x.test"
+STAMP = "2024-05-01T10:00:00.000000Z"
+
+
+@pytest.fixture()
+def paths(tmp_path: Path) -> ProjectPaths:
+    return ProjectPaths(copy_project(tmp_path / "p", annotations=False))
+
+
+def article() -> Article:
+    return Article(AID, TEXT, hashlib.sha256(TEXT.encode()).hexdigest(), {})
+
+
+def span(rid: str, surface: str, layer: str, label: str, **attrs: str) -> list[dict[str, Any]]:
+    start = TEXT.index(surface)
+    s, e = to_label_studio(TEXT, start, start + len(surface))
+    types = result_types(TAX)
+    out = [
+        {
+            "id": rid,
+            "from_name": layer,
+            "to_name": "text",
+            "type": "labels",
+            "value": {"start": s, "end": e, "text": surface, "labels": [label]},
+        }
+    ]
+    for name, v in attrs.items():
+        kind = types[name]
+        key = {"choices": "choices", "textarea": "text"}[kind]
+        out.append(
+            {
+                "id": rid,
+                "from_name": name,
+                "to_name": "text",
+                "type": kind,
+                "value": {"start": s, "end": e, key: [v]},
+            }
+        )
+    return out
+
+
+def relation(frm: str, to: str, role: str) -> dict[str, Any]:
+    return {"type": "relation", "from_id": frm, "to_id": to, "direction": "right", "labels": [role]}
+
+
+def text_item(name: str, text: str, rid: str = "why", where: dict[str, Any] | None = None) -> Any:
+    value: dict[str, Any] = {"text": [text]}
+    if where is not None:
+        value = {"start": where["value"]["start"], "end": where["value"]["end"], **value}
+    return {"id": rid, "from_name": name, "to_name": "text", "type": "textarea", "value": value}
+
+
+def stance(value: str) -> dict[str, Any]:
+    return {
+        "id": "s",
+        "from_name": "stance_us_presence",
+        "to_name": "text",
+        "type": "choices",
+        "value": {"choices": [value]},
+    }
+
+
+def annotation(i: int, email: str, result: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": i,
+        "unique_id": str(uuid.UUID(int=i)),
+        "completed_by": {"email": email},
+        "result": result,
+        "was_cancelled": False,
+        "ground_truth": False,
+        "lead_time": 1.0,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "prediction": {},
+    }
+
+
+def layers_of(paths: ProjectPaths, *annotations: dict[str, Any]) -> AnnotationLayers:
+    art = article()
+    collector = TableCollector({AID: (TEXT, art.sha256)}, TAX, {A, B}, load_source_shapes(paths))
+    data = {"text": TEXT, "article_id": AID, "text_sha256": art.sha256}
+    collector.add_task({"id": 1, "data": data, "annotations": list(annotations)}, "t.json")
+    t = collector.tables()
+    assert t.problems == []
+    result = adjudicate(t.annotations, t.regions, t.relations, t.choices, paths.decisions_dir, TAX)
+    return AnnotationLayers(
+        t.annotations,
+        t.regions,
+        t.relations,
+        t.choices,
+        result.gold,
+        problems=result.problems,
+        conflicts=result.conflicts,
+    )
+
+
+MEET = span("m", "meet", "events", "MEETING", realis="ACTUAL")
+NIAMEY = span("n", "Niamey", "entities", "GPE")
+NIGER = span("g", "Niger", "entities", "GPE")
+
+
+def two_versions(paths: ProjectPaths) -> AnnotationLayers:
+    """A: MEETING with its PLACE Niamey; B: the MEETING only, and Niger."""
+    return layers_of(
+        paths,
+        annotation(1, A, [*MEET, *NIAMEY, relation("m", "n", "PLACE")]),
+        annotation(2, B, [*MEET, *NIGER]),
+    )
+
+
+def review(result: list[dict[str, Any]]) -> dict[str, Any]:
+    return annotation(99, R, result)
+
+
+def test_conflicts_name_who_made_what(paths: ProjectPaths) -> None:
+    layers = two_versions(paths)
+    details = {c["item"]: c for c in layers.conflicts}
+    niamey = details[f"region:entities:GPE:{TEXT.index('Niamey')}:{TEXT.index('Niamey') + 6}"]
+    assert niamey["detail"] == f"'Niamey' marked by {A}, not by {B}"
+    assert (niamey["by"], niamey["not_by"]) == ([A], [B])
+    # The relation to Niamey is no conflict yet: its end is not gold until decided.
+    assert not any(i.startswith("relation:") for i in details)
+
+
+def test_a_review_settles_every_conflict_including_those_it_reveals(paths: ProjectPaths) -> None:
+    layers = two_versions(paths)
+    accepted = span("rn", "Niamey", "entities", "GPE")
+    gold = [
+        *span("rm", "meet", "events", "MEETING", realis="ACTUAL"),
+        *accepted,
+        relation("rm", "rn", "PLACE"),
+        text_item("review_reason", "The meeting is in Niamey; Niger is not a party here."),
+        text_item("review_region_reason", "the place of the meeting", "rn", accepted[0]),
+    ]
+    decided, problems = review_decisions(layers, TAX, paths, article(), review(gold), R)
+    assert problems == [] and decided is not None
+    by_item = {d["item"]: d for d in decided.entries}
+    niamey = next(i for i in by_item if i.startswith("region:entities:GPE:") and "Niamey" in by_item[i]["conflict"])  # fmt: skip
+    niger = next(i for i in by_item if i != niamey and i.startswith("region:"))
+    rel = next(i for i in by_item if i.startswith("relation:"))  # revealed by accepting Niamey
+    assert {i: by_item[i]["action"] for i in (niamey, niger, rel)} == {
+        niamey: "accept",
+        niger: "reject",
+        rel: "accept",
+    }
+    assert by_item[niamey]["why"] == "the place of the meeting"
+    assert by_item[niger]["why"].startswith("The meeting is in Niamey")
+    assert {d["decided_by"] for d in decided.entries} == {R}
+    # Written and read back as adjudication reads it: nothing unsettled, the review is gold.
+    path = paths.decisions_dir / f"{AID}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_decisions(AID, decided.entries), encoding="utf-8")
+    assert set(read_decisions(paths.decisions_dir, AID)) == {niamey, niger, rel}
+    after = layers_of(
+        paths,
+        annotation(1, A, [*MEET, *NIAMEY, relation("m", "n", "PLACE")]),
+        annotation(2, B, [*MEET, *NIGER]),
+    )
+    assert [p for p in after.problems if p.rule == UNSETTLED_RULE] == []
+    assert sorted(after.gold.regions["text"].to_list()) == ["Niamey", "meet"]
+    assert after.gold.relations["label"].to_list() == ["PLACE"]
+
+
+def test_a_review_decisions_cannot_express_is_refused(paths: ProjectPaths) -> None:
+    layers = two_versions(paths)
+    reason = text_item("review_reason", "r")
+    # Drops the MEETING both annotators made, and adds US, which nobody made.
+    mine = [*NIAMEY, *span("u", "US", "entities", "GPE"), reason]
+    decided, problems = review_decisions(layers, TAX, paths, article(), review(mine), R)
+    assert decided is None
+    text = "\n".join(problems)
+    assert "the review lacks region events:MEETING:" in text
+    assert "the review has region entities:GPE:0:2, which the gold cannot get" in text
+    assert "decisions only accept or reject what an annotator made" in text
+
+
+def test_a_review_without_a_reason_is_refused(paths: ProjectPaths) -> None:
+    layers = two_versions(paths)
+    decided, problems = review_decisions(layers, TAX, paths, article(), review([*MEET]), R)
+    assert decided is None
+    assert problems == [
+        "no reason given: fill in review_reason in the review (it becomes each decision's why)"
+    ]
+
+
+def test_an_existing_different_decision_is_kept_without_overwrite(paths: ProjectPaths) -> None:
+    layers = two_versions(paths)
+    niger = next(c["item"] for c in layers.conflicts if "Niger" in c["detail"])
+    path = paths.decisions_dir / f"{AID}.yaml"
+    path.parent.mkdir(parents=True)
+    hand = f"decisions:\n- item: '{niger}'\n  action: accept\n  decided_by: {A}\n  why: by hand\n"
+    path.write_text(hand)
+    mine = [*MEET, text_item("review_reason", "Niger is not a party")]
+    decided, problems = review_decisions(layers, TAX, paths, article(), review(mine), R)
+    assert decided is None
+    assert f"{niger}: the file says accept (by {A}), the review says reject" in problems
+    assert "an existing decision is never replaced without `--overwrite`" in problems
+    decided, problems = review_decisions(
+        layers, TAX, paths, article(), review(mine), R, overwrite=True
+    )
+    assert problems == [] and decided is not None
+    assert next(d for d in decided.entries if d["item"] == niger)["action"] == "reject"
+
+
+def test_skeleton_placeholders_settle_nothing_and_are_never_overwritten(
+    paths: ProjectPaths,
+) -> None:
+    layers = two_versions(paths)
+    unsettled = [c for c in layers.conflicts if c["kind"] == "conflict"]
+    written, kept = write_skeletons(paths.decisions_dir, unsettled)
+    assert [p.name for p in written] == [f"{AID}.yaml"] and kept == []
+    entries = yaml.safe_load(written[0].read_text())["decisions"]
+    assert all(e["action"] is None and "marked by" in e["conflict"] for e in entries)
+    assert read_decisions(paths.decisions_dir, AID) == {}  # placeholders decide nothing
+    written[0].write_text("decisions: []\n# mine\n")
+    again = write_skeletons(paths.decisions_dir, unsettled)
+    assert again == ([], [paths.decisions_dir / f"{AID}.yaml"])
+    assert written[0].read_text() == "decisions: []\n# mine\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("action: acept\n  decided_by: x\n  why: y", "action 'acept' is not one of accept, reject"),
+        ("action: accept\n  why: y", "must say decided_by and why"),
+    ],
+)
+def test_a_filled_in_decision_must_be_complete(tmp_path: Path, entry: str, message: str) -> None:
+    (tmp_path / "a1.yaml").write_text(f"decisions:\n- item: region:entities:GPE:0:2\n  {entry}\n")
+    with pytest.raises(ValueError, match=message):
+        read_decisions(tmp_path, "a1")
+
+
+def test_review_config_adds_the_reviewer_fields_to_the_main_config() -> None:
+    main = render_label_config(TAX, load_registries(ProjectPaths(ROOT)))
+    xml = review_label_config(main)
+    assert 'name="review_reason"' in xml and 'perRegion="true"' in xml
+    assert '<Header value="$review_summary"' in xml
+    # every control of the main config is there, unchanged
+    assert all(line in xml for line in main.splitlines())
+
+
+def test_agreement_cautions_below_the_minimum(paths: ProjectPaths) -> None:
+    layers = layers_of(
+        paths,
+        annotation(1, A, [*NIAMEY, stance("SUPPORTS")]),
+        annotation(2, B, [*NIAMEY, stance("OPPOSES")]),
+    )
+    report = agreement_report(layers.annotations, layers.regions, layers.choices, TAX)
+    assert report["article_labels"]["stance_us_presence"]["alpha"] == 0.0
+    assert report["caution"].startswith("only 1 article(s) annotated by two or more annotators")
+    assert "moves alpha by 1.00 or more" in report["caution"]
+    enough = agreement_report(
+        layers.annotations, layers.regions, layers.choices, TAX, min_articles=1
+    )
+    assert enough["caution"] is None
+
+
+def test_agreement_minimum_is_read_from_pyproject(tmp_path: Path) -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert Settings.from_pyproject(tmp_path / "pyproject.toml").agreement_min_articles == 20
+    marker = "[tool.sahelwire]\n"
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace(marker, marker + "agreement_min_articles = 50\n")
+    )
+    assert Settings.from_pyproject(tmp_path / "pyproject.toml").agreement_min_articles == 50
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace(marker, marker + "agreement_min_articles = 1\n")
+    )
+    with pytest.raises(ConfigError, match="agreement_min_articles must be at least 2"):
+        Settings.from_pyproject(tmp_path / "pyproject.toml")
