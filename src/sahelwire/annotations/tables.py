@@ -52,6 +52,7 @@ from sahelwire.labelstudio.export_format import (
     DRAFT,
     ORIGINS,
     PREDICTION,
+    PROVENANCE_KEY,
     REGION_ATTRIBUTE_VALUE,
     REGION_ITEM,
     RELATION,
@@ -459,6 +460,14 @@ class TableCollector:
         """A prediction's results, checked as an annotation's, in the annotations_raw row shape."""
         kept = self.regions, self.relations, self.choices, self.proposals
         self.regions, self.relations, self.choices = [], [], []
+        # Provenance of a re-opened release (PROVENANCE_KEY) is not a result field; anything
+        # but an object under that key stays and is refused as an unknown key.
+        result = [
+            {k: v for k, v in item.items() if k != PROVENANCE_KEY}
+            if isinstance(item, dict) and isinstance(item.get(PROVENANCE_KEY), dict)
+            else item
+            for item in result
+        ]
         try:
             self._add_results(result, rec, base, text, source)
             regions, relations, choices = self.regions, self.relations, self.choices

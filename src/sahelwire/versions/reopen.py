@@ -63,6 +63,7 @@ from sahelwire.annotations.gold_layer import region_key
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
+from sahelwire.labelstudio.export_format import PROVENANCE_KEY
 from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.offsets import OffsetError, to_label_studio
 from sahelwire.labelstudio.project import find_project, task_rows
@@ -81,7 +82,6 @@ from sahelwire.versions.rebuild import RebuildMismatch, RebuildRefused, rebuild_
 from sahelwire.versions.release_checks import file_problems
 from sahelwire.versions.releases import load_manifest
 
-PROVENANCE_KEY = "sahelwire"
 # Columns of the documents config that are about the article, not gold annotations.
 ARTICLE_COLUMNS = frozenset(
     {
