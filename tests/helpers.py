@@ -164,3 +164,17 @@ def unreleased_repo(dest: Path) -> Path:
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "project"], check=True)
     return root
+
+
+# Debian's Chromium, as bootstrap installs it, and the flags every browser test launches it
+# with (headless in a container, no network beyond the local server).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

@@ -20,7 +20,7 @@ from typing import Any
 import datasets
 import pytest
 
-from helpers import run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.hotkeys import reserved_keys
@@ -32,16 +32,6 @@ from sahelwire.schema.registries import load_registries
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT = 1440, 900
 
 
@@ -130,7 +120,7 @@ def test_fields_of_a_region_near_the_end_of_the_longest_article_are_in_view(
     assert entity["id"] in {i for i, _ in config.pickers["entity_id_GPE"]}
     shots = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             login(page, ls_server)

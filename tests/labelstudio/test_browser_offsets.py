@@ -15,7 +15,7 @@ from typing import Any
 import datasets
 import pytest
 
-from helpers import run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -23,18 +23,8 @@ from sahelwire.raw.manifest import load_articles
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTICLE = "001_a9cbf47f8b5096a3"
 PHRASE, WORD = "Do you think Niger can truly benefit", "Niger"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 RANGE_JS = """([phrase, word]) => {
   const root = document.querySelector('.lsf-htx-richtext');
@@ -91,7 +81,7 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
         assert prediction.id is not None
         ls_conn.client.predictions.delete(id=prediction.id)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             login(page, ls_server)
@@ -194,7 +184,7 @@ def test_measure_offset_unit_after_emoji_and_crlf_both_directions(ls_server: Any
         ],
     )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             login(page, ls_server)

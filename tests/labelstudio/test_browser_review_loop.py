@@ -36,23 +36,13 @@ import datasets
 import pytest
 import yaml
 
-from helpers import run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Sorts before the committed articles: push imports in article-id order, and the queue
 # (Sequential sampling) hands out the lowest task id first, so both annotators get this one.
 ARTICLE = "000_0_e2e_review"
@@ -225,7 +215,7 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
 
     # 2. A and B, each in their own browser session, through the queue
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
             sign_up(page, link, a)
@@ -291,7 +281,7 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     versions = {p.model_version: p for p in ls_conn.client.predictions.list(task=review_task.id)}
     assert set(versions) == {a, b}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
             sign_up(page, link, reviewer)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from label_studio_sdk.client import LabelStudio
 
-from helpers import run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem
 from sahelwire.labelstudio.invite import invite_url, sign_up
@@ -187,15 +187,6 @@ def test_an_invite_link_signs_up_any_number_of_accounts_until_it_is_reset(
     assert sign_up(ls_conn, first, "Invite-pw-1", link=fresh)
 
 
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The editor's own state (window.Htx is Label Studio's store): the annotation the queue
 # opened for this user, its parent prediction, and its span regions.
 EDITOR_STATE_JS = """() => {
@@ -247,7 +238,6 @@ def test_in_the_queue_the_second_annotator_starts_from_the_same_prediction_as_th
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not shutil.which("chromium"):
         pytest.skip("Debian chromium is not installed")
     _push(ls_project.root)
@@ -256,7 +246,7 @@ def test_in_the_queue_the_second_annotator_starts_from_the_same_prediction_as_th
     token_a = sign_up(ls_conn, email_a, pw)
     sign_up(ls_conn, email_b, pw)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             state_a = _queue_editor_state(browser, ls_server.url, project_id, email_a, pw)
             task_id = state_a["task"]
