@@ -514,3 +514,43 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_that_is_trusted(project: P
         warm = read(project)
         assert warm.cache is not None and warm.cache.hits == ALL
         same(expected, warm)
+
+
+# -- the same bytes out -------------------------------------------------------------------
+
+
+def test_build_gives_the_same_bytes_with_no_cold_and_warm_cache(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sahelwire.io.config import Settings
+    from sahelwire.release.build import render_release
+
+    paths = ProjectPaths(project)
+    settings = Settings.load(paths)
+    monkeypatch.setenv(CACHE_ENV, "off")
+    without = render_release(paths, settings).files
+    assert not cache_dir(paths).exists()
+    monkeypatch.setenv(CACHE_ENV, "on")
+    cold = render_release(paths, settings).files
+    assert entries(project) == [len(ALL)]
+    warm = render_release(paths, settings).files
+    assert cold == without and warm == without
+
+
+def test_validate_prints_the_same_report_with_no_cold_and_warm_cache(project: Path) -> None:
+    # Problems of every kind: a file refused by the JSON reader, a record refused by the
+    # parser, and a repeat across files that a file read from the cache meets.
+    _set(A000, _put_ann_id, A003, _ann_id)(project)
+    edit(project, A002, lambda t: t["annotations"][0].__setitem__("lead_time", -1))
+    path = export(project, A001)
+    path.write_bytes(path.read_bytes()[:-40])
+    outputs = []
+    for env in ({CACHE_ENV: "off"}, {CACHE_ENV: None}, {CACHE_ENV: None}):
+        for args in (("validate", "--no-dist"), ("validate", "--no-dist", "--json")):
+            result = run_cli(project, *args, env=env)
+            assert result.returncode == 1, result.stderr
+            outputs.append((args, result.stdout, result.stderr))
+    assert entries(project)  # the warm runs had a cache to read
+    off, cold, warm = outputs[0:2], outputs[2:4], outputs[4:6]
+    assert cold == off and warm == off
+    assert "annotation ids are unique" in off[0][1] + off[0][2]

@@ -1445,6 +1445,7 @@ def _read_with_cache(
         len(stats.unstored),
         stats.stored,
         ", compacted" if stats.compacted else "",
+        extra={"cache_stats": stats},  # scripts/bench.py reports it
     )
     return tables
 
