@@ -554,3 +554,13 @@ def test_validate_prints_the_same_report_with_no_cold_and_warm_cache(project: Pa
     off, cold, warm = outputs[0:2], outputs[2:4], outputs[4:6]
     assert cold == off and warm == off
     assert "annotation ids are unique" in off[0][1] + off[0][2]
+
+
+def test_without_the_parser_sources_there_is_no_cache(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed without its .py files, a code change could not reach the fingerprint.
+    monkeypatch.setattr(export_cache, "parser_sources", lambda: {})
+    tables = read_annotation_tables(ProjectPaths(project), cache=True)
+    assert tables.cache is None and not cache_dir(ProjectPaths(project)).exists()
+    same(uncached(project), tables)

@@ -32,10 +32,13 @@ their order, so the next load is one slice per table) and removes the others.
 **Cross-file checks stay outside.** Some rules span files: one task per article, task,
 annotation, prediction ids and annotation UUIDs unique across exports (the first file read
 keeps it, later ones are refused naming it). An entry is the file's parse *on its own*, with
-the ids it looked up (``asked``) and took (``claimed``); :func:`sahelwire.annotations.tables.read_annotation_tables`
-replays them in file order against the ids of the files before it, and a file whose asked
-ids meet an earlier file's is parsed again in sequence with the earlier ids in place (and not
-stored), so the Problems and rows are those of one sequential parse, byte for byte.
+the ids it looked up (``asked``) and took (``claimed``);
+:func:`sahelwire.annotations.tables.read_annotation_tables` replays them in file order against
+the ids of the files before it. A file none of whose asked ids an earlier file took gets the
+same answer to every lookup as when parsed on its own, so its stored parse is exactly its
+sequential parse; a file whose asked ids meet an earlier file's is parsed again in sequence
+with the earlier ids in place (and not stored). The Problems and rows are those of one
+sequential parse of every file.
 
 **Concurrency.** Packs are written to a temporary file and renamed into place (readers see a
 whole pack or none); writers take a non-blocking lock and a run that finds it taken stores
@@ -333,7 +336,11 @@ def fingerprint(paths: ProjectPaths, taxonomy: Any, shapes: Mapping[str, Any]) -
     add("format", str(FORMAT).encode())
     versions = f"{platform.python_version()} polars {pl.__version__} pyarrow {pyarrow.__version__}"
     add("versions", versions.encode())
-    for module, source in parser_sources().items():
+    sources = parser_sources()
+    if PARSER_MODULE not in sources or __name__ not in sources:
+        # Installed without its sources: a code change could not be seen, so no cache.
+        raise Uncacheable("the parser's source files are not readable")
+    for module, source in sources.items():
         add(f"code {module}", source.read_bytes())
     add("taxonomy", json.dumps(_canonical(taxonomy), sort_keys=True).encode())
     add("shapes", json.dumps(_canonical(shapes), sort_keys=True).encode())
@@ -459,9 +466,12 @@ class ExportCache:
         self._index: dict[str, list[tuple[Pack, Any]]] = {}
         self._bad: set[Path] = set()
         self.used: dict[str, Pack] = {}  # key -> the pack its entry came from
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob(f"*{SUFFIX}")):
+        try:
+            listed = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+        except OSError as exc:  # an unreadable folder is an empty cache
+            self.stats.ignored.append(f"{folder}: {exc}")
+            listed = []
+        for path in listed:
             try:
                 pack = Pack.open(path, fingerprint)
             except FileNotFoundError:

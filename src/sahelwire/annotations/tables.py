@@ -27,6 +27,11 @@ Read strictly (docs/label_studio_format.md, "Read strictly"): the JSON itself by
 config, and every entry of annotations/exports/ (:func:`export_files`). Whatever is not fully
 understood is refused with a Problem, never skipped or guessed; docs/reliability.md lists each
 class with its test.
+
+Parsed once: :func:`read_annotation_tables` keeps each file's parse in the export cache
+(:mod:`sahelwire.annotations.export_cache`) and parses only the files that changed; the rules
+that span files are replayed over all of them in order (see "the cached read" below), so the
+tables and Problems are those of parsing every file.
 """
 
 from __future__ import annotations
@@ -1142,15 +1147,6 @@ def collector_for(
     return collector
 
 
-def read_task_file(path: Path, source: str) -> tuple[Any, Problem | None]:
-    """One pulled task file, strictly decoded; (None, the Problem) when it is refused."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, _unreadable(source, exc)
-    return decode_task_file(data, source)
-
-
 def _unreadable(source: str, exc: OSError) -> Problem:
     return Problem(source, None, None, "file is readable", None, str(exc))
 
@@ -1200,7 +1196,10 @@ def read_annotation_tables(
     records are the same; without it every file is parsed, as here.
     """
     if cache if cache is not None else cache_enabled():
-        return _read_with_cache(paths, taxonomy, texts)
+        try:
+            return _read_with_cache(paths, taxonomy, texts)
+        except Uncacheable:
+            pass  # no fingerprint to key the cache by: every file is parsed
     collector = collector_for(paths, taxonomy, texts)
     files, problems = export_files(paths)
     collector.problems.extend(problems)
@@ -1464,6 +1463,7 @@ def _read_one(
         collector.begin_file()
         collector.problems.append(_unreadable(source, exc))
         stats.parsed.append(source)
+        stats.unstored.append(source)
         return _FileResult(collector.end_file(source, None)[0], None, None)
     sha = hashlib.sha256(data).hexdigest()
     key = store.key(source, sha)
