@@ -185,7 +185,10 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     logger = logging.getLogger("sahelwire.annotations.tables")
     logger.addHandler(cache_log)
     logger.setLevel(logging.DEBUG)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    before = usage.ru_maxrss
+    # CPU seconds too: on a machine shared with other jobs, wall time swings with their load.
+    cpu0 = usage.ru_utime + usage.ru_stime
     t0 = time.perf_counter()
     if name == "ingest":
         from sahelwire.raw.ingest import ingest
@@ -272,6 +275,8 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown stage {name}")
     seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0
     if cache_log.reads:
         extra["export_cache"] = cache_log.summary()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -441,6 +446,11 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
             f"{cache.get('from_cache')} from the cache): {rebuild['seconds']:.2f} s = "
             f"{rebuild['seconds'] / build_r['seconds']:.3f} x the full build"
         )
+        if rebuild.get("cpu_seconds") and build_r.get("cpu_seconds"):
+            lines.append(
+                f"in CPU seconds: {rebuild['cpu_seconds']:.2f} / {build_r['cpu_seconds']:.2f} = "
+                f"{rebuild['cpu_seconds'] / build_r['cpu_seconds']:.3f} x the full build"
+            )
         phases = rebuild.get("phases") or {}
         full = build_r.get("phases") or {}
         if phases and full:
