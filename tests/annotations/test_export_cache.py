@@ -73,6 +73,7 @@ def same(expected: AnnotationTables, got: AnnotationTables) -> None:
     assert [r.to_json() for r in got.rejected] == [r.to_json() for r in expected.rejected]
     assert [r.problem for r in got.rejected] == [r.problem for r in expected.rejected]
     assert (got.tasks, got.drafts) == (expected.tasks, expected.drafts)
+    assert got.proposals == expected.proposals
 
 
 def read(root: Path, **kwargs: Any) -> AnnotationTables:
@@ -564,3 +565,27 @@ def test_without_the_parser_sources_there_is_no_cache(
     tables = read_annotation_tables(ProjectPaths(project), cache=True)
     assert tables.cache is None and not cache_dir(ProjectPaths(project)).exists()
     same(uncached(project), tables)
+
+
+def test_registry_proposals_come_back_from_the_cache(project: Path) -> None:
+    def propose(task: dict[str, Any]) -> None:
+        result = task["annotations"][0]["result"]
+        span = next(r for r in result if r["type"] == "labels" and r["from_name"] == "entities")
+        value = {k: span["value"][k] for k in ("start", "end")}
+        result.append(
+            {
+                "id": span["id"],
+                "from_name": "entity_proposal",
+                "to_name": "text",
+                "type": "textarea",
+                "value": {**value, "text": [" Agadez, a city in Niger "]},
+            }
+        )
+
+    edit(project, A001, propose)
+    expected = uncached(project)
+    assert [p["proposal"] for p in expected.proposals] == ["Agadez, a city in Niger"]
+    cold, warm = read(project), read(project)
+    assert warm.cache is not None and warm.cache.hits == ALL
+    same(expected, cold)
+    same(expected, warm)

@@ -28,6 +28,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.label_config import render_label_config, result_types
 from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.raw.manifest import Article
+from sahelwire.schema.registries import load_registries
 from sahelwire.schema.taxonomy import load_taxonomy
 
 TAX = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
@@ -267,7 +268,7 @@ def test_a_filled_in_decision_must_be_complete(tmp_path: Path, entry: str, messa
 
 
 def test_review_config_adds_the_reviewer_fields_to_the_main_config() -> None:
-    main = render_label_config(TAX)
+    main = render_label_config(TAX, load_registries(ProjectPaths(ROOT)))
     xml = review_label_config(main)
     assert 'name="review_reason"' in xml and 'perRegion="true"' in xml
     assert '<Header value="$review_summary"' in xml

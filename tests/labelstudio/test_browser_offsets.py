@@ -106,6 +106,10 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
                     ".map(e => JSON.stringify(e.textContent)).slice(0, 3)"
                 )
                 raise AssertionError(f"phrase not rendered as one text node: {dump}")
+            # wheel over the article: the side column of the layout scrolls on its own
+            article = page.locator(".lsf-htx-richtext").bounding_box()
+            assert article is not None
+            page.mouse.move(article["x"] + 10, 400)
             page.mouse.wheel(0, box["y"] - 300)
             page.wait_for_timeout(500)
             box = page.evaluate(RANGE_JS, [PHRASE, WORD])

@@ -150,3 +150,72 @@ def test_same_characters_under_two_nestable_labels_is_a_conflict() -> None:
         region(1, "a1", TEXT, "Niger", "entities", "GPE", "r2"),
     ]
     assert rules(nested) == []
+
+
+def test_each_role_points_only_to_the_targets_the_taxonomy_gives_it() -> None:
+    regions = regions_frame(
+        [
+            region(1, "a1", TEXT, "met", "events", "MEETING", "e1", realis="ACTUAL"),
+            region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
+            region(1, "a1", TEXT, "Niamey", "entities", "GPE", "g1"),
+            region(1, "a1", TEXT, "1,000 troops", "quantities", "TROOPS", "q1"),
+        ]
+    )
+    # (role, target): allowed by schemas/taxonomy.yaml's `targets`, or not
+    cases = {
+        ("AGENT", "m1"): True,
+        ("PLACE", "g1"): True,
+        ("PATIENT", "q1"): True,
+        ("PLACE", "m1"): False,  # a place is a GPE, LOC or FAC
+        ("TIME", "q1"): False,  # TIME points only to a DURATION
+        ("WHEN", "g1"): False,  # no such role
+    }
+    rel = pl.DataFrame(
+        {
+            "annotation_id": [1] * len(cases),
+            "article_id": ["a1"] * len(cases),
+            "from_region_id": ["e1"] * len(cases),
+            "to_region_id": [to for _, to in cases],
+            "label": [role for role, _ in cases],
+        }
+    )
+    found = check_relations(rel, regions, TAX, file="exports/a1.json")
+    refused = {p.value: p for p in found}
+    assert set(refused) == {
+        "PLACE -> entities.PERSON",
+        "TIME -> quantities.TROOPS",
+        "WHEN -> entities.GPE",
+    }
+    place = refused["PLACE -> entities.PERSON"]
+    assert (place.file, place.record, place.field, place.rule) == (
+        "exports/a1.json",
+        "a1/1/e1->m1",
+        "label",
+        "a role points only to the targets the taxonomy gives it",
+    )
+    assert "entities.GPE, entities.LOC, entities.FAC" in place.message
+    assert "no role 'WHEN'" in refused["WHEN -> entities.GPE"].message
+
+
+def test_committed_gold_relations_obey_the_role_targets() -> None:
+    from sahelwire.annotations.layers import load_annotation_layers
+    from sahelwire.io.paths import ProjectPaths
+
+    layers = load_annotation_layers(ProjectPaths(ROOT), TAX)
+    gold = layers.gold
+    assert gold.relations.height > 0
+    assert {"AGENT", "PATIENT", "PLACE", "TIME"} <= set(gold.relations["label"])
+    assert check_relations(layers.relations, layers.regions, TAX, file="t") == []
+    assert (
+        check_relations(
+            gold.relations,
+            gold.regions,
+            TAX,
+            file="gold",
+            from_col="from_key",
+            to_col="to_key",
+            id_col="region_key",
+            group_col="article_id",
+        )
+        == []
+    )

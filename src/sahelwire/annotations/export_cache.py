@@ -24,10 +24,10 @@ parser then runs exactly as without it); ``sahelwire cache clear`` removes it.
 
 **Columnar packs.** Entries are stored many to a *pack*: the six source tables of all its
 files as Arrow IPC streams (rows in file order, each entry naming its row ranges), then the
-entries' metadata (Problems, rejected records, counts, dependencies, the cross-file ids of
-below) as JSON, then a footer. One pack per run that parsed anything; when packs pile up
-or hold mostly rows no current file uses, the run writes one pack of exactly its files (in
-their order, so the next load is one slice per table) and removes the others.
+entries' metadata (Problems, rejected records, registry proposals, counts, dependencies, the
+cross-file ids of below) as JSON, then a footer. One pack per run that parsed anything; when
+packs pile up or hold mostly rows no current file uses, the run writes one pack of exactly its
+files (in their order, so the next load is one slice per table) and removes the others.
 
 **Cross-file checks stay outside.** Some rules span files: one task per article, task,
 annotation, prediction ids and annotation UUIDs unique across exports (the first file read
@@ -179,6 +179,8 @@ def _ids(values: list[Any]) -> list[Any]:
 class FileParse:
     """What the parser produced for one export file, and what it depended on.
 
+    Everything :class:`~sahelwire.annotations.tables.AnnotationTables` holds per file is here:
+    a new per-file output of the parser must be added too (the cache tests compare them all).
     ``rows`` are [start, stop) ranges in the tables of whatever holds them (the collector
     of this run, or a pack); ``rejected`` pairs an index into ``problems`` with the record.
     """
@@ -190,6 +192,7 @@ class FileParse:
     rejected: list[tuple[int, Any]]
     tasks: int
     drafts: int
+    proposals: list[dict[str, Any]] = field(default_factory=list)  # registry proposals
     texts: dict[str, Any] = field(default_factory=dict)
     annotators: dict[str, bool] = field(default_factory=dict)
     asked: dict[str, list[Any]] = field(default_factory=dict)
@@ -212,6 +215,7 @@ class FileParse:
         optional = {
             "problems": [encode_problem(p) for p in self.problems],
             "rejected": [[i, encode_value(r)] for i, r in self.rejected],
+            "proposals": [encode_value(p) for p in self.proposals],
             "texts": {k: encode_value(v) for k, v in self.texts.items()},
             "annotators": {k: bool(v) for k, v in self.annotators.items()},
             "asked": {k: _ids(v) for k, v in self.asked.items() if v},
@@ -234,6 +238,9 @@ class FileParse:
             rows[name] = (start, stop)
         problems = [decode_problem(p) for p in data.get("problems", [])]
         rejected = [(int(i), decode_value(r)) for i, r in data.get("rejected", [])]
+        proposals = [decode_value(p) for p in data.get("proposals", [])]
+        if not all(isinstance(p, dict) for p in proposals):
+            raise ValueError("a proposal that is not an object")
         if any(not 0 <= i < len(problems) for i, _ in rejected):
             raise ValueError("a rejected record without its Problem")
         asked = {str(k): list(v) for k, v in data.get("asked", {}).items()}
@@ -249,6 +256,7 @@ class FileParse:
             rows=rows,
             problems=problems,
             rejected=rejected,
+            proposals=proposals,
             tasks=tasks,
             drafts=drafts,
             texts={str(k): decode_value(v) for k, v in data.get("texts", {}).items()},

@@ -32,6 +32,8 @@ class AnnotationLayers:
     # None when the layers were assembled without them.
     predictions: pl.DataFrame | None = None
     prediction_results: pl.DataFrame | None = None
+    # Registry proposals typed in Label Studio (annotations.tables): listed, not published.
+    proposals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_annotation_layers(
@@ -79,6 +81,7 @@ def load_annotation_layers(
         conflicts=result.conflicts,
         predictions=tables.predictions,
         prediction_results=tables.prediction_results,
+        proposals=tables.proposals,
     )
 
 

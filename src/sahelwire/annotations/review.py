@@ -66,6 +66,7 @@ from sahelwire.labelstudio.pull import annotator_directory
 from sahelwire.labelstudio.push import import_tasks
 from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.registries import load_registries
 from sahelwire.schema.taxonomy import Taxonomy
 
 REVIEW_SUFFIX = " (review)"
@@ -301,7 +302,8 @@ def push_reviews(
         title = review_title(Settings.load(paths).label_studio_project_title)
         if not cases and find_review_project(conn, title) is None:
             return summary  # nothing to review: no empty project is created
-        xml = review_label_config(render_label_config(taxonomy))
+        # the main project's config (registry lists included), with the reviewer's fields
+        xml = review_label_config(render_label_config(taxonomy, load_registries(paths)))
         project_id = _ensure_review_project(conn, title, xml, summary)
         existing: dict[str, dict[str, Any]] = {}
         for row in task_rows(conn, project_id):

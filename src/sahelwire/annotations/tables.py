@@ -61,6 +61,7 @@ from sahelwire.annotations.export_cache import (
 )
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.controls import Control, controls
 from sahelwire.labelstudio.export_format import (
     ANNOTATION,
     DATA,
@@ -68,6 +69,7 @@ from sahelwire.labelstudio.export_format import (
     DRAFT,
     ORIGINS,
     PREDICTION,
+    PROVENANCE_KEY,
     REGION_ATTRIBUTE_VALUE,
     REGION_ITEM,
     RELATION,
@@ -88,7 +90,6 @@ from sahelwire.labelstudio.identity import (
     describe_completed_by,
     is_email,
 )
-from sahelwire.labelstudio.label_config import result_types
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
@@ -136,6 +137,8 @@ class AnnotationTables:
     # Predictions stored on the tasks (read like annotations): provenance, never gold.
     predictions: pl.DataFrame | None = None
     prediction_results: pl.DataFrame | None = None
+    # Registry proposals typed next to the pickers (label_config): listed, never published.
+    proposals: list[dict[str, Any]] = field(default_factory=list)
     # What the export cache did (None when it was off): which files were parsed.
     cache: CacheStats | None = None
 
@@ -181,12 +184,13 @@ FLUSH_TASKS = 1000
 class _Attribute:
     """One per-region attribute result, kept until every span of its annotation is read."""
 
-    name: str
+    name: str  # the attribute (column) it sets, or the proposal field
     value: Any
     start: int
     end: int
     where: str
     item: Any
+    control: Control
 
 
 class TableCollector:
@@ -194,7 +198,7 @@ class TableCollector:
 
     Every key of every object is checked against :mod:`sahelwire.labelstudio.export_format`
     (the keys Label Studio writes and their JSON types), every result against the control it
-    names in the labeling config (:func:`~sahelwire.labelstudio.label_config.result_types`),
+    names in the labeling config (:func:`~sahelwire.labelstudio.controls.controls`),
     so nothing the parser does not fully understand reaches a table: it is left out and
     reported (docs/reliability.md lists each class with its test).
     """
@@ -208,12 +212,8 @@ class TableCollector:
     ) -> None:
         self.texts = texts  # article id -> (text, sha256)
         self.shapes = shapes  # frame name -> polars schema (source_shapes)
-        self.layers = set(taxonomy.layer_names)
-        self.result_types = result_types(taxonomy)  # control name -> result type
-        # attribute name -> the span layer whose regions carry it
-        self.attribute_layer = {
-            a.name: la.name for la in taxonomy.span_layers for a in la.attributes
-        }
+        # control name (an exported from_name) -> what it fills in the taxonomy
+        self.controls = controls(taxonomy)
         self.document_fields = {f.name: f for f in taxonomy.document_fields}
         self.annotators: Collection[str] = frozenset(annotators)  # known annotator e-mails
         self.annotations: list[dict[str, Any]] = []
@@ -223,6 +223,7 @@ class TableCollector:
         self.predictions: list[dict[str, Any]] = []
         self.prediction_results: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
+        self.proposals: list[dict[str, Any]] = []
         self.rejected: list[RejectedRecord] = []
         self._current: Any = None  # the JSON record being parsed, kept when rejected
         self.drafts = 0
@@ -478,13 +479,22 @@ class TableCollector:
         self, result: list[Any], rec: str, base: dict[str, Any], text: str, source: str
     ) -> list[dict[str, Any]]:
         """A prediction's results, checked as an annotation's, in the annotations_raw row shape."""
-        kept = self.regions, self.relations, self.choices
+        kept = self.regions, self.relations, self.choices, self.proposals
         self.regions, self.relations, self.choices = [], [], []
+        # Provenance of a re-opened release (PROVENANCE_KEY) is not a result field; anything
+        # but an object under that key stays and is refused as an unknown key.
+        result = [
+            {k: v for k, v in item.items() if k != PROVENANCE_KEY}
+            if isinstance(item, dict) and isinstance(item.get(PROVENANCE_KEY), dict)
+            else item
+            for item in result
+        ]
         try:
             self._add_results(result, rec, base, text, source)
             regions, relations, choices = self.regions, self.relations, self.choices
         finally:
-            self.regions, self.relations, self.choices = kept
+            # a prediction's proposal (none is made today) is no annotator's request
+            self.regions, self.relations, self.choices, self.proposals = kept
         empty = dict.fromkeys(PREDICTION_RESULT_COLUMNS)
         rows = [{**empty, **r, "kind": "region"} for r in regions]
         rows += [
@@ -639,8 +649,8 @@ class TableCollector:
                 continue
             name, kind, value, rid = item["from_name"], item["type"], item["value"], item["id"]
             where = f"{rec}/region {rid}"
-            expected = self.result_types.get(name)
-            if expected is None:
+            control = self.controls.get(name)
+            if control is None:
                 self._problem(
                     source,
                     where,
@@ -650,14 +660,14 @@ class TableCollector:
                     "export from another label config version?",
                 )
                 continue
-            if kind != expected:
+            if kind != control.result_type:
                 self._problem(
                     source,
                     where,
                     "type",
                     "type is the result type of the control in the labeling config",
                     kind,
-                    f"{name} results are of type {expected!r}",
+                    f"{name} results are of type {control.result_type!r}",
                 )
                 continue
             if item["to_name"] != "text":
@@ -680,7 +690,7 @@ class TableCollector:
                     "",
                 )
                 continue
-            if name in self.layers:
+            if control.kind == "layer":
                 if rid in region_ids:
                     self._problem(
                         source, where, "id", "region ids are unique within an annotation", rid, ""
@@ -691,8 +701,8 @@ class TableCollector:
                 if row is not None:
                     regions[rid] = {**row, "region_id": rid}
                     offsets[rid] = (value["start"], value["end"])
-            elif name in self.attribute_layer:
-                attribute = self._attribute(name, kind, value, where, item, source)
+            elif control.kind in ("attribute", "proposal"):
+                attribute = self._attribute(control, kind, value, where, item, source)
                 if attribute is not None:
                     attrs.setdefault(rid, []).append(attribute)
             else:
@@ -757,8 +767,10 @@ class TableCollector:
         }
 
     def _attribute(
-        self, name: str, kind: str, value: dict[str, Any], where: str, item: Any, source: str
+        self, control: Control, kind: str, value: dict[str, Any], where: str, item: Any, source: str
     ) -> _Attribute | None:
+        # A picker (entity_id_GPE) sets its attribute (entity_id); a proposal is its own field.
+        name = control.target if control.kind == "attribute" else control.name
         spec = REGION_ATTRIBUTE_VALUE[kind]
         if not self._fields(value, spec, source, where, "value.", f"{name} value"):
             return None
@@ -786,7 +798,7 @@ class TableCollector:
                 v = v == "true"
             elif kind == "textarea":
                 v = v.strip()  # a typed id or unit: surrounding blanks are never meant
-        return _Attribute(name, v, value["start"], value["end"], where, item)
+        return _Attribute(name, v, value["start"], value["end"], where, item, control)
 
     def _attach_attributes(
         self,
@@ -810,40 +822,78 @@ class TableCollector:
                     "per-region attribute without its span (region rejected or missing)",
                 )
                 continue
-            seen: set[str] = set()
+            seen: dict[str, _Attribute] = {}  # attribute -> the result that set it
             for a in found:
                 self._current = a.item
-                if self.attribute_layer[a.name] != region["layer"]:
+                field = a.control.name  # the from_name, as the export file has it
+                if a.control.layer != region["layer"]:
                     self._problem(
                         source,
                         where,
-                        a.name,
+                        field,
                         "attribute belongs to its region's layer",
                         a.value,
-                        f"{a.name} is an attribute of {self.attribute_layer[a.name]}, "
+                        f"{a.name} is an attribute of {a.control.layer}, "
                         f"the region is {region['layer']}",
+                    )
+                elif a.control.label is not None and a.control.label != region["label"]:
+                    self._problem(
+                        source,
+                        where,
+                        field,
+                        "an id picked from a label's list belongs to a region of that label",
+                        a.value,
+                        f"picked from the {a.control.label} list, but the region is "
+                        f"{region['label']} (relabelled after picking?): pick it again from "
+                        f"the {region['label']} list, or clear it",
                     )
                 elif (a.start, a.end) != offsets[rid]:
                     self._problem(
                         source,
                         where,
-                        f"{a.name}: value.start/end",
+                        f"{field}: value.start/end",
                         "a per-region attribute has its region's start/end",
                         [a.start, a.end],
                         f"the region is at {list(offsets[rid])}",
                     )
-                elif a.name in seen:
+                elif a.control.kind == "proposal":
+                    self._propose(a, region, where, source)
+                elif a.name in seen and not (
+                    # the typed id of an older annotation and the same id picked from the
+                    # list: one value, said twice
+                    seen[a.name].control.name != field and seen[a.name].value == a.value
+                ):
+                    first = seen[a.name]
                     self._problem(
                         source,
                         where,
-                        a.name,
+                        field,
                         "one value per attribute and region",
                         a.value,
-                        f"{a.name} given again ({region[a.name]!r} first); which is meant is unknown",
+                        f"{a.name} given again ({first.value!r} first, by {first.control.name}); "
+                        "which is meant is unknown",
                     )
                 else:
-                    seen.add(a.name)
+                    seen.setdefault(a.name, a)
                     region[a.name] = a.value
+
+    def _propose(self, a: _Attribute, region: dict[str, Any], where: str, source: str) -> None:
+        """A registry proposal: kept for ``validate`` to list, never a table value."""
+        if a.name in {p["field"] for p in self.proposals if p["record"] == where}:
+            self._problem(source, where, a.name, "one value per attribute and region", a.value, "")
+            return
+        self.proposals.append(
+            {
+                "file": source,
+                "record": where,
+                "field": a.name,
+                "annotator": region["annotator"],
+                "layer": region["layer"],
+                "label": region["label"],
+                "text": region["text"],
+                "proposal": a.value,
+            }
+        )
 
     def _document_value(
         self,
@@ -923,22 +973,33 @@ class TableCollector:
                 source, where, "labels", "a relation has an argument role", _brief(labels), ""
             )
             return
-        for label in labels:
-            key = (frm, to, label)
-            if key in seen:
-                self._problem(
-                    source,
-                    where,
-                    "labels",
-                    "relations are unique within an annotation",
-                    label,
-                    "the same relation twice would count twice",
-                )
-                continue
-            seen.add(key)
-            self.relations.append(
-                {**base, "from_region_id": frm, "to_region_id": to, "label": label}
+        if len(labels) != 1:
+            # The config's <Relations choice="single">; before it the editor allowed several.
+            self._problem(
+                source,
+                where,
+                "labels",
+                "one role per relation",
+                _brief(labels),
+                "an argument with several roles is ambiguous: keep one role, or draw one "
+                "relation per role",
             )
+            return
+        key = (frm, to, labels[0])
+        if key in seen:
+            self._problem(
+                source,
+                where,
+                "labels",
+                "relations are unique within an annotation",
+                labels[0],
+                "the same relation twice would count twice",
+            )
+            return
+        seen.add(key)
+        self.relations.append(
+            {**base, "from_region_id": frm, "to_region_id": to, "label": labels[0]}
+        )
 
     def tables(self) -> AnnotationTables:
         self._flush()
@@ -963,6 +1024,7 @@ class TableCollector:
             rejected=self.rejected,
             predictions=frames["predictions"],
             prediction_results=frames["prediction_results"],
+            proposals=self.proposals,
         )
 
 
@@ -1308,7 +1370,7 @@ class RecordingCollector(TableCollector):
         self._seen_unique_ids = self.seen["unique_ids"]
         self._seen_predictions = self.seen["predictions"]
         self._flushed = dict.fromkeys(shapes, 0)
-        self._start: tuple[dict[str, int], int, int, int, int] | None = None
+        self._start: tuple[dict[str, int], int, int, int, int, int] | None = None
 
     def _flush(self) -> None:
         for name in self.shapes:
@@ -1323,6 +1385,7 @@ class RecordingCollector(TableCollector):
             self._row_counts(),
             len(self.problems),
             len(self.rejected),
+            len(self.proposals),
             self.tasks,
             self.drafts,
         )
@@ -1334,7 +1397,7 @@ class RecordingCollector(TableCollector):
     def end_file(self, source: str, file_sha256: str | None) -> tuple[FileParse, bool]:
         """The file's parse since :meth:`begin_file`, and whether it met another file's id."""
         assert self._start is not None
-        rows, problems, rejected, tasks, drafts = self._start
+        rows, problems, rejected, proposals, tasks, drafts = self._start
         self._start = None
         now = self._row_counts()
         mine = self.problems[problems:]
@@ -1350,6 +1413,7 @@ class RecordingCollector(TableCollector):
             rows={name: (rows[name], now[name]) for name in self.shapes},
             problems=mine,
             rejected=[(index[id(r.problem)], r.record) for r in self.rejected[rejected:]],
+            proposals=self.proposals[proposals:],
             tasks=self.tasks - tasks,
             drafts=self.drafts - drafts,
             texts=self.recorded_texts.read,
@@ -1511,6 +1575,7 @@ def _assemble(
     at = dict.fromkeys(shapes, 0)
     problems = list(head)
     rejected: list[RejectedRecord] = []
+    proposals: list[dict[str, Any]] = []
     for result in results:
         source = parsed if result.frames is None else result.frames
         placed: dict[str, list[int]] = {}
@@ -1528,6 +1593,7 @@ def _assemble(
         result.placed = placed
         problems += result.parse.problems
         rejected += [RejectedRecord(result.parse.problems[i], r) for i, r in result.parse.rejected]
+        proposals += result.parse.proposals
     frames = {}
     for name, schema in shapes.items():
         parts = [frame.slice(a, b - a) for frame, a, b in runs[name]]
@@ -1548,6 +1614,7 @@ def _assemble(
         rejected=rejected,
         predictions=frames["predictions"],
         prediction_results=frames["prediction_results"],
+        proposals=proposals,
         cache=stats,
     )
 

@@ -92,6 +92,7 @@ def validate(
                     "ok": report.ok,
                     "checked": report.checked,
                     "problems": [p.to_json() for p in report.problems],
+                    "proposals": report.proposals,
                     "warnings": [
                         {
                             "article": w.article_id,
@@ -109,6 +110,17 @@ def validate(
     else:
         for problem in report.problems:
             typer.echo(f"error: {problem}")
+        for p in report.proposals:
+            typer.echo(
+                f"proposal (not an error): {p['file']}: {p['record']} ({p['label']} "
+                f"{p['text']!r}, {p['annotator']}): {p['field']} = {p['proposal']!r}"
+            )
+        if report.proposals:
+            typer.echo(
+                f"{len(report.proposals)} registry proposal(s): add each to schemas/entities.yaml "
+                "or schemas/events.yaml and pick it in Label Studio, or turn it down "
+                "(annotations/GUIDELINES.md, §2.4)"
+            )
         if report.warnings:
             typer.echo(
                 f"{len(report.warnings)} warning(s) for the reviewer (completeness, not errors; "

@@ -114,28 +114,38 @@ def serve(
 @app.command()
 def config(
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if the checked-in file drifted.")
+        bool, typer.Option("--check", help="Exit 1 if a checked-in file drifted.")
     ] = False,
 ) -> None:
-    """Generate annotations/label_config.xml from schemas/taxonomy.yaml."""
+    """Generate annotations/label_config.xml and the key list of annotations/GUIDELINES.md
+    from schemas/ (taxonomy and registries)."""
     from sahelwire.io.atomic import write_text_atomic
-    from sahelwire.labelstudio.label_config import render_label_config
-    from sahelwire.schema.taxonomy import load_taxonomy
+    from sahelwire.labelstudio.guidelines import GuidelinesError, with_generated_sections
+    from sahelwire.labelstudio.instructions import guidelines_path
+    from sahelwire.labelstudio.label_config import LabelConfig
 
     paths = _paths()
-    xml = render_label_config(load_taxonomy(paths.taxonomy_file))
-    target: Path = paths.label_config_file
-    current = target.read_text(encoding="utf-8") if target.exists() else None
-    if check:
-        if current != xml:
-            raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
-        typer.echo(f"{target} is up to date")
-        return
-    if current != xml:
-        write_text_atomic(target, xml)
-        typer.echo(f"wrote {target}")
-    else:
-        typer.echo(f"{target} unchanged")
+    label_config = LabelConfig.load(paths)
+    guide = guidelines_path(paths)
+    try:
+        guide_now = guide.read_text(encoding="utf-8")
+        wanted = {
+            paths.label_config_file: label_config.xml(),
+            guide: with_generated_sections(guide_now, label_config.taxonomy),
+        }
+    except (OSError, GuidelinesError) as exc:
+        raise _fail(str(exc)) from None
+    for target, text in wanted.items():
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if check:
+            if current != text:
+                raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
+            typer.echo(f"{target} is up to date")
+        elif current != text:
+            write_text_atomic(target, text)
+            typer.echo(f"wrote {target}")
+        else:
+            typer.echo(f"{target} unchanged")
 
 
 @app.command()

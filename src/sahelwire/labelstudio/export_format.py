@@ -132,6 +132,11 @@ PREDICTION_FIELDS: Mapping[str, Kinds] = {
     "updated_at": (STR,),
     "created_ago": (STR,),
 }
+# `push --from-release` marks each result item of its predictions with where the item comes
+# from ({"release": tag, "items": [...]}: who made it). Label Studio keeps the key on a
+# prediction (never on an annotation: the editor copies only result fields), pull keeps it in
+# the repository, and the parser reads a prediction's items without it.
+PROVENANCE_KEY = "sahelwire"
 # Published in annotations_raw (provenance): what a row needs is required.
 PREDICTION_REQUIRED = ("id", "result", "created_at", "updated_at")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.progress import Progress
@@ -30,7 +30,8 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.identity import IdentityError, load_repository
 from sahelwire.labelstudio.instance import load_record, never_here
-from sahelwire.labelstudio.label_config import render_label_config
+from sahelwire.labelstudio.instructions import load_instructions
+from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.project import find_project, task_rows
 from sahelwire.labelstudio.snapshot import export_tasks, server_annotations
 from sahelwire.raw.manifest import Article, load_articles
@@ -44,6 +45,7 @@ class PushSummary:
     project_id: int = 0
     project_created: bool = False
     config_updated: bool = False
+    instructions_updated: bool = False
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -81,7 +83,8 @@ class PushSummary:
             settings = ""
         return (
             f"project {self.project_id}{' (created)' if self.project_created else ''}"
-            f"{', label config updated' if self.config_updated else ''}{settings}: tasks "
+            f"{', label config updated' if self.config_updated else ''}"
+            f"{', instructions updated' if self.instructions_updated else ''}{settings}: tasks "
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.refused)} refused{pred}"
         )
@@ -125,9 +128,17 @@ def _predictor(paths: ProjectPaths) -> Predictor | None:
 
     taxonomy = load_taxonomy(paths.taxonomy_file)
     registries = load_registries(paths)
+    # The baseline writes registry ids in the typed form; the editor shows them in the
+    # registry lists of the config, so they are moved there (label_config: one place).
+    config = LabelConfig.of(taxonomy, registries)
+
+    def predict(text: str) -> Any:
+        found = prelabel.predict(text, registries, taxonomy)
+        return replace(found, results=config.in_config_form(found.results))
+
     return Predictor(
         str(prelabel.model_version(registries, taxonomy)),
-        lambda text: prelabel.predict(text, registries, taxonomy),
+        predict,
         lambda texts, regions: prelabel.check_predictions(texts, regions, taxonomy, registries),
     )
 
@@ -199,7 +210,10 @@ def select_model_version(conn: Connection, project_id: int, version: str) -> str
 
 
 def ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) -> int:
-    xml = render_label_config(load_taxonomy(paths.taxonomy_file))
+    xml = LabelConfig.load(paths).xml()
+    # The guidelines, shown before labelling starts and behind the Instructions button
+    # (sahelwire.labelstudio.instructions: rendered with no HTML from the file).
+    instructions = load_instructions(paths)
     project = find_project(conn, paths)
     if project is None:
         title = Settings.load(paths).label_studio_project_title
@@ -210,12 +224,23 @@ def ensure_project(conn: Connection, paths: ProjectPaths, summary: PushSummary) 
                 label_config=xml,
                 description="SahelWire: news on US-Niger security relations. "
                 "Guidelines: annotations/GUIDELINES.md in the repository.",
+                expert_instruction=instructions,
+                show_instruction=True,
             ),
         )
         summary.project_created = True
-    elif (project.label_config or "").strip() != xml.strip():
-        call(conn, lambda: conn.client.projects.update(id=project.id, label_config=xml))
-        summary.config_updated = True
+    else:
+        if (project.label_config or "").strip() != xml.strip():
+            call(conn, lambda: conn.client.projects.update(id=project.id, label_config=xml))
+            summary.config_updated = True
+        if project.expert_instruction != instructions or not project.show_instruction:
+            call(
+                conn,
+                lambda: conn.client.projects.update(
+                    id=project.id, expert_instruction=instructions, show_instruction=True
+                ),
+            )
+            summary.instructions_updated = True
     settings = Settings.load(paths)
     summary.settings_changed = sync_settings(conn, project, settings)
     summary.annotators_per_task = settings.annotators_per_task

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from label_studio_sdk import LabelStudio
 
@@ -17,6 +18,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.invite import sign_up
+from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.project import require_project
 from sahelwire.labelstudio.worksheets import worksheet_dir, worksheet_results
 from sahelwire.raw.manifest import load_articles
@@ -45,8 +47,10 @@ def annotator_password(paths: ProjectPaths, email: str) -> str:
     return str(data[email])
 
 
-def _comparable(result: list[dict[str, object]]) -> str:
-    keep = [{k: v for k, v in r.items() if k != "origin"} for r in result]
+def _comparable(result: list[dict[str, Any]], config: LabelConfig) -> str:
+    # Registry ids compare in one form: an annotation submitted with typed ids before the
+    # lists existed says the same as the worksheet does now, and is left as it is.
+    keep = [{k: v for k, v in r.items() if k != "origin"} for r in config.comparable(result)]
     return json.dumps(sorted(keep, key=lambda r: json.dumps(r, sort_keys=True)), sort_keys=True)
 
 
@@ -56,6 +60,7 @@ def submit(conn: Connection, paths: ProjectPaths, email: str) -> SubmitSummary:
     annotator = LabelStudio(base_url=conn.url, api_key=token, timeout=60)
     me = annotator.users.whoami()
     project = require_project(conn, paths)
+    config = LabelConfig.load(paths)
     tasks = {
         t.data.get("article_id"): t.id
         for t in call(conn, lambda: list(conn.client.tasks.list(project=project.id)))
@@ -75,7 +80,7 @@ def submit(conn: Connection, paths: ProjectPaths, email: str) -> SubmitSummary:
         if not mine:
             annotator.annotations.create(id=task_id, result=result)
             summary.created += 1
-        elif _comparable(list(mine[0].result or [])) == _comparable(result):
+        elif _comparable(list(mine[0].result or []), config) == _comparable(result, config):
             summary.unchanged += 1
         else:
             annotator.annotations.update(id=mine[0].id, result=result)

@@ -34,6 +34,7 @@ import polars as pl
 import yaml
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.problems import Problem
@@ -264,9 +265,17 @@ def _relations(
 
 
 def label_studio_results(
-    text: str, sheet: Mapping[str, Any], where: str, taxonomy: Taxonomy | None = None
+    text: str,
+    sheet: Mapping[str, Any],
+    where: str,
+    taxonomy: Taxonomy | None = None,
+    config: LabelConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """The worksheet as one Label Studio annotation result (docs/label_studio_format.md)."""
+    """The worksheet as one Label Studio annotation result (docs/label_studio_format.md).
+
+    With ``config``, attributes are written as that labeling config has them (registry ids
+    into its lists); without, in the typed form every config also reads.
+    """
     regions = resolve(text, sheet, where, taxonomy)
     results: list[dict[str, Any]] = []
     for r in regions:
@@ -283,6 +292,9 @@ def label_studio_results(
             }
         )
         for name, v in sorted(r.attributes.items()):
+            if config is not None:
+                results.append(config.attribute_item(r.id, r.layer, r.label, name, v, pos))
+                continue
             kind = ATTRIBUTE_KINDS[name]
             if kind == "number":
                 value: dict[str, Any] = {**pos, "number": v}
@@ -348,9 +360,9 @@ def worksheet_results(
     """
     if text is None:
         text = _article_text(paths, article_id)
-    taxonomy = load_taxonomy(paths.taxonomy_file)
+    config = LabelConfig.load(paths)
     return label_studio_results(
-        text, load_worksheet(paths, article_id), _where(paths, article_id), taxonomy
+        text, load_worksheet(paths, article_id), _where(paths, article_id), config.taxonomy, config
     )
 
 

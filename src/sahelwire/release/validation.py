@@ -34,6 +34,9 @@ from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)  # what -> rows checked
+    # Registry proposals annotators typed next to the pickers: for the maintainers to add
+    # to schemas/ (or turn down), not errors (annotations.tables).
+    proposals: list[dict[str, Any]] = field(default_factory=list)
     # What may be missing from the gold, for the reviewer: listed, never an error.
     warnings: list[Finding] = field(default_factory=list)
 
@@ -188,6 +191,7 @@ def validate_annotations(
 ) -> None:
     exports = _rel(paths, paths.exports_dir)
     report.problems += layers.problems
+    report.proposals += layers.proposals
     for name, frame in (
         ("annotations", layers.annotations),
         ("annotation_regions", layers.regions),

@@ -357,16 +357,19 @@ def check_relations(
     group_col: str = "annotation_id",
     file_col: str | None = None,
 ) -> list[Problem]:
-    """Every relation joins two existing regions of the same annotation, event -> argument.
+    """Every relation joins two existing regions of the same annotation, event -> argument,
+    with a role of the taxonomy pointing to a target that role allows (``targets`` of the
+    relation labels in schemas/taxonomy.yaml: PLACE to GPE/LOC/FAC, TIME to DURATION only, ...).
 
     ``file_col``: as for :func:`check_regions`.
     """
     if not relations.height:
         return []
-    layer_of = dict(
+    # (group, region id) -> (layer, label) of the region
+    kind_of = dict(
         zip(
             zip(regions[group_col].to_list(), regions[id_col].to_list(), strict=True),
-            regions["layer"].to_list(),
+            zip(regions["layer"].to_list(), regions["label"].to_list(), strict=True),
             strict=True,
         )
     )
@@ -374,8 +377,8 @@ def check_relations(
     problems = []
     for rel in relations.iter_rows(named=True):
         rid = f"{rel['article_id']}/{rel[group_col]}/{rel[from_col]}->{rel[to_col]}"
-        src = layer_of.get((rel[group_col], rel[from_col]))
-        dst = layer_of.get((rel[group_col], rel[to_col]))
+        src = kind_of.get((rel[group_col], rel[from_col]))
+        dst = kind_of.get((rel[group_col], rel[to_col]))
         if src is None or dst is None:
             missing = rel[from_col] if src is None else rel[to_col]
             problems.append(
@@ -389,14 +392,31 @@ def check_relations(
                 )
             )
             continue
-        if src != "events" or dst not in events.relation_to_layers:
+        if src[0] != "events" or dst[0] not in events.relation_to_layers:
             problems.append(
                 Problem(
                     _file(rel, file, file_col),
                     rid,
                     "from/to",
                     "relations go from an event to an entity or quantity",
-                    f"{src}->{dst}",
+                    f"{src[0]}->{dst[0]}",
+                )
+            )
+            continue
+        role = rel["label"]
+        allowed = events.role_allows(role, *dst)
+        if not allowed:
+            targets = next((r.targets for r in events.relation_labels if r.name == role), ())
+            problems.append(
+                Problem(
+                    _file(rel, file, file_col),
+                    rid,
+                    "label",
+                    "a role points only to the targets the taxonomy gives it",
+                    f"{role} -> {dst[0]}.{dst[1]}",
+                    f"{role} may point to {', '.join(targets)}"
+                    if allowed is False
+                    else f"no role {role!r} in the taxonomy",
                 )
             )
     return problems

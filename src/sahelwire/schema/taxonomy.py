@@ -30,6 +30,9 @@ class Label:
     description: str
     color: str | None = None
     hotkey: str | None = None
+    # Relation roles only: what the role may point to, each a layer name ("entities") or a
+    # label of a layer ("quantities.DURATION"); empty = any layer of the relation's to_layers.
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,14 @@ class Unit:
 
     name: str
     aliases: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The free-text field next to a registry picker: an id the registry lacks, proposed."""
+
+    name: str
     description: str
 
 
@@ -52,6 +63,14 @@ class Attribute:
     # A controlled list for a free-text attribute (quantity units): annotators type a unit
     # name or an alias, and the published value is the unit's name.
     units: tuple[Unit, ...] = ()
+    proposal: Proposal | None = None
+
+    @property
+    def choice_values(self) -> tuple[str, ...] | None:
+        """The values offered as choices: the value set, ``true``/``false`` for a boolean."""
+        if self.values is not None:
+            return self.values
+        return ("true", "false") if self.type == "boolean" else None
 
     def unit_of(self, written: str | None) -> str | None:
         """The controlled unit name for ``written`` (a name or alias, any case), or None."""
@@ -82,6 +101,18 @@ class SpanLayer:
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
+
+    def role_allows(self, role: str, layer: str, label: str) -> bool | None:
+        """Whether relation ``role`` may point to a ``layer`` region labelled ``label``
+        (None: no such role)."""
+        found = next((r for r in self.relation_labels if r.name == role), None)
+        if found is None:
+            return None
+        if layer not in self.relation_to_layers:
+            return False
+        return not found.targets or any(
+            t == layer or t == f"{layer}.{label}" for t in found.targets
+        )
 
 
 @dataclass(frozen=True)
@@ -161,6 +192,7 @@ def _labels(raw: list[dict[str, Any]], where: str) -> tuple[Label, ...]:
             description=str(item.get("description", "")),
             color=item.get("color"),
             hotkey=None if item.get("hotkey") is None else str(item["hotkey"]),
+            targets=tuple(str(t) for t in item.get("targets", [])),
         )
         for item in raw
     )
@@ -196,7 +228,8 @@ def _attribute(name: str, raw: dict[str, Any]) -> Attribute:
     values = raw.get("values")
     registry = raw.get("registry")
     kind = "choice" if values else "registry" if registry else str(raw.get("type", "string"))
-    return Attribute(
+    proposal = raw.get("proposal")
+    attr = Attribute(
         name=name,
         description=" ".join(str(raw.get("description", "")).split()),
         values=tuple(str(v) for v in values) if values else None,
@@ -204,7 +237,15 @@ def _attribute(name: str, raw: dict[str, Any]) -> Attribute:
         registry=registry,
         required=bool(raw.get("required", False)),
         units=_units(name, raw.get("units", [])),
+        proposal=None
+        if proposal is None
+        else Proposal(
+            str(proposal["name"]), " ".join(str(proposal.get("description", "")).split())
+        ),
     )
+    if proposal is not None and registry is None:
+        raise TaxonomyError(f"attribute {name}: a proposal field belongs to a registry attribute")
+    return attr
 
 
 def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
@@ -239,25 +280,59 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
     )
     taxonomy = Taxonomy(str(data["taxonomy_version"]), tuple(layers), fields)
     _check_hotkeys(taxonomy)
+    _check_relation_targets(taxonomy)
     zones = [la for la in layers if la.name == "zones"]
     if zones and BODY_ZONE in zones[0].label_names:
         raise TaxonomyError(f"zones: {BODY_ZONE} is reserved for text no zone covers")
     return taxonomy
 
 
+# Single keys the Label Studio editor itself binds in the labeling screen (its keymap.json,
+# 1.23: `u` unselects the region); a taxonomy hotkey on one of them would do two things.
+EDITOR_KEYS = frozenset({"u", "enter", "escape", "backspace", "delete", "space"})
+
+
+def taxonomy_hotkeys(taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    """(key, ``layer.LABEL``) for every hotkey of the taxonomy, in file order.
+
+    Only span labels have keys: a key for an attribute value would act on whatever region is
+    selected (measured in Label Studio 1.23: realis set on an entity), so none is offered.
+    The labeling config, the guidelines and their drift test all read this list.
+    """
+    return [
+        (label.hotkey, f"{layer.name}.{label.name}")
+        for layer in taxonomy.span_layers
+        for label in layer.labels
+        if label.hotkey is not None
+    ]
+
+
 def _check_hotkeys(taxonomy: Taxonomy) -> None:
     # Label Studio binds every hotkey globally in the labeling UI: a clash silently
     # makes one label unreachable from the keyboard, so refuse it here.
     seen: dict[str, str] = {}
+    for key, what in taxonomy_hotkeys(taxonomy):
+        if key in seen:
+            raise TaxonomyError(f"hotkey {key!r} used by {seen[key]} and {what}")
+        if key.lower() in EDITOR_KEYS:
+            raise TaxonomyError(f"hotkey {key!r} of {what} is a key of the Label Studio editor")
+        seen[key] = what
+
+
+def _check_relation_targets(taxonomy: Taxonomy) -> None:
     for layer in taxonomy.span_layers:
-        for label in layer.labels:
-            if label.hotkey is None:
-                continue
-            if label.hotkey in seen:
-                raise TaxonomyError(
-                    f"hotkey {label.hotkey!r} used by {seen[label.hotkey]} and {layer.name}.{label.name}"
-                )
-            seen[label.hotkey] = f"{layer.name}.{label.name}"
+        for role in layer.relation_labels:
+            for target in role.targets:
+                name, _, label = target.partition(".")
+                if name not in layer.relation_to_layers:
+                    raise TaxonomyError(
+                        f"{layer.name}.relations {role.name}: target {target!r} is not in "
+                        f"to_layers {list(layer.relation_to_layers)}"
+                    )
+                if label and label not in taxonomy.layer(name).label_names:
+                    raise TaxonomyError(
+                        f"{layer.name}.relations {role.name}: no label {label!r} in {name}"
+                    )
 
 
 @cache

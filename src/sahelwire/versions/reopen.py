@@ -63,6 +63,8 @@ from sahelwire.annotations.gold_layer import region_key
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
+from sahelwire.labelstudio.export_format import PROVENANCE_KEY
+from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.offsets import OffsetError, to_label_studio
 from sahelwire.labelstudio.project import find_project, task_rows
 from sahelwire.labelstudio.push import (
@@ -80,7 +82,6 @@ from sahelwire.versions.rebuild import RebuildMismatch, RebuildRefused, rebuild_
 from sahelwire.versions.release_checks import file_problems
 from sahelwire.versions.releases import load_manifest
 
-PROVENANCE_KEY = "sahelwire"
 # Columns of the documents config that are about the article, not gold annotations.
 ARTICLE_COLUMNS = frozenset(
     {
@@ -248,13 +249,6 @@ def counted_rows(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in raw if not r["cancelled"] and int(r["annotation_id"]) in ids]
 
 
-def _control_kind(attr: Attribute) -> str:
-    """The Label Studio control of a per-region attribute (as label_config renders it)."""
-    if attr.values is not None or attr.type == "boolean":
-        return "choices"
-    return "number" if attr.type == "number" else "textarea"
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and float(a) == float(b)
@@ -276,6 +270,9 @@ class _Article:
     taxonomy: Taxonomy
     decisions: Callable[[str], Mapping[str, Mapping[str, Any]]]
     file: str
+    # The labeling config the items are written for (registry ids into its lists); without
+    # one, registry ids are written in the typed form, which every config also reads.
+    config: LabelConfig | None = None
     problems: list[Problem] = field(default_factory=list)
     undecided: list[str] = field(default_factory=list)
 
@@ -370,31 +367,26 @@ class _Article:
                     tied = len(votes) > 1 and votes[0][1] == votes[1][1]
                     by = {r["annotator"] for r in made if _same(r.get(attr.name), value)}
                     prov = self.provenance(f"attr:{key}:{attr.name}", by, adjudicated=tied)
-                    out.append(self.attribute_item(rid, attr, value, where, prov))
+                    out.append(
+                        self.attribute_item(rid, layer.name, s["label"], attr, value, where, prov)
+                    )
         out += self.relations(gold, key_of)
         out += self.choices()
         return out
 
     def attribute_item(
-        self, rid: str, attr: Attribute, value: Any, where: dict[str, int], prov: dict[str, Any]
+        self,
+        rid: str,
+        layer: str,
+        label: str,
+        attr: Attribute,
+        value: Any,
+        where: dict[str, int],
+        prov: dict[str, Any],
     ) -> dict[str, Any]:
-        kind = _control_kind(attr)
-        if kind == "choices":
-            payload: dict[str, Any] = {
-                "choices": ["true" if value else "false"] if isinstance(value, bool) else [value]
-            }
-        elif kind == "number":
-            payload = {"number": int(value) if float(value).is_integer() else value}
-        else:
-            payload = {"text": [str(value)]}
-        return {
-            "id": rid,
-            "from_name": attr.name,
-            "to_name": "text",
-            "type": kind,
-            "value": {**where, **payload},
-            PROVENANCE_KEY: {"release": self.tag, "items": [prov]},
-        }
+        config = self.config or LabelConfig(self.taxonomy, {})
+        item = config.attribute_item(rid, layer, label, attr.name, value, where)
+        return {**item, PROVENANCE_KEY: {"release": self.tag, "items": [prov]}}
 
     def relations(
         self, gold: dict[str, dict[str, Any]], key_of: dict[tuple[int, str], str]
@@ -509,10 +501,11 @@ def article_results(
     decisions: Callable[[str], Mapping[str, Mapping[str, Any]]],
     *,
     file: str = "documents",
+    config: LabelConfig | None = None,
 ) -> tuple[list[dict[str, Any]], list[Problem], list[str]]:
     """One article's prediction result from its (decoded) documents row and its counted
     annotations_raw rows: (result items with provenance, problems, undecided items)."""
-    article = _Article(tag, doc, rows, taxonomy, decisions, file)
+    article = _Article(tag, doc, rows, taxonomy, decisions, file, config)
     results = article.results()
     return results, article.problems, article.undecided
 
@@ -598,6 +591,7 @@ def gold_from_files(
     manifest: Mapping[str, Any],
     taxonomy: Taxonomy,
     decisions: Callable[[str], Mapping[str, Mapping[str, Any]]],
+    config: LabelConfig | None = None,
 ) -> tuple[list[GoldArticle], list[Problem], list[str]]:
     """Every article of the release with its gold as prediction results; problems; items
     kept by a decision whose record was not found."""
@@ -620,7 +614,13 @@ def gold_from_files(
             )
             continue
         results, found, pending = article_results(
-            tag, doc, by_article.get(str(doc["id"]), []), taxonomy, decisions, file=file
+            tag,
+            doc,
+            by_article.get(str(doc["id"]), []),
+            taxonomy,
+            decisions,
+            file=file,
+            config=config,
         )
         problems += found
         undecided += pending
@@ -633,10 +633,13 @@ def load_release_gold(paths: ProjectPaths, version: str, folder: Path | None) ->
     """The release's articles and gold, verified; refused when the files, the labeling config
     or today's raw articles rule it out (nothing is pushed then)."""
     taxonomy = load_taxonomy(paths.taxonomy_file)
+    config = LabelConfig.load(paths)  # the config push sets: registry ids into its lists
     version = version.removeprefix("v")
     decisions = _DecisionsAt(paths, version)
     with release_folder(paths, version, folder) as (manifest, where, source):
-        articles, problems, undecided = gold_from_files(where, manifest, taxonomy, decisions)
+        articles, problems, undecided = gold_from_files(
+            where, manifest, taxonomy, decisions, config
+        )
     tag = f"v{version}"
     # A task whose text is not today's raw article could never be pulled (pull refuses a task
     # whose text differs from dataset/raw): work done on it would be lost.
