@@ -303,7 +303,7 @@ def test_the_fingerprint_covers_the_parser_code_and_the_taxonomy_object(
         "sahelwire.labelstudio.export_json",
         "sahelwire.labelstudio.export_format",
         "sahelwire.labelstudio.identity",
-        "sahelwire.labelstudio.label_config",
+        "sahelwire.labelstudio.controls",
         "sahelwire.labelstudio.offsets",
         "sahelwire.schema.taxonomy",
         "sahelwire.raw.manifest_texts",
