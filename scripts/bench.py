@@ -7,6 +7,7 @@
     .venv/bin/python scripts/bench.py --n 10000 --stages ingest,parse_export,json_load
     .venv/bin/python scripts/bench.py --n 10000 --skip build --timeout 600
     .venv/bin/python scripts/bench.py --reuse /tmp/bb10/sahelwire-bench-10000-xyz --stages build
+    .venv/bin/python scripts/bench.py --n 10000 --stages ingest,build,rebuild_1pct,baseline
 
 Each stage runs in its own subprocess so its peak RSS (ru_maxrss) is its own, not the
 maximum of everything before it. The baseline, in the same run, is ``pyarrow.parquet.
@@ -15,12 +16,18 @@ build's Parquet options. Printed per stage: status, seconds, ratio to the baseli
 microseconds per article, peak RSS. A stage that fails or runs past ``--timeout`` is recorded
 as such (with the end of its error output) and the run goes on. Nothing here is asserted and
 no figure is written in advance: the numbers go into docs/benchmarks.md.
+
+``validate`` and ``build`` start from an empty export cache (sahelwire.annotations.export_cache),
+so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
+files (one annotation's lead_time each: a real change that stays valid) and builds again, with
+the cache the build left: the incremental figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -42,6 +49,7 @@ STAGES = (
     "parse_export",
     "validate",
     "build",
+    "rebuild_1pct",
     "baseline",
     "converter_json_min",
     "converter_conll",
@@ -57,7 +65,16 @@ CONVERTER_FORMATS = {
 # Characters of a failed stage's stderr kept in the results (the end: where the error is).
 ERROR_TAIL = 2000
 # Which stages read which generated inputs: the rest is not written (disk at large N).
-TASK_FILES_NEEDED_BY = {"validate", "build", "baseline", "load_first", "load_cached"}
+TASK_FILES_NEEDED_BY = {
+    "validate",
+    "build",
+    "rebuild_1pct",
+    "baseline",
+    "load_first",
+    "load_cached",
+}
+# rebuild_1pct: the share of export files changed before the incremental build.
+REBUILD_SHARE = 0.01
 EXPORT_LIST_NEEDED_BY = {"json_load", "parse_export", *CONVERTER_FORMATS}
 # json.load builds Python objects for the whole export: its peak RSS was ~10.6x the file's
 # size on the synthetic corpus (10k run). Above MemAvailable / this factor the stage is not
@@ -110,16 +127,68 @@ def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES
     return root
 
 
+def touch_exports(folder: Path, share: float) -> list[str]:
+    """Change ``share`` of the export files (evenly spread): one annotation's lead_time each.
+
+    A real change that stays valid (lead_time >= 0), written as pull writes a task file; the
+    names of the files changed, in order.
+    """
+    from sahelwire.raw.synthetic import task_json
+
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        return []
+    count = max(1, round(len(files) * share))
+    chosen = [files[i * len(files) // count] for i in range(count)]
+    for path in chosen:
+        task = json.loads(path.read_text(encoding="utf-8"))
+        annotation = task["annotations"][0]
+        annotation["lead_time"] = round((annotation.get("lead_time") or 0.0) + 1.5, 3)
+        path.write_text(task_json(task), encoding="utf-8")
+    return [p.name for p in chosen]
+
+
+class _CacheLog(logging.Handler):
+    """What the export cache did during a stage (the parser logs it at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.reads: list[Any] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stats = getattr(record, "cache_stats", None)
+        if stats is not None:
+            self.reads.append(stats)
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [
+            {"parsed": len(s.parsed), "from_cache": len(s.hits), "stored": s.stored}
+            for s in self.reads
+        ]
+
+
 def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     """Run one stage in this process (called in a fresh subprocess); return its measures."""
+    from sahelwire.annotations.export_cache import clear
     from sahelwire.io.config import Settings
     from sahelwire.io.paths import ProjectPaths
 
     paths = ProjectPaths(root)
     settings = Settings.load(paths)
     export = work / "corpus" / "export.json"
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     extra: dict[str, Any] = {}
+    if name in ("validate", "build"):
+        clear(paths)  # a full figure, whatever stage filled the cache before
+    if name == "rebuild_1pct":
+        extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))
+    cache_log = _CacheLog()
+    logger = logging.getLogger("sahelwire.annotations.tables")
+    logger.addHandler(cache_log)
+    logger.setLevel(logging.DEBUG)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    before = usage.ru_maxrss
+    # CPU seconds too: on a machine shared with other jobs, wall time swings with their load.
+    cpu0 = usage.ru_utime + usage.ru_stime
     t0 = time.perf_counter()
     if name == "ingest":
         from sahelwire.raw.ingest import ingest
@@ -156,7 +225,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         extra["problems"] = len(report.problems)
         if report.problems:
             extra["first_problem"] = str(report.problems[0])
-    elif name == "build":
+    elif name in ("build", "rebuild_1pct"):
         from sahelwire.release.build import build
 
         release = build(paths, settings, work / "dist")
@@ -206,6 +275,10 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown stage {name}")
     seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0
+    if cache_log.reads:
+        extra["export_cache"] = cache_log.summary()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
@@ -364,6 +437,33 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
         ratio = f" = {e2e / base:.2f} x baseline" if base else ""
         lines += ["", f"end to end (ingest + build): {e2e:.2f} s{ratio}"]
     build_r = results.get("build", {})
+    rebuild = results.get("rebuild_1pct", {})
+    if rebuild.get("status") == build_r.get("status") == "ok":
+        cache = (rebuild.get("export_cache") or [{}])[-1]
+        lines.append(
+            f"rebuild after changing {rebuild.get('changed_files')} export file(s) "
+            f"({100 * REBUILD_SHARE:g}%; parsed {cache.get('parsed')}, "
+            f"{cache.get('from_cache')} from the cache): {rebuild['seconds']:.2f} s = "
+            f"{rebuild['seconds'] / build_r['seconds']:.3f} x the full build"
+        )
+        if rebuild.get("cpu_seconds") and build_r.get("cpu_seconds"):
+            lines.append(
+                f"in CPU seconds: {rebuild['cpu_seconds']:.2f} / {build_r['cpu_seconds']:.2f} = "
+                f"{rebuild['cpu_seconds'] / build_r['cpu_seconds']:.3f} x the full build"
+            )
+        phases = rebuild.get("phases") or {}
+        full = build_r.get("phases") or {}
+        if phases and full:
+            lines += [
+                "",
+                "| build phase | full build s | rebuild_1pct s | rebuild / full |",
+                "|---|---:|---:|---:|",
+            ]
+            for phase, seconds in phases.items():
+                was = full.get(phase)
+                ratio = _cell(seconds / was if was else None, ".2f")
+                lines.append(f"| {phase} | {_cell(was, '.2f')} | {seconds:.2f} | {ratio} |")
+            lines.append("")
     for stage in CONVERTER_FORMATS:
         conv = results.get(stage, {})
         if conv.get("status") == build_r.get("status") == "ok":

@@ -136,3 +136,40 @@ def test_json_load_that_would_not_fit_in_memory_is_not_run(
     assert result["status"] == "not_run" and "would need" in result["error"]
     monkeypatch.setattr(bench, "_mem_available_bytes", lambda: None)
     assert bench._stage("json_load", root, tmp_path)["tasks"] == 3
+
+
+def test_touch_exports_changes_the_share_asked_and_keeps_them_valid(tmp_path: Path) -> None:
+    from sahelwire.annotations.tables import read_annotation_tables
+    from sahelwire.io.paths import ProjectPaths
+
+    root = bench.make_project(tmp_path, 7, seed=1, stages=("ingest", "build"))
+    bench._stage("ingest", root, tmp_path)
+    paths = ProjectPaths(root)
+    before = {p.name: p.read_bytes() for p in paths.exports_dir.iterdir()}
+    changed = bench.touch_exports(paths.exports_dir, 0.3)
+    assert len(changed) == 2 and len(set(changed)) == 2
+    after = {p.name: p.read_bytes() for p in paths.exports_dir.iterdir()}
+    assert sorted(n for n in before if before[n] != after[n]) == sorted(changed)
+    assert bench.touch_exports(paths.exports_dir, 0.01) == [sorted(before)[0]]  # at least one
+    tables = read_annotation_tables(paths, cache=False)
+    assert tables.problems == []
+    lead = dict(
+        zip(tables.annotations["annotation_id"], tables.annotations["lead_time"], strict=True)
+    )
+    for name in changed:
+        first = json.loads((paths.exports_dir / name).read_text())["annotations"][0]
+        assert first["lead_time"] >= 1.5 and lead[first["id"]] == first["lead_time"]
+
+
+def test_rebuild_stage_parses_only_the_changed_exports(tmp_path: Path) -> None:
+    results = bench.run_size(
+        5, 0, tmp_path, stages=("ingest", "build", "rebuild_1pct"), timeout=600
+    )
+    build, rebuild = results["build"], results["rebuild_1pct"]
+    assert build["status"] == "ok" and rebuild["status"] == "ok", results
+    assert build["export_cache"] == [{"parsed": 5, "from_cache": 0, "stored": 5}]
+    assert rebuild["changed_files"] == 1
+    assert rebuild["export_cache"][-1]["parsed"] == 1
+    assert rebuild["export_cache"][-1]["from_cache"] == 4
+    text = bench.report(5, results)
+    assert "rebuild after changing 1 export file(s)" in text and "x the full build" in text

@@ -27,11 +27,17 @@ Read strictly (docs/label_studio_format.md, "Read strictly"): the JSON itself by
 config, and every entry of annotations/exports/ (:func:`export_files`). Whatever is not fully
 understood is refused with a Problem, never skipped or guessed; docs/reliability.md lists each
 class with its test.
+
+Parsed once: :func:`read_annotation_tables` keeps each file's parse in the export cache
+(:mod:`sahelwire.annotations.export_cache`) and parses only the files that changed; the rules
+that span files are replayed over all of them in order (see "the cached read" below), so the
+tables and Problems are those of parsing every file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -42,6 +48,17 @@ from typing import Any
 
 import polars as pl
 
+from sahelwire.annotations.export_cache import (
+    NAMESPACES,
+    CacheStats,
+    ExportCache,
+    FileParse,
+    Uncacheable,
+    cache_dir,
+    cache_enabled,
+    fingerprint,
+    text_dependency,
+)
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.controls import Control, controls
@@ -78,6 +95,8 @@ from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import TableSpecs, load_table_specs, polars_schema
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger(__name__)
 
 # Each frame of AnnotationTables is one source table of schemas/tables.yaml, whose column
 # specs are the only statement of its shape (see source_shapes).
@@ -120,6 +139,8 @@ class AnnotationTables:
     prediction_results: pl.DataFrame | None = None
     # Registry proposals typed next to the pickers (label_config): listed, never published.
     proposals: list[dict[str, Any]] = field(default_factory=list)
+    # What the export cache did (None when it was off): which files were parsed.
+    cache: CacheStats | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +215,7 @@ class TableCollector:
         # control name (an exported from_name) -> what it fills in the taxonomy
         self.controls = controls(taxonomy)
         self.document_fields = {f.name: f for f in taxonomy.document_fields}
-        self.annotators = frozenset(annotators)  # known annotator e-mails
+        self.annotators: Collection[str] = frozenset(annotators)  # known annotator e-mails
         self.annotations: list[dict[str, Any]] = []
         self.regions: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
@@ -1188,16 +1209,39 @@ def collector_for(
     return collector
 
 
-def read_task_file(path: Path, source: str) -> tuple[Any, Problem | None]:
-    """One pulled task file, strictly decoded; (None, the Problem) when it is refused."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, Problem(source, None, None, "file is readable", None, str(exc))
+def _unreadable(source: str, exc: OSError) -> Problem:
+    return Problem(source, None, None, "file is readable", None, str(exc))
+
+
+def decode_task_file(data: bytes, source: str) -> tuple[Any, Problem | None]:
+    """The bytes of one pulled task file, strictly decoded; (None, the Problem) if refused."""
     try:
         return loads_document(data), None
     except StrictJSONError as exc:
         return None, Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
+
+
+def _add_task_file(collector: TableCollector, path: Path, source: str, data: bytes) -> None:
+    """One export file's bytes into ``collector`` (everything it finds goes to its Problems)."""
+    task, problem = decode_task_file(data, source)
+    if problem is not None:
+        collector.problems.append(problem)
+        return
+    data_obj = task.get("data") if isinstance(task, dict) else None
+    article = data_obj.get("article_id") if isinstance(data_obj, dict) else None
+    if isinstance(article, str) and path.name != f"{article}.json":
+        collector.problems.append(
+            Problem(
+                source,
+                f"task {_brief(task.get('id'))}",
+                "data.article_id",
+                "file name is <data.article_id>.json",
+                _brief(article),
+                "pull writes each task to the file of its article; a renamed or "
+                "copied file would credit its annotations to the wrong article",
+            )
+        )
+    collector.add_task(task, source)
 
 
 def read_annotation_tables(
@@ -1205,33 +1249,374 @@ def read_annotation_tables(
     taxonomy: Taxonomy | None = None,
     *,
     texts: Mapping[str, tuple[str, str]] | None = None,
+    cache: bool | None = None,
 ) -> AnnotationTables:
+    """The tables of every file of annotations/exports/, in file order.
+
+    ``cache``: use the export cache (sahelwire.annotations.export_cache); None follows
+    ``SAHELWIRE_EXPORT_CACHE``. With or without it the tables, Problems and rejected
+    records are the same; without it every file is parsed, as here.
+    """
+    if cache if cache is not None else cache_enabled():
+        try:
+            return _read_with_cache(paths, taxonomy, texts)
+        except Uncacheable:
+            pass  # no fingerprint to key the cache by: every file is parsed
     collector = collector_for(paths, taxonomy, texts)
     files, problems = export_files(paths)
     collector.problems.extend(problems)
     with paused_gc():
         for path in files:
             source = str(path.relative_to(paths.root))
-            task, problem = read_task_file(path, source)
-            if problem is not None:
-                collector.problems.append(problem)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                collector.problems.append(_unreadable(source, exc))
                 continue
-            data = task.get("data") if isinstance(task, dict) else None
-            article = data.get("article_id") if isinstance(data, dict) else None
-            if isinstance(article, str) and path.name != f"{article}.json":
-                collector.problems.append(
-                    Problem(
-                        source,
-                        f"task {_brief(task.get('id'))}",
-                        "data.article_id",
-                        "file name is <data.article_id>.json",
-                        _brief(article),
-                        "pull writes each task to the file of its article; a renamed or "
-                        "copied file would credit its annotations to the wrong article",
-                    )
-                )
-            collector.add_task(task, source)
+            _add_task_file(collector, path, source, data)
     return collector.tables()
+
+
+# -- the cached read ------------------------------------------------------------------------
+# TableCollector parses files in order, and five of its checks span files: a later file
+# repeating an article, task, annotation, prediction id or annotation UUID of an earlier one
+# is refused, naming the earlier file. A stored parse is a file's parse on its own, so it
+# records which ids the file asked about and which it took; RecordingCollector keeps the ids
+# of the files read so far (stored ones included) and tells when a file asked about an id
+# another file had. Such a file's stored parse is not the sequential one: it is parsed again
+# in sequence (and that parse, which depends on other files, is not stored).
+
+
+class _SeenIds(dict[Any, str]):
+    """Ids read so far (id -> the file that had it), noting what the current file asks and takes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[Any] = []
+        self.claimed: list[Any] = []
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.append(key)
+        return dict.__contains__(self, key)
+
+    def __setitem__(self, key: Any, value: str) -> None:
+        self.claimed.append(key)
+        dict.__setitem__(self, key, value)
+
+
+class _RecordedTexts(Mapping[str, tuple[str, str]]):
+    """The raw texts, noting which the current file looked up (and their hashes)."""
+
+    def __init__(self, texts: Mapping[str, tuple[str, str]]) -> None:
+        self.texts = texts
+        self.read: dict[str, Any] = {}
+
+    def __contains__(self, article_id: object) -> bool:
+        if article_id not in self.read:
+            # Non-string ids never reach here (the task's fields are checked first); one
+            # would make the file unstorable (FileParse.to_json), not wrong.
+            self.read[article_id] = (  # type: ignore[index]
+                text_dependency(self.texts, article_id) if isinstance(article_id, str) else None
+            )
+        return article_id in self.texts
+
+    def __getitem__(self, article_id: str) -> tuple[str, str]:
+        return self.texts[article_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class _RecordedAnnotators(Collection[str]):
+    """The known annotator e-mails, noting which the current file asked about."""
+
+    def __init__(self, known: Collection[str]) -> None:
+        self.known = frozenset(known)
+        self.asked: dict[str, bool] = {}
+
+    def __contains__(self, email: object) -> bool:
+        found = email in self.known
+        self.asked[email] = found  # type: ignore[index]
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.known)
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+
+class RecordingCollector(TableCollector):
+    """A TableCollector that tells, per file, what the file's parse produced and read."""
+
+    def __init__(
+        self,
+        texts: Mapping[str, tuple[str, str]],
+        taxonomy: Taxonomy,
+        annotators: Collection[str],
+        shapes: Shapes,
+    ) -> None:
+        self.recorded_texts = _RecordedTexts(texts)
+        super().__init__(self.recorded_texts, taxonomy, annotators, shapes)
+        self.recorded_annotators = _RecordedAnnotators(annotators)
+        self.annotators = self.recorded_annotators
+        self.seen = {name: _SeenIds() for name in NAMESPACES}
+        self._seen_articles = self.seen["articles"]
+        self._seen_tasks = self.seen["tasks"]
+        self._seen_annotations = self.seen["annotations"]
+        self._seen_unique_ids = self.seen["unique_ids"]
+        self._seen_predictions = self.seen["predictions"]
+        self._flushed = dict.fromkeys(shapes, 0)
+        self._start: tuple[dict[str, int], int, int, int, int, int] | None = None
+
+    def _flush(self) -> None:
+        for name in self.shapes:
+            self._flushed[name] += len(getattr(self, name))
+        super()._flush()
+
+    def _row_counts(self) -> dict[str, int]:
+        return {name: self._flushed[name] + len(getattr(self, name)) for name in self.shapes}
+
+    def begin_file(self) -> None:
+        self._start = (
+            self._row_counts(),
+            len(self.problems),
+            len(self.rejected),
+            len(self.proposals),
+            self.tasks,
+            self.drafts,
+        )
+        self.recorded_texts.read = {}
+        self.recorded_annotators.asked = {}
+        for seen in self.seen.values():
+            seen.asked, seen.claimed = [], []
+
+    def end_file(self, source: str, file_sha256: str | None) -> tuple[FileParse, bool]:
+        """The file's parse since :meth:`begin_file`, and whether it met another file's id."""
+        assert self._start is not None
+        rows, problems, rejected, proposals, tasks, drafts = self._start
+        self._start = None
+        now = self._row_counts()
+        mine = self.problems[problems:]
+        index = {id(p): i for i, p in enumerate(mine)}
+        crossed = any(
+            dict.__contains__(seen, key) and dict.__getitem__(seen, key) != source
+            for seen in self.seen.values()
+            for key in seen.asked
+        )
+        parse = FileParse(
+            source=source,
+            file_sha256=file_sha256,
+            rows={name: (rows[name], now[name]) for name in self.shapes},
+            problems=mine,
+            rejected=[(index[id(r.problem)], r.record) for r in self.rejected[rejected:]],
+            proposals=self.proposals[proposals:],
+            tasks=self.tasks - tasks,
+            drafts=self.drafts - drafts,
+            texts=self.recorded_texts.read,
+            annotators=self.recorded_annotators.asked,
+            asked={name: seen.asked for name, seen in self.seen.items()},
+            claimed={name: seen.claimed for name, seen in self.seen.items()},
+        )
+        return parse, crossed
+
+    def fits(self, parse: FileParse) -> bool:
+        """Whether a stored parse is what this file's parse would be now, in this order."""
+        texts, known = self.recorded_texts.texts, self.recorded_annotators.known
+        return (
+            all(text_dependency(texts, aid) == dep for aid, dep in parse.texts.items())
+            and all((email in known) == was for email, was in parse.annotators.items())
+            and not any(
+                dict.__contains__(self.seen[name], key)
+                for name, keys in parse.asked.items()
+                for key in keys
+            )
+        )
+
+    def take_ids(self, parse: FileParse) -> None:
+        """The ids a stored parse took, as if the file had been parsed here."""
+        for name, keys in parse.claimed.items():
+            for key in keys:
+                dict.__setitem__(self.seen[name], key, parse.source)
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return self._frames_of(self.tables())
+
+    @staticmethod
+    def _frames_of(tables: AnnotationTables) -> dict[str, pl.DataFrame]:
+        frames = {
+            "annotations": tables.annotations,
+            "regions": tables.regions,
+            "relations": tables.relations,
+            "choices": tables.choices,
+        }
+        assert tables.predictions is not None and tables.prediction_results is not None
+        return {
+            **frames,
+            "predictions": tables.predictions,
+            "prediction_results": tables.prediction_results,
+        }
+
+
+@dataclass
+class _FileResult:
+    parse: FileParse
+    frames: Mapping[str, pl.DataFrame] | None  # None: the rows are the collector's
+    key: str | None  # None: not to be stored (cross-file ids, unreadable, not storable)
+    stored: dict[str, Any] | None = None  # the entry as stored (or to store)
+    placed: dict[str, list[int]] = field(default_factory=dict)  # its rows in the result
+
+
+def _read_with_cache(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None,
+    texts: Mapping[str, tuple[str, str]] | None,
+) -> AnnotationTables:
+    """:func:`read_annotation_tables` through the export cache (same tables and Problems)."""
+    taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
+    annotators, head = load_annotators(paths)
+    shapes = load_source_shapes(paths)
+    collector = RecordingCollector(
+        ManifestTexts(paths) if texts is None else texts, taxonomy, annotators, shapes
+    )
+    files, problems = export_files(paths)
+    head += problems
+    stats = CacheStats(enabled=True)
+    store = ExportCache(cache_dir(paths), fingerprint(paths, taxonomy, shapes), shapes, stats)
+    results: list[_FileResult] = []
+    # The whole read, not only the loop: the per-file entries are ~50 small objects each, and
+    # with the collector on, every full collection walks all of them (≈2 s at 10k files).
+    with paused_gc():
+        try:
+            for path in files:
+                results.append(_read_one(collector, store, stats, path, paths))
+            parsed = collector.frames()
+            tables = _assemble(parsed, results, head, shapes, stats)
+            store.store(
+                [(r.key, r.stored) for r in results if r.frames is None and r.key and r.stored],
+                parsed,
+                [(r.key, {**r.stored, "rows": r.placed}) for r in results if r.key and r.stored],
+                _frames_of_tables(tables),
+            )
+        finally:
+            store.close()
+    log.debug(
+        "export cache: %d from the cache, %d parsed (%d not storable), %d stored%s",
+        len(stats.hits),
+        len(stats.parsed),
+        len(stats.unstored),
+        stats.stored,
+        ", compacted" if stats.compacted else "",
+        extra={"cache_stats": stats},  # scripts/bench.py reports it
+    )
+    return tables
+
+
+def _read_one(
+    collector: RecordingCollector,
+    store: ExportCache,
+    stats: CacheStats,
+    path: Path,
+    paths: ProjectPaths,
+) -> _FileResult:
+    source = str(path.relative_to(paths.root))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        collector.begin_file()
+        collector.problems.append(_unreadable(source, exc))
+        stats.parsed.append(source)
+        stats.unstored.append(source)
+        return _FileResult(collector.end_file(source, None)[0], None, None)
+    sha = hashlib.sha256(data).hexdigest()
+    key = store.key(source, sha)
+    hit = store.get(key, collector.fits)
+    if hit is not None:
+        parse, frames, entry = hit
+        collector.take_ids(parse)
+        stats.hits.append(source)
+        return _FileResult(parse, frames, key, entry)
+    collector.begin_file()
+    _add_task_file(collector, path, source, data)
+    parse, crossed = collector.end_file(source, sha)
+    stats.parsed.append(source)
+    stored = None
+    if not crossed:
+        try:
+            stored = parse.to_json()
+        except Uncacheable:
+            stored = None
+    if stored is None:
+        stats.unstored.append(source)
+    return _FileResult(parse, None, key if stored is not None else None, stored)
+
+
+def _frames_of_tables(tables: AnnotationTables) -> dict[str, pl.DataFrame]:
+    return RecordingCollector._frames_of(tables)
+
+
+def _assemble(
+    parsed: Mapping[str, pl.DataFrame],
+    results: list[_FileResult],
+    head: list[Problem],
+    shapes: Shapes,
+    stats: CacheStats,
+) -> AnnotationTables:
+    """The files' rows, Problems and rejected records in file order, as one parse gives them.
+
+    Consecutive files whose rows follow each other in the same tables become one slice,
+    so a warm cache of one pack is one slice per table. Each result's ``placed`` gets its
+    rows in the returned tables (what a compacted pack holds).
+    """
+    runs: dict[str, list[list[Any]]] = {name: [] for name in shapes}
+    at = dict.fromkeys(shapes, 0)
+    problems = list(head)
+    rejected: list[RejectedRecord] = []
+    proposals: list[dict[str, Any]] = []
+    for result in results:
+        source = parsed if result.frames is None else result.frames
+        placed: dict[str, list[int]] = {}
+        for name in shapes:
+            start, stop = result.parse.rows.get(name, (0, 0))
+            if stop <= start:
+                continue
+            last = runs[name][-1] if runs[name] else None
+            if last is not None and last[0] is source[name] and last[2] == start:
+                last[2] = stop
+            else:
+                runs[name].append([source[name], start, stop])
+            placed[name] = [at[name], at[name] + stop - start]
+            at[name] += stop - start
+        result.placed = placed
+        problems += result.parse.problems
+        rejected += [RejectedRecord(result.parse.problems[i], r) for i, r in result.parse.rejected]
+        proposals += result.parse.proposals
+    frames = {}
+    for name, schema in shapes.items():
+        parts = [frame.slice(a, b - a) for frame, a, b in runs[name]]
+        if not parts:
+            frames[name] = pl.DataFrame(schema=schema)
+        elif len(parts) == 1 and parts[0].height == runs[name][0][0].height:
+            frames[name] = runs[name][0][0].rechunk()
+        else:
+            frames[name] = pl.concat(parts, rechunk=True)
+    return AnnotationTables(
+        annotations=frames["annotations"],
+        regions=frames["regions"],
+        relations=frames["relations"],
+        choices=frames["choices"],
+        problems=problems,
+        drafts=sum(r.parse.drafts for r in results),
+        tasks=sum(r.parse.tasks for r in results),
+        rejected=rejected,
+        predictions=frames["predictions"],
+        prediction_results=frames["prediction_results"],
+        proposals=proposals,
+        cache=stats,
+    )
 
 
 def tables_from_tasks(

@@ -401,6 +401,9 @@ def _register_subcommands() -> None:
     from sahelwire.cli.labelstudio import app as labelstudio_app
 
     app.add_typer(labelstudio_app, name="labelstudio")
+    from sahelwire.cli.cache import app as cache_app
+
+    app.add_typer(cache_app, name="cache")
     from sahelwire.cli.release import register as register_release_commands
 
     register_release_commands(app)
