@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -20,6 +21,7 @@ from sahelwire.labelstudio.offsets import from_label_studio
 from sahelwire.labelstudio.worksheets import (
     WorksheetError,
     check_worksheets,
+    worksheet_annotators,
     worksheet_dir,
     worksheet_results,
     worksheet_tables,
@@ -29,20 +31,36 @@ from sahelwire.schema.taxonomy import load_taxonomy
 
 PATHS = ProjectPaths.discover(ROOT)
 ARTICLES = {a.id: a.text for a in load_articles(PATHS)}
+FIRST = "ai-annotator-1@sahelwire.local"
+ANNOTATORS = worksheet_annotators(PATHS)
 
 
-def test_every_article_has_a_worksheet() -> None:
-    assert sorted(p.stem for p in worksheet_dir(PATHS).glob("*.yaml")) == sorted(ARTICLES)
+def _all_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
+    tables = [worksheet_tables(PATHS, a) for a in ANNOTATORS]
+    return pl.concat([t[0] for t in tables]), pl.concat([t[1] for t in tables])
 
 
-def test_worksheets_obey_span_rules_and_registries() -> None:
+def test_worksheets_live_in_one_folder_per_known_annotator() -> None:
+    folders = sorted(p.name for p in (PATHS.annotations_dir / "worksheets").iterdir())
+    assert folders == sorted(a.split("@")[0] for a in ANNOTATORS)
+    assert FIRST in ANNOTATORS
+
+
+@pytest.mark.parametrize("annotator", ANNOTATORS)
+def test_every_article_has_a_worksheet(annotator: str) -> None:
+    folder = worksheet_dir(PATHS, annotator)
+    assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(ARTICLES)
+
+
+@pytest.mark.parametrize("annotator", ANNOTATORS)
+def test_worksheets_obey_span_rules_and_registries(annotator: str) -> None:
     # bounds, text slice, zone overlap, entity nesting, registry ids and their types,
     # realis/value/approximate present, relations join existing event -> argument regions
-    assert [str(p) for p in check_worksheets(PATHS)] == []
+    assert [str(p) for p in check_worksheets(PATHS, annotator)] == []
 
 
 def test_every_slice_equals_its_text_and_has_no_outer_whitespace() -> None:
-    regions, _ = worksheet_tables(PATHS)
+    regions, _ = _all_tables()
     assert regions.height > 300
     for row in regions.iter_rows(named=True):
         text = ARTICLES[row["article_id"]]
@@ -51,7 +69,7 @@ def test_every_slice_equals_its_text_and_has_no_outer_whitespace() -> None:
 
 
 def test_every_layer_and_registry_entry_is_used() -> None:
-    regions, relations = worksheet_tables(PATHS)
+    regions, relations = _all_tables()
     taxonomy = load_taxonomy(PATHS.taxonomy_file)
     per_article_layers = {(r["article_id"], r["layer"]) for r in regions.iter_rows(named=True)}
     for aid in ARTICLES:
@@ -62,7 +80,9 @@ def test_every_layer_and_registry_entry_is_used() -> None:
     registry = yaml.safe_load(PATHS.entities_registry.read_text(encoding="utf-8"))["entities"]
     events = yaml.safe_load(PATHS.events_registry.read_text(encoding="utf-8"))["events"]
     assert {e["id"] for e in registry} <= set(regions["entity_id"].drop_nulls())
-    assert {e["id"] for e in events} <= set(regions["event_id"].drop_nulls())
+    # A retired entry (guidelines v2 §3.4) stays only so that v1 annotations remain readable.
+    live = {e["id"] for e in events if not e["name"].startswith("Retired:")}
+    assert live <= set(regions["event_id"].drop_nulls())
     assert set(relations["label"]) == {"AGENT", "PATIENT", "PLACE", "TIME"}
 
 
@@ -70,7 +90,7 @@ def test_linked_mentions_are_registry_aliases() -> None:
     # the pre-annotation gazetteer is built from the aliases: every linked surface is one
     registry = yaml.safe_load(PATHS.entities_registry.read_text(encoding="utf-8"))["entities"]
     aliases = {e["id"]: set(e["aliases"]) for e in registry}
-    regions, _ = worksheet_tables(PATHS)
+    regions, _ = _all_tables()
     missing = {
         (r["entity_id"], r["text"])
         for r in regions.iter_rows(named=True)
@@ -79,9 +99,10 @@ def test_linked_mentions_are_registry_aliases() -> None:
     assert missing == set()
 
 
+@pytest.mark.parametrize("annotator", ANNOTATORS)
 @pytest.mark.parametrize("article_id", sorted(ARTICLES))
-def test_label_studio_results_follow_the_contract(article_id: str) -> None:
-    results = worksheet_results(PATHS, article_id)
+def test_label_studio_results_follow_the_contract(article_id: str, annotator: str) -> None:
+    results = worksheet_results(PATHS, article_id, annotator)
     text = ARTICLES[article_id]
     spans = {r["id"]: r for r in results if r["type"] == "labels"}
     assert spans
@@ -112,7 +133,7 @@ def test_label_studio_results_follow_the_contract(article_id: str) -> None:
 
 def _broken(tmp_path: Path, article_id: str, region: dict[str, object]) -> ProjectPaths:
     root = copy_project(tmp_path / "p")
-    path = root / "annotations" / "worksheets" / f"{article_id}.yaml"
+    path = root / "annotations" / "worksheets" / "ai-annotator-1" / f"{article_id}.yaml"
     sheet = yaml.safe_load(path.read_text(encoding="utf-8"))
     sheet["regions"].append(region)
     path.write_text(yaml.safe_dump(sheet, allow_unicode=True), encoding="utf-8")
@@ -140,9 +161,9 @@ def test_bad_region_is_named(tmp_path: Path, region: dict[str, object], rule: st
     aid = "001_a9cbf47f8b5096a3"
     paths = _broken(tmp_path, aid, region)
     with pytest.raises(WorksheetError) as err:
-        worksheet_results(paths, aid)
+        worksheet_results(paths, aid, FIRST)
     message = str(err.value)
-    assert f"annotations/worksheets/{aid}.yaml" in message and "region #" in message
+    assert f"annotations/worksheets/ai-annotator-1/{aid}.yaml" in message and "region #" in message
     assert rule in message
 
 
@@ -150,7 +171,7 @@ def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:
     aid = "001_a9cbf47f8b5096a3"
     region: dict[str, object] = {"id": "x", "layer": "entities", "label": "ORG", "text": "Vedant Patel",
               "entity_id": "ent_vedant_patel"}  # fmt: skip
-    problems = check_worksheets(_broken(tmp_path, aid, region))
+    problems = check_worksheets(_broken(tmp_path, aid, region), FIRST)
     found = {(p.field, p.rule, p.value) for p in problems}
     assert ("entity_id", "registry type agrees with label", "ent_vedant_patel") in found
     # The same characters are already a PERSON mention: one span cannot carry two labels.

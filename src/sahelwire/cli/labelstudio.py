@@ -518,15 +518,61 @@ def invite(
 @app.command("submit-worksheets")
 def submit_worksheets(
     annotator: Annotated[str, typer.Option(help="Annotator e-mail (signs up via an invite link).")],
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Take tasks in the order Label Studio's queue hands them to ANNOTATOR "
+            "(overlap and pre-annotations as in Label All Tasks).",
+        ),
+    ] = False,
+    new_version: Annotated[
+        bool,
+        typer.Option(
+            "--new-version",
+            help="A changed worksheet becomes a new annotation; the earlier one is kept "
+            "(adjudication counts the latest, lists the earlier as superseded).",
+        ),
+    ] = False,
 ) -> None:
-    """Submit annotations/worksheets/*.yaml as ANNOTATOR's own annotations (idempotent)."""
+    """Submit annotations/worksheets/<handle>/*.yaml as ANNOTATOR's own annotations
+    (<handle>: the e-mail before @; idempotent)."""
     from sahelwire.labelstudio.client import ConnectionProblem, connect
     from sahelwire.labelstudio.worksheet_submit import submit
     from sahelwire.labelstudio.worksheets import WorksheetError
 
     paths = _paths()
     try:
-        summary = submit(connect(paths), paths, annotator)
+        summary = submit(connect(paths), paths, annotator, queue=queue, new_version=new_version)
     except (ConnectionProblem, WorksheetError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(summary.line())
+
+
+@app.command("check-worksheets")
+def check_worksheets_command(
+    annotator: Annotated[
+        str | None, typer.Option(help="Only this annotator's folder (default: every folder).")
+    ] = None,
+) -> None:
+    """Resolve annotations/worksheets/<handle>/*.yaml and run the validator's span rules
+    (no server needed); exit 1 naming worksheet, region and rule."""
+    from sahelwire.labelstudio.worksheets import (
+        WorksheetError,
+        check_worksheets,
+        worksheet_annotators,
+    )
+
+    paths = _paths()
+    who = [annotator] if annotator else worksheet_annotators(paths)
+    problems: list[str] = []
+    for email in who:
+        try:
+            problems += [str(p) for p in check_worksheets(paths, email)]
+        except WorksheetError as exc:
+            problems.append(str(exc))
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"worksheets: {len(who)} annotator folder(s) resolve with 0 problems")

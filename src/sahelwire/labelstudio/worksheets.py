@@ -1,6 +1,7 @@
 """Annotation worksheets: reviewable YAML an annotator writes, turned into Label Studio results.
 
-A worksheet (``annotations/worksheets/<article_id>.yaml``) names every span by its exact
+A worksheet (``annotations/worksheets/<annotator>/<article_id>.yaml``, one folder per
+annotator account, named by :func:`annotator_handle`) names every span by its exact
 surface text instead of raw offsets, so a reviewer can read it and a changed article text
 cannot silently shift it (rules for annotators: annotations/GUIDELINES.md):
 
@@ -73,24 +74,51 @@ class ResolvedRegion:
     attributes: dict[str, Any]
 
 
-def worksheet_dir(paths: ProjectPaths) -> Path:
+def annotator_handle(email: str) -> str:
+    """The worksheet folder of an annotator: the e-mail's part before ``@``.
+
+    Folders per annotator keep each one's work apart: a second annotator working blind
+    never has to open a folder that holds another annotator's worksheets.
+    """
+    handle = email.split("@", 1)[0]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", handle):
+        raise WorksheetError(f"annotator {email!r}: not an e-mail with a plain local part")
+    return handle
+
+
+def worksheet_root(paths: ProjectPaths) -> Path:
     return paths.annotations_dir / "worksheets"
 
 
-def worksheet_path(paths: ProjectPaths, article_id: str) -> Path:
-    return worksheet_dir(paths) / f"{article_id}.yaml"
+def worksheet_dir(paths: ProjectPaths, annotator: str) -> Path:
+    return worksheet_root(paths) / annotator_handle(annotator)
 
 
-def _where(paths: ProjectPaths, article_id: str) -> str:
-    path = worksheet_path(paths, article_id)
+def worksheet_path(paths: ProjectPaths, article_id: str, annotator: str) -> Path:
+    return worksheet_dir(paths, annotator) / f"{article_id}.yaml"
+
+
+def worksheet_annotators(paths: ProjectPaths) -> list[str]:
+    """Known annotators (annotations/annotators.json) that have a worksheet folder."""
+    from sahelwire.labelstudio.identity import read_known_annotators
+
+    return [
+        email
+        for email in sorted(read_known_annotators(paths))
+        if worksheet_dir(paths, email).is_dir()
+    ]
+
+
+def _where(paths: ProjectPaths, article_id: str, annotator: str) -> str:
+    path = worksheet_path(paths, article_id, annotator)
     try:
         return str(path.relative_to(paths.root))
     except ValueError:
         return str(path)
 
 
-def load_worksheet(paths: ProjectPaths, article_id: str) -> dict[str, Any]:
-    path = worksheet_path(paths, article_id)
+def load_worksheet(paths: ProjectPaths, article_id: str, annotator: str) -> dict[str, Any]:
+    path = worksheet_path(paths, article_id, annotator)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("article_id") != article_id:
         raise WorksheetError(f"{path}: article_id must be {article_id!r} (rule: one article)")
@@ -344,30 +372,30 @@ def label_studio_results(
     return results
 
 
-def _article_text(paths: ProjectPaths, article_id: str) -> str:
+def _article_text(paths: ProjectPaths, article_id: str, annotator: str) -> str:
     for article in load_articles(paths):
         if article.id == article_id:
             return article.text
-    raise WorksheetError(f"{_where(paths, article_id)}: no article {article_id!r} in the manifest")
+    where = _where(paths, article_id, annotator)
+    raise WorksheetError(f"{where}: no article {article_id!r} in the manifest")
 
 
 def worksheet_results(
-    paths: ProjectPaths, article_id: str, text: str | None = None
+    paths: ProjectPaths, article_id: str, annotator: str, text: str | None = None
 ) -> list[dict[str, Any]]:
-    """Label Studio results for one article's worksheet, checked against the taxonomy.
-
-    One call per task when posting to a real server: ``worksheet_results(paths, task_article)``.
+    """Label Studio results for one article's worksheet by ``annotator``, checked against the
+    taxonomy. One call per task when posting to a real server.
     """
     if text is None:
-        text = _article_text(paths, article_id)
+        text = _article_text(paths, article_id, annotator)
     config = LabelConfig.load(paths)
-    return label_studio_results(
-        text, load_worksheet(paths, article_id), _where(paths, article_id), config.taxonomy, config
-    )
+    sheet = load_worksheet(paths, article_id, annotator)
+    where = _where(paths, article_id, annotator)
+    return label_studio_results(text, sheet, where, config.taxonomy, config)
 
 
 def worksheet_tables(
-    paths: ProjectPaths, article_ids: Iterable[str] | None = None
+    paths: ProjectPaths, annotator: str, article_ids: Iterable[str] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Resolved worksheets as flat region and relation tables (span_rules' column names).
 
@@ -378,14 +406,16 @@ def worksheet_tables(
     ids = (
         list(article_ids)
         if article_ids is not None
-        else sorted(p.stem for p in worksheet_dir(paths).glob("*.yaml"))
+        else sorted(p.stem for p in worksheet_dir(paths, annotator).glob("*.yaml"))
     )
     regions: list[dict[str, Any]] = []
     relations: list[dict[str, Any]] = []
     for aid in ids:
         if aid not in texts:
-            raise WorksheetError(f"{_where(paths, aid)}: no article {aid!r} in the manifest")
-        text, sheet, where = texts[aid], load_worksheet(paths, aid), _where(paths, aid)
+            where = _where(paths, aid, annotator)
+            raise WorksheetError(f"{where}: no article {aid!r} in the manifest")
+        text, sheet = texts[aid], load_worksheet(paths, aid, annotator)
+        where = _where(paths, aid, annotator)
         resolved = resolve(text, sheet, where, taxonomy)
         for r in resolved:
             a = r.attributes
@@ -432,15 +462,16 @@ def worksheet_tables(
 
 def check_worksheets(
     paths: ProjectPaths,
+    annotator: str,
     article_ids: Iterable[str] | None = None,
     registries: Registries | None = None,
 ) -> list[Problem]:
     """span_rules over the resolved worksheets: slices, overlaps, nesting, registry ids."""
-    regions, relations = worksheet_tables(paths, article_ids)
+    regions, relations = worksheet_tables(paths, annotator, article_ids)
     texts = {a.id: a.text for a in load_articles(paths)}
     taxonomy = load_taxonomy(paths.taxonomy_file)
     regs = registries if registries is not None else load_registries(paths)
-    file = str(worksheet_dir(paths).relative_to(paths.root))
+    file = str(worksheet_dir(paths, annotator).relative_to(paths.root))
     return check_regions(regions, texts, taxonomy, regs, file=file) + check_relations(
         relations, regions, taxonomy, file=file
     )
