@@ -113,6 +113,14 @@ def submit(
     for aid in sheets:
         if tasks.get(aid) is None:
             raise ConnectionProblem(f"article {aid} has no task; run push first")
+    if queue and (lacking := sorted(str(t) for t in tasks if t not in results)):
+        # Checked before asking: the queue may hand out any task, and one it hands out stays
+        # locked to this account for a while, so refusing it later would hold it from others.
+        raise ConnectionProblem(
+            f"--queue needs a worksheet for every task the queue may hand {email}; "
+            f"{folder.relative_to(paths.root)}/ has none for: {', '.join(lacking)}; "
+            "nothing submitted"
+        )
 
     def mine(task_id: int) -> list[Any]:
         anns = call(conn, lambda: list(conn.client.annotations.list(id=task_id)))
