@@ -198,12 +198,12 @@ def sheet_skeleton(
     layers: AnnotationLayers,
     taxonomy: Taxonomy,
     paths: ProjectPaths,
+    texts: Mapping[str, str],
     only: set[str] | None = None,
 ) -> tuple[str, int]:
     """The sheet to fill in for every article with unsettled conflicts (or those of
-    ``only``), and how many articles it holds."""
+    ``only``), and how many articles it holds (``texts``: article -> its text)."""
     cases, _ = unsettled_cases(layers)
-    texts = {a.id: a.text for a in load_articles(paths)}
     articles = []
     for case in cases:
         if only is not None and case.article_id not in only:
@@ -433,11 +433,13 @@ def _reasons(
     reads every decision's why as the sheet gives it."""
     in_review = set(gold.regions.filter(pl.col("article_id") == article_id)["region_key"])
     by_region: dict[str, list[str]] = defaultdict(list)
-    # The region's own conflict first, then its attributes', then relations from it.
-    rank = {"region": 0, "attr": 1, "relation": 2}
-    for item in sorted(decisions, key=lambda i: (rank.get(i.partition(":")[0], 3), i)):
+    # Only what is about the region itself, as a reviewer would write it in the editor:
+    # the region's own conflict first, then its attributes'. A relation's why is not the
+    # reason for its event region (review --pull would read it there): it gets a line.
+    rank = {"region": 0, "attr": 1}
+    for item in sorted(decisions, key=lambda i: (rank.get(i.partition(":")[0], 2), i)):
         key = _pull_key(item)
-        if key in in_review:
+        if key in in_review and item.partition(":")[0] in rank:
             by_region[key].append(str(decisions[item]["why"]))
     region_reasons = {k: whys[0] for k, whys in by_region.items() if whys[0] != reason}
     lines = {

@@ -419,8 +419,10 @@ def _write_sheet_skeleton(
     paths: ProjectPaths, inputs: Any, path: Path, only: set[str] | None
 ) -> None:
     from sahelwire.annotations.review_sheet import SheetError, sheet_skeleton, write_sheet_skeleton
+    from sahelwire.raw.manifest import load_articles
 
-    text, n = sheet_skeleton(inputs.layers, inputs.taxonomy, paths, only)
+    texts = {a.id: a.text for a in load_articles(paths)}
+    text, n = sheet_skeleton(inputs.layers, inputs.taxonomy, paths, texts, only)
     if not n:
         raise _fail(
             "no article "
