@@ -272,3 +272,19 @@ def test_two_ties_on_one_region_take_each_value_from_an_annotator_who_gave_it(
     assert problems == [] and decided is not None
     got = {d["item"]: (d["action"], d["value"], d["why"]) for d in decided.entries}
     assert got == {i: (w["action"], w["value"], w["why"]) for i, w in wanted.items()}
+
+
+def test_a_reason_line_for_an_item_that_is_no_conflict_refuses_the_review(
+    paths: ProjectPaths,
+) -> None:
+    lay = layers(paths)
+    checked, problems = check_article(sheet(full_sheet(items(lay))), lay, TAX, paths, R)
+    assert checked is not None
+    checked.reason += "\n[region:entities:GPE:0:2] mistyped"
+    result, _ = review_result(checked, [(A, A_RESULT), (B, B_RESULT)], article(), TAX, paths)
+    decided, problems = review_decisions(lay, TAX, paths, article(), review(result), R)
+    assert decided is None
+    assert problems == [
+        "review_reason gives a reason to region:entities:GPE:0:2, which is not a conflict of "
+        "the article (a mistyped item?)"
+    ]

@@ -17,8 +17,9 @@ Label Studio Community has no reviewer workflow, so the project builds one from 
   into entries of ``annotations/decisions/<article>.yaml`` (the format of
   :mod:`sahelwire.annotations.adjudication`): for every conflict, ``accept`` when the review
   has the item, ``reject`` when it does not, ``set`` the reviewer's value of a tied
-  attribute; ``decided_by`` is the reviewer's e-mail, ``why`` the reason the reviewer gave
-  (the region's own reason where there is one). Conflicts that only appear once earlier
+  attribute; ``decided_by`` is the reviewer's e-mail, ``why`` the reason the reviewer gave:
+  the item's own line ``[<item>] <why>`` in the review reason (:data:`ITEM_REASON`), else
+  the region's own reason, else the review reason. Conflicts that only appear once earlier
   decisions are taken (a relation whose end a decision accepts) are decided in the same
   pass, so ``adjudicate`` then reports none for the article.
 
@@ -30,6 +31,9 @@ that have changed since it was pushed (each task records which annotation versio
 shows), a review without a reason, and a decision that would replace a different one
 already in the file (unless ``--overwrite``). Each article's file is written atomically;
 refused articles are left as they were.
+
+A review can also be submitted from a YAML sheet instead of the editor (an AI or scripted
+reviewer): :mod:`sahelwire.annotations.review_sheet`.
 """
 
 from __future__ import annotations
