@@ -505,6 +505,15 @@ def review_result(
         key = region_key(r["layer"], r["label"], r["start"], r["end"])
         cands[key].append(r)
         key_of[(r["annotation_id"], r["region_id"])] = key
+
+    def items_of(r: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The raw items of one annotator's region: its span and its attributes."""
+        return [
+            it
+            for it in raw[r["annotation_id"]]
+            if it.get("id") == r["region_id"] and it.get("type") != "relation"
+        ]
+
     out: list[dict[str, Any]] = []
     problems: list[str] = []
     gold = checked.gold
@@ -514,14 +523,6 @@ def review_result(
             problems.append(f"article {aid}: region {key} is in no version the task carries")
             continue
         rid = _new_id(key)
-
-        def items_of(r: Mapping[str, Any]) -> list[dict[str, Any]]:
-            return [
-                it
-                for it in raw[r["annotation_id"]]
-                if it.get("id") == r["region_id"] and it.get("type") != "relation"
-            ]
-
         whole = next((r for r in cands[key] if all(r[a] == g[a] for a in attrs)), None)
         base = whole or cands[key][0]
         chosen = [
@@ -623,14 +624,18 @@ class SheetSubmitSummary:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every reason, one per line
+    refused_articles: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
+    def refuse(self, article_id: str, reasons: list[str]) -> None:
+        self.refused += reasons
+        self.refused_articles.add(article_id)
+
     def line(self) -> str:
-        refused = len({r.split(": item ")[0] for r in self.refused})
         return (
             f"review sheet: {len(self.created)} review(s) created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged; {refused} article(s) refused"
+            f"{len(self.unchanged)} unchanged; {len(self.refused_articles)} article(s) refused"
         )
 
 
@@ -669,20 +674,26 @@ def submit_sheets(
             where = f"{sheet.source}: article {aid}"
             checked, problems = check_article(sheet, layers, taxonomy, paths, reviewer)
             if checked is None:
-                summary.refused += problems
+                summary.refuse(aid, problems)
                 continue
             row = tasks.get(aid)
             if row is None:
-                summary.refused.append(
-                    f"{where}: no review task in project {project.id}; run `sahelwire "
-                    "labelstudio review` first"
+                summary.refuse(
+                    aid,
+                    [
+                        f"{where}: no review task in project {project.id}; run `sahelwire "
+                        "labelstudio review` first"
+                    ],
                 )
                 continue
             if row["data"].get("review_of") != [v.record() for v in versions[aid]]:
-                summary.refused.append(
-                    f"{where}: review task {row['id']} shows annotation versions that are not "
-                    "the repository's now; run `sahelwire labelstudio review` (it updates an "
-                    "unreviewed task), then submit again"
+                summary.refuse(
+                    aid,
+                    [
+                        f"{where}: review task {row['id']} shows annotation versions that are "
+                        "not the repository's now; run `sahelwire labelstudio review` (it "
+                        "updates an unreviewed task), then submit again"
+                    ],
                 )
                 continue
             preds = call(conn, lambda t=row["id"]: list(conn.client.predictions.list(task=t)))
@@ -691,7 +702,7 @@ def submit_sheets(
             )
             result, problems = review_result(checked, carried, texts[aid], taxonomy, paths)
             if problems:
-                summary.refused += [f"{sheet.source}: {p}" for p in problems]
+                summary.refuse(aid, [f"{sheet.source}: {p}" for p in problems])
                 continue
             for item in checked.differs_from_file:
                 summary.notes.append(
@@ -715,10 +726,13 @@ def submit_sheets(
                 else:
                     others.add(a.completed_by)
             if others:
-                summary.refused.append(
-                    f"article {checked.article_id}: review task {task_id} is reviewed by "
-                    f"another account already (user id(s) {sorted(others)}); `review --pull` "
-                    "refuses two reviewers: delete that review in Label Studio first"
+                summary.refuse(
+                    checked.article_id,
+                    [
+                        f"article {checked.article_id}: review task {task_id} is reviewed by "
+                        f"another account already (user id(s) {sorted(others)}); `review "
+                        "--pull` refuses two reviewers: delete that review in Label Studio first"
+                    ],
                 )
                 continue
             if not mine:
