@@ -17,8 +17,9 @@ Label Studio Community has no reviewer workflow, so the project builds one from 
   into entries of ``annotations/decisions/<article>.yaml`` (the format of
   :mod:`sahelwire.annotations.adjudication`): for every conflict, ``accept`` when the review
   has the item, ``reject`` when it does not, ``set`` the reviewer's value of a tied
-  attribute; ``decided_by`` is the reviewer's e-mail, ``why`` the reason the reviewer gave
-  (the region's own reason where there is one). Conflicts that only appear once earlier
+  attribute; ``decided_by`` is the reviewer's e-mail, ``why`` the reason the reviewer gave:
+  the item's own line ``[<item>] <why>`` in the review reason (:data:`ITEM_REASON`), else
+  the region's own reason, else the review reason. Conflicts that only appear once earlier
   decisions are taken (a relation whose end a decision accepts) are decided in the same
   pass, so ``adjudicate`` then reports none for the article.
 
@@ -30,6 +31,9 @@ that have changed since it was pushed (each task records which annotation versio
 shows), a review without a reason, and a decision that would replace a different one
 already in the file (unless ``--overwrite``). Each article's file is written atomically;
 refused articles are left as they were.
+
+A review can also be submitted from a YAML sheet instead of the editor (an AI or scripted
+reviewer): :mod:`sahelwire.annotations.review_sheet`.
 """
 
 from __future__ import annotations
@@ -75,6 +79,14 @@ REASON = "review_reason"
 REGION_REASON = "review_region_reason"
 REVIEW_CONTROLS = frozenset({REASON, REGION_REASON})
 REVIEW_LOCK = "labelstudio-review.lock"
+# A line of the review reason that gives one conflict item its own why, e.g.
+# ``[relation:events:MEETING:0:4->entities:GPE:9:15:PLACE] GUIDELINES §3.5 ...``: the only
+# place a relation, an article-level value or a rejected region (none has a region in the
+# review to carry a region reason) can get a reason of its own. Items never hold blanks or
+# brackets, so the line is unambiguous.
+ITEM_REASON = re.compile(
+    r"^\[(?P<item>(?:region|attr|relation|choice):[^\]\s]+)\]\s+(?P<why>\S.*)$"
+)
 # An article-level field every annotator's value of which is gold (adjudication rule):
 # never a conflict, so not compared between the review and the gold either.
 UNCONTESTED_FIELDS = frozenset({"notes"})
@@ -403,15 +415,44 @@ class _Review:
     reviewer: str
     gold: GoldLayer  # the review taken as one annotator's gold
     region_reasons: dict[str, str]  # region key -> the reviewer's reason for it
-    reason: str
+    reason: str  # the review reason without its item lines
+    item_reasons: dict[str, str] = field(default_factory=dict)  # conflict item -> its why
 
 
-def _text_value(item: Mapping[str, Any]) -> str:
+def split_reason(texts: list[str]) -> tuple[str, dict[str, str], list[str]]:
+    """A review reason's entries -> (the overall reason, item -> why, problems).
+
+    Lines of the form ``[<item>] <why>`` (:data:`ITEM_REASON`) are the items' own reasons;
+    everything else is the overall reason, read as before: entries joined by a blank.
+    """
+    overall: list[str] = []
+    items: dict[str, str] = {}
+    problems: list[str] = []
+    for text in texts:
+        rest = []
+        for line in text.split("\n"):
+            m = ITEM_REASON.match(line.strip())
+            if m is None:
+                rest.append(line)
+                continue
+            item, why = m["item"], m["why"].strip()
+            if item in items and items[item] != why:
+                problems.append(f"{REASON} gives {item} two reasons ({items[item]!r}, {why!r})")
+            items[item] = why
+        overall.append("\n".join(rest))
+    return " ".join(overall).strip(), items, problems
+
+
+def _texts(item: Mapping[str, Any]) -> list[str]:
     value = item.get("value") or {}
     texts = value.get("text") if isinstance(value, dict) else None
     if isinstance(texts, list):
-        return " ".join(str(t) for t in texts).strip()
-    return str(texts or "").strip()
+        return [str(t) for t in texts]
+    return [str(texts or "")]
+
+
+def _text_value(item: Mapping[str, Any]) -> str:
+    return " ".join(_texts(item)).strip()
 
 
 def _parse_review(
@@ -427,7 +468,11 @@ def _parse_review(
     rest = [
         r for r in result if not (isinstance(r, dict) and r.get("from_name") in REVIEW_CONTROLS)
     ]
-    reason = next((_text_value(r) for r in own if r.get("from_name") == REASON), "")
+    reason, item_reasons, problems = split_reason(
+        next((_texts(r) for r in own if r.get("from_name") == REASON), [])
+    )
+    if problems:
+        return None, problems
     by_region = {
         str(r.get("id")): _text_value(r) for r in own if r.get("from_name") == REGION_REASON
     }
@@ -460,7 +505,7 @@ def _parse_review(
         why = by_region.get(str(r["region_id"]), "")
         if why:
             reasons[region_key(r["layer"], r["label"], r["start"], r["end"])] = why
-    return _Review(email, gold, reasons, reason), []
+    return _Review(email, gold, reasons, reason, item_reasons), []
 
 
 def _items(gold: GoldLayer, article_id: str) -> dict[str, set[Any]]:
@@ -501,7 +546,7 @@ def _decide(item: str, review: _Review, mine: dict[str, set[Any]]) -> dict[str, 
     else:  # choice
         action = {"action": "accept" if rest in mine["choices"] else "reject"}
         key = ""
-    why = review.region_reasons.get(key) or review.reason
+    why = review.item_reasons.get(item) or review.region_reasons.get(key) or review.reason
     return {"item": item, **action, "decided_by": review.reviewer, "why": why}
 
 
@@ -563,6 +608,11 @@ def decisions_from_review(
                 )
                 decision = {"item": item, "action": None}
             proposed[item] = decision
+    problems += [
+        f"{REASON} gives a reason to {item}, which is not a conflict of the article "
+        "(a mistyped item?)"
+        for item in sorted(set(review.item_reasons) - set(proposed))
+    ]
     if problems:
         return None, problems
     if not proposed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import typer
@@ -313,18 +313,68 @@ def review(
             help="With --pull: replace a different decision already in a decisions file.",
         ),
     ] = False,
+    sheet_skeleton: Annotated[
+        Path | None,
+        typer.Option(
+            "--sheet-skeleton",
+            metavar="FILE",
+            help="Write a review sheet to fill in: every unsettled conflict (item, its text, "
+            "who marked it, tied values) with an empty action and why (never overwrites FILE; "
+            "no server needed).",
+        ),
+    ] = None,
+    article: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--article", metavar="ID", help="With --sheet-skeleton: only this article (repeat)."
+        ),
+    ] = None,
+    submit: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--submit",
+            metavar="FILE",
+            help="Submit a filled-in review sheet (repeat for several) to the review project "
+            "as --reviewer's own review; then `review --pull` writes the decisions.",
+        ),
+    ] = None,
+    reviewer: Annotated[
+        str | None,
+        typer.Option(
+            "--reviewer",
+            metavar="EMAIL",
+            help="With --submit: the reviewer's e-mail (signs up through an invite link, "
+            "password kept in the git-ignored state; never printed).",
+        ),
+    ] = None,
 ) -> None:
     """Put each article with unsettled conflicts into the review project (idempotent); --pull
-    writes the submitted reviews as decisions. docs/review.md"""
+    writes the submitted reviews as decisions; --sheet-skeleton / --submit review from a YAML
+    sheet instead of the editor (an AI or scripted reviewer). docs/review.md"""
     from sahelwire.annotations.review import ReviewRefused, pull_reviews, push_reviews
     from sahelwire.cli.common import valid_inputs
     from sahelwire.io.locks import LockBusy
     from sahelwire.labelstudio.client import ConnectionProblem, connect
 
+    modes = [m for m, on in (("--pull", do_pull), ("--sheet-skeleton", sheet_skeleton),
+                             ("--submit", submit)) if on]  # fmt: skip
+    if len(modes) > 1:
+        raise _fail(f"{' and '.join(modes)}: use one at a time", EXIT_USAGE)
     if overwrite and not do_pull:
         raise _fail("--overwrite replaces decisions: use it with --pull", EXIT_USAGE)
+    if article and sheet_skeleton is None:
+        raise _fail("--article chooses what --sheet-skeleton writes: use it with it", EXIT_USAGE)
+    if (reviewer is None) != (not submit):
+        raise _fail("--submit FILE and --reviewer EMAIL go together", EXIT_USAGE)
     paths = _paths()
     inputs = valid_inputs("review", False, prog=PROG)
+    if sheet_skeleton is not None:
+        _write_sheet_skeleton(paths, inputs, sheet_skeleton, set(article) if article else None)
+        return
+    if submit:
+        assert reviewer is not None
+        _submit_sheets(paths, inputs, submit, reviewer)
+        return
     try:
         conn = connect(paths)
         if do_pull:
@@ -362,6 +412,65 @@ def review(
             "gold with a reason; then `sahelwire labelstudio review --pull`"
         )
     if pushed.refused:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _write_sheet_skeleton(
+    paths: ProjectPaths, inputs: Any, path: Path, only: set[str] | None
+) -> None:
+    from sahelwire.annotations.review_sheet import SheetError, sheet_skeleton, write_sheet_skeleton
+    from sahelwire.raw.manifest import load_articles
+
+    texts = {a.id: a.text for a in load_articles(paths)}
+    text, n = sheet_skeleton(inputs.layers, inputs.taxonomy, paths, texts, only)
+    if not n:
+        raise _fail(
+            "no article "
+            + (f"of {', '.join(sorted(only))} " if only else "")
+            + "has unsettled conflicts; no sheet written",
+            EXIT_INVALID,
+        )
+    try:
+        write_sheet_skeleton(path, text)
+    except (SheetError, OSError) as exc:
+        raise _fail(f"cannot write the sheet: {exc}") from None
+    typer.echo(
+        f"wrote {path}: a review sheet for {n} article(s); fill in each article's reason and "
+        "each conflict's action and why, then `sahelwire labelstudio review --submit "
+        f"{path} --reviewer EMAIL`"
+    )
+
+
+def _submit_sheets(paths: ProjectPaths, inputs: Any, sheets: list[Path], reviewer: str) -> None:
+    from sahelwire.annotations.review import ReviewRefused
+    from sahelwire.annotations.review_sheet import SheetError, submit_sheets
+    from sahelwire.io.locks import LockBusy
+    from sahelwire.labelstudio.client import ConnectionProblem, connect
+
+    if "@" not in reviewer:
+        raise _fail(f"--reviewer {reviewer!r}: the reviewer is named by an e-mail", EXIT_USAGE)
+    try:
+        summary = submit_sheets(
+            connect(paths), paths, inputs.layers, inputs.taxonomy, sheets, reviewer
+        )
+    except SheetError as exc:
+        raise _fail(f"{exc}; nothing submitted") from None
+    except ReviewRefused as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except (ConnectionProblem, LockBusy) as exc:
+        raise _fail(str(exc)) from None
+    for aid in summary.created:
+        typer.echo(f"  submitted the review of {aid}")
+    for aid in summary.updated:
+        typer.echo(f"  updated the review of {aid}")
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    for reason in summary.refused:
+        typer.echo(f"refused: {reason}", err=True)
+    typer.echo(summary.line())
+    if summary.created or summary.updated or summary.unchanged:
+        typer.echo("next: `sahelwire labelstudio review --pull` writes the decisions")
+    if summary.refused:
         raise typer.Exit(EXIT_INVALID)
 
 
