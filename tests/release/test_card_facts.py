@@ -258,3 +258,27 @@ def test_every_link_inside_the_card_has_its_heading(built: Path) -> None:
     }
     anchors = set(re.findall(r"\]\(#([^)]+)\)", card))
     assert anchors and anchors <= headings
+
+
+def test_independence_is_stated_from_the_blind_workspace_manifest(tmp_path: Path) -> None:
+    from sahelwire.release.card.facts import AnnotationFacts, BlindWorkspace
+
+    clean = tmp_path / "ai-annotator-2.txt"
+    clean.write_text(
+        "aa  project/dataset/raw/texts/001.txt\nbb  project/annotations/GUIDELINES.md\n"
+        "cc  project/annotations/worksheets/ai-annotator-2/001.yaml\n"
+    )
+    w = BlindWorkspace.read(clean, "ai-annotator-2@x", "annotations/blind/ai-annotator-2.txt")
+    assert (w.files, w.own_worksheets, w.others) == (3, True, ())
+    leaky = tmp_path / "ai-annotator-3.txt"
+    leaky.write_text(
+        "aa  project/annotations/exports/001.json\n"
+        "bb  project/annotations/worksheets/ai-annotator-1/001.yaml\ncc  project/DATASET_CARD.md\n"
+    )
+    bad = BlindWorkspace.read(leaky, "ai-annotator-3@x", "annotations/blind/ai-annotator-3.txt")
+    assert len(bad.others) == 3 and not bad.own_worksheets
+    facts = AnnotationFacts(blind={"ai-annotator-2@x": w, "ai-annotator-3@x": bad})
+    said = facts.independence_sentences()
+    assert said[0].startswith("ai-annotator-2@x worked blind") and "3 files" in said[0]
+    assert "its own earlier worksheets" in said[0]
+    assert said[1].startswith("ai-annotator-3@x did NOT work blind")

@@ -353,6 +353,7 @@ def rai_fields(
             "the Label Studio API. Treat their annotations as silver until a human has "
             "reviewed them."
         )
+        machine += ann.independence_sentences()
     if ann.predictions:
         machine.append(
             f"Pre-annotation baseline (sahelwire.labelstudio.prelabel): {ann.predictions} "

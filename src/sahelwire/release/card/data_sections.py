@@ -102,6 +102,9 @@ def provenance_section(facts: AnnotationFacts) -> str:
             "and submitted them through the Label Studio API (`sahelwire labelstudio "
             f"submit-worksheets`), not in the labeling editor{why}.\n"
         )
+        independence = facts.independence_sentences()
+        if independence:
+            lines.append("\n**How independence was kept.** " + " ".join(independence) + "\n")
     lines.append(
         f"\nCancelled (skipped) annotations: {facts.cancelled}; they are kept in "
         "`annotations_raw` (flagged `cancelled`) and never enter gold.\n"

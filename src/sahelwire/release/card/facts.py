@@ -32,6 +32,36 @@ def is_ai_account(account: str) -> bool:
     return account.startswith(AI_ACCOUNT_PREFIX)
 
 
+BLIND_DIR = "blind"  # annotations/blind/<handle>.txt: a blind workspace's manifest
+
+
+@dataclass(frozen=True)
+class BlindWorkspace:
+    """What one annotator's blind workspace held (scripts/blind_workspace.py's manifest)."""
+
+    manifest: str  # path in the repository
+    files: int
+    own_worksheets: bool  # the annotator's own earlier worksheets were given (a revision)
+    others: tuple[str, ...]  # files that are another annotator's work or the gold: must be ()
+
+    @classmethod
+    def read(cls, path: Path, account: str, rel: str) -> BlindWorkspace:
+        handle = account.split("@", 1)[0]
+        given = [
+            line.split("  ", 1)[1] for line in path.read_text(encoding="utf-8").splitlines() if line
+        ]
+        own = f"project/annotations/worksheets/{handle}/"
+        others = tuple(
+            g
+            for g in given
+            if ("/worksheets/" in g and not g.startswith(own))
+            or any(f"/{part}/" in f"/{g}" for part in ("exports", "decisions", "dist", "releases"))
+            or g.endswith(("DATASET_CARD.md", "CHANGELOG.md"))
+        )
+        own_sheets = any(g.startswith(own) and g.endswith(".yaml") for g in given)
+        return cls(rel, len(given), own_sheets, others)
+
+
 @dataclass(frozen=True)
 class AnnotationFacts:
     """Who annotated, from what, and what Label Studio recorded about it."""
@@ -49,6 +79,8 @@ class AnnotationFacts:
     predictions_scored: int = 0
     # reviewer e-mail -> decisions made (annotations/decisions/, for the articles annotated)
     reviewers: dict[str, int] = field(default_factory=dict)
+    # account -> what its blind workspace held (annotations/blind/<handle>.txt)
+    blind: dict[str, BlindWorkspace] = field(default_factory=dict)
 
     @property
     def ai_accounts(self) -> tuple[str, ...]:
@@ -62,6 +94,8 @@ class AnnotationFacts:
     def from_layers(
         cls, layers: AnnotationLayers, decisions_dir: Path | None = None
     ) -> AnnotationFacts:
+        """``decisions_dir``: annotations/decisions/, whose sibling blind/ holds the blind
+        workspaces' manifests."""
         ann = layers.annotations
         reviewers: Counter[str] = Counter()
         if decisions_dir is not None and ann.height:
@@ -99,7 +133,31 @@ class AnnotationFacts:
             predictions_per_model=dict(sorted(per_model.items())),
             predictions_scored=scored,
             reviewers=dict(sorted(reviewers.items())),
+            blind=_blind(decisions_dir.parent / BLIND_DIR, per_account)
+            if decisions_dir is not None
+            else {},
         )
+
+    def independence_sentences(self) -> list[str]:
+        """How each account with a blind workspace was kept independent, from its manifest."""
+        out = []
+        for account, w in self.blind.items():
+            own = ", and its own earlier worksheets to revise" if w.own_worksheets else ""
+            if w.others:
+                out.append(
+                    f"{account} did NOT work blind: its workspace (`{w.manifest}`) held "
+                    f"{_count(len(w.others), 'file')} of other annotators' work or the gold "
+                    f"({', '.join(w.others[:3])})."
+                )
+                continue
+            out.append(
+                f"{account} worked blind: its workspace held only the article texts, the "
+                "guidelines, the taxonomy and registries, the pre-annotations and the checking "
+                f"code{own} ({_count(w.files, 'file')}, each listed with its sha256 in "
+                f"`{w.manifest}` of the source repository); no other annotator's worksheets "
+                "or exports, no adjudication decisions, no built data and no git history."
+            )
+        return out
 
     def annotators_sentence(self) -> str:
         """One sentence on who annotated: AI accounts named as such, people counted."""
@@ -125,6 +183,16 @@ class AnnotationFacts:
                 f" Conflicts were adjudicated by {_count(len(self.reviewers), 'reviewer')}: {who}."
             )
         return sentence
+
+
+def _blind(folder: Path, accounts: Mapping[str, int]) -> dict[str, BlindWorkspace]:
+    found = {}
+    for account in sorted(accounts):
+        path = folder / f"{account.split('@', 1)[0]}.txt"
+        if path.is_file():
+            rel = f"annotations/{BLIND_DIR}/{path.name}"
+            found[account] = BlindWorkspace.read(path, account, rel)
+    return found
 
 
 def _count(n: int, noun: str) -> str:
