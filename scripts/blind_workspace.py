@@ -1,6 +1,7 @@
 """Make a blind workspace for one annotator: what they may see, and nothing of anyone else's.
 
 Usage: python scripts/blind_workspace.py EMAIL DEST
+       python scripts/blind_workspace.py --manifest DEST   (re-list DEST, e.g. after the work)
 
 An annotator who works from worksheets (an AI assistant, or a person who prefers text) gets a
 folder holding only what guidelines v2 §8 ("Working blind") allows: the article texts, the
@@ -79,7 +80,24 @@ def _predictions(dest: Path) -> int:
     return n
 
 
+def write_manifest(dest: Path) -> int:
+    lines = []
+    for f in sorted(p for p in dest.rglob("*") if p.is_file() and p.name != "MANIFEST.txt"):
+        if "__pycache__" in f.parts or f.suffix == ".pyc":
+            continue
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        lines.append(f"{digest}  {f.relative_to(dest)}")
+    (dest / "MANIFEST.txt").write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--manifest":
+        if not Path(argv[1]).is_dir():
+            print(f"{argv[1]}: not a folder", file=sys.stderr)
+            return 2
+        print(f"{write_manifest(Path(argv[1]).resolve())} files listed")
+        return 0
     if len(argv) != 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
@@ -96,12 +114,8 @@ def main(argv: list[str]) -> int:
     (project / "annotations" / "worksheets" / handle).mkdir(parents=True)
     (project / "annotations" / "annotators.json").write_text(json.dumps({email: {}}) + "\n")
     n = _predictions(project / "annotations")
-    lines = []
-    for f in sorted(p for p in dest.rglob("*") if p.is_file()):
-        digest = hashlib.sha256(f.read_bytes()).hexdigest()
-        lines.append(f"{digest}  {f.relative_to(dest)}")
-    (dest / "MANIFEST.txt").write_text("\n".join(lines) + "\n")
-    print(f"blind workspace for {email}: {dest} ({len(lines)} files, predictions of {n} tasks)")
+    files = write_manifest(dest)
+    print(f"blind workspace for {email}: {dest} ({files} files, predictions of {n} tasks)")
     return 0
 
 
