@@ -53,7 +53,9 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
-ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+# bound as realis: by majority, a tie is a conflict (null, i.e. made before taxonomy 3.0.0,
+# is a value like any other).
+ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate", "bound")
 # The rule of a conflict no decision settles yet: `sahelwire adjudicate` lists these as its
 # output; every other problem is invalid input.
 UNSETTLED_RULE = "every conflict is settled by a decision"
