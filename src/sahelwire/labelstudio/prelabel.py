@@ -173,6 +173,7 @@ def hedge_attributes(hedge: str | None, vague: bool) -> dict[str, Any]:
     approximate, bound = _HEDGES[hedge.lower()] if hedge else (False, "POINT")
     return {"approximate": approximate or vague, "bound": bound}
 
+
 _WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
