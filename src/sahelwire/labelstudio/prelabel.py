@@ -290,6 +290,8 @@ def quantity_regions(text: str) -> list[Region]:
                 if label == "DURATION" and _NOT_DURATION_AFTER.match(text[m.end() :]):
                     continue  # "70 years old": an age, not a duration
                 if label == "DURATION" and _OFFSET_AFTER.match(text[m.end() :]):
+                    if kind != "adjacent":
+                        continue  # "in 2023 that two years ago": the number is not the offset's
                     label = "TIME_OFFSET"
                 value, vague = _number_value(groups["num"], groups.get("scale"))
                 if noun.startswith("decade"):
