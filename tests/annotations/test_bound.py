@@ -173,3 +173,23 @@ def test_a_tied_bound_is_a_conflict_until_a_decision_sets_it(tmp_path: Path) -> 
     settled = adjudicate(ANNOTATIONS, regs, NO_RELATIONS, NO_CHOICES, tmp_path, TAX)
     assert settled.problems == []
     assert settled.gold.regions["bound"].to_list() == ["MORE_THAN"]
+
+
+def test_a_decision_setting_a_bound_outside_the_choices_is_a_problem(tmp_path: Path) -> None:
+    regs = _two_annotators("MORE_THAN", "AT_LEAST")
+    item = "attr:quantities:FATALITIES:0:16:bound"
+    (tmp_path / "a1.yaml").write_text(
+        f"decisions:\n- item: '{item}'\n  action: set\n  value: OVER\n"
+        "  decided_by: lead@x\n  why: a typo\n",
+        encoding="utf-8",
+    )
+    result = adjudicate(ANNOTATIONS, regs, NO_RELATIONS, NO_CHOICES, tmp_path, TAX)
+    [problem] = result.problems
+    assert (problem.file, problem.record, problem.field, problem.value) == (
+        "annotations/decisions/a1.yaml",
+        "a1",
+        item,
+        "OVER",
+    )
+    assert problem.rule == "a decision sets bound to one of the taxonomy's values"
+    assert result.gold.regions["bound"].to_list() == ["MORE_THAN"]  # the majority's first
