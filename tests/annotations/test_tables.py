@@ -192,7 +192,7 @@ def test_random_and_corrupted_tasks_never_crash(data: st.DataObject) -> None:
         if key == "from_name":  # also swap controls, e.g. a textarea posing as `value`
             target = item
             names = st.sampled_from(
-                ["value", "approximate", "realis", "entity_id", "notes", "zones"]
+                ["value", "approximate", "bound", "realis", "entity_id", "notes", "zones"]
             )
             target[key] = data.draw(names | JSONISH)
         else:

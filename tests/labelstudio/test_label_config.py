@@ -176,6 +176,12 @@ def test_registry_ids_go_into_the_list_of_the_regions_label_else_the_typed_field
         )
     flag = CONFIG.attribute_item("q", "quantities", "TROOPS", "approximate", True, span)
     assert flag["value"]["choices"] == ["true"]
+    bound = CONFIG.attribute_item("q", "quantities", "TROOPS", "bound", "MORE_THAN", span)
+    assert (bound["from_name"], bound["type"], bound["value"]["choices"]) == (
+        "bound",
+        "choices",
+        ["MORE_THAN"],
+    )
     number = CONFIG.attribute_item("q", "quantities", "TROOPS", "value", 650.0, span)
     assert number["value"]["number"] == 650 and isinstance(number["value"]["number"], int)
 
@@ -226,3 +232,22 @@ def test_taxonomy_refuses_clashing_keys_and_unknown_targets(edit: object, messag
     edit(data)  # type: ignore[operator]
     with pytest.raises(TaxonomyError, match=message):
         parse_taxonomy(data)
+
+
+def test_bound_is_a_required_single_choice_of_quantities_and_time_offset_has_a_key() -> None:
+    # taxonomy 3.0.0: new quantities must say their bound; TIME_OFFSET took a reserved key
+    root = xml_root()
+    bound = root.find(".//Choices[@name='bound']")
+    assert bound is not None
+    assert (bound.get("whenTagName"), bound.get("perRegion"), bound.get("choice")) == (
+        "quantities",
+        "true",
+        "single",
+    )
+    assert bound.get("required") == "true"
+    values = TAX.layer("quantities").attribute("bound").values  # type: ignore[union-attr]
+    assert [c.get("value") for c in bound.findall("Choice")] == list(values or ())
+    assert values == ("POINT", "MORE_THAN", "AT_LEAST", "LESS_THAN", "AT_MOST")
+    offset = root.find(".//Labels[@name='quantities']/Label[@value='TIME_OFFSET']")
+    assert offset is not None and offset.get("hotkey") == "n"
+    assert "n" not in reserved_keys(TAX) and "n" in AUTO_HOTKEY_POOL

@@ -9,6 +9,7 @@ from helpers import ROOT, SOURCE_SHAPES
 from sahelwire.annotations.tables import TableCollector
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import prelabel
+from sahelwire.labelstudio.worksheets import attribute_kinds
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.registries import Registries, load_registries
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -69,37 +70,54 @@ def _article(prefix: str) -> str:
         (
             "a deadly attack on a military base in the country, that resulted in the death "
             "of over 70 soldiers.",
-            [("FATALITIES", "over 70 soldiers", 70.0, "soldiers", True)],
+            # taxonomy 3.0.0: "over" is a bound, not an estimate
+            [("FATALITIES", "over 70 soldiers", 70.0, "soldiers", False, "MORE_THAN")],
         ),
         (
             "an orderly and responsible exit of approximately 1,000 U.S. military personnel "
             "from the West African nation.",
-            [("PERSONNEL", "approximately 1,000", 1000.0, "people", True)],
+            [("PERSONNEL", "approximately 1,000", 1000.0, "people", True, "POINT")],
         ),
         (
             "the United States had around 650 troops in Niger",
-            [("TROOPS", "around 650 troops", 650.0, "troops", True)],
+            [("TROOPS", "around 650 troops", 650.0, "troops", True, "POINT")],
         ),
-        ("$100 million in aid", [("MONEY", "$100 million", 1e8, "USD", False)]),
-        ("for nearly a decade", [("DURATION", "nearly a decade", 10.0, "years", True)]),
+        ("$100 million in aid", [("MONEY", "$100 million", 1e8, "USD", False, "POINT")]),
+        ("for nearly a decade", [("DURATION", "nearly a decade", 10.0, "years", True, "POINT")]),
         (
             "at least 3,500 soldiers from five countries",
             [
-                ("TROOPS", "at least 3,500 soldiers", 3500.0, "soldiers", True),
-                ("OTHER", "five countries", 5.0, "countries", False),
+                ("TROOPS", "at least 3,500 soldiers", 3500.0, "soldiers", False, "AT_LEAST"),
+                ("OTHER", "five countries", 5.0, "countries", False, "POINT"),
             ],
         ),
-        ("thousands of people", [("OTHER", "thousands of people", 1000.0, "people", True)]),
-        ("a thousand troops", [("TROOPS", "a thousand troops", 1000.0, "troops", False)]),
-        # Ages and dates are not durations; bare numbers are not claims.
-        ("a man 70 years old said in 2023 that two years ago", []),
+        (
+            "thousands of people",
+            [("OTHER", "thousands of people", 1000.0, "people", True, "POINT")],
+        ),
+        (
+            "a thousand troops",
+            [("TROOPS", "a thousand troops", 1000.0, "troops", False, "POINT")],
+        ),
+        # Ages are not durations, a year is no count, and "two years ago" is an offset.
+        (
+            "a man 70 years old said in 2023 that two years ago",
+            [("TIME_OFFSET", "two years", 2.0, "years", False, "POINT")],
+        ),
     ],
 )
 def test_quantities_on_corpus_sentences(
-    sentence: str, expected: list[tuple[str, str, float, str, bool]]
+    sentence: str, expected: list[tuple[str, str, float, str, bool, str]]
 ) -> None:
     got = [
-        (r.label, r.text, r.attributes["value"], r.attributes["unit"], r.attributes["approximate"])
+        (
+            r.label,
+            r.text,
+            r.attributes["value"],
+            r.attributes["unit"],
+            r.attributes["approximate"],
+            r.attributes["bound"],
+        )
         for r in prelabel.quantity_regions(sentence)
     ]
     assert got == expected
@@ -177,24 +195,73 @@ def test_results_parse_through_the_export_parser(
     collector.add_task(task, "predictions")
     tables = collector.tables()
     assert tables.problems == []
+    names = ("entity_id", "realis", "value", "approximate", "bound")
     parsed = sorted(
-        (r["layer"], r["label"], r["start"], r["end"], r["entity_id"], r["realis"], r["value"])
+        (r["layer"], r["label"], r["start"], r["end"], *(r[n] for n in names))
         for r in tables.regions.iter_rows(named=True)
     )
     expected = sorted(
-        (
-            r.layer,
-            r.label,
-            r.start,
-            r.end,
-            r.attributes.get("entity_id"),
-            r.attributes.get("realis"),
-            r.attributes.get("value"),
-        )
-        for r in regions
+        (r.layer, r.label, r.start, r.end, *(r.attributes.get(n) for n in names)) for r in regions
     )
     assert parsed == expected
     assert any(r[1] == "TROOPS" for r in parsed)
+    # every predicted quantity carries a bound, and it survives the parser
+    assert all(r[-1] is not None for r in parsed if r[0] == "quantities")
+
+
+@pytest.mark.parametrize(
+    ("phrase", "approximate", "bound"),
+    [
+        ("650 troops", False, "POINT"),
+        ("about 650 troops", True, "POINT"),
+        ("around 650 troops", True, "POINT"),
+        ("nearly 650 troops", True, "POINT"),
+        ("some 650 troops", True, "POINT"),
+        ("thousands of troops", True, "POINT"),
+        ("over 650 troops", False, "MORE_THAN"),
+        ("more than 650 troops", False, "MORE_THAN"),
+        ("above 650 troops", False, "MORE_THAN"),
+        ("at least 650 troops", False, "AT_LEAST"),
+        ("no fewer than 650 troops", False, "AT_LEAST"),
+        ("under 650 troops", False, "LESS_THAN"),
+        ("fewer than 650 troops", False, "LESS_THAN"),
+        ("less than 650 troops", False, "LESS_THAN"),
+        ("up to 650 troops", False, "AT_MOST"),
+        ("at most 650 troops", False, "AT_MOST"),
+        ("no more than 650 troops", False, "AT_MOST"),
+    ],
+)
+def test_bound_comes_from_the_hedge_word_and_approximate_from_estimates_only(
+    phrase: str, approximate: bool, bound: str, taxonomy: Taxonomy
+) -> None:
+    [region] = prelabel.quantity_regions(f"The US had {phrase} in Niger.")
+    assert region.text == phrase  # the hedge word is part of the span
+    assert (region.attributes["approximate"], region.attributes["bound"]) == (approximate, bound)
+    assert bound in (taxonomy.layer("quantities").attribute("bound").values or ())  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "label", "text"),
+    [
+        ("Blinken visited two years ago.", "TIME_OFFSET", "two years"),
+        ("Four months later, Bazoum was deposed.", "TIME_OFFSET", "Four months"),
+        ("They had left three weeks earlier.", "TIME_OFFSET", "three weeks"),
+        ("They stayed for three weeks.", "DURATION", "three weeks"),
+    ],
+)
+def test_an_offset_from_a_reference_time_is_time_offset(
+    sentence: str, label: str, text: str
+) -> None:
+    [region] = prelabel.quantity_regions(sentence)
+    assert (region.label, region.text) == (label, text)
+
+
+def test_attribute_result_types_follow_the_labeling_config(taxonomy: Taxonomy) -> None:
+    # prelabel writes attributes in the typed controls' form, as the config has them
+    kinds = attribute_kinds(taxonomy)
+    assert {n: kinds[n] for n in prelabel._ATTRIBUTE_KINDS} == prelabel._ATTRIBUTE_KINDS
+    predicted = {"approximate", "bound", "value", "unit", "realis", "entity_id", "event_id"}
+    assert predicted <= set(prelabel._ATTRIBUTE_KINDS)
 
 
 def test_deterministic_and_versioned(registries: Registries, taxonomy: Taxonomy) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -17,10 +18,13 @@ import yaml
 
 from helpers import ROOT, copy_project
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.controls import attribute_result_type
 from sahelwire.labelstudio.offsets import from_label_studio
 from sahelwire.labelstudio.worksheets import (
     WorksheetError,
+    attribute_kinds,
     check_worksheets,
+    layer_attributes,
     worksheet_annotators,
     worksheet_dir,
     worksheet_results,
@@ -155,6 +159,29 @@ def _broken(tmp_path: Path, article_id: str, region: dict[str, object]) -> Proje
             {"id": "x", "layer": "zones", "label": "CAPTION", "text": "Pentagon", "unit": "x"},
             "attributes",
         ),
+        (
+            {
+                "id": "x",
+                "layer": "quantities",
+                "label": "TROOPS",
+                "text": "around 650 troops",
+                "value": 650,
+                "approximate": True,
+                "bound": "ABOUT",
+            },
+            "bound 'ABOUT' not in ['POINT', 'MORE_THAN', 'AT_LEAST', 'LESS_THAN', 'AT_MOST']",
+        ),
+        (
+            {
+                "id": "x",
+                "layer": "entities",
+                "label": "ORG",
+                "text": "Pentagon",
+                "n": 1,
+                "bound": "POINT",
+            },
+            "['bound'] not allowed on entities",
+        ),
     ],
 )
 def test_bad_region_is_named(tmp_path: Path, region: dict[str, object], rule: str) -> None:
@@ -179,3 +206,84 @@ def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:
         "registry type agrees with label",
         "mentions nest only as the taxonomy allows",
     }
+
+
+A002 = "002_4eb8b75709aad65d"
+
+
+def _edit_002(tmp_path: Path, edit: Any) -> ProjectPaths:
+    root = copy_project(tmp_path / "p")
+    path = root / "annotations" / "worksheets" / "ai-annotator-1" / f"{A002}.yaml"
+    sheet = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(sheet)
+    path.write_text(yaml.safe_dump(sheet, allow_unicode=True), encoding="utf-8")
+    return ProjectPaths.discover(root)
+
+
+def test_worksheet_keys_are_the_taxonomys_attributes() -> None:
+    taxonomy = load_taxonomy(PATHS.taxonomy_file)
+    assert layer_attributes(taxonomy)["quantities"] == {"value", "unit", "approximate", "bound"}
+    assert layer_attributes(taxonomy)["zones"] == set()
+    kinds = attribute_kinds(taxonomy)
+    for layer in taxonomy.span_layers:
+        for attr in layer.attributes:
+            assert kinds[attr.name] == attribute_result_type(attr)
+    assert (kinds["bound"], kinds["approximate"], kinds["value"]) == (
+        "choices",
+        "choices",
+        "number",
+    )
+
+
+def test_bound_and_time_offset_resolve_into_results_and_tables(tmp_path: Path) -> None:
+    # guidelines v2: "a year ago" is a TIME_OFFSET with a TIME relation; "over" is a bound
+    def edit(sheet: dict[str, Any]) -> None:
+        for r in sheet["regions"]:
+            if r.get("id") == "q_year":
+                r.update(label="TIME_OFFSET", bound="POINT")
+            if r.get("id") == "q_troops":
+                r["bound"] = "POINT"
+
+    paths = _edit_002(tmp_path, edit)
+    results = worksheet_results(paths, A002, FIRST)
+    bounds = {r["id"]: r["value"]["choices"] for r in results if r.get("from_name") == "bound"}
+    assert bounds == {"q_year": ["POINT"], "q_troops": ["POINT"]}
+    labels = {r["id"]: r["value"]["labels"] for r in results if r["type"] == "labels"}
+    assert labels["q_year"] == ["TIME_OFFSET"]
+    assert {"from_id": "v_blinken_visit", "to_id": "q_year", "labels": ["TIME"]}.items() <= next(
+        r for r in results if r["type"] == "relation" and r["to_id"] == "q_year"
+    ).items()
+    regions, _ = worksheet_tables(paths, FIRST, [A002])
+    got = {r["region_id"]: r["bound"] for r in regions.iter_rows(named=True) if r["bound"]}
+    assert got == {"q_year": "POINT", "q_troops": "POINT"}
+    assert check_worksheets(paths, FIRST, [A002]) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "rule"),
+    [
+        # TIME points at a DURATION or TIME_OFFSET quantity only (the taxonomy's targets)
+        (
+            lambda s: s["relations"].append(
+                {"from": "v_blinken_visit", "to": "q_troops", "label": "TIME"}
+            ),
+            "TIME -> quantities.TROOPS (rule: TIME points to quantities.DURATION, "
+            "quantities.TIME_OFFSET)",
+        ),
+        # and no other role points at one
+        (
+            lambda s: s["relations"].append(
+                {"from": "v_blinken_visit", "to": "q_year", "label": "AGENT"}
+            ),
+            "AGENT -> quantities.DURATION (rule: AGENT points to entities",
+        ),
+    ],
+)
+def test_a_relation_to_a_target_its_role_does_not_allow_is_named(
+    tmp_path: Path, edit: Any, rule: str
+) -> None:
+    paths = _edit_002(tmp_path, edit)
+    with pytest.raises(WorksheetError) as err:
+        worksheet_results(paths, A002, FIRST)
+    assert f"annotations/worksheets/ai-annotator-1/{A002}.yaml relation #" in str(err.value)
+    assert rule in str(err.value)

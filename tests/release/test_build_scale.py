@@ -271,7 +271,7 @@ def test_raw_frame_order_with_short_ids_and_huge_numbers() -> None:
         }
     ).with_columns(
         pl.lit(None, dtype=SOURCE_SHAPES["regions"][name]).alias(name)
-        for name in ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+        for name in ("entity_id", "event_id", "realis", "value", "unit", "approximate", "bound")
     )
     layers = AnnotationLayers(
         annotations,

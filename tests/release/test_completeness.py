@@ -12,6 +12,7 @@ from sahelwire.release.completeness import (
     completeness_findings,
     events_without_arguments,
     mixed_polarity,
+    quantities_without_bound,
 )
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -86,9 +87,31 @@ def test_a_duration_is_a_candidate_but_another_quantity_is_not() -> None:
     decade = region("quantities", "DURATION", "nearly a decade")
     regions, relations = frames([protested, decade], [])
     assert len(events_without_arguments(regions, relations, {"a1": TEXT}, TAXONOMY)) == 1
+    # a TIME_OFFSET is a TIME target too (taxonomy 3.0.0)
+    offset = region("quantities", "TIME_OFFSET", "nearly a decade")
+    regions, relations = frames([protested, offset], [])
+    assert len(events_without_arguments(regions, relations, {"a1": TEXT}, TAXONOMY)) == 1
     other = region("quantities", "OTHER", "nearly a decade")
     regions, relations = frames([protested, other], [])
     assert events_without_arguments(regions, relations, {"a1": TEXT}, TAXONOMY) == []
+
+
+def test_a_quantity_without_a_bound_is_listed() -> None:
+    # made before taxonomy 3.0.0: no bound (a warning, not an error)
+    decade = region("quantities", "DURATION", "nearly a decade", bound=None)
+    troops = region("quantities", "OTHER", "US troops", bound="POINT")
+    left = region("events", "FORCE_POSTURE", "left", realis="ACTUAL", bound=None)
+    regions, _ = frames([left, troops, decade], [])
+    found = quantities_without_bound(regions, TAXONOMY)
+    assert [(f.article_id, f.record, f.rule) for f in found] == [
+        (
+            "a1",
+            f"quantity {decade['region_key']} 'nearly a decade'",
+            "a quantity has a bound (taxonomy 3.0.0)",
+        )
+    ]
+    assert "POINT, MORE_THAN, AT_LEAST, LESS_THAN, AT_MOST" in found[0].detail
+    assert found[0] in completeness_findings(regions, frames([], [])[1], {"a1": TEXT}, TAXONOMY)
 
 
 def test_one_registry_event_with_negated_and_asserted_mentions_is_listed() -> None:

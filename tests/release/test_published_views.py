@@ -7,6 +7,7 @@ published side is read back from the built Parquet files with pyarrow (the indep
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,43 @@ def test_quantity_units_come_from_the_controlled_list(dist: Path) -> None:
     assert {
         units[q["unit"]] for q in published if q["unit_annotated"] in ("troops", "soldiers")
     } == {"people"}
+
+
+def test_bound_is_published_as_a_class_label_and_minus_one_before_taxonomy_3(
+    dist: Path, tmp_path: Path
+) -> None:
+    bounds = names("span_layers.quantities.attributes.bound")
+    assert bounds == ("POINT", "MORE_THAN", "AT_LEAST", "LESS_THAN", "AT_MOST")
+    feature = pq.read_schema(next((dist / "data" / "quantities").glob("*.parquet")))
+    assert str(feature.field("bound").type) == "int64"
+    # the committed annotations were made under taxonomy 2.0.0: no bound anywhere
+    published = rows(dist, "quantities")
+    assert published and {q["bound"] for q in published} == {-1}
+    nested = [q for d in rows(dist, "documents") for q in d["quantities"]]
+    assert len(nested) == len(published) and {q["bound"] for q in nested} == {-1}
+    raw = [r for r in rows(dist, "annotations_raw") if r["layer"] == "quantities"]
+    assert raw and {r["bound"] for r in raw} == {None}
+
+    # a bound set in Label Studio is published as its class id, in both configs
+    root = copy_project(tmp_path / "p")
+    export = root / "annotations" / "exports" / "000_68e681b97d6ec23c.json"
+    task = json.loads(export.read_text(encoding="utf-8"))
+    result = task["annotations"][0]["result"]
+    q = next(r for r in result if r.get("from_name") == "quantities")
+    span = {k: q["value"][k] for k in ("start", "end")}
+    result.append(
+        {"id": q["id"], "from_name": "bound", "to_name": "text", "type": "choices",
+         "origin": "manual", "value": {**span, "choices": ["MORE_THAN"]}}
+    )  # fmt: skip
+    export.write_text(json.dumps(task, ensure_ascii=False), encoding="utf-8")
+    built = run_cli(root, "build")
+    assert built.returncode == 0, built.stderr
+    after = {q["text"]: q["bound"] for q in rows(root / "dist", "quantities")}
+    assert after.pop("over 70 soldiers") == bounds.index("MORE_THAN")
+    assert set(after.values()) == {-1}
+    raw_after = rows(root / "dist", "annotations_raw")
+    annotated = [r for r in raw_after if r["source"] == "annotation"]
+    assert {r["bound"] for r in annotated if r["text"] == "over 70 soldiers"} == {"MORE_THAN"}
 
 
 def test_tokenizer_splits_possessives_and_keeps_initialisms() -> None:

@@ -53,7 +53,9 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
-ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+# bound as realis: by majority, a tie is a conflict (null, i.e. made before taxonomy 3.0.0,
+# is a value like any other).
+ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate", "bound")
 # The rule of a conflict no decision settles yet: `sahelwire adjudicate` lists these as its
 # output; every other problem is invalid input.
 UNSETTLED_RULE = "every conflict is settled by a decision"
@@ -282,10 +284,18 @@ def adjudicate(
         return {k[0]: g for k, g in mine.group_by("annotation_id")}
 
     reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
+    # A decision may set a tied attribute to any value: one with a closed value set (realis,
+    # bound) must get one of its values, or the published ClassLabel would have none.
+    closed = {
+        a.name: a.values
+        for layer in taxonomy.span_layers
+        for a in layer.attributes
+        if a.values is not None
+    }
     with paused_gc():
         _adjudicate_articles(
             counted, single, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
-            (region_rows, relation_rows, choice_rows, status_rows),
+            (region_rows, relation_rows, choice_rows, status_rows), closed,
         )  # fmt: skip
     # Both paths give rows sorted by article and, within it, by item; merging them back in
     # that order gives exactly the rows of adjudicating every article one by one.
@@ -314,6 +324,7 @@ def _adjudicate_articles(
     annotator_of: Mapping[int, str],
     result: Adjudication,
     out: tuple[list[dict[str, Any]], ...],
+    closed: Mapping[str, tuple[str, ...]],
 ) -> None:
     """Rules 1-4 article by article, for articles the bulk path does not cover."""
     region_rows, relation_rows, choice_rows, status_rows = out
@@ -373,6 +384,17 @@ def _adjudicate_articles(
                                 f"attr:{key}:{attr}",
                                 "every conflict is settled by a decision",
                                 str([v for v, _ in values]),
+                            )
+                        )
+                    elif attr in closed and d.get("value") not in closed[attr]:
+                        result.problems.append(
+                            Problem(
+                                f"annotations/decisions/{article}.yaml",
+                                article,
+                                f"attr:{key}:{attr}",
+                                f"a decision sets {attr} to one of the taxonomy's values",
+                                str(d.get("value")),
+                                f"one of {', '.join(closed[attr])}",
                             )
                         )
                     else:

@@ -81,7 +81,7 @@ def _overlap_matches(pred: list[Span], gold: list[Span]) -> int:
 SCORED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "entities": ("entity_id",),
     "events": ("realis",),
-    "quantities": ("value", "unit", "approximate"),
+    "quantities": ("value", "unit", "approximate", "bound"),
 }
 
 
@@ -164,6 +164,7 @@ ATTRIBUTE_COLUMNS: dict[str, Any] = {
     "value": pl.Float64,
     "unit": pl.Utf8,
     "approximate": pl.Boolean,
+    "bound": pl.Utf8,
 }
 
 

@@ -25,6 +25,7 @@ REGION_SCHEMA = {
     "value": pl.Float64,
     "unit": pl.Utf8,
     "approximate": pl.Boolean,
+    "bound": pl.Utf8,
 }
 RELATION_SCHEMA = {
     "article_id": pl.Utf8,

@@ -138,7 +138,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
     meta_schema = {k: layers.annotations.schema[k] for k in _RAW_META}
     raw_span = {
         **_RAW_KEYS,
-        **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate")},
+        **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate", "bound")},
     }
     provenance = [
         pl.lit(value, dtype=dtype).alias(name)

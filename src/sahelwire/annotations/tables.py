@@ -108,7 +108,8 @@ SOURCE_TABLES = {
     "predictions": "predictions",
     "prediction_results": "prediction_results",
 }
-ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+# bound: taxonomy 3.0.0; annotations made before it have none and read as null.
+ATTRIBUTE_COLUMNS = ("entity_id", "event_id", "realis", "value", "unit", "approximate", "bound")
 # A prediction result row (schemas/tables.yaml prediction_results), besides its base columns.
 PREDICTION_RESULT_COLUMNS = (
     "kind",

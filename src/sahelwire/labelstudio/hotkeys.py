@@ -43,6 +43,12 @@ def keys_section(taxonomy: Taxonomy) -> str:
         for i in range(depth)
     ]
     reserved = ", ".join(f"`{k}`" for k in reserved_keys(taxonomy))
+    # Every per-region field, from the taxonomy: the registry attributes are lists.
+    fields = dict.fromkeys(
+        "the registry lists" if a.registry is not None else a.name
+        for la in taxonomy.span_layers
+        for a in la.attributes
+    )
     return "".join(
         [
             "**Label keys** (the only keys the labeling config defines). With no region "
@@ -57,7 +63,6 @@ def keys_section(taxonomy: Taxonomy) -> str:
             "would give them to fields nobody chose keys for (a stray `n` set the article's "
             "stance; `7` with an entity selected wrote a realis onto the entity, where no "
             "field shows it), so the labeling config binds them to nothing. Per-region fields "
-            "(realis, the registry lists, value, unit, approximate) and the article-level "
-            "fields have no key: use the mouse.\n",
+            f"({', '.join(fields)}) and the article-level fields have no key: use the mouse.\n",
         ]
     )

@@ -140,22 +140,40 @@ def entity_regions(text: str, registries: Registries, taxonomy: Taxonomy) -> lis
 
 # --- quantities --------------------------------------------------------------------------
 
-_HEDGES = {
-    "about": True,
-    "around": True,
-    "approximately": True,
-    "roughly": True,
-    "nearly": True,
-    "almost": True,
-    "over": True,
-    "more than": True,
-    "at least": True,
-    "some": True,
-    "up to": True,
-    "fewer than": True,
-    "less than": True,
-    "an estimated": True,
+# Hedge word -> (approximate, bound), as taxonomy 3.0.0 splits them: an estimate hedge makes
+# the figure approximate and the claim the figure itself (POINT); a bound word says the
+# claim is above or below the figure, which is exact ("over 70 soldiers": 70, MORE_THAN).
+_ESTIMATE = (True, "POINT")
+_HEDGES: dict[str, tuple[bool, str]] = {
+    "about": _ESTIMATE,
+    "around": _ESTIMATE,
+    "approximately": _ESTIMATE,
+    "roughly": _ESTIMATE,
+    "nearly": _ESTIMATE,
+    "almost": _ESTIMATE,
+    "some": _ESTIMATE,
+    "an estimated": _ESTIMATE,
+    "over": (False, "MORE_THAN"),
+    "more than": (False, "MORE_THAN"),
+    "above": (False, "MORE_THAN"),
+    "at least": (False, "AT_LEAST"),
+    "no fewer than": (False, "AT_LEAST"),
+    "under": (False, "LESS_THAN"),
+    "fewer than": (False, "LESS_THAN"),
+    "less than": (False, "LESS_THAN"),
+    "up to": (False, "AT_MOST"),
+    "at most": (False, "AT_MOST"),
+    "no more than": (False, "AT_MOST"),
 }
+
+
+def hedge_attributes(hedge: str | None, vague: bool) -> dict[str, Any]:
+    """``approximate`` and ``bound`` of a figure from its hedge word (None: a bare figure)
+    and whether the number itself is vague ("thousands of": an estimate)."""
+    approximate, bound = _HEDGES[hedge.lower()] if hedge else (False, "POINT")
+    return {"approximate": approximate or vague, "bound": bound}
+
+
 _WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
@@ -222,7 +240,9 @@ QUANTITY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("adjacent", re.compile(rf"{_B}{_HEDGE}{_NUMBER}{_SCALE}\s+{_NOUN}(?!{_WORD})", re.I)),
     ("modified", re.compile(rf"{_B}{_HEDGE}{_NUMBER}{_SCALE}\s+{_MODS}{_NOUN}(?!{_WORD})", re.I)),
 )
-_NOT_DURATION_AFTER = re.compile(r"^(?:-old|\s+ago|\s+old)\b", re.I)
+_NOT_DURATION_AFTER = re.compile(r"^(?:-old|\s+old)\b", re.I)
+# "two years ago", "four months later": a distance from a reference time, not a length.
+_OFFSET_AFTER = re.compile(r"^\s+(?:ago|later|earlier)\b", re.I)
 
 
 def _number_value(num: str, scale: str | None) -> tuple[float, bool]:
@@ -268,7 +288,11 @@ def quantity_regions(text: str) -> list[Region]:
                 if label == "MONEY" and not groups.get("scale") and not groups["num"][0].isdigit():
                     continue
                 if label == "DURATION" and _NOT_DURATION_AFTER.match(text[m.end() :]):
-                    continue  # "70 years old", "two years ago": ages and dates, not durations
+                    continue  # "70 years old": an age, not a duration
+                if label == "DURATION" and _OFFSET_AFTER.match(text[m.end() :]):
+                    if kind != "adjacent":
+                        continue  # "in 2023 that two years ago": the number is not the offset's
+                    label = "TIME_OFFSET"
                 value, vague = _number_value(groups["num"], groups.get("scale"))
                 if noun.startswith("decade"):
                     value, unit = value * 10, "years"
@@ -286,7 +310,7 @@ def quantity_regions(text: str) -> list[Region]:
                     start,
                     end,
                     text[start:end],
-                    {"value": value, "unit": unit, "approximate": bool(hedge) or vague},
+                    {"value": value, "unit": unit, **hedge_attributes(hedge, vague)},
                 )
             )
     return _select_longest(cands)
@@ -469,7 +493,7 @@ def check_predictions(
             "text": r.text,
             **{
                 name: r.attributes.get(name)
-                for name in ("entity_id", "event_id", "realis", "value", "approximate")
+                for name in ("entity_id", "event_id", "realis", "value", "approximate", "bound")
             },
         }
         for aid in sorted(regions)
@@ -492,6 +516,7 @@ def check_predictions(
             "realis": pl.Utf8,
             "value": pl.Float64,
             "approximate": pl.Boolean,
+            "bound": pl.Utf8,
         },
     )
     problems = check_regions(
@@ -506,6 +531,7 @@ _ATTRIBUTE_KINDS = {
     "unit": "textarea",
     "realis": "choices",
     "approximate": "choices",
+    "bound": "choices",
     "value": "number",
 }
 

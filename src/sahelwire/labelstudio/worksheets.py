@@ -35,6 +35,7 @@ import polars as pl
 import yaml
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.controls import attribute_result_type
 from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.raw.manifest import load_articles
@@ -43,25 +44,26 @@ from sahelwire.schema.registries import Registries, load_registries
 from sahelwire.schema.span_rules import check_regions, check_relations
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
-ATTRIBUTE_KINDS = {
-    "entity_id": "textarea",
-    "event_id": "textarea",
-    "realis": "choices",
-    "value": "number",
-    "unit": "textarea",
-    "approximate": "choices",
-}
-LAYER_ATTRIBUTES = {
-    "zones": set(),
-    "entities": {"entity_id"},
-    "events": {"realis", "event_id"},
-    "quantities": {"value", "unit", "approximate"},
-}
 LOCATOR_KEYS = {"id", "layer", "label", "text", "n", "after", "from", "to", "all", "within"}
 
 
 class WorksheetError(ValueError):
     """A worksheet cannot be resolved against its article or breaks a taxonomy rule."""
+
+
+def attribute_kinds(taxonomy: Taxonomy) -> dict[str, str]:
+    """Worksheet attribute key -> the result type it is written as (the taxonomy's per-region
+    attributes, each in its typed control's form; registry ids as typed text)."""
+    return {
+        attr.name: attribute_result_type(attr)
+        for layer in taxonomy.span_layers
+        for attr in layer.attributes
+    }
+
+
+def layer_attributes(taxonomy: Taxonomy) -> dict[str, set[str]]:
+    """Span layer -> the attribute keys a worksheet region of that layer may carry."""
+    return {layer.name: {a.name for a in layer.attributes} for layer in taxonomy.span_layers}
 
 
 @dataclass(frozen=True)
@@ -150,25 +152,29 @@ def _word_spans(text: str, needle: str, lo: int, hi: int) -> list[tuple[int, int
     return [(m.start(), m.end()) for m in pattern.finditer(text, lo, hi)]
 
 
-def _check_spec(spec: Mapping[str, Any], taxonomy: Taxonomy | None, where: str) -> None:
-    unknown = set(spec) - LOCATOR_KEYS - set(ATTRIBUTE_KINDS)
+def _check_spec(spec: Mapping[str, Any], taxonomy: Taxonomy, where: str) -> None:
+    kinds, allowed_on = attribute_kinds(taxonomy), layer_attributes(taxonomy)
+    unknown = set(spec) - LOCATOR_KEYS - set(kinds)
     if unknown:
         raise WorksheetError(f"{where}: unknown key(s) {sorted(unknown)} (rule: known keys)")
     layer = spec.get("layer")
-    if layer not in LAYER_ATTRIBUTES:
-        raise WorksheetError(f"{where}: layer {layer!r} (rule: one of {sorted(LAYER_ATTRIBUTES)})")
-    wrong = {a for a in ATTRIBUTE_KINDS if a in spec} - LAYER_ATTRIBUTES[layer]
+    if layer not in allowed_on:
+        raise WorksheetError(f"{where}: layer {layer!r} (rule: one of {sorted(allowed_on)})")
+    wrong = {a for a in kinds if a in spec} - allowed_on[layer]
     if wrong:
         raise WorksheetError(f"{where}: {sorted(wrong)} not allowed on {layer} (rule: attributes)")
-    if taxonomy is None:
-        return
     if spec.get("label") not in taxonomy.layer(layer).label_names:
         raise WorksheetError(f"{where}: label {spec.get('label')!r} not in taxonomy layer {layer}")
-    if layer == "events":
-        realis = taxonomy.layer("events").attribute("realis")
-        allowed = (realis.values or ()) if realis is not None else ()
-        if spec.get("realis") not in allowed:
-            raise WorksheetError(f"{where}: realis {spec.get('realis')!r} not in {list(allowed)}")
+    for attr in taxonomy.layer(layer).attributes:
+        # A closed value set (realis, bound): a given value is one of it. realis is also
+        # required; bound is not, because worksheets written before taxonomy 3.0.0 lack it
+        # (validate lists such quantities as completeness warnings).
+        if attr.values is None or (attr.name not in spec and attr.name != "realis"):
+            continue
+        if spec.get(attr.name) not in attr.values:
+            raise WorksheetError(
+                f"{where}: {attr.name} {spec.get(attr.name)!r} not in {list(attr.values)}"
+            )
     if layer == "quantities":
         value, approx = spec.get("value"), spec.get("approximate")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -178,9 +184,10 @@ def _check_spec(spec: Mapping[str, Any], taxonomy: Taxonomy | None, where: str) 
 
 
 def resolve(
-    text: str, sheet: Mapping[str, Any], where: str, taxonomy: Taxonomy | None = None
+    text: str, sheet: Mapping[str, Any], where: str, taxonomy: Taxonomy
 ) -> list[ResolvedRegion]:
     """Every region of the worksheet with code-point offsets, sorted by position."""
+    kinds = attribute_kinds(taxonomy)
     explicit: list[ResolvedRegion] = []
     bulk: list[dict[str, Any]] = []
     for k, spec in enumerate(sheet.get("regions") or []):
@@ -215,9 +222,9 @@ def resolve(
                 f"{rwhere}: {text[start:end]!r} at {start}:{end} cuts a word (rule: whole words)"
             )
         rid = str(spec.get("id") or f"{spec['layer'][:2]}{k + 1}")
-        attributes = {a: spec[a] for a in ATTRIBUTE_KINDS if a in spec}
+        attributes = {a: spec[a] for a in kinds if a in spec}
         explicit.append(ResolvedRegion(rid, spec["layer"], spec["label"], start, end, attributes))
-    nesting = set(taxonomy.layer("entities").nesting_allowed) if taxonomy is not None else set()
+    nesting = set(taxonomy.layer("entities").nesting_allowed)
     regions = list(explicit)
     taken = [(r.layer, r.label, r.start, r.end) for r in explicit]
     for spec in bulk:
@@ -230,7 +237,7 @@ def resolve(
             raise WorksheetError(
                 f"{spec['_where']}: no whole-word {spec['text']!r} (rule: span text exists)"
             )
-        attributes = {a: spec[a] for a in ATTRIBUTE_KINDS if a in spec}
+        attributes = {a: spec[a] for a in kinds if a in spec}
         for s, e in spans:
             if _covered(taken, explicit, nesting, spec["layer"], spec["label"], s, e):
                 continue
@@ -266,9 +273,10 @@ def _covered(
 
 
 def _relations(
-    sheet: Mapping[str, Any], regions: Iterable[ResolvedRegion], where: str
+    sheet: Mapping[str, Any], regions: Iterable[ResolvedRegion], where: str, taxonomy: Taxonomy
 ) -> list[dict[str, Any]]:
     by_id = {r.id: r for r in regions}
+    events = taxonomy.layer("events")
     out = []
     for k, rel in enumerate(sheet.get("relations") or []):
         rwhere = f"{where} relation #{k + 1} ({rel.get('from')} -> {rel.get('to')})"
@@ -282,12 +290,17 @@ def _relations(
             raise WorksheetError(
                 f"{rwhere}: {src.layer} -> {dst.layer} (rule: event -> entity/quantity)"
             )
-        is_time = rel.get("label") == "TIME"
-        if is_time != (dst.layer == "quantities" and dst.label == "DURATION"):
-            raise WorksheetError(
-                f"{rwhere}: {rel.get('label')} -> {dst.label} (rule: TIME joins an event to a "
-                "DURATION quantity, and a DURATION quantity is only ever a TIME argument)"
+        # The role's targets in the taxonomy: TIME joins an event to a DURATION or
+        # TIME_OFFSET quantity only, and no other role points at those.
+        role = str(rel.get("label"))
+        if not events.role_allows(role, dst.layer, dst.label):
+            targets = next((r.targets for r in events.relation_labels if r.name == role), None)
+            rule = (
+                f"{role} points to {', '.join(targets) or 'any argument layer'}"
+                if targets is not None
+                else f"a role of {[r.name for r in events.relation_labels]}"
             )
+            raise WorksheetError(f"{rwhere}: {role} -> {dst.layer}.{dst.label} (rule: {rule})")
         out.append(dict(rel))
     return out
 
@@ -296,7 +309,7 @@ def label_studio_results(
     text: str,
     sheet: Mapping[str, Any],
     where: str,
-    taxonomy: Taxonomy | None = None,
+    taxonomy: Taxonomy,
     config: LabelConfig | None = None,
 ) -> list[dict[str, Any]]:
     """The worksheet as one Label Studio annotation result (docs/label_studio_format.md).
@@ -305,6 +318,7 @@ def label_studio_results(
     into its lists); without, in the typed form every config also reads.
     """
     regions = resolve(text, sheet, where, taxonomy)
+    kinds = attribute_kinds(taxonomy)
     results: list[dict[str, Any]] = []
     for r in regions:
         s, e = to_label_studio(text, r.start, r.end)
@@ -323,7 +337,7 @@ def label_studio_results(
             if config is not None:
                 results.append(config.attribute_item(r.id, r.layer, r.label, name, v, pos))
                 continue
-            kind = ATTRIBUTE_KINDS[name]
+            kind = kinds[name]
             if kind == "number":
                 value: dict[str, Any] = {**pos, "number": v}
             elif kind == "choices":
@@ -333,7 +347,7 @@ def label_studio_results(
             results.append(
                 {"id": r.id, "from_name": name, "to_name": "text", "type": kind, "value": value}
             )
-    for rel in _relations(sheet, regions, where):
+    for rel in _relations(sheet, regions, where, taxonomy):
         results.append(
             {
                 "type": "relation",
@@ -350,14 +364,13 @@ def label_studio_results(
             kind = "textarea"
         else:
             choices = [str(x) for x in (v if isinstance(v, list) else [v])]
-            if taxonomy is not None:
-                field = taxonomy.document_field(name)
-                bad = [c for c in choices if c not in field.value_names]
-                if bad or (field.kind == "single" and len(choices) != 1):
-                    raise WorksheetError(
-                        f"{where} document {name}: {choices} (rule: {field.kind} choice of "
-                        f"{list(field.value_names)})"
-                    )
+            field = taxonomy.document_field(name)
+            bad = [c for c in choices if c not in field.value_names]
+            if bad or (field.kind == "single" and len(choices) != 1):
+                raise WorksheetError(
+                    f"{where} document {name}: {choices} (rule: {field.kind} choice of "
+                    f"{list(field.value_names)})"
+                )
             value = {"choices": choices}
             kind = "choices"
         results.append(
@@ -435,9 +448,10 @@ def worksheet_tables(
                     "value": None if a.get("value") is None else float(a["value"]),
                     "unit": a.get("unit"),
                     "approximate": a.get("approximate"),
+                    "bound": a.get("bound"),
                 }
             )
-        for rel in _relations(sheet, resolved, where):
+        for rel in _relations(sheet, resolved, where, taxonomy):
             relations.append(
                 {
                     "annotation_id": aid,
@@ -451,7 +465,7 @@ def worksheet_tables(
         "annotation_id": pl.Utf8, "article_id": pl.Utf8, "region_id": pl.Utf8, "layer": pl.Utf8,
         "label": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8,
         "entity_id": pl.Utf8, "event_id": pl.Utf8, "realis": pl.Utf8, "value": pl.Float64,
-        "unit": pl.Utf8, "approximate": pl.Boolean,
+        "unit": pl.Utf8, "approximate": pl.Boolean, "bound": pl.Utf8,
     }  # fmt: skip
     rel_schema = {
         "annotation_id": pl.Utf8, "article_id": pl.Utf8, "from_region_id": pl.Utf8,

@@ -109,6 +109,7 @@ class ReleaseTableBuilder:
         zone_index = _index(tx, "zone:span_layers.zones")
         unit_attr = tx.layer("quantities").attribute("unit")
         units = _index(tx, "span_layers.quantities.attributes.unit") if unit_attr else {}
+        bounds = _index(tx, "span_layers.quantities.attributes.bound")
         bio = _index(tx, "bio:span_layers.entities")
         regions = _rows_by_article(inputs.gold.regions)
         by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
@@ -170,6 +171,8 @@ class ReleaseTableBuilder:
                         "unit": -1 if unit is None else units[unit],
                         "unit_annotated": r["unit"],
                         "approximate": r["approximate"],
+                        # -1: no bound, i.e. annotated before taxonomy 3.0.0 had one.
+                        "bound": -1 if r["bound"] is None else bounds[r["bound"]],
                     }
                 )
             entities = [

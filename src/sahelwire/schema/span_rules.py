@@ -359,7 +359,7 @@ def check_relations(
 ) -> list[Problem]:
     """Every relation joins two existing regions of the same annotation, event -> argument,
     with a role of the taxonomy pointing to a target that role allows (``targets`` of the
-    relation labels in schemas/taxonomy.yaml: PLACE to GPE/LOC/FAC, TIME to DURATION only, ...).
+    relation labels in schemas/taxonomy.yaml: PLACE to GPE/LOC/FAC, TIME to DURATION or TIME_OFFSET only, ...).
 
     ``file_col``: as for :func:`check_regions`.
     """

@@ -178,9 +178,20 @@ class DataDiff:
             or self.taxonomy[0] != self.taxonomy[1]
         )
 
+    @property
+    def taxonomy_breaking(self) -> bool:
+        """A MAJOR taxonomy version step: a label or attribute changed what it means
+        (schemas/taxonomy.yaml's header), which no column type or label list shows; e.g.
+        3.0.0 narrowed ``approximate`` to estimates when ``bound`` took over "over"."""
+        old, new = self.taxonomy
+        return old is not None and _major(new) > _major(old)
+
     def required_level(self) -> tuple[str, list[str]]:
         """The smallest semver level this diff allows, and why."""
         breaking = [f"{c.where}: {c.what}" for c in self.schema if c.breaking]
+        if self.taxonomy_breaking:
+            old, new = self.taxonomy
+            breaking.insert(0, f"taxonomy: version {old} -> {new} (a MAJOR taxonomy change)")
         if breaking:
             return "major", breaking
         reasons = []
@@ -196,6 +207,12 @@ class DataDiff:
         if reasons:
             return "minor", reasons
         return "patch", ["corrections only (or no data change)"]
+
+
+def _major(version: str | None) -> int:
+    """The MAJOR part of a semantic version ("3.0.0" -> 3); -1 when it has none."""
+    head = (version or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _schema_changes(old: dict[str, Any], new: dict[str, Any]) -> list[SchemaChange]:
@@ -342,10 +359,11 @@ def render_diff(diff: DataDiff) -> str:
         )
     parts.append("\n### Schema and taxonomy\n\n")
     o_tax, n_tax = diff.taxonomy
+    flag = "**BREAKING** " if diff.taxonomy_breaking else ""
     parts.append(
         f"- taxonomy version: {n_tax} (unchanged)\n"
         if o_tax == n_tax
-        else f"- taxonomy version: {o_tax or 'none'} → {n_tax}\n"
+        else f"- {flag}taxonomy version: {o_tax or 'none'} → {n_tax}\n"
     )
     for change in diff.schema:
         flag = "**BREAKING** " if change.breaking else ""

@@ -128,6 +128,7 @@ def figures_section(disagreements: list[dict[str, Any]]) -> str:
             f'"{c["text"]}"',
             f"{c['value']:g}",
             "yes" if c["approximate"] else "no",
+            c.get("bound") or "—",
         ]
         for d in disagreements
         for c in d["claims"]
@@ -136,9 +137,12 @@ def figures_section(disagreements: list[dict[str, Any]]) -> str:
         rule
         + f" {len(disagreements)} group(s):\n\n"
         + markdown_table(
-            ["story cluster", "type", "unit", "article", "claim", "value", "approximate"], rows
+            ["story cluster", "type", "unit", "article", "claim", "value", "approximate", "bound"],
+            rows,
         )
-        + "\nThey are annotated as what each text claims; which figure is right is not known.\n"
+        + "\nThey are annotated as what each text claims; which figure is right is not known. "
+        "A bound of — was not annotated (made before taxonomy 3.0.0, whose `approximate` "
+        "also covered 'over' and 'at least').\n"
     )
 
 

@@ -233,6 +233,7 @@ def disagreeing_figures(
     types = taxonomy.class_names("span_layers.quantities")
     units = taxonomy.class_names("span_layers.quantities.attributes.unit")
     zones = taxonomy.class_names("zone:span_layers.zones")
+    bounds = taxonomy.class_names("span_layers.quantities.attributes.bound")
     groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
     for table in quantities.values():
         for q in table.to_pylist():
@@ -252,8 +253,20 @@ def disagreeing_figures(
                     "claims": sorted(
                         (
                             {
-                                k: c[k]
-                                for k in (ARTICLE_ID, "mention_id", "text", "value", "approximate")
+                                **{
+                                    k: c[k]
+                                    for k in (
+                                        ARTICLE_ID,
+                                        "mention_id",
+                                        "text",
+                                        "value",
+                                        "approximate",
+                                    )
+                                },
+                                # None: not annotated (before taxonomy 3.0.0)
+                                "bound": None
+                                if c["bound"] is None or c["bound"] < 0
+                                else bounds[c["bound"]],
                             }
                             for c in claims
                         ),
