@@ -144,14 +144,15 @@ def test_breaking_label_change_requires_major(repo: Path) -> None:
     taxonomy.write_text("".join(lines), encoding="utf-8")
     commit_all(repo, "reorder zone labels")
 
-    refused = run_cli(repo, "release", "minor")
+    # Before 1.0.0 the minor is the breaking position (Cargo's reading of SemVer §4).
+    refused = run_cli(repo, "release", "patch")
     assert refused.returncode == 1
-    assert "requires a major release, not minor" in refused.stderr
+    assert "requires a minor release (breaking; before 1.0.0" in refused.stderr
     assert "documents.zones[].label" in refused.stderr and "reordered" in refused.stderr
     assert git(repo, "status", "--porcelain") == ""
 
-    result = run_cli(repo, "release", "major")
+    result = run_cli(repo, "release", "minor")
     assert result.returncode == 0, result.stderr
-    assert pyproject_versions((repo / "pyproject.toml").read_text()) == ("1.0.0", "1.0.0")
+    assert pyproject_versions((repo / "pyproject.toml").read_text()) == ("0.2.0", "0.2.0")
     entry = (repo / "CHANGELOG.md").read_text().split("## [0.1.1]")[0]
-    assert "## [1.0.0]" in entry and "**BREAKING** `documents.zones[].label`" in entry
+    assert "## [0.2.0]" in entry and "**BREAKING** `documents.zones[].label`" in entry

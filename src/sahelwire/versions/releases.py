@@ -9,7 +9,8 @@ is the previous *release's* (releases/v*.json), so the first release is
 Steps, each refusing with the reason before anything is written: clean git tree (tracked
 and untracked, since an untracked export would be built but not committed), versions in
 sync and equal to the last release, inputs valid, the requested level at least what the
-data diff requires (a breaking schema or label change needs ``major``), tag not taken.
+data diff requires (a breaking schema or label change needs ``major``; before 1.0.0,
+``minor``, Cargo's reading of SemVer §4), tag not taken.
 Then: write the new version, regenerate DATASET_CARD.md, build dist/, write
 releases/v<version>.json and the CHANGELOG entry, commit those paths and create an
 annotated tag. A failure after the first write restores every file it touched.
@@ -216,9 +217,17 @@ def plan_release(paths: ProjectPaths, level: str) -> tuple[str, str | None, Data
     current["version"] = version
     diff = diff_indexes(old, current)
     required, reasons = diff.required_level()
+    zero = required == "major" and parse_version(previous or "0.0.0")[0] == 0
+    if zero:
+        # SemVer §4 leaves 0.y.z open; we follow Cargo's rule that in 0.y.z the minor is the
+        # breaking position, so 0.1.0 -> 0.2.0 may break (the CHANGELOG marks it BREAKING)
+        # and 1.0.0 stays a deliberate `release major`.
+        required = "minor"
     if LEVELS.index(level) < LEVELS.index(required):
+        what = " (breaking; before 1.0.0 the minor is the breaking position)" if zero else ""
         raise ReleaseRefused(
-            f"this change requires a {required} release, not {level}: " + "; ".join(reasons)
+            f"this change requires a {required} release{what}, not {level}: "
+            + "; ".join(reasons)
         )
     if tag_exists(paths.root, f"v{version}"):
         raise ReleaseRefused(f"tag v{version} already exists")
