@@ -236,26 +236,28 @@ def test_worksheet_keys_are_the_taxonomys_attributes() -> None:
 
 
 def test_bound_and_time_offset_resolve_into_results_and_tables(tmp_path: Path) -> None:
-    # guidelines v2: "a year ago" is a TIME_OFFSET with a TIME relation; "over" is a bound
+    # guidelines v2: "a year ago" is a TIME_OFFSET with a TIME relation; "at least" a bound
     def edit(sheet: dict[str, Any]) -> None:
         for r in sheet["regions"]:
-            if r.get("id") == "q_year":
-                r.update(label="TIME_OFFSET", bound="POINT")
             if r.get("id") == "q_troops":
-                r["bound"] = "POINT"
+                r["bound"] = "AT_LEAST"
 
     paths = _edit_002(tmp_path, edit)
     results = worksheet_results(paths, A002, FIRST)
     bounds = {r["id"]: r["value"]["choices"] for r in results if r.get("from_name") == "bound"}
-    assert bounds == {"q_year": ["POINT"], "q_troops": ["POINT"]}
+    assert bounds["q_year_ago"] == ["POINT"] and bounds["q_troops"] == ["AT_LEAST"]
     labels = {r["id"]: r["value"]["labels"] for r in results if r["type"] == "labels"}
-    assert labels["q_year"] == ["TIME_OFFSET"]
-    assert {"from_id": "v_blinken_visit", "to_id": "q_year", "labels": ["TIME"]}.items() <= next(
-        r for r in results if r["type"] == "relation" and r["to_id"] == "q_year"
+    assert labels["q_year_ago"] == ["TIME_OFFSET"]
+    assert {
+        "from_id": "v_blinken_visit",
+        "to_id": "q_year_ago",
+        "labels": ["TIME"],
+    }.items() <= next(
+        r for r in results if r["type"] == "relation" and r["to_id"] == "q_year_ago"
     ).items()
     regions, _ = worksheet_tables(paths, FIRST, [A002])
     got = {r["region_id"]: r["bound"] for r in regions.iter_rows(named=True) if r["bound"]}
-    assert got == {"q_year": "POINT", "q_troops": "POINT"}
+    assert got["q_year_ago"] == "POINT" and got["q_troops"] == "AT_LEAST"
     assert check_worksheets(paths, FIRST, [A002]) == []
 
 
@@ -273,7 +275,7 @@ def test_bound_and_time_offset_resolve_into_results_and_tables(tmp_path: Path) -
         # and no other role points at one
         (
             lambda s: s["relations"].append(
-                {"from": "v_blinken_visit", "to": "q_year", "label": "AGENT"}
+                {"from": "v_blinken_visit", "to": "q_decade", "label": "AGENT"}
             ),
             "AGENT -> quantities.DURATION (rule: AGENT points to entities",
         ),

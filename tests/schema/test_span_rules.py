@@ -219,3 +219,14 @@ def test_committed_gold_relations_obey_the_role_targets() -> None:
         )
         == []
     )
+
+
+def test_region_tables_have_one_column_per_taxonomy_attribute() -> None:
+    # worksheets, predictions and the gold layer build their region tables from this one
+    # definition; a new attribute in the taxonomy must reach it (drift test)
+    from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS, region_schema
+
+    taxonomy = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
+    names = {a.name for layer in taxonomy.span_layers for a in layer.attributes}
+    assert set(REGION_ATTRIBUTE_COLUMNS) == names
+    assert list(region_schema("a", "b"))[:2] == ["a", "b"]

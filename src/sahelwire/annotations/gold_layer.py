@@ -11,22 +11,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-REGION_SCHEMA = {
-    "article_id": pl.Utf8,
-    "region_key": pl.Utf8,  # stable within an article: layer:label:start:end
-    "layer": pl.Utf8,
-    "label": pl.Utf8,
-    "start": pl.Int64,
-    "end": pl.Int64,
-    "text": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "event_id": pl.Utf8,
-    "realis": pl.Utf8,
-    "value": pl.Float64,
-    "unit": pl.Utf8,
-    "approximate": pl.Boolean,
-    "bound": pl.Utf8,
-}
+from sahelwire.schema.span_rules import region_schema
+
+# region_key is stable within an article: layer:label:start:end
+REGION_SCHEMA = region_schema("article_id", "region_key")
 RELATION_SCHEMA = {
     "article_id": pl.Utf8,
     "from_key": pl.Utf8,

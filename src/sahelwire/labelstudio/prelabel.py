@@ -38,7 +38,12 @@ import polars as pl
 from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import Registries
-from sahelwire.schema.span_rules import REALIS_REQUIRED, check_regions, overlap_rule
+from sahelwire.schema.span_rules import (
+    REALIS_REQUIRED,
+    check_regions,
+    overlap_rule,
+    region_schema,
+)
 from sahelwire.schema.taxonomy import Taxonomy
 
 # Layers this baseline predicts; zones (page boilerplate) are out of its reach.
@@ -503,21 +508,7 @@ def check_predictions(
         return []
     frame = pl.DataFrame(
         rows,
-        schema={
-            "article_id": pl.Utf8,
-            "region_id": pl.Utf8,
-            "layer": pl.Utf8,
-            "label": pl.Utf8,
-            "start": pl.Int64,
-            "end": pl.Int64,
-            "text": pl.Utf8,
-            "entity_id": pl.Utf8,
-            "event_id": pl.Utf8,
-            "realis": pl.Utf8,
-            "value": pl.Float64,
-            "approximate": pl.Boolean,
-            "bound": pl.Utf8,
-        },
+        schema=region_schema("article_id", "region_id"),
     )
     problems = check_regions(
         frame, texts, taxonomy, registries, file="predictions", group_col="article_id"

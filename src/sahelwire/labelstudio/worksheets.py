@@ -41,7 +41,7 @@ from sahelwire.labelstudio.offsets import to_label_studio
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import Registries, load_registries
-from sahelwire.schema.span_rules import check_regions, check_relations
+from sahelwire.schema.span_rules import check_regions, check_relations, region_schema
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
 LOCATOR_KEYS = {"id", "layer", "label", "text", "n", "after", "from", "to", "all", "within"}
@@ -461,12 +461,7 @@ def worksheet_tables(
                     "label": rel["label"],
                 }
             )
-    schema = {
-        "annotation_id": pl.Utf8, "article_id": pl.Utf8, "region_id": pl.Utf8, "layer": pl.Utf8,
-        "label": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8,
-        "entity_id": pl.Utf8, "event_id": pl.Utf8, "realis": pl.Utf8, "value": pl.Float64,
-        "unit": pl.Utf8, "approximate": pl.Boolean, "bound": pl.Utf8,
-    }  # fmt: skip
+    schema = region_schema("annotation_id", "article_id", "region_id")
     rel_schema = {
         "annotation_id": pl.Utf8, "article_id": pl.Utf8, "from_region_id": pl.Utf8,
         "to_region_id": pl.Utf8, "label": pl.Utf8,

@@ -22,6 +22,22 @@ def _rid(row: Mapping[str, Any], id_col: str) -> str:
     return f"{row['article_id']}/{group}/{row[id_col]}"
 
 
+# The columns of a flat region table, as each stage that checks spans builds one (worksheets,
+# the pre-annotator's predictions, the gold layer): defined once, so that a new per-region
+# attribute (taxonomy 3.0.0's bound) is added in one place; a test compares the attribute
+# columns with the taxonomy's attributes.
+SPAN_COLUMNS = {"layer": pl.Utf8, "label": pl.Utf8, "start": pl.Int64, "end": pl.Int64,
+                "text": pl.Utf8}  # fmt: skip
+REGION_ATTRIBUTE_COLUMNS = {"entity_id": pl.Utf8, "event_id": pl.Utf8, "realis": pl.Utf8,
+                            "value": pl.Float64, "unit": pl.Utf8, "approximate": pl.Boolean,
+                            "bound": pl.Utf8}  # fmt: skip
+
+
+def region_schema(*keys: str) -> dict[str, Any]:
+    """``keys`` (string id columns, in order), then the span and attribute columns."""
+    return {k: pl.Utf8 for k in keys} | SPAN_COLUMNS | REGION_ATTRIBUTE_COLUMNS
+
+
 _ATTRIBUTES = {
     "entity_id": pl.Utf8,
     "event_id": pl.Utf8,

@@ -226,8 +226,7 @@ def plan_release(paths: ProjectPaths, level: str) -> tuple[str, str | None, Data
     if LEVELS.index(level) < LEVELS.index(required):
         what = " (breaking; before 1.0.0 the minor is the breaking position)" if zero else ""
         raise ReleaseRefused(
-            f"this change requires a {required} release{what}, not {level}: "
-            + "; ".join(reasons)
+            f"this change requires a {required} release{what}, not {level}: " + "; ".join(reasons)
         )
     if tag_exists(paths.root, f"v{version}"):
         raise ReleaseRefused(f"tag v{version} already exists")
