@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,9 @@ def ls_project(
     for exported in (root / "annotations" / "exports").glob("*.json"):
         exported.unlink()
     (root / "annotations" / "annotators.json").unlink(missing_ok=True)
+    shutil.rmtree(
+        root / "annotations" / "decisions", ignore_errors=True
+    )  # they decide the removed exports
     pyproject = root / "pyproject.toml"
     title = f"SahelWire test {secrets.token_hex(4)}"
     text = pyproject.read_text().replace(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -80,14 +81,37 @@ def run_python(
 
 
 def drop_entity_region(export: Path) -> str:
-    """Remove one entity region that no relation points to (as a re-pull would); its label."""
+    """Remove one entity mention that no relation points to from every annotation of the
+    task (as a re-pull after all annotators deleted it would): the gold loses it. Its label."""
     task = json.loads(export.read_text(encoding="utf-8"))
-    result = task["annotations"][0]["result"]
-    linked = {r.get(k) for r in result if r.get("type") == "relation" for k in ("from_id", "to_id")}
-    victim = next(r for r in result if r.get("from_name") == "entities" and r["id"] not in linked)
-    task["annotations"][0]["result"] = [r for r in result if r.get("id") != victim["id"]]
+
+    def where(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
+
+    linked: set[tuple[Any, ...]] = set()
+    for ann in task["annotations"]:
+        ids = {
+            r.get(k)
+            for r in ann["result"]
+            if r.get("type") == "relation"
+            for k in ("from_id", "to_id")
+        }
+        linked |= {
+            where(r) for r in ann["result"] if r.get("from_name") == "entities" and r["id"] in ids
+        }
+    latest = task["annotations"][-1]["result"]
+    victim = next(
+        where(r) for r in latest if r.get("from_name") == "entities" and where(r) not in linked
+    )
+    for ann in task["annotations"]:
+        gone = {
+            r["id"]
+            for r in ann["result"]
+            if r.get("from_name") == "entities" and where(r) == victim
+        }
+        ann["result"] = [r for r in ann["result"] if r.get("id") not in gone]
     export.write_text(json.dumps(task, ensure_ascii=False, indent=2), encoding="utf-8")
-    return str(victim["value"]["labels"][0])
+    return str(victim[2])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -49,11 +49,19 @@ def _with_bound(root: Path, choices: Any, *, on: str = "quantities") -> dict[str
 
 
 def test_annotations_made_before_taxonomy_3_have_no_bound_and_still_parse() -> None:
+    # the first annotator's v1 annotations (superseded by the v2 revision) predate bound
     tables = read_annotation_tables(ProjectPaths(ROOT))
     assert tables.problems == []
+    first = (
+        tables.annotations.sort(["article_id", "updated_at", "annotation_id"])
+        .group_by("article_id", maintain_order=True)
+        .first()["annotation_id"]
+    )
     quantities = tables.regions.filter(pl.col("layer") == "quantities")
-    assert quantities.height > 0
-    assert quantities["bound"].null_count() == quantities.height
+    old = quantities.filter(pl.col("annotation_id").is_in(first.implode()))
+    new = quantities.filter(~pl.col("annotation_id").is_in(first.implode()))
+    assert old.height > 0 and old["bound"].null_count() == old.height
+    assert new.height > 0 and new["bound"].null_count() == 0
     assert tables.regions.schema["bound"] == pl.Utf8
 
 
@@ -101,14 +109,16 @@ def test_a_bound_outside_the_choices_is_an_error_naming_file_record_field_value(
 
 def test_validate_warns_about_quantities_without_a_bound(tmp_path: Path) -> None:
     root = copy_project(tmp_path / "p")
-    _with_bound(root, ["MORE_THAN"])  # 000's one quantity now has a bound; the others not
+    # 000's quantity as if annotated before taxonomy 3.0.0 by both annotators: no bound
+    path = root / "annotations" / "exports" / f"{A000}.json"
+    task = json.loads(path.read_text(encoding="utf-8"))
+    for ann in task["annotations"]:
+        ann["result"] = [r for r in ann["result"] if r.get("from_name") != "bound"]
+    path.write_text(json.dumps(task, ensure_ascii=False), encoding="utf-8")
     result = run_cli(root, "validate")
     assert result.returncode == 0, result.stdout + result.stderr
     warned = [line for line in result.stdout.splitlines() if "a quantity has a bound" in line]
-    tables = read_annotation_tables(ProjectPaths(root))
-    quantities = tables.regions.filter(pl.col("layer") == "quantities")
-    assert len(warned) == quantities["bound"].null_count() > 0
-    assert not any(A000 in line for line in warned)
+    assert len(warned) == 1 and A000 in warned[0] and "over 70 soldiers" in warned[0]
 
 
 TEXT = "over 70 soldiers were killed"

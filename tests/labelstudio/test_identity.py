@@ -25,6 +25,9 @@ def legacy_project(tmp_path: Path) -> Path:
     exports = root / "annotations" / "exports"
     for old in exports.glob("*.json"):
         old.unlink()
+    shutil.rmtree(
+        root / "annotations" / "decisions", ignore_errors=True
+    )  # they decide the removed exports
     shutil.copy2(LEGACY / f"{A001}.json", exports / f"{A001}.json")
     shutil.copy2(LEGACY / "annotators.json", root / "annotations" / "annotators.json")
     return root

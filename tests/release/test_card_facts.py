@@ -280,5 +280,5 @@ def test_independence_is_stated_from_the_blind_workspace_manifest(tmp_path: Path
     facts = AnnotationFacts(blind={"ai-annotator-2@x": w, "ai-annotator-3@x": bad})
     said = facts.independence_sentences()
     assert said[0].startswith("ai-annotator-2@x worked blind") and "3 files" in said[0]
-    assert "its own earlier worksheets" in said[0]
+    assert "and its own worksheet folder" in said[0]
     assert said[1].startswith("ai-annotator-3@x did NOT work blind")

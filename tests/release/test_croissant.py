@@ -139,8 +139,12 @@ def test_responsible_ai_fields(annotated: Path) -> None:
         "rai:dataReleaseMaintenancePlan",
     ):
         assert doc[key], key
-    n_docs = sum(len(r) for r in _parquet_rows(annotated, "documents").values())
-    assert f"{n_docs} article(s) with 1 annotator(s)" in doc["rai:annotationsPerItem"]
+    docs = [d for r in _parquet_rows(annotated, "documents").values() for d in r]
+    per: dict[int, int] = {}
+    for d in docs:
+        per[d["n_annotators"]] = per.get(d["n_annotators"], 0) + 1
+    for n, count in per.items():
+        assert f"{count} article(s) with {n} annotator(s)" in doc["rai:annotationsPerItem"]
     assert "croissant.json" in (annotated / "README.md").read_text()
 
 

@@ -71,6 +71,9 @@ def project_copy(dest: Path) -> Path:
     for exported in (root / "annotations" / "exports").glob("*.json"):
         exported.unlink()
     (root / "annotations" / "annotators.json").unlink()
+    shutil.rmtree(
+        root / "annotations" / "decisions", ignore_errors=True
+    )  # they decide the removed exports
     shutil.copytree(ROOT / "releases", root / "releases")
     return root
 
@@ -109,6 +112,9 @@ def test_push_from_release_puts_every_gold_item_as_an_attributed_prediction(
     for exported in (root / "annotations" / "exports").glob("*.json"):
         exported.unlink()
     (root / "annotations" / "annotators.json").unlink()
+    shutil.rmtree(
+        root / "annotations" / "decisions", ignore_errors=True
+    )  # they decide the removed exports
     title = retitle(root)
     env = server_env(ls_server)
 

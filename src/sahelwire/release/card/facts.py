@@ -41,7 +41,7 @@ class BlindWorkspace:
 
     manifest: str  # path in the repository
     files: int
-    own_worksheets: bool  # the annotator's own earlier worksheets were given (a revision)
+    own_worksheets: bool  # the annotator's own worksheet folder is listed
     others: tuple[str, ...]  # files that are another annotator's work or the gold: must be ()
 
     @classmethod
@@ -142,7 +142,9 @@ class AnnotationFacts:
         """How each account with a blind workspace was kept independent, from its manifest."""
         out = []
         for account, w in self.blind.items():
-            own = ", and its own earlier worksheets to revise" if w.own_worksheets else ""
+            # The manifest lists the workspace as it was at the end, so the annotator's own
+            # folder holds what it wrote (for a revision: what it started from, rewritten).
+            own = " and its own worksheet folder" if w.own_worksheets else ""
             if w.others:
                 out.append(
                     f"{account} did NOT work blind: its workspace (`{w.manifest}`) held "
@@ -152,7 +154,7 @@ class AnnotationFacts:
                 continue
             out.append(
                 f"{account} worked blind: its workspace held only the article texts, the "
-                "guidelines, the taxonomy and registries, the pre-annotations and the checking "
+                "guidelines, the taxonomy and registries, the pre-annotations, the checking "
                 f"code{own} ({_count(w.files, 'file')}, each listed with its sha256 in "
                 f"`{w.manifest}` of the source repository); no other annotator's worksheets "
                 "or exports, no adjudication decisions, no built data and no git history."

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -247,4 +248,28 @@ def annotation_section(layers: AnnotationLayers, agreement: dict[str, Any] | Non
         )
         if agreement is not None and agreement["articles_with_2plus_annotators"]:
             lines.append(agreement_tables(agreement))
+            lines.append(_agreement_caveat(layers))
     return "".join(lines)
+
+
+def _agreement_caveat(layers: AnnotationLayers) -> str:
+    """What the figures can and cannot mean, from who annotated and what they started from."""
+    from sahelwire.release.card.facts import is_ai_account
+
+    accounts = sorted(set(layers.annotations.filter(~pl.col("cancelled"))["annotator"].to_list()))
+    said = []
+    if accounts and all(is_ai_account(a) for a in accounts):
+        said.append(
+            "Every annotator of these figures is an AI assistant account: they measure how "
+            "consistently the guidelines are applied by such annotators, not how reliably "
+            "people apply them, and two assistants may share blind spots that agreement "
+            "cannot show."
+        )
+    if layers.predictions is not None and layers.predictions.height:
+        said.append(
+            "Every annotator started from the same pre-annotations (entity mentions the "
+            "gazetteer found from the registries' aliases), which raises agreement on the "
+            "entity mentions and their ids above what annotators starting from an empty task "
+            "would reach."
+        )
+    return ("\n" + " ".join(said) + "\n") if said else ""
