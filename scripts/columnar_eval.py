@@ -31,8 +31,8 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,11 +325,23 @@ def raw_ibis(t: dict[str, Any], split: str) -> Any:
 
     r, rel, ch = t["regions"], t["relations"], t["choices"]
     spans = ibis.union(
-        span(r, {c: r[c] for c in SPAN if c not in ("kind", "to_region_id")}
-             | {"kind": ibis.literal("region")}, 0),
-        span(rel, {"kind": ibis.literal("relation"),
-                   "layer": ibis.literal("relations"), "label": rel.label,
-                   "region_id": rel.from_region_id, "to_region_id": rel.to_region_id}, 1),
+        span(
+            r,
+            {c: r[c] for c in SPAN if c not in ("kind", "to_region_id")}
+            | {"kind": ibis.literal("region")},
+            0,
+        ),
+        span(
+            rel,
+            {
+                "kind": ibis.literal("relation"),
+                "layer": ibis.literal("relations"),
+                "label": rel.label,
+                "region_id": rel.from_region_id,
+                "to_region_id": rel.to_region_id,
+            },
+            1,
+        ),
         span(ch, {"kind": ibis.literal("choice"), "layer": ch.field, "label": ch.value}, 2),
         distinct=False,
     )
@@ -388,7 +400,9 @@ def run_ibis_pyspark(indir: Path) -> Iterator[tuple[str, Any]]:
 
     spark = _spark()
     con = ibis.pyspark.connect(spark)
-    t = {n: con.read_parquet(str(indir / f"{n}.parquet"), table_name=n) for n in (*FRAMES, "splits")}
+    t = {
+        n: con.read_parquet(str(indir / f"{n}.parquet"), table_name=n) for n in (*FRAMES, "splits")
+    }
     schema = published_schema()
     for split in SPLITS:
         table = raw_ibis(t, split).to_pyarrow()
@@ -688,17 +702,26 @@ def read_json(project: Path, limit: int | None) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         rows = con.sql(query).fetchall()[0]
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out[label] = {"rows": rows[0] if rows else None, "seconds": wall, "cpu_seconds": cpu,
-                      "mb_per_s": mb / wall}
+        out[label] = {
+            "rows": rows[0] if rows else None,
+            "seconds": wall,
+            "cpu_seconds": cpu,
+            "mb_per_s": mb / wall,
+        }
     if limit is None:
         manifest = ManifestTexts(paths)
         texts = {aid: manifest[aid] for aid in manifest}
         t0, c0 = time.perf_counter(), time.process_time()
-        tables = read_annotation_tables(paths, load_taxonomy(paths.taxonomy_file), texts=texts,
-                                        cache=False)
+        tables = read_annotation_tables(
+            paths, load_taxonomy(paths.taxonomy_file), texts=texts, cache=False
+        )
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out["strict_parser"] = {"regions": tables.regions.height, "seconds": wall,
-                                "cpu_seconds": cpu, "mb_per_s": mb / wall}
+        out["strict_parser"] = {
+            "regions": tables.regions.height,
+            "seconds": wall,
+            "cpu_seconds": cpu,
+            "mb_per_s": mb / wall,
+        }
     print(json.dumps(out, indent=2))
 
 
@@ -726,8 +749,13 @@ def pandera_ibis(indir: Path) -> None:
     taxonomy = load_taxonomy(paths.taxonomy_file)
     spec = specs.configs["annotations_raw"]
     dt = ibis.expr.datatypes
-    types = {"string": dt.String(), "int64": dt.Int64(), "int32": dt.Int32(),
-             "float64": dt.Float64(), "bool": dt.Boolean()}
+    types = {
+        "string": dt.String(),
+        "int64": dt.Int64(),
+        "int32": dt.Int32(),
+        "float64": dt.Float64(),
+        "bool": dt.Boolean(),
+    }
     columns = {}
     for col in spec.columns:
         if not isinstance(col.type, str):
@@ -742,8 +770,12 @@ def pandera_ibis(indir: Path) -> None:
             checks.append(pi.Check.le(c["le"]))
         if "isin" in c:
             checks.append(pi.Check.isin(list(c["isin"])))
-        columns[col.name] = pi.Column(types[col.type], checks=checks, nullable=col.nullable,
-                                      unique=bool(c.get("unique", False)))
+        columns[col.name] = pi.Column(
+            types[col.type],
+            checks=checks,
+            nullable=col.nullable,
+            unique=bool(c.get("unique", False)),
+        )
     schema = pi.DataFrameSchema(columns, name=spec.name)
     con = ibis.duckdb.connect(threads=2)
     file = indir / "validation.parquet"
@@ -787,8 +819,9 @@ def main() -> None:
     r.add_argument("outdir", type=Path)
     r.add_argument("--engines", default=",".join(ENGINES))
     r.add_argument("--max-rss-mb", type=float, default=14000)
-    r.add_argument("--spark-python", type=Path,
-                   default=ROOT / ".sahelwire" / "spark-venv" / "bin" / "python")
+    r.add_argument(
+        "--spark-python", type=Path, default=ROOT / ".sahelwire" / "spark-venv" / "bin" / "python"
+    )
     o = sub.add_parser("one")
     o.add_argument("engine", choices=ENGINES)
     o.add_argument("indir", type=Path)
@@ -804,8 +837,9 @@ def main() -> None:
     elif args.cmd == "replicate":
         replicate(args.indir, args.out, args.times)
     elif args.cmd == "run":
-        run_all(args.indir, args.outdir, args.engines.split(","), args.spark_python,
-                args.max_rss_mb)
+        run_all(
+            args.indir, args.outdir, args.engines.split(","), args.spark_python, args.max_rss_mb
+        )
     elif args.cmd == "one":
         print(json.dumps(one_engine(args.engine, args.indir, args.outdir)))
     elif args.cmd == "pandera-ibis":
