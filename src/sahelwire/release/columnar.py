@@ -139,7 +139,9 @@ def raw_sources(
         frame = getattr(layers, name)
         if frame is None:  # layers assembled without predictions: their empty shape
             frame = pl.DataFrame(schema=source_shapes(specs)[name])
-        out[name] = frame.with_row_index("_row").to_arrow()
+        # int64, not polars' uint32 row index: Spark has no unsigned types.
+        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
+        out[name] = frame.select(row, pl.all()).to_arrow()
     out["splits"] = pa.table(
         {"article_id": list(splits), "split": list(splits.values())},
         schema=pa.schema([("article_id", pa.string()), ("split", pa.string())]),
