@@ -171,3 +171,25 @@ def test_the_sql_names_only_known_splits() -> None:
     assert "WHERE sp.split = 'train'" in raw_sql("train")
     with pytest.raises(ValueError, match="unknown split"):
         raw_sql("train' OR 1=1 --")
+
+
+def test_parquet_bytes_do_not_depend_on_the_arrow_chunking() -> None:
+    """DuckDB returns a split in batches of its own sizes; the build writes them as they are.
+
+    Row groups of 50 rows over chunks of 1 to 120 rows: each row group spans chunks.
+    """
+    layers, splits = _layers_and_splits(PATHS)
+    table = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, RAW_SCHEMA)["train"]
+    assert table.num_rows > 500 and table.column(0).num_chunks == 1
+    rng = random.Random(7)
+    cuts, at = [], 0
+    while at < table.num_rows:
+        size = rng.randint(1, 120)
+        cuts.append(table.slice(at, size))
+        at += size
+    chunked = pa.concat_tables(cuts)
+    assert chunked.column(0).num_chunks == len(cuts) > 10
+    for rows in (50, 10_000):
+        assert parquet_bytes(chunked, row_group_size=rows) == parquet_bytes(
+            table, row_group_size=rows
+        )
