@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -15,6 +16,7 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import columnar
 from sahelwire.release.build import articles_from, build
 from sahelwire.release.columnar import duckdb_raw_tables, raw_sql
 from sahelwire.release.parquet_files import parquet_bytes
@@ -138,7 +140,9 @@ def test_same_order_for_short_ids_signs_accents_and_huge_numbers() -> None:
     assert sum(t.num_rows for t in got.values()) == 2 * n
 
 
-def test_the_duckdb_engine_builds_the_same_bytes(tmp_path: Path) -> None:
+def test_the_duckdb_engine_builds_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     polars_root = copy_project(tmp_path / "polars")
     duckdb_root = copy_project(tmp_path / "duckdb")
     pyproject = duckdb_root / "pyproject.toml"
@@ -148,8 +152,17 @@ def test_the_duckdb_engine_builds_the_same_bytes(tmp_path: Path) -> None:
     )
     settings = Settings.load(ProjectPaths(duckdb_root))
     assert settings.build_engine == "duckdb"
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, pa.Table]:
+        calls.append(1)
+        return duckdb_raw_tables(*args, **kwargs)
+
+    monkeypatch.setattr(columnar, "duckdb_raw_tables", counted)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
+    assert calls == []
     build(ProjectPaths(duckdb_root), settings)
+    assert calls == [1]  # the setting took the DuckDB path
     polars_files, duckdb_files = snapshot(polars_root / "dist"), snapshot(duckdb_root / "dist")
     assert any(name.startswith("data/annotations_raw/") for name in duckdb_files)
     assert duckdb_files == polars_files
