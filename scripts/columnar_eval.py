@@ -187,82 +187,11 @@ def run_current(indir: Path) -> Iterator[tuple[str, Any]]:
     yield from ReleaseTableBuilder.raw_tables(raw, splits, published_schema()).items()
 
 
-def _zfill_sql(column: str) -> str:
-    """Python's ``str(v).zfill(12)``, missing -> '' (RAW_SORT_KEY's rule), in portable SQL."""
-    s = f"CAST({column} AS STRING)"
-    return (
-        f"COALESCE(CASE WHEN length({s}) >= 12 THEN {s} "
-        f"WHEN substr({s}, 1, 1) IN ('-', '+') "
-        f"THEN substr({s}, 1, 1) || lpad(substr({s}, 2), 11, '0') "
-        f"ELSE lpad({s}, 12, '0') END, '')"
-    )
-
-
 def raw_sql(source: dict[str, str], split: str) -> str:
-    """One SQL text (DuckDB and Spark SQL both run it) for annotations_raw with its split."""
-    null = {
-        "to_region_id": "STRING",
-        "start": "BIGINT",
-        "end": "BIGINT",
-        "text": "STRING",
-        "entity_id": "STRING",
-        "event_id": "STRING",
-        "realis": "STRING",
-        "value": "DOUBLE",
-        "unit": "STRING",
-        "approximate": "BOOLEAN",
-        "region_id": "STRING",
-    }
+    """The build's SQL text (``sahelwire.release.columnar``), reading ``source`` views."""
+    from sahelwire.release.columnar import raw_sql as build_sql
 
-    def cols(given: dict[str, str]) -> str:
-        return ", ".join(
-            f"{given[c]} AS `{c}`" if c in given else f"CAST(NULL AS {null[c]}) AS `{c}`"
-            for c in SPAN
-        )
-
-    region = {c: f"`{c}`" for c in SPAN if c not in ("kind", "to_region_id")}
-    region["kind"] = "'region'"
-    relation = {
-        "kind": "'relation'",
-        "layer": "'relations'",
-        "label": "label",
-        "region_id": "from_region_id",
-        "to_region_id": "to_region_id",
-    }
-    choice = {"kind": "'choice'", "layer": "field", "label": "value"}
-    prediction = {c: f"r.`{c}`" for c in SPAN}
-    meta = ", ".join(f"a.`{c}`" for c in META)
-    keys = ", ".join(_zfill_sql(f"`{c}`") for c in SORT_KEY)
-    return f"""
-WITH spans AS (
-  SELECT annotation_id, {cols(region)}, 0 AS _part, _row FROM {source["regions"]}
-  UNION ALL
-  SELECT annotation_id, {cols(relation)}, 1 AS _part, _row FROM {source["relations"]}
-  UNION ALL
-  SELECT annotation_id, {cols(choice)}, 2 AS _part, _row FROM {source["choices"]}
-),
-rows AS (
-  SELECT {meta}, {", ".join(f"s.`{c}`" for c in SPAN)},
-         'annotation' AS source, CAST(NULL AS BIGINT) AS prediction_id,
-         CAST(NULL AS DOUBLE) AS prediction_score, s._part, s._row
-  FROM spans s JOIN {source["annotations"]} a ON s.annotation_id = a.annotation_id
-  UNION ALL
-  SELECT p.article_id, p.task_id, CAST(NULL AS BIGINT) AS annotation_id,
-         CAST(NULL AS STRING) AS annotator, false AS cancelled, p.created_at, p.updated_at,
-         CAST(NULL AS DOUBLE) AS lead_time, CAST(NULL AS BIGINT) AS parent_prediction,
-         p.model_version AS prediction_model_version, {", ".join(prediction.values())},
-         'prediction' AS source, p.prediction_id, p.score AS prediction_score,
-         3 AS _part, r._row
-  FROM {source["prediction_results"]} r
-  JOIN {source["predictions"]} p ON r.prediction_id = p.prediction_id
-)
-SELECT * FROM (
-  SELECT rows.*, sp.split AS _split FROM rows
-  JOIN {source["splits"]} sp ON rows.article_id = sp.article_id
-  WHERE sp.split = '{split}'
-) keyed
-ORDER BY {keys}, _part, _row
-"""
+    return build_sql(split, source)
 
 
 def run_duckdb_sql(indir: Path) -> Iterator[tuple[str, Any]]:
