@@ -206,3 +206,23 @@ def test_parquet_bytes_do_not_depend_on_the_arrow_chunking() -> None:
         assert parquet_bytes(chunked, row_group_size=rows) == parquet_bytes(
             table, row_group_size=rows
         )
+
+
+def test_build_with_an_unknown_engine_exits_2_and_keeps_dist(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "p")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "spark"\n'),
+        encoding="utf-8",
+    )
+    result = run_cli(root, "build")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "[tool.sahelwire] build_engine must be one of 'polars', 'duckdb', got 'spark'" in (
+        result.stderr
+    )
+    assert result.stderr.count("[tool.sahelwire]") == 1  # said once, not wrapped twice
+    assert "Traceback" not in result.stderr
+    assert snapshot(root / "dist") == before

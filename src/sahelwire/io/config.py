@@ -70,6 +70,8 @@ class Settings:
                 ),
                 build_engine=_build_engine(pyproject, table.get("build_engine", "polars")),
             )
+        except ConfigError:
+            raise  # already names the file and the key
         except KeyError as exc:
             raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
         except (TypeError, ValueError) as exc:
