@@ -51,6 +51,8 @@ STAGES = (
     "build",
     "rebuild_1pct",
     "baseline",
+    "annotations_raw_polars",
+    "annotations_raw_duckdb",
     "converter_json_min",
     "converter_conll",
     "load_first",
@@ -70,6 +72,8 @@ TASK_FILES_NEEDED_BY = {
     "build",
     "rebuild_1pct",
     "baseline",
+    "annotations_raw_polars",
+    "annotations_raw_duckdb",
     "load_first",
     "load_cached",
 }
@@ -245,6 +249,8 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             pq.write_table(table, str(work / f"baseline-{i}.parquet"), **PARQUET_OPTIONS)
         extra["tables"] = len(tables)
         extra["rows"] = sum(t.num_rows for t in tables)
+    elif name in ("annotations_raw_polars", "annotations_raw_duckdb"):
+        t0, extra = _annotations_raw(paths, settings, name.rsplit("_", 1)[1])
     elif name in CONVERTER_FORMATS:
         from label_studio_sdk.converter import Converter
 
@@ -287,6 +293,71 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         "rss_before_mb": before / 1024,
         **extra,
     }
+
+
+def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dict[str, Any]]:
+    """The annotations_raw config by ``engine`` (build_engine), timed alone, and the bare
+    write of the very tables it made: the engine's cost as a ratio to writing its output.
+
+    The inputs are parsed and validated first as the build does (through the export cache
+    the build stage left), untimed; returns the start time of the timed part for _stage.
+    """
+    import io
+
+    import pyarrow.parquet as pq
+
+    from sahelwire.annotations.layers import raw_frame
+    from sahelwire.release.build import articles_from
+    from sahelwire.release.columnar import duckdb_raw_tables
+    from sahelwire.release.parquet_files import PARQUET_OPTIONS
+    from sahelwire.release.splits import assign_splits, read_story_clusters
+    from sahelwire.release.tables import ReleaseTableBuilder
+    from sahelwire.release.validation import validate_inputs
+    from sahelwire.schema.table_specs import ShapeBuilder
+
+    report, validated = validate_inputs(paths, include_dist=False)
+    if not report.ok:
+        raise SystemExit(f"invalid inputs: {report.problems[0]}")
+    ids = [a.id for a in articles_from(validated.raw)]
+    clusters = read_story_clusters(paths.story_clusters_file, ids)
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    shapes = ShapeBuilder(validated.specs, validated.taxonomy)
+    schema = shapes.arrow_schema(validated.specs.configs["annotations_raw"], published=True)
+    layers = validated.layers
+    rss_before = _vm_kb("VmRSS") / 1024
+    # "5" resets the kernel's peak RSS (VmHWM) to the current RSS: the peak read after the
+    # engine is its own, not the validation's before it.
+    Path("/proc/self/clear_refs").write_text("5")
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    if engine == "duckdb":
+        tables = duckdb_raw_tables(layers, splits, validated.specs, schema)
+    else:
+        tables = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, schema)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    engine_peak = _vm_kb("VmHWM") / 1024
+    w = time.perf_counter()
+    for table in tables.values():
+        pq.write_table(table, io.BytesIO(), **PARQUET_OPTIONS)
+    write = time.perf_counter() - w
+    # _stage times from t0 to its end: move t0 so that the write is not counted.
+    return time.perf_counter() - seconds, {
+        "rows": sum(t.num_rows for t in tables.values()),
+        "bare_write_seconds": write,
+        # The stage's cpu_seconds and peak RSS include the untimed parse and validation;
+        # these are the engine's own.
+        "engine_cpu_seconds": cpu,
+        "rss_before_engine_mb": rss_before,
+        "engine_peak_rss_mb": engine_peak,
+    }
+
+
+def _vm_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
 
 
 def stage_command(name: str, root: Path, work: Path) -> list[str]:
@@ -464,6 +535,20 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
                 ratio = _cell(seconds / was if was else None, ".2f")
                 lines.append(f"| {phase} | {_cell(was, '.2f')} | {seconds:.2f} | {ratio} |")
             lines.append("")
+    engines = {}
+    for stage in ("annotations_raw_polars", "annotations_raw_duckdb"):
+        r = results.get(stage, {})
+        if r.get("status") == "ok" and r.get("bare_write_seconds"):
+            engines[stage] = r["seconds"]
+            lines.append(
+                f"{stage}: {r['seconds']:.2f} s = {r['seconds'] / r['bare_write_seconds']:.2f} x "
+                f"the bare write of its {r['rows']:,} rows ({r['bare_write_seconds']:.2f} s); "
+                f"CPU {r['engine_cpu_seconds']:.2f} s; RSS {r['rss_before_engine_mb']:.0f} MB "
+                f"before it, peak {r['engine_peak_rss_mb']:.0f} MB during it"
+            )
+    if len(engines) == 2:
+        duck, pol = engines["annotations_raw_duckdb"], engines["annotations_raw_polars"]
+        lines.append(f"annotations_raw, duckdb / polars: {duck / pol:.2f} x the time")
     for stage in CONVERTER_FORMATS:
         conv = results.get(stage, {})
         if conv.get("status") == build_r.get("status") == "ok":

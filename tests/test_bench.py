@@ -173,3 +173,18 @@ def test_rebuild_stage_parses_only_the_changed_exports(tmp_path: Path) -> None:
     assert rebuild["export_cache"][-1]["from_cache"] == 4
     text = bench.report(5, results)
     assert "rebuild after changing 1 export file(s)" in text and "x the full build" in text
+
+
+def test_annotations_raw_stages_time_both_engines_against_their_bare_write(
+    tmp_path: Path,
+) -> None:
+    stages = ("ingest", "annotations_raw_polars", "annotations_raw_duckdb")
+    results = bench.run_size(5, 0, tmp_path, stages=stages, timeout=600)
+    polars, duckdb = results["annotations_raw_polars"], results["annotations_raw_duckdb"]
+    assert polars["status"] == "ok" and duckdb["status"] == "ok", results
+    assert polars["rows"] == duckdb["rows"] > 0
+    for r in (polars, duckdb):
+        assert r["seconds"] > 0 and r["bare_write_seconds"] > 0 and r["engine_peak_rss_mb"] > 0
+    text = bench.report(5, results)
+    assert f"annotations_raw_duckdb: {duckdb['seconds']:.2f} s = " in text
+    assert "x the bare write of its" in text and "annotations_raw, duckdb / polars:" in text

@@ -86,7 +86,7 @@ def load_annotation_layers(
 
 
 # annotations_raw columns taken from the annotation each row belongs to.
-_RAW_META = (
+RAW_META = (
     "article_id",
     "task_id",
     "annotation_id",
@@ -135,7 +135,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
     characters (so ids and offsets sort numerically) and missing values first; built in
     polars because it has a row per region of every annotation.
     """
-    meta_schema = {k: layers.annotations.schema[k] for k in _RAW_META}
+    meta_schema = {k: layers.annotations.schema[k] for k in RAW_META}
     raw_span = {
         **_RAW_KEYS,
         **{k: layers.regions.schema[k] for k in (*_SPAN_FIELDS, "approximate", "bound")},
@@ -182,7 +182,7 @@ def raw_frame(layers: AnnotationLayers) -> pl.DataFrame:
         or [pl.DataFrame(schema={"annotation_id": pl.Int64, **raw_span})],
         how="vertical_relaxed",
     ).with_row_index("_order")
-    meta = layers.annotations.select(_RAW_META)
+    meta = layers.annotations.select(RAW_META)
     columns = ["_order", *meta_schema, *raw_span, *_ANNOTATION_ROW_PROVENANCE]
     rows = (
         spans.join(meta, on="annotation_id", how="inner", suffix="_meta")

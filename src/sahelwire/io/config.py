@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,10 @@ SPLITS = ("train", "validation", "test")
 # more than 0.05, and a figure that fragile describes those articles, not the annotators.
 # Override with `agreement_min_articles` in [tool.sahelwire].
 AGREEMENT_MIN_ARTICLES = 20
+# What assembles the annotations_raw config (docs/columnar.md): "polars" (the default,
+# annotations.layers.raw_frame) or "duckdb" (release.columnar: one SQL text that Spark SQL
+# also runs). Both give the same Parquet bytes; "duckdb" needs the `columnar` extra.
+BUILD_ENGINES = ("polars", "duckdb")
 
 
 class ConfigError(ValueError):
@@ -37,6 +42,7 @@ class Settings:
     # overlap from it: docs/annotation_workflow.md).
     annotators_per_task: int
     agreement_min_articles: int = AGREEMENT_MIN_ARTICLES
+    build_engine: str = "polars"
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> Settings:
@@ -62,7 +68,10 @@ class Settings:
                 agreement_min_articles=int(
                     table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES)
                 ),
+                build_engine=_build_engine(pyproject, table.get("build_engine", "polars")),
             )
+        except ConfigError:
+            raise  # already names the file and the key
         except KeyError as exc:
             raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
         except (TypeError, ValueError) as exc:
@@ -77,6 +86,21 @@ class Settings:
                 f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
             )
         return settings
+
+
+def _build_engine(pyproject: Path, value: object) -> str:
+    if value not in BUILD_ENGINES:
+        raise ConfigError(
+            f"{pyproject}: [tool.sahelwire] build_engine must be one of "
+            f"{', '.join(map(repr, BUILD_ENGINES))}, got {value!r}"
+        )
+    # Refused here, before a build starts, rather than by an ImportError halfway through it.
+    if value == "duckdb" and importlib.util.find_spec("duckdb") is None:
+        raise ConfigError(
+            f"{pyproject}: [tool.sahelwire] build_engine = 'duckdb' needs the duckdb package: "
+            "pip install -e '.[columnar]'"
+        )
+    return str(value)
 
 
 def _annotators_per_task(pyproject: Path, value: object) -> int:

@@ -169,7 +169,9 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         ),
     }
     clock = release.phase_done("card_sections_from_inputs", clock)
-    tables, bio_stats = _published_tables(shapes, validated, articles, splits, clusters)
+    tables, bio_stats = _published_tables(
+        shapes, validated, articles, splits, clusters, engine=settings.build_engine
+    )
     del articles, validated
     clock = release.phase_done("published_tables", clock)
 
@@ -266,16 +268,25 @@ def _published_tables(
     articles: list[Article],
     splits: dict[str, str],
     clusters: dict[str, str],
+    *,
+    engine: str = "polars",
 ) -> tuple[dict[str, dict[str, pa.Table]], BioStats]:
     builder = ReleaseTableBuilder(shapes)
     layers = validated.layers
-    raw = raw_frame(layers)
+    empty = pl.DataFrame()
+    if engine == "duckdb":
+        from sahelwire.release.columnar import duckdb_raw_tables
+
+        raw_tables = duckdb_raw_tables(layers, splits, validated.specs, builder.raw_schema())
+        raw = empty  # annotations_raw is done: tables() only reads inputs.raw without it
+    else:
+        raw = raw_frame(layers)
     # The per-annotator tables live on in annotations_raw only: split it into its Arrow
     # tables and drop the frames before the other configs are built (peak memory).
-    empty = pl.DataFrame()
     validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
     del layers
-    raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
+    if engine != "duckdb":
+        raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
     inputs = ReleaseInputs(
         articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
     )

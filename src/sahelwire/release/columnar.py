@@ -1,0 +1,178 @@
+"""The ``annotations_raw`` config as one SQL text: DuckDB embedded, Spark SQL unchanged.
+
+The first slice of the columnar core (issue 17; the measured decision is docs/columnar.md).
+``[tool.sahelwire] build_engine = "duckdb"`` makes the build assemble ``annotations_raw`` here
+instead of in polars (``annotations.layers.raw_frame``); the default stays ``"polars"``. Both
+give the same rows in the same order, hence the same Parquet bytes (tests/release/
+test_columnar.py), and ``spark.sql`` runs the very same text in ``local[2]``
+(tests/release/test_spark.py).
+
+The rule it implements is ``layers.RAW_SORT_KEY``'s: every region, relation and choice of
+every annotation, then every prediction result, with its annotation's (or prediction's)
+provenance, sorted by the ten keys, each compared as ``str(value).zfill(12)`` with a missing
+value as ``""`` (ids and offsets sort as numbers, missing first), ties kept in input order.
+The SQL is written in the subset DuckDB and Spark SQL share (``CAST(... AS STRING)``,
+``lpad``, ``substr``, ``||``, back-quoted names), so there is one text, not one per engine.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.annotations.layers import RAW_META, RAW_SORT_KEY, AnnotationLayers
+from sahelwire.annotations.tables import source_shapes
+from sahelwire.io.config import SPLITS
+from sahelwire.schema.table_specs import TableSpecs
+
+# The frames the SQL reads (view names), each with a ``_row`` column: its input order.
+RAW_SOURCES = (
+    "annotations",
+    "regions",
+    "relations",
+    "choices",
+    "predictions",
+    "prediction_results",
+    "splits",
+)
+# The span columns of an annotations_raw row, with the SQL type of a missing one.
+_SPAN: dict[str, str] = {
+    "kind": "STRING",
+    "layer": "STRING",
+    "label": "STRING",
+    "region_id": "STRING",
+    "to_region_id": "STRING",
+    "start": "BIGINT",
+    "end": "BIGINT",
+    "text": "STRING",
+    "entity_id": "STRING",
+    "event_id": "STRING",
+    "realis": "STRING",
+    "value": "DOUBLE",
+    "unit": "STRING",
+    "approximate": "BOOLEAN",
+}
+# Rows per Arrow batch fetched from DuckDB (a multiple of the Parquet row group size).
+ARROW_BATCH_ROWS = 100_000
+# Python's str.zfill width that RAW_SORT_KEY compares at.
+_WIDTH = 12
+
+
+def _zfill(column: str) -> str:
+    """``"" if v is None else str(v).zfill(12)`` in SQL (a sign stays in front, as zfill)."""
+    s = f"CAST({column} AS STRING)"
+    # lpad truncates a longer string: zfill leaves it as it is.
+    return (
+        f"COALESCE(CASE WHEN length({s}) >= {_WIDTH} THEN {s} "
+        f"WHEN substr({s}, 1, 1) IN ('-', '+') "
+        f"THEN substr({s}, 1, 1) || lpad(substr({s}, 2), {_WIDTH - 1}, '0') "
+        f"ELSE lpad({s}, {_WIDTH}, '0') END, '')"
+    )
+
+
+def _span_columns(given: Mapping[str, str]) -> str:
+    return ", ".join(
+        f"{given[c]} AS `{c}`" if c in given else f"CAST(NULL AS {t}) AS `{c}`"
+        for c, t in _SPAN.items()
+    )
+
+
+def raw_sql(split: str, source: Mapping[str, str] | None = None) -> str:
+    """SELECT the ``annotations_raw`` rows of ``split`` in published order.
+
+    ``source``: view name of each of :data:`RAW_SOURCES` (default: the names themselves).
+    ``split`` is one of ``io.config.SPLITS`` (checked: it is put in the text).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}")
+    src = {name: (source or {}).get(name, name) for name in RAW_SOURCES}
+    region = {c: f"`{c}`" for c in _SPAN if c not in ("kind", "to_region_id")}
+    region["kind"] = "'region'"
+    relation = {
+        "kind": "'relation'",
+        "layer": "'relations'",
+        "label": "label",
+        "region_id": "from_region_id",
+        "to_region_id": "to_region_id",
+    }
+    choice = {"kind": "'choice'", "layer": "field", "label": "value"}
+    predicted = {c: f"CAST(r.`{c}` AS {t})" for c, t in _SPAN.items()}
+    spans = ", ".join(f"s.`{c}`" for c in _SPAN)
+    meta = ", ".join(f"a.`{c}`" for c in RAW_META)
+    keys = ", ".join(_zfill(f"`{c}`") for c in RAW_SORT_KEY)
+    # _part/_row: the order raw_frame concatenates its parts in, the tie-breaker of the sort.
+    return f"""
+WITH spans AS (
+  SELECT annotation_id, {_span_columns(region)}, 0 AS _part, _row FROM {src["regions"]}
+  UNION ALL
+  SELECT annotation_id, {_span_columns(relation)}, 1 AS _part, _row FROM {src["relations"]}
+  UNION ALL
+  SELECT annotation_id, {_span_columns(choice)}, 2 AS _part, _row FROM {src["choices"]}
+),
+raw_rows AS (
+  SELECT {meta}, {spans}, 'annotation' AS `source`, CAST(NULL AS BIGINT) AS prediction_id,
+         CAST(NULL AS DOUBLE) AS prediction_score, s._part, s._row
+  FROM spans s JOIN {src["annotations"]} a ON s.annotation_id = a.annotation_id
+  UNION ALL
+  SELECT p.article_id, p.task_id, CAST(NULL AS BIGINT), CAST(NULL AS STRING), false,
+         p.created_at, p.updated_at, CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT),
+         p.model_version, {", ".join(predicted.values())}, 'prediction', p.prediction_id,
+         p.score, 3, r._row
+  FROM {src["prediction_results"]} r JOIN {src["predictions"]} p
+    ON r.prediction_id = p.prediction_id
+)
+SELECT * FROM (
+  SELECT raw_rows.* FROM raw_rows JOIN {src["splits"]} sp ON raw_rows.article_id = sp.article_id
+  WHERE sp.split = '{split}'
+) in_split
+ORDER BY {keys}, _part, _row
+"""
+
+
+def raw_sources(
+    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs
+) -> dict[str, pa.Table]:
+    """The Arrow tables :func:`raw_sql` reads, from the parsed layers (``_row`` added)."""
+    out: dict[str, pa.Table] = {}
+    for name in RAW_SOURCES[:-1]:
+        frame = getattr(layers, name)
+        if frame is None:  # layers assembled without predictions: their empty shape
+            frame = pl.DataFrame(schema=source_shapes(specs)[name])
+        # int64, not polars' uint32 row index: Spark has no unsigned types.
+        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
+        out[name] = frame.select(row, pl.all()).to_arrow()
+    out["splits"] = pa.table(
+        {"article_id": list(splits), "split": list(splits.values())},
+        schema=pa.schema([("article_id", pa.string()), ("split", pa.string())]),
+    )
+    return out
+
+
+def duckdb_raw_tables(
+    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs, schema: pa.Schema
+) -> dict[str, pa.Table]:
+    """``annotations_raw`` per split, in the published schema, computed by DuckDB.
+
+    Same tables as ``ReleaseTableBuilder.raw_tables(raw_frame(layers), ...)``. DuckDB reads
+    the layers' Arrow buffers in place and may spill its sort to a temporary folder.
+    """
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-") as spill:
+        con = duckdb.connect(config={"temp_directory": spill})
+        try:
+            for name, table in raw_sources(layers, splits, specs).items():
+                con.register(name, table)
+            out = {}
+            for split in SPLITS:
+                # Kept in DuckDB's batches, not combined into one chunk per column: the
+                # Parquet bytes do not depend on the chunking (test_columnar), and a
+                # combined copy of a split costs more than the query (issue 17 bench).
+                batches = con.sql(raw_sql(split)).to_arrow_reader(ARROW_BATCH_ROWS)
+                out[split] = pa.Table.from_batches(batches).select(schema.names).cast(schema)
+            return out
+        finally:
+            con.close()

@@ -1,0 +1,228 @@
+"""build_engine = "duckdb": annotations_raw from one SQL text, the same rows and bytes as polars."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from helpers import ROOT, SOURCE_SHAPES, copy_project, run_cli, snapshot
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.layers import AnnotationLayers, raw_frame
+from sahelwire.io.config import SPLITS, ConfigError, Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import columnar
+from sahelwire.release.build import articles_from, build
+from sahelwire.release.columnar import duckdb_raw_tables, raw_sql
+from sahelwire.release.parquet_files import parquet_bytes
+from sahelwire.release.splits import assign_splits, read_story_clusters
+from sahelwire.release.tables import ReleaseTableBuilder
+from sahelwire.release.validation import validate_inputs
+from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench
+
+PATHS = ProjectPaths(ROOT)
+SPECS = load_table_specs(PATHS.tables_file)
+SHAPES = ShapeBuilder(SPECS, load_taxonomy(PATHS.taxonomy_file))
+RAW_SCHEMA = SHAPES.arrow_schema(SPECS.configs["annotations_raw"], published=True)
+
+
+def _layers_and_splits(paths: ProjectPaths) -> tuple[AnnotationLayers, dict[str, str]]:
+    """The parsed layers and the article -> split map, exactly as the build gets them."""
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok, report.problems[:3]
+    settings = Settings.load(paths)
+    ids = [a.id for a in articles_from(validated.raw)]
+    clusters = read_story_clusters(paths.story_clusters_file, ids)
+    return validated.layers, assign_splits(clusters, settings.split_ratios, settings.split_seed)
+
+
+def assert_same_raw_tables(
+    layers: AnnotationLayers, splits: dict[str, str], specs: TableSpecs = SPECS
+) -> dict[str, pa.Table]:
+    """DuckDB's tables equal the polars path's for every split, rows and Parquet bytes."""
+    want = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, RAW_SCHEMA)
+    got = duckdb_raw_tables(layers, splits, specs, RAW_SCHEMA)
+    assert list(got) == list(SPLITS)
+    for split in SPLITS:
+        assert got[split].schema == want[split].schema, split
+        assert got[split].to_pylist() == want[split].to_pylist(), split
+        assert parquet_bytes(got[split]) == parquet_bytes(want[split]), split
+    return got
+
+
+def test_same_rows_for_every_split_of_the_committed_corpus() -> None:
+    layers, splits = _layers_and_splits(PATHS)
+    got = assert_same_raw_tables(layers, splits)
+    # Every kind of row and both sources are in the corpus, so all of the SQL is exercised.
+    whole = pa.concat_tables(got.values())
+    assert set(whole["kind"].to_pylist()) == {"region", "relation", "choice"}
+    assert set(whole["source"].to_pylist()) == {"annotation", "prediction"}
+    assert all(got[s].num_rows for s in SPLITS)
+
+
+@pytest.mark.slow
+def test_same_rows_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
+    root = bench.make_project(tmp_path, 40, seed=11, stages=("build",))
+    assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
+    layers, splits = _layers_and_splits(ProjectPaths(root))
+    assert layers.annotations["annotation_id"].n_unique() > 40  # second annotators too
+    got = assert_same_raw_tables(layers, splits)
+    assert sum(t.num_rows for t in got.values()) > 1000
+
+
+def test_same_order_for_short_ids_signs_accents_and_huge_numbers() -> None:
+    """The zfill(12) key at its edges: lengths around 12, signs, accents, emoji, missing."""
+    rng = random.Random(5)
+    n = 400
+    ann_ids = [rng.choice([0, 10**12, 10**13]) + i for i in range(n)]
+    article = ["a", "0a", "b", "-1", "+x", "é", "🙂", "abcdefghijklm"]
+    annotations = pl.DataFrame(
+        {
+            "annotation_id": ann_ids,
+            "task_id": [rng.choice([1, 2, 10**12]) for _ in range(n)],
+            "article_id": [rng.choice(article) for _ in range(n)],
+            "annotator": ["x@y"] * n,
+            "cancelled": [rng.random() < 0.1 for _ in range(n)],
+            "created_at": [""] * n,
+            "updated_at": [""] * n,
+            "lead_time": [None] * n,
+            "parent_prediction": [rng.choice([None, 7]) for _ in range(n)],
+            "prediction_model_version": [None] * n,
+            "source_file": ["f"] * n,
+        },
+        schema_overrides={"lead_time": pl.Float64, "prediction_model_version": pl.Utf8},
+    )
+    regions = pl.DataFrame(
+        {
+            "annotation_id": [rng.choice(ann_ids) for _ in range(n)],
+            "article_id": ["a"] * n,
+            "annotator": ["x@y"] * n,
+            "region_id": [
+                rng.choice(["r1", "r10", "-r", "+9", "é", "", "r" * 13]) for _ in range(n)
+            ],
+            "layer": [rng.choice(["entities", "zones"]) for _ in range(n)],
+            "label": [rng.choice(["GPE", "ORG", "🙂", "é"]) for _ in range(n)],
+            "start": [rng.choice([0, 5, 10**12, 3 * 10**12]) for _ in range(n)],
+            "end": [rng.randrange(10**13) for _ in range(n)],
+            "text": ["t"] * n,
+        }
+    ).with_columns(
+        pl.lit(None, dtype=SOURCE_SHAPES["regions"][name]).alias(name)
+        for name in ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+    )
+    choices = pl.DataFrame(
+        {
+            "annotation_id": [rng.choice(ann_ids) for _ in range(n)],
+            "article_id": ["a"] * n,
+            "annotator": ["x@y"] * n,
+            "field": [rng.choice(["notes", "primary_frame"]) for _ in range(n)],
+            "value": [rng.choice(["", "é", "-2", "a" * 12, "a" * 11, "😀x"]) for _ in range(n)],
+        }
+    )
+    layers = AnnotationLayers(
+        annotations,
+        regions.select(c for c in SOURCE_SHAPES["regions"] if c != "source_file"),
+        pl.DataFrame(schema=SOURCE_SHAPES["relations"]),
+        choices,
+        GoldLayer.empty(),
+    )
+    splits = {a: SPLITS[i % 3] for i, a in enumerate(article)}
+    got = assert_same_raw_tables(layers, splits)
+    assert sum(t.num_rows for t in got.values()) == 2 * n
+
+
+def test_the_duckdb_engine_builds_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polars_root = copy_project(tmp_path / "polars")
+    duckdb_root = copy_project(tmp_path / "duckdb")
+    pyproject = duckdb_root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "duckdb"\n')
+    )
+    settings = Settings.load(ProjectPaths(duckdb_root))
+    assert settings.build_engine == "duckdb"
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, pa.Table]:
+        calls.append(1)
+        return duckdb_raw_tables(*args, **kwargs)
+
+    monkeypatch.setattr(columnar, "duckdb_raw_tables", counted)
+    build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
+    assert calls == []
+    build(ProjectPaths(duckdb_root), settings)
+    assert calls == [1]  # the setting took the DuckDB path
+    polars_files, duckdb_files = snapshot(polars_root / "dist"), snapshot(duckdb_root / "dist")
+    assert any(name.startswith("data/annotations_raw/") for name in duckdb_files)
+    assert duckdb_files == polars_files
+
+
+def test_an_unknown_build_engine_is_a_config_error(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "spark"\n')
+    )
+    with pytest.raises(
+        ConfigError, match="build_engine must be one of 'polars', 'duckdb', got 'spark'"
+    ):
+        Settings.from_pyproject(pyproject)
+
+
+def test_the_sql_names_only_known_splits() -> None:
+    assert "WHERE sp.split = 'train'" in raw_sql("train")
+    with pytest.raises(ValueError, match="unknown split"):
+        raw_sql("train' OR 1=1 --")
+
+
+def test_parquet_bytes_do_not_depend_on_the_arrow_chunking() -> None:
+    """DuckDB returns a split in batches of its own sizes; the build writes them as they are.
+
+    Row groups of 50 rows over chunks of 1 to 120 rows: each row group spans chunks.
+    """
+    layers, splits = _layers_and_splits(PATHS)
+    table = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, RAW_SCHEMA)["train"]
+    assert table.num_rows > 500 and table.column(0).num_chunks == 1
+    rng = random.Random(7)
+    cuts, at = [], 0
+    while at < table.num_rows:
+        size = rng.randint(1, 120)
+        cuts.append(table.slice(at, size))
+        at += size
+    chunked = pa.concat_tables(cuts)
+    assert chunked.column(0).num_chunks == len(cuts) > 10
+    for rows in (50, 10_000):
+        assert parquet_bytes(chunked, row_group_size=rows) == parquet_bytes(
+            table, row_group_size=rows
+        )
+
+
+def test_build_with_an_unknown_engine_exits_2_and_keeps_dist(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "p")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "spark"\n'),
+        encoding="utf-8",
+    )
+    result = run_cli(root, "build")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "[tool.sahelwire] build_engine must be one of 'polars', 'duckdb', got 'spark'" in (
+        result.stderr
+    )
+    assert result.stderr.count("[tool.sahelwire]") == 1  # said once, not wrapped twice
+    assert "Traceback" not in result.stderr
+    assert snapshot(root / "dist") == before
