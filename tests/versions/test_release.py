@@ -156,3 +156,4 @@ def test_breaking_label_change_requires_major(repo: Path) -> None:
     assert pyproject_versions((repo / "pyproject.toml").read_text()) == ("0.2.0", "0.2.0")
     entry = (repo / "CHANGELOG.md").read_text().split("## [0.1.1]")[0]
     assert "## [0.2.0]" in entry and "**BREAKING** `documents.zones[].label`" in entry
+    assert "Release level: minor (**BREAKING**: before 1.0.0" in entry

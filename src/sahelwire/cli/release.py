@@ -32,6 +32,8 @@ def release(
         f"commit {result.commit[:12]}, tag v{result.version}"
     )
     typer.echo(f"manifest {result.manifest.relative_to(paths.root)}; CHANGELOG.md entry added")
+    if level_needed == "major" and result.version.startswith("0."):
+        level_needed = "major (minor before 1.0.0)"
     typer.echo(f"diff requires at least {level_needed}: {'; '.join(reasons)}")
     typer.echo(
         f"the tag is local: push it with `git push origin v{result.version}` "

@@ -29,7 +29,10 @@ corrections.
 
 def entry(version: str, date: str, level: str, diff: DataDiff) -> str:
     body = render_diff(diff).replace("\n### ", "\n#### ")
-    return f"\n## [{version}] - {date}\n\nRelease level: {level}. {body}"
+    why = ""
+    if level == "minor" and diff.required_level()[0] == "major" and version.startswith("0."):
+        why = " (**BREAKING**: before 1.0.0 a breaking change takes the minor position)"
+    return f"\n## [{version}] - {date}\n\nRelease level: {level}{why}. {body}"
 
 
 def entry_problem(path: Path, version: str) -> str | None:
