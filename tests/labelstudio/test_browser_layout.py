@@ -13,6 +13,7 @@ files (their paths are printed).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -113,8 +114,29 @@ def test_fields_of_a_region_near_the_end_of_the_longest_article_are_in_view(
         "value": {"start": event["value"]["start"], "end": event["value"]["end"],
                   "choices": ["ACTUAL"]},
     }  # fmt: skip
+    # a quantity: taxonomy 3.0.0's bound is one of its fields (guidelines v2 §4)
+    number = re.search(r"\b\d[\d,]*\d\b", text)
+    assert number is not None
+    quantity = region_item(text, number.start(), number.group(), "quantities", "TROOPS", "q1")
+    span = {"start": quantity["value"]["start"], "end": quantity["value"]["end"]}
+    # the editor refuses to save while a required field of a region is empty
+    fields = [
+        {**quantity, "from_name": "value", "type": "number",
+         "value": {**span, "number": float(number.group().replace(",", ""))}},
+        {**quantity, "from_name": "unit", "type": "textarea", "value": {**span, "text": ["people"]}},
+        {**quantity, "from_name": "approximate", "type": "choices",
+         "value": {**span, "choices": ["false"]}},
+        {**quantity, "from_name": "bound", "type": "choices", "value": {**span, "choices": ["POINT"]}},
+    ]  # fmt: skip
     ls_conn.client.annotations.create(
-        id=task_id, result=[event, realis, region_item(text, at, word, "entities", "GPE", "en1")]
+        id=task_id,
+        result=[
+            event,
+            realis,
+            region_item(text, at, word, "entities", "GPE", "en1"),
+            quantity,
+            *fields,
+        ],
     )
     config = LabelConfig.load(ls_project)
     assert entity["id"] in {i for i, _ in config.pickers["entity_id_GPE"]}
@@ -176,6 +198,16 @@ def test_fields_of_a_region_near_the_end_of_the_longest_article_are_in_view(
             page.screenshot(path=str(shots[-1]))
             update.click()
             page.wait_for_timeout(2500)
+
+            # the quantity: value, unit, bound and approximate under their names
+            select_region(page, number.group())
+            shots.append(tmp_path / "layout-quantity.png")
+            page.screenshot(path=str(shots[-1]))
+            for name in ("value", "unit", "bound", "approximate"):
+                header = page.get_by_text(name, exact=True)
+                assert header.is_visible() and in_window(header.bounding_box()), name
+            assert page.get_by_text("MORE_THAN", exact=True).is_visible()
+            assert not page.get_by_text("realis", exact=True).is_visible()
         finally:
             browser.close()
     print("screenshots:", *shots)
@@ -192,6 +224,11 @@ def test_fields_of_a_region_near_the_end_of_the_longest_article_are_in_view(
             ("ev1", "realis", ["ACTUAL"]),
             ("en1", "entities", ["GPE"]),
             ("en1", "entity_id_GPE", [entity["id"]]),
+            ("q1", "quantities", ["TROOPS"]),
+            ("q1", "value", None),
+            ("q1", "unit", None),
+            ("q1", "approximate", ["false"]),
+            ("q1", "bound", ["POINT"]),
         ]
     )
     pulled = run_cli(root, "labelstudio", "pull", "--quiet")
