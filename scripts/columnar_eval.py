@@ -87,6 +87,7 @@ SPAN = (
     "value",
     "unit",
     "approximate",
+    "bound",
 )
 
 
@@ -308,6 +309,7 @@ def raw_ibis(t: dict[str, Any], split: str) -> Any:
         "value": "float64",
         "unit": "string",
         "approximate": "boolean",
+        "bound": "string",
         "kind": "string",
         "layer": "string",
         "label": "string",
@@ -428,6 +430,7 @@ def raw_polars_lazy(indir: Path, split: str) -> Any:
         "value": pl.Float64,
         "unit": pl.Utf8,
         "approximate": pl.Boolean,
+        "bound": pl.Utf8,
     }
 
     def span(frame: pl.LazyFrame, given: dict[str, pl.Expr], part: int) -> pl.LazyFrame:

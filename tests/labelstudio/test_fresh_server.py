@@ -144,6 +144,13 @@ def committed() -> dict[str, dict[str, Any]]:
     return {a["id"]: a for t in exports_of(ROOT).values() for a in t["annotations"]}
 
 
+def committed_annotators() -> set[str]:
+    return {a["completed_by"]["email"] for a in committed().values()}
+
+
+N_COMMITTED = len(committed())  # annotations in the committed exports (repository ids 1..N)
+
+
 def add_article(root: Path) -> None:
     """Ingest one more article. A second annotator on an already annotated article would be
     an adjudication conflict that validate rightly reports until a decision settles it."""
@@ -191,9 +198,10 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
     conn = connect(paths)
     refused = cli(root, "push", "--quiet", env=env)
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "5 of the 5 committed annotation(s) were never on this Label Studio server" in (
-        refused.stderr
-    )
+    assert (
+        f"{N_COMMITTED} of the {N_COMMITTED} committed annotation(s) were never on this "
+        "Label Studio server"
+    ) in (refused.stderr)
     assert "sahelwire labelstudio restore" in refused.stderr and "--no-restore" in refused.stderr
     assert find_project(conn, paths) is None  # refused before touching the server
 
@@ -209,9 +217,9 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     after = exports_of(root)
     # every committed annotation: same id, same annotator, same content, same bytes
-    assert {a["id"]: a for t in after.values() for a in t["annotations"] if a["id"] <= 5} == (
-        committed()
-    )
+    assert {
+        a["id"]: a for t in after.values() for a in t["annotations"] if a["id"] <= N_COMMITTED
+    } == (committed())
     # Push --no-restore put today's pre-annotations on the committed tasks: the pull records
     # them as new predictions after the committed ones; nothing committed changes.
     model = pushed_model_version(root)
@@ -227,11 +235,13 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
         assert all(p["id"] > 10 for p in added)  # after every committed prediction id
     assert after[NEW]["id"] == 6  # the repository's next task id
     new = after[NEW]["annotations"]
-    assert len(new) == 1 and new[0]["id"] == 6  # a new repository id, not the server's 1
+    # a new repository id, not the server's 1
+    assert len(new) == 1 and new[0]["id"] == N_COMMITTED + 1
     assert new[0]["completed_by"] == {"email": "newcomer@sahelwire.test"}
     annotators = json.loads((root / "annotations" / "annotators.json").read_text())
-    assert set(annotators) == {COMMITTED_ANNOTATOR, "newcomer@sahelwire.test"}
-    assert pulled.stdout.count("kept (never on this server; restore puts it there)") == 5
+    assert set(annotators) == committed_annotators() | {"newcomer@sahelwire.test"}
+    never = "kept (never on this server; restore puts it there)"
+    assert pulled.stdout.count(never) == N_COMMITTED
     assert "deleted on this server" not in pulled.stdout
     validated = run_cli(root, "validate", env=env)
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -276,7 +286,8 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     restored = cli(root, "restore", "--quiet")
     out = restored.stdout + restored.stderr
     assert restored.returncode == 0, out
-    assert "accounts 1 created" in out and "annotations 5 restored, 0 already" in out
+    assert f"accounts {len(committed_annotators())} created" in out
+    assert f"annotations {N_COMMITTED} restored, 0 already" in out
     assert "predictions 10 restored" in out  # the committed pre-annotations, put back
     assert f"created account {COMMITTED_ANNOTATOR}" in out
     password = json.loads((server.home(paths) / "annotators.json").read_text())[COMMITTED_ANNOTATOR]
@@ -285,12 +296,13 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     # A pull right after restore rewrites nothing: same ids, annotators, times, bytes.
     first = cli(root, "pull", "--quiet")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "annotations 0 new, 0 updated, 5 unchanged" in first.stdout
+    assert f"annotations 0 new, 0 updated, {N_COMMITTED} unchanged" in first.stdout
     assert "never on this server" not in first.stdout
     assert snapshot(root / "annotations") == committed_before
 
     again = cli(root, "restore", "--quiet")  # idempotent
-    assert again.returncode == 0 and "0 restored, 5 already on the server" in again.stdout
+    assert again.returncode == 0
+    assert f"0 restored, {N_COMMITTED} already on the server" in again.stdout
 
     add_article(root)
     pushed = cli(root, "push", "--quiet")  # not refused now; restore already made the others
@@ -301,14 +313,16 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     conn = connect_own(paths)
     me, _ann = annotate_as_new_user(conn, paths, "new-annotator@sahelwire.test")
     pulled = cli(root, "pull", "--quiet")
-    assert pulled.returncode == 0 and "annotations 1 new, 0 updated, 5 unchanged" in pulled.stdout
+    assert pulled.returncode == 0
+    assert f"annotations 1 new, 0 updated, {N_COMMITTED} unchanged" in pulled.stdout
     validated = run_cli(root, "validate", env=OWN_SERVER)
     assert validated.returncode == 0, validated.stdout + validated.stderr
     after = {a["id"]: a for t in exports_of(root).values() for a in t["annotations"]}
     assert {i: a for i, a in after.items() if i in committed()} == committed()
-    assert set(after) == {*committed(), 6}
-    assert after[6]["completed_by"] == {"email": me.email}
-    assert after[6]["result"][0]["value"]["text"] == "Niger"
+    new_id = N_COMMITTED + 1
+    assert set(after) == {*committed(), new_id}
+    assert after[new_id]["completed_by"] == {"email": me.email}
+    assert after[new_id]["result"][0]["value"]["text"] == "Niger"
     # push added today's pre-annotation to every task (the restored ones held only the
     # committed model versions); the pull records each once, after the committed ids
     model = pushed_model_version(root)
@@ -321,7 +335,7 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert [i for i, _ in added] == list(range(11, 17))
     assert sorted(aid for _, aid in added) == sorted(exports_of(root))
     annotators = json.loads((root / "annotations" / "annotators.json").read_text())
-    assert set(annotators) == {COMMITTED_ANNOTATOR, "new-annotator@sahelwire.test"}
+    assert set(annotators) == committed_annotators() | {"new-annotator@sahelwire.test"}
 
     # Deterministic: past the next minute boundary the export's created_ago differs, the
     # pulled files do not. (Meanwhile: the restored annotator sets their own password.)

@@ -23,6 +23,7 @@ from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseTableBuilder
 from sahelwire.release.validation import validate_inputs
+from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -117,7 +118,7 @@ def test_same_order_for_short_ids_signs_accents_and_huge_numbers() -> None:
         }
     ).with_columns(
         pl.lit(None, dtype=SOURCE_SHAPES["regions"][name]).alias(name)
-        for name in ("entity_id", "event_id", "realis", "value", "unit", "approximate")
+        for name in REGION_ATTRIBUTE_COLUMNS
     )
     choices = pl.DataFrame(
         {

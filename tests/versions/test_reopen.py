@@ -64,6 +64,28 @@ def v010(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def v020(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v0.2.0 rebuilt from its commit by its own code: its gold was made under taxonomy
+    3.0.0, so every required field of the editor is filled."""
+    out = tmp_path_factory.mktemp("release") / "dist-v0.2.0"
+    built = run_cli(ROOT, "build", "--release", "v0.2.0", "--out", str(out))
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+def v010_annotations(root: Path) -> None:
+    """Keep, per task, only the annotation v0.1.0 was built from: the first annotator's
+    first one (later versions and the second annotator came with v0.2.0; history is kept in
+    the exports, so it is still there). Decisions are for v0.2.0's conflicts: removed."""
+    for path in (root / "annotations" / "exports").glob("*.json"):
+        task = json.loads(path.read_text(encoding="utf-8"))
+        task["annotations"] = [min(task["annotations"], key=lambda a: (a["updated_at"], a["id"]))]
+        text = json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        path.write_text(text, encoding="utf-8")
+    shutil.rmtree(root / "annotations" / "decisions", ignore_errors=True)
+
+
 def project_copy(dest: Path) -> Path:
     """A copy of the project without its exports (a fresh server needs no restore) but with
     releases/, so releases/v0.1.0.json is there to check files against."""
@@ -245,9 +267,10 @@ def test_push_from_release_puts_every_gold_item_as_an_attributed_prediction(
     # Submitted unchanged, the predictions are the release's gold again: as annotations by
     # the annotator they credit, they build to v0.1.0's gold Parquet files byte for byte.
     # v0.1.0's Parquet format predates this code's (article_id, mention ids, zones), so the
-    # yardstick is today's build of the committed gold, whose annotations are v0.1.0's
+    # yardstick is today's build of v0.1.0's annotations, still in the committed exports
     # (tests/versions/test_rebuild.py proves the release's own bytes from its commit).
     committed = copy_project(tmp_path / "committed")
+    v010_annotations(committed)
     reference = run_cli(committed, "build", "--out", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     exports = root / "annotations" / "exports"
@@ -343,7 +366,8 @@ def test_push_from_release_refuses_an_unknown_version_or_files_that_are_not_the_
 ) -> None:
     unknown = run_cli(copied, "labelstudio", "push", "--from-release", "v9.9.9", env=NO_SERVER)
     assert unknown.returncode == 2, unknown.stderr
-    assert "no release manifest v9.9.9.json (releases: v0.1.0)" in unknown.stderr
+    listed = ", ".join(sorted(p.stem for p in (ROOT / "releases").glob("v*.json")))
+    assert f"no release manifest v9.9.9.json (releases: {listed})" in unknown.stderr
     assert "cannot reach" not in unknown.stderr and "Traceback" not in unknown.stderr
 
     alone = run_cli(copied, "labelstudio", "push", "--path", str(v010), env=NO_SERVER)
@@ -576,13 +600,15 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sy
 @pytest.mark.browser
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed")
 def test_the_editor_starts_from_the_release_gold_and_submits_it_unchanged(
-    ls_project: Any, ls_server: Any, v010: Path, tmp_path: Path
+    ls_project: Any, ls_server: Any, v020: Path, tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     root = ls_project.root
     shutil.copytree(ROOT / "releases", root / "releases")
-    pushed = run_cli(root, "labelstudio", "push", "--from-release", "v0.1.0", "--path", str(v010))
+    # v0.2.0: the editor refuses to submit a quantity without a bound (required from
+    # taxonomy 3.0.0), so a re-opened v0.1.0 needs one added per quantity before submitting
+    pushed = run_cli(root, "labelstudio", "push", "--from-release", "v0.2.0", "--path", str(v020))
     assert pushed.returncode == 0, pushed.stderr
     client = LabelStudio(base_url=ls_server.url, api_key=ls_server.api_key)
     title = next(
@@ -631,14 +657,13 @@ def test_the_editor_starts_from_the_release_gold_and_submits_it_unchanged(
     )
     # pulled and built, the submitted copy is the release's gold for that article, and the
     # annotation records the release prediction it started from
-    # The yardstick: today's build of the committed gold (v0.1.0's annotations; its Parquet
-    # format predates article_id, mention ids and zones).
+    # The yardstick: today's build of the committed gold (v0.2.0's annotations).
     committed = copy_project(tmp_path / "committed")
     reference = run_cli(committed, "build", "--out", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     assert run_cli(root, "labelstudio", "pull", "--quiet").returncode == 0
     export = json.loads((root / f"annotations/exports/{article}.json").read_text())
-    assert export["annotations"][0]["prediction"] == {"model_version": MODEL_VERSION}
+    assert export["annotations"][0]["prediction"] == {"model_version": "sahelwire-v0.2.0-gold"}
     assert export["annotations"][0]["completed_by"] == {"email": ls_server.admin_email}
     built = run_cli(root, "build", "--out", str(tmp_path / "dist"))
     assert built.returncode == 0, built.stderr
@@ -651,3 +676,15 @@ def test_the_editor_starts_from_the_release_gold_and_submits_it_unchanged(
     gold = ("zones", "entities", "events", "quantities", "stance_us_presence", "primary_frame",
             "quality_flags", "notes", "title", "clean_text")  # fmt: skip
     assert {k: mine[k] for k in gold} == {k: theirs[k] for k in gold}
+
+
+def test_prediction_rows_of_annotations_raw_are_nobodys_work() -> None:
+    # annotations_raw publishes predictions too (source = prediction, no annotation id)
+    from sahelwire.versions.reopen import counted_rows
+
+    row = {"article_id": "a", "annotator": "x@y", "cancelled": False, "updated_at": "t"}
+    raw = [
+        {**row, "source": "annotation", "annotation_id": 1},
+        {**row, "source": "prediction", "annotation_id": None, "annotator": None},
+    ]
+    assert counted_rows(raw) == raw[:1]

@@ -54,6 +54,7 @@ _SPAN: dict[str, str] = {
     "value": "DOUBLE",
     "unit": "STRING",
     "approximate": "BOOLEAN",
+    "bound": "STRING",
 }
 # Rows per Arrow batch fetched from DuckDB (a multiple of the Parquet row group size).
 ARROW_BATCH_ROWS = 100_000

@@ -75,6 +75,7 @@ from sahelwire.labelstudio.push import (
     import_tasks,
 )
 from sahelwire.raw.manifest import read_manifest
+from sahelwire.release.tables import NOTES_JOIN
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Attribute, Taxonomy, load_taxonomy
 from sahelwire.versions.history import HistoryError, release_commit
@@ -86,6 +87,7 @@ from sahelwire.versions.releases import load_manifest
 ARTICLE_COLUMNS = frozenset(
     {
         "id",
+        "article_id",
         "title",
         "text",
         "clean_text",
@@ -237,6 +239,8 @@ def read_config(folder: Path, manifest: Mapping[str, Any], config: str) -> list[
 def counted_rows(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of the annotations that made gold: per article and annotator the latest
     non-cancelled annotation (adjudication rule 1: by updated_at, then annotation id)."""
+    # Prediction rows (source = prediction, since v0.2.0) are no annotator's work: skipped.
+    raw = [r for r in raw if r.get("source", "annotation") == "annotation"]
     latest: dict[tuple[str, str], tuple[str, int]] = {}
     for r in raw:
         if r["cancelled"]:
@@ -480,13 +484,17 @@ class _Article:
                 adjudicated = False if f.kind == "text" else None
                 items.append(self.provenance(item, by, adjudicated=adjudicated))
             kind = "textarea" if f.kind == "text" else "choices"
+            # A text field holds one value in Label Studio: several annotators' notes (all
+            # gold) become one text, each paragraph credited in the provenance items.
+            # Joined as documents.notes joins them, so the submitted copy builds the same.
+            shown = [NOTES_JOIN.join(str(v) for v in values)] if kind == "textarea" else values
             out.append(
                 {
                     "id": f"g-{f.name}",
                     "from_name": f.name,
                     "to_name": "text",
                     "type": kind,
-                    "value": {"text" if kind == "textarea" else "choices": values},
+                    "value": {"text" if kind == "textarea" else "choices": shown},
                     PROVENANCE_KEY: {"release": self.tag, "items": items},
                 }
             )
@@ -596,7 +604,11 @@ def gold_from_files(
     """Every article of the release with its gold as prediction results; problems; items
     kept by a decision whose record was not found."""
     tag = str(manifest["tag"])
-    docs = read_config(folder, manifest, "documents")
+    # The article key was `id` up to v0.1.0 and `article_id` since (data_diff says the same).
+    docs = [
+        {**d, "id": d["article_id"]} if "id" not in d and "article_id" in d else d
+        for d in read_config(folder, manifest, "documents")
+    ]
     raw = counted_rows(read_config(folder, manifest, "annotations_raw"))
     file = f"{folder}/data/documents"
     problems = _compatibility(docs, taxonomy, file)
