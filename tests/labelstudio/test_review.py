@@ -337,3 +337,22 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     assert stale_pull.returncode == 1, stale_pull.stdout + stale_pull.stderr
     assert "reviewed on annotation versions that are not the repository's now" in stale_pull.stderr
     assert snapshot(root / "annotations" / "decisions") == kept
+
+
+def test_pull_and_submit_without_a_review_project_name_the_command_that_makes_it(
+    ls_project: ProjectPaths, ls_conn: Connection, tmp_path: Path
+) -> None:
+    root = ls_project.root
+    assert run_cli(root, "labelstudio", "push", "--quiet").returncode == 0
+    sheet = tmp_path / "sheet.yaml"
+    sheet.write_text("articles: []\n", encoding="utf-8")
+    for args in (
+        ("review", "--pull"),
+        ("review", "--submit", str(sheet), "--reviewer", "reviewer@sahelwire.test"),
+    ):
+        refused = run_cli(root, "labelstudio", *args)
+        # the server lacks what the command needs: an environment problem (exit 2)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "no review project titled" in refused.stderr, refused.stderr
+        assert "run `sahelwire labelstudio review` first" in refused.stderr
+        assert "Traceback" not in refused.stderr

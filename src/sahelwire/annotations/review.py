@@ -266,6 +266,17 @@ def find_review_project(conn: Connection, title: str) -> Any | None:
     return found[0] if found else None
 
 
+def require_review_project(conn: Connection, title: str) -> Any:
+    """The review project, or ReviewRefused naming the command that creates it."""
+    project = find_review_project(conn, title)
+    if project is None:
+        raise ReviewRefused(
+            f"no review project titled {title!r} on {conn.url}: run `sahelwire "
+            "labelstudio review` first"
+        )
+    return project
+
+
 def _ensure_review_project(
     conn: Connection, title: str, xml: str, summary: ReviewPushSummary
 ) -> int:
@@ -779,12 +790,7 @@ def pull_reviews(
     summary = ReviewPullSummary()
     with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
         title = review_title(Settings.load(paths).label_studio_project_title)
-        project = find_review_project(conn, title)
-        if project is None:
-            raise ReviewRefused(
-                f"no review project titled {title!r} on {conn.url}: run `sahelwire "
-                "labelstudio review` first"
-            )
+        project = require_review_project(conn, title)
         tasks = export_tasks(conn, paths, int(project.id))
         users = annotator_directory(conn)
         articles = {a.id: a for a in load_articles(paths)}

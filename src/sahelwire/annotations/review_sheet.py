@@ -58,11 +58,10 @@ from sahelwire.annotations.review import (
     REGION_REASON,
     REVIEW_LOCK,
     UNCONTESTED_FIELDS,
-    ReviewRefused,
     _article_layers,
     counted_versions,
     describe_item,
-    find_review_project,
+    require_review_project,
     review_title,
     unsettled_cases,
 )
@@ -659,12 +658,7 @@ def submit_sheets(
         articles += read_sheet(path)
     with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
         title = review_title(Settings.load(paths).label_studio_project_title)
-        project = find_review_project(conn, title)
-        if project is None:
-            raise ReviewRefused(
-                f"no review project titled {title!r} on {conn.url}: run `sahelwire "
-                "labelstudio review` first"
-            )
+        project = require_review_project(conn, title)
         tasks = {row["data"].get("article_id"): row for row in task_rows(conn, int(project.id))}
         texts = {a.id: a for a in load_articles(paths)}
         versions = counted_versions(layers)
