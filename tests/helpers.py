@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from sahelwire.annotations.tables import source_shapes
 from sahelwire.schema.table_specs import load_table_specs
@@ -202,3 +203,58 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def login(page: Any, server: Any) -> None:
+    """Sign the server's admin in through the login form, as a person does."""
+    page.goto(f"{server.url}/user/login/")
+    page.fill("input[name=email]", server.admin_email)
+    page.fill("input[name=password]", server.admin_password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+# The screen box of ``word`` inside ``phrase`` in the article: the text nodes of each text
+# block are joined first, because regions split them, and the phrase decides which block
+# (the review screen has another text block above the article). None if not shown.
+TEXT_BOX_JS = """([phrase, word]) => {
+  for (const root of document.querySelectorAll('.lsf-htx-richtext')) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = []; let all = ''; let n;
+    while ((n = walker.nextNode())) { nodes.push([n, all.length]); all += n.data; }
+    const i = all.indexOf(phrase);
+    if (i < 0) continue;
+    const s = i + phrase.indexOf(word), e = s + word.length;
+    const at = (k) => { for (const [node, off] of nodes)
+        if (k >= off && k <= off + node.data.length) return [node, k - off]; };
+    const r = document.createRange();
+    r.setStart(...at(s)); r.setEnd(...at(e));
+    const b = r.getBoundingClientRect();
+    return {x: b.x, y: b.y, w: b.width, h: b.height};
+  }
+  return null;
+}"""
+
+
+def built_dist(folder: Path) -> Path:
+    """A copy of the project built by ``sahelwire build`` in ``folder``; its dist/."""
+    root = copy_project(folder)
+    result = run_cli(root, "build")
+    assert result.returncode == 0, result.stderr
+    return root / "dist"
+
+
+def parquet_rows(dist: Path, config: str) -> list[dict[str, Any]]:
+    """Every row of a published config, all splits, in file-name order."""
+    out: list[dict[str, Any]] = []
+    for path in sorted((dist / "data" / config).glob("*.parquet")):
+        out += pq.read_table(path).to_pylist()
+    return out
+
+
+def split_rows(dist: Path, config: str) -> dict[str, list[dict[str, Any]]]:
+    """A published config's rows by split (the file name's prefix)."""
+    return {
+        p.name.split("-")[0]: pq.read_table(p).to_pylist()
+        for p in sorted((dist / "data" / config).glob("*.parquet"))
+    }

@@ -21,7 +21,7 @@ from typing import Any
 import datasets
 import pytest
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, login, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.hotkeys import reserved_keys
@@ -34,14 +34,6 @@ from sahelwire.schema.registries import load_registries
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
 WIDTH, HEIGHT = 1440, 900
-
-
-def login(page: Any, server: Any) -> None:
-    page.goto(f"{server.url}/user/login/")
-    page.fill("input[name=email]", server.admin_email)
-    page.fill("input[name=password]", server.admin_password)
-    page.click("button[type=submit], input[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def in_window(box: dict[str, float] | None) -> bool:

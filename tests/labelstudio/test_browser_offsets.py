@@ -15,7 +15,7 @@ from typing import Any
 import datasets
 import pytest
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, login, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -25,31 +25,6 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
 ARTICLE = "001_a9cbf47f8b5096a3"
 PHRASE, WORD = "Do you think Niger can truly benefit", "Niger"
-
-RANGE_JS = """([phrase, word]) => {
-  const root = document.querySelector('.lsf-htx-richtext');
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  let n;
-  while ((n = walker.nextNode())) {
-    const i = n.data.indexOf(phrase);
-    if (i >= 0) {
-      const r = document.createRange();
-      const s = i + phrase.indexOf(word);
-      r.setStart(n, s); r.setEnd(n, s + word.length);
-      const b = r.getBoundingClientRect();
-      return {x: b.x, y: b.y, w: b.width, h: b.height};
-    }
-  }
-  return null;
-}"""
-
-
-def login(page: Any, server: Any) -> None:
-    page.goto(f"{server.url}/user/login/")
-    page.fill("input[name=email]", server.admin_email)
-    page.fill("input[name=password]", server.admin_password)
-    page.click("button[type=submit], input[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def drag(page: Any, box: dict[str, float]) -> None:
@@ -89,7 +64,7 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
             page.wait_for_selector(".lsf-htx-richtext", timeout=90_000)
             page.wait_for_timeout(1500)
             page.get_by_text("GPE", exact=True).first.click()
-            box = page.evaluate(RANGE_JS, [PHRASE, WORD])
+            box = page.evaluate(TEXT_BOX_JS, [PHRASE, WORD])
             if box is None:
                 dump = page.evaluate(
                     "() => Array.from(document.querySelectorAll('.lsf-richtext__line'))"
@@ -102,7 +77,7 @@ def test_span_after_emoji_selected_in_the_browser_is_published_in_code_points(
             page.mouse.move(article["x"] + 10, 400)
             page.mouse.wheel(0, box["y"] - 300)
             page.wait_for_timeout(500)
-            box = page.evaluate(RANGE_JS, [PHRASE, WORD])
+            box = page.evaluate(TEXT_BOX_JS, [PHRASE, WORD])
             drag(page, box)
             page.get_by_test_id("bottombar-submit-button").click()
             page.wait_for_timeout(2500)
@@ -130,22 +105,6 @@ PROBE_CONFIG = """<View>
   <Labels name="label" toName="text"><Label value="PLACE"/></Labels>
   <Text name="text" value="$text"/>
 </View>"""
-CROSS_NODE_RANGE_JS = """([phrase, word]) => {
-  // Find `phrase` in the concatenated text nodes of the document (regions split nodes).
-  const root = document.querySelector('.lsf-htx-richtext');
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  const nodes = []; let all = ''; let n;
-  while ((n = walker.nextNode())) { nodes.push([n, all.length]); all += n.data; }
-  const i = all.indexOf(phrase);
-  if (i < 0) return null;
-  const s = i + phrase.indexOf(word), e = s + word.length;
-  const at = (k) => { for (const [node, off] of nodes)
-      if (k >= off && k <= off + node.data.length) return [node, k - off]; };
-  const r = document.createRange();
-  r.setStart(...at(s)); r.setEnd(...at(e));
-  const b = r.getBoundingClientRect();
-  return {x: b.x, y: b.y, w: b.width, h: b.height};
-}"""
 
 
 def _utf16(text: str, i: int) -> int:
@@ -193,7 +152,7 @@ def test_measure_offset_unit_after_emoji_and_crlf_both_directions(ls_server: Any
             page.wait_for_timeout(1500)
             for phrase, word in (("z Niamey end", "Niamey"), ("😀 Agadez.", "Agadez")):
                 page.get_by_text("PLACE", exact=True).first.click()
-                box = page.evaluate(CROSS_NODE_RANGE_JS, [phrase, word])
+                box = page.evaluate(TEXT_BOX_JS, [phrase, word])
                 assert box is not None, f"{phrase!r} not rendered"
                 drag(page, box)
             page.get_by_test_id("bottombar-submit-button").click()

@@ -36,7 +36,7 @@ import datasets
 import pytest
 import yaml
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -66,25 +66,6 @@ STATE_JS = """() => {
   return {task: store.task.id, parent: a.parent_prediction ?? null, pk: a.pk ?? null,
           annotations: store.annotationStore.annotations.length, spans,
           predictions: store.annotationStore.predictions.map(p => [Number(p.pk), p.createdBy])};
-}"""
-# The screen box of ``word`` inside ``phrase`` in the article (regions split text nodes, and
-# the review screen has another text block above the article, so the phrase decides).
-RANGE_JS = """([phrase, word]) => {
-  for (const root of document.querySelectorAll('.lsf-htx-richtext')) {
-    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-    const nodes = []; let all = ''; let n;
-    while ((n = walker.nextNode())) { nodes.push([n, all.length]); all += n.data; }
-    const i = all.indexOf(phrase);
-    if (i < 0) continue;
-    const s = i + phrase.indexOf(word), e = s + word.length;
-    const at = (k) => { for (const [node, off] of nodes)
-        if (k >= off && k <= off + node.data.length) return [node, k - off]; };
-    const r = document.createRange();
-    r.setStart(...at(s)); r.setEnd(...at(e));
-    const b = r.getBoundingClientRect();
-    return {x: b.x, y: b.y, w: b.width, h: b.height};
-  }
-  return null;
 }"""
 
 
@@ -139,7 +120,7 @@ def open_queue(page: Any, url: str, project_id: int) -> Any:
 
 def select_text(page: Any, phrase: str, word: str) -> None:
     """A real mouse selection of ``word`` (in ``phrase``) from its left to its right edge."""
-    box = page.evaluate(RANGE_JS, [phrase, word])
+    box = page.evaluate(TEXT_BOX_JS, [phrase, word])
     assert box is not None, f"{phrase!r} is not in the article on screen"
     y = box["y"] + box["h"] / 2
     page.mouse.move(box["x"] + 1, y)

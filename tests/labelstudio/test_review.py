@@ -10,18 +10,16 @@ and the build's gold is the reviewer's.
 
 from __future__ import annotations
 
-import glob
 import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from label_studio_sdk import LabelStudio
 
-from helpers import run_cli, snapshot
+from helpers import parquet_rows, run_cli, snapshot
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
@@ -131,10 +129,7 @@ def decisions(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def published(root: Path, config: str) -> list[dict[str, Any]]:
-    rows = []
-    for f in sorted(glob.glob(str(root / "dist" / "data" / config / "*.parquet"))):
-        rows += [r for r in pq.read_table(f).to_pylist() if r["article_id"] == NEW]
-    return rows
+    return [r for r in parquet_rows(root / "dist", config) if r["article_id"] == NEW]
 
 
 def test_review_loop_two_annotators_reviewer_decisions_build(

@@ -12,11 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import ROOT, copy_project, run_cli, split_rows
 from sahelwire.io.config import Settings
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -38,10 +37,7 @@ def tasks(root: Path) -> list[dict[str, Any]]:
 
 
 def rows(root: Path, config: str) -> dict[str, list[dict[str, Any]]]:
-    return {
-        p.name.split("-")[0]: pq.read_table(p).to_pylist()
-        for p in sorted((root / "dist/data" / config).glob("*.parquet"))
-    }
+    return split_rows(root / "dist", config)
 
 
 def section(card: str, name: str) -> str:
@@ -184,8 +180,8 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
         ("mentions", "entity_id", "entities"),
     ):
         per_id: dict[str, set[str]] = defaultdict(set)
-        for split, split_rows in rows(built, config).items():
-            for r in split_rows:
+        for split, in_split in rows(built, config).items():
+            for r in in_split:
                 if r[column]:
                     per_id[r[column]].add(split)
         leaking = sorted(k for k, v in per_id.items() if len(v) > 1)
@@ -210,12 +206,10 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
 def test_token_counts_and_an_example_per_config(built: Path) -> None:
     card = card_of(built)
     ner = section(card, "ner_bio")
-    for split, split_rows in rows(built, "ner_bio").items():
-        tokens = sum(len(r["tokens"]) for r in split_rows)
-        longest = max(len(r["tokens"]) for r in split_rows)
-        assert re.search(
-            rf"\| {split} \| {len(split_rows)} \| {tokens} \| \d+ \| {longest} \|", ner
-        )
+    for split, in_split in rows(built, "ner_bio").items():
+        tokens = sum(len(r["tokens"]) for r in in_split)
+        longest = max(len(r["tokens"]) for r in in_split)
+        assert re.search(rf"\| {split} \| {len(in_split)} \| {tokens} \| \d+ \| {longest} \|", ner)
     examples = section(card, "examples")
     for config in sorted(p.name for p in (built / "dist/data").iterdir()):
         shown = re.search(rf"\*\*`{config}`\*\* \(first row of `(\w+)`", examples)

@@ -13,10 +13,9 @@ import re
 from pathlib import Path
 
 import mlcroissant as mlc
-import pyarrow.parquet as pq
 import pytest
 
-from helpers import copy_project, run_cli
+from helpers import copy_project, run_cli, split_rows
 from sahelwire.io.config import Settings
 from sahelwire.schema.table_specs import load_table_specs
 
@@ -37,13 +36,6 @@ def annotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def unannotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build(copy_project(tmp_path_factory.mktemp("bare"), annotations=False))
-
-
-def _parquet_rows(dist: Path, config: str) -> dict[str, list[dict]]:
-    return {
-        p.name.split("-")[0]: pq.read_table(p).to_pylist()
-        for p in sorted((dist / "data" / config).glob("*.parquet"))
-    }
 
 
 def _records(ds: mlc.Dataset, config: str) -> list[dict]:
@@ -81,7 +73,7 @@ def test_croissant_validates_and_loads_every_config(
     published = sorted(p.name for p in (dist / "data").iterdir())
     assert sorted(rs["name"] for rs in doc["recordSet"]) == published
     for config in published:
-        by_split = _parquet_rows(dist, config)
+        by_split = split_rows(dist, config)
         records = _records(ds, config)
         assert len(records) == sum(len(rows) for rows in by_split.values()), config
         for split, rows in by_split.items():
@@ -101,7 +93,7 @@ def test_croissant_validates_and_loads_every_config(
 def test_nested_span_lists_read_through_json_paths(annotated: Path) -> None:
     ds = mlc.Dataset(jsonld=str(annotated / "croissant.json"))
     rows = {
-        r["article_id"]: r for rows in _parquet_rows(annotated, "documents").values() for r in rows
+        r["article_id"]: r for rows in split_rows(annotated, "documents").values() for r in rows
     }
     checked = 0
     for record in _records(ds, "documents"):
@@ -116,7 +108,7 @@ def test_nested_span_lists_read_through_json_paths(annotated: Path) -> None:
     events = _records(ds, "events")
     by_key = {
         (r["article_id"], r["start"], r["end"]): r
-        for rows in _parquet_rows(annotated, "events").values()
+        for rows in split_rows(annotated, "events").values()
         for r in rows
     }
     assert any(r["arguments"] for r in events)
@@ -139,7 +131,7 @@ def test_responsible_ai_fields(annotated: Path) -> None:
         "rai:dataReleaseMaintenancePlan",
     ):
         assert doc[key], key
-    docs = [d for r in _parquet_rows(annotated, "documents").values() for d in r]
+    docs = [d for r in split_rows(annotated, "documents").values() for d in r]
     per: dict[int, int] = {}
     for d in docs:
         per[d["n_annotators"]] = per.get(d["n_annotators"], 0) + 1
@@ -195,7 +187,7 @@ def test_mentions_join_the_entity_registry_through_croissant(annotated: Path) ->
     mentions = _records(ds, "mentions")
     linked = [m["entity_id"] for m in mentions if m["entity_id"] is not None]
     assert linked and set(linked) <= registry
-    assert len(mentions) == sum(len(r) for r in _parquet_rows(annotated, "mentions").values())
+    assert len(mentions) == sum(len(r) for r in split_rows(annotated, "mentions").values())
 
 
 def test_every_config_in_the_cards_loading_examples_loads(annotated: Path) -> None:
@@ -214,5 +206,5 @@ def test_every_config_in_the_cards_loading_examples_loads(annotated: Path) -> No
     for config in published:
         ds = datasets.load_dataset(str(annotated), config)
         assert sum(ds[s].num_rows for s in ds) == sum(
-            len(rows) for rows in _parquet_rows(annotated, config).values()
+            len(rows) for rows in split_rows(annotated, config).values()
         )

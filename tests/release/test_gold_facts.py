@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import ROOT, built_dist, parquet_rows
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -26,17 +25,7 @@ TEXTS = {a.id[:3]: a.text for a in load_articles(ProjectPaths(ROOT))}
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("facts"))
-    result = run_cli(root, "build")
-    assert result.returncode == 0, result.stderr
-    return root / "dist"
-
-
-def _rows(dist: Path, config: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for path in sorted((dist / "data" / config).glob("*.parquet")):
-        out += pq.read_table(path).to_pylist()
-    return out
+    return built_dist(tmp_path_factory.mktemp("facts"))
 
 
 def _name(path: str, value: int) -> str:
@@ -82,7 +71,7 @@ def test_quantity_claims(
     dist: Path, article: str, text: str, context: str, qtype: str, value: float,
     unit: str, bound: str, approx: bool,
 ) -> None:  # fmt: skip
-    row = _find(_rows(dist, "quantities"), article, text, context)
+    row = _find(parquet_rows(dist, "quantities"), article, text, context)
     assert _name("span_layers.quantities", row["quantity_type"]) == qtype
     assert row["value"] == value
     assert _name("span_layers.quantities.attributes.unit", row["unit"]) == unit
@@ -93,7 +82,7 @@ def test_quantity_claims(
 def test_a_caption_figure_is_the_captions_once_and_a_bound(dist: Path) -> None:
     # §4: annotated in the first caption copy with its zone, not in the duplicate copy
     rows = [
-        r for r in _rows(dist, "quantities")
+        r for r in parquet_rows(dist, "quantities")
         if r["article_id"].startswith("003") and r["text"] == "at least 3,500 soldiers"
     ]  # fmt: skip
     assert len(rows) == 1
@@ -124,7 +113,7 @@ EVENTS = [
 def test_event_mentions(
     dist: Path, article: str, text: str, context: str, etype: str, realis: str, event_id: str
 ) -> None:
-    row = _find(_rows(dist, "events"), article, text, context)
+    row = _find(parquet_rows(dist, "events"), article, text, context)
     assert _name("span_layers.events", row["event_type"]) == etype
     assert _name("span_layers.events.attributes.realis", row["realis"]) == realis
     assert row["event_id"] == event_id
@@ -142,14 +131,14 @@ def test_event_mentions(
 def test_event_arguments(
     dist: Path, article: str, trigger: str, context: str, role: str, target: str
 ) -> None:
-    row = _find(_rows(dist, "events"), article, trigger, context)
+    row = _find(parquet_rows(dist, "events"), article, trigger, context)
     args = {(_name("span_layers.events.relations", a["role"]), a["text"]) for a in row["arguments"]}
     assert (role, target) in args, args
 
 
 def test_one_delegation_event_across_articles_and_no_retired_id(dist: Path) -> None:
     # §3.4 rule 4: 001, 002 and 003 describe one delegation (they share Molly Phee)
-    events = _rows(dist, "events")
+    events = parquet_rows(dist, "events")
     with_id = {
         r["article_id"][:3] for r in events if r["event_id"] == "evt_phee_delegation_meeting"
     }
@@ -158,7 +147,7 @@ def test_one_delegation_event_across_articles_and_no_retired_id(dist: Path) -> N
 
 
 def test_every_article_has_two_annotators_and_001_has_no_headline(dist: Path) -> None:
-    docs = {r["article_id"][:3]: r for r in _rows(dist, "documents")}
+    docs = {r["article_id"][:3]: r for r in parquet_rows(dist, "documents")}
     assert {k: d["n_annotators"] for k, d in docs.items()} == dict.fromkeys(TEXTS, 2)
     zones = [_name("span_layers.zones", z["label"]) for z in docs["001"]["zones"]]
     assert "HEADLINE" not in zones  # §1: the page has no title line

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import ROOT, built_dist, copy_project, parquet_rows, run_cli
 from sahelwire.annotations.layers import load_annotation_layers
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.ner_bio import bio_rows, bio_spans, nesting_depths, tokenize
@@ -33,22 +33,12 @@ SPECS = load_table_specs(ROOT / "schemas/tables.yaml")
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("views"))
-    result = run_cli(root, "build")
-    assert result.returncode == 0, result.stderr
-    return root / "dist"
+    return built_dist(tmp_path_factory.mktemp("views"))
 
 
 @pytest.fixture(scope="module")
 def gold() -> pl.DataFrame:
     return load_annotation_layers(ProjectPaths(ROOT), TAX).gold.regions
-
-
-def rows(dist: Path, config: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for path in sorted((dist / "data" / config).glob("*.parquet")):
-        out += pq.read_table(path).to_pylist()
-    return out
 
 
 def names(path: str) -> tuple[str, ...]:
@@ -58,10 +48,10 @@ def names(path: str) -> tuple[str, ...]:
 def test_every_gold_entity_is_exactly_one_bio_span_with_identical_text(
     dist: Path, gold: pl.DataFrame
 ) -> None:
-    texts = {r[ARTICLE_ID]: r["text"] for r in rows(dist, "documents")}
+    texts = {r[ARTICLE_ID]: r["text"] for r in parquet_rows(dist, "documents")}
     bio = names("bio:span_layers.entities")
     spans: Counter[tuple[str, str, int, int]] = Counter()
-    for row in rows(dist, "ner_bio"):
+    for row in parquet_rows(dist, "ner_bio"):
         assert row["text"] == texts[row[ARTICLE_ID]][row["start"] : row["end"]]
         for token, start in zip(row["tokens"], row["token_starts"], strict=True):
             assert texts[row[ARTICLE_ID]][start : start + len(token)] == token
@@ -84,9 +74,9 @@ def test_every_gold_entity_is_exactly_one_bio_span_with_identical_text(
 
 
 def test_ner_bio_rows_are_sentences_that_never_cross_a_zone(dist: Path) -> None:
-    documents = {r[ARTICLE_ID]: r for r in rows(dist, "documents")}
+    documents = {r[ARTICLE_ID]: r for r in parquet_rows(dist, "documents")}
     zone_names = names("zone:span_layers.zones")
-    sentences = rows(dist, "ner_bio")
+    sentences = parquet_rows(dist, "ner_bio")
     assert len(sentences) > 5 * len(documents)
     for article, doc in documents.items():
         mine = sorted((r for r in sentences if r[ARTICLE_ID] == article), key=lambda r: r["start"])
@@ -110,7 +100,7 @@ def test_arguments_are_exactly_the_gold_relations(dist: Path) -> None:
     roles = names("span_layers.events.relations")
     published = sorted(
         (e["mention_id"], a["target_mention_id"], roles[a["role"]])
-        for e in rows(dist, "events")
+        for e in parquet_rows(dist, "events")
         for a in e["arguments"]
     )
     expected = sorted(
@@ -142,10 +132,10 @@ def test_mentions_nested_too_deep_are_counted_not_tagged() -> None:
 def test_every_argument_resolves_to_one_mention(dist: Path) -> None:
     by_id: dict[str, list[dict[str, Any]]] = {}
     for config in ("mentions", "quantities"):
-        for row in rows(dist, config):
+        for row in parquet_rows(dist, config):
             by_id.setdefault(row["mention_id"], []).append({**row, "_config": config})
     layers = names("span_layers.events.relations.to_layers")
-    arguments = [a for e in rows(dist, "events") for a in e["arguments"]]
+    arguments = [a for e in parquet_rows(dist, "events") for a in e["arguments"]]
     assert arguments and {layers[a["target_layer"]] for a in arguments} == {
         "entities",
         "quantities",
@@ -165,14 +155,14 @@ def test_every_argument_resolves_to_one_mention(dist: Path) -> None:
 
 
 def test_span_rows_carry_stable_ids_and_their_zone(dist: Path, gold: pl.DataFrame) -> None:
-    documents = {r[ARTICLE_ID]: r for r in rows(dist, "documents")}
+    documents = {r[ARTICLE_ID]: r for r in parquet_rows(dist, "documents")}
     zone_names = names("zone:span_layers.zones")
     for config, layer in (
         ("mentions", "entities"),
         ("events", "events"),
         ("quantities", "quantities"),
     ):
-        published = rows(dist, config)
+        published = parquet_rows(dist, config)
         ids = [r["mention_id"] for r in published]
         assert len(ids) == len(set(ids)) == gold.filter(pl.col("layer") == layer).height
         keys = {
@@ -188,7 +178,7 @@ def test_span_rows_carry_stable_ids_and_their_zone(dist: Path, gold: pl.DataFram
             want = names("span_layers.zones")[inside[0]["label"]] if inside else BODY_ZONE
             assert zone_names[row["zone"]] == want
     # The 2016 Barkhane caption figure is marked as a caption, not a story claim.
-    caption = [q for q in rows(dist, "quantities") if zone_names[q["zone"]] == "CAPTION"]
+    caption = [q for q in parquet_rows(dist, "quantities") if zone_names[q["zone"]] == "CAPTION"]
     assert any("3,500" in q["text"] for q in caption)
 
 
@@ -206,8 +196,8 @@ def test_one_article_id_name_in_every_config() -> None:
 def test_registries_are_configs_with_class_label_types(dist: Path) -> None:
     entities = yaml.safe_load((ROOT / "schemas/entities.yaml").read_text())["entities"]
     events = yaml.safe_load((ROOT / "schemas/events.yaml").read_text())["events"]
-    entity_rows = {r["entity_id"]: r for r in rows(dist, "entity_registry")}
-    event_rows = {r["event_id"]: r for r in rows(dist, "event_registry")}
+    entity_rows = {r["entity_id"]: r for r in parquet_rows(dist, "entity_registry")}
+    event_rows = {r["event_id"]: r for r in parquet_rows(dist, "event_registry")}
     assert set(entity_rows) == {e["id"] for e in entities}
     assert set(event_rows) == {e["id"] for e in events}
     for e in entities:
@@ -226,10 +216,10 @@ def test_registries_are_configs_with_class_label_types(dist: Path) -> None:
             e["date_start"],
             e["description"],
         )
-    linked = Counter(m["entity_id"] for m in rows(dist, "mentions") if m["entity_id"])
+    linked = Counter(m["entity_id"] for m in parquet_rows(dist, "mentions") if m["entity_id"])
     assert set(linked) <= set(entity_rows)
     assert all(entity_rows[k]["n_mentions"] == n for k, n in linked.items())
-    events_linked = Counter(e["event_id"] for e in rows(dist, "events") if e["event_id"])
+    events_linked = Counter(e["event_id"] for e in parquet_rows(dist, "events") if e["event_id"])
     assert set(events_linked) <= set(event_rows)
     assert all(event_rows[k]["n_mentions"] == n for k, n in events_linked.items())
 
@@ -238,7 +228,7 @@ def test_quantity_units_come_from_the_controlled_list(dist: Path) -> None:
     unit = TAX.layer("quantities").attribute("unit")
     assert unit is not None and unit.units
     units = names("span_layers.quantities.attributes.unit")
-    published = rows(dist, "quantities")
+    published = parquet_rows(dist, "quantities")
     assert published
     for q in published:
         assert units[q["unit"]] == unit.unit_of(q["unit_annotated"])
@@ -254,13 +244,13 @@ def test_bound_is_published_as_a_class_label_and_minus_one_before_taxonomy_3(
     feature = pq.read_schema(next((dist / "data" / "quantities").glob("*.parquet")))
     assert str(feature.field("bound").type) == "int64"
     # the gold of v0.2.0 was annotated under taxonomy 3.0.0: every quantity has a bound
-    published = rows(dist, "quantities")
+    published = parquet_rows(dist, "quantities")
     assert published and -1 not in {q["bound"] for q in published}
-    nested = [q for d in rows(dist, "documents") for q in d["quantities"]]
+    nested = [q for d in parquet_rows(dist, "documents") for q in d["quantities"]]
     assert sorted(q["bound"] for q in nested) == sorted(q["bound"] for q in published)
     # annotations_raw keeps the first annotator's superseded v1 annotations, made before
     # bound existed: null there, a bound name on every later quantity
-    raw = [r for r in rows(dist, "annotations_raw") if r["layer"] == "quantities"]
+    raw = [r for r in parquet_rows(dist, "annotations_raw") if r["layer"] == "quantities"]
     assert None in {r["bound"] for r in raw} and {r["bound"] for r in raw} - {None} <= set(bounds)
 
     # a quantity nobody gave a bound (annotated before taxonomy 3.0.0) is published as -1
@@ -272,7 +262,9 @@ def test_bound_is_published_as_a_class_label_and_minus_one_before_taxonomy_3(
     export.write_text(json.dumps(task, ensure_ascii=False), encoding="utf-8")
     built = run_cli(root, "build")
     assert built.returncode == 0, built.stderr
-    after = {(q["article_id"], q["text"]): q["bound"] for q in rows(root / "dist", "quantities")}
+    after = {
+        (q["article_id"], q["text"]): q["bound"] for q in parquet_rows(root / "dist", "quantities")
+    }
     assert after.pop(("000_68e681b97d6ec23c", "over 70 soldiers")) == -1
     before = {(q["article_id"], q["text"]): q["bound"] for q in published}
     before.pop(("000_68e681b97d6ec23c", "over 70 soldiers"))
