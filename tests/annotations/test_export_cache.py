@@ -26,6 +26,7 @@ import pytest
 from annotations.test_strict_exports import CASES, mutated
 from helpers import ROOT, copy_project, run_cli
 from sahelwire.annotations import export_cache
+from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, fingerprint
 from sahelwire.annotations.tables import (
     AnnotationTables,
@@ -438,6 +439,57 @@ def test_the_same_article_in_two_files_is_refused_from_the_cache_too(project: Pa
     assert "one task per article" in rules and "file name is <data.article_id>.json" in rules
     same(expected, read(project))
     same(expected, read(project))
+
+
+# -- a cold read on every core ------------------------------------------------------------
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes for the cold read even of the committed five files."""
+    monkeypatch.setattr(annotation_tables, "PREFILL_MIN_FILES", 2)
+    monkeypatch.setenv(annotation_tables.WORKERS_ENV, "2")
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_cold_read_parses_in_worker_processes_and_gives_the_sequential_tables(
+    project: Path,
+) -> None:
+    cold = read(project)
+    assert cold.cache is not None
+    # The workers parsed and stored every file (two packs, one each): this read parsed none.
+    assert cold.cache.hits == ALL and cold.cache.parsed == []
+    assert len(packs(project)) == 2
+    same(uncached(project), cold)
+    warm = read(project)
+    assert warm.cache is not None and warm.cache.hits == ALL
+    same(uncached(project), warm)
+
+
+@pytest.mark.usefixtures("workers")
+@pytest.mark.parametrize("case", ["task-id-later", "annotation-id-earlier"])
+def test_a_parallel_cold_read_keeps_the_cross_file_rules(project: Path, case: str) -> None:
+    # The two files sharing an id land in different workers' shares: each stores its own
+    # parse, and the read replays them in file order, refusing the later one as in sequence.
+    put, get, (changed, other) = CROSS_FILE[case]
+    _set(changed, put, other, get)(project)
+    expected = uncached(project)
+    assert any(p.file == source(max(changed, other)) for p in expected.problems), case
+    tables = read(project)
+    assert tables.cache is not None and source(max(changed, other)) in tables.cache.parsed
+    same(expected, tables)
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_worker_that_fails_leaves_its_files_to_the_sequential_read(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker interpreter that cannot start (no such module): nothing is stored by it, and
+    # the read itself parses every file, with the same result and no error.
+    monkeypatch.setattr(annotation_tables, "PREFILL_MODULE", "sahelwire.no_such_module")
+    tables = read(project)
+    assert tables.cache is not None and tables.cache.parsed == ALL
+    same(uncached(project), tables)
 
 
 # -- switched off, cleared, written concurrently or killed ---------------------------------

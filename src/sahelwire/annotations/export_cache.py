@@ -60,6 +60,7 @@ import os
 import platform
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ SUFFIX = ".pack"
 # Compaction: more packs than this, or less than this share of their rows still used.
 MAX_PACKS = 4
 MIN_LIVE_SHARE = 0.5
+BUSY = "another run is writing the cache"  # CacheStats.write_error when the lock is taken
 # The cross-file id kinds: one per "seen" map of TableCollector.
 NAMESPACES = ("articles", "tasks", "annotations", "unique_ids", "predictions")
 # The module whose transitive sahelwire imports are "the parser's code".
@@ -500,6 +502,10 @@ class ExportCache:
     def key(self, source: str, file_sha256: str) -> str:
         return hashlib.sha256(f"{self.fingerprint}\0{source}\0{file_sha256}".encode()).hexdigest()
 
+    def has(self, key: str) -> bool:
+        """Whether some pack has an entry under ``key`` (whether it fits is for :meth:`get`)."""
+        return key in self._index
+
     def get(
         self, key: str, fits: Callable[[FileParse], bool]
     ) -> tuple[FileParse, dict[str, pl.DataFrame], dict[str, Any]] | None:
@@ -537,6 +543,9 @@ class ExportCache:
         new_frames: Mapping[str, pl.DataFrame],
         live: list[tuple[str, dict[str, Any]]],
         live_frames: Mapping[str, pl.DataFrame],
+        *,
+        compact: bool = True,
+        wait_seconds: float = 0.0,
     ) -> None:
         """Store this run's new parses: one more pack, or one pack of every live entry.
 
@@ -544,14 +553,36 @@ class ExportCache:
         ``live``: (key, stored form) of every storable file of this run, rows in
         ``live_frames`` (the tables the run returns). Never raises: a cache that cannot be
         written is skipped.
+
+        ``compact=False``: only add a pack, never remove one (a worker that parsed a share of
+        the files sees only its share as live). ``wait_seconds``: how long to retry when
+        another writer holds the lock (workers of one read finish at about the same time).
         """
         packs = [p for p in self.packs if p.path not in self._bad]
         total = sum(p.rows for p in packs) + sum(f.height for f in new_frames.values())
         live_rows = sum(b - a for _, entry in live for a, b in entry["rows"].values())
-        compact = bool(self.garbage) or len(packs) + bool(new) > MAX_PACKS
-        compact = compact or (bool(packs) and live_rows < MIN_LIVE_SHARE * total)
+        if compact:
+            compact = bool(self.garbage) or len(packs) + bool(new) > MAX_PACKS
+            compact = compact or (bool(packs) and live_rows < MIN_LIVE_SHARE * total)
         if not new and not compact:
             return
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            self.stats.write_error = None
+            self._store_locked(new, new_frames, live, live_frames, compact=compact)
+            if self.stats.write_error != BUSY or time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
+
+    def _store_locked(
+        self,
+        new: list[tuple[str, dict[str, Any]]],
+        new_frames: Mapping[str, pl.DataFrame],
+        live: list[tuple[str, dict[str, Any]]],
+        live_frames: Mapping[str, pl.DataFrame],
+        *,
+        compact: bool,
+    ) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with exclusive_lock(self.folder / ".lock", "export cache write"):
@@ -574,7 +605,7 @@ class ExportCache:
                     self._write(new, new_frames)
                     self.stats.stored = len(new)
         except LockBusy:
-            self.stats.write_error = "another run is writing the cache"
+            self.stats.write_error = BUSY
         except (OSError, pl.exceptions.PolarsError) as exc:
             self.stats.write_error = str(exc)
             log.debug("export cache: not written: %s", exc)

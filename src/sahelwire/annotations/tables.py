@@ -36,15 +36,20 @@ tables and Problems are those of parsing every file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import pickle
 import re
 import stat
+import subprocess
+import sys
+import tempfile
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -1475,18 +1480,32 @@ def _read_with_cache(
     paths: ProjectPaths,
     taxonomy: Taxonomy | None,
     texts: Mapping[str, tuple[str, str]] | None,
+    *,
+    share: list[Path] | None = None,
 ) -> AnnotationTables:
-    """:func:`read_annotation_tables` through the export cache (same tables and Problems)."""
+    """:func:`read_annotation_tables` through the export cache (same tables and Problems).
+
+    ``share``: parse and store only these files, adding a pack and removing none (a worker
+    of :func:`_prefill`; what it returns is not used).
+    """
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
     annotators, head = load_annotators(paths)
     shapes = load_source_shapes(paths)
     collector = RecordingCollector(
         ManifestTexts(paths) if texts is None else texts, taxonomy, annotators, shapes
     )
-    files, problems = export_files(paths)
+    files, problems = export_files(paths) if share is None else (share, [])
     head += problems
+    key = fingerprint(paths, taxonomy, shapes)
+    if share is None:
+        _prefill(
+            paths,
+            taxonomy,
+            ExportCache(cache_dir(paths), key, shapes, CacheStats(enabled=True)),
+            files,
+        )
     stats = CacheStats(enabled=True)
-    store = ExportCache(cache_dir(paths), fingerprint(paths, taxonomy, shapes), shapes, stats)
+    store = ExportCache(cache_dir(paths), key, shapes, stats)
     results: list[_FileResult] = []
     # The whole read, not only the loop: the per-file entries are ~50 small objects each, and
     # with the collector on, every full collection walks all of them (≈2 s at 10k files).
@@ -1501,6 +1520,8 @@ def _read_with_cache(
                 parsed,
                 [(r.key, {**r.stored, "rows": r.placed}) for r in results if r.key and r.stored],
                 _frames_of_tables(tables),
+                compact=share is None,
+                wait_seconds=0.0 if share is None else PREFILL_LOCK_WAIT,
             )
         finally:
             store.close()
@@ -1514,6 +1535,92 @@ def _read_with_cache(
         extra={"cache_stats": stats},  # scripts/bench.py reports it
     )
     return tables
+
+
+# -- a cold read on every core --------------------------------------------------------------
+# The parse is Python, one core's worth. When many files are not in the cache, worker
+# processes parse shares of them first, each storing its own pack; the read above then finds
+# them as hits and replays them in file order, so the tables and Problems are exactly those of
+# one sequential parse (a stored parse is a file's parse on its own; a file whose ids meet
+# another file's is re-parsed in sequence, as for any hit). Workers are spawned, not forked:
+# polars' thread pool does not survive a fork.
+
+# Fewer files than this are parsed in this process: starting a worker costs about a second.
+PREFILL_MIN_FILES = 200
+PREFILL_LOCK_WAIT = 120.0  # seconds a worker waits for another worker's pack write
+PREFILL_MODULE = "sahelwire.annotations.prefill"  # the worker's entry point
+WORKERS_ENV = "SAHELWIRE_PARSE_WORKERS"  # how many worker processes; 1 parses here only
+
+
+def parse_workers() -> int:
+    """``SAHELWIRE_PARSE_WORKERS``, else the cores this process may run on."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _prefill(
+    paths: ProjectPaths, taxonomy: Taxonomy, probe: ExportCache, files: list[Path]
+) -> None:
+    """Parse the files ``probe`` has no entry for in worker processes, into the cache.
+
+    Only an optimisation: a worker that fails or whose pack is not written leaves its files
+    to the sequential read, which parses what it does not find.
+    """
+    try:
+        workers = parse_workers()
+        if workers < 2 or len(files) < PREFILL_MIN_FILES:
+            return
+        missing = []
+        for path in files:
+            try:
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                continue  # the sequential read reports it
+            if not probe.has(probe.key(str(path.relative_to(paths.root)), sha)):
+                missing.append(str(path))
+    finally:
+        probe.close()
+    workers = min(workers, len(missing) // (PREFILL_MIN_FILES // 2))
+    if workers < 2:
+        return
+    # Contiguous shares: each worker's pack then holds a run of files in file order.
+    size = -(-len(missing) // workers)
+    shares = [missing[i : i + size] for i in range(0, len(missing), size)]
+    # Plain child interpreters, not multiprocessing: its "spawn" re-runs the caller's main
+    # script in every worker, and polars' thread pool does not survive a "fork".
+    command = [sys.executable, "-m", PREFILL_MODULE, str(paths.root)]
+    children: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            for share in shares:
+                err = stack.enter_context(tempfile.TemporaryFile())
+                child = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
+                )
+                children.append((child, err))
+                assert child.stdin is not None
+                with child.stdin:
+                    child.stdin.write(pickle.dumps((taxonomy, share)))
+            for child, log_file in children:
+                if child.wait():
+                    log_file.seek(0)
+                    log.debug(
+                        "parallel parse worker failed: %s", log_file.read().decode(errors="replace")
+                    )
+        except OSError as exc:  # an optimisation only: the sequential read still parses
+            log.debug("parallel parse skipped: %s", exc)
+        finally:
+            for child, _ in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+
+
+def prefill_share(root: Path, taxonomy: Taxonomy, share: list[str]) -> None:
+    """One worker's share: parse these files and store them in the cache."""
+    _read_with_cache(ProjectPaths(root), taxonomy, None, share=[Path(f) for f in share])
 
 
 def _read_one(
