@@ -130,6 +130,9 @@ REMOVED_AFTER = {
 # uncompressed Arrow copy; ner_bio's token lists dominate) would be ~42 GiB at 1M with 10%
 # annotated, more than the rest of the run (DERIVED_BYTES).
 NOT_AT_1M = ("load_first", "load_cached")
+# dataset/raw/ beyond the texts' own blocks: the manifest row and the directory entry
+# (measured: 5,000 articles, docs/benchmarks.md "Disk").
+RAW_BYTES_PER_ARTICLE = 400
 # Free disk kept untouched by a run: other jobs share the disk, and the estimate is one.
 DISK_MARGIN = 2 * 2**30
 # Articles rendered (not written) to measure the mean per-article sizes of the estimate.
@@ -267,7 +270,8 @@ def estimate_disk(
     if chosen & EXPORT_LIST_NEEDED_BY:
         parts["export.json"] = tasks * mean(len(a.export_item_json().encode()) + 1 for a in sample)
     if "ingest" in chosen:
-        parts["raw"] = n * mean(_on_disk(len(a.text.encode()), block) for a in sample)
+        texts = mean(_on_disk(len(a.text.encode()), block) for a in sample)
+        parts["raw"] = n * (texts + RAW_BYTES_PER_ARTICLE)
     removed: dict[str, float] = {}
     for part, (made_by, per_article, per_task) in DERIVED_BYTES.items():
         if chosen & made_by:
@@ -820,7 +824,7 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
 
 
 def _gib(size: float) -> str:
-    return f"{size / 2**30:.2f} GiB"
+    return f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
 def _disk_line(disk: dict[str, Any]) -> str:
@@ -831,8 +835,8 @@ def _disk_line(disk: dict[str, Any]) -> str:
 
     text = (
         f"disk: corpus as generated {_gib(disk['corpus_bytes'])} "
-        f"({parts(disk['corpus_parts_bytes'])}); after every stage "
-        f"{_gib(disk['after_stages_bytes'])} ({parts(disk['after_stages_parts_bytes'])})"
+        f"({parts(disk['corpus_parts_bytes'])}); peak {_gib(disk['peak_bytes'])}; after every "
+        f"stage {_gib(disk['after_stages_bytes'])} ({parts(disk['after_stages_parts_bytes'])})"
     )
     if disk.get("estimate_bytes") is not None:
         text += f"; estimated beforehand {_gib(disk['estimate_bytes'])}"
