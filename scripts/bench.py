@@ -2,8 +2,10 @@
 
     .venv/bin/python scripts/bench.py                 # N = 10k and 100k
     .venv/bin/python scripts/bench.py --n 10000       # one size
-    .venv/bin/python scripts/bench.py --with-1m       # also 1M (hours; see docs/benchmarks.md
-                                                      # for the disk it needs)
+    .venv/bin/python scripts/bench.py --with-1m       # also 1M, 10% annotated (hours; see
+                                                      # docs/benchmarks.md for its disk)
+    .venv/bin/python scripts/bench.py --n 1000000 --estimate-disk   # the disk it needs, then stop
+    .venv/bin/python scripts/bench.py --n 5000 --annotated 0.1      # 500 tasks, 4,500 raw only
     .venv/bin/python scripts/bench.py --n 10000 --stages ingest,parse_export,json_load
     .venv/bin/python scripts/bench.py --n 10000 --skip build --timeout 600
     .venv/bin/python scripts/bench.py --reuse /tmp/bb10/sahelwire-bench-10000-xyz --stages build
@@ -21,6 +23,11 @@ no figure is written in advance: the numbers go into docs/benchmarks.md.
 so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
 files (one annotation's lead_time each: a real change that stays valid) and builds again, with
 the cache the build left: the incremental figure.
+
+Disk: the standard sizes have an annotated share (STANDARD_ANNOTATED: 1M is 10% annotated,
+the rest raw only); before generating, the run's peak disk is estimated (estimate_disk) and
+a run that would not fit in the free disk less DISK_MARGIN is refused with exit 2. What each
+size used is recorded under "disk" in the results.
 """
 
 from __future__ import annotations
