@@ -2,8 +2,10 @@
 
     .venv/bin/python scripts/bench.py                 # N = 10k and 100k
     .venv/bin/python scripts/bench.py --n 10000       # one size
-    .venv/bin/python scripts/bench.py --with-1m       # also 1M (hours; see docs/benchmarks.md
-                                                      # for the disk it needs)
+    .venv/bin/python scripts/bench.py --with-1m       # also 1M, 10% annotated (hours; see
+                                                      # docs/benchmarks.md for its disk)
+    .venv/bin/python scripts/bench.py --n 1000000 --estimate-disk   # the disk it needs, then stop
+    .venv/bin/python scripts/bench.py --n 5000 --annotated 0.1      # 500 tasks, 4,500 raw only
     .venv/bin/python scripts/bench.py --n 10000 --stages ingest,parse_export,json_load
     .venv/bin/python scripts/bench.py --n 10000 --skip build --timeout 600
     .venv/bin/python scripts/bench.py --reuse /tmp/bb10/sahelwire-bench-10000-xyz --stages build
@@ -21,11 +23,17 @@ no figure is written in advance: the numbers go into docs/benchmarks.md.
 so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
 files (one annotation's lead_time each: a real change that stays valid) and builds again, with
 the cache the build left: the incremental figure.
+
+Disk: the standard sizes have an annotated share (STANDARD_ANNOTATED: 1M is 10% annotated,
+the rest raw only); before generating, the run's peak disk is estimated (estimate_disk) and
+a run that would not fit in the free disk less DISK_MARGIN is refused with exit 2. What each
+size used is recorded under "disk" in the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -36,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +95,57 @@ EXPORT_LIST_NEEDED_BY = {"json_load", "parse_export", *CONVERTER_FORMATS}
 JSON_LOAD_MEMORY_FACTOR = 12
 
 
+# The standard sizes and the share of their articles that is annotated; the rest are raw only
+# (ingested text, no task). 10k and 100k stay fully annotated, so their figures compare with
+# the earlier runs; 1M is the issue's standard corpus with 10% annotated, which keeps its
+# disk within ~40 GB (estimate: docs/benchmarks.md, or --estimate-disk). Other sizes given with
+# --n are fully annotated unless --annotated says otherwise.
+STANDARD_SIZES = (10_000, 100_000)
+SIZE_1M = 1_000_000
+STANDARD_ANNOTATED = {10_000: 1.0, 100_000: 1.0, SIZE_1M: 0.1}
+# The parts of a work folder whose disk use is recorded (results "disk"; docs/benchmarks.md).
+DISK_PARTS = {
+    "articles.jsonl": "corpus/articles.jsonl",
+    "export.json": "corpus/export.json",
+    "exports": "project/annotations/exports",
+    "raw": "project/dataset/raw",
+    "state": "project/.sahelwire",  # the export cache, parse_export's spill
+    "dist": "dist",
+    "hf-cache": "hf-cache",
+    **{stage: stage for stage in CONVERTER_FORMATS},
+}
+# What the stages write, by part: (stages that write it, bytes per article, bytes per
+# annotated task). Solved from the disk use of two runs (docs/benchmarks.md, "Disk"): 2,000
+# articles all annotated and 5,000 with 10% annotated; a negative term is taken as 0.
+DERIVED_BYTES: dict[str, tuple[set[str], float, float]] = {
+    "state": (TASK_FILES_NEEDED_BY | {"parse_export"}, 40, 3100),
+    "dist": ({"build", "rebuild_1pct"}, 1200, 2650),
+    "baseline": ({"baseline"}, 1150, 2400),
+    "hf-cache": ({"load_first", "load_cached"}, 33_800, 111_200),
+    "converter_json_min": ({"converter_json_min"}, 0, 21_700),
+    "converter_conll": ({"converter_conll"}, 0, 11_100),
+}
+# Outputs no later stage reads, removed after the last selected stage of the set (their size
+# is recorded first): a run's peak disk is its inputs, export cache and dist plus the largest
+# of these, not their sum.
+REMOVED_AFTER = {
+    "baseline": {"baseline"},
+    "hf-cache": {"load_first", "load_cached"},
+    **{stage: {stage} for stage in CONVERTER_FORMATS},
+}
+# Not run at 1M unless --stages names them: the datasets cache of every config (an
+# uncompressed Arrow copy; ner_bio's token lists dominate) would be ~42 GiB at 1M with 10%
+# annotated, more than the rest of the run (DERIVED_BYTES).
+NOT_AT_1M = ("load_first", "load_cached")
+# dataset/raw/ beyond the texts' own blocks: the manifest row and the directory entry
+# (measured: 5,000 articles, docs/benchmarks.md "Disk").
+RAW_BYTES_PER_ARTICLE = 400
+# Free disk kept untouched by a run: other jobs share the disk, and the estimate is one.
+DISK_MARGIN = 2 * 2**30
+# Articles rendered (not written) to measure the mean per-article sizes of the estimate.
+ESTIMATE_SAMPLE = 500
+
+
 def _mem_available_bytes() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -96,7 +156,9 @@ def _mem_available_bytes() -> int | None:
     return None
 
 
-def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES) -> Path:
+def make_project(
+    work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES, annotated: float = 1.0
+) -> Path:
     """A fresh project under ``work``: committed schemas, no articles, synthetic inputs.
 
     The per-task export files go into the project's annotations/exports/ (where ``labelstudio
@@ -124,11 +186,131 @@ def make_project(work: Path, n: int, seed: int, stages: tuple[str, ...] = STAGES
         seed=seed,
         task_files=bool(TASK_FILES_NEEDED_BY & set(stages)),
         export_list=bool(EXPORT_LIST_NEEDED_BY & set(stages)),
+        annotated=annotated,
     )
     shutil.copy2(work / "corpus" / "annotators.json", root / "annotations" / "annotators.json")
     os.replace(work / "corpus" / "exports", root / "annotations" / "exports")
     print(f"  corpus: {sizes}", flush=True)
     return root
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes allocated on disk under ``path`` (blocks, as ``du``; symlinks not followed)."""
+    if not path.exists():
+        return 0
+    if not path.is_dir():
+        return path.lstat().st_blocks * 512
+    total = 0
+    stack = [path]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+    return total
+
+
+def _part_usage(work: Path, part: str) -> int:
+    if part == "baseline":
+        return sum(disk_usage(p) for p in work.glob("baseline-*.parquet"))
+    return disk_usage(work / DISK_PARTS[part])
+
+
+def _parts_usage(work: Path) -> dict[str, int]:
+    """disk_usage of each part of a work folder (see DISK_PARTS); "other" is the rest."""
+    parts = {name: _part_usage(work, name) for name in (*DISK_PARTS, "baseline")}
+    parts["other"] = max(0, disk_usage(work) - sum(parts.values()))
+    return parts
+
+
+def _remove_unread_outputs(
+    work: Path, stage: str, stages: tuple[str, ...], usage: dict[str, int]
+) -> None:
+    """After ``stage``: remove the REMOVED_AFTER outputs no later selected stage reads."""
+    later = set(stages[stages.index(stage) + 1 :])
+    for part, readers in REMOVED_AFTER.items():
+        if stage in readers and not later & readers:
+            if part == "baseline":
+                for path in work.glob("baseline-*.parquet"):
+                    path.unlink()
+            else:
+                shutil.rmtree(work / DISK_PARTS[part], ignore_errors=True)
+            usage[part] = 0
+
+
+def _on_disk(size: int, block: int) -> int:
+    return -(-size // block) * block
+
+
+def estimate_disk(
+    n: int, annotated: float, stages: tuple[str, ...], seed: int, block: int = 4096
+) -> dict[str, int]:
+    """Bytes a run at size ``n`` has on disk at its peak with the stages in ``stages``, by
+    part (the names of DISK_PARTS; of the REMOVED_AFTER outputs, only the largest).
+
+    The generated inputs and the ingested texts from the mean sizes of the first
+    ESTIMATE_SAMPLE articles, rendered (not written), each file rounded up to ``block``; what
+    the stages write from the per-article and per-task bytes measured on a small run
+    (DERIVED_BYTES).
+    """
+    from sahelwire.io.paths import ProjectPaths
+    from sahelwire.raw.synthetic import annotated_count, generate
+
+    tasks = annotated_count(n, annotated)
+    sample = list(itertools.islice(generate(ProjectPaths(ROOT), n, seed=seed), ESTIMATE_SAMPLE))
+    k = max(1, len(sample))
+
+    def mean(sizes: Iterable[int]) -> float:
+        return sum(sizes) / k
+
+    line = mean(
+        len(json.dumps({"id": a.id, "text": a.text}, ensure_ascii=False).encode()) + 1
+        for a in sample
+    )
+    parts = {"articles.jsonl": n * line}
+    chosen = set(stages)
+    if chosen & TASK_FILES_NEEDED_BY:
+        parts["exports"] = tasks * mean(
+            _on_disk(len(a.task_json().encode()), block) for a in sample
+        )
+    if chosen & EXPORT_LIST_NEEDED_BY:
+        parts["export.json"] = tasks * mean(len(a.export_item_json().encode()) + 1 for a in sample)
+    if "ingest" in chosen:
+        texts = mean(_on_disk(len(a.text.encode()), block) for a in sample)
+        parts["raw"] = n * (texts + RAW_BYTES_PER_ARTICLE)
+    removed: dict[str, float] = {}
+    for part, (made_by, per_article, per_task) in DERIVED_BYTES.items():
+        if chosen & made_by:
+            (removed if part in REMOVED_AFTER else parts)[part] = n * per_article + tasks * per_task
+    if removed:  # one at a time: only the largest counts
+        largest = max(removed, key=lambda part: removed[part])
+        parts[f"largest removed output ({largest})"] = removed[largest]
+    return {part: round(size) for part, size in parts.items()}
+
+
+def check_disk(folder: Path, estimates: dict[int, dict[str, int]], keep: bool = False) -> None:
+    """Refuse (exit 2) a run whose estimated disk use passes the free disk less DISK_MARGIN.
+
+    Without ``keep`` each size's work folder goes before the next: the largest size counts;
+    with it they pile up: the sum.
+    """
+    totals = {n: sum(parts.values()) for n, parts in estimates.items()}
+    need = sum(totals.values()) if keep else max(totals.values(), default=0)
+    folder = folder if folder.exists() else folder.parent
+    free = shutil.disk_usage(folder).free
+    for n, total in totals.items():
+        print(f"disk estimate at N = {n:,}: {total / 2**30:.1f} GiB {estimates[n]}", flush=True)
+    if need > free - DISK_MARGIN:
+        print(
+            f"error: this run needs ~{need / 2**30:.1f} GiB of disk under {folder}"
+            f"{' (--keep: every size is kept)' if keep else ''}; "
+            f"{free / 2**30:.1f} GiB free, less a {DISK_MARGIN / 2**30:.0f} GiB margin. "
+            "Free disk, choose another --keep folder or fewer stages.",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2)
 
 
 def touch_exports(folder: Path, share: float) -> list[str]:
@@ -360,6 +542,31 @@ def _vm_kb(field: str) -> int:
     return 0
 
 
+def stages_at(
+    n: int, stages: tuple[str, ...], named: bool
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The stages run at size ``n`` and why any selected one is not: NOT_AT_1M at 1M and
+    above, unless ``--stages`` named the stages."""
+    if n < SIZE_1M or named:
+        return stages, {}
+    why = "not at 1M unless --stages names it: the datasets cache would not fit (NOT_AT_1M)"
+    return (
+        tuple(s for s in stages if s not in NOT_AT_1M),
+        {s: why for s in stages if s in NOT_AT_1M},
+    )
+
+
+def annotated_share(n: int, annotated: float | None) -> float:
+    """The annotated share at size ``n``: ``--annotated`` if given, else the standard one."""
+    return annotated if annotated is not None else STANDARD_ANNOTATED.get(n, 1.0)
+
+
+def _annotated_text(n: int, annotated: float) -> str:
+    from sahelwire.raw.synthetic import annotated_count
+
+    return f"{100 * annotated:g}% annotated: {annotated_count(n, annotated):,} tasks"
+
+
 def stage_command(name: str, root: Path, work: Path) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--stage", name, str(root), str(work)]
 
@@ -419,19 +626,26 @@ def run_size(
     stages: tuple[str, ...] = STAGES,
     timeout: float | None = None,
     reuse: Path | None = None,
+    annotated: float = 1.0,
+    skip_notes: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every selected stage at size ``n``: {stage: measures}, plus "generate"."""
+    """Every selected stage at size ``n``: {stage: measures}, plus "generate" and "disk"."""
+    from sahelwire.raw.synthetic import annotated_count
+
     results: dict[str, dict[str, Any]] = {}
     if reuse is not None:
         work = reuse
         root = work / "project"
         print(f"N = {n}: reusing {work}", flush=True)
         results["generate"] = {"status": "skipped", "error": f"reused {work}"}
+        estimate = None
     else:
+        estimate = estimate_disk(n, annotated, stages, seed)
+        check_disk(keep or Path(tempfile.gettempdir()), {n: estimate})
         work = Path(tempfile.mkdtemp(prefix=f"sahelwire-bench-{n}-", dir=keep))
-        print(f"N = {n}: generating in {work}", flush=True)
+        print(f"N = {n} ({_annotated_text(n, annotated)}): generating in {work}", flush=True)
         t0 = time.perf_counter()
-        root = make_project(work, n, seed, stages)
+        root = make_project(work, n, seed, stages, annotated)
         results["generate"] = {
             "status": "ok",
             "seconds": time.perf_counter() - t0,
@@ -444,14 +658,49 @@ def run_size(
             },
         }
         print(f"  generate: {results['generate']}", flush=True)
+    # Measured outside every stage's timing (a walk of a million files takes a while).
+    disk: dict[str, Any] = {
+        "annotated": annotated if reuse is None else None,
+        "tasks": (
+            annotated_count(n, annotated)
+            if reuse is None
+            else sum(1 for _ in (root / "annotations" / "exports").glob("*.json"))
+        ),
+        "corpus_bytes": disk_usage(work),
+        "corpus_parts_bytes": _parts_usage(work),
+    }
     env = {**os.environ, "SAHELWIRE_ROOT": str(root), "HF_DATASETS_OFFLINE": "1"}
+    # What is on disk, by part, followed stage by stage without walking the big parts again
+    # (the generated inputs do not grow; the texts are measured once, after ingest).
+    usage = dict(disk["corpus_parts_bytes"])
+    peak = disk["corpus_bytes"]
     for stage in STAGES:
         if stage not in stages:
-            results[stage] = {"status": "skipped"}
+            results[stage] = {
+                "status": "skipped",
+                **({"error": skip_notes[stage]} if stage in (skip_notes or {}) else {}),
+            }
             continue
         results[stage] = run_stage(stage, root, work, env, timeout)
+        for part in ("raw",) if stage == "ingest" else ():
+            usage[part] = disk_usage(work / DISK_PARTS[part])
+        for part in ("state", "dist"):
+            usage[part] = disk_usage(work / DISK_PARTS[part])
+        for part in REMOVED_AFTER:
+            usage[part] = _part_usage(work, part)
+        results[stage]["disk_after_mb"] = sum(usage.values()) / 2**20
+        peak = max(peak, sum(usage.values()))
+        _remove_unread_outputs(work, stage, stages, usage)
         shown = {k: v for k, v in results[stage].items() if k != "stderr_tail"}
         print(f"  {stage}: {shown}", flush=True)
+    disk["peak_bytes"] = peak
+    disk["after_stages_bytes"] = disk_usage(work)
+    disk["after_stages_parts_bytes"] = _parts_usage(work)
+    if estimate is not None:
+        disk["estimate_bytes"] = sum(estimate.values())
+        disk["estimate_parts_bytes"] = estimate
+    results["disk"] = disk
+    print(f"  disk: {disk}", flush=True)
     if keep is None and reuse is None:
         shutil.rmtree(work, ignore_errors=True)
     return results
@@ -465,13 +714,20 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
     """A Markdown table of ``results``; ratios only where the baseline ran."""
     baseline = results.get("baseline", {})
     base = baseline.get("seconds") if baseline.get("status") == "ok" else None
+    disk = results.get("disk") or {}
+    annotated = disk.get("annotated")
+    title = f"### N = {n:,}"
+    if annotated is not None:
+        title += f" ({100 * annotated:g}% annotated: {disk['tasks']:,} tasks)"
     lines = [
-        f"### N = {n:,}",
+        title,
         "",
         "| stage | status | seconds | x baseline | µs / article | peak RSS MB |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for stage, r in results.items():
+        if stage == "disk":
+            continue
         ok = r.get("status") == "ok"
         seconds = r.get("seconds")
         lines.append(
@@ -566,16 +822,40 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
             f"parse memory growth {growth:.0f} MB = {growth / parse['input_mb']:.2f} x "
             f"the {parse['input_mb']:.0f} MB export"
         )
+    if disk:
+        lines += ["", _disk_line(disk)]
     for stage, r in results.items():
         if r.get("status") in ("failed", "timeout", "not_run"):
             lines.append(f"- {stage} {r['status']}: {r.get('error')}")
     return "\n".join(lines) + "\n"
 
 
+def _gib(size: float) -> str:
+    return f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
+def _disk_line(disk: dict[str, Any]) -> str:
+    """The disk the run used: its generated corpus, after every stage (by part), estimate."""
+
+    def parts(sizes: dict[str, int]) -> str:
+        return ", ".join(f"{k} {_gib(v)}" for k, v in sizes.items() if v)
+
+    text = (
+        f"disk: corpus as generated {_gib(disk['corpus_bytes'])} "
+        f"({parts(disk['corpus_parts_bytes'])}); peak {_gib(disk['peak_bytes'])}; after every "
+        f"stage {_gib(disk['after_stages_bytes'])} ({parts(disk['after_stages_parts_bytes'])})"
+    )
+    if disk.get("estimate_bytes") is not None:
+        text += f"; estimated beforehand {_gib(disk['estimate_bytes'])}"
+    return text
+
+
 def select_stages(only: str | None, skip: str | None) -> tuple[str, ...]:
     """The stages to run, in pipeline order, from ``--stages a,b`` and ``--skip c,d``."""
     chosen = [s.strip() for s in only.split(",") if s.strip()] if only else list(STAGES)
     skipped = {s.strip() for s in skip.split(",") if s.strip()} if skip else set()
+    # "generate" is accepted: it always runs (unless --reuse), so it changes nothing.
+    chosen = [s for s in chosen if s != "generate"]
     unknown = sorted((set(chosen) | skipped) - set(STAGES))
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}")
@@ -585,7 +865,20 @@ def select_stages(only: str | None, skip: str | None) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="corpus size (repeatable)")
-    parser.add_argument("--with-1m", action="store_true", help="also run N = 1,000,000")
+    parser.add_argument(
+        "--with-1m", action="store_true", help="also run N = 1,000,000 (10%% annotated)"
+    )
+    parser.add_argument(
+        "--annotated",
+        type=float,
+        help="share of the articles that are annotated, 0..1, for every size (default: "
+        "10%% at 1M, all at any other size); the rest are raw only",
+    )
+    parser.add_argument(
+        "--estimate-disk",
+        action="store_true",
+        help="print the disk each size would use, check it against the free disk, and stop",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep work folders under this folder")
     parser.add_argument("--json", type=Path, help="also write all results as JSON here")
@@ -610,15 +903,27 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_stage(name, Path(root), Path(work))))
         return
     stages = select_stages(args.stages, args.skip)
-    sizes = args.n or [10_000, 100_000]
+    sizes = args.n or list(STANDARD_SIZES)
     if args.with_1m:
-        sizes.append(1_000_000)
+        sizes.append(SIZE_1M)
     if args.reuse and len(sizes) != 1:
         raise SystemExit("--reuse needs exactly one --n (the size of the reused corpus)")
+    if args.annotated is not None and not 0.0 <= args.annotated <= 1.0:
+        parser.error(f"--annotated {args.annotated} is not between 0 and 1")
+    shares = {n: annotated_share(n, args.annotated) for n in sizes}
+    per_size = {n: stages_at(n, stages, named=args.stages is not None) for n in sizes}
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
+    if args.reuse is None:
+        # Before anything is generated: a run refused at its last size would waste hours.
+        estimates = {n: estimate_disk(n, shares[n], per_size[n][0], args.seed) for n in sizes}
+        where = args.keep or Path(tempfile.gettempdir())
+        check_disk(where, estimates, keep=args.keep is not None)
+        if args.estimate_disk:
+            return
     everything: dict[str, Any] = {}
     for n in sizes:
-        results = run_size(n, args.seed, args.keep, stages, args.timeout, args.reuse)
+        run, notes = per_size[n]
+        results = run_size(n, args.seed, args.keep, run, args.timeout, args.reuse, shares[n], notes)
         everything[str(n)] = results
         print(report(n, results), flush=True)
         if args.json:  # after each size: a later size that dies keeps the earlier ones

@@ -188,3 +188,72 @@ def test_annotations_raw_stages_time_both_engines_against_their_bare_write(
     text = bench.report(5, results)
     assert f"annotations_raw_duckdb: {duckdb['seconds']:.2f} s = " in text
     assert "x the bare write of its" in text and "annotations_raw, duckdb / polars:" in text
+
+
+def test_a_corpus_with_an_annotated_share_builds_with_raw_only_articles(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    results = bench.run_size(
+        10, 0, tmp_path, stages=("ingest", "build", "baseline"), timeout=600, annotated=0.2
+    )
+    assert results["build"]["status"] == "ok", results
+    disk = results["disk"]
+    assert disk["annotated"] == 0.2 and disk["tasks"] == 2
+    (work,) = tmp_path.glob("sahelwire-bench-10-*")
+    assert len(list((work / "project" / "annotations" / "exports").iterdir())) == 2
+    data = work / "dist" / "data"
+    documents = pq.read_table(sorted((data / "documents").glob("*.parquet"))).num_rows
+    assert documents == 10  # the eight raw-only articles are published too, without layers
+    annotated = set(pq.read_table(data / "annotations_raw").column("article_id").to_pylist())
+    assert len(annotated) == 2
+    # The baseline's files went once no later stage read them; their size was recorded first.
+    assert not list(work.glob("baseline-*.parquet"))
+    assert results["baseline"]["disk_after_mb"] > results["build"]["disk_after_mb"]
+    assert disk["peak_bytes"] >= disk["after_stages_bytes"] > disk["corpus_bytes"] > 0
+    assert disk["estimate_bytes"] > 0
+    text = bench.report(10, results)
+    assert "### N = 10 (20% annotated: 2 tasks)" in text and "disk: corpus as generated" in text
+
+
+def test_disk_estimate_follows_the_share_and_the_stages() -> None:
+    full = bench.estimate_disk(1_000_000, 1.0, bench.STAGES, 0)
+    tenth = bench.estimate_disk(1_000_000, 0.1, bench.STAGES, 0)
+    assert tenth["exports"] * 10 == pytest.approx(full["exports"], rel=1e-6)
+    assert tenth["articles.jsonl"] == full["articles.jsonl"] > 0  # every article, annotated or not
+    ingest_only = bench.estimate_disk(1_000_000, 0.1, ("ingest",), 0)
+    assert set(ingest_only) == {"articles.jsonl", "raw"}  # only what the stage reads and writes
+    # Removed outputs count one at a time: the largest, not their sum.
+    assert [k for k in full if k.startswith("largest removed")] == [
+        "largest removed output (hf-cache)"
+    ]
+    # At 1M the datasets cache is not made unless asked for by name.
+    run, notes = bench.stages_at(1_000_000, bench.STAGES, named=False)
+    assert not set(bench.NOT_AT_1M) & set(run) and set(notes) == set(bench.NOT_AT_1M)
+    assert bench.stages_at(1_000_000, bench.STAGES, named=True) == (bench.STAGES, {})
+    assert bench.stages_at(100_000, bench.STAGES, named=False) == (bench.STAGES, {})
+    assert bench.annotated_share(1_000_000, None) == 0.1
+    assert bench.annotated_share(10_000, None) == bench.annotated_share(777, None) == 1.0
+    assert bench.annotated_share(10_000, 0.5) == 0.5
+
+
+def test_a_run_that_would_not_fit_on_disk_is_refused_before_generating(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    usage = bench.shutil.disk_usage(tmp_path)
+    small = usage._replace(free=bench.DISK_MARGIN + 1024)
+    monkeypatch.setattr(bench.shutil, "disk_usage", lambda _: small)
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--n", "40", "--stages", "ingest", "--keep", str(tmp_path)])
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert "disk estimate at N = 40:" in captured.out
+    assert "this run needs ~" in captured.err and "GiB free, less a 2 GiB margin" in captured.err
+    assert not list(tmp_path.iterdir())  # nothing generated
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--n", "40", "--annotated", "2"])
+    assert exit_.value.code == 2 and "--annotated 2.0 is not between 0 and 1" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setattr(bench.shutil, "disk_usage", lambda _: usage)
+    bench.main(["--n", "40", "--stages", "ingest", "--estimate-disk", "--keep", str(tmp_path)])
+    assert not list(tmp_path.iterdir())  # --estimate-disk only prints

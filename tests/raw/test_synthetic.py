@@ -12,13 +12,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers import ROOT, run_cli
 from sahelwire.annotations.tables import collector_for, iter_export_tasks, tables_from_tasks
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.synthetic import (
     SECOND_ANNOTATOR,
     _paragraph,
+    annotated_count,
     generate,
+    is_annotated,
     synthetic_unique_id,
     task_json,
     write_corpus,
@@ -143,6 +147,33 @@ def test_corpus_files_are_deterministic(tmp_path: Path) -> None:
         (tmp_path / "a" / "exports" / f"{listed[3]['data']['article_id']}.json").read_text("utf-8")
     )
     assert listed[3] == one
+
+
+def test_an_annotated_share_gives_tasks_to_that_many_evenly_and_the_same_texts(
+    tmp_path: Path,
+) -> None:
+    paths = ProjectPaths(ROOT)
+    write_corpus(paths, tmp_path / "all", 20, seed=4)
+    sizes = write_corpus(paths, tmp_path / "tenth", 20, seed=4, annotated=0.25)
+    all_, part = tmp_path / "all", tmp_path / "tenth"
+    # Every article is in articles.jsonl, with the same text: only the tasks are left out.
+    assert (part / "articles.jsonl").read_bytes() == (all_ / "articles.jsonl").read_bytes()
+    ids = [json.loads(line)["id"] for line in (all_ / "articles.jsonl").open(encoding="utf-8")]
+    chosen = [ids[i] for i in range(20) if is_annotated(i, 0.25)]
+    assert chosen == [ids[3], ids[7], ids[11], ids[15], ids[19]]  # spread, not the first five
+    assert sorted(p.stem for p in (part / "exports").iterdir()) == chosen
+    for name in chosen:  # the same task as in the fully annotated corpus
+        one = f"exports/{name}.json"
+        assert (part / one).read_bytes() == (all_ / one).read_bytes()
+    listed = json.loads((part / "export.json").read_text(encoding="utf-8"))
+    assert [t["data"]["article_id"] for t in listed] == chosen
+    assert sizes["export.json"] == (part / "export.json").stat().st_size
+    for n, share in ((20, 0.25), (7, 0.0), (7, 1.0), (1000, 0.3), (1000, 0.1)):
+        marked = sum(a.annotated for a in generate(paths, n, annotated=share))
+        assert marked == annotated_count(n, share) == int(n * share)
+    assert annotated_count(1_000_000, 0.1) == 100_000
+    with pytest.raises(ValueError, match="not between 0 and 1"):
+        next(generate(paths, 3, annotated=1.5))
 
 
 def _peak_bytes_generating(n: int) -> int:

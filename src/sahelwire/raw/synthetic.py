@@ -9,6 +9,13 @@ document labels) are those of the real gold layer. A share of tasks gets a secon
 whose result equals the first (no adjudication conflict, but the multi-annotator code paths
 and agreement run at scale).
 
+``annotated`` (a fraction, 1.0 by default) makes only that share of the articles tasks: the
+rest are raw only (ingested text, no export), as in a real corpus where a sample is
+annotated. The annotated ones are spread evenly (article ``i`` is annotated when
+``floor((i + 1) * annotated)`` passes ``floor(i * annotated)``: exactly ``floor(n *
+annotated)`` of them), and the choice draws nothing from the random stream, so the texts,
+ids and tasks are the same whatever the fraction (1.0 gives the corpus as before, byte for byte).
+
 Output, under one folder:
 - ``articles.jsonl``: the raw articles as ``sahelwire ingest`` accepts them;
 - ``exports/<article_id>.json``: per-task files exactly as ``labelstudio pull`` writes them;
@@ -30,6 +37,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -188,6 +196,8 @@ class SyntheticArticle:
     task_id: int
     annotation_ids: tuple[int, ...]
     _seed: _Seed
+    # False: a raw-only article (text, no task); its task_json() is still what it would be.
+    annotated: bool = True
 
     def _values(self) -> dict[str, str]:
         values = {
@@ -245,10 +255,33 @@ def _paragraph(rng: random.Random, index: int) -> str:
     return f"\n\nReader comment #{index}: “{' '.join(words)}.”\n"
 
 
+def is_annotated(i: int, annotated: float) -> bool:
+    """Whether article ``i`` (from 0) has a task when a share ``annotated`` of them has one."""
+    return math.floor((i + 1) * annotated) > math.floor(i * annotated)
+
+
+def annotated_count(n: int, annotated: float) -> int:
+    """How many of ``n`` articles are annotated (is_annotated true): floor(n * annotated)."""
+    return math.floor(n * annotated)
+
+
+def check_annotated(annotated: float) -> float:
+    if not 0.0 <= annotated <= 1.0:
+        raise ValueError(f"annotated fraction {annotated!r} is not between 0 and 1")
+    return annotated
+
+
 def generate(
-    paths: ProjectPaths, n: int, *, seed: int = 0, multi_share: float = 0.2
+    paths: ProjectPaths,
+    n: int,
+    *,
+    seed: int = 0,
+    multi_share: float = 0.2,
+    annotated: float = 1.0,
 ) -> Iterator[SyntheticArticle]:
-    """Yield ``n`` synthetic articles with their Label Studio tasks (same seed, same output)."""
+    """Yield ``n`` synthetic articles with their Label Studio tasks (same seed, same output);
+    a share ``annotated`` of them is marked annotated (see the module docstring)."""
+    check_annotated(annotated)
     seeds = _seeds(paths)
     rng = random.Random(seed)
     for i in range(n):
@@ -257,7 +290,7 @@ def generate(
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         article_id = f"syn{i:07d}_{sha[:12]}"
         ids = (2 * i + 1, 2 * i + 2) if rng.random() < multi_share else (2 * i + 1,)
-        yield SyntheticArticle(article_id, text, sha, i + 1, ids, base)
+        yield SyntheticArticle(article_id, text, sha, i + 1, ids, base, is_annotated(i, annotated))
 
 
 def write_corpus(
@@ -268,6 +301,7 @@ def write_corpus(
     seed: int = 0,
     task_files: bool = True,
     export_list: bool = True,
+    annotated: float = 1.0,
 ) -> dict[str, int]:
     """Write the synthetic corpus under ``out`` (see module docstring); return sizes in bytes.
 
@@ -276,7 +310,8 @@ def write_corpus(
     truncated ``articles.jsonl`` or ``export.json`` that looks complete. ``task_files`` and
     ``export_list`` False leave out ``exports/`` and ``export.json`` (~150 KB and ~90 KB per
     article: at a million articles more disk than a benchmark of ingest alone should need);
-    the articles and the tasks are the same either way.
+    the articles and the tasks are the same either way. ``annotated`` < 1 writes tasks (files
+    and list items) for that share of the articles only; every article is in articles.jsonl.
     """
     exports = out / "exports"
     exports.mkdir(parents=True, exist_ok=True)
@@ -288,13 +323,17 @@ def write_corpus(
         export_tmp.open("w", encoding="utf-8") as listing,
     ):
         listing.write("[")
-        for k, art in enumerate(generate(paths, n, seed=seed)):
+        listed = 0
+        for art in generate(paths, n, seed=seed, annotated=annotated):
             record = {"id": art.id, "text": art.text}
             articles.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if not art.annotated:
+                continue
             if task_files:
                 (exports / f"{art.id}.json").write_bytes(art.task_json().encode("utf-8"))
             if export_list:
-                listing.write(("," if k else "") + art.export_item_json())
+                listing.write(("," if listed else "") + art.export_item_json())
+                listed += 1
         listing.write("]\n")
     os.replace(articles_tmp, articles_path)
     if export_list:
