@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import columnar
 from sahelwire.release.build import articles_from, build
-from sahelwire.release.columnar import duckdb_raw_tables, raw_sql
+from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseTableBuilder
@@ -155,11 +156,11 @@ def test_the_duckdb_engine_builds_the_same_bytes(
     assert settings.build_engine == "duckdb"
     calls: list[int] = []
 
-    def counted(*args: Any, **kwargs: Any) -> dict[str, pa.Table]:
+    def counted(*args: Any, **kwargs: Any) -> Iterator[tuple[str, pa.Table]]:
         calls.append(1)
-        return duckdb_raw_tables(*args, **kwargs)
+        return duckdb_raw_batches(*args, **kwargs)
 
-    monkeypatch.setattr(columnar, "duckdb_raw_tables", counted)
+    monkeypatch.setattr(columnar, "duckdb_raw_batches", counted)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
     assert calls == []
     build(ProjectPaths(duckdb_root), settings)
