@@ -7,12 +7,14 @@ Runs the build of PROJECT_DIR (e.g. a bench corpus kept with ``scripts/bench.py 
 and prints, per phase, the highest RSS seen while it ran and the RSS when it ended. The
 phases producing, validating and writing the published tables are interleaved since the
 build streams them, so they are reported together as ``published_tables+validate+write``.
-The export cache is used as it is found (a bench build leaves it warm).
+The export cache is used as it is found (a bench build leaves it warm), or emptied
+first with ``--cold`` (as the bench's ``build`` stage does).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import threading
@@ -32,7 +34,9 @@ def rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("project", type=Path)
-    parser.add_argument("--out", type=Path, help="build into this folder (default: in memory/temp)")
+    parser.add_argument("--out", type=Path, help="build into this folder (default: a temp one)")
+    parser.add_argument("--engine", help="build_engine instead of the project's setting")
+    parser.add_argument("--cold", action="store_true", help="empty the export cache first")
     args = parser.parse_args()
 
     from sahelwire.io.config import Settings
@@ -59,10 +63,27 @@ def main() -> None:
         return real(self, name, since)
 
     build_module.BuiltRelease.phase_done = phase_done  # type: ignore[method-assign]
+    # Within the published tables: the highest RSS up to the end of each config's pieces
+    # (producing a piece counts for the config it belongs to).
+    configs: dict[str, float] = {}
+    real_add = build_module._Published.add
+
+    def add(self: build_module._Published, name: str, split: str, table: object) -> None:
+        configs[name] = max(configs.get(name, 0.0), peak["now"], rss_mb())
+        real_add(self, name, split, table)  # type: ignore[arg-type]
+        configs[name] = max(configs[name], rss_mb())
+
+    build_module._Published.add = add  # type: ignore[method-assign]
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     paths = ProjectPaths(args.project)
+    if args.cold:
+        from sahelwire.annotations.export_cache import clear
+
+        clear(paths)
     settings = Settings.load(paths)
+    if args.engine:
+        settings = dataclasses.replace(settings, build_engine=args.engine)
     wall, cpu = time.perf_counter(), time.process_time()
     if args.out:
         release = build_module.build(paths, settings, args.out)
@@ -78,6 +99,7 @@ def main() -> None:
                 "cpu_seconds": round(time.process_time() - cpu, 2),
                 "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "phases": {k: {m: round(v, 1) for m, v in d.items()} for k, d in phases.items()},
+                "published_peak_rss_mb_by_config": {k: round(v, 1) for k, v in configs.items()},
                 "phase_seconds": {k: round(v, 2) for k, v in release.seconds.items()},
             },
             indent=1,

@@ -444,7 +444,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
 
 # DuckDB's memory for the annotations_raw sort; past it the sort spills to disk (under
 # .sahelwire/tmp). 2 GB bounded the 100k sort at a 2.6 GB peak (docs/columnar.md).
-DUCKDB_MEMORY_LIMIT = "1GB"
+DUCKDB_MEMORY_LIMIT = "2GB"
 
 
 def _publish_tables(

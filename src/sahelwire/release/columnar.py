@@ -161,6 +161,7 @@ def duckdb_raw_batches(
     *,
     spill_dir: Path | None = None,
     memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """``annotations_raw`` as (split, table of up to ARROW_BATCH_ROWS rows), split by split,
     in published order and schema, computed by DuckDB.
@@ -180,6 +181,8 @@ def duckdb_raw_batches(
         if memory_limit is not None:
             # Row order must be the ORDER BY's even when the sort spills.
             config.update(memory_limit=memory_limit, preserve_insertion_order=True)
+        if threads is not None:
+            config["threads"] = threads
         con = duckdb.connect(config=config)
         try:
             for name, table in raw_sources(layers, splits, specs).items():
