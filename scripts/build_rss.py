@@ -66,14 +66,18 @@ def main() -> None:
     # Within the published tables: the highest RSS up to the end of each config's pieces
     # (producing a piece counts for the config it belongs to).
     configs: dict[str, float] = {}
-    real_add = build_module._Published.add
+    # (Absent from builds before the streamed writes: then only the phases are reported.)
+    published = getattr(build_module, "_Published", None)
+    real_add = published.add if published is not None else None
 
     def add(self: build_module._Published, name: str, split: str, table: object) -> None:
         configs[name] = max(configs.get(name, 0.0), peak["now"], rss_mb())
+        assert real_add is not None
         real_add(self, name, split, table)  # type: ignore[arg-type]
         configs[name] = max(configs[name], rss_mb())
 
-    build_module._Published.add = add  # type: ignore[method-assign]
+    if published is not None:
+        published.add = add
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     paths = ProjectPaths(args.project)

@@ -250,6 +250,15 @@ class _Published:
             writer.write(table)
         self.release.phase_done("write_parquet", clock)
 
+    def complete(self) -> None:
+        """Every split of every config has had its pieces: one that got none (no annotation at
+        all: DuckDB yields no batch) is an empty table, validated as every empty split was."""
+        for name in self.specs.configs:
+            for split in self.specs.splits_of(name, SPLITS):
+                if (name, split) not in self.writers:
+                    empty = self.schemas[name].empty_table().replace_schema_metadata()
+                    self.add(name, split, empty)
+
     def close(self) -> tuple[dict[str, dict[str, pa.Table]], dict[str, dict[str, tuple[int, int]]]]:
         """Finish every file; (config -> split -> table read back from its file, or the empty
         table when the split has no rows; config -> split -> (rows, bytes) of its file)."""
@@ -367,6 +376,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
         published.abort()
         raise
     del articles, validated
+    published.complete()
     if published.problems:
         published.abort()
         raise BuildRefused(published.problems)
