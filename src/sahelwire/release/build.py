@@ -1,9 +1,10 @@
 """``sahelwire build``: raw articles + gold annotations -> the release folder dist/.
 
 dist/README.md (the card), dist/data/<config>/<split>-00000-of-00001.parquet and
-dist/checksums.sha256. Inputs are validated first and the outputs after; the folder is
-assembled in a staging directory and swapped in with one rename, so an interrupted or
-refused build leaves the previous dist/ intact.
+dist/checksums.sha256. Inputs are validated first, then each published table piece by
+piece as its rows are produced and streamed to its Parquet file in a staging directory
+(bounded memory: no config is held whole; issue 17 item 3); the folder is swapped in with
+one rename, so an interrupted or refused build leaves the previous dist/ intact.
 """
 
 from __future__ import annotations
