@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import columnar
 from sahelwire.release.build import articles_from, build
-from sahelwire.release.columnar import duckdb_raw_tables, raw_sql
+from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseTableBuilder
@@ -141,25 +143,30 @@ def test_same_order_for_short_ids_signs_accents_and_huge_numbers() -> None:
     assert sum(t.num_rows for t in got.values()) == 2 * n
 
 
+def set_engine(pyproject: Path, engine: str) -> None:
+    """Set ``[tool.sahelwire] build_engine`` in a copied project's pyproject.toml."""
+    text = pyproject.read_text(encoding="utf-8")
+    line = re.compile(r'^build_engine = "[a-z]+"$', re.MULTILINE)
+    assert line.search(text), "the project's pyproject.toml sets build_engine"
+    pyproject.write_text(line.sub(f'build_engine = "{engine}"', text), encoding="utf-8")
+
+
 def test_the_duckdb_engine_builds_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     polars_root = copy_project(tmp_path / "polars")
     duckdb_root = copy_project(tmp_path / "duckdb")
-    pyproject = duckdb_root / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
-    pyproject.write_text(
-        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "duckdb"\n')
-    )
+    set_engine(polars_root / "pyproject.toml", "polars")
+    set_engine(duckdb_root / "pyproject.toml", "duckdb")
     settings = Settings.load(ProjectPaths(duckdb_root))
     assert settings.build_engine == "duckdb"
     calls: list[int] = []
 
-    def counted(*args: Any, **kwargs: Any) -> dict[str, pa.Table]:
+    def counted(*args: Any, **kwargs: Any) -> Iterator[tuple[str, pa.Table]]:
         calls.append(1)
-        return duckdb_raw_tables(*args, **kwargs)
+        return duckdb_raw_batches(*args, **kwargs)
 
-    monkeypatch.setattr(columnar, "duckdb_raw_tables", counted)
+    monkeypatch.setattr(columnar, "duckdb_raw_batches", counted)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
     assert calls == []
     build(ProjectPaths(duckdb_root), settings)
@@ -171,10 +178,8 @@ def test_the_duckdb_engine_builds_the_same_bytes(
 
 def test_an_unknown_build_engine_is_a_config_error(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    pyproject.write_text(
-        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "spark"\n')
-    )
+    pyproject.write_text((ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    set_engine(pyproject, "spark")
     with pytest.raises(
         ConfigError, match="build_engine must be one of 'polars', 'duckdb', got 'spark'"
     ):
@@ -213,12 +218,7 @@ def test_build_with_an_unknown_engine_exits_2_and_keeps_dist(tmp_path: Path) -> 
     root = copy_project(tmp_path / "p")
     assert run_cli(root, "build").returncode == 0
     before = snapshot(root / "dist")
-    pyproject = root / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
-    pyproject.write_text(
-        text.replace("[tool.sahelwire]\n", '[tool.sahelwire]\nbuild_engine = "spark"\n'),
-        encoding="utf-8",
-    )
+    set_engine(root / "pyproject.toml", "spark")
     result = run_cli(root, "build")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "[tool.sahelwire] build_engine must be one of 'polars', 'duckdb', got 'spark'" in (

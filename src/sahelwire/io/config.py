@@ -98,7 +98,7 @@ def _build_engine(pyproject: Path, value: object) -> str:
     if value == "duckdb" and importlib.util.find_spec("duckdb") is None:
         raise ConfigError(
             f"{pyproject}: [tool.sahelwire] build_engine = 'duckdb' needs the duckdb package: "
-            "pip install -e '.[columnar]'"
+            "pip install -e . (duckdb==2.0.1 is a dependency)"
         )
     return str(value)
 

@@ -1,23 +1,29 @@
 """``sahelwire build``: raw articles + gold annotations -> the release folder dist/.
 
 dist/README.md (the card), dist/data/<config>/<split>-00000-of-00001.parquet and
-dist/checksums.sha256. Inputs are validated first and the outputs after; the folder is
-assembled in a staging directory and swapped in with one rename, so an interrupted or
-refused build leaves the previous dist/ intact.
+dist/checksums.sha256. Inputs are validated first, then each published table piece by
+piece as its rows are produced and streamed to its Parquet file in a staging directory
+(bounded memory: no config is held whole; issue 17 item 3); the folder is swapped in with
+one rename, so an interrupted or refused build leaves the previous dist/ intact.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import datasets
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
@@ -28,7 +34,7 @@ from sahelwire.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from sahelwire.io.config import Settings
+from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release.card.data_sections import (
@@ -73,7 +79,7 @@ from sahelwire.release.croissant import (
     summary,
 )
 from sahelwire.release.ner_bio import BioStats
-from sahelwire.release.parquet_files import parquet_bytes, with_hf_features
+from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import RawTexts, ValidatedInputs, validate_inputs
@@ -95,15 +101,52 @@ class BuildRefused(Exception):
         self.problems = problems
 
 
+class ReleaseFiles(Mapping[str, bytes]):
+    """Every release file by name -> bytes: the small ones held, the data files read from disk
+    when asked for (they were streamed there and are not held; issue 17 item 3)."""
+
+    def __init__(self, release: BuiltRelease) -> None:
+        self._release = release
+
+    def __getitem__(self, name: str) -> bytes:
+        if name in self._release.small:
+            return self._release.small[name]
+        if name in self._release.data:
+            return (self._release.root / name).read_bytes()
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._release.small, *self._release.data}))
+
+    def __len__(self) -> int:
+        return len(self._release.small) + len(self._release.data)
+
+
 @dataclass
 class BuiltRelease:
-    """Everything a build produces, in memory: file name -> bytes, plus row counts."""
+    """What a build produces: the data files written under ``root`` (name -> rows, size,
+    sha256), the small files (card, Croissant, plots, checksums) in memory, row counts."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
+    root: Path
+    small: dict[str, bytes] = field(default_factory=dict)
+    data: dict[str, WrittenFile] = field(default_factory=dict)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
     # Wall-clock seconds per phase, for scripts/bench.py: the issue's targets are stated per
     # phase (validation, writing splits and metadata), not for the build as a whole.
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def digests(self) -> dict[str, tuple[int, str]]:
+        """Every file's (size in bytes, sha256), without reading the data files again."""
+        out = {name: (f.size, f.sha256) for name, f in self.data.items()}
+        out.update(
+            {name: (len(b), hashlib.sha256(b).hexdigest()) for name, b in self.small.items()}
+        )
+        return out
+
+    @property
+    def files(self) -> ReleaseFiles:
+        """Every file's bytes by name (data files read from ``root`` on access)."""
+        return ReleaseFiles(self)
 
     def phase_done(self, name: str, since: float) -> float:
         """Record the seconds since ``since`` under ``name``; returns now for the next phase."""
@@ -124,13 +167,158 @@ def articles_from(raw: RawTexts) -> list[Article]:
     ]
 
 
-def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
-    """Validate the inputs and produce every release file in memory (nothing written).
+class ParquetTable:
+    """A written data file, read back column by column for the card and Croissant.
 
-    Everything validation parsed (texts, exports, gold layer) is reused: each input file
-    is read and each export parsed exactly once per build.
+    Offers the part of ``pa.Table`` that the card sections use (``num_rows``, ``schema``,
+    ``column``, ``select``, ``slice``, ``to_pylist``), each reading only what it needs from
+    the file, so the card never holds a whole config in memory (issue 17 item 3).
     """
-    release = BuiltRelease()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = pq.ParquetFile(path)
+        self.num_rows = self._file.metadata.num_rows
+        self.schema = self._file.schema_arrow
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return pq.read_table(self.path, columns=[name]).column(name)
+
+    def select(self, names: list[str]) -> pa.Table:
+        return pq.read_table(self.path, columns=names)
+
+    def slice(self, offset: int = 0, length: int | None = None) -> pa.Table:
+        # Only ever asked for the first rows (examples): read row groups until they are in.
+        wanted = self.num_rows - offset if length is None else offset + length
+        groups, rows = [], 0
+        for i in range(self._file.num_row_groups):
+            if rows >= wanted + offset:
+                break
+            groups.append(self._file.read_row_group(i))
+            rows += groups[-1].num_rows
+        return pa.concat_tables(groups).slice(offset, length)
+
+    def to_batches(self) -> Iterator[pa.RecordBatch]:
+        """Row group by row group (``pa.Table.to_batches``' role, without the whole table)."""
+        for i in range(self._file.num_row_groups):
+            yield from self._file.read_row_group(i).to_batches()
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        return pq.read_table(self.path).to_pylist()
+
+
+class _Published:
+    """The published configs' writers: each (config, split) validated and streamed to its
+    Parquet file under ``root`` as its rows are produced."""
+
+    def __init__(
+        self, root: Path, release: BuiltRelease, shapes: ShapeBuilder, specs: TableSpecs
+    ) -> None:
+        self.root, self.release, self.specs, self.taxonomy = root, release, specs, shapes.taxonomy
+        self.features = {name: shapes.features(spec) for name, spec in specs.configs.items()}
+        self.schemas = {
+            name: with_hf_features(
+                shapes.arrow_schema(spec, published=True).empty_table(), self.features[name]
+            ).schema
+            for name, spec in specs.configs.items()
+        }
+        self.writers: dict[tuple[str, str], StreamedParquet] = {}
+        self.problems: list[Problem] = []
+        self.empty_seen: set[tuple[str, str]] = set()
+
+    def add(self, name: str, split: str, table: pa.Table) -> None:
+        """Validate ``table`` (rows of ``name``/``split``, in order) and write it out."""
+        writer = self.writers.get((name, split))
+        if writer is None:
+            writer = StreamedParquet(self.root / data_file(name, split), self.schemas[name])
+            self.writers[(name, split)] = writer
+        if table.num_rows == 0:
+            # An empty piece adds no row: validated once (its columns), as an empty split was.
+            if (name, split) in self.empty_seen:
+                return
+            self.empty_seen.add((name, split))
+        clock = time.perf_counter()
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        # Validated piece by piece: every piece holds whole articles and each config's key
+        # (schemas/tables.yaml) includes the article, so uniqueness per piece is uniqueness.
+        self.problems += validate_published(
+            frame, self.specs.configs[name], self.specs, self.taxonomy, file=data_file(name, split)
+        )
+        del frame
+        clock = self.release.phase_done("validate_published", clock)
+        if not self.problems:  # a refused build writes nothing more
+            writer.write(table)
+        self.release.phase_done("write_parquet", clock)
+
+    def complete(self) -> None:
+        """Every split of every config has had its pieces: one that got none (no annotation at
+        all: DuckDB yields no batch) is an empty table, validated as every empty split was."""
+        for name in self.specs.configs:
+            for split in self.specs.splits_of(name, SPLITS):
+                if (name, split) not in self.writers:
+                    empty = self.schemas[name].empty_table().replace_schema_metadata()
+                    self.add(name, split, empty)
+
+    def close(self) -> tuple[dict[str, dict[str, pa.Table]], dict[str, dict[str, tuple[int, int]]]]:
+        """Finish every file; (config -> split -> table read back from its file, or the empty
+        table when the split has no rows; config -> split -> (rows, bytes) of its file)."""
+        clock = time.perf_counter()
+        tables: dict[str, dict[str, pa.Table]] = {}
+        sizes: dict[str, dict[str, tuple[int, int]]] = {}
+        # In schemas/tables.yaml's order of configs and io.config's of splits, as the card,
+        # Croissant and the CLI list them (not the order the rows were produced in).
+        order = {name: i for i, name in enumerate(self.specs.configs)}
+        split_order = {s: i for i, s in enumerate((*SPLITS, self.specs.unsplit))}
+        for name, split in sorted(self.writers, key=lambda k: (order[k[0]], split_order[k[1]])):
+            writer = self.writers[(name, split)]
+            written = writer.close()
+            tables.setdefault(name, {})
+            sizes.setdefault(name, {})
+            self.release.rows.setdefault(name, {})[split] = writer.rows
+            if written is None:
+                # datasets cannot load a split with no rows ("corresponds to no data"),
+                # so an empty split is left out of the files and the card's YAML.
+                tables[name][split] = self.schemas[name].empty_table().replace_schema_metadata()
+                continue
+            self.release.data[data_file(name, split)] = written
+            sizes[name][split] = (written.rows, written.size)
+            # Duck-typed: the card reads columns of it as of a pa.Table (ParquetTable).
+            tables[name][split] = cast(pa.Table, ParquetTable(writer.path))
+        self.release.phase_done("write_parquet", clock)
+        return tables, sizes
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def render_release(
+    paths: ProjectPaths, settings: Settings, into: Path | None = None
+) -> BuiltRelease:
+    """Validate the inputs, write the data files under ``into`` and render the other files.
+
+    The Parquet files are streamed to ``into`` (default: a temporary folder removed with the
+    returned object) as their rows are produced; the card, Croissant, plots and checksums are
+    held in ``BuiltRelease.small``. Nothing else is written. Everything validation parsed
+    (texts, exports, gold layer) is reused: each input file is read and each export parsed
+    exactly once per build.
+    """
+    own = into is None
+    root = Path(tempfile.mkdtemp(prefix="sahelwire-release-")) if into is None else into
+    release = BuiltRelease(root=root)
+    if own:
+        weakref.finalize(release, shutil.rmtree, root, True)
+    try:
+        _render(paths, settings, release)
+    except BaseException:
+        if own:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    return release
+
+
+def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     clock = time.perf_counter()
     report, validated = validate_inputs(paths, include_dist=False)
     if not report.ok:
@@ -169,36 +357,39 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         ),
     }
     clock = release.phase_done("card_sections_from_inputs", clock)
-    tables, bio_stats = _published_tables(
-        shapes, validated, articles, splits, clusters, engine=settings.build_engine
-    )
+    # Producing rows, validating and writing them are interleaved now; each is timed apart
+    # (published_tables is what remains), the phases listed in pipeline order.
+    for phase in ("published_tables", "validate_published", "write_parquet"):
+        release.seconds[phase] = 0.0
+    published = _Published(release.root, release, shapes, specs)
+    try:
+        bio_stats = _publish_tables(
+            published,
+            shapes,
+            validated,
+            articles,
+            splits,
+            clusters,
+            engine=settings.build_engine,
+            spill_dir=paths.state_dir / "tmp",
+        )
+    except BaseException:
+        published.abort()
+        raise
     del articles, validated
-    clock = release.phase_done("published_tables", clock)
-
-    problems: list[Problem] = []
-    sizes: dict[str, dict[str, tuple[int, int]]] = {}
-    features = {name: shapes.features(spec) for name, spec in specs.configs.items()}
-    for name, by_split in tables.items():
-        sizes[name] = {}
-        release.rows[name] = {}
-        for split, table in by_split.items():
-            frame = pl.from_arrow(table)
-            assert isinstance(frame, pl.DataFrame)
-            problems += validate_published(
-                frame, specs.configs[name], specs, taxonomy, file=data_file(name, split)
-            )
-            clock = release.phase_done("validate_published", clock)
-            release.rows[name][split] = table.num_rows
-            if table.num_rows == 0:
-                # datasets cannot load a split with no rows ("corresponds to no data"),
-                # so an empty split is left out of the files and the card's YAML.
-                continue
-            data = parquet_bytes(with_hf_features(table, features[name]))
-            release.files[data_file(name, split)] = data
-            sizes[name][split] = (table.num_rows, len(data))
-            clock = release.phase_done("write_parquet", clock)
-    if problems:
-        raise BuildRefused(problems)
+    published.complete()
+    if published.problems:
+        published.abort()
+        raise BuildRefused(published.problems)
+    tables, sizes = published.close()
+    features = published.features
+    release.seconds["published_tables"] = (
+        time.perf_counter()
+        - clock
+        - release.seconds.get("validate_published", 0.0)
+        - release.seconds.get("write_parquet", 0.0)
+    )
+    clock = time.perf_counter()
     documents = tables["documents"]
     registry = tables["entity_registry"].get(specs.unsplit)
     facts = DatasetFacts(
@@ -207,10 +398,10 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         annotation=annotation_facts,
         disagreements=disagreeing_figures(tables["quantities"], taxonomy, clusters),
         organisations=organisations_outside_the_body(documents, registry, taxonomy),
-        files={k: v for k, v in release.files.items() if k.startswith("data/")},
+        files={name: (f.size, f.sha256) for name, f in release.data.items()},
     )
-    release.files.update(plot_files(documents, taxonomy))
-    release.files[CROISSANT_FILE] = croissant_bytes(
+    release.small.update(plot_files(documents, taxonomy))
+    release.small[CROISSANT_FILE] = croissant_bytes(
         settings,
         taxonomy,
         specs,
@@ -219,7 +410,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         {name: class_label_names(f) for name, f in features.items()},
         facts,
     )
-    release.files[LICENSE_FILE] = license_file(
+    release.small[LICENSE_FILE] = license_file(
         documents, settings.hub_repo_id, settings.data_version
     ).encode()
     info = DatasetInfoText(
@@ -230,7 +421,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
         homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
         annotations_creators=annotations_creators(annotation_facts),
     )
-    release.files["README.md"] = render_card_text(
+    release.small["README.md"] = render_card_text(
         paths,
         features,
         specs,
@@ -257,12 +448,18 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
             "baseline": lambda: early["baseline"],
         },
     ).encode()
-    release.files["checksums.sha256"] = checksums(release.files).encode()
+    digests = {name: sha256 for name, (_, sha256) in release.digests().items()}
+    release.small["checksums.sha256"] = checksums(digests).encode()
     release.phase_done("metadata_card_plots_croissant", clock)
-    return release
 
 
-def _published_tables(
+# DuckDB's memory for the annotations_raw sort; past it the sort spills to disk (under
+# .sahelwire/tmp). 2 GB bounded the 100k sort at a 2.6 GB peak (docs/columnar.md).
+DUCKDB_MEMORY_LIMIT = "2GB"
+
+
+def _publish_tables(
+    published: _Published,
     shapes: ShapeBuilder,
     validated: ValidatedInputs,
     articles: list[Article],
@@ -270,28 +467,53 @@ def _published_tables(
     clusters: dict[str, str],
     *,
     engine: str = "polars",
-) -> tuple[dict[str, dict[str, pa.Table]], BioStats]:
+    spill_dir: Path,
+) -> BioStats:
+    """Produce every config's rows and hand them to ``published`` as they come."""
     builder = ReleaseTableBuilder(shapes)
     layers = validated.layers
     empty = pl.DataFrame()
     if engine == "duckdb":
-        from sahelwire.release.columnar import duckdb_raw_tables
+        from sahelwire.release.columnar import duckdb_raw_batches
 
-        raw_tables = duckdb_raw_tables(layers, splits, validated.specs, builder.raw_schema())
-        raw = empty  # annotations_raw is done: tables() only reads inputs.raw without it
+        for split, batch in duckdb_raw_batches(
+            layers,
+            splits,
+            validated.specs,
+            builder.raw_schema(),
+            spill_dir=spill_dir,
+            memory_limit=DUCKDB_MEMORY_LIMIT,
+        ):
+            published.add("annotations_raw", split, batch)
+        raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
+        validated.layers = dataclasses.replace(
+            layers, regions=empty, relations=empty, choices=empty
+        )
+        del layers
     else:
         raw = raw_frame(layers)
-    # The per-annotator tables live on in annotations_raw only: split it into its Arrow
-    # tables and drop the frames before the other configs are built (peak memory).
-    validated.layers = dataclasses.replace(layers, regions=empty, relations=empty, choices=empty)
-    del layers
-    if engine != "duckdb":
-        raw_tables = builder.raw_tables(raw, splits, builder.raw_schema())
+        # The per-annotator tables live on in annotations_raw only: drop the frames before
+        # the other configs are built (peak memory).
+        validated.layers = dataclasses.replace(
+            layers, regions=empty, relations=empty, choices=empty
+        )
+        del layers
+        for split, table in builder.raw_tables(raw, splits, builder.raw_schema()).items():
+            published.add("annotations_raw", split, table)
+        del table
     inputs = ReleaseInputs(
         articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
     )
     del raw
-    return builder.tables(inputs, raw_tables), builder.bio_stats
+    for chunk in builder.chunk_tables(inputs):
+        for name, by_split in chunk.items():
+            for split in SPLITS:
+                published.add(name, split, by_split.pop(split))
+        del chunk
+    for name, rows in builder.unsplit_rows(inputs).items():
+        table = pa.Table.from_pylist(rows, schema=published.schemas[name])
+        published.add(name, shapes.specs.unsplit, table.replace_schema_metadata())
+    return builder.bio_stats
 
 
 def render_card_text(
@@ -306,28 +528,31 @@ def render_card_text(
     return render_card(template, front_matter(features, specs, sizes, info), sections)
 
 
-def checksums(files: dict[str, bytes]) -> str:
-    """sha256sum-compatible lines for every file, sorted by name."""
-    return "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    )
+def checksums(digests: Mapping[str, str]) -> str:
+    """sha256sum-compatible lines for every file (name -> hex sha256), sorted by name."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items()))
 
 
 def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) -> BuiltRelease:
-    """Build into ``out_dir`` (default dist/), replacing it atomically."""
+    """Build into ``out_dir`` (default dist/), replacing it atomically.
+
+    The data files are streamed into the staging folder; a refused or failed build removes
+    it and leaves the previous ``out_dir`` as it was.
+    """
     target = out_dir or paths.dist_dir
     clean_stale_staging(target)
-    release = render_release(paths, settings)
     with staged_directory(target) as stage:
-        for name, data in sorted(release.files.items()):
+        release = render_release(paths, settings, into=stage)
+        for name, data in sorted(release.small.items()):
             write_bytes_atomic(stage / name, data)
+    release.root = target
     return release
 
 
 def update_card(paths: ProjectPaths, settings: Settings, *, check: bool) -> bool:
     """Rewrite DATASET_CARD.md's generated parts (or, with ``check``, report drift). True if current."""
-    release = render_release(paths, settings)
-    rendered = release.files["README.md"].decode()
+    release = render_release(paths, settings)  # data files in a temporary folder, then gone
+    rendered = release.small["README.md"].decode()
     current = paths.card_template.read_text(encoding="utf-8")
     if rendered == current:
         return True

@@ -18,7 +18,8 @@ The SQL is written in the subset DuckDB and Spark SQL share (``CAST(... AS STRIN
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -152,28 +153,59 @@ def raw_sources(
     return out
 
 
-def duckdb_raw_tables(
-    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs, schema: pa.Schema
-) -> dict[str, pa.Table]:
-    """``annotations_raw`` per split, in the published schema, computed by DuckDB.
+def duckdb_raw_batches(
+    layers: AnnotationLayers,
+    splits: Mapping[str, str],
+    specs: TableSpecs,
+    schema: pa.Schema,
+    *,
+    spill_dir: Path | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Iterator[tuple[str, pa.Table]]:
+    """``annotations_raw`` as (split, table of up to ARROW_BATCH_ROWS rows), split by split,
+    in published order and schema, computed by DuckDB.
 
-    Same tables as ``ReleaseTableBuilder.raw_tables(raw_frame(layers), ...)``. DuckDB reads
-    the layers' Arrow buffers in place and may spill its sort to a temporary folder.
+    Concatenated per split: the tables of ``ReleaseTableBuilder.raw_tables(raw_frame(layers),
+    ...)``. DuckDB reads the layers' Arrow buffers in place; with ``memory_limit`` its sort
+    spills to a temporary folder made under ``spill_dir`` (default: the system's), so a
+    caller that writes each batch as it comes holds one batch, not the split (issue 17,
+    item 3; ``duckdb_stream`` in docs/columnar.md).
     """
     import duckdb
 
-    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-") as spill:
-        con = duckdb.connect(config={"temp_directory": spill})
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
+        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
+        if memory_limit is not None:
+            # Row order must be the ORDER BY's even when the sort spills.
+            config.update(memory_limit=memory_limit, preserve_insertion_order=True)
+        if threads is not None:
+            config["threads"] = threads
+        con = duckdb.connect(config=config)
         try:
             for name, table in raw_sources(layers, splits, specs).items():
                 con.register(name, table)
-            out = {}
             for split in SPLITS:
                 # Kept in DuckDB's batches, not combined into one chunk per column: the
                 # Parquet bytes do not depend on the chunking (test_columnar), and a
                 # combined copy of a split costs more than the query (issue 17 bench).
-                batches = con.sql(raw_sql(split)).to_arrow_reader(ARROW_BATCH_ROWS)
-                out[split] = pa.Table.from_batches(batches).select(schema.names).cast(schema)
-            return out
+                reader = con.sql(raw_sql(split)).to_arrow_reader(ARROW_BATCH_ROWS)
+                for batch in reader:
+                    yield split, pa.Table.from_batches([batch]).select(schema.names).cast(schema)
         finally:
             con.close()
+
+
+def duckdb_raw_tables(
+    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs, schema: pa.Schema
+) -> dict[str, pa.Table]:
+    """``annotations_raw`` per split, whole, in the published schema, computed by DuckDB."""
+    parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
+    for split, table in duckdb_raw_batches(layers, splits, specs, schema):
+        parts[split].append(table)
+    return {
+        split: pa.concat_tables(parts[split]) if parts[split] else schema.empty_table()
+        for split in SPLITS
+    }

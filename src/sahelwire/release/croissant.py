@@ -16,7 +16,6 @@ annotation), so two builds of the same inputs are byte-identical.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -245,10 +244,10 @@ class CroissantBuilder:
                 f"{name.split('/')[1]} config.",
                 "contentUrl": name,
                 "encodingFormat": "application/x-parquet",
-                "contentSize": f"{len(data)} B",
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "contentSize": f"{size} B",
+                "sha256": sha256,
             }
-            for name, data in sorted(facts.files.items())
+            for name, (size, sha256) in sorted(facts.files.items())
         ]
         file_sets = [
             {
@@ -296,7 +295,8 @@ class DatasetFacts:
     annotation: AnnotationFacts
     disagreements: list[dict[str, Any]]
     organisations: list[dict[str, Any]]
-    files: Mapping[str, bytes] = field(default_factory=dict)  # data/... -> Parquet bytes
+    # data/... -> (size in bytes, sha256) of the Parquet file
+    files: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def summary(facts: AnnotationFacts, n_articles: int) -> str:

@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -41,3 +44,73 @@ def parquet_bytes(table: pa.Table, **overrides: Any) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, **{**PARQUET_OPTIONS, **overrides})
     return sink.getvalue()
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A data file written to disk: what the checksums, Croissant and the caller need."""
+
+    rows: int
+    size: int
+    sha256: str
+
+
+class StreamedParquet:
+    """Writes a table's rows to ``path`` as they are produced, in row groups.
+
+    The bytes are those of :func:`parquet_bytes` of the concatenation of every table passed
+    to :meth:`write`: each row group is handed to the writer as one single-chunk table of
+    exactly ``row_group_size`` rows (the last one shorter), which is what ``write_table``
+    of the whole table does (docs/columnar.md, "Writing Parquet as rows are produced").
+    Only the rows of one unfinished row group, plus the table being written, are held.
+    No file is created when no row is written: an empty split has no file.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._size = PARQUET_OPTIONS["row_group_size"]
+        self._pending: list[pa.Table] = []
+        self._held = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self._pending.append(table.replace_schema_metadata(self.schema.metadata))
+        self._held += table.num_rows
+        self.rows += table.num_rows
+        if self._held >= self._size:
+            self._flush(self._held - self._held % self._size)
+
+    def _flush(self, count: int) -> None:
+        whole = pa.concat_tables(self._pending).combine_chunks()
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+            self._writer = pq.ParquetWriter(str(self.path), self.schema, **options)
+        self._writer.write_table(whole.slice(0, count), row_group_size=self._size)
+        rest = whole.slice(count)
+        self._pending, self._held = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> WrittenFile | None:
+        """Finish the file (None: no rows, no file); its size and sha256 read back from disk."""
+        if self._held:
+            self._flush(self._held)
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._writer = None
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return WrittenFile(self.rows, self.path.stat().st_size, digest.hexdigest())
+
+    def abort(self) -> None:
+        """Close without finishing (the staging folder holding the file is discarded)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._pending = []

@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ def _decode(value: Any, names: list[str] | None) -> Any:
     return names[value] if 0 <= value < len(names) else None
 
 
-def content_index(files: dict[str, bytes], article_fields: tuple[str, ...]) -> dict[str, Any]:
+def content_index(files: Mapping[str, bytes], article_fields: tuple[str, ...]) -> dict[str, Any]:
     """Features per config, and digests of every article and gold annotation.
 
     ``article_fields``: the article-level label fields (the taxonomy's document fields).

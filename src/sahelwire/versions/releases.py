@@ -18,7 +18,6 @@ annotated tag. A failure after the first write restores every file it touched.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -129,8 +128,8 @@ def release_manifest(
         "previous": previous,
         "taxonomy_version": taxonomy.version,
         "files": {
-            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in sorted(release.files.items())
+            name: {"bytes": size, "sha256": sha256}
+            for name, (size, sha256) in sorted(release.digests().items())
         },
         "rows": release.rows,
         "content": content_index(release.files, fields),

@@ -14,6 +14,7 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.io.markdown import escape_cell, markdown_table
@@ -252,7 +253,8 @@ def ner_bio_section(stats: BioStats, ner: Mapping[str, pa.Table], taxonomy: Taxo
     zones = taxonomy.class_names("zone:span_layers.zones")
     per_split = []
     for split, table in ner.items():
-        lengths = [len(t) for t in table.column("tokens").to_pylist()]
+        # Counted in Arrow: the tokens of a large build as Python strings would be gigabytes.
+        lengths = pc.list_value_length(table.column("tokens")).to_pylist()
         zone_ids = table.column("zone").to_pylist()
         content = sum(
             n for n, z in zip(lengths, zone_ids, strict=True) if zones[z] in CONTENT_ZONES

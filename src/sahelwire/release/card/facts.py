@@ -237,13 +237,17 @@ def disagreeing_figures(
     zones = taxonomy.class_names("zone:span_layers.zones")
     bounds = taxonomy.class_names("span_layers.quantities.attributes.bound")
     groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    kept = (ARTICLE_ID, "mention_id", "text", "value", "approximate", "bound")
     for table in quantities.values():
-        for q in table.to_pylist():
-            if _decode(zones, q["zone"]) not in CONTENT_ZONES:
-                continue
-            unit = None if q["unit"] is None or q["unit"] < 0 else units[q["unit"]]
-            key = (clusters[q[ARTICLE_ID]], types[q["quantity_type"]], unit)
-            groups[key].append(q)
+        # Batch by batch, keeping only the claim's fields: a large build's quantities are
+        # never all Python dicts at once (issue 17 item 3).
+        for batch in table.to_batches():
+            for q in batch.to_pylist():
+                if _decode(zones, q["zone"]) not in CONTENT_ZONES:
+                    continue
+                unit = None if q["unit"] is None or q["unit"] < 0 else units[q["unit"]]
+                key = (clusters[q[ARTICLE_ID]], types[q["quantity_type"]], unit)
+                groups[key].append({k: q[k] for k in kept})
     out = []
     for (cluster, qtype, unit), claims in sorted(groups.items(), key=lambda kv: str(kv[0])):
         if len({c["value"] for c in claims}) > 1 and len({c[ARTICLE_ID] for c in claims}) > 1:
@@ -299,7 +303,9 @@ def organisations_outside_the_body(
     )
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for table in documents.values():
-        for doc in table.select([ARTICLE_ID, "entities"]).to_pylist():
+        for doc in (
+            d for b in table.select([ARTICLE_ID, "entities"]).to_batches() for d in b.to_pylist()
+        ):
             for m in doc["entities"]:
                 zone = zones[m["zone"]]
                 if labels[m["label"]] != "ORG" or zone in CONTENT_ZONES:

@@ -1,0 +1,122 @@
+"""The build streams its tables to Parquet (issue 17 item 3): same bytes, nothing held whole.
+
+``StreamedParquet`` must write the bytes ``parquet_bytes`` writes for the concatenation of
+what it was given, whatever the pieces; a build refused by the published-table validation
+must leave the previous dist/ as it was, with no staging folder behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, copy_project, snapshot
+from sahelwire.annotations.layers import raw_frame
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import build as build_module
+from sahelwire.release import parquet_files
+from sahelwire.release.build import BuildRefused, articles_from, build, render_release
+from sahelwire.release.parquet_files import StreamedParquet, parquet_bytes, with_hf_features
+from sahelwire.release.splits import assign_splits, read_story_clusters
+from sahelwire.release.tables import ReleaseTableBuilder
+from sahelwire.release.validation import validate_inputs
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
+
+PATHS = ProjectPaths(ROOT)
+SPECS = load_table_specs(PATHS.tables_file)
+SHAPES = ShapeBuilder(SPECS, load_taxonomy(PATHS.taxonomy_file))
+RAW = SPECS.configs["annotations_raw"]
+
+
+@pytest.mark.parametrize("group_rows", [50, 333, 10_000])
+def test_streamed_parquet_writes_the_bytes_of_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    """Pieces of 0 to 150 rows, several row groups each spanning pieces: the same file."""
+    report, validated = validate_inputs(PATHS, include_dist=False)
+    assert report.ok, report.problems[:3]
+    settings = Settings.load(PATHS)
+    ids = [a.id for a in articles_from(validated.raw)]
+    clusters = read_story_clusters(PATHS.story_clusters_file, ids)
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    layers = validated.layers
+    schema = SHAPES.arrow_schema(RAW, published=True)
+    table = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, schema)["train"]
+    table = with_hf_features(table, SHAPES.features(RAW))
+    assert table.num_rows > 3 * 333
+    monkeypatch.setitem(parquet_files.PARQUET_OPTIONS, "row_group_size", group_rows)
+    writer = StreamedParquet(tmp_path / "data" / "t.parquet", table.schema)
+    rng = random.Random(group_rows)
+    at = 0
+    while at < table.num_rows:
+        size = rng.randint(0, 150)
+        writer.write(table.slice(at, size).replace_schema_metadata())
+        at += size
+    written = writer.close()
+    want = parquet_bytes(table)
+    data = (tmp_path / "data" / "t.parquet").read_bytes()
+    assert data == want
+    assert written == parquet_files.WrittenFile(
+        table.num_rows, len(want), hashlib.sha256(want).hexdigest()
+    )
+
+
+def test_streamed_parquet_with_no_rows_writes_no_file(tmp_path: Path) -> None:
+    schema = SHAPES.arrow_schema(RAW, published=True)
+    writer = StreamedParquet(tmp_path / "empty.parquet", schema)
+    writer.write(schema.empty_table())
+    assert writer.close() is None
+    assert not (tmp_path / "empty.parquet").exists()
+
+
+def test_a_refused_published_table_keeps_the_previous_dist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data files are streamed into the staging folder: a refusal discards all of it."""
+    root = copy_project(tmp_path / "p")
+    paths = ProjectPaths(root)
+    settings = Settings.load(paths)
+    build(paths, settings)
+    before = snapshot(paths.dist_dir)
+    real = build_module.validate_published
+
+    def refuse_ner_bio(frame: object, table: object, *args: object, **kw: object) -> list[Problem]:
+        problems = real(frame, table, *args, **kw)  # type: ignore[arg-type]
+        if getattr(table, "name", None) == "ner_bio":
+            problems.append(Problem(str(kw["file"]), None, "tokens", "test", message="refused"))
+        return problems
+
+    monkeypatch.setattr(build_module, "validate_published", refuse_ner_bio)
+    with pytest.raises(BuildRefused) as refused:
+        build(paths, settings)
+    assert {p.file for p in refused.value.problems} == {
+        f"data/ner_bio/{s}-00000-of-00001.parquet" for s in ("train", "validation", "test")
+    }
+    assert snapshot(paths.dist_dir) == before
+    assert not list(root.glob(".dist.staging.*"))
+
+
+def test_render_release_files_are_read_from_its_folder_while_it_lives() -> None:
+    """Callers that compare builds (tests, release manifests) still get every file's bytes."""
+    release = render_release(PATHS, Settings.load(PATHS))
+    files = release.files
+    assert set(files) == {*release.small, *release.data}
+    for name, written in release.data.items():
+        data = files[name]
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (written.size, written.sha256)
+    checksums = files["checksums.sha256"].decode()
+    assert checksums == "".join(
+        f"{sha}  {name}\n"
+        for name, (_, sha) in sorted(release.digests().items())
+        if name != "checksums.sha256"
+    )
+    root = release.root
+    assert root.is_dir()
+    del release, files
+    assert not root.exists()  # the temporary folder goes with the release
