@@ -182,7 +182,10 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     export = work / "corpus" / "export.json"
     extra: dict[str, Any] = {}
     if name in ("validate", "build"):
+        from sahelwire.release.article_cache import clear as clear_articles
+
         clear(paths)  # a full figure, whatever stage filled the cache before
+        clear_articles(paths)  # the per-article memo too (published rows, gold)
     if name == "rebuild_1pct":
         extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))
     cache_log = _CacheLog()

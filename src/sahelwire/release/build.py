@@ -31,6 +31,7 @@ from sahelwire.io.atomic import (
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
+from sahelwire.release.article_cache import ArticleRowCache
 from sahelwire.release.card.data_sections import (
     examples_section,
     figures_section,
@@ -170,7 +171,13 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     }
     clock = release.phase_done("card_sections_from_inputs", clock)
     tables, bio_stats = _published_tables(
-        shapes, validated, articles, splits, clusters, engine=settings.build_engine
+        shapes,
+        validated,
+        articles,
+        splits,
+        clusters,
+        engine=settings.build_engine,
+        article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
     )
     del articles, validated
     clock = release.phase_done("published_tables", clock)
@@ -270,8 +277,9 @@ def _published_tables(
     clusters: dict[str, str],
     *,
     engine: str = "polars",
+    article_cache: ArticleRowCache | None = None,
 ) -> tuple[dict[str, dict[str, pa.Table]], BioStats]:
-    builder = ReleaseTableBuilder(shapes)
+    builder = ReleaseTableBuilder(shapes, article_cache)
     layers = validated.layers
     empty = pl.DataFrame()
     if engine == "duckdb":

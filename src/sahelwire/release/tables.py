@@ -12,7 +12,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -26,6 +26,9 @@ from sahelwire.release.ner_bio import BioStats, bio_rows, zone_segments
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
+
+if TYPE_CHECKING:
+    from sahelwire.release.article_cache import ArticleRowCache
 
 # Articles whose rows are held as Python objects at once: the tables are built chunk by
 # chunk in Arrow, so memory for rows does not grow with the corpus.
@@ -96,11 +99,14 @@ class _ZoneOf:
 class ReleaseTableBuilder:
     """Builds every published config's rows and Arrow tables."""
 
-    def __init__(self, shapes: ShapeBuilder) -> None:
+    def __init__(self, shapes: ShapeBuilder, article_cache: ArticleRowCache | None = None) -> None:
         self.shapes = shapes
         self.taxonomy = shapes.taxonomy
         # What ner_bio carried, summed over every chunk of articles (for the card).
         self.bio_stats = BioStats()
+        # The same per article, for the article cache (which pops what it stores).
+        self.article_bio: dict[str, BioStats] = {}
+        self.article_cache = article_cache
 
     def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         tx = self.taxonomy
@@ -228,6 +234,8 @@ class ReleaseTableBuilder:
                 art.id, art.text, layer["zones"], layer["entities"], protected
             )
             self.bio_stats.add(stats)
+            if self.article_cache is not None:
+                self.article_bio[art.id] = stats
             out["ner_bio"] += [
                 {
                     **row,
@@ -300,9 +308,21 @@ class ReleaseTableBuilder:
             name: {split: [] for split in SPLITS} for name in per_article
         }
         ordered = sorted(inputs.articles, key=lambda a: a.id)
+        memo = self.article_cache
+        if memo is not None:
+            memo.begin(inputs, {name: schemas[name] for name in per_article})
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            if memo is not None:
+                # The same rows, from the cache where an article's inputs are unchanged.
+                memoised = memo.chunk(
+                    self, dataclasses.replace(inputs, articles=chunk, gold=gold), schemas
+                )
+                for name in per_article:
+                    for split in SPLITS:
+                        parts[name][split] += memoised[name][split]
+                continue
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
             for name in per_article:
@@ -314,6 +334,8 @@ class ReleaseTableBuilder:
                         pa.Table.from_pylist(by_split.pop(split), schema=schemas[name])
                     )
             del rows
+        if memo is not None:
+            memo.finish()
         out: dict[str, dict[str, pa.Table]] = {}
         unsplit = self.unsplit_rows(inputs)
         for name, spec in configs.items():
