@@ -2,9 +2,9 @@
 
 A build repeats, for every article, work whose result depends only on that article's inputs
 (its published rows, its adjudicated gold). A *pack* keeps those results for the articles of
-the last run: a few Arrow tables (Arrow IPC streams, lz4), the rows of each article being
-one range per table, plus per-article metadata (JSON), then a footer with the metadata's
-sha256. Each article's entry records the *key* it was made under: a sha256 of exactly what
+the last run: a few Arrow tables (Arrow IPC streams, zstd: smaller than lz4 and, measured,
+faster to read back), the rows of each article being one range per table, plus per-article
+metadata (JSON), then a footer with the metadata's sha256. Each article's entry records the *key* it was made under: a sha256 of exactly what
 its result depends on (the caller's fingerprint of code, taxonomy and schemas, and the
 article's own inputs). An entry is used only when its key equals the key of the current
 inputs.
@@ -175,7 +175,7 @@ class ArticlePacks:
                     sections: dict[str, Any] = {}
                     for name, schema in self.schemas.items():
                         buffer = io.BytesIO()
-                        options = ipc.IpcWriteOptions(compression="lz4")
+                        options = ipc.IpcWriteOptions(compression="zstd")
                         rows = 0
                         with ipc.new_stream(buffer, schema, options=options) as writer:
                             for piece in tables[name]:

@@ -76,9 +76,8 @@ def code_fingerprint(paths: ProjectPaths, root_module: str, *extra: Any) -> str:
     add("format", f"{FORMAT} {root_module}".encode())
     versions = f"{platform.python_version()} polars {pl.__version__} pyarrow {pa.__version__}"
     add("versions", versions.encode())
-    sources = parser_sources(root_module)
-    for module in (__name__, "sahelwire.io.article_packs"):
-        sources |= parser_sources(module)
+    # One walk: this module imports root_module (for its types) and the pack format.
+    sources = parser_sources(__name__)
     if root_module not in sources or __name__ not in sources:
         raise Uncacheable("the source files are not readable")
     for module, source in sorted(sources.items()):
