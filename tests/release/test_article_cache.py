@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from helpers import copy_project
+from helpers import copy_project, run_cli
+from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -150,3 +151,20 @@ def test_the_cache_can_be_cleared_and_the_folder_be_unwritable(
     cache_folder(project).write_text("in the way")
     assert files(project, monkeypatch, cache=True) == expected
     assert caches[-1].stats.write_error
+
+
+def test_cache_info_lists_and_clear_removes_the_memo_packs(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files(project, monkeypatch, cache=True)
+    (rows,) = packs(project)
+    (errors,) = sorted(agreement_folder(project).glob("*.pack"))
+    shown = run_cli(project.root, "cache", "info")
+    assert shown.returncode == 0, shown.stderr
+    assert rows.name in shown.stdout and errors.name in shown.stdout
+    assert "per-article published rows" in shown.stdout
+    cleared = run_cli(project.root, "cache", "clear")
+    assert cleared.returncode == 0, cleared.stderr
+    # the export pack and the two memo packs
+    assert "removed 3 cache file(s)" in cleared.stdout
+    assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))

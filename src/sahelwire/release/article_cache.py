@@ -26,18 +26,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import platform
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from sahelwire.annotations.export_cache import Uncacheable, _canonical, parser_sources
+from sahelwire.annotations.export_cache import Uncacheable
 from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
 from sahelwire.io.article_packs import ArticlePacks, LoadedPack, clear_folder, memo_enabled
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
@@ -49,8 +48,6 @@ from sahelwire.schema.table_specs import ARTICLE_ID
 if TYPE_CHECKING:
     from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 
-FORMAT = 1
-ROWS_MODULE = "sahelwire.release.tables"
 GOLD_FRAMES = ("regions", "relations", "choices", "status")
 
 
@@ -61,65 +58,6 @@ def cache_folder(paths: ProjectPaths) -> Path:
 def clear(paths: ProjectPaths) -> tuple[int, int]:
     """Remove the article cache: (files, bytes) removed. The next build makes it again."""
     return clear_folder(cache_folder(paths))
-
-
-def code_fingerprint(paths: ProjectPaths, root_module: str, *extra: Any) -> str:
-    """sha256 of the code ``root_module`` runs (its transitive sahelwire imports and this
-    module), the versions, every file of ``schemas/`` and ``extra`` (taxonomy, schemas).
-    Uncacheable when the sources cannot be read (a code change could not be seen)."""
-    digest = hashlib.sha256()
-
-    def add(label: str, data: bytes) -> None:
-        digest.update(f"{label}\0{len(data)}\0".encode())
-        digest.update(data)
-
-    add("format", f"{FORMAT} {root_module}".encode())
-    versions = f"{platform.python_version()} polars {pl.__version__} pyarrow {pa.__version__}"
-    add("versions", versions.encode())
-    # One walk: this module imports root_module (for its types) and the pack format.
-    sources = parser_sources(__name__)
-    if root_module not in sources or __name__ not in sources:
-        raise Uncacheable("the source files are not readable")
-    for module, source in sorted(sources.items()):
-        add(f"code {module}", source.read_bytes())
-    for i, value in enumerate(extra):
-        add(f"extra {i}", json.dumps(_canonical(value), sort_keys=True, default=repr).encode())
-    if paths.schemas_dir.is_dir():
-        for schema in sorted(p for p in paths.schemas_dir.rglob("*") if p.is_file()):
-            add(f"schema {schema.relative_to(paths.schemas_dir)}", schema.read_bytes())
-    return digest.hexdigest()
-
-
-def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, bytes]:
-    """Per ``id_col`` value: a sha256 of its rows (every column, in frame order)."""
-    if df.height == 0:
-        return {}
-    exact = []
-    for name, dtype in df.schema.items():
-        column = df[name]
-        if dtype.is_float():
-            # Row hashes treat -0.0 and 0.0 (and NaNs) alike; the rows they make do not.
-            bits = column.cast(pl.Float64).fill_null(0.0).to_numpy().view(np.int64)
-            column = pl.Series(name, bits)
-        exact += [column, df[name].is_null().alias(f"{name}\0null")]
-    hashed = pl.DataFrame(exact)
-    h = [hashed.hash_rows(seed=s).to_numpy() for s in (11, 101)]
-    keyed = (
-        pl.DataFrame({"a": df[id_col], "h0": h[0], "h1": h[1]}).with_row_index("i").sort(["a", "i"])
-    )
-    hashes = np.ascontiguousarray(
-        np.stack([keyed["h0"].to_numpy(), keyed["h1"].to_numpy()], axis=1)
-    ).tobytes()
-    counts = keyed.group_by("a", maintain_order=True).len()
-    out: dict[str, bytes] = {}
-    offset = 0
-    width = 16
-    schema = repr(df.schema).encode()
-    for article_id, n in counts.iter_rows():
-        chunk = hashes[offset * width : (offset + n) * width]
-        out[article_id] = hashlib.sha256(schema + chunk).digest()
-        offset += n
-    return out
 
 
 def encode_bio(stats: BioStats) -> list[Any]:
@@ -171,7 +109,7 @@ class ArticleRowCache:
         if not memo_enabled():
             return None
         try:
-            fingerprint = code_fingerprint(paths, ROWS_MODULE, taxonomy, shapes)
+            fingerprint = code_fingerprint(paths, __name__, taxonomy, shapes)
         except (Uncacheable, OSError):
             return None
         return cls(cache_folder(paths), fingerprint)

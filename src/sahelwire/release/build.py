@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import polars as pl
 import pyarrow as pa
 
 from sahelwire.annotations.agreement import agreement_report
+from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
 from sahelwire.annotations.layers import raw_frame
 from sahelwire.io.atomic import (
@@ -81,6 +83,7 @@ from sahelwire.release.validation import RawTexts, ValidatedInputs, validate_inp
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs
 from sahelwire.schema.table_validation import validate_published
+from sahelwire.schema.taxonomy import Taxonomy
 
 # The card scores the pre-annotation baseline on at most this many articles with gold (a
 # fixed sample, stated in the card): predicting costs milliseconds per article, which
@@ -156,6 +159,7 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
                 taxonomy,
                 relations=validated.layers.relations,
                 min_articles=settings.agreement_min_articles,
+                error_classes=_memoised_error_classes(paths, taxonomy),
             ),
         ),
         "provenance": provenance_section(annotation_facts),
@@ -267,6 +271,14 @@ def render_release(paths: ProjectPaths, settings: Settings) -> BuiltRelease:
     release.files["checksums.sha256"] = checksums(release.files).encode()
     release.phase_done("metadata_card_plots_croissant", clock)
     return release
+
+
+def _memoised_error_classes(
+    paths: ProjectPaths, taxonomy: Taxonomy
+) -> Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None:
+    """nervaluate's span error classes memoised per article, or None (cache off)."""
+    cache = ErrorClassCache.for_project(paths, taxonomy)
+    return cache.span_error_classes if cache is not None else None
 
 
 def _published_tables(

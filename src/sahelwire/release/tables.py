@@ -10,9 +10,9 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -26,9 +26,6 @@ from sahelwire.release.ner_bio import BioStats, bio_rows, zone_segments
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
-
-if TYPE_CHECKING:
-    from sahelwire.release.article_cache import ArticleRowCache
 
 # Articles whose rows are held as Python objects at once: the tables are built chunk by
 # chunk in Arrow, so memory for rows does not grow with the corpus.
@@ -96,10 +93,25 @@ class _ZoneOf:
         return self.segments[k][2] if k >= 0 else BODY_ZONE
 
 
+class RowMemo(Protocol):
+    """Per-article rows kept between builds (:class:`sahelwire.release.article_cache.ArticleRowCache`)."""
+
+    def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None: ...
+
+    def chunk(
+        self,
+        builder: ReleaseTableBuilder,
+        inputs: ReleaseInputs,
+        schemas: Mapping[str, pa.Schema],
+    ) -> dict[str, dict[str, list[pa.Table]]]: ...
+
+    def finish(self) -> None: ...
+
+
 class ReleaseTableBuilder:
     """Builds every published config's rows and Arrow tables."""
 
-    def __init__(self, shapes: ShapeBuilder, article_cache: ArticleRowCache | None = None) -> None:
+    def __init__(self, shapes: ShapeBuilder, article_cache: RowMemo | None = None) -> None:
         self.shapes = shapes
         self.taxonomy = shapes.taxonomy
         # What ner_bio carried, summed over every chunk of articles (for the card).
