@@ -49,9 +49,7 @@ def test_the_memo_never_changes_what_validate_reports(
     assert cold["annotations"] > 0 and cold["gold"] > 0
     assert problems(paths, monkeypatch, memo=True) == []
     warm = memos[-1].stats
-    assert {k: (s.hits, s.misses) for k, s in warm.items()} == {
-        k: (n, 0) for k, n in cold.items()
-    }
+    assert {k: (s.hits, s.misses) for k, s in warm.items()} == {k: (n, 0) for k, n in cold.items()}
 
     # One region's text no longer matches the article: that article is checked again and
     # the Problem is the one validate reports without the memo.
