@@ -249,14 +249,11 @@ def adjudicate(
     taxonomy: Taxonomy,
     *,
     decided: Mapping[str, dict[str, dict[str, Any]]] | None = None,
-    memo: Callable[..., None] | None = None,
 ) -> Adjudication:
     """Apply the module's rules; see its docstring.
 
     ``decided`` (article -> item -> decision) stands in for the decisions files of those
     articles: the review loop tries the decisions a review implies before writing them.
-    ``memo``: settles the article-by-article articles instead of ``_adjudicate_articles``
-    with the same result (:meth:`sahelwire.annotations.adjudication_cache.AdjudicationCache.articles`).
     """
     counted, superseded = _latest(annotations)
     result = Adjudication(GoldLayer.empty(), conflicts=list(superseded))
@@ -286,6 +283,7 @@ def adjudicate(
         mine = df.filter(pl.col("annotation_id").is_in(slow_ids))
         return {k[0]: g for k, g in mine.group_by("annotation_id")}
 
+    reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
     # A decision may set a tied attribute to any value: one with a closed value set (realis,
     # bound) must get one of its values, or the published ClassLabel would have none.
     closed = {
@@ -294,19 +292,11 @@ def adjudicate(
         for a in layer.attributes
         if a.values is not None
     }
-    rows = (region_rows, relation_rows, choice_rows, status_rows)
-    if memo is not None:
-        memo(
-            counted, single, slow_ids, (regions, relations, choices), decisions_of,
-            annotator_of, result, rows, closed,
+    with paused_gc():
+        _adjudicate_articles(
+            counted, single, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
+            (region_rows, relation_rows, choice_rows, status_rows), closed,
         )  # fmt: skip
-    else:
-        reg_by, rel_by, cho_by = by_ann(regions), by_ann(relations), by_ann(choices)
-        with paused_gc():
-            _adjudicate_articles(
-                counted, single, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
-                rows, closed,
-            )  # fmt: skip
     # Both paths give rows sorted by article and, within it, by item; merging them back in
     # that order gives exactly the rows of adjudicating every article one by one.
     result.gold = GoldLayer(

@@ -60,11 +60,9 @@ def load_annotation_layers(
             prediction_results=empty["prediction_results"],
         )
     from sahelwire.annotations.adjudication import adjudicate
-    from sahelwire.annotations.adjudication_cache import AdjudicationCache
     from sahelwire.annotations.tables import read_annotation_tables
 
     tables = read_annotation_tables(paths, taxonomy, texts=texts)
-    memo = AdjudicationCache.for_project(paths, taxonomy)
     result = adjudicate(
         tables.annotations,
         tables.regions,
@@ -72,7 +70,6 @@ def load_annotation_layers(
         tables.choices,
         paths.decisions_dir,
         taxonomy,
-        memo=memo.articles if memo is not None else None,
     )
     return AnnotationLayers(
         tables.annotations,

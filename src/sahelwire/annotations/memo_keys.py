@@ -50,7 +50,7 @@ def code_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str:
     return digest.hexdigest()
 
 
-def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[Any, bytes]:
+def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, bytes]:
     """Per ``id_col`` value: a sha256 of its rows (every column, in frame order)."""
     if df.height == 0:
         return {}
@@ -71,7 +71,7 @@ def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[Any, byt
         np.stack([keyed["h0"].to_numpy(), keyed["h1"].to_numpy()], axis=1)
     ).tobytes()
     counts = keyed.group_by("a", maintain_order=True).len()
-    out: dict[Any, bytes] = {}
+    out: dict[str, bytes] = {}
     offset = 0
     width = 16
     schema = repr(df.schema).encode()
