@@ -165,7 +165,7 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert "per-article published rows" in shown.stdout
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    # the export pack and five memo packs (adjudication, rows, error classes, span rules
-    # of the annotations and of gold)
-    assert "removed 6 cache file(s)" in cleared.stdout
+    # the export pack and four memo packs (rows, error classes, span rules of the
+    # annotations and of gold)
+    assert "removed 5 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))

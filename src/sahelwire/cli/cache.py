@@ -1,12 +1,10 @@
 """``sahelwire cache``: the local caches under .sahelwire/cache/.
 
 The export cache (sahelwire.annotations.export_cache) is only ever a copy of what the parser
-produced; the per-article memos (adjudication: sahelwire.annotations.adjudication_cache;
-published rows: sahelwire.release.article_cache; span error classes:
-sahelwire.annotations.agreement_cache; span rules: sahelwire.release.span_rule_cache) only
-copies of what a build computed. Removing
-them costs one full parse or computation on the next ``validate`` or ``build`` and changes
-nothing else.
+produced; the per-article memos (published rows: sahelwire.release.article_cache; span error
+classes: sahelwire.annotations.agreement_cache; span rules: sahelwire.release.span_rule_cache)
+only copies of what a build computed. Removing them costs one full parse or computation on the
+next ``validate`` or ``build`` and changes nothing else.
 """
 
 from __future__ import annotations
@@ -69,13 +67,11 @@ def clear() -> None:
 
 
 def _memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
-    from sahelwire.annotations.adjudication_cache import cache_folder as adjudication_folder
     from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
     from sahelwire.release.article_cache import cache_folder as rows_folder
     from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
 
     return [
-        ("per-article adjudication", adjudication_folder(paths)),
         ("per-article published rows", rows_folder(paths)),
         ("per-article span error classes", agreement_folder(paths)),
         ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
