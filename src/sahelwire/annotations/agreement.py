@@ -26,6 +26,7 @@ applied.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 
@@ -275,8 +276,12 @@ def agreement_report(
     *,
     relations: pl.DataFrame | None = None,
     min_articles: int = AGREEMENT_MIN_ARTICLES,
+    error_classes: Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``error_classes``: stands in for :func:`span_error_classes` (the same result, e.g.
+    memoised per article by :mod:`sahelwire.annotations.agreement_cache`)."""
     counted, _ = _latest(annotations)
+    errors = error_classes or span_error_classes
     multi = sum(1 for ids in counted.values() if len(ids) >= 2)
     # Only annotations of doubly annotated articles are compared: read those rows alone
     # (most of a large corpus is single-annotated).
@@ -290,7 +295,7 @@ def agreement_report(
         "caution": caution(multi, min_articles) if multi else None,
         "spans": span_agreement(annotations, regions, taxonomy) if regions.height else {},
         "article_labels": label_alpha(annotations, choices, taxonomy) if choices.height else {},
-        "span_errors": span_error_classes(annotations, regions, taxonomy) if regions.height else {},
+        "span_errors": errors(annotations, regions, taxonomy) if regions.height else {},
         "arguments": (
             argument_agreement(annotations, regions, relations)
             if relations is not None and multi

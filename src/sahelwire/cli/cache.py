@@ -1,17 +1,24 @@
-"""``sahelwire cache``: the local export cache (sahelwire.annotations.export_cache).
+"""``sahelwire cache``: the local caches under .sahelwire/cache/.
 
-The cache is only ever a copy of what the parser produced; removing it costs one full parse
-on the next ``validate`` or ``build`` and changes nothing else.
+The export cache (sahelwire.annotations.export_cache) is only ever a copy of what the parser
+produced; the per-article memos (published rows: sahelwire.release.article_cache; span error
+classes: sahelwire.annotations.agreement_cache; span rules: sahelwire.release.span_rule_cache)
+only copies of what a build computed. Removing them costs one full parse or computation on the
+next ``validate`` or ``build`` and changes nothing else.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from sahelwire.cli.common import project_paths
+from sahelwire.io.paths import ProjectPaths
 
 app = typer.Typer(
-    help="The local cache of parsed exports (.sahelwire/cache/; never a source of truth).",
+    help="The local caches of parsed exports and per-article build results "
+    "(.sahelwire/cache/; never a source of truth).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,6 +29,8 @@ app = typer.Typer(
 def info() -> None:
     """List the cache's pack files: size and entries (one per export file parsed)."""
     from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, cache_enabled, describe
+    from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
+    from sahelwire.io.article_packs import describe_folder, memo_enabled
 
     paths = project_paths()
     state = "on" if cache_enabled() else f"off ({CACHE_ENV} is set)"
@@ -31,14 +40,40 @@ def info() -> None:
         total += size
         shown = "unreadable (ignored, replaced on the next write)" if entries is None else entries
         typer.echo(f"  {name}  {size / 2**20:.1f} MiB  entries: {shown}")
+    for title, folder in _memo_folders(paths):
+        state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
+        typer.echo(f"{title}: {folder.relative_to(paths.root)} ({state})")
+        for name, size, entries in describe_folder(folder):
+            total += size
+            shown = (
+                "unreadable (ignored, replaced on the next build)" if entries is None else entries
+            )
+            typer.echo(f"  {name}  {size / 2**20:.1f} MiB  articles: {shown}")
     typer.echo(f"total {total / 2**20:.1f} MiB")
 
 
 @app.command()
 def clear() -> None:
-    """Remove the export cache (the next validate or build parses every export again)."""
+    """Remove the caches (the next validate or build parses and computes everything again)."""
     from sahelwire.annotations.export_cache import clear as clear_cache
+    from sahelwire.io.article_packs import clear_folder
 
     paths = project_paths()
     files, size = clear_cache(paths)
+    for _, folder in _memo_folders(paths):
+        more, more_size = clear_folder(folder)
+        files, size = files + more, size + more_size
     typer.echo(f"removed {files} cache file(s), {size / 2**20:.1f} MiB")
+
+
+def _memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
+    from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+    from sahelwire.release.article_cache import cache_folder as rows_folder
+    from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
+
+    return [
+        ("per-article published rows", rows_folder(paths)),
+        ("per-article span error classes", agreement_folder(paths)),
+        ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
+        ("per-article span rules (gold)", span_rules_folder(paths) / "gold"),
+    ]

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sahelwire.annotations.agreement import agreement_report
+from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
 from sahelwire.annotations.layers import raw_frame
 from sahelwire.io.atomic import (
@@ -37,6 +38,7 @@ from sahelwire.io.atomic import (
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
+from sahelwire.release.article_cache import ArticleRowCache
 from sahelwire.release.card.data_sections import (
     examples_section,
     figures_section,
@@ -86,6 +88,7 @@ from sahelwire.release.validation import RawTexts, ValidatedInputs, validate_inp
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs
 from sahelwire.schema.table_validation import validate_published
+from sahelwire.schema.taxonomy import Taxonomy
 
 # The card scores the pre-annotation baseline on at most this many articles with gold (a
 # fixed sample, stated in the card): predicting costs milliseconds per article, which
@@ -343,6 +346,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
                 taxonomy,
                 relations=validated.layers.relations,
                 min_articles=settings.agreement_min_articles,
+                error_classes=_memoised_error_classes(paths, taxonomy),
             ),
         ),
         "provenance": provenance_section(annotation_facts),
@@ -372,6 +376,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
             clusters,
             engine=settings.build_engine,
             spill_dir=paths.state_dir / "tmp",
+            article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
         )
     except BaseException:
         published.abort()
@@ -453,6 +458,14 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
     release.phase_done("metadata_card_plots_croissant", clock)
 
 
+def _memoised_error_classes(
+    paths: ProjectPaths, taxonomy: Taxonomy
+) -> Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None:
+    """nervaluate's span error classes memoised per article, or None (cache off)."""
+    cache = ErrorClassCache.for_project(paths, taxonomy)
+    return cache.span_error_classes if cache is not None else None
+
+
 # DuckDB's memory for the annotations_raw sort; past it the sort spills to disk (under
 # .sahelwire/tmp). 2 GB bounded the 100k sort at a 2.6 GB peak (docs/columnar.md).
 DUCKDB_MEMORY_LIMIT = "2GB"
@@ -468,9 +481,10 @@ def _publish_tables(
     *,
     engine: str = "polars",
     spill_dir: Path,
+    article_cache: ArticleRowCache | None = None,
 ) -> BioStats:
     """Produce every config's rows and hand them to ``published`` as they come."""
-    builder = ReleaseTableBuilder(shapes)
+    builder = ReleaseTableBuilder(shapes, article_cache)
     layers = validated.layers
     empty = pl.DataFrame()
     if engine == "duckdb":

@@ -10,9 +10,9 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -93,14 +93,32 @@ class _ZoneOf:
         return self.segments[k][2] if k >= 0 else BODY_ZONE
 
 
+class RowMemo(Protocol):
+    """Per-article rows kept between builds (:class:`sahelwire.release.article_cache.ArticleRowCache`)."""
+
+    def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None: ...
+
+    def chunk(
+        self,
+        builder: ReleaseTableBuilder,
+        inputs: ReleaseInputs,
+        schemas: Mapping[str, pa.Schema],
+    ) -> dict[str, dict[str, list[pa.Table]]]: ...
+
+    def finish(self) -> None: ...
+
+
 class ReleaseTableBuilder:
     """Builds every published config's rows and Arrow tables."""
 
-    def __init__(self, shapes: ShapeBuilder) -> None:
+    def __init__(self, shapes: ShapeBuilder, article_cache: RowMemo | None = None) -> None:
         self.shapes = shapes
         self.taxonomy = shapes.taxonomy
         # What ner_bio carried, summed over every chunk of articles (for the card).
         self.bio_stats = BioStats()
+        # The same per article, for the article cache (which pops what it stores).
+        self.article_bio: dict[str, BioStats] = {}
+        self.article_cache = article_cache
 
     def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         tx = self.taxonomy
@@ -228,6 +246,8 @@ class ReleaseTableBuilder:
                 art.id, art.text, layer["zones"], layer["entities"], protected
             )
             self.bio_stats.add(stats)
+            if self.article_cache is not None:
+                self.article_bio[art.id] = stats
             out["ner_bio"] += [
                 {
                     **row,
@@ -349,12 +369,28 @@ class ReleaseTableBuilder:
             name: self.shapes.arrow_schema(configs[name], published=True) for name in per_article
         }
         ordered = sorted(inputs.articles, key=lambda a: a.id)
+        memo = self.article_cache
+        if memo is not None:
+            memo.begin(inputs, schemas)
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            out: dict[str, dict[str, pa.Table]] = {}
+            if memo is not None:
+                # The same rows, from the cache where an article's inputs are unchanged.
+                memoised = memo.chunk(
+                    self, dataclasses.replace(inputs, articles=chunk, gold=gold), schemas
+                )
+                for name in per_article:
+                    out[name] = {
+                        split: pa.concat_tables(pieces) if pieces else schemas[name].empty_table()
+                        for split, pieces in memoised[name].items()
+                    }
+                del memoised
+                yield out
+                continue
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
-            out: dict[str, dict[str, pa.Table]] = {}
             for name in per_article:
                 by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
                 for r in rows.pop(name, []):
@@ -365,6 +401,8 @@ class ReleaseTableBuilder:
                 }
             del rows
             yield out
+        if memo is not None:
+            memo.finish()
 
     def raw_schema(self) -> pa.Schema:
         return self.shapes.arrow_schema(

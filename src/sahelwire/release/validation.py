@@ -20,6 +20,7 @@ from sahelwire.annotations.layers import AnnotationLayers, load_annotation_layer
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.completeness import Finding, completeness_findings
+from sahelwire.release.span_rule_cache import SpanRuleMemo
 from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.publish_rules import check_units, check_zone_containment
@@ -210,18 +211,22 @@ def validate_annotations(
                     found += validate_frame(part, specs.source[name], taxonomy, file=str(source))
             report.problems += found
         report.checked[name] = frame.height
-    report.problems += check_regions(
-        layers.regions, texts, taxonomy, registries, file=exports, file_col="source_file"
-    )
+    # The span rules skip articles whose rows and text passed them before (same Problems).
+    memo = SpanRuleMemo.for_project(paths, taxonomy)
+
+    def spans(kind: str, regions: pl.DataFrame, **options: Any) -> list[Problem]:
+        if memo is None:
+            return check_regions(regions, texts, taxonomy, registries, **options)
+        return memo.check_regions(kind, regions, texts, taxonomy, registries, **options)
+
+    report.problems += spans("annotations", layers.regions, file=exports, file_col="source_file")
     report.problems += check_relations(
         layers.relations, layers.regions, taxonomy, file=exports, file_col="source_file"
     )
     gold = layers.gold
-    report.problems += check_regions(
+    report.problems += spans(
+        "gold",
         gold.regions,
-        texts,
-        taxonomy,
-        registries,
         file="gold",
         id_col="region_key",
         group_col="article_id",

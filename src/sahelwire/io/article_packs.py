@@ -1,0 +1,248 @@
+"""Per-article memo packs: work done for each article, kept in ``.sahelwire/cache/<kind>/``.
+
+A build repeats, for every article, work whose result depends only on that article's inputs
+(its published rows, its adjudicated gold). A *pack* keeps those results for the articles of
+the last run: a few Arrow tables (Arrow IPC streams, zstd: smaller than lz4 and, measured,
+faster to read back), the rows of each article being one range per table, plus per-article
+metadata (JSON), then a footer with the metadata's sha256. Each article's entry records the *key* it was made under: a sha256 of exactly what
+its result depends on (the caller's fingerprint of code, taxonomy and schemas, and the
+article's own inputs). An entry is used only when its key equals the key of the current
+inputs.
+
+**Never a source of truth.** A pack is used only when its footer, metadata sha256, format
+and fingerprint hold and every table matches its sha256 and the schema asked for; anything
+else (missing, truncated, tampered, foreign, stale) is an empty pack, never an error, and
+is replaced by the next write. One pack per kind is kept: a run that computed anything
+writes one pack of exactly its articles and removes the others. Writes go to a temporary
+file renamed into place, so readers see a whole pack or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import struct
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MAGIC = b"SWARTPK1"
+# Footer: metadata length (u64, little-endian), metadata sha256 (32 bytes), MAGIC.
+_FOOTER = struct.Struct("<Q32s8s")
+SUFFIX = ".pack"
+_OFF = frozenset({"0", "off", "no", "false"})
+CACHE_ENV = "SAHELWIRE_ARTICLE_CACHE"
+
+
+def memo_enabled() -> bool:
+    """False when ``SAHELWIRE_ARTICLE_CACHE`` is ``off`` (or 0/no/false)."""
+    return os.environ.get(CACHE_ENV, "").strip().lower() not in _OFF
+
+
+class BadPack(ValueError):
+    """A pack that is not a sound one of this fingerprint and schema: ignored."""
+
+
+@dataclass
+class LoadedPack:
+    """A verified pack: its tables and, per article, its entry (key, row ranges, extra)."""
+
+    path: Path
+    tables: dict[str, pa.Table]
+    entries: dict[str, dict[str, Any]]
+
+
+@dataclass
+class MemoStats:
+    """What one run did with a memo pack (tests, the benchmark)."""
+
+    hits: int = 0
+    misses: int = 0
+    ignored: list[str] = field(default_factory=list)  # "pack: why" for every pack not used
+    stored: int = 0
+    write_error: str | None = None
+
+
+def _read_pack(path: Path, fingerprint: str, schemas: Mapping[str, pa.Schema]) -> LoadedPack:
+    data = path.read_bytes()
+    size = len(data)
+    if size < _FOOTER.size:
+        raise BadPack("shorter than its footer (truncated)")
+    length, digest, magic = _FOOTER.unpack(data[size - _FOOTER.size :])
+    if magic != MAGIC:
+        raise BadPack("no pack footer (truncated or not a pack)")
+    end = size - _FOOTER.size - length
+    if end < 0:
+        raise BadPack("metadata longer than the file")
+    raw = data[end : size - _FOOTER.size]
+    if hashlib.sha256(raw).digest() != digest:
+        raise BadPack("metadata does not match its sha256 (corrupt)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
+        raise BadPack("another format, code, taxonomy or schema (foreign or stale)")
+    tables: dict[str, pa.Table] = {}
+    view = memoryview(data)
+    for name, schema in schemas.items():
+        section = meta["tables"].get(name)
+        if section is None:
+            raise BadPack(f"no {name} table")
+        lo, n = int(section["offset"]), int(section["length"])
+        if not 0 <= lo <= lo + n <= end:
+            raise BadPack(f"the {name} table lies outside the file")
+        chunk = view[lo : lo + n]
+        if hashlib.sha256(chunk).hexdigest() != section["sha256"]:
+            raise BadPack(f"the {name} table does not match its sha256 (corrupt)")
+        table = ipc.open_stream(pa.py_buffer(chunk)).read_all()
+        if not table.schema.equals(schema) or table.num_rows != section["rows"]:
+            raise BadPack(f"the {name} table has another schema or length")
+        tables[name] = table
+    entries = meta["entries"]
+    for entry in entries.values():
+        for name, (lo, n) in entry["rows"].items():
+            if name not in tables or not 0 <= lo <= lo + n <= tables[name].num_rows:
+                raise BadPack(f"an entry's {name} rows lie outside the table")
+    return LoadedPack(path, tables, entries)
+
+
+class ArticlePacks:
+    """The memo packs of one kind (one folder) for one fingerprint and set of schemas."""
+
+    def __init__(self, folder: Path, fingerprint: str, schemas: Mapping[str, pa.Schema]) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.schemas = dict(schemas)
+        self.stats = MemoStats()
+
+    def key(self, *parts: bytes | str) -> str:
+        """sha256 of the fingerprint and ``parts``, each length-prefixed (no ambiguity)."""
+        digest = hashlib.sha256(self.fingerprint.encode())
+        for part in parts:
+            data = part.encode() if isinstance(part, str) else part
+            digest.update(f"\0{len(data)}\0".encode())
+            digest.update(data)
+        return digest.hexdigest()
+
+    def load(self) -> LoadedPack | None:
+        """The newest sound pack, or None (every other pack is noted and later removed)."""
+        try:
+            listed = sorted(
+                self.folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True
+            )
+        except OSError as exc:
+            self.stats.ignored.append(f"{self.folder}: {exc}")
+            return None
+        for path in listed:
+            try:
+                return _read_pack(path, self.fingerprint, self.schemas)
+            except FileNotFoundError:
+                continue
+            except Exception as exc:  # a cache is never an error: a miss
+                self.stats.ignored.append(f"{path.name}: {exc}")
+                log.debug("article cache: ignoring %s: %s", path, exc)
+        return None
+
+    def write(
+        self,
+        tables: Mapping[str, Sequence[pa.Table]],
+        entries: Mapping[str, dict[str, Any]],
+    ) -> None:
+        """Write one pack (``tables``: name -> pieces, concatenated in order) and remove
+        every other pack of the folder. Never raises: a cache that cannot be written is
+        skipped."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for leftover in self.folder.glob(".pack.*.tmp"):
+                # A killed writer's leftover (writers are not locked: the newest rename wins).
+                if leftover.stat().st_mtime < time.time() - 3600:
+                    with contextlib.suppress(FileNotFoundError):
+                        leftover.unlink()
+            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    sections: dict[str, Any] = {}
+                    for name, schema in self.schemas.items():
+                        buffer = io.BytesIO()
+                        options = ipc.IpcWriteOptions(compression="zstd")
+                        rows = 0
+                        with ipc.new_stream(buffer, schema, options=options) as writer:
+                            for piece in tables[name]:
+                                writer.write_table(piece)
+                                rows += piece.num_rows
+                        data = buffer.getvalue()
+                        sections[name] = {
+                            "offset": out.tell(),
+                            "length": len(data),
+                            "sha256": hashlib.sha256(data).hexdigest(),
+                            "rows": rows,
+                        }
+                        out.write(data)
+                    meta = {
+                        "format": FORMAT,
+                        "fingerprint": self.fingerprint,
+                        "tables": sections,
+                        "entries": dict(entries),
+                    }
+                    raw = json.dumps(meta, ensure_ascii=True, allow_nan=False).encode("ascii")
+                    digest = hashlib.sha256(raw)
+                    out.write(raw)
+                    out.write(_FOOTER.pack(len(raw), digest.digest(), MAGIC))
+                path = self.folder / f"{digest.hexdigest()[:32]}{SUFFIX}"
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            for other in self.folder.glob(f"*{SUFFIX}"):
+                if other != path:
+                    with contextlib.suppress(FileNotFoundError):
+                        other.unlink()
+            self.stats.stored = len(entries)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            self.stats.write_error = str(exc)
+            log.debug("article cache: not written: %s", exc)
+
+
+def clear_folder(folder: Path) -> tuple[int, int]:
+    """Remove every pack (and leftover temporary file) in ``folder``: (files, bytes)."""
+    removed = size = 0
+    if not folder.is_dir():
+        return 0, 0
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and (path.name.endswith(SUFFIX) or path.name.endswith(".tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                size += path.stat().st_size
+                path.unlink()
+                removed += 1
+    return removed, size
+
+
+def describe_folder(folder: Path) -> list[tuple[str, int, int | None]]:
+    """Each pack file: (name, bytes, entries or None when its metadata cannot be read)."""
+    out: list[tuple[str, int, int | None]] = []
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        entries: int | None = None
+        with contextlib.suppress(Exception), path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(size - _FOOTER.size)
+            length, digest, magic = _FOOTER.unpack(handle.read(_FOOTER.size))
+            handle.seek(size - _FOOTER.size - length)
+            raw = handle.read(length)
+            if magic == MAGIC and hashlib.sha256(raw).digest() == digest:
+                entries = len(json.loads(raw)["entries"])
+        out.append((path.name, path.stat().st_size, entries))
+    return out

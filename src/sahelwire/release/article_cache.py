@@ -1,0 +1,243 @@
+"""Memoised published rows per article: a rebuild recomputes only the articles that changed.
+
+:meth:`ReleaseTableBuilder.rows <sahelwire.release.tables.ReleaseTableBuilder.rows>` turns
+each article (text, manifest metadata, story cluster, gold rows) into its rows of every
+per-article config (documents, mentions, events, quantities, ner_bio) and its ``ner_bio``
+statistics. Nothing else goes in, so those results are kept in ``.sahelwire/cache/articles/``
+(:mod:`sahelwire.io.article_packs`; git-ignored, never a source of truth) under a key per
+article: the sha256 of
+
+* a fingerprint of the code (:mod:`sahelwire.release.tables` and every sahelwire module it
+  imports, this module, the pack format), the taxonomy, the published schemas, every file
+  of ``schemas/`` and the Python/polars/pyarrow versions, and
+* the article's id, manifest sha256, text, manifest row, story cluster and its rows of each
+  gold frame (regions, relations, choices, status) in their order, each row hashed with two
+  128-bit polars row hashes (the polars version is in the fingerprint; floats are hashed by
+  their bits, nulls by a mask, so ``-0.0``/``0.0`` and ``null``/``0`` differ).
+
+The split is not in the key: rows are cached per article and split when assembled. A hit's
+rows are zero-copy slices of the pack's tables; the published tables are the same values in
+the same order as without the cache, so their Parquet bytes are identical (tested: cold,
+warm, after a change, with a tampered pack). ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.annotations.export_cache import Uncacheable
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
+from sahelwire.io.article_packs import ArticlePacks, LoadedPack, clear_folder, memo_enabled
+from sahelwire.io.bulk import paused_gc
+from sahelwire.io.config import SPLITS
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import Article
+from sahelwire.release.ner_bio import BioStats
+from sahelwire.schema.table_specs import ARTICLE_ID
+
+if TYPE_CHECKING:
+    from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
+
+GOLD_FRAMES = ("regions", "relations", "choices", "status")
+
+
+def cache_folder(paths: ProjectPaths) -> Path:
+    return paths.state_dir / "cache" / "articles"
+
+
+def clear(paths: ProjectPaths) -> tuple[int, int]:
+    """Remove the article cache: (files, bytes) removed. The next build makes it again."""
+    return clear_folder(cache_folder(paths))
+
+
+def encode_bio(stats: BioStats) -> list[Any]:
+    out: list[Any] = []
+    for f in dataclasses.fields(stats):
+        value = getattr(stats, f.name)
+        out.append(list(value.items()) if isinstance(value, Counter) else value)
+    return out
+
+
+def decode_bio(data: list[Any]) -> BioStats:
+    stats = BioStats()
+    for f, value in zip(dataclasses.fields(stats), data, strict=True):
+        if isinstance(getattr(stats, f.name), Counter):
+            value = Counter(dict((str(k), int(v)) for k, v in value))
+        setattr(stats, f.name, value)
+    return stats
+
+
+def _gold_of(gold: GoldLayer, ids: list[str]) -> GoldLayer:
+    keep = pl.col("article_id").is_in(ids)
+
+    def of(df: pl.DataFrame) -> pl.DataFrame:
+        return df.filter(keep) if df.height else df
+
+    return GoldLayer(of(gold.regions), of(gold.relations), of(gold.choices), of(gold.status))
+
+
+class ArticleRowCache:
+    """The per-article rows of one build, from the pack where the key matches, else made.
+
+    Used by :meth:`ReleaseTableBuilder.tables`: :meth:`begin` once, :meth:`chunk` per chunk
+    of articles (its pieces per config and split, in article order), :meth:`finish` once.
+    """
+
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.packs: ArticlePacks | None = None
+        self.pack: LoadedPack | None = None
+        self.keys: dict[str, str] = {}
+        self.new_pieces: dict[str, list[pa.Table]] = {}
+        self.new_rows: dict[str, int] = {}
+        self.new_entries: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def for_project(cls, paths: ProjectPaths, taxonomy: Any, shapes: Any) -> ArticleRowCache | None:
+        """The cache of ``paths``, or None when it is off or the code cannot be fingerprinted."""
+        if not memo_enabled():
+            return None
+        try:
+            fingerprint = code_fingerprint(paths, __name__, taxonomy, shapes)
+        except (Uncacheable, OSError):
+            return None
+        return cls(cache_folder(paths), fingerprint)
+
+    @property
+    def stats(self) -> Any:
+        return self.packs.stats if self.packs else None
+
+    def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None:
+        self.packs = ArticlePacks(self.folder, self.fingerprint, schemas)
+        self.pack = self.packs.load()
+        self.new_pieces = {name: [] for name in schemas}
+        self.new_rows = dict.fromkeys(schemas, 0)
+        self.new_entries = {}
+        gold = inputs.gold
+        digests = {name: frame_digests(getattr(gold, name)) for name in GOLD_FRAMES}
+        none = b""
+        self.keys = {}
+        for art in inputs.articles:
+            self.keys[art.id] = self.packs.key(
+                art.id,
+                art.sha256 or "",
+                hashlib.sha256(art.text.encode("utf-8", "surrogatepass")).digest(),
+                json.dumps(art.meta, sort_keys=True, default=repr),
+                json.dumps(inputs.clusters.get(art.id)),
+                *(digests[name].get(art.id, none) for name in GOLD_FRAMES),
+            )
+
+    def _hit(self, art: Article) -> dict[str, Any] | None:
+        if self.pack is None:
+            return None
+        entry = self.pack.entries.get(art.id)
+        if entry is None or entry.get("key") != self.keys[art.id]:
+            return None
+        if set(entry.get("rows", ())) != set(self.new_pieces) or "bio" not in entry:
+            return None
+        return entry
+
+    def chunk(
+        self,
+        builder: ReleaseTableBuilder,
+        inputs: ReleaseInputs,
+        schemas: Mapping[str, pa.Schema],
+    ) -> dict[str, dict[str, list[pa.Table]]]:
+        """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
+        assert self.packs is not None
+        names = list(self.new_pieces)
+        entries = {art.id: self._hit(art) for art in inputs.articles}
+        misses = [art for art in inputs.articles if entries[art.id] is None]
+        self.packs.stats.hits += len(inputs.articles) - len(misses)
+        self.packs.stats.misses += len(misses)
+        made: dict[str, dict[str, pa.Table]] = {}
+        made_at: dict[str, dict[str, tuple[int, int]]] = {}  # config -> article -> range
+        total = builder.bio_stats
+        if misses:
+            builder.bio_stats = BioStats()  # the run's total is summed below, in order
+            gold = inputs.gold
+            if len(misses) < len(inputs.articles):
+                gold = _gold_of(gold, [a.id for a in misses])
+            with paused_gc():
+                rows = builder.rows(dataclasses.replace(inputs, articles=misses, gold=gold))
+            builder.bio_stats = total
+            for name in names:
+                by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+                for r in rows.pop(name, []):
+                    by_split[inputs.splits[r[ARTICLE_ID]]].append(r)
+                made[name] = {}
+                made_at[name] = {}
+                for split in SPLITS:
+                    counts = Counter(r[ARTICLE_ID] for r in by_split[split])
+                    offset = 0
+                    for art in misses:
+                        if inputs.splits[art.id] == split:
+                            made_at[name][art.id] = (offset, counts.get(art.id, 0))
+                            offset += counts.get(art.id, 0)
+                    made[name][split] = pa.Table.from_pylist(
+                        by_split.pop(split), schema=schemas[name]
+                    )
+            del rows
+        out: dict[str, dict[str, list[pa.Table]]] = {}
+        for name in names:
+            out[name] = {}
+            for split in SPLITS:
+                runs: list[tuple[pa.Table, int, int]] = []  # (source, start, length)
+                for art in inputs.articles:
+                    if inputs.splits[art.id] != split:
+                        continue
+                    entry = entries[art.id]
+                    if entry is None:
+                        source = made[name][split]
+                        start, n = made_at[name][art.id]
+                    else:
+                        assert self.pack is not None
+                        source = self.pack.tables[name]
+                        start, n = entry["rows"][name]
+                    if runs and runs[-1][0] is source and runs[-1][1] + runs[-1][2] == start:
+                        runs[-1] = (source, runs[-1][1], runs[-1][2] + n)
+                    else:
+                        runs.append((source, start, n))
+                pieces = [
+                    source if (start == 0 and n == source.num_rows) else source.slice(start, n)
+                    for source, start, n in runs
+                    if n
+                ]
+                # Where each article's rows will be in the pack this run writes.
+                at = self.new_rows[name]
+                for art in inputs.articles:
+                    if inputs.splits[art.id] != split:
+                        continue
+                    entry = entries[art.id]
+                    n = made_at[name][art.id][1] if entry is None else entry["rows"][name][1]
+                    new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
+                    new.setdefault("rows", {})[name] = [at, n]
+                    at += n
+                self.new_rows[name] = at
+                self.new_pieces[name] += pieces
+                out[name][split] = pieces
+        for art in inputs.articles:
+            entry = entries[art.id]
+            stats = builder.article_bio.pop(art.id) if entry is None else decode_bio(entry["bio"])
+            total.add(stats)
+            self.new_entries[art.id]["bio"] = encode_bio(stats)
+        return out
+
+    def finish(self) -> None:
+        """Store this run's rows when anything was made (or the pack was not usable)."""
+        assert self.packs is not None
+        if self.packs.stats.misses or (self.pack is None and self.new_entries):
+            self.packs.write(self.new_pieces, self.new_entries)
+        self.new_pieces = {}
+        self.pack = None

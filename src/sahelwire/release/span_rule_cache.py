@@ -1,0 +1,91 @@
+"""Span rules memoised per article: a rebuild checks only the regions of articles that changed.
+
+:func:`sahelwire.schema.span_rules.check_regions` applies rules that each look at one row,
+or at the rows of one group (an annotation, or a gold article) of one layer, with the
+article's text and the registries. So the Problems of a set of rows are those of each
+article's rows, in row order, and an article that gave no Problem gives none again while its
+rows and its text are the same. Those *clean* verdicts are kept in
+``.sahelwire/cache/span_rules/<kind>/`` (:mod:`sahelwire.io.article_packs`, metadata only)
+under a key per article: the fingerprint of this code (with the rules' module), the taxonomy
+and every file of ``schemas/`` (the registries are there), what is checked (``kind`` and the
+call's options), a digest of the article's rows (every column, in order) and the sha256 of
+its text. The rules then run on the rows of the other articles only, which gives the same
+Problems in the same order (those of clean articles being none). Only a run with no Problem
+records new verdicts. Never a source of truth; ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sahelwire.annotations.export_cache import Uncacheable
+from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
+from sahelwire.io.article_packs import ArticlePacks, memo_enabled
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.registries import Registries
+from sahelwire.schema.span_rules import check_regions
+from sahelwire.schema.taxonomy import Taxonomy
+
+
+def cache_folder(paths: ProjectPaths) -> Path:
+    return paths.state_dir / "cache" / "span_rules"
+
+
+class SpanRuleMemo:
+    """Clean verdicts of :func:`check_regions` per article, for one project."""
+
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.stats: dict[str, Any] = {}  # kind -> MemoStats of its last check
+
+    @classmethod
+    def for_project(cls, paths: ProjectPaths, taxonomy: Taxonomy) -> SpanRuleMemo | None:
+        if not memo_enabled():
+            return None
+        try:
+            fingerprint = code_fingerprint(paths, __name__, taxonomy)
+        except (Uncacheable, OSError, ValueError):
+            return None
+        return cls(cache_folder(paths), fingerprint)
+
+    def check_regions(
+        self,
+        kind: str,
+        regions: pl.DataFrame,
+        texts: Mapping[str, str],
+        taxonomy: Taxonomy,
+        registries: Registries,
+        **options: Any,
+    ) -> list[Problem]:
+        """What ``check_regions(regions, texts, taxonomy, registries, **options)`` returns."""
+        packs = ArticlePacks(self.folder / kind, self.fingerprint, {})
+        self.stats[kind] = packs.stats
+        if not regions.height:
+            return check_regions(regions, texts, taxonomy, registries, **options)
+        call = json.dumps([kind, sorted(options.items())])
+        digests = frame_digests(regions, "article_id")
+        keys = {}
+        for article, rows in digests.items():
+            text = texts.get(article)
+            if text is None:
+                continue  # rows without a text are never clean: always checked
+            sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+            keys[article] = packs.key(call, article, rows, sha)
+        pack = packs.load()
+        entries = pack.entries if pack is not None else {}
+        clean = {a for a, k in keys.items() if entries.get(a, {}).get("key") == k}
+        packs.stats.hits, packs.stats.misses = len(clean), len(digests) - len(clean)
+        rest = regions.filter(~pl.col("article_id").is_in(list(clean))) if clean else regions
+        problems = check_regions(rest, texts, taxonomy, registries, **options)
+        if not problems and (packs.stats.misses or pack is None):
+            # Every article with a text is clean now (none gave a Problem).
+            packs.write({}, {a: {"key": k, "rows": {}} for a, k in keys.items()})
+        return problems

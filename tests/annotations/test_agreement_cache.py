@@ -1,0 +1,63 @@
+"""nervaluate's span error classes memoised per article (sahelwire.annotations.agreement_cache).
+
+The memoised report must equal :func:`span_error_classes` exactly (floats included), cold,
+warm, after one article's spans change and with a damaged pack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from helpers import copy_project
+from sahelwire.annotations.agreement import _pairs, span_error_classes
+from sahelwire.annotations.agreement_cache import ErrorClassCache, cache_folder
+from sahelwire.io.article_packs import CACHE_ENV
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.validation import validate_inputs
+
+
+def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok
+    layers, taxonomy = validated.layers, validated.taxonomy
+    articles = layers.annotations["article_id"].n_unique()
+
+    def both(regions: pl.DataFrame) -> tuple[dict, ErrorClassCache]:  # type: ignore[type-arg]
+        cache = ErrorClassCache.for_project(paths, taxonomy)
+        assert cache is not None
+        got = cache.span_error_classes(layers.annotations, regions, taxonomy)
+        assert got == span_error_classes(layers.annotations, regions, taxonomy)
+        return got, cache
+
+    cold, cache = both(layers.regions)
+    assert cold and cache.stats.hits == 0 and cache.stats.misses == articles
+    _, cache = both(layers.regions)
+    assert (cache.stats.hits, cache.stats.misses) == (articles, 0)
+
+    # One annotator drops one span of one article: that article alone is evaluated again.
+    _, x, _ = _pairs(layers.annotations)[0]
+    first = layers.regions.filter(
+        (pl.col("annotation_id") == x) & (pl.col("layer") == "entities")
+    ).row(0, named=True)
+    changed = layers.regions.filter(
+        ~((pl.col("annotation_id") == x) & (pl.col("region_id") == first["region_id"]))
+    )
+    after, cache = both(changed)
+    assert after != cold and (cache.stats.hits, cache.stats.misses) == (articles - 1, 1)
+
+    (pack,) = cache_folder(paths).glob("*.pack")
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    _, cache = both(changed)
+    assert cache.stats.ignored and cache.stats.misses == articles
+
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert ErrorClassCache.for_project(paths, taxonomy) is None

@@ -1,0 +1,171 @@
+"""The per-article cache of published rows (sahelwire.release.article_cache): never trusted.
+
+Every test compares a build's files with those of a build of the same inputs without the
+cache (``SAHELWIRE_ARTICLE_CACHE=off``): every byte must be equal, whatever the cache held.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import copy_project, run_cli
+from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+from sahelwire.io.article_packs import CACHE_ENV
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import article_cache
+from sahelwire.release.article_cache import ArticleRowCache, cache_folder
+from sahelwire.release.build import render_release
+from sahelwire.schema.taxonomy import load_taxonomy
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> ProjectPaths:
+    return ProjectPaths(copy_project(tmp_path / "p"))
+
+
+@pytest.fixture()
+def caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ArticleRowCache]]:
+    """Every ArticleRowCache a build makes, to read its statistics afterwards."""
+    made: list[ArticleRowCache] = []
+    original = ArticleRowCache.for_project.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: type[ArticleRowCache], *args: Any) -> ArticleRowCache | None:
+        cache = original(cls, *args)
+        if cache is not None:
+            made.append(cache)
+        return cache
+
+    monkeypatch.setattr(ArticleRowCache, "for_project", classmethod(recording))
+    yield made
+
+
+def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, cache: bool) -> dict[str, bytes]:
+    monkeypatch.setenv(CACHE_ENV, "on" if cache else "off")
+    return render_release(paths, Settings.load(paths)).files
+
+
+def packs(paths: ProjectPaths) -> list[Path]:
+    return sorted(cache_folder(paths).glob("*.pack"))
+
+
+def change_one_export(paths: ProjectPaths) -> None:
+    """Give every annotation of the first export another stance (so its gold changes)."""
+    path = sorted(paths.exports_dir.glob("*.json"))[0]
+    task = json.loads(path.read_text(encoding="utf-8"))
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    names = taxonomy.class_names("document_labels.stance_us_presence")
+    changed = 0
+    for annotation in task["annotations"]:
+        for result in annotation["result"]:
+            if result.get("from_name") == "stance_us_presence":
+                old = result["value"]["choices"][0]
+                result["value"]["choices"] = [next(n for n in names if n != old)]
+                changed += 1
+    assert changed
+    path.write_text(json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def test_cold_warm_and_after_a_change_give_the_uncached_bytes(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    expected = files(project, monkeypatch, cache=False)
+    assert not caches and not packs(project)  # off: no cache made, nothing stored
+
+    assert files(project, monkeypatch, cache=True) == expected  # cold: every article made
+    cold = caches[-1].stats
+    assert cold.hits == 0 and cold.misses > 0 and cold.stored == cold.misses
+    (stored,) = packs(project)
+
+    assert files(project, monkeypatch, cache=True) == expected  # warm: every article read
+    warm = caches[-1].stats
+    assert (warm.hits, warm.misses, warm.stored) == (cold.misses, 0, 0)
+    assert packs(project) == [stored]  # nothing made, nothing written
+
+    change_one_export(project)
+    expected = files(project, monkeypatch, cache=False)
+    assert files(project, monkeypatch, cache=True) == expected
+    after = caches[-1].stats
+    # The changed article's key no longer matches its entry: made again, the rest read.
+    assert (after.hits, after.misses) == (cold.misses - 1, 1)
+    assert packs(project) != [stored] and len(packs(project)) == 1
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.misses == 0
+
+
+@pytest.mark.parametrize("damage", ["table byte", "metadata byte", "truncated", "garbage"])
+def test_a_damaged_pack_is_ignored_and_replaced(
+    project: ProjectPaths,
+    monkeypatch: pytest.MonkeyPatch,
+    caches: list[ArticleRowCache],
+    damage: str,
+) -> None:
+    expected = files(project, monkeypatch, cache=False)
+    assert files(project, monkeypatch, cache=True) == expected
+    articles = caches[-1].stats.misses
+    (pack,) = packs(project)
+    data = bytearray(pack.read_bytes())
+    if damage == "table byte":
+        data[200] ^= 0xFF  # inside the first Arrow stream
+    elif damage == "metadata byte":
+        data[-100] ^= 0x01
+    elif damage == "truncated":
+        del data[len(data) // 2 :]
+    else:
+        data = bytearray(b"not a pack at all")
+    pack.write_bytes(bytes(data))
+
+    assert files(project, monkeypatch, cache=True) == expected  # no error, same bytes
+    stats = caches[-1].stats
+    assert stats.ignored and stats.hits == 0 and stats.misses == articles
+    assert len(packs(project)) == 1 and packs(project)[0].read_bytes() != bytes(data)
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.misses == 0  # the replacement is sound
+
+
+def test_an_entry_is_used_only_under_its_own_key(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """Another code/taxonomy fingerprint, or an entry whose key differs: not used."""
+    expected = files(project, monkeypatch, cache=True)
+    articles = caches[-1].stats.misses
+    real = article_cache.code_fingerprint
+    monkeypatch.setattr(article_cache, "code_fingerprint", lambda *a: real(*a) + "-another-version")
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.misses == articles and caches[-1].stats.ignored
+
+
+def test_the_cache_can_be_cleared_and_the_folder_be_unwritable(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    expected = files(project, monkeypatch, cache=True)
+    removed, size = article_cache.clear(project)
+    assert removed == 1 and size > 0 and not packs(project)
+    # A file where the folder should be: nothing can be stored, the build is unaffected.
+    cache_folder(project).rmdir()
+    cache_folder(project).write_text("in the way")
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.write_error
+
+
+def test_cache_info_lists_and_clear_removes_the_memo_packs(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files(project, monkeypatch, cache=True)
+    (rows,) = packs(project)
+    (errors,) = sorted(agreement_folder(project).glob("*.pack"))
+    shown = run_cli(project.root, "cache", "info")
+    assert shown.returncode == 0, shown.stderr
+    assert rows.name in shown.stdout and errors.name in shown.stdout
+    assert "per-article published rows" in shown.stdout
+    cleared = run_cli(project.root, "cache", "clear")
+    assert cleared.returncode == 0, cleared.stderr
+    # the export pack and four memo packs (rows, error classes, span rules of the
+    # annotations and of gold)
+    assert "removed 5 cache file(s)" in cleared.stdout
+    assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
