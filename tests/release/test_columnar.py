@@ -16,16 +16,18 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import columnar
+from sahelwire.raw.manifest import Article
+from sahelwire.release import columnar, columnar_spans
 from sahelwire.release.build import articles_from, build
 from sahelwire.release.columnar import duckdb_raw_tables, raw_sql
+from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables, span_sql
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.tables import ReleaseTableBuilder
+from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder, _ZoneOf, mention_id
 from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
-from sahelwire.schema.taxonomy import load_taxonomy
+from sahelwire.schema.taxonomy import BODY_ZONE, load_taxonomy
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -34,6 +36,7 @@ PATHS = ProjectPaths(ROOT)
 SPECS = load_table_specs(PATHS.tables_file)
 SHAPES = ShapeBuilder(SPECS, load_taxonomy(PATHS.taxonomy_file))
 RAW_SCHEMA = SHAPES.arrow_schema(SPECS.configs["annotations_raw"], published=True)
+SPAN_SCHEMAS = {c: SHAPES.arrow_schema(SPECS.configs[c], published=True) for c in SPAN_CONFIGS}
 
 
 def _layers_and_splits(paths: ProjectPaths) -> tuple[AnnotationLayers, dict[str, str]]:
@@ -58,6 +61,113 @@ def assert_same_raw_tables(
         assert got[split].to_pylist() == want[split].to_pylist(), split
         assert parquet_bytes(got[split]) == parquet_bytes(want[split]), split
     return got
+
+
+def assert_same_span_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
+    """mentions and quantities from SQL equal the Python rows', every split, rows and bytes."""
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok, report.problems[:3]
+    settings = Settings.load(paths)
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    gold = validated.layers.gold
+    inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
+    want = ReleaseTableBuilder(SHAPES).tables(inputs, raw_tables={})
+    got = duckdb_span_tables(gold.regions, articles, splits, validated.taxonomy, SPAN_SCHEMAS)
+    assert list(got) == list(SPAN_CONFIGS)
+    for config in SPAN_CONFIGS:
+        for split in SPLITS:
+            g, w = got[config][split], want[config][split]
+            assert g.schema == w.schema, (config, split)
+            assert g.to_pylist() == w.to_pylist(), (config, split)
+            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    return got
+
+
+def test_same_span_configs_for_every_split_of_the_committed_corpus() -> None:
+    got = assert_same_span_tables(PATHS)
+    for config in SPAN_CONFIGS:
+        assert all(got[config][s].num_rows for s in SPLITS), config
+    quantities = pa.concat_tables(got["quantities"].values())
+    # Several units and bounds: the class tables' joins are exercised (-1: synthetic test).
+    assert len(set(quantities["unit"].to_pylist())) > 1
+    assert len(set(quantities["bound"].to_pylist())) > 1
+    zones = set(pa.concat_tables(got["mentions"].values())["zone"].to_pylist())
+    assert len(zones) > 1  # BODY and at least one zone
+
+
+@pytest.mark.slow
+def test_same_span_configs_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
+    root = bench.make_project(tmp_path, 40, seed=12, stages=("build",))
+    assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
+    got = assert_same_span_tables(ProjectPaths(root))
+    assert sum(t.num_rows for t in got["mentions"].values()) > 100
+    assert sum(t.num_rows for t in got["quantities"].values()) > 10
+
+
+def test_the_sql_zone_is_zone_segments_bisected_for_nested_and_touching_zones() -> None:
+    """The zone a span starts in, as _ZoneOf finds it, for zones that overlap, nest, touch,
+    share a start, are empty, reach the text's end or not; spans everywhere (and at the end)."""
+    rng = random.Random(3)
+    zone_names = SHAPES.taxonomy.class_names("zone:span_layers.zones")[1:]
+    zone_index = {name: i for i, name in enumerate(("BODY", *zone_names))}
+    articles, regions, want = [], [], {}
+    for a in range(300):
+        art = f"a{a:03d}"
+        length = rng.choice([0, 1, 5, 30])
+        articles.append(Article(id=art, text="x" * length, sha256="", meta={}))
+        zones = set()
+        for _ in range(rng.choice([0, 1, 2, 3, 5])):
+            start = rng.randint(0, length)
+            zones.add((start, rng.randint(start, length), rng.choice(zone_names)))
+        spans = {(rng.randint(0, length), 0) for _ in range(rng.randint(1, 6))}
+        spans = {(s, rng.randint(s, length)) for s, _ in spans}
+        rows = [("zones", label, s, e) for s, e, label in zones]
+        rows += [("entities", "GPE", s, e) for s, e in spans]
+        # _ZoneOf reads the zones in the gold sort order: (start, end, label).
+        ordered = sorted(zones)
+        zone_of = _ZoneOf(
+            "x" * length, [{"start": s, "end": e, "label": lb} for s, e, lb in ordered]
+        )
+        for layer, label, s, e in rows:
+            key = f"{layer}:{label}:{s}:{e}"
+            regions.append(
+                {
+                    "article_id": art,
+                    "region_key": key,
+                    "layer": layer,
+                    "label": label,
+                    "start": s,
+                    "end": e,
+                    "text": "x" * (e - s),
+                }
+            )
+            if layer == "entities":
+                want[mention_id(art, key)] = zone_index[zone_of(s)]
+    frame = (
+        pl.DataFrame(regions)
+        .with_columns(
+            pl.lit(None, dtype=GoldLayer.empty().regions.schema[name]).alias(name)
+            for name in GoldLayer.empty().regions.columns
+            if name not in regions[0]
+        )
+        .select(GoldLayer.empty().regions.columns)
+    )
+    splits = {a.id: SPLITS[i % 3] for i, a in enumerate(articles)}
+    got = duckdb_span_tables(frame, articles, splits, SHAPES.taxonomy, SPAN_SCHEMAS)
+    rows = [r for s in SPLITS for r in got["mentions"][s].to_pylist()]
+    assert {r["mention_id"]: r["zone"] for r in rows} == want
+    # Nested zones do happen here, and a span after an inner zone keeps the inner label.
+    assert len(set(want.values())) > 3 and zone_index[BODY_ZONE] in want.values()
+
+
+def test_the_span_sql_names_only_known_configs_and_splits() -> None:
+    assert "a.split = 'test'" in span_sql("mentions", "test")
+    with pytest.raises(ValueError, match="unknown split"):
+        span_sql("mentions", "train' OR 1=1 --")
+    with pytest.raises(ValueError, match="unknown span config"):
+        span_sql("events", "train")
 
 
 def test_same_rows_for_every_split_of_the_committed_corpus() -> None:
@@ -159,13 +269,19 @@ def test_the_duckdb_engine_builds_the_same_bytes(
         calls.append(1)
         return duckdb_raw_tables(*args, **kwargs)
 
+    def counted_spans(*args: Any, **kwargs: Any) -> dict[str, dict[str, pa.Table]]:
+        calls.append(2)
+        return duckdb_span_tables(*args, **kwargs)
+
     monkeypatch.setattr(columnar, "duckdb_raw_tables", counted)
+    monkeypatch.setattr(columnar_spans, "duckdb_span_tables", counted_spans)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
     assert calls == []
     build(ProjectPaths(duckdb_root), settings)
-    assert calls == [1]  # the setting took the DuckDB path
+    assert calls == [1, 2]  # the setting took the DuckDB path, for the span configs too
     polars_files, duckdb_files = snapshot(polars_root / "dist"), snapshot(duckdb_root / "dist")
-    assert any(name.startswith("data/annotations_raw/") for name in duckdb_files)
+    for config in ("annotations_raw", *SPAN_CONFIGS):
+        assert any(name.startswith(f"data/{config}/") for name in duckdb_files), config
     assert duckdb_files == polars_files
 
 

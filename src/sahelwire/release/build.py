@@ -274,10 +274,20 @@ def _published_tables(
     builder = ReleaseTableBuilder(shapes)
     layers = validated.layers
     empty = pl.DataFrame()
+    made: dict[str, dict[str, pa.Table]] = {}
     if engine == "duckdb":
         from sahelwire.release.columnar import duckdb_raw_tables
+        from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
 
         raw_tables = duckdb_raw_tables(layers, splits, validated.specs, builder.raw_schema())
+        schemas = {
+            name: shapes.arrow_schema(validated.specs.configs[name], published=True)
+            for name in SPAN_CONFIGS
+        }
+        # mentions and quantities from SQL: tables() then skips their Python rows.
+        made = duckdb_span_tables(
+            layers.gold.regions, articles, splits, validated.taxonomy, schemas
+        )
         raw = empty  # annotations_raw is done: tables() only reads inputs.raw without it
     else:
         raw = raw_frame(layers)
@@ -291,7 +301,7 @@ def _published_tables(
         articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
     )
     del raw
-    return builder.tables(inputs, raw_tables), builder.bio_stats
+    return builder.tables(inputs, raw_tables, made), builder.bio_stats
 
 
 def render_card_text(

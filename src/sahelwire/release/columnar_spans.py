@@ -153,9 +153,7 @@ def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.
     if unit_attr is not None:
         units = {
             name: i
-            for i, name in enumerate(
-                taxonomy.class_names("span_layers.quantities.attributes.unit")
-            )
+            for i, name in enumerate(taxonomy.class_names("span_layers.quantities.attributes.unit"))
         }
         for typed in sorted({u for u in annotated_units if u is not None}):
             unit = unit_attr.unit_of(typed)
@@ -224,9 +222,8 @@ def duckdb_span_tables(
                     # DuckDB's batches as they come: the Parquet bytes do not depend on the
                     # chunking (test_columnar).
                     reader = con.sql(span_sql(config, split)).to_arrow_reader(ARROW_BATCH_ROWS)
-                    out[config][split] = (
-                        pa.Table.from_batches(reader).select(schema.names).cast(schema)
-                    )
+                    batches = pa.Table.from_batches(list(reader), schema=reader.schema)
+                    out[config][split] = batches.select(schema.names).cast(schema)
             return out
         finally:
             con.close()

@@ -279,13 +279,19 @@ class ReleaseTableBuilder:
         return out
 
     def tables(
-        self, inputs: ReleaseInputs, raw_tables: dict[str, pa.Table] | None = None
+        self,
+        inputs: ReleaseInputs,
+        raw_tables: dict[str, pa.Table] | None = None,
+        made: dict[str, dict[str, pa.Table]] | None = None,
     ) -> dict[str, dict[str, pa.Table]]:
         """config -> split -> Arrow table with the explicit published schema.
 
         ``raw_tables``: annotations_raw already split (:meth:`raw_tables`), so a caller can
         free the raw frame before the other configs are built; else made from ``inputs.raw``.
+        ``made``: per-article configs already made elsewhere (release.columnar_spans), taken
+        as they are and not built from rows.
         """
+        made = made or {}
         specs = self.shapes.specs
         configs = specs.configs
         schemas = {
@@ -294,7 +300,7 @@ class ReleaseTableBuilder:
         per_article = [
             name
             for name, spec in configs.items()
-            if spec.split_by == "article" and name != "annotations_raw"
+            if spec.split_by == "article" and name != "annotations_raw" and name not in made
         ]
         parts: dict[str, dict[str, list[pa.Table]]] = {
             name: {split: [] for split in SPLITS} for name in per_article
@@ -323,6 +329,9 @@ class ReleaseTableBuilder:
                     if raw_tables is not None
                     else self.raw_tables(inputs.raw, inputs.splits, schemas[name])
                 )
+                continue
+            if name in made:
+                out[name] = made[name]
                 continue
             if spec.split_by == "none":
                 out[name] = {
