@@ -162,12 +162,12 @@ def test_the_sql_zone_is_zone_segments_bisected_for_nested_and_touching_zones() 
     assert len(set(want.values())) > 3 and zone_index[BODY_ZONE] in want.values()
 
 
-def test_the_span_sql_names_only_known_configs_and_splits() -> None:
-    assert "a.split = 'test'" in span_sql("mentions", "test")
-    with pytest.raises(ValueError, match="unknown split"):
-        span_sql("mentions", "train' OR 1=1 --")
+def test_the_span_sql_names_only_known_configs() -> None:
+    assert "s.layer = 'entities'" in span_sql("mentions")
     with pytest.raises(ValueError, match="unknown span config"):
-        span_sql("events", "train")
+        span_sql("events")
+    with pytest.raises(ValueError, match="unknown span config"):
+        span_sql("mentions' OR 1=1 --")
 
 
 def test_same_rows_for_every_split_of_the_committed_corpus() -> None:

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
@@ -56,9 +57,9 @@ _LAYER = {"mentions": "entities", "quantities": "quantities"}
 ARROW_BATCH_ROWS = 100_000
 
 
-def _segments_sql(src: Mapping[str, str]) -> str:
-    """CTEs ``segments`` (article_id, seg_start, pos, zone) and ``located`` (each non-zone
-    span with the zone it starts in), the rule of ``tables._ZoneOf`` (module docstring)."""
+def _segments_sql(src: Mapping[str, str], layer: str) -> str:
+    """CTEs ``segments`` (article_id, seg_start, pos, zone) and ``located`` (each span of
+    ``layer`` with the zone it starts in), the rule of ``tables._ZoneOf`` (module docstring)."""
     regions, articles = src["gold_regions"], src["span_articles"]
     # k: the zone's place in (start, end, label) order; cursor: the furthest end of the
     # zones before it (0 for the first), as zone_segments' running max.
@@ -87,21 +88,22 @@ located AS (
   SELECT s.article_id, s.region_key, max_by(g.zone, g.pos) AS zone
   FROM {regions} s JOIN segments g
     ON s.article_id = g.article_id AND g.seg_start <= s.`start`
-  WHERE s.layer <> 'zones'
+  WHERE s.layer = '{layer}'
   GROUP BY s.article_id, s.region_key
 )"""
 
 
-def span_sql(config: str, split: str, source: Mapping[str, str] | None = None) -> str:
-    """SELECT the ``config`` rows (one of :data:`SPAN_CONFIGS`) of ``split`` in published order.
+def span_sql(config: str, source: Mapping[str, str] | None = None) -> str:
+    """SELECT the ``config`` rows (one of :data:`SPAN_CONFIGS`) in published order, split by split.
 
+    One query for every split (the zone join is done once): rows are ordered by
+    ``split_index`` (the split's place in ``io.config.SPLITS``) first, so each split is a
+    slice of the result (:func:`split_slices`).
     ``source``: view name of each of :data:`SPAN_SOURCES` (default: the names themselves).
-    ``config`` and ``split`` are checked: they are put in the text.
+    ``config`` is checked: it is put in the text.
     """
     if config not in SPAN_CONFIGS:
         raise ValueError(f"unknown span config {config!r}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}")
     src = {name: (source or {}).get(name, name) for name in SPAN_SOURCES}
     layer, classes = _LAYER[config], src["classes"]
     label = "label" if config == "mentions" else "quantity_type"
@@ -120,8 +122,8 @@ def span_sql(config: str, split: str, source: Mapping[str, str] | None = None) -
             f"  LEFT JOIN {classes} bc ON bc.path = 'bound' AND bc.name = s.bound"
         )
     return f"""
-WITH {_segments_sql(src)}
-SELECT s.article_id || ':' || s.region_key AS mention_id, s.article_id,
+WITH {_segments_sql(src, layer)}
+SELECT a.split_index, s.article_id || ':' || s.region_key AS mention_id, s.article_id,
        zc.idx AS zone, s.`start`, s.`end`, s.text, lc.idx AS {label}, {extra}
 FROM {src["gold_regions"]} s
   JOIN {src["span_articles"]} a ON s.article_id = a.article_id
@@ -129,9 +131,27 @@ FROM {src["gold_regions"]} s
   LEFT JOIN {classes} zc ON zc.path = 'zone' AND zc.name = COALESCE(l.zone, '{BODY_ZONE}')
   LEFT JOIN {classes} lc ON lc.path = '{layer}' AND lc.name = s.label
   {joins}
-WHERE s.layer = '{layer}' AND a.split = '{split}'
-ORDER BY s.article_id, s.`start`, s.`end`, s.label
+WHERE s.layer = '{layer}'
+ORDER BY a.split_index, s.article_id, s.`start`, s.`end`, s.label
 """
+
+
+def split_slices(table: pa.Table, schema: pa.Schema) -> dict[str, pa.Table]:
+    """:func:`span_sql`'s result as one table per split, in the published ``schema``.
+
+    The rows of a split are contiguous (ordered by ``split_index``): each split is a
+    zero-copy slice.
+    """
+    counts: dict[int, int] = {
+        item["values"]: item["counts"]
+        for item in pc.value_counts(table.column("split_index")).to_pylist()
+    }
+    out, at = {}, 0
+    typed = table.select(schema.names).cast(schema)
+    for index, split in enumerate(SPLITS):
+        out[split] = typed.slice(at, counts.get(index, 0))
+        at += counts.get(index, 0)
+    return out
 
 
 def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.Table:
@@ -181,12 +201,21 @@ def span_sources(
     for art in articles:
         ids.append(art.id)
         lengths.append(len(art.text))
+    split_index = {split: i for i, split in enumerate(SPLITS)}
     return {
         "gold_regions": gold_regions.to_arrow(),
         "span_articles": pa.table(
-            {"article_id": ids, "split": [splits[i] for i in ids], "text_length": lengths},
+            {
+                "article_id": ids,
+                "split_index": [split_index[splits[i]] for i in ids],
+                "text_length": lengths,
+            },
             schema=pa.schema(
-                [("article_id", pa.string()), ("split", pa.string()), ("text_length", pa.int64())]
+                [
+                    ("article_id", pa.string()),
+                    ("split_index", pa.int64()),
+                    ("text_length", pa.int64()),
+                ]
             ),
         ),
         "classes": class_rows(
@@ -216,14 +245,11 @@ def duckdb_span_tables(
                 con.register(name, table)
             out: dict[str, dict[str, pa.Table]] = {}
             for config in SPAN_CONFIGS:
-                schema = schemas[config]
-                out[config] = {}
-                for split in SPLITS:
-                    # DuckDB's batches as they come: the Parquet bytes do not depend on the
-                    # chunking (test_columnar).
-                    reader = con.sql(span_sql(config, split)).to_arrow_reader(ARROW_BATCH_ROWS)
-                    batches = pa.Table.from_batches(list(reader), schema=reader.schema)
-                    out[config][split] = batches.select(schema.names).cast(schema)
+                # DuckDB's batches as they come: the Parquet bytes do not depend on the
+                # chunking (test_columnar).
+                reader = con.sql(span_sql(config)).to_arrow_reader(ARROW_BATCH_ROWS)
+                result = pa.Table.from_batches(list(reader), schema=reader.schema)
+                out[config] = split_slices(result, schemas[config])
             return out
         finally:
             con.close()
