@@ -106,13 +106,26 @@ def test_same_span_configs_for_every_split_of_a_synthetic_corpus(tmp_path: Path)
     assert sum(t.num_rows for t in got["quantities"].values()) > 10
 
 
-def test_the_sql_zone_is_zone_segments_bisected_for_nested_and_touching_zones() -> None:
+def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() -> None:
     """The zone a span starts in, as _ZoneOf finds it, for zones that overlap, nest, touch,
-    share a start, are empty, reach the text's end or not; spans everywhere (and at the end)."""
+    share a start, are empty, reach the text's end or not (texts of 0 to 30 characters,
+    spans everywhere, also at the end); and the unit (unit_of: aliases, case, blanks,
+    unknown, none) and bound (none) of quantities."""
     rng = random.Random(3)
-    zone_names = SHAPES.taxonomy.class_names("zone:span_layers.zones")[1:]
-    zone_index = {name: i for i, name in enumerate(("BODY", *zone_names))}
-    articles, regions, want = [], [], {}
+    tx = SHAPES.taxonomy
+    zone_names = tx.class_names("zone:span_layers.zones")[1:]
+    zone_index = {name: i for i, name in enumerate(tx.class_names("zone:span_layers.zones"))}
+    unit_attr = tx.layer("quantities").attribute("unit")
+    assert unit_attr is not None
+    unit_index = {
+        n: i for i, n in enumerate(tx.class_names("span_layers.quantities.attributes.unit"))
+    }
+    bounds = tx.class_names("span_layers.quantities.attributes.bound")
+    typed_units = [None, "dollars", " DOLLARS ", "$", "furlongs", "people", "Year", ""]
+    articles, regions = [], []
+    want_zone: dict[str, int] = {}
+    want_unit_bound: dict[str, tuple[int, int]] = {}
+    stale = 0  # spans that start after their (inner) zone's end and still get its label
     for a in range(300):
         art = f"a{a:03d}"
         length = rng.choice([0, 1, 5, 30])
@@ -121,17 +134,29 @@ def test_the_sql_zone_is_zone_segments_bisected_for_nested_and_touching_zones() 
         for _ in range(rng.choice([0, 1, 2, 3, 5])):
             start = rng.randint(0, length)
             zones.add((start, rng.randint(start, length), rng.choice(zone_names)))
-        spans = {(rng.randint(0, length), 0) for _ in range(rng.randint(1, 6))}
-        spans = {(s, rng.randint(s, length)) for s, _ in spans}
-        rows = [("zones", label, s, e) for s, e, label in zones]
-        rows += [("entities", "GPE", s, e) for s, e in spans]
+        starts = {rng.randint(0, length) for _ in range(rng.randint(1, 6))}
+        spans = [
+            (rng.choice(["entities", "quantities"]), s, rng.randint(s, length)) for s in starts
+        ]
         # _ZoneOf reads the zones in the gold sort order: (start, end, label).
-        ordered = sorted(zones)
         zone_of = _ZoneOf(
-            "x" * length, [{"start": s, "end": e, "label": lb} for s, e, lb in ordered]
+            "x" * length, [{"start": s, "end": e, "label": lb} for s, e, lb in sorted(zones)]
         )
-        for layer, label, s, e in rows:
+        for s, e, label in zones:
+            regions.append(
+                {
+                    "article_id": art,
+                    "region_key": f"zones:{label}:{s}:{e}",
+                    "layer": "zones",
+                    "label": label,
+                    "start": s,
+                    "end": e,
+                }
+            )
+        for layer, s, e in spans:
+            label = "GPE" if layer == "entities" else "FATALITIES"
             key = f"{layer}:{label}:{s}:{e}"
+            typed, bound = rng.choice(typed_units), rng.choice([None, *bounds])
             regions.append(
                 {
                     "article_id": art,
@@ -140,26 +165,45 @@ def test_the_sql_zone_is_zone_segments_bisected_for_nested_and_touching_zones() 
                     "label": label,
                     "start": s,
                     "end": e,
-                    "text": "x" * (e - s),
+                    "unit": typed,
+                    "bound": bound,
                 }
             )
-            if layer == "entities":
-                want[mention_id(art, key)] = zone_index[zone_of(s)]
-    frame = (
-        pl.DataFrame(regions)
-        .with_columns(
-            pl.lit(None, dtype=GoldLayer.empty().regions.schema[name]).alias(name)
-            for name in GoldLayer.empty().regions.columns
-            if name not in regions[0]
-        )
-        .select(GoldLayer.empty().regions.columns)
+            zone = zone_of(s)
+            want_zone[mention_id(art, key)] = zone_index[zone]
+            stale += zone != BODY_ZONE and not any(
+                zs <= s < ze and lb == zone for zs, ze, lb in zones
+            )
+            if layer == "quantities":
+                unit = unit_attr.unit_of(typed)
+                want_unit_bound[mention_id(art, key)] = (
+                    -1 if unit is None else unit_index[unit],
+                    -1 if bound is None else bounds.index(bound),
+                )
+    empty = GoldLayer.empty().regions
+    frame = pl.DataFrame(
+        [
+            {
+                **{c: None for c in empty.columns},
+                "text": "",
+                "value": 1.0,
+                "approximate": False,
+                **r,
+            }
+            for r in regions
+        ],
+        schema=empty.schema,
     )
     splits = {a.id: SPLITS[i % 3] for i, a in enumerate(articles)}
-    got = duckdb_span_tables(frame, articles, splits, SHAPES.taxonomy, SPAN_SCHEMAS)
-    rows = [r for s in SPLITS for r in got["mentions"][s].to_pylist()]
-    assert {r["mention_id"]: r["zone"] for r in rows} == want
-    # Nested zones do happen here, and a span after an inner zone keeps the inner label.
-    assert len(set(want.values())) > 3 and zone_index[BODY_ZONE] in want.values()
+    got = duckdb_span_tables(frame, articles, splits, tx, SPAN_SCHEMAS)
+    rows = [r for c in SPAN_CONFIGS for s in SPLITS for r in got[c][s].to_pylist()]
+    assert {r["mention_id"]: r["zone"] for r in rows} == want_zone
+    quantities = [r for s in SPLITS for r in got["quantities"][s].to_pylist()]
+    assert {r["mention_id"]: (r["unit"], r["bound"]) for r in quantities} == want_unit_bound
+    # The edges did occur: the inner-zone rule, BODY, no unit and no bound.
+    assert stale > 0 and zone_index[BODY_ZONE] in want_zone.values()
+    assert {-1} < {u for u, _ in want_unit_bound.values()}
+    assert {-1} < {b for _, b in want_unit_bound.values()}
 
 
 def test_the_span_sql_names_only_known_configs() -> None:
