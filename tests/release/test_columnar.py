@@ -18,16 +18,18 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import columnar
+from sahelwire.raw.manifest import Article
+from sahelwire.release import columnar, columnar_spans
 from sahelwire.release.build import articles_from, build
 from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
+from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables, span_sql
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.tables import ReleaseTableBuilder
+from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder, _ZoneOf, mention_id
 from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
-from sahelwire.schema.taxonomy import load_taxonomy
+from sahelwire.schema.taxonomy import BODY_ZONE, load_taxonomy
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -36,6 +38,7 @@ PATHS = ProjectPaths(ROOT)
 SPECS = load_table_specs(PATHS.tables_file)
 SHAPES = ShapeBuilder(SPECS, load_taxonomy(PATHS.taxonomy_file))
 RAW_SCHEMA = SHAPES.arrow_schema(SPECS.configs["annotations_raw"], published=True)
+SPAN_SCHEMAS = {c: SHAPES.arrow_schema(SPECS.configs[c], published=True) for c in SPAN_CONFIGS}
 
 
 def _layers_and_splits(paths: ProjectPaths) -> tuple[AnnotationLayers, dict[str, str]]:
@@ -60,6 +63,157 @@ def assert_same_raw_tables(
         assert got[split].to_pylist() == want[split].to_pylist(), split
         assert parquet_bytes(got[split]) == parquet_bytes(want[split]), split
     return got
+
+
+def assert_same_span_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
+    """mentions and quantities from SQL equal the Python rows', every split, rows and bytes."""
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok, report.problems[:3]
+    settings = Settings.load(paths)
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    gold = validated.layers.gold
+    inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
+    want = ReleaseTableBuilder(SHAPES).tables(inputs, raw_tables={})
+    got = duckdb_span_tables(gold.regions, articles, splits, validated.taxonomy, SPAN_SCHEMAS)
+    assert list(got) == list(SPAN_CONFIGS)
+    for config in SPAN_CONFIGS:
+        for split in SPLITS:
+            g, w = got[config][split], want[config][split]
+            assert g.schema == w.schema, (config, split)
+            assert g.to_pylist() == w.to_pylist(), (config, split)
+            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    return got
+
+
+def test_same_span_configs_for_every_split_of_the_committed_corpus() -> None:
+    got = assert_same_span_tables(PATHS)
+    for config in SPAN_CONFIGS:
+        assert all(got[config][s].num_rows for s in SPLITS), config
+    quantities = pa.concat_tables(got["quantities"].values())
+    # Several units and bounds: the class tables' joins are exercised (-1: synthetic test).
+    assert len(set(quantities["unit"].to_pylist())) > 1
+    assert len(set(quantities["bound"].to_pylist())) > 1
+    zones = set(pa.concat_tables(got["mentions"].values())["zone"].to_pylist())
+    assert len(zones) > 1  # BODY and at least one zone
+
+
+@pytest.mark.slow
+def test_same_span_configs_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
+    root = bench.make_project(tmp_path, 40, seed=12, stages=("build",))
+    assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
+    got = assert_same_span_tables(ProjectPaths(root))
+    assert sum(t.num_rows for t in got["mentions"].values()) > 100
+    assert sum(t.num_rows for t in got["quantities"].values()) > 10
+
+
+def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() -> None:
+    """The zone a span starts in, as _ZoneOf finds it, for zones that overlap, nest, touch,
+    share a start, are empty, reach the text's end or not (texts of 0 to 30 characters,
+    spans everywhere, also at the end); and the unit (unit_of: aliases, case, blanks,
+    unknown, none) and bound (none) of quantities."""
+    rng = random.Random(3)
+    tx = SHAPES.taxonomy
+    zone_names = tx.class_names("zone:span_layers.zones")[1:]
+    zone_index = {name: i for i, name in enumerate(tx.class_names("zone:span_layers.zones"))}
+    unit_attr = tx.layer("quantities").attribute("unit")
+    assert unit_attr is not None
+    unit_index = {
+        n: i for i, n in enumerate(tx.class_names("span_layers.quantities.attributes.unit"))
+    }
+    bounds = tx.class_names("span_layers.quantities.attributes.bound")
+    typed_units = [None, "dollars", " DOLLARS ", "$", "furlongs", "people", "Year", ""]
+    articles, regions = [], []
+    want_zone: dict[str, int] = {}
+    want_unit_bound: dict[str, tuple[int, int]] = {}
+    stale = 0  # spans that start after their (inner) zone's end and still get its label
+    for a in range(300):
+        art = f"a{a:03d}"
+        length = rng.choice([0, 1, 5, 30])
+        articles.append(Article(id=art, text="x" * length, sha256="", meta={}))
+        zones = set()
+        for _ in range(rng.choice([0, 1, 2, 3, 5])):
+            start = rng.randint(0, length)
+            zones.add((start, rng.randint(start, length), rng.choice(zone_names)))
+        starts = {rng.randint(0, length) for _ in range(rng.randint(1, 6))}
+        spans = [
+            (rng.choice(["entities", "quantities"]), s, rng.randint(s, length)) for s in starts
+        ]
+        # _ZoneOf reads the zones in the gold sort order: (start, end, label).
+        zone_of = _ZoneOf(
+            "x" * length, [{"start": s, "end": e, "label": lb} for s, e, lb in sorted(zones)]
+        )
+        for s, e, label in zones:
+            regions.append(
+                {
+                    "article_id": art,
+                    "region_key": f"zones:{label}:{s}:{e}",
+                    "layer": "zones",
+                    "label": label,
+                    "start": s,
+                    "end": e,
+                }
+            )
+        for layer, s, e in spans:
+            label = "GPE" if layer == "entities" else "FATALITIES"
+            key = f"{layer}:{label}:{s}:{e}"
+            typed, bound = rng.choice(typed_units), rng.choice([None, *bounds])
+            regions.append(
+                {
+                    "article_id": art,
+                    "region_key": key,
+                    "layer": layer,
+                    "label": label,
+                    "start": s,
+                    "end": e,
+                    "unit": typed,
+                    "bound": bound,
+                }
+            )
+            zone = zone_of(s)
+            want_zone[mention_id(art, key)] = zone_index[zone]
+            stale += zone != BODY_ZONE and not any(
+                zs <= s < ze and lb == zone for zs, ze, lb in zones
+            )
+            if layer == "quantities":
+                unit = unit_attr.unit_of(typed)
+                want_unit_bound[mention_id(art, key)] = (
+                    -1 if unit is None else unit_index[unit],
+                    -1 if bound is None else bounds.index(bound),
+                )
+    empty = GoldLayer.empty().regions
+    frame = pl.DataFrame(
+        [
+            {
+                **{c: None for c in empty.columns},
+                "text": "",
+                "value": 1.0,
+                "approximate": False,
+                **r,
+            }
+            for r in regions
+        ],
+        schema=empty.schema,
+    )
+    splits = {a.id: SPLITS[i % 3] for i, a in enumerate(articles)}
+    got = duckdb_span_tables(frame, articles, splits, tx, SPAN_SCHEMAS)
+    rows = [r for c in SPAN_CONFIGS for s in SPLITS for r in got[c][s].to_pylist()]
+    assert {r["mention_id"]: r["zone"] for r in rows} == want_zone
+    quantities = [r for s in SPLITS for r in got["quantities"][s].to_pylist()]
+    assert {r["mention_id"]: (r["unit"], r["bound"]) for r in quantities} == want_unit_bound
+    # The edges did occur: the inner-zone rule, BODY, no unit and no bound.
+    assert stale > 0 and zone_index[BODY_ZONE] in want_zone.values()
+    assert {-1} < {u for u, _ in want_unit_bound.values()}
+    assert {-1} < {b for _, b in want_unit_bound.values()}
+
+
+def test_the_span_sql_names_only_known_configs() -> None:
+    assert "s.layer = 'entities'" in span_sql("mentions")
+    with pytest.raises(ValueError, match="unknown span config"):
+        span_sql("events")
+    with pytest.raises(ValueError, match="unknown span config"):
+        span_sql("mentions' OR 1=1 --")
 
 
 def test_same_rows_for_every_split_of_the_committed_corpus() -> None:
@@ -166,13 +320,19 @@ def test_the_duckdb_engine_builds_the_same_bytes(
         calls.append(1)
         return duckdb_raw_batches(*args, **kwargs)
 
+    def counted_spans(*args: Any, **kwargs: Any) -> dict[str, dict[str, pa.Table]]:
+        calls.append(2)
+        return duckdb_span_tables(*args, **kwargs)
+
     monkeypatch.setattr(columnar, "duckdb_raw_batches", counted)
+    monkeypatch.setattr(columnar_spans, "duckdb_span_tables", counted_spans)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
     assert calls == []
     build(ProjectPaths(duckdb_root), settings)
-    assert calls == [1]  # the setting took the DuckDB path
+    assert calls == [1, 2]  # the setting took the DuckDB path, for the span configs too
     polars_files, duckdb_files = snapshot(polars_root / "dist"), snapshot(duckdb_root / "dist")
-    assert any(name.startswith("data/annotations_raw/") for name in duckdb_files)
+    for config in ("annotations_raw", *SPAN_CONFIGS):
+        assert any(name.startswith(f"data/{config}/") for name in duckdb_files), config
     assert duckdb_files == polars_files
 
 

@@ -27,8 +27,15 @@ from pyspark.sql import SparkSession
 from helpers import copy_project
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release.build import build
+from sahelwire.release.build import articles_from, build
 from sahelwire.release.columnar import RAW_SOURCES, raw_sources, raw_sql
+from sahelwire.release.columnar_spans import (
+    SPAN_CONFIGS,
+    SPAN_SOURCES,
+    span_sources,
+    span_sql,
+    split_slices,
+)
 from sahelwire.release.spark import (
     published_tables,
     to_spark,
@@ -126,3 +133,32 @@ def test_spark_sql_runs_the_duckdb_text_to_the_same_annotations_raw(
         )
         assert built.num_rows
         assert got.to_pylist() == built.to_pylist(), split
+
+
+def test_spark_sql_runs_the_duckdb_span_text_to_the_same_mentions_and_quantities(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """columnar_spans' SQL text, unchanged, on Spark: the build's rows, in order, every split."""
+    root = copy_project(tmp_path / "proj")
+    paths = ProjectPaths(root)
+    settings = Settings.load(paths)
+    build(paths, settings)
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    sources = span_sources(validated.layers.gold.regions, articles, splits, validated.taxonomy)
+    for name, table in sources.items():
+        spark.createDataFrame(table).createOrReplaceTempView(name)
+    assert {t.name for t in spark.catalog.listTables()} >= set(SPAN_SOURCES)
+    shapes = ShapeBuilder(validated.specs, validated.taxonomy)
+    for config in SPAN_CONFIGS:
+        schema = shapes.arrow_schema(validated.specs.configs[config], published=True)
+        got = split_slices(spark.sql(span_sql(config)).toArrow(), schema)
+        for split in ("train", "validation", "test"):
+            built = pq.read_table(
+                root / "dist" / "data" / config / f"{split}-00000-of-00001.parquet"
+            )
+            assert built.num_rows, (config, split)
+            assert got[split].to_pylist() == built.to_pylist(), (config, split)

@@ -487,8 +487,10 @@ def _publish_tables(
     builder = ReleaseTableBuilder(shapes, article_cache)
     layers = validated.layers
     empty = pl.DataFrame()
+    made: dict[str, dict[str, pa.Table]] = {}
     if engine == "duckdb":
         from sahelwire.release.columnar import duckdb_raw_batches
+        from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
 
         for split, batch in duckdb_raw_batches(
             layers,
@@ -499,6 +501,20 @@ def _publish_tables(
             memory_limit=DUCKDB_MEMORY_LIMIT,
         ):
             published.add("annotations_raw", split, batch)
+        # mentions and quantities from SQL: chunk_tables then leaves them out.
+        made = duckdb_span_tables(
+            layers.gold.regions,
+            articles,
+            splits,
+            validated.taxonomy,
+            {
+                name: shapes.arrow_schema(validated.specs.configs[name], published=True)
+                for name in SPAN_CONFIGS
+            },
+        )
+        for name, by_split in made.items():
+            for split in SPLITS:
+                published.add(name, split, by_split[split])
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
         validated.layers = dataclasses.replace(
             layers, regions=empty, relations=empty, choices=empty
@@ -519,7 +535,7 @@ def _publish_tables(
         articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
     )
     del raw
-    for chunk in builder.chunk_tables(inputs):
+    for chunk in builder.chunk_tables(inputs, skip=frozenset(made)):
         for name, by_split in chunk.items():
             for split in SPLITS:
                 published.add(name, split, by_split.pop(split))

@@ -299,23 +299,29 @@ class ReleaseTableBuilder:
         return out
 
     def tables(
-        self, inputs: ReleaseInputs, raw_tables: dict[str, pa.Table] | None = None
+        self,
+        inputs: ReleaseInputs,
+        raw_tables: dict[str, pa.Table] | None = None,
+        made: dict[str, dict[str, pa.Table]] | None = None,
     ) -> dict[str, dict[str, pa.Table]]:
         """config -> split -> Arrow table with the explicit published schema.
 
         ``raw_tables``: annotations_raw already split (:meth:`raw_tables`), so a caller can
         free the raw frame before the other configs are built; else made from ``inputs.raw``.
+        ``made``: per-article configs already made elsewhere (release.columnar_spans), taken
+        as they are and not built from rows.
         """
+        made = made or {}
         specs = self.shapes.specs
         configs = specs.configs
         schemas = {
             name: self.shapes.arrow_schema(spec, published=True) for name, spec in configs.items()
         }
-        per_article = self.per_article_configs()
+        per_article = [name for name in self.per_article_configs() if name not in made]
         parts: dict[str, dict[str, list[pa.Table]]] = {
             name: {split: [] for split in SPLITS} for name in per_article
         }
-        for chunk in self.chunk_tables(inputs):
+        for chunk in self.chunk_tables(inputs, skip=frozenset(made)):
             for name in per_article:
                 for split in SPLITS:
                     parts[name][split].append(chunk[name].pop(split))
@@ -329,6 +335,9 @@ class ReleaseTableBuilder:
                     if raw_tables is not None
                     else self.raw_tables(inputs.raw, inputs.splits, schemas[name])
                 )
+                continue
+            if name in made:
+                out[name] = made[name]
                 continue
             if spec.split_by == "none":
                 out[name] = {
@@ -357,11 +366,14 @@ class ReleaseTableBuilder:
             if spec.split_by == "article" and name != "annotations_raw"
         ]
 
-    def chunk_tables(self, inputs: ReleaseInputs) -> Iterator[dict[str, dict[str, pa.Table]]]:
+    def chunk_tables(
+        self, inputs: ReleaseInputs, skip: frozenset[str] = frozenset()
+    ) -> Iterator[dict[str, dict[str, pa.Table]]]:
         """Per chunk of CHUNK_ARTICLES articles (in id order): config -> split -> Arrow table.
 
         The build writes each chunk's tables as they come (bounded memory, issue 17 item 3);
-        concatenated in order they are :meth:`tables`' per-article configs.
+        concatenated in order they are :meth:`tables`' per-article configs. ``skip``: configs
+        made elsewhere (the span SQL), left out of what is yielded.
         """
         configs = self.shapes.specs.configs
         per_article = self.per_article_configs()
@@ -387,7 +399,7 @@ class ReleaseTableBuilder:
                         for split, pieces in memoised[name].items()
                     }
                 del memoised
-                yield out
+                yield {name: out[name] for name in per_article if name not in skip}
                 continue
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
@@ -400,7 +412,7 @@ class ReleaseTableBuilder:
                     for split in SPLITS
                 }
             del rows
-            yield out
+            yield {name: out[name] for name in per_article if name not in skip}
         if memo is not None:
             memo.finish()
 

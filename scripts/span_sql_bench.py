@@ -1,0 +1,116 @@
+"""Time mentions + quantities: SQL (release.columnar_spans, DuckDB) against the Python rows.
+
+Usage: python scripts/span_sql_bench.py PROJECT [--repeat N]
+
+Parses and validates PROJECT as the build does and makes ``ReleaseTableBuilder.rows`` per
+chunk of articles as ``tables()`` does (untimed), then, N times in turn:
+- ``rows -> Arrow``: what ``tables()`` does for the two configs from those rows (split,
+  ``from_pylist`` per chunk, concatenation). It leaves out building the row dicts in
+  ``rows()``, which documents shares, so it is what the SQL path saves at least;
+- ``sql``: ``duckdb_span_tables`` (sources, queries, Arrow tables in the published schema).
+Prints CPU seconds (process time: every thread, DuckDB's included) and wall seconds, and
+checks that both give the same Parquet bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+import pyarrow as pa
+
+from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import articles_from
+from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
+from sahelwire.release.parquet_files import parquet_bytes
+from sahelwire.release.splits import assign_splits, read_story_clusters
+from sahelwire.release.tables import (
+    CHUNK_ARTICLES,
+    ReleaseInputs,
+    ReleaseTableBuilder,
+    _gold_between,
+)
+from sahelwire.release.validation import validate_inputs
+from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
+
+T = TypeVar("T")
+
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("project", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    paths = ProjectPaths(args.project)
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok, report.problems[:3]
+    settings = Settings.load(paths)
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    shapes = ShapeBuilder(validated.specs, validated.taxonomy)
+    schemas = {
+        c: shapes.arrow_schema(validated.specs.configs[c], published=True) for c in SPAN_CONFIGS
+    }
+    gold = validated.layers.gold
+    inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
+    n_spans = gold.regions.group_by("layer").len().rows()
+    print(f"{len(articles)} articles, gold spans per layer: {sorted(n_spans)}")
+    builder = ReleaseTableBuilder(shapes)
+    # The rows tables() makes per chunk of articles, made once here (untimed).
+    chunks = []
+    ordered = sorted(articles, key=lambda a: a.id)
+    for lo in range(0, len(ordered), CHUNK_ARTICLES):
+        chunk = ordered[lo : lo + CHUNK_ARTICLES]
+        part = _gold_between(gold, chunk[0].id, chunk[-1].id)
+        made = builder.rows(dataclasses.replace(inputs, articles=chunk, gold=part))
+        chunks.append({c: made[c] for c in SPAN_CONFIGS})
+
+    def from_rows() -> dict[str, dict[str, pa.Table]]:
+        """tables()' work for these configs once rows() made their rows."""
+        parts: dict[str, dict[str, list[pa.Table]]] = {
+            c: {s: [] for s in SPLITS} for c in SPAN_CONFIGS
+        }
+        for chunk_rows in chunks:
+            for c in SPAN_CONFIGS:
+                by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+                for r in chunk_rows[c]:
+                    by_split[splits[r[ARTICLE_ID]]].append(r)
+                for s in SPLITS:
+                    parts[c][s].append(pa.Table.from_pylist(by_split[s], schema=schemas[c]))
+        return {
+            c: {s: pa.concat_tables(parts[c][s]).combine_chunks() for s in SPLITS}
+            for c in SPAN_CONFIGS
+        }
+
+    def by_sql() -> dict[str, dict[str, pa.Table]]:
+        return duckdb_span_tables(gold.regions, articles, splits, validated.taxonomy, schemas)
+
+    for run in range(1, args.repeat + 1):
+        want, rows_cpu, rows_wall = _timed(from_rows)
+        got, sql_cpu, sql_wall = _timed(by_sql)
+        same = all(
+            parquet_bytes(got[c][s]) == parquet_bytes(want[c][s])
+            for c in SPAN_CONFIGS
+            for s in SPLITS
+        )
+        print(
+            f"run {run}: rows -> Arrow {rows_cpu:.2f} CPU s ({rows_wall:.2f} wall) | "
+            f"sql {sql_cpu:.2f} CPU s ({sql_wall:.2f} wall) | same bytes: {same}"
+        )
+
+
+if __name__ == "__main__":
+    main()

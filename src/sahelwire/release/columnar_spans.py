@@ -1,0 +1,255 @@
+"""The flat per-span configs (``mentions``, ``quantities``) as one SQL text each.
+
+The next slice of the columnar core (issue 17 item 1; docs/columnar.md). With
+``[tool.sahelwire] build_engine = "duckdb"`` the build makes these configs here instead of
+from the Python rows of ``ReleaseTableBuilder.rows``; both give the same rows in the same
+order, hence the same Parquet bytes (tests/release/test_columnar.py), and ``spark.sql``
+runs the very same text (tests/release/test_spark.py).
+
+What the rows are, as ``rows()`` makes them:
+
+- one row per gold span of the layer, of the articles being published, in the order
+  articles by id, then ``_rows_by_article``'s (start, end, label);
+- ``mention_id`` is ``<article_id>:<region_key>`` (``tables.mention_id``);
+- ``zone`` is the zone the span *starts* in, as ``tables._ZoneOf`` finds it: the last of
+  ``ner_bio.zone_segments`` whose start is at or before the span's start, BODY when there is
+  none. The segments are each zone in (start, end, label) order, a BODY segment before a
+  zone that starts after the furthest end so far (the "cursor"), and a trailing BODY one
+  from the cursor when it is short of the text's end. A zone nested in another one is its
+  own segment and the outer zone does not resume after it: a span after the inner zone's
+  end, still inside the outer zone, gets the inner zone's label. The SQL keeps that rule
+  (a range join on start <= span start, the last segment in list order), not "the zone
+  that covers the span";
+- class labels are indices into the taxonomy's names, given to SQL as the small table
+  ``classes`` (path, name, idx), built here in Python. The unit is mapped from the
+  annotated text by ``Attribute.unit_of`` (aliases, case folding), so ``classes`` carries
+  each distinct annotated unit that maps to a unit, rather than SQL redoing ``casefold``.
+
+The SQL is in the subset DuckDB and Spark SQL share (window ``MAX ... ROWS BETWEEN``,
+``ROW_NUMBER``, ``max_by``, ``||``, back-quoted names).
+
+``events`` is not here: its ``arguments`` column is an ordered list of structs, and the two
+engines share no struct constructor (DuckDB has ``struct_pack``/``{...}`` and no
+``named_struct``/``struct(a AS x)``; Spark the reverse) nor a lambda function to drop the
+sort keys from sorted structs (DuckDB ``list_transform``, Spark ``transform``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sahelwire.io.config import SPLITS
+from sahelwire.raw.manifest import Article
+from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
+
+# The configs this module makes, in the order the build asks for them.
+SPAN_CONFIGS = ("mentions", "quantities")
+# The tables the SQL reads (view names).
+SPAN_SOURCES = ("gold_regions", "span_articles", "classes")
+# config -> the gold layer its rows are.
+_LAYER = {"mentions": "entities", "quantities": "quantities"}
+# Rows per Arrow batch fetched from DuckDB (as release.columnar).
+ARROW_BATCH_ROWS = 100_000
+
+
+def _segments_sql(src: Mapping[str, str], layer: str) -> str:
+    """CTEs ``segments`` (article_id, seg_start, pos, zone) and ``located`` (each span of
+    ``layer`` with the zone it starts in), the rule of ``tables._ZoneOf`` (module docstring)."""
+    regions, articles = src["gold_regions"], src["span_articles"]
+    # k: the zone's place in (start, end, label) order; cursor: the furthest end of the
+    # zones before it (0 for the first), as zone_segments' running max.
+    order = "PARTITION BY z.article_id ORDER BY z.`start`, z.`end`, z.label"
+    return f"""
+zones AS (
+  SELECT z.article_id, z.`start`, z.`end`, z.label,
+         ROW_NUMBER() OVER ({order}) AS k,
+         COALESCE(MAX(z.`end`) OVER ({order}
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS cursor
+  FROM {regions} z WHERE z.layer = 'zones'
+),
+reach AS (
+  SELECT article_id, MAX(`end`) AS cursor, MAX(k) AS n FROM zones GROUP BY article_id
+),
+segments AS (
+  SELECT article_id, `start` AS seg_start, 2 * k AS pos, label AS zone FROM zones
+  UNION ALL
+  SELECT article_id, cursor, 2 * k - 1, '{BODY_ZONE}' FROM zones WHERE `start` > cursor
+  UNION ALL
+  SELECT r.article_id, r.cursor, 2 * r.n + 1, '{BODY_ZONE}'
+  FROM reach r JOIN {articles} a ON r.article_id = a.article_id
+  WHERE r.cursor < a.text_length
+),
+located AS (
+  SELECT s.article_id, s.region_key, max_by(g.zone, g.pos) AS zone
+  FROM {regions} s JOIN segments g
+    ON s.article_id = g.article_id AND g.seg_start <= s.`start`
+  WHERE s.layer = '{layer}'
+  GROUP BY s.article_id, s.region_key
+)"""
+
+
+def span_sql(config: str, source: Mapping[str, str] | None = None) -> str:
+    """SELECT the ``config`` rows (one of :data:`SPAN_CONFIGS`) in published order, split by split.
+
+    One query for every split (the zone join is done once): rows are ordered by
+    ``split_index`` (the split's place in ``io.config.SPLITS``) first, so each split is a
+    slice of the result (:func:`split_slices`).
+    ``source``: view name of each of :data:`SPAN_SOURCES` (default: the names themselves).
+    ``config`` is checked: it is put in the text.
+    """
+    if config not in SPAN_CONFIGS:
+        raise ValueError(f"unknown span config {config!r}")
+    src = {name: (source or {}).get(name, name) for name in SPAN_SOURCES}
+    layer, classes = _LAYER[config], src["classes"]
+    label = "label" if config == "mentions" else "quantity_type"
+    if config == "mentions":
+        extra = "s.entity_id"
+        joins = ""
+    else:
+        # unit: -1 when none was typed or it maps to no unit; bound: -1 when not annotated
+        # (an unknown bound stays null, so the published validation refuses it).
+        extra = (
+            "s.`value`, COALESCE(uc.idx, -1) AS unit, s.unit AS unit_annotated, "
+            "s.approximate, CASE WHEN s.bound IS NULL THEN -1 ELSE bc.idx END AS bound"
+        )
+        joins = (
+            f"LEFT JOIN {classes} uc ON uc.path = 'unit' AND uc.name = s.unit\n"
+            f"  LEFT JOIN {classes} bc ON bc.path = 'bound' AND bc.name = s.bound"
+        )
+    return f"""
+WITH {_segments_sql(src, layer)}
+SELECT a.split_index, s.article_id || ':' || s.region_key AS mention_id, s.article_id,
+       zc.idx AS zone, s.`start`, s.`end`, s.text, lc.idx AS {label}, {extra}
+FROM {src["gold_regions"]} s
+  JOIN {src["span_articles"]} a ON s.article_id = a.article_id
+  LEFT JOIN located l ON s.article_id = l.article_id AND s.region_key = l.region_key
+  LEFT JOIN {classes} zc ON zc.path = 'zone' AND zc.name = COALESCE(l.zone, '{BODY_ZONE}')
+  LEFT JOIN {classes} lc ON lc.path = '{layer}' AND lc.name = s.label
+  {joins}
+WHERE s.layer = '{layer}'
+ORDER BY a.split_index, s.article_id, s.`start`, s.`end`, s.label
+"""
+
+
+def split_slices(table: pa.Table, schema: pa.Schema) -> dict[str, pa.Table]:
+    """:func:`span_sql`'s result as one table per split, in the published ``schema``.
+
+    The rows of a split are contiguous (ordered by ``split_index``): each split is a
+    zero-copy slice.
+    """
+    counts: dict[int, int] = {
+        item["values"]: item["counts"]
+        for item in pc.value_counts(table.column("split_index")).to_pylist()
+    }
+    out, at = {}, 0
+    typed = table.select(schema.names).cast(schema)
+    for index, split in enumerate(SPLITS):
+        out[split] = typed.slice(at, counts.get(index, 0))
+        at += counts.get(index, 0)
+    return out
+
+
+def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.Table:
+    """The ``classes`` table: (path, name, idx) for every class label the SQL maps.
+
+    ``annotated_units``: the units as typed in gold; each one ``unit_of`` maps gets a row
+    ``('unit', typed, index of its unit)``.
+    """
+    rows: list[tuple[str, str, int]] = []
+
+    def add(path: str, names: Iterable[str]) -> None:
+        rows.extend((path, name, i) for i, name in enumerate(names))
+
+    add("zone", taxonomy.class_names("zone:span_layers.zones"))
+    for layer in _LAYER.values():
+        add(layer, taxonomy.class_names(f"span_layers.{layer}"))
+    add("bound", taxonomy.class_names("span_layers.quantities.attributes.bound"))
+    unit_attr = taxonomy.layer("quantities").attribute("unit")
+    if unit_attr is not None:
+        units = {
+            name: i
+            for i, name in enumerate(taxonomy.class_names("span_layers.quantities.attributes.unit"))
+        }
+        for typed in sorted({u for u in annotated_units if u is not None}):
+            unit = unit_attr.unit_of(typed)
+            if unit is not None:
+                rows.append(("unit", typed, units[unit]))
+    path, name, idx = zip(*rows, strict=True) if rows else ((), (), ())
+    return pa.table(
+        {"path": list(path), "name": list(name), "idx": list(idx)},
+        schema=pa.schema([("path", pa.string()), ("name", pa.string()), ("idx", pa.int64())]),
+    )
+
+
+def span_sources(
+    gold_regions: pl.DataFrame,
+    articles: Iterable[Article],
+    splits: Mapping[str, str],
+    taxonomy: Taxonomy,
+) -> dict[str, pa.Table]:
+    """The Arrow tables :func:`span_sql` reads.
+
+    ``span_articles``: the articles being published, with their split and their text's
+    length in code points (Python's ``len``: where the trailing BODY segment ends).
+    """
+    ids, lengths = [], []
+    for art in articles:
+        ids.append(art.id)
+        lengths.append(len(art.text))
+    split_index = {split: i for i, split in enumerate(SPLITS)}
+    return {
+        "gold_regions": gold_regions.to_arrow(),
+        "span_articles": pa.table(
+            {
+                "article_id": ids,
+                "split_index": [split_index[splits[i]] for i in ids],
+                "text_length": lengths,
+            },
+            schema=pa.schema(
+                [
+                    ("article_id", pa.string()),
+                    ("split_index", pa.int64()),
+                    ("text_length", pa.int64()),
+                ]
+            ),
+        ),
+        "classes": class_rows(
+            taxonomy, gold_regions["unit"].unique().to_list() if gold_regions.height else []
+        ),
+    }
+
+
+def duckdb_span_tables(
+    gold_regions: pl.DataFrame,
+    articles: Iterable[Article],
+    splits: Mapping[str, str],
+    taxonomy: Taxonomy,
+    schemas: Mapping[str, pa.Schema],
+) -> dict[str, dict[str, pa.Table]]:
+    """config -> split -> Arrow table in the published schema, for :data:`SPAN_CONFIGS`.
+
+    Same tables as ``ReleaseTableBuilder.tables`` makes for these configs from Python rows
+    (``schemas``: each config's published Arrow schema).
+    """
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-") as spill:
+        con = duckdb.connect(config={"temp_directory": spill})
+        try:
+            for name, table in span_sources(gold_regions, articles, splits, taxonomy).items():
+                con.register(name, table)
+            out: dict[str, dict[str, pa.Table]] = {}
+            for config in SPAN_CONFIGS:
+                # DuckDB's batches as they come: the Parquet bytes do not depend on the
+                # chunking (test_columnar).
+                reader = con.sql(span_sql(config)).to_arrow_reader(ARROW_BATCH_ROWS)
+                result = pa.Table.from_batches(list(reader), schema=reader.schema)
+                out[config] = split_slices(result, schemas[config])
+            return out
+        finally:
+            con.close()
