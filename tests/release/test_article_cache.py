@@ -7,15 +7,17 @@ cache (``SAHELWIRE_ARTICLE_CACHE=off``): every byte must be equal, whatever the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from helpers import copy_project, run_cli
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
-from sahelwire.io.article_packs import CACHE_ENV
+from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import article_cache
@@ -169,3 +171,38 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     # annotations and of gold)
     assert "removed 5 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
+
+
+def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(tmp_path: Path) -> None:
+    # The writer keeps no rows: each piece goes to its table's temporary stream at once, and
+    # finish joins them into one verified pack (the cold build of a large corpus would
+    # otherwise hold every article's rows until the end).
+    schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
+    packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    writer = packs.writer()
+    # Incompressible ids, so that each piece is past the file's buffer once written.
+    pieces = [
+        pa.table({"article_id": [os.urandom(2000).hex()] * 3, "n": [i, i, i]}, schema=schema)
+        for i in range(4)
+    ]
+    for piece in pieces:
+        writer.add("t", piece)
+    streams = list((tmp_path / "memo").glob(".pack.*.tmp"))
+    assert len(streams) == 1 and streams[0].stat().st_size > 0  # written as they came
+    writer.finish({"a0": {"key": "k", "rows": {"t": [0, 3]}}})
+    assert list((tmp_path / "memo").glob(".pack.*.tmp")) == []
+    loaded = packs.load()
+    assert loaded is not None and loaded.tables["t"].equals(pa.concat_tables(pieces))
+    assert packs.stats.stored == 1
+
+
+def test_a_pack_that_cannot_be_written_is_skipped_without_leftovers(tmp_path: Path) -> None:
+    schema = pa.schema([("n", pa.int64())])
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    packs = ArticlePacks(blocked / "memo", "fp", {"t": schema})
+    writer = packs.writer()
+    writer.add("t", pa.table({"n": [1]}, schema=schema))
+    writer.finish({})
+    assert packs.stats.write_error and packs.stats.stored == 0
+    assert packs.load() is None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -162,57 +161,129 @@ class ArticlePacks:
         """Write one pack (``tables``: name -> pieces, concatenated in order) and remove
         every other pack of the folder. Never raises: a cache that cannot be written is
         skipped."""
+        writer = self.writer()
+        for name in self.schemas:
+            for piece in tables.get(name, ()):
+                writer.add(name, piece)
+        writer.finish(entries)
+
+    def writer(self) -> PackWriter:
+        """A pack written as its pieces come (:class:`PackWriter`)."""
+        return PackWriter(self)
+
+
+class PackWriter:
+    """One pack, its tables written piece by piece as a run produces them.
+
+    Each table goes to its own temporary IPC stream in the folder as pieces arrive, so a run
+    never holds the rows it stores (a cold build of a large corpus would otherwise keep every
+    article's rows until the end); :meth:`finish` joins the streams into the pack. Never
+    raises: a pack that cannot be written is skipped (``stats.write_error``).
+    """
+
+    def __init__(self, packs: ArticlePacks) -> None:
+        self.packs = packs
+        self.failed = False
+        self.sections: dict[str, tuple[str, Any, Any, int]] = {}  # name -> tmp, file, writer, rows
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for leftover in self.folder.glob(".pack.*.tmp"):
+            packs.folder.mkdir(parents=True, exist_ok=True)
+            for leftover in packs.folder.glob(".pack.*.tmp"):
                 # A killed writer's leftover (writers are not locked: the newest rename wins).
                 if leftover.stat().st_mtime < time.time() - 3600:
                     with contextlib.suppress(FileNotFoundError):
                         leftover.unlink()
-            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=self.folder)
+            options = ipc.IpcWriteOptions(compression="zstd")
+            for name, schema in packs.schemas.items():
+                fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
+                handle = os.fdopen(fd, "wb")
+                self.sections[name] = (tmp, handle, None, 0)  # removed by abort if next fails
+                writer = ipc.new_stream(handle, schema, options=options)
+                self.sections[name] = (tmp, handle, writer, 0)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed = True
+        self.packs.stats.write_error = str(exc)
+        log.debug("article cache: not written: %s", exc)
+        self.abort()
+
+    def add(self, name: str, piece: pa.Table) -> None:
+        if self.failed:
+            return
+        tmp, handle, writer, rows = self.sections[name]
+        try:
+            writer.write_table(piece)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            self._fail(exc)
+            return
+        self.sections[name] = (tmp, handle, writer, rows + piece.num_rows)
+
+    def abort(self) -> None:
+        """Close and remove the temporary streams (nothing is stored)."""
+        for tmp, handle, writer, _ in self.sections.values():
+            with contextlib.suppress(Exception):
+                if writer is not None:
+                    writer.close()
+            with contextlib.suppress(Exception):
+                handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self.sections = {}
+
+    def finish(self, entries: Mapping[str, dict[str, Any]]) -> None:
+        """Join the streams into one pack with ``entries`` and remove every other pack."""
+        if self.failed:
+            return
+        folder = self.packs.folder
+        try:
+            for _, handle, writer, _ in self.sections.values():
+                writer.close()
+                handle.close()
+            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=folder)
             try:
                 with os.fdopen(fd, "wb") as out:
                     sections: dict[str, Any] = {}
-                    for name, schema in self.schemas.items():
-                        buffer = io.BytesIO()
-                        options = ipc.IpcWriteOptions(compression="zstd")
-                        rows = 0
-                        with ipc.new_stream(buffer, schema, options=options) as writer:
-                            for piece in tables[name]:
-                                writer.write_table(piece)
-                                rows += piece.num_rows
-                        data = buffer.getvalue()
+                    for name in self.packs.schemas:
+                        part, _, _, rows = self.sections[name]
+                        digest = hashlib.sha256()
+                        offset = out.tell()
+                        with open(part, "rb") as source:
+                            while block := source.read(1 << 20):
+                                digest.update(block)
+                                out.write(block)
                         sections[name] = {
-                            "offset": out.tell(),
-                            "length": len(data),
-                            "sha256": hashlib.sha256(data).hexdigest(),
+                            "offset": offset,
+                            "length": out.tell() - offset,
+                            "sha256": digest.hexdigest(),
                             "rows": rows,
                         }
-                        out.write(data)
                     meta = {
                         "format": FORMAT,
-                        "fingerprint": self.fingerprint,
+                        "fingerprint": self.packs.fingerprint,
                         "tables": sections,
                         "entries": dict(entries),
                     }
                     raw = json.dumps(meta, ensure_ascii=True, allow_nan=False).encode("ascii")
-                    digest = hashlib.sha256(raw)
+                    meta_digest = hashlib.sha256(raw)
                     out.write(raw)
-                    out.write(_FOOTER.pack(len(raw), digest.digest(), MAGIC))
-                path = self.folder / f"{digest.hexdigest()[:32]}{SUFFIX}"
+                    out.write(_FOOTER.pack(len(raw), meta_digest.digest(), MAGIC))
+                path = folder / f"{meta_digest.hexdigest()[:32]}{SUFFIX}"
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
-            for other in self.folder.glob(f"*{SUFFIX}"):
+            for other in folder.glob(f"*{SUFFIX}"):
                 if other != path:
                     with contextlib.suppress(FileNotFoundError):
                         other.unlink()
-            self.stats.stored = len(entries)
+            self.packs.stats.stored = len(entries)
         except (OSError, pa.ArrowException, ValueError) as exc:
-            self.stats.write_error = str(exc)
+            self.packs.stats.write_error = str(exc)
             log.debug("article cache: not written: %s", exc)
+        finally:
+            self.abort()
 
 
 def clear_folder(folder: Path) -> tuple[int, int]:

@@ -37,7 +37,13 @@ import pyarrow as pa
 from sahelwire.annotations.export_cache import Uncacheable
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
-from sahelwire.io.article_packs import ArticlePacks, LoadedPack, clear_folder, memo_enabled
+from sahelwire.io.article_packs import (
+    ArticlePacks,
+    LoadedPack,
+    PackWriter,
+    clear_folder,
+    memo_enabled,
+)
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
@@ -99,7 +105,11 @@ class ArticleRowCache:
         self.packs: ArticlePacks | None = None
         self.pack: LoadedPack | None = None
         self.keys: dict[str, str] = {}
-        self.new_pieces: dict[str, list[pa.Table]] = {}
+        self.names: list[str] = []  # the configs whose rows are memoised
+        # Pieces taken from the loaded pack before the first miss (zero-copy slices of it):
+        # written only if a miss makes a new pack necessary, then as they come.
+        self.pending: dict[str, list[pa.Table]] = {}
+        self.writer: PackWriter | None = None
         self.new_rows: dict[str, int] = {}
         self.new_entries: dict[str, dict[str, Any]] = {}
 
@@ -121,7 +131,9 @@ class ArticleRowCache:
     def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None:
         self.packs = ArticlePacks(self.folder, self.fingerprint, schemas)
         self.pack = self.packs.load()
-        self.new_pieces = {name: [] for name in schemas}
+        self.names = list(schemas)
+        self.pending = {name: [] for name in schemas}
+        self.writer = None
         self.new_rows = dict.fromkeys(schemas, 0)
         self.new_entries = {}
         gold = inputs.gold
@@ -144,7 +156,7 @@ class ArticleRowCache:
         entry = self.pack.entries.get(art.id)
         if entry is None or entry.get("key") != self.keys[art.id]:
             return None
-        if set(entry.get("rows", ())) != set(self.new_pieces) or "bio" not in entry:
+        if set(entry.get("rows", ())) != set(self.names) or "bio" not in entry:
             return None
         return entry
 
@@ -156,11 +168,18 @@ class ArticleRowCache:
     ) -> dict[str, dict[str, list[pa.Table]]]:
         """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
         assert self.packs is not None
-        names = list(self.new_pieces)
+        names = self.names
         entries = {art.id: self._hit(art) for art in inputs.articles}
         misses = [art for art in inputs.articles if entries[art.id] is None]
         self.packs.stats.hits += len(inputs.articles) - len(misses)
         self.packs.stats.misses += len(misses)
+        if misses and self.writer is None:
+            # This run stores a new pack: from here on each piece is written as it comes.
+            self.writer = self.packs.writer()
+            for name, kept in self.pending.items():
+                for piece in kept:
+                    self.writer.add(name, piece)
+            self.pending = {}
         made: dict[str, dict[str, pa.Table]] = {}
         made_at: dict[str, dict[str, tuple[int, int]]] = {}  # config -> article -> range
         total = builder.bio_stats
@@ -225,7 +244,11 @@ class ArticleRowCache:
                     new.setdefault("rows", {})[name] = [at, n]
                     at += n
                 self.new_rows[name] = at
-                self.new_pieces[name] += pieces
+                if self.writer is not None:
+                    for piece in pieces:
+                        self.writer.add(name, piece)
+                else:
+                    self.pending[name] += pieces
                 out[name][split] = pieces
         for art in inputs.articles:
             entry = entries[art.id]
@@ -237,7 +260,9 @@ class ArticleRowCache:
     def finish(self) -> None:
         """Store this run's rows when anything was made (or the pack was not usable)."""
         assert self.packs is not None
-        if self.packs.stats.misses or (self.pack is None and self.new_entries):
-            self.packs.write(self.new_pieces, self.new_entries)
-        self.new_pieces = {}
+        # A writer exists once an article missed (every article misses without a usable pack).
+        if self.writer is not None:
+            self.writer.finish(self.new_entries)
+        self.writer = None
+        self.pending = {}
         self.pack = None
