@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 from helpers import copy_project
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import Article
 from sahelwire.release.build import articles_from, build
 from sahelwire.release.columnar import RAW_SOURCES, raw_sources, raw_sql
 from sahelwire.release.columnar_spans import (
@@ -43,7 +44,7 @@ from sahelwire.release.spark import (
     write_splits,
 )
 from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.validation import validate_inputs
+from sahelwire.release.validation import ValidatedInputs, validate_inputs
 from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -109,18 +110,29 @@ def test_pandera_on_spark_rejects_what_the_schemas_forbid(
     assert class_col in repr(errors)
 
 
-def test_spark_sql_runs_the_duckdb_text_to_the_same_annotations_raw(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    """build_engine = "duckdb"'s SQL text, unchanged, on Spark: the build's rows, in order."""
+def _built(tmp_path: Path) -> tuple[Path, ValidatedInputs, list[Article], dict[str, str]]:
+    """A built copy of the project: its root, validated inputs, articles and splits."""
     root = copy_project(tmp_path / "proj")
     paths = ProjectPaths(root)
     settings = Settings.load(paths)
     build(paths, settings)
     report, validated = validate_inputs(paths, include_dist=False)
     assert report.ok
-    clusters = read_story_clusters(paths.story_clusters_file, sorted(validated.raw.valid))
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    return (
+        root,
+        validated,
+        articles,
+        assign_splits(clusters, settings.split_ratios, settings.split_seed),
+    )
+
+
+def test_spark_sql_runs_the_duckdb_text_to_the_same_annotations_raw(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """build_engine = "duckdb"'s SQL text, unchanged, on Spark: the build's rows, in order."""
+    root, validated, _, splits = _built(tmp_path)
     for name, table in raw_sources(validated.layers, splits, validated.specs).items():
         spark.createDataFrame(table).createOrReplaceTempView(name)
     shapes = ShapeBuilder(validated.specs, validated.taxonomy)
@@ -139,15 +151,7 @@ def test_spark_sql_runs_the_duckdb_span_text_to_the_same_mentions_and_quantities
     spark: SparkSession, tmp_path: Path
 ) -> None:
     """columnar_spans' SQL text, unchanged, on Spark: the build's rows, in order, every split."""
-    root = copy_project(tmp_path / "proj")
-    paths = ProjectPaths(root)
-    settings = Settings.load(paths)
-    build(paths, settings)
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    root, validated, articles, splits = _built(tmp_path)
     sources = span_sources(validated.layers.gold.regions, articles, splits, validated.taxonomy)
     for name, table in sources.items():
         spark.createDataFrame(table).createOrReplaceTempView(name)

@@ -69,6 +69,7 @@ from typing import Any
 import polars as pl
 import pyarrow
 
+from sahelwire.io.article_packs import pack_entries
 from sahelwire.io.locks import LockBusy, exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
@@ -671,15 +672,4 @@ def describe(paths: ProjectPaths) -> Iterator[tuple[str, int, int | None]]:
     if not folder.is_dir():
         return
     for path in sorted(folder.glob(f"*{SUFFIX}")):
-        entries: int | None = None
-        with contextlib.suppress(Exception):
-            handle = path.open("rb")
-            with handle:
-                size = os.fstat(handle.fileno()).st_size
-                handle.seek(size - _FOOTER.size)
-                length, digest, magic = _FOOTER.unpack(handle.read(_FOOTER.size))
-                handle.seek(size - _FOOTER.size - length)
-                raw = handle.read(length)
-                if magic == MAGIC and hashlib.sha256(raw).digest() == digest:
-                    entries = len(json.loads(raw)["entries"])
-        yield path.name, path.stat().st_size, entries
+        yield path.name, path.stat().st_size, pack_entries(path, MAGIC)

@@ -300,20 +300,28 @@ def clear_folder(folder: Path) -> tuple[int, int]:
     return removed, size
 
 
+def pack_entries(path: Path, magic: bytes = MAGIC) -> int | None:
+    """How many entries a pack file's metadata lists (None: unreadable or not such a pack).
+
+    Both caches' packs end in the same footer (metadata length, its sha256, a magic number);
+    the export cache passes its own magic.
+    """
+    with contextlib.suppress(Exception), path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(size - _FOOTER.size)
+        length, digest, found = _FOOTER.unpack(handle.read(_FOOTER.size))
+        handle.seek(size - _FOOTER.size - length)
+        raw = handle.read(length)
+        if found == magic and hashlib.sha256(raw).digest() == digest:
+            return len(json.loads(raw)["entries"])
+    return None
+
+
 def describe_folder(folder: Path) -> list[tuple[str, int, int | None]]:
     """Each pack file: (name, bytes, entries or None when its metadata cannot be read)."""
-    out: list[tuple[str, int, int | None]] = []
     if not folder.is_dir():
-        return out
-    for path in sorted(folder.glob(f"*{SUFFIX}")):
-        entries: int | None = None
-        with contextlib.suppress(Exception), path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            handle.seek(size - _FOOTER.size)
-            length, digest, magic = _FOOTER.unpack(handle.read(_FOOTER.size))
-            handle.seek(size - _FOOTER.size - length)
-            raw = handle.read(length)
-            if magic == MAGIC and hashlib.sha256(raw).digest() == digest:
-                entries = len(json.loads(raw)["entries"])
-        out.append((path.name, path.stat().st_size, entries))
-    return out
+        return []
+    return [
+        (path.name, path.stat().st_size, pack_entries(path))
+        for path in sorted(folder.glob(f"*{SUFFIX}"))
+    ]
