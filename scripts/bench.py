@@ -383,7 +383,10 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     before = usage.ru_maxrss
     # CPU seconds too: on a machine shared with other jobs, wall time swings with their load.
-    cpu0 = usage.ru_utime + usage.ru_stime
+    # The children's count as well: a cold read parses in worker processes.
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
+    child0 = kids.ru_utime + kids.ru_stime
     t0 = time.perf_counter()
     if name == "ingest":
         from sahelwire.raw.ingest import ingest
@@ -473,7 +476,9 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         raise SystemExit(f"unknown stage {name}")
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
+    extra["child_cpu_seconds"] = kids.ru_utime + kids.ru_stime - child0
     if cache_log.reads:
         extra["export_cache"] = cache_log.summary()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
