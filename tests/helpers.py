@@ -258,3 +258,19 @@ def split_rows(dist: Path, config: str) -> dict[str, list[dict[str, Any]]]:
         p.name.split("-")[0]: pq.read_table(p).to_pylist()
         for p in sorted((dist / "data" / config).glob("*.parquet"))
     }
+
+
+def record_made(monkeypatch: Any, cls: Any) -> list[Any]:
+    """Every object ``cls.for_project`` returns from now on (a memo's statistics are read
+    from the instance a build made): the classmethod is wrapped for the test."""
+    made: list[Any] = []
+    original = cls.for_project.__func__
+
+    def recording(owner: Any, *args: Any) -> Any:
+        obj = original(owner, *args)
+        if obj is not None:
+            made.append(obj)
+        return obj
+
+    monkeypatch.setattr(cls, "for_project", classmethod(recording))
+    return made

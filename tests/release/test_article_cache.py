@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from helpers import copy_project, run_cli
+from helpers import copy_project, record_made, run_cli
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
@@ -32,19 +30,9 @@ def project(tmp_path: Path) -> ProjectPaths:
 
 
 @pytest.fixture()
-def caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ArticleRowCache]]:
+def caches(monkeypatch: pytest.MonkeyPatch) -> list[ArticleRowCache]:
     """Every ArticleRowCache a build makes, to read its statistics afterwards."""
-    made: list[ArticleRowCache] = []
-    original = ArticleRowCache.for_project.__func__  # type: ignore[attr-defined]
-
-    def recording(cls: type[ArticleRowCache], *args: Any) -> ArticleRowCache | None:
-        cache = original(cls, *args)
-        if cache is not None:
-            made.append(cache)
-        return cache
-
-    monkeypatch.setattr(ArticleRowCache, "for_project", classmethod(recording))
-    yield made
+    return record_made(monkeypatch, ArticleRowCache)
 
 
 def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, cache: bool) -> dict[str, bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_project
+from helpers import copy_project, record_made
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.span_rule_cache import SpanRuleMemo, cache_folder
@@ -21,17 +21,7 @@ from sahelwire.release.validation import validate_project
 
 @pytest.fixture()
 def memos(monkeypatch: pytest.MonkeyPatch) -> list[SpanRuleMemo]:
-    made: list[SpanRuleMemo] = []
-    original = SpanRuleMemo.for_project.__func__  # type: ignore[attr-defined]
-
-    def recording(cls: type[SpanRuleMemo], *args: object) -> SpanRuleMemo | None:
-        memo = original(cls, *args)
-        if memo is not None:
-            made.append(memo)
-        return memo
-
-    monkeypatch.setattr(SpanRuleMemo, "for_project", classmethod(recording))
-    return made
+    return record_made(monkeypatch, SpanRuleMemo)
 
 
 def problems(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, memo: bool) -> list[str]:
