@@ -307,8 +307,9 @@ def render_release(
     The Parquet files are streamed to ``into`` (default: a temporary folder removed with the
     returned object) as their rows are produced; the card, Croissant, plots and checksums are
     held in ``BuiltRelease.small``. Nothing else is written. Everything validation parsed
-    (texts, exports, gold layer) is reused: each input file is read and each export parsed
-    exactly once per build.
+    (exports, gold layer) is reused: each export is parsed exactly once per build. The raw
+    texts are not held: each is read again when used and refused (:class:`BuildRefused`)
+    unless its bytes are the ones validated (issue 17 item 3).
     """
     own = into is None
     root = Path(tempfile.mkdtemp(prefix="sahelwire-release-")) if into is None else into
