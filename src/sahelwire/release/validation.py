@@ -68,12 +68,15 @@ class _StoredTexts:
 
     def __init__(self, paths: ProjectPaths) -> None:
         self.paths = paths
-        self.recent: OrderedDict[str, str] = OrderedDict()
+        # (id, sha256) -> text: keyed by the hash too, so a duplicated manifest id (reported
+        # by validation) never gets the text of its other row unchecked.
+        self.recent: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def read(self, article_id: str, expected: str) -> str:
-        text = self.recent.get(article_id)
+        key = (article_id, expected)
+        text = self.recent.get(key)
         if text is not None:
-            self.recent.move_to_end(article_id)
+            self.recent.move_to_end(key)
             return text
         path = self.paths.raw_text_path(article_id)
         try:
@@ -94,7 +97,7 @@ class _StoredTexts:
                 )
             )
         text = data.decode("utf-8")  # the same bytes decoded when validated
-        self.recent[article_id] = text
+        self.recent[key] = text
         if len(self.recent) > RECENT_TEXTS:
             self.recent.popitem(last=False)
         return text
