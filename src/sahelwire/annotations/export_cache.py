@@ -277,6 +277,12 @@ def text_dependency(texts: Mapping[str, tuple[str, str]], article_id: str) -> An
     """
     if article_id not in texts:
         return None
+    # Validation's texts (release.validation.ReadableTexts) know both hashes without reading
+    # the file: each text is read from disk on use and checked against its own hash then.
+    known = getattr(texts, "hashes", None)
+    hashes = known(article_id) if known is not None else None
+    if hashes is not None:
+        return encode_value(list(hashes))
     text, sha = texts[article_id]
     own = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return encode_value([sha, own])

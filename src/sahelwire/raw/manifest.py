@@ -6,9 +6,9 @@ diff-friendly file a reviewer can read in git.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,64 @@ def write_manifest(paths: ProjectPaths, rows: Iterable[dict[str, Any]]) -> None:
     write_text_atomic(paths.manifest_file, "".join(line + "\n" for line in lines))
 
 
-@dataclass(frozen=True)
 class Article:
-    """A manifest row with its text, as the build and Label Studio push read it."""
+    """A manifest row with its text, as the build and Label Studio push read it.
 
-    id: str
-    text: str
-    sha256: str
-    meta: dict[str, Any]
+    The text is either held (``text``) or read each time it is used (``load``: article id ->
+    text). A loader must return exactly the text whose UTF-8 bytes hash to ``sha256`` (the
+    build's re-reads every file and checks that): a build then holds no corpus of texts
+    (issue 17 item 3), and :meth:`text_digest` needs no read.
+    """
+
+    __slots__ = ("_load", "_text", "id", "meta", "sha256")
+
+    def __init__(
+        self,
+        id: str,
+        text: str | None = None,
+        sha256: str = "",
+        meta: dict[str, Any] | None = None,
+        *,
+        load: Callable[[str], str] | None = None,
+    ) -> None:
+        if text is None and load is None:
+            raise TypeError("Article needs its text or a loader for it")
+        self.id = id
+        self.sha256 = sha256
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self._text = text
+        self._load = load
+
+    @property
+    def text(self) -> str:
+        if self._text is not None:
+            return self._text
+        assert self._load is not None
+        return self._load(self.id)
+
+    @property
+    def n_chars(self) -> int:
+        """The text's length in code points; a loaded article's from its manifest row (which
+        validation checked against the text), so nothing is read."""
+        if self._text is None:
+            stated = self.meta.get("n_chars")
+            if isinstance(stated, int) and not isinstance(stated, bool):
+                return stated
+        return len(self.text)
+
+    def text_digest(self) -> bytes:
+        """sha256 of the text's UTF-8 (surrogatepass) bytes.
+
+        A loaded text is the one whose bytes hash to ``sha256`` (the loader's contract; strict
+        UTF-8 decoding round-trips exactly), so its digest is the manifest's, unread.
+        """
+        if self._text is None:
+            return bytes.fromhex(self.sha256)
+        return hashlib.sha256(self._text.encode("utf-8", "surrogatepass")).digest()
+
+    def __repr__(self) -> str:
+        shown = "<loaded when used>" if self._text is None else repr(self._text[:40])
+        return f"Article(id={self.id!r}, sha256={self.sha256!r}, text={shown})"
 
 
 def load_articles(paths: ProjectPaths) -> list[Article]:

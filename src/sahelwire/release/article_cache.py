@@ -24,7 +24,6 @@ warm, after a change, with a tampered pack). ``SAHELWIRE_ARTICLE_CACHE=off`` tur
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -144,7 +143,7 @@ class ArticleRowCache:
             self.keys[art.id] = self.packs.key(
                 art.id,
                 art.sha256 or "",
-                hashlib.sha256(art.text.encode("utf-8", "surrogatepass")).digest(),
+                art.text_digest(),  # a loaded article's is its manifest sha256: unread
                 json.dumps(art.meta, sort_keys=True, default=repr),
                 json.dumps(inputs.clusters.get(art.id)),
                 *(digests[name].get(art.id, none) for name in GOLD_FRAMES),

@@ -84,7 +84,7 @@ from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
-from sahelwire.release.validation import RawTexts, ValidatedInputs, validate_inputs
+from sahelwire.release.validation import RawTexts, TextChanged, ValidatedInputs, validate_inputs
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs
 from sahelwire.schema.table_validation import validate_published
@@ -163,9 +163,12 @@ def data_file(config: str, split: str) -> str:
 
 
 def articles_from(raw: RawTexts) -> list[Article]:
-    """The validated manifest articles with their texts, sorted by id (as load_articles)."""
+    """The validated manifest articles, sorted by id (as load_articles), each text read from
+    disk when it is used and checked against its manifest sha256 (never held: issue 17 item 3;
+    a text changed since validation raises :class:`TextChanged`)."""
+    load = raw.valid.__getitem__
     return [
-        Article(id=row["id"], text=raw.valid[row["id"]], sha256=row["sha256"], meta=row)
+        Article(id=row["id"], sha256=row["sha256"], meta=row, load=load)
         for row in sorted(raw.rows, key=lambda r: r["id"])
     ]
 
@@ -304,8 +307,9 @@ def render_release(
     The Parquet files are streamed to ``into`` (default: a temporary folder removed with the
     returned object) as their rows are produced; the card, Croissant, plots and checksums are
     held in ``BuiltRelease.small``. Nothing else is written. Everything validation parsed
-    (texts, exports, gold layer) is reused: each input file is read and each export parsed
-    exactly once per build.
+    (exports, gold layer) is reused: each export is parsed exactly once per build. The raw
+    texts are not held: each is read again when used and refused (:class:`BuildRefused`)
+    unless its bytes are the ones validated (issue 17 item 3).
     """
     own = into is None
     root = Path(tempfile.mkdtemp(prefix="sahelwire-release-")) if into is None else into
@@ -313,7 +317,11 @@ def render_release(
     if own:
         weakref.finalize(release, shutil.rmtree, root, True)
     try:
-        _render(paths, settings, release)
+        try:
+            _render(paths, settings, release)
+        except TextChanged as exc:
+            # A text edited under the build: refused like any invalid input, nothing kept.
+            raise BuildRefused([exc.problem]) from None
     except BaseException:
         if own:
             shutil.rmtree(root, ignore_errors=True)

@@ -74,10 +74,9 @@ class SpanRuleMemo:
         digests = frame_digests(regions, "article_id")
         keys = {}
         for article, rows in digests.items():
-            text = texts.get(article)
-            if text is None:
+            if article not in texts:
                 continue  # rows without a text are never clean: always checked
-            sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+            sha = _text_digest(texts, article)
             keys[article] = packs.key(call, article, rows, sha)
         pack = packs.load()
         entries = pack.entries if pack is not None else {}
@@ -89,3 +88,13 @@ class SpanRuleMemo:
             # Every article with a text is clean now (none gave a Problem).
             packs.write({}, {a: {"key": k, "rows": {}} for a, k in keys.items()})
         return problems
+
+
+def _text_digest(texts: Mapping[str, str], article: str) -> bytes:
+    """sha256 of the article's text; unread when ``texts`` knows it (validation's texts are
+    read from disk on use and checked against exactly that hash)."""
+    known = getattr(texts, "text_sha256", None)
+    hexdigest = known(article) if known is not None else None
+    if hexdigest is not None:
+        return bytes.fromhex(hexdigest)
+    return hashlib.sha256(texts[article].encode("utf-8", "surrogatepass")).digest()

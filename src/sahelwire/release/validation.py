@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,18 +48,138 @@ class ValidationReport:
         return not self.problems
 
 
+# Texts kept after a read: the span checks and the build ask for one article's text a few
+# times in a row (its spans, then its rows of every config), never for many at once.
+RECENT_TEXTS = 8
+
+
+class TextChanged(Exception):
+    """A raw text on disk is no longer the one validation read: nothing may publish it."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.file}: {problem.message}")
+        self.problem = problem
+
+
+class _StoredTexts:
+    """Reads dataset/raw/texts/<id>.txt again when a text is used, and refuses it unless its
+    bytes hash to what validation read (an edit, a removal or a half-written file after
+    validation must not reach a release: the texts are not held, issue 17 item 3)."""
+
+    def __init__(self, paths: ProjectPaths) -> None:
+        self.paths = paths
+        # (id, sha256) -> text: keyed by the hash too, so a duplicated manifest id (reported
+        # by validation) never gets the text of its other row unchecked.
+        self.recent: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def read(self, article_id: str, expected: str) -> str:
+        key = (article_id, expected)
+        text = self.recent.get(key)
+        if text is not None:
+            self.recent.move_to_end(key)
+            return text
+        path = self.paths.raw_text_path(article_id)
+        try:
+            data: bytes | None = path.read_bytes()
+        except OSError:
+            data = None
+        actual = "missing" if data is None else hashlib.sha256(data).hexdigest()
+        if data is None or actual != expected:
+            raise TextChanged(
+                Problem(
+                    _rel(self.paths, path),
+                    article_id,
+                    "sha256",
+                    "stored text matches manifest sha256",
+                    actual,
+                    message=f"the text changed on disk after it was validated (it had sha256 "
+                    f"{expected}); nothing was published: re-run once dataset/raw is settled",
+                )
+            )
+        text = data.decode("utf-8")  # the same bytes decoded when validated
+        self.recent[key] = text
+        if len(self.recent) > RECENT_TEXTS:
+            self.recent.popitem(last=False)
+        return text
+
+
+class ValidTexts(Mapping[str, str]):
+    """id -> text of every article whose stored text matched its manifest row, read on use."""
+
+    def __init__(self, stored: _StoredTexts) -> None:
+        self.stored = stored
+        self.sha: dict[str, str] = {}  # id -> manifest sha256 (the row's own string)
+
+    def __getitem__(self, article_id: str) -> str:
+        return self.stored.read(article_id, self.sha[article_id])
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self.sha
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sha)
+
+    def __len__(self) -> int:
+        return len(self.sha)
+
+    def text_sha256(self, article_id: str) -> str | None:
+        """sha256 of the text's bytes, unread (it is checked at each read)."""
+        return self.sha.get(article_id)
+
+
+class ReadableTexts(Mapping[str, tuple[str, str]]):
+    """id -> (text, manifest sha256) of every decodable text, read on use: the valid ones and
+    those whose bytes differ from their row (the export parser says why tasks differ)."""
+
+    def __init__(self, valid: ValidTexts) -> None:
+        self.valid = valid
+        self.differing: dict[str, tuple[str, str]] = {}  # id -> (manifest, own sha256)
+
+    def __getitem__(self, article_id: str) -> tuple[str, str]:
+        other = self.differing.get(article_id)
+        if other is not None:
+            return self.valid.stored.read(article_id, other[1]), other[0]
+        return self.valid[article_id], self.valid.sha[article_id]
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self.valid.sha or article_id in self.differing
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.valid.sha
+        yield from (aid for aid in self.differing if aid not in self.valid.sha)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def hashes(self, article_id: str) -> tuple[str, str] | None:
+        """(manifest sha256, sha256 of the text's own bytes), unread (None: no such text);
+        what annotations.export_cache.text_dependency would hash the text for."""
+        other = self.differing.get(article_id)
+        if other is not None:
+            return other
+        sha = self.valid.sha.get(article_id)
+        return None if sha is None else (sha, sha)
+
+
 @dataclass
 class RawTexts:
-    """What validation read from dataset/raw, kept so a build never reads it again.
+    """What validation read from dataset/raw: the manifest rows and which texts passed.
 
     ``valid``: id -> text for articles whose stored text matches its manifest row;
     ``readable``: id -> (text, manifest sha256) for every text that could be decoded,
     which is what the export parser checks tasks against (it reports its own problems).
+    Both read a text from disk when it is used and check it is the one validated
+    (:class:`TextChanged` otherwise): a million texts are ~14 GB as Python strings.
     """
 
+    paths: ProjectPaths
     rows: list[dict[str, Any]] = field(default_factory=list)
-    valid: dict[str, str] = field(default_factory=dict)
-    readable: dict[str, tuple[str, str]] = field(default_factory=dict)
+    valid: ValidTexts = field(init=False)
+    readable: ReadableTexts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.valid = ValidTexts(_StoredTexts(self.paths))
+        self.readable = ReadableTexts(self.valid)
 
 
 @dataclass
@@ -78,7 +200,7 @@ def _rel(paths: ProjectPaths, path: Path) -> str:
 
 def validate_raw(
     paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
-) -> dict[str, str]:
+) -> Mapping[str, str]:
     """Manifest rows against the schema, and each stored text against its row; returns texts."""
     return read_raw(paths, taxonomy, specs, report).valid
 
@@ -86,9 +208,9 @@ def validate_raw(
 def read_raw(
     paths: ProjectPaths, taxonomy: Taxonomy, specs: TableSpecs, report: ValidationReport
 ) -> RawTexts:
-    """:func:`validate_raw`, keeping every text it read (each file is read once)."""
+    """:func:`validate_raw`, keeping which texts passed (each is read again when used)."""
     file = _rel(paths, paths.manifest_file)
-    raw = RawTexts()
+    raw = RawTexts(paths)
     try:
         rows = read_manifest(paths.manifest_file)
     except ManifestError as exc:
@@ -103,7 +225,6 @@ def read_raw(
     )
     if frame is not None:
         report.problems += validate_frame(frame, spec, taxonomy, file=file)
-    texts = raw.valid
     for row in rows:
         path = paths.raw_text_path(str(row.get("id")))
         if ".." in str(row.get("id")) or "/" in str(row.get("id")):
@@ -114,10 +235,12 @@ def read_raw(
             )
             continue
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != row.get("sha256"):
+        own = hashlib.sha256(data).hexdigest()
+        if own != row.get("sha256"):
             # The export parser still compares tasks with it (and says why they differ).
             with contextlib.suppress(UnicodeDecodeError, KeyError):
-                raw.readable[row["id"]] = (data.decode("utf-8"), row["sha256"])
+                data.decode("utf-8")
+                raw.readable.differing[row["id"]] = (row["sha256"], own)
             report.problems.append(
                 Problem(
                     _rel(paths, path),
@@ -128,13 +251,13 @@ def read_raw(
                 )
             )
             continue
-        text = data.decode("utf-8")
-        raw.readable[row["id"]] = (text, row["sha256"])
-        if len(text) != row.get("n_chars") or len(data) != row.get("n_bytes"):
+        n_chars, n_bytes = len(data.decode("utf-8")), len(data)  # then the text is let go
+        del data
+        raw.valid.sha[row["id"]] = row["sha256"]
+        if n_chars != row.get("n_chars") or n_bytes != row.get("n_bytes"):
             report.problems.append(
                 Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
             )
-        texts[row["id"]] = text
     listed = {f"{r.get('id')}.txt" for r in rows}
     if paths.raw_texts_dir.exists():
         for orphan in sorted(
@@ -184,7 +307,7 @@ def validate_registries(
 def validate_annotations(
     paths: ProjectPaths,
     layers: AnnotationLayers,
-    texts: dict[str, str],
+    texts: Mapping[str, str],
     taxonomy: Taxonomy,
     specs: TableSpecs,
     registries: Registries,
@@ -306,11 +429,15 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
     The warnings are ``validate``'s alone (the build, which runs the same checks, does not
     need them): they are for the reviewer and never change the verdict.
     """
-    report, inputs = validate_inputs(paths, include_dist=include_dist)
-    gold = inputs.layers.gold
-    report.warnings += completeness_findings(
-        gold.regions, gold.relations, inputs.raw.valid, inputs.taxonomy
-    )
+    try:
+        report, inputs = validate_inputs(paths, include_dist=include_dist)
+        gold = inputs.layers.gold
+        report.warnings += completeness_findings(
+            gold.regions, gold.relations, inputs.raw.valid, inputs.taxonomy
+        )
+    except TextChanged as exc:
+        # dataset/raw changed while it was being validated: the verdict is that one problem.
+        return ValidationReport(problems=[exc.problem])
     return report
 
 

@@ -1,0 +1,136 @@
+"""The build holds no corpus of texts (issue 17 item 3): each is read when used, and checked.
+
+Validation reads and checks every raw text but keeps only ids and hashes; the build reads a
+text again when it needs it and refuses it unless its bytes are the ones validated. A text
+edited (or removed) between validation and publication must stop the build with a Problem
+naming the file, the article and the rule, leaving the previous dist/ as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ROOT, copy_project, snapshot
+from sahelwire.io.article_packs import CACHE_ENV as ARTICLE_CACHE_ENV
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import load_articles
+from sahelwire.release import build as build_module
+from sahelwire.release import validation
+from sahelwire.release.build import BuildRefused, articles_from, build
+from sahelwire.release.validation import RECENT_TEXTS, TextChanged, validate_inputs
+
+RULE = "stored text matches manifest sha256"
+
+
+def test_validated_texts_are_read_on_use_and_equal_the_files() -> None:
+    """The loaded articles give what load_articles (which holds every text) gives; their
+    digest and length come from the manifest row, unread, and agree with the text."""
+    paths = ProjectPaths(ROOT)
+    report, validated = validate_inputs(paths)
+    assert report.ok, report.problems[:3]
+    stored = validated.raw.valid.stored
+    assert len(stored.recent) <= RECENT_TEXTS  # validation kept no more texts behind
+    held = {a.id: a for a in load_articles(paths)}
+    lazy = articles_from(validated.raw)
+    assert [a.id for a in lazy] == sorted(held)
+    for art in lazy:
+        text = art.text
+        assert text == held[art.id].text
+        assert art.text_digest() == held[art.id].text_digest()
+        assert art.text_digest() == hashlib.sha256(text.encode()).digest()
+        assert art.n_chars == len(text)
+        assert validated.raw.readable[art.id] == (text, art.sha256)
+        assert len(stored.recent) <= RECENT_TEXTS
+
+
+def test_a_text_changed_or_removed_after_validation_is_refused_when_read(
+    tmp_path: Path,
+) -> None:
+    paths = ProjectPaths(copy_project(tmp_path / "p", annotations=False))
+    report, validated = validate_inputs(paths)
+    assert report.ok, report.problems[:3]
+    first, second = sorted(validated.raw.valid)[:2]
+    path = paths.raw_text_path(first)
+    path.write_bytes(path.read_bytes() + b" edited")
+    with pytest.raises(TextChanged) as changed:
+        validated.raw.valid[first]
+    problem = changed.value.problem
+    assert (problem.file, problem.record, problem.field, problem.rule) == (
+        f"dataset/raw/texts/{first}.txt",
+        first,
+        "sha256",
+        RULE,
+    )
+    assert problem.value == hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(TextChanged):
+        validated.raw.readable[first]
+    paths.raw_text_path(second).unlink()
+    with pytest.raises(TextChanged) as removed:
+        validated.raw.valid[second]
+    assert (removed.value.problem.record, removed.value.problem.value) == (second, "missing")
+
+
+def test_a_text_changed_during_the_build_refuses_it_and_keeps_dist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edited after validation passed: the build refuses with that one Problem, publishes
+    nothing, and leaves the previous dist/ and no staging folder behind."""
+    monkeypatch.setenv(ARTICLE_CACHE_ENV, "off")  # every article's rows are made (text read)
+    root = copy_project(tmp_path / "p")
+    paths = ProjectPaths(root)
+    settings = Settings.load(paths)
+    build(paths, settings)
+    before = snapshot(paths.dist_dir)
+    real = build_module.validate_inputs
+    edited: list[str] = []
+
+    def edit_after_validation(*args: Any, **kw: Any) -> Any:
+        report, validated = real(*args, **kw)
+        # The few texts kept after a read are the validated ones; the committed corpus is
+        # small enough for them to be most of it, so forget them (as a large corpus would).
+        validated.raw.valid.stored.recent.clear()
+        article = sorted(validated.raw.valid)[-1]
+        text_path = paths.raw_text_path(article)
+        text_path.write_text(text_path.read_text(encoding="utf-8") + " edited", encoding="utf-8")
+        edited.append(article)
+        return report, validated
+
+    monkeypatch.setattr(build_module, "validate_inputs", edit_after_validation)
+    with pytest.raises(BuildRefused) as refused:
+        build(paths, settings)
+    [article] = edited
+    [problem] = refused.value.problems
+    assert (problem.file, problem.record, problem.rule) == (
+        f"dataset/raw/texts/{article}.txt",
+        article,
+        RULE,
+    )
+    assert problem.value == hashlib.sha256(paths.raw_text_path(article).read_bytes()).hexdigest()
+    assert snapshot(paths.dist_dir) == before
+    assert not list(root.glob(".dist.staging.*"))
+
+
+def test_validate_reports_a_text_changed_while_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changed between the raw check and the span checks that read it: one clear Problem."""
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    real = validation.read_raw
+
+    def edit_after_reading(*args: Any, **kw: Any) -> Any:
+        raw = real(*args, **kw)
+        for article in raw.valid:
+            text_path = paths.raw_text_path(article)
+            text_path.write_bytes(text_path.read_bytes() + b" edited")
+        return raw
+
+    monkeypatch.setattr(validation, "read_raw", edit_after_reading)
+    report = validation.validate_project(paths, include_dist=False)
+    [problem] = report.problems
+    assert problem.rule == RULE
+    assert problem.file == f"dataset/raw/texts/{problem.record}.txt"
