@@ -503,20 +503,17 @@ def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dic
     import pyarrow.parquet as pq
 
     from sahelwire.annotations.layers import raw_frame
-    from sahelwire.release.build import articles_from
+    from sahelwire.release.build import BuildRefused, plan_release
     from sahelwire.release.columnar import duckdb_raw_tables
     from sahelwire.release.parquet_files import PARQUET_OPTIONS
-    from sahelwire.release.splits import assign_splits, read_story_clusters
     from sahelwire.release.tables import ReleaseTableBuilder
-    from sahelwire.release.validation import validate_inputs
     from sahelwire.schema.table_specs import ShapeBuilder
 
-    report, validated = validate_inputs(paths, include_dist=False)
-    if not report.ok:
-        raise SystemExit(f"invalid inputs: {report.problems[0]}")
-    ids = [a.id for a in articles_from(validated.raw)]
-    clusters = read_story_clusters(paths.story_clusters_file, ids)
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    try:
+        plan = plan_release(paths, settings)
+    except BuildRefused as refused:
+        raise SystemExit(f"invalid inputs: {refused.problems[0]}") from None
+    validated, splits = plan.validated, plan.splits
     shapes = ShapeBuilder(validated.specs, validated.taxonomy)
     schema = shapes.arrow_schema(validated.specs.configs["annotations_raw"], published=True)
     layers = validated.layers

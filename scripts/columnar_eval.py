@@ -100,17 +100,11 @@ def prepare(project: Path, out: Path) -> None:
 
     from sahelwire.io.config import Settings
     from sahelwire.io.paths import ProjectPaths
-    from sahelwire.release.build import articles_from
-    from sahelwire.release.splits import assign_splits, read_story_clusters
-    from sahelwire.release.validation import validate_inputs
+    from sahelwire.release.build import plan_release
 
     paths = ProjectPaths(project)
-    settings = Settings.load(paths)
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok, report.problems[:3]
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    plan = plan_release(paths, Settings.load(paths))
+    validated, splits = plan.validated, plan.splits
     out.mkdir(parents=True, exist_ok=True)
     layers = validated.layers
     for name in FRAMES:

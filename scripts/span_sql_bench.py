@@ -26,17 +26,15 @@ import pyarrow as pa
 
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release.build import articles_from
+from sahelwire.release.build import plan_release
 from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
 from sahelwire.release.parquet_files import parquet_bytes
-from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import (
     CHUNK_ARTICLES,
     ReleaseInputs,
     ReleaseTableBuilder,
     _gold_between,
 )
-from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 
 T = TypeVar("T")
@@ -54,12 +52,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     paths = ProjectPaths(args.project)
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok, report.problems[:3]
-    settings = Settings.load(paths)
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    plan = plan_release(paths, Settings.load(paths))
+    validated, articles, clusters, splits = (
+        plan.validated,
+        plan.articles,
+        plan.clusters,
+        plan.splits,
+    )
     shapes = ShapeBuilder(validated.specs, validated.taxonomy)
     schemas = {
         c: shapes.arrow_schema(validated.specs.configs[c], published=True) for c in SPAN_CONFIGS

@@ -20,13 +20,11 @@ from sahelwire.io.config import SPLITS, ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release import columnar, columnar_spans
-from sahelwire.release.build import articles_from, build
+from sahelwire.release.build import build, plan_release
 from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
 from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables, span_sql
 from sahelwire.release.parquet_files import parquet_bytes
-from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder, _ZoneOf, mention_id
-from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
 from sahelwire.schema.taxonomy import BODY_ZONE, load_taxonomy
@@ -43,12 +41,8 @@ SPAN_SCHEMAS = {c: SHAPES.arrow_schema(SPECS.configs[c], published=True) for c i
 
 def _layers_and_splits(paths: ProjectPaths) -> tuple[AnnotationLayers, dict[str, str]]:
     """The parsed layers and the article -> split map, exactly as the build gets them."""
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok, report.problems[:3]
-    settings = Settings.load(paths)
-    ids = [a.id for a in articles_from(validated.raw)]
-    clusters = read_story_clusters(paths.story_clusters_file, ids)
-    return validated.layers, assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    plan = plan_release(paths, Settings.load(paths))
+    return plan.validated.layers, plan.splits
 
 
 def assert_same_raw_tables(
@@ -67,12 +61,13 @@ def assert_same_raw_tables(
 
 def assert_same_span_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
     """mentions and quantities from SQL equal the Python rows', every split, rows and bytes."""
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok, report.problems[:3]
-    settings = Settings.load(paths)
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    plan = plan_release(paths, Settings.load(paths))
+    validated, articles, clusters, splits = (
+        plan.validated,
+        plan.articles,
+        plan.clusters,
+        plan.splits,
+    )
     gold = validated.layers.gold
     inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
     want = ReleaseTableBuilder(SHAPES).tables(inputs, raw_tables={})

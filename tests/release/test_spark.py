@@ -28,7 +28,7 @@ from helpers import copy_project
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
-from sahelwire.release.build import articles_from, build
+from sahelwire.release.build import build, plan_release
 from sahelwire.release.columnar import RAW_SOURCES, raw_sources, raw_sql
 from sahelwire.release.columnar_spans import (
     SPAN_CONFIGS,
@@ -43,8 +43,7 @@ from sahelwire.release.spark import (
     validation_errors,
     write_splits,
 )
-from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.validation import ValidatedInputs, validate_inputs
+from sahelwire.release.validation import ValidatedInputs
 from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -116,16 +115,8 @@ def _built(tmp_path: Path) -> tuple[Path, ValidatedInputs, list[Article], dict[s
     paths = ProjectPaths(root)
     settings = Settings.load(paths)
     build(paths, settings)
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    return (
-        root,
-        validated,
-        articles,
-        assign_splits(clusters, settings.split_ratios, settings.split_seed),
-    )
+    plan = plan_release(paths, settings)
+    return root, plan.validated, plan.articles, plan.splits
 
 
 def test_spark_sql_runs_the_duckdb_text_to_the_same_annotations_raw(

@@ -19,11 +19,9 @@ from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import build as build_module
 from sahelwire.release import parquet_files
-from sahelwire.release.build import BuildRefused, articles_from, build, render_release
+from sahelwire.release.build import BuildRefused, build, plan_release, render_release
 from sahelwire.release.parquet_files import StreamedParquet, parquet_bytes, with_hf_features
-from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseTableBuilder
-from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -39,13 +37,8 @@ def test_streamed_parquet_writes_the_bytes_of_the_whole_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
 ) -> None:
     """Pieces of 0 to 150 rows, several row groups each spanning pieces: the same file."""
-    report, validated = validate_inputs(PATHS, include_dist=False)
-    assert report.ok, report.problems[:3]
-    settings = Settings.load(PATHS)
-    ids = [a.id for a in articles_from(validated.raw)]
-    clusters = read_story_clusters(PATHS.story_clusters_file, ids)
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    layers = validated.layers
+    plan = plan_release(PATHS, Settings.load(PATHS))
+    splits, layers = plan.splits, plan.validated.layers
     schema = SHAPES.arrow_schema(RAW, published=True)
     table = ReleaseTableBuilder.raw_tables(raw_frame(layers), splits, schema)["train"]
     table = with_hf_features(table, SHAPES.features(RAW))

@@ -173,6 +173,32 @@ def articles_from(raw: RawTexts) -> list[Article]:
     ]
 
 
+@dataclass(frozen=True)
+class PlannedRelease:
+    """What every build starts from: validated inputs, their articles, clusters and splits."""
+
+    validated: ValidatedInputs
+    articles: list[Article]
+    clusters: dict[str, str]
+    splits: dict[str, str]
+
+
+def plan_release(paths: ProjectPaths, settings: Settings) -> PlannedRelease:
+    """Validate the inputs and assign every article its story cluster and split.
+
+    The one place that sequence is written (the build, the Spark and SQL tests and the span
+    bench all start here), so they cannot drift apart. Raises :class:`BuildRefused` when
+    validation finds problems.
+    """
+    report, validated = validate_inputs(paths, include_dist=False)
+    if not report.ok:
+        raise BuildRefused(report.problems)
+    articles = articles_from(validated.raw)
+    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
+    return PlannedRelease(validated, articles, clusters, splits)
+
+
 class ParquetTable:
     """A written data file, read back column by column for the card and Croissant.
 
@@ -331,15 +357,18 @@ def render_release(
 
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     clock = time.perf_counter()
-    report, validated = validate_inputs(paths, include_dist=False)
-    if not report.ok:
-        raise BuildRefused(report.problems)
+    plan = plan_release(paths, settings)
     clock = release.phase_done("parse_and_validate_inputs", clock)
+    validated, articles, clusters, splits = (
+        plan.validated,
+        plan.articles,
+        plan.clusters,
+        plan.splits,
+    )
+    # Only the locals hold the inputs from here, so `del` below frees them.
+    del plan
     taxonomy, specs = validated.taxonomy, validated.specs
     shapes = ShapeBuilder(specs, taxonomy)
-    articles = articles_from(validated.raw)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
     annotation_facts = AnnotationFacts.from_layers(validated.layers, paths.decisions_dir)
