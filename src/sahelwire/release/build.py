@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown
-from sahelwire.annotations.layers import raw_frame
+from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.atomic import (
     clean_stale_staging,
     staged_directory,
@@ -508,6 +508,24 @@ def _memoised_error_classes(
 DUCKDB_MEMORY_LIMIT = "2GB"
 
 
+def _without_per_annotator(layers: AnnotationLayers) -> AnnotationLayers:
+    """The layers with the per-annotator and prediction frames dropped.
+
+    They live on in annotations_raw only (the card facts were read from them before), so
+    they are let go before the other configs are built: at 10k the predictions' results
+    alone are the largest frame (1.3M rows).
+    """
+    empty = pl.DataFrame()
+    return dataclasses.replace(
+        layers,
+        regions=empty,
+        relations=empty,
+        choices=empty,
+        predictions=None,
+        prediction_results=None,
+    )
+
+
 def _publish_tables(
     published: _Published,
     shapes: ShapeBuilder,
@@ -553,17 +571,11 @@ def _publish_tables(
             for split in SPLITS:
                 published.add(name, split, by_split[split])
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
-        validated.layers = dataclasses.replace(
-            layers, regions=empty, relations=empty, choices=empty
-        )
+        validated.layers = _without_per_annotator(layers)
         del layers
     else:
         raw = raw_frame(layers)
-        # The per-annotator tables live on in annotations_raw only: drop the frames before
-        # the other configs are built (peak memory).
-        validated.layers = dataclasses.replace(
-            layers, regions=empty, relations=empty, choices=empty
-        )
+        validated.layers = _without_per_annotator(layers)
         del layers
         for split, table in builder.raw_tables(raw, splits, builder.raw_schema()).items():
             published.add("annotations_raw", split, table)
