@@ -125,3 +125,30 @@ def test_build_refuses_invalid_input_and_keeps_dist(tmp_path: Path) -> None:
     assert snapshot(root / "dist") == before
     with pytest.raises(BuildRefused):
         build(ProjectPaths(root), Settings.load(ProjectPaths(root)))
+
+
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [
+        # DuckDB cannot sort even the committed corpus's annotations_raw in 1MB.
+        ("1MB", "DuckDB needed more than its memory limit (1MB)"),
+        ("lots", "SAHELWIRE_DUCKDB_MEMORY='lots' is not a memory size"),
+    ],
+)
+def test_build_out_of_engine_memory_exits_2_and_keeps_dist(
+    tmp_path: Path, limit: str, said: str
+) -> None:
+    """A DuckDB memory limit too small or malformed: exit 2 with how to raise it, no
+    traceback, dist/ as it was."""
+    root = copy_project(tmp_path)
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    result = run_cli(root, "build", env={"SAHELWIRE_DUCKDB_MEMORY": limit})
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "SAHELWIRE_DUCKDB_MEMORY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(root / "dist") == before
+    assert not list(root.glob(".dist.staging.*"))
+    # A size the sort fits in builds the same files.
+    assert run_cli(root, "build", env={"SAHELWIRE_DUCKDB_MEMORY": "512MB"}).returncode == 0
+    assert snapshot(root / "dist") == before

@@ -156,7 +156,7 @@ def build(
 
         build_release(past_release, out)
         return
-    from sahelwire.release.build import BuildRefused
+    from sahelwire.release.build import BuildEnvironmentError, BuildRefused
     from sahelwire.release.build import build as run_build
     from sahelwire.release.card.template import CardTemplateError
 
@@ -172,6 +172,11 @@ def build(
             typer.echo(f"error: {problem}", err=True)
         raise fail(
             f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID
+        ) from None
+    except (BuildEnvironmentError, MemoryError) as exc:  # exit 2: the machine, not the data
+        raise fail(
+            f"build failed: {exc or 'out of memory'}; the previous build folder is intact",
+            EXIT_USAGE,
         ) from None
     except OSError as exc:  # full disk, file size limit, permissions: the staging is discarded
         raise fail(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -357,6 +359,8 @@ def render_release(
 
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     clock = time.perf_counter()
+    # Read first: a wrong setting is refused before minutes of parsing, not after.
+    memory_limit = duckdb_memory_limit() if settings.build_engine == "duckdb" else None
     plan = plan_release(paths, settings)
     clock = release.phase_done("parse_and_validate_inputs", clock)
     validated, articles, clusters, splits = (
@@ -413,6 +417,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
             clusters,
             engine=settings.build_engine,
             spill_dir=paths.state_dir / "tmp",
+            memory_limit=memory_limit,
             article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
         )
     except BaseException:
@@ -506,6 +511,26 @@ def _memoised_error_classes(
 # DuckDB's memory for the annotations_raw sort; past it the sort spills to disk (under
 # .sahelwire/tmp). 2 GB bounded the 100k sort at a 2.6 GB peak (docs/columnar.md).
 DUCKDB_MEMORY_LIMIT = "2GB"
+# Sets that limit for one build: DuckDB refuses a sort that needs more than its limit even
+# with the spill folder (seen at 1GB on 10k), so a user must be able to raise it.
+DUCKDB_MEMORY_ENV = "SAHELWIRE_DUCKDB_MEMORY"
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
+class BuildEnvironmentError(Exception):
+    """The build cannot run as this environment asks (exit 2): nothing was written."""
+
+
+def duckdb_memory_limit() -> str:
+    """``SAHELWIRE_DUCKDB_MEMORY`` (e.g. ``4GB``), else :data:`DUCKDB_MEMORY_LIMIT`."""
+    raw = os.environ.get(DUCKDB_MEMORY_ENV, "").strip()
+    if not raw:
+        return DUCKDB_MEMORY_LIMIT
+    if not _MEMORY_SIZE.fullmatch(raw):
+        raise BuildEnvironmentError(
+            f"{DUCKDB_MEMORY_ENV}={raw!r} is not a memory size such as 512MB or 4GB"
+        )
+    return raw
 
 
 def _without_per_annotator(layers: AnnotationLayers) -> AnnotationLayers:
@@ -536,6 +561,7 @@ def _publish_tables(
     *,
     engine: str = "polars",
     spill_dir: Path,
+    memory_limit: str | None = None,
     article_cache: ArticleRowCache | None = None,
 ) -> BioStats:
     """Produce every config's rows and hand them to ``published`` as they come."""
@@ -553,7 +579,7 @@ def _publish_tables(
             validated.specs,
             builder.raw_schema(),
             spill_dir=spill_dir,
-            memory_limit=DUCKDB_MEMORY_LIMIT,
+            memory_limit=memory_limit or DUCKDB_MEMORY_LIMIT,
         ):
             published.add("annotations_raw", split, batch)
         # mentions and quantities from SQL: chunk_tables then leaves them out.

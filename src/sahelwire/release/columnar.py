@@ -153,6 +153,10 @@ def raw_sources(
     return out
 
 
+class EngineOutOfMemory(MemoryError):
+    """DuckDB needed more memory than its limit allowed: the build stops, nothing written."""
+
+
 def duckdb_raw_batches(
     layers: AnnotationLayers,
     splits: Mapping[str, str],
@@ -194,6 +198,12 @@ def duckdb_raw_batches(
                 reader = con.sql(raw_sql(split)).to_arrow_reader(ARROW_BATCH_ROWS)
                 for batch in reader:
                     yield split, pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+        except duckdb.OutOfMemoryException:
+            raise EngineOutOfMemory(
+                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
+                "to sort annotations_raw; raise it with SAHELWIRE_DUCKDB_MEMORY (e.g. 4GB) "
+                "or free memory"
+            ) from None
         finally:
             con.close()
 
