@@ -1,13 +1,16 @@
-"""Time mentions + quantities: SQL (release.columnar_spans, DuckDB) against the Python rows.
+"""Time mentions, events, quantities: SQL (release.columnar_spans, DuckDB) against Python rows.
 
 Usage: python scripts/span_sql_bench.py PROJECT [--repeat N]
 
 Parses and validates PROJECT as the build does and makes ``ReleaseTableBuilder.rows`` per
-chunk of articles as ``tables()`` does (untimed), then, N times in turn:
-- ``rows -> Arrow``: what ``tables()`` does for the two configs from those rows (split,
+chunk of articles as ``tables()`` does (untimed), then, N times in turn, for each config on
+its own and for the three together:
+- ``rows -> Arrow``: what ``tables()`` does for the config from those rows (split,
   ``from_pylist`` per chunk, concatenation). It leaves out building the row dicts in
-  ``rows()``, which documents shares, so it is what the SQL path saves at least;
-- ``sql``: ``duckdb_span_tables`` (sources, queries, Arrow tables in the published schema).
+  ``rows()``, which documents shares (it nests the same spans, events' arguments too), so
+  it is what the SQL path saves at least;
+- ``sql``: ``duckdb_span_tables`` for the config (sources, connection, its queries, for
+  events the nesting in Arrow, Arrow tables in the published schema).
 Prints CPU seconds (process time: every thread, DuckDB's included) and wall seconds, and
 checks that both give the same Parquet bytes.
 """
@@ -66,7 +69,10 @@ def main() -> None:
     gold = validated.layers.gold
     inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
     n_spans = gold.regions.group_by("layer").len().rows()
-    print(f"{len(articles)} articles, gold spans per layer: {sorted(n_spans)}")
+    print(
+        f"{len(articles)} articles, gold spans per layer: {sorted(n_spans)}, "
+        f"gold relations: {gold.relations.height}"
+    )
     builder = ReleaseTableBuilder(shapes)
     # The rows tables() makes per chunk of articles, made once here (untimed).
     chunks = []
@@ -77,38 +83,39 @@ def main() -> None:
         made = builder.rows(dataclasses.replace(inputs, articles=chunk, gold=part))
         chunks.append({c: made[c] for c in SPAN_CONFIGS})
 
-    def from_rows() -> dict[str, dict[str, pa.Table]]:
-        """tables()' work for these configs once rows() made their rows."""
-        parts: dict[str, dict[str, list[pa.Table]]] = {
-            c: {s: [] for s in SPLITS} for c in SPAN_CONFIGS
-        }
+    def from_rows(configs: tuple[str, ...]) -> dict[str, dict[str, pa.Table]]:
+        """tables()' work for ``configs`` once rows() made their rows."""
+        parts: dict[str, dict[str, list[pa.Table]]] = {c: {s: [] for s in SPLITS} for c in configs}
         for chunk_rows in chunks:
-            for c in SPAN_CONFIGS:
+            for c in configs:
                 by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
                 for r in chunk_rows[c]:
                     by_split[splits[r[ARTICLE_ID]]].append(r)
                 for s in SPLITS:
                     parts[c][s].append(pa.Table.from_pylist(by_split[s], schema=schemas[c]))
         return {
-            c: {s: pa.concat_tables(parts[c][s]).combine_chunks() for s in SPLITS}
-            for c in SPAN_CONFIGS
+            c: {s: pa.concat_tables(parts[c][s]).combine_chunks() for s in SPLITS} for c in configs
         }
 
-    def by_sql() -> dict[str, dict[str, pa.Table]]:
-        return duckdb_span_tables(gold.regions, articles, splits, validated.taxonomy, schemas)
+    def by_sql(configs: tuple[str, ...]) -> dict[str, dict[str, pa.Table]]:
+        return duckdb_span_tables(gold, articles, splits, validated.taxonomy, schemas, configs)
 
+    groups = [(c,) for c in SPAN_CONFIGS] + [SPAN_CONFIGS]
     for run in range(1, args.repeat + 1):
-        want, rows_cpu, rows_wall = _timed(from_rows)
-        got, sql_cpu, sql_wall = _timed(by_sql)
-        same = all(
-            parquet_bytes(got[c][s]) == parquet_bytes(want[c][s])
-            for c in SPAN_CONFIGS
-            for s in SPLITS
-        )
-        print(
-            f"run {run}: rows -> Arrow {rows_cpu:.2f} CPU s ({rows_wall:.2f} wall) | "
-            f"sql {sql_cpu:.2f} CPU s ({sql_wall:.2f} wall) | same bytes: {same}"
-        )
+        for configs in groups:
+            want, rows_cpu, rows_wall = _timed(lambda configs=configs: from_rows(configs))
+            got, sql_cpu, sql_wall = _timed(lambda configs=configs: by_sql(configs))
+            same = all(
+                parquet_bytes(got[c][s]) == parquet_bytes(want[c][s])
+                for c in configs
+                for s in SPLITS
+            )
+            name = configs[0] if len(configs) == 1 else "all three"
+            print(
+                f"run {run} {name:>10}: rows -> Arrow {rows_cpu:.2f} CPU s ({rows_wall:.2f} wall)"
+                f" | sql {sql_cpu:.2f} CPU s ({sql_wall:.2f} wall)"
+                f" | sql/rows CPU {sql_cpu / max(rows_cpu, 1e-9):.2f} x | same bytes: {same}"
+            )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -22,7 +24,13 @@ from sahelwire.raw.manifest import Article
 from sahelwire.release import columnar, columnar_spans
 from sahelwire.release.build import build, plan_release
 from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
-from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables, span_sql
+from sahelwire.release.columnar_spans import (
+    SPAN_CONFIGS,
+    duckdb_span_tables,
+    span_sources,
+    span_sql,
+    sql_span_tables,
+)
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder, _ZoneOf, mention_id
 from sahelwire.schema.span_rules import REGION_ATTRIBUTE_COLUMNS
@@ -59,19 +67,27 @@ def assert_same_raw_tables(
     return got
 
 
-def assert_same_span_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
-    """mentions and quantities from SQL equal the Python rows', every split, rows and bytes."""
+def span_inputs(paths: ProjectPaths) -> ReleaseInputs:
+    """The inputs of the per-article configs, exactly as the build gets them."""
     plan = plan_release(paths, Settings.load(paths))
-    validated, articles, clusters, splits = (
-        plan.validated,
+    validated = plan.validated
+    return ReleaseInputs(
         plan.articles,
-        plan.clusters,
         plan.splits,
+        plan.clusters,
+        validated.layers.gold,
+        pl.DataFrame(),
+        validated.registries,
     )
-    gold = validated.layers.gold
-    inputs = ReleaseInputs(articles, splits, clusters, gold, pl.DataFrame(), validated.registries)
+
+
+def assert_same_span_tables(inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
+    """mentions, events and quantities from SQL equal the Python rows', every split, rows
+    and bytes."""
     want = ReleaseTableBuilder(SHAPES).tables(inputs, raw_tables={})
-    got = duckdb_span_tables(gold.regions, articles, splits, validated.taxonomy, SPAN_SCHEMAS)
+    got = duckdb_span_tables(
+        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
+    )
     assert list(got) == list(SPAN_CONFIGS)
     for config in SPAN_CONFIGS:
         for split in SPLITS:
@@ -82,8 +98,13 @@ def assert_same_span_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table
     return got
 
 
+def argument_counts(events: dict[str, pa.Table]) -> list[int]:
+    """The number of arguments of every event row, every split."""
+    return [len(r["arguments"]) for t in events.values() for r in t.to_pylist()]
+
+
 def test_same_span_configs_for_every_split_of_the_committed_corpus() -> None:
-    got = assert_same_span_tables(PATHS)
+    got = assert_same_span_tables(span_inputs(PATHS))
     for config in SPAN_CONFIGS:
         assert all(got[config][s].num_rows for s in SPLITS), config
     quantities = pa.concat_tables(got["quantities"].values())
@@ -92,15 +113,19 @@ def test_same_span_configs_for_every_split_of_the_committed_corpus() -> None:
     assert len(set(quantities["bound"].to_pylist())) > 1
     zones = set(pa.concat_tables(got["mentions"].values())["zone"].to_pylist())
     assert len(zones) > 1  # BODY and at least one zone
+    # Events with no argument and with several: the offsets are exercised.
+    counts = argument_counts(got["events"])
+    assert 0 in counts and max(counts) > 1
 
 
 @pytest.mark.slow
 def test_same_span_configs_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
     root = bench.make_project(tmp_path, 40, seed=12, stages=("build",))
     assert run_cli(root, "ingest", str(tmp_path / "corpus" / "articles.jsonl")).returncode == 0
-    got = assert_same_span_tables(ProjectPaths(root))
+    got = assert_same_span_tables(span_inputs(ProjectPaths(root)))
     assert sum(t.num_rows for t in got["mentions"].values()) > 100
     assert sum(t.num_rows for t in got["quantities"].values()) > 10
+    assert sum(argument_counts(got["events"])) > 10
 
 
 def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() -> None:
@@ -192,7 +217,8 @@ def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() ->
         schema=empty.schema,
     )
     splits = {a.id: SPLITS[i % 3] for i, a in enumerate(articles)}
-    got = duckdb_span_tables(frame, articles, splits, tx, SPAN_SCHEMAS)
+    gold = dataclasses.replace(GoldLayer.empty(), regions=frame)
+    got = duckdb_span_tables(gold, articles, splits, tx, SPAN_SCHEMAS)
     rows = [r for c in SPAN_CONFIGS for s in SPLITS for r in got[c][s].to_pylist()]
     assert {r["mention_id"]: r["zone"] for r in rows} == want_zone
     quantities = [r for s in SPLITS for r in got["quantities"][s].to_pylist()]
@@ -201,6 +227,137 @@ def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() ->
     assert stale > 0 and zone_index[BODY_ZONE] in want_zone.values()
     assert {-1} < {u for u, _ in want_unit_bound.values()}
     assert {-1} < {b for _, b in want_unit_bound.values()}
+
+
+def _gold_regions(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Gold regions from partial rows: every other column null, as an empty gold layer's."""
+    empty = GoldLayer.empty().regions
+    return pl.DataFrame([{**dict.fromkeys(empty.columns), **r} for r in rows], schema=empty.schema)
+
+
+def test_the_sql_event_arguments_follow_the_python_rows_at_their_edges() -> None:
+    """events' nested arguments, as rows() makes them: events with none, one or many; one
+    target under several roles; targets of both layers, linked or not; keys whose text
+    order is not their offsets' (10 < 9); relations from a region that is not an event
+    (ignored); and articles in gold that are not published, between published ones."""
+    rng = random.Random(17)
+    tx = SHAPES.taxonomy
+    event_types = tx.class_names("span_layers.events")
+    realis = tx.class_names("span_layers.events.attributes.realis")
+    roles = tx.class_names("span_layers.events.relations")
+    articles, regions, relations = [], [], []
+    for a in range(120):
+        art, length = f"e{a:03d}", rng.choice([3, 20, 150])
+        if a % 7 != 3:  # the others are in gold only
+            articles.append(Article(id=art, text="x" * length, meta={"source_file": "f.txt"}))
+        targets, events = [], []
+        for _ in range(rng.randint(0, 8)):
+            start = rng.randint(0, length - 1)
+            end = rng.randint(start + 1, length)
+            layer = rng.choice(["entities", "quantities", "events"])
+            label = {
+                "entities": rng.choice(["GPE", "ORG"]),
+                "quantities": "FATALITIES",
+                "events": rng.choice(event_types),
+            }[layer]
+            key = f"{layer}:{label}:{start}:{end}"
+            row = {
+                "article_id": art,
+                "region_key": key,
+                "layer": layer,
+                "label": label,
+                "start": start,
+                "end": end,
+                "text": "x" * (end - start),
+            }
+            if layer == "events":
+                row.update(realis=rng.choice(realis), event_id=rng.choice([None, "EV-1"]))
+                events.append(key)
+            elif layer == "entities":
+                row["entity_id"] = rng.choice([None, "ENT-1"])
+                targets.append(key)
+            else:
+                row.update(value=2.0, approximate=False)
+                targets.append(key)
+            if any(r["article_id"] == art and r["region_key"] == key for r in regions):
+                continue
+            regions.append(row)
+        links = {
+            (rng.choice(events), rng.choice(targets), rng.choice(roles))
+            for _ in range(rng.randint(0, 12))
+            if events and targets
+        }
+        if len(targets) > 1:  # a relation from a region that is not an event
+            links.add((targets[0], targets[1], roles[0]))
+        relations += [
+            {"article_id": art, "from_key": f, "to_key": t, "label": r} for f, t, r in links
+        ]
+    gold = GoldLayer(
+        _gold_regions(regions),
+        pl.DataFrame(relations, schema=GoldLayer.empty().relations.schema),
+        GoldLayer.empty().choices,
+        GoldLayer.empty().status,
+    )
+    splits = {art.id: SPLITS[i % 3] for i, art in enumerate(articles)}
+    inputs = ReleaseInputs(
+        articles, splits, {a.id: a.id for a in articles}, gold, pl.DataFrame(), None
+    )
+    got = assert_same_span_tables(inputs)
+    # The edges did occur.
+    counts = argument_counts(got["events"])
+    assert 0 in counts and max(counts) > 2
+    rows = [r for t in got["events"].values() for r in t.to_pylist()]
+    args = [g for r in rows for g in r["arguments"]]
+    assert {g["target_layer"] for g in args} == {0, 1}
+    assert {g["target_entity_id"] for g in args} == {None, "ENT-1"}
+    assert any(
+        len({g["role"] for g in r["arguments"] if g["target_mention_id"] == t}) > 1
+        for r in rows
+        for t in {g["target_mention_id"] for g in r["arguments"]}
+    )
+    assert any(
+        int(x["start"]) > int(y["start"])
+        for r in rows
+        for x, y in zip(r["arguments"], r["arguments"][1:], strict=False)
+    )
+    published = {a.id for a in articles}
+    assert {r["article_id"] for r in relations} - published  # unpublished ones were there
+
+
+def test_the_span_tables_do_not_depend_on_the_engines_arrow_chunking() -> None:
+    """An engine returns its result in batches of its own sizes (DuckDB: 100,000 rows):
+    nesting the arguments and slicing the splits give the same rows and Parquet bytes from
+    results cut into chunks of 1 to 40 rows."""
+    inputs = span_inputs(PATHS)
+    whole = duckdb_span_tables(
+        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
+    )
+    rng = random.Random(11)
+    cut: list[int] = []
+
+    def run(sql: str) -> pa.Table:
+        table = con.sql(sql).to_arrow_table()
+        pieces, at = [], 0
+        while at < table.num_rows:
+            pieces.append(table.slice(at, rng.randint(1, 40)))
+            at += pieces[-1].num_rows
+        cut.append(len(pieces))
+        return pa.concat_tables(pieces) if pieces else table
+
+    con = duckdb.connect()
+    try:
+        sources = span_sources(inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy)
+        for name, table in sources.items():
+            con.register(name, table)
+        got = sql_span_tables(run, SPAN_SCHEMAS)
+    finally:
+        con.close()
+    assert len(cut) == 4 and min(cut) > 1  # mentions, events + arguments, quantities
+    for config in SPAN_CONFIGS:
+        for split in SPLITS:
+            g, w = got[config][split], whole[config][split]
+            assert g.to_pylist() == w.to_pylist(), (config, split)
+            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
 
 
 def test_the_span_sql_names_only_known_configs() -> None:

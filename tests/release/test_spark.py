@@ -34,8 +34,7 @@ from sahelwire.release.columnar_spans import (
     SPAN_CONFIGS,
     SPAN_SOURCES,
     span_sources,
-    span_sql,
-    split_slices,
+    sql_span_tables,
 )
 from sahelwire.release.spark import (
     published_tables,
@@ -138,22 +137,27 @@ def test_spark_sql_runs_the_duckdb_text_to_the_same_annotations_raw(
         assert got.to_pylist() == built.to_pylist(), split
 
 
-def test_spark_sql_runs_the_duckdb_span_text_to_the_same_mentions_and_quantities(
+def test_spark_sql_runs_the_duckdb_span_text_to_the_same_span_configs(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """columnar_spans' SQL text, unchanged, on Spark: the build's rows, in order, every split."""
+    """columnar_spans' SQL texts, unchanged, on Spark, nested by the same Arrow code: the
+    build's mentions, events (with their arguments) and quantities, in order, every split."""
     root, validated, articles, splits = _built(tmp_path)
-    sources = span_sources(validated.layers.gold.regions, articles, splits, validated.taxonomy)
+    sources = span_sources(validated.layers.gold, articles, splits, validated.taxonomy)
     for name, table in sources.items():
         spark.createDataFrame(table).createOrReplaceTempView(name)
     assert {t.name for t in spark.catalog.listTables()} >= set(SPAN_SOURCES)
     shapes = ShapeBuilder(validated.specs, validated.taxonomy)
+    schemas = {
+        config: shapes.arrow_schema(validated.specs.configs[config], published=True)
+        for config in SPAN_CONFIGS
+    }
+    got = sql_span_tables(lambda sql: spark.sql(sql).toArrow(), schemas)
+    assert list(got) == list(SPAN_CONFIGS)
     for config in SPAN_CONFIGS:
-        schema = shapes.arrow_schema(validated.specs.configs[config], published=True)
-        got = split_slices(spark.sql(span_sql(config)).toArrow(), schema)
         for split in ("train", "validation", "test"):
             built = pq.read_table(
                 root / "dist" / "data" / config / f"{split}-00000-of-00001.parquet"
             )
             assert built.num_rows, (config, split)
-            assert got[split].to_pylist() == built.to_pylist(), (config, split)
+            assert got[config][split].to_pylist() == built.to_pylist(), (config, split)

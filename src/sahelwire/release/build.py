@@ -582,9 +582,9 @@ def _publish_tables(
             memory_limit=memory_limit or DUCKDB_MEMORY_LIMIT,
         ):
             published.add("annotations_raw", split, batch)
-        # mentions and quantities from SQL: chunk_tables then leaves them out.
+        # mentions, events and quantities from SQL: chunk_tables then leaves them out.
         made = duckdb_span_tables(
-            layers.gold.regions,
+            layers.gold,
             articles,
             splits,
             validated.taxonomy,

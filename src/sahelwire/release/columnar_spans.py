@@ -1,10 +1,11 @@
-"""The flat per-span configs (``mentions``, ``quantities``) as one SQL text each.
+"""The per-span configs (``mentions``, ``events``, ``quantities``) as SQL texts.
 
 The next slice of the columnar core (issue 17 item 1; docs/columnar.md). With
 ``[tool.sahelwire] build_engine = "duckdb"`` the build makes these configs here instead of
 from the Python rows of ``ReleaseTableBuilder.rows``; both give the same rows in the same
 order, hence the same Parquet bytes (tests/release/test_columnar.py), and ``spark.sql``
-runs the very same text (tests/release/test_spark.py).
+runs the very same texts through the same :func:`sql_span_tables` (tests/release/
+test_spark.py).
 
 What the rows are, as ``rows()`` makes them:
 
@@ -28,31 +29,45 @@ What the rows are, as ``rows()`` makes them:
 The SQL is in the subset DuckDB and Spark SQL share (window ``MAX ... ROWS BETWEEN``,
 ``ROW_NUMBER``, ``max_by``, ``||``, back-quoted names).
 
-``events`` is not here: its ``arguments`` column is an ordered list of structs, and the two
-engines share no struct constructor (DuckDB has ``struct_pack``/``{...}`` and no
-``named_struct``/``struct(a AS x)``; Spark the reverse) nor a lambda function to drop the
-sort keys from sorted structs (DuckDB ``list_transform``, Spark ``transform``).
+``events`` nests its ``arguments`` (an ordered list of structs), which the shared subset
+cannot build: the two engines share no struct constructor (DuckDB has ``struct_pack``/
+``{...}`` and no ``named_struct``/``struct(a AS x)``; Spark the reverse) nor a lambda
+function to drop the sort keys from sorted structs (DuckDB ``list_transform``, Spark
+``transform``). So SQL gives two flat results in the same order, :func:`event_sql` (one row
+per event, with its number of arguments) and :func:`argument_sql` (one row per argument,
+event by event, each event's in ``rows()``' order: target key, then role), and
+:func:`nest_arguments` nests them in Arrow (list offsets from the counts), the same Python
+for every engine. Both texts take the arguments from one CTE (:func:`_arguments_sql`), so
+the counts and the rows cannot disagree.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
 # The configs this module makes, in the order the build asks for them.
-SPAN_CONFIGS = ("mentions", "quantities")
+SPAN_CONFIGS = ("mentions", "events", "quantities")
+# The configs that are one SQL text each (:func:`span_sql`); events is two (module docstring).
+FLAT_CONFIGS = ("mentions", "quantities")
 # The tables the SQL reads (view names).
-SPAN_SOURCES = ("gold_regions", "span_articles", "classes")
+SPAN_SOURCES = ("gold_regions", "gold_relations", "span_articles", "classes")
 # config -> the gold layer its rows are.
-_LAYER = {"mentions": "entities", "quantities": "quantities"}
+_LAYER = {"mentions": "entities", "events": "events", "quantities": "quantities"}
+# classes.path -> the taxonomy path of an events attribute's names.
+_EVENT_CLASSES = {
+    "realis": "span_layers.events.attributes.realis",
+    "role": "span_layers.events.relations",
+    "target_layer": "span_layers.events.relations.to_layers",
+}
 # Rows per Arrow batch fetched from DuckDB (as release.columnar).
 ARROW_BATCH_ROWS = 100_000
 
@@ -94,7 +109,7 @@ located AS (
 
 
 def span_sql(config: str, source: Mapping[str, str] | None = None) -> str:
-    """SELECT the ``config`` rows (one of :data:`SPAN_CONFIGS`) in published order, split by split.
+    """SELECT the ``config`` rows (one of :data:`FLAT_CONFIGS`) in published order, split by split.
 
     One query for every split (the zone join is done once): rows are ordered by
     ``split_index`` (the split's place in ``io.config.SPLITS``) first, so each split is a
@@ -102,9 +117,9 @@ def span_sql(config: str, source: Mapping[str, str] | None = None) -> str:
     ``source``: view name of each of :data:`SPAN_SOURCES` (default: the names themselves).
     ``config`` is checked: it is put in the text.
     """
-    if config not in SPAN_CONFIGS:
+    if config not in FLAT_CONFIGS:
         raise ValueError(f"unknown span config {config!r}")
-    src = {name: (source or {}).get(name, name) for name in SPAN_SOURCES}
+    src = _sources(source)
     layer, classes = _LAYER[config], src["classes"]
     label = "label" if config == "mentions" else "quantity_type"
     if config == "mentions":
@@ -134,6 +149,119 @@ FROM {src["gold_regions"]} s
 WHERE s.layer = '{layer}'
 ORDER BY a.split_index, s.article_id, s.`start`, s.`end`, s.label
 """
+
+
+def _sources(source: Mapping[str, str] | None) -> dict[str, str]:
+    return {name: (source or {}).get(name, name) for name in SPAN_SOURCES}
+
+
+def _arguments_sql(src: Mapping[str, str]) -> str:
+    """CTE ``event_arguments``: each gold relation from an event of an article being
+    published to a region of the same article, with the published columns of the argument
+    and its event's sort keys (as ``rows()``: a relation is an argument of the event its
+    ``from_key`` names; its target is the region its ``to_key`` names)."""
+    regions, classes = src["gold_regions"], src["classes"]
+    return f"""
+event_arguments AS (
+  SELECT a.split_index, r.article_id, r.from_key,
+         e.`start` AS event_start, e.`end` AS event_end, e.label AS event_label,
+         r.to_key, r.label AS role_name,
+         rc.idx AS `role`, r.article_id || ':' || r.to_key AS target_mention_id,
+         tc.idx AS target_layer, t.entity_id AS target_entity_id,
+         t.`start`, t.`end`, t.text
+  FROM {src["gold_relations"]} r
+    JOIN {src["span_articles"]} a ON r.article_id = a.article_id
+    JOIN {regions} e
+      ON e.article_id = r.article_id AND e.region_key = r.from_key AND e.layer = 'events'
+    JOIN {regions} t ON t.article_id = r.article_id AND t.region_key = r.to_key
+    LEFT JOIN {classes} rc ON rc.path = 'role' AND rc.name = r.label
+    LEFT JOIN {classes} tc ON tc.path = 'target_layer' AND tc.name = t.layer
+)"""
+
+
+def event_sql(source: Mapping[str, str] | None = None) -> str:
+    """SELECT the ``events`` rows without ``arguments``, with ``n_arguments`` (their count),
+    in published order, every split (as :func:`span_sql`)."""
+    src = _sources(source)
+    classes = src["classes"]
+    return f"""
+WITH {_segments_sql(src, "events")},
+{_arguments_sql(src)},
+counts AS (
+  SELECT article_id, from_key, COUNT(*) AS n FROM event_arguments
+  GROUP BY article_id, from_key
+)
+SELECT a.split_index, s.article_id || ':' || s.region_key AS mention_id, s.article_id,
+       zc.idx AS zone, s.`start`, s.`end`, s.text, lc.idx AS event_type,
+       rc.idx AS realis, s.event_id, COALESCE(n.n, 0) AS n_arguments
+FROM {src["gold_regions"]} s
+  JOIN {src["span_articles"]} a ON s.article_id = a.article_id
+  LEFT JOIN located l ON s.article_id = l.article_id AND s.region_key = l.region_key
+  LEFT JOIN {classes} zc ON zc.path = 'zone' AND zc.name = COALESCE(l.zone, '{BODY_ZONE}')
+  LEFT JOIN {classes} lc ON lc.path = 'events' AND lc.name = s.label
+  LEFT JOIN {classes} rc ON rc.path = 'realis' AND rc.name = s.realis
+  LEFT JOIN counts n ON s.article_id = n.article_id AND s.region_key = n.from_key
+WHERE s.layer = 'events'
+ORDER BY a.split_index, s.article_id, s.`start`, s.`end`, s.label
+"""
+
+
+def argument_sql(source: Mapping[str, str] | None = None) -> str:
+    """SELECT every event's arguments, events in :func:`event_sql`'s order, each event's in
+    ``rows()``' (target key, then role); a full tie is the same argument twice."""
+    return f"""
+WITH {_arguments_sql(_sources(source))}
+SELECT split_index, `role`, target_mention_id, target_layer, target_entity_id,
+       `start`, `end`, text
+FROM event_arguments
+ORDER BY split_index, article_id, event_start, event_end, event_label, to_key, role_name
+"""
+
+
+def nest_arguments(events: pa.Table, arguments: pa.Table, schema: pa.Schema) -> pa.Table:
+    """:func:`event_sql`'s rows with :func:`argument_sql`'s nested as their ``arguments``.
+
+    Event i's arguments are the next ``n_arguments[i]`` rows of ``arguments`` (both are in
+    published order): list offsets are the running sum of the counts. ``schema``: the
+    published events schema, whose ``arguments`` struct fields are taken, in order, from
+    ``arguments``. The result keeps ``split_index`` for :func:`split_slices`.
+    """
+    counts = events.column("n_arguments").cast(pa.int32())
+    total = pc.sum(counts).as_py() or 0
+    if total != arguments.num_rows:
+        raise ValueError(f"events count {total} arguments, but {arguments.num_rows} were given")
+    list_type = schema.field("arguments").type
+    struct = list_type.value_type
+    values = pa.StructArray.from_arrays(
+        [arguments.column(f.name).combine_chunks().cast(f.type) for f in struct],
+        fields=list(struct),
+    )
+    offsets = pa.concat_arrays(
+        [pa.array([0], pa.int32()), pc.cumulative_sum(counts).combine_chunks()]
+    )
+    nested = pa.ListArray.from_arrays(offsets, values, type=list_type)
+    return events.drop_columns(["n_arguments"]).append_column("arguments", nested)
+
+
+def sql_span_tables(
+    run: Callable[[str], pa.Table],
+    schemas: Mapping[str, pa.Schema],
+    configs: Iterable[str] = SPAN_CONFIGS,
+) -> dict[str, dict[str, pa.Table]]:
+    """config -> split -> Arrow table in the published schema, for ``configs``.
+
+    ``run``: executes one SQL text of this module on the engine where :func:`span_sources`
+    are registered under their names, and returns its result as an Arrow table (DuckDB in
+    the build, ``spark.sql`` in the Spark test).
+    """
+    out: dict[str, dict[str, pa.Table]] = {}
+    for config in configs:
+        if config == "events":
+            table = nest_arguments(run(event_sql()), run(argument_sql()), schemas[config])
+        else:
+            table = run(span_sql(config))
+        out[config] = split_slices(table, schemas[config])
+    return out
 
 
 def split_slices(table: pa.Table, schema: pa.Schema) -> dict[str, pa.Table]:
@@ -168,6 +296,8 @@ def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.
     add("zone", taxonomy.class_names("zone:span_layers.zones"))
     for layer in _LAYER.values():
         add(layer, taxonomy.class_names(f"span_layers.{layer}"))
+    for kind, taxonomy_path in _EVENT_CLASSES.items():
+        add(kind, taxonomy.class_names(taxonomy_path))
     add("bound", taxonomy.class_names("span_layers.quantities.attributes.bound"))
     unit_attr = taxonomy.layer("quantities").attribute("unit")
     if unit_attr is not None:
@@ -187,16 +317,18 @@ def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.
 
 
 def span_sources(
-    gold_regions: pl.DataFrame,
+    gold: GoldLayer,
     articles: Iterable[Article],
     splits: Mapping[str, str],
     taxonomy: Taxonomy,
 ) -> dict[str, pa.Table]:
-    """The Arrow tables :func:`span_sql` reads.
+    """The Arrow tables the SQL texts read (:data:`SPAN_SOURCES`): gold's regions and
+    relations, and the two below.
 
     ``span_articles``: the articles being published, with their split and their text's
     length in code points (Python's ``len``: where the trailing BODY segment ends).
     """
+    gold_regions = gold.regions
     ids, lengths = [], []
     for art in articles:
         ids.append(art.id)
@@ -204,6 +336,7 @@ def span_sources(
     split_index = {split: i for i, split in enumerate(SPLITS)}
     return {
         "gold_regions": gold_regions.to_arrow(),
+        "gold_relations": gold.relations.to_arrow(),
         "span_articles": pa.table(
             {
                 "article_id": ids,
@@ -225,13 +358,15 @@ def span_sources(
 
 
 def duckdb_span_tables(
-    gold_regions: pl.DataFrame,
+    gold: GoldLayer,
     articles: Iterable[Article],
     splits: Mapping[str, str],
     taxonomy: Taxonomy,
     schemas: Mapping[str, pa.Schema],
+    configs: Iterable[str] = SPAN_CONFIGS,
 ) -> dict[str, dict[str, pa.Table]]:
-    """config -> split -> Arrow table in the published schema, for :data:`SPAN_CONFIGS`.
+    """config -> split -> Arrow table in the published schema, for ``configs`` (default
+    every one of :data:`SPAN_CONFIGS`), computed by DuckDB.
 
     Same tables as ``ReleaseTableBuilder.tables`` makes for these configs from Python rows
     (``schemas``: each config's published Arrow schema).
@@ -241,15 +376,15 @@ def duckdb_span_tables(
     with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-") as spill:
         con = duckdb.connect(config={"temp_directory": spill})
         try:
-            for name, table in span_sources(gold_regions, articles, splits, taxonomy).items():
+            for name, table in span_sources(gold, articles, splits, taxonomy).items():
                 con.register(name, table)
-            out: dict[str, dict[str, pa.Table]] = {}
-            for config in SPAN_CONFIGS:
+
+            def run(sql: str) -> pa.Table:
                 # DuckDB's batches as they come: the Parquet bytes do not depend on the
                 # chunking (test_columnar).
-                reader = con.sql(span_sql(config)).to_arrow_reader(ARROW_BATCH_ROWS)
-                result = pa.Table.from_batches(list(reader), schema=reader.schema)
-                out[config] = split_slices(result, schemas[config])
-            return out
+                reader = con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
+                return pa.Table.from_batches(list(reader), schema=reader.schema)
+
+            return sql_span_tables(run, schemas, configs)
         finally:
             con.close()
