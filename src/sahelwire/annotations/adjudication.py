@@ -32,7 +32,7 @@ writes them): it settles nothing until filled in. Every conflict names who made 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,11 @@ UNSETTLED_RULE = "every conflict is settled by a decision"
 # What a decision can do: keep or drop an item; give a tied attribute its gold value.
 ITEM_ACTIONS = ("accept", "reject")
 ATTR_ACTIONS = ("set",)
+# The article-by-article path (_adjudicate_articles) is the reference the bulk path for several
+# annotators (_majority_gold) must equal row for row; a test sets this False to run the
+# reference on every article and compare the two on the same input, without a second copy of
+# the rules to drift.
+BULK_MAJORITY = True
 
 
 @dataclass
@@ -274,8 +279,15 @@ def adjudicate(
         else {}
     )
     single = _single_annotations(counted, regions, decisions_dir, set(decided))
-    fast = _single_gold(single, regions, relations, choices)
-    slow_ids = [i for article, ids in counted.items() if article not in single for i in ids]
+    fast = [_single_gold(single, regions, relations, choices)]
+    bulk: set[str] = set(single)
+    if BULK_MAJORITY:
+        clean, gold = _majority_gold(
+            counted, bulk, regions, relations, choices, decisions_dir, set(decided)
+        )
+        fast.append(gold)
+        bulk |= clean
+    slow_ids = [i for article, ids in counted.items() if article not in bulk for i in ids]
 
     def by_ann(df: pl.DataFrame) -> dict[int, pl.DataFrame]:
         if not df.height:
@@ -294,21 +306,26 @@ def adjudicate(
     }
     with paused_gc():
         _adjudicate_articles(
-            counted, single, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
+            counted, bulk, reg_by, rel_by, cho_by, decisions_of, annotator_of, result,
             (region_rows, relation_rows, choice_rows, status_rows), closed,
         )  # fmt: skip
-    # Both paths give rows sorted by article and, within it, by item; merging them back in
-    # that order gives exactly the rows of adjudicating every article one by one.
+    # Every path gives rows sorted by article and, within it, by item (unique within an
+    # article, and the paths share no article); merging them back in that order gives exactly
+    # the rows of adjudicating every article one by one.
     result.gold = GoldLayer(
-        regions=_merge(fast.regions, region_rows, REGION_SCHEMA, ["article_id", "region_key"]),
+        regions=_merge(
+            [f.regions for f in fast], region_rows, REGION_SCHEMA, ["article_id", "region_key"]
+        ),
         relations=_merge(
-            fast.relations,
+            [f.relations for f in fast],
             relation_rows,
             RELATION_SCHEMA,
             ["article_id", "from_key", "to_key", "label"],
         ),
-        choices=_merge(fast.choices, choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]),
-        status=_merge(fast.status, status_rows, STATUS_SCHEMA, ["article_id"]),
+        choices=_merge(
+            [f.choices for f in fast], choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]
+        ),
+        status=_merge([f.status for f in fast], status_rows, STATUS_SCHEMA, ["article_id"]),
     )
     _check_single_choices(result, taxonomy)
     return result
@@ -316,7 +333,7 @@ def adjudicate(
 
 def _adjudicate_articles(
     counted: dict[str, list[int]],
-    single: dict[str, int],
+    bulk: Collection[str],
     reg_by: dict[int, pl.DataFrame],
     rel_by: dict[int, pl.DataFrame],
     cho_by: dict[int, pl.DataFrame],
@@ -329,7 +346,7 @@ def _adjudicate_articles(
     """Rules 1-4 article by article, for articles the bulk path does not cover."""
     region_rows, relation_rows, choice_rows, status_rows = out
     for article in sorted(counted):
-        if article in single:
+        if article in bulk:
             continue
         ids = counted[article]
         n = len(ids)
@@ -438,13 +455,17 @@ def _adjudicate_articles(
 
 
 def _merge(
-    fast: pl.DataFrame, rows: list[dict[str, Any]], schema: dict[str, Any], order: list[str]
+    fast: list[pl.DataFrame], rows: list[dict[str, Any]], schema: dict[str, Any], order: list[str]
 ) -> pl.DataFrame:
     slow = pl.DataFrame(rows, schema=schema)
-    if not fast.height:
+    typed = [
+        f.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+        for f in fast
+        if f.height
+    ]
+    if not typed:
         return slow
-    typed = fast.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
-    return pl.concat([typed, slow]).sort(order, maintain_order=True)
+    return pl.concat([*typed, slow]).sort(order, maintain_order=True)
 
 
 def _single_annotations(
@@ -527,6 +548,165 @@ def _single_gold(
         {"article_id": sorted(single), "n_annotators": [1] * len(single)}, schema=STATUS_SCHEMA
     )
     return GoldLayer(gold_regions, gold_relations, gold_choices, status)
+
+
+SPAN_KEY = ("layer", "label", "start", "end")
+
+
+def _python_key() -> pl.Expr:
+    """region_key as the f-string of ``gold_layer.region_key`` writes it (a null is 'None')."""
+    return pl.concat_str(
+        [pl.col(c).cast(pl.Utf8).fill_null("None") for c in SPAN_KEY], separator=":"
+    )
+
+
+def _majority_gold(
+    counted: dict[str, list[int]],
+    skip: Collection[str],
+    regions: pl.DataFrame,
+    relations: pl.DataFrame,
+    choices: pl.DataFrame,
+    decisions_dir: Path,
+    decided: set[str],
+) -> tuple[set[str], GoldLayer]:
+    """Gold in bulk of the articles rule 3 settles alone: (those articles, their gold).
+
+    An article is taken here only when the article-by-article path would find no conflict and
+    no problem in it: no decisions (file or ``decided``), no annotation with two regions of
+    one key or one id, every region, relation between regions and value (but ``notes``) made
+    by a strict majority, and no attribute tied among the rows of a region. Its gold is then
+    what that path gives: each region's span and text from its first row (annotations in
+    counted order, rows in table order), each attribute the one value most rows give (null a
+    value like any other), each relation and value once. Votes are rows, as there. Anything
+    whose Python comparison polars would not reproduce (NaN, -0.0, nulls in keys) is left to
+    that path too.
+    """
+    articles = [
+        a
+        for a in counted
+        if a not in skip and a not in decided and not (decisions_dir / f"{a}.yaml").exists()
+    ]
+    if not articles:
+        return set(), GoldLayer.empty()
+    # One row per counted annotation of each article, repeated as `counted` repeats it: the
+    # rows of a table belong to an article through the annotation, as in _adjudicate_articles.
+    votes_of = pl.DataFrame(
+        {
+            "article_id": [a for a in articles for _ in counted[a]],
+            "annotation_id": [i for a in articles for i in counted[a]],
+            "_pos": [p for a in articles for p in range(len(counted[a]))],
+            "_n": [len(counted[a]) for a in articles for _ in counted[a]],
+        },
+        schema={"article_id": pl.Utf8, "annotation_id": pl.Int64, "_pos": pl.Int64, "_n": pl.Int64},
+    )
+    art = ["article_id"]
+    dirty: list[pl.Series] = []
+
+    def mine(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+        if not df.height:
+            # _adjudicate_articles reads no column of an empty table: it may have none.
+            want = {"annotation_id": pl.Int64, "article_id": pl.Utf8} | dict.fromkeys(
+                columns, pl.Utf8
+            )
+            df = pl.DataFrame(schema={c: df.schema.get(c, t) for c, t in want.items()})
+        return (
+            df.with_row_index("_row")
+            .drop("article_id")
+            .with_columns(pl.col("annotation_id").cast(pl.Int64))
+            .join(votes_of, on="annotation_id", how="inner")
+            .sort(["article_id", "_pos", "_row"])
+        )
+
+    def minority(votes: pl.DataFrame) -> pl.Series:
+        return votes.filter(2 * pl.col("_votes") <= pl.col("_n"))["article_id"]
+
+    # Regions: the rows of each article, in the order _adjudicate_articles reads them.
+    regs = mine(regions, ["region_id", *SPAN_KEY, "text"])
+    regs = regs.with_columns(
+        _python_key().alias("region_key"),
+        # r.get(attr) there: an attribute the table lacks is None on every row.
+        *(pl.lit(None, dtype=REGION_SCHEMA[a]).alias(a) for a in ATTRS if a not in regs.columns),
+    )
+    dirty.append(regs.filter(pl.col("region_id").is_null())["article_id"])
+    for by in ("region_key", "region_id"):
+        dirty.append(
+            regs.filter(pl.struct("article_id", "annotation_id", by).is_duplicated())["article_id"]
+        )
+    for attr in ATTRS:
+        if regs.schema[attr].is_float():
+            # NaN never equals itself in Python (each row its own Counter key), polars groups
+            # NaNs, and -0.0 with 0.0 under one representative: 1 / -0.0 is the negative one.
+            odd = pl.col(attr).is_nan() | ((pl.col(attr) == 0) & (1 / pl.col(attr) < 0))
+            dirty.append(regs.filter(odd)["article_id"])
+    # One row per region key, from its first row: span, text, votes and, where every row
+    # agrees, each attribute's gold value.
+    keyed = regs.group_by([*art, "region_key"], maintain_order=True).agg(
+        pl.len().alias("_votes"),
+        pl.col("_n").first(),
+        *(pl.col(c).first() for c in (*SPAN_KEY, "text", *ATTRS)),
+        *(pl.col(a).n_unique().alias(f"_values_{a}") for a in ATTRS),  # null is a value
+    )
+    dirty.append(minority(keyed))
+    # Where rows disagree, the value most rows give, unless two values tie for most.
+    top: dict[str, pl.DataFrame] = {}
+    for attr in ATTRS:
+        mixed = keyed.filter(pl.col(f"_values_{attr}") > 1).select(*art, "region_key")
+        counts = (
+            regs.join(mixed, on=[*art, "region_key"], how="semi")
+            .group_by([*art, "region_key", attr])
+            .agg(pl.len().alias("_c"))
+        )
+        best = counts.filter(pl.col("_c") == pl.col("_c").max().over([*art, "region_key"]))
+        dirty.append(best.filter(pl.len().over([*art, "region_key"]) > 1)["article_id"])
+        top[attr] = best.select(*art, "region_key", pl.col(attr).alias(f"_top_{attr}"))
+
+    # Relations: both ends looked up among the regions of the relation's own annotation.
+    ends = regs.select(*art, "annotation_id", "region_id", "region_key")
+    rels = mine(relations, ["from_region_id", "to_region_id", "label"])
+    dirty.append(rels.filter(pl.col("label").is_null())["article_id"])
+    for end in ("from", "to"):
+        rels = rels.join(
+            ends.rename({"region_id": f"{end}_region_id", "region_key": f"{end}_key"}),
+            on=[*art, "annotation_id", f"{end}_region_id"],
+            how="inner",
+        )
+    rel_votes = rels.group_by([*art, "from_key", "to_key", "label"]).agg(
+        pl.len().alias("_votes"), pl.col("_n").first()
+    )
+    dirty.append(minority(rel_votes))
+
+    # Values: notes are kept whoever wrote them; any other value needs a majority.
+    chos = mine(choices, ["field", "value"])
+    dirty.append(chos.filter(pl.col("field").is_null() | pl.col("value").is_null())["article_id"])
+    cho_votes = chos.group_by([*art, "field", "value"]).agg(
+        pl.len().alias("_votes"), pl.col("_n").first()
+    )
+    dirty.append(minority(cho_votes.filter(pl.col("field") != "notes")))
+
+    unclean = set(pl.concat(dirty).to_list()) if dirty else set()
+    clean = {a for a in articles if a not in unclean}
+    keep = pl.col("article_id").is_in(list(clean))
+    gold_regions = keyed.filter(keep)
+    for attr in ATTRS:
+        gold_regions = gold_regions.join(
+            top[attr], on=[*art, "region_key"], how="left", maintain_order="left"
+        ).with_columns(
+            pl.when(pl.col(f"_values_{attr}") > 1)
+            .then(pl.col(f"_top_{attr}"))
+            .otherwise(pl.col(attr))
+            .alias(attr)
+        )
+    status = pl.DataFrame(
+        {"article_id": sorted(clean), "n_annotators": [len(counted[a]) for a in sorted(clean)]},
+        schema=STATUS_SCHEMA,
+    )
+    gold = GoldLayer(
+        regions=gold_regions.select(list(REGION_SCHEMA)),
+        relations=rel_votes.filter(keep).select(list(RELATION_SCHEMA)),
+        choices=cho_votes.filter(keep).select(list(CHOICE_SCHEMA)),
+        status=status,
+    )
+    return clean, gold
 
 
 def _check_single_choices(result: Adjudication, taxonomy: Taxonomy) -> None:
