@@ -570,21 +570,26 @@ def _publish_tables(
     empty = pl.DataFrame()
     made: dict[str, dict[str, pa.Table]] = {}
     if engine == "duckdb":
-        from sahelwire.release.columnar import duckdb_raw_batches
+        from sahelwire.release.columnar import duckdb_raw_batches, write_raw_sources
         from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
 
-        for split, batch in duckdb_raw_batches(
-            layers,
-            splits,
-            validated.specs,
-            builder.raw_schema(),
-            spill_dir=spill_dir,
-            memory_limit=memory_limit or DUCKDB_MEMORY_LIMIT,
-        ):
-            published.add("annotations_raw", split, batch)
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="sahelwire-raw-", dir=spill_dir) as folder:
+            # The per-annotator frames go to disk and are let go before DuckDB sorts them:
+            # they, their Arrow copies and the sort were the build's peak (issue 17 item 3).
+            sources = write_raw_sources(layers, splits, validated.specs, Path(folder))
+            validated.layers = _without_per_annotator(layers)
+            del layers
+            for split, batch in duckdb_raw_batches(
+                sources,
+                builder.raw_schema(),
+                spill_dir=spill_dir,
+                memory_limit=memory_limit or DUCKDB_MEMORY_LIMIT,
+            ):
+                published.add("annotations_raw", split, batch)
         # mentions, events and quantities from SQL: chunk_tables then leaves them out.
         made = duckdb_span_tables(
-            layers.gold,
+            validated.layers.gold,
             articles,
             splits,
             validated.taxonomy,
@@ -597,8 +602,6 @@ def _publish_tables(
             for split in SPLITS:
                 published.add(name, split, by_split[split])
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
-        validated.layers = _without_per_annotator(layers)
-        del layers
     else:
         raw = raw_frame(layers)
         validated.layers = _without_per_annotator(layers)

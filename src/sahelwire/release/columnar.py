@@ -134,22 +134,46 @@ ORDER BY {keys}, _part, _row
 """
 
 
-def raw_sources(
+def source_frames(
     layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs
-) -> dict[str, pa.Table]:
-    """The Arrow tables :func:`raw_sql` reads, from the parsed layers (``_row`` added)."""
-    out: dict[str, pa.Table] = {}
+) -> dict[str, pl.DataFrame]:
+    """The frames :func:`raw_sql` reads, by view name, each with its ``_row`` column."""
+    out: dict[str, pl.DataFrame] = {}
     for name in RAW_SOURCES[:-1]:
         frame = getattr(layers, name)
         if frame is None:  # layers assembled without predictions: their empty shape
             frame = pl.DataFrame(schema=source_shapes(specs)[name])
         # int64, not polars' uint32 row index: Spark has no unsigned types.
         row = pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
-        out[name] = frame.select(row, pl.all()).to_arrow()
-    out["splits"] = pa.table(
+        out[name] = frame.select(row, pl.all())
+    out["splits"] = pl.DataFrame(
         {"article_id": list(splits), "split": list(splits.values())},
-        schema=pa.schema([("article_id", pa.string()), ("split", pa.string())]),
+        schema={"article_id": pl.String, "split": pl.String},
     )
+    return out
+
+
+def raw_sources(
+    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs
+) -> dict[str, pa.Table]:
+    """:func:`source_frames` as Arrow tables (Spark's ``createDataFrame`` reads these)."""
+    return {name: frame.to_arrow() for name, frame in source_frames(layers, splits, specs).items()}
+
+
+def write_raw_sources(
+    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs, folder: Path
+) -> dict[str, Path]:
+    """:func:`source_frames` as Parquet files in ``folder``, one per view name.
+
+    Written from polars directly (no Arrow copy of the strings), so a caller can let the
+    parsed layers go before DuckDB sorts: in memory, the build's annotations_raw peak was
+    the layers, their Arrow copies and DuckDB's sort at once (issue 17 item 3).
+    """
+    out: dict[str, Path] = {}
+    for name, frame in source_frames(layers, splits, specs).items():
+        out[name] = folder / f"{name}.parquet"
+        # Uncompressed: the files live for one query.
+        frame.write_parquet(out[name], compression="uncompressed")
     return out
 
 
@@ -158,9 +182,7 @@ class EngineOutOfMemory(MemoryError):
 
 
 def duckdb_raw_batches(
-    layers: AnnotationLayers,
-    splits: Mapping[str, str],
-    specs: TableSpecs,
+    sources: Mapping[str, Path],
     schema: pa.Schema,
     *,
     spill_dir: Path | None = None,
@@ -168,13 +190,14 @@ def duckdb_raw_batches(
     threads: int | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """``annotations_raw`` as (split, table of up to ARROW_BATCH_ROWS rows), split by split,
-    in published order and schema, computed by DuckDB.
+    in published order and schema, computed by DuckDB from the files of
+    :func:`write_raw_sources`.
 
     Concatenated per split: the tables of ``ReleaseTableBuilder.raw_tables(raw_frame(layers),
-    ...)``. DuckDB reads the layers' Arrow buffers in place; with ``memory_limit`` its sort
-    spills to a temporary folder made under ``spill_dir`` (default: the system's), so a
-    caller that writes each batch as it comes holds one batch, not the split (issue 17,
-    item 3; ``duckdb_stream`` in docs/columnar.md).
+    ...)``. DuckDB streams the files; with ``memory_limit`` its sort spills to a temporary
+    folder made under ``spill_dir`` (default: the system's), so a caller that writes each
+    batch as it comes holds one batch, not the split (issue 17, item 3; ``duckdb_stream``
+    in docs/columnar.md).
     """
     import duckdb
 
@@ -189,8 +212,8 @@ def duckdb_raw_batches(
             config["threads"] = threads
         con = duckdb.connect(config=config)
         try:
-            for name, table in raw_sources(layers, splits, specs).items():
-                con.register(name, table)
+            for name in RAW_SOURCES:
+                con.read_parquet(str(sources[name])).create_view(name)
             for split in SPLITS:
                 # Kept in DuckDB's batches, not combined into one chunk per column: the
                 # Parquet bytes do not depend on the chunking (test_columnar), and a
@@ -213,8 +236,10 @@ def duckdb_raw_tables(
 ) -> dict[str, pa.Table]:
     """``annotations_raw`` per split, whole, in the published schema, computed by DuckDB."""
     parts: dict[str, list[pa.Table]] = {split: [] for split in SPLITS}
-    for split, table in duckdb_raw_batches(layers, splits, specs, schema):
-        parts[split].append(table)
+    with tempfile.TemporaryDirectory(prefix="sahelwire-raw-sources-") as folder:
+        sources = write_raw_sources(layers, splits, specs, Path(folder))
+        for split, table in duckdb_raw_batches(sources, schema):
+            parts[split].append(table)
     return {
         split: pa.concat_tables(parts[split]) if parts[split] else schema.empty_table()
         for split in SPLITS
