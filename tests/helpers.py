@@ -15,6 +15,8 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from sahelwire.annotations.tables import source_shapes
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.table_specs import load_table_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +122,17 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
+
+
+def built_copy(dest: Path) -> tuple[ProjectPaths, Settings, dict[str, bytes]]:
+    """A copy of the project in ``dest`` built once: its ProjectPaths, Settings and the
+    snapshot of its dist/ (what a refused build must leave as it was)."""
+    from sahelwire.release.build import build
+
+    paths = ProjectPaths(copy_project(dest))
+    settings = Settings.load(paths)
+    build(paths, settings)
+    return paths, settings, snapshot(paths.dist_dir)
 
 
 # One shape for region rows: the export parser's.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, copy_project, snapshot
+from helpers import ROOT, built_copy, snapshot
 from sahelwire.annotations.layers import raw_frame
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -72,11 +72,8 @@ def test_a_refused_published_table_keeps_the_previous_dist(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The data files are streamed into the staging folder: a refusal discards all of it."""
-    root = copy_project(tmp_path / "p")
-    paths = ProjectPaths(root)
-    settings = Settings.load(paths)
-    build(paths, settings)
-    before = snapshot(paths.dist_dir)
+    paths, settings, before = built_copy(tmp_path / "p")
+    root = paths.root
     real = build_module.validate_published
 
     def refuse_ner_bio(frame: object, table: object, *args: object, **kw: object) -> list[Problem]:

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, copy_project, snapshot
+from helpers import ROOT, built_copy, copy_project, snapshot
 from sahelwire.io.article_packs import CACHE_ENV as ARTICLE_CACHE_ENV
-from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.release import build as build_module
@@ -81,11 +80,8 @@ def test_a_text_changed_during_the_build_refuses_it_and_keeps_dist(
     """Edited after validation passed: the build refuses with that one Problem, publishes
     nothing, and leaves the previous dist/ and no staging folder behind."""
     monkeypatch.setenv(ARTICLE_CACHE_ENV, "off")  # every article's rows are made (text read)
-    root = copy_project(tmp_path / "p")
-    paths = ProjectPaths(root)
-    settings = Settings.load(paths)
-    build(paths, settings)
-    before = snapshot(paths.dist_dir)
+    paths, settings, before = built_copy(tmp_path / "p")
+    root = paths.root
     real = build_module.validate_inputs
     edited: list[str] = []
 
