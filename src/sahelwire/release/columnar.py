@@ -59,6 +59,8 @@ _SPAN: dict[str, str] = {
 }
 # Rows per Arrow batch fetched from DuckDB (a multiple of the Parquet row group size).
 ARROW_BATCH_ROWS = 100_000
+# Rows per slice when the sources are written to Parquet (write_raw_sources).
+SOURCE_SLICE_ROWS = 100_000
 # Python's str.zfill width that RAW_SORT_KEY compares at.
 _WIDTH = 12
 
@@ -169,11 +171,18 @@ def write_raw_sources(
     parsed layers go before DuckDB sorts: in memory, the build's annotations_raw peak was
     the layers, their Arrow copies and DuckDB's sort at once (issue 17 item 3).
     """
+    import pyarrow.parquet as pq
+
     out: dict[str, Path] = {}
     for name, frame in source_frames(layers, splits, specs).items():
         out[name] = folder / f"{name}.parquet"
+        # Written by pyarrow, a slice at a time: a failed write (full disk, file size limit)
+        # is then an OSError naming its cause like every other file of the build, where
+        # polars' writer gives a ComputeError without it; slices keep each Arrow copy small.
         # Uncompressed: the files live for one query.
-        frame.write_parquet(out[name], compression="uncompressed")
+        with pq.ParquetWriter(out[name], frame.head(0).to_arrow().schema, compression="none") as w:
+            for offset in range(0, frame.height, SOURCE_SLICE_ROWS):
+                w.write_table(frame.slice(offset, SOURCE_SLICE_ROWS).to_arrow())
     return out
 
 
