@@ -58,9 +58,10 @@ def bulk_articles(
 ) -> set[str]:
     """The articles of several annotators the bulk path takes (to prove it is exercised)."""
     counted, _ = adjudication._latest(annotations)
-    single = adjudication._single_annotations(counted, regions, decisions_dir, set(decided))
+    with_decisions = adjudication._with_decisions(decisions_dir, decided)
+    single = adjudication._single_annotations(counted, regions, with_decisions)
     clean, _ = adjudication._majority_gold(
-        counted, set(single), regions, relations, choices, decisions_dir, set(decided)
+        counted, set(single) | with_decisions, regions, relations, choices
     )
     return clean
 

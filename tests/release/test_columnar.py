@@ -368,7 +368,12 @@ def test_the_span_sql_names_only_known_configs() -> None:
         span_sql("mentions' OR 1=1 --")
 
 
-def test_same_rows_for_every_split_of_the_committed_corpus() -> None:
+@pytest.mark.parametrize("slice_rows", [7, columnar.SOURCE_SLICE_ROWS])
+def test_same_rows_for_every_split_of_the_committed_corpus(
+    slice_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with the sources written in many small slices, as a large corpus writes them."""
+    monkeypatch.setattr(columnar, "SOURCE_SLICE_ROWS", slice_rows)
     layers, splits = _layers_and_splits(PATHS)
     got = assert_same_raw_tables(layers, splits)
     # Every kind of row and both sources are in the corpus, so all of the SQL is exercised.

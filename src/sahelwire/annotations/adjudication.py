@@ -278,13 +278,12 @@ def adjudicate(
         if annotations.height
         else {}
     )
-    single = _single_annotations(counted, regions, decisions_dir, set(decided))
+    with_decisions = _with_decisions(decisions_dir, decided)
+    single = _single_annotations(counted, regions, with_decisions)
     fast = [_single_gold(single, regions, relations, choices)]
     bulk: set[str] = set(single)
     if BULK_MAJORITY:
-        clean, gold = _majority_gold(
-            counted, bulk, regions, relations, choices, decisions_dir, set(decided)
-        )
+        clean, gold = _majority_gold(counted, bulk | with_decisions, regions, relations, choices)
         fast.append(gold)
         bulk |= clean
     slow_ids = [i for article, ids in counted.items() if article not in bulk for i in ids]
@@ -468,22 +467,23 @@ def _merge(
     return pl.concat([*typed, slow]).sort(order, maintain_order=True)
 
 
+def _with_decisions(decisions_dir: Path, decided: Collection[str]) -> set[str]:
+    """Articles with decisions (a file, or ``decided``): neither bulk path takes them, since
+    stale decisions must be reported and only the article-by-article path reads them."""
+    files = {p.stem for p in decisions_dir.glob("*.yaml")} if decisions_dir.is_dir() else set()
+    return set(decided) | files
+
+
 def _single_annotations(
-    counted: dict[str, list[int]],
-    regions: pl.DataFrame,
-    decisions_dir: Path,
-    decided: set[str],
+    counted: dict[str, list[int]], regions: pl.DataFrame, with_decisions: Collection[str]
 ) -> dict[str, int]:
     """Articles whose gold is one annotation taken as is (rule 2), for the bulk path.
 
-    Left to the article-by-article path: articles with a decisions file (stale decisions
-    must be reported) and annotations holding two regions with one key or one id (their
-    attribute votes or relation ends need the per-item rules).
+    Left to the article-by-article path: articles with decisions (stale decisions must be
+    reported) and annotations holding two regions with one key or one id (their attribute
+    votes or relation ends need the per-item rules).
     """
-    decided = decided | (
-        {p.stem for p in decisions_dir.glob("*.yaml")} if decisions_dir.is_dir() else set()
-    )
-    single = {a: ids[0] for a, ids in counted.items() if len(ids) == 1 and a not in decided}
+    single = {a: ids[0] for a, ids in counted.items() if len(ids) == 1 and a not in with_decisions}
     if single and regions.height:
         mine = regions.filter(pl.col("annotation_id").is_in(list(single.values())))
         key = pl.concat_str(
@@ -566,13 +566,11 @@ def _majority_gold(
     regions: pl.DataFrame,
     relations: pl.DataFrame,
     choices: pl.DataFrame,
-    decisions_dir: Path,
-    decided: set[str],
 ) -> tuple[set[str], GoldLayer]:
     """Gold in bulk of the articles rule 3 settles alone: (those articles, their gold).
 
-    An article is taken here only when the article-by-article path would find no conflict and
-    no problem in it: no decisions (file or ``decided``), no annotation with two regions of
+    ``skip``: articles taken elsewhere or with decisions. An article is taken here only when
+    the article-by-article path would find no conflict and no problem in it: no annotation with two regions of
     one key or one id, every region, relation between regions and value (but ``notes``) made
     by a strict majority, and no attribute tied among the rows of a region. Its gold is then
     what that path gives: each region's span and text from its first row (annotations in
@@ -581,11 +579,7 @@ def _majority_gold(
     whose Python comparison polars would not reproduce (NaN, -0.0, nulls in keys) is left to
     that path too.
     """
-    articles = [
-        a
-        for a in counted
-        if a not in skip and a not in decided and not (decisions_dir / f"{a}.yaml").exists()
-    ]
+    articles = [a for a in counted if a not in skip]
     if not articles:
         return set(), GoldLayer.empty()
     # One row per counted annotation of each article, repeated as `counted` repeats it: the

@@ -167,9 +167,9 @@ def write_raw_sources(
 ) -> dict[str, Path]:
     """:func:`source_frames` as Parquet files in ``folder``, one per view name.
 
-    Written from polars directly (no Arrow copy of the strings), so a caller can let the
-    parsed layers go before DuckDB sorts: in memory, the build's annotations_raw peak was
-    the layers, their Arrow copies and DuckDB's sort at once (issue 17 item 3).
+    Only a slice at a time is copied to Arrow, so a caller can let the parsed layers go
+    before DuckDB sorts: in memory, the build's annotations_raw peak was the layers, their
+    whole Arrow copies and DuckDB's sort at once (issue 17 item 3).
     """
     import pyarrow.parquet as pq
 
@@ -235,8 +235,8 @@ def duckdb_raw_batches(
         except duckdb.OutOfMemoryException:
             raise EngineOutOfMemory(
                 f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
-                "to sort annotations_raw; raise it with SAHELWIRE_DUCKDB_MEMORY (e.g. 4GB) "
-                "or free memory"
+                "to sort annotations_raw; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
+                "such as 16GB) or free memory"
             ) from None
         finally:
             con.close()
