@@ -184,6 +184,11 @@ def load_source_shapes(paths: ProjectPaths) -> dict[str, dict[str, Any]]:
 
 
 FLUSH_TASKS = 1000
+# Parsed tables of at most this many parts are joined without copying them (chunked columns):
+# copying into one chunk held every parsed table twice, the inputs phase's peak (issue 17
+# item 3). Beyond it the parts are copied into one, since a column of thousands of chunks
+# slows every later operation on it.
+JOIN_MAX_CHUNKS = 64
 
 
 @dataclass
@@ -1009,12 +1014,7 @@ class TableCollector:
 
     def tables(self) -> AnnotationTables:
         self._flush()
-        frames = {
-            name: pl.concat(self._frames[name], rechunk=True)
-            if self._frames[name]
-            else pl.DataFrame(schema=schema)
-            for name, schema in self.shapes.items()
-        }
+        frames = {name: joined(self._frames[name], schema) for name, schema in self.shapes.items()}
         return self._with_frames(frames)
 
     def _with_frames(self, frames: dict[str, pl.DataFrame]) -> AnnotationTables:
@@ -1702,15 +1702,10 @@ def _assemble(
         problems += result.parse.problems
         rejected += [RejectedRecord(result.parse.problems[i], r) for i, r in result.parse.rejected]
         proposals += result.parse.proposals
-    frames = {}
-    for name, schema in shapes.items():
-        parts = [frame.slice(a, b - a) for frame, a, b in runs[name]]
-        if not parts:
-            frames[name] = pl.DataFrame(schema=schema)
-        elif len(parts) == 1 and parts[0].height == runs[name][0][0].height:
-            frames[name] = runs[name][0][0].rechunk()
-        else:
-            frames[name] = pl.concat(parts, rechunk=True)
+    frames = {
+        name: joined([frame.slice(a, b - a) for frame, a, b in runs[name]], schema)
+        for name, schema in shapes.items()
+    }
     return AnnotationTables(
         annotations=frames["annotations"],
         regions=frames["regions"],
@@ -1725,6 +1720,14 @@ def _assemble(
         proposals=proposals,
         cache=stats,
     )
+
+
+def joined(parts: list[pl.DataFrame], schema: Mapping[str, Any]) -> pl.DataFrame:
+    """``parts`` one after the other: not copied unless they are many (:data:`JOIN_MAX_CHUNKS`)."""
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    frame = pl.concat(parts, rechunk=False)
+    return frame.rechunk() if max(frame.n_chunks("all"), default=0) > JOIN_MAX_CHUNKS else frame
 
 
 def tables_from_tasks(
