@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -330,3 +331,24 @@ def test_random_valid_spans_are_all_accepted_in_code_points(data: st.DataObject)
     got = sorted(tables.regions.select("start", "end", "text").rows())
     want = sorted((s, min(s + n, len(text)), text[s : min(s + n, len(text))]) for s, n in spans)
     assert got == want
+
+
+def test_parsed_parts_are_joined_without_a_copy_unless_they_are_many() -> None:
+    """A few parts stay chunks of one table (no second copy of the parse: issue 17 item 3);
+    past JOIN_MAX_CHUNKS they become one chunk. The rows are the same either way."""
+    from sahelwire.annotations import tables
+
+    schema = {"article_id": pl.Utf8, "start": pl.Int64}
+    parts = [
+        pl.DataFrame({"article_id": [f"a{i}", f"b{i}"], "start": [i, -i]}, schema=schema)
+        for i in range(tables.JOIN_MAX_CHUNKS + 1)
+    ]
+    whole = pl.concat(parts, rechunk=True)
+    few = tables.joined(parts[:3], schema)
+    assert few.n_chunks("all") == [3, 3]
+    assert few.equals(whole.head(6))
+    many = tables.joined(parts, schema)
+    assert many.n_chunks("all") == [1, 1]
+    assert many.equals(whole)
+    empty = tables.joined([], schema)
+    assert empty.height == 0 and dict(empty.schema) == schema
