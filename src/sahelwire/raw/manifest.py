@@ -18,6 +18,8 @@ from sahelwire.schema.table_specs import load_table_specs
 
 # Metadata an input may state; anything the input does not state stays null.
 STATED_METADATA = ("url", "outlet", "published_date", "license")
+# Manifest fields whose values repeat across many rows (iter_manifest keeps one copy of each).
+SHARED_VALUES = frozenset({"source_file", "language", "outlet", "published_date", "license"})
 
 
 class ManifestError(ValueError):
@@ -32,6 +34,10 @@ def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
     """
     if not path.exists():
         return
+    # One string object per distinct key and per distinct value of the fields most rows
+    # share: json.loads makes new ones on every line, and at 1M rows the copies of the 13
+    # keys alone were most of the 2.2 GB the manifest took in the build (issue 17 item 3).
+    shared: dict[str, str] = {}
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -42,7 +48,12 @@ def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
                 raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise ManifestError(f"{path}:{number}: not a JSON object")
-            yield row
+            yield {
+                shared.setdefault(k, k): (
+                    shared.setdefault(v, v) if k in SHARED_VALUES and isinstance(v, str) else v
+                )
+                for k, v in row.items()
+            }
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,38 @@
+"""The manifest as the build reads it: the rows of the file, with shared strings stored once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sahelwire.raw.manifest import SHARED_VALUES, iter_manifest, read_manifest
+
+
+def test_rows_are_the_lines_and_repeated_strings_are_one_object(tmp_path: Path) -> None:
+    lines = [
+        {
+            "id": f"a{i}",
+            "source_file": "seeds/" + "articles.jsonl",  # built at run time: not a constant
+            "title": f"Title {i} \u2028 é",
+            "language": "en",
+            "license": None if i % 2 else "CC-BY-4.0",
+            "n_chars": i,
+        }
+        for i in range(4)
+    ]
+    path = tmp_path / "manifest.jsonl"
+    path.write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in lines), encoding="utf-8"
+    )
+    rows = read_manifest(path)
+    assert rows == lines
+    assert [list(r) for r in rows] == [list(r) for r in lines]  # key order kept
+    first, second = rows[0], rows[2]
+    for key in first:
+        shared_key = next(k for k in second if k == key)
+        assert shared_key is next(k for k in first if k == key)
+    for field in SHARED_VALUES & first.keys():
+        if isinstance(first[field], str):
+            assert first[field] is second[field]
+    assert first["title"] != second["title"]
+    assert list(iter_manifest(tmp_path / "absent.jsonl")) == []
