@@ -38,7 +38,8 @@ def test_build_reads_exports_and_texts_once(
 ) -> None:
     paths = ProjectPaths(copy_project(tmp_path / "p"))
     calls = {"exports": 0, "texts": 0}
-    real_read = annotation_tables.read_annotation_tables
+    # The build reads the exports a chunk at a time: one read of them all, in chunks.
+    real_read = annotation_tables.read_annotation_chunks
     real_texts = annotation_tables.ManifestTexts
 
     def counting_read(*args: Any, **kwargs: Any) -> Any:
@@ -49,7 +50,7 @@ def test_build_reads_exports_and_texts_once(
         calls["texts"] += 1
         return real_texts(*args, **kwargs)
 
-    monkeypatch.setattr(annotation_tables, "read_annotation_tables", counting_read)
+    monkeypatch.setattr(annotation_tables, "read_annotation_chunks", counting_read)
     monkeypatch.setattr(annotation_tables, "ManifestTexts", counting_texts)
     release = render_release(paths, Settings.load(paths))
     assert "README.md" in release.files

@@ -383,6 +383,29 @@ def test_same_rows_for_every_split_of_the_committed_corpus(
     assert all(got[s].num_rows for s in SPLITS)
 
 
+@pytest.mark.parametrize("range_rows", [1, 1200])
+def test_same_rows_when_each_split_is_sorted_in_ranges_of_articles(
+    range_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The committed ids have 12 characters or more, so each split is sorted a range of
+    articles at a time (columnar.article_ranges): the same rows, in the same order."""
+    monkeypatch.setattr(columnar, "RAW_RANGE_ROWS", range_rows)
+    asked: list[tuple[str, str] | None] = []
+    real = columnar.raw_sql
+
+    def recording(split: str, *args: Any, **kwargs: Any) -> str:
+        asked.append(kwargs.get("articles"))
+        return real(split, *args, **kwargs)
+
+    monkeypatch.setattr(columnar, "raw_sql", recording)
+    layers, splits = _layers_and_splits(PATHS)
+    assert_same_raw_tables(layers, splits)
+    assert None not in asked
+    # One article per range when a range may hold one row; fewer, larger ranges otherwise.
+    annotated = set(layers.annotations["article_id"].to_list())
+    assert len(asked) == len(annotated) if range_rows == 1 else 3 <= len(asked) < len(annotated)
+
+
 @pytest.mark.slow
 def test_same_rows_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
     root = bench.make_project(tmp_path, 40, seed=11, stages=("build",))
@@ -393,8 +416,13 @@ def test_same_rows_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None
     assert sum(t.num_rows for t in got.values()) > 1000
 
 
-def test_same_order_for_short_ids_signs_accents_and_huge_numbers() -> None:
-    """The zfill(12) key at its edges: lengths around 12, signs, accents, emoji, missing."""
+def test_same_order_for_short_ids_signs_accents_and_huge_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The zfill(12) key at its edges: lengths around 12, signs, accents, emoji, missing.
+    Ids shorter than 12 characters sort as zfill pads them: each split is then sorted at
+    once, however small the ranges of articles would be."""
+    monkeypatch.setattr(columnar, "RAW_RANGE_ROWS", 1)
     rng = random.Random(5)
     n = 400
     ann_ids = [rng.choice([0, 10**12, 10**13]) + i for i in range(n)]

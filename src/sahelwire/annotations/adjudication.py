@@ -313,18 +313,15 @@ def adjudicate(
     # the rows of adjudicating every article one by one.
     result.gold = GoldLayer(
         regions=_merge(
-            [f.regions for f in fast], region_rows, REGION_SCHEMA, ["article_id", "region_key"]
+            [f.regions for f in fast], region_rows, REGION_SCHEMA, GOLD_ORDER["regions"]
         ),
         relations=_merge(
-            [f.relations for f in fast],
-            relation_rows,
-            RELATION_SCHEMA,
-            ["article_id", "from_key", "to_key", "label"],
+            [f.relations for f in fast], relation_rows, RELATION_SCHEMA, GOLD_ORDER["relations"]
         ),
         choices=_merge(
-            [f.choices for f in fast], choice_rows, CHOICE_SCHEMA, ["article_id", "field", "value"]
+            [f.choices for f in fast], choice_rows, CHOICE_SCHEMA, GOLD_ORDER["choices"]
         ),
-        status=_merge([f.status for f in fast], status_rows, STATUS_SCHEMA, ["article_id"]),
+        status=_merge([f.status for f in fast], status_rows, STATUS_SCHEMA, GOLD_ORDER["status"]),
     )
     _check_single_choices(result, taxonomy)
     return result
@@ -451,6 +448,31 @@ def _adjudicate_articles(
                     message="no such conflict (stale decision?)",
                 )
             )
+
+
+def merged_gold(parts: list[GoldLayer]) -> GoldLayer:
+    """The gold of several adjudications of disjoint articles (chunks of the inputs), in the
+    order one adjudication of all of them gives: each part is sorted by article and item,
+    so merging by those keys is exact."""
+    if len(parts) == 1:
+        return parts[0]
+    return GoldLayer(
+        regions=_merge([g.regions for g in parts], [], REGION_SCHEMA, GOLD_ORDER["regions"]),
+        relations=_merge(
+            [g.relations for g in parts], [], RELATION_SCHEMA, GOLD_ORDER["relations"]
+        ),
+        choices=_merge([g.choices for g in parts], [], CHOICE_SCHEMA, GOLD_ORDER["choices"]),
+        status=_merge([g.status for g in parts], [], STATUS_SCHEMA, GOLD_ORDER["status"]),
+    )
+
+
+# Each gold table's order: by article, then by its item (unique within an article).
+GOLD_ORDER = {
+    "regions": ["article_id", "region_key"],
+    "relations": ["article_id", "from_key", "to_key", "label"],
+    "choices": ["article_id", "field", "value"],
+    "status": ["article_id"],
+}
 
 
 def _merge(

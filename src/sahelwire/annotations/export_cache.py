@@ -446,8 +446,13 @@ class Pack:
                 raise BadPack(f"the {name} table has another shape")
             frames[name] = frame
         self._frames = frames
-        self.close()
+        # The file stays open: a chunked read lets the tables go (release) and may need them
+        # again for a later chunk's file.
         return frames
+
+    def release(self) -> None:
+        """Let go of the tables read (read again from the open file when next asked for)."""
+        self._frames = None
 
 
 @dataclass
@@ -538,6 +543,12 @@ class ExportCache:
             return parse, frames, entry
         return None
 
+    def release_frames(self) -> None:
+        """Let go of every pack's tables read so far: a chunked read holds one chunk's rows,
+        not the packs of every chunk before it (issue 17 item 3)."""
+        for pack in self.packs:
+            pack.release()
+
     def close(self) -> None:
         for pack in self.packs:
             pack.close()
@@ -610,7 +621,7 @@ class ExportCache:
                     self.stats.stored = len(live)
                 else:
                     self._write(new, new_frames)
-                    self.stats.stored = len(new)
+                    self.stats.stored += len(new)  # a chunked read stores several packs
         except LockBusy:
             self.stats.write_error = BUSY
         except (OSError, pl.exceptions.PolarsError) as exc:

@@ -6,14 +6,14 @@ same thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.tables import has_exports, load_source_shapes
+from sahelwire.annotations.tables import AnnotationTables, has_exports, load_source_shapes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
@@ -49,20 +49,48 @@ def load_annotation_layers(
     # Anything in annotations/exports/ is read or refused: an `X.JSON` alone is not "no
     # annotations".
     if not has_exports(paths):
-        empty = {name: pl.DataFrame(schema=s) for name, s in load_source_shapes(paths).items()}
-        return AnnotationLayers(
-            empty["annotations"],
-            empty["regions"],
-            empty["relations"],
-            empty["choices"],
-            GoldLayer.empty(),
-            predictions=empty["predictions"],
-            prediction_results=empty["prediction_results"],
-        )
-    from sahelwire.annotations.adjudication import adjudicate
+        return empty_layers(paths)
     from sahelwire.annotations.tables import read_annotation_tables
 
-    tables = read_annotation_tables(paths, taxonomy, texts=texts)
+    return adjudicated(paths, taxonomy, read_annotation_tables(paths, taxonomy, texts=texts))
+
+
+def iter_annotation_layers(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> Iterator[AnnotationLayers]:
+    """:func:`load_annotation_layers` a chunk of export files at a time
+    (``annotations.tables.read_annotation_chunks``), each chunk adjudicated alone: exact,
+    since every article's annotations are in one file. At least one chunk."""
+    if not has_exports(paths):
+        yield empty_layers(paths)
+        return
+    from sahelwire.annotations.tables import read_annotation_chunks
+
+    for tables in read_annotation_chunks(paths, taxonomy, texts=texts):
+        yield adjudicated(paths, taxonomy, tables)
+
+
+def empty_layers(paths: ProjectPaths) -> AnnotationLayers:
+    empty = {name: pl.DataFrame(schema=s) for name, s in load_source_shapes(paths).items()}
+    return AnnotationLayers(
+        empty["annotations"],
+        empty["regions"],
+        empty["relations"],
+        empty["choices"],
+        GoldLayer.empty(),
+        predictions=empty["predictions"],
+        prediction_results=empty["prediction_results"],
+    )
+
+
+def adjudicated(
+    paths: ProjectPaths, taxonomy: Taxonomy, tables: AnnotationTables
+) -> AnnotationLayers:
+    """The per-annotator ``tables`` with their gold layer."""
+    from sahelwire.annotations.adjudication import adjudicate
+
     result = adjudicate(
         tables.annotations,
         tables.regions,

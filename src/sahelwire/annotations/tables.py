@@ -1448,8 +1448,22 @@ class RecordingCollector(TableCollector):
             for key in keys:
                 dict.__setitem__(self.seen[name], key, parse.source)
 
-    def frames(self) -> dict[str, pl.DataFrame]:
-        return self._frames_of(self.tables())
+    def parsed_frames(self) -> dict[str, pl.DataFrame]:
+        """The rows parsed since the last :meth:`restart`, by table (the parts are not copied)."""
+        self._flush()
+        return {
+            name: pl.concat(self._frames[name], rechunk=False)
+            if self._frames[name]
+            else pl.DataFrame(schema=schema)
+            for name, schema in self.shapes.items()
+        }
+
+    def restart(self) -> None:
+        """Let go of the rows parsed so far (stored, or handed out in tables): the next
+        file's rows start at 0. The ids seen are kept: the rules that span files span chunks."""
+        self._flush()
+        self._frames = {name: [] for name in self.shapes}
+        self._flushed = dict.fromkeys(self.shapes, 0)
 
     @staticmethod
     def _frames_of(tables: AnnotationTables) -> dict[str, pl.DataFrame]:
@@ -1480,13 +1494,85 @@ def _read_with_cache(
     paths: ProjectPaths,
     taxonomy: Taxonomy | None,
     texts: Mapping[str, tuple[str, str]] | None,
-    *,
-    share: list[Path] | None = None,
 ) -> AnnotationTables:
-    """:func:`read_annotation_tables` through the export cache (same tables and Problems).
+    """:func:`read_annotation_tables` through the export cache (same tables and Problems)."""
+    (tables,) = _cached_chunks(paths, taxonomy, texts, chunked=False)
+    return tables
 
-    ``share``: parse and store only these files, adding a pack and removing none (a worker
-    of :func:`_prefill`; what it returns is not used).
+
+def read_annotation_chunks(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None = None,
+    *,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> Iterator[AnnotationTables]:
+    """The tables of :func:`read_annotation_tables`, a chunk of export files at a time
+    (:func:`input_chunks`, in file order), so the whole corpus's rows are never held at once.
+
+    One parse: the rules that span files (ids seen in an earlier file) span chunks too, and
+    the chunks' rows, Problems and rejected records one after the other are exactly those of
+    :func:`read_annotation_tables`. Every article is in one file (its name is the article's),
+    so a chunk holds every annotation of its articles. Without the export cache (or a
+    fingerprint to key it by) the corpus is one chunk.
+    """
+    if cache_enabled():
+        try:
+            yield from _cached_chunks(paths, taxonomy, texts, chunked=True)
+            return
+        except Uncacheable:
+            pass  # raised before any chunk: every file is parsed, as one chunk
+    yield read_annotation_tables(paths, taxonomy, texts=texts, cache=False)
+
+
+# The inputs are read, validated and adjudicated per chunk of export files of about this many
+# MB of JSON (read_annotation_chunks; a larger file is a chunk alone): ≈1 GB of exports parse
+# to ≈0.6 GB of tables, so a chunk holds ≈150 MB of them (issue 17 item 3).
+INPUT_CHUNK_MB = 256.0
+CHUNK_ENV = "SAHELWIRE_INPUT_CHUNK_MB"  # sets it (0: one file per chunk; tests use that)
+
+
+def input_chunk_bytes() -> int:
+    """``SAHELWIRE_INPUT_CHUNK_MB`` in bytes, else :data:`INPUT_CHUNK_MB`'s."""
+    raw = os.environ.get(CHUNK_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else INPUT_CHUNK_MB
+    except ValueError:
+        mb = INPUT_CHUNK_MB  # as SAHELWIRE_PARSE_WORKERS: a value that is no number is unset
+    return max(0, int(mb * 2**20))
+
+
+def input_chunks(files: list[Path], limit: int | None = None) -> list[list[Path]]:
+    """``files`` as consecutive runs (file order) of at most ``limit`` bytes each (default
+    :func:`input_chunk_bytes`); a larger file is a run alone. At least one run."""
+    limit = input_chunk_bytes() if limit is None else limit
+    chunks: list[list[Path]] = [[]]
+    size = 0
+    for path in files:
+        try:
+            n = path.stat().st_size
+        except OSError:
+            n = 0  # the read reports it
+        if chunks[-1] and size + n > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(path)
+        size += n
+    return chunks
+
+
+def _cached_chunks(
+    paths: ProjectPaths,
+    taxonomy: Taxonomy | None,
+    texts: Mapping[str, tuple[str, str]] | None,
+    *,
+    chunked: bool,
+    share: list[list[Path]] | None = None,
+) -> Iterator[AnnotationTables]:
+    """The export files' tables through the cache, one per chunk (one chunk unless
+    ``chunked``). Raises :class:`Uncacheable` here, before the first chunk is read.
+
+    ``share``: parse and store only these chunks of files, a pack per chunk, removing none
+    (a worker of :func:`_prefill`; what it yields is not used).
     """
     taxonomy = taxonomy or load_taxonomy(paths.taxonomy_file)
     annotators, head = load_annotators(paths)
@@ -1494,37 +1580,88 @@ def _read_with_cache(
     collector = RecordingCollector(
         ManifestTexts(paths) if texts is None else texts, taxonomy, annotators, shapes
     )
-    files, problems = export_files(paths) if share is None else (share, [])
-    head += problems
+    if share is None:
+        files, problems = export_files(paths)
+        head += problems
+        chunks = input_chunks(files) if chunked else [files]
+    else:
+        chunks = share
     key = fingerprint(paths, taxonomy, shapes)
     if share is None:
         _prefill(
             paths,
             taxonomy,
             ExportCache(cache_dir(paths), key, shapes, CacheStats(enabled=True)),
-            files,
+            chunks,
         )
+    return _read_chunks(paths, collector, key, shapes, chunks, head, worker=share is not None)
+
+
+def _read_chunks(
+    paths: ProjectPaths,
+    collector: RecordingCollector,
+    key: str,
+    shapes: Shapes,
+    chunks: list[list[Path]],
+    head: list[Problem],
+    *,
+    worker: bool,
+) -> Iterator[AnnotationTables]:
     stats = CacheStats(enabled=True)
     store = ExportCache(cache_dir(paths), key, shapes, stats)
-    results: list[_FileResult] = []
-    # The whole read, not only the loop: the per-file entries are ~50 small objects each, and
-    # with the collector on, every full collection walks all of them (≈2 s at 10k files).
-    with paused_gc():
-        try:
-            for path in files:
-                results.append(_read_one(collector, store, stats, path, paths))
-            parsed = collector.frames()
-            tables = _assemble(parsed, results, head, shapes, stats)
-            store.store(
-                [(r.key, r.stored) for r in results if r.frames is None and r.key and r.stored],
-                parsed,
-                [(r.key, {**r.stored, "rows": r.placed}) for r in results if r.key and r.stored],
-                _frames_of_tables(tables),
-                compact=share is None,
-                wait_seconds=0.0 if share is None else PREFILL_LOCK_WAIT,
-            )
-        finally:
-            store.close()
+    wait = PREFILL_LOCK_WAIT if worker else 0.0
+    limit = input_chunk_bytes()
+    pending: list[_FileResult] = []  # parsed here, in the collector, not yet stored
+    try:
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            # The per-file entries are ~50 small objects each, and with the collector on,
+            # every full collection walks all of them (≈2 s at 10k files).
+            with paused_gc():
+                results = [_read_one(collector, store, stats, path, paths) for path in chunk]
+                parsed = collector.parsed_frames()
+                tables = _assemble(parsed, results, head if i == 0 else [], shapes, stats)
+                if len(chunks) == 1 and not worker:
+                    # One chunk: its tables are every live entry's, so the cache is compacted
+                    # when it should be.
+                    store.store(
+                        [
+                            (r.key, r.stored)
+                            for r in results
+                            if r.frames is None and r.key and r.stored
+                        ],
+                        parsed,
+                        [
+                            (r.key, {**r.stored, "rows": r.placed})
+                            for r in results
+                            if r.key and r.stored
+                        ],
+                        _frames_of_tables(tables),
+                        compact=True,
+                    )
+                else:
+                    # Chunks: no read holds every live entry's rows, so packs are only added
+                    # (one per chunk in a worker; one per ≈chunk of files parsed here).
+                    pending += [r for r in results if _storable(r)]
+                    held = sum(f.estimated_size() for f in parsed.values())
+                    if worker or last or held >= limit // 2:
+                        if pending:
+                            store.store(
+                                [(r.key, r.stored) for r in pending if r.key and r.stored],
+                                parsed,
+                                [],
+                                {},
+                                compact=False,
+                                wait_seconds=wait,
+                            )
+                        pending = []
+                        collector.restart()
+                    store.release_frames()
+            del parsed
+            yield tables
+            del tables
+    finally:
+        store.close()
     log.debug(
         "export cache: %d from the cache, %d parsed (%d not storable), %d stored%s",
         len(stats.hits),
@@ -1534,7 +1671,11 @@ def _read_with_cache(
         ", compacted" if stats.compacted else "",
         extra={"cache_stats": stats},  # scripts/bench.py reports it
     )
-    return tables
+
+
+def _storable(result: _FileResult) -> bool:
+    """Parsed in this read (its rows are the collector's) and storable."""
+    return result.frames is None and bool(result.key) and bool(result.stored)
 
 
 # -- a cold read on every core --------------------------------------------------------------
@@ -1561,33 +1702,51 @@ def parse_workers() -> int:
 
 
 def _prefill(
-    paths: ProjectPaths, taxonomy: Taxonomy, probe: ExportCache, files: list[Path]
+    paths: ProjectPaths, taxonomy: Taxonomy, probe: ExportCache, chunks: list[list[Path]]
 ) -> None:
     """Parse the files ``probe`` has no entry for in worker processes, into the cache.
 
+    Each worker gets whole chunks (:func:`input_chunks`) and stores a pack per chunk, so a
+    worker holds one chunk's parse, and the chunked read then finds a chunk's rows in one pack.
     Only an optimisation: a worker that fails or whose pack is not written leaves its files
     to the sequential read, which parses what it does not find.
     """
     try:
         workers = parse_workers()
-        if workers < 2 or len(files) < PREFILL_MIN_FILES:
+        if workers < 2 or sum(map(len, chunks)) < PREFILL_MIN_FILES:
             return
-        missing = []
-        for path in files:
-            try:
-                sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                continue  # the sequential read reports it
-            if not probe.has(probe.key(str(path.relative_to(paths.root)), sha)):
-                missing.append(str(path))
+        missing: list[list[str]] = []
+        for chunk in chunks:
+            mine = []
+            for path in chunk:
+                try:
+                    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError:
+                    continue  # the sequential read reports it
+                if not probe.has(probe.key(str(path.relative_to(paths.root)), sha)):
+                    mine.append(str(path))
+            if mine:
+                missing.append(mine)
     finally:
         probe.close()
-    workers = min(workers, len(missing) // (PREFILL_MIN_FILES // 2))
+    total = sum(map(len, missing))
+    workers = min(workers, total // (PREFILL_MIN_FILES // 2))
     if workers < 2:
         return
-    # Contiguous shares: each worker's pack then holds a run of files in file order.
-    size = -(-len(missing) // workers)
-    shares = [missing[i : i + size] for i in range(0, len(missing), size)]
+    if len(missing) == 1:
+        # One chunk (a small corpus, or a read that is not chunked): split it, as the
+        # parse of two cores is the point.
+        only = missing[0]
+        size = -(-len(only) // workers)
+        missing = [only[i : i + size] for i in range(0, len(only), size)]
+    # Contiguous runs of whole chunks, about as many files each: each worker's packs then
+    # hold runs of files in file order.
+    shares: list[list[list[str]]] = [[] for _ in range(workers)]
+    done = 0
+    for run in missing:
+        shares[min(workers - 1, done * workers // total)].append(run)
+        done += len(run)
+    shares = [share for share in shares if share]
     # Plain child interpreters, not multiprocessing: its "spawn" re-runs the caller's main
     # script in every worker, and polars' thread pool does not survive a "fork".
     command = [sys.executable, "-m", PREFILL_MODULE, str(paths.root)]
@@ -1618,9 +1777,11 @@ def _prefill(
                     child.wait()
 
 
-def prefill_share(root: Path, taxonomy: Taxonomy, share: list[str]) -> None:
-    """One worker's share: parse these files and store them in the cache."""
-    _read_with_cache(ProjectPaths(root), taxonomy, None, share=[Path(f) for f in share])
+def prefill_share(root: Path, taxonomy: Taxonomy, share: list[list[str]]) -> None:
+    """One worker's share: parse these chunks of files and store a pack per chunk."""
+    chunks = [[Path(f) for f in chunk] for chunk in share]
+    for _ in _cached_chunks(ProjectPaths(root), taxonomy, None, chunked=True, share=chunks):
+        pass  # each chunk is stored as it is read
 
 
 def _read_one(

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 
 from sahelwire.annotations.export_cache import Uncacheable
@@ -47,6 +46,7 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
+from sahelwire.release.gold_files import gold_between, gold_of
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.schema.table_specs import ARTICLE_ID
 
@@ -80,15 +80,6 @@ def decode_bio(data: list[Any]) -> BioStats:
             value = Counter(dict((str(k), int(v)) for k, v in value))
         setattr(stats, f.name, value)
     return stats
-
-
-def _gold_of(gold: GoldLayer, ids: list[str]) -> GoldLayer:
-    keep = pl.col("article_id").is_in(ids)
-
-    def of(df: pl.DataFrame) -> pl.DataFrame:
-        return df.filter(keep) if df.height else df
-
-    return GoldLayer(of(gold.regions), of(gold.relations), of(gold.choices), of(gold.status))
 
 
 class ArticleRowCache:
@@ -135,10 +126,13 @@ class ArticleRowCache:
         self.writer = None
         self.new_rows = dict.fromkeys(schemas, 0)
         self.new_entries = {}
-        gold = inputs.gold
+        self.keys = {}  # each chunk's, from its gold (chunk): the gold may be on disk
+
+    def _key_chunk(self, inputs: ReleaseInputs, gold: GoldLayer) -> None:
+        """The keys of ``inputs.articles`` (a chunk), ``gold`` holding at least theirs."""
+        assert self.packs is not None
         digests = {name: frame_digests(getattr(gold, name)) for name in GOLD_FRAMES}
         none = b""
-        self.keys = {}
         for art in inputs.articles:
             self.keys[art.id] = self.packs.key(
                 art.id,
@@ -168,6 +162,8 @@ class ArticleRowCache:
         """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
         assert self.packs is not None
         names = self.names
+        chunk_gold = gold_between(inputs.gold, inputs.articles[0].id, inputs.articles[-1].id)
+        self._key_chunk(inputs, chunk_gold)
         entries = {art.id: self._hit(art) for art in inputs.articles}
         misses = [art for art in inputs.articles if entries[art.id] is None]
         self.packs.stats.hits += len(inputs.articles) - len(misses)
@@ -184,9 +180,9 @@ class ArticleRowCache:
         total = builder.bio_stats
         if misses:
             builder.bio_stats = BioStats()  # the run's total is summed below, in order
-            gold = inputs.gold
+            gold = chunk_gold
             if len(misses) < len(inputs.articles):
-                gold = _gold_of(gold, [a.id for a in misses])
+                gold = gold_of(gold, [a.id for a in misses])
             with paused_gc():
                 rows = builder.rows(dataclasses.replace(inputs, articles=misses, gold=gold))
             builder.bio_stats = total

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import datasets
 import polars as pl
@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.agreement_cache import ErrorClassCache
-from sahelwire.annotations.baseline import baseline_report_for, render_markdown
+from sahelwire.annotations.baseline import baseline_report_for, render_markdown, sample_ids
+from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.atomic import (
     clean_stale_staging,
@@ -82,15 +83,19 @@ from sahelwire.release.croissant import (
     croissant_bytes,
     summary,
 )
+from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_of
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import RawTexts, TextChanged, ValidatedInputs, validate_inputs
 from sahelwire.schema.problems import Problem
-from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs
+from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
 from sahelwire.schema.table_validation import validate_published
 from sahelwire.schema.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from sahelwire.release.columnar import RawSourceSink
 
 # The card scores the pre-annotation baseline on at most this many articles with gold (a
 # fixed sample, stated in the card): predicting costs milliseconds per article, which
@@ -185,14 +190,19 @@ class PlannedRelease:
     splits: dict[str, str]
 
 
-def plan_release(paths: ProjectPaths, settings: Settings) -> PlannedRelease:
+def plan_release(
+    paths: ProjectPaths,
+    settings: Settings,
+    *,
+    raw_sink: Callable[[AnnotationLayers], None] | None = None,
+) -> PlannedRelease:
     """Validate the inputs and assign every article its story cluster and split.
 
     The one place that sequence is written (the build, the Spark and SQL tests and the span
     bench all start here), so they cannot drift apart. Raises :class:`BuildRefused` when
-    validation finds problems.
+    validation finds problems. ``raw_sink``: see :func:`validate_inputs`.
     """
-    report, validated = validate_inputs(paths, include_dist=False)
+    report, validated = validate_inputs(paths, include_dist=False, raw_sink=raw_sink)
     if not report.ok:
         raise BuildRefused(report.problems)
     articles = articles_from(validated.raw)
@@ -358,10 +368,54 @@ def render_release(
 
 
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
-    clock = time.perf_counter()
     # Read first: a wrong setting is refused before minutes of parsing, not after.
     memory_limit = duckdb_memory_limit() if settings.build_engine == "duckdb" else None
-    plan = plan_release(paths, settings)
+    if settings.build_engine != "duckdb":
+        _render_from(paths, settings, release, memory_limit, None)
+        return
+    spill_dir = paths.state_dir / "tmp"
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sahelwire-inputs-", dir=spill_dir) as folder:
+        # annotations_raw's sources and the gold are written as the inputs are read, a chunk
+        # of export files at a time, and each chunk's rows let go (issue 17 item 3).
+        sink = InputSink(Path(folder), load_table_specs(paths.tables_file))
+        try:
+            _render_from(paths, settings, release, memory_limit, sink)
+        finally:
+            sink.abort()
+
+
+class InputSink:
+    """Each chunk of the inputs, as validation has it, to disk: the per-annotator and
+    prediction rows to ``annotations_raw``'s sources, the gold to :class:`GoldFiles`."""
+
+    def __init__(self, folder: Path, specs: TableSpecs) -> None:
+        from sahelwire.release.columnar import RawSourceSink
+
+        (folder / "raw").mkdir()
+        self.raw = RawSourceSink(folder / "raw", specs)
+        self.gold = GoldFiles(folder)
+
+    def add(self, layers: AnnotationLayers) -> None:
+        self.raw.add(layers)
+        self.gold.add(layers.gold)
+
+    def abort(self) -> None:
+        self.raw.abort()
+        self.gold.abort()
+
+
+def _render_from(
+    paths: ProjectPaths,
+    settings: Settings,
+    release: BuiltRelease,
+    memory_limit: str | None,
+    sink: InputSink | None,
+) -> None:
+    clock = time.perf_counter()
+    plan = plan_release(paths, settings, raw_sink=sink.add if sink is not None else None)
+    if sink is not None:
+        sink.gold.finish()
     clock = release.phase_done("parse_and_validate_inputs", clock)
     validated, articles, clusters, splits = (
         plan.validated,
@@ -372,6 +426,8 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
     # Only the locals hold the inputs from here, so `del` below frees them.
     del plan
     taxonomy, specs = validated.taxonomy, validated.specs
+    # Gold on disk when the sink took it (the layers then hold its status only).
+    gold: GoldSource = sink.gold if sink is not None else validated.layers.gold
     shapes = ShapeBuilder(specs, taxonomy)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
@@ -394,7 +450,7 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
         "baseline": render_markdown(
             baseline_report_for(
                 articles,
-                validated.layers.gold,
+                _baseline_gold(gold, CARD_BASELINE_ARTICLES),
                 validated.registries,
                 taxonomy,
                 limit=CARD_BASELINE_ARTICLES,
@@ -419,6 +475,8 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
             spill_dir=paths.state_dir / "tmp",
             memory_limit=memory_limit,
             article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
+            gold=gold,
+            raw_sink=sink.raw if sink is not None else None,
         )
     except BaseException:
         published.abort()
@@ -500,6 +558,14 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
     release.phase_done("metadata_card_plots_croissant", clock)
 
 
+def _baseline_gold(gold: GoldSource, limit: int) -> GoldLayer:
+    """What ``baseline_report_for`` reads of the gold: every article's status, and the
+    regions of the articles it scores (its fixed sample)."""
+    with_gold = gold.status.filter(pl.col("n_annotators") >= 1)["article_id"].to_list()
+    sample = gold_of(gold, sample_ids(set(with_gold), limit))
+    return GoldLayer(sample.regions, sample.relations, sample.choices, gold.status)
+
+
 def _memoised_error_classes(
     paths: ProjectPaths, taxonomy: Taxonomy
 ) -> Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None:
@@ -566,8 +632,16 @@ def _publish_tables(
     spill_dir: Path,
     memory_limit: str | None = None,
     article_cache: ArticleRowCache | None = None,
+    gold: GoldSource | None = None,
+    raw_sink: RawSourceSink | None = None,
 ) -> BioStats:
-    """Produce every config's rows and hand them to ``published`` as they come."""
+    """Produce every config's rows and hand them to ``published`` as they come.
+
+    ``raw_sink``: has had every chunk's per-annotator rows (``validate_inputs``), which
+    ``validated.layers`` then no longer hold; else they are written from the layers here.
+    ``gold``: where the gold is (default the layers'; on disk when the sink took it).
+    """
+    gold = validated.layers.gold if gold is None else gold
     builder = ReleaseTableBuilder(shapes, article_cache)
     layers = validated.layers
     empty = pl.DataFrame()
@@ -580,7 +654,10 @@ def _publish_tables(
         with tempfile.TemporaryDirectory(prefix="sahelwire-raw-", dir=spill_dir) as folder:
             # The per-annotator frames go to disk and are let go before DuckDB sorts them:
             # they, their Arrow copies and the sort were the build's peak (issue 17 item 3).
-            sources = write_raw_sources(layers, splits, validated.specs, Path(folder))
+            if raw_sink is not None:
+                sources = raw_sink.finish(splits)
+            else:
+                sources = write_raw_sources(layers, splits, validated.specs, Path(folder))
             validated.layers = _without_per_annotator(layers)
             del layers
             for split, batch in duckdb_raw_batches(
@@ -592,7 +669,7 @@ def _publish_tables(
                 published.add("annotations_raw", split, batch)
         # mentions, events and quantities from SQL: chunk_tables then leaves them out.
         made = duckdb_span_tables(
-            validated.layers.gold,
+            gold,
             articles,
             splits,
             validated.taxonomy,
@@ -612,9 +689,7 @@ def _publish_tables(
         for split, table in builder.raw_tables(raw, splits, builder.raw_schema()).items():
             published.add("annotations_raw", split, table)
         del table
-    inputs = ReleaseInputs(
-        articles, splits, clusters, validated.layers.gold, raw.clear(), validated.registries
-    )
+    inputs = ReleaseInputs(articles, splits, clusters, gold, raw.clear(), validated.registries)
     del raw
     for chunk in builder.chunk_tables(inputs, skip=frozenset(made)):
         for name, by_split in chunk.items():

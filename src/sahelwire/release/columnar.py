@@ -17,9 +17,11 @@ The SQL is written in the subset DuckDB and Spark SQL share (``CAST(... AS STRIN
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -84,15 +86,27 @@ def _span_columns(given: Mapping[str, str]) -> str:
     )
 
 
-def raw_sql(split: str, source: Mapping[str, str] | None = None) -> str:
+def raw_sql(
+    split: str,
+    source: Mapping[str, str] | None = None,
+    *,
+    articles: tuple[str, str] | None = None,
+) -> str:
     """SELECT the ``annotations_raw`` rows of ``split`` in published order.
 
     ``source``: view name of each of :data:`RAW_SOURCES` (default: the names themselves).
     ``split`` is one of ``io.config.SPLITS`` (checked: it is put in the text).
+    ``articles``: only the rows of articles with ids from the first to the second (both
+    included); see :func:`article_ranges` for when the ranges' rows in turn are the split's.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
     src = {name: (source or {}).get(name, name) for name in RAW_SOURCES}
+    if articles is not None:
+        low, high = (_literal(a) for a in articles)
+        for name in RAW_SOURCES[:-1]:
+            # On every source, so each scan skips the row groups outside the range.
+            src[name] = f"(SELECT * FROM {src[name]} WHERE article_id BETWEEN {low} AND {high})"
     region = {c: f"`{c}`" for c in _SPAN if c not in ("kind", "to_region_id")}
     region["kind"] = "'region'"
     relation = {
@@ -136,23 +150,85 @@ ORDER BY {keys}, _part, _row
 """
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal (article ids are checked against a pattern without quotes; a
+    quote is doubled all the same)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+# At most about this many annotations_raw rows are sorted at once: the articles of a split
+# are taken in ranges of ids (article_ranges), each sorted alone. One sort of the whole
+# split needed more than 4 GB of DuckDB's memory at 100k (docs/benchmarks.md).
+RAW_RANGE_ROWS = 1_000_000
+
+
+def article_ranges(con: Any, split: str, limit: int | None = None) -> list[tuple[str, str] | None]:
+    """The split's articles as ranges of ids (first, last), in order, of about ``limit``
+    rows each (default :data:`RAW_RANGE_ROWS`); ``[None]`` (the whole split at once) unless
+    every id has at least 12 characters.
+
+    The sort's first key is the article id compared as ``str(id).zfill(12)``, which is the
+    id itself when it has 12 characters or more: then every row of a range comes before
+    every row of the next, and the ranges' sorted rows one after the other are the split's.
+    """
+    limit = RAW_RANGE_ROWS if limit is None else limit
+    counts = con.sql(
+        f"""
+SELECT c.article_id, sum(c.n) AS n, min(length(c.article_id)) AS shortest FROM (
+  SELECT article_id, count(*) AS n FROM regions GROUP BY article_id
+  UNION ALL SELECT article_id, count(*) FROM relations GROUP BY article_id
+  UNION ALL SELECT article_id, count(*) FROM choices GROUP BY article_id
+  UNION ALL SELECT article_id, count(*) FROM prediction_results GROUP BY article_id
+) c JOIN splits sp ON c.article_id = sp.article_id
+WHERE sp.split = {_literal(split)}
+GROUP BY c.article_id ORDER BY c.article_id
+"""
+    ).fetchall()
+    if not counts or min(row[2] for row in counts) < _WIDTH:
+        return [None]
+    ranges: list[tuple[str, str] | None] = []
+    first, rows = counts[0][0], 0
+    for i, (article, n, _) in enumerate(counts):
+        rows += n
+        if rows >= limit or i == len(counts) - 1:
+            ranges.append((first, article))
+            rows = 0
+            if i + 1 < len(counts):
+                first = counts[i + 1][0]
+    return ranges
+
+
 def source_frames(
-    layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs
+    layers: AnnotationLayers,
+    splits: Mapping[str, str],
+    specs: TableSpecs,
+    *,
+    first_row: Mapping[str, int] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """The frames :func:`raw_sql` reads, by view name, each with its ``_row`` column."""
+    """The frames :func:`raw_sql` reads, by view name, each with its ``_row`` column.
+
+    ``first_row``: each frame's first ``_row`` (a later chunk of the layers continues the
+    numbering of the chunks before it); default 0.
+    """
     out: dict[str, pl.DataFrame] = {}
     for name in RAW_SOURCES[:-1]:
         frame = getattr(layers, name)
         if frame is None:  # layers assembled without predictions: their empty shape
             frame = pl.DataFrame(schema=source_shapes(specs)[name])
         # int64, not polars' uint32 row index: Spark has no unsigned types.
-        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
+        start = (first_row or {}).get(name, 0)
+        row = (pl.int_range(pl.len(), dtype=pl.Int64) + start).alias("_row")
         out[name] = frame.select(row, pl.all())
-    out["splits"] = pl.DataFrame(
+    out["splits"] = splits_frame(splits)
+    return out
+
+
+def splits_frame(splits: Mapping[str, str]) -> pl.DataFrame:
+    """The ``splits`` view: article id -> split."""
+    return pl.DataFrame(
         {"article_id": list(splits), "split": list(splits.values())},
         schema={"article_id": pl.String, "split": pl.String},
     )
-    return out
 
 
 def raw_sources(
@@ -165,25 +241,69 @@ def raw_sources(
 def write_raw_sources(
     layers: AnnotationLayers, splits: Mapping[str, str], specs: TableSpecs, folder: Path
 ) -> dict[str, Path]:
-    """:func:`source_frames` as Parquet files in ``folder``, one per view name.
+    """:func:`source_frames` as Parquet files in ``folder``, one per view name."""
+    sink = RawSourceSink(folder, specs)
+    sink.add(layers)
+    return sink.finish(splits)
 
-    Only a slice at a time is copied to Arrow, so a caller can let the parsed layers go
-    before DuckDB sorts: in memory, the build's annotations_raw peak was the layers, their
-    whole Arrow copies and DuckDB's sort at once (issue 17 item 3).
+
+class RawSourceSink:
+    """:func:`write_raw_sources` a chunk of the layers at a time: each chunk's rows are
+    appended to the files, numbered on from the chunks before (the same files as one call
+    with every chunk's rows), so the per-annotator rows can be let go chunk by chunk before
+    DuckDB sorts them (issue 17 item 3).
     """
-    import pyarrow.parquet as pq
 
-    out: dict[str, Path] = {}
-    for name, frame in source_frames(layers, splits, specs).items():
-        out[name] = folder / f"{name}.parquet"
-        # Written by pyarrow, a slice at a time: a failed write (full disk, file size limit)
-        # is then an OSError naming its cause like every other file of the build, where
-        # polars' writer gives a ComputeError without it; slices keep each Arrow copy small.
-        # Uncompressed: the files live for one query.
-        with pq.ParquetWriter(out[name], frame.head(0).to_arrow().schema, compression="none") as w:
+    def __init__(self, folder: Path, specs: TableSpecs) -> None:
+        self.folder, self.specs = folder, specs
+        self.rows: dict[str, int] = dict.fromkeys(RAW_SOURCES[:-1], 0)
+        self._writers: dict[str, Any] = {}
+
+    def add(self, layers: AnnotationLayers) -> None:
+        import pyarrow.parquet as pq
+
+        frames = source_frames(layers, {}, self.specs, first_row=self.rows)
+        for name in RAW_SOURCES[:-1]:
+            frame = frames[name]
+            writer = self._writers.get(name)
+            if writer is None:
+                # Written by pyarrow, a slice at a time: a failed write (full disk, file size
+                # limit) is then an OSError naming its cause like every other file of the
+                # build, where polars' writer gives a ComputeError without it; slices keep
+                # each Arrow copy small. Uncompressed: the files live for one query.
+                schema = frame.head(0).to_arrow().schema
+                writer = pq.ParquetWriter(self._path(name), schema, compression="none")
+                self._writers[name] = writer
             for offset in range(0, frame.height, SOURCE_SLICE_ROWS):
-                w.write_table(frame.slice(offset, SOURCE_SLICE_ROWS).to_arrow())
-    return out
+                piece = frame.slice(offset, SOURCE_SLICE_ROWS).to_arrow()
+                if piece.schema != writer.schema:
+                    piece = piece.cast(writer.schema)  # one file, one schema, whatever the chunk
+                writer.write_table(piece)
+            self.rows[name] += frame.height
+
+    def finish(self, splits: Mapping[str, str]) -> dict[str, Path]:
+        """Close the files and add the splits': every view's file by name."""
+        import pyarrow.parquet as pq
+
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        shapes = source_shapes(self.specs)
+        for name in RAW_SOURCES[:-1]:
+            if not self._path(name).exists():  # no chunk came: the empty shape
+                empty = pl.DataFrame(schema=shapes[name])
+                empty = empty.select(pl.lit(0, dtype=pl.Int64).alias("_row"), pl.all())
+                pq.write_table(empty.to_arrow(), self._path(name), compression="none")
+        pq.write_table(splits_frame(splits).to_arrow(), self._path("splits"), compression="none")
+        return {name: self._path(name) for name in RAW_SOURCES}
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name}.parquet"
 
 
 class EngineOutOfMemory(MemoryError):
@@ -197,6 +317,7 @@ def duckdb_raw_batches(
     spill_dir: Path | None = None,
     memory_limit: str | None = None,
     threads: int | None = None,
+    range_rows: int | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """``annotations_raw`` as (split, table of up to ARROW_BATCH_ROWS rows), split by split,
     in published order and schema, computed by DuckDB from the files of
@@ -229,9 +350,11 @@ def duckdb_raw_batches(
                 # Kept in DuckDB's batches, not combined into one chunk per column: the
                 # Parquet bytes do not depend on the chunking (test_columnar), and a
                 # combined copy of a split costs more than the query (issue 17 bench).
-                reader = con.sql(raw_sql(split)).to_arrow_reader(ARROW_BATCH_ROWS)
-                for batch in reader:
-                    yield split, pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+                for articles in article_ranges(con, split, range_rows):
+                    sql = raw_sql(split, articles=articles)
+                    for batch in con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS):
+                        table = pa.Table.from_batches([batch])
+                        yield split, table.select(schema.names).cast(schema)
         except duckdb.OutOfMemoryException:
             raise EngineOutOfMemory(
                 f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "

@@ -45,13 +45,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
+from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_column
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
 # The configs this module makes, in the order the build asks for them.
@@ -317,26 +318,36 @@ def class_rows(taxonomy: Taxonomy, annotated_units: Iterable[str | None]) -> pa.
 
 
 def span_sources(
-    gold: GoldLayer,
+    gold: GoldSource,
     articles: Iterable[Article],
     splits: Mapping[str, str],
     taxonomy: Taxonomy,
-) -> dict[str, pa.Table]:
+) -> dict[str, Any]:
     """The Arrow tables the SQL texts read (:data:`SPAN_SOURCES`): gold's regions and
     relations, and the two below.
 
     ``span_articles``: the articles being published, with their split and their text's
     length in code points (Python's ``len``: where the trailing BODY segment ends).
+    Gold on disk (``GoldFiles``) is given as Arrow datasets of its files, which DuckDB
+    scans as it needs them (the SQL orders every result fully: the files' order is not
+    the gold's).
     """
-    gold_regions = gold.regions
+    if isinstance(gold, GoldFiles):
+        import pyarrow.dataset as ds
+
+        regions: Any = ds.dataset(gold.path("regions"))
+        relations: Any = ds.dataset(gold.path("relations"))
+    else:
+        regions, relations = gold.regions.to_arrow(), gold.relations.to_arrow()
+    units = list(dict.fromkeys(gold_column(gold, "regions", "unit")))
     ids, lengths = [], []
     for art in articles:
         ids.append(art.id)
         lengths.append(art.n_chars)  # from the manifest row: no text is read
     split_index = {split: i for i, split in enumerate(SPLITS)}
     return {
-        "gold_regions": gold_regions.to_arrow(),
-        "gold_relations": gold.relations.to_arrow(),
+        "gold_regions": regions,
+        "gold_relations": relations,
         "span_articles": pa.table(
             {
                 "article_id": ids,
@@ -351,14 +362,12 @@ def span_sources(
                 ]
             ),
         ),
-        "classes": class_rows(
-            taxonomy, gold_regions["unit"].unique().to_list() if gold_regions.height else []
-        ),
+        "classes": class_rows(taxonomy, units),
     }
 
 
 def duckdb_span_tables(
-    gold: GoldLayer,
+    gold: GoldSource,
     articles: Iterable[Article],
     splits: Mapping[str, str],
     taxonomy: Taxonomy,

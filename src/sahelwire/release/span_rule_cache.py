@@ -45,6 +45,19 @@ class SpanRuleMemo:
         self.folder = folder
         self.fingerprint = fingerprint
         self.stats: dict[str, Any] = {}  # kind -> MemoStats of its last check
+        # Deferred (a read in chunks): kind -> (its packs, the entries loaded once, the clean
+        # keys of every chunk so far or None once a chunk had a Problem, whether to write).
+        self.deferred = False
+        self._session: dict[
+            str, tuple[ArticlePacks, dict[str, Any], dict[str, Any] | None, bool]
+        ] = {}
+
+    def flush(self) -> None:
+        """Deferred: write each kind's verdicts of every chunk as one pack (as one call would)."""
+        for packs, _, clean, dirty in self._session.values():
+            if clean is not None and dirty:
+                packs.write({}, clean)
+        self._session.clear()
 
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Taxonomy) -> SpanRuleMemo | None:
@@ -66,7 +79,13 @@ class SpanRuleMemo:
         **options: Any,
     ) -> list[Problem]:
         """What ``check_regions(regions, texts, taxonomy, registries, **options)`` returns."""
-        packs = ArticlePacks(self.folder / kind, self.fingerprint, {})
+        before = (0, 0)
+        if kind in self._session:
+            packs, entries, _, _ = self._session[kind]
+            before = (packs.stats.hits, packs.stats.misses)
+        else:
+            packs = ArticlePacks(self.folder / kind, self.fingerprint, {})
+            entries = None
         self.stats[kind] = packs.stats
         if not regions.height:
             return check_regions(regions, texts, taxonomy, registries, **options)
@@ -78,15 +97,27 @@ class SpanRuleMemo:
                 continue  # rows without a text are never clean: always checked
             sha = _text_digest(texts, article)
             keys[article] = packs.key(call, article, rows, sha)
-        pack = packs.load()
-        entries = pack.entries if pack is not None else {}
+        missing_pack = False
+        if entries is None:
+            pack = packs.load()
+            entries = pack.entries if pack is not None else {}
+            missing_pack = pack is None
         clean = {a for a, k in keys.items() if entries.get(a, {}).get("key") == k}
-        packs.stats.hits, packs.stats.misses = len(clean), len(digests) - len(clean)
+        # Deferred: counted over every chunk so far.
+        hits, misses = len(clean) + before[0], len(digests) - len(clean) + before[1]
+        packs.stats.hits, packs.stats.misses = hits, misses
         rest = regions.filter(~pl.col("article_id").is_in(list(clean))) if clean else regions
         problems = check_regions(rest, texts, taxonomy, registries, **options)
-        if not problems and (packs.stats.misses or pack is None):
+        verdicts = {a: {"key": k, "rows": {}} for a, k in keys.items()}
+        if self.deferred:
+            old = self._session.get(kind)
+            so_far = old[2] if old is not None else {}
+            dirty = (old[3] if old is not None else missing_pack) or bool(misses)
+            kept = None if problems or so_far is None else {**so_far, **verdicts}
+            self._session[kind] = (packs, entries, kept, dirty)
+        elif not problems and (misses or missing_pack):
             # Every article with a text is clean now (none gave a Problem).
-            packs.write({}, {a: {"key": k, "rows": {}} for a, k in keys.items()})
+            packs.write({}, verdicts)
         return problems
 
 

@@ -22,6 +22,7 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
 from sahelwire.release.folds import fold_rows
+from sahelwire.release.gold_files import GoldSource, gold_between, gold_column
 from sahelwire.release.ner_bio import BioStats, bio_rows, zone_segments
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
@@ -40,7 +41,9 @@ class ReleaseInputs:
     articles: list[Article]
     splits: dict[str, str]  # article id -> split
     clusters: dict[str, str]  # article id -> story cluster
-    gold: GoldLayer
+    # Held (GoldLayer), or on disk while a build runs (GoldFiles): the rows made from it are
+    # read a chunk of articles at a time, as gold_between gives them.
+    gold: GoldSource
     raw: pl.DataFrame  # the annotations_raw rows in order (annotations.layers.raw_frame)
     registries: Registries | None = None  # None: the registry configs are empty
 
@@ -131,12 +134,13 @@ class ReleaseTableBuilder:
         units = _index(tx, "span_layers.quantities.attributes.unit") if unit_attr else {}
         bounds = _index(tx, "span_layers.quantities.attributes.bound")
         bio = _index(tx, "bio:span_layers.entities")
-        regions = _rows_by_article(inputs.gold.regions)
+        gold = _held(inputs.gold)
+        regions = _rows_by_article(gold.regions)
         by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
         args: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for rel in inputs.gold.relations.sort(
-            ["article_id", "from_key", "to_key", "label"]
-        ).iter_rows(named=True):
+        for rel in gold.relations.sort(["article_id", "from_key", "to_key", "label"]).iter_rows(
+            named=True
+        ):
             target = by_key[(rel["article_id"], rel["to_key"])]
             args[(rel["article_id"], rel["from_key"])].append(
                 {
@@ -150,9 +154,9 @@ class ReleaseTableBuilder:
                 }
             )
         choices: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for ch in inputs.gold.choices.sort(["article_id", "field", "value"]).iter_rows(named=True):
+        for ch in gold.choices.sort(["article_id", "field", "value"]).iter_rows(named=True):
             choices[ch["article_id"]][ch["field"]].append(ch["value"])
-        n_annotators = dict(inputs.gold.status.iter_rows())
+        n_annotators = dict(gold.status.iter_rows())
 
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for art in sorted(inputs.articles, key=lambda a: a.id):
@@ -262,11 +266,9 @@ class ReleaseTableBuilder:
     def unsplit_rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         """Rows of the configs that are one table (split_by: none): registries and folds."""
         tx = self.taxonomy
-        gold = inputs.gold.regions
         counts: dict[str, Counter[str]] = {"entity_id": Counter(), "event_id": Counter()}
         for column, counter in counts.items():
-            if gold.height:
-                counter.update(v for v in gold[column].to_list() if v is not None)
+            counter.update(v for v in gold_column(inputs.gold, "regions", column) if v is not None)
         out: dict[str, list[dict[str, Any]]] = {}
         entity_types = _index(tx, "span_layers.entities")
         event_types = _index(tx, "span_layers.events")
@@ -386,7 +388,7 @@ class ReleaseTableBuilder:
             memo.begin(inputs, schemas)
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
-            gold = _gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
             out: dict[str, dict[str, pa.Table]] = {}
             if memo is not None:
                 # The same rows, from the cache where an article's inputs are unchanged.
@@ -443,16 +445,7 @@ def _renamed(row: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return {new if k == old else k: v for k, v in row.items()}
 
 
-def _gold_between(gold: GoldLayer, first: str, last: str) -> GoldLayer:
-    """The gold rows of articles with ids in [first, last] (a chunk of sorted articles)."""
-
-    def between(df: pl.DataFrame) -> pl.DataFrame:
-        return (
-            df.filter(pl.col("article_id").is_between(pl.lit(first), pl.lit(last)))
-            if df.height
-            else df
-        )
-
-    return GoldLayer(
-        between(gold.regions), between(gold.relations), between(gold.choices), between(gold.status)
-    )
+def _held(gold: GoldSource) -> GoldLayer:
+    """The gold of the articles being made (:meth:`ReleaseTableBuilder.rows` is given a
+    chunk's, read from the files when the build keeps gold on disk)."""
+    return gold if isinstance(gold, GoldLayer) else gold.of(gold.status["article_id"].to_list())

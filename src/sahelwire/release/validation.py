@@ -8,9 +8,10 @@ published Parquet files with their checksums. Lazy: all problems are collected.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from sahelwire.annotations.layers import AnnotationLayers, load_annotation_layers
+from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.completeness import Finding, completeness_findings
@@ -312,7 +314,12 @@ def validate_annotations(
     specs: TableSpecs,
     registries: Registries,
     report: ValidationReport,
+    *,
+    memo: SpanRuleMemo | None = None,
 ) -> None:
+    """Add the Problems of ``layers`` (all of the annotations, or one chunk of their export
+    files: every rule here is per row or per article) to ``report``; ``report.checked`` adds
+    up over chunks. ``memo``: the span rules' memo (default: the project's, written now)."""
     exports = _rel(paths, paths.exports_dir)
     report.problems += layers.problems
     report.proposals += layers.proposals
@@ -333,9 +340,10 @@ def validate_annotations(
                 for (source,), part in frame.group_by("source_file", maintain_order=True):
                     found += validate_frame(part, specs.source[name], taxonomy, file=str(source))
             report.problems += found
-        report.checked[name] = frame.height
+        report.checked[name] = report.checked.get(name, 0) + frame.height
     # The span rules skip articles whose rows and text passed them before (same Problems).
-    memo = SpanRuleMemo.for_project(paths, taxonomy)
+    if memo is None:
+        memo = SpanRuleMemo.for_project(paths, taxonomy)
 
     def spans(kind: str, regions: pl.DataFrame, **options: Any) -> list[Problem]:
         if memo is None:
@@ -365,7 +373,7 @@ def validate_annotations(
         group_col="article_id",
     )
     report.problems += published_view_problems(layers, taxonomy, file=exports)
-    report.checked["gold_regions"] = gold.regions.height
+    report.checked["gold_regions"] = report.checked.get("gold_regions", 0) + gold.regions.height
 
 
 def _prediction_frames(layers: AnnotationLayers) -> list[tuple[str, pl.DataFrame]]:
@@ -442,9 +450,19 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
 
 
 def validate_inputs(
-    paths: ProjectPaths, *, include_dist: bool = False
+    paths: ProjectPaths,
+    *,
+    include_dist: bool = False,
+    raw_sink: Callable[[AnnotationLayers], None] | None = None,
 ) -> tuple[ValidationReport, ValidatedInputs]:
-    """:func:`validate_project`, also returning what it parsed (for ``build`` to reuse)."""
+    """:func:`validate_project`, also returning what it parsed (for ``build`` to reuse).
+
+    ``raw_sink``: handed each chunk's layers (the build writes the per-annotator and
+    prediction rows to disk for ``annotations_raw``, and the gold for the published
+    configs); the layers returned then keep, of the region, relation and choice rows, only
+    those of articles with two or more annotations (what the card's agreement reads), no
+    prediction results, and of the gold only its status (:func:`for_agreement`).
+    """
     report = ValidationReport()
     taxonomy = load_taxonomy(paths.taxonomy_file)
     specs = load_table_specs(paths.tables_file)
@@ -473,8 +491,82 @@ def validate_inputs(
             )
         )
     registries = validate_registries(paths, taxonomy, specs, report)
-    layers = load_annotation_layers(paths, taxonomy, texts=raw.readable)
-    validate_annotations(paths, layers, texts, taxonomy, specs, registries, report)
+    # Read, adjudicated and validated a chunk of export files at a time (every rule is per
+    # row or per article, and an article is in one file): the per-annotator rows of the whole
+    # corpus are never held at once when ``raw_sink`` takes them (issue 17 item 3).
+    memo = SpanRuleMemo.for_project(paths, taxonomy)
+    if memo is not None:
+        memo.deferred = True  # one memo pack for all chunks, as one call writes
+    parts = []
+    for chunk in iter_annotation_layers(paths, taxonomy, texts=raw.readable):
+        validate_annotations(paths, chunk, texts, taxonomy, specs, registries, report, memo=memo)
+        if raw_sink is not None:
+            raw_sink(chunk)
+            chunk = for_agreement(chunk)
+        parts.append(chunk)
+        del chunk
+    if memo is not None:
+        memo.flush()
+    layers = combined_layers(parts)
+    del parts
     if include_dist and paths.dist_dir.exists():
         validate_dist(paths, taxonomy, specs, report)
     return report, ValidatedInputs(taxonomy, specs, raw, clusters, registries, layers)
+
+
+def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
+    """``layers`` with only the region, relation and choice rows of articles that two or more
+    annotations count for (``annotations.agreement`` reads no others), no prediction
+    results, and of the gold only its status (the sink took the rest); the annotations and
+    predictions are kept whole."""
+    from sahelwire.annotations.adjudication import _latest
+
+    counted, _ = _latest(layers.annotations) if layers.annotations.height else ({}, [])
+    paired = sorted({i for ids in counted.values() if len(ids) >= 2 for i in ids})
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(pl.col("annotation_id").is_in(paired)) if frame.height else frame
+
+    results = layers.prediction_results
+    gold = GoldLayer.empty()
+    return dataclasses.replace(
+        layers,
+        regions=keep(layers.regions),
+        relations=keep(layers.relations),
+        choices=keep(layers.choices),
+        prediction_results=results.clear() if results is not None else None,
+        gold=GoldLayer(gold.regions, gold.relations, gold.choices, layers.gold.status),
+    )
+
+
+def combined_layers(parts: list[AnnotationLayers]) -> AnnotationLayers:
+    """The chunks' layers as one (as :func:`load_annotation_layers` reads them whole): tables
+    one after the other without a copy, the gold merged in its order, lists joined."""
+    from sahelwire.annotations.adjudication import merged_gold
+    from sahelwire.annotations.tables import joined
+
+    if len(parts) == 1:
+        return parts[0]
+
+    def whole(name: str) -> pl.DataFrame:
+        frames = [getattr(p, name) for p in parts]
+        return joined(frames, frames[0].schema)
+
+    def maybe(name: str) -> pl.DataFrame | None:
+        frames = [getattr(p, name) for p in parts]
+        if any(f is None for f in frames):
+            return None
+        return joined(frames, frames[0].schema)
+
+    return AnnotationLayers(
+        whole("annotations"),
+        whole("regions"),
+        whole("relations"),
+        whole("choices"),
+        merged_gold([p.gold for p in parts]),
+        problems=[x for p in parts for x in p.problems],
+        conflicts=[x for p in parts for x in p.conflicts],
+        predictions=maybe("predictions"),
+        prediction_results=maybe("prediction_results"),
+        proposals=[x for p in parts for x in p.proposals],
+    )

@@ -1,0 +1,176 @@
+"""The inputs read, adjudicated and validated a chunk of export files at a time (issue 17 item 3).
+
+The build must give the same files whatever the chunks (one file each, or all in one), with
+the parse on one core or on worker processes that store a pack per chunk; ``validate`` the
+same Problems; and the layers the build keeps after its sink took the per-annotator rows
+must hold what the card's agreement reads, so the card is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, run_cli
+from sahelwire.annotations import tables as annotation_tables
+from sahelwire.annotations.agreement import agreement_report
+from sahelwire.annotations.export_cache import cache_dir
+from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import render_release
+from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
+from sahelwire.release.validation import validate_inputs
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench
+
+N_ARTICLES = 30  # with multi_share 0.2, a few articles have two annotators
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+    """A project of N_ARTICLES synthetic articles, all annotated (as scripts/bench.py makes)."""
+    tmp = tmp_path_factory.mktemp("chunked")
+    root = bench.make_project(tmp, N_ARTICLES, seed=7)
+    done = run_cli(root, "ingest", str(tmp / "corpus" / "articles.jsonl"))
+    assert done.returncode == 0, done.stderr
+    return ProjectPaths(root)
+
+
+def _clear_cache(paths: ProjectPaths) -> None:
+    for pack in cache_dir(paths).glob("*"):
+        pack.unlink()
+
+
+def test_chunks_are_runs_of_files_in_order(tmp_path: Path) -> None:
+    files = []
+    for i, size in enumerate([5, 5, 20, 1, 1, 1]):
+        files.append(tmp_path / f"{i}.json")
+        files[-1].write_bytes(b"x" * size)
+    assert input_chunks(files, 10) == [files[0:2], files[2:3], files[3:6]]
+    assert input_chunks(files, 0) == [[f] for f in files]
+    assert input_chunks(files, 1000) == [files]
+    assert input_chunks([], 10) == [[]]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_build_in_chunks_gives_the_same_files(
+    synthetic: ProjectPaths, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    settings = Settings.load(synthetic)
+    assert settings.build_engine == "duckdb"  # the engine whose sources are written per chunk
+    monkeypatch.setenv(WORKERS_ENV, workers)
+    monkeypatch.setattr(annotation_tables, "PREFILL_MIN_FILES", 4)  # workers for 65 files
+    monkeypatch.setenv(CHUNK_ENV, "1000")
+    _clear_cache(synthetic)
+    whole = render_release(synthetic, settings).files
+    whole_files = dict(whole.items())
+    monkeypatch.setenv(CHUNK_ENV, "0")  # one export file per chunk
+    _clear_cache(synthetic)
+    cold = render_release(synthetic, settings).files
+    if workers == "2":
+        # Each worker stored a pack per chunk: the chunked read finds a chunk's rows in one.
+        assert len(list(cache_dir(synthetic).glob("*.pack"))) > 2
+    warm = render_release(synthetic, settings).files
+    assert dict(cold.items()) == whole_files
+    assert dict(warm.items()) == whole_files
+
+
+def test_validate_in_chunks_finds_the_same_problems(
+    synthetic: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(synthetic.root, root, ignore=shutil.ignore_patterns(".sahelwire", "dist"))
+    paths = ProjectPaths(root)
+    # Two files break rules: a region's text that is not the article's, and a later file
+    # repeating an annotation id of an earlier one (a rule across files, hence chunks).
+    files = sorted(paths.exports_dir.glob("syn*.json"))
+    bad = json.loads(files[3].read_text("utf-8"))
+    result = bad["annotations"][0]["result"]
+    span = next(r for r in result if r.get("type") == "labels")
+    span["value"]["text"] = "not the text"
+    files[3].write_text(json.dumps(bad), "utf-8")
+    twin = json.loads(files[9].read_text("utf-8"))
+    twin["annotations"][0]["id"] = bad["annotations"][0]["id"]
+    files[9].write_text(json.dumps(twin), "utf-8")
+
+    def problems(chunk_mb: str) -> tuple[list[str], dict[str, int]]:
+        monkeypatch.setenv(CHUNK_ENV, chunk_mb)
+        report, _ = validate_inputs(paths)
+        return sorted(str(p) for p in report.problems), report.checked
+
+    whole, whole_checked = problems("1000")
+    assert any("not the text" in p for p in whole)
+    assert len(whole) >= 2
+    assert problems("0") == (whole, whole_checked)
+
+
+def test_layers_kept_after_the_sink_give_the_same_agreement(
+    synthetic: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHUNK_ENV, "0")
+    taken: list[int] = []
+    _, slim = validate_inputs(synthetic, raw_sink=lambda layers: taken.append(layers.regions.height))
+    _, whole = validate_inputs(synthetic)
+    full, kept = whole.layers, slim.layers
+    assert len(taken) > 1 and sum(taken) == full.regions.height
+    # Only the rows of articles with two or more annotations are kept; the rest is whole.
+    assert 0 < kept.regions.height < full.regions.height
+    assert kept.annotations.equals(full.annotations)
+    # The sink took the gold: only its status (one row per article) stays.
+    assert kept.gold.status.equals(full.gold.status)
+    assert kept.gold.regions.height == 0 < full.gold.regions.height
+    tax = whole.taxonomy
+
+    def report(layers: object) -> dict[str, object]:
+        return agreement_report(
+            layers.annotations,  # type: ignore[attr-defined]
+            layers.regions,  # type: ignore[attr-defined]
+            layers.choices,  # type: ignore[attr-defined]
+            tax,
+            relations=layers.relations,  # type: ignore[attr-defined]
+        )
+
+    assert report(kept) == report(full)
+    assert report(full)["articles_with_2plus_annotators"]
+
+
+def test_gold_on_disk_reads_back_as_the_gold_held(
+    synthetic: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build's gold files, written a chunk at a time, give back the rows of the gold
+    held whole, in its order, for any range or list of articles."""
+    monkeypatch.setenv(CHUNK_ENV, "0")
+    files = GoldFiles(tmp_path)
+    validate_inputs(synthetic, raw_sink=lambda layers: files.add(layers.gold))
+    files.finish()
+    whole = validate_inputs(synthetic)[1].layers.gold
+    assert files.status.equals(whole.status)
+    ids = sorted(whole.status["article_id"].to_list())
+    picks = [
+        gold_between(files, ids[0], ids[-1]),
+        gold_between(files, ids[3], ids[10]),
+        gold_between(files, ids[5], ids[5]),
+        gold_of(files, ids[::3]),
+        gold_of(files, []),
+    ]
+    wants = [
+        gold_between(whole, ids[0], ids[-1]),
+        gold_between(whole, ids[3], ids[10]),
+        gold_between(whole, ids[5], ids[5]),
+        gold_of(whole, ids[::3]),
+        gold_of(whole, []),
+    ]
+    for got, want in zip(picks, wants, strict=True):
+        for name in ("regions", "relations", "choices", "status"):
+            assert getattr(got, name).equals(getattr(want, name)), name
+    assert picks[0].regions.height == whole.regions.height > 0
+    for column in ("entity_id", "unit"):
+        assert sorted(map(str, gold_column(files, "regions", column))) == sorted(
+            map(str, gold_column(whole, "regions", column))
+        )
