@@ -115,7 +115,9 @@ def test_layers_kept_after_the_sink_give_the_same_agreement(
 ) -> None:
     monkeypatch.setenv(CHUNK_ENV, "0")
     taken: list[int] = []
-    _, slim = validate_inputs(synthetic, raw_sink=lambda layers: taken.append(layers.regions.height))
+    _, slim = validate_inputs(
+        synthetic, raw_sink=lambda layers: taken.append(layers.regions.height)
+    )
     _, whole = validate_inputs(synthetic)
     full, kept = whole.layers, slim.layers
     assert len(taken) > 1 and sum(taken) == full.regions.height
