@@ -677,6 +677,8 @@ def _publish_tables(
                 name: shapes.arrow_schema(validated.specs.configs[name], published=True)
                 for name in SPAN_CONFIGS
             },
+            spill_dir=spill_dir,
+            memory_limit=memory_limit or duckdb_memory_limit(),
         )
         for name, by_split in made.items():
             for split in SPLITS:
