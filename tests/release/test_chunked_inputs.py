@@ -19,6 +19,7 @@ from helpers import ROOT, run_cli
 from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.export_cache import cache_dir
+from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -154,24 +155,21 @@ def test_gold_on_disk_reads_back_as_the_gold_held(
     whole = validate_inputs(synthetic)[1].layers.gold
     assert files.status.equals(whole.status)
     ids = sorted(whole.status["article_id"].to_list())
-    picks = [
-        gold_between(files, ids[0], ids[-1]),
-        gold_between(files, ids[3], ids[10]),
-        gold_between(files, ids[5], ids[5]),
-        gold_of(files, ids[::3]),
-        gold_of(files, []),
-    ]
-    wants = [
-        gold_between(whole, ids[0], ids[-1]),
-        gold_between(whole, ids[3], ids[10]),
-        gold_between(whole, ids[5], ids[5]),
-        gold_of(whole, ids[::3]),
-        gold_of(whole, []),
-    ]
-    for got, want in zip(picks, wants, strict=True):
+
+    def picks(gold: GoldFiles | GoldLayer) -> list[GoldLayer]:
+        return [
+            gold_between(gold, ids[0], ids[-1]),
+            gold_between(gold, ids[3], ids[10]),
+            gold_between(gold, ids[5], ids[5]),
+            gold_of(gold, ids[::3]),
+            gold_of(gold, []),
+        ]
+
+    got = picks(files)
+    for mine, want in zip(got, picks(whole), strict=True):
         for name in ("regions", "relations", "choices", "status"):
-            assert getattr(got, name).equals(getattr(want, name)), name
-    assert picks[0].regions.height == whole.regions.height > 0
+            assert getattr(mine, name).equals(getattr(want, name)), name
+    assert got[0].regions.height == whole.regions.height > 0
     for column in ("entity_id", "unit"):
         assert sorted(map(str, gold_column(files, "regions", column))) == sorted(
             map(str, gold_column(whole, "regions", column))
