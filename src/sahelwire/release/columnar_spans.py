@@ -249,9 +249,6 @@ def sql_span_tables(
     run: Callable[[str], pa.Table],
     schemas: Mapping[str, pa.Schema],
     configs: Iterable[str] = SPAN_CONFIGS,
-    *,
-    spill_dir: Path | None = None,
-    memory_limit: str | None = None,
 ) -> dict[str, dict[str, pa.Table]]:
     """config -> split -> Arrow table in the published schema, for ``configs``.
 
