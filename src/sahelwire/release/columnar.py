@@ -156,10 +156,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# At most about this many annotations_raw rows are sorted at once: the articles of a split
+# About this many annotations_raw rows are sorted at once: the articles of a split
 # are taken in ranges of ids (article_ranges), each sorted alone. One sort of the whole
 # split needed more than 4 GB of DuckDB's memory at 100k (docs/benchmarks.md).
-RAW_RANGE_ROWS = 1_000_000
+RAW_RANGE_ROWS = 250_000
 
 
 def article_ranges(con: Any, split: str, limit: int | None = None) -> list[tuple[str, str] | None]:

@@ -12,12 +12,14 @@ in a temporary folder of the build and are never published.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import bisect
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sahelwire.annotations.adjudication import GOLD_ORDER, merged_gold
@@ -80,35 +82,68 @@ class GoldFiles:
             writer.close()
         self._writers.clear()
 
-    def _read(self, name: str, filters: Any) -> pl.DataFrame:
-        table = pq.read_table(self.path(name), filters=filters)
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        return frame.cast(pl.Schema(SPILLED[name])).sort(GOLD_ORDER[name], maintain_order=True)
+    def _select(
+        self,
+        name: str,
+        overlaps: Callable[[str, str], bool],
+        keep: Callable[[pa.ChunkedArray], Any],
+    ) -> pl.DataFrame:
+        """The rows of table ``name`` that ``keep`` selects (a mask of their article ids),
+        read from the row groups whose
+        range of article ids (min, max) ``overlaps`` says may hold one, in the gold's order.
+
+        Read a row group at a time, those outside by their statistics skipped: the card's
+        baseline sample of 250 articles, read with pyarrow's ``in`` filter, held all of the
+        gold for a moment (+0.3 GB at 10k, +3 GB at 100k).
+        """
+        file = pq.ParquetFile(self.path(name))
+        column = file.schema_arrow.get_field_index("article_id")
+        schema = pl.Schema(SPILLED[name])
+        parts = [pl.DataFrame(schema=schema)]
+        for i in range(file.num_row_groups):
+            stats = file.metadata.row_group(i).column(column).statistics
+            if stats is not None and stats.has_min_max and not overlaps(stats.min, stats.max):
+                continue
+            # One row group at a time (a sample spread over the corpus touches most of
+            # them), filtered by Arrow, which copies the rows kept: polars' filter would
+            # keep views into every group's strings, i.e. all of them.
+            group = file.read_row_group(i)
+            kept = pl.from_arrow(group.filter(keep(group["article_id"])))
+            assert isinstance(kept, pl.DataFrame)
+            parts.append(kept.cast(schema))
+        frame = pl.concat(parts)
+        return frame.sort(GOLD_ORDER[name], maintain_order=True)
 
     def between(self, first: str, last: str) -> GoldLayer:
         """The gold of articles with ids in [first, last], in the gold layer's order."""
-        filters = [("article_id", ">=", first), ("article_id", "<=", last)]
+
+        def overlaps(low: str, high: str) -> bool:
+            return low <= last and first <= high
+
+        def keep(ids: pa.ChunkedArray) -> Any:
+            return pc.and_(pc.greater_equal(ids, first), pc.less_equal(ids, last))
+
+        regions, relations, choices = (self._select(n, overlaps, keep) for n in SPILLED)
         status = self.status.filter(pl.col("article_id").is_between(pl.lit(first), pl.lit(last)))
-        return GoldLayer(
-            self._read("regions", filters),
-            self._read("relations", filters),
-            self._read("choices", filters),
-            status,
-        )
+        return GoldLayer(regions, relations, choices, status)
 
     def of(self, ids: Collection[str]) -> GoldLayer:
         """The gold of these articles, in the gold layer's order."""
-        wanted = sorted(ids)
+        wanted = sorted(set(ids))
         if not wanted:
             return GoldLayer.empty()
-        filters = [("article_id", "in", wanted)]
-        return GoldLayer(
-            self._read("regions", filters),
-            self._read("relations", filters),
-            self._read("choices", filters),
-            self.status.filter(pl.col("article_id").is_in(wanted)),
-        )
+        value_set = pa.array(wanted, pa.string())
+
+        def overlaps(low: str, high: str) -> bool:
+            at = bisect.bisect_left(wanted, low)  # the first wanted id >= low
+            return at < len(wanted) and wanted[at] <= high
+
+        def keep(ids: pa.ChunkedArray) -> Any:
+            return pc.is_in(ids, value_set=value_set)
+
+        regions, relations, choices = (self._select(n, overlaps, keep) for n in SPILLED)
+        status = self.status.filter(pl.col("article_id").is_in(wanted))
+        return GoldLayer(regions, relations, choices, status)
 
     def column(self, table: str, name: str) -> pa.ChunkedArray:
         """One column of a gold table (every article's rows; not in any order)."""
