@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
+from sahelwire.release.columnar import EngineOutOfMemory
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_column
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
@@ -404,5 +405,11 @@ def duckdb_span_tables(
                 return pa.Table.from_batches(list(reader), schema=reader.schema)
 
             return sql_span_tables(run, schemas, configs)
+        except duckdb.OutOfMemoryException:
+            raise EngineOutOfMemory(
+                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
+                "for the span configs; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
+                "such as 16GB) or free memory"
+            ) from None
         finally:
             con.close()
