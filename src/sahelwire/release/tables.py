@@ -29,8 +29,10 @@ from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
 # Articles whose rows are held as Python objects at once: the tables are built chunk by
-# chunk in Arrow, so memory for rows does not grow with the corpus.
-CHUNK_ARTICLES = 2000
+# chunk in Arrow, so memory for rows does not grow with the corpus. 2,000 held ≈0.9 GB of
+# ner_bio tokens and documents rows at 10k (the build's peak once the inputs were chunked);
+# 500 hold a quarter of it, in no more time (docs/benchmarks.md).
+CHUNK_ARTICLES = 500
 # Every annotator's notes are gold (never voted on): documents.notes joins them with this.
 NOTES_JOIN = "\n"
 BODY_ZONES = {"HEADLINE"}  # zones that are article content; every other zone is not
