@@ -682,7 +682,10 @@ def _publish_tables(
         )
         for name, by_split in made.items():
             for split in SPLITS:
-                published.add(name, split, by_split[split])
+                published.add(name, split, by_split.pop(split))
+        # Written: only their names are needed from here (the 100k span tables, kept to the
+        # end of the build, were ≈1–2 GB while the per-article configs were made).
+        made = {name: {} for name in made}
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
     else:
         raw = raw_frame(layers)
