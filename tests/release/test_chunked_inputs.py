@@ -12,15 +12,25 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers import ROOT, run_cli
 from sahelwire.annotations import tables as annotation_tables
-from sahelwire.annotations.agreement import agreement_report
+from sahelwire.annotations.agreement import (
+    agreement_report,
+    argument_agreement,
+    link_agreement,
+    span_agreement,
+    span_error_classes,
+)
+from sahelwire.annotations.agreement_cache import ErrorClassCache
+from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.export_cache import cache_dir
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
+from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.build import render_release
@@ -57,6 +67,28 @@ def test_chunks_are_runs_of_files_in_order(tmp_path: Path) -> None:
     assert input_chunks(files, 0) == [[f] for f in files]
     assert input_chunks(files, 1000) == [files]
     assert input_chunks([], 10) == [[]]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (CHUNK_ENV, "lots"),
+        (CHUNK_ENV, "-1"),
+        (CHUNK_ENV, "nan"),
+        (WORKERS_ENV, "0"),
+        (WORKERS_ENV, "two"),
+    ],
+)
+def test_a_bad_setting_of_the_read_is_exit_2_naming_it(
+    synthetic: ProjectPaths, tmp_path: Path, name: str, value: str
+) -> None:
+    """Not a silent fallback to the default: the user asked for something else."""
+    out = tmp_path / "out"
+    for args in (["validate"], ["build", "--out", str(out)]):
+        done = run_cli(synthetic.root, *args, env={name: value})
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert f"{name}={value!r}" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -141,6 +173,49 @@ def test_layers_kept_after_the_sink_give_the_same_agreement(
 
     assert report(kept) == report(full)
     assert report(full)["articles_with_2plus_annotators"]
+
+
+def test_agreement_in_chunks_of_articles_is_the_whole_report(
+    synthetic: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's agreement turns the rows of a few doubly annotated articles into Python at a
+    time; its sums over pairs, and nervaluate's counts memoised per article or not, give
+    the report of all the rows at once, floats included."""
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    _, validated = validate_inputs(synthetic)
+    layers, tax = validated.layers, validated.taxonomy
+
+    def report(chunk: int, memo: ErrorClassCache | None = None) -> dict[str, Any]:
+        return agreement_report(
+            layers.annotations,
+            layers.regions,
+            layers.choices,
+            tax,
+            relations=layers.relations,
+            error_classes=memo,
+            chunk_articles=chunk,
+        )
+
+    whole = report(10**9)
+    # Every measure has something to compare (not a report of empty sums).
+    assert whole["articles_with_2plus_annotators"] >= 3
+    assert whole["spans"] and whole["span_errors"] and whole["arguments"]["f1"] is not None
+    assert whole["links"] and whole["article_labels"]
+    # The per-measure functions over all rows at once give the same figures.
+    assert whole["span_errors"] == span_error_classes(layers.annotations, layers.regions, tax)
+    assert whole["spans"] == span_agreement(layers.annotations, layers.regions, tax)
+    assert whole["links"] == link_agreement(layers.annotations, layers.regions)
+    assert whole["arguments"] == argument_agreement(
+        layers.annotations, layers.regions, layers.relations
+    )
+    for chunk in (1, 2, 3):
+        assert report(chunk) == whole
+    shutil.rmtree(agreement_folder(synthetic), ignore_errors=True)  # the builds above filled it
+    memo = ErrorClassCache.for_project(synthetic, tax)
+    assert memo is not None
+    for chunk in (1, 2):  # cold, then warm
+        assert report(chunk, memo) == whole
+    assert memo.stats.hits == memo.stats.misses == whole["articles_with_2plus_annotators"]
 
 
 def test_gold_on_disk_reads_back_as_the_gold_held(

@@ -26,18 +26,41 @@ applied.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from itertools import combinations
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import krippendorff
 import numpy as np
 import polars as pl
 from nervaluate import Evaluator
+from nervaluate.entities import EvaluationResult
 
 from sahelwire.annotations.adjudication import _latest
 from sahelwire.io.config import AGREEMENT_MIN_ARTICLES
 from sahelwire.schema.taxonomy import Taxonomy
+
+# Doubly annotated articles whose rows are Python objects at a time. Every measure but
+# alpha is an integer sum over annotator pairs (F1 and rates are taken of the sums at the
+# end), and all of an article's annotations fall in one chunk, so the chunks' sums are the
+# corpus's exactly. At 100k (20,000 such articles, ≈3.4M region rows) the rows all at once
+# were ≈3.5 GB of dicts (docs/benchmarks.md).
+AGREEMENT_CHUNK_ARTICLES = 500
+
+# The region columns the measures read; the others are not turned into Python.
+_REGION_COLUMNS = (
+    "annotation_id",
+    "region_id",
+    "layer",
+    "label",
+    "start",
+    "end",
+    "entity_id",
+    "event_id",
+    "realis",
+)
+
+Pair = tuple[str, int, int]  # (article, annotation x, annotation y)
+Spans = dict[tuple[int, str], list[dict[str, Any]]]  # (annotation, layer) -> its regions
 
 
 def _pair_f1(
@@ -56,35 +79,10 @@ def _pair_f1(
     return 2 * matches, len(a) + len(b)
 
 
-def span_agreement(
-    annotations: pl.DataFrame, regions: pl.DataFrame, taxonomy: Taxonomy
-) -> dict[str, Any]:
-    pairs = _pairs(annotations)
-    spans = _spans_of(regions)  # grouped once: the corpus may hold many annotations
-    out: dict[str, Any] = {}
-    for layer in taxonomy.layer_names:
-        sums = {"exact": [0, 0], "overlap": [0, 0]}
-        for _article, x, y in pairs:
-            sx = [(r["label"], r["start"], r["end"]) for r in spans.get((x, layer), [])]
-            sy = [(r["label"], r["start"], r["end"]) for r in spans.get((y, layer), [])]
-            for mode in sums:
-                m, t = _pair_f1(sx, sy, overlap=mode == "overlap")
-                sums[mode][0] += m
-                sums[mode][1] += t
-        if pairs:
-            out[layer] = {
-                "pairs": len(pairs),
-                **{f"f1_{m}": (v[0] / v[1] if v[1] else None) for m, v in sums.items()},
-            }
-    return out
-
-
 ERROR_CLASSES = ("correct", "incorrect", "partial", "missed", "spurious")
 
 
-def _pairs(annotations: pl.DataFrame) -> list[tuple[str, int, int]]:
-    """(article, annotation x, annotation y) for every annotator pair on every article."""
-    counted, _ = _latest(annotations)
+def _counted_pairs(counted: dict[str, list[int]]) -> list[Pair]:
     return [
         (article, x, y)
         for article, ids in sorted(counted.items())
@@ -93,61 +91,240 @@ def _pairs(annotations: pl.DataFrame) -> list[tuple[str, int, int]]:
     ]
 
 
-def _spans_of(regions: pl.DataFrame) -> dict[tuple[int, str], list[dict[str, Any]]]:
-    out: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in regions.iter_rows(named=True):
+def _pairs(annotations: pl.DataFrame) -> list[Pair]:
+    """(article, annotation x, annotation y) for every annotator pair on every article."""
+    counted, _ = _latest(annotations)
+    return _counted_pairs(counted)
+
+
+def _spans_of(regions: pl.DataFrame) -> Spans:
+    out: Spans = defaultdict(list)
+    read = regions.select([c for c in _REGION_COLUMNS if c in regions.columns])
+    for r in read.iter_rows(named=True):
         out[(r["annotation_id"], r["layer"])].append(r)
     return out
 
 
-def span_error_classes(
+class _SpanF1:
+    """Exact and overlap F1 per layer: (matches, spans) summed over pairs."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.sums = {layer: {"exact": [0, 0], "overlap": [0, 0]} for layer in taxonomy.layer_names}
+
+    def add(self, pairs: list[Pair], spans: Spans) -> None:
+        for layer, sums in self.sums.items():
+            for _article, x, y in pairs:
+                sx = [(r["label"], r["start"], r["end"]) for r in spans.get((x, layer), [])]
+                sy = [(r["label"], r["start"], r["end"]) for r in spans.get((y, layer), [])]
+                for mode in sums:
+                    m, t = _pair_f1(sx, sy, overlap=mode == "overlap")
+                    sums[mode][0] += m
+                    sums[mode][1] += t
+
+    def result(self, pairs: int) -> dict[str, Any]:
+        if not pairs:
+            return {}
+        return {
+            layer: {
+                "pairs": pairs,
+                **{f"f1_{m}": (v[0] / v[1] if v[1] else None) for m, v in sums.items()},
+            }
+            for layer, sums in self.sums.items()
+        }
+
+
+def span_agreement(
     annotations: pl.DataFrame, regions: pl.DataFrame, taxonomy: Taxonomy
+) -> dict[str, Any]:
+    pairs = _pairs(annotations)
+    f1 = _SpanF1(taxonomy)
+    f1.add(pairs, _spans_of(regions))
+    return f1.result(len(pairs))
+
+
+# What the report reads of nervaluate's results (strategy -> computed with the partial formula).
+OVERALL = {"strict": False, "partial": True, "ent_type": True}
+PER_LABEL = {"strict": False}
+_COUNTS = ("correct", "incorrect", "partial", "missed", "spurious")
+
+Docs = dict[str, tuple[list[Any], list[Any]]]  # layer -> (x's spans, y's spans) per pair
+
+
+def _counts(result: EvaluationResult) -> list[int]:
+    return [int(getattr(result, c)) for c in _COUNTS]
+
+
+def _result(counts: list[int], partial_formula: bool) -> EvaluationResult:
+    result = EvaluationResult(**dict(zip(_COUNTS, counts, strict=True)))
+    result.compute_metrics(partial_or_type=partial_formula)
+    return result
+
+
+def _docs(pairs: list[Pair], spans: Spans, taxonomy: Taxonomy) -> Docs:
+    """What nervaluate is given for ``pairs``: one document per pair and layer, the first
+    annotation of the pair as truth; nervaluate's ``end`` is inclusive."""
+    return {
+        layer: tuple(  # type: ignore[misc]
+            [
+                [
+                    {"label": r["label"], "start": r["start"], "end": r["end"] - 1}
+                    for r in spans.get((side, layer), [])
+                ]
+                for side in sides
+            ]
+            for sides in ([x for _a, x, _y in pairs], [y for _a, _x, y in pairs])
+        )
+        for layer in taxonomy.layer_names
+    }
+
+
+def article_contribution(docs: Docs, taxonomy: Taxonomy) -> dict[str, Any]:
+    """Per layer with any span: nervaluate's counts for these pairs.
+
+    nervaluate evaluates each document on its own and *sums* the integer counts (correct,
+    incorrect, partial, missed, spurious) per strategy, overall and per label, then computes
+    precision, recall and F1 from the sums (``EvaluationResult.compute_metrics``). So any
+    set of pairs contributes its counts alone, and the report is the sums of the
+    contributions put through the same ``compute_metrics``: the same numbers, exactly."""
+    out: dict[str, Any] = {}
+    for layer in taxonomy.span_layers:
+        true_docs, pred_docs = docs[layer.name]
+        if not any(true_docs) and not any(pred_docs):
+            continue
+        result = Evaluator(
+            true_docs, pred_docs, tags=list(layer.label_names), loader="dict"
+        ).evaluate()
+        out[layer.name] = {
+            "overall": {s: _counts(result["overall"][s]) for s in OVERALL},
+            "labels": {
+                tag: {s: _counts(res[s]) for s in PER_LABEL}
+                for tag, res in result["entities"].items()
+            },
+        }
+    return out
+
+
+class ErrorClassMemo(Protocol):
+    """Contributions memoised per article (:mod:`sahelwire.annotations.agreement_cache`)."""
+
+    def start(self) -> None: ...
+
+    def contribution(self, article: str, docs: Docs, taxonomy: Taxonomy) -> dict[str, Any]: ...
+
+    def finish(self) -> None: ...
+
+
+class _ErrorClasses:
+    """nervaluate's counts summed over pairs, per layer, overall and per label."""
+
+    def __init__(self, taxonomy: Taxonomy, memo: ErrorClassMemo | None) -> None:
+        self.taxonomy, self.memo = taxonomy, memo
+        self.overall: dict[str, dict[str, list[int]]] = {}
+        self.labels: dict[str, dict[str, list[int]]] = {}
+        if memo is not None:
+            memo.start()
+
+    def add(self, pairs: list[Pair], spans: Spans) -> None:
+        if self.memo is None:
+            self._sum(article_contribution(_docs(pairs, spans, self.taxonomy), self.taxonomy))
+            return
+        by_article: dict[str, list[Pair]] = defaultdict(list)
+        for pair in pairs:
+            by_article[pair[0]].append(pair)
+        for article, article_pairs in by_article.items():
+            docs = _docs(article_pairs, spans, self.taxonomy)
+            self._sum(self.memo.contribution(article, docs, self.taxonomy))
+
+    def _sum(self, contribution: dict[str, Any]) -> None:
+        for layer, c in contribution.items():
+            overall = self.overall.setdefault(layer, {s: [0] * len(_COUNTS) for s in OVERALL})
+            for s in OVERALL:
+                overall[s] = [a + b for a, b in zip(overall[s], c["overall"][s], strict=True)]
+            labels = self.labels.setdefault(layer, {})
+            for tag, res in c["labels"].items():
+                labels[tag] = [
+                    a + b
+                    for a, b in zip(labels.get(tag, [0] * len(_COUNTS)), res["strict"], strict=True)
+                ]
+
+    def result(self, pairs: int) -> dict[str, Any]:
+        if self.memo is not None:
+            self.memo.finish()
+        out: dict[str, Any] = {}
+        for layer in self.taxonomy.span_layers:
+            if layer.name not in self.overall:
+                continue
+            results = {
+                s: _result(self.overall[layer.name][s], partial) for s, partial in OVERALL.items()
+            }
+            per_label = {}
+            for tag, counts in sorted(self.labels[layer.name].items()):
+                strict = _result(counts, PER_LABEL["strict"])
+                per_label[tag] = {c: getattr(strict, c) for c in ERROR_CLASSES} | {
+                    "f1_strict": strict.f1
+                }
+            out[layer.name] = {
+                "pairs": pairs,
+                **{c: getattr(results["ent_type"], c) for c in ERROR_CLASSES},
+                "f1_strict": results["strict"].f1,
+                "f1_partial": results["partial"].f1,
+                "labels": per_label,
+            }
+        return out
+
+
+def span_error_classes(
+    annotations: pl.DataFrame,
+    regions: pl.DataFrame,
+    taxonomy: Taxonomy,
+    memo: ErrorClassMemo | None = None,
 ) -> dict[str, Any]:
     """Per layer: nervaluate's error classes and F1, one annotator of each pair against the
     other (summed over pairs; strict F1 is symmetric, the class counts swap missed and
     spurious when the pair is read the other way)."""
     pairs = _pairs(annotations)
-    spans = _spans_of(regions)
-    out: dict[str, Any] = {}
-    for layer in taxonomy.span_layers:
-        true_docs, pred_docs = [], []
-        for _article, x, y in pairs:
-            true_docs.append(
-                [
-                    {"label": r["label"], "start": r["start"], "end": r["end"] - 1}
-                    for r in spans.get((x, layer.name), [])
-                ]
-            )
-            pred_docs.append(
-                [
-                    {"label": r["label"], "start": r["start"], "end": r["end"] - 1}
-                    for r in spans.get((y, layer.name), [])
-                ]
-            )
-        if not any(true_docs) and not any(pred_docs):
-            continue
-        # nervaluate needs one document per pair; an empty side is an empty list
-        result = Evaluator(
-            true_docs, pred_docs, tags=list(layer.label_names), loader="dict"
-        ).evaluate()
-        overall = result["overall"]
-        per_label = {
-            tag: {c: getattr(res["strict"], c) for c in ERROR_CLASSES}
-            | {"f1_strict": res["strict"].f1}
-            for tag, res in sorted(result["entities"].items())
-        }
-        out[layer.name] = {
-            "pairs": len(pairs),
-            **{c: getattr(overall["ent_type"], c) for c in ERROR_CLASSES},
-            "f1_strict": overall["strict"].f1,
-            "f1_partial": overall["partial"].f1,
-            "labels": per_label,
-        }
-    return out
+    errors = _ErrorClasses(taxonomy, memo)
+    errors.add(pairs, _spans_of(regions))
+    return errors.result(len(pairs))
 
 
 def _f1(a: set[Any], b: set[Any]) -> float | None:
     return 2 * len(a & b) / (len(a) + len(b)) if (a or b) else None
+
+
+class _ArgumentF1:
+    """(event span, argument span, role) triples: matches and totals summed over pairs."""
+
+    def __init__(self) -> None:
+        self.matched = self.total = 0
+        self.per_role: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(self, pairs: list[Pair], spans: Spans, relations: pl.DataFrame) -> None:
+        where = {
+            (r["annotation_id"], r["region_id"]): (r["label"], r["start"], r["end"])
+            for rows in spans.values()
+            for r in rows
+        }
+        triples: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
+        read = relations.select("annotation_id", "from_region_id", "to_region_id", "label")
+        for a, from_id, to_id, label in read.iter_rows():
+            source, target = where.get((a, from_id)), where.get((a, to_id))
+            if source is not None and target is not None:
+                triples[a].add((source, target[1:], label))
+        for _article, x, y in pairs:
+            a, b = triples.get(x, set()), triples.get(y, set())
+            self.matched += 2 * len(a & b)
+            self.total += len(a) + len(b)
+            for t in a | b:
+                self.per_role[t[2]][0] += 2 * (t in a and t in b)
+                self.per_role[t[2]][1] += (t in a) + (t in b)
+
+    def result(self, pairs: int) -> dict[str, Any]:
+        return {
+            "pairs": pairs,
+            "f1": self.matched / self.total if self.total else None,
+            "roles": {role: m / n for role, (m, n) in sorted(self.per_role.items()) if n},
+        }
 
 
 def argument_agreement(
@@ -157,30 +334,44 @@ def argument_agreement(
     pairs = _pairs(annotations)
     if not pairs or not relations.height:
         return {}
-    where = {
-        (r["annotation_id"], r["region_id"]): (r["label"], r["start"], r["end"])
-        for r in regions.iter_rows(named=True)
+    f1 = _ArgumentF1()
+    f1.add(pairs, _spans_of(regions), relations)
+    return f1.result(len(pairs))
+
+
+class _Links:
+    """Over mentions both annotators of a pair marked identically: (same, mentions) per
+    link field (null equals null)."""
+
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "entities": ("entity_id",),
+        "events": ("event_id", "realis"),
     }
-    triples: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
-    for r in relations.iter_rows(named=True):
-        a = r["annotation_id"]
-        source, target = where.get((a, r["from_region_id"])), where.get((a, r["to_region_id"]))
-        if source is not None and target is not None:
-            triples[a].add((source, target[1:], r["label"]))
-    matched = total = 0
-    per_role: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for _article, x, y in pairs:
-        a, b = triples.get(x, set()), triples.get(y, set())
-        matched += 2 * len(a & b)
-        total += len(a) + len(b)
-        for t in a | b:
-            per_role[t[2]][0] += 2 * (t in a and t in b)
-            per_role[t[2]][1] += (t in a) + (t in b)
-    return {
-        "pairs": len(pairs),
-        "f1": matched / total if total else None,
-        "roles": {role: m / n for role, (m, n) in sorted(per_role.items()) if n},
-    }
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(self, pairs: list[Pair], spans: Spans) -> None:
+        # region rows by annotation; a later row of the same mention replaces an earlier one
+        mentions: dict[int, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+        for (annotation, _layer), rows in spans.items():
+            for r in rows:
+                mentions[annotation][(r["layer"], r["label"], r["start"], r["end"])] = r
+        for _article, x, y in pairs:
+            for key, rx in mentions.get(x, {}).items():
+                ry = mentions.get(y, {}).get(key)
+                if ry is None:
+                    continue
+                for name in self.FIELDS.get(key[0], ()):
+                    self.counts[name][0] += rx.get(name) == ry.get(name)
+                    self.counts[name][1] += 1
+
+    def result(self) -> dict[str, Any]:
+        return {
+            name: {"same": same, "mentions": n, "agreement": same / n}
+            for name, (same, n) in sorted(self.counts.items())
+            if n
+        }
 
 
 def link_agreement(annotations: pl.DataFrame, regions: pl.DataFrame) -> dict[str, Any]:
@@ -189,24 +380,9 @@ def link_agreement(annotations: pl.DataFrame, regions: pl.DataFrame) -> dict[str
     pairs = _pairs(annotations)
     if not pairs:
         return {}
-    spans: dict[int, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
-    for r in regions.iter_rows(named=True):
-        spans[r["annotation_id"]][(r["layer"], r["label"], r["start"], r["end"])] = r
-    fields = {"entities": ("entity_id",), "events": ("event_id", "realis")}
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for _article, x, y in pairs:
-        for key, rx in spans.get(x, {}).items():
-            ry = spans.get(y, {}).get(key)
-            if ry is None:
-                continue
-            for name in fields.get(key[0], ()):
-                counts[name][0] += rx.get(name) == ry.get(name)
-                counts[name][1] += 1
-    return {
-        name: {"same": same, "mentions": n, "agreement": same / n}
-        for name, (same, n) in sorted(counts.items())
-        if n
-    }
+    links = _Links()
+    links.add(pairs, _spans_of(regions))
+    return links.result()
 
 
 def label_alpha(
@@ -220,8 +396,8 @@ def label_alpha(
     annotators = sorted({annotator_of[i] for ids in multi.values() for i in ids})
     articles = sorted(multi)
     chosen: dict[tuple[int, str], set[str]] = defaultdict(set)  # (annotation, field) -> values
-    for r in choices.iter_rows(named=True):
-        chosen[(r["annotation_id"], r["field"])].add(r["value"])
+    for annotation, field, value in choices.select("annotation_id", "field", "value").iter_rows():
+        chosen[(annotation, field)].add(value)
     variables: dict[str, tuple[str, Any]] = {}
     for f in taxonomy.document_fields:
         if f.kind == "single":
@@ -276,30 +452,46 @@ def agreement_report(
     *,
     relations: pl.DataFrame | None = None,
     min_articles: int = AGREEMENT_MIN_ARTICLES,
-    error_classes: Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None = None,
+    error_classes: ErrorClassMemo | None = None,
+    chunk_articles: int = AGREEMENT_CHUNK_ARTICLES,
 ) -> dict[str, Any]:
-    """``error_classes``: stands in for :func:`span_error_classes` (the same result, e.g.
-    memoised per article by :mod:`sahelwire.annotations.agreement_cache`)."""
+    """``error_classes``: nervaluate's contributions memoised per article (the same result,
+    :mod:`sahelwire.annotations.agreement_cache`). The rows are read ``chunk_articles``
+    doubly annotated articles at a time (see :data:`AGREEMENT_CHUNK_ARTICLES`)."""
     counted, _ = _latest(annotations)
-    errors = error_classes or span_error_classes
-    multi = sum(1 for ids in counted.values() if len(ids) >= 2)
+    multi = sorted(a for a, ids in counted.items() if len(ids) >= 2)
     # Only annotations of doubly annotated articles are compared: read those rows alone
     # (most of a large corpus is single-annotated).
-    paired = sorted({i for ids in counted.values() if len(ids) >= 2 for i in ids})
+    paired = sorted(i for a in multi for i in counted[a])
     regions = regions.filter(pl.col("annotation_id").is_in(paired))
+    any_choices = choices.height > 0  # alpha reports "no pairable data" where pairs chose none
+    choices = choices.filter(pl.col("annotation_id").is_in(paired))
     if relations is not None:
         relations = relations.filter(pl.col("annotation_id").is_in(paired))
+    pairs = _counted_pairs(counted)
+    span_f1 = _SpanF1(taxonomy)
+    errors = _ErrorClasses(taxonomy, error_classes) if regions.height else None
+    arguments = _ArgumentF1() if relations is not None and relations.height else None
+    links = _Links()
+    for first in range(0, len(multi), max(chunk_articles, 1)):
+        chunk = {a: counted[a] for a in multi[first : first + max(chunk_articles, 1)]}
+        ids = [i for chunk_ids in chunk.values() for i in chunk_ids]
+        chunk_pairs = _counted_pairs(chunk)
+        spans = _spans_of(regions.filter(pl.col("annotation_id").is_in(ids)))
+        span_f1.add(chunk_pairs, spans)
+        if errors is not None:
+            errors.add(chunk_pairs, spans)
+        if arguments is not None and relations is not None:
+            arguments.add(chunk_pairs, spans, relations.filter(pl.col("annotation_id").is_in(ids)))
+        links.add(chunk_pairs, spans)
+        del spans
     return {
-        "articles_with_2plus_annotators": multi,
+        "articles_with_2plus_annotators": len(multi),
         "min_articles": min_articles,
-        "caution": caution(multi, min_articles) if multi else None,
-        "spans": span_agreement(annotations, regions, taxonomy) if regions.height else {},
-        "article_labels": label_alpha(annotations, choices, taxonomy) if choices.height else {},
-        "span_errors": errors(annotations, regions, taxonomy) if regions.height else {},
-        "arguments": (
-            argument_agreement(annotations, regions, relations)
-            if relations is not None and multi
-            else {}
-        ),
-        "links": link_agreement(annotations, regions) if multi else {},
+        "caution": caution(len(multi), min_articles) if multi else None,
+        "spans": span_f1.result(len(pairs)) if regions.height else {},
+        "article_labels": label_alpha(annotations, choices, taxonomy) if any_choices else {},
+        "span_errors": errors.result(len(pairs)) if errors is not None else {},
+        "arguments": arguments.result(len(pairs)) if arguments is not None and multi else {},
+        "links": links.result() if multi else {},
     }

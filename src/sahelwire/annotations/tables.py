@@ -65,6 +65,7 @@ from sahelwire.annotations.export_cache import (
     text_dependency,
 )
 from sahelwire.io.bulk import paused_gc
+from sahelwire.io.config import EnvironmentSettingError
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.controls import Control, controls
 from sahelwire.labelstudio.export_format import (
@@ -1515,6 +1516,9 @@ def read_annotation_chunks(
     so a chunk holds every annotation of its articles. Without the export cache (or a
     fingerprint to key it by) the corpus is one chunk.
     """
+    # The user's settings of the read are checked before any work (exit 2 if unusable).
+    input_chunk_bytes()
+    parse_workers()
     if cache_enabled():
         try:
             yield from _cached_chunks(paths, taxonomy, texts, chunked=True)
@@ -1534,11 +1538,15 @@ CHUNK_ENV = "SAHELWIRE_INPUT_CHUNK_MB"  # sets it (0: one file per chunk; tests 
 def input_chunk_bytes() -> int:
     """``SAHELWIRE_INPUT_CHUNK_MB`` in bytes, else :data:`INPUT_CHUNK_MB`'s."""
     raw = os.environ.get(CHUNK_ENV, "").strip()
+    if not raw:
+        return int(INPUT_CHUNK_MB * 2**20)
     try:
-        mb = float(raw) if raw else INPUT_CHUNK_MB
+        mb = float(raw)
     except ValueError:
-        mb = INPUT_CHUNK_MB  # as SAHELWIRE_PARSE_WORKERS: a value that is no number is unset
-    return max(0, int(mb * 2**20))
+        mb = -1.0
+    if not (0 <= mb < 2**40):  # also NaN and inf
+        raise EnvironmentSettingError(CHUNK_ENV, raw, "a number of MB, 0 or more")
+    return int(mb * 2**20)
 
 
 def input_chunks(files: list[Path], limit: int | None = None) -> list[list[Path]]:
@@ -1696,7 +1704,9 @@ WORKERS_ENV = "SAHELWIRE_PARSE_WORKERS"  # how many worker processes; 1 parses h
 def parse_workers() -> int:
     """``SAHELWIRE_PARSE_WORKERS``, else the cores this process may run on."""
     raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw.isdigit() and int(raw) >= 1:
+    if raw:
+        if not (raw.isdigit() and 1 <= int(raw) <= 1024):
+            raise EnvironmentSettingError(WORKERS_ENV, raw, "a whole number from 1 to 1024")
         return int(raw)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

@@ -416,7 +416,12 @@ def _register_subcommands() -> None:
 
 def main() -> None:
     _register_subcommands()
+    from sahelwire.io.config import EnvironmentSettingError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except EnvironmentSettingError as exc:  # whichever command read the variable
+        print(f"sahelwire: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -27,6 +27,15 @@ class ConfigError(ValueError):
     """pyproject.toml's [tool.sahelwire] table is missing a key or has a bad value."""
 
 
+class EnvironmentSettingError(Exception):
+    """A ``SAHELWIRE_*`` environment variable holds a value this program cannot use: the
+    command exits 2 naming it, rather than run with another value than the user asked for.
+    Not a ValueError, so that no fallback meant for bad data swallows it."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        super().__init__(f"{name}={value!r}: expected {expected} (unset it for the default)")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Project settings; secrets never live here (they come from the environment)."""

@@ -566,12 +566,9 @@ def _baseline_gold(gold: GoldSource, limit: int) -> GoldLayer:
     return GoldLayer(sample.regions, sample.relations, sample.choices, gold.status)
 
 
-def _memoised_error_classes(
-    paths: ProjectPaths, taxonomy: Taxonomy
-) -> Callable[[pl.DataFrame, pl.DataFrame, Taxonomy], dict[str, Any]] | None:
+def _memoised_error_classes(paths: ProjectPaths, taxonomy: Taxonomy) -> ErrorClassCache | None:
     """nervaluate's span error classes memoised per article, or None (cache off)."""
-    cache = ErrorClassCache.for_project(paths, taxonomy)
-    return cache.span_error_classes if cache is not None else None
+    return ErrorClassCache.for_project(paths, taxonomy)
 
 
 # DuckDB's memory for the annotations_raw sort, as a share of this machine's memory; past it
