@@ -19,6 +19,9 @@ import pytest
 from helpers import ROOT, run_cli
 from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.agreement import (
+    CHOICE_COLUMNS,
+    REGION_COLUMNS,
+    RELATION_COLUMNS,
     agreement_report,
     argument_agreement,
     link_agreement,
@@ -156,6 +159,10 @@ def test_layers_kept_after_the_sink_give_the_same_agreement(
     assert len(taken) > 1 and sum(taken) == full.regions.height
     # Only the rows of articles with two or more annotations are kept; the rest is whole.
     assert 0 < kept.regions.height < full.regions.height
+    # ... and of those rows only the columns the agreement reads.
+    assert kept.regions.columns == list(REGION_COLUMNS)
+    assert kept.relations.columns == list(RELATION_COLUMNS)
+    assert kept.choices.columns == list(CHOICE_COLUMNS)
     assert kept.annotations.equals(full.annotations)
     # The sink took the gold: only its status (one row per article) stays.
     assert kept.gold.status.equals(full.gold.status)

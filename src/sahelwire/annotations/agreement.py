@@ -46,8 +46,9 @@ from sahelwire.schema.taxonomy import Taxonomy
 # were ≈3.5 GB of dicts (docs/benchmarks.md).
 AGREEMENT_CHUNK_ARTICLES = 500
 
-# The region columns the measures read; the others are not turned into Python.
-_REGION_COLUMNS = (
+# The columns the measures read, per table; the others are not turned into Python, and the
+# build keeps only these of the rows it holds for the card (release.validation.for_agreement).
+REGION_COLUMNS = (
     "annotation_id",
     "region_id",
     "layer",
@@ -58,6 +59,8 @@ _REGION_COLUMNS = (
     "event_id",
     "realis",
 )
+RELATION_COLUMNS = ("annotation_id", "from_region_id", "to_region_id", "label")
+CHOICE_COLUMNS = ("annotation_id", "field", "value")
 
 Pair = tuple[str, int, int]  # (article, annotation x, annotation y)
 Spans = dict[tuple[int, str], list[dict[str, Any]]]  # (annotation, layer) -> its regions
@@ -99,7 +102,7 @@ def _pairs(annotations: pl.DataFrame) -> list[Pair]:
 
 def _spans_of(regions: pl.DataFrame) -> Spans:
     out: Spans = defaultdict(list)
-    read = regions.select([c for c in _REGION_COLUMNS if c in regions.columns])
+    read = regions.select([c for c in REGION_COLUMNS if c in regions.columns])
     for r in read.iter_rows(named=True):
         out[(r["annotation_id"], r["layer"])].append(r)
     return out
@@ -306,7 +309,7 @@ class _ArgumentF1:
             for r in rows
         }
         triples: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
-        read = relations.select("annotation_id", "from_region_id", "to_region_id", "label")
+        read = relations.select(RELATION_COLUMNS)
         for a, from_id, to_id, label in read.iter_rows():
             source, target = where.get((a, from_id)), where.get((a, to_id))
             if source is not None and target is not None:
@@ -396,7 +399,7 @@ def label_alpha(
     annotators = sorted({annotator_of[i] for ids in multi.values() for i in ids})
     articles = sorted(multi)
     chosen: dict[tuple[int, str], set[str]] = defaultdict(set)  # (annotation, field) -> values
-    for annotation, field, value in choices.select("annotation_id", "field", "value").iter_rows():
+    for annotation, field, value in choices.select(CHOICE_COLUMNS).iter_rows():
         chosen[(annotation, field)].add(value)
     variables: dict[str, tuple[str, Any]] = {}
     for f in taxonomy.document_fields:

@@ -516,24 +516,28 @@ def validate_inputs(
 
 def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
     """``layers`` with only the region, relation and choice rows of articles that two or more
-    annotations count for (``annotations.agreement`` reads no others), no prediction
-    results, and of the gold only its status (the sink took the rest); the annotations and
-    predictions are kept whole."""
+    annotations count for, and of those only the columns ``annotations.agreement`` reads (at
+    100k articles, 3.4M region rows whose text, annotator, article and source file strings
+    the card never reads); no prediction results, and of the gold only its status (the sink
+    took the rest); the annotations and predictions are kept whole."""
     from sahelwire.annotations.adjudication import _latest
+    from sahelwire.annotations.agreement import CHOICE_COLUMNS, REGION_COLUMNS, RELATION_COLUMNS
 
     counted, _ = _latest(layers.annotations) if layers.annotations.height else ({}, [])
     paired = sorted({i for ids in counted.values() if len(ids) >= 2 for i in ids})
 
-    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+    def keep(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        # Every chunk keeps the same columns, so that the chunks' frames join as one.
+        frame = frame.select(columns)
         return frame.filter(pl.col("annotation_id").is_in(paired)) if frame.height else frame
 
     results = layers.prediction_results
     gold = GoldLayer.empty()
     return dataclasses.replace(
         layers,
-        regions=keep(layers.regions),
-        relations=keep(layers.relations),
-        choices=keep(layers.choices),
+        regions=keep(layers.regions, REGION_COLUMNS),
+        relations=keep(layers.relations, RELATION_COLUMNS),
+        choices=keep(layers.choices, CHOICE_COLUMNS),
         prediction_results=results.clear() if results is not None else None,
         gold=GoldLayer(gold.regions, gold.relations, gold.choices, layers.gold.status),
     )
