@@ -429,6 +429,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         release = build(paths, settings, work / "dist")
         extra["files"] = len(release.files)
         extra["phases"] = release.seconds
+        extra["phase_peak_rss_mb"] = release.peak_rss_mb
     elif name == "baseline":
         import pyarrow.parquet as pq
 
@@ -756,10 +757,18 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
         )
     phases = results.get("build", {}).get("phases") or {}
     if phases:
-        lines += ["", "| build phase | seconds | x baseline |", "|---|---:|---:|"]
+        # Peak RSS per phase: the three interleaved ones (made, validated and written a chunk
+        # at a time) share one figure.
+        peaks = results.get("build", {}).get("phase_peak_rss_mb") or {}
+        lines += [
+            "",
+            "| build phase | seconds | x baseline | peak RSS MB |",
+            "|---|---:|---:|---:|",
+        ]
         for phase, seconds in phases.items():
             lines.append(
-                f"| {phase} | {seconds:.2f} | {_cell(seconds / base if base else None, '.2f')} |"
+                f"| {phase} | {seconds:.2f} | {_cell(seconds / base if base else None, '.2f')} "
+                f"| {_cell(peaks.get(phase), '.0f')} |"
             )
         # The per-phase targets: writing splits + metadata from validated tables,
         # and validation (input parsing and checks included: they are one pass).

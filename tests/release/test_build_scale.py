@@ -20,6 +20,7 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import RAW_SORT_KEY, AnnotationLayers, raw_frame
 from sahelwire.annotations.tables import read_annotation_tables
 from sahelwire.io.config import Settings
+from sahelwire.io.memory import peak_rss_mb
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.release import tables as release_tables
@@ -65,6 +66,10 @@ def test_build_reads_exports_and_texts_once(
         "metadata_card_plots_croissant",
     ]
     assert all(seconds >= 0 for seconds in release.seconds.values())
+    # ... and each phase's peak resident memory where the system gives it (Linux).
+    if peak_rss_mb(reset=False) is not None:
+        assert set(release.peak_rss_mb) == set(release.seconds)
+        assert all(mb > 0 for mb in release.peak_rss_mb.values())
 
 
 def test_tables_built_in_chunks_give_the_same_files(

@@ -39,6 +39,7 @@ from sahelwire.io.atomic import (
     write_text_atomic,
 )
 from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.memory import peak_rss_mb
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release.article_cache import ArticleRowCache
@@ -144,6 +145,8 @@ class BuiltRelease:
     # Wall-clock seconds per phase, for scripts/bench.py: the issue's targets are stated per
     # phase (validation, writing splits and metadata), not for the build as a whole.
     seconds: dict[str, float] = field(default_factory=dict)
+    # Peak resident MB per phase (io.memory; Linux): which phase sets the build's peak.
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
     def digests(self) -> dict[str, tuple[int, str]]:
         """Every file's (size in bytes, sha256), without reading the data files again."""
@@ -162,6 +165,9 @@ class BuiltRelease:
         """Record the seconds since ``since`` under ``name``; returns now for the next phase."""
         now = time.perf_counter()
         self.seconds[name] = self.seconds.get(name, 0.0) + now - since
+        peak = peak_rss_mb()
+        if peak is not None:
+            self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak)
         return now
 
 
@@ -413,6 +419,7 @@ def _render_from(
     sink: InputSink | None,
 ) -> None:
     clock = time.perf_counter()
+    peak_rss_mb()  # the first phase's peak starts here, not at the process's
     plan = plan_release(paths, settings, raw_sink=sink.add if sink is not None else None)
     if sink is not None:
         sink.gold.finish()
@@ -494,6 +501,11 @@ def _render_from(
         - release.seconds.get("validate_published", 0.0)
         - release.seconds.get("write_parquet", 0.0)
     )
+    # The three interleave (a chunk is made, validated, written): one peak for them all.
+    interleaved = ("published_tables", "validate_published", "write_parquet")
+    together = max([release.peak_rss_mb.get(p, 0.0) for p in interleaved] + [peak_rss_mb() or 0.0])
+    if together:
+        release.peak_rss_mb.update(dict.fromkeys(interleaved, together))
     clock = time.perf_counter()
     documents = tables["documents"]
     registry = tables["entity_registry"].get(specs.unsplit)
