@@ -380,7 +380,9 @@ class ReleaseTableBuilder:
         made elsewhere (the span SQL), left out of what is yielded.
         """
         configs = self.shapes.specs.configs
-        per_article = self.per_article_configs()
+        # Only the configs wanted are turned into Arrow (and memoised): at 100k, making the
+        # span configs' tables here as well, to drop them, cost minutes of from_pylist.
+        per_article = [name for name in self.per_article_configs() if name not in skip]
         schemas = {
             name: self.shapes.arrow_schema(configs[name], published=True) for name in per_article
         }
@@ -403,7 +405,7 @@ class ReleaseTableBuilder:
                         for split, pieces in memoised[name].items()
                     }
                 del memoised
-                yield {name: out[name] for name in per_article if name not in skip}
+                yield out
                 continue
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
@@ -416,7 +418,7 @@ class ReleaseTableBuilder:
                     for split in SPLITS
                 }
             del rows
-            yield {name: out[name] for name in per_article if name not in skip}
+            yield out
         if memo is not None:
             memo.finish()
 
