@@ -4,6 +4,10 @@
 phase sets it. Linux keeps the peak in ``VmHWM`` of ``/proc/self/status`` and resets it to
 the current resident size when ``5`` is written to ``/proc/self/clear_refs`` (kernel 4.0+),
 so each phase's peak is read, then reset, when the phase ends. Elsewhere nothing is recorded.
+
+The reset also lowers what ``getrusage(RUSAGE_SELF).ru_maxrss`` reports afterwards (Linux
+takes it from the same high-water mark): a caller wanting the process's peak takes the
+highest of the phases' peaks too (as ``scripts/bench.py`` does).
 """
 
 from __future__ import annotations
