@@ -34,3 +34,25 @@ def peak_rss_mb(*, reset: bool = True) -> float | None:
         with contextlib.suppress(OSError), _CLEAR_REFS.open("w", encoding="ascii") as f:
             f.write("5")
     return int(kb) / 1024
+
+
+def return_freed_memory() -> None:
+    """Hand memory already freed back to the system: Arrow's pool and glibc's heap.
+
+    Both keep freed pages for reuse. After the span tables (DuckDB's results, ≈1.6 GB at
+    100k) were written and let go, they kept ≈1.8 GB resident that the per-article configs,
+    made next from Python rows, did not reuse (2,944 → 1,114 MB when returned,
+    docs/benchmarks.md). Nothing is freed that is in use; where the calls do not exist (not
+    glibc), nothing happens.
+    """
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)

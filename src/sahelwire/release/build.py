@@ -39,7 +39,7 @@ from sahelwire.io.atomic import (
     write_text_atomic,
 )
 from sahelwire.io.config import SPLITS, Settings
-from sahelwire.io.memory import peak_rss_mb
+from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release.article_cache import ArticleRowCache
@@ -695,6 +695,7 @@ def _publish_tables(
         # Written: only their names are needed from here (the 100k span tables, kept to the
         # end of the build, were ≈1–2 GB while the per-article configs were made).
         made = {name: {} for name in made}
+        return_freed_memory()
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
     else:
         raw = raw_frame(layers)
