@@ -380,8 +380,8 @@ class ReleaseTableBuilder:
         made elsewhere (the span SQL), left out of what is yielded.
         """
         configs = self.shapes.specs.configs
-        # Only the configs wanted are turned into Arrow (and memoised): at 100k, making the
-        # span configs' tables here as well, to drop them, cost minutes of from_pylist.
+        # Only the configs wanted are turned into Arrow (and memoised): the span configs made
+        # by SQL were also made here from Python rows, then dropped (not timed apart).
         per_article = [name for name in self.per_article_configs() if name not in skip]
         schemas = {
             name: self.shapes.arrow_schema(configs[name], published=True) for name in per_article
