@@ -26,6 +26,7 @@ from sahelwire.release.build import build, plan_release
 from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
 from sahelwire.release.columnar_spans import (
     SPAN_CONFIGS,
+    duckdb_span_pieces,
     duckdb_span_tables,
     span_sources,
     span_sql,
@@ -360,6 +361,94 @@ def test_the_span_tables_do_not_depend_on_the_engines_arrow_chunking() -> None:
             assert parquet_bytes(g) == parquet_bytes(w), (config, split)
 
 
+@pytest.mark.parametrize("seed", [3, 5])
+def test_article_pieces_hold_whole_articles_and_every_row_once(seed: int) -> None:
+    """Regrouped from batches of any size: every row once, in order; no article in two
+    pieces; each piece but the last at least ``min_rows`` (an article longer than that is
+    one piece)."""
+    rng = random.Random(seed)
+    ids = [f"a{i:03d}" for i in range(60) for _ in range(rng.choice([1, 1, 2, 5, 30]))]
+    table = pa.table({"article_id": ids, "row": list(range(len(ids)))})
+    for min_rows in (1, 4, 25, 10_000):
+        batches, at = [], 0
+        while at < table.num_rows:
+            batches.append(table.slice(at, rng.randint(1, 9)).to_batches()[0])
+            at += batches[-1].num_rows
+        batches.insert(3, pa.RecordBatch.from_pylist([], schema=table.schema))  # skipped
+        pieces = list(columnar_spans.article_pieces(batches, min_rows))
+        assert pa.concat_tables(pieces).equals(table), min_rows
+        seen: set[str] = set()
+        for piece in pieces:
+            mine = set(piece["article_id"].to_pylist())
+            assert not mine & seen, min_rows
+            seen |= mine
+        assert all(piece.num_rows >= min_rows for piece in pieces[:-1]), min_rows
+        if min_rows == 1:
+            assert len(pieces) > 20  # cut at the batches' article boundaries
+        if min_rows == 10_000:
+            assert len(pieces) == 1
+
+
+def test_span_pieces_hold_whole_articles_and_make_the_whole_tables() -> None:
+    """Written piece by piece (the build), with pieces of a few rows cut from batches of 1 to
+    40: concatenated, the pieces of each config and split are the whole tables, rows and
+    bytes; events keep their arguments across the cuts; no article is in two pieces."""
+    inputs = span_inputs(PATHS)
+    whole = duckdb_span_tables(
+        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
+    )
+    rng = random.Random(13)
+    con = duckdb.connect()
+    sources = span_sources(inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy)
+    for name, table in sources.items():
+        con.register(name, table)
+
+    def run(sql: str) -> pa.RecordBatchReader:
+        # Whole results, so the events' two can be read side by side on one connection.
+        table = con.sql(sql).to_arrow_table()
+        batches, at = [], 0
+        while at < table.num_rows:
+            batches.append(table.slice(at, rng.randint(1, 40)))
+            at += batches[-1].num_rows
+        return pa.RecordBatchReader.from_batches(
+            table.schema, [b for t in batches for b in t.to_batches()]
+        )
+
+    try:
+        pieces = list(columnar_spans.sql_span_pieces(run, SPAN_SCHEMAS, min_rows=2))
+    finally:
+        con.close()
+    got = columnar_spans.whole_span_tables(pieces, SPAN_SCHEMAS, SPAN_CONFIGS)
+    # More pieces than (config, split)s: splits are written in several.
+    assert len(pieces) > len(SPAN_CONFIGS) * len(SPLITS)
+    for config in SPAN_CONFIGS:
+        mine = [t for c, _, t in pieces if c == config]
+        assert len(mine) >= len(SPLITS), config
+        seen: set[str] = set()
+        for piece in mine:
+            ids = set(piece["article_id"].to_pylist())
+            assert not ids & seen, config
+            seen |= ids
+        for split in SPLITS:
+            g, w = got[config][split], whole[config][split]
+            assert g.to_pylist() == w.to_pylist(), (config, split)
+            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+
+
+def test_event_pieces_refuse_arguments_the_events_did_not_count() -> None:
+    events = pa.table({"article_id": ["a", "b"], "n_arguments": [1, 0]})
+    arguments = pa.table({"role": ["r1", "r2"]})
+    schema = pa.schema(
+        [("article_id", pa.string()), ("arguments", pa.list_(pa.struct([("role", pa.string())])))]
+    )
+
+    def reader(table: pa.Table) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    with pytest.raises(ValueError, match="counted 1 arguments fewer than were given"):
+        list(columnar_spans._event_pieces(reader(events), reader(arguments), schema, 1))
+
+
 def test_the_span_sql_names_only_known_configs() -> None:
     assert "s.layer = 'entities'" in span_sql("mentions")
     with pytest.raises(ValueError, match="unknown span config"):
@@ -505,12 +594,12 @@ def test_the_duckdb_engine_builds_the_same_bytes(
         calls.append(1)
         return duckdb_raw_batches(*args, **kwargs)
 
-    def counted_spans(*args: Any, **kwargs: Any) -> dict[str, dict[str, pa.Table]]:
+    def counted_spans(*args: Any, **kwargs: Any) -> Iterator[tuple[str, str, pa.Table]]:
         calls.append(2)
-        return duckdb_span_tables(*args, **kwargs)
+        return duckdb_span_pieces(*args, **kwargs)
 
     monkeypatch.setattr(columnar, "duckdb_raw_batches", counted)
-    monkeypatch.setattr(columnar_spans, "duckdb_span_tables", counted_spans)
+    monkeypatch.setattr(columnar_spans, "duckdb_span_pieces", counted_spans)
     build(ProjectPaths(polars_root), Settings.load(ProjectPaths(polars_root)))
     assert calls == []
     build(ProjectPaths(duckdb_root), settings)

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -300,6 +300,11 @@ class _Published:
         if not self.problems:  # a refused build writes nothing more
             writer.write(table)
         self.release.phase_done("write_parquet", clock)
+
+    def add_pieces(self, pieces: Iterable[tuple[str, str, pa.Table]]) -> None:
+        """:meth:`add` each (config, split, table) as it comes; none is held after."""
+        for name, split, table in pieces:
+            self.add(name, split, table)
 
     def complete(self) -> None:
         """Every split of every config has had its pieces: one that got none (no annotation at
@@ -654,10 +659,10 @@ def _publish_tables(
     builder = ReleaseTableBuilder(shapes, article_cache)
     layers = validated.layers
     empty = pl.DataFrame()
-    made: dict[str, dict[str, pa.Table]] = {}
+    made: frozenset[str] = frozenset()  # the configs made by SQL
     if engine == "duckdb":
         from sahelwire.release.columnar import duckdb_raw_batches, write_raw_sources
-        from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
+        from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_pieces
 
         spill_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="sahelwire-raw-", dir=spill_dir) as folder:
@@ -676,8 +681,10 @@ def _publish_tables(
                 memory_limit=memory_limit or duckdb_memory_limit(),
             ):
                 published.add("annotations_raw", split, batch)
-        # mentions, events and quantities from SQL: chunk_tables then leaves them out.
-        made = duckdb_span_tables(
+        # mentions, events and quantities from SQL, written piece by piece as DuckDB's
+        # batches come (whole, the three were the published phase's peak at 100k);
+        # chunk_tables then leaves them out.
+        pieces = duckdb_span_pieces(
             gold,
             articles,
             splits,
@@ -689,12 +696,8 @@ def _publish_tables(
             spill_dir=spill_dir,
             memory_limit=memory_limit or duckdb_memory_limit(),
         )
-        for name, by_split in made.items():
-            for split in SPLITS:
-                published.add(name, split, by_split.pop(split))
-        # Written: only their names are needed from here (the 100k span tables, kept to the
-        # end of the build, were ≈1–2 GB while the per-article configs were made).
-        made = {name: {} for name in made}
+        published.add_pieces(pieces)
+        made = frozenset(SPAN_CONFIGS)
         return_freed_memory()
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw
     else:
@@ -706,7 +709,7 @@ def _publish_tables(
         del table
     inputs = ReleaseInputs(articles, splits, clusters, gold, raw.clear(), validated.registries)
     del raw
-    for chunk in builder.chunk_tables(inputs, skip=frozenset(made)):
+    for chunk in builder.chunk_tables(inputs, skip=made):
         for name, by_split in chunk.items():
             for split in SPLITS:
                 published.add(name, split, by_split.pop(split))

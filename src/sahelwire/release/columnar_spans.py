@@ -44,7 +44,7 @@ the counts and the rows cannot disagree.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ _EVENT_CLASSES = {
 }
 # Rows per Arrow batch fetched from DuckDB (as release.columnar).
 ARROW_BATCH_ROWS = 100_000
+# Rows a piece handed on holds at least (whole articles; the last piece may hold fewer).
+PIECE_ROWS = ARROW_BATCH_ROWS
 
 
 def _segments_sql(src: Mapping[str, str], layer: str) -> str:
@@ -246,25 +248,150 @@ def nest_arguments(events: pa.Table, arguments: pa.Table, schema: pa.Schema) -> 
     return events.drop_columns(["n_arguments"]).append_column("arguments", nested)
 
 
+def article_pieces(
+    batches: Iterable[pa.RecordBatch], min_rows: int = PIECE_ROWS
+) -> Iterator[pa.Table]:
+    """``batches`` of a result ordered by article, regrouped into tables of whole articles.
+
+    Each table holds at least ``min_rows`` rows (the last may hold fewer) and no article is
+    in two of them: the build validates a piece at a time and a config's key includes the
+    article (``_Published.add``), so a duplicate key cannot straddle two pieces. One piece
+    and the batches of the next article are held at a time, whatever the result's size.
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        held += batch.num_rows
+        if held < min_rows:
+            continue
+        table = pa.Table.from_batches(pending)
+        ids = table.column("article_id")
+        # The last article's rows are the result's tail (it is ordered by article).
+        cut = table.num_rows - (pc.sum(pc.equal(ids, ids[-1])).as_py() or 0)
+        if cut < min_rows:  # the articles before the last are too few: read on
+            continue
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+class _Rows:
+    """A result's rows handed out ``n`` at a time, in order, a batch fetched when needed."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self.reader, self.schema = iter(reader), reader.schema
+        self.rest: pa.Table | None = None
+
+    def take(self, n: int) -> pa.Table:
+        """The next ``n`` rows (fewer when the result ends)."""
+        parts: list[pa.Table] = []
+        while n > 0:
+            if self.rest is None or self.rest.num_rows == 0:
+                batch = next(self.reader, None)
+                if batch is None:
+                    break
+                self.rest = pa.Table.from_batches([batch])
+            part = self.rest.slice(0, n)
+            self.rest = self.rest.slice(part.num_rows)
+            parts.append(part)
+            n -= part.num_rows
+        return pa.concat_tables(parts) if parts else self.schema.empty_table()
+
+    def left(self) -> int:
+        """How many rows were never taken (reads the rest of the result)."""
+        rest = self.rest.num_rows if self.rest is not None else 0
+        return rest + sum(batch.num_rows for batch in self.reader)
+
+
+def _event_pieces(
+    events: pa.RecordBatchReader,
+    arguments: pa.RecordBatchReader,
+    schema: pa.Schema,
+    min_rows: int,
+) -> Iterator[pa.Table]:
+    """:func:`event_sql`'s rows a piece at a time (:func:`article_pieces`), each with its
+    events' arguments nested: the next rows of :func:`argument_sql`'s result, the two being
+    read side by side."""
+    rows = _Rows(arguments)
+    for piece in article_pieces(events, min_rows):
+        n = pc.sum(piece.column("n_arguments")).as_py() or 0
+        yield nest_arguments(piece, rows.take(n), schema)
+    left = rows.left()
+    if left:
+        raise ValueError(f"the events counted {left} arguments fewer than were given")
+
+
+def sql_span_pieces(
+    run: Callable[[str], pa.RecordBatchReader],
+    schemas: Mapping[str, pa.Schema],
+    configs: Iterable[str] = SPAN_CONFIGS,
+    *,
+    min_rows: int = PIECE_ROWS,
+) -> Iterator[tuple[str, str, pa.Table]]:
+    """(config, split, table in the published schema) for ``configs``, config by config, each
+    config's rows in published order: concatenated per split, the tables of
+    :func:`sql_span_tables`. A table holds whole articles (:func:`article_pieces`) and is
+    empty for none: a split without rows gets no table.
+
+    ``run``: executes one SQL text of this module on the engine where :func:`span_sources`
+    are registered under their names, and returns a reader of its result; the events'
+    two texts are read side by side, so two results of ``run`` must be readable at once
+    (DuckDB: a cursor each).
+    """
+    for config in configs:
+        if config == "events":
+            pieces = _event_pieces(run(event_sql()), run(argument_sql()), schemas[config], min_rows)
+        else:
+            pieces = article_pieces(run(span_sql(config)), min_rows)
+        for piece in pieces:
+            for split, part in split_slices(piece, schemas[config]).items():
+                if part.num_rows:
+                    yield config, split, part
+
+
 def sql_span_tables(
     run: Callable[[str], pa.Table],
     schemas: Mapping[str, pa.Schema],
     configs: Iterable[str] = SPAN_CONFIGS,
 ) -> dict[str, dict[str, pa.Table]]:
-    """config -> split -> Arrow table in the published schema, for ``configs``.
+    """config -> split -> Arrow table in the published schema, for ``configs``: the pieces of
+    :func:`sql_span_pieces`, whole.
 
     ``run``: executes one SQL text of this module on the engine where :func:`span_sources`
-    are registered under their names, and returns its result as an Arrow table (DuckDB in
-    the build, ``spark.sql`` in the Spark test).
+    are registered under their names, and returns its result as an Arrow table (``spark.sql``
+    in the Spark test).
     """
-    out: dict[str, dict[str, pa.Table]] = {}
-    for config in configs:
-        if config == "events":
-            table = nest_arguments(run(event_sql()), run(argument_sql()), schemas[config])
-        else:
-            table = run(span_sql(config))
-        out[config] = split_slices(table, schemas[config])
-    return out
+    configs = tuple(configs)
+
+    def reader(sql: str) -> pa.RecordBatchReader:
+        table = run(sql)
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    return whole_span_tables(sql_span_pieces(reader, schemas, configs), schemas, configs)
+
+
+def whole_span_tables(
+    pieces: Iterable[tuple[str, str, pa.Table]],
+    schemas: Mapping[str, pa.Schema],
+    configs: Iterable[str],
+) -> dict[str, dict[str, pa.Table]]:
+    """config -> split -> the (config, split, table) ``pieces`` concatenated; an empty table
+    of the config's schema for a split that had none."""
+    parts: dict[str, dict[str, list[pa.Table]]] = {c: {s: [] for s in SPLITS} for c in configs}
+    for config, split, table in pieces:
+        parts[config][split].append(table)
+    return {
+        config: {
+            split: pa.concat_tables(tables) if tables else schemas[config].empty_table()
+            for split, tables in by_split.items()
+        }
+        for config, by_split in parts.items()
+    }
 
 
 def split_slices(table: pa.Table, schema: pa.Schema) -> dict[str, pa.Table]:
@@ -366,6 +493,66 @@ def span_sources(
     }
 
 
+def duckdb_span_pieces(
+    gold: GoldSource,
+    articles: Iterable[Article],
+    splits: Mapping[str, str],
+    taxonomy: Taxonomy,
+    schemas: Mapping[str, pa.Schema],
+    configs: Iterable[str] = SPAN_CONFIGS,
+    *,
+    spill_dir: Path | None = None,
+    memory_limit: str | None = None,
+    min_rows: int = PIECE_ROWS,
+) -> Iterator[tuple[str, str, pa.Table]]:
+    """:func:`sql_span_pieces` computed by DuckDB: (config, split, table) as DuckDB's
+    batches come, so a caller that writes each piece holds one piece, not the config (the
+    tables whole were the published phase's peak at 100k, docs/benchmarks.md).
+
+    ``memory_limit``: DuckDB's, past which it spills to a folder made under ``spill_dir``
+    (as ``columnar.duckdb_raw_batches``).
+    """
+    import duckdb
+
+    sources = span_sources(gold, articles, splits, taxonomy)
+    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
+        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        con = duckdb.connect(config=config)
+        cursors: list[Any] = []
+        try:
+            for name, table in sources.items():
+                if isinstance(table, Path):  # gold on disk: DuckDB reads the file itself
+                    # A view of the database, seen by every cursor.
+                    con.read_parquet(str(table)).create_view(name)
+
+            def run(sql: str) -> pa.RecordBatchReader:
+                # A cursor per result: the events' two are read side by side, and a
+                # connection streams one result at a time. Arrow tables registered are the
+                # cursor's own, so each registers them.
+                cursor = con.cursor()
+                cursors.append(cursor)
+                for name, table in sources.items():
+                    if not isinstance(table, Path):
+                        cursor.register(name, table)
+                # DuckDB's batches as they come: the Parquet bytes do not depend on the
+                # chunking (test_columnar).
+                return cursor.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
+
+            yield from sql_span_pieces(run, schemas, configs, min_rows=min_rows)
+        except duckdb.OutOfMemoryException:
+            raise EngineOutOfMemory(
+                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
+                "for the span configs; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
+                "such as 16GB) or free memory"
+            ) from None
+        finally:
+            for cursor in cursors:
+                cursor.close()
+            con.close()
+
+
 def duckdb_span_tables(
     gold: GoldSource,
     articles: Iterable[Article],
@@ -378,38 +565,20 @@ def duckdb_span_tables(
     memory_limit: str | None = None,
 ) -> dict[str, dict[str, pa.Table]]:
     """config -> split -> Arrow table in the published schema, for ``configs`` (default
-    every one of :data:`SPAN_CONFIGS`), computed by DuckDB.
+    every one of :data:`SPAN_CONFIGS`), computed by DuckDB: :func:`duckdb_span_pieces`, whole.
 
     Same tables as ``ReleaseTableBuilder.tables`` makes for these configs from Python rows
-    (``schemas``: each config's published Arrow schema). ``memory_limit``: DuckDB's, past
-    which it spills to a folder made under ``spill_dir`` (as ``columnar.duckdb_raw_batches``).
+    (``schemas``: each config's published Arrow schema).
     """
-    import duckdb
-
-    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
-        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
-        if memory_limit is not None:
-            config["memory_limit"] = memory_limit
-        con = duckdb.connect(config=config)
-        try:
-            for name, table in span_sources(gold, articles, splits, taxonomy).items():
-                if isinstance(table, Path):  # gold on disk: DuckDB reads the file itself
-                    con.read_parquet(str(table)).create_view(name)
-                else:
-                    con.register(name, table)
-
-            def run(sql: str) -> pa.Table:
-                # DuckDB's batches as they come: the Parquet bytes do not depend on the
-                # chunking (test_columnar).
-                reader = con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
-                return pa.Table.from_batches(list(reader), schema=reader.schema)
-
-            return sql_span_tables(run, schemas, configs)
-        except duckdb.OutOfMemoryException:
-            raise EngineOutOfMemory(
-                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
-                "for the span configs; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
-                "such as 16GB) or free memory"
-            ) from None
-        finally:
-            con.close()
+    configs = tuple(configs)
+    pieces = duckdb_span_pieces(
+        gold,
+        articles,
+        splits,
+        taxonomy,
+        schemas,
+        configs,
+        spill_dir=spill_dir,
+        memory_limit=memory_limit,
+    )
+    return whole_span_tables(pieces, schemas, configs)
