@@ -375,7 +375,7 @@ def test_article_pieces_hold_whole_articles_and_every_row_once(seed: int) -> Non
             batches.append(table.slice(at, rng.randint(1, 9)).to_batches()[0])
             at += batches[-1].num_rows
         batches.insert(3, pa.RecordBatch.from_pylist([], schema=table.schema))  # skipped
-        pieces = list(columnar_spans.article_pieces(batches, min_rows))
+        pieces = list(columnar.article_pieces(batches, min_rows))
         assert pa.concat_tables(pieces).equals(table), min_rows
         seen: set[str] = set()
         for piece in pieces:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.annotations.layers import RAW_META, RAW_SORT_KEY, AnnotationLayers
 from sahelwire.annotations.tables import source_shapes
@@ -306,6 +307,38 @@ class RawSourceSink:
         return self.folder / f"{name}.parquet"
 
 
+def article_pieces(
+    batches: Iterable[pa.RecordBatch], min_rows: int = ARROW_BATCH_ROWS
+) -> Iterator[pa.Table]:
+    """``batches`` of a result ordered by article, regrouped into tables of whole articles.
+
+    Each table holds at least ``min_rows`` rows (the last may hold fewer) and no article is
+    in two of them: the build validates a piece at a time and a config's key includes the
+    article (``_Published.add``), so a duplicate key cannot straddle two pieces. One piece
+    and the batches of the next article are held at a time, whatever the result's size.
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        held += batch.num_rows
+        if held < min_rows:
+            continue
+        table = pa.Table.from_batches(pending)
+        ids = table.column("article_id")
+        # The last article's rows are the result's tail (it is ordered by article).
+        cut = table.num_rows - (pc.sum(pc.equal(ids, ids[-1])).as_py() or 0)
+        if cut < min_rows:  # the articles before the last are too few: read on
+            continue
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
 class EngineOutOfMemory(MemoryError):
     """DuckDB needed more memory than its limit allowed: the build stops, nothing written."""
 
@@ -352,8 +385,8 @@ def duckdb_raw_batches(
                 # combined copy of a split costs more than the query (issue 17 bench).
                 for articles in article_ranges(con, split, range_rows):
                     sql = raw_sql(split, articles=articles)
-                    for batch in con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS):
-                        table = pa.Table.from_batches([batch])
+                    reader = con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
+                    for table in article_pieces(reader):
                         yield split, table.select(schema.names).cast(schema)
         except duckdb.OutOfMemoryException:
             raise EngineOutOfMemory(

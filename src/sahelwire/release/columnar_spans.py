@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
-from sahelwire.release.columnar import EngineOutOfMemory
+from sahelwire.release.columnar import ARROW_BATCH_ROWS, EngineOutOfMemory, article_pieces
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_column
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
@@ -71,10 +71,6 @@ _EVENT_CLASSES = {
     "role": "span_layers.events.relations",
     "target_layer": "span_layers.events.relations.to_layers",
 }
-# Rows per Arrow batch fetched from DuckDB (as release.columnar).
-ARROW_BATCH_ROWS = 100_000
-# Rows a piece handed on holds at least (whole articles; the last piece may hold fewer).
-PIECE_ROWS = ARROW_BATCH_ROWS
 
 
 def _segments_sql(src: Mapping[str, str], layer: str) -> str:
@@ -248,38 +244,6 @@ def nest_arguments(events: pa.Table, arguments: pa.Table, schema: pa.Schema) -> 
     return events.drop_columns(["n_arguments"]).append_column("arguments", nested)
 
 
-def article_pieces(
-    batches: Iterable[pa.RecordBatch], min_rows: int = PIECE_ROWS
-) -> Iterator[pa.Table]:
-    """``batches`` of a result ordered by article, regrouped into tables of whole articles.
-
-    Each table holds at least ``min_rows`` rows (the last may hold fewer) and no article is
-    in two of them: the build validates a piece at a time and a config's key includes the
-    article (``_Published.add``), so a duplicate key cannot straddle two pieces. One piece
-    and the batches of the next article are held at a time, whatever the result's size.
-    """
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        held += batch.num_rows
-        if held < min_rows:
-            continue
-        table = pa.Table.from_batches(pending)
-        ids = table.column("article_id")
-        # The last article's rows are the result's tail (it is ordered by article).
-        cut = table.num_rows - (pc.sum(pc.equal(ids, ids[-1])).as_py() or 0)
-        if cut < min_rows:  # the articles before the last are too few: read on
-            continue
-        yield table.slice(0, cut)
-        rest = table.slice(cut)
-        pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending)
-
-
 class _Rows:
     """A result's rows handed out ``n`` at a time, in order, a batch fetched when needed."""
 
@@ -331,7 +295,7 @@ def sql_span_pieces(
     schemas: Mapping[str, pa.Schema],
     configs: Iterable[str] = SPAN_CONFIGS,
     *,
-    min_rows: int = PIECE_ROWS,
+    min_rows: int = ARROW_BATCH_ROWS,
 ) -> Iterator[tuple[str, str, pa.Table]]:
     """(config, split, table in the published schema) for ``configs``, config by config, each
     config's rows in published order: concatenated per split, the tables of
@@ -503,7 +467,7 @@ def duckdb_span_pieces(
     *,
     spill_dir: Path | None = None,
     memory_limit: str | None = None,
-    min_rows: int = PIECE_ROWS,
+    min_rows: int = ARROW_BATCH_ROWS,
 ) -> Iterator[tuple[str, str, pa.Table]]:
     """:func:`sql_span_pieces` computed by DuckDB: (config, split, table) as DuckDB's
     batches come, so a caller that writes each piece holds one piece, not the config (the
