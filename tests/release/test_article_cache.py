@@ -21,6 +21,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import article_cache
 from sahelwire.release.article_cache import ArticleRowCache, cache_folder
 from sahelwire.release.build import render_release
+from sahelwire.release.columnar_spans import SPAN_CONFIGS
 from sahelwire.schema.taxonomy import load_taxonomy
 
 
@@ -86,6 +87,23 @@ def test_cold_warm_and_after_a_change_give_the_uncached_bytes(
     assert packs(project) != [stored] and len(packs(project)) == 1
     assert files(project, monkeypatch, cache=True) == expected
     assert caches[-1].stats.misses == 0
+
+
+def test_the_duckdb_engine_memoises_only_the_configs_python_makes(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """With build_engine = "duckdb" the span configs come from SQL: their rows are neither
+    turned into Arrow nor stored per article (each stored pack holds only what is read)."""
+    assert Settings.load(project).build_engine == "duckdb"  # the committed setting
+    files(project, monkeypatch, cache=True)
+    (cache,) = caches
+    assert "documents" in cache.names
+    assert not set(cache.names) & set(SPAN_CONFIGS), cache.names
+    assert cache.packs is not None
+    loaded = cache.packs.load()  # the pack the build stored, read back and verified
+    assert loaded is not None and loaded.path == packs(project)[0]
+    assert set(loaded.tables) == set(cache.names)
+    assert loaded.tables["documents"].num_rows > 0
 
 
 @pytest.mark.parametrize("damage", ["table byte", "metadata byte", "truncated", "garbage"])
