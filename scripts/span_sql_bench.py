@@ -9,7 +9,7 @@ its own and for the three together:
   ``from_pylist`` per chunk, concatenation). It leaves out building the row dicts in
   ``rows()``, which documents shares (it nests the same spans, events' arguments too), so
   it is what the SQL path saves at least;
-- ``sql``: ``duckdb_span_tables`` for the config (sources, connection, its queries, for
+- ``sql``: ``duckdb_span_pieces`` (whole) for the config (sources, connection, its queries, for
   events the nesting in Arrow, Arrow tables in the published schema).
 Prints CPU seconds (process time: every thread, DuckDB's included) and wall seconds, and
 checks that both give the same Parquet bytes.
@@ -30,7 +30,11 @@ import pyarrow as pa
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.build import plan_release
-from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_tables
+from sahelwire.release.columnar_spans import (
+    SPAN_CONFIGS,
+    duckdb_span_pieces,
+    whole_span_tables,
+)
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.tables import (
     CHUNK_ARTICLES,
@@ -98,7 +102,8 @@ def main() -> None:
         }
 
     def by_sql(configs: tuple[str, ...]) -> dict[str, dict[str, pa.Table]]:
-        return duckdb_span_tables(gold, articles, splits, validated.taxonomy, schemas, configs)
+        pieces = duckdb_span_pieces(gold, articles, splits, validated.taxonomy, schemas, configs)
+        return whole_span_tables(pieces, schemas, configs)
 
     groups = [(c,) for c in SPAN_CONFIGS] + [SPAN_CONFIGS]
     for run in range(1, args.repeat + 1):

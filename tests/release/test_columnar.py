@@ -27,10 +27,10 @@ from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, ra
 from sahelwire.release.columnar_spans import (
     SPAN_CONFIGS,
     duckdb_span_pieces,
-    duckdb_span_tables,
     span_sources,
     span_sql,
     sql_span_tables,
+    whole_span_tables,
 )
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder, _ZoneOf, mention_id
@@ -82,13 +82,28 @@ def span_inputs(paths: ProjectPaths) -> ReleaseInputs:
     )
 
 
+def span_tables(
+    gold: Any, articles: list[Article], splits: dict[str, str]
+) -> dict[str, dict[str, pa.Table]]:
+    """The span configs whole, as DuckDB's pieces concatenated."""
+    pieces = duckdb_span_pieces(gold, articles, splits, SHAPES.taxonomy, SPAN_SCHEMAS)
+    return whole_span_tables(pieces, SPAN_SCHEMAS)
+
+
+def random_slices(table: pa.Table, rng: random.Random) -> list[pa.Table]:
+    """``table`` cut into slices of 1 to 40 rows, in order."""
+    pieces, at = [], 0
+    while at < table.num_rows:
+        pieces.append(table.slice(at, rng.randint(1, 40)))
+        at += pieces[-1].num_rows
+    return pieces
+
+
 def assert_same_span_tables(inputs: ReleaseInputs) -> dict[str, dict[str, pa.Table]]:
     """mentions, events and quantities from SQL equal the Python rows', every split, rows
     and bytes."""
     want = ReleaseTableBuilder(SHAPES).tables(inputs, raw_tables={})
-    got = duckdb_span_tables(
-        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
-    )
+    got = span_tables(inputs.gold, inputs.articles, inputs.splits)
     assert list(got) == list(SPAN_CONFIGS)
     for config in SPAN_CONFIGS:
         for split in SPLITS:
@@ -219,7 +234,7 @@ def test_the_sql_zone_unit_and_bound_follow_the_python_rules_at_their_edges() ->
     )
     splits = {a.id: SPLITS[i % 3] for i, a in enumerate(articles)}
     gold = dataclasses.replace(GoldLayer.empty(), regions=frame)
-    got = duckdb_span_tables(gold, articles, splits, tx, SPAN_SCHEMAS)
+    got = span_tables(gold, articles, splits)
     rows = [r for c in SPAN_CONFIGS for s in SPLITS for r in got[c][s].to_pylist()]
     assert {r["mention_id"]: r["zone"] for r in rows} == want_zone
     quantities = [r for s in SPLITS for r in got["quantities"][s].to_pylist()]
@@ -330,18 +345,13 @@ def test_the_span_tables_do_not_depend_on_the_engines_arrow_chunking() -> None:
     nesting the arguments and slicing the splits give the same rows and Parquet bytes from
     results cut into chunks of 1 to 40 rows."""
     inputs = span_inputs(PATHS)
-    whole = duckdb_span_tables(
-        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
-    )
+    whole = span_tables(inputs.gold, inputs.articles, inputs.splits)
     rng = random.Random(11)
     cut: list[int] = []
 
     def run(sql: str) -> pa.Table:
         table = con.sql(sql).to_arrow_table()
-        pieces, at = [], 0
-        while at < table.num_rows:
-            pieces.append(table.slice(at, rng.randint(1, 40)))
-            at += pieces[-1].num_rows
+        pieces = random_slices(table, rng)
         cut.append(len(pieces))
         return pa.concat_tables(pieces) if pieces else table
 
@@ -394,9 +404,7 @@ def test_span_pieces_hold_whole_articles_and_make_the_whole_tables() -> None:
     40: concatenated, the pieces of each config and split are the whole tables, rows and
     bytes; events keep their arguments across the cuts; no article is in two pieces."""
     inputs = span_inputs(PATHS)
-    whole = duckdb_span_tables(
-        inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS
-    )
+    whole = span_tables(inputs.gold, inputs.articles, inputs.splits)
     rng = random.Random(13)
     con = duckdb.connect()
     sources = span_sources(inputs.gold, inputs.articles, inputs.splits, SHAPES.taxonomy)
@@ -406,12 +414,8 @@ def test_span_pieces_hold_whole_articles_and_make_the_whole_tables() -> None:
     def run(sql: str) -> pa.RecordBatchReader:
         # Whole results, so the events' two can be read side by side on one connection.
         table = con.sql(sql).to_arrow_table()
-        batches, at = [], 0
-        while at < table.num_rows:
-            batches.append(table.slice(at, rng.randint(1, 40)))
-            at += batches[-1].num_rows
         return pa.RecordBatchReader.from_batches(
-            table.schema, [b for t in batches for b in t.to_batches()]
+            table.schema, [b for t in random_slices(table, rng) for b in t.to_batches()]
         )
 
     try:

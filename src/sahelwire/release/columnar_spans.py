@@ -342,10 +342,11 @@ def sql_span_tables(
 def whole_span_tables(
     pieces: Iterable[tuple[str, str, pa.Table]],
     schemas: Mapping[str, pa.Schema],
-    configs: Iterable[str],
+    configs: Iterable[str] = SPAN_CONFIGS,
 ) -> dict[str, dict[str, pa.Table]]:
     """config -> split -> the (config, split, table) ``pieces`` concatenated; an empty table
-    of the config's schema for a split that had none."""
+    of the config's schema for a split that had none (tests and scripts compare whole tables:
+    ``whole_span_tables(duckdb_span_pieces(...), schemas)``)."""
     parts: dict[str, dict[str, list[pa.Table]]] = {c: {s: [] for s in SPLITS} for c in configs}
     for config, split, table in pieces:
         parts[config][split].append(table)
@@ -515,34 +516,3 @@ def duckdb_span_pieces(
             for cursor in cursors:
                 cursor.close()
             con.close()
-
-
-def duckdb_span_tables(
-    gold: GoldSource,
-    articles: Iterable[Article],
-    splits: Mapping[str, str],
-    taxonomy: Taxonomy,
-    schemas: Mapping[str, pa.Schema],
-    configs: Iterable[str] = SPAN_CONFIGS,
-    *,
-    spill_dir: Path | None = None,
-    memory_limit: str | None = None,
-) -> dict[str, dict[str, pa.Table]]:
-    """config -> split -> Arrow table in the published schema, for ``configs`` (default
-    every one of :data:`SPAN_CONFIGS`), computed by DuckDB: :func:`duckdb_span_pieces`, whole.
-
-    Same tables as ``ReleaseTableBuilder.tables`` makes for these configs from Python rows
-    (``schemas``: each config's published Arrow schema).
-    """
-    configs = tuple(configs)
-    pieces = duckdb_span_pieces(
-        gold,
-        articles,
-        splits,
-        taxonomy,
-        schemas,
-        configs,
-        spill_dir=spill_dir,
-        memory_limit=memory_limit,
-    )
-    return whole_span_tables(pieces, schemas, configs)
