@@ -35,12 +35,12 @@ from sahelwire.release.columnar_spans import (
     duckdb_span_pieces,
     whole_span_tables,
 )
+from sahelwire.release.gold_files import gold_between
 from sahelwire.release.parquet_files import parquet_bytes
 from sahelwire.release.tables import (
     CHUNK_ARTICLES,
     ReleaseInputs,
     ReleaseTableBuilder,
-    _gold_between,
 )
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 
@@ -83,7 +83,7 @@ def main() -> None:
     ordered = sorted(articles, key=lambda a: a.id)
     for lo in range(0, len(ordered), CHUNK_ARTICLES):
         chunk = ordered[lo : lo + CHUNK_ARTICLES]
-        part = _gold_between(gold, chunk[0].id, chunk[-1].id)
+        part = gold_between(gold, chunk[0].id, chunk[-1].id)
         made = builder.rows(dataclasses.replace(inputs, articles=chunk, gold=part))
         chunks.append({c: made[c] for c in SPAN_CONFIGS})
 
