@@ -57,6 +57,8 @@ from sahelwire.release.columnar import ARROW_BATCH_ROWS, EngineOutOfMemory, arti
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_column
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
+# Articles per span SQL query (duckdb_span_pieces): DuckDB's memory grows with them.
+SPAN_RANGE_ARTICLES = 10_000
 # The configs this module makes, in the order the build asks for them.
 SPAN_CONFIGS = ("mentions", "events", "quantities")
 # The configs that are one SQL text each (:func:`span_sql`); events is two (module docstring).
@@ -296,6 +298,7 @@ def sql_span_pieces(
     configs: Iterable[str] = SPAN_CONFIGS,
     *,
     min_rows: int = ARROW_BATCH_ROWS,
+    source: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, str, pa.Table]]:
     """(config, split, table in the published schema) for ``configs``, config by config, each
     config's rows in published order: concatenated per split, the tables of
@@ -305,13 +308,15 @@ def sql_span_pieces(
     ``run``: executes one SQL text of this module on the engine where :func:`span_sources`
     are registered under their names, and returns a reader of its result; the events'
     two texts are read side by side, so two results of ``run`` must be readable at once
-    (DuckDB: a cursor each).
+    (DuckDB: a cursor each). ``source``: the view names the texts read (as :func:`span_sql`).
     """
     for config in configs:
         if config == "events":
-            pieces = _event_pieces(run(event_sql()), run(argument_sql()), schemas[config], min_rows)
+            pieces = _event_pieces(
+                run(event_sql(source)), run(argument_sql(source)), schemas[config], min_rows
+            )
         else:
-            pieces = article_pieces(run(span_sql(config)), min_rows)
+            pieces = article_pieces(run(span_sql(config, source)), min_rows)
         for piece in pieces:
             for split, part in split_slices(piece, schemas[config]).items():
                 if part.num_rows:
@@ -458,6 +463,21 @@ def span_sources(
     }
 
 
+def _range_sources(sources: Mapping[str, Any], first: str, last: str) -> dict[str, Any]:
+    """:func:`span_sources` restricted to the articles with ids from ``first`` to ``last``
+    (files stay paths, filtered by DuckDB); ``classes`` is the same for every range."""
+    out: dict[str, Any] = {}
+    for name, table in sources.items():
+        if isinstance(table, Path) or name == "classes":
+            out[name] = table
+        else:
+            ids = table.column("article_id")
+            out[name] = table.filter(
+                pc.and_(pc.greater_equal(ids, first), pc.less_equal(ids, last))
+            )
+    return out
+
+
 def duckdb_span_pieces(
     gold: GoldSource,
     articles: Iterable[Article],
@@ -469,8 +489,10 @@ def duckdb_span_pieces(
     spill_dir: Path | None = None,
     memory_limit: str | None = None,
     min_rows: int = ARROW_BATCH_ROWS,
+    range_articles: int = SPAN_RANGE_ARTICLES,
 ) -> Iterator[tuple[str, str, pa.Table]]:
-    """:func:`sql_span_pieces` computed by DuckDB: (config, split, table) as DuckDB's
+    """:func:`sql_span_pieces` computed by DuckDB, ``range_articles`` articles (in id order)
+    at a time: (config, split, table) as DuckDB's
     batches come, so a caller that writes each piece holds one piece, not the config (the
     tables whole were the published phase's peak at 100k, docs/benchmarks.md).
 
@@ -479,7 +501,13 @@ def duckdb_span_pieces(
     """
     import duckdb
 
+    configs = tuple(configs)
     sources = span_sources(gold, articles, splits, taxonomy)
+    ids = sorted(sources["span_articles"].column("article_id").to_pylist())
+    ranges = [
+        (ids[lo], ids[min(lo + range_articles, len(ids)) - 1])
+        for lo in range(0, len(ids), range_articles)
+    ]
     with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
         config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
         if memory_limit is not None:
@@ -487,25 +515,42 @@ def duckdb_span_pieces(
         con = duckdb.connect(config=config)
         cursors: list[Any] = []
         try:
-            for name, table in sources.items():
-                if isinstance(table, Path):  # gold on disk: DuckDB reads the file itself
-                    # A view of the database, seen by every cursor.
-                    con.read_parquet(str(table)).create_view(name)
+            for i, (first, last) in enumerate(ranges):
+                # A range of articles at a time: the whole 100k corpus in one query held
+                # ≈2.2 GB of DuckDB's memory, and its window and range join do not spill
+                # (it failed under a 1GB limit). Ranges in id order give each split's rows
+                # in its published order, one range after the other.
+                names = {name: f"{name}_{i}" for name in SPAN_SOURCES}
+                names["classes"] = "classes"
+                mine = _range_sources(sources, first, last)
+                for name, table in mine.items():
+                    if isinstance(table, Path):  # gold on disk: DuckDB reads the file itself
+                        # A view of the database, seen by every cursor.
+                        column = duckdb.ColumnExpression("article_id")
+                        within = (column >= duckdb.ConstantExpression(first)) & (
+                            column <= duckdb.ConstantExpression(last)
+                        )
+                        con.read_parquet(str(table)).filter(within).create_view(names[name])
 
-            def run(sql: str) -> pa.RecordBatchReader:
-                # A cursor per result: the events' two are read side by side, and a
-                # connection streams one result at a time. Arrow tables registered are the
-                # cursor's own, so each registers them.
-                cursor = con.cursor()
-                cursors.append(cursor)
-                for name, table in sources.items():
-                    if not isinstance(table, Path):
-                        cursor.register(name, table)
-                # DuckDB's batches as they come: the Parquet bytes do not depend on the
-                # chunking (test_columnar).
-                return cursor.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
+                def run(
+                    sql: str, mine: dict[str, Any] = mine, names: dict[str, str] = names
+                ) -> pa.RecordBatchReader:
+                    # A cursor per result: the events' two are read side by side, and a
+                    # connection streams one result at a time. Arrow tables registered are
+                    # the cursor's own, so each registers them.
+                    cursor = con.cursor()
+                    cursors.append(cursor)
+                    for name, table in mine.items():
+                        if not isinstance(table, Path):
+                            cursor.register(names[name], table)
+                    # DuckDB's batches as they come: the Parquet bytes do not depend on the
+                    # chunking (test_columnar).
+                    return cursor.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
 
-            yield from sql_span_pieces(run, schemas, configs, min_rows=min_rows)
+                yield from sql_span_pieces(run, schemas, configs, min_rows=min_rows, source=names)
+                for cursor in cursors:
+                    cursor.close()
+                cursors.clear()
         except duckdb.OutOfMemoryException:
             raise EngineOutOfMemory(
                 f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
