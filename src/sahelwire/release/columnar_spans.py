@@ -492,9 +492,11 @@ def duckdb_span_pieces(
     range_articles: int = SPAN_RANGE_ARTICLES,
 ) -> Iterator[tuple[str, str, pa.Table]]:
     """:func:`sql_span_pieces` computed by DuckDB, ``range_articles`` articles (in id order)
-    at a time: (config, split, table) as DuckDB's
-    batches come, so a caller that writes each piece holds one piece, not the config (the
-    tables whole were the published phase's peak at 100k, docs/benchmarks.md).
+    at a time: (config, split, table) as DuckDB's batches come, ranges one after the other
+    (so the configs interleave; each (config, split)'s pieces stay in published order). A
+    caller that writes each piece holds one piece, not the config (the tables whole, then
+    one query over the whole corpus, were the published phase's peak at 100k,
+    docs/benchmarks.md).
 
     ``memory_limit``: DuckDB's, past which it spills to a folder made under ``spill_dir``
     (as ``columnar.duckdb_raw_batches``).
