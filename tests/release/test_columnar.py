@@ -23,7 +23,12 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release import columnar, columnar_spans
 from sahelwire.release.build import build, plan_release
-from sahelwire.release.columnar import duckdb_raw_batches, duckdb_raw_tables, raw_sql
+from sahelwire.release.columnar import (
+    duckdb_raw_batches,
+    duckdb_raw_tables,
+    raw_sql,
+    write_raw_sources,
+)
 from sahelwire.release.columnar_spans import (
     SPAN_CONFIGS,
     duckdb_span_pieces,
@@ -525,6 +530,25 @@ def test_same_rows_when_each_split_is_sorted_in_ranges_of_articles(
     # One article per range when a range may hold one row; fewer, larger ranges otherwise.
     annotated = set(layers.annotations["article_id"].to_list())
     assert len(asked) == len(annotated) if range_rows == 1 else 3 <= len(asked) < len(annotated)
+
+
+def test_raw_pieces_hold_whole_articles_whatever_duckdb_s_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's batches of 3 rows cut articles; the pieces handed to the writer (validated
+    one at a time) do not: no article of a split is in two of them, and none is lost."""
+    monkeypatch.setattr(columnar, "ARROW_BATCH_ROWS", 3)
+    layers, splits = _layers_and_splits(PATHS)
+    sources = write_raw_sources(layers, splits, SPECS, tmp_path)
+    seen: dict[str, set[str]] = {split: set() for split in SPLITS}
+    rows = 0
+    for split, table in duckdb_raw_batches(sources, RAW_SCHEMA):
+        ids = set(table["article_id"].to_pylist())
+        assert not ids & seen[split], split
+        seen[split] |= ids
+        rows += table.num_rows
+    assert rows == raw_frame(layers).height
+    assert sum(len(ids) for ids in seen.values()) > 3
 
 
 @pytest.mark.slow
