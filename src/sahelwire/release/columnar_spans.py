@@ -478,6 +478,21 @@ def _range_sources(sources: Mapping[str, Any], first: str, last: str) -> dict[st
     return out
 
 
+def _annotated_ids(con: Any, sources: Mapping[str, Any]) -> list[str]:
+    """The ids, sorted, of the articles being published that have a gold region: every row
+    of the span configs is one of their regions (or an argument between two), so ranges of
+    them are all the span SQL needs. At 1M articles, 10% annotated, ranges of every
+    published article ran ten times as many queries, nine in ten of them over no gold."""
+    regions = sources["gold_regions"]
+    if isinstance(regions, Path):
+        found = con.read_parquet(str(regions)).project("article_id").distinct().to_arrow_table()
+        with_gold = found.column("article_id")
+    else:
+        with_gold = pc.unique(regions.column("article_id"))
+    published = sources["span_articles"].column("article_id")
+    return sorted(published.filter(pc.is_in(published, value_set=with_gold)).to_pylist())
+
+
 def duckdb_span_pieces(
     gold: GoldSource,
     articles: Iterable[Article],
@@ -491,8 +506,8 @@ def duckdb_span_pieces(
     min_rows: int = ARROW_BATCH_ROWS,
     range_articles: int = SPAN_RANGE_ARTICLES,
 ) -> Iterator[tuple[str, str, pa.Table]]:
-    """:func:`sql_span_pieces` computed by DuckDB, ``range_articles`` articles (in id order)
-    at a time: (config, split, table) as DuckDB's batches come, ranges one after the other
+    """:func:`sql_span_pieces` computed by DuckDB, ``range_articles`` annotated articles (in
+    id order; :func:`_annotated_ids`) at a time: (config, split, table) as DuckDB's batches come, ranges one after the other
     (so the configs interleave; each (config, split)'s pieces stay in published order). A
     caller that writes each piece holds one piece, not the config (the tables whole, then
     one query over the whole corpus, were the published phase's peak at 100k,
@@ -505,11 +520,6 @@ def duckdb_span_pieces(
 
     configs = tuple(configs)
     sources = span_sources(gold, articles, splits, taxonomy)
-    ids = sorted(sources["span_articles"].column("article_id").to_pylist())
-    ranges = [
-        (ids[lo], ids[min(lo + range_articles, len(ids)) - 1])
-        for lo in range(0, len(ids), range_articles)
-    ]
     with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
         config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
         if memory_limit is not None:
@@ -517,6 +527,11 @@ def duckdb_span_pieces(
         con = duckdb.connect(config=config)
         cursors: list[Any] = []
         try:
+            ids = _annotated_ids(con, sources)
+            ranges = [
+                (ids[lo], ids[min(lo + range_articles, len(ids)) - 1])
+                for lo in range(0, len(ids), range_articles)
+            ]
             for i, (first, last) in enumerate(ranges):
                 # A range of articles at a time: the whole 100k corpus in one query held
                 # ≈2.2 GB of DuckDB's memory, and its window and range join do not spill
