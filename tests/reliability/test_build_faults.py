@@ -96,6 +96,7 @@ def test_kill_9_during_build_at_random_points(
     assert result.returncode == 0, result.stderr
     assert snapshot(root / "dist") == new
     assert not list(root.glob(".dist.*"))
+    assert not list((root / ".sahelwire" / "tmp").iterdir())  # killed builds' scratch too
     assert "old" in outcomes  # at least some kills really interrupted a build
 
 

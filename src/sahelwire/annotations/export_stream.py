@@ -17,7 +17,6 @@ which this module only feeds differently (strictly decoded, like the per-task fi
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from sahelwire.annotations.tables import (
     load_source_shapes,
 )
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.scratch import scratch_dir
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
@@ -83,11 +83,9 @@ def streamed_tables(
     paths: ProjectPaths, export: Path, taxonomy: Taxonomy | None = None
 ) -> AnnotationTables:
     """The annotation tables of one export list (rules and Problems as TableCollector's)."""
-    tmp_root = paths.state_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
     # The spilled batches are read back before the folder goes (on Linux a memory-mapped
     # file also stays readable after it is removed).
-    with tempfile.TemporaryDirectory(prefix="export-tables-", dir=tmp_root) as spill:
+    with scratch_dir(paths.tmp_dir, "export-tables-") as spill:
         annotators, problems = load_annotators(paths)
         collector = SpillingCollector(
             ManifestTexts(paths),

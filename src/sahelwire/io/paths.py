@@ -129,5 +129,11 @@ class ProjectPaths:
         return self.root / ".sahelwire"
 
     @property
+    def tmp_dir(self) -> Path:
+        """Where runs make their scratch folders (``io.scratch``: a killed run's are removed
+        by the next)."""
+        return self.state_dir / "tmp"
+
+    @property
     def card_template(self) -> Path:
         return self.root / "DATASET_CARD.md"

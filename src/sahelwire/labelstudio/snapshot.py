@@ -24,6 +24,7 @@ from label_studio_sdk.types import (
 )
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.scratch import scratch_dir
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.identity import canonical_uuid
@@ -85,9 +86,10 @@ def _downloaded_export(conn: Connection, project_id: int, work: Path) -> Iterato
 
 def export_tasks(conn: Connection, paths: ProjectPaths, project_id: int) -> list[dict[str, Any]]:
     """Every task of the project from one snapshot export, as plain dicts."""
-    work = paths.state_dir / "tmp"
-    work.mkdir(parents=True, exist_ok=True)
-    with _downloaded_export(conn, project_id, work) as export:
+    with (
+        scratch_dir(paths.tmp_dir, "pull-") as work,
+        _downloaded_export(conn, project_id, work) as export,
+    ):
         try:
             return [dict(t) for t in iter_export_list(export)]
         except (ExportListError, UnicodeDecodeError) as exc:

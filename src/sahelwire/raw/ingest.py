@@ -415,7 +415,7 @@ def ingest(paths: ProjectPaths, inputs: Iterable[Path], max_bytes: int) -> Inges
     inputs = list(inputs)
     with (
         exclusive_lock(paths.state_dir / "locks" / "raw.lock", "ingest"),
-        manifest_index(paths.state_dir, manifest_fields(paths)) as index,
+        manifest_index(paths.tmp_dir, manifest_fields(paths)) as index,
     ):
         index.load_manifest(paths.manifest_file)
         result = IngestResult()

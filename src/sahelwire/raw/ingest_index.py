@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sahelwire.io.scratch import scratch_dir
 from sahelwire.raw.manifest import iter_manifest
 
 # SQLite page cache in KiB (negative = KiB in PRAGMA cache_size): enough for the B-tree
@@ -103,12 +104,10 @@ class ManifestIndex:
 
 
 @contextlib.contextmanager
-def manifest_index(state_dir: Path, fields: tuple[str, ...]) -> Iterator[ManifestIndex]:
-    """A fresh index in a temporary folder under ``state_dir``, removed afterwards."""
-    tmp_root = state_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ingest-", dir=tmp_root) as work:
-        index = ManifestIndex(Path(work) / "manifest-index.sqlite", fields)
+def manifest_index(tmp_dir: Path, fields: tuple[str, ...]) -> Iterator[ManifestIndex]:
+    """A fresh index in a scratch folder under ``tmp_dir`` (``io.scratch``), removed afterwards."""
+    with scratch_dir(tmp_dir, "ingest-") as work:
+        index = ManifestIndex(work / "manifest-index.sqlite", fields)
         try:
             yield index
         finally:

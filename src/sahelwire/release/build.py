@@ -41,6 +41,7 @@ from sahelwire.io.atomic import (
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.scratch import scratch_dir
 from sahelwire.raw.manifest import Article
 from sahelwire.release.article_cache import ArticleRowCache
 from sahelwire.release.card.data_sections import (
@@ -381,17 +382,18 @@ def render_release(
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     # Read first: a wrong setting is refused before minutes of parsing, not after.
     memory_limit = duckdb_memory_limit() if settings.build_engine == "duckdb" else None
-    if settings.build_engine != "duckdb":
-        _render_from(paths, settings, release, memory_limit, None)
-        return
-    spill_dir = paths.state_dir / "tmp"
-    spill_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sahelwire-inputs-", dir=spill_dir) as folder:
+    # Everything the build spills (inputs, DuckDB's spill, the sorts) is under one folder,
+    # which a killed build's successor removes (io.scratch).
+    with scratch_dir(paths.tmp_dir, "sahelwire-build-") as scratch:
+        if settings.build_engine != "duckdb":
+            _render_from(paths, settings, release, memory_limit, None, scratch)
+            return
         # annotations_raw's sources and the gold are written as the inputs are read, a chunk
         # of export files at a time, and each chunk's rows let go (issue 17 item 3).
-        sink = InputSink(Path(folder), load_table_specs(paths.tables_file))
+        (scratch / "inputs").mkdir()
+        sink = InputSink(scratch / "inputs", load_table_specs(paths.tables_file))
         try:
-            _render_from(paths, settings, release, memory_limit, sink)
+            _render_from(paths, settings, release, memory_limit, sink, scratch)
         finally:
             sink.abort()
 
@@ -422,7 +424,9 @@ def _render_from(
     release: BuiltRelease,
     memory_limit: str | None,
     sink: InputSink | None,
+    scratch: Path,
 ) -> None:
+    """Render into ``release``; ``scratch``: the build's own folder for what it spills."""
     clock = time.perf_counter()
     peak_rss_mb()  # the first phase's peak starts here, not at the process's
     plan = plan_release(paths, settings, raw_sink=sink.add if sink is not None else None)
@@ -484,7 +488,7 @@ def _render_from(
             splits,
             clusters,
             engine=settings.build_engine,
-            spill_dir=paths.state_dir / "tmp",
+            spill_dir=scratch,
             memory_limit=memory_limit,
             article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
             gold=gold,
