@@ -24,6 +24,7 @@ from sahelwire.raw.manifest import Article
 from sahelwire.release import columnar, columnar_spans
 from sahelwire.release.build import build, plan_release
 from sahelwire.release.columnar import (
+    EngineOutOfMemory,
     duckdb_raw_batches,
     duckdb_raw_tables,
     raw_sql,
@@ -511,6 +512,25 @@ def test_span_sql_ranges_only_the_annotated_articles(
             g, w = got[config][split], whole[config][split]
             assert g.to_pylist() == w.to_pylist(), (config, split)
             assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+
+
+def test_span_sql_out_of_memory_says_what_and_how_to_raise_it(tmp_path: Path) -> None:
+    """DuckDB out of memory in the span SQL is EngineOutOfMemory (the build's exit 2),
+    naming the span configs and the setting; its spill folder is removed."""
+    inputs = span_inputs(PATHS)
+    with pytest.raises(EngineOutOfMemory, match=r"for the span configs.*SAHELWIRE_DUCKDB_MEMORY"):
+        list(
+            duckdb_span_pieces(
+                inputs.gold,
+                inputs.articles,
+                inputs.splits,
+                SHAPES.taxonomy,
+                SPAN_SCHEMAS,
+                spill_dir=tmp_path,
+                memory_limit="1MB",
+            )
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_event_pieces_refuse_arguments_the_events_did_not_count() -> None:

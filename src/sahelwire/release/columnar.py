@@ -343,6 +343,40 @@ class EngineOutOfMemory(MemoryError):
     """DuckDB needed more memory than its limit allowed: the build stops, nothing written."""
 
 
+@contextlib.contextmanager
+def duckdb_connection(
+    what: str,
+    *,
+    spill_dir: Path | None = None,
+    memory_limit: str | None = None,
+    settings: Mapping[str, str | bool | int] | None = None,
+) -> Iterator[Any]:
+    """A DuckDB connection that spills to a new folder under ``spill_dir`` (default: the
+    system's), with ``memory_limit`` and ``settings``; closed and the folder removed after.
+    DuckDB running out of memory in the block is :class:`EngineOutOfMemory`, naming
+    ``what`` it was making and how to give it more."""
+    import duckdb
+
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
+        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
+        config.update(settings or {})
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        con = duckdb.connect(config=config)
+        try:
+            yield con
+        except duckdb.OutOfMemoryException:
+            raise EngineOutOfMemory(
+                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
+                f"{what}; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size such as 16GB) "
+                "or free memory"
+            ) from None
+        finally:
+            con.close()
+
+
 def duckdb_raw_batches(
     sources: Mapping[str, Path],
     schema: pa.Schema,
@@ -362,40 +396,28 @@ def duckdb_raw_batches(
     batch as it comes holds one batch, not the split (issue 17, item 3; ``duckdb_stream``
     in docs/columnar.md).
     """
-    import duckdb
-
-    if spill_dir is not None:
-        spill_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
-        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
-        if memory_limit is not None:
-            # The ORDER BY is total (it ends with _part, _row), so the rows' order is its
-            # own whatever the engine does; keeping scan order on top cost the memory that
-            # made the 100k sort fail at 2GB and at 4GB (docs/benchmarks.md).
-            config.update(memory_limit=memory_limit, preserve_insertion_order=False)
-        if threads is not None:
-            config["threads"] = threads
-        con = duckdb.connect(config=config)
-        try:
-            for name in RAW_SOURCES:
-                con.read_parquet(str(sources[name])).create_view(name)
-            for split in SPLITS:
-                # Kept in DuckDB's batches, not combined into one chunk per column: the
-                # Parquet bytes do not depend on the chunking (test_columnar), and a
-                # combined copy of a split costs more than the query (issue 17 bench).
-                for articles in article_ranges(con, split, range_rows):
-                    sql = raw_sql(split, articles=articles)
-                    reader = con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
-                    for table in article_pieces(reader):
-                        yield split, table.select(schema.names).cast(schema)
-        except duckdb.OutOfMemoryException:
-            raise EngineOutOfMemory(
-                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
-                "to sort annotations_raw; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
-                "such as 16GB) or free memory"
-            ) from None
-        finally:
-            con.close()
+    settings: dict[str, str | bool | int] = {}
+    if memory_limit is not None:
+        # The ORDER BY is total (it ends with _part, _row), so the rows' order is its
+        # own whatever the engine does; keeping scan order on top cost the memory that
+        # made the 100k sort fail at 2GB and at 4GB (docs/benchmarks.md).
+        settings["preserve_insertion_order"] = False
+    if threads is not None:
+        settings["threads"] = threads
+    with duckdb_connection(
+        "to sort annotations_raw", spill_dir=spill_dir, memory_limit=memory_limit, settings=settings
+    ) as con:
+        for name in RAW_SOURCES:
+            con.read_parquet(str(sources[name])).create_view(name)
+        for split in SPLITS:
+            # Kept in DuckDB's batches, not combined into one chunk per column: the
+            # Parquet bytes do not depend on the chunking (test_columnar), and a
+            # combined copy of a split costs more than the query (issue 17 bench).
+            for articles in article_ranges(con, split, range_rows):
+                sql = raw_sql(split, articles=articles)
+                reader = con.sql(sql).to_arrow_reader(ARROW_BATCH_ROWS)
+                for table in article_pieces(reader):
+                    yield split, table.select(schema.names).cast(schema)
 
 
 def duckdb_raw_tables(

@@ -43,7 +43,6 @@ the counts and the rows cannot disagree.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
-from sahelwire.release.columnar import ARROW_BATCH_ROWS, EngineOutOfMemory, article_pieces
+from sahelwire.release.columnar import ARROW_BATCH_ROWS, article_pieces, duckdb_connection
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_column
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
@@ -520,11 +519,9 @@ def duckdb_span_pieces(
 
     configs = tuple(configs)
     sources = span_sources(gold, articles, splits, taxonomy)
-    with tempfile.TemporaryDirectory(prefix="sahelwire-duckdb-", dir=spill_dir) as spill:
-        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": spill}
-        if memory_limit is not None:
-            config["memory_limit"] = memory_limit
-        con = duckdb.connect(config=config)
+    with duckdb_connection(
+        "for the span configs", spill_dir=spill_dir, memory_limit=memory_limit
+    ) as con:
         cursors: list[Any] = []
         try:
             ids = _annotated_ids(con, sources)
@@ -568,13 +565,6 @@ def duckdb_span_pieces(
                 for cursor in cursors:
                     cursor.close()
                 cursors.clear()
-        except duckdb.OutOfMemoryException:
-            raise EngineOutOfMemory(
-                f"DuckDB needed more than its memory limit ({memory_limit or 'its default'}) "
-                "for the span configs; set a larger one with SAHELWIRE_DUCKDB_MEMORY (a size "
-                "such as 16GB) or free memory"
-            ) from None
         finally:
             for cursor in cursors:
                 cursor.close()
-            con.close()
