@@ -177,14 +177,18 @@ class PackWriter:
 
     Each table goes to its own temporary IPC stream in the folder as pieces arrive, so a run
     never holds the rows it stores (a cold build of a large corpus would otherwise keep every
-    article's rows until the end); :meth:`finish` joins the streams into the pack. Never
-    raises: a pack that cannot be written is skipped (``stats.write_error``).
+    article's rows until the end); so do the entries given to :meth:`add_entries` (as JSON
+    text: at 1M articles, held as dicts until the end, they were ≈0.9 GB). :meth:`finish`
+    joins the streams into the pack. Never raises: a pack that cannot be written is skipped
+    (``stats.write_error``).
     """
 
     def __init__(self, packs: ArticlePacks) -> None:
         self.packs = packs
         self.failed = False
         self.sections: dict[str, tuple[str, Any, Any, int]] = {}  # name -> tmp, file, writer, rows
+        self.entries: tuple[str, Any] | None = None  # the streamed entries' temporary file
+        self.n_entries = 0
         try:
             packs.folder.mkdir(parents=True, exist_ok=True)
             for leftover in packs.folder.glob(".pack.*.tmp"):
@@ -192,6 +196,8 @@ class PackWriter:
                 if leftover.stat().st_mtime < time.time() - 3600:
                     with contextlib.suppress(FileNotFoundError):
                         leftover.unlink()
+            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
+            self.entries = (tmp, os.fdopen(fd, "w", encoding="ascii"))
             options = ipc.IpcWriteOptions(compression="zstd")
             for name, schema in packs.schemas.items():
                 fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
@@ -219,8 +225,28 @@ class PackWriter:
             return
         self.sections[name] = (tmp, handle, writer, rows + piece.num_rows)
 
+    def add_entries(self, entries: Mapping[str, dict[str, Any]]) -> None:
+        """Entries of the pack (article id -> entry), written now, not held; an id is given
+        once (here or to :meth:`finish`)."""
+        if self.failed or self.entries is None:
+            return
+        try:
+            handle = self.entries[1]
+            for article_id, entry in entries.items():
+                handle.write(", " if self.n_entries else "")
+                handle.write(_entry_json(article_id, entry))
+                self.n_entries += 1
+        except (OSError, ValueError, TypeError) as exc:
+            self._fail(exc)
+
     def abort(self) -> None:
         """Close and remove the temporary streams (nothing is stored)."""
+        if self.entries is not None:
+            with contextlib.suppress(Exception):
+                self.entries[1].close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.entries[0])
+            self.entries = None
         for tmp, handle, writer, _ in self.sections.values():
             with contextlib.suppress(Exception):
                 if writer is not None:
@@ -232,14 +258,17 @@ class PackWriter:
         self.sections = {}
 
     def finish(self, entries: Mapping[str, dict[str, Any]]) -> None:
-        """Join the streams into one pack with ``entries`` and remove every other pack."""
-        if self.failed:
+        """Join the streams into one pack with ``entries`` (after those of
+        :meth:`add_entries`) and remove every other pack."""
+        self.add_entries(entries)
+        if self.failed or self.entries is None:
             return
         folder = self.packs.folder
         try:
             for _, handle, writer, _ in self.sections.values():
                 writer.close()
                 handle.close()
+            self.entries[1].close()
             fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=folder)
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -262,12 +291,25 @@ class PackWriter:
                         "format": FORMAT,
                         "fingerprint": self.packs.fingerprint,
                         "tables": sections,
-                        "entries": dict(entries),
+                        "entries": {},
                     }
-                    raw = json.dumps(meta, ensure_ascii=True, allow_nan=False).encode("ascii")
-                    meta_digest = hashlib.sha256(raw)
-                    out.write(raw)
-                    out.write(_FOOTER.pack(len(raw), meta_digest.digest(), MAGIC))
+                    # The metadata as json.dumps(meta) with the entries in it, the entries
+                    # copied from their file: never all in memory.
+                    head = json.dumps(meta, ensure_ascii=True, allow_nan=False)
+                    assert head.endswith("{}}")
+                    meta_digest = hashlib.sha256()
+                    start = out.tell()
+
+                    def put(data: bytes) -> None:
+                        meta_digest.update(data)
+                        out.write(data)
+
+                    put(head[: -len("}}")].encode("ascii"))
+                    with open(self.entries[0], "rb") as source:
+                        while block := source.read(1 << 20):
+                            put(block)
+                    put(b"}}")
+                    out.write(_FOOTER.pack(out.tell() - start, meta_digest.digest(), MAGIC))
                 path = folder / f"{meta_digest.hexdigest()[:32]}{SUFFIX}"
                 os.replace(tmp, path)
             except BaseException:
@@ -278,12 +320,18 @@ class PackWriter:
                 if other != path:
                     with contextlib.suppress(FileNotFoundError):
                         other.unlink()
-            self.packs.stats.stored = len(entries)
+            self.packs.stats.stored = self.n_entries
         except (OSError, pa.ArrowException, ValueError) as exc:
             self.packs.stats.write_error = str(exc)
             log.debug("article cache: not written: %s", exc)
         finally:
             self.abort()
+
+
+def _entry_json(article_id: str, entry: dict[str, Any]) -> str:
+    """``"id": {...}`` as json.dumps writes a member of the metadata's entries."""
+    member = json.dumps({article_id: entry}, ensure_ascii=True, allow_nan=False)
+    return member[1:-1]
 
 
 def clear_folder(folder: Path) -> tuple[int, int]:
