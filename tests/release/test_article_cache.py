@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ import pytest
 
 from helpers import copy_project, record_made, run_cli
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+from sahelwire.io import article_packs
 from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -179,11 +181,14 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
 
 
-def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(tmp_path: Path) -> None:
+def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The writer keeps no rows and no entries: each piece goes to its table's temporary
     # stream at once, the entries to theirs, and finish joins them into one verified pack
     # (the cold build of a large corpus would otherwise hold every article's rows and
     # entries until the end).
+    monkeypatch.setattr(article_packs, "BLOCK_ROWS", 3)  # a block per piece
     schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
     packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
     writer = packs.writer()
@@ -204,13 +209,66 @@ def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(tmp_path: Path) -
     writer.finish({"a3": entries["a3"]})
     assert list((tmp_path / "memo").glob(".pack.*.tmp")) == []
     loaded = packs.load()
-    assert loaded is not None and loaded.tables["t"].equals(pa.concat_tables(pieces))
+    assert loaded is not None and loaded.tables["t"].read_all().equals(pa.concat_tables(pieces))
     assert loaded.entries == entries and list(loaded.entries) == list(entries)
     assert packs.stats.stored == 4
     # The metadata is byte for byte what json.dumps of it whole writes.
     data = loaded.path.read_bytes()
     meta = json.loads(data[data.index(b'{"format"') : -48])
     assert json.dumps(meta).encode() in data
+
+
+def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> None:
+    """Tables are read back a block at a time as slices need them (at 1M articles the pack is
+    the whole release's per-article rows: read whole, it would be in memory); a slice across
+    blocks is the same rows; reads go on from the file as verified after another run
+    replaced the pack (its file removed)."""
+    schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
+    packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    writer = packs.writer()
+    rows = 3 * article_packs.BLOCK_ROWS + 17
+    whole = pa.table(
+        {"article_id": [f"a{i:06d}" for i in range(rows)], "n": list(range(rows))}, schema=schema
+    )
+    for at in range(0, rows, 1000):  # pieces of 1,000 rows: blocks gather them
+        writer.add("t", whole.slice(at, 1000))
+    writer.finish({})
+    loaded = packs.load()
+    assert loaded is not None
+    table = loaded.tables["t"]
+    sizes = [b - a for a, b in zip(table.starts, table.starts[1:], strict=False)]
+    assert table.num_rows == rows and len(sizes) == 3, sizes  # 5,000 + 5,000 + 2,305
+    assert all(size >= article_packs.BLOCK_ROWS for size in sizes[:-1]), sizes
+    assert table._decoded == {}  # nothing read yet
+    rng = random.Random(5)
+    for _ in range(200):
+        start = rng.randrange(rows)
+        n = rng.randrange(0, min(rows - start, 2 * article_packs.BLOCK_ROWS) + 1)
+        assert table.slice(start, n).equals(whole.slice(start, n)), (start, n)
+        assert len(table._decoded) <= article_packs.DECODED_BLOCKS
+    # Another run stores its pack and removes this one: the slices still read.
+    other = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    other.write({"t": [whole.slice(0, 5)]}, {})
+    assert not loaded.path.exists()
+    table._decoded.clear()
+    assert table.slice(rows - 20, 20).equals(whole.slice(rows - 20, 20))
+    loaded.close()
+
+
+def test_a_warm_run_that_misses_nothing_does_not_hold_the_release(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """Rows taken from the pack while nothing missed are held only up to PENDING_BYTES; past
+    it the run writes its pack as it goes (same bytes, a pack of every article)."""
+    cold = files(project, monkeypatch, cache=True)
+    monkeypatch.setattr(tables, "CHUNK_ARTICLES", 2)
+    monkeypatch.setattr(article_cache, "PENDING_BYTES", 0)
+    first = packs(project)
+    warm = files(project, monkeypatch, cache=True)
+    stats = caches[-1].stats
+    assert stats.hits == 5 and stats.misses == 0 and stats.stored == 5
+    assert packs(project) != first  # written anew while nothing missed
+    assert cold == warm == files(project, monkeypatch, cache=False)
 
 
 def test_the_article_cache_hands_each_chunks_entries_to_the_pack_writer(

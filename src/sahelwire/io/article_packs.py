@@ -2,9 +2,12 @@
 
 A build repeats, for every article, work whose result depends only on that article's inputs
 (its published rows, its adjudicated gold). A *pack* keeps those results for the articles of
-the last run: a few Arrow tables (Arrow IPC streams, zstd: smaller than lz4 and, measured,
-faster to read back), the rows of each article being one range per table, plus per-article
-metadata (JSON), then a footer with the metadata's sha256. Each article's entry records the *key* it was made under: a sha256 of exactly what
+the last run: a few Arrow tables, the rows of each article being one range per table, plus
+per-article metadata (JSON), then a footer with the metadata's sha256. Each table is a run of
+*blocks*, each a small Arrow IPC stream (zstd: smaller than lz4 and, measured, faster to read
+back) of the rows one piece held when it was written; the metadata lists every block's place
+and rows, so a run reads back the blocks it uses, when it uses them (:class:`PackTable`), and
+never the whole pack: at 1M articles the pack is the whole release's per-article rows. Each article's entry records the *key* it was made under: a sha256 of exactly what
 its result depends on (the caller's fingerprint of code, taxonomy and schemas, and the
 article's own inputs). An entry is used only when its key equals the key of the current
 inputs.
@@ -19,6 +22,7 @@ file renamed into place, so readers see a whole pack or none.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -27,6 +31,7 @@ import os
 import struct
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +42,7 @@ import pyarrow.ipc as ipc
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: tables as blocks read on use (1: one stream per table, read whole)
 MAGIC = b"SWARTPK1"
 # Footer: metadata length (u64, little-endian), metadata sha256 (32 bytes), MAGIC.
 _FOOTER = struct.Struct("<Q32s8s")
@@ -55,13 +60,88 @@ class BadPack(ValueError):
     """A pack that is not a sound one of this fingerprint and schema: ignored."""
 
 
+# Blocks of one table kept decoded by PackTable (runs read a pack nearly in order: a few
+# behind the one in use cover a chunk whose articles moved between splits or chunks).
+DECODED_BLOCKS = 8
+# Rows per block written (PackWriter): pieces are gathered up to it, so a block's stream
+# header is a small share of it and a read decodes a bounded amount.
+BLOCK_ROWS = 4096
+# Bytes read per step when a pack's sha256s are checked (never the whole file at once).
+HASH_BLOCK = 1 << 24
+
+
+class PackTable:
+    """One table of a verified pack, read a block at a time as :meth:`slice` needs it.
+
+    Blocks are read with plain file reads (not a memory map, whose pages would count in the
+    process's resident memory) from the pack's file as opened when it was verified (another
+    run may replace the pack and remove this file meanwhile), and the last
+    :data:`DECODED_BLOCKS` are kept decoded.
+    """
+
+    def __init__(self, file: Any, offset: int, blocks: Sequence[Sequence[int]]) -> None:
+        self.file = file
+        self.places = [(offset + int(at), int(length)) for at, length, _ in blocks]
+        self.starts = [0]  # the first row of each block, then the table's length
+        for _, _, rows in blocks:
+            self.starts.append(self.starts[-1] + int(rows))
+        self.num_rows = self.starts[-1]
+        self._decoded: OrderedDict[int, pa.Table] = OrderedDict()
+
+    def _block(self, i: int) -> pa.Table:
+        table = self._decoded.pop(i, None)
+        if table is None:
+            at, length = self.places[i]
+            table = ipc.open_stream(
+                pa.py_buffer(os.pread(self.file.fileno(), length, at))
+            ).read_all()
+        self._decoded[i] = table
+        while len(self._decoded) > DECODED_BLOCKS:
+            self._decoded.popitem(last=False)
+        return table
+
+    def schema(self) -> pa.Schema:
+        """The first block's schema (its stream's header: no rows decoded)."""
+        at, length = self.places[0]
+        return ipc.open_stream(pa.py_buffer(os.pread(self.file.fileno(), length, at))).schema
+
+    def slice(self, start: int, length: int) -> pa.Table:
+        """Rows ``start`` to ``start + length`` (within the table) as one table."""
+        first = bisect.bisect_right(self.starts, start) - 1
+        parts: list[pa.Table] = []
+        at, left = start, length
+        i = max(first, 0)
+        while left > 0:
+            block = self._block(i)
+            lo = at - self.starts[i]
+            part = block.slice(lo, min(left, block.num_rows - lo))
+            parts.append(part)
+            at += part.num_rows
+            left -= part.num_rows
+            i += 1
+        if not parts:
+            return self._block(0).slice(0, 0) if self.places else pa.table({})
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def read_all(self) -> pa.Table:
+        """The whole table (tests)."""
+        return pa.concat_tables([self._block(i) for i in range(len(self.places))])
+
+
 @dataclass
 class LoadedPack:
-    """A verified pack: its tables and, per article, its entry (key, row ranges, extra)."""
+    """A verified pack: its tables (read on use) and, per article, its entry (key, row
+    ranges, extra)."""
 
     path: Path
-    tables: dict[str, pa.Table]
+    tables: dict[str, PackTable]
     entries: dict[str, dict[str, Any]]
+    file: Any = None  # open while tables are read from it
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 @dataclass
@@ -75,25 +155,54 @@ class MemoStats:
     write_error: str | None = None
 
 
+def _sha256(source: Any, offset: int, length: int) -> str:
+    digest = hashlib.sha256()
+    source.seek(offset)
+    while length > 0:
+        block = source.read(min(HASH_BLOCK, length))
+        if not block:
+            break
+        digest.update(block)
+        length -= len(block)
+    return digest.hexdigest()
+
+
 def _read_pack(path: Path, fingerprint: str, schemas: Mapping[str, pa.Schema]) -> LoadedPack:
-    data = path.read_bytes()
-    size = len(data)
+    source = open(path, "rb")  # noqa: SIM115 (kept open for the tables: PackTable)
+    try:
+        pack = _verified(path, source, fingerprint, schemas)
+    except BaseException:
+        source.close()
+        raise
+    if not pack.tables:
+        source.close()
+    else:
+        pack.file = source
+    return pack
+
+
+def _verified(
+    path: Path, source: Any, fingerprint: str, schemas: Mapping[str, pa.Schema]
+) -> LoadedPack:
+    size = os.fstat(source.fileno()).st_size
     if size < _FOOTER.size:
         raise BadPack("shorter than its footer (truncated)")
-    length, digest, magic = _FOOTER.unpack(data[size - _FOOTER.size :])
+    source.seek(size - _FOOTER.size)
+    length, digest, magic = _FOOTER.unpack(source.read(_FOOTER.size))
     if magic != MAGIC:
         raise BadPack("no pack footer (truncated or not a pack)")
     end = size - _FOOTER.size - length
     if end < 0:
         raise BadPack("metadata longer than the file")
-    raw = data[end : size - _FOOTER.size]
+    source.seek(end)
+    raw = source.read(length)
     if hashlib.sha256(raw).digest() != digest:
         raise BadPack("metadata does not match its sha256 (corrupt)")
     meta = json.loads(raw)
+    del raw
     if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
         raise BadPack("another format, code, taxonomy or schema (foreign or stale)")
-    tables: dict[str, pa.Table] = {}
-    view = memoryview(data)
+    tables: dict[str, PackTable] = {}
     for name, schema in schemas.items():
         section = meta["tables"].get(name)
         if section is None:
@@ -101,12 +210,21 @@ def _read_pack(path: Path, fingerprint: str, schemas: Mapping[str, pa.Schema]) -
         lo, n = int(section["offset"]), int(section["length"])
         if not 0 <= lo <= lo + n <= end:
             raise BadPack(f"the {name} table lies outside the file")
-        chunk = view[lo : lo + n]
-        if hashlib.sha256(chunk).hexdigest() != section["sha256"]:
+        if _sha256(source, lo, n) != section["sha256"]:
             raise BadPack(f"the {name} table does not match its sha256 (corrupt)")
-        table = ipc.open_stream(pa.py_buffer(chunk)).read_all()
-        if not table.schema.equals(schema) or table.num_rows != section["rows"]:
-            raise BadPack(f"the {name} table has another schema or length")
+        blocks = section["blocks"]
+        at = 0
+        for block_at, block_length, _ in blocks:
+            if block_at != at or block_length <= 0:
+                raise BadPack(f"the {name} table's blocks do not tile it")
+            at += block_length
+        if at != n:
+            raise BadPack(f"the {name} table's blocks do not tile it")
+        table = PackTable(source, lo, blocks)
+        if table.num_rows != section["rows"]:
+            raise BadPack(f"the {name} table has another length")
+        if blocks and not table.schema().equals(schema):
+            raise BadPack(f"the {name} table has another schema")
         tables[name] = table
     entries = meta["entries"]
     for entry in entries.values():
@@ -172,21 +290,38 @@ class ArticlePacks:
         return PackWriter(self)
 
 
+@dataclass
+class _Section:
+    """A table of the pack being written: its temporary file of blocks."""
+
+    tmp: str
+    handle: Any
+    blocks: list[list[int]] = field(default_factory=list)  # [offset, length, rows] each
+    size: int = 0
+    rows: int = 0
+    waiting: list[pa.Table] = field(default_factory=list)  # pieces not yet in a block
+
+    @property
+    def waiting_rows(self) -> int:
+        return sum(t.num_rows for t in self.waiting)
+
+
 class PackWriter:
     """One pack, its tables written piece by piece as a run produces them.
 
-    Each table goes to its own temporary IPC stream in the folder as pieces arrive, so a run
-    never holds the rows it stores (a cold build of a large corpus would otherwise keep every
-    article's rows until the end); so do the entries given to :meth:`add_entries` (as JSON
-    text: at 1M articles, held as dicts until the end, they were ≈0.9 GB). :meth:`finish`
-    joins the streams into the pack. Never raises: a pack that cannot be written is skipped
-    (``stats.write_error``).
+    Each table goes to its own temporary file in the folder as pieces arrive, a block of at
+    least :data:`BLOCK_ROWS` rows at a time, so a run never holds the rows it stores (a cold
+    build of a large corpus would otherwise keep every article's rows until the end); so do
+    the entries given to :meth:`add_entries` (as JSON text: at 1M articles, held as dicts
+    until the end, they were ≈0.9 GB). :meth:`finish` joins the files into the pack. Never
+    raises: a pack that cannot be written is skipped (``stats.write_error``).
     """
 
     def __init__(self, packs: ArticlePacks) -> None:
         self.packs = packs
         self.failed = False
-        self.sections: dict[str, tuple[str, Any, Any, int]] = {}  # name -> tmp, file, writer, rows
+        self.sections: dict[str, _Section] = {}
+        self.options = ipc.IpcWriteOptions(compression="zstd")
         self.entries: tuple[str, Any] | None = None  # the streamed entries' temporary file
         self.n_entries = 0
         try:
@@ -198,13 +333,9 @@ class PackWriter:
                         leftover.unlink()
             fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
             self.entries = (tmp, os.fdopen(fd, "w", encoding="ascii"))
-            options = ipc.IpcWriteOptions(compression="zstd")
-            for name, schema in packs.schemas.items():
+            for name in packs.schemas:
                 fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
-                handle = os.fdopen(fd, "wb")
-                self.sections[name] = (tmp, handle, None, 0)  # removed by abort if next fails
-                writer = ipc.new_stream(handle, schema, options=options)
-                self.sections[name] = (tmp, handle, writer, 0)
+                self.sections[name] = _Section(tmp, os.fdopen(fd, "wb"))
         except (OSError, pa.ArrowException, ValueError) as exc:
             self._fail(exc)
 
@@ -215,15 +346,33 @@ class PackWriter:
         self.abort()
 
     def add(self, name: str, piece: pa.Table) -> None:
-        if self.failed:
+        if self.failed or not piece.num_rows:
             return
-        tmp, handle, writer, rows = self.sections[name]
+        section = self.sections[name]
+        section.waiting.append(piece)
+        if section.waiting_rows >= BLOCK_ROWS:
+            self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        """The waiting pieces of table ``name`` as one block (one small IPC stream)."""
+        if self.failed or not self.sections[name].waiting:
+            return
+        section = self.sections[name]
         try:
-            writer.write_table(piece)
+            sink = pa.BufferOutputStream()
+            with ipc.new_stream(sink, self.packs.schemas[name], options=self.options) as writer:
+                for piece in section.waiting:
+                    writer.write_table(piece)
+            data = sink.getvalue()
+            section.handle.write(data)
         except (OSError, pa.ArrowException, ValueError) as exc:
             self._fail(exc)
             return
-        self.sections[name] = (tmp, handle, writer, rows + piece.num_rows)
+        rows = section.waiting_rows
+        section.blocks.append([section.size, data.size, rows])
+        section.size += data.size
+        section.rows += rows
+        section.waiting = []
 
     def add_entries(self, entries: Mapping[str, dict[str, Any]]) -> None:
         """Entries of the pack (article id -> entry), written now, not held; an id is given
@@ -247,37 +396,35 @@ class PackWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.entries[0])
             self.entries = None
-        for tmp, handle, writer, _ in self.sections.values():
+        for section in self.sections.values():
             with contextlib.suppress(Exception):
-                if writer is not None:
-                    writer.close()
-            with contextlib.suppress(Exception):
-                handle.close()
+                section.handle.close()
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(section.tmp)
         self.sections = {}
 
     def finish(self, entries: Mapping[str, dict[str, Any]]) -> None:
         """Join the streams into one pack with ``entries`` (after those of
         :meth:`add_entries`) and remove every other pack."""
         self.add_entries(entries)
+        for name in self.packs.schemas:
+            self._flush(name)
         if self.failed or self.entries is None:
             return
         folder = self.packs.folder
         try:
-            for _, handle, writer, _ in self.sections.values():
-                writer.close()
-                handle.close()
+            for section in self.sections.values():
+                section.handle.close()
             self.entries[1].close()
             fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=folder)
             try:
                 with os.fdopen(fd, "wb") as out:
                     sections: dict[str, Any] = {}
                     for name in self.packs.schemas:
-                        part, _, _, rows = self.sections[name]
+                        section = self.sections[name]
                         digest = hashlib.sha256()
                         offset = out.tell()
-                        with open(part, "rb") as source:
+                        with open(section.tmp, "rb") as source:
                             while block := source.read(1 << 20):
                                 digest.update(block)
                                 out.write(block)
@@ -285,7 +432,8 @@ class PackWriter:
                             "offset": offset,
                             "length": out.tell() - offset,
                             "sha256": digest.hexdigest(),
-                            "rows": rows,
+                            "rows": section.rows,
+                            "blocks": section.blocks,
                         }
                     meta = {
                         "format": FORMAT,

@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 
 GOLD_FRAMES = ("regions", "relations", "choices", "status")
+# Rows taken from the loaded pack held while no article has missed: past this, the run
+# writes its pack as it goes even if nothing missed (a warm run of 1M articles that changed
+# nothing would otherwise hold every article's rows, the whole release, to the end).
+PENDING_BYTES = 256 << 20
 
 
 def cache_folder(paths: ProjectPaths) -> Path:
@@ -96,8 +100,9 @@ class ArticleRowCache:
         self.pack: LoadedPack | None = None
         self.keys: dict[str, str] = {}
         self.names: list[str] = []  # the configs whose rows are memoised
-        # Pieces taken from the loaded pack before the first miss (zero-copy slices of it):
-        # written only if a miss makes a new pack necessary, then as they come.
+        # Pieces taken from the loaded pack before the first miss: written only if a miss
+        # makes a new pack necessary, then as they come, or once they pass PENDING_BYTES (a
+        # run that misses nothing would otherwise hold the whole release's rows).
         self.pending: dict[str, list[pa.Table]] = {}
         self.writer: PackWriter | None = None
         self.new_rows: dict[str, int] = {}
@@ -174,7 +179,9 @@ class ArticleRowCache:
         misses = [art for art in inputs.articles if entries[art.id] is None]
         self.packs.stats.hits += len(inputs.articles) - len(misses)
         self.packs.stats.misses += len(misses)
-        if misses and self.writer is None:
+        if self.writer is None and (
+            misses or sum(t.nbytes for kept in self.pending.values() for t in kept) > PENDING_BYTES
+        ):
             # This run stores a new pack: from here on each piece is written as it comes.
             self.writer = self.packs.writer()
             for name, kept in self.pending.items():
@@ -230,7 +237,9 @@ class ArticleRowCache:
                     else:
                         runs.append((source, start, n))
                 pieces = [
-                    source if (start == 0 and n == source.num_rows) else source.slice(start, n)
+                    source
+                    if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
+                    else source.slice(start, n)
                     for source, start, n in runs
                     if n
                 ]
@@ -270,4 +279,6 @@ class ArticleRowCache:
         self.writer = None
         self.pending = {}
         self.new_entries = {}
+        if self.pack is not None:
+            self.pack.close()
         self.pack = None
