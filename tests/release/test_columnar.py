@@ -90,11 +90,23 @@ def span_inputs(paths: ProjectPaths) -> ReleaseInputs:
 
 
 def span_tables(
-    gold: Any, articles: list[Article], splits: dict[str, str]
+    gold: Any, articles: list[Article], splits: dict[str, str], **options: Any
 ) -> dict[str, dict[str, pa.Table]]:
-    """The span configs whole, as DuckDB's pieces concatenated."""
-    pieces = duckdb_span_pieces(gold, articles, splits, SHAPES.taxonomy, SPAN_SCHEMAS)
+    """The span configs whole, as DuckDB's pieces (``options``: duckdb_span_pieces's)
+    concatenated."""
+    pieces = duckdb_span_pieces(gold, articles, splits, SHAPES.taxonomy, SPAN_SCHEMAS, **options)
     return whole_span_tables(pieces, SPAN_SCHEMAS)
+
+
+def assert_same_tables(
+    got: dict[str, dict[str, pa.Table]], want: dict[str, dict[str, pa.Table]]
+) -> None:
+    """Every span config and split: the same rows and the same Parquet bytes."""
+    for config in SPAN_CONFIGS:
+        for split in SPLITS:
+            g, w = got[config][split], want[config][split]
+            assert g.to_pylist() == w.to_pylist(), (config, split)
+            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
 
 
 def random_slices(table: pa.Table, rng: random.Random) -> list[pa.Table]:
@@ -114,10 +126,8 @@ def assert_same_span_tables(inputs: ReleaseInputs) -> dict[str, dict[str, pa.Tab
     assert list(got) == list(SPAN_CONFIGS)
     for config in SPAN_CONFIGS:
         for split in SPLITS:
-            g, w = got[config][split], want[config][split]
-            assert g.schema == w.schema, (config, split)
-            assert g.to_pylist() == w.to_pylist(), (config, split)
-            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+            assert got[config][split].schema == want[config][split].schema, (config, split)
+    assert_same_tables(got, want)
     return got
 
 
@@ -371,11 +381,7 @@ def test_the_span_tables_do_not_depend_on_the_engines_arrow_chunking() -> None:
     finally:
         con.close()
     assert len(cut) == 4 and min(cut) > 1  # mentions, events + arguments, quantities
-    for config in SPAN_CONFIGS:
-        for split in SPLITS:
-            g, w = got[config][split], whole[config][split]
-            assert g.to_pylist() == w.to_pylist(), (config, split)
-            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    assert_same_tables(got, whole)
 
 
 @pytest.mark.parametrize("seed", [3, 5])
@@ -440,10 +446,7 @@ def test_span_pieces_hold_whole_articles_and_make_the_whole_tables() -> None:
             ids = set(piece["article_id"].to_pylist())
             assert not ids & seen, config
             seen |= ids
-        for split in SPLITS:
-            g, w = got[config][split], whole[config][split]
-            assert g.to_pylist() == w.to_pylist(), (config, split)
-            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    assert_same_tables(got, whole)
 
 
 @pytest.mark.parametrize("range_articles", [1, 2])
@@ -466,12 +469,7 @@ def test_span_sql_a_range_of_articles_at_a_time_gives_the_whole_tables(
         )
     )
     assert len(pieces) > len(SPAN_CONFIGS) * len(SPLITS)  # ranges, not one query
-    got = whole_span_tables(pieces, SPAN_SCHEMAS)
-    for config in SPAN_CONFIGS:
-        for split in SPLITS:
-            g, w = got[config][split], whole[config][split]
-            assert g.to_pylist() == w.to_pylist(), (config, split)
-            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    assert_same_tables(whole_span_tables(pieces, SPAN_SCHEMAS), whole)
 
 
 @pytest.mark.parametrize("on_disk", [False, True])
@@ -500,18 +498,9 @@ def test_span_sql_ranges_only_the_annotated_articles(
         return pieces(run, *args, **kwargs)
 
     monkeypatch.setattr(columnar_spans, "sql_span_pieces", counted)
-    got = whole_span_tables(
-        duckdb_span_pieces(
-            gold, inputs.articles, inputs.splits, SHAPES.taxonomy, SPAN_SCHEMAS, range_articles=1
-        ),
-        SPAN_SCHEMAS,
-    )
+    got = span_tables(gold, inputs.articles, inputs.splits, range_articles=1)
     assert len(queries) == len(with_gold)
-    for config in SPAN_CONFIGS:
-        for split in SPLITS:
-            g, w = got[config][split], whole[config][split]
-            assert g.to_pylist() == w.to_pylist(), (config, split)
-            assert parquet_bytes(g) == parquet_bytes(w), (config, split)
+    assert_same_tables(got, whole)
 
 
 def test_span_sql_out_of_memory_says_what_and_how_to_raise_it(tmp_path: Path) -> None:
@@ -519,16 +508,8 @@ def test_span_sql_out_of_memory_says_what_and_how_to_raise_it(tmp_path: Path) ->
     naming the span configs and the setting; its spill folder is removed."""
     inputs = span_inputs(PATHS)
     with pytest.raises(EngineOutOfMemory, match=r"for the span configs.*SAHELWIRE_DUCKDB_MEMORY"):
-        list(
-            duckdb_span_pieces(
-                inputs.gold,
-                inputs.articles,
-                inputs.splits,
-                SHAPES.taxonomy,
-                SPAN_SCHEMAS,
-                spill_dir=tmp_path,
-                memory_limit="1MB",
-            )
+        span_tables(
+            inputs.gold, inputs.articles, inputs.splits, spill_dir=tmp_path, memory_limit="1MB"
         )
     assert list(tmp_path.iterdir()) == []
 
