@@ -15,6 +15,7 @@ computed again; ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class ErrorClassCache:
     def start(self) -> None:
         pack = self.packs.load()
         self._had_pack = pack is not None
-        self._entries: dict[str, Any] = pack.entries if pack is not None else {}
+        self._entries: Mapping[str, Any] = pack.entries if pack is not None else {}
         self._new: dict[str, dict[str, Any]] = {}
 
     def contribution(self, article: str, docs: Docs, taxonomy: Taxonomy) -> dict[str, Any]:

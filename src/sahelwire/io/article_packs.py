@@ -32,12 +32,14 @@ import struct
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class BadPack(ValueError):
 # Blocks of one table kept decoded by PackTable (runs read a pack nearly in order: a few
 # behind the one in use cover a chunk whose articles moved between splits or chunks).
 DECODED_BLOCKS = 8
+# The section of a pack that holds its entries (PackWriter; "entry_table" in the metadata).
+ENTRIES = "__entries__"
 # Rows per block written (PackWriter): pieces are gathered up to it, so a block's stream
 # header is a small share of it and a read decodes a bounded amount.
 BLOCK_ROWS = 4096
@@ -79,8 +83,11 @@ class PackTable:
     :data:`DECODED_BLOCKS` are kept decoded.
     """
 
-    def __init__(self, file: Any, offset: int, blocks: Sequence[Sequence[int]]) -> None:
+    def __init__(
+        self, file: Any, offset: int, blocks: Sequence[Sequence[int]], schema: pa.Schema
+    ) -> None:
         self.file = file
+        self.declared = schema
         self.places = [(offset + int(at), int(length)) for at, length, _ in blocks]
         self.starts = [0]  # the first row of each block, then the table's length
         for _, _, rows in blocks:
@@ -120,12 +127,101 @@ class PackTable:
             left -= part.num_rows
             i += 1
         if not parts:
-            return self._block(0).slice(0, 0) if self.places else pa.table({})
+            return self.declared.empty_table()
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
     def read_all(self) -> pa.Table:
-        """The whole table (tests)."""
-        return pa.concat_tables([self._block(i) for i in range(len(self.places))])
+        """The whole table."""
+        blocks = [self._block(i) for i in range(len(self.places))]
+        return pa.concat_tables(blocks) if blocks else self.declared.empty_table()
+
+
+class _Strings:
+    """A string column read by index without a pyarrow scalar per read (≈20 µs each): the
+    offsets as NumPy and the bytes as a memoryview."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        array = column.cast(pa.large_string()).combine_chunks()
+        if array.null_count:
+            raise BadPack("an entry has no key or no extra")
+        _, offsets, data = array.buffers()
+        self._offsets = np.frombuffer(offsets, dtype=np.int64)[
+            array.offset : array.offset + len(array) + 1
+        ]
+        self._data = memoryview(data) if data is not None else memoryview(b"")
+
+    def __getitem__(self, i: int) -> str:
+        return str(self._data[self._offsets[i] : self._offsets[i + 1]], "utf-8")
+
+
+class PackEntries(Mapping[str, dict[str, Any]]):
+    """A verified pack's entries, article id -> entry, kept as Arrow columns (one row per
+    article) and made into a dict only when asked for: at 1M articles, as dicts they were
+    ≈0.9 GB."""
+
+    def __init__(self, table: pa.Table, names: Sequence[str]) -> None:
+        self.names = list(names)  # the tables whose row ranges the entries give
+        ids = table.column("article_id").to_pylist()
+        self._row = dict(zip(ids, range(len(ids)), strict=True))
+        if len(self._row) != len(ids):
+            raise BadPack("an article has two entries")
+        # One chunk per column and the ranges as NumPy (null: -1): a lookup indexes them
+        # (a one-row slice of the table made into a dict took ≈200 µs; 1M lookups a build).
+        self._key = _Strings(table.column("key"))
+        self._extra = _Strings(table.column("extra"))
+        self._ranges = {
+            name: (
+                table.column(f"{name}.start").fill_null(-1).to_numpy(),
+                table.column(f"{name}.length").fill_null(-1).to_numpy(),
+            )
+            for name in self.names
+        }
+
+    def __getitem__(self, article_id: str) -> dict[str, Any]:
+        i = self._row[article_id]
+        entry: dict[str, Any] = json.loads(self._extra[i])
+        entry["key"] = self._key[i]
+        entry["rows"] = {
+            name: [int(starts[i]), int(lengths[i])]
+            for name, (starts, lengths) in self._ranges.items()
+            if starts[i] >= 0
+        }
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+
+def entry_schema(names: Sequence[str]) -> pa.Schema:
+    """The entries' columns: the id, the key, the row range in each table (null: none), the
+    rest of the entry as JSON."""
+    fields = [("article_id", pa.string()), ("key", pa.string())]
+    for name in names:
+        fields += [(f"{name}.start", pa.int64()), (f"{name}.length", pa.int64())]
+    return pa.schema([*fields, ("extra", pa.string())])
+
+
+def entry_rows(entries: Mapping[str, dict[str, Any]], names: Sequence[str]) -> pa.Table:
+    """``entries`` as a table of :func:`entry_schema` (an entry's rows must name tables of
+    ``names``; ValueError otherwise)."""
+    columns: dict[str, list[Any]] = {f.name: [] for f in entry_schema(names)}
+    for article_id, entry in entries.items():
+        rows = entry.get("rows", {})
+        unknown = set(rows) - set(names)
+        if unknown:
+            raise ValueError(f"entry {article_id!r} gives rows of no table: {sorted(unknown)}")
+        columns["article_id"].append(article_id)
+        columns["key"].append(entry["key"])
+        for name in names:
+            lo, n = rows.get(name, (None, None))
+            columns[f"{name}.start"].append(lo)
+            columns[f"{name}.length"].append(n)
+        extra = {k: v for k, v in entry.items() if k not in ("key", "rows")}
+        columns["extra"].append(json.dumps(extra, ensure_ascii=True, allow_nan=False))
+    return pa.table(columns, schema=entry_schema(names))
 
 
 @dataclass
@@ -135,7 +231,7 @@ class LoadedPack:
 
     path: Path
     tables: dict[str, PackTable]
-    entries: dict[str, dict[str, Any]]
+    entries: Mapping[str, dict[str, Any]]
     file: Any = None  # open while tables are read from it
 
     def close(self) -> None:
@@ -207,31 +303,50 @@ def _verified(
         section = meta["tables"].get(name)
         if section is None:
             raise BadPack(f"no {name} table")
-        lo, n = int(section["offset"]), int(section["length"])
-        if not 0 <= lo <= lo + n <= end:
-            raise BadPack(f"the {name} table lies outside the file")
-        if _sha256(source, lo, n) != section["sha256"]:
-            raise BadPack(f"the {name} table does not match its sha256 (corrupt)")
-        blocks = section["blocks"]
-        at = 0
-        for block_at, block_length, _ in blocks:
-            if block_at != at or block_length <= 0:
-                raise BadPack(f"the {name} table's blocks do not tile it")
-            at += block_length
-        if at != n:
-            raise BadPack(f"the {name} table's blocks do not tile it")
-        table = PackTable(source, lo, blocks)
-        if table.num_rows != section["rows"]:
-            raise BadPack(f"the {name} table has another length")
-        if blocks and not table.schema().equals(schema):
-            raise BadPack(f"the {name} table has another schema")
-        tables[name] = table
-    entries = meta["entries"]
-    for entry in entries.values():
-        for name, (lo, n) in entry["rows"].items():
-            if name not in tables or not 0 <= lo <= lo + n <= tables[name].num_rows:
-                raise BadPack(f"an entry's {name} rows lie outside the table")
-    return LoadedPack(path, tables, entries)
+        tables[name] = _section(source, section, end, schema, f"the {name} table")
+    names = list(schemas)
+    entry_table = _section(
+        source, meta["entry_table"], end, entry_schema(names), "the entries"
+    ).read_all()
+    for name in names:
+        lo, n = entry_table.column(f"{name}.start"), entry_table.column(f"{name}.length")
+        given = pc.is_valid(lo)
+        if not pc.all(pc.equal(given, pc.is_valid(n)), min_count=0).as_py():
+            raise BadPack(f"an entry's {name} rows lie outside the table")
+        lo, n = pc.filter(lo, given), pc.filter(n, given)
+        inside = pc.and_(
+            pc.and_(pc.greater_equal(lo, 0), pc.greater_equal(n, 0)),
+            pc.less_equal(pc.add(lo, n), tables[name].num_rows),
+        )
+        if not pc.all(inside, min_count=0).as_py():
+            raise BadPack(f"an entry's {name} rows lie outside the table")
+    return LoadedPack(path, tables, PackEntries(entry_table, names))
+
+
+def _section(
+    source: Any, section: Mapping[str, Any], end: int, schema: pa.Schema, what: str
+) -> PackTable:
+    """The table a metadata section describes, its bytes checked against their sha256 and
+    its blocks against the section (``end``: where the tables' part of the file ends)."""
+    lo, n = int(section["offset"]), int(section["length"])
+    if not 0 <= lo <= lo + n <= end:
+        raise BadPack(f"{what} lies outside the file")
+    if _sha256(source, lo, n) != section["sha256"]:
+        raise BadPack(f"{what} does not match its sha256 (corrupt)")
+    blocks = section["blocks"]
+    at = 0
+    for block_at, block_length, _ in blocks:
+        if block_at != at or block_length <= 0:
+            raise BadPack(f"{what}: its blocks do not tile it")
+        at += block_length
+    if at != n:
+        raise BadPack(f"{what}: its blocks do not tile it")
+    table = PackTable(source, lo, blocks, schema)
+    if table.num_rows != section["rows"]:
+        raise BadPack(f"{what} has another length")
+    if blocks and not table.schema().equals(schema):
+        raise BadPack(f"{what} has another schema")
+    return table
 
 
 class ArticlePacks:
@@ -312,7 +427,7 @@ class PackWriter:
     Each table goes to its own temporary file in the folder as pieces arrive, a block of at
     least :data:`BLOCK_ROWS` rows at a time, so a run never holds the rows it stores (a cold
     build of a large corpus would otherwise keep every article's rows until the end); so do
-    the entries given to :meth:`add_entries` (as JSON text: at 1M articles, held as dicts
+    the entries given to :meth:`add_entries` (one more table: at 1M articles, held as dicts
     until the end, they were ≈0.9 GB). :meth:`finish` joins the files into the pack. Never
     raises: a pack that cannot be written is skipped (``stats.write_error``).
     """
@@ -320,10 +435,9 @@ class PackWriter:
     def __init__(self, packs: ArticlePacks) -> None:
         self.packs = packs
         self.failed = False
-        self.sections: dict[str, _Section] = {}
+        self.sections: dict[str, _Section] = {}  # the tables', then ENTRIES
+        self.schemas = {**packs.schemas, ENTRIES: entry_schema(list(packs.schemas))}
         self.options = ipc.IpcWriteOptions(compression="zstd")
-        self.entries: tuple[str, Any] | None = None  # the streamed entries' temporary file
-        self.n_entries = 0
         try:
             packs.folder.mkdir(parents=True, exist_ok=True)
             for leftover in packs.folder.glob(".pack.*.tmp"):
@@ -331,9 +445,7 @@ class PackWriter:
                 if leftover.stat().st_mtime < time.time() - 3600:
                     with contextlib.suppress(FileNotFoundError):
                         leftover.unlink()
-            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
-            self.entries = (tmp, os.fdopen(fd, "w", encoding="ascii"))
-            for name in packs.schemas:
+            for name in self.schemas:
                 fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=packs.folder)
                 self.sections[name] = _Section(tmp, os.fdopen(fd, "wb"))
         except (OSError, pa.ArrowException, ValueError) as exc:
@@ -360,7 +472,7 @@ class PackWriter:
         section = self.sections[name]
         try:
             sink = pa.BufferOutputStream()
-            with ipc.new_stream(sink, self.packs.schemas[name], options=self.options) as writer:
+            with ipc.new_stream(sink, self.schemas[name], options=self.options) as writer:
                 for piece in section.waiting:
                     writer.write_table(piece)
             data = sink.getvalue()
@@ -375,27 +487,20 @@ class PackWriter:
         section.waiting = []
 
     def add_entries(self, entries: Mapping[str, dict[str, Any]]) -> None:
-        """Entries of the pack (article id -> entry), written now, not held; an id is given
-        once (here or to :meth:`finish`)."""
-        if self.failed or self.entries is None:
+        """Entries of the pack (article id -> entry: ``key``, ``rows`` (table -> [first
+        row, rows]) and anything JSON), written as they come, not held; an id is given once
+        (here or to :meth:`finish`)."""
+        if self.failed or not entries:
             return
         try:
-            handle = self.entries[1]
-            for article_id, entry in entries.items():
-                handle.write(", " if self.n_entries else "")
-                handle.write(_entry_json(article_id, entry))
-                self.n_entries += 1
-        except (OSError, ValueError, TypeError) as exc:
+            rows = entry_rows(entries, list(self.packs.schemas))
+        except (ValueError, TypeError, KeyError) as exc:
             self._fail(exc)
+            return
+        self.add(ENTRIES, rows)
 
     def abort(self) -> None:
-        """Close and remove the temporary streams (nothing is stored)."""
-        if self.entries is not None:
-            with contextlib.suppress(Exception):
-                self.entries[1].close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.entries[0])
-            self.entries = None
+        """Close and remove the temporary files (nothing is stored)."""
         for section in self.sections.values():
             with contextlib.suppress(Exception):
                 section.handle.close()
@@ -404,23 +509,22 @@ class PackWriter:
         self.sections = {}
 
     def finish(self, entries: Mapping[str, dict[str, Any]]) -> None:
-        """Join the streams into one pack with ``entries`` (after those of
+        """Join the files into one pack with ``entries`` (after those of
         :meth:`add_entries`) and remove every other pack."""
         self.add_entries(entries)
-        for name in self.packs.schemas:
+        for name in self.schemas:
             self._flush(name)
-        if self.failed or self.entries is None:
+        if self.failed:
             return
         folder = self.packs.folder
         try:
             for section in self.sections.values():
                 section.handle.close()
-            self.entries[1].close()
             fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=folder)
             try:
                 with os.fdopen(fd, "wb") as out:
                     sections: dict[str, Any] = {}
-                    for name in self.packs.schemas:
+                    for name in self.schemas:
                         section = self.sections[name]
                         digest = hashlib.sha256()
                         offset = out.tell()
@@ -435,29 +539,17 @@ class PackWriter:
                             "rows": section.rows,
                             "blocks": section.blocks,
                         }
+                    entry_table = sections.pop(ENTRIES)
                     meta = {
                         "format": FORMAT,
                         "fingerprint": self.packs.fingerprint,
                         "tables": sections,
-                        "entries": {},
+                        "entry_table": entry_table,
                     }
-                    # The metadata as json.dumps(meta) with the entries in it, the entries
-                    # copied from their file: never all in memory.
-                    head = json.dumps(meta, ensure_ascii=True, allow_nan=False)
-                    assert head.endswith("{}}")
-                    meta_digest = hashlib.sha256()
-                    start = out.tell()
-
-                    def put(data: bytes) -> None:
-                        meta_digest.update(data)
-                        out.write(data)
-
-                    put(head[: -len("}}")].encode("ascii"))
-                    with open(self.entries[0], "rb") as source:
-                        while block := source.read(1 << 20):
-                            put(block)
-                    put(b"}}")
-                    out.write(_FOOTER.pack(out.tell() - start, meta_digest.digest(), MAGIC))
+                    raw = json.dumps(meta, ensure_ascii=True, allow_nan=False).encode("ascii")
+                    meta_digest = hashlib.sha256(raw)
+                    out.write(raw)
+                    out.write(_FOOTER.pack(len(raw), meta_digest.digest(), MAGIC))
                 path = folder / f"{meta_digest.hexdigest()[:32]}{SUFFIX}"
                 os.replace(tmp, path)
             except BaseException:
@@ -468,18 +560,12 @@ class PackWriter:
                 if other != path:
                     with contextlib.suppress(FileNotFoundError):
                         other.unlink()
-            self.packs.stats.stored = self.n_entries
+            self.packs.stats.stored = entry_table["rows"]
         except (OSError, pa.ArrowException, ValueError) as exc:
             self.packs.stats.write_error = str(exc)
             log.debug("article cache: not written: %s", exc)
         finally:
             self.abort()
-
-
-def _entry_json(article_id: str, entry: dict[str, Any]) -> str:
-    """``"id": {...}`` as json.dumps writes a member of the metadata's entries."""
-    member = json.dumps({article_id: entry}, ensure_ascii=True, allow_nan=False)
-    return member[1:-1]
 
 
 def clear_folder(folder: Path) -> tuple[int, int]:
@@ -509,7 +595,10 @@ def pack_entries(path: Path, magic: bytes = MAGIC) -> int | None:
         handle.seek(size - _FOOTER.size - length)
         raw = handle.read(length)
         if found == magic and hashlib.sha256(raw).digest() == digest:
-            return len(json.loads(raw)["entries"])
+            meta = json.loads(raw)
+            if "entry_table" in meta:  # ours (the export cache's list them in the metadata)
+                return int(meta["entry_table"]["rows"])
+            return len(meta["entries"])
     return None
 
 

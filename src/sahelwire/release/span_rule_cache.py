@@ -49,7 +49,7 @@ class SpanRuleMemo:
         # keys of every chunk so far or None once a chunk had a Problem, whether to write).
         self.deferred = False
         self._session: dict[
-            str, tuple[ArticlePacks, dict[str, Any], dict[str, Any] | None, bool]
+            str, tuple[ArticlePacks, Mapping[str, Any], dict[str, Any] | None, bool]
         ] = {}
 
     def flush(self) -> None:
@@ -80,12 +80,12 @@ class SpanRuleMemo:
     ) -> list[Problem]:
         """What ``check_regions(regions, texts, taxonomy, registries, **options)`` returns."""
         before = (0, 0)
+        entries: Mapping[str, Any] | None = None
         if kind in self._session:
             packs, entries, _, _ = self._session[kind]
             before = (packs.stats.hits, packs.stats.misses)
         else:
             packs = ArticlePacks(self.folder / kind, self.fingerprint, {})
-            entries = None
         self.stats[kind] = packs.stats
         if not regions.height:
             return check_regions(regions, texts, taxonomy, registries, **options)
