@@ -2,15 +2,17 @@
 
 A build repeats, for every article, work whose result depends only on that article's inputs
 (its published rows, its adjudicated gold). A *pack* keeps those results for the articles of
-the last run: a few Arrow tables, the rows of each article being one range per table, plus
-per-article metadata (JSON), then a footer with the metadata's sha256. Each table is a run of
-*blocks*, each a small Arrow IPC stream (zstd: smaller than lz4 and, measured, faster to read
-back) of the rows one piece held when it was written; the metadata lists every block's place
+the last run: a few Arrow tables, the rows of each article being one range per table, a
+table of *entries* (one per article: its key, its row ranges, the rest as JSON), then the
+metadata (JSON) and a footer with the metadata's sha256. Each table is a run of *blocks*,
+each a small Arrow IPC stream (zstd: smaller than lz4 and, measured, faster to read back) of
+the rows a few pieces held when they were written; the metadata lists every block's place
 and rows, so a run reads back the blocks it uses, when it uses them (:class:`PackTable`), and
-never the whole pack: at 1M articles the pack is the whole release's per-article rows. Each article's entry records the *key* it was made under: a sha256 of exactly what
-its result depends on (the caller's fingerprint of code, taxonomy and schemas, and the
-article's own inputs). An entry is used only when its key equals the key of the current
-inputs.
+never the whole pack: at 1M articles the pack is the whole release's per-article rows. The
+entries are read as columns and an entry made a dict when asked for (:class:`PackEntries`).
+Each article's entry records the *key* it was made under: a sha256 of exactly what its
+result depends on (the caller's fingerprint of code, taxonomy and schemas, and the article's
+own inputs). An entry is used only when its key equals the key of the current inputs.
 
 **Never a source of truth.** A pack is used only when its footer, metadata sha256, format
 and fingerprint hold and every table matches its sha256 and the schema asked for; anything
