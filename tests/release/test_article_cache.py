@@ -222,7 +222,7 @@ def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> 
     schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
     packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
     writer = packs.writer()
-    rows = 3 * article_packs.BLOCK_ROWS + 17
+    rows = 3 * article_packs.BLOCK_ROWS + 17  # short rows: blocks end on BLOCK_ROWS
     whole = pa.table(
         {"article_id": [f"a{i:06d}" for i in range(rows)], "n": list(range(rows))}, schema=schema
     )
@@ -248,6 +248,25 @@ def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> 
     assert not loaded.path.exists()
     table._decoded.clear()
     assert table.slice(rows - 20, 20).equals(whole.slice(rows - 20, 20))
+    loaded.close()
+
+
+def test_a_block_of_long_rows_ends_at_block_bytes(tmp_path: Path) -> None:
+    """Rows that hold a whole text make a block of BLOCK_BYTES, not BLOCK_ROWS (a read
+    decodes a bounded amount)."""
+    schema = pa.schema([("text", pa.string())])
+    packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    writer = packs.writer()
+    text = "x" * (3 << 20)
+    for _ in range(10):
+        writer.add("t", pa.table({"text": [text]}, schema=schema))
+    writer.finish({})
+    loaded = packs.load()
+    assert loaded is not None
+    table = loaded.tables["t"]
+    sizes = [b - a for a, b in zip(table.starts, table.starts[1:], strict=False)]
+    assert sizes == [3, 3, 3, 1], sizes  # 9 MB ≥ 8 MB: a block
+    assert table.slice(2, 5).column("text").to_pylist() == [text] * 5
     loaded.close()
 
 

@@ -65,13 +65,16 @@ class BadPack(ValueError):
 
 
 # Blocks of one table kept decoded by PackTable (runs read a pack nearly in order: a few
-# behind the one in use cover a chunk whose articles moved between splits or chunks).
-DECODED_BLOCKS = 8
+# behind the one in use cover a chunk whose articles moved between splits or chunks; a
+# block is at most about BLOCK_BYTES decoded, so this bounds a table's reads).
+DECODED_BLOCKS = 4
 # The section of a pack that holds its entries (PackWriter; "entry_table" in the metadata).
 ENTRIES = "__entries__"
-# Rows per block written (PackWriter): pieces are gathered up to it, so a block's stream
-# header is a small share of it and a read decodes a bounded amount.
+# Rows per block written (PackWriter): pieces are gathered up to it, or up to BLOCK_BYTES
+# (rows of documents hold a whole text), so a block's stream header is a small share of it
+# and a read decodes a bounded amount.
 BLOCK_ROWS = 4096
+BLOCK_BYTES = 8 << 20
 # Bytes read per step when a pack's sha256s are checked (never the whole file at once).
 HASH_BLOCK = 1 << 24
 
@@ -464,7 +467,10 @@ class PackWriter:
             return
         section = self.sections[name]
         section.waiting.append(piece)
-        if section.waiting_rows >= BLOCK_ROWS:
+        if (
+            section.waiting_rows >= BLOCK_ROWS
+            or sum(t.nbytes for t in section.waiting) >= BLOCK_BYTES
+        ):
             self._flush(name)
 
     def _flush(self, name: str) -> None:
