@@ -249,10 +249,11 @@ class ParquetTable:
             rows += groups[-1].num_rows
         return pa.concat_tables(groups).slice(offset, length)
 
-    def to_batches(self) -> Iterator[pa.RecordBatch]:
-        """Row group by row group (``pa.Table.to_batches``' role, without the whole table)."""
+    def to_batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Row group by row group (``pa.Table.to_batches``' role, without the whole table);
+        ``columns``: only these (``card.facts.column_batches``)."""
         for i in range(self._file.num_row_groups):
-            yield from self._file.read_row_group(i).to_batches()
+            yield from self._file.read_row_group(i, columns=columns).to_batches()
 
     def to_pylist(self) -> list[dict[str, Any]]:
         return pq.read_table(self.path).to_pylist()

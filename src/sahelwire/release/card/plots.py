@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sahelwire.io.config import SPLITS
+from sahelwire.release.card.facts import column_batches
 from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -60,31 +61,33 @@ def label_counts(
 
 def span_label_counts(table: pa.Table, column: str) -> Counter[int]:
     """Class index -> number of spans in a list<struct{label}> column (counted in Arrow)."""
-    spans = pc.list_flatten(table.column(column))
-    counts = pc.value_counts(pc.struct_field(spans, "label"))
-    return Counter(
-        dict(
-            zip(
-                counts.field("values").to_pylist(),
-                counts.field("counts").to_pylist(),
-                strict=True,
+    total: Counter[int] = Counter()
+    for batch in column_batches(table, [column]):
+        counts = pc.value_counts(pc.struct_field(pc.list_flatten(batch.column(0)), "label"))
+        total.update(
+            dict(
+                zip(
+                    counts.field("values").to_pylist(),
+                    counts.field("counts").to_pylist(),
+                    strict=True,
+                )
             )
         )
-    )
+    return total
 
 
 def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, int, int]]:
     """(id, split, len(text), len(clean_text)) per article, in code points, sorted by id."""
     rows: list[tuple[str, str, int, int]] = []
     for split in SPLITS:
-        table = documents[split]
-        rows += zip(
-            table.column(ARTICLE_ID).to_pylist(),
-            [split] * table.num_rows,
-            pc.utf8_length(table.column("text")).to_pylist(),
-            pc.utf8_length(table.column("clean_text")).to_pylist(),
-            strict=True,
-        )
+        for batch in column_batches(documents[split], [ARTICLE_ID, "text", "clean_text"]):
+            rows += zip(
+                batch.column(0).to_pylist(),
+                [split] * batch.num_rows,
+                pc.utf8_length(batch.column(1)).to_pylist(),
+                pc.utf8_length(batch.column(2)).to_pylist(),
+                strict=True,
+            )
     return sorted(rows)
 
 
