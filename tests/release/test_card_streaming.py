@@ -1,0 +1,73 @@
+"""The card's sections read the build's written files a row group at a time.
+
+The build hands the card its Parquet files (``build.ParquetTable``); a section that read a
+column whole held it all: at 1M articles ``ner_bio``'s tokens were 5.3 GB and the texts 2.6 GB
+(the metadata phase peaked at 7.1 GB, docs/benchmarks.md). Here every file is rewritten with
+row groups of 2 rows, whole-column reads are refused, and each section must give what it
+gives on the tables in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import copy_project, run_cli
+from sahelwire.io.config import SPLITS
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.build import ParquetTable
+from sahelwire.release.card.data_sections import ner_bio_section
+from sahelwire.release.card.facts import metadata_nulls, organisations_outside_the_body
+from sahelwire.release.card.plots import article_lengths, label_counts
+from sahelwire.release.ner_bio import BioStats
+from sahelwire.schema.taxonomy import load_taxonomy
+
+
+def test_card_sections_read_the_written_files_a_row_group_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "p")
+    out = tmp_path / "dist"
+    assert run_cli(root, "build", "--out", str(out)).returncode == 0
+    taxonomy = load_taxonomy(ProjectPaths(root).taxonomy_file)
+    whole: dict[str, dict[str, pa.Table]] = {}
+    files: dict[str, dict[str, Any]] = {}
+    for config in ("documents", "ner_bio"):
+        whole[config], files[config] = {}, {}
+        for split in SPLITS:
+            table = pq.read_table(out / "data" / config / f"{split}-00000-of-00001.parquet")
+            small = tmp_path / "groups" / config / f"{split}.parquet"
+            small.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, small, row_group_size=2)
+            whole[config][split] = table
+            files[config][split] = ParquetTable(small)
+            assert pq.ParquetFile(small).num_row_groups > 1 or table.num_rows <= 2
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("a whole column read")
+
+    columns = tuple(
+        f.name for f in whole["documents"]["train"].schema if not pa.types.is_nested(f.type)
+    )
+    expected = {
+        "ner_bio": ner_bio_section(BioStats(), whole["ner_bio"], taxonomy),
+        "lengths": article_lengths(whole["documents"]),
+        "labels": label_counts(whole["documents"], taxonomy),
+        "nulls": metadata_nulls(whole["documents"], columns),
+        "orgs": organisations_outside_the_body(whole["documents"], None, taxonomy),
+    }
+    monkeypatch.setattr(ParquetTable, "column", refused)
+    monkeypatch.setattr(ParquetTable, "select", refused)
+    monkeypatch.setattr(ParquetTable, "to_pylist", refused)
+    assert ner_bio_section(BioStats(), files["ner_bio"], taxonomy) == expected["ner_bio"]
+    assert article_lengths(files["documents"]) == expected["lengths"]
+    assert label_counts(files["documents"], taxonomy) == expected["labels"]
+    assert metadata_nulls(files["documents"], columns) == expected["nulls"]
+    assert organisations_outside_the_body(files["documents"], None, taxonomy) == expected["orgs"]
+    # Not vacuous: every article has its lengths, and the sections counted something.
+    assert len(expected["lengths"]) == sum(t.num_rows for t in whole["documents"].values()) > 0
+    assert sum(sum(c.values()) for c in expected["labels"]["entities"].values()) > 0
