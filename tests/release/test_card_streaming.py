@@ -21,7 +21,12 @@ from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.build import ParquetTable
 from sahelwire.release.card.data_sections import ner_bio_section
-from sahelwire.release.card.facts import metadata_nulls, organisations_outside_the_body
+from sahelwire.release.card.facts import (
+    cross_split_ids,
+    fold_leakage,
+    metadata_nulls,
+    organisations_outside_the_body,
+)
 from sahelwire.release.card.plots import article_lengths, label_counts
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -36,9 +41,10 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     taxonomy = load_taxonomy(ProjectPaths(root).taxonomy_file)
     whole: dict[str, dict[str, pa.Table]] = {}
     files: dict[str, dict[str, Any]] = {}
-    for config in ("documents", "ner_bio"):
+    parts = {c: SPLITS for c in ("documents", "ner_bio", "mentions", "events")}
+    for config, splits in {**parts, "folds": ("full",)}.items():
         whole[config], files[config] = {}, {}
-        for split in SPLITS:
+        for split in splits:
             table = pq.read_table(out / "data" / config / f"{split}-00000-of-00001.parquet")
             small = tmp_path / "groups" / config / f"{split}.parquet"
             small.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +65,12 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
         "labels": label_counts(whole["documents"], taxonomy),
         "nulls": metadata_nulls(whole["documents"], columns),
         "orgs": organisations_outside_the_body(whole["documents"], None, taxonomy),
+        "cross": cross_split_ids(whole, "mentions", "entity_id"),
+        "folds": [
+            fold_leakage(whole["folds"]["full"], whole[config], column, scheme)
+            for config, column in (("mentions", "entity_id"), ("events", "event_id"))
+            for scheme in ("leave_one_article_out", "leave_one_cluster_out")
+        ],
     }
     monkeypatch.setattr(ParquetTable, "column", refused)
     monkeypatch.setattr(ParquetTable, "select", refused)
@@ -68,6 +80,13 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     assert label_counts(files["documents"], taxonomy) == expected["labels"]
     assert metadata_nulls(files["documents"], columns) == expected["nulls"]
     assert organisations_outside_the_body(files["documents"], None, taxonomy) == expected["orgs"]
+    assert cross_split_ids(files, "mentions", "entity_id") == expected["cross"]
+    assert [
+        fold_leakage(files["folds"]["full"], files[config], column, scheme)
+        for config, column in (("mentions", "entity_id"), ("events", "event_id"))
+        for scheme in ("leave_one_article_out", "leave_one_cluster_out")
+    ] == expected["folds"]
     # Not vacuous: every article has its lengths, and the sections counted something.
     assert len(expected["lengths"]) == sum(t.num_rows for t in whole["documents"].values()) > 0
     assert sum(sum(c.values()) for c in expected["labels"]["entities"].values()) > 0
+    assert expected["cross"][0] > 0 and all(n > 0 for n, _ in expected["folds"])

@@ -342,9 +342,10 @@ def cross_split_ids(
     """(ids linked at all, id -> split -> mentions) for the ids linked in more than one split."""
     per_id: dict[str, Counter[str]] = defaultdict(Counter)
     for split, table in tables[config].items():
-        for value in table.column(column).to_pylist():
-            if value is not None:
-                per_id[value][split] += 1
+        for batch in column_batches(table, [column]):
+            for value in batch.column(0).to_pylist():
+                if value is not None:
+                    per_id[value][split] += 1
     leaking = {k: dict(v) for k, v in sorted(per_id.items()) if len(v) > 1}
     return len(per_id), leaking
 
@@ -358,17 +359,18 @@ def fold_leakage(
     Each article is held out in exactly one fold, so a fold leaks exactly when one of its
     ids is linked in another fold too: linear in the rows, whatever the number of folds.
     """
-    fold_of = {
-        r[ARTICLE_ID]: r["fold"]
-        for r in folds.select(["scheme", ARTICLE_ID, "fold"]).to_pylist()
-        if r["scheme"] == scheme
-    }
+    fold_of: dict[str, int] = {}
+    for batch in column_batches(folds, ["scheme", ARTICLE_ID, "fold"]):
+        for kind, article, fold in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+            if kind == scheme:
+                fold_of[article] = fold
     folds_of_id: dict[str, set[int]] = defaultdict(set)
     for table in mentions.values():
-        for article, value in zip(
-            table.column(ARTICLE_ID).to_pylist(), table.column(column).to_pylist(), strict=True
-        ):
-            if value is not None and article in fold_of:
-                folds_of_id[value].add(fold_of[article])
+        for batch in column_batches(table, [ARTICLE_ID, column]):
+            for article, value in zip(
+                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+            ):
+                if value is not None and article in fold_of:
+                    folds_of_id[value].add(fold_of[article])
     leaking = {f for shared in folds_of_id.values() if len(shared) > 1 for f in shared}
     return len(set(fold_of.values())), len(leaking)
