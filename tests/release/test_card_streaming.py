@@ -20,7 +20,12 @@ from helpers import copy_project, run_cli
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.build import ParquetTable
-from sahelwire.release.card.data_sections import ner_bio_section
+from sahelwire.release.card.data_sections import (
+    LISTED_ORGANISATIONS,
+    METADATA,
+    ner_bio_section,
+    outlets_section,
+)
 from sahelwire.release.card.facts import (
     cross_split_ids,
     fold_leakage,
@@ -29,6 +34,7 @@ from sahelwire.release.card.facts import (
 )
 from sahelwire.release.card.plots import article_lengths, label_counts
 from sahelwire.release.ner_bio import BioStats
+from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import load_taxonomy
 
 
@@ -90,3 +96,22 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     assert len(expected["lengths"]) == sum(t.num_rows for t in whole["documents"].values()) > 0
     assert sum(sum(c.values()) for c in expected["labels"]["entities"].values()) > 0
     assert expected["cross"][0] > 0 and all(n > 0 for n, _ in expected["folds"])
+
+
+def test_the_outlets_table_of_a_large_corpus_lists_the_most_named_organisations() -> None:
+    """A row per (article, zone, organisation) made the card's outlets section 6.8 MB at 1M
+    articles: past LISTED_ORGANISATIONS rows it lists the organisations named in the most
+    articles, with the totals, counted from the rows given."""
+    schema = pa.schema([(c, pa.string()) for c in METADATA])
+    documents = {s: schema.empty_table() for s in SPLITS}
+    rows = [
+        {ARTICLE_ID: f"a{i:03d}", "zone": "PROMOTION", "organisation": f"Org{i % 7}", "mentions": 2}
+        for i in range(LISTED_ORGANISATIONS + 30)
+    ] + [{ARTICLE_ID: "a000", "zone": "CAPTION", "organisation": "AFP", "mentions": 1}]
+    text = outlets_section(documents, rows)
+    assert "81 (article, zone, organisation) pairs in 80 articles" in text
+    assert "the 8 of 8 (organisation, zone) pairs named in the most articles" in text
+    assert "| Org0 | PROMOTION | 12 | 24 |" in text and "| AFP | CAPTION | 1 | 1 |" in text
+    assert text.index("| Org0 |") < text.index("| Org6 |") < text.index("| AFP |")
+    few = outlets_section(documents, rows[:3])
+    assert "| a000 | PROMOTION | Org0 | 2 |" in few and "pairs in" not in few

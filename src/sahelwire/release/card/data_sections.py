@@ -148,6 +148,10 @@ def figures_section(disagreements: list[dict[str, Any]]) -> str:
     )
 
 
+# Rows of the outlets table past which it lists the most named organisations instead.
+LISTED_ORGANISATIONS = 50
+
+
 def outlets_section(documents: Mapping[str, pa.Table], organisations: list[dict[str, Any]]) -> str:
     n = sum(t.num_rows for t in documents.values())
     nulls = metadata_nulls(documents, METADATA)
@@ -163,13 +167,32 @@ def outlets_section(documents: Mapping[str, pa.Table], organisations: list[dict[
             "(paywall and promotion text, navigation, photo credits): a hint at the "
             "publisher or a photo agency, not recorded as metadata because a page can carry "
             "syndicated text.\n\n"
-            + markdown_table(
+        )
+        if len(organisations) <= LISTED_ORGANISATIONS:
+            return text + markdown_table(
                 ["article", "zone", "organisation (entity registry name)", "mentions"],
                 [
                     [o[ARTICLE_ID], o["zone"], o["organisation"], o["mentions"]]
                     for o in organisations
                 ],
             )
+        # A row per article would make the card as long as the corpus (6.8 MB at 1M
+        # articles): the organisations named in the most articles, per zone.
+        per_name: dict[tuple[str, str], list[int]] = {}
+        for o in organisations:
+            seen = per_name.setdefault((o["organisation"], o["zone"]), [0, 0])
+            seen[0] += 1
+            seen[1] += o["mentions"]
+        top = sorted(per_name.items(), key=lambda kv: (-kv[1][0], kv[0]))[:LISTED_ORGANISATIONS]
+        articles = len({o[ARTICLE_ID] for o in organisations})
+        text += (
+            f"{len(organisations)} (article, zone, organisation) pairs in {articles} articles; "
+            f"the {len(top)} of {len(per_name)} (organisation, zone) pairs named in the most "
+            "articles:\n\n"
+        )
+        return text + markdown_table(
+            ["organisation (entity registry name)", "zone", "articles", "mentions"],
+            [[name, zone, n, mentions] for (name, zone), (n, mentions) in top],
         )
     return text
 
