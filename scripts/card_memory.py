@@ -2,7 +2,8 @@
 process, on a built ``dist/`` (e.g. the 1M bench's, kept with ``scripts/bench.py --keep``).
 
     .venv/bin/python scripts/card_memory.py WORK SECTION
-    # WORK: a bench work folder (WORK/dist, WORK/project); SECTION: one of SECTIONS below
+    # WORK: a bench work folder (WORK/dist, WORK/project); SECTION: one of SECTIONS below,
+    # or all (every one in turn, in this one process)
     for s in ner_bio lengths plots statistics leakage outlets; do
         .venv/bin/python scripts/card_memory.py /tmp/b1m/keep/sahelwire-bench-1000000-* $s
     done
@@ -56,7 +57,7 @@ SECTIONS: dict[str, Callable[[Tables, Taxonomy], Any]] = {
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[1] not in SECTIONS:
+    if len(argv) != 2 or argv[1] not in (*SECTIONS, "all"):
         print(__doc__)
         return 2
     work = Path(argv[0])
@@ -68,10 +69,11 @@ def main(argv: list[str]) -> int:
         for config in (work / "dist" / "data").iterdir()
     }
     clock = time.perf_counter()
-    out = SECTIONS[argv[1]](tables, taxonomy)
+    names = list(SECTIONS) if argv[1] == "all" else [argv[1]]  # all: one after the other
+    out = [SECTIONS[name](tables, taxonomy) for name in names]
     seconds = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{argv[1]}: {len(out):,} long, {seconds:.1f} s, peak {peak:,.0f} MB")
+    print(f"{argv[1]}: {sum(map(len, out)):,} long, {seconds:.1f} s, peak {peak:,.0f} MB")
     return 0
 
 
