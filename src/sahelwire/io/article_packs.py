@@ -46,7 +46,7 @@ import pyarrow.ipc as ipc
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: tables as blocks read on use (1: one stream per table, read whole)
+FORMAT = 2  # 2: tables and entries as blocks read on use (1: streams and JSON, read whole)
 MAGIC = b"SWARTPK1"
 # Footer: metadata length (u64, little-endian), metadata sha256 (32 bytes), MAGIC.
 _FOOTER = struct.Struct("<Q32s8s")
