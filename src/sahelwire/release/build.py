@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import datasets
 import polars as pl
@@ -222,8 +222,10 @@ class ParquetTable:
     """A written data file, read back column by column for the card and Croissant.
 
     Offers the part of ``pa.Table`` that the card sections use (``num_rows``, ``schema``,
-    ``column``, ``select``, ``slice``, ``to_pylist``), each reading only what it needs from
-    the file, so the card never holds a whole config in memory (issue 17 item 3).
+    ``slice``, ``to_batches``), each reading only what it needs from the file, so the card
+    never holds a whole config in memory (issue 17 item 3). No ``column``: a whole column of
+    a 1M-article config is gigabytes (``card.facts.column_batches`` reads one row group at a
+    time); a section that asks for it fails on any corpus, not only on a large one.
     """
 
     def __init__(self, path: Path) -> None:
@@ -231,12 +233,6 @@ class ParquetTable:
         self._file = pq.ParquetFile(path)
         self.num_rows = self._file.metadata.num_rows
         self.schema = self._file.schema_arrow
-
-    def column(self, name: str) -> pa.ChunkedArray:
-        return pq.read_table(self.path, columns=[name]).column(name)
-
-    def select(self, names: list[str]) -> pa.Table:
-        return pq.read_table(self.path, columns=names)
 
     def slice(self, offset: int = 0, length: int | None = None) -> pa.Table:
         # Only ever asked for the first rows (examples): read row groups until they are in.
@@ -254,9 +250,6 @@ class ParquetTable:
         ``columns``: only these (``card.facts.column_batches``)."""
         for i in range(self._file.num_row_groups):
             yield from self._file.read_row_group(i, columns=columns).to_batches()
-
-    def to_pylist(self) -> list[dict[str, Any]]:
-        return pq.read_table(self.path).to_pylist()
 
 
 class _Published:

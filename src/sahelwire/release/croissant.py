@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from sahelwire.io.config import SPLITS, Settings
-from sahelwire.release.card.facts import AnnotationFacts, metadata_nulls
+from sahelwire.release.card.facts import AnnotationFacts, metadata_nulls, value_counts
 from sahelwire.schema.table_specs import TableSpecs
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -322,16 +322,14 @@ def rai_fields(
     """The Responsible-AI fields that apply, each figure computed from the data."""
     ann = facts.annotation
     n_docs = sum(t.num_rows for t in documents.values())
-    counts: Counter[int] = Counter()
-    for table in documents.values():
-        counts.update(table.column("n_annotators").to_pylist())
+    counts = value_counts(documents.values(), "n_annotators")
     per_item = ", ".join(
         f"{articles} article(s) with {n} annotator(s)" for n, articles in sorted(counts.items())
     )
     multi = sum(a for n, a in counts.items() if n >= 2)
     spoken: Counter[str] = Counter()
-    for table in documents.values():
-        spoken.update(str(v) for v in table.column("language").to_pylist())
+    for value, n in value_counts(documents.values(), "language").items():
+        spoken[str(value)] += n
     languages = ", ".join(f"{k} {n}" for k, n in sorted(spoken.items())) or "none"
     nulls = metadata_nulls(documents, ("outlet", "url", "published_date"))
     named = "; ".join(

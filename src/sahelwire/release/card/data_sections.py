@@ -25,6 +25,7 @@ from sahelwire.release.card.facts import (
     cross_split_ids,
     fold_leakage,
     metadata_nulls,
+    value_counts,
 )
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.schema.table_specs import ARTICLE_ID
@@ -391,9 +392,7 @@ def examples_section(
 def licensing_text(documents: Mapping[str, pa.Table], repo: str) -> str:
     """The licensing statement (the card's Licensing section and LICENSE.md)."""
     n = sum(t.num_rows for t in documents.values())
-    stated = sorted(
-        {v for t in documents.values() for v in t.column("license").to_pylist() if v is not None}
-    )
+    stated = sorted(v for v in value_counts(documents.values(), "license") if v is not None)
     unknown = metadata_nulls(documents, ("license",))["license"]
     texts = (
         f"- **Article texts** (`text`, `clean_text`, and the text quoted in spans): "

@@ -9,13 +9,14 @@ the built files independently and checks each fact.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.schema.table_specs import ARTICLE_ID
@@ -292,6 +293,17 @@ def column_batches(table: pa.Table, columns: list[str]) -> Iterator[pa.RecordBat
     return iter(table.to_batches(columns=columns))
 
 
+def value_counts(tables: Iterable[pa.Table], column: str) -> Counter[Any]:
+    """How often each value of ``column`` occurs across ``tables`` (nulls as ``None``), read a
+    batch at a time (``column_batches``)."""
+    counts: Counter[Any] = Counter()
+    for table in tables:
+        for batch in column_batches(table, [column]):
+            for item in pc.value_counts(batch.column(0)).to_pylist():
+                counts[item["values"]] += item["counts"]
+    return counts
+
+
 def organisations_outside_the_body(
     documents: Mapping[str, pa.Table], registry: pa.Table | None, taxonomy: Taxonomy
 ) -> list[dict[str, Any]]:
@@ -300,13 +312,13 @@ def organisations_outside_the_body(
     labels = taxonomy.class_names("span_layers.entities")
     zones = taxonomy.class_names("zone:span_layers.zones")
     names = (
-        dict(
-            zip(
-                registry.column("entity_id").to_pylist(),
-                registry.column("name").to_pylist(),
-                strict=True,
+        {
+            entity: name
+            for batch in column_batches(registry, ["entity_id", "name"])
+            for entity, name in zip(
+                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
             )
-        )
+        }
         if registry is not None
         else {}
     )

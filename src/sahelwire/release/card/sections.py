@@ -12,11 +12,11 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.markdown import markdown_table
+from sahelwire.release.card.facts import value_counts
 from sahelwire.release.card.plots import span_label_counts
 from sahelwire.schema.table_specs import TableSpecs
 from sahelwire.schema.taxonomy import Taxonomy
@@ -133,7 +133,8 @@ def statistics_section(
         markdown_table(["layer", "label", *SPLITS], label_rows),
     ]
     annotated = {
-        s: pc.sum(pc.greater(docs[s].column("n_annotators"), 0)).as_py() or 0 for s in SPLITS
+        s: sum(n for k, n in value_counts([docs[s]], "n_annotators").items() if k and k > 0)
+        for s in SPLITS
     }
     parts.append(
         "\nArticles with a gold layer: "
