@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import polars as pl
@@ -45,6 +46,43 @@ def test_a_span_across_a_zone_boundary_is_refused() -> None:
     (problem,) = check_zone_containment(across)
     assert problem.record == f"a1/entities:GPE:{niger}:{niger + 5}"
     assert problem.rule == "a span lies inside one zone or inside the body"
+
+
+def test_zone_containment_by_join_finds_what_a_scan_of_every_boundary_finds() -> None:
+    """The rule runs as an as-of join; on random zones and spans over three articles (shared
+    boundaries, spans ending on one, nested zones, articles without zones) it refuses exactly
+    the spans, in order and with the boundary named, that a scan of every boundary refuses."""
+    seen = {"refused": 0, "kept": 0}
+    for seed in range(40):
+        rng = random.Random(seed)
+        rows = []
+        for _ in range(rng.randint(1, 25)):
+            s = rng.randint(0, 60)
+            layer = rng.choice(["zones", "entities", "events", "quantities"])
+            rows.append(
+                {"article_id": rng.choice(["a1", "a2", "a3"]), "region_key": f"k{len(rows)}",
+                 "layer": layer, "label": "X", "start": s, "end": s + rng.randint(1, 15),
+                 "text": "t"}
+            )  # fmt: skip
+        gold = pl.DataFrame(rows)
+        found = [(p.record, p.value, p.message) for p in check_zone_containment(gold)]
+        expected = []
+        for r in rows:
+            if r["layer"] == "zones":
+                continue
+            inside = sorted(
+                {p for z in rows if z["layer"] == "zones" and z["article_id"] == r["article_id"]
+                 for p in (z["start"], z["end"]) if r["start"] < p < r["end"]}
+            )  # fmt: skip
+            if inside:
+                message = f"a zone starts or ends at {inside[0]}, inside 't'"
+                expected.append(
+                    (f"{r['article_id']}/{r['region_key']}", [r["start"], r["end"]], message)
+                )
+        assert found == expected, seed
+        seen["refused"] += len(expected)
+        seen["kept"] += sum(r["layer"] != "zones" for r in rows) - len(expected)
+    assert seen["refused"] > 20 and seen["kept"] > 20, seen
 
 
 def test_validate_and_build_refuse_an_unlisted_unit(tmp_path: Path) -> None:

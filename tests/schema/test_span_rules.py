@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import polars as pl
 import pytest
 
@@ -230,3 +233,94 @@ def test_region_tables_have_one_column_per_taxonomy_attribute() -> None:
     names = {a.name for layer in taxonomy.span_layers for a in layer.attributes}
     assert set(REGION_ATTRIBUTE_COLUMNS) == names
     assert list(region_schema("a", "b"))[:2] == ["a", "b"]
+
+
+def _relation_verdicts_by_dict(relations: pl.DataFrame, regions: pl.DataFrame) -> list[tuple]:
+    """The relation rules read plainly: each region looked up in a dict, relation by relation."""
+    kind_of = {
+        (r["annotation_id"], r["region_id"]): (r["layer"], r["label"])
+        for r in regions.iter_rows(named=True)
+    }
+    events = TAX.layer("events")
+    out = []
+    for rel in relations.iter_rows(named=True):
+        src = kind_of.get((rel["annotation_id"], rel["from_region_id"]))
+        dst = kind_of.get((rel["annotation_id"], rel["to_region_id"]))
+        rid = f"{rel['article_id']}/{rel['annotation_id']}/{rel['from_region_id']}->{rel['to_region_id']}"
+        if src is None or dst is None:
+            out.append(
+                (rid, "from/to", rel["from_region_id"] if src is None else rel["to_region_id"])
+            )
+        elif src[0] != "events" or dst[0] not in events.relation_to_layers:
+            out.append((rid, "from/to", f"{src[0]}->{dst[0]}"))
+        elif not events.role_allows(rel["label"], *dst):
+            out.append((rid, "label", f"{rel['label']} -> {dst[0]}.{dst[1]}"))
+    return out
+
+
+def test_relation_rules_by_joins_give_what_a_lookup_per_relation_gives() -> None:
+    """check_relations screens relations with joins (fast on a corpus); on random regions and
+    relations (missing ids, duplicate ids, wrong layers, unknown and null roles, null groups)
+    it reports exactly the relations, in the order, a dict lookup per relation finds."""
+    labels = {
+        layer: list(TAX.class_names(f"span_layers.{layer}"))
+        for layer in ("events", "events", "entities", "quantities", "zones")
+    }
+    roles = [r.name for r in TAX.layer("events").relation_labels] * 3 + ["WHEN", None]
+    ids, groups = ["r0", "r1", "r2"], [1, 1, 1, 2, None]
+    seen: Counter[str] = Counter()
+    for seed in range(30):
+        rng = random.Random(seed)
+        regions = pl.DataFrame(
+            [
+                {
+                    "annotation_id": rng.choice(groups),
+                    "region_id": rng.choice(ids),  # duplicates too: the last one counts
+                    "layer": (layer := rng.choice([*labels, "events"])),
+                    "label": rng.choice(labels[layer]),
+                }
+                for _ in range(rng.choice([0, *range(8, 20)]))
+            ],
+            schema={
+                "annotation_id": pl.Int64,
+                "region_id": pl.Utf8,
+                "layer": pl.Utf8,
+                "label": pl.Utf8,
+            },
+        )
+        relations = pl.DataFrame(
+            [
+                {
+                    "annotation_id": rng.choice(groups),
+                    "article_id": "a1",
+                    "from_region_id": rng.choice([*ids, *ids, "gone"]),
+                    "to_region_id": rng.choice([*ids, *ids, "gone"]),
+                    "label": rng.choice(roles),
+                }
+                for _ in range(30)
+            ],
+            schema={
+                "annotation_id": pl.Int64,
+                "article_id": pl.Utf8,
+                "from_region_id": pl.Utf8,
+                "to_region_id": pl.Utf8,
+                "label": pl.Utf8,
+            },
+        )
+        found = [
+            (p.record, p.field, p.value) for p in check_relations(relations, regions, TAX, file="t")
+        ]
+        expected = _relation_verdicts_by_dict(relations, regions)
+        assert found == expected, seed
+        seen["relations"] += relations.height
+        seen["passed"] += relations.height - len(expected)
+        seen.update(f if "->" not in str(v) or f == "label" else "layers" for _, f, v in expected)
+        # Group ids of another type: 1 never finds "1" (only a null group finds a null one).
+        as_text = relations.with_columns(pl.col("annotation_id").cast(pl.Utf8))
+        found = [
+            (p.record, p.field, p.value) for p in check_relations(as_text, regions, TAX, file="t")
+        ]
+        assert found == _relation_verdicts_by_dict(as_text, regions), seed
+        assert not any(r.startswith("a1/1/") and f != "from/to" for r, f, _ in found)
+    # Not vacuous: every verdict occurred, and so did relations that pass.
+    assert all(seen[k] > 10 for k in ("passed", "from/to", "layers", "label")), seen

@@ -13,9 +13,6 @@ so they agree on every input.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import defaultdict
-
 import polars as pl
 
 from sahelwire.schema.problems import Problem
@@ -58,24 +55,43 @@ def check_zone_containment(gold_regions: pl.DataFrame, *, file: str = "gold") ->
     """Every gold entity, event and quantity span lies inside one zone or inside the body."""
     if not gold_regions.height:
         return []
-    zones: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for row in gold_regions.filter(pl.col("layer") == "zones").iter_rows(named=True):
-        zones[row["article_id"]].append((row["start"], row["end"]))
-    problems: list[Problem] = []
-    boundaries = {a: sorted({p for z in zs for p in z}) for a, zs in zones.items()}
-    for row in gold_regions.filter(pl.col("layer") != "zones").iter_rows(named=True):
-        points = boundaries.get(row["article_id"], [])
-        # A zone boundary strictly inside the span puts the span in two zones.
-        k = bisect_right(points, row["start"])
-        if k < len(points) and points[k] < row["end"]:
-            problems.append(
-                Problem(
-                    file=file,
-                    record=f"{row['article_id']}/{row['region_key']}",
-                    field="start/end",
-                    rule="a span lies inside one zone or inside the body",
-                    value=[row["start"], row["end"]],
-                    message=f"a zone starts or ends at {points[k]}, inside {row['text']!r}",
-                )
-            )
-    return problems
+    is_zone = pl.col("layer") == "zones"
+    points = (
+        gold_regions.filter(is_zone)
+        .select("article_id", pl.concat_list("start", "end").alias("_point"))
+        .explode("_point")
+        .unique()
+        .sort("_point")
+    )
+    # A zone boundary strictly inside the span puts the span in two zones: the first boundary
+    # after its start (an as-of join, per article) lies before its end. Offsets are integers.
+    spans = (
+        gold_regions.filter(~is_zone)
+        .with_row_index("_row")
+        .with_columns((pl.col("start") + 1).alias("_after"))
+        .sort("_after")
+    )
+    crossed = (
+        spans.join_asof(
+            points.with_columns(pl.col("_point").cast(spans.schema["_after"])),
+            left_on="_after",
+            right_on="_point",
+            by="article_id",
+            strategy="forward",
+            # Both sides are sorted on the key just above; polars cannot check it per group.
+            check_sortedness=False,
+        )
+        .filter(pl.col("_point") < pl.col("end"))
+        .sort("_row")
+    )
+    return [
+        Problem(
+            file=file,
+            record=f"{row['article_id']}/{row['region_key']}",
+            field="start/end",
+            rule="a span lies inside one zone or inside the body",
+            value=[row["start"], row["end"]],
+            message=f"a zone starts or ends at {row['_point']}, inside {row['text']!r}",
+        )
+        for row in crossed.iter_rows(named=True)
+    ]
