@@ -467,6 +467,51 @@ def test_a_cold_read_parses_in_worker_processes_and_gives_the_sequential_tables(
 
 
 @pytest.mark.usefixtures("workers")
+def test_a_warm_read_reads_and_hashes_each_export_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The prefill's probe hashes every file to look for misses; the read after it used to
+    # read and hash each one again. It now takes the probe's hash while the file's stat holds.
+    read(project)
+    reads: list[str] = []
+    real = Path.read_bytes
+
+    def counted(self: Path) -> bytes:
+        if self.suffix == ".json" and self.parent.name == "exports":
+            reads.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    warm = read(project)
+    assert warm.cache is not None and warm.cache.hits == ALL
+    assert sorted(reads) == sorted(Path(f).name for f in ALL)  # once each, not twice
+    same(uncached(project), warm)
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_file_written_after_the_probe_is_read_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pull writing a task file between the probe's hash and the read: its stat changed,
+    # so the read hashes the file as it is now and finds no entry for it: parsed, new value.
+    read(project)
+    probe = annotation_tables._prefill
+
+    def then_written(*args: Any) -> Any:
+        hashed = probe(*args)
+        assert export(project, A001) in hashed
+        edit(project, A001, lambda t: t["annotations"][0].update(lead_time=123.25))
+        return hashed
+
+    monkeypatch.setattr(annotation_tables, "_prefill", then_written)
+    tables = read(project)
+    monkeypatch.undo()
+    assert tables.cache is not None and tables.cache.parsed == [source(A001)]
+    assert 123.25 in tables.annotations["lead_time"].to_list()
+    same(uncached(project), tables)
+
+
+@pytest.mark.usefixtures("workers")
 @pytest.mark.parametrize("case", ["task-id-later", "annotation-id-earlier"])
 def test_a_parallel_cold_read_keeps_the_cross_file_rules(project: Path, case: str) -> None:
     # The two files sharing an id land in different workers' shares: each stores its own
