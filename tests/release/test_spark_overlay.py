@@ -36,6 +36,10 @@ def test_spark_local_mode_in_the_overlay_venv(tmp_path: Path) -> None:
             "tests/release/test_spark.py",
             "-q",
             "-rs",
+            # One process: the overlay sees the project venv's xdist, and two workers would
+            # start two Spark JVMs for two tests.
+            "-n",
+            "0",
             "-p",
             "no:cacheprovider",
             f"--basetemp={tmp_path / 'spark'}",
