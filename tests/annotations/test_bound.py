@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from helpers import ROOT, copy_project, region, regions_frame, run_cli
+from helpers import ROOT, SOURCE_SHAPES, copy_project, region, regions_frame, run_cli
 from sahelwire.annotations.adjudication import adjudicate
 from sahelwire.annotations.tables import read_annotation_tables
 from sahelwire.io.paths import ProjectPaths
@@ -142,15 +142,7 @@ ANNOTATIONS = pl.DataFrame(
         for i, who in ((1, "a@x"), (2, "b@x"))
     ]
 )  # fmt: skip
-NO_RELATIONS = pl.DataFrame(
-    schema={
-        "annotation_id": pl.Int64,
-        "article_id": pl.Utf8,
-        "from_region_id": pl.Utf8,
-        "to_region_id": pl.Utf8,
-        "label": pl.Utf8,
-    }
-)
+NO_RELATIONS = pl.DataFrame(schema=SOURCE_SHAPES["relations"])
 NO_CHOICES = pl.DataFrame(
     schema={"annotation_id": pl.Int64, "article_id": pl.Utf8, "field": pl.Utf8, "value": pl.Utf8}
 )

@@ -8,7 +8,7 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from helpers import ROOT, region, regions_frame
+from helpers import ROOT, SOURCE_SHAPES, region, regions_frame
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.span_rules import check_regions, check_relations
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -281,12 +281,7 @@ def test_relation_rules_by_joins_give_what_a_lookup_per_relation_gives() -> None
                 }
                 for _ in range(rng.choice([0, *range(8, 20)]))
             ],
-            schema={
-                "annotation_id": pl.Int64,
-                "region_id": pl.Utf8,
-                "layer": pl.Utf8,
-                "label": pl.Utf8,
-            },
+            schema=SOURCE_SHAPES["regions"],
         )
         relations = pl.DataFrame(
             [
@@ -299,13 +294,7 @@ def test_relation_rules_by_joins_give_what_a_lookup_per_relation_gives() -> None
                 }
                 for _ in range(30)
             ],
-            schema={
-                "annotation_id": pl.Int64,
-                "article_id": pl.Utf8,
-                "from_region_id": pl.Utf8,
-                "to_region_id": pl.Utf8,
-                "label": pl.Utf8,
-            },
+            schema=SOURCE_SHAPES["relations"],
         )
         found = [
             (p.record, p.field, p.value) for p in check_relations(relations, regions, TAX, file="t")
