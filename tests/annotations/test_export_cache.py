@@ -25,7 +25,7 @@ import pytest
 
 from annotations.test_strict_exports import CASES, mutated
 from helpers import ROOT, copy_project, run_cli
-from sahelwire.annotations import export_cache
+from sahelwire.annotations import export_cache, export_hashes
 from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, fingerprint
 from sahelwire.annotations.tables import (
@@ -474,18 +474,122 @@ def test_a_warm_read_reads_and_hashes_each_export_once(
     # read and hash each one again. It now takes the probe's hash while the file's stat holds.
     read(project)
     reads: list[str] = []
-    real = Path.read_bytes
-
-    def counted(self: Path) -> bytes:
-        if self.suffix == ".json" and self.parent.name == "exports":
-            reads.append(self.name)
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", counted)
+    # The files were copied just now: their remembered hashes are not trusted yet (racy).
+    reads = export_reads(monkeypatch)
     warm = read(project)
     assert warm.cache is not None and warm.cache.hits == ALL
     assert sorted(reads) == sorted(Path(f).name for f in ALL)  # once each, not twice
     same(uncached(project), warm)
+
+
+def export_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the export files read from now on (filled as they are read)."""
+    reads: list[str] = []
+    real = Path.read_bytes
+
+    def counted(self: Path) -> bytes:
+        if self.suffix == ".json" and self.parent.as_posix().endswith(EXPORTS):
+            reads.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    return reads
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files count as settled as soon as they are stat'ed (no racy window): the copies of the
+    committed exports were written a moment ago, and a test cannot wait out the real window."""
+    monkeypatch.setattr(export_hashes, "RACY_NS", 0)
+
+
+def index_file(root: Path) -> Path:
+    return cache_dir(ProjectPaths(root)) / export_hashes.NAME
+
+
+@pytest.mark.usefixtures("settled")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_warm_read_of_unchanged_files_reads_none_of_them(
+    project: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    # Their sha256 is remembered with their stat (hashes.json): a file whose stat holds is
+    # not read again, with or without the worker processes' probe.
+    monkeypatch.setattr(annotation_tables, "PREFILL_MIN_FILES", 2)
+    monkeypatch.setenv(annotation_tables.WORKERS_ENV, workers)
+    read(project)
+    assert index_file(project).is_file()
+    reads = export_reads(monkeypatch)
+    warm = read(project)
+    assert warm.cache is not None and warm.cache.hits == ALL
+    assert reads == []
+    edit(project, A002, lambda t: t["annotations"][0].update(lead_time=77.5))
+    again = read(project)
+    assert again.cache is not None and again.cache.parsed == [source(A002)]
+    # Only the changed file is read (twice with workers: the probe hashes it, the parse
+    # that finds no entry for the new hash reads it again).
+    assert set(reads) == {f"{A002}.json"}
+    assert 77.5 in again.annotations["lead_time"].to_list()
+    same(uncached(project), again)
+
+
+@pytest.mark.usefixtures("settled")
+def test_a_rewrite_that_keeps_size_and_mtime_is_still_read(project: Path) -> None:
+    # Same length, same mtime set back by hand: the ctime moved, so the stat differs.
+    read(project)
+    path = export(project, A001)
+    before = path.stat()
+    text = path.read_text(encoding="utf-8")
+    assert '"lead_time": ' in text
+    changed = text.replace('"lead_time": ', '"lead_time":-', 1)
+    assert len(changed.encode()) == len(text.encode())
+    path.write_text(changed, encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    tables = read(project)
+    assert tables.cache is not None and tables.cache.parsed == [source(A001)]
+    same(uncached(project), tables)
+
+
+def test_a_file_that_changed_just_before_its_hash_is_hashed_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The racy window: a write in the same timestamp tick as the stat would not show in it,
+    # so a hash taken within RACY_NS of the file's last change is not trusted next time.
+    monkeypatch.setattr(export_hashes, "RACY_NS", 3600 * 10**9)
+    read(project)
+    reads = export_reads(monkeypatch)
+    assert read(project).cache.hits == ALL  # type: ignore[union-attr]
+    assert sorted(reads) == sorted(Path(f).name for f in ALL)
+
+
+@pytest.mark.usefixtures("settled")
+@pytest.mark.parametrize("damage", ["flip-a-byte", "cut", "garbage", "other-format"])
+def test_a_damaged_hash_index_is_ignored(
+    project: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    read(project)
+    edit(project, A003, lambda t: t["annotations"][0].update(lead_time=5.5))
+    index = index_file(project)
+    data = index.read_bytes()
+    if damage == "flip-a-byte":  # e.g. one sha256 in the body: the checksum no longer holds
+        at = data.index(b'"', data.index(b"[") + 1) + 5
+        data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+    elif damage == "cut":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = b"\x00\xff not json\n"
+    else:
+        body = json.dumps({"format": 99, "entries": {}}).encode()
+        data = body + b"\n" + hashlib.sha256(body).hexdigest().encode() + b"\n"
+    index.write_bytes(data)
+    reads = export_reads(monkeypatch)
+    tables = read(project)
+    assert sorted(reads) == sorted(Path(f).name for f in ALL)  # every file hashed again
+    assert tables.cache is not None and tables.cache.parsed == [source(A003)]
+    same(uncached(project), tables)
+    reads.clear()
+    read(project)
+    assert reads == []  # and the index written anew
 
 
 @pytest.mark.usefixtures("workers")
@@ -556,9 +660,10 @@ def test_cache_info_and_clear(project: Path) -> None:
     shown = run_cli(project, "cache", "info")
     assert shown.returncode == 0, shown.stderr
     assert pack.name in shown.stdout and f"entries: {len(ALL)}" in shown.stdout
+    assert f"hashes.json  0.0 MiB  export files' hashes: {len(ALL)}" in shown.stdout
     cleared = run_cli(project, "cache", "clear")
-    assert cleared.returncode == 0 and "removed 1 cache file(s)" in cleared.stdout
-    assert packs(project) == []
+    assert cleared.returncode == 0 and "removed 2 cache file(s)" in cleared.stdout
+    assert packs(project) == [] and not index_file(project).exists()
     assert read(project).cache.parsed == ALL  # type: ignore[union-attr]
 
 

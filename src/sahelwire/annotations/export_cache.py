@@ -69,6 +69,7 @@ from typing import Any
 import polars as pl
 import pyarrow
 
+from sahelwire.annotations import export_hashes
 from sahelwire.io.article_packs import pack_entries
 from sahelwire.io.locks import LockBusy, exclusive_lock
 from sahelwire.io.paths import ProjectPaths
@@ -675,7 +676,9 @@ def clear(paths: ProjectPaths) -> tuple[int, int]:
     if not folder.is_dir():
         return 0, 0
     for path in sorted(folder.iterdir()):
-        if path.is_file() and (path.name.endswith(SUFFIX) or path.name.endswith(".tmp")):
+        if path.is_file() and (
+            path.name.endswith((SUFFIX, ".tmp")) or path.name == export_hashes.NAME
+        ):
             size += path.stat().st_size
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

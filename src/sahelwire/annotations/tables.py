@@ -64,6 +64,7 @@ from sahelwire.annotations.export_cache import (
     fingerprint,
     text_dependency,
 )
+from sahelwire.annotations.export_hashes import ExportHashes, StatKey, now_ns, stat_key
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import EnvironmentSettingError
 from sahelwire.io.paths import ProjectPaths
@@ -1596,15 +1597,26 @@ def _cached_chunks(
         chunks = share
     key = fingerprint(paths, taxonomy, shapes)
     hashed: dict[Path, tuple[str, StatKey]] = {}
+    index = None
     if share is None:
+        index = ExportHashes.load(cache_dir(paths))
         hashed = _prefill(
             paths,
             taxonomy,
             ExportCache(cache_dir(paths), key, shapes, CacheStats(enabled=True)),
             chunks,
+            index,
         )
     return _read_chunks(
-        paths, collector, key, shapes, chunks, head, worker=share is not None, hashed=hashed
+        paths,
+        collector,
+        key,
+        shapes,
+        chunks,
+        head,
+        worker=share is not None,
+        hashed=hashed,
+        index=index,
     )
 
 
@@ -1618,8 +1630,10 @@ def _read_chunks(
     *,
     worker: bool,
     hashed: Mapping[Path, tuple[str, StatKey]] | None = None,
+    index: ExportHashes | None = None,
 ) -> Iterator[AnnotationTables]:
-    """``hashed``: sha256 of files already read by the prefill's probe (:func:`_read_one`)."""
+    """``hashed``: sha256 of files already known (:func:`_prefill`; :func:`_read_one`);
+    ``index``: where the hashes taken are remembered for the next read, when given."""
     hashed = hashed or {}
     stats = CacheStats(enabled=True)
     store = ExportCache(cache_dir(paths), key, shapes, stats)
@@ -1633,7 +1647,7 @@ def _read_chunks(
             # every full collection walks all of them (≈2 s at 10k files).
             with paused_gc():
                 results = [
-                    _read_one(collector, store, stats, path, paths, hashed.get(path))
+                    _read_one(collector, store, stats, path, paths, hashed.get(path), index)
                     for path in chunk
                 ]
                 parsed = collector.parsed_frames()
@@ -1677,6 +1691,8 @@ def _read_chunks(
             del parsed
             yield tables
             del tables
+        if index is not None:
+            index.save(str(path.relative_to(paths.root)) for chunk in chunks for path in chunk)
     finally:
         store.close()
     log.debug(
@@ -1721,12 +1737,18 @@ def parse_workers() -> int:
 
 
 def _prefill(
-    paths: ProjectPaths, taxonomy: Taxonomy, probe: ExportCache, chunks: list[list[Path]]
+    paths: ProjectPaths,
+    taxonomy: Taxonomy,
+    probe: ExportCache,
+    chunks: list[list[Path]],
+    index: ExportHashes,
 ) -> dict[Path, tuple[str, StatKey]]:
     """Parse the files ``probe`` has no entry for in worker processes, into the cache.
 
-    Returns the sha256 of each file it read to probe, with the file's :func:`stat_key` taken
-    before the read, so the read after it need not read and hash an unchanged file again.
+    Returns the sha256 of each file whose hash ``index`` remembers (its stat unchanged) or
+    that it read to probe, with the file's :func:`stat_key` taken before the read, so the
+    read after it need not read and hash an unchanged file again. A file is read here only
+    when ``index`` does not know it and worker processes may run.
 
     Each worker gets whole chunks (:func:`input_chunks`) and stores a pack per chunk, so a
     worker holds one chunk's parse, and the chunked read then finds a chunk's rows in one pack.
@@ -1735,6 +1757,11 @@ def _prefill(
     """
     hashed: dict[Path, tuple[str, StatKey]] = {}
     try:
+        for chunk in chunks:
+            for path in chunk:
+                known = index.known(str(path.relative_to(paths.root)), path)
+                if known is not None:
+                    hashed[path] = known
         workers = parse_workers()
         if workers < 2 or sum(map(len, chunks)) < PREFILL_MIN_FILES:
             return hashed
@@ -1742,13 +1769,19 @@ def _prefill(
         for chunk in chunks:
             mine = []
             for path in chunk:
-                try:
-                    before = stat_key(path)
-                    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-                except OSError:
-                    continue  # the sequential read reports it
-                hashed[path] = (sha, before)
-                if not probe.has(probe.key(str(path.relative_to(paths.root)), sha)):
+                source = str(path.relative_to(paths.root))
+                if path in hashed:
+                    sha = hashed[path][0]
+                else:
+                    try:
+                        taken = now_ns()
+                        before = stat_key(path)
+                        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                    except OSError:
+                        continue  # the sequential read reports it
+                    hashed[path] = (sha, before)
+                    index.note(source, sha, before, taken)
+                if not probe.has(probe.key(source, sha)):
                     mine.append(str(path))
             if mine:
                 missing.append(mine)
@@ -1810,15 +1843,6 @@ def prefill_share(root: Path, taxonomy: Taxonomy, share: list[list[str]]) -> Non
         pass  # each chunk is stored as it is read
 
 
-StatKey = tuple[int, int, int, int]
-
-
-def stat_key(path: Path) -> StatKey:
-    """What changes when a file is written or replaced: size, inode, mtime and ctime (ns)."""
-    st = path.stat()
-    return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _read_one(
     collector: RecordingCollector,
     store: ExportCache,
@@ -1826,11 +1850,13 @@ def _read_one(
     path: Path,
     paths: ProjectPaths,
     hashed: tuple[str, StatKey] | None = None,
+    index: ExportHashes | None = None,
 ) -> _FileResult:
-    """``hashed``: the file's sha256 from the prefill's probe, with its stat then. Used only
-    to look the cache up, and only while the file's stat is unchanged; a miss reads, hashes
-    and parses the file as ever (the read and hash of every export was done twice per build:
-    ≈6 s at 10k on this machine, ≈1 min at 1M)."""
+    """``hashed``: the file's sha256 already known (the prefill's probe or ``index``), with
+    its stat then. Used only to look the cache up, and only while the file's stat is
+    unchanged; a miss reads, hashes and parses the file as ever (the read and hash of every
+    export was done twice per build: ≈6 s at 10k on this machine, ≈1 min at 1M). A hash
+    taken here is noted in ``index``."""
     source = str(path.relative_to(paths.root))
     if hashed is not None:
         try:
@@ -1843,6 +1869,8 @@ def _read_one(
             if hit is not None:
                 return _cache_hit(collector, stats, source, hit, known)
     try:
+        taken = now_ns()
+        before = stat_key(path)
         data = path.read_bytes()
     except OSError as exc:
         collector.begin_file()
@@ -1851,6 +1879,8 @@ def _read_one(
         stats.unstored.append(source)
         return _FileResult(collector.end_file(source, None)[0], None, None)
     sha = hashlib.sha256(data).hexdigest()
+    if index is not None:
+        index.note(source, sha, before, taken)
     key = store.key(source, sha)
     hit = store.get(key, collector.fits)
     if hit is not None:

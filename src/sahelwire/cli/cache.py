@@ -28,6 +28,7 @@ app = typer.Typer(
 @app.command()
 def info() -> None:
     """List the cache's pack files: size and entries (one per export file parsed)."""
+    from sahelwire.annotations import export_hashes
     from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, cache_enabled, describe
     from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
     from sahelwire.io.article_packs import describe_folder, memo_enabled
@@ -40,6 +41,12 @@ def info() -> None:
         total += size
         shown = "unreadable (ignored, replaced on the next write)" if entries is None else entries
         typer.echo(f"  {name}  {size / 2**20:.1f} MiB  entries: {shown}")
+    hashes = cache_dir(paths) / export_hashes.NAME
+    if hashes.is_file():
+        size = hashes.stat().st_size
+        total += size
+        known = len(export_hashes.ExportHashes.load(cache_dir(paths)).entries)
+        typer.echo(f"  {hashes.name}  {size / 2**20:.1f} MiB  export files' hashes: {known}")
     for title, folder in _memo_folders(paths):
         state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
         typer.echo(f"{title}: {folder.relative_to(paths.root)} ({state})")
