@@ -16,6 +16,7 @@ import pytest
 
 from helpers import copy_project, record_made, run_cli
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
 from sahelwire.io import article_packs
 from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
@@ -173,12 +174,14 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert shown.returncode == 0, shown.stderr
     assert rows.name in shown.stdout and errors.name in shown.stdout
     assert "per-article published rows" in shown.stdout
+    assert "per-article baseline predictions" in shown.stdout
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    # the export pack and four memo packs (rows, error classes, span rules of the
-    # annotations and of gold)
-    assert "removed 5 cache file(s)" in cleared.stdout
+    # the export pack, the export files' hashes and five memo packs (rows, error classes,
+    # baseline predictions, span rules of the annotations and of gold)
+    assert "removed 7 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
+    assert not list(baseline_folder(project).glob("*.pack"))
 
 
 def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(

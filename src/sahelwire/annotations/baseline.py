@@ -13,7 +13,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -168,21 +168,47 @@ ATTRIBUTE_COLUMNS: dict[str, Any] = {
 }
 
 
-def prediction_frame(
-    articles: list[Article], registries: Registries, taxonomy: Taxonomy
-) -> pl.DataFrame:
-    rows = [
+PredictedRows = list[dict[str, Any]]
+
+
+class PredictionMemo(Protocol):
+    """Predicted rows memoised per article (:mod:`sahelwire.annotations.baseline_cache`)."""
+
+    def predicted(
+        self, articles: list[Article], predict: Callable[[Article], PredictedRows]
+    ) -> list[PredictedRows]:
+        """``predict(article)`` for each article, in order (kept ones not recomputed)."""
+        ...
+
+
+def predicted_rows(article: Article, registries: Registries, taxonomy: Taxonomy) -> PredictedRows:
+    """The baseline's predicted spans of one article, as rows of :func:`prediction_frame`."""
+    return [
         {
-            "article_id": a.id,
+            "article_id": article.id,
             "layer": r.layer,
             "label": r.label,
             "start": r.start,
             "end": r.end,
             **{name: r.attributes.get(name) for name in ATTRIBUTE_COLUMNS},
         }
-        for a in articles
-        for r in predict_regions(a.text, registries, taxonomy)
+        for r in predict_regions(article.text, registries, taxonomy)
     ]
+
+
+def prediction_frame(
+    articles: list[Article],
+    registries: Registries,
+    taxonomy: Taxonomy,
+    memo: PredictionMemo | None = None,
+) -> pl.DataFrame:
+    def predict(article: Article) -> PredictedRows:
+        return predicted_rows(article, registries, taxonomy)
+
+    per_article = (
+        [predict(a) for a in articles] if memo is None else memo.predicted(articles, predict)
+    )
+    rows = [row for rows in per_article for row in rows]
     schema = {
         "article_id": pl.Utf8,
         "layer": pl.Utf8,
@@ -208,10 +234,12 @@ def baseline_report_for(
     taxonomy: Taxonomy,
     *,
     limit: int | None = None,
+    memo: PredictionMemo | None = None,
 ) -> dict[str, Any]:
     """Score the baseline on the articles with gold (at most ``limit`` of them, a fixed
     sample, when given: predicting costs milliseconds per article, so the card of a
-    large corpus scores a sample and says so; ``sahelwire baseline`` scores them all)."""
+    large corpus scores a sample and says so; ``sahelwire baseline`` scores them all).
+    ``memo``: the predictions kept per article from the last build."""
     with_gold = set(gold.status.filter(pl.col("n_annotators") >= 1)["article_id"].to_list())
     scored_ids = sample_ids(with_gold, limit)
     report: dict[str, Any] = {
@@ -229,7 +257,7 @@ def baseline_report_for(
         report["message"] = NO_GOLD
         return report
     scored = [a for a in articles if a.id in scored_ids]
-    predicted = prediction_frame(scored, registries, taxonomy)
+    predicted = prediction_frame(scored, registries, taxonomy, memo)
     gold_regions = gold.regions.filter(pl.col("article_id").is_in(sorted(scored_ids)))
     report["layers"] = score(predicted, gold_regions)
     return report

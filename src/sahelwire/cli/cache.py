@@ -2,7 +2,8 @@
 
 The export cache (sahelwire.annotations.export_cache) is only ever a copy of what the parser
 produced; the per-article memos (published rows: sahelwire.release.article_cache; span error
-classes: sahelwire.annotations.agreement_cache; span rules: sahelwire.release.span_rule_cache)
+classes: sahelwire.annotations.agreement_cache; baseline predictions:
+sahelwire.annotations.baseline_cache; span rules: sahelwire.release.span_rule_cache)
 only copies of what a build computed. Removing them costs one full parse or computation on the
 next ``validate`` or ``build`` and changes nothing else.
 """
@@ -75,12 +76,14 @@ def clear() -> None:
 
 def _memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
     from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+    from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
     from sahelwire.release.article_cache import cache_folder as rows_folder
     from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
 
     return [
         ("per-article published rows", rows_folder(paths)),
         ("per-article span error classes", agreement_folder(paths)),
+        ("per-article baseline predictions", baseline_folder(paths)),
         ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
         ("per-article span rules (gold)", span_rules_folder(paths) / "gold"),
     ]

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown, sample_ids
+from sahelwire.annotations.baseline_cache import PredictionCache
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
 from sahelwire.io.atomic import (
@@ -464,6 +465,7 @@ def _render_from(
                 validated.registries,
                 taxonomy,
                 limit=CARD_BASELINE_ARTICLES,
+                memo=PredictionCache.for_project(paths, validated.registries, taxonomy),
             )
         ),
     }
