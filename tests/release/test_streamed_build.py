@@ -11,6 +11,7 @@ import hashlib
 import random
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from helpers import ROOT, built_copy, snapshot
@@ -145,3 +146,55 @@ def test_render_release_files_are_read_from_its_folder_while_it_lives() -> None:
     assert root.is_dir()
     del release, files
     assert not root.exists()  # the temporary folder goes with the release
+
+
+def test_pieces_are_validated_in_batches_and_written_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many small pieces of one split: few pandera calls, each on whole pieces, the file the
+    same as the pieces written one by one; a duplicate key split across two pieces of one
+    batch is found (per piece it was not: a batch only ever sees more rows together)."""
+    plan = plan_release(PATHS, Settings.load(PATHS))
+    schema = SHAPES.arrow_schema(RAW, published=True)
+    table = ReleaseTableBuilder.raw_tables(raw_frame(plan.validated.layers), plan.splits, schema)[
+        "train"
+    ]
+    calls: list[int] = []
+    real = build_module.validate_published
+
+    def counted(frame: object, *args: object, **kw: object) -> list[Problem]:
+        calls.append(frame.height)  # type: ignore[attr-defined]
+        return real(frame, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_module, "validate_published", counted)
+    monkeypatch.setattr(build_module, "VALIDATE_ROWS", table.num_rows // 3)
+    release = build_module.BuiltRelease(tmp_path / "rel")
+    published = build_module._Published(release.root, release, SHAPES, SPECS)
+    sizes = [37] * (table.num_rows // 37) + [table.num_rows % 37]
+    at = 0
+    for size in sizes:
+        published.add("annotations_raw", "train", table.slice(at, size))
+        at += size
+    published.complete()
+    assert not published.problems
+    # Every row validated once, in 3 or 4 batches of whole pieces (not one call per piece);
+    # the other calls are the other splits and configs, empty here, validated once each.
+    batches = [n for n in calls if n]
+    assert sum(batches) == table.num_rows and len(sizes) > 40 and 3 <= len(batches) <= 4
+    assert all(n % 37 == 0 for n in batches[:-1])
+    tables, _ = published.close()
+    written = (release.root / "data/annotations_raw/train-00000-of-00001.parquet").read_bytes()
+    assert written == parquet_bytes(with_hf_features(table, SHAPES.features(RAW)))
+
+    # A key (mention_id) repeated in two pieces of one batch: refused, naming the file.
+    built = render_release(PATHS, Settings.load(PATHS))
+    name = "data/mentions/train-00000-of-00001.parquet"
+    mentions = pq.read_table(built.root / name).replace_schema_metadata()
+    assert mentions.num_rows > 5
+    twice = build_module._Published(tmp_path / "rel2", release, SHAPES, SPECS)
+    twice.add("mentions", "train", mentions.slice(0, 5))
+    twice.add("mentions", "train", mentions.slice(4, 5))
+    twice.complete()
+    assert twice.problems and {p.file for p in twice.problems} == {name}
+    assert {p.field for p in twice.problems} == {"mention_id"}
+    twice.abort()
