@@ -182,7 +182,7 @@ def test_pieces_are_validated_in_batches_and_written_in_order(
     batches = [n for n in calls if n]
     assert sum(batches) == table.num_rows and len(sizes) > 40 and 3 <= len(batches) <= 4
     assert all(n % 37 == 0 for n in batches[:-1])
-    tables, _ = published.close()
+    published.close()
     written = (release.root / "data/annotations_raw/train-00000-of-00001.parquet").read_bytes()
     assert written == parquet_bytes(with_hf_features(table, SHAPES.features(RAW)))
 
