@@ -51,6 +51,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -300,6 +301,23 @@ def _module_file(package_root: Path, name: str) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
+def _imports(path: str, stat: tuple[int, int, int]) -> tuple[str, ...]:
+    """The sahelwire modules a source file imports (maybe: ``from m import y`` may name a
+    module m.y). Kept per file and stat: a build fingerprints several memos whose code
+    overlaps, and parsing every module again for each cost ≈1 s a build."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("sahelwire.")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sahelwire"):
+            module = node.module or ""
+            found.append(module)
+            # `from sahelwire.x import y` may name the module sahelwire.x.y
+            found += [f"{module}.{a.name}" for a in node.names]
+    return tuple(found)
+
+
 def parser_sources(root_module: str = PARSER_MODULE) -> dict[str, Path]:
     """Module name -> source file of ``root_module`` and every sahelwire module it imports,
     transitively (imports inside functions included)."""
@@ -312,14 +330,8 @@ def parser_sources(root_module: str = PARSER_MODULE) -> dict[str, Path]:
         if name in seen or path is None:
             continue
         seen[name] = path
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.startswith("sahelwire.")]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sahelwire"):
-                module = node.module or ""
-                todo.append(module)
-                # `from sahelwire.x import y` may name the module sahelwire.x.y
-                todo += [f"{module}.{a.name}" for a in node.names]
+        stat = path.stat()
+        todo += _imports(str(path), (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
         # Importing a module runs its packages' __init__ too.
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
