@@ -9,12 +9,14 @@ what it gives on the tables in memory.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from helpers import copy_project, run_cli
 from sahelwire.io.config import SPLITS
@@ -121,3 +123,64 @@ def test_the_outlets_table_of_a_large_corpus_lists_the_most_named_organisations(
     assert text.index("| Org0 |") < text.index("| Org6 |") < text.index("| AFP |")
     few = outlets_section(documents, rows[:3])
     assert "| a000 | PROMOTION | Org0 | 2 |" in few and "pairs in" not in few
+
+
+def _leakage_by_rows(
+    folds: pa.Table, mentions: dict[str, pa.Table], column: str, scheme: str
+) -> tuple[int, int]:
+    """fold_leakage as first written: a set insertion per mention (the reference)."""
+    fold_of = {r["article_id"]: r["fold"] for r in folds.to_pylist() if r["scheme"] == scheme}
+    folds_of_id: dict[str, set[int]] = {}
+    for table in mentions.values():
+        for r in table.to_pylist():
+            if r[column] is not None and r["article_id"] in fold_of:
+                folds_of_id.setdefault(r[column], set()).add(fold_of[r["article_id"]])
+    leaking = {f for shared in folds_of_id.values() if len(shared) > 1 for f in shared}
+    return len(set(fold_of.values())), len(leaking)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fold_leakage_by_joins_counts_what_a_scan_of_every_mention_counts(seed: int) -> None:
+    # Articles outside the scheme, null ids, ids shared within and across folds, splits that
+    # split a fold's mentions, batches of a few rows: the counts of the plain scan.
+    rng = random.Random(seed)
+    articles = [f"a{i:03d}" for i in range(rng.randint(0, 40))]
+    rows = []
+    for scheme in ("s1", "s2"):
+        for a in articles:
+            if rng.random() < 0.9:
+                rows.append({"scheme": scheme, "article_id": a, "fold": rng.randint(0, 5)})
+    folds = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [("scheme", pa.string()), ("article_id", pa.string()), ("fold", pa.int64())]
+        ),
+    )
+    schema = pa.schema([("article_id", pa.string()), ("entity_id", pa.string())])
+    mentions = {}
+
+    def entity(article: str) -> str | None:
+        # Mostly the article's own ids (no leak), some shared by chance, one shared widely.
+        draw = rng.random()
+        if draw < 0.1:
+            return None
+        if draw < 0.12:
+            return "E1"
+        if draw < 0.25:
+            return f"E{rng.randint(2, 150)}"
+        return f"own-{article}-{rng.randint(0, 3)}"
+
+    for split in ("train", "validation", "test"):
+        picked = [
+            {"article_id": a, "entity_id": entity(a)}
+            for a in (
+                rng.choice([*articles, "elsewhere"])
+                for _ in range(rng.randint(0, 200) if articles else 0)
+            )
+        ]
+        table = pa.Table.from_pylist(picked, schema=schema)
+        mentions[split] = pa.Table.from_batches(table.to_batches(max_chunksize=7), schema)
+    for scheme in ("s1", "s2", "absent"):
+        assert fold_leakage(folds, mentions, "entity_id", scheme) == _leakage_by_rows(
+            folds, mentions, "entity_id", scheme
+        )
