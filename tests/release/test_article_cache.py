@@ -145,8 +145,8 @@ def test_an_entry_is_used_only_under_its_own_key(
     """Another code/taxonomy fingerprint, or an entry whose key differs: not used."""
     expected = files(project, monkeypatch, cache=True)
     articles = caches[-1].stats.misses
-    real = article_cache.code_fingerprint
-    monkeypatch.setattr(article_cache, "code_fingerprint", lambda *a: real(*a) + "-another-version")
+    real = article_cache.memo_fingerprint
+    monkeypatch.setattr(article_cache, "memo_fingerprint", lambda *a: f"{real(*a)}-another-version")
     assert files(project, monkeypatch, cache=True) == expected
     assert caches[-1].stats.misses == articles and caches[-1].stats.ignored
 

@@ -23,9 +23,8 @@ from typing import Any
 import polars as pl
 
 from sahelwire.annotations.agreement import Docs, article_contribution, span_error_classes
-from sahelwire.annotations.export_cache import Uncacheable
-from sahelwire.annotations.memo_keys import code_fingerprint
-from sahelwire.io.article_packs import ArticlePacks, memo_enabled
+from sahelwire.annotations.memo_keys import memo_fingerprint
+from sahelwire.io.article_packs import ArticlePacks
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -42,15 +41,10 @@ class ErrorClassCache:
 
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Taxonomy) -> ErrorClassCache | None:
-        if not memo_enabled():
-            return None
-        try:
-            fingerprint = code_fingerprint(
-                paths, __name__, taxonomy, f"nervaluate {version('nervaluate')}"
-            )
-        except (Uncacheable, OSError, ValueError):
-            return None
-        return cls(cache_folder(paths), fingerprint)
+        fingerprint = memo_fingerprint(
+            paths, __name__, taxonomy, f"nervaluate {version('nervaluate')}"
+        )
+        return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     @property
     def stats(self) -> Any:

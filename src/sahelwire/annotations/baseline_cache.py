@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sahelwire.annotations.baseline import PredictedRows
-from sahelwire.annotations.export_cache import Uncacheable
-from sahelwire.annotations.memo_keys import code_fingerprint
-from sahelwire.io.article_packs import ArticlePacks, memo_enabled
+from sahelwire.annotations.memo_keys import memo_fingerprint
+from sahelwire.io.article_packs import ArticlePacks
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.prelabel import model_version
 from sahelwire.raw.manifest import Article
@@ -44,15 +43,10 @@ class PredictionCache:
     def for_project(
         cls, paths: ProjectPaths, registries: Registries, taxonomy: Taxonomy
     ) -> PredictionCache | None:
-        if not memo_enabled():
-            return None
-        try:
-            fingerprint = code_fingerprint(
-                paths, __name__, taxonomy, model_version(registries, taxonomy)
-            )
-        except (Uncacheable, OSError, ValueError):
-            return None
-        return cls(cache_folder(paths), fingerprint)
+        fingerprint = memo_fingerprint(
+            paths, __name__, taxonomy, model_version(registries, taxonomy)
+        )
+        return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     @property
     def stats(self) -> Any:

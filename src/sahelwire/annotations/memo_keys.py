@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from sahelwire.annotations.export_cache import Uncacheable, _canonical, parser_sources
+from sahelwire.io.article_packs import memo_enabled
 from sahelwire.io.paths import ProjectPaths
 
 FORMAT = 1
@@ -48,6 +49,18 @@ def code_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str:
         for schema in sorted(p for p in paths.schemas_dir.rglob("*") if p.is_file()):
             add(f"schema {schema.relative_to(paths.schemas_dir)}", schema.read_bytes())
     return digest.hexdigest()
+
+
+def memo_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str | None:
+    """:func:`code_fingerprint` for a per-article memo, or None: the memos are off
+    (``SAHELWIRE_ARTICLE_CACHE``) or the code cannot be fingerprinted (then nothing is kept,
+    since a change to it could not be seen)."""
+    if not memo_enabled():
+        return None
+    try:
+        return code_fingerprint(paths, module, *extra)
+    except (OSError, ValueError):  # Uncacheable is a ValueError
+        return None
 
 
 def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, bytes]:

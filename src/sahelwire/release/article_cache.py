@@ -32,15 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from sahelwire.annotations.export_cache import Uncacheable
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
+from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
 from sahelwire.io.article_packs import (
     ArticlePacks,
     LoadedPack,
     PackWriter,
     clear_folder,
-    memo_enabled,
 )
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
@@ -114,13 +112,8 @@ class ArticleRowCache:
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Any, shapes: Any) -> ArticleRowCache | None:
         """The cache of ``paths``, or None when it is off or the code cannot be fingerprinted."""
-        if not memo_enabled():
-            return None
-        try:
-            fingerprint = code_fingerprint(paths, __name__, taxonomy, shapes)
-        except (Uncacheable, OSError):
-            return None
-        return cls(cache_folder(paths), fingerprint)
+        fingerprint = memo_fingerprint(paths, __name__, taxonomy, shapes)
+        return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     @property
     def stats(self) -> Any:

@@ -24,9 +24,8 @@ from typing import Any
 
 import polars as pl
 
-from sahelwire.annotations.export_cache import Uncacheable
-from sahelwire.annotations.memo_keys import code_fingerprint, frame_digests
-from sahelwire.io.article_packs import ArticlePacks, memo_enabled
+from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
+from sahelwire.io.article_packs import ArticlePacks
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import Registries
@@ -61,13 +60,8 @@ class SpanRuleMemo:
 
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Taxonomy) -> SpanRuleMemo | None:
-        if not memo_enabled():
-            return None
-        try:
-            fingerprint = code_fingerprint(paths, __name__, taxonomy)
-        except (Uncacheable, OSError, ValueError):
-            return None
-        return cls(cache_folder(paths), fingerprint)
+        fingerprint = memo_fingerprint(paths, __name__, taxonomy)
+        return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     def check_regions(
         self,
