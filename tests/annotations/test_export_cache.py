@@ -25,7 +25,7 @@ import pytest
 
 from annotations.test_strict_exports import CASES, mutated
 from helpers import ROOT, copy_project, run_cli
-from sahelwire.annotations import export_cache, export_hashes
+from sahelwire.annotations import export_cache
 from sahelwire.annotations import tables as annotation_tables
 from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, fingerprint
 from sahelwire.annotations.tables import (
@@ -33,6 +33,7 @@ from sahelwire.annotations.tables import (
     load_source_shapes,
     read_annotation_tables,
 )
+from sahelwire.io import file_hashes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -500,11 +501,11 @@ def export_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def settled(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files count as settled as soon as they are stat'ed (no racy window): the copies of the
     committed exports were written a moment ago, and a test cannot wait out the real window."""
-    monkeypatch.setattr(export_hashes, "RACY_NS", 0)
+    monkeypatch.setattr(file_hashes, "RACY_NS", 0)
 
 
 def index_file(root: Path) -> Path:
-    return cache_dir(ProjectPaths(root)) / export_hashes.NAME
+    return cache_dir(ProjectPaths(root)) / file_hashes.NAME
 
 
 @pytest.mark.usefixtures("settled")
@@ -555,7 +556,7 @@ def test_a_file_that_changed_just_before_its_hash_is_hashed_again(
 ) -> None:
     # The racy window: a write in the same timestamp tick as the stat would not show in it,
     # so a hash taken within RACY_NS of the file's last change is not trusted next time.
-    monkeypatch.setattr(export_hashes, "RACY_NS", 3600 * 10**9)
+    monkeypatch.setattr(file_hashes, "RACY_NS", 3600 * 10**9)
     read(project)
     reads = export_reads(monkeypatch)
     assert read(project).cache.hits == ALL  # type: ignore[union-attr]

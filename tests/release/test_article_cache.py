@@ -177,9 +177,10 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert "per-article baseline predictions" in shown.stdout
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    # the export pack, the export files' hashes and five memo packs (rows, error classes,
-    # baseline predictions, span rules of the annotations and of gold)
-    assert "removed 7 cache file(s)" in cleared.stdout
+    # the export pack, the export files' and raw texts' hashes and five memo packs (rows,
+    # error classes, baseline predictions, span rules of the annotations and of gold)
+    assert "raw texts' hashes: 5" in shown.stdout
+    assert "removed 8 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
 

@@ -9,12 +9,16 @@ naming the file, the article and the rule, leaving the previous dist/ as it was.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helpers import ROOT, built_copy, copy_project, snapshot
+from sahelwire.annotations.export_cache import CACHE_ENV as EXPORT_CACHE_ENV
+from sahelwire.io import file_hashes
 from sahelwire.io.article_packs import CACHE_ENV as ARTICLE_CACHE_ENV
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
@@ -22,6 +26,8 @@ from sahelwire.release import build as build_module
 from sahelwire.release import validation
 from sahelwire.release.build import BuildRefused, articles_from, build
 from sahelwire.release.validation import RECENT_TEXTS, TextChanged, validate_inputs
+from sahelwire.schema.table_specs import load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
 
 RULE = "stored text matches manifest sha256"
 
@@ -130,3 +136,80 @@ def test_validate_reports_a_text_changed_while_it_ran(
     [problem] = report.problems
     assert problem.rule == RULE
     assert problem.file == f"dataset/raw/texts/{problem.record}.txt"
+
+
+# -- raw texts not read again while unchanged (sahelwire.io.file_hashes) -------------------
+
+
+def _read_raw(paths: ProjectPaths) -> tuple[validation.ValidationReport, validation.RawTexts]:
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    report = validation.ValidationReport()
+    raw = validation.read_raw(paths, taxonomy, load_table_specs(paths.tables_file), report)
+    return report, raw
+
+
+def _text_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    real = Path.read_bytes
+
+    def counted(self: Path) -> bytes:
+        if self.suffix == ".txt" and self.parent.name == "texts":
+            reads.append(self.stem)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    return reads
+
+
+def test_unchanged_raw_texts_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The copies were written a moment ago: without this the racy window would (rightly)
+    # keep every hash untrusted for 3 s.
+    monkeypatch.setattr(file_hashes, "RACY_NS", 0)
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    cold_report, cold = _read_raw(paths)
+    assert cold_report.problems == [] and len(cold.valid.sha) == 5
+    reads = _text_reads(monkeypatch)
+    warm_report, warm = _read_raw(paths)
+    assert reads == [] and warm_report.problems == []
+    assert warm.valid.sha == cold.valid.sha
+
+    # Same length, mtime set back: the ctime moved, so it is read and refused.
+    article = sorted(cold.valid.sha)[1]
+    path = paths.raw_text_path(article)
+    before = path.stat()
+    data = path.read_bytes()
+    flipped = data[:10] + (b"X" if data[10:11] != b"X" else b"Y") + data[11:]
+    path.write_bytes(flipped)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    reads.clear()
+    report, raw = _read_raw(paths)
+    assert reads == [article]
+    [problem] = report.problems
+    assert (problem.record, problem.rule) == (article, RULE)
+    assert article not in raw.valid.sha
+    path.write_bytes(data)
+
+    # A manifest row whose length disagrees with an unread text: still reported.
+    _read_raw(paths)
+    manifest = paths.manifest_file
+    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
+    rows[0]["n_chars"] += 1
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    reads.clear()
+    report, _ = _read_raw(paths)
+    assert reads == []
+    assert [(p.record, p.rule) for p in report.problems] == [(rows[0]["id"], "length matches text")]
+
+
+def test_with_the_cache_off_every_raw_text_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_hashes, "RACY_NS", 0)
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    _read_raw(paths)
+    monkeypatch.setenv(EXPORT_CACHE_ENV, "off")
+    reads = _text_reads(monkeypatch)
+    report, raw = _read_raw(paths)
+    assert report.problems == [] and sorted(reads) == sorted(raw.valid.sha)

@@ -70,7 +70,7 @@ from typing import Any
 import polars as pl
 import pyarrow
 
-from sahelwire.annotations import export_hashes
+from sahelwire.io import file_hashes
 from sahelwire.io.article_packs import pack_entries
 from sahelwire.io.locks import LockBusy, exclusive_lock
 from sahelwire.io.paths import ProjectPaths
@@ -689,7 +689,7 @@ def clear(paths: ProjectPaths) -> tuple[int, int]:
         return 0, 0
     for path in sorted(folder.iterdir()):
         if path.is_file() and (
-            path.name.endswith((SUFFIX, ".tmp")) or path.name == export_hashes.NAME
+            path.name.endswith((SUFFIX, ".tmp")) or path.name == file_hashes.NAME
         ):
             size += path.stat().st_size
             with contextlib.suppress(FileNotFoundError):

@@ -64,9 +64,9 @@ from sahelwire.annotations.export_cache import (
     fingerprint,
     text_dependency,
 )
-from sahelwire.annotations.export_hashes import ExportHashes, StatKey, now_ns, stat_key
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import EnvironmentSettingError
+from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.controls import Control, controls
 from sahelwire.labelstudio.export_format import (
@@ -1599,7 +1599,7 @@ def _cached_chunks(
     hashed: dict[Path, tuple[str, StatKey]] = {}
     index = None
     if share is None:
-        index = ExportHashes.load(cache_dir(paths))
+        index = FileHashes.load(cache_dir(paths))
         hashed = _prefill(
             paths,
             taxonomy,
@@ -1630,7 +1630,7 @@ def _read_chunks(
     *,
     worker: bool,
     hashed: Mapping[Path, tuple[str, StatKey]] | None = None,
-    index: ExportHashes | None = None,
+    index: FileHashes | None = None,
 ) -> Iterator[AnnotationTables]:
     """``hashed``: sha256 of files already known (:func:`_prefill`; :func:`_read_one`);
     ``index``: where the hashes taken are remembered for the next read, when given."""
@@ -1741,7 +1741,7 @@ def _prefill(
     taxonomy: Taxonomy,
     probe: ExportCache,
     chunks: list[list[Path]],
-    index: ExportHashes,
+    index: FileHashes,
 ) -> dict[Path, tuple[str, StatKey]]:
     """Parse the files ``probe`` has no entry for in worker processes, into the cache.
 
@@ -1761,7 +1761,7 @@ def _prefill(
             for path in chunk:
                 known = index.known(str(path.relative_to(paths.root)), path)
                 if known is not None:
-                    hashed[path] = known
+                    hashed[path] = known[:2]
         workers = parse_workers()
         if workers < 2 or sum(map(len, chunks)) < PREFILL_MIN_FILES:
             return hashed
@@ -1850,7 +1850,7 @@ def _read_one(
     path: Path,
     paths: ProjectPaths,
     hashed: tuple[str, StatKey] | None = None,
-    index: ExportHashes | None = None,
+    index: FileHashes | None = None,
 ) -> _FileResult:
     """``hashed``: the file's sha256 already known (the prefill's probe or ``index``), with
     its stat then. Used only to look the cache up, and only while the file's stat is

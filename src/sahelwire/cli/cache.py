@@ -29,10 +29,11 @@ app = typer.Typer(
 @app.command()
 def info() -> None:
     """List the cache's pack files: size and entries (one per export file parsed)."""
-    from sahelwire.annotations import export_hashes
     from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, cache_enabled, describe
     from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
     from sahelwire.io.article_packs import describe_folder, memo_enabled
+    from sahelwire.io.file_hashes import FileHashes
+    from sahelwire.release.validation import raw_hashes_folder
 
     paths = project_paths()
     state = "on" if cache_enabled() else f"off ({CACHE_ENV} is set)"
@@ -42,12 +43,16 @@ def info() -> None:
         total += size
         shown = "unreadable (ignored, replaced on the next write)" if entries is None else entries
         typer.echo(f"  {name}  {size / 2**20:.1f} MiB  entries: {shown}")
-    hashes = cache_dir(paths) / export_hashes.NAME
-    if hashes.is_file():
-        size = hashes.stat().st_size
-        total += size
-        known = len(export_hashes.ExportHashes.load(cache_dir(paths)).entries)
-        typer.echo(f"  {hashes.name}  {size / 2**20:.1f} MiB  export files' hashes: {known}")
+    for folder, what in (
+        (cache_dir(paths), "export files'"),
+        (raw_hashes_folder(paths), "raw texts'"),
+    ):
+        hashes = FileHashes.load(folder)
+        if hashes.path.is_file():
+            size = hashes.path.stat().st_size
+            total += size
+            where = hashes.path.relative_to(paths.root)
+            typer.echo(f"  {where}  {size / 2**20:.1f} MiB  {what} hashes: {len(hashes.entries)}")
     for title, folder in _memo_folders(paths):
         state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
         typer.echo(f"{title}: {folder.relative_to(paths.root)} ({state})")
@@ -64,10 +69,14 @@ def info() -> None:
 def clear() -> None:
     """Remove the caches (the next validate or build parses and computes everything again)."""
     from sahelwire.annotations.export_cache import clear as clear_cache
+    from sahelwire.io import file_hashes
     from sahelwire.io.article_packs import clear_folder
+    from sahelwire.release.validation import raw_hashes_folder
 
     paths = project_paths()
     files, size = clear_cache(paths)
+    more, more_size = file_hashes.clear(raw_hashes_folder(paths))
+    files, size = files + more, size + more_size
     for _, folder in _memo_folders(paths):
         more, more_size = clear_folder(folder)
         files, size = files + more, size + more_size

@@ -1,10 +1,12 @@
-"""Each export file's sha256, remembered with its stat, so an unchanged file is not read again.
+"""Files' sha256, remembered with their stat, so an unchanged file is not read again.
 
-The export cache is keyed by each file's sha256, so a warm build read and hashed every export
-only to find it unchanged: at 10k articles ≈1.7 GB read, ≈9 s of a rebuild's ≈45 s. Here the
-hash is kept with the file's stat (size, inode, mtime and ctime in ns), as git's index does,
-in ``.sahelwire/cache/exports/hashes.json`` (git-ignored local state). A later read takes the
-hash without reading the file while its stat is the same.
+The inputs are checked by content: the export cache is keyed by each export's sha256, and
+validation compares each raw text's sha256 with the manifest's. A warm build therefore read
+and hashed every export and every raw text only to find them unchanged (at 10k articles
+≈1.7 GB of exports, ≈9 s of a rebuild's ≈45 s). Here each hash is kept with the file's stat
+(size, inode, mtime and ctime in ns), as git's index does, in a ``hashes.json`` under
+``.sahelwire/cache/`` (git-ignored local state: one for the exports, one for the raw texts).
+A later read takes the hash without reading the file while its stat is the same.
 
 **Why a stat that holds means the bytes are the same.** Any write to a file or its
 replacement by another changes its ctime to the time of the change, and no call sets ctime
@@ -15,14 +17,16 @@ than the moment its stat was taken. A file changed just before it was hashed is 
 next time (and then trusted).
 
 **Never a source of truth.** The file ends with the sha256 of its body; a missing, damaged,
-foreign-format or unreadable index is an empty one, and writing it is best effort. The hash
-only picks which cache entry to look for: the entry still has to exist and match everything
-else the cache checks. ``SAHELWIRE_EXPORT_CACHE=off`` reads and parses every file (this
-index is not used); ``sahelwire cache clear`` removes it.
+foreign-format or unreadable index is an empty one, and writing it is best effort. A hash
+only stands for the bytes it was taken of: the export cache entry it picks must still exist
+and match everything else the cache checks, and a raw text is read again (and checked against
+the validated hash) whenever the build uses it. ``SAHELWIRE_EXPORT_CACHE=off`` reads every
+file (no index is used); ``sahelwire cache clear`` removes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,13 +39,14 @@ from sahelwire.io.atomic import write_bytes_atomic
 log = logging.getLogger(__name__)
 
 NAME = "hashes.json"
-FORMAT = 1
+FORMAT = 2  # 2: each entry may carry one more integer (a raw text's length in code points)
 # Trusted only when the file last changed at least this long before its stat was taken:
 # more than any file system's timestamp resolution (FAT's is 2 s; ext4's is the kernel tick).
 RACY_NS = 3 * 10**9
 
 StatKey = tuple[int, int, int, int]  # size, inode, mtime_ns, ctime_ns
-Entry = tuple[str, StatKey, int]  # sha256, stat before the read, time.time_ns() before the stat
+# sha256, stat before the read, time.time_ns() before the stat, what the caller adds (or None)
+Entry = tuple[str, StatKey, int, int | None]
 
 
 def stat_key(path: Path) -> StatKey:
@@ -59,16 +64,16 @@ def settled(stat: StatKey, taken_ns: int) -> bool:
     return max(stat[2], stat[3]) + RACY_NS <= taken_ns
 
 
-class ExportHashes:
-    """The remembered hashes of one project's export files (by path under the project)."""
+class FileHashes:
+    """The remembered hashes of one kind of file (by path under the project)."""
 
     def __init__(self, path: Path, entries: dict[str, Entry] | None = None) -> None:
         self.path = path
         self.entries: dict[str, Entry] = entries or {}
-        self.noted: dict[str, Entry] = {}  # hashed in this run
+        self.noted: dict[str, Entry] = {}  # hashed, or found still valid, in this run
 
     @classmethod
-    def load(cls, folder: Path) -> ExportHashes:
+    def load(cls, folder: Path) -> FileHashes:
         path = folder / NAME
         try:
             raw = path.read_bytes()
@@ -79,44 +84,51 @@ class ExportHashes:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}")
             entries = {
-                source: (str(sha), (int(a), int(b), int(c), int(d)), int(at))
-                for source, (sha, (a, b, c, d), at) in data["entries"].items()
+                source: (
+                    str(sha),
+                    (int(a), int(b), int(c), int(d)),
+                    int(at),
+                    None if extra is None else int(extra),
+                )
+                for source, (sha, (a, b, c, d), at, extra) in data["entries"].items()
             }
         except FileNotFoundError:
             return cls(path)
         except Exception as exc:  # never an error: every file is read and hashed
-            log.debug("export hashes: ignoring %s: %s", path, exc)
+            log.debug("file hashes: ignoring %s: %s", path, exc)
             return cls(path)
         return cls(path, entries)
 
-    def known(self, source: str, path: Path) -> tuple[str, StatKey] | None:
-        """The sha256 of ``path`` if its remembered stat still holds (and had settled), with
-        that stat; else None (read and hash it)."""
+    def known(self, source: str, path: Path) -> Entry | None:
+        """The remembered entry of ``path`` if its stat still holds (and had settled when
+        the hash was taken); else None (read and hash it)."""
         entry = self.entries.get(source)
-        if entry is None:
-            return None
-        sha, stat, taken = entry
-        if not settled(stat, taken):
+        if entry is None or not settled(entry[1], entry[2]):
             return None
         try:
-            if stat_key(path) != stat:
+            if stat_key(path) != entry[1]:
                 return None
         except OSError:
             return None
         self.noted[source] = entry
-        return sha, stat
+        return entry
 
-    def note(self, source: str, sha: str, stat: StatKey, taken_ns: int) -> None:
+    def note(
+        self, source: str, sha: str, stat: StatKey, taken_ns: int, extra: int | None = None
+    ) -> None:
         """``source`` hashed in this run: ``stat`` was taken at ``taken_ns``, before the read."""
-        self.noted[source] = (sha, stat, taken_ns)
+        self.noted[source] = (sha, stat, taken_ns, extra)
 
     def save(self, sources: Iterable[str]) -> None:
-        """Keep the hashes of ``sources`` (this run's files) known in this run; best effort."""
+        """Keep the entries of ``sources`` (this run's files) noted in this run; best effort."""
         keep = {s: self.noted[s] for s in sources if s in self.noted}
         if keep == self.entries:
             return
         body = json.dumps(
-            {"format": FORMAT, "entries": {s: [e[0], list(e[1]), e[2]] for s, e in keep.items()}},
+            {
+                "format": FORMAT,
+                "entries": {s: [e[0], list(e[1]), e[2], e[3]] for s, e in keep.items()},
+            },
             ensure_ascii=True,
             separators=(",", ":"),
         ).encode("ascii")
@@ -124,6 +136,19 @@ class ExportHashes:
         try:
             write_bytes_atomic(self.path, data)
         except OSError as exc:
-            log.debug("export hashes: not written: %s", exc)
+            log.debug("file hashes: not written: %s", exc)
             return
         self.entries = keep
+
+
+def clear(folder: Path) -> tuple[int, int]:
+    """Remove the index of ``folder`` and its killed writers' temporary files: (files, bytes)."""
+    removed = size = 0
+    if not folder.is_dir():
+        return 0, 0
+    for path in [folder / NAME, *folder.glob(f".{NAME}.*.tmp")]:
+        with contextlib.suppress(FileNotFoundError):
+            size += path.stat().st_size
+            path.unlink()
+            removed += 1
+    return removed, size
