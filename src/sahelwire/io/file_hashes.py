@@ -19,8 +19,8 @@ next time (and then trusted).
 **Never a source of truth.** The file ends with the sha256 of its body; a missing, damaged,
 foreign-format or unreadable index is an empty one, and writing it is best effort. A hash
 only stands for the bytes it was taken of: the export cache entry it picks must still exist
-and match everything else the cache checks, and a raw text is read again (and checked against
-the validated hash) whenever the build uses it. ``SAHELWIRE_EXPORT_CACHE=off`` reads every
+and match everything else the cache checks, and a raw text the build reads to publish is
+checked against the validated hash again. ``SAHELWIRE_EXPORT_CACHE=off`` reads every
 file (no index is used); ``sahelwire cache clear`` removes them.
 """
 
