@@ -3,6 +3,7 @@ one's never. Real processes and real SIGKILLs; nothing mocked."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from helpers import SAHELWIRE, copy_project, run_cli, snapshot
+from sahelwire.io import atomic
+from sahelwire.io.atomic import write_bytes_atomic
 from sahelwire.io.scratch import OWNER_LOCK, clean_stale_scratch, scratch_dir
 
 HOLD = """
@@ -88,3 +91,38 @@ def test_the_build_after_a_killed_build_removes_its_scratch(tmp_path: Path) -> N
     assert snapshot(root / "dist") == built
     assert not any(path.exists() for path in stale)
     assert list(tmp.iterdir()) == []
+
+
+def test_a_write_staged_in_a_scratch_folder_leaves_nothing_beside_its_target(
+    tmp_path: Path,
+) -> None:
+    # What labelstudio pull does (tests/labelstudio/test_pull_faults.py kills it for real):
+    # the temporary file is made in the scratch folder, renamed over the target.
+    target = tmp_path / "annotations" / "exports" / "a.json"
+    with scratch_dir(tmp_path / "tmp", "pull-write-") as staging:
+        write_bytes_atomic(target, b"{}\n", staging=staging)
+        write_bytes_atomic(target, b'{"a": 1}\n', staging=staging)
+        assert sorted(p.name for p in staging.iterdir()) == [OWNER_LOCK]
+    assert [p.name for p in target.parent.iterdir()] == ["a.json"]
+    assert target.read_bytes() == b'{"a": 1}\n'
+
+
+def test_a_staging_folder_on_another_file_system_falls_back_to_beside_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A symlinked .sahelwire on another disk: the rename out of it fails with EXDEV. No
+    # second file system here, so that one failure is simulated; the write then goes beside.
+    staging = tmp_path / "elsewhere"
+    staging.mkdir()
+    real = os.replace
+
+    def cross_device(src: str, dst: Path) -> None:
+        if str(src).startswith(str(staging)):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", cross_device)
+    target = tmp_path / "exports" / "a.json"
+    write_bytes_atomic(target, b"[1]\n", staging=staging)
+    assert target.read_bytes() == b"[1]\n"
+    assert list(staging.iterdir()) == [] and [p.name for p in target.parent.iterdir()] == ["a.json"]

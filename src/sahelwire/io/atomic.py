@@ -9,6 +9,7 @@ point leaves either the previous file or the complete new one, plus at worst a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -24,10 +25,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename)."""
+def write_bytes_atomic(path: Path, data: bytes, *, staging: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename).
+
+    ``staging``: a folder on the same file system to write the temporary file in instead, so
+    that a process killed mid-write leaves nothing beside ``path`` (a scratch folder of
+    :mod:`sahelwire.io.scratch`, which the next run removes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if staging is None else staging
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -36,6 +43,14 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if staging is None or exc.errno != errno.EXDEV:
+            raise
+        # The staging folder is on another file system (a symlinked .sahelwire): the
+        # rename cannot cross it, so the temporary file goes beside the target after all.
+        write_bytes_atomic(path, data)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

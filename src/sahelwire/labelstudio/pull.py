@@ -34,6 +34,7 @@ from rich.progress import Progress
 from sahelwire.io.atomic import write_bytes_atomic
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.scratch import scratch_dir
 from sahelwire.labelstudio.client import Connection, call
 from sahelwire.labelstudio.identity import (
     IdentityError,
@@ -395,11 +396,16 @@ def pull(
         directory_bytes = annotators_bytes(emails)
         if not directory.exists() or directory.read_bytes() != directory_bytes:
             writes.insert(0, (directory, directory_bytes))
-        # Every check passed and every byte is ready: now write, each file atomically.
-        with Progress(disable=not show_progress, transient=True) as progress:
+        # Every check passed and every byte is ready: now write, each file atomically. The
+        # temporary files are written in a scratch folder, not beside the exports: a pull
+        # killed mid-write leaves no stray file in annotations/ (the next run removes it).
+        with (
+            scratch_dir(paths.tmp_dir, "pull-write-") as staging,
+            Progress(disable=not show_progress, transient=True) as progress,
+        ):
             bar = progress.add_task("pull", total=len(writes))
             for path, data in writes:
-                write_bytes_atomic(path, data)
+                write_bytes_atomic(path, data, staging=staging)
                 summary.changed_files.append(str(path.relative_to(paths.root)))
                 progress.advance(bar)
         for stem in summary.pruned_tasks:
