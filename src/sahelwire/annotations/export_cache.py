@@ -682,15 +682,14 @@ class ExportCache:
 
 
 def clear(paths: ProjectPaths) -> tuple[int, int]:
-    """Remove every cache file (packs, leftovers of killed writes): (files, bytes) removed."""
+    """Remove every cache file (packs, the files' hashes, leftovers of killed writes):
+    (files, bytes) removed."""
     folder = cache_dir(paths)
-    removed = size = 0
     if not folder.is_dir():
         return 0, 0
+    removed, size = file_hashes.clear(folder)
     for path in sorted(folder.iterdir()):
-        if path.is_file() and (
-            path.name.endswith((SUFFIX, ".tmp")) or path.name == file_hashes.NAME
-        ):
+        if path.is_file() and path.name.endswith((SUFFIX, ".tmp")):
             size += path.stat().st_size
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

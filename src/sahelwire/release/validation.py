@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
-from sahelwire.io.file_hashes import FileHashes, now_ns, stat_key
+from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.completeness import Finding, completeness_findings
@@ -254,41 +254,35 @@ def read_raw(
         if known is not None and known[0] == row.get("sha256") and known[3] is not None:
             # Unchanged since hashed: the bytes (so their length) and the decoded length
             # are those of then.
-            raw.valid.sha[row["id"]] = row["sha256"]
-            if known[3] != row.get("n_chars") or known[1][0] != row.get("n_bytes"):
+            n_chars, n_bytes = known[3], known[1][0]
+        else:
+            taken = now_ns()
+            try:
+                before: StatKey | None = stat_key(path)
+            except OSError:
+                before = None
+            data = path.read_bytes()
+            own = hashlib.sha256(data).hexdigest()
+            if own != row.get("sha256"):
+                # The export parser still compares tasks with it (and says why they differ).
+                with contextlib.suppress(UnicodeDecodeError, KeyError):
+                    data.decode("utf-8")
+                    raw.readable.differing[row["id"]] = (row["sha256"], own)
                 report.problems.append(
                     Problem(
-                        file, row.get("id"), "n_chars", "length matches text", row.get("n_chars")
+                        _rel(paths, path),
+                        row.get("id"),
+                        "sha256",
+                        "stored text matches manifest sha256",
+                        own,
                     )
                 )
-            continue
-        taken = now_ns()
-        try:
-            before = stat_key(path)
-        except OSError:
-            before = None
-        data = path.read_bytes()
-        own = hashlib.sha256(data).hexdigest()
-        if own != row.get("sha256"):
-            # The export parser still compares tasks with it (and says why they differ).
-            with contextlib.suppress(UnicodeDecodeError, KeyError):
-                data.decode("utf-8")
-                raw.readable.differing[row["id"]] = (row["sha256"], own)
-            report.problems.append(
-                Problem(
-                    _rel(paths, path),
-                    row.get("id"),
-                    "sha256",
-                    "stored text matches manifest sha256",
-                    hashlib.sha256(data).hexdigest(),
-                )
-            )
-            continue
-        n_chars, n_bytes = len(data.decode("utf-8")), len(data)  # then the text is let go
-        del data
+                continue
+            n_chars, n_bytes = len(data.decode("utf-8")), len(data)  # then the text is let go
+            del data
+            if hashes is not None and before is not None:
+                hashes.note(source, own, before, taken, n_chars)
         raw.valid.sha[row["id"]] = row["sha256"]
-        if hashes is not None and before is not None:
-            hashes.note(source, own, before, taken, n_chars)
         if n_chars != row.get("n_chars") or n_bytes != row.get("n_bytes"):
             report.problems.append(
                 Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
