@@ -18,6 +18,7 @@ from sahelwire.annotations.tables import source_shapes
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.table_specs import load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 SAHELWIRE = Path(sys.executable).parent / "sahelwire"
@@ -287,3 +288,20 @@ def record_made(monkeypatch: Any, cls: Any) -> list[Any]:
 
     monkeypatch.setattr(cls, "for_project", classmethod(recording))
     return made
+
+
+def change_one_export(paths: ProjectPaths) -> None:
+    """Give every annotation of the first export another stance (so its gold changes)."""
+    path = sorted(paths.exports_dir.glob("*.json"))[0]
+    task = json.loads(path.read_text(encoding="utf-8"))
+    taxonomy = load_taxonomy(paths.taxonomy_file)
+    names = taxonomy.class_names("document_labels.stance_us_presence")
+    changed = 0
+    for annotation in task["annotations"]:
+        for result in annotation["result"]:
+            if result.get("from_name") == "stance_us_presence":
+                old = result["value"]["choices"][0]
+                result["value"]["choices"] = [next(n for n in names if n != old)]
+                changed += 1
+    assert changed
+    path.write_text(json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n")

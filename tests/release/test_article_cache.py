@@ -6,7 +6,6 @@ cache (``SAHELWIRE_ARTICLE_CACHE=off``): every byte must be equal, whatever the 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from helpers import copy_project, record_made, run_cli
+from helpers import change_one_export, copy_project, record_made, run_cli
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
 from sahelwire.io import article_packs
@@ -25,7 +24,6 @@ from sahelwire.release import article_cache, tables
 from sahelwire.release.article_cache import ArticleRowCache, cache_folder
 from sahelwire.release.build import render_release
 from sahelwire.release.columnar_spans import SPAN_CONFIGS
-from sahelwire.schema.taxonomy import load_taxonomy
 
 
 @pytest.fixture()
@@ -46,23 +44,6 @@ def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, cache: bool) 
 
 def packs(paths: ProjectPaths) -> list[Path]:
     return sorted(cache_folder(paths).glob("*.pack"))
-
-
-def change_one_export(paths: ProjectPaths) -> None:
-    """Give every annotation of the first export another stance (so its gold changes)."""
-    path = sorted(paths.exports_dir.glob("*.json"))[0]
-    task = json.loads(path.read_text(encoding="utf-8"))
-    taxonomy = load_taxonomy(paths.taxonomy_file)
-    names = taxonomy.class_names("document_labels.stance_us_presence")
-    changed = 0
-    for annotation in task["annotations"]:
-        for result in annotation["result"]:
-            if result.get("from_name") == "stance_us_presence":
-                old = result["value"]["choices"][0]
-                result["value"]["choices"] = [next(n for n in names if n != old)]
-                changed += 1
-    assert changed
-    path.write_text(json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
 
 def test_cold_warm_and_after_a_change_give_the_uncached_bytes(
@@ -177,10 +158,12 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert "per-article baseline predictions" in shown.stdout
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    # the export pack, the export files' and raw texts' hashes and five memo packs (rows,
-    # error classes, baseline predictions, span rules of the annotations and of gold)
+    # the export pack, the export files' and raw texts' hashes and six memo packs (rows,
+    # annotations_raw rows, error classes, baseline predictions, span rules of the
+    # annotations and of gold)
     assert "raw texts' hashes: 5" in shown.stdout
-    assert "removed 8 cache file(s)" in cleared.stdout
+    assert "per-article annotations_raw rows" in shown.stdout
+    assert "removed 9 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
 

@@ -87,10 +87,12 @@ def _memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
     from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
     from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
     from sahelwire.release.article_cache import cache_folder as rows_folder
+    from sahelwire.release.raw_cache import cache_folder as raw_rows_folder
     from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
 
     return [
         ("per-article published rows", rows_folder(paths)),
+        ("per-article annotations_raw rows", raw_rows_folder(paths)),
         ("per-article span error classes", agreement_folder(paths)),
         ("per-article baseline predictions", baseline_folder(paths)),
         ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),

@@ -89,6 +89,7 @@ from sahelwire.release.croissant import (
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_of
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
+from sahelwire.release.raw_cache import RawRowCache
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import RawTexts, TextChanged, ValidatedInputs, validate_inputs
@@ -428,7 +429,9 @@ def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> N
         # annotations_raw's sources and the gold are written as the inputs are read, a chunk
         # of export files at a time, and each chunk's rows let go (issue 17 item 3).
         (scratch / "inputs").mkdir()
-        sink = InputSink(scratch / "inputs", load_table_specs(paths.tables_file))
+        sink = InputSink(
+            scratch / "inputs", load_table_specs(paths.tables_file), RawRowCache.for_project(paths)
+        )
         try:
             _render_from(paths, settings, release, memory_limit, sink, scratch)
         finally:
@@ -439,11 +442,13 @@ class InputSink:
     """Each chunk of the inputs, as validation has it, to disk: the per-annotator and
     prediction rows to ``annotations_raw``'s sources, the gold to :class:`GoldFiles`."""
 
-    def __init__(self, folder: Path, specs: TableSpecs) -> None:
+    def __init__(self, folder: Path, specs: TableSpecs, memo: RawRowCache | None = None) -> None:
         from sahelwire.release.columnar import RawSourceSink
 
         (folder / "raw").mkdir()
-        self.raw = RawSourceSink(folder / "raw", specs)
+        # memo: annotations_raw's rows kept per article; it keys each chunk's rows as they pass.
+        self.memo = memo
+        self.raw = RawSourceSink(folder / "raw", specs, memo.note if memo is not None else None)
         self.gold = GoldFiles(folder)
 
     def add(self, layers: AnnotationLayers) -> None:
@@ -531,6 +536,7 @@ def _render_from(
             article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
             gold=gold,
             raw_sink=sink.raw if sink is not None else None,
+            raw_memo=sink.memo if sink is not None else None,
         )
     except BaseException:
         published.abort()
@@ -690,12 +696,15 @@ def _publish_tables(
     article_cache: ArticleRowCache | None = None,
     gold: GoldSource | None = None,
     raw_sink: RawSourceSink | None = None,
+    raw_memo: RawRowCache | None = None,
 ) -> BioStats:
     """Produce every config's rows and hand them to ``published`` as they come.
 
     ``raw_sink``: has had every chunk's per-annotator rows (``validate_inputs``), which
     ``validated.layers`` then no longer hold; else they are written from the layers here.
     ``gold``: where the gold is (default the layers'; on disk when the sink took it).
+    ``raw_memo``: has keyed the sink's rows per article; DuckDB then sorts the changed
+    articles' rows only and the others' are read back from it.
     """
     gold = validated.layers.gold if gold is None else gold
     builder = ReleaseTableBuilder(shapes, article_cache)
@@ -710,18 +719,24 @@ def _publish_tables(
         with tempfile.TemporaryDirectory(prefix="sahelwire-raw-", dir=spill_dir) as folder:
             # The per-annotator frames go to disk and are let go before DuckDB sorts them:
             # they, their Arrow copies and the sort were the build's peak (issue 17 item 3).
+            raw_schema = builder.raw_schema()
             if raw_sink is not None:
-                sources = raw_sink.finish(splits)
+                to_sort = splits if raw_memo is None else raw_memo.plan(splits, raw_schema)
+                sources = raw_sink.finish(to_sort)
             else:
+                raw_memo = None  # it keys the sink's rows
                 sources = write_raw_sources(layers, splits, validated.specs, Path(folder))
             validated.layers = _without_per_annotator(layers)
             del layers
-            for split, batch in duckdb_raw_batches(
+            batches = duckdb_raw_batches(
                 sources,
-                builder.raw_schema(),
+                raw_schema,
                 spill_dir=spill_dir,
                 memory_limit=memory_limit or duckdb_memory_limit(),
-            ):
+            )
+            if raw_memo is not None:
+                batches = raw_memo.merge(batches)
+            for split, batch in batches:
                 published.add("annotations_raw", split, batch)
         # mentions, events and quantities from SQL, written piece by piece as DuckDB's
         # batches come (whole, the three were the published phase's peak at 100k);

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -255,8 +255,15 @@ class RawSourceSink:
     DuckDB sorts them (issue 17 item 3).
     """
 
-    def __init__(self, folder: Path, specs: TableSpecs) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        specs: TableSpecs,
+        on_frames: Callable[[Mapping[str, pl.DataFrame]], None] | None = None,
+    ) -> None:
         self.folder, self.specs = folder, specs
+        # Shown each chunk's frames before they are written (the per-article memo's keys).
+        self.on_frames = on_frames
         self.rows: dict[str, int] = dict.fromkeys(RAW_SOURCES[:-1], 0)
         self._writers: dict[str, Any] = {}
 
@@ -264,6 +271,8 @@ class RawSourceSink:
         import pyarrow.parquet as pq
 
         frames = source_frames(layers, {}, self.specs, first_row=self.rows)
+        if self.on_frames is not None:
+            self.on_frames(frames)
         for name in RAW_SOURCES[:-1]:
             frame = frames[name]
             writer = self._writers.get(name)

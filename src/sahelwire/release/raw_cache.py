@@ -1,0 +1,205 @@
+"""Memoised ``annotations_raw`` rows per article: DuckDB sorts only the articles that changed.
+
+``annotations_raw`` (:func:`sahelwire.release.columnar.raw_sql`) is sorted by the article id
+first, and an article's rows are made from its own rows of the six source frames alone (its
+annotations' regions, relations and choices joined to their annotation, its predictions'
+results joined to their prediction; ties in the order the frames give them). So each
+article's published rows are a function of its source rows, and the split's rows are the
+articles' rows one after the other, in id order. A rebuild after 1% of the exports changed
+sorted every row of the corpus again (≈6 s of ≈40 s at 10k, docs/benchmarks.md); with this
+memo DuckDB sorts the changed articles only and the others' rows are read back.
+
+Rows are kept in ``.sahelwire/cache/annotations_raw/`` (:mod:`sahelwire.io.article_packs`;
+git-ignored, never a source of truth) under a key per article: the fingerprint of this code
+(with the columnar SQL it imports and DuckDB's version), the schemas, and a digest of the
+article's rows of each source frame in input order (:func:`~sahelwire.annotations.memo_keys.
+frame_digests`, chained over the chunks the inputs come in). The input order number
+(``_row``) is left out: it counts the rows of every article before, which a change elsewhere
+shifts, while only the order within the article matters to its rows.
+
+Used only when every article id has at least 12 characters: the sort compares ids as
+``str(id).zfill(12)``, which is then the id itself, so articles are ordered by id alone (two
+shorter ids such as ``1`` and ``01`` would compare equal and their rows interleave). Merged
+rows are the same values in the same order as one sort of everything: the published bytes are
+the same (tests/release/test_raw_cache.py). ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
+from sahelwire.io.article_packs import ArticlePacks, LoadedPack
+from sahelwire.io.config import SPLITS
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release.columnar import ARROW_BATCH_ROWS, RAW_SOURCES
+
+TABLE = "annotations_raw"
+# raw_sql's sort compares ids zero-filled to this width (columnar._WIDTH).
+MIN_ID_CHARS = 12
+
+
+def cache_folder(paths: ProjectPaths) -> Path:
+    return paths.state_dir / "cache" / "annotations_raw"
+
+
+class RawRowCache:
+    """The per-article ``annotations_raw`` rows of one build.
+
+    :meth:`note` each chunk of source frames as the inputs are read; :meth:`plan` says which
+    articles DuckDB must sort; :meth:`merge` interleaves DuckDB's rows of those with the
+    kept rows of the others, and stores this run's pack when anything was sorted.
+    """
+
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.packs = ArticlePacks(folder, fingerprint, {})
+        # Per article: the digest of its source rows so far (chained over chunks and frames).
+        self.digests: dict[str, bytes] = {}
+        self.pack: LoadedPack | None = None
+        self.hits: dict[str, tuple[str, int, int]] = {}  # article -> (key, first row, rows)
+        self.keys: dict[str, str] = {}  # the misses' keys
+        self.active = False
+
+    @classmethod
+    def for_project(cls, paths: ProjectPaths) -> RawRowCache | None:
+        """The memo of ``paths``, or None when it is off or the code cannot be fingerprinted."""
+        fingerprint = memo_fingerprint(paths, __name__, f"duckdb {version('duckdb')}")
+        return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
+
+    @property
+    def stats(self) -> Any:
+        return self.packs.stats
+
+    def note(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """One chunk of the source frames (:func:`~sahelwire.release.columnar.source_frames`),
+        in input order."""
+        for name in RAW_SOURCES[:-1]:
+            frame = frames[name]
+            if "_row" in frame.columns:
+                frame = frame.drop("_row")
+            tag = f"{name}\0".encode()
+            for article, digest in frame_digests(frame).items():
+                before = self.digests.get(article, b"")
+                self.digests[article] = hashlib.sha256(before + tag + digest).digest()
+
+    def plan(self, splits: Mapping[str, str], schema: pa.Schema) -> Mapping[str, str]:
+        """The splits of the articles DuckDB must sort: the changed ones (all of them when
+        no kept row can be used)."""
+        self.packs = ArticlePacks(self.folder, self.fingerprint, {TABLE: schema})
+        self.schema = schema
+        self.splits = splits
+        with_rows = [a for a in self.digests if a in splits]
+        self.active = all(len(a) >= MIN_ID_CHARS for a in with_rows)
+        if not self.active:
+            return splits
+        self.pack = self.packs.load()
+        entries: Mapping[str, dict[str, Any]] = self.pack.entries if self.pack else {}
+        for article in with_rows:
+            key = self.packs.key(article, self.digests[article])
+            entry = entries.get(article)
+            if entry is not None and entry.get("key") == key and TABLE in entry.get("rows", {}):
+                first, n = entry["rows"][TABLE]
+                self.hits[article] = (key, first, n)
+            else:
+                self.keys[article] = key
+        self.digests = {}
+        self.packs.stats.hits, self.packs.stats.misses = len(self.hits), len(self.keys)
+        return {a: s for a, s in splits.items() if a not in self.hits}
+
+    def merge(self, sorted_rows: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
+        """(split, table) as :func:`~sahelwire.release.columnar.duckdb_raw_batches` gives
+        them for every article: ``sorted_rows`` (DuckDB's, of the articles :meth:`plan`
+        returned) interleaved in id order with the kept rows of the others."""
+        if not self.active:
+            yield from sorted_rows
+            return
+        writer = self.packs.writer() if self.keys or self.pack is None else None
+        at = 0
+        try:
+            made = _by_article(sorted_rows)
+            pending = next(made, None)
+            for split in SPLITS:
+                kept = sorted(a for a in self.hits if self.splits[a] == split)
+                parts: list[pa.Table] = []
+                held = 0
+                entries: dict[str, dict[str, Any]] = {}
+                i = 0
+                while True:
+                    take_made = pending is not None and pending[0] == split
+                    if take_made and i < len(kept):
+                        assert pending is not None
+                        take_made = pending[1] < kept[i]
+                    if take_made:
+                        assert pending is not None
+                        article, part, key = pending[1], pending[2], self.keys[pending[1]]
+                        pending = next(made, None)
+                    elif i < len(kept):
+                        article = kept[i]
+                        key, first, n = self.hits[article]
+                        assert self.pack is not None
+                        part = self.pack.tables[TABLE].slice(first, n)
+                        i += 1
+                    else:
+                        break
+                    entries[article] = {"key": key, "rows": {TABLE: [at, part.num_rows]}}
+                    at += part.num_rows
+                    if writer is not None:
+                        writer.add(TABLE, part)
+                    if part.num_rows:
+                        parts.append(part)
+                        held += part.num_rows
+                    if held >= ARROW_BATCH_ROWS:
+                        yield split, _joined(parts, self.schema)
+                        parts, held = [], 0
+                    if writer is not None and len(entries) >= ENTRY_BATCH:
+                        writer.add_entries(entries)
+                        entries = {}
+                if parts:
+                    yield split, _joined(parts, self.schema)
+                if writer is not None:
+                    writer.add_entries(entries)
+            if pending is not None:
+                raise ValueError(f"annotations_raw: rows of {pending[1]!r} out of order")
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            if self.pack is not None:
+                self.pack.close()
+                self.pack = None
+        if writer is not None:
+            writer.finish({})
+
+
+# Entries handed to the pack writer at a time (not all held to the end).
+ENTRY_BATCH = 10_000
+
+
+def _joined(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables([p.replace_schema_metadata(schema.metadata) for p in parts])
+
+
+def _by_article(tables: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, str, pa.Table]]:
+    """(split, article, its rows) from tables of whole articles in id order."""
+    for split, table in tables:
+        if not table.num_rows:
+            continue
+        ids = table.column("article_id").combine_chunks()
+        # Where the id changes: the first row of every article but the first.
+        changes = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+        starts = [0, *(np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1).tolist()]
+        ends = [*starts[1:], table.num_rows]
+        for start, end in zip(starts, ends, strict=True):
+            yield split, ids[start].as_py(), table.slice(start, end - start)

@@ -1,0 +1,159 @@
+"""``annotations_raw`` memoised per article (sahelwire.release.raw_cache): never trusted.
+
+Every build is compared with a build of the same inputs without the memos
+(``SAHELWIRE_ARTICLE_CACHE=off``): every byte must be equal, whatever the memo held. And
+DuckDB must have sorted the changed articles only: that is what the memo is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from helpers import change_one_export, copy_project, drop_entity_region, record_made
+from sahelwire.io.article_packs import CACHE_ENV
+from sahelwire.io.config import Settings
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import columnar
+from sahelwire.release.build import render_release
+from sahelwire.release.columnar import RAW_SOURCES
+from sahelwire.release.raw_cache import RawRowCache, cache_folder
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> ProjectPaths:
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    assert Settings.load(paths).build_engine == "duckdb"  # the engine the memo serves
+    return paths
+
+
+@pytest.fixture()
+def memos(monkeypatch: pytest.MonkeyPatch) -> list[RawRowCache]:
+    return record_made(monkeypatch, RawRowCache)
+
+
+@pytest.fixture()
+def sorted_articles(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """Per build: the articles whose annotations_raw rows DuckDB sorted."""
+    runs: list[set[str]] = []
+    original = columnar.duckdb_raw_batches
+
+    def recording(*args: Any, **kwargs: Any) -> Iterator[tuple[str, pa.Table]]:
+        seen: set[str] = set()
+        runs.append(seen)
+        for split, table in original(*args, **kwargs):
+            seen.update(table.column("article_id").to_pylist())
+            yield split, table
+
+    monkeypatch.setattr(columnar, "duckdb_raw_batches", recording)
+    return runs
+
+
+def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, memo: bool) -> dict[str, bytes]:
+    monkeypatch.setenv(CACHE_ENV, "on" if memo else "off")
+    return render_release(paths, Settings.load(paths)).files
+
+
+def packs(paths: ProjectPaths) -> list[Path]:
+    return sorted(cache_folder(paths).glob("*.pack"))
+
+
+def exports(paths: ProjectPaths) -> list[Path]:
+    return sorted(paths.exports_dir.glob("*.json"))
+
+
+def test_cold_warm_and_after_changes_give_the_unmemoised_bytes_sorting_only_the_changed(
+    project: ProjectPaths,
+    monkeypatch: pytest.MonkeyPatch,
+    memos: list[RawRowCache],
+    sorted_articles: list[set[str]],
+) -> None:
+    expected = files(project, monkeypatch, memo=False)
+    assert not memos and not packs(project)
+    everything = sorted_articles[-1]
+    assert len(everything) == 5
+
+    assert files(project, monkeypatch, memo=True) == expected  # cold: everything sorted
+    cold = memos[-1].stats
+    assert (cold.hits, cold.misses, cold.stored) == (0, 5, 5)
+    assert sorted_articles[-1] == everything
+    (stored,) = packs(project)
+
+    assert files(project, monkeypatch, memo=True) == expected  # warm: nothing sorted
+    warm = memos[-1].stats
+    assert (warm.hits, warm.misses) == (0 + 5, 0)
+    assert sorted_articles[-1] == set()
+    assert packs(project) == [stored]  # nothing new: the pack is kept as it was
+
+    # One article's choices change: it alone is sorted again.
+    change_one_export(project)
+    changed = files(project, monkeypatch, memo=False)
+    assert changed != expected
+    assert files(project, monkeypatch, memo=True) == changed
+    after = memos[-1].stats
+    assert (after.hits, after.misses) == (4, 1)
+    (first,) = sorted_articles[-1]
+    assert first == min(everything)  # the first export is the first article's
+
+    # Another loses a region: every later row's input number moves, and only it is sorted.
+    second = exports(project)[1]
+    drop_entity_region(second)
+    dropped = files(project, monkeypatch, memo=False)
+    assert files(project, monkeypatch, memo=True) == dropped
+    assert (memos[-1].stats.hits, memos[-1].stats.misses) == (4, 1)
+    assert len(sorted_articles[-1]) == 1 and first not in sorted_articles[-1]
+
+
+def test_a_damaged_pack_is_ignored_and_replaced(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, memos: list[RawRowCache]
+) -> None:
+    expected = files(project, monkeypatch, memo=False)
+    files(project, monkeypatch, memo=True)
+    (pack,) = packs(project)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte inside a table
+    pack.write_bytes(bytes(data))
+    assert files(project, monkeypatch, memo=True) == expected
+    stats = memos[-1].stats
+    assert (stats.hits, stats.misses, stats.stored) == (0, 5, 5)
+    assert stats.ignored and "sha256" in stats.ignored[0]
+    (replaced,) = packs(project)
+    assert replaced.read_bytes() != bytes(data)
+
+
+def test_ids_shorter_than_the_sort_width_are_all_sorted(tmp_path: Path) -> None:
+    # "1" and "01" both compare as "000000000001": their rows interleave in the sort, so
+    # no article's rows can be kept apart; the memo steps aside.
+    memo = RawRowCache(tmp_path / "memo", "fp")
+    frames = {
+        name: pl.DataFrame({"_row": [0, 1], "article_id": ["1", "01"], "x": [1, 2]})
+        for name in RAW_SOURCES[:-1]
+    }
+    memo.note(frames)
+    splits = {"1": "train", "01": "train"}
+    schema = pa.schema([("article_id", pa.string())])
+    assert memo.plan(splits, schema) == splits and not memo.active
+    given = [("train", pa.table({"article_id": ["01", "1"]}, schema=schema))]
+    assert list(memo.merge(iter(given))) == given
+    assert not (tmp_path / "memo").exists()  # nothing stored
+
+
+def test_the_key_leaves_out_the_input_order_number_but_not_the_order(tmp_path: Path) -> None:
+    def digest(rows: list[tuple[int, str, int]]) -> bytes:
+        memo = RawRowCache(tmp_path / "memo", "fp")
+        frame = pl.DataFrame(rows, schema=["_row", "article_id", "x"], orient="row")
+        memo.note(
+            {name: frame if name == "regions" else frame.clear() for name in RAW_SOURCES[:-1]}
+        )
+        return memo.digests["a" * 12]
+
+    a = "a" * 12
+    base = digest([(0, a, 1), (1, a, 2)])
+    assert digest([(7, a, 1), (8, a, 2)]) == base  # other articles' rows came before
+    assert digest([(0, a, 2), (1, a, 1)]) != base  # its own rows in another order
+    assert digest([(0, a, 1), (1, a, 3)]) != base
