@@ -20,8 +20,7 @@ as such (with the end of its error output) and the run goes on. Nothing here is 
 no figure is written in advance: the numbers go into docs/benchmarks.md.
 
 ``validate`` and ``build`` start from an empty export cache (sahelwire.annotations.export_cache)
-and empty per-article memos (published rows, span error classes, baseline predictions, span
-rules) and no remembered file hashes (exports, raw texts),
+and empty per-article memos (every folder of ``sahelwire.release.memos``) and no remembered file hashes (exports, raw texts),
 so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
 files (one annotation's lead_time each: a real change that stays valid) and builds again, with
 the caches the build left: the incremental figure.
@@ -366,18 +365,14 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     export = work / "corpus" / "export.json"
     extra: dict[str, Any] = {}
     if name in ("validate", "build"):
-        from sahelwire.annotations.agreement_cache import cache_folder as agreement_memo
-        from sahelwire.annotations.baseline_cache import cache_folder as baseline_memo
         from sahelwire.io import file_hashes
         from sahelwire.io.article_packs import clear_folder
-        from sahelwire.release.article_cache import cache_folder as rows_memo
-        from sahelwire.release.span_rule_cache import cache_folder as span_memo
+        from sahelwire.release.memos import memo_folders
         from sahelwire.release.validation import raw_hashes_folder
 
         clear(paths)  # a full figure, whatever stage filled the cache before
         file_hashes.clear(raw_hashes_folder(paths))  # every raw text read, as the exports
-        memos = (rows_memo(paths), agreement_memo(paths), baseline_memo(paths))
-        for memo in (*memos, span_memo(paths) / "annotations", span_memo(paths) / "gold"):
+        for _, memo in memo_folders(paths):
             clear_folder(memo)  # the per-article memos too
     if name == "rebuild_1pct":
         extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))

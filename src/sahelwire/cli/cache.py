@@ -10,12 +10,9 @@ next ``validate`` or ``build`` and changes nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from sahelwire.cli.common import project_paths
-from sahelwire.io.paths import ProjectPaths
 
 app = typer.Typer(
     help="The local caches of parsed exports and per-article build results "
@@ -33,6 +30,7 @@ def info() -> None:
     from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
     from sahelwire.io.article_packs import describe_folder, memo_enabled
     from sahelwire.io.file_hashes import FileHashes
+    from sahelwire.release.memos import memo_folders
     from sahelwire.release.validation import raw_hashes_folder
 
     paths = project_paths()
@@ -53,7 +51,7 @@ def info() -> None:
             total += size
             where = hashes.path.relative_to(paths.root)
             typer.echo(f"  {where}  {size / 2**20:.1f} MiB  {what} hashes: {len(hashes.entries)}")
-    for title, folder in _memo_folders(paths):
+    for title, folder in memo_folders(paths):
         state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
         typer.echo(f"{title}: {folder.relative_to(paths.root)} ({state})")
         for name, size, entries in describe_folder(folder):
@@ -71,30 +69,14 @@ def clear() -> None:
     from sahelwire.annotations.export_cache import clear as clear_cache
     from sahelwire.io import file_hashes
     from sahelwire.io.article_packs import clear_folder
+    from sahelwire.release.memos import memo_folders
     from sahelwire.release.validation import raw_hashes_folder
 
     paths = project_paths()
     files, size = clear_cache(paths)
     more, more_size = file_hashes.clear(raw_hashes_folder(paths))
     files, size = files + more, size + more_size
-    for _, folder in _memo_folders(paths):
+    for _, folder in memo_folders(paths):
         more, more_size = clear_folder(folder)
         files, size = files + more, size + more_size
     typer.echo(f"removed {files} cache file(s), {size / 2**20:.1f} MiB")
-
-
-def _memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
-    from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
-    from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
-    from sahelwire.release.article_cache import cache_folder as rows_folder
-    from sahelwire.release.raw_cache import cache_folder as raw_rows_folder
-    from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
-
-    return [
-        ("per-article published rows", rows_folder(paths)),
-        ("per-article annotations_raw rows", raw_rows_folder(paths)),
-        ("per-article span error classes", agreement_folder(paths)),
-        ("per-article baseline predictions", baseline_folder(paths)),
-        ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
-        ("per-article span rules (gold)", span_rules_folder(paths) / "gold"),
-    ]
