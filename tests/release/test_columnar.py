@@ -593,6 +593,32 @@ def test_raw_pieces_hold_whole_articles_whatever_duckdb_s_batches(
     assert sum(len(ids) for ids in seen.values()) > 3
 
 
+def test_cutting_the_sources_to_a_few_articles_first_gives_those_articles_rows(
+    tmp_path: Path,
+) -> None:
+    """``few_articles`` (the raw memo's rebuild: DuckDB sorts the changed articles only) cuts
+    each source to the articles of ``splits`` before the query: the same rows as the query
+    over every source's rows, of those articles only."""
+    layers, splits = _layers_and_splits(PATHS)
+    (tmp_path / "all").mkdir()
+    (tmp_path / "few").mkdir()
+    everything = write_raw_sources(layers, splits, SPECS, tmp_path / "all")
+    few = dict(list(sorted(splits.items()))[::2])  # every other article, all three splits
+    assert set(few.values()) == set(SPLITS)
+    cut = write_raw_sources(layers, few, SPECS, tmp_path / "few")
+
+    def rows(sources: dict[str, Path], **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+        for split, table in duckdb_raw_batches(sources, RAW_SCHEMA, **kwargs):
+            out[split] += table.to_pylist()
+        return out
+
+    whole = rows(everything)
+    expected = {s: [r for r in whole[s] if r["article_id"] in few] for s in SPLITS}
+    assert all(expected.values())
+    assert rows(cut, few_articles=True) == expected == rows(cut)
+
+
 @pytest.mark.slow
 def test_same_rows_for_every_split_of_a_synthetic_corpus(tmp_path: Path) -> None:
     root = bench.make_project(tmp_path, 40, seed=11, stages=("build",))

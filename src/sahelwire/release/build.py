@@ -733,6 +733,7 @@ def _publish_tables(
                 raw_schema,
                 spill_dir=spill_dir,
                 memory_limit=memory_limit or duckdb_memory_limit(),
+                few_articles=raw_memo is not None and raw_memo.few_to_sort,
             )
             if raw_memo is not None:
                 batches = raw_memo.merge(batches)

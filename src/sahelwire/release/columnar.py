@@ -394,6 +394,7 @@ def duckdb_raw_batches(
     memory_limit: str | None = None,
     threads: int | None = None,
     range_rows: int | None = None,
+    few_articles: bool = False,
 ) -> Iterator[tuple[str, pa.Table]]:
     """``annotations_raw`` as (split, table of up to ARROW_BATCH_ROWS rows), split by split,
     in published order and schema, computed by DuckDB from the files of
@@ -404,6 +405,10 @@ def duckdb_raw_batches(
     folder made under ``spill_dir`` (default: the system's), so a caller that writes each
     batch as it comes holds one batch, not the split (issue 17, item 3; ``duckdb_stream``
     in docs/columnar.md).
+
+    ``few_articles``: the ``splits`` file names a few of the articles the other files hold
+    rows of (``release.raw_cache``: the changed ones); each file is then cut to them first,
+    once, not joined and cast whole by every query to have most rows dropped by its last join.
     """
     settings: dict[str, str | bool | int] = {}
     if memory_limit is not None:
@@ -417,7 +422,17 @@ def duckdb_raw_batches(
         "to sort annotations_raw", spill_dir=spill_dir, memory_limit=memory_limit, settings=settings
     ) as con:
         for name in RAW_SOURCES:
-            con.read_parquet(str(sources[name])).create_view(name)
+            relation = con.read_parquet(str(sources[name]))
+            if few_articles and name != "splits":
+                # Cut once into a table of DuckDB's (spilled past its memory limit like the
+                # sort): a view would read the whole file again for every query.
+                relation.join(
+                    con.read_parquet(str(sources["splits"])).project("article_id"),
+                    "article_id",
+                    how="semi",
+                ).create(name)
+            else:
+                relation.create_view(name)
         for split in SPLITS:
             # Kept in DuckDB's batches, not combined into one chunk per column: the
             # Parquet bytes do not depend on the chunking (test_columnar), and a

@@ -38,12 +38,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
-from sahelwire.io.article_packs import ArticlePacks, LoadedPack
+from sahelwire.io.article_packs import BLOCK_ROWS, ArticlePacks, LoadedPack, PackWriter
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.columnar import ARROW_BATCH_ROWS, RAW_SOURCES
 
 TABLE = "annotations_raw"
+# Below 1 in this many articles to sort, DuckDB's inputs are cut to them before the joins.
+FEW_SHARE = 10
 # raw_sql's sort compares ids zero-filled to this width (columnar._WIDTH).
 MIN_ID_CHARS = 12
 
@@ -70,6 +72,7 @@ class RawRowCache:
         self.hits: dict[str, tuple[str, int, int]] = {}  # article -> (key, first row, rows)
         self.keys: dict[str, str] = {}  # the misses' keys
         self.active = False
+        self.few_to_sort = False
 
     @classmethod
     def for_project(cls, paths: ProjectPaths) -> RawRowCache | None:
@@ -115,6 +118,9 @@ class RawRowCache:
                 self.keys[article] = key
         self.digests = {}
         self.packs.stats.hits, self.packs.stats.misses = len(self.hits), len(self.keys)
+        # Most rows kept: DuckDB is better off cutting its inputs to the changed articles
+        # first (a semi-join per file) than computing every row and dropping most.
+        self.few_to_sort = len(self.keys) * FEW_SHARE < len(with_rows)
         return {a: s for a, s in splits.items() if a not in self.hits}
 
     def merge(self, sorted_rows: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
@@ -131,7 +137,9 @@ class RawRowCache:
             pending = next(made, None)
             for split in SPLITS:
                 kept = sorted(a for a in self.hits if self.splits[a] == split)
-                parts: list[pa.Table] = []
+                # The piece being gathered: made tables and ranges of kept rows, a run of
+                # kept articles one range (they were stored one after the other).
+                parts: list[pa.Table | list[int]] = []
                 held = 0
                 entries: dict[str, dict[str, Any]] = {}
                 i = 0
@@ -144,29 +152,31 @@ class RawRowCache:
                         assert pending is not None
                         article, part, key = pending[1], pending[2], self.keys[pending[1]]
                         pending = next(made, None)
+                        n = part.num_rows
+                        if n:
+                            parts.append(part)
                     elif i < len(kept):
                         article = kept[i]
                         key, first, n = self.hits[article]
-                        assert self.pack is not None
-                        part = self.pack.tables[TABLE].slice(first, n)
                         i += 1
+                        last = parts[-1] if parts else None
+                        if isinstance(last, list) and last[0] + last[1] == first:
+                            last[1] += n
+                        elif n:
+                            parts.append([first, n])
                     else:
                         break
-                    entries[article] = {"key": key, "rows": {TABLE: [at, part.num_rows]}}
-                    at += part.num_rows
-                    if writer is not None:
-                        writer.add(TABLE, part)
-                    if part.num_rows:
-                        parts.append(part)
-                        held += part.num_rows
+                    entries[article] = {"key": key, "rows": {TABLE: [at, n]}}
+                    at += n
+                    held += n
                     if held >= ARROW_BATCH_ROWS:
-                        yield split, _joined(parts, self.schema)
+                        yield split, self._piece(parts, writer)
                         parts, held = [], 0
                     if writer is not None and len(entries) >= ENTRY_BATCH:
                         writer.add_entries(entries)
                         entries = {}
                 if parts:
-                    yield split, _joined(parts, self.schema)
+                    yield split, self._piece(parts, writer)
                 if writer is not None:
                     writer.add_entries(entries)
             if pending is not None:
@@ -182,13 +192,27 @@ class RawRowCache:
         if writer is not None:
             writer.finish({})
 
+    def _piece(self, parts: list[pa.Table | list[int]], writer: PackWriter | None) -> pa.Table:
+        """One table of ``parts`` (kept ranges read from the pack), also stored by ``writer``."""
+        tables = []
+        for part in parts:
+            if isinstance(part, list):
+                assert self.pack is not None
+                part = self.pack.tables[TABLE].slice(part[0], part[1])
+            tables.append(part.replace_schema_metadata(self.schema.metadata))
+        # One chunk per column: a piece of many small chunks (an article's rows each) cost
+        # more to validate, write and store than the copy.
+        piece = pa.concat_tables(tables).combine_chunks()
+        if writer is not None:
+            # Stored a block's rows at a time, each one record batch: a batch per article
+            # made blocks slow to encode and decode (a compressed buffer per column each).
+            for offset in range(0, piece.num_rows, BLOCK_ROWS):
+                writer.add(TABLE, piece.slice(offset, BLOCK_ROWS))
+        return piece
+
 
 # Entries handed to the pack writer at a time (not all held to the end).
 ENTRY_BATCH = 10_000
-
-
-def _joined(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    return pa.concat_tables([p.replace_schema_metadata(schema.metadata) for p in parts])
 
 
 def _by_article(tables: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, str, pa.Table]]:
