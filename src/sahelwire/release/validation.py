@@ -240,6 +240,7 @@ def read_raw(
     )
     if frame is not None:
         report.problems += validate_frame(frame, spec, taxonomy, file=file)
+    sources: list[str] = []  # the texts' paths as remembered (made once: 1M of them)
     for row in rows:
         path = paths.raw_text_path(str(row.get("id")))
         if ".." in str(row.get("id")) or "/" in str(row.get("id")):
@@ -250,6 +251,7 @@ def read_raw(
             )
             continue
         source = _rel(paths, path)
+        sources.append(source)
         known = hashes.known(source, path) if hashes is not None else None
         if known is not None and known[0] == row.get("sha256") and known[3] is not None:
             # Unchanged since hashed: the bytes (so their length) and the decoded length
@@ -305,7 +307,7 @@ def read_raw(
             )
     report.checked["raw_manifest"] = len(rows)
     if hashes is not None:
-        hashes.save(_rel(paths, paths.raw_text_path(str(r.get("id")))) for r in rows)
+        hashes.save(sources)
     return raw
 
 
