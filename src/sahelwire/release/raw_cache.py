@@ -131,56 +131,35 @@ class RawRowCache:
             yield from sorted_rows
             return
         writer = self.packs.writer() if self.keys or self.pack is None else None
-        at = 0
+        out = _Gathered(self, writer)
         try:
-            made = _by_article(sorted_rows)
+            made = iter(sorted_rows)
             pending = next(made, None)
             for split in SPLITS:
                 kept = sorted(a for a in self.hits if self.splits[a] == split)
-                # The piece being gathered: made tables and ranges of kept rows, a run of
-                # kept articles one range (they were stored one after the other).
-                parts: list[pa.Table | list[int]] = []
-                held = 0
-                entries: dict[str, dict[str, Any]] = {}
                 i = 0
-                while True:
-                    take_made = pending is not None and pending[0] == split
-                    if take_made and i < len(kept):
-                        assert pending is not None
-                        take_made = pending[1] < kept[i]
-                    if take_made:
-                        assert pending is not None
-                        article, part, key = pending[1], pending[2], self.keys[pending[1]]
-                        pending = next(made, None)
-                        n = part.num_rows
-                        if n:
-                            parts.append(part)
-                    elif i < len(kept):
-                        article = kept[i]
-                        key, first, n = self.hits[article]
-                        i += 1
-                        last = parts[-1] if parts else None
-                        if isinstance(last, list) and last[0] + last[1] == first:
-                            last[1] += n
-                        elif n:
-                            parts.append([first, n])
-                    else:
-                        break
-                    entries[article] = {"key": key, "rows": {TABLE: [at, n]}}
-                    at += n
-                    held += n
-                    if held >= ARROW_BATCH_ROWS:
-                        yield split, self._piece(parts, writer)
-                        parts, held = [], 0
-                    if writer is not None and len(entries) >= ENTRY_BATCH:
-                        writer.add_entries(entries)
-                        entries = {}
-                if parts:
-                    yield split, self._piece(parts, writer)
-                if writer is not None:
-                    writer.add_entries(entries)
+                while pending is not None and pending[0] == split:
+                    table = pending[1]
+                    runs = _article_runs(table)
+                    j = 0
+                    while j < len(runs):
+                        while i < len(kept) and kept[i] < runs[j][0]:
+                            yield from out.kept(split, kept[i])
+                            i += 1
+                        # The made articles up to the next kept one: one slice of the table
+                        # (a cold build's tables pass whole, not cut per article).
+                        k = j + 1
+                        while k < len(runs) and (i == len(kept) or runs[k][0] < kept[i]):
+                            k += 1
+                        yield from out.made(split, table, runs[j:k])
+                        j = k
+                    pending = next(made, None)
+                for article in kept[i:]:
+                    yield from out.kept(split, article)
+                yield from out.flush(split)
             if pending is not None:
-                raise ValueError(f"annotations_raw: rows of {pending[1]!r} out of order")
+                raise ValueError(f"annotations_raw: rows of split {pending[0]!r} out of order")
+            out.finish()
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -189,20 +168,78 @@ class RawRowCache:
             if self.pack is not None:
                 self.pack.close()
                 self.pack = None
-        if writer is not None:
-            writer.finish({})
 
-    def _piece(self, parts: list[pa.Table | list[int]], writer: PackWriter | None) -> pa.Table:
-        """One table of ``parts`` (kept ranges read from the pack), also stored by ``writer``."""
+
+# Entries handed to the pack writer at a time (not all held to the end).
+ENTRY_BATCH = 10_000
+
+
+class _Gathered:
+    """The piece of a split being gathered by :meth:`RawRowCache.merge`: made tables and
+    ranges of kept rows (a run of kept articles stored one after the other is one range),
+    handed on past ARROW_BATCH_ROWS rows; and the entries of the pack being written."""
+
+    def __init__(self, memo: RawRowCache, writer: PackWriter | None) -> None:
+        self.memo, self.writer = memo, writer
+        self.parts: list[pa.Table | list[int]] = []
+        self.held = 0
+        self.at = 0  # the next row of the pack being written
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def _entry(self, article: str, key: str, n: int) -> None:
+        self.entries[article] = {"key": key, "rows": {TABLE: [self.at, n]}}
+        self.at += n
+        self.held += n
+        if self.writer is not None and len(self.entries) >= ENTRY_BATCH:
+            self.writer.add_entries(self.entries)
+            self.entries = {}
+
+    def kept(self, split: str, article: str) -> Iterator[tuple[str, pa.Table]]:
+        key, first, n = self.memo.hits[article]
+        self._entry(article, key, n)
+        last = self.parts[-1] if self.parts else None
+        if isinstance(last, list) and last[0] + last[1] == first:
+            last[1] += n
+        elif n:
+            self.parts.append([first, n])
+        if self.held >= ARROW_BATCH_ROWS:
+            yield from self.flush(split)
+
+    def made(
+        self, split: str, table: pa.Table, runs: list[tuple[str, int, int]]
+    ) -> Iterator[tuple[str, pa.Table]]:
+        for article, start, end in runs:
+            self._entry(article, self.memo.keys[article], end - start)
+        lo, hi = runs[0][1], runs[-1][2]
+        self.parts.append(table if (lo, hi) == (0, table.num_rows) else table.slice(lo, hi - lo))
+        if self.held >= ARROW_BATCH_ROWS:
+            yield from self.flush(split)
+
+    def flush(self, split: str) -> Iterator[tuple[str, pa.Table]]:
+        if self.parts:
+            yield split, self._piece()
+        self.parts, self.held = [], 0
+
+    def finish(self) -> None:
+        if self.writer is not None:
+            self.writer.finish(self.entries)
+        self.entries = {}
+
+    def _piece(self) -> pa.Table:
+        """One table of the parts (kept ranges read from the pack), also stored by the
+        writer."""
+        memo, writer = self.memo, self.writer
         tables = []
-        for part in parts:
+        for part in self.parts:
             if isinstance(part, list):
-                assert self.pack is not None
-                part = self.pack.tables[TABLE].slice(part[0], part[1])
-            tables.append(part.replace_schema_metadata(self.schema.metadata))
+                assert memo.pack is not None
+                part = memo.pack.tables[TABLE].slice(part[0], part[1])
+            tables.append(part.replace_schema_metadata(memo.schema.metadata))
         # One chunk per column: a piece of many small chunks (an article's rows each) cost
         # more to validate, write and store than the copy.
-        piece = pa.concat_tables(tables).combine_chunks()
+        piece = pa.concat_tables(tables)
+        if len(tables) > 1:
+            piece = piece.combine_chunks()
         if writer is not None:
             # Stored a block's rows at a time, each one record batch: a batch per article
             # made blocks slow to encode and decode (a compressed buffer per column each).
@@ -211,19 +248,14 @@ class RawRowCache:
         return piece
 
 
-# Entries handed to the pack writer at a time (not all held to the end).
-ENTRY_BATCH = 10_000
-
-
-def _by_article(tables: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, str, pa.Table]]:
-    """(split, article, its rows) from tables of whole articles in id order."""
-    for split, table in tables:
-        if not table.num_rows:
-            continue
-        ids = table.column("article_id").combine_chunks()
-        # Where the id changes: the first row of every article but the first.
-        changes = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
-        starts = [0, *(np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1).tolist()]
-        ends = [*starts[1:], table.num_rows]
-        for start, end in zip(starts, ends, strict=True):
-            yield split, ids[start].as_py(), table.slice(start, end - start)
+def _article_runs(table: pa.Table) -> list[tuple[str, int, int]]:
+    """(article, first row, end row) of each article of ``table`` (whole articles in id
+    order)."""
+    if not table.num_rows:
+        return []
+    ids = table.column("article_id").combine_chunks()
+    # Where the id changes: the first row of every article but the first.
+    changes = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    starts = [0, *(np.flatnonzero(changes.to_numpy(zero_copy_only=False)) + 1).tolist()]
+    ends = [*starts[1:], table.num_rows]
+    return [(ids[a].as_py(), a, b) for a, b in zip(starts, ends, strict=True)]
