@@ -19,9 +19,9 @@ microseconds per article, peak RSS. A stage that fails or runs past ``--timeout`
 as such (with the end of its error output) and the run goes on. Nothing here is asserted and
 no figure is written in advance: the numbers go into docs/benchmarks.md.
 
-``validate`` and ``build`` start from an empty export cache (sahelwire.annotations.export_cache)
-and empty per-article memos (every folder of ``sahelwire.release.memos``) and no remembered file hashes (exports, raw texts),
-so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
+``validate`` and ``build`` start from an empty export cache (sahelwire.annotations.export_cache),
+empty per-article memos (every folder of ``sahelwire.release.memos``) and no remembered file
+hashes (exports, raw texts), so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
 files (one annotation's lead_time each: a real change that stays valid) and builds again, with
 the caches the build left: the incremental figure.
 

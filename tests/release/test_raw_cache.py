@@ -81,6 +81,7 @@ def test_cold_warm_and_after_changes_give_the_unmemoised_bytes_sorting_only_the_
 
     assert files(project, monkeypatch, memo=True) == expected  # cold: everything sorted
     cold = memos[-1].stats
+    assert not memos[-1].few_to_sort  # every article to sort: the sources as they are
     assert (cold.hits, cold.misses, cold.stored) == (0, 5, 5)
     assert sorted_articles[-1] == everything
     (stored,) = packs(project)
@@ -91,13 +92,15 @@ def test_cold_warm_and_after_changes_give_the_unmemoised_bytes_sorting_only_the_
     assert sorted_articles[-1] == set()
     assert packs(project) == [stored]  # nothing new: the pack is kept as it was
 
-    # One article's choices change: it alone is sorted again.
+    # One article's choices change: it alone is sorted again, its sources cut to it first
+    # (few_articles: under 1 in FEW_SHARE articles to sort; 2 here, for 1 of 5).
+    monkeypatch.setattr(raw_cache, "FEW_SHARE", 2)
     change_one_export(project)
     changed = files(project, monkeypatch, memo=False)
     assert changed != expected
     assert files(project, monkeypatch, memo=True) == changed
     after = memos[-1].stats
-    assert (after.hits, after.misses) == (4, 1)
+    assert (after.hits, after.misses) == (4, 1) and memos[-1].few_to_sort
     (first,) = sorted_articles[-1]
     assert first == min(everything)  # the first export is the first article's
 
