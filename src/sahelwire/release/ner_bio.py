@@ -45,24 +45,36 @@ _TOKEN = re.compile(
 )
 # A word ending in a clitic is split before it: "Niger’s" -> "Niger" + "’s", "don't" -> "do" + "n't".
 _CLITIC = re.compile(r"^(.+?)(n['’]t|['’](?:s|re|ve|ll|d|m))$", re.IGNORECASE)
+_APOSTROPHE = re.compile("['’]")
 _SENTENCE_END = {".", "!", "?", "…"}
+_SENTENCE_MARK = re.compile("[" + re.escape("".join(sorted(_SENTENCE_END))) + "]")
 _CLOSERS = {'"', "”", "’", "'", ")", "]", "»"}
 
 
 def tokenize(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """(start, end) of each token of ``text[start:end]``, as offsets into ``text``."""
-    out: list[tuple[int, int]] = []
-    for match in _TOKEN.finditer(text, start, len(text) if end is None else end):
-        s, e = match.span()
-        word = match.group()
-        # Most tokens have no apostrophe: test for one before running the clitic pattern.
-        clitic = _CLITIC.match(word) if ("'" in word or "’" in word) else None
+    stop = len(text) if end is None else end
+    out = [match.span() for match in _TOKEN.finditer(text, start, stop)]
+    # Only a token holding an apostrophe can end in a clitic: find those from the apostrophes
+    # (a few per paragraph) instead of testing every token (the build's hottest loop).
+    split: list[tuple[int, int, int]] = []  # (token index, start, cut)
+    for apostrophe in _APOSTROPHE.finditer(text, start, stop):
+        k = bisect_right(out, (apostrophe.start(), stop)) - 1
+        if k < 0 or out[k][1] <= apostrophe.start() or (split and split[-1][0] == k):
+            continue
+        s, e = out[k]
+        clitic = _CLITIC.match(text[s:e])
         if clitic and clitic.group(1)[-1:].isalnum():
-            cut = s + len(clitic.group(1))
-            out += [(s, cut), (cut, e)]
-        else:
-            out.append((s, e))
-    return out
+            split.append((k, s, s + len(clitic.group(1))))
+    if not split:
+        return out
+    cut_tokens: list[tuple[int, int]] = []
+    done = 0
+    for k, s, cut in split:
+        cut_tokens += out[done:k]
+        cut_tokens += [(s, cut), (cut, out[k][1])]
+        done = k + 1
+    return cut_tokens + out[done:]
 
 
 def zone_segments(text: str, zones: Iterable[dict[str, Any]]) -> list[tuple[int, int, str]]:
@@ -143,7 +155,13 @@ def _cut_at_boundaries(
     tokens: list[tuple[int, int]], boundaries: Sequence[int]
 ) -> tuple[list[tuple[int, int]], int]:
     """Tokens cut wherever a boundary falls strictly inside one; and how many cuts."""
-    if not boundaries:
+    # Nearly always no boundary falls inside a token: find that out with one bisection per
+    # boundary before walking every token.
+    for b in boundaries:
+        k = bisect_right(tokens, (b, b)) - 1  # the last token starting at or before b
+        if k >= 0 and tokens[k][0] < b < tokens[k][1]:
+            break
+    else:
         return tokens, 0
     out: list[tuple[int, int]] = []
     cuts = j = 0  # tokens and boundaries are both sorted: one pointer walks the boundaries
@@ -164,26 +182,28 @@ def _sentences(
 ) -> list[list[tuple[int, int]]]:
     """Tokens grouped into sentences; never cut inside a protected (gold) span."""
     groups: list[list[tuple[int, int]]] = []
-    current: list[tuple[int, int]] = []
-    i = 0
-    while i < len(tokens):
-        current.append(tokens[i])
-        i += 1
-        if text[current[-1][0] : current[-1][1]] not in _SENTENCE_END:
+    n = len(tokens)
+    if not n:
+        return groups
+    first = 0  # the current sentence's first token
+    # Sentence ends are one-character tokens: visit the tokens at those characters only,
+    # not every token (tokens are sorted and do not overlap, so a bisection finds each).
+    for mark in _SENTENCE_MARK.finditer(text, tokens[0][0], tokens[-1][1]):
+        p = mark.start()
+        i = bisect_right(tokens, (p, p + 1))
+        if tokens[i - 1] != (p, p + 1) or i <= first:
             continue
         # Closing quotes and brackets belong to the sentence they close.
-        while i < len(tokens) and text[tokens[i][0] : tokens[i][1]] in _CLOSERS:
-            current.append(tokens[i])
+        while i < n and text[tokens[i][0] : tokens[i][1]] in _CLOSERS:
             i += 1
-        if i >= len(tokens):
+        if i >= n:
             break
         following = text[tokens[i][0] : tokens[i][1]]
         starts_sentence = following[0].isupper() or following[0].isdigit() or following in '“"‘(«'
         if starts_sentence and not protected.inside(tokens[i][0]):
-            groups.append(current)
-            current = []
-    if current:
-        groups.append(current)
+            groups.append(tokens[first:i])
+            first = i
+    groups.append(tokens[first:])
     return groups
 
 
