@@ -1,4 +1,5 @@
-"""The tokenizer's and sentence cutter's fast paths give what the plain walks gave.
+"""The tokenizer's and sentence cutter's fast paths give what the plain walks gave, and the
+flat columns the rows are kept in make the table the rows made.
 
 ``tokenize``, ``_cut_at_boundaries`` and ``_sentences`` skip the tokens that cannot matter
 (no apostrophe, no boundary inside, no sentence mark) instead of testing every token. The
@@ -10,6 +11,10 @@ change by a token.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,12 +23,18 @@ from sahelwire.release.ner_bio import (
     _CLOSERS,
     _SENTENCE_END,
     _TOKEN,
+    BioColumns,
     _cut_at_boundaries,
     _Guard,
     _sentences,
+    add_bio_rows,
     bio_rows,
     tokenize,
 )
+from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # fmt: off
 PIECES = [
@@ -112,3 +123,56 @@ def test_a_boundary_inside_a_token_still_cuts_it_in_the_rows() -> None:
     assert rows[0]["tokens"][:3] == ["The", "US", "led"]
     assert rows[0]["ner_tags"][:3] == ["O", "B-GPE", "O"]
     assert [r["text"] for r in rows] == ["The USled force left.", "Then it came back."]
+
+
+def _published_schema_and_names() -> tuple[pa.Schema, tuple[str, ...], tuple[str, ...]]:
+    taxonomy = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
+    specs = load_table_specs(ROOT / "schemas" / "tables.yaml")
+    schema = ShapeBuilder(specs, taxonomy).arrow_schema(specs.configs["ner_bio"], published=True)
+    zones = taxonomy.class_names("zone:span_layers.zones")
+    tags = taxonomy.class_names("bio:span_layers.entities")
+    return schema, zones, tags
+
+
+def test_the_columns_make_the_table_the_rows_made() -> None:
+    """``BioColumns.table`` (flat lists, one conversion per column) equals the row-by-row
+    ``from_pylist`` of the same rows with zones and tags as class indices, nested tags,
+    zones other than BODY and an article with no row included."""
+    schema, zones, tags = _published_schema_and_names()
+    text = "NAV\nThe U.S.-led force in Niger’s north left. Then it came back!"
+    columns = BioColumns()
+    add_bio_rows(
+        columns,
+        "a1",
+        text,
+        [{"start": 0, "end": 3, "label": "NAVIGATION"}],
+        [
+            {"start": 8, "end": 20, "label": "ORG"},
+            {"start": 8, "end": 12, "label": "GPE"},
+            {"start": 30, "end": 35, "label": "GPE"},
+        ],
+        [(8, 20), (8, 12), (30, 35)],
+    )
+    add_bio_rows(columns, "a2", "", [], [], [])
+    add_bio_rows(columns, "a3", "Short one. Another one.", [], [], [])
+    rows = [
+        {
+            **r,
+            "zone": zones.index(r["zone"]),
+            "ner_tags": [tags.index(t) for t in r["ner_tags"]],
+            "nested_ner_tags": [tags.index(t) for t in r["nested_ner_tags"]],
+        }
+        for r in columns.rows()
+    ]
+    assert {r["article_id"] for r in rows} == {"a1", "a3"}
+    assert any(t != "O" for r in columns.rows() for t in r["nested_ner_tags"])
+    assert columns.table(schema, zones, tags).equals(pa.Table.from_pylist(rows, schema=schema))
+    assert BioColumns().table(schema, zones, tags).num_rows == 0
+
+
+def test_a_tag_that_is_no_class_is_refused_by_name() -> None:
+    schema, zones, tags = _published_schema_and_names()
+    columns = BioColumns()
+    add_bio_rows(columns, "a1", "Niger left.", [], [{"start": 0, "end": 5, "label": "RIVER"}], [])
+    with pytest.raises(ValueError, match="'B-RIVER' is not a class"):
+        columns.table(schema, zones, tags)

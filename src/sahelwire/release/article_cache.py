@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
@@ -82,6 +83,12 @@ def decode_bio(data: list[Any]) -> BioStats:
             value = Counter(dict((str(k), int(v)) for k, v in value))
         setattr(stats, f.name, value)
     return stats
+
+
+def _row_counts(table: pa.Table) -> dict[str, int]:
+    """Article id -> its rows in ``table``."""
+    counts = pc.value_counts(table.column(ARTICLE_ID)).to_pylist()
+    return {item["values"]: item["counts"] for item in counts}
 
 
 class ArticleRowCache:
@@ -193,21 +200,15 @@ class ArticleRowCache:
                 rows = builder.rows(dataclasses.replace(inputs, articles=misses, gold=gold))
             builder.bio_stats = total
             for name in names:
-                by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-                for r in rows.pop(name, []):
-                    by_split[inputs.splits[r[ARTICLE_ID]]].append(r)
-                made[name] = {}
+                made[name] = builder.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
                 made_at[name] = {}
                 for split in SPLITS:
-                    counts = Counter(r[ARTICLE_ID] for r in by_split[split])
+                    counts = _row_counts(made[name][split])
                     offset = 0
                     for art in misses:
                         if inputs.splits[art.id] == split:
                             made_at[name][art.id] = (offset, counts.get(art.id, 0))
                             offset += counts.get(art.id, 0)
-                    made[name][split] = pa.Table.from_pylist(
-                        by_split.pop(split), schema=schemas[name]
-                    )
             del rows
         out: dict[str, dict[str, list[pa.Table]]] = {}
         for name in names:

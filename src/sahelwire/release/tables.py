@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.io.bulk import paused_gc
@@ -23,7 +24,7 @@ from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
 from sahelwire.release.folds import fold_rows
 from sahelwire.release.gold_files import GoldSource, gold_between, gold_column
-from sahelwire.release.ner_bio import BioStats, bio_rows, zone_segments
+from sahelwire.release.ner_bio import BioColumns, BioStats, add_bio_rows, zone_segments
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
@@ -48,6 +49,11 @@ class ReleaseInputs:
     gold: GoldSource
     raw: pl.DataFrame  # the annotations_raw rows in order (annotations.layers.raw_frame)
     registries: Registries | None = None  # None: the registry configs are empty
+
+
+# One config's rows as :meth:`ReleaseTableBuilder.rows` makes them: a dict per row, or for
+# ner_bio (millions of token rows) flat columns.
+ConfigRows = list[dict[str, Any]] | BioColumns
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
@@ -125,7 +131,8 @@ class ReleaseTableBuilder:
         self.article_bio: dict[str, BioStats] = {}
         self.article_cache = article_cache
 
-    def rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
+    def rows(self, inputs: ReleaseInputs) -> dict[str, ConfigRows]:
+        """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio columns."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
@@ -135,7 +142,6 @@ class ReleaseTableBuilder:
         unit_attr = tx.layer("quantities").attribute("unit")
         units = _index(tx, "span_layers.quantities.attributes.unit") if unit_attr else {}
         bounds = _index(tx, "span_layers.quantities.attributes.bound")
-        bio = _index(tx, "bio:span_layers.entities")
         gold = _held(inputs.gold)
         regions = _rows_by_article(gold.regions)
         by_key = {(r["article_id"], r["region_key"]): r for rs in regions.values() for r in rs}
@@ -161,6 +167,7 @@ class ReleaseTableBuilder:
         n_annotators = dict(gold.status.iter_rows())
 
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        sentences = BioColumns()
         for art in sorted(inputs.articles, key=lambda a: a.id):
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
@@ -248,22 +255,31 @@ class ReleaseTableBuilder:
             protected = [
                 (r["start"], r["end"]) for r in mine if r["layer"] != "zones"
             ]  # no row of ner_bio may cut a gold span of any layer
-            sentences, stats = bio_rows(
-                art.id, art.text, layer["zones"], layer["entities"], protected
+            stats = add_bio_rows(
+                sentences, art.id, art.text, layer["zones"], layer["entities"], protected
             )
             self.bio_stats.add(stats)
             if self.article_cache is not None:
                 self.article_bio[art.id] = stats
-            out["ner_bio"] += [
-                {
-                    **row,
-                    "zone": zone_index[row["zone"]],
-                    "ner_tags": [bio[t] for t in row["ner_tags"]],
-                    "nested_ner_tags": [bio[t] for t in row["nested_ner_tags"]],
-                }
-                for row in sentences
-            ]
-        return out
+        return {**out, "ner_bio": sentences}
+
+    def split_tables(
+        self, rows: ConfigRows, schema: pa.Schema, splits: Mapping[str, str]
+    ) -> dict[str, pa.Table]:
+        """One config's rows of :meth:`rows` (articles in order) as a table per split, the
+        rows' order kept within each."""
+        if isinstance(rows, BioColumns):
+            table = rows.table(
+                schema,
+                self.taxonomy.class_names("zone:span_layers.zones"),
+                self.taxonomy.class_names("bio:span_layers.entities"),
+            )
+            split_of = pa.array([splits[a] for a in rows.article_id], pa.string())
+            return {split: table.filter(pc.equal(split_of, split)) for split in SPLITS}
+        by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+        for r in rows:
+            by_split[splits[r[ARTICLE_ID]]].append(r)
+        return {split: pa.Table.from_pylist(by_split.pop(split), schema=schema) for split in SPLITS}
 
     def unsplit_rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
         """Rows of the configs that are one table (split_by: none): registries and folds."""
@@ -410,13 +426,7 @@ class ReleaseTableBuilder:
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
             for name in per_article:
-                by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-                for r in rows.pop(name, []):
-                    by_split[inputs.splits[r[ARTICLE_ID]]].append(r)
-                out[name] = {
-                    split: pa.Table.from_pylist(by_split.pop(split), schema=schemas[name])
-                    for split in SPLITS
-                }
+                out[name] = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
             del rows
             yield out
         if memo is not None:
