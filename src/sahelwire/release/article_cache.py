@@ -197,7 +197,10 @@ class ArticleRowCache:
             if len(misses) < len(inputs.articles):
                 gold = gold_of(gold, [a.id for a in misses])
             with paused_gc():
-                rows = builder.rows(dataclasses.replace(inputs, articles=misses, gold=gold))
+                rows = builder.rows(
+                    dataclasses.replace(inputs, articles=misses, gold=gold),
+                    skip=frozenset(builder.per_article_configs()) - set(names),
+                )
             builder.bio_stats = total
             for name in names:
                 made[name] = builder.split_tables(rows.pop(name, []), schemas[name], inputs.splits)

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -131,8 +131,12 @@ class ReleaseTableBuilder:
         self.article_bio: dict[str, BioStats] = {}
         self.article_cache = article_cache
 
-    def rows(self, inputs: ReleaseInputs) -> dict[str, ConfigRows]:
-        """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio columns."""
+    def rows(
+        self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
+    ) -> dict[str, ConfigRows]:
+        """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio
+        columns. ``skip``: span configs made elsewhere (the span SQL), not made here (their
+        spans are still made: ``documents`` nests them)."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
@@ -245,13 +249,17 @@ class ReleaseTableBuilder:
                     "notes": NOTES_JOIN.join(doc_choice.get("notes", [])) or None,
                 }
             )
-            out["mentions"] += [{ARTICLE_ID: art.id, **e} for e in entities]
-            out["events"] += [
-                {ARTICLE_ID: art.id, **_renamed(e, "label", "event_type")} for e in events
-            ]
-            out["quantities"] += [
-                {ARTICLE_ID: art.id, **_renamed(q, "label", "quantity_type")} for q in quantities
-            ]
+            if "mentions" not in skip:
+                out["mentions"] += [{ARTICLE_ID: art.id, **e} for e in entities]
+            if "events" not in skip:
+                out["events"] += [
+                    {ARTICLE_ID: art.id, **_renamed(e, "label", "event_type")} for e in events
+                ]
+            if "quantities" not in skip:
+                out["quantities"] += [
+                    {ARTICLE_ID: art.id, **_renamed(q, "label", "quantity_type")}
+                    for q in quantities
+                ]
             protected = [
                 (r["start"], r["end"]) for r in mine if r["layer"] != "zones"
             ]  # no row of ner_bio may cut a gold span of any layer
@@ -424,7 +432,7 @@ class ReleaseTableBuilder:
                 yield out
                 continue
             with paused_gc():
-                rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold))
+                rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold), skip)
             for name in per_article:
                 out[name] = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
             del rows
