@@ -36,6 +36,7 @@ from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.release import bio_workers
 from sahelwire.release.build import render_release
 from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
 from sahelwire.release.validation import validate_inputs
@@ -115,6 +116,29 @@ def test_build_in_chunks_gives_the_same_files(
     warm = render_release(synthetic, settings).files
     assert dict(cold.items()) == whole_files
     assert dict(warm.items()) == whole_files
+
+
+def test_ner_bio_made_in_worker_processes_gives_the_same_files(
+    synthetic: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build with ner_bio's rows made partly by worker processes (release.bio_workers,
+    started here for a 30-article chunk) writes the files the build made in one process."""
+    settings = Settings.load(synthetic)
+    monkeypatch.setenv(CACHE_ENV, "off")  # every article's rows made, in both builds
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    alone = dict(render_release(synthetic, settings).files.items())
+    started: list[int] = []
+    start = bio_workers.BioWorkers._start
+
+    def counted(self: bio_workers.BioWorkers) -> None:
+        start(self)
+        started.append(len(self.workers))
+
+    monkeypatch.setattr(bio_workers.BioWorkers, "_start", counted)
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    monkeypatch.setenv(WORKERS_ENV, "3")  # two ner_bio workers beside this process
+    assert dict(render_release(synthetic, settings).files.items()) == alone
+    assert started == [2]
 
 
 def test_validate_in_chunks_finds_the_same_problems(

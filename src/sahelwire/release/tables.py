@@ -12,19 +12,21 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.tables import parse_workers
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
+from sahelwire.release.bio_workers import BioJob, BioTables, BioWorkers
 from sahelwire.release.folds import fold_rows
 from sahelwire.release.gold_files import GoldSource, gold_between, gold_column
-from sahelwire.release.ner_bio import BioColumns, BioStats, add_bio_rows, zone_segments
+from sahelwire.release.ner_bio import BioStats, zone_segments
 from sahelwire.schema.registries import Registries
 from sahelwire.schema.table_specs import ARTICLE_ID, ShapeBuilder
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
@@ -52,8 +54,13 @@ class ReleaseInputs:
 
 
 # One config's rows as :meth:`ReleaseTableBuilder.rows` makes them: a dict per row, or for
-# ner_bio (millions of token rows) flat columns.
-ConfigRows = list[dict[str, Any]] | BioColumns
+# ner_bio (millions of token rows) the Arrow table, made from flat columns (BioColumns).
+ConfigRows: TypeAlias = list[dict[str, Any]] | pa.Table
+
+
+def _bounds(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """start, end and label of each span: what ner_bio reads of it (sent to its workers)."""
+    return [{"start": r["start"], "end": r["end"], "label": r["label"]} for r in spans]
 
 
 def _index(taxonomy: Taxonomy, path: str) -> dict[str, int]:
@@ -130,6 +137,17 @@ class ReleaseTableBuilder:
         # The same per article, for the article cache (which pops what it stores).
         self.article_bio: dict[str, BioStats] = {}
         self.article_cache = article_cache
+        # ner_bio's rows, made partly in worker processes on the other cores (started on
+        # first use; chunk_tables stops them).
+        tx = self.taxonomy
+        self.bio_workers = BioWorkers(
+            BioTables(
+                shapes.arrow_schema(shapes.specs.configs["ner_bio"], published=True),
+                tx.class_names("zone:span_layers.zones"),
+                tx.class_names("bio:span_layers.entities"),
+            ),
+            count=parse_workers() - 1,
+        )
 
     def rows(
         self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
@@ -171,104 +189,118 @@ class ReleaseTableBuilder:
         n_annotators = dict(gold.status.iter_rows())
 
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        sentences = BioColumns()
-        for art in sorted(inputs.articles, key=lambda a: a.id):
+        ordered = sorted(inputs.articles, key=lambda a: a.id)
+        laid_out: list[tuple[Article, dict[str, list[dict[str, Any]]]]] = []
+        jobs: list[BioJob] = []
+        for art in ordered:
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
-            headline = next((r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None)
-            zone_of = _ZoneOf(art.text, layer["zones"])
-
-            def span(r: dict[str, Any], name: str, zone_of: _ZoneOf = zone_of) -> dict[str, Any]:
-                located = {} if name == "zones" else {"zone": zone_index[zone_of(r["start"])]}
-                return {
-                    "mention_id": mention_id(r["article_id"], r["region_key"]),
-                    **located,
-                    "start": r["start"],
-                    "end": r["end"],
-                    "text": r["text"],
-                    "label": idx[name][r["label"]],
-                }
-
-            events = [
-                {
-                    **span(r, "events"),
-                    "realis": realis[r["realis"]],
-                    "event_id": r["event_id"],
-                    "arguments": args.get((art.id, r["region_key"]), []),
-                }
-                for r in layer["events"]
-            ]
-            quantities = []
-            for r in layer["quantities"]:
-                unit = unit_attr.unit_of(r["unit"]) if unit_attr else None
-                quantities.append(
-                    {
-                        **span(r, "quantities"),
-                        "value": r["value"],
-                        "unit": -1 if unit is None else units[unit],
-                        "unit_annotated": r["unit"],
-                        "approximate": r["approximate"],
-                        # -1: no bound, i.e. annotated before taxonomy 3.0.0 had one.
-                        "bound": -1 if r["bound"] is None else bounds[r["bound"]],
-                    }
-                )
-            entities = [
-                {**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]
-            ]
-            doc_choice = choices.get(art.id, {})
-
-            def single(field: str, doc_choice: dict[str, list[str]] = doc_choice) -> int:
-                values = doc_choice.get(field, [])
-                return _index(tx, f"document_labels.{field}")[values[0]] if values else -1
-
-            meta = art.meta
-            out["documents"].append(
-                {
-                    ARTICLE_ID: art.id,
-                    "title": headline if headline is not None else meta.get("title"),
-                    "text": art.text,
-                    "clean_text": clean_text(art.text, layer["zones"]),
-                    "source_file": meta["source_file"],
-                    "sha256": art.sha256,
-                    **{
-                        k: meta.get(k)
-                        for k in ("url", "outlet", "published_date", "license", "language")
-                    },
-                    "story_cluster": inputs.clusters[art.id],
-                    "n_annotators": int(n_annotators.get(art.id, 0)),
-                    "zones": [span(r, "zones") for r in layer["zones"]],
-                    "entities": entities,
-                    "events": events,
-                    "quantities": quantities,
-                    "stance_us_presence": single("stance_us_presence"),
-                    "primary_frame": single("primary_frame"),
-                    "quality_flags": [
-                        _index(tx, "document_labels.quality_flags")[v]
-                        for v in doc_choice.get("quality_flags", [])
-                    ],
-                    "notes": NOTES_JOIN.join(doc_choice.get("notes", [])) or None,
-                }
-            )
-            if "mentions" not in skip:
-                out["mentions"] += [{ARTICLE_ID: art.id, **e} for e in entities]
-            if "events" not in skip:
-                out["events"] += [
-                    {ARTICLE_ID: art.id, **_renamed(e, "label", "event_type")} for e in events
-                ]
-            if "quantities" not in skip:
-                out["quantities"] += [
-                    {ARTICLE_ID: art.id, **_renamed(q, "label", "quantity_type")}
-                    for q in quantities
-                ]
+            laid_out.append((art, layer))
             protected = [
                 (r["start"], r["end"]) for r in mine if r["layer"] != "zones"
             ]  # no row of ner_bio may cut a gold span of any layer
-            stats = add_bio_rows(
-                sentences, art.id, art.text, layer["zones"], layer["entities"], protected
+            jobs.append(
+                (art.id, art.text, _bounds(layer["zones"]), _bounds(layer["entities"]), protected)
             )
-            self.bio_stats.add(stats)
+
+        def documents() -> None:
+            """Every config but ner_bio, made while workers make ner_bio's rows."""
+            for art, layer in laid_out:
+                headline = next(
+                    (r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None
+                )
+                zone_of = _ZoneOf(art.text, layer["zones"])
+
+                def span(
+                    r: dict[str, Any], name: str, zone_of: _ZoneOf = zone_of
+                ) -> dict[str, Any]:
+                    located = {} if name == "zones" else {"zone": zone_index[zone_of(r["start"])]}
+                    return {
+                        "mention_id": mention_id(r["article_id"], r["region_key"]),
+                        **located,
+                        "start": r["start"],
+                        "end": r["end"],
+                        "text": r["text"],
+                        "label": idx[name][r["label"]],
+                    }
+
+                events = [
+                    {
+                        **span(r, "events"),
+                        "realis": realis[r["realis"]],
+                        "event_id": r["event_id"],
+                        "arguments": args.get((art.id, r["region_key"]), []),
+                    }
+                    for r in layer["events"]
+                ]
+                quantities = []
+                for r in layer["quantities"]:
+                    unit = unit_attr.unit_of(r["unit"]) if unit_attr else None
+                    quantities.append(
+                        {
+                            **span(r, "quantities"),
+                            "value": r["value"],
+                            "unit": -1 if unit is None else units[unit],
+                            "unit_annotated": r["unit"],
+                            "approximate": r["approximate"],
+                            # -1: no bound, i.e. annotated before taxonomy 3.0.0 had one.
+                            "bound": -1 if r["bound"] is None else bounds[r["bound"]],
+                        }
+                    )
+                entities = [
+                    {**span(r, "entities"), "entity_id": r["entity_id"]} for r in layer["entities"]
+                ]
+                doc_choice = choices.get(art.id, {})
+
+                def single(field: str, doc_choice: dict[str, list[str]] = doc_choice) -> int:
+                    values = doc_choice.get(field, [])
+                    return _index(tx, f"document_labels.{field}")[values[0]] if values else -1
+
+                meta = art.meta
+                out["documents"].append(
+                    {
+                        ARTICLE_ID: art.id,
+                        "title": headline if headline is not None else meta.get("title"),
+                        "text": art.text,
+                        "clean_text": clean_text(art.text, layer["zones"]),
+                        "source_file": meta["source_file"],
+                        "sha256": art.sha256,
+                        **{
+                            k: meta.get(k)
+                            for k in ("url", "outlet", "published_date", "license", "language")
+                        },
+                        "story_cluster": inputs.clusters[art.id],
+                        "n_annotators": int(n_annotators.get(art.id, 0)),
+                        "zones": [span(r, "zones") for r in layer["zones"]],
+                        "entities": entities,
+                        "events": events,
+                        "quantities": quantities,
+                        "stance_us_presence": single("stance_us_presence"),
+                        "primary_frame": single("primary_frame"),
+                        "quality_flags": [
+                            _index(tx, "document_labels.quality_flags")[v]
+                            for v in doc_choice.get("quality_flags", [])
+                        ],
+                        "notes": NOTES_JOIN.join(doc_choice.get("notes", [])) or None,
+                    }
+                )
+                if "mentions" not in skip:
+                    out["mentions"] += [{ARTICLE_ID: art.id, **e} for e in entities]
+                if "events" not in skip:
+                    out["events"] += [
+                        {ARTICLE_ID: art.id, **_renamed(e, "label", "event_type")} for e in events
+                    ]
+                if "quantities" not in skip:
+                    out["quantities"] += [
+                        {ARTICLE_ID: art.id, **_renamed(q, "label", "quantity_type")}
+                        for q in quantities
+                    ]
+
+        sentences, stats = self.bio_workers.make(jobs, local_first=documents)
+        for art, article_stats in zip(ordered, stats, strict=True):
+            self.bio_stats.add(article_stats)
             if self.article_cache is not None:
-                self.article_bio[art.id] = stats
+                self.article_bio[art.id] = article_stats
         return {**out, "ner_bio": sentences}
 
     def split_tables(
@@ -276,14 +308,10 @@ class ReleaseTableBuilder:
     ) -> dict[str, pa.Table]:
         """One config's rows of :meth:`rows` (articles in order) as a table per split, the
         rows' order kept within each."""
-        if isinstance(rows, BioColumns):
-            table = rows.table(
-                schema,
-                self.taxonomy.class_names("zone:span_layers.zones"),
-                self.taxonomy.class_names("bio:span_layers.entities"),
-            )
-            split_of = pa.array([splits[a] for a in rows.article_id], pa.string())
-            return {split: table.filter(pc.equal(split_of, split)) for split in SPLITS}
+        if isinstance(rows, pa.Table):
+            ids = rows.column(ARTICLE_ID).to_pylist()
+            split_of = pa.array([splits[a] for a in ids], pa.string())
+            return {split: rows.filter(pc.equal(split_of, split)) for split in SPLITS}
         by_split: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
         for r in rows:
             by_split[splits[r[ARTICLE_ID]]].append(r)
@@ -403,6 +431,14 @@ class ReleaseTableBuilder:
         concatenated in order they are :meth:`tables`' per-article configs. ``skip``: configs
         made elsewhere (the span SQL), left out of what is yielded.
         """
+        try:
+            yield from self._chunk_tables(inputs, skip)
+        finally:
+            self.bio_workers.close()  # started by rows() when a chunk was large enough
+
+    def _chunk_tables(
+        self, inputs: ReleaseInputs, skip: frozenset[str]
+    ) -> Iterator[dict[str, dict[str, pa.Table]]]:
         configs = self.shapes.specs.configs
         # Only the configs wanted are turned into Arrow (and memoised): the span configs made
         # by SQL were also made here from Python rows, then dropped (not timed apart).

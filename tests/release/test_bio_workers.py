@@ -1,0 +1,113 @@
+"""ner_bio rows made in worker processes are the rows made here, in order, and a worker
+that dies or fails leaves its share to this process (real child processes, no mock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sahelwire.release import bio_workers
+from sahelwire.release.bio_workers import BioJob, BioTables, BioWorkers
+from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tables() -> BioTables:
+    taxonomy = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
+    specs = load_table_specs(ROOT / "schemas" / "tables.yaml")
+    return BioTables(
+        ShapeBuilder(specs, taxonomy).arrow_schema(specs.configs["ner_bio"], published=True),
+        taxonomy.class_names("zone:span_layers.zones"),
+        taxonomy.class_names("bio:span_layers.entities"),
+    )
+
+
+def _jobs(n: int, bad: int | None = None) -> list[BioJob]:
+    """``n`` articles of a few sentences, with zones, nested entities and a line break;
+    article ``bad`` has an entity label that is no class."""
+    jobs: list[BioJob] = []
+    for i in range(n):
+        text = f"Menu\nGen. Moussa {i} met U.S. envoys in Niamey’s centre. They left at 3:30!"
+        label = "RIVER" if i == bad else "GPE"
+        entities = [
+            {"start": 9, "end": 15 + len(str(i)), "label": "PERSON"},
+            {"start": 32 + len(str(i)), "end": 39 + len(str(i)), "label": label},
+            {"start": 32 + len(str(i)), "end": 41 + len(str(i)), "label": "LOC"},
+        ]
+        zones = [{"start": 0, "end": 4, "label": "NAVIGATION"}]
+        jobs.append(
+            (f"art-{i:05d}", text, zones, entities, [(e["start"], e["end"]) for e in entities])
+        )
+    return jobs
+
+
+def test_two_workers_make_the_rows_made_here_in_order(
+    tables: BioTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    jobs = _jobs(101)
+    want, want_stats = tables.make(jobs)
+    workers = BioWorkers(tables, count=2)
+    calls: list[int] = []
+    try:
+        for _ in range(2):  # the workers serve one chunk after another
+            got, stats = workers.make(jobs, local_first=lambda: calls.append(1))
+            assert got.equals(want)
+            assert stats == want_stats
+        assert len(workers.workers) == 2  # both answered: none was dropped
+        assert calls == [1, 1]
+        processes = [w.process for w in workers.workers]
+    finally:
+        workers.close()
+    assert [p.returncode for p in processes] == [0, 0]  # each left at the end of its input
+    assert not workers.workers
+
+
+def test_a_dead_worker_leaves_its_share_here(
+    tables: BioTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    jobs = _jobs(40)
+    want, want_stats = tables.make(jobs)
+    workers = BioWorkers(tables, count=1)
+    try:
+        workers.make(jobs[:20])  # started, and answered once
+        workers.workers[0].process.kill()
+        workers.workers[0].process.wait()
+        got, stats = workers.make(jobs)
+        assert got.equals(want) and stats == want_stats
+        assert not workers.workers  # dropped: later chunks are made here
+        got, _ = workers.make(jobs)
+        assert got.equals(want)
+    finally:
+        workers.close()
+
+
+def test_a_share_that_fails_in_a_worker_fails_here_with_the_same_error(
+    tables: BioTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    jobs = _jobs(30, bad=3)  # in the workers' share (the first 70%)
+    workers = BioWorkers(tables, count=1)
+    try:
+        with pytest.raises(ValueError, match="'B-RIVER' is not a class"):
+            workers.make(jobs)
+        assert len(workers.workers) == 1  # an error answer is not a lost worker
+        got, _ = workers.make(_jobs(30))
+        assert got.equals(tables.make(_jobs(30))[0])
+    finally:
+        workers.close()
+
+
+def test_small_chunks_and_no_workers_are_made_here(tables: BioTables) -> None:
+    jobs = _jobs(5)
+    workers = BioWorkers(tables, count=1)
+    got, _ = workers.make(jobs)  # under MIN_ARTICLES: no worker is started
+    assert not workers.started and got.equals(tables.make(jobs)[0])
+    none = BioWorkers(tables, count=0)
+    assert none.make(_jobs(bio_workers.MIN_ARTICLES))[0].num_rows > 0
+    assert not none.workers
