@@ -190,26 +190,29 @@ class ReleaseTableBuilder:
 
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         ordered = sorted(inputs.articles, key=lambda a: a.id)
-        laid_out: list[tuple[Article, dict[str, list[dict[str, Any]]]]] = []
+        # Each article's text is read once here (a read checks its hash; only the last few
+        # are kept) and held for the chunk: its rows of every config use it.
+        laid_out: list[tuple[Article, str, dict[str, list[dict[str, Any]]]]] = []
         jobs: list[BioJob] = []
         for art in ordered:
             mine = regions.get(art.id, [])
             layer = {name: [r for r in mine if r["layer"] == name] for name in tx.layer_names}
-            laid_out.append((art, layer))
+            text = art.text
+            laid_out.append((art, text, layer))
             protected = [
                 (r["start"], r["end"]) for r in mine if r["layer"] != "zones"
             ]  # no row of ner_bio may cut a gold span of any layer
             jobs.append(
-                (art.id, art.text, _bounds(layer["zones"]), _bounds(layer["entities"]), protected)
+                (art.id, text, _bounds(layer["zones"]), _bounds(layer["entities"]), protected)
             )
 
         def documents() -> None:
             """Every config but ner_bio, made while workers make ner_bio's rows."""
-            for art, layer in laid_out:
+            for art, text, layer in laid_out:
                 headline = next(
                     (r["text"] for r in layer["zones"] if r["label"] == "HEADLINE"), None
                 )
-                zone_of = _ZoneOf(art.text, layer["zones"])
+                zone_of = _ZoneOf(text, layer["zones"])
 
                 def span(
                     r: dict[str, Any], name: str, zone_of: _ZoneOf = zone_of
@@ -261,8 +264,8 @@ class ReleaseTableBuilder:
                     {
                         ARTICLE_ID: art.id,
                         "title": headline if headline is not None else meta.get("title"),
-                        "text": art.text,
-                        "clean_text": clean_text(art.text, layer["zones"]),
+                        "text": text,
+                        "clean_text": clean_text(text, layer["zones"]),
                         "source_file": meta["source_file"],
                         "sha256": art.sha256,
                         **{
