@@ -215,20 +215,19 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, uns
         "so a model can meet it in training and again at test time. Counted from the gold "
         "mentions of this version:\n\n"
     ]
-    for config, column, what in (
-        ("events", "event_id", "events"),
-        ("mentions", "entity_id", "entities"),
-    ):
-        linked, leaking = cross_split_ids(tables, config, column)
+    # Each config's ids counted once (a pass over every split's rows), used by both lists.
+    counted = {
+        config: cross_split_ids(tables, config, column)
+        for config, column in (("events", "event_id"), ("mentions", "entity_id"))
+    }
+    for config, what in (("events", "events"), ("mentions", "entities")):
+        linked, leaking = counted[config]
         parts.append(
             f"- registry {what}: {len(leaking)} of {linked} linked in this version are "
             f"mentioned in more than one split.\n"
         )
-    for config, column, what in (
-        ("events", "event_id", "Events"),
-        ("mentions", "entity_id", "Entities"),
-    ):
-        _, leaking = cross_split_ids(tables, config, column)
+    for config, what in (("events", "Events"), ("mentions", "Entities")):
+        _, leaking = counted[config]
         if leaking:
             parts.append(
                 f"\n{what} mentioned in more than one split:\n\n" + _id_list(leaking, splits)
