@@ -1,8 +1,9 @@
 """``ner_bio`` rows made in worker processes while the build makes the other configs.
 
 The published phase runs on one core but for DuckDB's queries, and ``ner_bio`` (tokenizing
-and cutting every article's text into sentences) is the largest part of it: about half of
-the published phase of a 10k build, more at 1M where most articles are raw text only. So
+and cutting every article's text into sentences) is the largest single part of it (34 of
+81 profiled seconds of a 10k build's published phase before this module), more at 1M where
+most articles are raw text only. So
 :meth:`sahelwire.release.tables.ReleaseTableBuilder.rows` hands the first part of each
 chunk's articles to worker processes (``python -m sahelwire.release.bio_workers``, one
 per core but this one: ``SAHELWIRE_PARSE_WORKERS`` sets the cores, as for the parse) and
@@ -38,9 +39,9 @@ log = logging.getLogger(__name__)
 
 # Fewer articles than this in a chunk: all made here (a round trip costs more).
 MIN_ARTICLES = 200
-# The workers' part of a chunk's articles. This process also makes `documents` (about half
-# the cost of ner_bio, measured at 10k) while the workers run, so an even split would leave
-# the workers waiting: the share balances both sides.
+# The workers' part of a chunk's articles. This process also makes `documents` (about a third
+# of the cost of ner_bio, profiled at 10k) while the workers run, so an even split would leave
+# the workers waiting: with one worker, 0.5 + 1/6 balances both sides.
 WORKER_SHARE = 0.7
 _LENGTH = struct.Struct("<Q")
 

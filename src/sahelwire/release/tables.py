@@ -152,8 +152,8 @@ class ReleaseTableBuilder:
     def rows(
         self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
     ) -> dict[str, ConfigRows]:
-        """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio
-        columns. ``skip``: span configs made elsewhere (the span SQL), not made here (their
+        """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio an
+        Arrow table (made from flat columns, partly by worker processes). ``skip``: span configs made elsewhere (the span SQL), not made here (their
         spans are still made: ``documents`` nests them)."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
