@@ -103,6 +103,31 @@ def test_a_share_that_fails_in_a_worker_fails_here_with_the_same_error(
         workers.close()
 
 
+def test_after_a_failed_chunk_no_answer_is_left_for_the_next(
+    tables: BioTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first of two workers' shares fails: the second worker's answer is still read
+    before the error is raised, so the next chunk gets its own rows; a failure in this
+    process's part stops the workers (their answers unread), and later chunks are made here."""
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    good = _jobs(30)
+    want = tables.make(good)
+    workers = BioWorkers(tables, count=2)
+    try:
+        with pytest.raises(ValueError, match="'B-RIVER' is not a class"):
+            workers.make(_jobs(30, bad=1))  # in the first worker's share
+        assert len(workers.workers) == 2
+        got, stats = workers.make(good)
+        assert got.equals(want[0]) and stats == want[1]
+        with pytest.raises(ValueError, match="'B-RIVER' is not a class"):
+            workers.make(_jobs(30, bad=29))  # in this process's part (the last 30%)
+        assert not workers.workers
+        got, stats = workers.make(good)
+        assert got.equals(want[0]) and stats == want[1]
+    finally:
+        workers.close()
+
+
 def test_small_chunks_and_no_workers_are_made_here(tables: BioTables) -> None:
     jobs = _jobs(5)
     workers = BioWorkers(tables, count=1)

@@ -139,11 +139,17 @@ class BioWorkers:
             except (OSError, ValueError) as exc:
                 self._lost(worker, exc)
                 sent.append((None, share))
-        if local_first is not None:
-            local_first()
-        mine = self.tables.make(jobs[cut:])
-        parts: list[tuple[pa.Table, list[BioStats]]] = []
-        for target, share in sent:
+        try:
+            if local_first is not None:
+                local_first()
+            mine = self.tables.make(jobs[cut:])
+        except BaseException:
+            self.close()  # their answers, unread, would be taken for the next chunk's
+            raise
+        # Every answer is read before a failed share is made here (and raises), so no answer
+        # is left in a pipe for the next chunk.
+        answers: list[Any] = []
+        for target, _ in sent:
             answer = None
             if target is not None:
                 try:
@@ -151,6 +157,9 @@ class BioWorkers:
                     answer = _receive(target.process.stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
                     self._lost(target, exc)
+            answers.append(answer)
+        parts: list[tuple[pa.Table, list[BioStats]]] = []
+        for (_, share), answer in zip(sent, answers, strict=True):
             if not isinstance(answer, tuple) or answer[0] != "rows":
                 if answer is not None:
                     log.debug("ner_bio worker: %s", answer[1] if len(answer) > 1 else answer)
