@@ -44,6 +44,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -388,6 +389,48 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     cpu0 = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
     child0 = kids.ru_utime + kids.ru_stime
     t0 = time.perf_counter()
+    with TreeMemory() as tree:
+        _run_stage(name, root, work, paths, settings, export, extra)
+        end = time.perf_counter()  # before the sampler's thread is joined
+    if "not_run" in extra:
+        return {"status": "not_run", "error": extra["not_run"]}
+    if "t0" in extra:  # the stage timed only part of its work (the baseline: the writes)
+        t0 = extra.pop("t0")
+    seconds = end - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
+    extra["child_cpu_seconds"] = kids.ru_utime + kids.ru_stime - child0
+    if cache_log.reads:
+        extra["export_cache"] = cache_log.summary()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The build resets the kernel's peak at each phase (io.memory), and ru_maxrss reads
+    # that reset peak: the true one is the highest phase's (1,504 MB where ru_maxrss said
+    # 1,086 at 10k).
+    phase_peaks = extra.get("phase_peak_rss_mb") or {}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": max(peak, children, *phase_peaks.values()),
+        # The stage and its workers together (sampled): see TreeMemory.
+        "peak_tree_rss_mb": tree.peak_rss_kb / 1024,
+        "peak_tree_pss_mb": tree.peak_pss_kb / 1024,
+        "peak_tree_processes": tree.peak_processes,
+        "rss_before_mb": before / 1024,
+        **extra,
+    }
+
+
+def _run_stage(
+    name: str,
+    root: Path,
+    work: Path,
+    paths: Any,
+    settings: Any,
+    export: Path,
+    extra: dict[str, Any],
+) -> None:
+    """The work of stage ``name``; its figures go into ``extra``."""
     if name == "ingest":
         from sahelwire.raw.ingest import ingest
 
@@ -398,11 +441,11 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         need = JSON_LOAD_MEMORY_FACTOR * export.stat().st_size
         available = _mem_available_bytes()
         if available is not None and need > available:
-            return {
-                "status": "not_run",
-                "error": f"json.load of this {export.stat().st_size / 2**30:.1f} GiB export "
-                f"would need ~{need / 2**30:.0f} GiB; {available / 2**30:.0f} GiB available",
-            }
+            extra["not_run"] = (
+                f"json.load of this {export.stat().st_size / 2**30:.1f} GiB export "
+                f"would need ~{need / 2**30:.0f} GiB; {available / 2**30:.0f} GiB available"
+            )
+            return
         with export.open("rb") as f:
             extra["tasks"] = len(json.load(f))
         extra["input_mb"] = export.stat().st_size / 2**20
@@ -448,11 +491,12 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             writing += time.perf_counter() - started
             rows += table.num_rows
             del table
-        t0 = time.perf_counter() - writing
+        extra["t0"] = time.perf_counter() - writing
         extra["tables"] = len(built)
         extra["rows"] = rows
     elif name in ("annotations_raw_polars", "annotations_raw_duckdb"):
-        t0, extra = _annotations_raw(paths, settings, name.rsplit("_", 1)[1])
+        extra["t0"], figures = _annotations_raw(paths, settings, name.rsplit("_", 1)[1])
+        extra.update(figures)
     elif name in CONVERTER_FORMATS:
         from label_studio_sdk.converter import Converter
 
@@ -482,25 +526,6 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
             extra[config] = sum(len(split) for split in ds.values())
     else:
         raise SystemExit(f"unknown stage {name}")
-    seconds = time.perf_counter() - t0
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
-    extra["child_cpu_seconds"] = kids.ru_utime + kids.ru_stime - child0
-    if cache_log.reads:
-        extra["export_cache"] = cache_log.summary()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    # The build resets the kernel's peak at each phase (io.memory), and ru_maxrss reads
-    # that reset peak: the true one is the highest phase's (1,504 MB where ru_maxrss said
-    # 1,086 at 10k).
-    phase_peaks = extra.get("phase_peak_rss_mb") or {}
-    return {
-        "seconds": seconds,
-        "peak_rss_mb": max(peak, children, *phase_peaks.values()),
-        "rss_before_mb": before / 1024,
-        **extra,
-    }
 
 
 def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dict[str, Any]]:
@@ -556,6 +581,72 @@ def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dic
         "rss_before_engine_mb": rss_before,
         "engine_peak_rss_mb": engine_peak,
     }
+
+
+class TreeMemory:
+    """The stage's process and its live descendants (parse and ``ner_bio`` workers), their
+    memory summed, sampled every ``interval`` seconds on a thread: ru_maxrss is one process's
+    peak, and workers run beside the build. Two sums: RSS (pages shared by the processes,
+    such as the libraries' code, counted in each) and PSS (shared pages divided among their
+    sharers, what the processes take from the machine together). A sample can miss a peak
+    shorter than ``interval``."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()  # the last state too
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        rss = pss = 0
+        pids = _tree(os.getpid())
+        for pid in pids:
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue  # it ended between the walk and the read
+            for line in text.splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        if rss > self.peak_rss_kb:
+            self.peak_rss_kb = rss
+            self.peak_processes = len(pids)
+        self.peak_pss_kb = max(self.peak_pss_kb, pss)
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc's children lists (a thread's children are
+    listed under that thread)."""
+    found = [pid]
+    for parent in found:
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            found += [int(k) for k in kids if int(k) not in found]
+    return found
 
 
 def _vm_kb(field: str) -> int:
@@ -745,8 +836,9 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
     lines = [
         title,
         "",
-        "| stage | status | seconds | x baseline | µs / article | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|",
+        "| stage | status | seconds | x baseline | µs / article | peak RSS MB "
+        "| with workers: RSS / PSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for stage, r in results.items():
         if stage == "disk":
@@ -757,7 +849,9 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
             f"| {stage} | {r.get('status')} | {_cell(seconds, '.2f')} | "
             f"{_cell(seconds / base if ok and base and seconds is not None else None, '.2f')} | "
             f"{_cell(1e6 * seconds / n if ok and seconds is not None else None, '.0f')} | "
-            f"{_cell(r.get('peak_rss_mb') if ok else None, '.0f')} |"
+            f"{_cell(r.get('peak_rss_mb') if ok else None, '.0f')} | "
+            f"{_cell(r.get('peak_tree_rss_mb') if ok else None, '.0f')} / "
+            f"{_cell(r.get('peak_tree_pss_mb') if ok else None, '.0f')} |"
         )
     phases = results.get("build", {}).get("phases") or {}
     if phases:

@@ -261,3 +261,44 @@ def test_a_run_that_would_not_fit_on_disk_is_refused_before_generating(
     monkeypatch.setattr(bench.shutil, "disk_usage", lambda _: usage)
     bench.main(["--n", "40", "--stages", "ingest", "--estimate-disk", "--keep", str(tmp_path)])
     assert not list(tmp_path.iterdir())  # --estimate-disk only prints
+
+
+def test_tree_memory_counts_a_worker_and_its_own_child(tmp_path: Path) -> None:
+    # A child that starts a grandchild holding 200 MB: the stage's own ru_maxrss would see
+    # neither; the sampled sum sees the grandchild's pages, found through the child.
+    holder = (
+        "import sys, time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+        "open(sys.argv[1], 'w').close(); time.sleep(30)"
+    )
+    ready = tmp_path / "ready"
+    parent = (
+        "import subprocess, sys; "
+        f"subprocess.run([sys.executable, '-c', {holder!r}, {str(ready)!r}])"
+    )
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+        with bench.TreeMemory(interval=0.05) as tree:
+            time.sleep(0.3)
+        assert len(bench._tree(child.pid)) == 2
+    finally:
+        child.kill()
+        child.wait()
+    assert tree.peak_processes >= 3  # this process, the child and the grandchild
+    assert tree.peak_rss_kb >= 200 * 1024 and tree.peak_pss_kb >= 190 * 1024
+    assert tree.peak_rss_kb >= tree.peak_pss_kb
+
+
+def test_stage_records_its_tree_peak(tmp_path: Path) -> None:
+    results = bench.run_size(5, 0, tmp_path, stages=("ingest",), timeout=600)
+    ingest = results["ingest"]
+    assert ingest["status"] == "ok", results
+    # The stage's own process is in the sum, so it is at least the sampled RSS.
+    assert ingest["peak_tree_rss_mb"] > 0 and ingest["peak_tree_processes"] >= 1
+    assert ingest["peak_tree_rss_mb"] >= ingest["peak_tree_pss_mb"] > 0
+    assert "with workers: RSS / PSS MB" in bench.report(5, results)
