@@ -4,6 +4,7 @@ that dies or fails leaves its share to this process (real child processes, no mo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,61 @@ def test_small_chunks_and_no_workers_are_made_here(tables: BioTables) -> None:
     none = BioWorkers(tables, count=0)
     assert none.make(_jobs(bio_workers.MIN_ARTICLES))[0].num_rows > 0
     assert not none.workers
+
+
+def test_the_share_balances_both_sides_within_its_bounds() -> None:
+    tuner = bio_workers.ShareTuner(weight=1.0)
+    # documents 1 s per article here, ner_bio 2 s here, 2 s in the one worker: both sides
+    # end together when 1 + 2 (1 - s) = 2 s, s = 0.75.
+    tuner.note(100, 100.0, 30, 60.0, [(70, 140.0)])
+    assert tuner.share == pytest.approx(0.75)
+    # Two workers: 1 + 2 (1 - s) = 2 s / 2, s = 1: held at the upper bound.
+    tuner.note(100, 100.0, 30, 60.0, [(35, 70.0), (35, 70.0)])
+    assert tuner.share == bio_workers.SHARE_BOUNDS[1]
+    # No documents cost and a worker four times slower: s = 2 / (2 + 8) = 0.2, held at 0.3.
+    tuner.note(100, 0.0, 30, 60.0, [(70, 560.0)])
+    assert tuner.share == bio_workers.SHARE_BOUNDS[0]
+    # A chunk with nothing made on one side teaches nothing.
+    tuner.note(100, 0.0, 0, 0.0, [(70, 1.0)])
+    assert tuner.share == bio_workers.SHARE_BOUNDS[0]
+
+
+def test_the_means_move_part_way_per_chunk() -> None:
+    tuner = bio_workers.ShareTuner()
+    assert tuner.share == bio_workers.WORKER_SHARE  # before any chunk
+    tuner.note(10, 0.0, 10, 20.0, [(10, 20.0)])  # d 0, m 2, w 2: s = 2 / 4
+    assert tuner.share == pytest.approx(0.5)
+    tuner.note(10, 10.0, 10, 20.0, [(10, 20.0)])  # d 1: its mean 0.5, s = 2.5 / 4
+    assert tuner.documents == pytest.approx(0.5)
+    assert tuner.share == pytest.approx(0.625)
+
+
+def test_a_slow_documents_side_gives_the_workers_more(
+    tables: BioTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process's own work takes far longer than ner_bio: after the first chunk the
+    # workers get the largest share; the rows stay those made here, whatever the cut.
+    import time
+
+    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
+    sent: list[int] = []
+    send = bio_workers._send
+
+    def counted(stream: Any, message: Any) -> None:
+        if isinstance(message, list):  # a share of jobs, not the tables
+            sent.append(len(message))
+        send(stream, message)
+
+    monkeypatch.setattr(bio_workers, "_send", counted)
+    jobs = _jobs(101)
+    want, want_stats = tables.make(jobs)
+    workers = BioWorkers(tables, count=1)
+    try:
+        for _ in range(2):
+            got, stats = workers.make(jobs, local_first=lambda: time.sleep(1.0))
+            assert got.equals(want) and stats == want_stats
+        assert workers.tuner.share == bio_workers.SHARE_BOUNDS[1]
+        assert sent == [int(101 * bio_workers.WORKER_SHARE), int(101 * 0.9)]
+        assert workers.waited >= 0.0
+    finally:
+        workers.close()

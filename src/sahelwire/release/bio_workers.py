@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -39,10 +40,14 @@ log = logging.getLogger(__name__)
 
 # Fewer articles than this in a chunk: all made here (a round trip costs more).
 MIN_ARTICLES = 200
-# The workers' part of a chunk's articles. This process also makes `documents` (about a third
-# of the cost of ner_bio, profiled at 10k) while the workers run, so an even split would leave
-# the workers waiting: with one worker, 0.5 + 1/6 balances both sides.
+# The workers' part of a chunk's articles, at first. This process also makes `documents` (about
+# a third of the cost of ner_bio, profiled at 10k) while the workers run, so an even split
+# would leave the workers waiting: with one worker, 0.5 + 1/6 balances both sides. Where
+# `documents` costs less (a raw-only article has no spans: 90% of the 1M bench) or the cores
+# differ in load, that share leaves this process waiting, so each chunk's timings set the
+# next chunk's share (:class:`ShareTuner`), within these bounds.
 WORKER_SHARE = 0.7
+SHARE_BOUNDS = (0.3, 0.9)
 _LENGTH = struct.Struct("<Q")
 
 # One article's ner_bio inputs: id, text, zones and entities ({start, end, label} each), the
@@ -84,6 +89,47 @@ def _receive(stream: IO[bytes]) -> Any:
 
 
 @dataclass
+class ShareTuner:
+    """The workers' share of a chunk that leaves neither side waiting, from the seconds per
+    article measured on earlier chunks (exponential means, so a chunk of other articles
+    moves it only part way): this process spends ``d`` on `documents` and ``m`` on ner_bio
+    per article, a worker ``w`` per article of its share, so with ``k`` workers both sides
+    end together at the share s of ``d + (1 - s) m = s w / k``. The share only moves the cut:
+    the rows are the same whatever it is."""
+
+    share: float = WORKER_SHARE
+    documents: float | None = None  # d
+    here: float | None = None  # m
+    worker: float | None = None  # w
+    weight: float = 0.5  # of each new chunk's figures in the means
+
+    def note(
+        self,
+        articles: int,
+        documents_s: float,
+        mine: int,
+        mine_s: float,
+        theirs: list[tuple[int, float]],
+    ) -> None:
+        """One chunk's timings: its ``articles``, the seconds of `documents` over all of them,
+        ``mine`` articles' ner_bio made here in ``mine_s``, and each worker's (articles,
+        seconds of making them, as the worker measured)."""
+        if not articles or not mine or not theirs or any(n <= 0 for n, _ in theirs):
+            return  # nothing to learn the rates from
+        worker = sum(s for _, s in theirs) / sum(n for n, _ in theirs)
+        self.documents = self._mean(self.documents, documents_s / articles)
+        self.here = self._mean(self.here, mine_s / mine)
+        self.worker = self._mean(self.worker, worker)
+        k = len(theirs)
+        balanced = (self.documents + self.here) / (self.here + self.worker / k)
+        low, high = SHARE_BOUNDS
+        self.share = min(high, max(low, balanced))
+
+    def _mean(self, old: float | None, new: float) -> float:
+        return new if old is None else (1 - self.weight) * old + self.weight * new
+
+
+@dataclass
 class _Worker:
     process: subprocess.Popen[bytes]
     errors: IO[bytes]
@@ -98,6 +144,8 @@ class BioWorkers:
     count: int  # worker processes to use (0: every row made here)
     workers: list[_Worker] = field(default_factory=list)
     started: bool = False
+    tuner: ShareTuner = field(default_factory=ShareTuner)
+    waited: float = 0.0  # seconds this process waited for the workers' answers, in all
 
     def _start(self) -> None:
         self.started = True
@@ -120,15 +168,15 @@ class BioWorkers:
         self, jobs: Sequence[BioJob], local_first: Callable[[], None] | None = None
     ) -> tuple[pa.Table, list[BioStats]]:
         """The rows of ``jobs`` (one chunk's articles, in order) and each article's stats:
-        the first :data:`WORKER_SHARE` to the workers, the rest made here, after
-        ``local_first()`` (the caller's own work, run while the workers run)."""
+        the first part (:class:`ShareTuner`'s share) to the workers, the rest made here,
+        after ``local_first()`` (the caller's own work, run while the workers run)."""
         if self.count and len(jobs) >= MIN_ARTICLES and not self.started:
             self._start()
         if not self.workers or len(jobs) < MIN_ARTICLES:
             if local_first is not None:
                 local_first()
             return self.tables.make(jobs)
-        cut = int(len(jobs) * WORKER_SHARE)
+        cut = int(len(jobs) * self.tuner.share)
         shares = _split(jobs[:cut], len(self.workers))
         sent: list[tuple[_Worker | None, Sequence[BioJob]]] = []
         for worker, share in zip(list(self.workers), shares, strict=True):
@@ -140,15 +188,19 @@ class BioWorkers:
                 self._lost(worker, exc)
                 sent.append((None, share))
         try:
+            started = time.perf_counter()
             if local_first is not None:
                 local_first()
+            documents = time.perf_counter() - started
             mine = self.tables.make(jobs[cut:])
+            made = time.perf_counter() - started - documents
         except BaseException:
             self.close()  # their answers, unread, would be taken for the next chunk's
             raise
         # Every answer is read before a failed share is made here (and raises), so no answer
         # is left in a pipe for the next chunk.
         answers: list[Any] = []
+        waiting = time.perf_counter()
         for target, _ in sent:
             answer = None
             if target is not None:
@@ -158,7 +210,9 @@ class BioWorkers:
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
                     self._lost(target, exc)
             answers.append(answer)
+        self.waited += time.perf_counter() - waiting
         parts: list[tuple[pa.Table, list[BioStats]]] = []
+        timings: list[tuple[int, float]] = []
         for (_, share), answer in zip(sent, answers, strict=True):
             if not isinstance(answer, tuple) or answer[0] != "rows":
                 if answer is not None:
@@ -166,6 +220,9 @@ class BioWorkers:
                 parts.append(self.tables.make(share))  # raises what the share raises
             else:
                 parts.append((answer[1], answer[2]))
+                timings.append((len(share), answer[3]))
+        if len(timings) == len(sent):  # a share made here would skew the workers' rate
+            self.tuner.note(len(jobs), documents, len(jobs) - cut, made, timings)
         parts.append(mine)
         table = pa.concat_tables([t for t, _ in parts])
         return table, [s for _, stats in parts for s in stats]
@@ -177,6 +234,12 @@ class BioWorkers:
         _stop(worker)
 
     def close(self) -> None:
+        if self.workers:
+            log.debug(
+                "ner_bio workers: last share %.2f, %.1f s waited for their answers",
+                self.tuner.share,
+                self.waited,
+            )
         for worker in self.workers:
             _stop(worker)
         self.workers = []
@@ -218,8 +281,9 @@ def main() -> None:
         except EOFError:
             return
         try:
+            started = time.perf_counter()
             table, stats = tables.make(jobs)
-            _send(sink, ("rows", table, stats))
+            _send(sink, ("rows", table, stats, time.perf_counter() - started))
         except Exception as exc:  # the parent makes this share itself and raises
             _send(sink, ("error", f"{type(exc).__name__}: {exc}"))
 
