@@ -343,10 +343,15 @@ class _CacheLog(logging.Handler):
         super().__init__(logging.DEBUG)
         self.reads: list[Any] = []
 
+        self.bio_workers: list[dict[str, float]] = []
+
     def emit(self, record: logging.LogRecord) -> None:
         stats = getattr(record, "cache_stats", None)
         if stats is not None:
             self.reads.append(stats)
+        bio = getattr(record, "bio_workers", None)
+        if bio is not None:  # the ner_bio workers' last share and the build's wait for them
+            self.bio_workers.append(bio)
 
     def summary(self) -> list[dict[str, Any]]:
         return [
@@ -378,9 +383,10 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     if name == "rebuild_1pct":
         extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))
     cache_log = _CacheLog()
-    logger = logging.getLogger("sahelwire.annotations.tables")
-    logger.addHandler(cache_log)
-    logger.setLevel(logging.DEBUG)
+    for logger_name in ("sahelwire.annotations.tables", "sahelwire.release.bio_workers"):
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(cache_log)
+        logger.setLevel(logging.DEBUG)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     before = usage.ru_maxrss
     # CPU seconds too: on a machine shared with other jobs, wall time swings with their load.
@@ -403,6 +409,8 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     extra["child_cpu_seconds"] = kids.ru_utime + kids.ru_stime - child0
     if cache_log.reads:
         extra["export_cache"] = cache_log.summary()
+    if cache_log.bio_workers:
+        extra["bio_workers"] = cache_log.bio_workers
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     # The build resets the kernel's peak at each phase (io.memory), and ru_maxrss reads

@@ -4,6 +4,7 @@ run), and a small real run whose every number comes from the run itself."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -302,3 +303,15 @@ def test_stage_records_its_tree_peak(tmp_path: Path) -> None:
     assert ingest["peak_tree_rss_mb"] > 0 and ingest["peak_tree_processes"] >= 1
     assert ingest["peak_tree_rss_mb"] >= ingest["peak_tree_pss_mb"] > 0
     assert "with workers: RSS / PSS MB" in bench.report(5, results)
+
+
+def test_the_stage_log_keeps_the_ner_bio_workers_figures() -> None:
+    log = bench._CacheLog()
+    logger = logging.getLogger("sahelwire.release.bio_workers")
+    logger.addHandler(log)
+    try:
+        logger.setLevel(logging.DEBUG)
+        logger.debug("ner_bio workers", extra={"bio_workers": {"share": 0.6, "waited": 1.5}})
+    finally:
+        logger.removeHandler(log)
+    assert log.bio_workers == [{"share": 0.6, "waited": 1.5}]

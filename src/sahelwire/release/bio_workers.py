@@ -239,6 +239,8 @@ class BioWorkers:
                 "ner_bio workers: last share %.2f, %.1f s waited for their answers",
                 self.tuner.share,
                 self.waited,
+                # scripts/bench.py reports it
+                extra={"bio_workers": {"share": self.tuner.share, "waited": self.waited}},
             )
         for worker in self.workers:
             _stop(worker)
