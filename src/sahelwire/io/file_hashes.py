@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,9 +50,9 @@ StatKey = tuple[int, int, int, int]  # size, inode, mtime_ns, ctime_ns
 Entry = tuple[str, StatKey, int, int | None]
 
 
-def stat_key(path: Path) -> StatKey:
+def stat_key(path: Path | str) -> StatKey:
     """What changes when a file is written or replaced: size, inode, mtime and ctime (ns)."""
-    st = path.stat()
+    st = os.stat(path)
     return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -99,14 +100,15 @@ class FileHashes:
             return cls(path)
         return cls(path, entries)
 
-    def known(self, source: str, path: Path) -> Entry | None:
+    def known(self, source: str, path: Path | str, stat: StatKey | None = None) -> Entry | None:
         """The remembered entry of ``path`` if its stat still holds (and had settled when
-        the hash was taken); else None (read and hash it)."""
+        the hash was taken); else None (read and hash it). ``stat``: the file's
+        :func:`stat_key` taken just now by the caller (saves a second stat call)."""
         entry = self.entries.get(source)
         if entry is None or not settled(entry[1], entry[2]):
             return None
         try:
-            if stat_key(path) != entry[1]:
+            if (stat_key(path) if stat is None else stat) != entry[1]:
                 return None
         except OSError:
             return None
