@@ -796,11 +796,12 @@ def run_size(
     # (the generated inputs do not grow; the texts are measured once, after ingest).
     usage = dict(disk["corpus_parts_bytes"])
     peak = disk["corpus_bytes"]
+    notes = skip_notes or {}
     for stage in STAGES:
         if stage not in stages:
             results[stage] = {
                 "status": "skipped",
-                **({"error": skip_notes[stage]} if stage in (skip_notes or {}) else {}),
+                **({"error": notes[stage]} if stage in notes else {}),
             }
             continue
         results[stage] = run_stage(stage, root, work, env, timeout)

@@ -73,7 +73,7 @@ def main() -> None:
     def add(self: build_module._Published, name: str, split: str, table: object) -> None:
         configs[name] = max(configs.get(name, 0.0), peak["now"], rss_mb())
         assert real_add is not None
-        real_add(self, name, split, table)  # type: ignore[arg-type]
+        real_add(self, name, split, table)
         configs[name] = max(configs[name], rss_mb())
 
     if published is not None:

@@ -74,7 +74,7 @@ def msgspec_typed(msgspec: Any) -> Callable[[bytes], Any]:
             ("predictions", list[Any] | None),
         ],
     )
-    return msgspec.json.Decoder(list[task]).decode  # type: ignore[no-any-return,valid-type]
+    return msgspec.json.Decoder(list[task]).decode  # type: ignore[valid-type]
 
 
 def duckdb_unnest(duckdb: Any, path: Path) -> Callable[[], Any]:

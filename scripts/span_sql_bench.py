@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,8 +109,8 @@ def main() -> None:
     groups = [(c,) for c in SPAN_CONFIGS] + [SPAN_CONFIGS]
     for run in range(1, args.repeat + 1):
         for configs in groups:
-            want, rows_cpu, rows_wall = _timed(lambda configs=configs: from_rows(configs))
-            got, sql_cpu, sql_wall = _timed(lambda configs=configs: by_sql(configs))
+            want, rows_cpu, rows_wall = _timed(partial(from_rows, configs))
+            got, sql_cpu, sql_wall = _timed(partial(by_sql, configs))
             same = all(
                 parquet_bytes(got[c][s]) == parquet_bytes(want[c][s])
                 for c in configs

@@ -7,9 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -19,6 +19,9 @@ from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.table_specs import load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
 
 ROOT = Path(__file__).resolve().parent.parent
 SAHELWIRE = Path(sys.executable).parent / "sahelwire"
@@ -305,3 +308,19 @@ def change_one_export(paths: ProjectPaths) -> None:
                 changed += 1
     assert changed
     path.write_text(json.dumps(task, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+# The Label Studio SDK types its pagers ``SyncPagerExt[T]`` with ``T`` bound to nothing, so
+# mypy cannot tell what iterating one gives; the tests read the items as the server sent them.
+
+
+def ls_projects(client: LabelStudio) -> Iterable[Any]:
+    """``client.projects.list()``, the pager as it is (pages fetched as iterated)."""
+    projects: Iterable[Any] = client.projects.list()
+    return projects
+
+
+def ls_tasks(client: LabelStudio, **filters: Any) -> Iterable[Any]:
+    """``client.tasks.list(**filters)``, the pager as it is (pages fetched as iterated)."""
+    tasks: Iterable[Any] = client.tasks.list(**filters)
+    return tasks

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_stage_without_a_result_line_is_a_failure(
 
 
 def test_report_marks_failures_and_omits_ratios_without_a_baseline() -> None:
-    results = {
+    results: dict[str, dict[str, Any]] = {
         "ingest": {"status": "ok", "seconds": 2.0, "peak_rss_mb": 100.0},
         "build": {"status": "timeout", "seconds": 9.0, "error": "over the --timeout"},
         "baseline": {"status": "failed", "seconds": 0.1, "error": "no build output"},

@@ -15,7 +15,7 @@ TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
 TEXT = "Niger's junta met Molly Phee in Niamey."
 
 
-def annotations(rows: list[tuple[int, str, bool, str]]) -> pl.DataFrame:
+def annotations_frame(rows: list[tuple[int, str, bool, str]]) -> pl.DataFrame:
     return pl.DataFrame(
         [
             {
@@ -55,7 +55,7 @@ NO_REL = pl.DataFrame(
 
 
 def test_single_annotator_is_gold_as_is_and_cancelled_ignored(tmp_path: Path) -> None:
-    ann = annotations([(1, "a@x", False, "2024-01-01"), (2, "b@x", True, "2024-01-02")])
+    ann = annotations_frame([(1, "a@x", False, "2024-01-01"), (2, "b@x", True, "2024-01-02")])
     regs = regions_frame(
         [
             region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
@@ -72,7 +72,7 @@ def test_single_annotator_is_gold_as_is_and_cancelled_ignored(tmp_path: Path) ->
 
 
 def test_latest_annotation_of_an_annotator_counts(tmp_path: Path) -> None:
-    ann = annotations([(1, "a@x", False, "2024-01-01"), (3, "a@x", False, "2024-02-01")])
+    ann = annotations_frame([(1, "a@x", False, "2024-01-01"), (3, "a@x", False, "2024-02-01")])
     regs = regions_frame(
         [
             region(1, "a1", TEXT, "Niamey", "entities", "LOC", "m1"),
@@ -85,7 +85,7 @@ def test_latest_annotation_of_an_annotator_counts(tmp_path: Path) -> None:
 
 
 def test_disagreement_is_a_conflict_until_a_decision_settles_it(tmp_path: Path) -> None:
-    ann = annotations([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
+    ann = annotations_frame([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
     regs = regions_frame(
         [
             region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),
@@ -107,7 +107,7 @@ def test_disagreement_is_a_conflict_until_a_decision_settles_it(tmp_path: Path) 
 
 
 def test_agreement_known_answers() -> None:
-    ann = annotations([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
+    ann = annotations_frame([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
     regs = regions_frame(
         [
             region(1, "a1", TEXT, "Molly Phee", "entities", "PERSON", "m1"),

@@ -165,7 +165,7 @@ class Corpus:
             {"annotation_id": aid, "article_id": ann["article_id"], "field": field, "value": value}
         )
 
-    def tables(self) -> tuple[pl.DataFrame, ...]:
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         return (
             pl.DataFrame(self.annotations),
             regions_frame(self.regions),
@@ -315,7 +315,7 @@ def test_same_gold_on_hand_made_frames(monkeypatch: pytest.MonkeyPatch, tmp_path
     corpus, clean = hand_made()
     (tmp_path / "withfile.yaml").write_text(STALE, encoding="utf-8")
     tables = corpus.tables()
-    decided = {"decided": {}}
+    decided: dict[str, dict[str, dict[str, Any]]] = {"decided": {}}
     want, got = both_paths(monkeypatch, *tables, tmp_path, TAX, decided=decided)
     assert bulk_articles(*tables, tmp_path, set(decided)) == clean
     # What the cases are there for happened (on the reference's result, equal to the bulk's).

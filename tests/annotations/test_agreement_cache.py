@@ -7,6 +7,7 @@ warm, after one article's spans change and with a damaged pack.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -29,7 +30,7 @@ def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
     layers, taxonomy = validated.layers, validated.taxonomy
     articles = layers.annotations["article_id"].n_unique()
 
-    def both(regions: pl.DataFrame) -> tuple[dict, ErrorClassCache]:  # type: ignore[type-arg]
+    def both(regions: pl.DataFrame) -> tuple[dict[str, Any], ErrorClassCache]:
         cache = ErrorClassCache.for_project(paths, taxonomy)
         assert cache is not None
         got = cache.span_error_classes(layers.annotations, regions, taxonomy)

@@ -228,7 +228,7 @@ def _metadata_start(size: int, pack: Path) -> int:
     return size - export_cache._FOOTER.size - length + 20
 
 
-DAMAGE: dict[str, Callable[[Path], None]] = {
+DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated-half": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
     "last-byte-cut": lambda p: p.write_bytes(p.read_bytes()[:-1]),
     "empty": lambda p: p.write_bytes(b""),

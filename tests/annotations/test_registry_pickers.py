@@ -84,7 +84,8 @@ def test_an_id_from_another_labels_list_is_refused_by_name(tmp_path: Path) -> No
             "an id picked from a label's list belongs to a region of that label",
         )
     ]
-    assert problems[0].record.endswith(f"region {where['rid']}")
+    record = problems[0].record
+    assert record is not None and record.endswith(f"region {where['rid']}")
     assert f"the region is {where['label']}" in problems[0].message
 
 

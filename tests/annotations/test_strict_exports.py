@@ -116,7 +116,7 @@ def append_copy(pick: Callable[[dict[str, Any]], dict[str, Any]], **changes: Any
     return task_edit(fn)
 
 
-def fs(fn: Callable[[Path], None]) -> Any:
+def fs(fn: Callable[[Path], object]) -> Any:
     return fn
 
 

@@ -16,12 +16,12 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import pytest
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, login, run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, login, ls_tasks, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.hotkeys import reserved_keys
@@ -31,12 +31,15 @@ from sahelwire.labelstudio.project import require_project
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.registries import load_registries
 
+if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect
+
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
 WIDTH, HEIGHT = 1440, 900
 
 
-def in_window(box: dict[str, float] | None) -> bool:
+def in_window(box: FloatRect | None) -> bool:
     return (
         box is not None
         and box["x"] >= 0
@@ -92,7 +95,7 @@ def test_fields_of_a_region_near_the_end_of_the_longest_article_are_in_view(
     project = require_project(ls_conn, ls_project)
     task_id = next(
         t.id
-        for t in ls_conn.client.tasks.list(project=project.id)
+        for t in ls_tasks(ls_conn.client, project=project.id)
         if t.data["article_id"] == longest.id
     )
     for prediction in ls_conn.client.predictions.list(task=task_id):

@@ -36,7 +36,7 @@ import datasets
 import pytest
 import yaml
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, run_cli
+from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, ls_projects, ls_tasks, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -179,7 +179,7 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     project = require_project(ls_conn, ls_project)
     task_id = next(
         t.id
-        for t in ls_conn.client.tasks.list(project=project.id)
+        for t in ls_tasks(ls_conn.client, project=project.id)
         if t.data["article_id"] == ARTICLE
     )
     (prediction,) = ls_conn.client.predictions.list(task=task_id)
@@ -257,8 +257,8 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
     assert "review tasks 1 created" in reviewed.stdout, reviewed.stdout
     title = f"{project.title} (review)"
-    review_project = next(p for p in ls_conn.client.projects.list() if p.title == title)
-    (review_task,) = list(ls_conn.client.tasks.list(project=review_project.id))
+    review_project = next(p for p in ls_projects(ls_conn.client) if p.title == title)
+    (review_task,) = list(ls_tasks(ls_conn.client, project=review_project.id))
     versions = {p.model_version: p for p in ls_conn.client.predictions.list(task=review_task.id)}
     assert set(versions) == {a, b}
     with sync_playwright() as pw:

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from label_studio_sdk import LabelStudio
 
-from helpers import ROOT, SAHELWIRE, copy_project, run_cli, snapshot
+from helpers import ROOT, SAHELWIRE, copy_project, ls_tasks, run_cli, snapshot
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 from sahelwire.labelstudio.client import Connection, connect
@@ -169,9 +169,7 @@ def annotate_as_new_user(conn: Connection, paths: ProjectPaths, email: str) -> t
     token = sign_up(conn, email, "Newcomer-pw-" + secrets.token_hex(4))
     me = LabelStudio(base_url=conn.url, api_key=token)
     project = require_project(conn, paths)
-    task = next(
-        t for t in conn.client.tasks.list(project=project.id) if t.data["article_id"] == NEW
-    )
+    task = next(t for t in ls_tasks(conn.client, project=project.id) if t.data["article_id"] == NEW)
     text = task.data["text"]
     ann = me.annotations.create(id=task.id, result=one_span(text, "Niger", "GPE", "entities", "n1"))
     return me.users.whoami(), ann
@@ -250,7 +248,7 @@ def test_fresh_server_first_pull_neither_reattributes_nor_duplicates(
     # not the file of a task deleted here that holds one of them.
     project = require_project(conn, paths)
     task4 = next(
-        t for t in conn.client.tasks.list(project=project.id) if t.data["article_id"] == A004
+        t for t in ls_tasks(conn.client, project=project.id) if t.data["article_id"] == A004
     )
     conn.client.tasks.delete(id=str(task4.id))
     kept = snapshot(root / "annotations")

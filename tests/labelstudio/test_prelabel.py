@@ -331,7 +331,7 @@ def test_model_version_follows_the_rules_not_the_layout() -> None:
     assert prelabel.rules_fingerprint(changed) != prelabel.rules_fingerprint()
 
 
-LANGLEY = [
+LANGLEY: list[dict[str, object]] = [
     *SMALL,
     {
         "id": "ent_langley",

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from helpers import SAHELWIRE, run_cli, snapshot
+from helpers import SAHELWIRE, ls_tasks, run_cli, snapshot
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, connect
@@ -287,7 +287,7 @@ def test_a_remapped_user_or_a_collision_refuses_the_pull_and_writes_nothing(
     a000, a001 = "000_68e681b97d6ec23c", "001_a9cbf47f8b5096a3"
     pushed_and_pulled(ls_project)
     project = require_project(ls_conn, ls_project)
-    tasks = {t.data["article_id"]: t.id for t in ls_conn.client.tasks.list(project=project.id)}
+    tasks = {t.data["article_id"]: t.id for t in ls_tasks(ls_conn.client, project=project.id)}
     token = sign_up(ls_conn, "remap@sahelwire.test", "Remap-pw-1")
     who = LabelStudio(base_url=ls_server.url, api_key=token)
     made = who.annotations.create(id=tasks[a000], result=[])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, ls_tasks, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.label_config import LabelConfig
@@ -29,7 +29,7 @@ def test_predicted_registry_ids_are_in_the_lists_of_their_label(
     project = require_project(ls_conn, ls_project)
     config = LabelConfig.load(ls_project)
     picked = 0
-    for task in ls_conn.client.tasks.list(project=project.id, fields="all"):
+    for task in ls_tasks(ls_conn.client, project=project.id, fields="all"):
         for prediction in task.predictions or []:
             result: list[dict[str, Any]] = getattr(prediction, "result", None) or []
             labels = {r["id"]: r["value"]["labels"][0] for r in result if r["type"] == "labels"}
@@ -51,7 +51,7 @@ def test_a_project_on_the_typed_id_config_is_upgraded_with_its_annotations(
     project = require_project(ls_conn, ls_project)
     assert project.id is not None
     ls_conn.client.projects.update(id=project.id, label_config=TYPED_IDS_CONFIG)
-    task = next(iter(ls_conn.client.tasks.list(project=project.id)))
+    task = next(iter(ls_tasks(ls_conn.client, project=project.id)))
     text = task.data["text"]
     word = "Niger"
     at = text.index(word)

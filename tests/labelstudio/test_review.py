@@ -19,7 +19,7 @@ import pytest
 import yaml
 from label_studio_sdk import LabelStudio
 
-from helpers import parquet_rows, run_cli, snapshot
+from helpers import ls_projects, ls_tasks, parquet_rows, run_cli, snapshot
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
@@ -119,7 +119,7 @@ class Results:
 
 def task_of(conn: Connection, project_id: int, article: str) -> Any:
     return next(
-        t for t in conn.client.tasks.list(project=project_id) if t.data["article_id"] == article
+        t for t in ls_tasks(conn.client, project=project_id) if t.data["article_id"] == article
     )
 
 
@@ -145,7 +145,7 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     r = Results(root, TEXT)
     idle = cli(root, "labelstudio", "review")  # nothing annotated: no (empty) review project
     assert idle.returncode == 0 and "nothing to review" in idle.stdout, idle.stdout + idle.stderr
-    assert f"{project.title} (review)" not in {p.title for p in ls_conn.client.projects.list()}
+    assert f"{project.title} (review)" not in {p.title for p in ls_projects(ls_conn.client)}
 
     # Two annotators, each as themself, annotate the same task differently.
     as_a = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, A, "Annotator-pw-a1"))
@@ -179,8 +179,8 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     adj = cli(root, "adjudicate")
     assert adj.returncode == 1, adj.stdout + adj.stderr
     lines = [line for line in adj.stdout.splitlines() if line.startswith(NEW)]
-    us = next(line for line in lines if "United States" in line)
-    assert f"marked by {A}, not by {B}" in us
+    us_line = next(line for line in lines if "United States" in line)
+    assert f"marked by {A}, not by {B}" in us_line
     assert "'Niger' entity_id tied: 'ent_niger' by " + A + "; None by " + B in adj.stdout
     assert f"choice:stance_us_presence:SUPPORTS  marked by {B}, not by {A}" in adj.stdout
     assert "5 unsettled" in adj.stdout
@@ -211,10 +211,10 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     assert "1 created, 0 updated, 0 unchanged, 0 refused" in reviewed.stdout
     assert "1 annotated article(s) without unsettled conflicts not pushed" in reviewed.stdout
     title = f"{project.title} (review)"
-    review_project = next(p for p in ls_conn.client.projects.list() if p.title == title)
+    review_project = next(p for p in ls_projects(ls_conn.client) if p.title == title)
     assert "review_reason" in review_project.label_config
     assert 'name="entities"' in review_project.label_config
-    (review_task,) = list(ls_conn.client.tasks.list(project=review_project.id))
+    (review_task,) = list(ls_tasks(ls_conn.client, project=review_project.id))
     assert review_task.data["article_id"] == NEW and review_task.data["text"] == TEXT
     assert f"marked by {A}, not by {B}" in review_task.data["review_conflicts"]
     exports = json.loads((root / "annotations" / "exports" / f"{NEW}.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from label_studio_sdk import LabelStudio
 
-from helpers import snapshot
+from helpers import ls_projects, ls_tasks, snapshot
 from labelstudio.test_review import NEW, TEXT, Results, cli, task_of
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
@@ -103,9 +103,9 @@ def test_a_review_sheet_goes_through_the_review_loop(
     # Submitting needs the review task: `review` first.
     assert cli(root, "labelstudio", "review").returncode == 0
     review_project = next(
-        p for p in ls_conn.client.projects.list() if p.title == f"{project.title} (review)"
+        p for p in ls_projects(ls_conn.client) if p.title == f"{project.title} (review)"
     )
-    (review_task,) = list(ls_conn.client.tasks.list(project=review_project.id))
+    (review_task,) = list(ls_tasks(ls_conn.client, project=review_project.id))
 
     # A sheet with an unknown item is refused, naming file, article, item and rule.
     data = yaml.safe_load(sheet.read_text())

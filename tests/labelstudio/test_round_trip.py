@@ -15,7 +15,7 @@ import httpx
 import pytest
 from label_studio_sdk import LabelStudio
 
-from helpers import SAHELWIRE, run_cli, snapshot
+from helpers import SAHELWIRE, ls_tasks, run_cli, snapshot
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
@@ -67,7 +67,7 @@ def attr(rid: str, name: str, kind: str, v: Any, base: dict[str, Any]) -> dict[s
 
 def tasks_by_article(conn: Connection, paths: ProjectPaths) -> dict[str, int]:
     project = require_project(conn, paths)
-    return {t.data["article_id"]: t.id for t in conn.client.tasks.list(project=project.id)}
+    return {t.data["article_id"]: t.id for t in ls_tasks(conn.client, project=project.id)}
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -88,7 +88,7 @@ def test_label_config_is_accepted_and_push_is_idempotent(
     assert sorted(ids) == sorted(a.id for a in load_articles(ls_project))
     project = require_project(ls_conn, ls_project)
     assert project.label_config.strip() == ls_project.label_config_file.read_text().strip()
-    task = ls_conn.client.tasks.get(id=ids["001_a9cbf47f8b5096a3"])
+    task = ls_conn.client.tasks.get(id=str(ids["001_a9cbf47f8b5096a3"]))
     article = {a.id: a for a in load_articles(ls_project)}["001_a9cbf47f8b5096a3"]
     assert task.data["text"] == article.text and task.data["text_sha256"] == article.sha256
 
@@ -123,10 +123,10 @@ def test_push_restores_changed_text_unless_annotated(
     assert result.returncode == 1
     assert "0 created, 1 updated, 3 unchanged, 1 refused" in result.stdout
     assert f"task {ids['002_4eb8b75709aad65d']} (article 002_4eb8b75709aad65d)" in result.stderr
-    restored = ls_conn.client.tasks.get(id=ids["000_68e681b97d6ec23c"]).data
+    restored = ls_conn.client.tasks.get(id=str(ids["000_68e681b97d6ec23c"])).data
     assert restored["text"] == articles["000_68e681b97d6ec23c"].text
     assert restored["text_sha256"] == articles["000_68e681b97d6ec23c"].sha256
-    kept = ls_conn.client.tasks.get(id=ids["002_4eb8b75709aad65d"]).data
+    kept = ls_conn.client.tasks.get(id=str(ids["002_4eb8b75709aad65d"])).data
     assert kept["text_sha256"] == "0" * 64  # refused: the annotated task was left alone
 
 

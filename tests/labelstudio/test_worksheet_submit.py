@@ -13,7 +13,7 @@ import shutil
 import pytest
 import yaml
 
-from helpers import run_cli
+from helpers import ls_tasks, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -63,7 +63,7 @@ def test_queue_overlap_new_version_and_a_task_without_worksheet(
     project = require_project(ls_conn, ls_project)
     per_task = [
         len([x for x in ls_conn.client.annotations.list(id=t.id) if not x.was_cancelled])
-        for t in ls_conn.client.tasks.list(project=project.id)
+        for t in ls_tasks(ls_conn.client, project=project.id)
     ]
     assert got_b.returncode == 0 and "(5 handed out by the queue)" in got_b.stdout
     assert per_task == [2] * 5, (per_task, got_b.stdout, got_c.stdout)
@@ -78,7 +78,7 @@ def test_queue_overlap_new_version_and_a_task_without_worksheet(
     assert revised.returncode == 0, revised.stderr
     assert "1 annotation(s) created, 0 updated, 4 unchanged" in revised.stdout, revised.stdout
     task = next(
-        t for t in ls_conn.client.tasks.list(project=project.id)
+        t for t in ls_tasks(ls_conn.client, project=project.id)
         if t.data.get("article_id") == articles[0]
     )  # fmt: skip
     anns = list(ls_conn.client.annotations.list(id=task.id))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project", annotations=False)
 
 
-def manifest(root: Path) -> list[dict[str, object]]:
+def manifest(root: Path) -> list[dict[str, Any]]:
     lines = (root / "dataset/raw/manifest.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
 

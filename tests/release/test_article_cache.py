@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -37,7 +39,9 @@ def caches(monkeypatch: pytest.MonkeyPatch) -> list[ArticleRowCache]:
     return record_made(monkeypatch, ArticleRowCache)
 
 
-def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, cache: bool) -> dict[str, bytes]:
+def files(
+    paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, cache: bool
+) -> Mapping[str, bytes]:
     monkeypatch.setenv(CACHE_ENV, "on" if cache else "off")
     return render_release(paths, Settings.load(paths)).files
 
@@ -266,13 +270,17 @@ def test_entries_are_columns_and_one_outside_its_table_spoils_the_pack(
     pack a miss, never an error."""
     schema = pa.schema([("n", pa.int64())])
     packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
-    good = {"a": {"key": "k1", "rows": {"t": [0, 2]}, "bio": [1, [["X", 2]]]}}
+    good: dict[str, dict[str, Any]] = {
+        "a": {"key": "k1", "rows": {"t": [0, 2]}, "bio": [1, [["X", 2]]]}
+    }
     packs.write({"t": [pa.table({"n": [1, 2, 3]}, schema=schema)]}, good)
     loaded = packs.load()
     assert loaded is not None and isinstance(loaded.entries, article_packs.PackEntries)
     assert loaded.entries["a"] == good["a"] and "b" not in loaded.entries
     loaded.close()
-    bad = dict(good, b={"key": "k2", "rows": {"t": rows} if rows else {}})
+    bad: dict[str, dict[str, Any]] = dict(
+        good, b={"key": "k2", "rows": {"t": rows} if rows else {}}
+    )
     packs.write({"t": [pa.table({"n": [1, 2, 3]}, schema=schema)]}, bad)
     loaded = packs.load()
     if rows in ([0, 3], None):  # inside the table, or no rows at all: sound

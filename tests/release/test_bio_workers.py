@@ -34,12 +34,12 @@ def _jobs(n: int, bad: int | None = None) -> list[BioJob]:
     for i in range(n):
         text = f"Menu\nGen. Moussa {i} met U.S. envoys in Niamey’s centre. They left at 3:30!"
         label = "RIVER" if i == bad else "GPE"
-        entities = [
+        entities: list[dict[str, Any]] = [
             {"start": 9, "end": 15 + len(str(i)), "label": "PERSON"},
             {"start": 32 + len(str(i)), "end": 39 + len(str(i)), "label": label},
             {"start": 32 + len(str(i)), "end": 41 + len(str(i)), "label": "LOC"},
         ]
-        zones = [{"start": 0, "end": 4, "label": "NAVIGATION"}]
+        zones: list[dict[str, Any]] = [{"start": 0, "end": 4, "label": "NAVIGATION"}]
         jobs.append(
             (f"art-{i:05d}", text, zones, entities, [(e["start"], e["end"]) for e in entities])
         )

@@ -100,8 +100,12 @@ def test_bulk_adjudication_equals_article_by_article(monkeypatch: pytest.MonkeyP
     def keep(df: pl.DataFrame) -> pl.DataFrame:
         return df.filter(~pl.col("annotation_id").is_in(ids))
 
-    inputs = [keep(t) for t in (tables.annotations, tables.regions, tables.relations)]
-    inputs.append(keep(tables.choices))
+    inputs = (
+        keep(tables.annotations),
+        keep(tables.regions),
+        keep(tables.relations),
+        keep(tables.choices),
+    )
     bulk = adjudicate(*inputs, PATHS.decisions_dir, TAX)
     monkeypatch.setattr(adjudication, "_single_annotations", lambda *a: {})
     one_by_one = adjudicate(*inputs, PATHS.decisions_dir, TAX)
@@ -222,7 +226,7 @@ def test_bio_rows_give_every_token_the_zone_a_naive_scan_finds() -> None:
     )
     for _ in range(30):
         cuts = sorted(rng.sample(range(len(text)), 2 * rng.randrange(4)))
-        zones = [  # zones never overlap (a validated rule)
+        zones: list[dict[str, Any]] = [  # zones never overlap (a validated rule)
             {"start": a, "end": b, "label": "NAVIGATION"}
             for a, b in zip(cuts[::2], cuts[1::2], strict=True)
             if a < b

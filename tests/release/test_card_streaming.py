@@ -66,7 +66,7 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     columns = tuple(
         f.name for f in whole["documents"]["train"].schema if not pa.types.is_nested(f.type)
     )
-    expected = {
+    expected: dict[str, Any] = {
         "ner_bio": ner_bio_section(BioStats(), whole["ner_bio"], taxonomy),
         "licence": licensing_text(whole["documents"], "r"),
         "annotators": Counter(

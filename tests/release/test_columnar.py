@@ -278,7 +278,9 @@ def test_the_sql_event_arguments_follow_the_python_rows_at_their_edges() -> None
     event_types = tx.class_names("span_layers.events")
     realis = tx.class_names("span_layers.events.attributes.realis")
     roles = tx.class_names("span_layers.events.relations")
-    articles, regions, relations = [], [], []
+    articles: list[Article] = []
+    regions: list[dict[str, Any]] = []
+    relations: list[dict[str, Any]] = []
     for a in range(120):
         art, length = f"e{a:03d}", rng.choice([3, 20, 150])
         if a % 7 != 3:  # the others are in gold only

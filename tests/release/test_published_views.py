@@ -303,7 +303,8 @@ def test_any_non_crossing_mentions_round_trip(
         word_spans.append((len(text), len(text) + len(word)))
         text += word + sep
     n = len(word_spans)
-    entities, taken = [], []
+    entities: list[dict[str, Any]] = []
+    taken: list[tuple[int, int]] = []
     for _ in range(data.draw(st.integers(0, 6))):
         a = data.draw(st.integers(0, n - 1))
         b = data.draw(st.integers(a, min(n - 1, a + 3)))
@@ -322,7 +323,7 @@ def test_any_non_crossing_mentions_round_trip(
         if all(not (s < cut < e) for s, e in taken):
             zones = [{"start": cut, "end": len(text), "label": "NAVIGATION"}]
     out, stats = bio_rows("a", text, zones, entities, taken)
-    got = Counter()
+    got: Counter[tuple[str, int, int]] = Counter()
     for row in out:
         for column in ("ner_tags", "nested_ner_tags"):
             for label, s, e in bio_spans(row["tokens"], row["token_starts"], row[column]):

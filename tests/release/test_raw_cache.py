@@ -55,7 +55,9 @@ def sorted_articles(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     return runs
 
 
-def files(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, memo: bool) -> dict[str, bytes]:
+def files(
+    paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch, *, memo: bool
+) -> Mapping[str, bytes]:
     monkeypatch.setenv(CACHE_ENV, "on" if memo else "off")
     return render_release(paths, Settings.load(paths)).files
 

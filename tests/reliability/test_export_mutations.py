@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ class Baseline:
     task: dict[str, Any]
     original: bytes
     nodes: list[tuple[Path_, Any]]
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -55,7 +56,7 @@ def test_zone_containment_by_join_finds_what_a_scan_of_every_boundary_finds() ->
     seen = {"refused": 0, "kept": 0}
     for seed in range(40):
         rng = random.Random(seed)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for _ in range(rng.randint(1, 25)):
             s = rng.randint(0, 60)
             layer = rng.choice(["zones", "entities", "events", "quantities"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 import polars as pl
 import pytest
@@ -16,7 +18,7 @@ TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
 SPECS = load_table_specs(ROOT / "schemas/tables.yaml")
 
 
-def test_checked_in_card_matches_its_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_checked_in_card_matches_its_sources(tmp_path: Path) -> None:
     # DATASET_CARD.md's YAML (configs, dataset_info) and label tables are generated;
     # a hand edit or a schema change without `sahelwire card` fails here.
     root = copy_project(tmp_path)
@@ -61,7 +63,9 @@ def test_hotkey_clash_is_refused() -> None:
 
 def test_annotation_layers_of_design_are_present() -> None:
     assert TAX.layer_names == ("zones", "entities", "events", "quantities")
-    assert set(TAX.layer("events").attribute("realis").values or ()) == {
+    realis = TAX.layer("events").attribute("realis")
+    assert realis is not None
+    assert set(realis.values or ()) == {
         "ACTUAL",
         "PLANNED",
         "HYPOTHETICAL",

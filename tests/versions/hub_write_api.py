@@ -295,6 +295,7 @@ class HubWriteAPI:
             def _proxy(self, body: bytes) -> None:
                 """Reads go to olah unchanged (no redirect following)."""
                 target = urlsplit(api.olah_url)
+                assert target.hostname is not None, api.olah_url
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 conn.request(self.command, self.path, body=body or None, headers=headers)

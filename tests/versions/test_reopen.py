@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from label_studio_sdk import LabelStudio
 
-from helpers import ROOT, copy_project, run_cli
+from helpers import ROOT, copy_project, ls_projects, ls_tasks, run_cli
 from sahelwire.schema.taxonomy import load_taxonomy
 from sahelwire.versions.reopen import PROVENANCE_KEY, article_results, counted_rows
 
@@ -115,8 +115,8 @@ def server_env(ls_server: Any) -> dict[str, str | None]:
 
 
 def project_state(client: LabelStudio, title: str) -> tuple[int, list[Any], list[Any]]:
-    project = next(p for p in client.projects.list() if p.title == title)
-    tasks = list(client.tasks.list(project=project.id, fields="all"))
+    project = next(p for p in ls_projects(client) if p.title == title)
+    tasks = list(ls_tasks(client, project=project.id, fields="all"))
     predictions = list(client.predictions.list(project=project.id))
     return int(project.id), tasks, predictions
 
@@ -178,7 +178,7 @@ def test_push_from_release_puts_every_gold_item_as_an_attributed_prediction(
     annotators = {r["annotator"] for r in raw}
     assert annotators == {"ai-annotator-1@sahelwire.local"}
 
-    checked = defaultdict(int)
+    checked: defaultdict[str, int] = defaultdict(int)
     for aid, doc in documents.items():
         task = by_article[aid]
         text = doc["text"]
@@ -508,7 +508,7 @@ def test_attribution_names_only_who_made_each_item_and_marks_decisions() -> None
     ]
     counted = counted_rows(rows)
     assert {r["annotation_id"] for r in counted} == {4, 5, 6}
-    doc = {
+    doc: dict[str, Any] = {
         "id": "a1",
         "text": TEXT,
         "n_annotators": 3,
