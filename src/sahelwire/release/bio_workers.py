@@ -9,11 +9,7 @@ chunk's articles to worker processes (``python -m sahelwire.release.bio_workers`
 per core but this one: ``SAHELWIRE_PARSE_WORKERS`` sets the cores, as for the parse) and
 makes ``documents`` and the rest of ``ner_bio`` itself meanwhile. The rows are the same
 function's (:func:`sahelwire.release.ner_bio.add_bio_rows`) in the same order: each
-worker's share is a run of consecutive articles, and the shares are joined in order. A
-chunk's share is handed over (:meth:`BioWorkers.start`) before the build validates and
-writes the chunk before it, and read back (:meth:`BioWorkers.finish`) after, so the workers
-are not idle while the build writes; the share is tuned from each chunk's timings
-(:class:`ShareTuner`).
+worker's share is a run of consecutive articles, and the shares are joined in order.
 
 Only an optimisation: a worker that cannot start, fails or answers with an error leaves
 its share to this process, which makes it (and raises whatever error the share raises).
