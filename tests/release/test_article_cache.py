@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -313,19 +313,14 @@ def test_the_article_cache_hands_each_chunks_entries_to_the_pack_writer(
     held (at 1M articles they were ≈0.9 GB at the end of the per-article configs)."""
     monkeypatch.setattr(tables, "CHUNK_ARTICLES", 2)  # the committed 5 articles: 3 chunks
     held: list[int] = []
-    start_chunk = ArticleRowCache.start_chunk
+    chunk = ArticleRowCache.chunk
 
-    def watched(self: ArticleRowCache, *args: Any, **kwargs: Any) -> Callable[[], Any]:
-        finish = start_chunk(self, *args, **kwargs)
+    def watched(self: ArticleRowCache, *args: object, **kwargs: object) -> object:
+        out = chunk(self, *args, **kwargs)  # type: ignore[arg-type]
+        held.append(len(self.new_entries) + len(self.keys))
+        return out
 
-        def finished() -> Any:
-            out = finish()
-            held.append(len(self.new_entries) + len(self.keys))
-            return out
-
-        return finished
-
-    monkeypatch.setattr(ArticleRowCache, "start_chunk", watched)
+    monkeypatch.setattr(ArticleRowCache, "chunk", watched)
     cold = files(project, monkeypatch, cache=True)
     assert len(held) == 3 and max(held) <= 2, held  # a chunk's keys, no entries
     stats = caches[-1].stats

@@ -198,26 +198,3 @@ def test_a_slow_documents_side_gives_the_workers_more(
     # What scripts/bench.py records of the run: the last share and the build's wait.
     (figures,) = [r.bio_workers for r in caplog.records if hasattr(r, "bio_workers")]
     assert figures == {"share": 0.9, "waited": workers.waited} and workers.waited >= 0.0
-
-
-def test_work_between_start_and_finish_counts_as_this_process_s(
-    tables: BioTables, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The build writes the last chunk between a batch's start and finish: that time is its
-    # own side of the balance, as local_first's is, so the workers' share grows.
-    import time
-
-    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 10)
-    jobs = _jobs(101)
-    want, want_stats = tables.make(jobs)
-    workers = BioWorkers(tables, count=1)
-    try:
-        batch = workers.start(jobs)
-        assert workers.outstanding and batch.cut == int(101 * bio_workers.WORKER_SHARE)
-        time.sleep(1.0)
-        got, stats = workers.finish(batch)
-        assert got.equals(want) and stats == want_stats
-        assert not workers.outstanding
-        assert workers.tuner.share == bio_workers.SHARE_BOUNDS[1]
-    finally:
-        workers.close()

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from helpers import ROOT, run_cli
@@ -37,8 +36,7 @@ from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import article_cache, bio_workers
-from sahelwire.release import tables as release_tables
+from sahelwire.release import bio_workers
 from sahelwire.release.build import render_release
 from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
 from sahelwire.release.validation import validate_inputs
@@ -141,64 +139,6 @@ def test_ner_bio_made_in_worker_processes_gives_the_same_files(
     monkeypatch.setenv(WORKERS_ENV, "3")  # two ner_bio workers beside this process
     assert dict(render_release(synthetic, settings).files.items()) == alone
     assert started == [2]
-
-
-@pytest.mark.parametrize("memo", ["off", "on"])
-def test_the_next_chunks_ner_bio_runs_while_the_last_chunk_is_written(
-    synthetic: ProjectPaths, monkeypatch: pytest.MonkeyPatch, memo: str
-) -> None:
-    """Three chunks of ten articles with a worker: each chunk's share is handed to the
-    worker before the chunk before it goes to be validated and written, and the files are
-    those of one process (with the article memo too: it starts chunks the same way)."""
-    settings = Settings.load(synthetic)
-    monkeypatch.setenv(CACHE_ENV, "off")
-    monkeypatch.setenv(WORKERS_ENV, "1")
-    alone = dict(render_release(synthetic, settings).files.items())
-    monkeypatch.setenv(CACHE_ENV, memo)
-    article_cache.clear(synthetic)  # cold: every article is made (an earlier test's pack goes)
-    monkeypatch.setenv(WORKERS_ENV, "2")
-    monkeypatch.setattr(bio_workers, "MIN_ARTICLES", 5)
-    monkeypatch.setattr(release_tables, "CHUNK_ARTICLES", 10)
-    events: list[str] = []
-    start, finish = bio_workers.BioWorkers.start, bio_workers.BioWorkers.finish
-    chunk_tables = release_tables.ReleaseTableBuilder.chunk_tables
-
-    def started(self: bio_workers.BioWorkers, jobs: Any) -> Any:
-        batch = start(self, jobs)
-        events.append(f"start {len(batch.sent)}")  # how many workers got a share
-        return batch
-
-    def finished(self: bio_workers.BioWorkers, *args: Any, **kwargs: Any) -> Any:
-        events.append("finish")
-        return finish(self, *args, **kwargs)
-
-    def yielded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        for i, chunk in enumerate(chunk_tables(self, *args, **kwargs)):
-            events.append(f"yield {i}")
-            yield chunk
-
-    monkeypatch.setattr(bio_workers.BioWorkers, "start", started)
-    monkeypatch.setattr(bio_workers.BioWorkers, "finish", finished)
-    monkeypatch.setattr(release_tables.ReleaseTableBuilder, "chunk_tables", yielded)
-    assert dict(render_release(synthetic, settings).files.items()) == alone
-    assert events == [
-        "start 1",
-        "finish",
-        "start 1",
-        "yield 0",
-        "finish",
-        "start 1",
-        "yield 1",
-        "finish",
-        "yield 2",
-    ]
-
-
-def test_a_second_batch_before_the_first_is_finished_is_refused() -> None:
-    workers = bio_workers.BioWorkers(bio_workers.BioTables(pa.schema([]), [], []), count=0)
-    workers.outstanding = True  # a batch whose answers are not read yet
-    with pytest.raises(RuntimeError, match="finish the batch started before"):
-        workers.start([])
 
 
 def test_validate_in_chunks_finds_the_same_problems(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,128 +171,101 @@ class ArticleRowCache:
         schemas: Mapping[str, pa.Schema],
     ) -> dict[str, dict[str, list[pa.Table]]]:
         """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
-        return self.start_chunk(builder, inputs, schemas)()
-
-    def start_chunk(
-        self,
-        builder: ReleaseTableBuilder,
-        inputs: ReleaseInputs,
-        schemas: Mapping[str, pa.Schema],
-    ) -> Callable[[], dict[str, dict[str, list[pa.Table]]]]:
-        """:meth:`chunk` in two steps (as :meth:`ReleaseTableBuilder.start_rows`): the keys,
-        the hits and the ner_bio workers' share of the misses now; the returned call makes
-        the rest. Chunks are started and finished in order, one at a time."""
         assert self.packs is not None
         names = self.names
         chunk_gold = gold_between(inputs.gold, inputs.articles[0].id, inputs.articles[-1].id)
         self._key_chunk(inputs, chunk_gold)
-        keys = self.keys
         entries = {art.id: self._hit(art) for art in inputs.articles}
         misses = [art for art in inputs.articles if entries[art.id] is None]
         self.packs.stats.hits += len(inputs.articles) - len(misses)
         self.packs.stats.misses += len(misses)
-        started = None
+        if self.writer is None and (
+            misses or sum(t.nbytes for kept in self.pending.values() for t in kept) > PENDING_BYTES
+        ):
+            # This run stores a new pack: from here on each piece is written as it comes.
+            self.writer = self.packs.writer()
+            for name, kept in self.pending.items():
+                for piece in kept:
+                    self.writer.add(name, piece)
+            self.pending = {}
+        made: dict[str, dict[str, pa.Table]] = {}
+        made_at: dict[str, dict[str, tuple[int, int]]] = {}  # config -> article -> range
+        total = builder.bio_stats
         if misses:
+            builder.bio_stats = BioStats()  # the run's total is summed below, in order
             gold = chunk_gold
             if len(misses) < len(inputs.articles):
                 gold = gold_of(gold, [a.id for a in misses])
             with paused_gc():
-                started = builder.start_rows(
+                rows = builder.rows(
                     dataclasses.replace(inputs, articles=misses, gold=gold),
                     skip=frozenset(builder.per_article_configs()) - set(names),
                 )
-
-        packs = self.packs
-
-        def finish() -> dict[str, dict[str, list[pa.Table]]]:
-            if self.writer is None and (
-                misses
-                or sum(t.nbytes for kept in self.pending.values() for t in kept) > PENDING_BYTES
-            ):
-                # This run stores a new pack: from here on each piece is written as it comes.
-                self.writer = packs.writer()
-                for name, kept in self.pending.items():
-                    for piece in kept:
-                        self.writer.add(name, piece)
-                self.pending = {}
-            made: dict[str, dict[str, pa.Table]] = {}
-            made_at: dict[str, dict[str, tuple[int, int]]] = {}  # config -> article -> range
-            total = builder.bio_stats
-            if started is not None:
-                builder.bio_stats = BioStats()  # the run's total is summed below, in order
-                with paused_gc():
-                    rows = started()
-                builder.bio_stats = total
-                for name in names:
-                    made[name] = builder.split_tables(
-                        rows.pop(name, []), schemas[name], inputs.splits
-                    )
-                    made_at[name] = {}
-                    for split in SPLITS:
-                        counts = _row_counts(made[name][split])
-                        offset = 0
-                        for art in misses:
-                            if inputs.splits[art.id] == split:
-                                made_at[name][art.id] = (offset, counts.get(art.id, 0))
-                                offset += counts.get(art.id, 0)
-                del rows
-            out: dict[str, dict[str, list[pa.Table]]] = {}
+            builder.bio_stats = total
             for name in names:
-                out[name] = {}
+                made[name] = builder.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
+                made_at[name] = {}
                 for split in SPLITS:
-                    runs: list[tuple[pa.Table, int, int]] = []  # (source, start, length)
-                    for art in inputs.articles:
-                        if inputs.splits[art.id] != split:
-                            continue
-                        entry = entries[art.id]
-                        if entry is None:
-                            source = made[name][split]
-                            start, n = made_at[name][art.id]
-                        else:
-                            assert self.pack is not None
-                            source = self.pack.tables[name]
-                            start, n = entry["rows"][name]
-                        if runs and runs[-1][0] is source and runs[-1][1] + runs[-1][2] == start:
-                            runs[-1] = (source, runs[-1][1], runs[-1][2] + n)
-                        else:
-                            runs.append((source, start, n))
-                    pieces = [
-                        source
-                        if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
-                        else source.slice(start, n)
-                        for source, start, n in runs
-                        if n
-                    ]
-                    # Where each article's rows will be in the pack this run writes.
-                    at = self.new_rows[name]
-                    for art in inputs.articles:
-                        if inputs.splits[art.id] != split:
-                            continue
-                        entry = entries[art.id]
-                        n = made_at[name][art.id][1] if entry is None else entry["rows"][name][1]
-                        new = self.new_entries.setdefault(art.id, {"key": keys[art.id]})
-                        new.setdefault("rows", {})[name] = [at, n]
-                        at += n
-                    self.new_rows[name] = at
-                    if self.writer is not None:
-                        for piece in pieces:
-                            self.writer.add(name, piece)
+                    counts = _row_counts(made[name][split])
+                    offset = 0
+                    for art in misses:
+                        if inputs.splits[art.id] == split:
+                            made_at[name][art.id] = (offset, counts.get(art.id, 0))
+                            offset += counts.get(art.id, 0)
+            del rows
+        out: dict[str, dict[str, list[pa.Table]]] = {}
+        for name in names:
+            out[name] = {}
+            for split in SPLITS:
+                runs: list[tuple[pa.Table, int, int]] = []  # (source, start, length)
+                for art in inputs.articles:
+                    if inputs.splits[art.id] != split:
+                        continue
+                    entry = entries[art.id]
+                    if entry is None:
+                        source = made[name][split]
+                        start, n = made_at[name][art.id]
                     else:
-                        self.pending[name] += pieces
-                    out[name][split] = pieces
-            for art in inputs.articles:
-                entry = entries[art.id]
-                stats = (
-                    builder.article_bio.pop(art.id) if entry is None else decode_bio(entry["bio"])
-                )
-                total.add(stats)
-                self.new_entries[art.id]["bio"] = encode_bio(stats)
-            if self.writer is not None:
-                self.writer.add_entries(self.new_entries)
-                self.new_entries = {}
-            return out
-
-        return finish
+                        assert self.pack is not None
+                        source = self.pack.tables[name]
+                        start, n = entry["rows"][name]
+                    if runs and runs[-1][0] is source and runs[-1][1] + runs[-1][2] == start:
+                        runs[-1] = (source, runs[-1][1], runs[-1][2] + n)
+                    else:
+                        runs.append((source, start, n))
+                pieces = [
+                    source
+                    if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
+                    else source.slice(start, n)
+                    for source, start, n in runs
+                    if n
+                ]
+                # Where each article's rows will be in the pack this run writes.
+                at = self.new_rows[name]
+                for art in inputs.articles:
+                    if inputs.splits[art.id] != split:
+                        continue
+                    entry = entries[art.id]
+                    n = made_at[name][art.id][1] if entry is None else entry["rows"][name][1]
+                    new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
+                    new.setdefault("rows", {})[name] = [at, n]
+                    at += n
+                self.new_rows[name] = at
+                if self.writer is not None:
+                    for piece in pieces:
+                        self.writer.add(name, piece)
+                else:
+                    self.pending[name] += pieces
+                out[name][split] = pieces
+        for art in inputs.articles:
+            entry = entries[art.id]
+            stats = builder.article_bio.pop(art.id) if entry is None else decode_bio(entry["bio"])
+            total.add(stats)
+            self.new_entries[art.id]["bio"] = encode_bio(stats)
+        if self.writer is not None:
+            self.writer.add_entries(self.new_entries)
+            self.new_entries = {}
+        return out
 
     def finish(self) -> None:
         """Store this run's rows when anything was made (or the pack was not usable)."""

@@ -130,18 +130,6 @@ class ShareTuner:
 
 
 @dataclass
-class BioBatch:
-    """One chunk's ner_bio in progress (:meth:`BioWorkers.start`): the jobs, the first
-    ``cut`` of them handed to workers as ``sent`` (a worker, or None if the send failed, with
-    its share), when they were handed over."""
-
-    jobs: Sequence[BioJob]
-    cut: int
-    sent: list[tuple[_Worker | None, Sequence[BioJob]]]
-    started: float
-
-
-@dataclass
 class _Worker:
     process: subprocess.Popen[bytes]
     errors: IO[bytes]
@@ -158,7 +146,6 @@ class BioWorkers:
     started: bool = False
     tuner: ShareTuner = field(default_factory=ShareTuner)
     waited: float = 0.0  # seconds this process waited for the workers' answers, in all
-    outstanding: bool = False  # a batch was started and its answers are not yet read
 
     def _start(self) -> None:
         self.started = True
@@ -183,18 +170,12 @@ class BioWorkers:
         """The rows of ``jobs`` (one chunk's articles, in order) and each article's stats:
         the first part (:class:`ShareTuner`'s share) to the workers, the rest made here,
         after ``local_first()`` (the caller's own work, run while the workers run)."""
-        return self.finish(self.start(jobs), local_first)
-
-    def start(self, jobs: Sequence[BioJob]) -> BioBatch:
-        """Hand the workers their part of ``jobs`` and return at once: the caller may do
-        other work (the previous chunk's writes) before :meth:`finish`, which makes the rest.
-        One batch at a time: a second start before its finish could fill both pipes."""
-        if self.outstanding:
-            raise RuntimeError("ner_bio workers: finish the batch started before")
         if self.count and len(jobs) >= MIN_ARTICLES and not self.started:
             self._start()
         if not self.workers or len(jobs) < MIN_ARTICLES:
-            return BioBatch(jobs, 0, [], time.perf_counter())  # all made here
+            if local_first is not None:
+                local_first()
+            return self.tables.make(jobs)
         cut = int(len(jobs) * self.tuner.share)
         shares = _split(jobs[:cut], len(self.workers))
         sent: list[tuple[_Worker | None, Sequence[BioJob]]] = []
@@ -206,28 +187,13 @@ class BioWorkers:
             except (OSError, ValueError) as exc:
                 self._lost(worker, exc)
                 sent.append((None, share))
-        self.outstanding = any(target is not None for target, _ in sent)
-        return BioBatch(jobs, cut, sent, time.perf_counter())
-
-    def finish(
-        self, batch: BioBatch, local_first: Callable[[], None] | None = None
-    ) -> tuple[pa.Table, list[BioStats]]:
-        """The rows of the batch's jobs, in order, and each article's stats: the workers'
-        part read back, the rest made here after ``local_first()``. The time from
-        :meth:`start` to the end of ``local_first`` is this process's own work in the
-        share's balance (:class:`ShareTuner`)."""
-        jobs, cut, sent = batch.jobs, batch.cut, batch.sent
-        if not sent:
-            if local_first is not None:
-                local_first()
-            return self.tables.make(jobs)
         try:
+            started = time.perf_counter()
             if local_first is not None:
                 local_first()
-            documents = time.perf_counter() - batch.started
-            started = time.perf_counter()
+            documents = time.perf_counter() - started
             mine = self.tables.make(jobs[cut:])
-            made = time.perf_counter() - started
+            made = time.perf_counter() - started - documents
         except BaseException:
             self.close()  # their answers, unread, would be taken for the next chunk's
             raise
@@ -244,7 +210,6 @@ class BioWorkers:
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
                     self._lost(target, exc)
             answers.append(answer)
-        self.outstanding = False
         self.waited += time.perf_counter() - waiting
         parts: list[tuple[pa.Table, list[BioStats]]] = []
         timings: list[tuple[int, float]] = []
@@ -269,7 +234,6 @@ class BioWorkers:
         _stop(worker)
 
     def close(self) -> None:
-        self.outstanding = False  # unread answers go with the workers
         if self.workers:
             log.debug(
                 "ner_bio workers: last share %.2f, %.1f s waited for their answers",
@@ -287,16 +251,14 @@ def _stop(worker: _Worker) -> None:
     with contextlib.suppress(OSError, ValueError):
         if worker.process.stdin is not None:
             worker.process.stdin.close()  # the worker's loop ends at end of input
-    with contextlib.suppress(OSError, ValueError):
-        if worker.process.stdout is not None:
-            # An answer nobody will read (a build stopped between a batch's start and
-            # finish) fails at once instead of blocking the worker on a full pipe.
-            worker.process.stdout.close()
     try:
         worker.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         worker.process.kill()
         worker.process.wait()
+    with contextlib.suppress(OSError, ValueError):
+        if worker.process.stdout is not None:
+            worker.process.stdout.close()
     worker.errors.close()
 
 

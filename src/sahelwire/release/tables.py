@@ -10,7 +10,7 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
@@ -116,12 +116,12 @@ class RowMemo(Protocol):
 
     def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None: ...
 
-    def start_chunk(
+    def chunk(
         self,
         builder: ReleaseTableBuilder,
         inputs: ReleaseInputs,
         schemas: Mapping[str, pa.Schema],
-    ) -> Callable[[], dict[str, dict[str, list[pa.Table]]]]: ...
+    ) -> dict[str, dict[str, list[pa.Table]]]: ...
 
     def finish(self) -> None: ...
 
@@ -153,17 +153,8 @@ class ReleaseTableBuilder:
         self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
     ) -> dict[str, ConfigRows]:
         """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio an
-        Arrow table (made from flat columns, partly by worker processes). ``skip``: span
-        configs made elsewhere (the span SQL), not made here (their spans are still made:
-        ``documents`` nests them)."""
-        return self.start_rows(inputs, skip)()
-
-    def start_rows(
-        self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
-    ) -> Callable[[], dict[str, ConfigRows]]:
-        """:meth:`rows` in two steps: the ner_bio workers get their share now, and the
-        returned call makes the rest and returns the rows. Between the two the caller may
-        do other work (the previous chunk's writes), which the workers' share then covers."""
+        Arrow table (made from flat columns, partly by worker processes). ``skip``: span configs made elsewhere (the span SQL), not made here (their
+        spans are still made: ``documents`` nests them)."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
@@ -308,17 +299,12 @@ class ReleaseTableBuilder:
                         for q in quantities
                     ]
 
-        batch = self.bio_workers.start(jobs)
-
-        def finish() -> dict[str, ConfigRows]:
-            sentences, stats = self.bio_workers.finish(batch, local_first=documents)
-            for art, article_stats in zip(ordered, stats, strict=True):
-                self.bio_stats.add(article_stats)
-                if self.article_cache is not None:
-                    self.article_bio[art.id] = article_stats
-            return {**out, "ner_bio": sentences}
-
-        return finish
+        sentences, stats = self.bio_workers.make(jobs, local_first=documents)
+        for art, article_stats in zip(ordered, stats, strict=True):
+            self.bio_stats.add(article_stats)
+            if self.article_cache is not None:
+                self.article_bio[art.id] = article_stats
+        return {**out, "ner_bio": sentences}
 
     def split_tables(
         self, rows: ConfigRows, schema: pa.Schema, splits: Mapping[str, str]
@@ -467,44 +453,29 @@ class ReleaseTableBuilder:
         memo = self.article_cache
         if memo is not None:
             memo.begin(inputs, schemas)
-        # Each chunk is started (its ner_bio share handed to the workers) before the chunk
-        # before it is yielded, so the workers make ner_bio while the caller validates and
-        # writes that chunk, instead of waiting for the next (a 20k build's workers idled
-        # 12 of 42 s of the published phase). Chunks are still made and yielded in order.
-        held: dict[str, dict[str, pa.Table]] | None = None
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
-            part = dataclasses.replace(inputs, articles=chunk, gold=gold)
             out: dict[str, dict[str, pa.Table]] = {}
             if memo is not None:
                 # The same rows, from the cache where an article's inputs are unchanged.
-                memo_rows = memo.start_chunk(self, part, schemas)
-            else:
-                with paused_gc():
-                    made_rows = self.start_rows(part, skip)
-            if held is not None:
-                yield held
-                held = None
-            if memo is not None:
-                memoised = memo_rows()
+                memoised = memo.chunk(
+                    self, dataclasses.replace(inputs, articles=chunk, gold=gold), schemas
+                )
                 for name in per_article:
                     out[name] = {
                         split: pa.concat_tables(pieces) if pieces else schemas[name].empty_table()
                         for split, pieces in memoised[name].items()
                     }
                 del memoised
-            else:
-                with paused_gc():
-                    rows = made_rows()
-                for name in per_article:
-                    out[name] = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
-                del rows
-            held = out
-            del out
-        if held is not None:
-            yield held
-            held = None
+                yield out
+                continue
+            with paused_gc():
+                rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold), skip)
+            for name in per_article:
+                out[name] = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
+            del rows
+            yield out
         if memo is not None:
             memo.finish()
 
