@@ -59,6 +59,13 @@ def test_orphan_text_and_missing_text_reported(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "stray" in result.stdout and "text listed in manifest" in result.stdout
     assert victim.stem in result.stdout and "text file exists" in result.stdout
+    problems = json.loads(run_cli(root, "validate", "--json").stdout)["problems"]
+    (missing,) = [p for p in problems if p["rule"] == "text file exists"]
+    # The missing file by its path from the project root, exactly.
+    assert (missing["record"], missing["value"]) == (
+        victim.stem,
+        f"dataset/raw/texts/{victim.name}",
+    )
 
 
 def test_usage_error_outside_a_project(tmp_path: Path) -> None:

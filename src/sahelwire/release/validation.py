@@ -249,15 +249,16 @@ def read_raw(
     sources: list[str] = []  # the texts' paths as remembered (made once: 1M of them)
     # The paths as strings, one stat per text: Path objects, relative_to and a stat for
     # exists() then another for the remembered hash cost ≈145 µs per article, most of a
-    # 1M rebuild's input phase. Same strings as paths.raw_text_path and _rel give.
-    folder = str(paths.raw_texts_dir)
-    folder_rel = _rel(paths, paths.raw_texts_dir)
+    # 1M rebuild's input phase. The strings are those of paths.raw_text_path and _rel, cut
+    # around an id no article has (a NUL) and joined again around each id.
+    full_at = str(paths.raw_text_path("\0")).split("\0")
+    source_at = _rel(paths, paths.raw_text_path("\0")).split("\0")
     for row in rows:
         article = str(row.get("id"))
         if ".." in article or "/" in article:
             continue  # already reported by the id pattern; never touch such a path
-        source = f"{folder_rel}/{article}.txt"
-        full = f"{folder}/{article}.txt"
+        source = article.join(source_at)
+        full = article.join(full_at)
         try:
             st = os.stat(full)
             found: StatKey | None = (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
