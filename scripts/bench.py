@@ -337,12 +337,12 @@ def touch_exports(folder: Path, share: float) -> list[str]:
 
 
 class _CacheLog(logging.Handler):
-    """What the export cache did during a stage (the parser logs it at DEBUG)."""
+    """What the export cache did during a stage (the parser logs it at DEBUG), and the
+    ner_bio workers' last share and wait (``release.bio_workers`` logs them at DEBUG)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.reads: list[Any] = []
-
         self.bio_workers: list[dict[str, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -395,14 +395,13 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     cpu0 = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
     child0 = kids.ru_utime + kids.ru_stime
     t0 = time.perf_counter()
-    with TreeMemory() as tree:
-        _run_stage(name, root, work, paths, settings, export, extra)
-        end = time.perf_counter()  # before the sampler's thread is joined
-    if "not_run" in extra:
-        return {"status": "not_run", "error": extra["not_run"]}
-    if "t0" in extra:  # the stage timed only part of its work (the baseline: the writes)
-        t0 = extra.pop("t0")
-    seconds = end - t0
+    try:
+        with TreeMemory() as tree:
+            timed_from = _run_stage(name, root, work, paths, settings, export, extra)
+            end = time.perf_counter()  # before the sampler's thread is joined
+    except _NotRun as reason:
+        return {"status": "not_run", "error": str(reason)}
+    seconds = end - (t0 if timed_from is None else timed_from)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
@@ -437,8 +436,10 @@ def _run_stage(
     settings: Any,
     export: Path,
     extra: dict[str, Any],
-) -> None:
-    """The work of stage ``name``; its figures go into ``extra``."""
+) -> float | None:
+    """The work of stage ``name``; its figures go into ``extra``. Returns when the timed part
+    began if the stage times only part of its work (the baseline: its writes), else None;
+    raises :class:`_NotRun` for a stage that cannot run here."""
     if name == "ingest":
         from sahelwire.raw.ingest import ingest
 
@@ -449,11 +450,10 @@ def _run_stage(
         need = JSON_LOAD_MEMORY_FACTOR * export.stat().st_size
         available = _mem_available_bytes()
         if available is not None and need > available:
-            extra["not_run"] = (
+            raise _NotRun(
                 f"json.load of this {export.stat().st_size / 2**30:.1f} GiB export "
                 f"would need ~{need / 2**30:.0f} GiB; {available / 2**30:.0f} GiB available"
             )
-            return
         with export.open("rb") as f:
             extra["tasks"] = len(json.load(f))
         extra["input_mb"] = export.stat().st_size / 2**20
@@ -499,12 +499,13 @@ def _run_stage(
             writing += time.perf_counter() - started
             rows += table.num_rows
             del table
-        extra["t0"] = time.perf_counter() - writing
         extra["tables"] = len(built)
         extra["rows"] = rows
+        return time.perf_counter() - writing
     elif name in ("annotations_raw_polars", "annotations_raw_duckdb"):
-        extra["t0"], figures = _annotations_raw(paths, settings, name.rsplit("_", 1)[1])
+        timed_from, figures = _annotations_raw(paths, settings, name.rsplit("_", 1)[1])
         extra.update(figures)
+        return timed_from
     elif name in CONVERTER_FORMATS:
         from label_studio_sdk.converter import Converter
 
@@ -534,6 +535,11 @@ def _run_stage(
             extra[config] = sum(len(split) for split in ds.values())
     else:
         raise SystemExit(f"unknown stage {name}")
+    return None
+
+
+class _NotRun(Exception):
+    """A stage that cannot run on this machine (recorded as not_run, with the reason)."""
 
 
 def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dict[str, Any]]:

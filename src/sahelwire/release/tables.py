@@ -153,8 +153,9 @@ class ReleaseTableBuilder:
         self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
     ) -> dict[str, ConfigRows]:
         """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio an
-        Arrow table (made from flat columns, partly by worker processes). ``skip``: span configs made elsewhere (the span SQL), not made here (their
-        spans are still made: ``documents`` nests them)."""
+        Arrow table (made from flat columns, partly by worker processes). ``skip``: span
+        configs made elsewhere (the span SQL), not made here (their spans are still made:
+        ``documents`` nests them)."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
