@@ -293,6 +293,12 @@ def column_batches(table: pa.Table, columns: list[str]) -> Iterator[pa.RecordBat
     return iter(table.to_batches(columns=columns))
 
 
+def _frame(batch: pa.RecordBatch) -> pl.DataFrame:
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)  # a record batch is a frame, never a series
+    return frame
+
+
 def value_counts(tables: Iterable[pa.Table], column: str) -> Counter[Any]:
     """How often each value of ``column`` occurs across ``tables`` (nulls as ``None``), read a
     batch at a time (``column_batches``)."""
@@ -308,36 +314,70 @@ def organisations_outside_the_body(
     documents: Mapping[str, pa.Table], registry: pa.Table | None, taxonomy: Taxonomy
 ) -> list[dict[str, Any]]:
     """ORG mentions inside non-content zones (paywall, navigation, captions), per article:
-    the page naming its publisher or photo agency, which metadata left null."""
+    the page naming its publisher or photo agency, which metadata left null.
+
+    Counted by polars a row group at a time (a Python dict per mention was ≈0.6 s of a 10k
+    build's card); the mention's registry name where its entity is in the registry, else
+    its text, as the per-mention loop did (tests/release/test_card_streaming.py)."""
     labels = taxonomy.class_names("span_layers.entities")
     zones = taxonomy.class_names("zone:span_layers.zones")
-    names = (
+    outside = pl.DataFrame(
         {
-            entity: name
-            for batch in column_batches(registry, ["entity_id", "name"])
-            for entity, name in zip(
-                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
-            )
-        }
-        if registry is not None
-        else {}
+            "zone": [i for i, z in enumerate(zones) if z not in CONTENT_ZONES],
+            "zone_name": [z for z in zones if z not in CONTENT_ZONES],
+        },
+        schema={"zone": pl.Int64, "zone_name": pl.String},
     )
-    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    orgs = [i for i, label in enumerate(labels) if label == "ORG"]
+    registered = [
+        _frame(b)
+        for b in (column_batches(registry, ["entity_id", "name"]) if registry is not None else [])
+    ]
+    names = (
+        pl.concat(registered).select(pl.col("entity_id", "name").cast(pl.String))
+        if registered
+        else pl.DataFrame(schema={"entity_id": pl.String, "name": pl.String})
+    ).unique("entity_id", keep="last", maintain_order=True)
+    counted: list[pl.DataFrame] = []
     for table in documents.values():
-        for doc in (
-            d for b in column_batches(table, [ARTICLE_ID, "entities"]) for d in b.to_pylist()
-        ):
-            for m in doc["entities"]:
-                zone = zones[m["zone"]]
-                if labels[m["label"]] != "ORG" or zone in CONTENT_ZONES:
-                    continue
-                name = names.get(m["entity_id"], m["text"])
-                key = (doc[ARTICLE_ID], zone, name)
-                seen.setdefault(
-                    key, {"article_id": key[0], "zone": zone, "organisation": name, "mentions": 0}
+        for batch in column_batches(table, [ARTICLE_ID, "entities"]):
+            mentions = (
+                _frame(batch)
+                .explode("entities")
+                .drop_nulls("entities")
+                .select(
+                    pl.col(ARTICLE_ID),
+                    *(
+                        pl.col("entities").struct.field(f)
+                        for f in ("zone", "label", "entity_id", "text")
+                    ),
                 )
-                seen[key]["mentions"] += 1
-    return [seen[k] for k in sorted(seen)]
+                .filter(pl.col("label").is_in(orgs))
+                .with_columns(pl.col("zone").cast(pl.Int64))
+                .join(outside, on="zone", how="inner")
+                .join(names.with_columns(known=pl.lit(True)), on="entity_id", how="left")
+                .select(
+                    pl.col(ARTICLE_ID),
+                    pl.col("zone_name").alias("zone"),
+                    pl.when(pl.col("known"))
+                    .then(pl.col("name"))
+                    .otherwise(pl.col("text"))
+                    .alias("organisation"),
+                )
+            )
+            counted.append(mentions.group_by(ARTICLE_ID, "zone", "organisation").len("mentions"))
+    if not counted:
+        return []
+    rows = (
+        pl.concat(counted)
+        .group_by(ARTICLE_ID, "zone", "organisation")
+        .agg(pl.col("mentions").sum())
+        .sort(ARTICLE_ID, "zone", "organisation")
+    )
+    return [
+        {"article_id": a, "zone": z, "organisation": o, "mentions": int(n)}
+        for a, z, o, n in rows.iter_rows()
+    ]
 
 
 def metadata_nulls(documents: Mapping[str, pa.Table], columns: tuple[str, ...]) -> dict[str, int]:
@@ -371,35 +411,35 @@ def fold_leakage(
     Each article is held out in exactly one fold, so a fold leaks exactly when one of its
     ids is linked in another fold too: linear in the rows, whatever the number of folds.
     """
-    fold_of: dict[str, int] = {}
-    for batch in column_batches(folds, ["scheme", ARTICLE_ID, "fold"]):
-        for kind, article, fold in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-            if kind == scheme:
-                fold_of[article] = fold
-    held_out = pl.DataFrame(
-        {"article": list(fold_of), "fold": list(fold_of.values())},
-        schema={"article": pl.String, "fold": pl.Int64},
+    schemes = [_frame(b) for b in column_batches(folds, ["scheme", ARTICLE_ID, "fold"])]
+    held_out = (
+        pl.concat(schemes)
+        .filter(pl.col("scheme") == scheme)
+        .select(pl.col(ARTICLE_ID).alias("article"), pl.col("fold").cast(pl.Int64))
+        .unique("article", keep="last", maintain_order=True)
+        if schemes
+        else pl.DataFrame(schema={"article": pl.String, "fold": pl.Int64})
     )
-    # Each batch's distinct (id, fold) pairs by a join: most mentions repeat a pair already
-    # seen (one Python set insertion per mention was ≈1 s of a 10k build's card).
-    pairs: set[tuple[str, int]] = set()
+    # Each batch's distinct (id, fold) pairs by a join, kept as frames: most mentions repeat
+    # a pair already seen (a Python set of the pairs was ≈0.2 s per call at 10k).
+    pairs: list[pl.DataFrame] = []
     for table in mentions.values():
         for batch in column_batches(table, [ARTICLE_ID, column]):
             frame = pl.DataFrame(
                 {
                     "article": pl.Series(batch.column(0)).cast(pl.String),
-                    "value": pl.Series(batch.column(1)),
+                    "value": pl.Series(batch.column(1)).cast(pl.String),
                 }
             )
-            found = (
+            pairs.append(
                 frame.drop_nulls("value")
                 .join(held_out, on="article", how="inner")
                 .select("value", "fold")
                 .unique()
             )
-            pairs.update(found.iter_rows())
-    folds_of_id: dict[str, set[int]] = defaultdict(set)
-    for value, fold in pairs:
-        folds_of_id[value].add(fold)
-    leaking = {f for shared in folds_of_id.values() if len(shared) > 1 for f in shared}
-    return len(set(fold_of.values())), len(leaking)
+    if not pairs:
+        return held_out["fold"].n_unique(), 0
+    distinct = pl.concat(pairs).unique()
+    shared = distinct.group_by("value").len().filter(pl.col("len") > 1)
+    leaking = distinct.join(shared, on="value", how="semi")["fold"].n_unique()
+    return held_out["fold"].n_unique(), leaking
