@@ -187,7 +187,10 @@ def test_fold_leakage_by_joins_counts_what_a_scan_of_every_mention_counts(seed: 
 
 
 def _organisations_by_rows(
-    documents: dict[str, pa.Table], registry: pa.Table | None, zones: list[str], labels: list[str]
+    documents: dict[str, pa.Table],
+    registry: pa.Table | None,
+    zones: tuple[str, ...],
+    labels: tuple[str, ...],
 ) -> list[dict[str, Any]]:
     """organisations_outside_the_body as first written: a dict per mention (the reference)."""
     names = {r["entity_id"]: r["name"] for r in registry.to_pylist()} if registry else {}
