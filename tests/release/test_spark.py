@@ -5,11 +5,16 @@ Needs the optional ``spark`` extra and Java 17; skipped (with the reason) when a
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,6 +30,7 @@ if shutil.which("java") is None:
 from pyspark.sql import SparkSession
 
 from helpers import copy_project
+from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
@@ -37,11 +43,17 @@ from sahelwire.release.columnar_spans import (
     sql_span_tables,
 )
 from sahelwire.release.spark import (
+    SPLIT_COLUMN,
+    TASK_CONFIGS,
+    article_table,
+    make_rows,
+    per_article_frames,
     published_tables,
     to_spark,
     validation_errors,
     write_splits,
 )
+from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import ValidatedInputs
 from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -51,6 +63,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
+    # Tasks that run Python (mapInArrow) need this venv's, with sahelwire and pyarrow: Spark
+    # starts `python3` from PATH otherwise (the `spark.pyspark.python` setting is not read
+    # once the session is made from Python; the variable is).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[2]")
         .appName("sahelwire-test")
@@ -77,9 +93,18 @@ def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path
     build(paths, Settings.load(paths))
     specs = load_table_specs(paths.tables_file)
     taxonomy = load_taxonomy(paths.taxonomy_file)
-    errors = write_splits(
-        spark, published_tables(paths), specs.configs, taxonomy, tmp_path / "spark"
+    tables: dict[str, dict[str, Any]] = dict(published_tables(paths))
+    # documents and ner_bio as Spark tasks make them (the driver's Python makes the rest).
+    tables.update(
+        per_article_frames(
+            spark,
+            plan_release(paths, Settings.load(paths)),
+            ShapeBuilder(specs, taxonomy),
+            paths,
+            articles_per_task=2,
+        )
     )
+    errors = write_splits(spark, tables, specs.configs, taxonomy, tmp_path / "spark")
     assert errors == {}
     built = sorted((root / "dist" / "data").rglob("*.parquet"))
     assert built
@@ -161,3 +186,56 @@ def test_spark_sql_runs_the_duckdb_span_text_to_the_same_span_configs(
             )
             assert built.num_rows, (config, split)
             assert got[config][split].to_pylist() == built.to_pylist(), (config, split)
+
+
+def test_spark_tasks_make_documents_and_ner_bio_with_the_builds_code(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """ReleaseTableBuilder.rows in Spark tasks of two articles (three tasks for the five
+    committed articles), texts and gold sent as rows: the build's rows, in order, per split."""
+    root, _, articles, _ = _built(tmp_path)
+    paths = ProjectPaths(root)
+    plan = plan_release(paths, Settings.load(paths))
+    inputs = article_table(plan)
+    # Not vacuous: every article travels with its text and gold, some with relations.
+    assert inputs.column("article_id").to_pylist() == sorted(a.id for a in articles)
+    assert all(len(r) for r in inputs.column("regions").to_pylist())
+    assert any(r for r in inputs.column("relations").to_pylist())
+    shapes = ShapeBuilder(plan.validated.specs, plan.validated.taxonomy)
+    frames = per_article_frames(spark, plan, shapes, paths, articles_per_task=2)
+    assert list(frames) == list(TASK_CONFIGS)
+    for config in TASK_CONFIGS:
+        for split in ("train", "validation", "test"):
+            frame = frames[config][split]
+            built = pq.read_table(
+                root / "dist" / "data" / config / f"{split}-00000-of-00001.parquet"
+            )
+            assert built.num_rows, (config, split)
+            assert frame.toArrow().to_pylist() == built.to_pylist(), (config, split)
+    made = frames["ner_bio"]["train"]
+    assert made.rdd.getNumPartitions() == 3  # one per two articles: the work was spread
+
+
+def test_a_task_with_no_gold_relations_or_choices_makes_the_local_rows(tmp_path: Path) -> None:
+    """The task function run in this process, on gold with its relations and choices left out
+    (their columns then travel as nulls): the rows ReleaseTableBuilder makes from that gold."""
+    root, _, _, splits = _built(tmp_path)
+    paths = ProjectPaths(root)
+    plan = plan_release(paths, Settings.load(paths))
+    gold = plan.validated.layers.gold
+    assert isinstance(gold, GoldLayer) and gold.relations.height and gold.choices.height
+    bare = dataclasses.replace(gold, relations=gold.relations.head(0), choices=gold.choices.head(0))
+    plan.validated.layers = dataclasses.replace(plan.validated.layers, gold=bare)
+    table = article_table(plan)
+    assert table.column("relations").null_count == table.num_rows
+    shapes = ShapeBuilder(plan.validated.specs, plan.validated.taxonomy)
+    inputs = ReleaseInputs(plan.articles, plan.splits, plan.clusters, bare, pl.DataFrame())
+    local = ReleaseTableBuilder(shapes, bio_workers=0).rows(inputs)
+    for config in TASK_CONFIGS:
+        run = make_rows(config, str(paths.tables_file), str(paths.taxonomy_file))
+        made = pa.Table.from_batches(list(run(iter(table.to_batches(max_chunksize=2)))))
+        expected = local[config]
+        rows = expected.to_pylist() if isinstance(expected, pa.Table) else expected
+        got = made.drop_columns([SPLIT_COLUMN]).to_pylist()
+        assert got == rows and rows, config
+        assert made.column(SPLIT_COLUMN).to_pylist() == [splits[r["article_id"]] for r in rows]

@@ -6,26 +6,50 @@ but for pandera's pyspark.sql backend, so a Spark cluster checks the same column
 nullability and value rules. Nested list<struct> columns are carried as they are and not
 typed by pandera (same limitation as the polars path, pandera #823).
 
-Scope today: the tables themselves are still assembled by ``ReleaseTableBuilder`` in Python;
-Spark distributes validation and the Parquet write of each config/split.
+The per-article configs that Python makes (``documents``, which nests every span layer, and
+``ner_bio``, which tokenizes every text: most of a build's published phase) are made by
+Spark tasks (:func:`per_article_frames`): each task runs ``ReleaseTableBuilder.rows``, the
+local build's own code, on its range of articles, whose texts and gold travel as rows of a
+Spark DataFrame. ``annotations_raw`` and the span configs are SQL texts that Spark runs
+unchanged (``release.columnar``, ``release.columnar_spans``); the registries and folds
+(one row per registry entry or article) are still made on the driver
+(:func:`published_tables`). Spark then validates each config/split with the pandera rules
+and writes it (:func:`write_splits`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandera.pyspark as ps
+import polars as pl
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
+from sahelwire.annotations.gold_layer import (
+    CHOICE_SCHEMA,
+    REGION_SCHEMA,
+    RELATION_SCHEMA,
+    STATUS_SCHEMA,
+    GoldLayer,
+)
 from sahelwire.annotations.layers import load_annotation_layers, raw_frame
-from sahelwire.io.config import Settings
+from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.raw.manifest import load_articles
+from sahelwire.raw.manifest import Article, load_articles
+from sahelwire.release.build import PlannedRelease
+from sahelwire.release.columnar_spans import SPAN_CONFIGS
+from sahelwire.release.gold_files import GoldFiles
 from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
+from sahelwire.release.tables import CHUNK_ARTICLES, ReleaseInputs, ReleaseTableBuilder
 from sahelwire.schema.registries import load_registries
 from sahelwire.schema.table_specs import ColumnSpec, ShapeBuilder, TableSpec, load_table_specs
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -87,9 +111,142 @@ def to_spark(spark: SparkSession, table: pa.Table) -> DataFrame:
     return spark.createDataFrame(table)
 
 
+# The per-article configs that Spark tasks make with the build's own Python (see the module
+# docstring); the column that carries each row's split out of a task.
+TASK_CONFIGS = ("documents", "ner_bio")
+SPLIT_COLUMN = "_split"
+# The gold tables nested into each article's row, with the schema a task restores them to.
+_NESTED_GOLD = {"regions": REGION_SCHEMA, "relations": RELATION_SCHEMA, "choices": CHOICE_SCHEMA}
+
+
+def article_table(plan: PlannedRelease) -> pa.Table:
+    """One row per published article, sorted by id, holding all its per-article rows are made
+    from: id, sha256, manifest row (JSON), text, split, story cluster, ``n_annotators`` (null:
+    no gold status) and its gold regions, relations and choices as lists of structs, in the
+    gold layer's order. Each text is read once here, checked against its sha256."""
+    gold = plan.validated.layers.gold
+    if isinstance(gold, GoldFiles):
+        gold = gold.of([a.id for a in plan.articles])
+    ordered = sorted(plan.articles, key=lambda a: a.id)
+    table = pl.DataFrame(
+        {
+            "article_id": [a.id for a in ordered],
+            "sha256": [a.sha256 for a in ordered],
+            "meta": [json.dumps(a.meta, sort_keys=True, ensure_ascii=False) for a in ordered],
+            "text": [a.text for a in ordered],
+            "split": [plan.splits[a.id] for a in ordered],
+            "cluster": [plan.clusters[a.id] for a in ordered],
+        },
+        schema={c: pl.String for c in ("article_id", "sha256", "meta", "text", "split", "cluster")},
+    )
+    for name in _NESTED_GOLD:
+        frame = getattr(gold, name)
+        if frame.height:
+            nested = frame.group_by("article_id", maintain_order=True).agg(
+                pl.struct(pl.exclude("article_id")).alias(name)
+            )
+            table = table.join(nested, on="article_id", how="left", maintain_order="left")
+        else:
+            fields = {k: v for k, v in _NESTED_GOLD[name].items() if k != "article_id"}
+            table = table.with_columns(pl.lit(None, pl.List(pl.Struct(fields))).alias(name))
+    status = gold.status.select("article_id", "n_annotators")
+    table = table.join(status, on="article_id", how="left", maintain_order="left")
+    return table.to_arrow()
+
+
+def _unnested(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The gold table ``name`` of the articles in ``frame`` (:func:`article_table`'s rows)."""
+    schema = _NESTED_GOLD[name]
+    rows = frame.select("article_id", name).explode(name).drop_nulls(name)
+    if not rows.height:
+        return pl.DataFrame(schema=schema)
+    return rows.unnest(name).select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+def make_rows(
+    config: str, tables_file: str, taxonomy_file: str
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """What a Spark task runs (``DataFrame.mapInArrow``): ``config``'s rows, with their split
+    in :data:`SPLIT_COLUMN`, for each batch of :func:`article_table` rows, made by
+    ``ReleaseTableBuilder.rows`` as the local build makes them (its ``ner_bio`` without
+    worker processes: Spark runs a task per core). Only paths travel to the task; it reads
+    the table specs and taxonomy itself."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        taxonomy = load_taxonomy(Path(taxonomy_file))
+        shapes = ShapeBuilder(load_table_specs(Path(tables_file)), taxonomy)
+        schema = shapes.arrow_schema(shapes.specs.configs[config], published=True)
+        builder = ReleaseTableBuilder(shapes, bio_workers=0)
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)  # a record batch is a frame
+            articles = []
+            for article_id, sha256, meta, text in frame.select(
+                "article_id", "sha256", "meta", "text"
+            ).iter_rows():
+                if hashlib.sha256(text.encode()).hexdigest() != sha256:
+                    raise ValueError(f"{article_id}: the text a task got is not the validated one")
+                articles.append(Article(article_id, text, sha256, json.loads(meta)))
+            splits = dict(zip(frame["article_id"], frame["split"], strict=True))
+            gold = GoldLayer(
+                **{name: _unnested(frame, name) for name in _NESTED_GOLD},
+                status=frame.filter(pl.col("n_annotators").is_not_null())
+                .select("article_id", "n_annotators")
+                .cast(STATUS_SCHEMA),  # type: ignore[arg-type]
+            )
+            inputs = ReleaseInputs(
+                articles,
+                splits,
+                dict(zip(frame["article_id"], frame["cluster"], strict=True)),
+                gold,
+                pl.DataFrame(),
+            )
+            made = builder.rows(inputs, skip=SPAN_CONFIGS)[config]
+            table = made if isinstance(made, pa.Table) else pa.Table.from_pylist(made, schema)
+            split_of = [splits[a] for a in table.column("article_id").to_pylist()]
+            table = table.append_column(SPLIT_COLUMN, pa.array(split_of, pa.string()))
+            yield from table.to_batches()
+        builder.bio_workers.close()
+
+    return run
+
+
+def per_article_frames(
+    spark: SparkSession,
+    plan: PlannedRelease,
+    shapes: ShapeBuilder,
+    paths: ProjectPaths,
+    *,
+    articles_per_task: int = CHUNK_ARTICLES,
+) -> dict[str, dict[str, DataFrame]]:
+    """config -> split -> Spark DataFrame of :data:`TASK_CONFIGS`, made by Spark tasks of
+    ``articles_per_task`` articles (ranges of ids, in order), each split's rows in the
+    build's order. Each config's rows are made once (cached) for its three splits."""
+    table = article_table(plan)
+    tasks = max(1, math.ceil(table.num_rows / articles_per_task))
+    articles = (
+        spark.createDataFrame(table)
+        .repartitionByRange(tasks, "article_id")
+        .sortWithinPartitions("article_id")
+    )
+    out: dict[str, dict[str, DataFrame]] = {}
+    for config in TASK_CONFIGS:
+        schema = shapes.arrow_schema(shapes.specs.configs[config], published=True)
+        made = articles.mapInArrow(
+            make_rows(config, str(paths.tables_file), str(paths.taxonomy_file)),
+            from_arrow_schema(schema.append(pa.field(SPLIT_COLUMN, pa.string()))),
+        ).cache()
+        out[config] = {
+            split: made.filter(F.col(SPLIT_COLUMN) == split).drop(SPLIT_COLUMN) for split in SPLITS
+        }
+    return out
+
+
 def write_splits(
     spark: SparkSession,
-    tables: dict[str, dict[str, pa.Table]],
+    tables: dict[str, dict[str, pa.Table | DataFrame]],
     configs: dict[str, TableSpec],
     taxonomy: Taxonomy,
     out: Path,
@@ -101,9 +258,9 @@ def write_splits(
     errors: dict[str, dict[str, Any]] = {}
     for name, by_split in tables.items():
         for split, table in by_split.items():
-            if table.num_rows == 0:
+            df = table if isinstance(table, DataFrame) else to_spark(spark, table)
+            if df.isEmpty():
                 continue
-            df = to_spark(spark, table)
             found = validation_errors(df, configs[name], taxonomy)
             if found:
                 errors.setdefault(name, {})[split] = found

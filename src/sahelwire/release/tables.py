@@ -129,7 +129,13 @@ class RowMemo(Protocol):
 class ReleaseTableBuilder:
     """Builds every published config's rows and Arrow tables."""
 
-    def __init__(self, shapes: ShapeBuilder, article_cache: RowMemo | None = None) -> None:
+    def __init__(
+        self,
+        shapes: ShapeBuilder,
+        article_cache: RowMemo | None = None,
+        *,
+        bio_workers: int | None = None,
+    ) -> None:
         self.shapes = shapes
         self.taxonomy = shapes.taxonomy
         # What ner_bio carried, summed over every chunk of articles (for the card).
@@ -146,7 +152,8 @@ class ReleaseTableBuilder:
                 tx.class_names("zone:span_layers.zones"),
                 tx.class_names("bio:span_layers.entities"),
             ),
-            count=parse_workers() - 1,
+            # A Spark task passes 0: Spark runs as many tasks as there are cores.
+            count=parse_workers() - 1 if bio_workers is None else bio_workers,
         )
 
     def rows(
