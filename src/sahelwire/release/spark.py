@@ -203,7 +203,8 @@ def make_rows(
                 gold,
                 pl.DataFrame(),
             )
-            made = builder.rows(inputs, skip=SPAN_CONFIGS)[config]
+            others = {*SPAN_CONFIGS, *TASK_CONFIGS} - {config}
+            made = builder.rows(inputs, skip=others)[config]
             table = made if isinstance(made, pa.Table) else pa.Table.from_pylist(made, schema)
             split_of = [splits[a] for a in table.column("article_id").to_pylist()]
             table = table.append_column(SPLIT_COLUMN, pa.array(split_of, pa.string()))

@@ -160,9 +160,9 @@ class ReleaseTableBuilder:
         self, inputs: ReleaseInputs, skip: Collection[str] = frozenset()
     ) -> dict[str, ConfigRows]:
         """config -> its rows for ``inputs.articles`` in id order: dicts, or for ner_bio an
-        Arrow table (made from flat columns, partly by worker processes). ``skip``: span
-        configs made elsewhere (the span SQL), not made here (their spans are still made:
-        ``documents`` nests them)."""
+        Arrow table (made from flat columns, partly by worker processes). ``skip``: configs
+        made elsewhere (the span SQL; the other config of a Spark task), not made here
+        (``documents`` and its spans are made while any of those configs is wanted)."""
         tx = self.taxonomy
         idx = {layer: _index(tx, f"span_layers.{layer}") for layer in tx.layer_names}
         realis = _index(tx, "span_layers.events.attributes.realis")
@@ -307,7 +307,15 @@ class ReleaseTableBuilder:
                         for q in quantities
                     ]
 
-        sentences, stats = self.bio_workers.make(jobs, local_first=documents)
+        # A Spark task makes one config at a time (release.spark): what it skips is not made.
+        python_made = set(self.per_article_configs()) - {"ner_bio"} - set(skip)
+        if "ner_bio" in skip:
+            if python_made:
+                documents()
+            return dict(out)
+        sentences, stats = self.bio_workers.make(
+            jobs, local_first=documents if python_made else None
+        )
         for art, article_stats in zip(ordered, stats, strict=True):
             self.bio_stats.add(article_stats)
             if self.article_cache is not None:
