@@ -27,7 +27,7 @@ except ImportError as exc:
 if shutil.which("java") is None:
     pytest.skip("no java on PATH", allow_module_level=True)
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from helpers import copy_project
 from sahelwire.annotations.gold_layer import GoldLayer
@@ -48,7 +48,7 @@ from sahelwire.release.spark import (
     article_table,
     make_rows,
     per_article_frames,
-    published_tables,
+    spark_tables,
     to_spark,
     validation_errors,
     write_splits,
@@ -88,26 +88,26 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path: Path) -> None:
+    """Every config as the distributed path makes it (SQL texts on spark.sql, the per-article
+    Python in Spark tasks of two articles, registries and folds on the driver), validated by
+    pandera on Spark and written by Spark: the build's rows in every file."""
     root = copy_project(tmp_path / "proj")
     paths = ProjectPaths(root)
     build(paths, Settings.load(paths))
     specs = load_table_specs(paths.tables_file)
     taxonomy = load_taxonomy(paths.taxonomy_file)
-    tables: dict[str, dict[str, Any]] = dict(published_tables(paths))
-    # documents and ner_bio as Spark tasks make them (the driver's Python makes the rest).
-    tables.update(
-        per_article_frames(
-            spark,
-            plan_release(paths, Settings.load(paths)),
-            ShapeBuilder(specs, taxonomy),
-            paths,
-            articles_per_task=2,
-        )
-    )
+    plan = plan_release(paths, Settings.load(paths))
+    tables = spark_tables(spark, plan, paths, articles_per_task=2)
+    assert list(tables) == list(specs.configs)
+    made_by_spark = {
+        c for c, by in tables.items() if isinstance(next(iter(by.values())), DataFrame)
+    }
+    assert made_by_spark == {"annotations_raw", *TASK_CONFIGS}
     errors = write_splits(spark, tables, specs.configs, taxonomy, tmp_path / "spark")
     assert errors == {}
     built = sorted((root / "dist" / "data").rglob("*.parquet"))
-    assert built
+    written = {(d.parent.name, d.name) for d in (tmp_path / "spark").glob("*/*")}
+    assert written == {(f.parent.name, f.name.split("-")[0]) for f in built}
     for file in built:
         config, split = file.parent.name, file.name.split("-")[0]
         assert _rows(tmp_path / "spark" / config / split) == _rows(file), (config, split)
@@ -116,12 +116,13 @@ def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path
 def test_pandera_on_spark_rejects_what_the_schemas_forbid(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    paths = ProjectPaths(copy_project(tmp_path / "proj"))
+    root, _, _, _ = _built(tmp_path)
+    paths = ProjectPaths(root)
     specs = load_table_specs(paths.tables_file)
     taxonomy = load_taxonomy(paths.taxonomy_file)
-    tables = published_tables(paths)
     name, spec = "documents", specs.configs["documents"]
-    table = next(t for t in tables[name].values() if t.num_rows)
+    table = pq.read_table(root / "dist" / "data" / name / "train-00000-of-00001.parquet")
+    assert table.num_rows
     assert validation_errors(to_spark(spark, table), spec, taxonomy) == {}
     bad = table.to_pylist()
     class_col = next(

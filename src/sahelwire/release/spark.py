@@ -12,9 +12,9 @@ Spark tasks (:func:`per_article_frames`): each task runs ``ReleaseTableBuilder.r
 local build's own code, on its range of articles, whose texts and gold travel as rows of a
 Spark DataFrame. ``annotations_raw`` and the span configs are SQL texts that Spark runs
 unchanged (``release.columnar``, ``release.columnar_spans``); the registries and folds
-(one row per registry entry or article) are still made on the driver
-(:func:`published_tables`). Spark then validates each config/split with the pandera rules
-and writes it (:func:`write_splits`).
+(one row per registry entry or article) are still made on the driver. :func:`spark_tables`
+gives every config so; Spark then validates each config/split with the pandera rules and
+writes it (:func:`write_splits`).
 """
 
 from __future__ import annotations
@@ -41,16 +41,14 @@ from sahelwire.annotations.gold_layer import (
     STATUS_SCHEMA,
     GoldLayer,
 )
-from sahelwire.annotations.layers import load_annotation_layers, raw_frame
-from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.raw.manifest import Article, load_articles
+from sahelwire.raw.manifest import Article
 from sahelwire.release.build import PlannedRelease
-from sahelwire.release.columnar_spans import SPAN_CONFIGS
+from sahelwire.release.columnar import raw_sources, raw_sql
+from sahelwire.release.columnar_spans import SPAN_CONFIGS, span_sources, sql_span_tables
 from sahelwire.release.gold_files import GoldFiles
-from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import CHUNK_ARTICLES, ReleaseInputs, ReleaseTableBuilder
-from sahelwire.schema.registries import load_registries
 from sahelwire.schema.table_specs import ColumnSpec, ShapeBuilder, TableSpec, load_table_specs
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 
@@ -272,20 +270,56 @@ def write_splits(
     return errors
 
 
-def published_tables(paths: ProjectPaths) -> dict[str, dict[str, pa.Table]]:
-    """config -> split -> published Arrow table, assembled as ``build.render_release`` does.
+def spark_tables(
+    spark: SparkSession,
+    plan: PlannedRelease,
+    paths: ProjectPaths,
+    *,
+    articles_per_task: int = CHUNK_ARTICLES,
+) -> dict[str, dict[str, DataFrame | pa.Table]]:
+    """config -> split -> table, every published config as the distributed path makes it:
 
-    The Spark test compares what Spark writes from these with the normal build's files, so
-    any drift between this and the build shows up there.
+    - ``annotations_raw`` and the span configs: the build's SQL texts run by ``spark.sql``
+      on the same sources (the span configs' event arguments nested by the build's Arrow
+      code on the driver, as DuckDB's results are);
+    - ``documents`` and ``ner_bio``: :func:`per_article_frames` (the build's Python in Spark
+      tasks);
+    - the registries and folds: the build's Python on the driver (a row per registry entry
+      or article).
+
+    Spark DataFrames or, for what the driver made, Arrow tables (:func:`write_splits` takes
+    both). ``plan``: :func:`release.build.plan_release`'s, with the per-annotator layers
+    still held (no input sink).
     """
-    settings = Settings.load(paths)
-    taxonomy = load_taxonomy(paths.taxonomy_file)
-    shapes = ShapeBuilder(load_table_specs(paths.tables_file), taxonomy)
-    articles = load_articles(paths)
-    clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    layers = load_annotation_layers(paths, taxonomy)
-    inputs = ReleaseInputs(
-        articles, splits, clusters, layers.gold, raw_frame(layers), load_registries(paths)
+    validated = plan.validated
+    specs, taxonomy = validated.specs, validated.taxonomy
+    shapes = ShapeBuilder(specs, taxonomy)
+
+    def published(name: str) -> pa.Schema:
+        return shapes.arrow_schema(specs.configs[name], published=True)
+
+    for name, table in raw_sources(validated.layers, plan.splits, specs).items():
+        spark.createDataFrame(table).createOrReplaceTempView(name)
+    raw_types = from_arrow_schema(published("annotations_raw"))
+    out: dict[str, dict[str, DataFrame | pa.Table]] = {
+        "annotations_raw": {
+            split: spark.sql(raw_sql(split)).select(
+                *(F.col(f.name).cast(f.dataType) for f in raw_types.fields)
+            )
+            for split in SPLITS
+        }
+    }
+    gold = validated.layers.gold
+    for name, table in span_sources(gold, plan.articles, plan.splits, taxonomy).items():
+        spark.createDataFrame(table).createOrReplaceTempView(name)
+    spans = sql_span_tables(
+        lambda sql: spark.sql(sql).toArrow(), {name: published(name) for name in SPAN_CONFIGS}
     )
-    return ReleaseTableBuilder(shapes).tables(inputs)
+    out.update(spans)
+    out.update(per_article_frames(spark, plan, shapes, paths, articles_per_task=articles_per_task))
+    inputs = ReleaseInputs(
+        plan.articles, plan.splits, plan.clusters, gold, pl.DataFrame(), validated.registries
+    )
+    for name, rows in ReleaseTableBuilder(shapes, bio_workers=0).unsplit_rows(inputs).items():
+        out[name] = {specs.unsplit: pa.Table.from_pylist(rows, schema=published(name))}
+    return {name: out[name] for name in specs.configs}
