@@ -49,7 +49,7 @@ def outlets(tables: Tables, taxonomy: Taxonomy) -> str:
 SECTIONS: dict[str, Callable[[Tables, Taxonomy], Any]] = {
     "ner_bio": lambda t, tax: ner_bio_section(BioStats(), t["ner_bio"], tax),
     "lengths": lambda t, _: article_lengths(t["documents"]),
-    "plots": lambda t, tax: plot_files(t["documents"], tax),
+    "plots": lambda t, tax: plot_files(t["documents"], tax, article_lengths(t["documents"])),
     "statistics": lambda t, tax: statistics_section(t, tax, "full"),
     "leakage": lambda t, _: leakage_section(t, "owner/name", "full"),
     "outlets": outlets,

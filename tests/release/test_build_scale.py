@@ -25,7 +25,12 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.release import tables as release_tables
 from sahelwire.release.build import render_release
-from sahelwire.release.card.plots import LISTED_ARTICLES, article_lengths_png, plots_section
+from sahelwire.release.card.plots import (
+    LISTED_ARTICLES,
+    article_lengths,
+    article_lengths_png,
+    plots_section,
+)
 from sahelwire.release.card.sections import LISTED_CLUSTERS, splits_section
 from sahelwire.schema.registries import load_registries
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -198,12 +203,14 @@ def _documents(n: int) -> dict[str, pa.Table]:
 def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
     settings = Settings.load(PATHS)
     small, large = LISTED_ARTICLES, LISTED_ARTICLES + 10
-    assert "| article | split | text | clean_text |" in plots_section(_documents(small))
-    summary = plots_section(_documents(large))
+    assert "| article | split | text | clean_text |" in plots_section(
+        article_lengths(_documents(small))
+    )
+    summary = plots_section(article_lengths(_documents(large)))
     assert f"{large} articles, too many to list" in summary
     assert "a0001" not in summary
     assert "| train | text | 20 | 100 | 110 | 119 |" in summary  # ids 0,3,..: 20 in train
-    assert article_lengths_png(_documents(large)).startswith(b"\x89PNG")
+    assert article_lengths_png(article_lengths(_documents(large))).startswith(b"\x89PNG")
 
     ids = [f"a{i:04d}" for i in range(LISTED_CLUSTERS + 10)]
     clusters = {a: a for a in ids} | {"a0000": "big", "a0001": "big"}

@@ -32,6 +32,7 @@ from sahelwire.release.card.data_sections import (
 from sahelwire.release.card.facts import (
     cross_split_ids,
     fold_leakage,
+    fold_leakages,
     metadata_nulls,
     organisations_outside_the_body,
     value_counts,
@@ -180,10 +181,13 @@ def test_fold_leakage_by_joins_counts_what_a_scan_of_every_mention_counts(seed: 
         ]
         table = pa.Table.from_pylist(picked, schema=schema)
         mentions[split] = pa.Table.from_batches(table.to_batches(max_chunksize=7), schema)
-    for scheme in ("s1", "s2", "absent"):
-        assert fold_leakage(folds, mentions, "entity_id", scheme) == _leakage_by_rows(
-            folds, mentions, "entity_id", scheme
-        )
+    expected = {
+        s: _leakage_by_rows(folds, mentions, "entity_id", s) for s in ("s1", "s2", "absent")
+    }
+    for scheme, counts in expected.items():
+        assert fold_leakage(folds, mentions, "entity_id", scheme) == counts
+    # Every scheme from one read of the mentions: each as counted alone.
+    assert fold_leakages(folds, mentions, "entity_id", tuple(expected)) == expected
 
 
 def _organisations_by_rows(

@@ -62,7 +62,7 @@ from sahelwire.release.card.facts import (
     organisations_outside_the_body,
 )
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
-from sahelwire.release.card.plots import plot_files, plots_section
+from sahelwire.release.card.plots import article_lengths, plot_files, plots_section
 from sahelwire.release.card.sections import (
     annotation_section,
     fields_section,
@@ -570,7 +570,8 @@ def _render_from(
         organisations=organisations_outside_the_body(documents, registry, taxonomy),
         files={name: (f.size, f.sha256) for name, f in release.data.items()},
     )
-    release.small.update(plot_files(documents, taxonomy))
+    lengths = article_lengths(documents)
+    release.small.update(plot_files(documents, taxonomy, lengths))
     release.small[CROISSANT_FILE] = croissant_bytes(
         settings,
         taxonomy,
@@ -610,7 +611,7 @@ def _render_from(
             "splits": lambda: splits_section(settings, clusters, splits),
             "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
             "version": lambda: f"Data version **{settings.data_version}**.\n",
-            "plots": lambda: plots_section(tables["documents"]),
+            "plots": lambda: plots_section(lengths),
             "croissant": lambda: croissant_section(settings),
             "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
             "citation": lambda: citation_section(settings, date),

@@ -23,7 +23,7 @@ from sahelwire.release.card.facts import (
     AnnotationFacts,
     column_batches,
     cross_split_ids,
-    fold_leakage,
+    fold_leakages,
     metadata_nulls,
     value_counts,
 )
@@ -241,11 +241,10 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, uns
             "also gives cross-validation folds over all articles (fold k holds out the "
             "articles with `fold == k` and trains on the others):\n\n"
         )
-        rows = []
-        for scheme in ("leave_one_article_out", "leave_one_cluster_out"):
-            n, ev = fold_leakage(folds, tables["events"], "event_id", scheme)
-            _, en = fold_leakage(folds, tables["mentions"], "entity_id", scheme)
-            rows.append([f"`{scheme}`", n, ev, en])
+        schemes = ("leave_one_article_out", "leave_one_cluster_out")
+        events = fold_leakages(folds, tables["events"], "event_id", schemes)
+        entities = fold_leakages(folds, tables["mentions"], "entity_id", schemes)
+        rows = [[f"`{s}`", events[s][0], events[s][1], entities[s][1]] for s in schemes]
         parts.append(
             markdown_table(
                 [
