@@ -45,6 +45,7 @@ from sahelwire.release.columnar_spans import (
 from sahelwire.release.spark import (
     SPLIT_COLUMN,
     TASK_CONFIGS,
+    article_parts,
     article_table,
     make_rows,
     per_article_frames,
@@ -97,7 +98,7 @@ def test_spark_writes_the_same_splits_as_the_build(spark: SparkSession, tmp_path
     specs = load_table_specs(paths.tables_file)
     taxonomy = load_taxonomy(paths.taxonomy_file)
     plan = plan_release(paths, Settings.load(paths))
-    tables = spark_tables(spark, plan, paths, articles_per_task=2)
+    tables = spark_tables(spark, plan, paths, tmp_path / "stage", articles_per_task=2)
     assert list(tables) == list(specs.configs)
     made_by_spark = {
         c for c, by in tables.items() if isinstance(next(iter(by.values())), DataFrame)
@@ -202,8 +203,12 @@ def test_spark_tasks_make_documents_and_ner_bio_with_the_builds_code(
     assert inputs.column("article_id").to_pylist() == sorted(a.id for a in articles)
     assert all(len(r) for r in inputs.column("regions").to_pylist())
     assert any(r for r in inputs.column("relations").to_pylist())
+    # Written a part at a time (one article each here): the same rows, one schema.
+    parts = list(article_parts(plan, 1))
+    assert {p.schema for p in parts} == {inputs.schema}
+    assert pa.concat_tables(parts).equals(inputs)
     shapes = ShapeBuilder(plan.validated.specs, plan.validated.taxonomy)
-    frames = per_article_frames(spark, plan, shapes, paths, articles_per_task=2)
+    frames = per_article_frames(spark, plan, shapes, paths, tmp_path / "stage", articles_per_task=2)
     assert list(frames) == list(TASK_CONFIGS)
     for config in TASK_CONFIGS:
         for split in ("train", "validation", "test"):
@@ -226,9 +231,12 @@ def test_a_task_with_no_gold_relations_or_choices_makes_the_local_rows(tmp_path:
     gold = plan.validated.layers.gold
     assert isinstance(gold, GoldLayer) and gold.relations.height and gold.choices.height
     bare = dataclasses.replace(gold, relations=gold.relations.head(0), choices=gold.choices.head(0))
+    with_relations = article_table(plan).schema
     plan.validated.layers = dataclasses.replace(plan.validated.layers, gold=bare)
     table = article_table(plan)
     assert table.column("relations").null_count == table.num_rows
+    # The same schema as parts with relations and choices: Spark reads the parts as one table.
+    assert table.schema == with_relations
     shapes = ShapeBuilder(plan.validated.specs, plan.validated.taxonomy)
     inputs = ReleaseInputs(plan.articles, plan.splits, plan.clusters, bare, pl.DataFrame())
     local = ReleaseTableBuilder(shapes, bio_workers=0).rows(inputs)

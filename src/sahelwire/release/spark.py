@@ -29,6 +29,7 @@ from typing import Any
 import pandera.pyspark as ps
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -47,7 +48,7 @@ from sahelwire.raw.manifest import Article
 from sahelwire.release.build import PlannedRelease
 from sahelwire.release.columnar import raw_sources, raw_sql
 from sahelwire.release.columnar_spans import SPAN_CONFIGS, span_sources, sql_span_tables
-from sahelwire.release.gold_files import GoldFiles
+from sahelwire.release.gold_files import gold_between
 from sahelwire.release.tables import CHUNK_ARTICLES, ReleaseInputs, ReleaseTableBuilder
 from sahelwire.schema.table_specs import ColumnSpec, ShapeBuilder, TableSpec, load_table_specs
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -117,39 +118,63 @@ SPLIT_COLUMN = "_split"
 _NESTED_GOLD = {"regions": REGION_SCHEMA, "relations": RELATION_SCHEMA, "choices": CHOICE_SCHEMA}
 
 
-def article_table(plan: PlannedRelease) -> pa.Table:
+def article_parts(plan: PlannedRelease, articles_per_part: int) -> Iterator[pa.Table]:
     """One row per published article, sorted by id, holding all its per-article rows are made
     from: id, sha256, manifest row (JSON), text, split, story cluster, ``n_annotators`` (null:
     no gold status) and its gold regions, relations and choices as lists of structs, in the
-    gold layer's order. Each text is read once here, checked against its sha256."""
-    gold = plan.validated.layers.gold
-    if isinstance(gold, GoldFiles):
-        gold = gold.of([a.id for a in plan.articles])
+    gold layer's order; a table of ``articles_per_part`` articles at a time (texts read, and
+    checked against their sha256, and gold taken per part, so one part is held at a time)."""
     ordered = sorted(plan.articles, key=lambda a: a.id)
+    gold = plan.validated.layers.gold
+    for lo in range(0, max(len(ordered), 1), articles_per_part):
+        part = ordered[lo : lo + articles_per_part]
+        if part:
+            yield _article_rows(part, plan, gold_between(gold, part[0].id, part[-1].id))
+        else:
+            yield _article_rows([], plan, GoldLayer.empty())
+
+
+def _article_rows(part: list[Article], plan: PlannedRelease, gold: GoldLayer) -> pa.Table:
     table = pl.DataFrame(
         {
-            "article_id": [a.id for a in ordered],
-            "sha256": [a.sha256 for a in ordered],
-            "meta": [json.dumps(a.meta, sort_keys=True, ensure_ascii=False) for a in ordered],
-            "text": [a.text for a in ordered],
-            "split": [plan.splits[a.id] for a in ordered],
-            "cluster": [plan.clusters[a.id] for a in ordered],
+            "article_id": [a.id for a in part],
+            "sha256": [a.sha256 for a in part],
+            "meta": [json.dumps(a.meta, sort_keys=True, ensure_ascii=False) for a in part],
+            "text": [a.text for a in part],
+            "split": [plan.splits[a.id] for a in part],
+            "cluster": [plan.clusters[a.id] for a in part],
         },
         schema={c: pl.String for c in ("article_id", "sha256", "meta", "text", "split", "cluster")},
     )
-    for name in _NESTED_GOLD:
+    for name, schema in _NESTED_GOLD.items():
+        # Cast to the gold layer's schema first: every part then has the same struct fields,
+        # in the same order, whether it has rows of this table or none.
         frame = getattr(gold, name)
-        if frame.height:
-            nested = frame.group_by("article_id", maintain_order=True).agg(
-                pl.struct(pl.exclude("article_id")).alias(name)
-            )
-            table = table.join(nested, on="article_id", how="left", maintain_order="left")
-        else:
-            fields = {k: v for k, v in _NESTED_GOLD[name].items() if k != "article_id"}
-            table = table.with_columns(pl.lit(None, pl.List(pl.Struct(fields))).alias(name))
-    status = gold.status.select("article_id", "n_annotators")
-    table = table.join(status, on="article_id", how="left", maintain_order="left")
-    return table.to_arrow()
+        typed = (
+            frame.select(list(schema)).cast(schema) if frame.height else pl.DataFrame(schema=schema)
+        )
+        nested = typed.group_by("article_id", maintain_order=True).agg(
+            pl.struct(pl.exclude("article_id")).alias(name)
+        )
+        table = table.join(nested, on="article_id", how="left", maintain_order="left")
+    status = gold.status.select("article_id", "n_annotators").cast(STATUS_SCHEMA)  # type: ignore[arg-type]
+    return table.join(status, on="article_id", how="left", maintain_order="left").to_arrow()
+
+
+def article_table(plan: PlannedRelease) -> pa.Table:
+    """:func:`article_parts`, whole (tests; the driver holds every text)."""
+    return pa.concat_tables(article_parts(plan, CHUNK_ARTICLES))
+
+
+def write_article_parts(plan: PlannedRelease, folder: Path, articles_per_part: int) -> int:
+    """:func:`article_parts` written as Parquet files under ``folder`` (created; it must not
+    exist), read by Spark from there: on a cluster, a folder every executor sees. The
+    driver holds one part at a time. Returns the number of parts."""
+    folder.mkdir(parents=True, exist_ok=False)
+    count = 0
+    for count, part in enumerate(article_parts(plan, articles_per_part), start=1):
+        pq.write_table(part, folder / f"part-{count:06d}.parquet")
+    return count
 
 
 def _unnested(frame: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -217,16 +242,19 @@ def per_article_frames(
     plan: PlannedRelease,
     shapes: ShapeBuilder,
     paths: ProjectPaths,
+    stage: Path,
     *,
     articles_per_task: int = CHUNK_ARTICLES,
 ) -> dict[str, dict[str, DataFrame]]:
     """config -> split -> Spark DataFrame of :data:`TASK_CONFIGS`, made by Spark tasks of
     ``articles_per_task`` articles (ranges of ids, in order), each split's rows in the
-    build's order. Each config's rows are made once (cached) for its three splits."""
-    table = article_table(plan)
-    tasks = max(1, math.ceil(table.num_rows / articles_per_task))
+    build's order. Each config's rows are made once (cached) for its three splits.
+    ``stage``: a new folder for :func:`write_article_parts`, which Spark reads the articles
+    from; it must outlive the frames (they are lazy)."""
+    write_article_parts(plan, stage, articles_per_task)
+    tasks = max(1, math.ceil(len(plan.articles) / articles_per_task))
     articles = (
-        spark.createDataFrame(table)
+        spark.read.parquet(str(stage))
         .repartitionByRange(tasks, "article_id")
         .sortWithinPartitions("article_id")
     )
@@ -274,6 +302,7 @@ def spark_tables(
     spark: SparkSession,
     plan: PlannedRelease,
     paths: ProjectPaths,
+    stage: Path,
     *,
     articles_per_task: int = CHUNK_ARTICLES,
 ) -> dict[str, dict[str, DataFrame | pa.Table]]:
@@ -289,7 +318,7 @@ def spark_tables(
 
     Spark DataFrames or, for what the driver made, Arrow tables (:func:`write_splits` takes
     both). ``plan``: :func:`release.build.plan_release`'s, with the per-annotator layers
-    still held (no input sink).
+    still held (no input sink). ``stage``: see :func:`per_article_frames`.
     """
     validated = plan.validated
     specs, taxonomy = validated.specs, validated.taxonomy
@@ -316,7 +345,9 @@ def spark_tables(
         lambda sql: spark.sql(sql).toArrow(), {name: published(name) for name in SPAN_CONFIGS}
     )
     out.update(spans)
-    out.update(per_article_frames(spark, plan, shapes, paths, articles_per_task=articles_per_task))
+    out.update(
+        per_article_frames(spark, plan, shapes, paths, stage, articles_per_task=articles_per_task)
+    )
     inputs = ReleaseInputs(
         plan.articles, plan.splits, plan.clusters, gold, pl.DataFrame(), validated.registries
     )
