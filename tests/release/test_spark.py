@@ -248,3 +248,19 @@ def test_a_task_with_no_gold_relations_or_choices_makes_the_local_rows(tmp_path:
         got = made.drop_columns([SPLIT_COLUMN]).to_pylist()
         assert got == rows and rows, config
         assert made.column(SPLIT_COLUMN).to_pylist() == [splits[r["article_id"]] for r in rows]
+
+
+def test_a_task_refuses_a_text_that_is_not_the_validated_one(tmp_path: Path) -> None:
+    """A text changed between the driver's read and the task (a stale stage folder, a
+    damaged part) is refused, naming the article, instead of published."""
+    root, _, _, _ = _built(tmp_path)
+    paths = ProjectPaths(root)
+    table = article_table(plan_release(paths, Settings.load(paths)))
+    texts = table.column("text").to_pylist()
+    texts[1] = texts[1].replace("Niger", "Nigeria", 1)
+    assert texts[1] != table.column("text")[1].as_py()
+    damaged = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts))
+    run = make_rows("documents", str(paths.tables_file), str(paths.taxonomy_file))
+    article = table.column("article_id")[1].as_py()
+    with pytest.raises(ValueError, match=f"{article}: the text a task got is not the validated"):
+        list(run(iter(damaged.to_batches())))
