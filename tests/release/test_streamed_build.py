@@ -198,3 +198,51 @@ def test_pieces_are_validated_in_batches_and_written_in_order(
     assert twice.problems and {p.file for p in twice.problems} == {name}
     assert {p.field for p in twice.problems} == {"mention_id"}
     twice.abort()
+
+
+@pytest.mark.parametrize("write_ahead", [0, 1 << 30])
+def test_writes_in_the_writer_thread_keep_the_bytes_and_raise_their_errors_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_ahead: int
+) -> None:
+    """The writer thread writes each file's row groups in the order they were validated
+    (the bytes of the whole table), whether the build waits after every batch (0) or never
+    (1 GiB ahead); an error in the thread (a full disk) is raised by the build's own calls,
+    and ``abort`` stops the thread with no write left running."""
+    plan = plan_release(PATHS, Settings.load(PATHS))
+    schema = SHAPES.arrow_schema(RAW, published=True)
+    table = ReleaseTableBuilder.raw_tables(raw_frame(plan.validated.layers), plan.splits, schema)[
+        "train"
+    ]
+    monkeypatch.setattr(build_module, "VALIDATE_ROWS", 40)
+    monkeypatch.setattr(build_module, "WRITE_AHEAD_BYTES", write_ahead)
+    release = build_module.BuiltRelease(tmp_path / "rel")
+    published = build_module._Published(release.root, release, SHAPES, SPECS)
+    for at in range(0, table.num_rows, 40):
+        published.add("annotations_raw", "train", table.slice(at, 40))
+    published.complete()
+    published.close()
+    written = (release.root / "data/annotations_raw/train-00000-of-00001.parquet").read_bytes()
+    assert written == parquet_bytes(with_hf_features(table, SHAPES.features(RAW)))
+    assert release.overlapped_seconds["write_parquet"] > 0
+
+    calls: list[int] = []
+    real_write = StreamedParquet.write
+
+    def disk_full_on_third(self: StreamedParquet, piece: object) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_write(self, piece)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StreamedParquet, "write", disk_full_on_third)
+    failing = build_module._Published(tmp_path / "rel2", release, SHAPES, SPECS)
+    with pytest.raises(OSError, match="No space left"):
+        for at in range(0, table.num_rows, 40):
+            failing.add("annotations_raw", "train", table.slice(at, 40))
+        failing.complete()
+        failing.close()
+    failing.abort()
+    assert not failing._in_flight
+    with pytest.raises(RuntimeError):  # the thread is shut down: nothing more runs in it
+        failing._writes.submit(int)
+    assert all(w._writer is None for w in failing.writers.values())
