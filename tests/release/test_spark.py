@@ -42,11 +42,13 @@ from sahelwire.release.columnar_spans import (
     span_sources,
     sql_span_tables,
 )
+from sahelwire.release.gold_files import gold_between
 from sahelwire.release.spark import (
     SPLIT_COLUMN,
     TASK_CONFIGS,
     article_parts,
     article_table,
+    gold_parts,
     make_rows,
     per_article_frames,
     spark_tables,
@@ -204,9 +206,10 @@ def test_spark_tasks_make_documents_and_ner_bio_with_the_builds_code(
     assert all(len(r) for r in inputs.column("regions").to_pylist())
     assert any(r for r in inputs.column("relations").to_pylist())
     # Written a part at a time (one article each here): the same rows, one schema.
-    parts = list(article_parts(plan, 1))
-    assert {p.schema for p in parts} == {inputs.schema}
-    assert pa.concat_tables(parts).equals(inputs)
+    for per_part in (1, 2, 3):
+        parts = list(article_parts(plan, per_part))
+        assert {p.schema for p in parts} == {inputs.schema}
+        assert pa.concat_tables(parts).equals(inputs), per_part
     shapes = ShapeBuilder(plan.validated.specs, plan.validated.taxonomy)
     frames = per_article_frames(spark, plan, shapes, paths, tmp_path / "stage", articles_per_task=2)
     assert list(frames) == list(TASK_CONFIGS)
@@ -220,6 +223,28 @@ def test_spark_tasks_make_documents_and_ner_bio_with_the_builds_code(
             assert frame.toArrow().to_pylist() == built.to_pylist(), (config, split)
     made = frames["ner_bio"]["train"]
     assert made.rdd.getNumPartitions() == 3  # one per two articles: the work was spread
+
+
+def test_gold_is_cut_into_parts_as_gold_between_cuts_it(tmp_path: Path) -> None:
+    """One pass over each in-memory gold table gives each part what a filter per part gives:
+    the same rows in the same order, gold of an article between parts (not published) in none."""
+    root, _, _, _ = _built(tmp_path)
+    paths = ProjectPaths(root)
+    plan = plan_release(paths, Settings.load(paths))
+    gold = plan.validated.layers.gold
+    assert isinstance(gold, GoldLayer)
+    ordered = sorted(plan.articles, key=lambda a: a.id)
+    dropped = ordered[2].id
+    assert gold.regions.filter(pl.col("article_id") == dropped).height  # not vacuous
+    for parts in ([ordered[:2], ordered[3:]], [[a] for a in ordered if a.id != dropped]):
+        cut = list(gold_parts(gold, parts))
+        assert len(cut) == len(parts)
+        for part, got in zip(parts, cut, strict=True):
+            want = gold_between(gold, part[0].id, part[-1].id)
+            for name in ("regions", "relations", "choices", "status"):
+                assert getattr(got, name).equals(getattr(want, name)), (name, part[0].id)
+        regions = pl.concat([c.regions for c in cut])
+        assert dropped not in regions["article_id"].to_list() and regions.height
 
 
 def test_a_task_with_no_gold_relations_or_choices_makes_the_local_rows(tmp_path: Path) -> None:

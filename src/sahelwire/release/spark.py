@@ -48,7 +48,7 @@ from sahelwire.raw.manifest import Article
 from sahelwire.release.build import PlannedRelease
 from sahelwire.release.columnar import raw_sources, raw_sql
 from sahelwire.release.columnar_spans import SPAN_CONFIGS, span_sources, sql_span_tables
-from sahelwire.release.gold_files import gold_between
+from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_between
 from sahelwire.release.tables import CHUNK_ARTICLES, ReleaseInputs, ReleaseTableBuilder
 from sahelwire.schema.table_specs import ColumnSpec, ShapeBuilder, TableSpec, load_table_specs
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -125,13 +125,45 @@ def article_parts(plan: PlannedRelease, articles_per_part: int) -> Iterator[pa.T
     gold layer's order; a table of ``articles_per_part`` articles at a time (texts read, and
     checked against their sha256, and gold taken per part, so one part is held at a time)."""
     ordered = sorted(plan.articles, key=lambda a: a.id)
-    gold = plan.validated.layers.gold
-    for lo in range(0, max(len(ordered), 1), articles_per_part):
-        part = ordered[lo : lo + articles_per_part]
-        if part:
-            yield _article_rows(part, plan, gold_between(gold, part[0].id, part[-1].id))
-        else:
-            yield _article_rows([], plan, GoldLayer.empty())
+    parts = [
+        ordered[lo : lo + articles_per_part] for lo in range(0, len(ordered), articles_per_part)
+    ]
+    if not parts:
+        yield _article_rows([], plan, GoldLayer.empty())
+        return
+    for part, gold in zip(parts, gold_parts(plan.validated.layers.gold, parts), strict=True):
+        yield _article_rows(part, plan, gold)
+
+
+def gold_parts(gold: GoldSource, parts: list[list[Article]]) -> Iterator[GoldLayer]:
+    """The gold of each part (ranges of sorted ids), in the gold layer's order. Gold on disk
+    skips to each range's row groups; gold in memory is cut into the parts in one pass over
+    each table, not filtered whole once per part (parts x rows: quadratic in the corpus)."""
+    if isinstance(gold, GoldFiles):
+        for part in parts:
+            yield gold_between(gold, part[0].id, part[-1].id)
+        return
+    firsts = pl.Series([part[0].id for part in parts], dtype=pl.String)
+    lasts = pl.Series([part[-1].id for part in parts], dtype=pl.String)
+
+    def cut(df: pl.DataFrame) -> dict[int, pl.DataFrame]:
+        if not df.height:
+            return {}
+        # Each row goes to the part whose first id is the last one <= its id; rows past that
+        # part's last id (articles not published) are dropped, as gold_between drops them.
+        ids = df["article_id"]
+        part = firsts.search_sorted(ids, side="right").cast(pl.Int64) - 1
+        kept = (part >= 0) & (ids <= lasts.gather(part.clip(lower_bound=0)))
+        keyed = df.with_columns(part.alias("_part")).filter(kept)
+        frames = keyed.partition_by("_part", maintain_order=True, include_key=False, as_dict=True)
+        return {int(key[0]): frame for key, frame in frames.items()}
+
+    tables = {
+        name: cut(getattr(gold, name)) for name in ("regions", "relations", "choices", "status")
+    }
+    empty = {name: getattr(gold, name).clear() for name in tables}
+    for i in range(len(parts)):
+        yield GoldLayer(*(tables[name].get(i, empty[name]) for name in tables))
 
 
 def _article_rows(part: list[Article], plan: PlannedRelease, gold: GoldLayer) -> pa.Table:
