@@ -232,7 +232,7 @@ def test_writes_in_the_writer_thread_keep_the_bytes_and_raise_their_errors_here(
         calls.append(1)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        real_write(self, piece)  # type: ignore[arg-type]
+        real_write(self, piece)
 
     monkeypatch.setattr(StreamedParquet, "write", disk_full_on_third)
     failing = build_module._Published(tmp_path / "rel2", release, SHAPES, SPECS)
