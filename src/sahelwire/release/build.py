@@ -64,7 +64,9 @@ from sahelwire.release.card.facts import (
     organisations_outside_the_body,
 )
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
-from sahelwire.release.card.plots import article_lengths, plot_files, plots_section
+from sahelwire.release.card.plot_worker import MIN_ARTICLES as PLOT_WORKER_ARTICLES
+from sahelwire.release.card.plot_worker import PlotWorker
+from sahelwire.release.card.plots import article_lengths, plot_inputs, plots_section, render_plots
 from sahelwire.release.card.sections import (
     annotation_section,
     fields_section,
@@ -570,6 +572,8 @@ def _render_from(
     for phase in ("published_tables", "validate_published", "write_parquet"):
         release.seconds[phase] = 0.0
     published = _Published(release.root, release, shapes, specs)
+    # Started now so that its interpreter has loaded matplotlib by the metadata phase.
+    plotter = PlotWorker() if len(articles) >= PLOT_WORKER_ARTICLES else None
     try:
         bio_stats = _publish_tables(
             published,
@@ -593,6 +597,8 @@ def _render_from(
         tables, sizes = published.close()
     except BaseException:
         published.abort()
+        if plotter is not None:
+            plotter.close()
         raise
     features = published.features
     release.seconds["published_tables"] = (
@@ -607,65 +613,72 @@ def _render_from(
     if together:
         release.peak_rss_mb.update(dict.fromkeys(interleaved, together))
     clock = time.perf_counter()
-    documents = tables["documents"]
-    registry = tables["entity_registry"].get(specs.unsplit)
-    facts = DatasetFacts(
-        summary=summary(annotation_facts, sum(t.num_rows for t in documents.values())),
-        date=date,
-        annotation=annotation_facts,
-        disagreements=disagreeing_figures(tables["quantities"], taxonomy, clusters),
-        organisations=organisations_outside_the_body(documents, registry, taxonomy),
-        files={name: (f.size, f.sha256) for name, f in release.data.items()},
-    )
-    lengths = article_lengths(documents)
-    release.small.update(plot_files(documents, taxonomy, lengths))
-    release.small[CROISSANT_FILE] = croissant_bytes(
-        settings,
-        taxonomy,
-        specs,
-        tables,
-        {name: list(by_split) for name, by_split in sizes.items()},
-        {name: class_label_names(f) for name, f in features.items()},
-        facts,
-    )
-    release.small[LICENSE_FILE] = license_file(
-        documents, settings.hub_repo_id, settings.data_version
-    ).encode()
-    info = DatasetInfoText(
-        version=settings.data_version,
-        summary=facts.summary,
-        citation=citation(settings, date),
-        license=LICENSE_SUMMARY,
-        homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
-        annotations_creators=annotations_creators(annotation_facts),
-    )
-    release.small["README.md"] = render_card_text(
-        paths,
-        features,
-        specs,
-        sizes,
-        info,
-        sections={
-            "provenance": lambda: early["provenance"],
-            "figures": lambda: figures_section(facts.disagreements),
-            "outlets": lambda: outlets_section(documents, facts.organisations),
-            "leakage": lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
-            "ner_bio": lambda: ner_bio_section(bio_stats, tables["ner_bio"], taxonomy),
-            "examples": lambda: examples_section(tables, features),
-            "licensing": lambda: licensing_text(documents, settings.hub_repo_id),
-            "taxonomy": lambda: taxonomy_section(taxonomy),
-            "fields": lambda: fields_section(specs),
-            "splits": lambda: splits_section(settings, clusters, splits),
-            "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
-            "version": lambda: f"Data version **{settings.data_version}**.\n",
-            "plots": lambda: plots_section(lengths),
-            "croissant": lambda: croissant_section(settings),
-            "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
-            "citation": lambda: citation_section(settings, date),
-            "annotation": lambda: early["annotation"],
-            "baseline": lambda: early["baseline"],
-        },
-    ).encode()
+    try:
+        documents = tables["documents"]
+        lengths = article_lengths(documents)
+        plots = plot_inputs(documents, taxonomy, lengths)
+        if plotter is not None:
+            plotter.send(plots)  # drawn there while the card's text is rendered here
+        registry = tables["entity_registry"].get(specs.unsplit)
+        facts = DatasetFacts(
+            summary=summary(annotation_facts, sum(t.num_rows for t in documents.values())),
+            date=date,
+            annotation=annotation_facts,
+            disagreements=disagreeing_figures(tables["quantities"], taxonomy, clusters),
+            organisations=organisations_outside_the_body(documents, registry, taxonomy),
+            files={name: (f.size, f.sha256) for name, f in release.data.items()},
+        )
+        release.small[CROISSANT_FILE] = croissant_bytes(
+            settings,
+            taxonomy,
+            specs,
+            tables,
+            {name: list(by_split) for name, by_split in sizes.items()},
+            {name: class_label_names(f) for name, f in features.items()},
+            facts,
+        )
+        release.small[LICENSE_FILE] = license_file(
+            documents, settings.hub_repo_id, settings.data_version
+        ).encode()
+        info = DatasetInfoText(
+            version=settings.data_version,
+            summary=facts.summary,
+            citation=citation(settings, date),
+            license=LICENSE_SUMMARY,
+            homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
+            annotations_creators=annotations_creators(annotation_facts),
+        )
+        release.small["README.md"] = render_card_text(
+            paths,
+            features,
+            specs,
+            sizes,
+            info,
+            sections={
+                "provenance": lambda: early["provenance"],
+                "figures": lambda: figures_section(facts.disagreements),
+                "outlets": lambda: outlets_section(documents, facts.organisations),
+                "leakage": lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
+                "ner_bio": lambda: ner_bio_section(bio_stats, tables["ner_bio"], taxonomy),
+                "examples": lambda: examples_section(tables, features),
+                "licensing": lambda: licensing_text(documents, settings.hub_repo_id),
+                "taxonomy": lambda: taxonomy_section(taxonomy),
+                "fields": lambda: fields_section(specs),
+                "splits": lambda: splits_section(settings, clusters, splits),
+                "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
+                "version": lambda: f"Data version **{settings.data_version}**.\n",
+                "plots": lambda: plots_section(lengths),
+                "croissant": lambda: croissant_section(settings),
+                "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
+                "citation": lambda: citation_section(settings, date),
+                "annotation": lambda: early["annotation"],
+                "baseline": lambda: early["baseline"],
+            },
+        ).encode()
+        release.small.update(plotter.result() if plotter is not None else render_plots(plots))
+    finally:
+        if plotter is not None:
+            plotter.close()
     digests = {name: sha256 for name, (_, sha256) in release.digests().items()}
     release.small["checksums.sha256"] = checksums(digests).encode()
     release.phase_done("metadata_card_plots_croissant", clock)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -91,19 +92,61 @@ def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, i
     return sorted(rows)
 
 
-def label_distribution_png(documents: Mapping[str, pa.Table], taxonomy: Taxonomy) -> bytes:
-    counts = label_counts(documents, taxonomy)
-    layers = taxonomy.span_layers
+@dataclass(frozen=True)
+class PlotInputs:
+    """What the plots are drawn from, small and picklable (a plot worker is sent it):
+    gold span counts per layer and split, and either every article's lengths (few articles)
+    or their histogram per split (bin edges; raw and body counts)."""
+
+    layers: tuple[tuple[str, str, tuple[str, ...]], ...]  # name, title, label names
+    counts: dict[str, dict[str, Counter[str]]]
+    listed: list[tuple[str, str, int, int]] | None
+    histogram: tuple[Any, dict[str, tuple[Any, Any]]] | None
+
+
+def plot_inputs(
+    documents: Mapping[str, pa.Table],
+    taxonomy: Taxonomy,
+    lengths: list[tuple[str, str, int, int]],
+) -> PlotInputs:
+    """``lengths``: :func:`article_lengths` of ``documents`` (read once for the plot and
+    :func:`plots_section`: the texts are the largest columns, 2.6 GB at 1M articles)."""
+    layers = tuple(
+        (layer.name, layer.title, tuple(layer.label_names)) for layer in taxonomy.span_layers
+    )
+    if len(lengths) <= LISTED_ARTICLES:
+        return PlotInputs(layers, label_counts(documents, taxonomy), lengths, None)
+    return PlotInputs(layers, label_counts(documents, taxonomy), None, _histogram(lengths))
+
+
+def _histogram(rows: list[tuple[str, str, int, int]]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """Bin edges and, per split, the raw and body lengths' counts in those bins."""
+    import numpy as np
+
+    top = max(max(r[2] for r in rows), 1)
+    edges = np.linspace(0, top, _BINS + 1)
+    counts = {}
+    for split in SPLITS:
+        mine = [r for r in rows if r[1] == split]
+        counts[split] = (
+            np.histogram([r[2] for r in mine], bins=edges)[0],
+            np.histogram([r[3] for r in mine], bins=edges)[0],
+        )
+    return edges, counts
+
+
+def label_distribution_png(inputs: PlotInputs) -> bytes:
+    layers, counts = inputs.layers, inputs.counts
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 2.4 * len(layers)))
         axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
         width = 0.8 / len(SPLITS)
-        for ax, layer in zip(axes, layers, strict=True):
-            names = list(layer.label_names)
+        for ax, (name, title, label_names) in zip(axes, layers, strict=True):
+            names = list(label_names)
             for k, split in enumerate(SPLITS):
                 ax.bar(
                     [i + (k - 1) * width for i in range(len(names))],
-                    [counts[layer.name][split][n] for n in names],
+                    [counts[name][split][n] for n in names],
                     width,
                     label=split,
                     color=SPLIT_COLORS[split],
@@ -111,7 +154,7 @@ def label_distribution_png(documents: Mapping[str, pa.Table], taxonomy: Taxonomy
             ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
             ax.set_ylabel("gold spans")
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(f"{layer.title} ({layer.name})", loc="left")
+            ax.set_title(f"{title} ({name})", loc="left")
         axes[0].legend(ncols=len(SPLITS), loc="upper right")
         fig.tight_layout()
         return _png(fig)
@@ -120,7 +163,7 @@ def label_distribution_png(documents: Mapping[str, pa.Table], taxonomy: Taxonomy
 def article_lengths_png(rows: list[tuple[str, str, int, int]]) -> bytes:
     """``rows``: :func:`article_lengths`."""
     if len(rows) > LISTED_ARTICLES:
-        return _length_histogram_png(rows)
+        return _length_histogram_png(_histogram(rows))
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 0.5 * max(len(rows), 4) + 1))
         ax = fig.subplots()
@@ -146,23 +189,18 @@ def article_lengths_png(rows: list[tuple[str, str, int, int]]) -> bytes:
         return _png(fig)
 
 
-def _length_histogram_png(rows: list[tuple[str, str, int, int]]) -> bytes:
-    """Histogram of raw and body lengths per split (aggregated before plotting)."""
-    import numpy as np
-
-    top = max(max(r[2] for r in rows), 1)
-    edges = np.linspace(0, top, _BINS + 1)
+def _length_histogram_png(histogram: tuple[Any, dict[str, tuple[Any, Any]]]) -> bytes:
+    """Histogram of raw and body lengths per split (``histogram``: :func:`_histogram`)."""
+    edges, counts = histogram
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 2.2 * len(SPLITS) + 1))
         axes = fig.subplots(len(SPLITS), 1, squeeze=False, sharex=True)[:, 0]
         for ax, split in zip(axes, SPLITS, strict=True):
-            mine = [r for r in rows if r[1] == split]
-            for col, alpha, label in (
-                (2, 0.35, "text (raw page)"),
-                (3, 1.0, "clean_text (non-body zones removed)"),
+            for split_counts, alpha, label in (
+                (counts[split][0], 0.35, "text (raw page)"),
+                (counts[split][1], 1.0, "clean_text (non-body zones removed)"),
             ):
-                counts, _ = np.histogram([r[col] for r in mine], bins=edges)
-                ax.stairs(counts, edges, fill=True, color=SPLIT_COLORS[split], alpha=alpha,
+                ax.stairs(split_counts, edges, fill=True, color=SPLIT_COLORS[split], alpha=alpha,
                           label=label)  # fmt: skip
             ax.set_ylabel(f"{split} articles")
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -175,18 +213,24 @@ def _length_histogram_png(rows: list[tuple[str, str, int, int]]) -> bytes:
         return _png(fig)
 
 
+def render_plots(inputs: PlotInputs) -> dict[str, bytes]:
+    """Release-relative file name -> PNG bytes (the same bytes in any process)."""
+    lengths = (
+        article_lengths_png(inputs.listed)
+        if inputs.listed is not None
+        else _length_histogram_png(inputs.histogram)  # type: ignore[arg-type]
+    )
+    return {LABELS_PLOT: label_distribution_png(inputs), LENGTHS_PLOT: lengths}
+
+
 def plot_files(
     documents: Mapping[str, pa.Table],
     taxonomy: Taxonomy,
     lengths: list[tuple[str, str, int, int]],
 ) -> dict[str, bytes]:
-    """Release-relative file name -> PNG bytes; ``lengths``: :func:`article_lengths` of
-    ``documents`` (read once for the plot and :func:`plots_section`: the texts are the
-    largest columns, 2.6 GB at 1M articles)."""
-    return {
-        LABELS_PLOT: label_distribution_png(documents, taxonomy),
-        LENGTHS_PLOT: article_lengths_png(lengths),
-    }
+    """Release-relative file name -> PNG bytes, drawn in this process (``lengths``:
+    :func:`article_lengths` of ``documents``)."""
+    return render_plots(plot_inputs(documents, taxonomy, lengths))
 
 
 def plots_section(rows: list[tuple[str, str, int, int]]) -> str:
