@@ -224,7 +224,6 @@ def test_writes_in_the_writer_thread_keep_the_bytes_and_raise_their_errors_here(
     written = (release.root / "data/annotations_raw/train-00000-of-00001.parquet").read_bytes()
     assert written == parquet_bytes(with_hf_features(table, SHAPES.features(RAW)))
     assert release.overlapped_seconds["write_parquet"] > 0
-    assert release.overlapped_seconds["validate_published"] > 0  # validated there too
 
     calls: list[int] = []
     real_write = StreamedParquet.write

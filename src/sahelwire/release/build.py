@@ -154,10 +154,9 @@ class BuiltRelease:
     seconds: dict[str, float] = field(default_factory=dict)
     # Peak resident MB per phase (io.memory; Linux): which phase sets the build's peak.
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
-    # Seconds of work done beside the phases, in the build's writer thread: the validation
-    # and the Parquet writes overlap the making of the next rows, so
-    # ``seconds["write_parquet"]`` is only the time the build waited for both (and
-    # ``seconds["validate_published"]`` stays 0); scripts/bench.py reports all three.
+    # Seconds of work done beside the phases, in the build's writer thread: the Parquet
+    # writes overlap the making of the next rows, so ``seconds["write_parquet"]`` is only
+    # the time the build waited for them (scripts/bench.py reports both).
     overlapped_seconds: dict[str, float] = field(default_factory=dict)
 
     def digests(self) -> dict[str, tuple[int, str]]:
@@ -278,6 +277,14 @@ VALIDATE_HELD_BYTES = 32 << 20
 WRITE_AHEAD_BYTES = 32 << 20
 
 
+def _write_pieces(writer: StreamedParquet, batch: list[pa.Table]) -> float:
+    """Write ``batch`` to ``writer`` in order (in the writer thread); its seconds."""
+    clock = time.perf_counter()
+    for table in batch:
+        writer.write(table)
+    return time.perf_counter() - clock
+
+
 class _Published:
     """The published configs' writers: each (config, split) validated and streamed to its
     Parquet file under ``root`` as its rows are produced, a batch of pieces at a time."""
@@ -299,12 +306,12 @@ class _Published:
         # Pieces given and not yet validated, per (config, split), in order; their bytes.
         self.batches: dict[tuple[str, str], list[pa.Table]] = {}
         self.held: dict[tuple[str, str], int] = {}
-        # One thread validates and writes every batch, in the order the batches were given,
-        # so each file gets its row groups in the same order (the same bytes) and the
-        # problems come in the same order as done inline. It overlaps the next rows' Python
-        # on the second core (at 10k the writes were ≈4.2 s of the build, inline).
+        # One thread writes every file, in the order the batches were validated, so each
+        # file gets its row groups in the same order (the same bytes) as written inline.
+        # pyarrow's encoder and zstd run without the GIL: the writes overlap the next rows'
+        # Python on the second core (at 10k the writes were ≈4.2 s of the build, inline).
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sahelwire-write")
-        self._in_flight: deque[tuple[Future[tuple[float, float]], int]] = deque()
+        self._in_flight: deque[tuple[Future[float], int]] = deque()
         self._in_flight_bytes = 0
 
     def add(self, name: str, split: str, table: pa.Table) -> None:
@@ -336,46 +343,34 @@ class _Published:
             self._validate_and_write(key, batch)
 
     def _validate_and_write(self, key: tuple[str, str], batch: list[pa.Table]) -> None:
-        """Hand ``batch`` to the writer thread, which validates it, then writes it unless
-        a problem was found; waits while more than :data:`WRITE_AHEAD_BYTES` are queued."""
-        clock = time.perf_counter()
-        nbytes = sum(t.nbytes for t in batch)
-        self._in_flight.append((self._writes.submit(self._check_and_write, key, batch), nbytes))
-        self._in_flight_bytes += nbytes
-        while self._in_flight_bytes > WRITE_AHEAD_BYTES:
-            self._wait_oldest()
-        self.release.phase_done("write_parquet", clock)
-
-    def _check_and_write(self, key: tuple[str, str], batch: list[pa.Table]) -> tuple[float, float]:
-        """In the writer thread: validate ``batch`` and write it (seconds of each). pandera's
-        polars checks and pyarrow's encoder and zstd run mostly without the GIL, so both
-        overlap the next rows' Python (validation was ≈2.3 s of a 10k rebuild, inline)."""
         name, split = key
         clock = time.perf_counter()
         frame = pl.from_arrow(pa.concat_tables(batch) if len(batch) > 1 else batch[0])
         assert isinstance(frame, pl.DataFrame)
         # Validated a batch of whole pieces at a time: every piece holds whole articles and
         # each config's key (schemas/tables.yaml) includes the article, so uniqueness per
-        # batch is uniqueness. Only this thread adds problems; the build reads them after
-        # waiting for every batch (complete()).
+        # batch is uniqueness.
         self.problems += validate_published(
             frame, self.specs.configs[name], self.specs, self.taxonomy, file=data_file(name, split)
         )
         del frame
-        validated = time.perf_counter()
+        clock = self.release.phase_done("validate_published", clock)
         if not self.problems:  # a refused build writes nothing more
-            for table in batch:
-                self.writers[key].write(table)
-        return validated - clock, time.perf_counter() - validated
+            nbytes = sum(t.nbytes for t in batch)
+            future = self._writes.submit(_write_pieces, self.writers[key], batch)
+            self._in_flight.append((future, nbytes))
+            self._in_flight_bytes += nbytes
+            while self._in_flight_bytes > WRITE_AHEAD_BYTES:
+                self._wait_oldest()
+        self.release.phase_done("write_parquet", clock)
 
     def _wait_oldest(self) -> None:
         """Wait for the oldest write handed over; its error (a full disk) is raised here."""
         future, nbytes = self._in_flight.popleft()
         self._in_flight_bytes -= nbytes
-        validating, writing = future.result()
+        spent = future.result()
         busy = self.release.overlapped_seconds
-        busy["validate_published"] = busy.get("validate_published", 0.0) + validating
-        busy["write_parquet"] = busy.get("write_parquet", 0.0) + writing
+        busy["write_parquet"] = busy.get("write_parquet", 0.0) + spent
 
     def _wait_all(self) -> None:
         while self._in_flight:
@@ -397,9 +392,6 @@ class _Published:
                 if (name, split) not in self.writers:
                     empty = self.schemas[name].empty_table().replace_schema_metadata()
                     self.add(name, split, empty)
-        clock = time.perf_counter()
-        self._wait_all()  # every batch validated: self.problems is complete
-        self.release.phase_done("write_parquet", clock)
 
     def close(self) -> tuple[dict[str, dict[str, pa.Table]], dict[str, dict[str, tuple[int, int]]]]:
         """Finish every file; (config -> split -> table read back from its file, or the empty
