@@ -25,12 +25,8 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import load_articles
 from sahelwire.release import tables as release_tables
 from sahelwire.release.build import render_release
-from sahelwire.release.card.plots import (
-    LISTED_ARTICLES,
-    article_lengths,
-    article_lengths_png,
-    plots_section,
-)
+from sahelwire.release.card.plot_drawing import LISTED_ARTICLES, article_lengths_png
+from sahelwire.release.card.plots import article_lengths, plots_section
 from sahelwire.release.card.sections import LISTED_CLUSTERS, splits_section
 from sahelwire.schema.registries import load_registries
 from sahelwire.schema.taxonomy import load_taxonomy

@@ -17,16 +17,16 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import build as build_module
 from sahelwire.release.build import build
 from sahelwire.release.card import plot_worker
-from sahelwire.release.card.plot_worker import PlotWorker
-from sahelwire.release.card.plots import (
+from sahelwire.release.card.plot_drawing import (
     LABELS_PLOT,
     LENGTHS_PLOT,
     LISTED_ARTICLES,
     PlotInputs,
-    _histogram,
-    article_lengths,
+    length_histogram,
     render_plots,
 )
+from sahelwire.release.card.plot_worker import PlotWorker
+from sahelwire.release.card.plots import article_lengths
 from sahelwire.schema.taxonomy import load_taxonomy
 
 TAX = load_taxonomy(ProjectPaths(ROOT).taxonomy_file)
@@ -56,7 +56,7 @@ def _inputs(n: int) -> PlotInputs:
     }
     if n <= LISTED_ARTICLES:
         return PlotInputs(layers, counts, lengths, None)
-    return PlotInputs(layers, counts, None, _histogram(lengths))
+    return PlotInputs(layers, counts, None, length_histogram(lengths))
 
 
 @pytest.mark.parametrize("n", [7, LISTED_ARTICLES + 40])

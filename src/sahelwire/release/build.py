@@ -64,9 +64,10 @@ from sahelwire.release.card.facts import (
     organisations_outside_the_body,
 )
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
+from sahelwire.release.card.plot_drawing import render_plots
 from sahelwire.release.card.plot_worker import MIN_ARTICLES as PLOT_WORKER_ARTICLES
 from sahelwire.release.card.plot_worker import PlotWorker
-from sahelwire.release.card.plots import article_lengths, plot_inputs, plots_section, render_plots
+from sahelwire.release.card.plots import article_lengths, plot_inputs, plots_section
 from sahelwire.release.card.sections import (
     annotation_section,
     fields_section,
@@ -234,7 +235,7 @@ class ParquetTable:
     Offers the part of ``pa.Table`` that the card sections use (``num_rows``, ``schema``,
     ``slice``, ``to_batches``), each reading only what it needs from the file, so the card
     never holds a whole config in memory (issue 17 item 3). No ``column``: a whole column of
-    a 1M-article config is gigabytes (``card.facts.column_batches`` reads one row group at a
+    a 1M-article config is gigabytes (``card.columns.column_batches`` reads one row group at a
     time); a section that asks for it fails on any corpus, not only on a large one.
     """
 
@@ -257,7 +258,7 @@ class ParquetTable:
 
     def to_batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Row group by row group (``pa.Table.to_batches``' role, without the whole table);
-        ``columns``: only these (``card.facts.column_batches``)."""
+        ``columns``: only these (``card.columns.column_batches``)."""
         for i in range(self._file.num_row_groups):
             yield from self._file.read_row_group(i, columns=columns).to_batches()
 
@@ -572,8 +573,7 @@ def _render_from(
     for phase in ("published_tables", "validate_published", "write_parquet"):
         release.seconds[phase] = 0.0
     published = _Published(release.root, release, shapes, specs)
-    # Started now so that its interpreter has loaded matplotlib by the metadata phase.
-    plotter = PlotWorker() if len(articles) >= PLOT_WORKER_ARTICLES else None
+    n_articles = len(articles)
     try:
         bio_stats = _publish_tables(
             published,
@@ -597,8 +597,6 @@ def _render_from(
         tables, sizes = published.close()
     except BaseException:
         published.abort()
-        if plotter is not None:
-            plotter.close()
         raise
     features = published.features
     release.seconds["published_tables"] = (
@@ -613,6 +611,10 @@ def _render_from(
     if together:
         release.peak_rss_mb.update(dict.fromkeys(interleaved, together))
     clock = time.perf_counter()
+    # Started here, not before the published tables: at 1M the build's peak is in those,
+    # and the worker's interpreter (≈65 MB) would add to it. Its start (≈0.3 s at 10k)
+    # overlaps the plots' inputs and the card's facts.
+    plotter = PlotWorker() if n_articles >= PLOT_WORKER_ARTICLES else None
     try:
         documents = tables["documents"]
         lengths = article_lengths(documents)

@@ -9,7 +9,7 @@ the built files independently and checks each fact.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.release.card.columns import column_batches
 from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import BODY_ZONE, Taxonomy
 
@@ -282,15 +283,6 @@ def disagreeing_figures(
                 }
             )
     return out
-
-
-def column_batches(table: pa.Table, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """``columns`` of ``table`` a batch at a time. The build hands the card its written files
-    (``build.ParquetTable``), read here a row group at a time: read whole, one column could
-    be gigabytes at 1M articles (``ner_bio``'s tokens: 5.3 GB; the texts: 2.6 GB)."""
-    if isinstance(table, pa.Table):
-        return iter(table.select(columns).to_batches())
-    return iter(table.to_batches(columns=columns))
 
 
 def _frame(batch: pa.RecordBatch) -> pl.DataFrame:

@@ -4,10 +4,10 @@ matplotlib's drawing is about half of the build's metadata phase at 10k (≈1 s 
 profiled) and holds the GIL, and in that phase the second core is idle (the parse and
 ``ner_bio`` workers are done). So a large build starts this worker before its published
 tables (``python -m sahelwire.release.card.plot_worker``: it imports matplotlib then waits),
-sends it :class:`~sahelwire.release.card.plots.PlotInputs` once the documents exist, and
+sends it :class:`~sahelwire.release.card.plot_drawing.PlotInputs` once the documents exist, and
 reads the PNG bytes after the card's text is rendered.
 
-Only an optimisation: the bytes are :func:`~sahelwire.release.card.plots.render_plots`'s in
+Only an optimisation: the bytes are :func:`~sahelwire.release.card.plot_drawing.render_plots`'s in
 either process, and a worker that cannot start, fails or answers with anything else leaves
 the plots to this process. Plain child interpreters talking pickles over pipes, as the parse
 and ``ner_bio`` workers do (``spawn`` would re-run the caller's main script, and polars' and
@@ -24,7 +24,7 @@ import sys
 import tempfile
 from typing import IO
 
-from sahelwire.release.card.plots import PlotInputs, render_plots
+from sahelwire.release.card.plot_drawing import PlotInputs, render_plots
 
 log = logging.getLogger(__name__)
 

@@ -1,48 +1,30 @@
 """The card's plots: gold label distributions per layer and split, and article lengths.
 
-Rendered with matplotlib's Agg backend into PNG bytes that are stable for identical
-inputs: no pyplot global state, fixed size/DPI/fonts, and the PNG ``Software`` text chunk
-(which carries the matplotlib version) removed. The build writes them to dist/plots/ and
-the card embeds them with relative links, which resolve on the Hub and in a local build.
+Read here from the published tables into :class:`~sahelwire.release.card.plot_drawing.PlotInputs`
+and drawn by :mod:`sahelwire.release.card.plot_drawing`. The build writes them to dist/plots/
+and the card embeds them with relative links, which resolve on the Hub and in a local build.
 """
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
-import matplotlib
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from sahelwire.io.config import SPLITS
-from sahelwire.release.card.facts import column_batches
+from sahelwire.release.card.columns import column_batches
+from sahelwire.release.card.plot_drawing import (
+    LABELS_PLOT,
+    LENGTHS_PLOT,
+    LISTED_ARTICLES,
+    PlotInputs,
+    length_histogram,
+    render_plots,
+)
 from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import Taxonomy
-
-LABELS_PLOT = "plots/label_distribution.png"
-LENGTHS_PLOT = "plots/article_lengths.png"
-SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
-_RC: Any = {"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "sahelwire"}
-# Up to this many articles the card draws and lists every article's length; above it a
-# per-article bar and table row would dominate the build (and bury the card), so it shows
-# a histogram and per-split summary figures instead.
-LISTED_ARTICLES = 50
-_BINS = 40
-
-
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
 
 
 def label_counts(
@@ -92,18 +74,6 @@ def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, i
     return sorted(rows)
 
 
-@dataclass(frozen=True)
-class PlotInputs:
-    """What the plots are drawn from, small and picklable (a plot worker is sent it):
-    gold span counts per layer and split, and either every article's lengths (few articles)
-    or their histogram per split (bin edges; raw and body counts)."""
-
-    layers: tuple[tuple[str, str, tuple[str, ...]], ...]  # name, title, label names
-    counts: dict[str, dict[str, Counter[str]]]
-    listed: list[tuple[str, str, int, int]] | None
-    histogram: tuple[Any, dict[str, tuple[Any, Any]]] | None
-
-
 def plot_inputs(
     documents: Mapping[str, pa.Table],
     taxonomy: Taxonomy,
@@ -116,111 +86,7 @@ def plot_inputs(
     )
     if len(lengths) <= LISTED_ARTICLES:
         return PlotInputs(layers, label_counts(documents, taxonomy), lengths, None)
-    return PlotInputs(layers, label_counts(documents, taxonomy), None, _histogram(lengths))
-
-
-def _histogram(rows: list[tuple[str, str, int, int]]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """Bin edges and, per split, the raw and body lengths' counts in those bins."""
-    import numpy as np
-
-    top = max(max(r[2] for r in rows), 1)
-    edges = np.linspace(0, top, _BINS + 1)
-    counts = {}
-    for split in SPLITS:
-        mine = [r for r in rows if r[1] == split]
-        counts[split] = (
-            np.histogram([r[2] for r in mine], bins=edges)[0],
-            np.histogram([r[3] for r in mine], bins=edges)[0],
-        )
-    return edges, counts
-
-
-def label_distribution_png(inputs: PlotInputs) -> bytes:
-    layers, counts = inputs.layers, inputs.counts
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(9, 2.4 * len(layers)))
-        axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
-        width = 0.8 / len(SPLITS)
-        for ax, (name, title, label_names) in zip(axes, layers, strict=True):
-            names = list(label_names)
-            for k, split in enumerate(SPLITS):
-                ax.bar(
-                    [i + (k - 1) * width for i in range(len(names))],
-                    [counts[name][split][n] for n in names],
-                    width,
-                    label=split,
-                    color=SPLIT_COLORS[split],
-                )
-            ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
-            ax.set_ylabel("gold spans")
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(f"{title} ({name})", loc="left")
-        axes[0].legend(ncols=len(SPLITS), loc="upper right")
-        fig.tight_layout()
-        return _png(fig)
-
-
-def article_lengths_png(rows: list[tuple[str, str, int, int]]) -> bytes:
-    """``rows``: :func:`article_lengths`."""
-    if len(rows) > LISTED_ARTICLES:
-        return _length_histogram_png(_histogram(rows))
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(9, 0.5 * max(len(rows), 4) + 1))
-        ax = fig.subplots()
-        ys = range(len(rows))
-        ax.barh(
-            ys,
-            [r[2] for r in rows],
-            color=[SPLIT_COLORS[r[1]] for r in rows],
-            alpha=0.35,
-            label="text (raw page)",
-        )
-        ax.barh(
-            ys,
-            [r[3] for r in rows],
-            color=[SPLIT_COLORS[r[1]] for r in rows],
-            label="clean_text (non-body zones removed)",
-        )
-        ax.set_yticks(list(ys), [f"{r[0][:3]} ({r[1]})" for r in rows])
-        ax.invert_yaxis()
-        ax.set_xlabel("length in Unicode code points")
-        ax.set_title("Article lengths (pale: raw page, solid: article body)", loc="left")
-        fig.tight_layout()
-        return _png(fig)
-
-
-def _length_histogram_png(histogram: tuple[Any, dict[str, tuple[Any, Any]]]) -> bytes:
-    """Histogram of raw and body lengths per split (``histogram``: :func:`_histogram`)."""
-    edges, counts = histogram
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(9, 2.2 * len(SPLITS) + 1))
-        axes = fig.subplots(len(SPLITS), 1, squeeze=False, sharex=True)[:, 0]
-        for ax, split in zip(axes, SPLITS, strict=True):
-            for split_counts, alpha, label in (
-                (counts[split][0], 0.35, "text (raw page)"),
-                (counts[split][1], 1.0, "clean_text (non-body zones removed)"),
-            ):
-                ax.stairs(split_counts, edges, fill=True, color=SPLIT_COLORS[split], alpha=alpha,
-                          label=label)  # fmt: skip
-            ax.set_ylabel(f"{split} articles")
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(loc="upper right")
-        axes[-1].set_xlabel("length in Unicode code points")
-        axes[0].set_title(
-            "Article lengths per split (pale: raw page, solid: article body)", loc="left"
-        )
-        fig.tight_layout()
-        return _png(fig)
-
-
-def render_plots(inputs: PlotInputs) -> dict[str, bytes]:
-    """Release-relative file name -> PNG bytes (the same bytes in any process)."""
-    lengths = (
-        article_lengths_png(inputs.listed)
-        if inputs.listed is not None
-        else _length_histogram_png(inputs.histogram)  # type: ignore[arg-type]
-    )
-    return {LABELS_PLOT: label_distribution_png(inputs), LENGTHS_PLOT: lengths}
+    return PlotInputs(layers, label_counts(documents, taxonomy), None, length_histogram(lengths))
 
 
 def plot_files(
