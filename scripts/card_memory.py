@@ -31,7 +31,7 @@ from sahelwire.release.card.data_sections import (
     outlets_section,
 )
 from sahelwire.release.card.facts import organisations_outside_the_body
-from sahelwire.release.card.plots import article_lengths, plot_files
+from sahelwire.release.card.plots import article_lengths, label_counts, plot_files
 from sahelwire.release.card.sections import statistics_section
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -50,7 +50,9 @@ SECTIONS: dict[str, Callable[[Tables, Taxonomy], Any]] = {
     "ner_bio": lambda t, tax: ner_bio_section(BioStats(), t["ner_bio"], tax),
     "lengths": lambda t, _: article_lengths(t["documents"]),
     "plots": lambda t, tax: plot_files(t["documents"], tax, article_lengths(t["documents"])),
-    "statistics": lambda t, tax: statistics_section(t, tax, "full"),
+    "statistics": lambda t, tax: statistics_section(
+        t, tax, "full", label_counts(t["documents"], tax)
+    ),
     "leakage": lambda t, _: leakage_section(t, "owner/name", "full"),
     "outlets": outlets,
 }

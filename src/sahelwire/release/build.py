@@ -667,7 +667,9 @@ def _render_from(
                 "taxonomy": lambda: taxonomy_section(taxonomy),
                 "fields": lambda: fields_section(specs),
                 "splits": lambda: splits_section(settings, clusters, splits),
-                "statistics": lambda: statistics_section(tables, taxonomy, specs.unsplit),
+                "statistics": lambda: statistics_section(
+                    tables, taxonomy, specs.unsplit, plots.counts
+                ),
                 "version": lambda: f"Data version **{settings.data_version}**.\n",
                 "plots": lambda: plots_section(lengths),
                 "croissant": lambda: croissant_section(settings),

@@ -17,7 +17,6 @@ from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.markdown import markdown_table
 from sahelwire.release.card.facts import value_counts
-from sahelwire.release.card.plots import span_label_counts
 from sahelwire.schema.table_specs import TableSpecs
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -103,8 +102,13 @@ def splits_section(
 
 
 def statistics_section(
-    tables: Mapping[str, Mapping[str, pa.Table]], taxonomy: Taxonomy, unsplit: str
+    tables: Mapping[str, Mapping[str, pa.Table]],
+    taxonomy: Taxonomy,
+    unsplit: str,
+    label_counts: Mapping[str, Mapping[str, Mapping[str, int]]],
 ) -> str:
+    """``label_counts``: :func:`~sahelwire.release.card.plots.label_counts` of the documents
+    (the plots' own counts, passed in: each count reads every split's span columns)."""
     columns = [*SPLITS, unsplit]
     rows = [
         [f"`{c}`", *(tables[c][s].num_rows if s in tables[c] else "—" for s in columns)]
@@ -125,9 +129,11 @@ def statistics_section(
     docs = tables["documents"]
     label_rows = []
     for layer in taxonomy.span_layers:
-        counts = {s: span_label_counts(docs[s], layer.name) for s in SPLITS}
-        for i, label in enumerate(layer.label_names):
-            label_rows.append([layer.name, f"`{label}`", *(counts[s][i] for s in SPLITS)])
+        counts = label_counts[layer.name]
+        for label in layer.label_names:
+            label_rows.append(
+                [layer.name, f"`{label}`", *(counts[s].get(label, 0) for s in SPLITS)]
+            )
     parts += [
         "\nGold spans per label and split:\n\n",
         markdown_table(["layer", "label", *SPLITS], label_rows),
