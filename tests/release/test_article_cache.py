@@ -77,6 +77,58 @@ def test_cold_warm_and_after_a_change_give_the_uncached_bytes(
     assert caches[-1].stats.misses == 0
 
 
+def test_unchanged_articles_keep_their_stored_entry_through_a_rebuild(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """A rebuild stores an unchanged article's statistics as the JSON it read (not parsed and
+    written again); the changed article's are made anew. Bytes as without the cache."""
+    files(project, monkeypatch, cache=True)
+    schemas = caches[-1].packs.schemas  # type: ignore[union-attr]
+    fingerprint = caches[-1].fingerprint
+
+    def entries() -> dict[str, tuple[str, str, dict[str, list[int]]]]:
+        loaded = ArticlePacks(cache_folder(project), fingerprint, schemas).load()
+        assert loaded is not None
+        out = {a: loaded.entries.found(a) for a in loaded.entries}
+        loaded.close()
+        assert loaded.entries.found("no such article") is None
+        return out  # type: ignore[return-value]
+
+    before = entries()
+    change_one_export(project)
+    expected = files(project, monkeypatch, cache=False)
+    assert files(project, monkeypatch, cache=True) == expected
+    after = entries()
+    assert before.keys() == after.keys()
+    changed = [a for a in before if before[a][0] != after[a][0]]  # its key
+    assert len(changed) == 1
+    for a in before:
+        if a not in changed:  # same key and stored JSON; rows where this pack put them
+            assert before[a][:2] == after[a][:2]
+
+
+def test_an_entry_whose_extra_is_not_statistics_is_made_again(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """A stored extra that is not this code's statistics (another key beside ``bio``, a
+    value decode_bio cannot read) is a miss, not an error; the bytes are the uncached ones."""
+    expected = files(project, monkeypatch, cache=False)
+    files(project, monkeypatch, cache=True)
+    articles = caches[-1].stats.misses
+    real = article_packs.PackEntries.found
+    extras = iter(['{"bio": [], "other": 1}', '{"bio": "x"}', "[1]", "not json"])
+
+    def spoiled(self: article_packs.PackEntries, article_id: str) -> object:
+        found = real(self, article_id)
+        if found is None:
+            return None
+        return found[0], next(extras, found[1]), found[2]
+
+    monkeypatch.setattr(article_packs.PackEntries, "found", spoiled)
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.misses == 4 and caches[-1].stats.hits == articles - 4
+
+
 def test_the_duckdb_engine_memoises_only_the_configs_python_makes(
     project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
 ) -> None:

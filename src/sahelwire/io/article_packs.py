@@ -193,6 +193,20 @@ class PackEntries(Mapping[str, dict[str, Any]]):
         }
         return entry
 
+    def found(self, article_id: str) -> tuple[str, str, dict[str, list[int]]] | None:
+        """An entry's key, the rest of it as the JSON it is stored as (not parsed), and its
+        row ranges; None when the article has none. A rebuild reads nearly every entry
+        unchanged: parsing each extra and writing it out again cost ≈15 µs an article."""
+        i = self._row.get(article_id)
+        if i is None:
+            return None
+        rows = {
+            name: [int(starts[i]), int(lengths[i])]
+            for name, (starts, lengths) in self._ranges.items()
+            if starts[i] >= 0
+        }
+        return self._key[i], self._extra[i], rows
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._row)
 
@@ -209,9 +223,15 @@ def entry_schema(names: Sequence[str]) -> pa.Schema:
     return pa.schema([*fields, ("extra", pa.string())])
 
 
+# An entry's key for its extra given as the stored JSON (from PackEntries.found), written
+# verbatim instead of the entry's other keys.
+EXTRA_JSON = "extra_json"
+
+
 def entry_rows(entries: Mapping[str, dict[str, Any]], names: Sequence[str]) -> pa.Table:
     """``entries`` as a table of :func:`entry_schema` (an entry's rows must name tables of
-    ``names``; ValueError otherwise)."""
+    ``names``; ValueError otherwise). An entry with :data:`EXTRA_JSON` has that string as
+    its extra, as is."""
     columns: dict[str, list[Any]] = {f.name: [] for f in entry_schema(names)}
     for article_id, entry in entries.items():
         rows = entry.get("rows", {})
@@ -224,6 +244,10 @@ def entry_rows(entries: Mapping[str, dict[str, Any]], names: Sequence[str]) -> p
             lo, n = rows.get(name, (None, None))
             columns[f"{name}.start"].append(lo)
             columns[f"{name}.length"].append(n)
+        stored = entry.get(EXTRA_JSON)
+        if isinstance(stored, str):  # the extra as a loaded pack stored it (PackEntries.found)
+            columns["extra"].append(stored)
+            continue
         extra = {k: v for k, v in entry.items() if k not in ("key", "rows")}
         columns["extra"].append(json.dumps(extra, ensure_ascii=True, allow_nan=False))
     return pa.table(columns, schema=entry_schema(names))
@@ -236,7 +260,7 @@ class LoadedPack:
 
     path: Path
     tables: dict[str, PackTable]
-    entries: Mapping[str, dict[str, Any]]
+    entries: PackEntries
     file: Any = None  # open while tables are read from it
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
 from sahelwire.io.article_packs import (
+    EXTRA_JSON,
     ArticlePacks,
     LoadedPack,
     PackWriter,
@@ -57,6 +58,9 @@ GOLD_FRAMES = ("regions", "relations", "choices", "status")
 # writes its pack as it goes even if nothing missed (a warm run of 1M articles that changed
 # nothing would otherwise hold every article's rows, the whole release, to the end).
 PENDING_BYTES = 256 << 20
+# Decoded ner_bio statistics kept by their stored JSON, up to this many: the raw-only
+# articles (90% of the 1M standard corpus) all store the same empty statistics.
+DECODED_BIO = 1024
 
 
 def cache_folder(paths: ProjectPaths) -> Path:
@@ -83,6 +87,10 @@ def decode_bio(data: list[Any]) -> BioStats:
             value = Counter(dict((str(k), int(v)) for k, v in value))
         setattr(stats, f.name, value)
     return stats
+
+
+# A usable pack entry: its row ranges, its extra as stored (JSON), its statistics.
+_Hit = tuple[dict[str, list[int]], str, BioStats]
 
 
 def _row_counts(table: pa.Table) -> dict[str, int]:
@@ -115,6 +123,8 @@ class ArticleRowCache:
         # the end of each chunk once there is one): at 1M articles, all of them held as dicts
         # to the end were ≈0.9 GB.
         self.new_entries: dict[str, dict[str, Any]] = {}
+        # Statistics decoded from a stored extra, by that JSON (at most DECODED_BIO).
+        self._decoded: dict[str, BioStats] = {}
 
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Any, shapes: Any) -> ArticleRowCache | None:
@@ -135,6 +145,7 @@ class ArticleRowCache:
         self.new_rows = dict.fromkeys(schemas, 0)
         self.new_entries = {}
         self.keys = {}
+        self._decoded = {}
 
     def _key_chunk(self, inputs: ReleaseInputs, gold: GoldLayer) -> None:
         """The keys of ``inputs.articles`` (a chunk), ``gold`` holding at least theirs."""
@@ -154,15 +165,28 @@ class ArticleRowCache:
                 *(digests[name].get(art.id, none) for name in GOLD_FRAMES),
             )
 
-    def _hit(self, art: Article) -> dict[str, Any] | None:
+    def _hit(self, art: Article) -> _Hit | None:
         if self.pack is None:
             return None
-        entry = self.pack.entries.get(art.id)
-        if entry is None or entry.get("key") != self.keys[art.id]:
+        found = self.pack.entries.found(art.id)
+        if found is None:
             return None
-        if set(entry.get("rows", ())) != set(self.names) or "bio" not in entry:
+        key, extra, rows = found
+        if key != self.keys[art.id] or set(rows) != set(self.names):
             return None
-        return entry
+        stats = self._decoded.get(extra)
+        if stats is None:
+            try:
+                parsed = json.loads(extra)
+                if not isinstance(parsed, dict) or set(parsed) != {"bio"}:
+                    return None
+                stats = decode_bio(parsed["bio"])
+            except (ValueError, TypeError):  # not statistics of this code: made again
+                return None
+            if len(self._decoded) >= DECODED_BIO:
+                self._decoded.clear()
+            self._decoded[extra] = stats
+        return rows, extra, stats
 
     def chunk(
         self,
@@ -228,7 +252,7 @@ class ArticleRowCache:
                     else:
                         assert self.pack is not None
                         source = self.pack.tables[name]
-                        start, n = entry["rows"][name]
+                        start, n = entry[0][name]
                     if runs and runs[-1][0] is source and runs[-1][1] + runs[-1][2] == start:
                         runs[-1] = (source, runs[-1][1], runs[-1][2] + n)
                     else:
@@ -246,7 +270,7 @@ class ArticleRowCache:
                     if inputs.splits[art.id] != split:
                         continue
                     entry = entries[art.id]
-                    n = made_at[name][art.id][1] if entry is None else entry["rows"][name][1]
+                    n = made_at[name][art.id][1] if entry is None else entry[0][name][1]
                     new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
                     new.setdefault("rows", {})[name] = [at, n]
                     at += n
@@ -259,9 +283,13 @@ class ArticleRowCache:
                 out[name][split] = pieces
         for art in inputs.articles:
             entry = entries[art.id]
-            stats = builder.article_bio.pop(art.id) if entry is None else decode_bio(entry["bio"])
+            if entry is None:
+                stats = builder.article_bio.pop(art.id)
+                self.new_entries[art.id]["bio"] = encode_bio(stats)
+            else:
+                _, extra, stats = entry
+                self.new_entries[art.id][EXTRA_JSON] = extra  # stored again as it was
             total.add(stats)
-            self.new_entries[art.id]["bio"] = encode_bio(stats)
         if self.writer is not None:
             self.writer.add_entries(self.new_entries)
             self.new_entries = {}
