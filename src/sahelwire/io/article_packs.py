@@ -183,14 +183,13 @@ class PackEntries(Mapping[str, dict[str, Any]]):
         }
 
     def __getitem__(self, article_id: str) -> dict[str, Any]:
-        i = self._row[article_id]
-        entry: dict[str, Any] = json.loads(self._extra[i])
-        entry["key"] = self._key[i]
-        entry["rows"] = {
-            name: [int(starts[i]), int(lengths[i])]
-            for name, (starts, lengths) in self._ranges.items()
-            if starts[i] >= 0
-        }
+        found = self.found(article_id)
+        if found is None:
+            raise KeyError(article_id)
+        key, extra, rows = found
+        entry: dict[str, Any] = json.loads(extra)
+        entry["key"] = key
+        entry["rows"] = rows
         return entry
 
     def found(self, article_id: str) -> tuple[str, str, dict[str, list[int]]] | None:

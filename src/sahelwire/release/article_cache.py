@@ -28,7 +28,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -89,8 +89,12 @@ def decode_bio(data: list[Any]) -> BioStats:
     return stats
 
 
-# A usable pack entry: its row ranges, its extra as stored (JSON), its statistics.
-_Hit = tuple[dict[str, list[int]], str, BioStats]
+class _Hit(NamedTuple):
+    """A usable pack entry."""
+
+    rows: dict[str, list[int]]  # config -> [first row, rows] in the pack's table
+    extra: str  # the rest of the entry as the pack stored it (JSON)
+    stats: BioStats  # its ner_bio statistics, decoded
 
 
 def _row_counts(table: pa.Table) -> dict[str, int]:
@@ -186,7 +190,7 @@ class ArticleRowCache:
             if len(self._decoded) >= DECODED_BIO:
                 self._decoded.clear()
             self._decoded[extra] = stats
-        return rows, extra, stats
+        return _Hit(rows, extra, stats)
 
     def chunk(
         self,
@@ -252,7 +256,7 @@ class ArticleRowCache:
                     else:
                         assert self.pack is not None
                         source = self.pack.tables[name]
-                        start, n = entry[0][name]
+                        start, n = entry.rows[name]
                     if runs and runs[-1][0] is source and runs[-1][1] + runs[-1][2] == start:
                         runs[-1] = (source, runs[-1][1], runs[-1][2] + n)
                     else:
@@ -270,7 +274,7 @@ class ArticleRowCache:
                     if inputs.splits[art.id] != split:
                         continue
                     entry = entries[art.id]
-                    n = made_at[name][art.id][1] if entry is None else entry[0][name][1]
+                    n = made_at[name][art.id][1] if entry is None else entry.rows[name][1]
                     new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
                     new.setdefault("rows", {})[name] = [at, n]
                     at += n
@@ -287,8 +291,8 @@ class ArticleRowCache:
                 stats = builder.article_bio.pop(art.id)
                 self.new_entries[art.id]["bio"] = encode_bio(stats)
             else:
-                _, extra, stats = entry
-                self.new_entries[art.id][EXTRA_JSON] = extra  # stored again as it was
+                stats = entry.stats
+                self.new_entries[art.id][EXTRA_JSON] = entry.extra  # stored again as it was
             total.add(stats)
         if self.writer is not None:
             self.writer.add_entries(self.new_entries)
