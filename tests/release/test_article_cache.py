@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from helpers import change_one_export, copy_project, record_made, run_cli
+from sahelwire.annotations import memo_keys
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
 from sahelwire.io import article_packs
@@ -23,9 +24,13 @@ from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import article_cache, tables
-from sahelwire.release.article_cache import ArticleRowCache, cache_folder
-from sahelwire.release.build import render_release
+from sahelwire.release import build as build_module
+from sahelwire.release.article_cache import VALIDATION_MODULE, ArticleRowCache, cache_folder
+from sahelwire.release.build import BuildRefused, render_release
 from sahelwire.release.columnar_spans import SPAN_CONFIGS
+from sahelwire.schema.problems import Problem
+from sahelwire.schema.table_specs import load_table_specs
+from sahelwire.schema.taxonomy import load_taxonomy
 
 
 @pytest.fixture()
@@ -192,7 +197,9 @@ def test_an_entry_is_used_only_under_its_own_key(
     expected = files(project, monkeypatch, cache=True)
     articles = caches[-1].stats.misses
     real = article_cache.memo_fingerprint
-    monkeypatch.setattr(article_cache, "memo_fingerprint", lambda *a: f"{real(*a)}-another-version")
+    monkeypatch.setattr(
+        article_cache, "memo_fingerprint", lambda *a, **k: f"{real(*a, **k)}-another-version"
+    )
     assert files(project, monkeypatch, cache=True) == expected
     assert caches[-1].stats.misses == articles and caches[-1].stats.ignored
 
@@ -202,7 +209,8 @@ def test_the_cache_can_be_cleared_and_the_folder_be_unwritable(
 ) -> None:
     expected = files(project, monkeypatch, cache=True)
     removed, size = article_cache.clear(project)
-    assert removed == 1 and size > 0 and not packs(project)
+    assert removed == 2 and size > 0 and not packs(project)  # the pack and its checked mark
+    assert not list(cache_folder(project).iterdir())
     # A file where the folder should be: nothing can be stored, the build is unaffected.
     cache_folder(project).rmdir()
     cache_folder(project).write_text("in the way")
@@ -225,10 +233,10 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert cleared.returncode == 0, cleared.stderr
     # the export pack, the export files' and raw texts' hashes and six memo packs (rows,
     # annotations_raw rows, error classes, baseline predictions, span rules of the
-    # annotations and of gold)
+    # annotations and of gold) and the rows pack's checked mark
     assert "raw texts' hashes: 5" in shown.stdout
     assert "per-article annotations_raw rows" in shown.stdout
-    assert "removed 9 cache file(s)" in cleared.stdout
+    assert "removed 10 cache file(s)" in cleared.stdout
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
 
@@ -401,3 +409,107 @@ def test_a_pack_that_cannot_be_written_is_skipped_without_leftovers(tmp_path: Pa
     writer.finish({})
     assert packs.stats.write_error and packs.stats.stored == 0
     assert packs.load() is None
+
+
+VALIDATE_PUBLISHED = build_module.validate_published
+
+
+def validated_rows(monkeypatch: pytest.MonkeyPatch, refuse: str | None = None) -> dict[str, int]:
+    """Rows of each config the build hands to pandera from now on, counted as it runs;
+    ``refuse``: a config whose every batch then gets a problem (a refused build)."""
+    seen: dict[str, int] = {}
+    real = VALIDATE_PUBLISHED  # not an earlier call's counter: each counts alone
+
+    def counted(df: Any, table: Any, *args: Any, **kwargs: Any) -> list[Problem]:
+        seen[table.name] = seen.get(table.name, 0) + df.height
+        problems: list[Problem] = real(df, table, *args, **kwargs)
+        if table.name == refuse and df.height:
+            problems.append(Problem(kwargs["file"], None, None, "test", message="refused"))
+        return problems
+
+    monkeypatch.setattr(build_module, "validate_published", counted)
+    return seen
+
+
+def test_rows_a_build_validated_are_not_validated_again(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """Once a build has validated every row, its pack is marked checked; the next build
+    validates, of the memoised configs, only the rows it made (the changed article's).
+    The other configs are validated whole, and the bytes are those of a build without it."""
+    every = validated_rows(monkeypatch)
+    files(project, monkeypatch, cache=True)  # cold: every row made and validated
+    (stored,) = packs(project)
+    assert article_packs.checked_mark(stored).is_file()
+    memoised = set(caches[-1].names)
+    assert {"documents", "ner_bio"} <= memoised
+
+    change_one_export(project)
+    expected = files(project, monkeypatch, cache=False)
+    every = validated_rows(monkeypatch)
+    files(project, monkeypatch, cache=False)  # what a build validates without the memo
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, cache=True) == expected
+    assert (caches[-1].stats.hits, caches[-1].stats.misses) == (4, 1)
+    assert seen["documents"] == 1  # one row per article: the changed one
+    assert 0 < seen["ner_bio"] < every["ner_bio"]
+    for name in set(every) - memoised:
+        assert seen[name] == every[name], name
+    (after,) = packs(project)
+    assert after != stored and article_packs.checked_mark(after).is_file()
+    assert not article_packs.checked_mark(stored).exists()  # gone with its pack
+
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, cache=True) == expected  # warm: nothing made
+    assert not any(seen.get(name) for name in memoised)
+
+
+def test_a_refused_build_leaves_its_rows_to_be_validated_again(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
+) -> None:
+    """A refused build's pack (its rows made before the refusal) is not marked: the next
+    build validates every row of it, and marks it only when all of them pass."""
+    expected = files(project, monkeypatch, cache=False)
+    validated_rows(monkeypatch, refuse="documents")
+    with pytest.raises(BuildRefused):
+        files(project, monkeypatch, cache=True)
+    (stored,) = packs(project)
+    assert not article_packs.checked_mark(stored).exists()
+
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, cache=True) == expected
+    assert caches[-1].stats.misses == 0  # the refused build's rows, read back...
+    assert seen["documents"] == 5  # ...and validated again
+    assert packs(project) == [stored] and article_packs.checked_mark(stored).is_file()
+    seen = validated_rows(monkeypatch)
+    files(project, monkeypatch, cache=True)
+    assert "documents" not in seen
+
+
+def test_the_published_rows_validation_code_is_in_the_memo_key(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Checked rows are not validated again, so the rules' code (table_validation and every
+    module it imports) is in the key: a change to it makes every entry a miss."""
+    monkeypatch.setenv(CACHE_ENV, "on")
+    taxonomy = load_taxonomy(project.taxonomy_file)
+    specs = load_table_specs(project.schemas_dir / "tables.yaml")
+    before = ArticleRowCache.for_project(project, taxonomy, specs)
+    assert before is not None
+    real = memo_keys.parser_sources
+    sources = real(VALIDATION_MODULE)
+    rules = "sahelwire.schema.pandera_schemas"
+    assert rules in sources and rules not in real(article_cache.__name__)
+
+    edited = tmp_path / "pandera_schemas.py"
+    edited.write_text(sources[rules].read_text(encoding="utf-8") + "\n# a changed rule\n")
+
+    def with_edit(module: str = VALIDATION_MODULE) -> dict[str, Path]:
+        found = real(module)
+        if rules in found:
+            found[rules] = edited
+        return found
+
+    monkeypatch.setattr(memo_keys, "parser_sources", with_edit)
+    after = ArticleRowCache.for_project(project, taxonomy, specs)
+    assert after is not None and after.fingerprint != before.fingerprint

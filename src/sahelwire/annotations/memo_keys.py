@@ -24,10 +24,14 @@ from sahelwire.io.paths import ProjectPaths
 FORMAT = 1
 
 
-def code_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str:
+def code_fingerprint(
+    paths: ProjectPaths, module: str, *extra: Any, also: tuple[str, ...] = ()
+) -> str:
     """sha256 of the code ``module`` runs (it and every sahelwire module it imports,
     transitively, imports for type checking included: a memo module imports what it
-    memoises), the versions, every file of ``schemas/`` and ``extra`` (taxonomy, shapes).
+    memoises), the code of the modules ``also`` (the same way: code whose verdict on the
+    memo's results is relied on without it being imported), the versions, every file of
+    ``schemas/`` and ``extra`` (taxonomy, shapes).
     Uncacheable when the sources cannot be read (a code change could not be seen)."""
     digest = hashlib.sha256()
 
@@ -41,6 +45,11 @@ def code_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str:
     sources = parser_sources(module)
     if module not in sources or __name__ not in sources:
         raise Uncacheable("the source files are not readable")
+    for other in also:
+        more = parser_sources(other)
+        if other not in more:
+            raise Uncacheable("the source files are not readable")
+        sources.update(more)
     for name, source in sorted(sources.items()):
         add(f"code {name}", source.read_bytes())
     for i, value in enumerate(extra):
@@ -51,14 +60,16 @@ def code_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str:
     return digest.hexdigest()
 
 
-def memo_fingerprint(paths: ProjectPaths, module: str, *extra: Any) -> str | None:
+def memo_fingerprint(
+    paths: ProjectPaths, module: str, *extra: Any, also: tuple[str, ...] = ()
+) -> str | None:
     """:func:`code_fingerprint` for a per-article memo, or None: the memos are off
     (``SAHELWIRE_ARTICLE_CACHE``) or the code cannot be fingerprinted (then nothing is kept,
     since a change to it could not be seen)."""
     if not memo_enabled():
         return None
     try:
-        return code_fingerprint(paths, module, *extra)
+        return code_fingerprint(paths, module, *extra, also=also)
     except (OSError, ValueError):  # Uncacheable is a ValueError
         return None
 

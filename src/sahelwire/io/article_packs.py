@@ -20,6 +20,12 @@ else (missing, truncated, tampered, foreign, stale) is an empty pack, never an e
 is replaced by the next write. One pack per kind is kept: a run that computed anything
 writes one pack of exactly its articles and removes the others. Writes go to a temporary
 file renamed into place, so readers see a whole pack or none.
+
+**Checked marks.** A caller whose results are checked after they are stored (the published
+rows: pandera, once the build has validated every batch) marks the pack then
+(:meth:`ArticlePacks.mark_checked`: an empty ``<pack>.checked`` file beside it). A pack's
+name is its metadata's sha256, which holds every table's sha256, so the mark is bound to
+those exact bytes; a pack without one is used as before and its rows checked again.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ MAGIC = b"SWARTPK1"
 # Footer: metadata length (u64, little-endian), metadata sha256 (32 bytes), MAGIC.
 _FOOTER = struct.Struct("<Q32s8s")
 SUFFIX = ".pack"
+CHECKED = ".checked"  # the mark beside a pack whose rows a run has checked (mark_checked)
 _OFF = frozenset({"0", "off", "no", "false"})
 CACHE_ENV = "SAHELWIRE_ARTICLE_CACHE"
 
@@ -262,6 +269,7 @@ class LoadedPack:
     tables: dict[str, PackTable]
     entries: PackEntries
     file: Any = None  # open while tables are read from it
+    checked: bool = False  # marked by ArticlePacks.mark_checked when it was loaded
 
     def close(self) -> None:
         if self.file is not None:
@@ -278,6 +286,7 @@ class MemoStats:
     ignored: list[str] = field(default_factory=list)  # "pack: why" for every pack not used
     stored: int = 0
     write_error: str | None = None
+    written: Path | None = None  # the pack this run stored
 
 
 def _sha256(source: Any, offset: int, length: int) -> str:
@@ -303,7 +312,13 @@ def _read_pack(path: Path, fingerprint: str, schemas: Mapping[str, pa.Schema]) -
         source.close()
     else:
         pack.file = source
+    pack.checked = checked_mark(path).is_file()
     return pack
+
+
+def checked_mark(pack: Path) -> Path:
+    """Where the mark of ``pack``'s rows having been checked is (:meth:`ArticlePacks.mark_checked`)."""
+    return pack.with_name(pack.name + CHECKED)
 
 
 def _verified(
@@ -432,6 +447,19 @@ class ArticlePacks:
     def writer(self) -> PackWriter:
         """A pack written as its pieces come (:class:`PackWriter`)."""
         return PackWriter(self)
+
+    def mark_checked(self, pack: Path) -> None:
+        """Mark ``pack`` as holding only rows the caller has checked (its own rules, run
+        after the pack was stored): :attr:`LoadedPack.checked` of the next load. Never
+        raises: a mark that cannot be written only means the rows are checked again."""
+        if not pack.is_file():  # replaced by a newer run's pack meanwhile
+            return
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".pack.", suffix=".tmp", dir=pack.parent)
+            os.close(fd)
+            os.replace(tmp, checked_mark(pack))
+        except OSError as exc:
+            log.debug("article cache: %s not marked: %s", pack, exc)
 
 
 @dataclass
@@ -588,11 +616,15 @@ class PackWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
-            for other in folder.glob(f"*{SUFFIX}"):
-                if other != path:
+            for other in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{SUFFIX}{CHECKED}")]:
+                # The other packs and their marks; this pack's name is new (its metadata's
+                # sha256) unless it holds the very bytes of the one it replaces, whose
+                # mark then still holds.
+                if other not in (path, checked_mark(path)):
                     with contextlib.suppress(FileNotFoundError):
                         other.unlink()
             self.packs.stats.stored = entry_table["rows"]
+            self.packs.stats.written = path
         except (OSError, pa.ArrowException, ValueError) as exc:
             self.packs.stats.write_error = str(exc)
             log.debug("article cache: not written: %s", exc)
@@ -601,12 +633,12 @@ class PackWriter:
 
 
 def clear_folder(folder: Path) -> tuple[int, int]:
-    """Remove every pack (and leftover temporary file) in ``folder``: (files, bytes)."""
+    """Remove every pack (its mark, leftover temporary files) in ``folder``: (files, bytes)."""
     removed = size = 0
     if not folder.is_dir():
         return 0, 0
     for path in sorted(folder.iterdir()):
-        if path.is_file() and (path.name.endswith(SUFFIX) or path.name.endswith(".tmp")):
+        if path.is_file() and path.name.endswith((SUFFIX, SUFFIX + CHECKED, ".tmp")):
             with contextlib.suppress(FileNotFoundError):
                 size += path.stat().st_size
                 path.unlink()

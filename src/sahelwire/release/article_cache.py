@@ -19,6 +19,15 @@ The split is not in the key: rows are cached per article and split when assemble
 rows are zero-copy slices of the pack's tables; the published tables are the same values in
 the same order as without the cache, so their Parquet bytes are identical (tested: cold,
 warm, after a change, with a tampered pack). ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
+
+**Validated once.** The build validates every published row with pandera
+(:mod:`sahelwire.schema.table_validation`, in this module's fingerprint with the pandera
+version), a batch of whole articles at a time: an article's rows are valid or not by
+themselves. Once a build has validated every batch without a problem it calls
+:meth:`ArticleRowCache.validated`, which marks the pack it stored (or the one it read, when
+it used all of it and stored none) as checked; rows taken from a checked pack are then not
+validated again (:attr:`Piece.checked`). A refused build leaves its pack unmarked, so its rows
+are validated again by the next run.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,6 +58,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
 from sahelwire.release.gold_files import gold_between, gold_of
 from sahelwire.release.ner_bio import BioStats
+from sahelwire.release.tables import Piece
 from sahelwire.schema.table_specs import ARTICLE_ID
 
 if TYPE_CHECKING:
@@ -58,6 +69,8 @@ GOLD_FRAMES = ("regions", "relations", "choices", "status")
 # writes its pack as it goes even if nothing missed (a warm run of 1M articles that changed
 # nothing would otherwise hold every article's rows, the whole release, to the end).
 PENDING_BYTES = 256 << 20
+# The published rows' validation (build.py runs it): in the fingerprint, see for_project.
+VALIDATION_MODULE = "sahelwire.schema.table_validation"
 # Decoded ner_bio statistics kept by their stored JSON, up to this many: the raw-only
 # articles (90% of the 1M standard corpus) all store the same empty statistics.
 DECODED_BIO = 1024
@@ -129,11 +142,22 @@ class ArticleRowCache:
         self.new_entries: dict[str, dict[str, Any]] = {}
         # Statistics decoded from a stored extra, by that JSON (at most DECODED_BIO).
         self._decoded: dict[str, BioStats] = {}
+        # The pack to mark as checked once the build has validated every row (finish()).
+        self.to_mark: Path | None = None
 
     @classmethod
     def for_project(cls, paths: ProjectPaths, taxonomy: Any, shapes: Any) -> ArticleRowCache | None:
         """The cache of ``paths``, or None when it is off or the code cannot be fingerprinted."""
-        fingerprint = memo_fingerprint(paths, __name__, taxonomy, shapes)
+        # The published rows' validation is in it too: a checked pack's rows are not
+        # validated again, so a change to the rules must make every entry a miss.
+        fingerprint = memo_fingerprint(
+            paths,
+            __name__,
+            taxonomy,
+            shapes,
+            f"pandera {pandera.__version__}",
+            also=(VALIDATION_MODULE,),
+        )
         return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     @property
@@ -150,6 +174,7 @@ class ArticleRowCache:
         self.new_entries = {}
         self.keys = {}
         self._decoded = {}
+        self.to_mark = None
 
     def _key_chunk(self, inputs: ReleaseInputs, gold: GoldLayer) -> None:
         """The keys of ``inputs.articles`` (a chunk), ``gold`` holding at least theirs."""
@@ -197,7 +222,7 @@ class ArticleRowCache:
         builder: ReleaseTableBuilder,
         inputs: ReleaseInputs,
         schemas: Mapping[str, pa.Schema],
-    ) -> dict[str, dict[str, list[pa.Table]]]:
+    ) -> dict[str, dict[str, list[Piece]]]:
         """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
         assert self.packs is not None
         names = self.names
@@ -241,7 +266,8 @@ class ArticleRowCache:
                             made_at[name][art.id] = (offset, counts.get(art.id, 0))
                             offset += counts.get(art.id, 0)
             del rows
-        out: dict[str, dict[str, list[pa.Table]]] = {}
+        out: dict[str, dict[str, list[Piece]]] = {}
+        checked = self.pack is not None and self.pack.checked
         for name in names:
             out[name] = {}
             for split in SPLITS:
@@ -262,9 +288,12 @@ class ArticleRowCache:
                     else:
                         runs.append((source, start, n))
                 pieces = [
-                    source
-                    if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
-                    else source.slice(start, n)
+                    Piece(
+                        source
+                        if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
+                        else source.slice(start, n),
+                        checked and not isinstance(source, pa.Table),  # else a made table
+                    )
                     for source, start, n in runs
                     if n
                 ]
@@ -281,9 +310,9 @@ class ArticleRowCache:
                 self.new_rows[name] = at
                 if self.writer is not None:
                     for piece in pieces:
-                        self.writer.add(name, piece)
+                        self.writer.add(name, piece.table)
                 else:
-                    self.pending[name] += pieces
+                    self.pending[name] += [piece.table for piece in pieces]
                 out[name][split] = pieces
         for art in inputs.articles:
             entry = entries[art.id]
@@ -305,9 +334,20 @@ class ArticleRowCache:
         # A writer exists once an article missed (every article misses without a usable pack).
         if self.writer is not None:
             self.writer.finish(self.new_entries)
+            self.to_mark = self.packs.stats.written
+        elif self.pack is not None and self.packs.stats.hits == len(self.pack.entries):
+            # Nothing stored: the pack read stays, every row of it given to this build.
+            self.to_mark = None if self.pack.checked else self.pack.path
         self.writer = None
         self.pending = {}
         self.new_entries = {}
         if self.pack is not None:
             self.pack.close()
         self.pack = None
+
+    def validated(self) -> None:
+        """The build validated every row :meth:`chunk` gave, without a problem: the pack
+        that now holds exactly those rows is marked checked (its rows not validated again)."""
+        if self.to_mark is not None and self.packs is not None:
+            self.packs.mark_checked(self.to_mark)
+        self.to_mark = None

@@ -96,7 +96,7 @@ from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
 from sahelwire.release.raw_cache import RawRowCache
 from sahelwire.release.splits import assign_splits, read_story_clusters
-from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
+from sahelwire.release.tables import Piece, ReleaseInputs, ReleaseTableBuilder
 from sahelwire.release.validation import RawTexts, TextChanged, ValidatedInputs, validate_inputs
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import ShapeBuilder, TableSpecs, load_table_specs
@@ -305,7 +305,7 @@ class _Published:
         self.problems: list[Problem] = []
         self.empty_seen: set[tuple[str, str]] = set()
         # Pieces given and not yet validated, per (config, split), in order; their bytes.
-        self.batches: dict[tuple[str, str], list[pa.Table]] = {}
+        self.batches: dict[tuple[str, str], list[Piece]] = {}
         self.held: dict[tuple[str, str], int] = {}
         # One thread writes every file, in the order the batches were validated, so each
         # file gets its row groups in the same order (the same bytes) as written inline.
@@ -315,9 +315,11 @@ class _Published:
         self._in_flight: deque[tuple[Future[float], int]] = deque()
         self._in_flight_bytes = 0
 
-    def add(self, name: str, split: str, table: pa.Table) -> None:
+    def add(self, name: str, split: str, table: pa.Table, *, checked: bool = False) -> None:
         """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
-        the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`."""
+        the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`.
+        ``checked``: rows a build has validated already (:attr:`Piece.checked`), written
+        in their place and not validated again."""
         key = (name, split)
         if key not in self.writers:
             self.writers[key] = StreamedParquet(
@@ -327,12 +329,15 @@ class _Published:
             # An empty piece adds no row: validated once (its columns), as an empty split was.
             if key not in self.empty_seen:
                 self.empty_seen.add(key)
-                self._validate_and_write(key, [table])
+                self._validate_and_write(key, [Piece(table)])
             return
         batch = self.batches.setdefault(key, [])
-        batch.append(table)
+        batch.append(Piece(table, checked))
         self.held[key] = self.held.get(key, 0) + table.nbytes
-        if sum(t.num_rows for t in batch) >= VALIDATE_ROWS or self.held[key] >= VALIDATE_BYTES:
+        if (
+            sum(p.table.num_rows for p in batch) >= VALIDATE_ROWS
+            or self.held[key] >= VALIDATE_BYTES
+        ):
             self._flush(key)
         while sum(self.held.values()) > VALIDATE_HELD_BYTES:
             self._flush(max(self.held, key=self.held.__getitem__))
@@ -343,22 +348,32 @@ class _Published:
         if batch:
             self._validate_and_write(key, batch)
 
-    def _validate_and_write(self, key: tuple[str, str], batch: list[pa.Table]) -> None:
+    def _validate_and_write(self, key: tuple[str, str], batch: list[Piece]) -> None:
         name, split = key
         clock = time.perf_counter()
-        frame = pl.from_arrow(pa.concat_tables(batch) if len(batch) > 1 else batch[0])
-        assert isinstance(frame, pl.DataFrame)
-        # Validated a batch of whole pieces at a time: every piece holds whole articles and
-        # each config's key (schemas/tables.yaml) includes the article, so uniqueness per
-        # batch is uniqueness.
-        self.problems += validate_published(
-            frame, self.specs.configs[name], self.specs, self.taxonomy, file=data_file(name, split)
-        )
-        del frame
+        unchecked = [p.table for p in batch if not p.checked]
+        if unchecked:
+            frame = pl.from_arrow(
+                pa.concat_tables(unchecked) if len(unchecked) > 1 else unchecked[0]
+            )
+            assert isinstance(frame, pl.DataFrame)
+            # Validated a batch of whole pieces at a time: every piece holds whole articles
+            # and each config's key (schemas/tables.yaml) includes the article, so uniqueness
+            # per batch is uniqueness, and an article's rows are valid or not by themselves
+            # (which is why a memo's checked rows can be left out).
+            self.problems += validate_published(
+                frame,
+                self.specs.configs[name],
+                self.specs,
+                self.taxonomy,
+                file=data_file(name, split),
+            )
+            del frame
         clock = self.release.phase_done("validate_published", clock)
         if not self.problems:  # a refused build writes nothing more
-            nbytes = sum(t.nbytes for t in batch)
-            future = self._writes.submit(_write_pieces, self.writers[key], batch)
+            tables = [p.table for p in batch]
+            nbytes = sum(t.nbytes for t in tables)
+            future = self._writes.submit(_write_pieces, self.writers[key], tables)
             self._in_flight.append((future, nbytes))
             self._in_flight_bytes += nbytes
             while self._in_flight_bytes > WRITE_AHEAD_BYTES:
@@ -574,6 +589,7 @@ def _render_from(
         release.seconds[phase] = 0.0
     published = _Published(release.root, release, shapes, specs)
     n_articles = len(articles)
+    article_cache = ArticleRowCache.for_project(paths, taxonomy, specs)
     try:
         bio_stats = _publish_tables(
             published,
@@ -585,7 +601,7 @@ def _render_from(
             engine=settings.build_engine,
             spill_dir=scratch,
             memory_limit=memory_limit,
-            article_cache=ArticleRowCache.for_project(paths, taxonomy, specs),
+            article_cache=article_cache,
             gold=gold,
             raw_sink=sink.raw if sink is not None else None,
             raw_memo=sink.memo if sink is not None else None,
@@ -594,6 +610,8 @@ def _render_from(
         published.complete()
         if published.problems:
             raise BuildRefused(published.problems)
+        if article_cache is not None:
+            article_cache.validated()  # every row it gave is valid: not validated again
         tables, sizes = published.close()
     except BaseException:
         published.abort()
@@ -835,7 +853,8 @@ def _publish_tables(
     for chunk in builder.chunk_tables(inputs, skip=made):
         for name, by_split in chunk.items():
             for split in SPLITS:
-                published.add(name, split, by_split.pop(split))
+                for piece in by_split.pop(split):
+                    published.add(name, split, piece.table, checked=piece.checked)
         del chunk
     for name, rows in builder.unsplit_rows(inputs).items():
         table = pa.Table.from_pylist(rows, schema=published.schemas[name])

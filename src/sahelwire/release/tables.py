@@ -12,7 +12,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import polars as pl
 import pyarrow as pa
@@ -111,6 +111,15 @@ class _ZoneOf:
         return self.segments[k][2] if k >= 0 else BODY_ZONE
 
 
+class Piece(NamedTuple):
+    """Consecutive rows of one config and split (:meth:`ReleaseTableBuilder.chunk_tables`)."""
+
+    table: pa.Table
+    # Taken from a row memo whose rows a build has validated (the rules are in the memo's
+    # key), so not validated again; rows made in this run are False.
+    checked: bool = False
+
+
 class RowMemo(Protocol):
     """Per-article rows kept between builds (:class:`sahelwire.release.article_cache.ArticleRowCache`)."""
 
@@ -121,7 +130,7 @@ class RowMemo(Protocol):
         builder: ReleaseTableBuilder,
         inputs: ReleaseInputs,
         schemas: Mapping[str, pa.Schema],
-    ) -> dict[str, dict[str, list[pa.Table]]]: ...
+    ) -> dict[str, dict[str, list[Piece]]]: ...
 
     def finish(self) -> None: ...
 
@@ -399,7 +408,7 @@ class ReleaseTableBuilder:
         for chunk in self.chunk_tables(inputs, skip=frozenset(made)):
             for name in per_article:
                 for split in SPLITS:
-                    parts[name][split].append(chunk[name].pop(split))
+                    parts[name][split] += [piece.table for piece in chunk[name].pop(split)]
             del chunk
         out: dict[str, dict[str, pa.Table]] = {}
         unsplit = self.unsplit_rows(inputs)
@@ -443,8 +452,9 @@ class ReleaseTableBuilder:
 
     def chunk_tables(
         self, inputs: ReleaseInputs, skip: frozenset[str] = frozenset()
-    ) -> Iterator[dict[str, dict[str, pa.Table]]]:
-        """Per chunk of CHUNK_ARTICLES articles (in id order): config -> split -> Arrow table.
+    ) -> Iterator[dict[str, dict[str, list[Piece]]]]:
+        """Per chunk of CHUNK_ARTICLES articles (in id order): config -> split -> its rows,
+        as pieces in order (one, possibly empty, unless the article memo gave several).
 
         The build writes each chunk's tables as they come (bounded memory, issue 17 item 3);
         concatenated in order they are :meth:`tables`' per-article configs. ``skip``: configs
@@ -457,7 +467,7 @@ class ReleaseTableBuilder:
 
     def _chunk_tables(
         self, inputs: ReleaseInputs, skip: frozenset[str]
-    ) -> Iterator[dict[str, dict[str, pa.Table]]]:
+    ) -> Iterator[dict[str, dict[str, list[Piece]]]]:
         configs = self.shapes.specs.configs
         # Only the configs wanted are turned into Arrow (and memoised): the span configs made
         # by SQL were also made here from Python rows, then dropped (not timed apart).
@@ -472,7 +482,7 @@ class ReleaseTableBuilder:
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
-            out: dict[str, dict[str, pa.Table]] = {}
+            out: dict[str, dict[str, list[Piece]]] = {}
             if memo is not None:
                 # The same rows, from the cache where an article's inputs are unchanged.
                 memoised = memo.chunk(
@@ -480,7 +490,7 @@ class ReleaseTableBuilder:
                 )
                 for name in per_article:
                     out[name] = {
-                        split: pa.concat_tables(pieces) if pieces else schemas[name].empty_table()
+                        split: pieces or [Piece(schemas[name].empty_table())]
                         for split, pieces in memoised[name].items()
                     }
                 del memoised
@@ -489,7 +499,8 @@ class ReleaseTableBuilder:
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold), skip)
             for name in per_article:
-                out[name] = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
+                tables = self.split_tables(rows.pop(name, []), schemas[name], inputs.splits)
+                out[name] = {split: [Piece(table)] for split, table in tables.items()}
             del rows
             yield out
         if memo is not None:
