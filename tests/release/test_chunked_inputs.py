@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from helpers import ROOT, run_cli
@@ -36,7 +37,7 @@ from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import bio_workers
+from sahelwire.release import bio_workers, gold_files
 from sahelwire.release.build import render_release
 from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
 from sahelwire.release.validation import validate_inputs
@@ -247,6 +248,37 @@ def test_agreement_in_chunks_of_articles_is_the_whole_report(
     for chunk in (1, 2):  # cold, then warm
         assert report(chunk, memo) == whole
     assert memo.stats.hits == memo.stats.misses == whole["articles_with_2plus_annotators"]
+
+
+def test_gold_read_range_after_range_decodes_each_row_group_once(
+    synthetic: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build reads the gold a chunk of articles at a time, in id order: a row group
+    spanning several chunks is decoded once (the last ones used are kept), not once per
+    chunk, and the rows are those of the gold held whole."""
+    monkeypatch.delenv(CHUNK_ENV, raising=False)  # one chunk of files: groups span articles
+    monkeypatch.setattr(gold_files, "ROW_GROUP_ROWS", 250)  # several articles' rows a group
+    files = GoldFiles(tmp_path)
+    validate_inputs(synthetic, raw_sink=lambda layers: files.add(layers.gold))
+    files.finish()
+    whole = validate_inputs(synthetic)[1].layers.gold
+    groups = sum(pq.ParquetFile(files.path(n)).num_row_groups for n in gold_files.SPILLED)
+    assert groups > len(gold_files.SPILLED)
+    decoded: list[int] = []
+    read = pq.ParquetFile.read_row_group
+
+    def counted(self: pq.ParquetFile, i: int, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(i)
+        return read(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    ids = sorted(whole.status["article_id"].to_list())
+    for first in range(len(ids)):  # one article per chunk: the most re-reading there is
+        mine = gold_between(files, ids[first], ids[first])
+        want = gold_between(whole, ids[first], ids[first])
+        for name in ("regions", "relations", "choices", "status"):
+            assert getattr(mine, name).equals(getattr(want, name)), name
+    assert 0 < len(decoded) <= groups
 
 
 def test_gold_on_disk_reads_back_as_the_gold_held(

@@ -13,6 +13,7 @@ in a temporary folder of the build and are never published.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ SPILLED = {"regions": REGION_SCHEMA, "relations": RELATION_SCHEMA, "choices": CH
 # Rows per row group: each holds a narrow run of article ids (a chunk's gold is sorted by
 # article), so a read of a range of articles skips the others by their statistics.
 ROW_GROUP_ROWS = 65_536
+# Decoded row groups kept per table, the last used: the build reads the gold a chunk of
+# CHUNK_ARTICLES articles at a time, in id order, and a row group holds the gold of about a
+# dozen such chunks, so each group was read and decoded a dozen times (at 1M articles,
+# 10% annotated, ≈70 s of a rebuild's 628 s; docs/benchmarks.md). Two: a chunk's range can
+# straddle two groups.
+KEPT_GROUPS = 2
 
 
 class GoldFiles:
@@ -46,12 +53,16 @@ class GoldFiles:
         self._status: list[pl.DataFrame] = []
         self.status: pl.DataFrame = pl.DataFrame(schema=STATUS_SCHEMA)
         self.rows = dict.fromkeys(SPILLED, 0)
+        self._groups: dict[str, OrderedDict[int, pa.Table]] = {
+            name: OrderedDict() for name in SPILLED
+        }
 
     def path(self, table: str) -> Path:
         return self.folder / f"gold_{table}.parquet"
 
     def add(self, gold: GoldLayer) -> None:
         """Append a chunk's gold (articles no earlier chunk had)."""
+        self._forget()
         for name, schema in SPILLED.items():
             frame: pl.DataFrame = getattr(gold, name)
             table = frame.select(list(schema)).cast(pl.Schema(schema)).to_arrow()
@@ -66,6 +77,7 @@ class GoldFiles:
 
     def finish(self) -> None:
         """Close the files; the status merged in its order."""
+        self._forget()
         for name in SPILLED:
             writer = self._writers.pop(name, None)
             if writer is not None:
@@ -78,9 +90,29 @@ class GoldFiles:
         self._status = []
 
     def abort(self) -> None:
+        self._forget()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+    def _forget(self) -> None:
+        """Drop the decoded row groups kept (the files are being written)."""
+        for kept in self._groups.values():
+            kept.clear()
+
+    def _row_group(self, name: str, file: pq.ParquetFile, i: int) -> pa.Table:
+        """Row group ``i`` of table ``name``, decoded once while it is among the last
+        :data:`KEPT_GROUPS` used."""
+        kept = self._groups[name]
+        group = kept.get(i)
+        if group is None:
+            group = file.read_row_group(i)
+            kept[i] = group
+            while len(kept) > KEPT_GROUPS:
+                kept.popitem(last=False)
+        else:
+            kept.move_to_end(i)
+        return group
 
     def _select(
         self,
@@ -107,7 +139,7 @@ class GoldFiles:
             # One row group at a time (a sample spread over the corpus touches most of
             # them), filtered by Arrow, which copies the rows kept: polars' filter would
             # keep views into every group's strings, i.e. all of them.
-            group = file.read_row_group(i)
+            group = self._row_group(name, file, i)
             kept = pl.from_arrow(group.filter(keep(group["article_id"])))
             assert isinstance(kept, pl.DataFrame)
             parts.append(kept.cast(schema))
