@@ -296,6 +296,24 @@ def test_tree_memory_counts_a_worker_and_its_own_child(tmp_path: Path) -> None:
     assert tree.peak_rss_kb >= tree.peak_pss_kb
 
 
+def test_the_tree_sampler_reads_pss_only_near_the_rss_high() -> None:
+    """RSS is a counter (statm) read every sample; PSS makes the kernel walk every page
+    (≈19 ms a read at a 4 GB process), so it is read at a new high and then at most every
+    ``pss_every`` seconds, not every sample."""
+    tree = bench.TreeMemory(interval=0.01, pss_every=3600.0)
+    samples = 50
+    for _ in range(samples):
+        tree.sample()
+    assert tree.peak_rss_kb > 0 and 0 < tree.peak_pss_kb <= tree.peak_rss_kb
+    assert 1 <= tree.pss_reads < samples // 5
+    grown = bytearray(64 * 2**20)  # a new high by more than PSS_STEP: PSS read again
+    grown[::4096] = b"x" * len(grown[::4096])
+    before = tree.pss_reads
+    tree.sample()
+    assert tree.pss_reads == before + 1 and tree.peak_pss_kb > 64 * 1024
+    del grown
+
+
 def test_stage_records_its_tree_peak(tmp_path: Path) -> None:
     results = bench.run_size(5, 0, tmp_path, stages=("ingest",), timeout=600)
     ingest = results["ingest"]
