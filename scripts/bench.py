@@ -598,8 +598,8 @@ def _annotations_raw(paths: Any, settings: Any, engine: str) -> tuple[float, dic
     }
 
 
-# The page size /proc/<pid>/statm counts in.
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+# The page size /proc/<pid>/statm counts in (the sampler reads /proc: Linux only).
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 class TreeMemory:

@@ -437,8 +437,9 @@ def test_rows_a_build_validated_are_not_validated_again(
     """Once a build has validated every row, its pack is marked checked; the next build
     validates, of the memoised configs, only the rows it made (the changed article's).
     The other configs are validated whole, and the bytes are those of a build without it."""
-    every = validated_rows(monkeypatch)
+    cold = validated_rows(monkeypatch)
     files(project, monkeypatch, cache=True)  # cold: every row made and validated
+    assert cold["documents"] == 5
     (stored,) = packs(project)
     assert article_packs.checked_mark(stored).is_file()
     memoised = set(caches[-1].names)
