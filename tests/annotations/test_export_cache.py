@@ -483,6 +483,30 @@ def test_a_warm_read_reads_and_hashes_each_export_once(
     same(uncached(project), warm)
 
 
+@pytest.mark.usefixtures("workers")
+def test_a_read_opens_each_pack_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The prefill's probe and the read after it each opened the whole cache, parsing every
+    # pack's metadata twice (≈20 s of a 1M rebuild); they now share one, and the read opens
+    # only the packs the workers wrote after the probe.
+    opened: list[str] = []
+    real = export_cache.Pack.open.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[export_cache.Pack], path: Path, fingerprint: str) -> Any:
+        opened.append(path.name)
+        return real(cls, path, fingerprint)
+
+    monkeypatch.setattr(export_cache.Pack, "open", classmethod(counted))
+    cold = read(project)  # the workers write both packs; the read opens each once
+    assert cold.cache is not None and cold.cache.hits == ALL
+    assert sorted(opened) == [p.name for p in packs(project)] and len(opened) == 2
+    opened.clear()
+    edit(project, A003, lambda t: t["annotations"][0].update(lead_time=5.5))
+    warm = read(project)  # one file changed: parsed here (too few for workers)
+    assert warm.cache is not None and warm.cache.parsed == [source(A003)]
+    assert len(opened) == 2 == len(set(opened))  # the two packs, once each
+    same(uncached(project), warm)
+
+
 def export_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the export files read from now on (filled as they are read)."""
     reads: list[str] = []
