@@ -229,6 +229,10 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert rows.name in shown.stdout and errors.name in shown.stdout
     assert "per-article published rows" in shown.stdout
     assert "per-article baseline predictions" in shown.stdout
+    # the rows pack a problem-free build validated says so; no other memo pack is marked
+    (line,) = [line for line in shown.stdout.splitlines() if rows.name in line]
+    assert line.endswith("rows validated by a build")
+    assert shown.stdout.count("rows validated by a build") == 1
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
     # the export pack, the export files' and raw texts' hashes and six memo packs (rows,

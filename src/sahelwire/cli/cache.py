@@ -25,7 +25,7 @@ app = typer.Typer(
 
 @app.command()
 def info() -> None:
-    """List the cache's pack files: size and entries (one per export file parsed)."""
+    """List the caches' pack files: size, entries, and which memo packs a build validated."""
     from sahelwire.annotations.export_cache import CACHE_ENV, cache_dir, cache_enabled, describe
     from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
     from sahelwire.io.article_packs import describe_folder, memo_enabled
@@ -54,12 +54,14 @@ def info() -> None:
     for title, folder in memo_folders(paths):
         state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
         typer.echo(f"{title}: {folder.relative_to(paths.root)} ({state})")
-        for name, size, entries in describe_folder(folder):
+        for name, size, entries, checked in describe_folder(folder):
             total += size
             shown = (
                 "unreadable (ignored, replaced on the next build)" if entries is None else entries
             )
-            typer.echo(f"  {name}  {size / 2**20:.1f} MiB  articles: {shown}")
+            # A checked pack's rows passed a build's validation: the next build trusts them.
+            mark = "  rows validated by a build" if checked else ""
+            typer.echo(f"  {name}  {size / 2**20:.1f} MiB  articles: {shown}{mark}")
     typer.echo(f"total {total / 2**20:.1f} MiB")
 
 

@@ -666,11 +666,12 @@ def pack_entries(path: Path, magic: bytes = MAGIC) -> int | None:
     return None
 
 
-def describe_folder(folder: Path) -> list[tuple[str, int, int | None]]:
-    """Each pack file: (name, bytes, entries or None when its metadata cannot be read)."""
+def describe_folder(folder: Path) -> list[tuple[str, int, int | None, bool]]:
+    """Each pack file: (name, bytes, entries or None when its metadata cannot be read,
+    whether it carries a checked mark)."""
     if not folder.is_dir():
         return []
     return [
-        (path.name, path.stat().st_size, pack_entries(path))
+        (path.name, path.stat().st_size, pack_entries(path), checked_mark(path).is_file())
         for path in sorted(folder.glob(f"*{SUFFIX}"))
     ]
