@@ -486,7 +486,7 @@ def test_a_warm_read_reads_and_hashes_each_export_once(
 @pytest.mark.usefixtures("workers")
 def test_a_read_opens_each_pack_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The prefill's probe and the read after it each opened the whole cache, parsing every
-    # pack's metadata twice (≈20 s of a 1M rebuild); they now share one, and the read opens
+    # pack's metadata twice (≈3.5 s each at 1M); they now share one, and the read opens
     # only the packs the workers wrote after the probe.
     opened: list[str] = []
     real = export_cache.Pack.open.__func__  # type: ignore[attr-defined]

@@ -524,7 +524,7 @@ class ExportCache:
     def refresh(self) -> int:
         """Open the packs written since this cache was opened (by the prefill's workers):
         the packs already open are not read again, as parsing their metadata is most of
-        opening a cache (≈10 s at 1M articles). Returns how many were opened.
+        opening a cache (≈3.5 s at 1M articles, 10% annotated). Returns how many were opened.
 
         A pack removed since it was opened stays readable (its file is held open).
         """
