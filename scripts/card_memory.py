@@ -25,6 +25,7 @@ from typing import Any
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.build import ParquetTable
 from sahelwire.release.card.data_sections import (
+    count_tokens,
     leakage_section,
     licensing_text,
     ner_bio_section,
@@ -47,7 +48,9 @@ def outlets(tables: Tables, taxonomy: Taxonomy) -> str:
 
 
 SECTIONS: dict[str, Callable[[Tables, Taxonomy], Any]] = {
-    "ner_bio": lambda t, tax: ner_bio_section(BioStats(), t["ner_bio"], tax),
+    "ner_bio": lambda t, tax: ner_bio_section(
+        BioStats(), t["ner_bio"], count_tokens(t["ner_bio"], tax)
+    ),
     "lengths": lambda t, _: article_lengths(t["documents"]),
     "plots": lambda t, tax: plot_files(t["documents"], tax, article_lengths(t["documents"])),
     "statistics": lambda t, tax: statistics_section(

@@ -25,6 +25,7 @@ from sahelwire.release.build import ParquetTable
 from sahelwire.release.card.data_sections import (
     LISTED_ORGANISATIONS,
     METADATA,
+    count_tokens,
     licensing_text,
     ner_bio_section,
     outlets_section,
@@ -68,7 +69,9 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
         f.name for f in whole["documents"]["train"].schema if not pa.types.is_nested(f.type)
     )
     expected: dict[str, Any] = {
-        "ner_bio": ner_bio_section(BioStats(), whole["ner_bio"], taxonomy),
+        "ner_bio": ner_bio_section(
+            BioStats(), whole["ner_bio"], count_tokens(whole["ner_bio"], taxonomy)
+        ),
         "licence": licensing_text(whole["documents"], "r"),
         "annotators": Counter(
             v for t in whole["documents"].values() for v in t.column("n_annotators").to_pylist()
@@ -88,7 +91,14 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     assert not any(hasattr(ParquetTable, m) for m in ("column", "select", "to_pylist"))
     assert licensing_text(files["documents"], "r") == expected["licence"]
     assert value_counts(files["documents"].values(), "n_annotators") == expected["annotators"]
-    assert ner_bio_section(BioStats(), files["ner_bio"], taxonomy) == expected["ner_bio"]
+    from_files = count_tokens(files["ner_bio"], taxonomy)
+    assert ner_bio_section(BioStats(), files["ner_bio"], from_files) == expected["ner_bio"]
+    # The build counted the rows as it wrote them: its card's token table is the one counted
+    # from the written files.
+    table = [line for line in expected["ner_bio"].splitlines() if line.startswith("| ")]
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert len(table) == 1 + len(SPLITS) and all(line in readme for line in table)
+    assert all(from_files[s].tokens >= from_files[s].content > 0 for s in SPLITS)
     assert article_lengths(files["documents"]) == expected["lengths"]
     assert label_counts(files["documents"], taxonomy) == expected["labels"]
     assert metadata_nulls(files["documents"], columns) == expected["nulls"]

@@ -48,6 +48,7 @@ from sahelwire.io.scratch import scratch_dir
 from sahelwire.raw.manifest import Article
 from sahelwire.release.article_cache import ArticleRowCache
 from sahelwire.release.card.data_sections import (
+    TokenCounts,
     examples_section,
     figures_section,
     leakage_section,
@@ -314,6 +315,8 @@ class _Published:
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sahelwire-write")
         self._in_flight: deque[tuple[Future[float], int]] = deque()
         self._in_flight_bytes = 0
+        # ner_bio's tokens per split, for the card, counted as the rows are written.
+        self.token_counts: dict[str, TokenCounts] = {}
 
     def add(self, name: str, split: str, table: pa.Table, *, checked: bool = False) -> None:
         """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
@@ -372,6 +375,10 @@ class _Published:
         clock = self.release.phase_done("validate_published", clock)
         if not self.problems:  # a refused build writes nothing more
             tables = [p.table for p in batch]
+            if name == "ner_bio":
+                counts = self.token_counts.setdefault(split, TokenCounts(self.taxonomy))
+                for table in tables:
+                    counts.add(table)
             nbytes = sum(t.nbytes for t in tables)
             future = self._writes.submit(_write_pieces, self.writers[key], tables)
             self._in_flight.append((future, nbytes))
@@ -679,7 +686,9 @@ def _render_from(
                 "figures": lambda: figures_section(facts.disagreements),
                 "outlets": lambda: outlets_section(documents, facts.organisations),
                 "leakage": lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
-                "ner_bio": lambda: ner_bio_section(bio_stats, tables["ner_bio"], taxonomy),
+                "ner_bio": lambda: ner_bio_section(
+                    bio_stats, tables["ner_bio"], published.token_counts
+                ),
                 "examples": lambda: examples_section(tables, features),
                 "licensing": lambda: licensing_text(documents, settings.hub_repo_id),
                 "taxonomy": lambda: taxonomy_section(taxonomy),

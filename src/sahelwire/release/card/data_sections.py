@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 
 from sahelwire.io.config import SPLITS
 from sahelwire.io.markdown import escape_cell, markdown_table
+from sahelwire.release.card.columns import column_batches
 from sahelwire.release.card.facts import (
     CONTENT_ZONES,
     AnnotationFacts,
-    column_batches,
     cross_split_ids,
     fold_leakages,
     metadata_nulls,
@@ -272,20 +272,61 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, uns
     return "".join(parts)
 
 
-def ner_bio_section(stats: BioStats, ner: Mapping[str, pa.Table], taxonomy: Taxonomy) -> str:
-    zones = taxonomy.class_names("zone:span_layers.zones")
-    per_split = []
-    content_ids = pa.array([i for i, z in enumerate(zones) if z in CONTENT_ZONES], pa.int64())
+class TokenCounts:
+    """One ``ner_bio`` split's tokens (all, in content zones, the longest row), counted from
+    its rows as the build writes them (:meth:`add` each written piece).
+
+    Counted from the pieces in memory, where a list's lengths are its offsets: read back
+    from the written file, the ``tokens`` strings were decoded only to be counted (25 s of a
+    1M rebuild, py-spy). tests/release/test_card_truth.py counts the written files the same
+    way and compares.
+    """
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        zones = taxonomy.class_names("zone:span_layers.zones")
+        self.content_ids = pa.array(
+            [i for i, z in enumerate(zones) if z in CONTENT_ZONES], pa.int64()
+        )
+        self.rows = self.tokens = self.content = self.longest = 0
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        if not rows.num_rows:
+            return
+        lengths = pc.list_value_length(rows.column("tokens"))
+        inside = pc.is_in(rows.column("zone").cast(pa.int64()), value_set=self.content_ids)
+        self.rows += rows.num_rows
+        self.tokens += pc.sum(lengths).as_py() or 0
+        self.content += pc.sum(pc.filter(lengths, inside)).as_py() or 0
+        self.longest = max(self.longest, pc.max(lengths).as_py() or 0)
+
+
+def count_tokens(ner: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, TokenCounts]:
+    """Each split's :class:`TokenCounts` read back from its table or written file, a row
+    group at a time (what the build counts as it writes: tests and scripts/card_memory.py)."""
+    counts = {}
     for split, table in ner.items():
-        # Counted in Arrow a row group at a time: the tokens of a large build as Python
-        # strings would be gigabytes, and their column alone was 5.3 GB at 1M articles.
-        tokens = content = longest = 0
+        counts[split] = TokenCounts(taxonomy)
         for batch in column_batches(table, ["tokens", "zone"]):
-            lengths = pc.list_value_length(batch.column(0))
-            inside = pc.is_in(batch.column(1).cast(pa.int64()), value_set=content_ids)
-            tokens += pc.sum(lengths).as_py() or 0
-            content += pc.sum(pc.filter(lengths, inside)).as_py() or 0
-            longest = max(longest, pc.max(lengths).as_py() or 0)
+            counts[split].add(batch)
+    return counts
+
+
+def ner_bio_section(
+    stats: BioStats, ner: Mapping[str, pa.Table], counts: Mapping[str, TokenCounts]
+) -> str:
+    """``counts``: each split's :class:`TokenCounts` of the rows written to ``ner``'s file
+    (a split with no rows may have none)."""
+    per_split = []
+    for split, table in ner.items():
+        count = counts.get(split)
+        if (count.rows if count else 0) != table.num_rows:
+            raise RuntimeError(  # a piece written and not counted, or counted twice: a bug
+                f"ner_bio {split}: {count.rows if count else 0} rows counted, "
+                f"{table.num_rows} written"
+            )
+        tokens, content, longest = (
+            (count.tokens, count.content, count.longest) if count else (0, 0, 0)
+        )
         per_split.append([split, table.num_rows, tokens, content, longest])
     carried = stats.mentions_outer + stats.mentions_nested
     return (
