@@ -253,6 +253,8 @@ def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(
     # (the cold build of a large corpus would otherwise hold every article's rows and
     # entries until the end).
     monkeypatch.setattr(article_packs, "BLOCK_ROWS", 3)  # a block per piece
+    # The writer's thread holds nothing ahead: each block is written before add returns.
+    monkeypatch.setattr(article_packs, "WRITE_AHEAD_BYTES", 0)
     schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
     packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
     writer = packs.writer()
@@ -276,6 +278,39 @@ def test_a_pack_is_written_piece_by_piece_and_reads_back_whole(
     assert loaded is not None and loaded.tables["t"].read_all().equals(pa.concat_tables(pieces))
     assert dict(loaded.entries) == entries and list(loaded.entries) == list(entries)
     assert packs.stats.stored == 4
+
+
+@pytest.mark.parametrize("at", ["a block", "the entries"])
+def test_a_block_the_writers_thread_cannot_write_leaves_no_pack_and_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    # The blocks are encoded and written in the writer's thread: an error there (a full
+    # disk) reaches the run as the memo's write error, the temporary files are removed, the
+    # pack before stays, and the run goes on.
+    schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
+    packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    first = {"t": [pa.table({"article_id": ["a"], "n": [1]}, schema=schema)]}
+    packs.write(first, {"a": {"key": "k", "rows": {"t": [0, 1]}}})
+    (before,) = (tmp_path / "memo").glob("*.pack")
+    monkeypatch.setattr(article_packs, "BLOCK_ROWS", 1)  # a block per piece
+    real = article_packs.PackWriter._encode
+    failing = article_packs.ENTRIES if at == "the entries" else "t"
+
+    def full_disk(self: Any, name: str, pieces: list[pa.Table]) -> None:
+        if name == failing:
+            raise OSError(28, "No space left on device")
+        real(self, name, pieces)
+
+    monkeypatch.setattr(article_packs.PackWriter, "_encode", full_disk)
+    writer = packs.writer()
+    for i in range(5):
+        writer.add("t", pa.table({"article_id": [f"b{i}"], "n": [i]}, schema=schema))
+    writer.finish({f"b{i}": {"key": "k", "rows": {"t": [i, 1]}} for i in range(5)})
+    assert packs.stats.write_error is not None and "No space left" in packs.stats.write_error
+    assert sorted(p.name for p in (tmp_path / "memo").iterdir()) == [before.name]
+    loaded = packs.load()
+    assert loaded is not None and loaded.path == before and list(loaded.entries) == ["a"]
+    loaded.close()
 
 
 def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> None:
