@@ -84,8 +84,10 @@ ENTRIES = "__entries__"
 BLOCK_ROWS = 4096
 BLOCK_BYTES = 8 << 20
 # Pieces handed to a PackWriter's thread and not yet written, at most this many bytes: past
-# it the caller waits for the oldest block (what the thread holds stays bounded).
-WRITE_AHEAD_BYTES = 32 << 20
+# it the caller waits for the oldest block (what the thread holds stays bounded). About two
+# blocks (BLOCK_BYTES): a piece may be a slice that keeps a whole decoded block alive, and
+# the 1M build's peak is near its 4 GB bound.
+WRITE_AHEAD_BYTES = 16 << 20
 # Bytes read per step when a pack's sha256s are checked (never the whole file at once).
 HASH_BLOCK = 1 << 24
 
