@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import copy_project, run_cli
-from sahelwire.io.config import SPLITS
+from helpers import ROOT, copy_project, run_cli
+from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release.build import ParquetTable
+from sahelwire.release.build import ParquetTable, build
 from sahelwire.release.card.data_sections import (
     LISTED_ORGANISATIONS,
     METADATA,
@@ -115,6 +115,37 @@ def test_card_sections_read_the_written_files_a_row_group_at_a_time(
     assert expected["cross"][0] > 0 and all(n > 0 for n, _ in expected["folds"])
     assert sum(expected["annotators"].values()) == len(expected["lengths"])
     assert any(n > 0 for n in expected["annotators"] if n is not None)
+
+
+def test_the_build_counts_ner_bio_tokens_as_written_not_by_reading_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading the written tokens back decoded every token string only to count them (20-25 s
+    # of a 1M rebuild); the card's table comes from the counts taken as the rows were written.
+    read: list[tuple[str, tuple[str, ...]]] = []
+    real = ParquetTable.to_batches
+
+    def recorded(self: ParquetTable, columns: list[str] | None = None) -> Any:
+        read.append((self.path.parent.name, tuple(columns or ("*",))))
+        return real(self, columns)
+
+    monkeypatch.setattr(ParquetTable, "to_batches", recorded)
+    root = copy_project(tmp_path / "p")
+    built = build(ProjectPaths(root), Settings.load(ProjectPaths(root)), tmp_path / "dist")
+    assert built.root == tmp_path / "dist" and read  # the card did read other columns
+    assert not [r for r in read if r[0] == "ner_bio" and ("tokens" in r[1] or "*" in r[1])]
+    # And counts that do not cover the written rows are refused, not printed.
+    files = {
+        s: ParquetTable(tmp_path / "dist" / "data" / "ner_bio" / f"{s}-00000-of-00001.parquet")
+        for s in SPLITS
+    }
+    counts = count_tokens(files, TAXONOMY)
+    counts["test"].rows -= 1
+    with pytest.raises(RuntimeError, match=r"ner_bio test: \d+ rows counted"):
+        ner_bio_section(BioStats(), files, counts)
+
+
+TAXONOMY = load_taxonomy(ProjectPaths(ROOT).taxonomy_file)
 
 
 def test_the_outlets_table_of_a_large_corpus_lists_the_most_named_organisations() -> None:

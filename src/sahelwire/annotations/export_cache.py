@@ -521,10 +521,10 @@ class ExportCache:
             for key, entry in pack.entries.items():
                 self._index.setdefault(key, []).append((pack, entry))
 
-    def refresh(self) -> int:
+    def refresh(self) -> None:
         """Open the packs written since this cache was opened (by the prefill's workers):
         the packs already open are not read again, as parsing their metadata is most of
-        opening a cache (≈3.5 s at 1M articles, 10% annotated). Returns how many were opened.
+        opening a cache (≈3.5 s at 1M articles, 10% annotated).
 
         A pack removed since it was opened stays readable (its file is held open).
         """
@@ -533,10 +533,8 @@ class ExportCache:
             listed = sorted(self.folder.glob(f"*{SUFFIX}")) if self.folder.is_dir() else []
         except OSError as exc:
             self.stats.ignored.append(f"{self.folder}: {exc}")
-            return 0
-        before = len(self.packs)
+            return
         self._open([path for path in listed if path not in known])
-        return len(self.packs) - before
 
     def _ignore(self, path: Path, why: BaseException) -> None:
         self.garbage.append(path)

@@ -278,8 +278,8 @@ class TokenCounts:
 
     Counted from the pieces in memory, where a list's lengths are its offsets: read back
     from the written file, the ``tokens`` strings were decoded only to be counted (25 s of a
-    1M rebuild, py-spy). tests/release/test_card_truth.py counts the written files the same
-    way and compares.
+    1M rebuild, py-spy). tests/release/test_card_streaming.py counts the written files the
+    same way (:func:`count_tokens`) and compares.
     """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
