@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -340,7 +341,9 @@ def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> 
         start = rng.randrange(rows)
         n = rng.randrange(0, min(rows - start, 2 * article_packs.BLOCK_ROWS) + 1)
         assert table.slice(start, n).equals(whole.slice(start, n)), (start, n)
-        assert len(table._decoded) <= article_packs.DECODED_BLOCKS
+        # Kept decoded and read ahead: at most one block more than DECODED_BLOCKS.
+        held = len(table._decoded) + (table._ahead is not None)
+        assert held <= article_packs.DECODED_BLOCKS + 1
     # Another run stores its pack and removes this one: the slices still read.
     other = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
     other.write({"t": [whole.slice(0, 5)]}, {})
@@ -348,6 +351,88 @@ def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> 
     table._decoded.clear()
     assert table.slice(rows - 20, 20).equals(whole.slice(rows - 20, 20))
     loaded.close()
+
+
+def _pack_of_blocks(tmp_path: Path, blocks: int) -> tuple[ArticlePacks, pa.Table]:
+    """A pack of one table ``t`` of ``blocks`` full blocks, and the table it holds."""
+    schema = pa.schema([("article_id", pa.string()), ("n", pa.int64())])
+    packs = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
+    rows = blocks * article_packs.BLOCK_ROWS
+    whole = pa.table(
+        {"article_id": [f"a{i:06d}" for i in range(rows)], "n": list(range(rows))}, schema=schema
+    )
+    size = article_packs.BLOCK_ROWS
+    packs.write({"t": [whole.slice(at, size) for at in range(0, rows, size)]}, {})
+    return packs, whole
+
+
+def test_blocks_taken_in_order_are_read_ahead_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table read in order (a rebuild reading the last run's pack) has its next block read
+    and decoded in the reader thread meanwhile, off the main thread; the rows are the same;
+    a jump reads nothing ahead."""
+    packs, whole = _pack_of_blocks(tmp_path, 5)
+    reads: list[tuple[int, str]] = []
+    real = article_packs.PackTable._read
+
+    def recorded(self: article_packs.PackTable, i: int) -> pa.Table:
+        reads.append((i, threading.current_thread().name))
+        return real(self, i)
+
+    monkeypatch.setattr(article_packs.PackTable, "_read", recorded)
+    loaded = packs.load()
+    assert loaded is not None
+    table = loaded.tables["t"]
+    assert len(table.places) == 5
+    step = article_packs.BLOCK_ROWS // 3
+    for at in range(0, whole.num_rows, step):
+        n = min(step, whole.num_rows - at)
+        assert table.slice(at, n).equals(whole.slice(at, n)), at
+    assert sorted(i for i, _ in reads) == [0, 1, 2, 3, 4]  # each block read once
+    assert reads[0] == (0, threading.current_thread().name)
+    assert {thread for i, thread in reads if i} == {"pack-read_0"}, reads
+    # A jump back is read where it is asked for, and nothing is read ahead of it.
+    table._decoded.clear()
+    reads.clear()
+    assert table.slice(article_packs.BLOCK_ROWS, 1).equals(whole.slice(article_packs.BLOCK_ROWS, 1))
+    assert reads == [(1, threading.current_thread().name)] and table._ahead is None
+    loaded.close()
+
+
+def test_a_block_read_ahead_fails_only_when_taken_and_close_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read ahead that fails raises where the block is taken, as a read in the main thread
+    would; one never taken is dropped, and closing the pack waits for a read under way (the
+    file's descriptor is closed only then)."""
+    packs, whole = _pack_of_blocks(tmp_path, 4)
+    real = article_packs.PackTable._read
+    slow = threading.Event()
+
+    def failing(self: article_packs.PackTable, i: int) -> pa.Table:
+        if i == 2:
+            raise OSError(5, "Input/output error")
+        if i == 3:
+            slow.wait(0.3)  # still under way when the pack is closed
+            assert self.file is not None and not self.file.closed
+        return real(self, i)
+
+    monkeypatch.setattr(article_packs.PackTable, "_read", failing)
+    loaded = packs.load()
+    assert loaded is not None
+    table = loaded.tables["t"]
+    size = article_packs.BLOCK_ROWS
+    assert table.slice(0, 2 * size).equals(whole.slice(0, 2 * size))  # 2 is read ahead
+    assert table._ahead is not None and table._ahead[0] == 2
+    with pytest.raises(OSError, match="Input/output error"):
+        table.slice(2 * size, 1)
+    # Block 3, asked for ahead and never taken: closing the pack waits for its read.
+    table._read_ahead(3)
+    future = table._ahead[1] if table._ahead is not None else None
+    loaded.close()
+    assert future is not None and future.done() and table._ahead is None
+    assert loaded.file is None
 
 
 def test_a_block_of_long_rows_ends_at_block_bytes(tmp_path: Path) -> None:
