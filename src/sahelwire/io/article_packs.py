@@ -76,7 +76,7 @@ class BadPack(ValueError):
 # behind the one in use cover a chunk whose articles moved between splits or chunks; a
 # block is at most about BLOCK_BYTES decoded, so this bounds a table's reads). With the
 # one block read ahead (PackTable._read_ahead) a table holds at most four, as before it
-# read ahead: the 1M rebuild's peak is 4 MB under its 4,000 MiB line.
+# read ahead: the 1M rebuild's peak is at its 4,000 MiB line (docs/benchmarks.md).
 DECODED_BLOCKS = 3
 # The section of a pack that holds its entries (PackWriter; "entry_table" in the metadata).
 ENTRIES = "__entries__"
