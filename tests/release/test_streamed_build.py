@@ -22,6 +22,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import build as build_module
 from sahelwire.release import parquet_files
 from sahelwire.release.build import BuildRefused, build, plan_release, render_release
+from sahelwire.release.folds import fold_table
 from sahelwire.release.parquet_files import StreamedParquet, parquet_bytes, with_hf_features
 from sahelwire.release.tables import ReleaseTableBuilder
 from sahelwire.schema.problems import Problem
@@ -250,3 +251,31 @@ def test_writes_in_the_writer_thread_keep_the_bytes_and_raise_their_errors_here(
     with pytest.raises(RuntimeError):  # the thread is shut down: nothing more runs in it
         failing._writes.submit(int)
     assert all(w._writer is None for w in failing.writers.values())
+
+
+def test_the_unsplit_configs_are_validated_a_slice_at_a_time_and_written_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """folds has 2 rows per article (2M at 1M): validated whole it was the 1M rebuild's
+    peak. Each pandera call sees at most VALIDATE_ROWS of its rows; the file is the bytes
+    of the whole table written at once."""
+    frames: dict[str, list[int]] = {}
+    real = build_module.validate_published
+
+    def counted(frame: object, *args: object, **kw: object) -> list[Problem]:
+        frames.setdefault(str(kw["file"]), []).append(frame.height)  # type: ignore[attr-defined]
+        return real(frame, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_module, "validate_published", counted)
+    monkeypatch.setattr(build_module, "VALIDATE_ROWS", 3)
+    release = render_release(PATHS, Settings.load(PATHS))
+    name = "data/folds/full-00000-of-00001.parquet"
+    written = pq.read_table(release.root / name)
+    assert written.num_rows > 3 * 2  # several slices
+    assert sum(frames[name]) == written.num_rows and max(frames[name]) <= 3
+    folds = SPECS.configs["folds"]
+    clusters = plan_release(PATHS, Settings.load(PATHS)).clusters
+    whole = fold_table(clusters, SHAPES.arrow_schema(folds, published=True))
+    assert (release.root / name).read_bytes() == parquet_bytes(
+        with_hf_features(whole, SHAPES.features(folds))
+    )

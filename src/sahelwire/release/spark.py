@@ -383,6 +383,9 @@ def spark_tables(
     inputs = ReleaseInputs(
         plan.articles, plan.splits, plan.clusters, gold, pl.DataFrame(), validated.registries
     )
-    for name, rows in ReleaseTableBuilder(shapes, bio_workers=0).unsplit_rows(inputs).items():
-        out[name] = {specs.unsplit: pa.Table.from_pylist(rows, schema=published(name))}
+    unsplit = ReleaseTableBuilder(shapes, bio_workers=0).unsplit_tables(
+        inputs, {name: published(name) for name in specs.configs}
+    )
+    for name, table in unsplit.items():
+        out[name] = {specs.unsplit: table}
     return {name: out[name] for name in specs.configs}

@@ -24,7 +24,7 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.raw.manifest import Article
 from sahelwire.release.bio_workers import BioJob, BioTables, BioWorkers
-from sahelwire.release.folds import fold_rows
+from sahelwire.release.folds import fold_table
 from sahelwire.release.gold_files import GoldSource, gold_between, gold_column
 from sahelwire.release.ner_bio import BioStats, zone_segments
 from sahelwire.schema.registries import Registries
@@ -345,17 +345,20 @@ class ReleaseTableBuilder:
             by_split[splits[r[ARTICLE_ID]]].append(r)
         return {split: pa.Table.from_pylist(by_split.pop(split), schema=schema) for split in SPLITS}
 
-    def unsplit_rows(self, inputs: ReleaseInputs) -> dict[str, list[dict[str, Any]]]:
-        """Rows of the configs that are one table (split_by: none): registries and folds."""
+    def unsplit_tables(
+        self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]
+    ) -> dict[str, pa.Table]:
+        """The configs that are one table (split_by: none): registries and folds, each with
+        its published schema (``schemas``: config -> schema)."""
         tx = self.taxonomy
         counts: dict[str, Counter[str]] = {"entity_id": Counter(), "event_id": Counter()}
         for column, counter in counts.items():
             counter.update(v for v in gold_column(inputs.gold, "regions", column) if v is not None)
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, pa.Table] = {}
         entity_types = _index(tx, "span_layers.entities")
         event_types = _index(tx, "span_layers.events")
         reg = inputs.registries
-        out["entity_registry"] = [
+        entities = [
             {
                 "entity_id": r["id"],
                 "name": r["name"],
@@ -367,7 +370,7 @@ class ReleaseTableBuilder:
             }
             for r in (reg.entities.sort("id").iter_rows(named=True) if reg else [])
         ]
-        out["event_registry"] = [
+        events = [
             {
                 "event_id": r["id"],
                 "name": r["name"],
@@ -379,7 +382,9 @@ class ReleaseTableBuilder:
             }
             for r in (reg.events.sort("id").iter_rows(named=True) if reg else [])
         ]
-        out["folds"] = fold_rows(inputs.clusters)
+        out["entity_registry"] = pa.Table.from_pylist(entities, schema=schemas["entity_registry"])
+        out["event_registry"] = pa.Table.from_pylist(events, schema=schemas["event_registry"])
+        out["folds"] = fold_table(inputs.clusters, schemas["folds"])
         return out
 
     def tables(
@@ -411,7 +416,7 @@ class ReleaseTableBuilder:
                     parts[name][split] += [piece.table for piece in chunk[name].pop(split)]
             del chunk
         out: dict[str, dict[str, pa.Table]] = {}
-        unsplit = self.unsplit_rows(inputs)
+        unsplit = self.unsplit_tables(inputs, schemas)
         for name, spec in configs.items():
             if name == "annotations_raw":
                 out[name] = (
@@ -424,9 +429,7 @@ class ReleaseTableBuilder:
                 out[name] = made[name]
                 continue
             if spec.split_by == "none":
-                out[name] = {
-                    specs.unsplit: pa.Table.from_pylist(unsplit.pop(name), schema=schemas[name])
-                }
+                out[name] = {specs.unsplit: unsplit.pop(name)}
                 continue
             out[name] = {}
             for split in SPLITS:
