@@ -44,7 +44,7 @@ def test_rows_share_one_table_of_keys_and_stay_ordinary_dicts(tmp_path: Path) ->
     1M manifest's 0.85 GB became 0.59), and behaves as any dict: a row whose keys differ
     from the others', a key added or removed, json and ``dict()`` round trips."""
     keys = ("id", "source_file", "source_line", "sha256", "n_chars", "title", "language")
-    lines = [{k: f"{k}-{i}" for k in keys} for i in range(3)]
+    lines: list[dict[str, object]] = [{k: f"{k}-{i}" for k in keys} for i in range(3)]
     lines.append({"title": "other order", "id": "z", "extra": 1})
     path = tmp_path / "manifest.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in lines), encoding="utf-8")
