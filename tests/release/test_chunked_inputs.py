@@ -33,14 +33,14 @@ from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.export_cache import cache_dir
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.tables import CHUNK_ENV, WORKERS_ENV, input_chunks
+from sahelwire.annotations.tables import CHUNK_ENV, JOIN_MAX_CHUNKS, WORKERS_ENV, input_chunks
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import bio_workers, gold_files
 from sahelwire.release.build import render_release
 from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
-from sahelwire.release.validation import validate_inputs
+from sahelwire.release.validation import for_agreement, validate_inputs
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench
@@ -205,6 +205,16 @@ def test_layers_kept_after_the_sink_give_the_same_agreement(
 
     assert report(kept) == report(full)
     assert report(full)["articles_with_2plus_annotators"]
+
+    # Each part the build keeps is one chunk per column, so that joining the parts (one per
+    # chunk of files: 62 at 1M) stays within JOIN_MAX_CHUNKS and is not a copy beside them.
+    assert full.regions.n_chunks() > 1  # the layers joined from the chunks, not copied
+    one = for_agreement(full)
+    for name in ("annotations", "regions", "relations", "choices", "predictions"):
+        frame = getattr(one, name)
+        assert frame is not None and frame.n_chunks("all") == [1] * frame.width, name
+    assert one.regions.equals(kept.regions) and one.annotations.equals(full.annotations)
+    assert max(kept.regions.n_chunks("all")) <= len(taken) <= JOIN_MAX_CHUNKS
 
 
 def test_agreement_in_chunks_of_articles_is_the_whole_report(

@@ -571,7 +571,14 @@ def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
     annotations count for, and of those only the columns ``annotations.agreement`` reads (at
     100k articles, 3.4M region rows whose text, annotator, article and source file strings
     the card never reads); no prediction results, and of the gold only its status (the sink
-    took the rest); the annotations and predictions are kept whole."""
+    took the rest); the annotations and predictions are kept whole.
+
+    Each frame kept is one chunk: the build keeps one such part per chunk of export files
+    and joins them at the end (``combined_layers``), without a copy while the columns have
+    at most ``annotations.tables.JOIN_MAX_CHUNKS`` chunks. Filtered parts of several chunks each went over it
+    at 1M (62 parts), and the copy beside the parts was the inputs phase's peak (+0.46 GB;
+    one chunk each, the parts also took 0.23 GB less: docs/benchmarks.md, seventeenth
+    session)."""
     from sahelwire.annotations.adjudication import _latest
     from sahelwire.annotations.agreement import CHOICE_COLUMNS, REGION_COLUMNS, RELATION_COLUMNS
 
@@ -581,12 +588,16 @@ def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
     def keep(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
         # Every chunk keeps the same columns, so that the chunks' frames join as one.
         frame = frame.select(columns)
-        return frame.filter(pl.col("annotation_id").is_in(paired)) if frame.height else frame
+        return (
+            frame.filter(pl.col("annotation_id").is_in(paired)).rechunk() if frame.height else frame
+        )
 
     results = layers.prediction_results
     gold = GoldLayer.empty()
     return dataclasses.replace(
         layers,
+        annotations=layers.annotations.rechunk(),
+        predictions=layers.predictions.rechunk() if layers.predictions is not None else None,
         regions=keep(layers.regions, REGION_COLUMNS),
         relations=keep(layers.relations, RELATION_COLUMNS),
         choices=keep(layers.choices, CHOICE_COLUMNS),
