@@ -868,8 +868,9 @@ def _publish_tables(
     for name, table in builder.unsplit_tables(inputs, published.schemas).items():
         table = table.replace_schema_metadata()
         # A slice at a time, as the per-article configs come: whole, folds' 2 rows per
-        # article were validated as one frame (+0.8 GB at 1M, the rebuild's peak). Its key
+        # article were validated as one frame (+0.7 GB at 1M, the rebuild's peak). Its key
         # (scheme, article_id) holds once per article by construction (folds.fold_table).
+        # An empty table is still added once (max(..., 1)): an empty split is validated too.
         for start in range(0, max(table.num_rows, 1), VALIDATE_ROWS):
             published.add(name, shapes.specs.unsplit, table.slice(start, VALIDATE_ROWS))
     return builder.bio_stats

@@ -28,8 +28,9 @@ SCHEMES = ("leave_one_article_out", "leave_one_cluster_out")
 
 def fold_table(clusters: Mapping[str, str], schema: pa.Schema) -> pa.Table:
     """One row per (scheme, article), in that order; ``clusters`` maps article id -> story
-    cluster. Made from columns, not rows: at 1M articles a dict per row (2M of them) held
-    ≈0.8 GB, the rebuild's peak (docs/benchmarks.md, seventeenth session)."""
+    cluster. Made from columns, not rows: at 1M articles a dict per row (2M of them), made
+    and validated at once, added ≈0.7 GB, the rebuild's peak (docs/benchmarks.md,
+    seventeenth session)."""
     articles = sorted(clusters)
     cluster_fold = {c: k for k, c in enumerate(sorted(set(clusters.values())))}
     stories = [clusters[a] for a in articles]

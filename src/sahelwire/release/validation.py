@@ -575,10 +575,10 @@ def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
 
     Each frame kept is one chunk: the build keeps one such part per chunk of export files
     and joins them at the end (``combined_layers``), without a copy while the columns have
-    at most ``annotations.tables.JOIN_MAX_CHUNKS`` chunks. Filtered parts of several chunks each went over it
-    at 1M (62 parts), and the copy beside the parts was the inputs phase's peak (+0.46 GB;
-    one chunk each, the parts also took 0.23 GB less: docs/benchmarks.md, seventeenth
-    session)."""
+    at most ``annotations.tables.JOIN_MAX_CHUNKS`` chunks. Parts of several chunks each went
+    over it at 1M (62 parts), and the copy beside the parts was the inputs phase's peak
+    (+457 MiB; one chunk each, the parts also took 227 MiB less: docs/benchmarks.md,
+    seventeenth session)."""
     from sahelwire.annotations.adjudication import _latest
     from sahelwire.annotations.agreement import CHOICE_COLUMNS, REGION_COLUMNS, RELATION_COLUMNS
 
