@@ -373,6 +373,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
     if name in ("validate", "build"):
         from sahelwire.io import file_hashes
         from sahelwire.io.article_packs import clear_folder
+        from sahelwire.release import parquet_reuse
         from sahelwire.release.memos import memo_folders
         from sahelwire.release.validation import raw_hashes_folder
 
@@ -380,6 +381,7 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         file_hashes.clear(raw_hashes_folder(paths))  # every raw text read, as the exports
         for _, memo in memo_folders(paths):
             clear_folder(memo)  # the per-article memos too
+        parquet_reuse.clear(paths)  # and the last build's files: every file encoded
     if name == "rebuild_1pct":
         extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))
     cache_log = _CacheLog()

@@ -25,7 +25,7 @@ from sahelwire.io import article_packs
 from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import article_cache, tables
+from sahelwire.release import article_cache, parquet_reuse, tables
 from sahelwire.release import build as build_module
 from sahelwire.release.article_cache import VALIDATION_MODULE, ArticleRowCache, cache_folder
 from sahelwire.release.build import BuildRefused, render_release
@@ -223,7 +223,8 @@ def test_the_cache_can_be_cleared_and_the_folder_be_unwritable(
 def test_cache_info_lists_and_clear_removes_the_memo_packs(
     project: ProjectPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files(project, monkeypatch, cache=True)
+    monkeypatch.setenv(CACHE_ENV, "on")
+    rendered = render_release(project, Settings.load(project))
     (rows,) = packs(project)
     (errors,) = sorted(agreement_folder(project).glob("*.pack"))
     shown = run_cli(project.root, "cache", "info")
@@ -235,14 +236,17 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     (line,) = [line for line in shown.stdout.splitlines() if rows.name in line]
     assert line.endswith("rows validated by a build")
     assert shown.stdout.count("rows validated by a build") == 1
+    kept = sorted(parquet_reuse.cache_folder(project).iterdir())
+    assert len(kept) == len(rendered.data) + 1  # the build's Parquet files and their index
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
     # the export pack, the export files' and raw texts' hashes and six memo packs (rows,
     # annotations_raw rows, error classes, baseline predictions, span rules of the
-    # annotations and of gold) and the rows pack's checked mark
+    # annotations and of gold) and the rows pack's checked mark; the kept Parquet files
     assert "raw texts' hashes: 5" in shown.stdout
     assert "per-article annotations_raw rows" in shown.stdout
-    assert "removed 10 cache file(s)" in cleared.stdout
+    assert f"removed {10 + len(kept)} cache file(s)" in cleared.stdout
+    assert not list(parquet_reuse.cache_folder(project).iterdir())
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
 

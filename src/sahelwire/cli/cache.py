@@ -30,6 +30,7 @@ def info() -> None:
     from sahelwire.io.article_packs import CACHE_ENV as MEMO_ENV
     from sahelwire.io.article_packs import describe_folder, memo_enabled
     from sahelwire.io.file_hashes import FileHashes
+    from sahelwire.release import parquet_reuse
     from sahelwire.release.memos import memo_folders
     from sahelwire.release.validation import raw_hashes_folder
 
@@ -62,6 +63,13 @@ def info() -> None:
             # A checked pack's rows passed a build's validation: the next build trusts them.
             mark = "  rows validated by a build" if checked else ""
             typer.echo(f"  {name}  {size / 2**20:.1f} MiB  articles: {shown}{mark}")
+    kept, kept_size = parquet_reuse.describe(paths)
+    folder = parquet_reuse.cache_folder(paths).relative_to(paths.root)
+    state = "on" if memo_enabled() else f"off ({MEMO_ENV} is set)"
+    typer.echo(f"the last build's Parquet files: {folder} ({state})")
+    # Hard links to the built files where the file system allows: no second copy then.
+    typer.echo(f"  {kept} file(s)  {kept_size / 2**20:.1f} MiB (hard links where possible)")
+    total += kept_size
     typer.echo(f"total {total / 2**20:.1f} MiB")
 
 
@@ -71,6 +79,7 @@ def clear() -> None:
     from sahelwire.annotations.export_cache import clear as clear_cache
     from sahelwire.io import file_hashes
     from sahelwire.io.article_packs import clear_folder
+    from sahelwire.release import parquet_reuse
     from sahelwire.release.memos import memo_folders
     from sahelwire.release.validation import raw_hashes_folder
 
@@ -81,4 +90,6 @@ def clear() -> None:
     for _, folder in memo_folders(paths):
         more, more_size = clear_folder(folder)
         files, size = files + more, size + more_size
+    more, more_size = parquet_reuse.clear(paths)
+    files, size = files + more, size + more_size
     typer.echo(f"removed {files} cache file(s), {size / 2**20:.1f} MiB")

@@ -95,6 +95,7 @@ from sahelwire.release.croissant import (
 from sahelwire.release.gold_files import GoldFiles, GoldSource, gold_of
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.parquet_files import StreamedParquet, WrittenFile, with_hf_features
+from sahelwire.release.parquet_reuse import ParquetStore
 from sahelwire.release.raw_cache import RawRowCache
 from sahelwire.release.splits import assign_splits, read_story_clusters
 from sahelwire.release.tables import Piece, ReleaseInputs, ReleaseTableBuilder
@@ -160,6 +161,8 @@ class BuiltRelease:
     # writes overlap the making of the next rows, so ``seconds["write_parquet"]`` is only
     # the time the build waited for them (scripts/bench.py reports both).
     overlapped_seconds: dict[str, float] = field(default_factory=dict)
+    # Data files placed from the last build's (their rows unchanged: release.parquet_reuse).
+    reused_files: list[str] = field(default_factory=list)
 
     def digests(self) -> dict[str, tuple[int, str]]:
         """Every file's (size in bytes, sha256), without reading the data files again."""
@@ -292,9 +295,16 @@ class _Published:
     Parquet file under ``root`` as its rows are produced, a batch of pieces at a time."""
 
     def __init__(
-        self, root: Path, release: BuiltRelease, shapes: ShapeBuilder, specs: TableSpecs
+        self,
+        root: Path,
+        release: BuiltRelease,
+        shapes: ShapeBuilder,
+        specs: TableSpecs,
+        store: ParquetStore | None = None,
     ) -> None:
         self.root, self.release, self.specs, self.taxonomy = root, release, specs, shapes.taxonomy
+        # The last build's files: one whose rows are the same is placed, not encoded again.
+        self.store = store
         self.features = {name: shapes.features(spec) for name, spec in specs.configs.items()}
         self.schemas = {
             name: with_hf_features(
@@ -326,7 +336,10 @@ class _Published:
         key = (name, split)
         if key not in self.writers:
             self.writers[key] = StreamedParquet(
-                self.root / data_file(name, split), self.schemas[name]
+                self.root / data_file(name, split),
+                self.schemas[name],
+                name=data_file(name, split),
+                store=self.store,
             )
         if table.num_rows == 0:
             # An empty piece adds no row: validated once (its columns), as an empty split was.
@@ -443,6 +456,10 @@ class _Published:
             sizes[name][split] = (written.rows, written.size)
             # Duck-typed: the card reads columns of it as of a pa.Table (ParquetTable).
             tables[name][split] = cast(pa.Table, ParquetTable(writer.path))
+            if writer.reused:
+                self.release.reused_files.append(data_file(name, split))
+        if self.store is not None:
+            self.store.save()  # every file is complete: they are the ones the next build keeps
         self.release.phase_done("write_parquet", clock)
         return tables, sizes
 
@@ -594,7 +611,7 @@ def _render_from(
     # (published_tables is what remains), the phases listed in pipeline order.
     for phase in ("published_tables", "validate_published", "write_parquet"):
         release.seconds[phase] = 0.0
-    published = _Published(release.root, release, shapes, specs)
+    published = _Published(release.root, release, shapes, specs, ParquetStore.for_project(paths))
     n_articles = len(articles)
     article_cache = ArticleRowCache.for_project(paths, taxonomy, specs)
     try:

@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,15 @@ from typing import Any
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from sahelwire.release.parquet_reuse import (
+    Kept,
+    ParquetStore,
+    file_sha256,
+    fingerprint,
+    group_digest,
+    place,
+)
 
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
@@ -66,7 +76,14 @@ class StreamedParquet:
     No file is created when no row is written: an empty split has no file.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        *,
+        name: str | None = None,
+        store: ParquetStore | None = None,
+    ) -> None:
         self.path = path
         self.schema = schema
         self.rows = 0
@@ -74,6 +91,17 @@ class StreamedParquet:
         self._pending: list[pa.Table] = []
         self._held = 0
         self._writer: pq.ParquetWriter | None = None
+        # The last build's file of the same name (``store``, :mod:`.parquet_reuse`): row
+        # groups equal to its are not encoded; all equal, it is placed instead.
+        self._store = store if name is not None else None
+        self._name = name or ""
+        self._fingerprint = fingerprint(schema, PARQUET_OPTIONS) if self._store else ""
+        self._kept: Kept | None = (
+            self._store.kept(self._name, self._fingerprint) if self._store else None
+        )
+        self._placed: Path | None = None  # the kept file, linked beside ``path``, checked
+        self._digests: list[str] = []  # each row group's, in order (kept with the file)
+        self.reused = False  # the kept file was placed: nothing encoded
 
     def write(self, table: pa.Table) -> None:
         if not table.num_rows:
@@ -84,12 +112,75 @@ class StreamedParquet:
         if self._held >= self._size:
             self._flush(self._held - self._held % self._size)
 
-    def _flush(self, count: int) -> None:
-        """Write the first ``count`` pending rows, one row group at a time."""
+    def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A file already there may be a hard link to a kept file: written anew, not
+            # truncated in place.
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
             options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
             self._writer = pq.ParquetWriter(str(self.path), self.schema, **options)
+        return self._writer
+
+    def _place_kept(self) -> bool:
+        """Link the kept file beside ``path`` and check its sha256 (False: not usable)."""
+        if self._placed is not None:
+            return True
+        assert self._kept is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        placed = self.path.with_name(f"{self.path.name}.kept.tmp")
+        try:
+            place(self._kept.path, placed)
+            if file_sha256(placed) == self._kept.sha256:
+                self._placed = placed
+                return True
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            placed.unlink()
+        self._kept = None  # changed or gone: every row group is encoded
+        return False
+
+    def _diverge(self) -> None:
+        """A row group differs from the kept file's: the ones before it are read back from
+        the kept file and encoded, and the kept file is let go."""
+        placed, self._placed, self._kept = self._placed, None, None
+        if placed is None:
+            return
+        try:
+            if self._digests:
+                writer = self._open()
+                source = pq.ParquetFile(placed)
+                # The kept file's sha256 was checked, so these are the rows its digests were
+                # taken of; encoded again they give the same bytes (the encoder sees values
+                # and nulls only). Their IPC digests may differ: what lies under a null is
+                # not kept by Parquet, so a digest miss never means other rows.
+                for i in range(len(self._digests)):
+                    group = source.read_row_group(i)
+                    if not group.schema.equals(self.schema):
+                        group = group.cast(self.schema)
+                    writer.write_table(group, row_group_size=self._size)
+                source.close()
+        finally:
+            with contextlib.suppress(OSError):
+                placed.unlink()
+
+    def _encode(self, group: pa.Table) -> None:
+        """Write one row group, unless it is the kept file's row group at the same place."""
+        digest = group_digest(group) if self._store is not None else ""
+        if self._kept is not None:
+            at = len(self._digests)
+            same = at < len(self._kept.groups) and self._kept.groups[at] == digest
+            if same and self._place_kept():
+                self._digests.append(digest)
+                return
+            self._diverge()
+        self._digests.append(digest)
+        self._open().write_table(group, row_group_size=self._size)
+
+    def _flush(self, count: int) -> None:
+        """Write the first ``count`` pending rows, one row group at a time."""
         while count:
             # Only one row group is combined at a time, and what is left pending is a slice
             # of the pieces given, not of a combined copy: slicing the copy of everything
@@ -111,10 +202,14 @@ class StreamedParquet:
                     piece = piece.slice(0, need)
                 group.append(piece)
                 need -= piece.num_rows
-            self._writer.write_table(
-                pa.concat_tables(group).combine_chunks(), row_group_size=self._size
-            )
-            del group
+            combined = pa.concat_tables(group).combine_chunks()
+            if len(group) == 1 and self._store is not None:
+                # A slice of one piece keeps its whole buffers, and Arrow IPC writes them
+                # whole: copied out, its digest is that of the same rows cut otherwise (a
+                # rebuild hands over other pieces where an article changed nearby).
+                combined = combined.take(pa.array(range(combined.num_rows), pa.int64()))
+            self._encode(combined)
+            del group, combined
             count -= want
             self._held -= want
 
@@ -122,19 +217,36 @@ class StreamedParquet:
         """Finish the file (None: no rows, no file); its size and sha256 read back from disk."""
         if self._held:
             self._flush(self._held)
+        if self._kept is not None and self._placed is not None:
+            if len(self._digests) == len(self._kept.groups):
+                # Every row group matched the kept file's: it is this file, byte for byte.
+                os.replace(self._placed, self.path)
+                self._placed, self.reused = None, True
+                sha = self._kept.sha256
+                self._keep(sha)
+                return WrittenFile(self.rows, self.path.stat().st_size, sha)
+            self._diverge()  # fewer rows than the kept file: the matched groups encoded
         if self._writer is None:
             return None
         self._writer.close()
         self._writer = None
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return WrittenFile(self.rows, self.path.stat().st_size, digest.hexdigest())
+        sha = file_sha256(self.path)
+        self._keep(sha)
+        return WrittenFile(self.rows, self.path.stat().st_size, sha)
+
+    def _keep(self, sha: str) -> None:
+        if self._store is not None:
+            self._store.keep(
+                self._name, self.path, self._fingerprint, self._digests, self.rows, sha
+            )
 
     def abort(self) -> None:
         """Close without finishing (the staging folder holding the file is discarded)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._placed is not None:
+            with contextlib.suppress(OSError):
+                self._placed.unlink()
+            self._placed = None
         self._pending = []

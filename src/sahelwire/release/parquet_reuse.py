@@ -1,0 +1,221 @@
+"""The last build's Parquet files, kept to be placed again when a file's rows are the same.
+
+A rebuild after a change that leaves most published files as they were (a lead time, a
+review's metadata, a second annotator the gold does not take) still encoded every file again:
+at 1M articles (10% annotated) the writer thread spent ≈230 s of a ≈450 s rebuild encoding 24
+files of which 21 came out byte-identical (docs/benchmarks.md, "Files whose rows did not
+change are placed, not encoded"). Encoding is the cost (zstd, statistics, page index,
+content-defined chunking); hashing the same rows is a small part of it.
+
+So every row group handed to the encoder is hashed (:func:`group_digest`: the sha256 of its
+Arrow IPC stream, which holds every value, null and type, so equal digests are equal rows),
+and each written file is kept in ``.sahelwire/cache/parquet/`` under its sha256 (a hard link
+to the built file where the file system allows, so no second copy), with its row groups'
+digests in ``index.json``. The next build's writer for the same file compares each row group
+with the stored one before encoding it:
+
+* while they match, nothing is encoded; when every one matched, the stored file (its sha256
+  checked as it is placed) becomes the file: the same bytes encoding would give, because the
+  encoder's output depends only on the rows, the schema (with the Hugging Face features), the
+  options and the pyarrow version, all in :func:`fingerprint`;
+* at the first row group that differs, the ones before it are read back from the stored file
+  (checked again against their digests) and encoded, and the writer goes on as without it.
+
+Never a source of truth: a missing, changed or foreign entry is a miss, and
+``SAHELWIRE_ARTICLE_CACHE=off`` turns it off with the other memos. ``sahelwire cache clear``
+removes it; the benchmark's full builds start without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from sahelwire.io.article_packs import memo_enabled
+from sahelwire.io.atomic import write_text_atomic
+from sahelwire.io.paths import ProjectPaths
+
+FORMAT = 1
+INDEX = "index.json"
+SUFFIX = ".parquet"
+
+
+def cache_folder(paths: ProjectPaths) -> Path:
+    return paths.state_dir / "cache" / "parquet"
+
+
+def fingerprint(schema: pa.Schema, options: dict[str, Any]) -> str:
+    """What besides the rows decides a file's bytes: schema (metadata too), options, pyarrow."""
+    digest = hashlib.sha256()
+    settings = {"format": FORMAT, "pyarrow": pa.__version__, "options": options}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(schema.serialize().to_pybytes())
+    return digest.hexdigest()
+
+
+class _Digest:
+    """A write-only file that hashes what is written to it (no copy of the stream is held)."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hash.update(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def group_digest(table: pa.Table) -> str:
+    """sha256 of ``table``'s Arrow IPC stream (schema message and record batches)."""
+    sink = _Digest()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.hash.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A file of the last build: where it is kept and what it holds."""
+
+    path: Path
+    fingerprint: str
+    groups: tuple[str, ...]  # each row group's digest, in order
+    rows: int
+    size: int
+    sha256: str
+
+
+def place(source: Path, target: Path) -> None:
+    """``target`` becomes a hard link to ``source`` (a copy where links are not possible)."""
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+class ParquetStore:
+    """The kept files of one project: looked up when a writer starts, renewed after a build."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.entries: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+            if isinstance(index, dict) and index.get("format") == FORMAT:
+                files = index.get("files")
+                if isinstance(files, dict):
+                    self.entries = files
+        self.written: dict[str, dict[str, Any]] = {}  # this build's files, by name
+
+    @classmethod
+    def for_project(cls, paths: ProjectPaths) -> ParquetStore | None:
+        return cls(cache_folder(paths)) if memo_enabled() else None
+
+    def kept(self, name: str, fingerprint: str) -> Kept | None:
+        """The kept file for data file ``name`` written with ``fingerprint``, if any."""
+        entry = self.entries.get(name)
+        try:
+            if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
+                return None
+            sha = str(entry["sha256"])
+            if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+                return None  # the name of a file in this folder, nothing else
+            return Kept(
+                self.folder / f"{sha}{SUFFIX}",
+                fingerprint,
+                tuple(str(g) for g in entry["groups"]),
+                int(entry["rows"]),
+                int(entry["size"]),
+                sha,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def keep(
+        self, name: str, path: Path, fingerprint: str, groups: list[str], rows: int, sha: str
+    ) -> None:
+        """Keep the finished file ``path`` as data file ``name`` (a cache: never an error)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            kept = self.folder / f"{sha}{SUFFIX}"
+            if not kept.is_file() or not os.path.samefile(kept, path):
+                # Linked again even when a file of that name is there: it may have been
+                # changed since (a kept file is checked before use, and would miss forever).
+                temporary = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+                place(path, temporary)
+                os.replace(temporary, kept)
+            self.written[name] = {
+                "fingerprint": fingerprint,
+                "groups": groups,
+                "rows": rows,
+                "size": path.stat().st_size,
+                "sha256": sha,
+            }
+        except OSError:
+            pass
+
+    def save(self) -> None:
+        """This build's files become the kept ones; files no entry names are removed."""
+        if not self.written:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            index = {"format": FORMAT, "files": dict(sorted(self.written.items()))}
+            write_text_atomic(self.folder / INDEX, json.dumps(index, indent=1) + "\n")
+        except OSError:
+            return
+        named = {f"{entry['sha256']}{SUFFIX}" for entry in self.written.values()}
+        for path in self.folder.iterdir():
+            if path.name != INDEX and path.name not in named:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        self.entries, self.written = self.written, {}
+
+
+def clear(paths: ProjectPaths) -> tuple[int, int]:
+    """Remove the kept files and their index: (files, bytes)."""
+    folder = cache_folder(paths)
+    removed = size = 0
+    if not folder.is_dir():
+        return 0, 0
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                size += path.stat().st_size
+                path.unlink()
+                removed += 1
+    return removed, size
+
+
+def describe(paths: ProjectPaths) -> tuple[int, int]:
+    """(files kept, bytes) of the store."""
+    folder = cache_folder(paths)
+    if not folder.is_dir():
+        return 0, 0
+    files = [p for p in folder.iterdir() if p.is_file() and p.name.endswith(SUFFIX)]
+    return len(files), sum(p.stat().st_size for p in files)
