@@ -22,8 +22,11 @@ no figure is written in advance: the numbers go into docs/benchmarks.md.
 ``validate`` and ``build`` start from an empty export cache (sahelwire.annotations.export_cache),
 empty per-article memos (every folder of ``sahelwire.release.memos``) and no remembered file
 hashes (exports, raw texts), so they are full figures whatever ran before; ``rebuild_1pct`` then changes 1% of the export
-files (one annotation's lead_time each: a real change that stays valid) and builds again, with
-the caches the build left: the incremental figure.
+files (one annotation's lead_time each: a real change that stays valid, and one that leaves
+the gold and so most published files as they were) and builds again, with the caches the build
+left: the incremental figure. ``rebuild_1pct_gold`` does the same with a change to the gold:
+every annotation of 1% of the export files gets another stance (a document label), so every
+``documents`` file changes.
 
 Disk: the standard sizes have an annotated share (STANDARD_ANNOTATED: 1M is 10% annotated,
 the rest raw only); before generating, the run's peak disk is estimated (estimate_disk) and
@@ -46,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ STAGES = (
     "validate",
     "build",
     "rebuild_1pct",
+    "rebuild_1pct_gold",
     "baseline",
     "annotations_raw_polars",
     "annotations_raw_duckdb",
@@ -82,6 +86,7 @@ TASK_FILES_NEEDED_BY = {
     "validate",
     "build",
     "rebuild_1pct",
+    "rebuild_1pct_gold",
     "baseline",
     "annotations_raw_polars",
     "annotations_raw_duckdb",
@@ -121,7 +126,7 @@ DISK_PARTS = {
 # articles all annotated and 5,000 with 10% annotated; a negative term is taken as 0.
 DERIVED_BYTES: dict[str, tuple[set[str], float, float]] = {
     "state": (TASK_FILES_NEEDED_BY | {"parse_export"}, 40, 3100),
-    "dist": ({"build", "rebuild_1pct"}, 1200, 2650),
+    "dist": ({"build", "rebuild_1pct", "rebuild_1pct_gold"}, 1200, 2650),
     "baseline": ({"baseline"}, 1150, 2400),
     "hf-cache": ({"load_first", "load_cached"}, 33_800, 111_200),
     "converter_json_min": ({"converter_json_min"}, 0, 21_700),
@@ -315,11 +320,12 @@ def check_disk(folder: Path, estimates: dict[int, dict[str, int]], keep: bool = 
         raise SystemExit(2)
 
 
-def touch_exports(folder: Path, share: float) -> list[str]:
-    """Change ``share`` of the export files (evenly spread): one annotation's lead_time each.
+def touch_exports(folder: Path, share: float, stances: Sequence[str] | None = None) -> list[str]:
+    """Change ``share`` of the export files (evenly spread): one annotation's lead_time each,
+    or with ``stances`` (the taxonomy's names) every annotation's stance, so the gold changes.
 
-    A real change that stays valid (lead_time >= 0), written as pull writes a task file; the
-    names of the files changed, in order.
+    A real change that stays valid (lead_time >= 0; a stance of the taxonomy), written as pull
+    writes a task file; the names of the files changed, in order.
     """
     from sahelwire.raw.synthetic import task_json
 
@@ -330,8 +336,15 @@ def touch_exports(folder: Path, share: float) -> list[str]:
     chosen = [files[i * len(files) // count] for i in range(count)]
     for path in chosen:
         task = json.loads(path.read_text(encoding="utf-8"))
-        annotation = task["annotations"][0]
-        annotation["lead_time"] = round((annotation.get("lead_time") or 0.0) + 1.5, 3)
+        if stances is None:
+            annotation = task["annotations"][0]
+            annotation["lead_time"] = round((annotation.get("lead_time") or 0.0) + 1.5, 3)
+        else:
+            for annotation in task["annotations"]:
+                for result in annotation["result"]:
+                    if result.get("from_name") == "stance_us_presence":
+                        old = result["value"]["choices"][0]
+                        result["value"]["choices"] = [next(n for n in stances if n != old)]
         path.write_text(task_json(task), encoding="utf-8")
     return [p.name for p in chosen]
 
@@ -384,6 +397,13 @@ def _stage(name: str, root: Path, work: Path) -> dict[str, Any]:
         parquet_reuse.clear(paths)  # and the last build's files: every file encoded
     if name == "rebuild_1pct":
         extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE))
+    if name == "rebuild_1pct_gold":
+        from sahelwire.schema.taxonomy import load_taxonomy
+
+        stances = load_taxonomy(paths.taxonomy_file).class_names(
+            "document_labels.stance_us_presence"
+        )
+        extra["changed_files"] = len(touch_exports(paths.exports_dir, REBUILD_SHARE, stances))
     cache_log = _CacheLog()
     for logger_name in ("sahelwire.annotations.tables", "sahelwire.release.bio_workers"):
         logger = logging.getLogger(logger_name)
@@ -476,11 +496,14 @@ def _run_stage(
         extra["problems"] = len(report.problems)
         if report.problems:
             extra["first_problem"] = str(report.problems[0])
-    elif name in ("build", "rebuild_1pct"):
+    elif name in ("build", "rebuild_1pct", "rebuild_1pct_gold"):
         from sahelwire.release.build import build
 
         release = build(paths, settings, work / "dist")
         extra["files"] = len(release.files)
+        # Data files placed from the last build's, not encoded (release.parquet_reuse).
+        extra["reused_files"] = len(release.reused_files)
+        extra["data_files"] = len(release.data)
         extra["phases"] = release.seconds
         extra["phase_peak_rss_mb"] = release.peak_rss_mb
         extra["overlapped_seconds"] = release.overlapped_seconds
@@ -951,33 +974,11 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
         ratio = f" = {e2e / base:.2f} x baseline" if base else ""
         lines += ["", f"end to end (ingest + build): {e2e:.2f} s{ratio}"]
     build_r = results.get("build", {})
-    rebuild = results.get("rebuild_1pct", {})
-    if rebuild.get("status") == build_r.get("status") == "ok":
-        cache = (rebuild.get("export_cache") or [{}])[-1]
-        lines.append(
-            f"rebuild after changing {rebuild.get('changed_files')} export file(s) "
-            f"({100 * REBUILD_SHARE:g}%; parsed {cache.get('parsed')}, "
-            f"{cache.get('from_cache')} from the cache): {rebuild['seconds']:.2f} s = "
-            f"{rebuild['seconds'] / build_r['seconds']:.3f} x the full build"
-        )
-        if rebuild.get("cpu_seconds") and build_r.get("cpu_seconds"):
-            lines.append(
-                f"in CPU seconds: {rebuild['cpu_seconds']:.2f} / {build_r['cpu_seconds']:.2f} = "
-                f"{rebuild['cpu_seconds'] / build_r['cpu_seconds']:.3f} x the full build"
-            )
-        phases = rebuild.get("phases") or {}
-        full = build_r.get("phases") or {}
-        if phases and full:
-            lines += [
-                "",
-                "| build phase | full build s | rebuild_1pct s | rebuild / full |",
-                "|---|---:|---:|---:|",
-            ]
-            for phase, seconds in phases.items():
-                was = full.get(phase)
-                ratio = _cell(seconds / was if was else None, ".2f")
-                lines.append(f"| {phase} | {_cell(was, '.2f')} | {seconds:.2f} | {ratio} |")
-            lines.append("")
+    for stage, what in (
+        ("rebuild_1pct", "one lead_time each"),
+        ("rebuild_1pct_gold", "every annotation's stance: the gold changes"),
+    ):
+        lines += _rebuild_lines(stage, what, results.get(stage, {}), build_r)
     engines = {}
     for stage in ("annotations_raw_polars", "annotations_raw_duckdb"):
         r = results.get(stage, {})
@@ -1047,6 +1048,42 @@ def select_stages(only: str | None, skip: str | None) -> tuple[str, ...]:
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}")
     return tuple(s for s in STAGES if s in chosen and s not in skipped)
+
+
+def _rebuild_lines(
+    stage: str, what: str, rebuild: dict[str, Any], build_r: dict[str, Any]
+) -> list[str]:
+    """A rebuild stage's figures against the full build of the same run."""
+    lines: list[str] = []
+    if not rebuild.get("status") == build_r.get("status") == "ok":
+        return lines
+    cache = (rebuild.get("export_cache") or [{}])[-1]
+    lines.append(
+        f"{stage}: rebuild after changing {rebuild.get('changed_files')} export file(s) "
+        f"({100 * REBUILD_SHARE:g}%, {what}; parsed {cache.get('parsed')}, "
+        f"{cache.get('from_cache')} from the cache; {rebuild.get('reused_files')} of "
+        f"{rebuild.get('data_files')} data files placed unchanged): {rebuild['seconds']:.2f} s = "
+        f"{rebuild['seconds'] / build_r['seconds']:.3f} x the full build"
+    )
+    if rebuild.get("cpu_seconds") and build_r.get("cpu_seconds"):
+        lines.append(
+            f"in CPU seconds: {rebuild['cpu_seconds']:.2f} / {build_r['cpu_seconds']:.2f} = "
+            f"{rebuild['cpu_seconds'] / build_r['cpu_seconds']:.3f} x the full build"
+        )
+    phases = rebuild.get("phases") or {}
+    full = build_r.get("phases") or {}
+    if phases and full:
+        lines += [
+            "",
+            f"| build phase | full build s | {stage} s | rebuild / full |",
+            "|---|---:|---:|---:|",
+        ]
+        for phase, seconds in phases.items():
+            was = full.get(phase)
+            ratio = _cell(seconds / was if was else None, ".2f")
+            lines.append(f"| {phase} | {_cell(was, '.2f')} | {seconds:.2f} | {ratio} |")
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

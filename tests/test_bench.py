@@ -164,11 +164,10 @@ def test_touch_exports_changes_the_share_asked_and_keeps_them_valid(tmp_path: Pa
 
 
 def test_rebuild_stage_parses_only_the_changed_exports(tmp_path: Path) -> None:
-    results = bench.run_size(
-        5, 0, tmp_path, stages=("ingest", "build", "rebuild_1pct"), timeout=600
-    )
-    build, rebuild = results["build"], results["rebuild_1pct"]
-    assert build["status"] == "ok" and rebuild["status"] == "ok", results
+    stages = ("ingest", "build", "rebuild_1pct", "rebuild_1pct_gold")
+    results = bench.run_size(5, 0, tmp_path, stages=stages, timeout=600)
+    build, rebuild, gold = (results[s] for s in stages[1:])
+    assert build["status"] == rebuild["status"] == gold["status"] == "ok", results
     assert build["export_cache"] == [{"parsed": 5, "from_cache": 0, "stored": 5}]
     # The build resets the kernel's peak per phase, so ru_maxrss alone may be below the
     # true peak: the stage's is never below a phase's.
@@ -177,8 +176,15 @@ def test_rebuild_stage_parses_only_the_changed_exports(tmp_path: Path) -> None:
     assert rebuild["changed_files"] == 1
     assert rebuild["export_cache"][-1]["parsed"] == 1
     assert rebuild["export_cache"][-1]["from_cache"] == 4
+    # A lead time leaves the gold as it was: only annotations_raw's files are encoded again
+    # (release.parquet_reuse); a stance changes the gold, so documents' are too.
+    assert build["reused_files"] == 0
+    assert 0 < gold["reused_files"] < rebuild["reused_files"] < rebuild["data_files"]
+    assert gold["changed_files"] == 1 and gold["export_cache"][-1]["parsed"] == 1
     text = bench.report(5, results)
-    assert "rebuild after changing 1 export file(s)" in text and "x the full build" in text
+    assert "rebuild_1pct: rebuild after changing 1 export file(s)" in text
+    assert "rebuild_1pct_gold: rebuild after changing 1 export file(s)" in text
+    assert "x the full build" in text
 
 
 def test_annotations_raw_stages_time_both_engines_against_their_bare_write(
