@@ -2,24 +2,24 @@
 
 A rebuild after a change that leaves most published files as they were (a lead time, a
 review's metadata, a second annotator the gold does not take) still encoded every file again:
-at 1M articles (10% annotated) the writer thread spent ≈230 s of a ≈450 s rebuild encoding 24
-files of which 21 came out byte-identical (docs/benchmarks.md, "Files whose rows did not
+at 1M articles (10% annotated) the writer thread spent ≈190 s of a ≈450 s rebuild encoding 21
+data files of which 18 came out byte-identical (docs/benchmarks.md, "Files whose rows did not
 change are placed, not encoded"). Encoding is the cost (zstd, statistics, page index,
-content-defined chunking); hashing the same rows is a small part of it.
+content-defined chunking); hashing the same rows costs a fraction of it.
 
-So every row group handed to the encoder is hashed (:func:`group_digest`: the sha256 of its
-Arrow IPC stream, which holds every value, null and type, so equal digests are equal rows),
-and each written file is kept in ``.sahelwire/cache/parquet/`` under its sha256 (a hard link
-to the built file where the file system allows, so no second copy), with its row groups'
-digests in ``index.json``. The next build's writer for the same file compares each row group
-with the stored one before encoding it:
+So every row group handed to the encoder is hashed (:func:`group_digest`: BLAKE3, a
+cryptographic hash, of its Arrow IPC stream, which holds every value, null and type, so equal
+digests are equal rows), and each written file is kept in ``.sahelwire/cache/parquet/`` under
+its sha256 (a hard link to the built file where the file system allows, so no second copy),
+with its row groups' digests in ``index.json``. The next build's writer for the same file
+compares each row group with the kept one's before encoding it:
 
-* while they match, nothing is encoded; when every one matched, the stored file (its sha256
+* while they match, nothing is encoded; when every one matched, the kept file (its sha256
   checked as it is placed) becomes the file: the same bytes encoding would give, because the
   encoder's output depends only on the rows, the schema (with the Hugging Face features), the
   options and the pyarrow version, all in :func:`fingerprint`;
-* at the first row group that differs, the ones before it are read back from the stored file
-  (checked again against their digests) and encoded, and the writer goes on as without it.
+* at the first row group that differs, the ones before it are read back from the kept file
+  (whose sha256 was checked) and encoded, and the writer goes on as without it.
 
 Never a source of truth: a missing, changed or foreign entry is a miss, and
 ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off with the other memos. ``sahelwire cache clear``
@@ -38,12 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from blake3 import blake3
 
 from sahelwire.io.article_packs import memo_enabled
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.paths import ProjectPaths
 
-FORMAT = 1
+FORMAT = 2  # 2: BLAKE3 digests of the row groups (1: sha256)
 INDEX = "index.json"
 SUFFIX = ".parquet"
 
@@ -61,31 +62,16 @@ def fingerprint(schema: pa.Schema, options: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-class _Digest:
-    """A write-only file that hashes what is written to it (no copy of the stream is held)."""
-
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.hash.update(view)
-        return view.nbytes
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def group_digest(table: pa.Table) -> str:
-    """sha256 of ``table``'s Arrow IPC stream (schema message and record batches)."""
-    sink = _Digest()
+    """BLAKE3 of ``table``'s Arrow IPC stream (schema message and record batches)."""
+    # Serialised into an Arrow buffer, then hashed whole: both run without the GIL. A Python
+    # sink hashing each buffer as written took the GIL once per buffer, so the writer thread
+    # waited for the build's main thread at every one; and sha256 (1.2 GB/s) was most of
+    # the writer thread's time in a rebuild that placed every file (docs/benchmarks.md).
+    sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.hash.hexdigest()
+    return str(blake3(sink.getvalue()).hexdigest())
 
 
 def file_sha256(path: Path) -> str:
