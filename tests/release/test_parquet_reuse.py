@@ -200,6 +200,27 @@ def test_the_store_keeps_only_the_last_builds_files(tmp_path: Path) -> None:
     assert built.stat().st_nlink == 2
 
 
+def test_writing_over_a_built_file_never_changes_the_kept_one(tmp_path: Path) -> None:
+    """The built file is a hard link to the kept one: a writer to the same path makes a new
+    file, so the kept file (and the next build's placing of it) stays sound."""
+    path = tmp_path / "out" / "f.parquet"
+    rows = table()
+    store = ParquetStore(tmp_path / "store")
+    _, first = write(path, rows, store)
+    store.save()
+    (kept,) = (tmp_path / "store").glob("*.parquet")
+    assert path.stat().st_ino == kept.stat().st_ino
+    changed = table(r6="written over the same path")
+    # Its first row group matches, then one differs: read back from the kept file, which
+    # is the file at ``path`` until the writer makes a new one there.
+    _, second = write(path, changed, ParquetStore(tmp_path / "store"))
+    assert second == plain(tmp_path, changed)
+    assert kept.read_bytes() == first
+    store = ParquetStore(tmp_path / "store")  # not saved since: the first file is kept
+    writer, data = write(tmp_path / "again" / "f.parquet", rows, store)
+    assert writer.reused and data == first
+
+
 def test_a_rebuild_places_every_unchanged_file_and_gives_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
