@@ -50,6 +50,15 @@ StatKey = tuple[int, int, int, int]  # size, inode, mtime_ns, ctime_ns
 Entry = tuple[str, StatKey, int, int | None]
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 (hex) of the file at ``path``, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def stat_key(path: Path | str) -> StatKey:
     """What changes when a file is written or replaced: size, inode, mtime and ctime (ns)."""
     st = os.stat(path)

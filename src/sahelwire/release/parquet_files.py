@@ -21,10 +21,10 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sahelwire.io.file_hashes import sha256_file
 from sahelwire.release.parquet_reuse import (
     Kept,
     ParquetStore,
-    file_sha256,
     fingerprint,
     group_digest,
     place,
@@ -132,7 +132,7 @@ class StreamedParquet:
         placed = self.path.with_name(f"{self.path.name}.kept.tmp")
         try:
             place(self._kept.path, placed)
-            if file_sha256(placed) == self._kept.sha256:
+            if sha256_file(placed) == self._kept.sha256:
                 self._placed = placed
                 return True
         except OSError:
@@ -230,7 +230,7 @@ class StreamedParquet:
             return None
         self._writer.close()
         self._writer = None
-        sha = file_sha256(self.path)
+        sha = sha256_file(self.path)
         self._keep(sha)
         return WrittenFile(self.rows, self.path.stat().st_size, sha)
 

@@ -74,14 +74,6 @@ def group_digest(table: pa.Table) -> str:
     return str(blake3(sink.getvalue()).hexdigest())
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class Kept:
     """A file of the last build: where it is kept and what it holds."""

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sahelwire.io.file_hashes import sha256_file
 from sahelwire.schema.problems import Problem
 from sahelwire.versions.releases import KEEP_REMOTE
 
@@ -80,14 +81,6 @@ def read_manifest(manifest: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- 1. bytes ---------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_problems(
