@@ -98,6 +98,10 @@ def test_unchanged_rows_are_placed_without_encoding_a_row_group(
     monkeypatch.setattr(pq, "ParquetWriter", real)
     assert data == plain(tmp_path, rows)
     assert not list((tmp_path / "b2").glob("*.tmp"))  # the kept copy became the file
+    # A copy: the two builds' files are two files (one changed in place leaves the other).
+    assert (tmp_path / "b2" / "f.parquet").stat().st_ino != (
+        tmp_path / "b1" / "f.parquet"
+    ).stat().st_ino
     store.save()
     assert json.loads((tmp_path / "store" / "index.json").read_text())["files"][NAME]["rows"] == 11
 

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from sahelwire.release.parquet_reuse import (
     ParquetStore,
     fingerprint,
     group_digest,
-    place,
 )
 
 PARQUET_OPTIONS: dict[str, Any] = {
@@ -124,14 +124,17 @@ class StreamedParquet:
         return self._writer
 
     def _place_kept(self) -> bool:
-        """Link the kept file beside ``path`` and check its sha256 (False: not usable)."""
+        """Copy the kept file beside ``path`` and check its sha256 (False: not usable)."""
         if self._placed is not None:
             return True
         assert self._kept is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         placed = self.path.with_name(f"{self.path.name}.kept.tmp")
         try:
-            place(self._kept.path, placed)
+            # A copy, not a link: two builds' outputs never share a file, so changing one in
+            # place cannot change the other. (The kept file is a link to the last output:
+            # changed in place, its sha256 no longer matches and it is not used.)
+            shutil.copyfile(self._kept.path, placed)
             if sha256_file(placed) == self._kept.sha256:
                 self._placed = placed
                 return True

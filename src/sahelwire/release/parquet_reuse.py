@@ -14,8 +14,8 @@ its sha256 (a hard link to the built file where the file system allows, so no se
 with its row groups' digests in ``index.json``. The next build's writer for the same file
 compares each row group with the kept one's before encoding it:
 
-* while they match, nothing is encoded; when every one matched, the kept file (its sha256
-  checked as it is placed) becomes the file: the same bytes encoding would give, because the
+* while they match, nothing is encoded; when every one matched, the kept file is copied into
+  place (its sha256 checked; a copy, so no two builds' outputs share a file): the same bytes encoding would give, because the
   encoder's output depends only on the rows, the schema (with the Hugging Face features), the
   options and the pyarrow version, all in :func:`fingerprint`;
 * at the first row group that differs, the ones before it are read back from the kept file
