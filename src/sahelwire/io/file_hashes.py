@@ -59,6 +59,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def copy_sha256(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target``; the sha256 (hex) of the bytes copied, in the same pass."""
+    digest = hashlib.sha256()
+    with source.open("rb") as reading, target.open("wb") as writing:
+        for block in iter(lambda: reading.read(1 << 20), b""):
+            digest.update(block)
+            writing.write(block)
+    return digest.hexdigest()
+
+
 def stat_key(path: Path | str) -> StatKey:
     """What changes when a file is written or replaced: size, inode, mtime and ctime (ns)."""
     st = os.stat(path)

@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sahelwire.io.file_hashes import sha256_file
+from sahelwire.io.file_hashes import copy_sha256, sha256_file
 from sahelwire.release.parquet_reuse import (
     Kept,
     ParquetStore,
@@ -99,7 +98,7 @@ class StreamedParquet:
         self._kept: Kept | None = (
             self._store.kept(self._name, self._fingerprint) if self._store else None
         )
-        self._placed: Path | None = None  # the kept file, linked beside ``path``, checked
+        self._placed: Path | None = None  # the kept file, copied beside ``path``, checked
         self._digests: list[str] = []  # each row group's, in order (kept with the file)
         self.reused = False  # the kept file was placed: nothing encoded
 
@@ -134,8 +133,7 @@ class StreamedParquet:
             # A copy, not a link: two builds' outputs never share a file, so changing one in
             # place cannot change the other. (The kept file is a link to the last output:
             # changed in place, its sha256 no longer matches and it is not used.)
-            shutil.copyfile(self._kept.path, placed)
-            if sha256_file(placed) == self._kept.sha256:
+            if copy_sha256(self._kept.path, placed) == self._kept.sha256:
                 self._placed = placed
                 return True
         except OSError:

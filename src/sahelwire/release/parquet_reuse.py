@@ -15,9 +15,10 @@ with its row groups' digests in ``index.json``. The next build's writer for the 
 compares each row group with the kept one's before encoding it:
 
 * while they match, nothing is encoded; when every one matched, the kept file is copied into
-  place (its sha256 checked; a copy, so no two builds' outputs share a file): the same bytes encoding would give, because the
-  encoder's output depends only on the rows, the schema (with the Hugging Face features), the
-  options and the pyarrow version, all in :func:`fingerprint`;
+  place (its sha256 checked as it is copied; a copy, so no two builds' outputs share a file):
+  the same bytes encoding would give, because the encoder's output depends only on the rows,
+  the schema (with the Hugging Face features), the options and the pyarrow version, all in
+  :func:`fingerprint`;
 * at the first row group that differs, the ones before it are read back from the kept file
   (whose sha256 was checked) and encoded, and the writer goes on as without it.
 
@@ -79,10 +80,7 @@ class Kept:
     """A file of the last build: where it is kept and what it holds."""
 
     path: Path
-    fingerprint: str
     groups: tuple[str, ...]  # each row group's digest, in order
-    rows: int
-    size: int
     sha256: str
 
 
@@ -123,14 +121,7 @@ class ParquetStore:
             sha = str(entry["sha256"])
             if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
                 return None  # the name of a file in this folder, nothing else
-            return Kept(
-                self.folder / f"{sha}{SUFFIX}",
-                fingerprint,
-                tuple(str(g) for g in entry["groups"]),
-                int(entry["rows"]),
-                int(entry["size"]),
-                sha,
-            )
+            return Kept(self.folder / f"{sha}{SUFFIX}", tuple(str(g) for g in entry["groups"]), sha)
         except (KeyError, TypeError, ValueError):
             return None
 
