@@ -257,3 +257,48 @@ def test_a_rebuild_places_every_unchanged_file_and_gives_the_same_bytes(
     for name, written in third.data.items():  # the built files outlive their kept links
         digest = hashlib.sha256((tmp_path / "d3" / name).read_bytes()).hexdigest()
         assert digest == written.sha256
+
+
+def test_a_file_made_from_the_same_sources_is_placed_without_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """documents and ner_bio (the article memo's configs) are placed from the memo's digest
+    of their sources, before any row is read (ArticleRowCache.plan); ner_bio's token counts
+    for the card are kept beside the file. Kept counts that are not counts, or another
+    source, make the file from its rows again: the same bytes and card either way."""
+    monkeypatch.undo()  # the build's own row groups
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    settings = Settings.load(paths)
+    monkeypatch.setenv(CACHE_ENV, "on")
+    first = build(paths, settings, tmp_path / "d1")
+    index_file = parquet_reuse.cache_folder(paths) / parquet_reuse.INDEX
+    index = json.loads(index_file.read_text(encoding="utf-8"))["files"]
+    by_source = {n for n, e in index.items() if e.get("source")}
+    assert by_source and {n.split("/")[1] for n in by_source} == {"documents", "ner_bio"}
+    assert all(len(index[n]["extra"]) == 4 for n in by_source if "/ner_bio/" in n)
+
+    given: list[str] = []
+    written = parquet_files.StreamedParquet.write
+
+    def watched(self: StreamedParquet, rows: pa.Table) -> None:
+        given.append(str(self.path))
+        written(self, rows)
+
+    monkeypatch.setattr(parquet_files.StreamedParquet, "write", watched)
+    second = build(paths, settings, tmp_path / "d2")
+    assert second.digests() == first.digests()
+    assert not [p for p in given if "/documents/" in p or "/ner_bio/" in p]  # no row given
+    assert by_source <= set(second.reused_files)
+
+    ner = "data/ner_bio/train-00000-of-00001.parquet"
+    data = json.loads(index_file.read_text(encoding="utf-8"))
+    data["files"][ner]["extra"] = ["not", "counts"]
+    data["files"]["data/documents/test-00000-of-00001.parquet"]["source"] = "0" * 64
+    index_file.write_text(json.dumps(data), encoding="utf-8")
+    given.clear()
+    third = build(paths, settings, tmp_path / "d3")
+    assert third.digests() == first.digests()  # the card's token counts too
+    # Their rows were given again (into the build's staging folder); the others not.
+    assert any("/ner_bio/train" in p for p in given)
+    assert not any("/ner_bio/test" in p or "/documents/train" in p for p in given)
+    assert any("/documents/test" in p for p in given)

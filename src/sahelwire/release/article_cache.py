@@ -33,9 +33,11 @@ are validated again by the next run.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -65,10 +67,8 @@ if TYPE_CHECKING:
     from sahelwire.release.tables import ReleaseInputs, ReleaseTableBuilder
 
 GOLD_FRAMES = ("regions", "relations", "choices", "status")
-# Rows taken from the loaded pack held while no article has missed: past this, the run
-# writes its pack as it goes even if nothing missed (a warm run of 1M articles that changed
-# nothing would otherwise hold every article's rows, the whole release, to the end).
-PENDING_BYTES = 256 << 20
+# In every source digest (RowPlan.sources): a change to what it covers makes it another.
+SOURCE_FORMAT = "sahelwire article rows 1"
 # The published rows' validation (build.py runs it): in the fingerprint, see for_project.
 VALIDATION_MODULE = "sahelwire.schema.table_validation"
 # Decoded ner_bio statistics kept by their stored JSON, up to this many: the raw-only
@@ -116,6 +116,23 @@ def _row_counts(table: pa.Table) -> dict[str, int]:
     return {item["values"]: item["counts"] for item in counts}
 
 
+@dataclass
+class RowPlan:
+    """What :meth:`ArticleRowCache.plan` found before any row is read or made."""
+
+    # (config, split) -> sha256 of the memo's fingerprint and the keys of the split's
+    # articles in order: the rows of that file are a function of exactly this (each key
+    # holds everything an article's rows depend on), so two builds with the same digest
+    # publish the same file, whichever of their rows came from the pack.
+    sources: dict[tuple[str, str], str]
+    hits: int
+    misses: int
+    writes: bool  # this run stores a new pack (anything missed, or the pack holds others)
+    # Every article's ner_bio statistics summed in article order, when every article hit
+    # (what the chunks would add up to; None otherwise: the chunks add them).
+    bio: BioStats | None
+
+
 class ArticleRowCache:
     """The per-article rows of one build, from the pack where the key matches, else made.
 
@@ -129,11 +146,13 @@ class ArticleRowCache:
         self.packs: ArticlePacks | None = None
         self.pack: LoadedPack | None = None
         self.keys: dict[str, str] = {}
+        # Every article's key, by id, from plan() until chunk() takes it: plan keys the whole
+        # corpus first, and keying again (the gold's digests) was ≈30 s of a 1M rebuild.
+        self.planned: dict[str, str] = {}
         self.names: list[str] = []  # the configs whose rows are memoised
-        # Pieces taken from the loaded pack before the first miss: written only if a miss
-        # makes a new pack necessary, then as they come, or once they pass PENDING_BYTES (a
-        # run that misses nothing would otherwise hold the whole release's rows).
-        self.pending: dict[str, list[pa.Table]] = {}
+        self.writes = False  # plan(): this run stores a new pack
+        self.gave_rows = False  # chunk() read rows of the pack this run
+        self.withheld = False  # ... and left some out of what it gave (``wanted``)
         self.writer: PackWriter | None = None
         self.new_rows: dict[str, int] = {}
         # The entries of the pack this run writes, until they are handed to its writer (at
@@ -168,7 +187,9 @@ class ArticleRowCache:
         self.packs = ArticlePacks(self.folder, self.fingerprint, schemas)
         self.pack = self.packs.load()
         self.names = list(schemas)
-        self.pending = {name: [] for name in schemas}
+        self.planned = {}
+        self.writes = False
+        self.gave_rows = self.withheld = False
         self.writer = None
         self.new_rows = dict.fromkeys(schemas, 0)
         self.new_entries = {}
@@ -193,6 +214,49 @@ class ArticleRowCache:
                 json.dumps(inputs.clusters.get(art.id)),
                 *(digests[name].get(art.id, none) for name in GOLD_FRAMES),
             )
+
+    def plan(self, inputs: ReleaseInputs, chunk_articles: int) -> RowPlan:
+        """Key every article of ``inputs`` (in id order, ``chunk_articles`` at a time, each
+        chunk's gold read as :meth:`chunk` reads it) before any row is read or made: which
+        hit, whether this run stores a pack, and each file's source digest, so the build
+        can place a file whose sources are the last build's without its rows
+        (``release.parquet_reuse``) and a run that misses nothing writes no pack. The keys
+        are kept for :meth:`chunk`."""
+        assert self.packs is not None
+        ordered = sorted(inputs.articles, key=lambda a: a.id)
+        by_split = {split: hashlib.sha256() for split in SPLITS}
+        hits = misses = 0
+        bio: BioStats | None = BioStats()
+        for lo in range(0, len(ordered), chunk_articles):
+            chunk = ordered[lo : lo + chunk_articles]
+            gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+            self._key_chunk(dataclasses.replace(inputs, articles=chunk), gold)
+            del gold
+            for art in chunk:
+                key = self.keys[art.id]
+                by_split[inputs.splits[art.id]].update(f"{art.id}\0{key}\n".encode())
+                hit = self._hit(art)
+                if hit is None:
+                    misses += 1
+                    bio = None
+                else:
+                    hits += 1
+                    if bio is not None:
+                        bio.add(hit.stats)
+            self.planned.update(self.keys)
+        self.keys = {}
+        self.packs.stats.hits += hits
+        self.packs.stats.misses += misses
+        # A run that misses nothing keeps the pack it read, unless that pack holds other
+        # articles too (then a pack of exactly this run's is written, as after a miss).
+        self.writes = self.pack is None or misses > 0 or hits != len(self.pack.entries)
+        sources = {}
+        for split, digest in by_split.items():
+            for name in self.names:
+                source = hashlib.sha256(f"{SOURCE_FORMAT}\0{self.fingerprint}\0{name}\0".encode())
+                source.update(digest.digest())
+                sources[(name, split)] = source.hexdigest()
+        return RowPlan(sources, hits, misses, self.writes, bio)
 
     def _hit(self, art: Article) -> _Hit | None:
         if self.pack is None:
@@ -222,31 +286,28 @@ class ArticleRowCache:
         builder: ReleaseTableBuilder,
         inputs: ReleaseInputs,
         schemas: Mapping[str, pa.Schema],
+        wanted: Collection[tuple[str, str]] | None = None,
     ) -> dict[str, dict[str, list[Piece]]]:
-        """config -> split -> the pieces (in article order) of ``inputs.articles``' rows."""
+        """config -> split -> the pieces (in article order) of ``inputs.articles``' rows.
+
+        ``wanted``: the (config, split)s the caller takes (default all); the others are
+        given as no pieces, and read from the pack only when this run stores a new one.
+        Call :meth:`plan` first: its keys are used (the gold is read again only for the
+        articles that missed)."""
         assert self.packs is not None
         names = self.names
-        chunk_gold = gold_between(inputs.gold, inputs.articles[0].id, inputs.articles[-1].id)
-        self._key_chunk(inputs, chunk_gold)
+        self.keys = {art.id: self.planned.pop(art.id) for art in inputs.articles}
         entries = {art.id: self._hit(art) for art in inputs.articles}
         misses = [art for art in inputs.articles if entries[art.id] is None]
-        self.packs.stats.hits += len(inputs.articles) - len(misses)
-        self.packs.stats.misses += len(misses)
-        if self.writer is None and (
-            misses or sum(t.nbytes for kept in self.pending.values() for t in kept) > PENDING_BYTES
-        ):
-            # This run stores a new pack: from here on each piece is written as it comes.
-            self.writer = self.packs.writer()
-            for name, kept in self.pending.items():
-                for piece in kept:
-                    self.writer.add(name, piece)
-            self.pending = {}
+        if self.writes and self.writer is None:
+            self.writer = self.packs.writer()  # each piece is written to it as it comes
+        writing = self.writer is not None
         made: dict[str, dict[str, pa.Table]] = {}
         made_at: dict[str, dict[str, tuple[int, int]]] = {}  # config -> article -> range
         total = builder.bio_stats
         if misses:
             builder.bio_stats = BioStats()  # the run's total is summed below, in order
-            gold = chunk_gold
+            gold = gold_between(inputs.gold, inputs.articles[0].id, inputs.articles[-1].id)
             if len(misses) < len(inputs.articles):
                 gold = gold_of(gold, [a.id for a in misses])
             with paused_gc():
@@ -271,6 +332,10 @@ class ArticleRowCache:
         for name in names:
             out[name] = {}
             for split in SPLITS:
+                taken = wanted is None or (name, split) in wanted
+                if not (taken or writing):
+                    out[name][split] = []  # neither given nor stored: not read
+                    continue
                 runs: list[tuple[pa.Table, int, int]] = []  # (source, start, length)
                 for art in inputs.articles:
                     if inputs.splits[art.id] != split:
@@ -297,31 +362,34 @@ class ArticleRowCache:
                     for source, start, n in runs
                     if n
                 ]
-                # Where each article's rows will be in the pack this run writes.
-                at = self.new_rows[name]
-                for art in inputs.articles:
-                    if inputs.splits[art.id] != split:
-                        continue
-                    entry = entries[art.id]
-                    n = made_at[name][art.id][1] if entry is None else entry.rows[name][1]
-                    new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
-                    new.setdefault("rows", {})[name] = [at, n]
-                    at += n
-                self.new_rows[name] = at
-                if self.writer is not None:
+                if writing:
+                    assert self.writer is not None
+                    # Where each article's rows will be in the pack this run writes.
+                    at = self.new_rows[name]
+                    for art in inputs.articles:
+                        if inputs.splits[art.id] != split:
+                            continue
+                        entry = entries[art.id]
+                        n = made_at[name][art.id][1] if entry is None else entry.rows[name][1]
+                        new = self.new_entries.setdefault(art.id, {"key": self.keys[art.id]})
+                        new.setdefault("rows", {})[name] = [at, n]
+                        at += n
+                    self.new_rows[name] = at
                     for piece in pieces:
                         self.writer.add(name, piece.table)
-                else:
-                    self.pending[name] += [piece.table for piece in pieces]
-                out[name][split] = pieces
+                out[name][split] = pieces if taken else []
+                self.gave_rows = self.gave_rows or bool(pieces)
+                self.withheld = self.withheld or not taken
         for art in inputs.articles:
             entry = entries[art.id]
             if entry is None:
                 stats = builder.article_bio.pop(art.id)
-                self.new_entries[art.id]["bio"] = encode_bio(stats)
+                if writing:
+                    self.new_entries[art.id]["bio"] = encode_bio(stats)
             else:
                 stats = entry.stats
-                self.new_entries[art.id][EXTRA_JSON] = entry.extra  # stored again as it was
+                if writing:
+                    self.new_entries[art.id][EXTRA_JSON] = entry.extra  # stored again as it was
             total.add(stats)
         if self.writer is not None:
             self.writer.add_entries(self.new_entries)
@@ -331,15 +399,16 @@ class ArticleRowCache:
     def finish(self) -> None:
         """Store this run's rows when anything was made (or the pack was not usable)."""
         assert self.packs is not None
-        # A writer exists once an article missed (every article misses without a usable pack).
+        # A writer exists when plan() found a miss or a pack of other articles too.
         if self.writer is not None:
             self.writer.finish(self.new_entries)
             self.to_mark = self.packs.stats.written
-        elif self.pack is not None and self.packs.stats.hits == len(self.pack.entries):
-            # Nothing stored: the pack read stays, every row of it given to this build.
+        elif self.pack is not None and not self.writes and self.gave_rows and not self.withheld:
+            # Nothing stored: the pack read stays, every row of it given to this build (it
+            # holds exactly this run's articles: plan()).
             self.to_mark = None if self.pack.checked else self.pack.path
         self.writer = None
-        self.pending = {}
+        self.planned = {}
         self.new_entries = {}
         if self.pack is not None:
             self.pack.close()

@@ -328,11 +328,7 @@ class _Published:
         # ner_bio's tokens per split, for the card, counted as the rows are written.
         self.token_counts: dict[str, TokenCounts] = {}
 
-    def add(self, name: str, split: str, table: pa.Table, *, checked: bool = False) -> None:
-        """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
-        the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`.
-        ``checked``: rows a build has validated already (:attr:`Piece.checked`), written
-        in their place and not validated again."""
+    def _writer(self, name: str, split: str, source: str | None = None) -> StreamedParquet:
         key = (name, split)
         if key not in self.writers:
             self.writers[key] = StreamedParquet(
@@ -340,7 +336,43 @@ class _Published:
                 self.schemas[name],
                 name=data_file(name, split),
                 store=self.store,
+                source=source,
             )
+        return self.writers[key]
+
+    def place(self, sources: Mapping[tuple[str, str], str]) -> set[tuple[str, str]]:
+        """Each (config, split) whose rows are made from ``sources`` (the article memo's
+        digest of them): placed from the last build's file when that was made from the same
+        ones, and given no rows; the others' files keep their source for the next build.
+        The placed ones, which are not validated again: their rows are the ones the build
+        that wrote the file validated (the same keys make the same rows, and the rules are
+        in the keys). ner_bio's token counts come from beside the kept file."""
+        placed: set[tuple[str, str]] = set()
+        for (name, split), source in sources.items():
+            if (name, split) in self.writers:
+                continue  # rows given already: not to be placed
+            writer = self._writer(name, split, source)
+            if not writer.place_from_source():
+                continue
+            if name == "ner_bio":
+                counts = TokenCounts(self.taxonomy)
+                if not counts.take_json(writer.extra):
+                    # Kept without its counts: made again, as if it had not been kept.
+                    writer.abort()
+                    del self.writers[(name, split)]
+                    self._writer(name, split)
+                    continue
+                self.token_counts[split] = counts
+            placed.add((name, split))
+        return placed
+
+    def add(self, name: str, split: str, table: pa.Table, *, checked: bool = False) -> None:
+        """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
+        the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`.
+        ``checked``: rows a build has validated already (:attr:`Piece.checked`), written
+        in their place and not validated again."""
+        key = (name, split)
+        self._writer(name, split)
         if table.num_rows == 0:
             # An empty piece adds no row: validated once (its columns), as an empty split was.
             if key not in self.empty_seen:
@@ -443,6 +475,8 @@ class _Published:
         split_order = {s: i for i, s in enumerate((*SPLITS, self.specs.unsplit))}
         for name, split in sorted(self.writers, key=lambda k: (order[k[0]], split_order[k[1]])):
             writer = self.writers[(name, split)]
+            if name == "ner_bio" and split in self.token_counts and not writer.reused:
+                writer.extra = self.token_counts[split].to_json()  # for placing it again
             written = writer.close()
             tables.setdefault(name, {})
             sizes.setdefault(name, {})
@@ -876,10 +910,11 @@ def _publish_tables(
         del table
     inputs = ReleaseInputs(articles, splits, clusters, gold, raw.clear(), validated.registries)
     del raw
-    for chunk in builder.chunk_tables(inputs, skip=made):
+    for chunk in builder.chunk_tables(inputs, skip=made, place=published.place):
         for name, by_split in chunk.items():
             for split in SPLITS:
-                for piece in by_split.pop(split):
+                # A file placed from the last build's (published.place) has no pieces.
+                for piece in by_split.pop(split, []):
                     published.add(name, split, piece.table, checked=piece.checked)
         del chunk
     for name, table in builder.unsplit_tables(inputs, published.schemas).items():

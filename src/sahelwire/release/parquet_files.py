@@ -82,6 +82,7 @@ class StreamedParquet:
         *,
         name: str | None = None,
         store: ParquetStore | None = None,
+        source: str | None = None,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -101,10 +102,33 @@ class StreamedParquet:
         self._placed: Path | None = None  # the kept file, copied beside ``path``, checked
         self._digests: list[str] = []  # each row group's, in order (kept with the file)
         self.reused = False  # the kept file was placed: nothing encoded
+        # What the rows are made from, as the producer digests it (kept with the file: the
+        # next build with the same source places the file without making its rows), and
+        # what the producer keeps beside it (:meth:`place_from_source`).
+        self.source = source
+        self.extra: Any = None
+        self._whole = False  # placed by its source: no row may be written
+
+    def place_from_source(self) -> bool:
+        """Place the kept file made from the same ``source``, before any row is written;
+        then its ``rows`` and ``extra`` are the kept file's, and no row may be written.
+        False (nothing done): no such file, or it is not usable."""
+        kept = self._kept
+        if kept is None or self.source is None or kept.source != self.source or self.rows:
+            return False
+        if not self._place_kept():
+            return False
+        assert self._placed is not None
+        os.replace(self._placed, self.path)
+        self._placed, self.reused, self._whole = None, True, True
+        self.rows, self.extra, self._digests = kept.rows, kept.extra, list(kept.groups)
+        return True
 
     def write(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
+        if self._whole:
+            raise ValueError(f"{self._name}: placed from its source, given rows")
         self._pending.append(table.replace_schema_metadata(self.schema.metadata))
         self._held += table.num_rows
         self.rows += table.num_rows
@@ -216,6 +240,10 @@ class StreamedParquet:
 
     def close(self) -> WrittenFile | None:
         """Finish the file (None: no rows, no file); its size and sha256 read back from disk."""
+        if self._whole:
+            assert self._kept is not None
+            self._keep(self._kept.sha256)
+            return WrittenFile(self.rows, self.path.stat().st_size, self._kept.sha256)
         if self._held:
             self._flush(self._held)
         if self._kept is not None and self._placed is not None:
@@ -238,7 +266,14 @@ class StreamedParquet:
     def _keep(self, sha: str) -> None:
         if self._store is not None:
             self._store.keep(
-                self._name, self.path, self._fingerprint, self._digests, self.rows, sha
+                self._name,
+                self.path,
+                self._fingerprint,
+                self._digests,
+                self.rows,
+                sha,
+                source=self.source,
+                extra=self.extra,
             )
 
     def abort(self) -> None:
@@ -250,4 +285,8 @@ class StreamedParquet:
             with contextlib.suppress(OSError):
                 self._placed.unlink()
             self._placed = None
+        if self._whole:  # placed at ``path`` from its source: not this writer's any more
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self._whole = False
         self._pending = []

@@ -82,6 +82,11 @@ class Kept:
     path: Path
     groups: tuple[str, ...]  # each row group's digest, in order
     sha256: str
+    rows: int = 0
+    # What its rows were made from, as its producer digested it (None: not said), and what
+    # the producer kept beside it (JSON; ner_bio's token counts for the card).
+    source: str | None = None
+    extra: Any = None
 
 
 def place(source: Path, target: Path) -> None:
@@ -121,12 +126,29 @@ class ParquetStore:
             sha = str(entry["sha256"])
             if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
                 return None  # the name of a file in this folder, nothing else
-            return Kept(self.folder / f"{sha}{SUFFIX}", tuple(str(g) for g in entry["groups"]), sha)
+            source = entry.get("source")
+            return Kept(
+                self.folder / f"{sha}{SUFFIX}",
+                tuple(str(g) for g in entry["groups"]),
+                sha,
+                int(entry["rows"]),
+                source if isinstance(source, str) else None,
+                entry.get("extra"),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
     def keep(
-        self, name: str, path: Path, fingerprint: str, groups: list[str], rows: int, sha: str
+        self,
+        name: str,
+        path: Path,
+        fingerprint: str,
+        groups: list[str],
+        rows: int,
+        sha: str,
+        *,
+        source: str | None = None,
+        extra: Any = None,
     ) -> None:
         """Keep the finished file ``path`` as data file ``name`` (a cache: never an error)."""
         try:
@@ -145,6 +167,8 @@ class ParquetStore:
                 "size": path.stat().st_size,
                 "sha256": sha,
             }
+            if source is not None:
+                self.written[name].update(source=source, extra=extra)
         except OSError:
             pass
 

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
@@ -120,16 +120,31 @@ class Piece(NamedTuple):
     checked: bool = False
 
 
+# Given each (config, split)'s source digest, places what it can: the ones placed.
+Placer: TypeAlias = Callable[[Mapping[tuple[str, str], str]], set[tuple[str, str]]]
+
+
+class PlannedRows(Protocol):
+    """What :meth:`RowMemo.plan` finds (:class:`sahelwire.release.article_cache.RowPlan`)."""
+
+    sources: dict[tuple[str, str], str]
+    writes: bool
+    bio: BioStats | None
+
+
 class RowMemo(Protocol):
     """Per-article rows kept between builds (:class:`sahelwire.release.article_cache.ArticleRowCache`)."""
 
     def begin(self, inputs: ReleaseInputs, schemas: Mapping[str, pa.Schema]) -> None: ...
+
+    def plan(self, inputs: ReleaseInputs, chunk_articles: int) -> PlannedRows: ...
 
     def chunk(
         self,
         builder: ReleaseTableBuilder,
         inputs: ReleaseInputs,
         schemas: Mapping[str, pa.Schema],
+        wanted: Collection[tuple[str, str]] | None = None,
     ) -> dict[str, dict[str, list[Piece]]]: ...
 
     def finish(self) -> None: ...
@@ -454,22 +469,31 @@ class ReleaseTableBuilder:
         ]
 
     def chunk_tables(
-        self, inputs: ReleaseInputs, skip: frozenset[str] = frozenset()
+        self,
+        inputs: ReleaseInputs,
+        skip: frozenset[str] = frozenset(),
+        place: Placer | None = None,
     ) -> Iterator[dict[str, dict[str, list[Piece]]]]:
         """Per chunk of CHUNK_ARTICLES articles (in id order): config -> split -> its rows,
         as pieces in order (one, possibly empty, unless the article memo gave several).
 
         The build writes each chunk's tables as they come (bounded memory, issue 17 item 3);
         concatenated in order they are :meth:`tables`' per-article configs. ``skip``: configs
-        made elsewhere (the span SQL), left out of what is yielded.
+        made elsewhere (the span SQL), left out of what is yielded. ``place``: given each
+        (config, split)'s source digest by the article memo before any row is read, returns
+        the ones it has placed without their rows (the last build's file: the build's
+        Parquet store); those get no pieces.
         """
         try:
-            yield from self._chunk_tables(inputs, skip)
+            yield from self._chunk_tables(inputs, skip, place)
         finally:
             self.bio_workers.close()  # started by rows() when a chunk was large enough
 
     def _chunk_tables(
-        self, inputs: ReleaseInputs, skip: frozenset[str]
+        self,
+        inputs: ReleaseInputs,
+        skip: frozenset[str],
+        place: Placer | None,
     ) -> Iterator[dict[str, dict[str, list[Piece]]]]:
         configs = self.shapes.specs.configs
         # Only the configs wanted are turned into Arrow (and memoised): the span configs made
@@ -482,23 +506,36 @@ class ReleaseTableBuilder:
         memo = self.article_cache
         if memo is not None:
             memo.begin(inputs, schemas)
+            plan = memo.plan(inputs, CHUNK_ARTICLES)
+            placed = place(plan.sources) if place is not None else set()
+            wanted = {(name, split) for name in per_article for split in SPLITS} - placed
+            if not wanted and not plan.writes and plan.bio is not None:
+                # Every file placed and no pack to store: no row is read or made.
+                self.bio_stats.add(plan.bio)
+                memo.finish()
+                return
+            for lo in range(0, len(ordered), CHUNK_ARTICLES):
+                chunk = ordered[lo : lo + CHUNK_ARTICLES]
+                # The same rows, from the cache where an article's inputs are unchanged (it
+                # reads the chunk's gold only for the articles that missed).
+                memoised = memo.chunk(
+                    self, dataclasses.replace(inputs, articles=chunk), schemas, wanted
+                )
+                yield {
+                    name: {
+                        split: pieces or [Piece(schemas[name].empty_table())]
+                        for split, pieces in memoised[name].items()
+                        if (name, split) in wanted
+                    }
+                    for name in per_article
+                }
+                del memoised
+            memo.finish()
+            return
         for lo in range(0, len(ordered), CHUNK_ARTICLES):
             chunk = ordered[lo : lo + CHUNK_ARTICLES]
             gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
             out: dict[str, dict[str, list[Piece]]] = {}
-            if memo is not None:
-                # The same rows, from the cache where an article's inputs are unchanged.
-                memoised = memo.chunk(
-                    self, dataclasses.replace(inputs, articles=chunk, gold=gold), schemas
-                )
-                for name in per_article:
-                    out[name] = {
-                        split: pieces or [Piece(schemas[name].empty_table())]
-                        for split, pieces in memoised[name].items()
-                    }
-                del memoised
-                yield out
-                continue
             with paused_gc():
                 rows = self.rows(dataclasses.replace(inputs, articles=chunk, gold=gold), skip)
             for name in per_article:
@@ -506,8 +543,6 @@ class ReleaseTableBuilder:
                 out[name] = {split: [Piece(table)] for split, table in tables.items()}
             del rows
             yield out
-        if memo is not None:
-            memo.finish()
 
     def raw_schema(self) -> pa.Schema:
         return self.shapes.arrow_schema(

@@ -299,6 +299,21 @@ class TokenCounts:
         self.content += pc.sum(pc.filter(lengths, inside)).as_py() or 0
         self.longest = max(self.longest, pc.max(lengths).as_py() or 0)
 
+    def to_json(self) -> list[int]:
+        """The counts, kept beside a written file (``release.parquet_reuse``)."""
+        return [self.rows, self.tokens, self.content, self.longest]
+
+    def take_json(self, data: Any) -> bool:
+        """Counts kept by :meth:`to_json` (False, nothing taken: not such counts)."""
+        if not (
+            isinstance(data, list)
+            and len(data) == 4
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in data)
+        ):
+            return False
+        self.rows, self.tokens, self.content, self.longest = data
+        return True
+
 
 def count_tokens(ner: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, TokenCounts]:
     """Each split's :class:`TokenCounts` read back from its table or written file, a row
