@@ -28,6 +28,13 @@ themselves. Once a build has validated every batch without a problem it calls
 it used all of it and stored none) as checked; rows taken from a checked pack are then not
 validated again (:attr:`Piece.checked`). A refused build leaves its pack unmarked, so its rows
 are validated again by the next run.
+
+**Keyed first.** :meth:`ArticleRowCache.plan` keys every article before any row is read or
+made: which hit, whether this run must store a pack (a miss, or a pack holding other
+articles; a run that misses nothing keeps the pack it read), and per (config, split) a
+*source digest* of its articles' keys in order. The build places a file whose digest is
+the one the last build's file was made from (:mod:`sahelwire.release.parquet_reuse`), and
+:meth:`chunk` then reads none of its rows unless a new pack needs them.
 """
 
 from __future__ import annotations

@@ -22,6 +22,14 @@ compares each row group with the kept one's before encoding it:
 * at the first row group that differs, the ones before it are read back from the kept file
   (whose sha256 was checked) and encoded, and the writer goes on as without it.
 
+**Placed from its sources.** A producer that can name what a file's rows are made from gives
+the writer a *source* digest (``StreamedParquet(source=...)``), kept in the index with the
+file and anything the producer keeps beside it (``extra``). The article memo's configs do:
+their rows are a function of the keys of their articles (``ArticleRowCache.plan``), so a
+build whose digest for a file is the kept one's places it before any row is read or made
+(:meth:`StreamedParquet.place_from_source`), and the card's ``ner_bio`` token counts come
+from ``extra``. The fingerprint still has to match, and the kept file's sha256 is checked.
+
 Never a source of truth: a missing, changed or foreign entry is a miss, and
 ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off with the other memos. ``sahelwire cache clear``
 removes it; the benchmark's full builds start without it.
