@@ -35,6 +35,7 @@ from sahelwire.annotations.baseline import baseline_report_for, render_markdown,
 from sahelwire.annotations.baseline_cache import PredictionCache
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
+from sahelwire.annotations.memo_keys import memo_fingerprint
 from sahelwire.io.atomic import (
     clean_stale_staging,
     staged_directory,
@@ -663,6 +664,7 @@ def _render_from(
             gold=gold,
             raw_sink=sink.raw if sink is not None else None,
             raw_memo=sink.memo if sink is not None else None,
+            span_fingerprint=_span_fingerprint(paths) if sink is not None else None,
         )
         del articles, validated
         published.complete()
@@ -774,6 +776,21 @@ def _baseline_gold(gold: GoldSource, limit: int) -> GoldLayer:
     return GoldLayer(sample.regions, sample.relations, sample.choices, gold.status)
 
 
+def _span_fingerprint(paths: ProjectPaths) -> str | None:
+    """The span SQL's code fingerprint (``columnar_spans`` and its imports, the versions with
+    DuckDB's, ``schemas/``), or None when the memos are off or the code cannot be read."""
+    import duckdb
+
+    # Named through memo_keys (whose own code a fingerprint must cover), the spans' code as
+    # ``also``: columnar_spans does not import memo_keys.
+    return memo_fingerprint(
+        paths,
+        "sahelwire.annotations.memo_keys",
+        f"duckdb {duckdb.__version__}",
+        also=("sahelwire.release.columnar_spans",),
+    )
+
+
 def _memoised_error_classes(paths: ProjectPaths, taxonomy: Taxonomy) -> ErrorClassCache | None:
     """nervaluate's span error classes memoised per article, or None (cache off)."""
     return ErrorClassCache.for_project(paths, taxonomy)
@@ -840,6 +857,7 @@ def _publish_tables(
     gold: GoldSource | None = None,
     raw_sink: RawSourceSink | None = None,
     raw_memo: RawRowCache | None = None,
+    span_fingerprint: str | None = None,
 ) -> BioStats:
     """Produce every config's rows and hand them to ``published`` as they come.
 
@@ -848,6 +866,8 @@ def _publish_tables(
     ``gold``: where the gold is (default the layers'; on disk when the sink took it).
     ``raw_memo``: has keyed the sink's rows per article; DuckDB then sorts the changed
     articles' rows only and the others' are read back from it.
+    ``span_fingerprint``: the span SQL's code fingerprint (None: memos off), with which its
+    files are placed from their sources (``columnar_spans.span_source_digests``).
     """
     gold = validated.layers.gold if gold is None else gold
     builder = ReleaseTableBuilder(shapes, article_cache)
@@ -856,7 +876,11 @@ def _publish_tables(
     made: frozenset[str] = frozenset()  # the configs made by SQL
     if engine == "duckdb":
         from sahelwire.release.columnar import duckdb_raw_batches, write_raw_sources
-        from sahelwire.release.columnar_spans import SPAN_CONFIGS, duckdb_span_pieces
+        from sahelwire.release.columnar_spans import (
+            SPAN_CONFIGS,
+            duckdb_span_pieces,
+            span_source_digests,
+        )
 
         spill_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="sahelwire-raw-", dir=spill_dir) as folder:
@@ -885,19 +909,30 @@ def _publish_tables(
         # mentions, events and quantities from SQL, written piece by piece as DuckDB's
         # batches come (whole, the three were the published phase's peak at 100k);
         # chunk_tables then leaves them out.
-        pieces = duckdb_span_pieces(
-            gold,
-            articles,
-            splits,
-            validated.taxonomy,
-            {
-                name: shapes.arrow_schema(validated.specs.configs[name], published=True)
-                for name in SPAN_CONFIGS
-            },
-            spill_dir=spill_dir,
-            memory_limit=memory_limit or duckdb_memory_limit(),
-        )
-        published.add_pieces(pieces)
+        placed: set[tuple[str, str]] = set()
+        if span_fingerprint is not None and isinstance(gold, GoldFiles):
+            # Files made from the same gold, articles and code as the last build's: placed,
+            # and the SQL runs only for the configs still to make (none after a change that
+            # leaves the gold as it was).
+            placed = published.place(span_source_digests(gold, articles, splits, span_fingerprint))
+        to_make = [name for name in SPAN_CONFIGS if any((name, s) not in placed for s in SPLITS)]
+        if to_make:
+            pieces = duckdb_span_pieces(
+                gold,
+                articles,
+                splits,
+                validated.taxonomy,
+                {
+                    name: shapes.arrow_schema(validated.specs.configs[name], published=True)
+                    for name in to_make
+                },
+                to_make,
+                spill_dir=spill_dir,
+                memory_limit=memory_limit or duckdb_memory_limit(),
+            )
+            published.add_pieces(
+                (name, split, table) for name, split, table in pieces if (name, split) not in placed
+            )
         made = frozenset(SPAN_CONFIGS)
         return_freed_memory()
         raw = empty  # annotations_raw is done: the other configs do not read inputs.raw

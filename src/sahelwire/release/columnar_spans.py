@@ -43,6 +43,7 @@ the counts and the rows cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -490,6 +491,33 @@ def _annotated_ids(con: Any, sources: Mapping[str, Any]) -> list[str]:
         with_gold = pc.unique(regions.column("article_id"))
     published = sources["span_articles"].column("article_id")
     return sorted(published.filter(pc.is_in(published, value_set=with_gold)).to_pylist())
+
+
+def span_source_digests(
+    gold: GoldFiles, articles: Iterable[Article], splits: Mapping[str, str], fingerprint: str
+) -> dict[tuple[str, str], str]:
+    """(config, split) -> a digest of what :func:`duckdb_span_pieces` makes its rows from:
+    ``fingerprint`` (this module's code and its imports', the versions, every file of
+    ``schemas/``: ``memo_keys.code_fingerprint``), the gold's regions and relations files
+    (BLAKE3 of their bytes; the class table is the taxonomy's and the gold's units) and every
+    published article's id, split and length. The same digest gives the same rows, so the
+    build places the last build's file made from it (``release.parquet_reuse``) and runs no
+    SQL for it. One digest for every split: any change makes them all again."""
+    from blake3 import blake3
+
+    digest = hashlib.sha256(f"sahelwire span rows 1\0{fingerprint}\0".encode())
+    for table in ("regions", "relations"):
+        hashed = blake3()
+        hashed.update_mmap(gold.path(table))
+        digest.update(f"{table}\0".encode() + hashed.digest())
+    for art in articles:
+        digest.update(f"{art.id}\0{splits[art.id]}\0{art.n_chars}\n".encode())
+    whole = digest.hexdigest()
+    return {
+        (config, split): hashlib.sha256(f"{whole}\0{config}\0{split}".encode()).hexdigest()
+        for config in SPAN_CONFIGS
+        for split in SPLITS
+    }
 
 
 def duckdb_span_pieces(
