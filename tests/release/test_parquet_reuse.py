@@ -305,3 +305,32 @@ def test_a_file_made_from_the_same_sources_is_placed_without_its_rows(
     assert any("/ner_bio/train" in p for p in given)
     assert not any("/ner_bio/test" in p or "/documents/train" in p for p in given)
     assert any("/documents/test" in p for p in given)
+    kept = json.loads(index_file.read_text(encoding="utf-8"))["files"]
+    assert kept[ner]["source"] == index[ner]["source"] and kept[ner]["extra"] == index[ner]["extra"]
+
+
+def test_the_span_files_sources_cover_the_validation_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file placed from its sources is not validated again, so the span digests'
+    fingerprint must change with the published rows' validation code (as the memo's does)."""
+    from sahelwire.annotations import memo_keys
+    from sahelwire.release import build as build_module
+
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    monkeypatch.setenv(CACHE_ENV, "on")
+    before = build_module._span_fingerprint(paths)
+    assert before is not None
+    real = memo_keys.parser_sources
+    changed = tmp_path / "table_validation.py"
+
+    def sources(module: str) -> dict[str, Path]:
+        found = real(module)
+        if build_module.VALIDATION_MODULE in found:
+            path = found[build_module.VALIDATION_MODULE]
+            changed.write_bytes(path.read_bytes() + b"\n# another rule\n")
+            found = {**found, build_module.VALIDATION_MODULE: changed}
+        return found
+
+    monkeypatch.setattr(memo_keys, "parser_sources", sources)
+    assert build_module._span_fingerprint(paths) not in (None, before)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import datasets
+import pandera
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,7 +48,7 @@ from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.io.scratch import scratch_dir
 from sahelwire.raw.manifest import Article
-from sahelwire.release.article_cache import ArticleRowCache
+from sahelwire.release.article_cache import VALIDATION_MODULE, ArticleRowCache
 from sahelwire.release.card.data_sections import (
     TokenCounts,
     examples_section,
@@ -342,12 +343,13 @@ class _Published:
         return self.writers[key]
 
     def place(self, sources: Mapping[tuple[str, str], str]) -> set[tuple[str, str]]:
-        """Each (config, split) whose rows are made from ``sources`` (the article memo's
-        digest of them): placed from the last build's file when that was made from the same
-        ones, and given no rows; the others' files keep their source for the next build.
-        The placed ones, which are not validated again: their rows are the ones the build
-        that wrote the file validated (the same keys make the same rows, and the rules are
-        in the keys). ner_bio's token counts come from beside the kept file."""
+        """Each (config, split) whose rows are made from ``sources`` (a producer's digest of
+        them: the article memo's, or ``columnar_spans.span_source_digests``): placed from the
+        last build's file when that was made from the same ones, and given no rows; the
+        others' files keep their source for the next build. The placed ones, which are not
+        validated again: their rows are the ones the build that wrote the file validated
+        (the same sources make the same rows, and the validation code is in both digests'
+        fingerprints). ner_bio's token counts come from beside the kept file."""
         placed: set[tuple[str, str]] = set()
         for (name, split), source in sources.items():
             if (name, split) in self.writers:
@@ -361,7 +363,7 @@ class _Published:
                     # Kept without its counts: made again, as if it had not been kept.
                     writer.abort()
                     del self.writers[(name, split)]
-                    self._writer(name, split)
+                    self._writer(name, split, source)  # kept again with its counts
                     continue
                 self.token_counts[split] = counts
             placed.add((name, split))
@@ -782,12 +784,15 @@ def _span_fingerprint(paths: ProjectPaths) -> str | None:
     import duckdb
 
     # Named through memo_keys (whose own code a fingerprint must cover), the spans' code as
-    # ``also``: columnar_spans does not import memo_keys.
+    # ``also``: columnar_spans does not import memo_keys. The published rows' validation is
+    # in it too (as in the article memo's): a placed file is not validated again, so a change
+    # to the rules must make it again.
     return memo_fingerprint(
         paths,
         "sahelwire.annotations.memo_keys",
         f"duckdb {duckdb.__version__}",
-        also=("sahelwire.release.columnar_spans",),
+        f"pandera {pandera.__version__}",
+        also=("sahelwire.release.columnar_spans", VALIDATION_MODULE),
     )
 
 
