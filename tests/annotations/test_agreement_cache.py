@@ -1,7 +1,8 @@
 """nervaluate's span error classes memoised per article (sahelwire.annotations.agreement_cache).
 
 The memoised report must equal :func:`span_error_classes` exactly (floats included), cold,
-warm, after one article's spans change and with a damaged pack.
+warm, after one article's spans change and with a damaged pack; the whole agreement report,
+kept, must equal the report computed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ import polars as pl
 import pytest
 
 from helpers import copy_project
-from sahelwire.annotations.agreement import _pairs, span_error_classes
-from sahelwire.annotations.agreement_cache import ErrorClassCache, cache_folder
+from sahelwire.annotations.agreement import _pairs, agreement_report, span_error_classes
+from sahelwire.annotations.agreement_cache import (
+    AgreementReportCache,
+    ErrorClassCache,
+    cache_folder,
+    report_folder,
+)
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.validation import validate_inputs
@@ -62,3 +68,47 @@ def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
 
     monkeypatch.setenv(CACHE_ENV, "off")
     assert ErrorClassCache.for_project(paths, taxonomy) is None
+
+
+def test_the_whole_report_is_kept_under_exactly_what_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The card's report equals agreement_report's, kept or computed; a change no measure
+    # reads (every annotation's lead time) finds it kept, a change one reads computes it.
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    paths = ProjectPaths(copy_project(tmp_path / "p"))
+    report, validated = validate_inputs(paths, include_dist=False)
+    assert report.ok
+    layers, taxonomy = validated.layers, validated.taxonomy
+
+    def kept(
+        annotations: pl.DataFrame, regions: pl.DataFrame, min_articles: int = 5
+    ) -> tuple[dict[str, Any], tuple[int, int]]:
+        cache = AgreementReportCache.for_project(paths, taxonomy)
+        assert cache is not None
+        args = (annotations, regions, layers.choices, taxonomy)
+        got = cache.report(*args, relations=layers.relations, min_articles=min_articles)
+        plain = agreement_report(*args, relations=layers.relations, min_articles=min_articles)
+        assert got == plain
+        return got, (cache.stats.hits, cache.stats.misses)
+
+    first, counts = kept(layers.annotations, layers.regions)
+    assert first["articles_with_2plus_annotators"] >= 1 and first["spans"]
+    assert counts == (0, 1) and list(report_folder(paths).glob("*.pack"))
+    assert kept(layers.annotations, layers.regions) == (first, (1, 0))
+    later = layers.annotations.with_columns(pl.col("lead_time") + 1.5)
+    assert kept(later, layers.regions) == (first, (1, 0))
+    _, x, _ = _pairs(layers.annotations)[0]
+    dropped = layers.regions.filter(
+        ~(
+            pl.col("region_id")
+            == layers.regions.filter(pl.col("annotation_id") == x)["region_id"][0]
+        )
+        | (pl.col("annotation_id") != x)
+    )
+    changed, counts = kept(later, dropped)
+    assert changed != first and counts == (0, 1)
+    assert kept(later, dropped, min_articles=10_000)[1] == (0, 1)
+
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert AgreementReportCache.for_project(paths, taxonomy) is None

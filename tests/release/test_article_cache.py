@@ -245,7 +245,7 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     # annotations and of gold) and the rows pack's checked mark; the kept Parquet files
     assert "raw texts' hashes: 5" in shown.stdout
     assert "per-article annotations_raw rows" in shown.stdout
-    assert f"removed {10 + len(kept)} cache file(s)" in cleared.stdout
+    assert f"removed {11 + len(kept)} cache file(s)" in cleared.stdout
     assert not list(parquet_reuse.cache_folder(project).iterdir())
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))

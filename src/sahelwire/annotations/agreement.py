@@ -61,6 +61,34 @@ REGION_COLUMNS = (
 )
 RELATION_COLUMNS = ("annotation_id", "from_region_id", "to_region_id", "label")
 CHOICE_COLUMNS = ("annotation_id", "field", "value")
+# Of the annotations, what says which of them count (adjudication's ``_latest``) and whose
+# they are; not lead times or other timing, which a rebuild often changes and no measure reads.
+ANNOTATION_COLUMNS = ("article_id", "annotation_id", "annotator", "cancelled", "updated_at")
+
+
+def agreement_inputs(
+    annotations: pl.DataFrame,
+    regions: pl.DataFrame,
+    choices: pl.DataFrame,
+    relations: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """Each table cut to the columns above that it has: what :func:`agreement_report` reads.
+
+    The report starts from these frames and sees nothing else (a column left out here fails
+    where it is read, on every corpus), so it is a function of them alone: the agreement
+    memo (``annotations.agreement_cache``) keys a whole report by a digest of exactly these.
+    """
+
+    def cut(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        return frame.select([c for c in columns if c in frame.columns])
+
+    return (
+        cut(annotations, ANNOTATION_COLUMNS),
+        cut(regions, REGION_COLUMNS),
+        cut(choices, CHOICE_COLUMNS),
+        None if relations is None else cut(relations, RELATION_COLUMNS),
+    )
+
 
 Pair = tuple[str, int, int]  # (article, annotation x, annotation y)
 Spans = dict[tuple[int, str], list[dict[str, Any]]]  # (annotation, layer) -> its regions
@@ -461,6 +489,9 @@ def agreement_report(
     """``error_classes``: nervaluate's contributions memoised per article (the same result,
     :mod:`sahelwire.annotations.agreement_cache`). The rows are read ``chunk_articles``
     doubly annotated articles at a time (see :data:`AGREEMENT_CHUNK_ARTICLES`)."""
+    annotations, regions, choices, relations = agreement_inputs(
+        annotations, regions, choices, relations
+    )
     counted, _ = _latest(annotations)
     multi = sorted(a for a, ids in counted.items() if len(ids) >= 2)
     # Only annotations of doubly annotated articles are compared: read those rows alone

@@ -10,6 +10,10 @@ under a key per article: the fingerprint of this code (with agreement and nerval
 version), the taxonomy and schemas, and exactly what nervaluate is given for the article (its
 pairs' spans, per layer, in order). Never a source of truth: a missing or damaged pack is
 computed again; ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off.
+
+The whole report is kept too (:class:`AgreementReportCache`, in ``report/`` there), under a
+digest of exactly the frames it reads (``agreement.agreement_inputs``): a rebuild whose
+changes no measure reads (lead times; single-annotated articles) does not compute it again.
 """
 
 from __future__ import annotations
@@ -22,15 +26,29 @@ from typing import Any
 
 import polars as pl
 
-from sahelwire.annotations.agreement import Docs, article_contribution, span_error_classes
-from sahelwire.annotations.memo_keys import memo_fingerprint
+from sahelwire.annotations.agreement import (
+    AGREEMENT_CHUNK_ARTICLES,
+    Docs,
+    agreement_inputs,
+    agreement_report,
+    article_contribution,
+    span_error_classes,
+)
+from sahelwire.annotations.memo_keys import frame_digest, memo_fingerprint
 from sahelwire.io.article_packs import ArticlePacks
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.taxonomy import Taxonomy
 
+# The one entry of the report's pack.
+REPORT = "report"
+
 
 def cache_folder(paths: ProjectPaths) -> Path:
     return paths.state_dir / "cache" / "agreement"
+
+
+def report_folder(paths: ProjectPaths) -> Path:
+    return cache_folder(paths) / REPORT
 
 
 class ErrorClassCache:
@@ -80,3 +98,68 @@ class ErrorClassCache:
         if self.packs.stats.misses or (not self._had_pack and self._new):
             self.packs.write({}, self._new)
         self._entries, self._new = {}, {}
+
+
+class AgreementReportCache:
+    """The agreement report of one project's last build, kept under a key of what it read."""
+
+    def __init__(
+        self, folder: Path, fingerprint: str, error_classes: ErrorClassCache | None
+    ) -> None:
+        self.packs = ArticlePacks(folder, fingerprint, {})
+        self.error_classes = error_classes
+
+    @classmethod
+    def for_project(cls, paths: ProjectPaths, taxonomy: Taxonomy) -> AgreementReportCache | None:
+        """None when the memos are off or the code cannot be fingerprinted."""
+        fingerprint = memo_fingerprint(
+            paths, __name__, taxonomy, f"nervaluate {version('nervaluate')}", REPORT
+        )
+        if fingerprint is None:
+            return None
+        return cls(report_folder(paths), fingerprint, ErrorClassCache.for_project(paths, taxonomy))
+
+    @property
+    def stats(self) -> Any:
+        return self.packs.stats
+
+    def report(
+        self,
+        annotations: pl.DataFrame,
+        regions: pl.DataFrame,
+        choices: pl.DataFrame,
+        taxonomy: Taxonomy,
+        *,
+        relations: pl.DataFrame | None,
+        min_articles: int,
+    ) -> dict[str, Any]:
+        """What :func:`~sahelwire.annotations.agreement.agreement_report` returns for these
+        arguments (and the per-article error classes memoised)."""
+        frames = agreement_inputs(annotations, regions, choices, relations)
+        key = self.packs.key(
+            f"{min_articles}\0{AGREEMENT_CHUNK_ARTICLES}",
+            *(b"none" if frame is None else frame_digest(frame) for frame in frames),
+        )
+        pack = self.packs.load()
+        entry = pack.entries.get(REPORT) if pack is not None else None
+        if (
+            isinstance(entry, dict)
+            and entry.get("key") == key
+            and isinstance(entry.get("value"), dict)
+        ):
+            self.packs.stats.hits += 1
+            kept: dict[str, Any] = entry["value"]
+            return kept
+        self.packs.stats.misses += 1
+        report = agreement_report(
+            *frames[:3],
+            taxonomy,
+            relations=frames[3],
+            min_articles=min_articles,
+            error_classes=self.error_classes,
+        )
+        # Kept only when the pack gives it back as it is (JSON: no tuples, no keys that are
+        # not strings, no NaN): a report that would come back otherwise is computed each time.
+        if json.loads(json.dumps(report)) == report:
+            self.packs.write({}, {REPORT: {"key": key, "rows": {}, "value": report}})
+        return report

@@ -74,10 +74,9 @@ def memo_fingerprint(
         return None
 
 
-def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, bytes]:
-    """Per ``id_col`` value: a sha256 of its rows (every column, in frame order)."""
-    if df.height == 0:
-        return {}
+def _row_hashes(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit hashes (two seeds) of every row of ``df``, in frame order: every column,
+    its nulls apart from its values, floats by their bits."""
     exact = []
     for name, dtype in df.schema.items():
         column = df[name]
@@ -87,7 +86,24 @@ def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, byt
             column = pl.Series(name, bits)
         exact += [column, df[name].is_null().alias(f"{name}\0null")]
     hashed = pl.DataFrame(exact)
-    h = [hashed.hash_rows(seed=s).to_numpy() for s in (11, 101)]
+    first, second = (hashed.hash_rows(seed=s).to_numpy() for s in (11, 101))
+    return first, second
+
+
+def frame_digest(df: pl.DataFrame) -> bytes:
+    """sha256 of ``df`` whole: its schema and every row, in order."""
+    digest = hashlib.sha256(f"{df.height}\0{df.schema!r}".encode())
+    if df.height and df.width:
+        first, second = _row_hashes(df)
+        digest.update(np.ascontiguousarray(np.stack([first, second], axis=1)).tobytes())
+    return digest.digest()
+
+
+def frame_digests(df: pl.DataFrame, id_col: str = "article_id") -> dict[str, bytes]:
+    """Per ``id_col`` value: a sha256 of its rows (every column, in frame order)."""
+    if df.height == 0:
+        return {}
+    h = _row_hashes(df)
     keyed = (
         pl.DataFrame({"a": df[id_col], "h0": h[0], "h1": h[1]}).with_row_index("i").sort(["a", "i"])
     )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import datasets
 import pandera
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sahelwire.annotations.agreement import agreement_report
-from sahelwire.annotations.agreement_cache import ErrorClassCache
+from sahelwire.annotations.agreement_cache import AgreementReportCache
 from sahelwire.annotations.baseline import baseline_report_for, render_markdown, sample_ids
 from sahelwire.annotations.baseline_cache import PredictionCache
 from sahelwire.annotations.gold_layer import GoldLayer
@@ -621,15 +621,7 @@ def _render_from(
     early = {
         "annotation": annotation_section(
             validated.layers,
-            agreement_report(
-                validated.layers.annotations,
-                validated.layers.regions,
-                validated.layers.choices,
-                taxonomy,
-                relations=validated.layers.relations,
-                min_articles=settings.agreement_min_articles,
-                error_classes=_memoised_error_classes(paths, taxonomy),
-            ),
+            _agreement(paths, validated.layers, taxonomy, settings.agreement_min_articles),
         ),
         "provenance": provenance_section(annotation_facts),
         "baseline": render_markdown(
@@ -796,9 +788,30 @@ def _span_fingerprint(paths: ProjectPaths) -> str | None:
     )
 
 
-def _memoised_error_classes(paths: ProjectPaths, taxonomy: Taxonomy) -> ErrorClassCache | None:
-    """nervaluate's span error classes memoised per article, or None (cache off)."""
-    return ErrorClassCache.for_project(paths, taxonomy)
+def _agreement(
+    paths: ProjectPaths, layers: AnnotationLayers, taxonomy: Taxonomy, min_articles: int
+) -> dict[str, Any]:
+    """The card's agreement report: the last build's when it read the same frames
+    (``annotations.agreement_cache``), else computed, nervaluate's span error classes
+    memoised per article; computed plainly with the memos off."""
+    memo = AgreementReportCache.for_project(paths, taxonomy)
+    if memo is None:
+        return agreement_report(
+            layers.annotations,
+            layers.regions,
+            layers.choices,
+            taxonomy,
+            relations=layers.relations,
+            min_articles=min_articles,
+        )
+    return memo.report(
+        layers.annotations,
+        layers.regions,
+        layers.choices,
+        taxonomy,
+        relations=layers.relations,
+        min_articles=min_articles,
+    )
 
 
 # DuckDB's memory for the annotations_raw sort, as a share of this machine's memory; past it

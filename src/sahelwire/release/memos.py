@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
+from sahelwire.annotations.agreement_cache import report_folder as agreement_report_folder
 from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.article_cache import cache_folder as rows_folder
@@ -20,6 +21,7 @@ def memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
         ("per-article published rows", rows_folder(paths)),
         ("per-article annotations_raw rows", raw_rows_folder(paths)),
         ("per-article span error classes", agreement_folder(paths)),
+        ("the card's agreement report", agreement_report_folder(paths)),
         ("per-article baseline predictions", baseline_folder(paths)),
         ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
         ("per-article span rules (gold)", span_rules_folder(paths) / "gold"),
