@@ -52,7 +52,6 @@ import pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
 from sahelwire.io.article_packs import (
     EXTRA_JSON,
@@ -65,7 +64,7 @@ from sahelwire.io.bulk import paused_gc
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import Article
-from sahelwire.release.gold_files import gold_between, gold_of
+from sahelwire.release.gold_files import GoldFiles, gold_between, gold_of
 from sahelwire.release.ner_bio import BioStats
 from sahelwire.release.tables import Piece
 from sahelwire.schema.table_specs import ARTICLE_ID
@@ -204,10 +203,11 @@ class ArticleRowCache:
         self._decoded = {}
         self.to_mark = None
 
-    def _key_chunk(self, inputs: ReleaseInputs, gold: GoldLayer) -> None:
-        """The keys of ``inputs.articles`` (a chunk), ``gold`` holding at least theirs."""
+    def _key_chunk(self, inputs: ReleaseInputs, digests: Mapping[str, Mapping[str, bytes]]) -> None:
+        """The keys of ``inputs.articles`` (a chunk); ``digests``: per gold frame (of
+        :data:`GOLD_FRAMES`), article -> :func:`frame_digests` of its rows, for at least
+        these articles (none: the article has no rows there)."""
         assert self.packs is not None
-        digests = {name: frame_digests(getattr(gold, name)) for name in GOLD_FRAMES}
         none = b""
         # Each chunk's own (a million keys of one build held to its end were ≈150 MB), from
         # its gold: the gold may be on disk.
@@ -234,11 +234,17 @@ class ArticleRowCache:
         by_split = {split: hashlib.sha256() for split in SPLITS}
         hits = misses = 0
         bio: BioStats | None = BioStats()
+        # The gold's digests as its files took them (not read back), or of the gold held.
+        files = inputs.gold if isinstance(inputs.gold, GoldFiles) else None
+        written = {**files.digests, "status": frame_digests(files.status)} if files else None
         for lo in range(0, len(ordered), chunk_articles):
             chunk = ordered[lo : lo + chunk_articles]
-            gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
-            self._key_chunk(dataclasses.replace(inputs, articles=chunk), gold)
-            del gold
+            digests = written
+            if digests is None:
+                gold = gold_between(inputs.gold, chunk[0].id, chunk[-1].id)
+                digests = {name: frame_digests(getattr(gold, name)) for name in GOLD_FRAMES}
+                del gold
+            self._key_chunk(dataclasses.replace(inputs, articles=chunk), digests)
             for art in chunk:
                 key = self.keys[art.id]
                 by_split[inputs.splits[art.id]].update(f"{art.id}\0{key}\n".encode())

@@ -31,6 +31,7 @@ from sahelwire.annotations.gold_layer import (
     STATUS_SCHEMA,
     GoldLayer,
 )
+from sahelwire.annotations.memo_keys import frame_digests
 
 SPILLED = {"regions": REGION_SCHEMA, "relations": RELATION_SCHEMA, "choices": CHOICE_SCHEMA}
 # Rows per row group: each holds a narrow run of article ids (a chunk's gold is sorted by
@@ -60,6 +61,11 @@ class GoldFiles:
         # statistics): opened again for every chunk's read it was ≈7 s of a 1M rebuild
         # (2,000 chunks, three tables; py-spy).
         self._files: dict[str, tuple[pq.ParquetFile, list[tuple[str, str] | None]]] = {}
+        # Per table, each article's digest of its rows (memo_keys.frame_digests), taken as
+        # its chunk is written: the article memo keys every article by its gold, and reading
+        # the whole gold back for that alone was a tenth of a rebuild's published phase
+        # (docs/benchmarks.md). The rows read back are a function of these: the same.
+        self.digests: dict[str, dict[str, bytes]] = {name: {} for name in SPILLED}
 
     def path(self, table: str) -> Path:
         return self.folder / f"gold_{table}.parquet"
@@ -69,7 +75,9 @@ class GoldFiles:
         self._forget()
         for name, schema in SPILLED.items():
             frame: pl.DataFrame = getattr(gold, name)
-            table = frame.select(list(schema)).cast(pl.Schema(schema)).to_arrow()
+            frame = frame.select(list(schema)).cast(pl.Schema(schema))
+            self.digests[name].update(frame_digests(frame))
+            table = frame.to_arrow()
             writer = self._writers.get(name)
             if writer is None:
                 writer = pq.ParquetWriter(self.path(name), table.schema, compression="none")
