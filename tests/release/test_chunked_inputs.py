@@ -33,6 +33,7 @@ from sahelwire.annotations.agreement_cache import ErrorClassCache
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.export_cache import cache_dir
 from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.memo_keys import frame_digests
 from sahelwire.annotations.tables import CHUNK_ENV, JOIN_MAX_CHUNKS, WORKERS_ENV, input_chunks
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
@@ -318,6 +319,11 @@ def test_gold_on_disk_reads_back_as_the_gold_held(
         for name in ("regions", "relations", "choices", "status"):
             assert getattr(mine, name).equals(getattr(want, name)), name
     assert got[0].regions.height == whole.regions.height > 0
+    # The digests the files took as they were written (the article memo's keys) are those
+    # of the rows read back: a key stands for exactly what the build reads.
+    for name in gold_files.SPILLED:
+        assert files.digests[name] == frame_digests(getattr(got[0], name)), name
+        assert files.digests[name]  # rows in each table: the comparison is not of empties
     for column in ("entity_id", "unit"):
         assert sorted(map(str, gold_column(files, "regions", column))) == sorted(
             map(str, gold_column(whole, "regions", column))
