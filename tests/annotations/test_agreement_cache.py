@@ -26,13 +26,20 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.validation import validate_inputs
 
 
-def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ProjectPaths, Any]:
+    """A copy of the committed project, memos on, and its validated inputs."""
     monkeypatch.delenv(CACHE_ENV, raising=False)
     paths = ProjectPaths(copy_project(tmp_path / "p"))
     report, validated = validate_inputs(paths, include_dist=False)
     assert report.ok
+    return paths, validated
+
+
+def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
+    corpus: tuple[ProjectPaths, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths, validated = corpus
     layers, taxonomy = validated.layers, validated.taxonomy
     articles = layers.annotations["article_id"].n_unique()
 
@@ -71,14 +78,11 @@ def test_memoised_error_classes_equal_nervaluate_on_the_whole_corpus(
 
 
 def test_the_whole_report_is_kept_under_exactly_what_it_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: tuple[ProjectPaths, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The card's report equals agreement_report's, kept or computed; a change no measure
     # reads (every annotation's lead time) finds it kept, a change one reads computes it.
-    monkeypatch.delenv(CACHE_ENV, raising=False)
-    paths = ProjectPaths(copy_project(tmp_path / "p"))
-    report, validated = validate_inputs(paths, include_dist=False)
-    assert report.ok
+    paths, validated = corpus
     layers, taxonomy = validated.layers, validated.taxonomy
 
     def kept(

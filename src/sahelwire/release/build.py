@@ -795,16 +795,8 @@ def _agreement(
     (``annotations.agreement_cache``), else computed, nervaluate's span error classes
     memoised per article; computed plainly with the memos off."""
     memo = AgreementReportCache.for_project(paths, taxonomy)
-    if memo is None:
-        return agreement_report(
-            layers.annotations,
-            layers.regions,
-            layers.choices,
-            taxonomy,
-            relations=layers.relations,
-            min_articles=min_articles,
-        )
-    return memo.report(
+    report = agreement_report if memo is None else memo.report
+    return report(
         layers.annotations,
         layers.regions,
         layers.choices,
