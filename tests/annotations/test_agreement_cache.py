@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from helpers import copy_project
+from sahelwire.annotations import agreement_cache
 from sahelwire.annotations.agreement import _pairs, agreement_report, span_error_classes
 from sahelwire.annotations.agreement_cache import (
     AgreementReportCache,
@@ -116,3 +117,26 @@ def test_the_whole_report_is_kept_under_exactly_what_it_reads(
 
     monkeypatch.setenv(CACHE_ENV, "off")
     assert AgreementReportCache.for_project(paths, taxonomy) is None
+
+
+def test_a_report_json_would_not_give_back_as_it_is_is_computed_each_time(
+    corpus: tuple[ProjectPaths, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tuple comes back from JSON as a list: such a report is never kept (nor served changed).
+    paths, validated = corpus
+    layers, taxonomy = validated.layers, validated.taxonomy
+    real = agreement_cache.agreement_report
+
+    def with_a_tuple(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**real(*args, **kwargs), "pair": ("a", "b")}
+
+    monkeypatch.setattr(agreement_cache, "agreement_report", with_a_tuple)
+    args = (layers.annotations, layers.regions, layers.choices, taxonomy)
+    for _ in range(2):
+        cache = AgreementReportCache.for_project(paths, taxonomy)
+        assert cache is not None
+        got = cache.report(*args, relations=layers.relations, min_articles=5)
+        assert got["pair"] == ("a", "b")
+        assert got == with_a_tuple(*args, relations=layers.relations, min_articles=5)
+        assert (cache.stats.hits, cache.stats.misses) == (0, 1)
+        assert not list(report_folder(paths).glob("*.pack"))

@@ -80,6 +80,8 @@ class ErrorClassCache:
         pack = self.packs.load()
         self._had_pack = pack is not None
         self._entries: Mapping[str, Any] = pack.entries if pack is not None else {}
+        if pack is not None:
+            pack.close()  # its entries are all it holds: no tables to read from the file
         self._new: dict[str, dict[str, Any]] = {}
 
     def contribution(self, article: str, docs: Docs, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -141,7 +143,10 @@ class AgreementReportCache:
             *(b"none" if frame is None else frame_digest(frame) for frame in frames),
         )
         pack = self.packs.load()
-        entry = pack.entries.get(REPORT) if pack is not None else None
+        entry = None
+        if pack is not None:
+            entry = pack.entries.get(REPORT)
+            pack.close()  # one entry and no tables: nothing more is read from the file
         if (
             isinstance(entry, dict)
             and entry.get("key") == key

@@ -209,8 +209,9 @@ class ArticleRowCache:
         these articles (none: the article has no rows there)."""
         assert self.packs is not None
         none = b""
-        # Each chunk's own (a million keys of one build held to its end were ≈150 MB), from
-        # its gold: the gold may be on disk.
+        # Each chunk's own (a million keys of one build held to its end were ≈150 MB). The
+        # gold's part comes from ``digests``: those GoldFiles took as it wrote the gold (not
+        # read back), or, for a gold held in memory, hashed from its frames by the caller.
         self.keys = {}
         for art in inputs.articles:
             self.keys[art.id] = self.packs.key(
