@@ -13,7 +13,12 @@ from typing import Any
 import polars as pl
 
 from sahelwire.annotations.gold_layer import GoldLayer
-from sahelwire.annotations.tables import AnnotationTables, has_exports, load_source_shapes
+from sahelwire.annotations.tables import (
+    AnnotationTables,
+    FileRows,
+    has_exports,
+    load_source_shapes,
+)
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
@@ -34,6 +39,9 @@ class AnnotationLayers:
     prediction_results: pl.DataFrame | None = None
     # Registry proposals typed in Label Studio (annotations.tables): listed, not published.
     proposals: list[dict[str, Any]] = field(default_factory=list)
+    # Per export file, what its rows are a function of (annotations.tables.FileRows): the
+    # input rules' memo keys each file by it (release.file_rule_cache).
+    files: Mapping[str, FileRows] = field(default_factory=dict)
 
 
 def load_annotation_layers(
@@ -110,6 +118,7 @@ def adjudicated(
         predictions=tables.predictions,
         prediction_results=tables.prediction_results,
         proposals=tables.proposals,
+        files=tables.files,
     )
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -149,6 +150,27 @@ class AnnotationTables:
     proposals: list[dict[str, Any]] = field(default_factory=list)
     # What the export cache did (None when it was off): which files were parsed.
     cache: CacheStats | None = None
+    # Per export file whose rows are a function of what it names (:class:`FileRows`): the
+    # files read through the export cache and parsed without ids of other files. Others
+    # (no cache, cross-file ids, unreadable) are not here.
+    files: dict[str, FileRows] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """What one export file's rows in the tables are a function of: ``key`` digests the
+    export cache's key (the file's sha256, the parser's code, taxonomy, shapes and schemas)
+    with what the parse read besides (each article's text hashes, which annotators are
+    known): the same key, the same rows. ``articles``: every article the file's tasks name."""
+
+    key: str
+    articles: tuple[str, ...]
+
+    @classmethod
+    def of(cls, cache_key: str, parse: FileParse) -> FileRows:
+        read = json.dumps([parse.texts, parse.annotators], sort_keys=True, default=repr)
+        digest = hashlib.sha256(f"{cache_key}\0{read}".encode()).hexdigest()
+        return cls(digest, tuple(parse.texts))
 
 
 @dataclass(frozen=True)
@@ -1978,6 +2000,7 @@ def _assemble(
         prediction_results=frames["prediction_results"],
         proposals=proposals,
         cache=stats,
+        files={r.parse.source: FileRows.of(r.key, r.parse) for r in results if r.key},
     )
 
 

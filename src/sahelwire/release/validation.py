@@ -28,6 +28,7 @@ from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.completeness import Finding, completeness_findings
+from sahelwire.release.file_rule_cache import FileRuleMemo, source_frames
 from sahelwire.release.span_rule_cache import SpanRuleMemo
 from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
@@ -368,53 +369,88 @@ def validate_annotations(
     report: ValidationReport,
     *,
     memo: SpanRuleMemo | None = None,
+    files: FileRuleMemo | None = None,
 ) -> None:
     """Add the Problems of ``layers`` (all of the annotations, or one chunk of their export
     files: every rule here is per row or per article) to ``report``; ``report.checked`` adds
-    up over chunks. ``memo``: the span rules' memo (default: the project's, written now)."""
-    exports = _rel(paths, paths.exports_dir)
+    up over chunks. ``memo``: the span rules' memo (default: the project's, written now);
+    ``files``: the rules' clean verdicts per export file (release.file_rule_cache): the
+    rules then check the rows of the other files only, with the same Problems."""
     report.problems += layers.problems
     report.proposals += layers.proposals
-    for name, frame in (
-        ("annotations", layers.annotations),
-        ("annotation_regions", layers.regions),
-        ("annotation_relations", layers.relations),
-        ("annotation_choices", layers.choices),
-        *_prediction_frames(layers),
-    ):
+    for name, frame in source_frames(layers):
+        report.checked[name] = report.checked.get(name, 0) + frame.height
+    report.checked["gold_regions"] = report.checked.get("gold_regions", 0) + (
+        layers.gold.regions.height
+    )
+    # The span rules skip articles whose rows and text passed them before (same Problems).
+    if memo is None:
+        memo = SpanRuleMemo.for_project(paths, taxonomy)
+    part = files.unchecked(layers, specs) if files is not None else None
+    found: list[Problem] = []
+    if part is None or _has_rows(part):
+        found = _rule_problems(paths, part or layers, texts, taxonomy, specs, registries, memo)
+    if found and part is not None:
+        # Checked whole: Problems name rows by their place in the chunk, as without the memo.
+        found = _rule_problems(paths, layers, texts, taxonomy, specs, registries, memo)
+    if files is not None:
+        files.checked(not found)
+    report.problems += found
+
+
+def _has_rows(layers: AnnotationLayers) -> bool:
+    gold = layers.gold
+    return any(frame.height for _, frame in source_frames(layers)) or any(
+        frame.height for frame in (gold.regions, gold.relations, gold.choices, gold.status)
+    )
+
+
+def _rule_problems(
+    paths: ProjectPaths,
+    layers: AnnotationLayers,
+    texts: Mapping[str, str],
+    taxonomy: Taxonomy,
+    specs: TableSpecs,
+    registries: Registries,
+    memo: SpanRuleMemo | None,
+) -> list[Problem]:
+    """The Problems every input rule finds in ``layers`` (not the parse's own)."""
+    exports = _rel(paths, paths.exports_dir)
+    problems: list[Problem] = []
+    for name, frame in source_frames(layers):
         if frame.height:
             found = validate_frame(frame, specs.source[name], taxonomy, file=exports)
             if found and "source_file" in frame.columns:
                 # Name the export file each bad row came from, not just the folder (only
                 # re-run per file on failure: the valid case stays one pass). source_file
                 # is already the path from the project root.
-                found = []
+                named: list[Problem] = []
                 for (source,), part in frame.group_by("source_file", maintain_order=True):
-                    found += validate_frame(part, specs.source[name], taxonomy, file=str(source))
-            report.problems += found
-        report.checked[name] = report.checked.get(name, 0) + frame.height
-    # The span rules skip articles whose rows and text passed them before (same Problems).
-    if memo is None:
-        memo = SpanRuleMemo.for_project(paths, taxonomy)
+                    named += validate_frame(part, specs.source[name], taxonomy, file=str(source))
+                # A rule over the whole table (a repeated id in two files) fails in no file
+                # alone: such a failure keeps the folder's name rather than being lost.
+                seen = {(p.field, p.rule, repr(p.value)) for p in named}
+                found = named + [p for p in found if (p.field, p.rule, repr(p.value)) not in seen]
+            problems += found
 
     def spans(kind: str, regions: pl.DataFrame, **options: Any) -> list[Problem]:
         if memo is None:
             return check_regions(regions, texts, taxonomy, registries, **options)
         return memo.check_regions(kind, regions, texts, taxonomy, registries, **options)
 
-    report.problems += spans("annotations", layers.regions, file=exports, file_col="source_file")
-    report.problems += check_relations(
+    problems += spans("annotations", layers.regions, file=exports, file_col="source_file")
+    problems += check_relations(
         layers.relations, layers.regions, taxonomy, file=exports, file_col="source_file"
     )
     gold = layers.gold
-    report.problems += spans(
+    problems += spans(
         "gold",
         gold.regions,
         file="gold",
         id_col="region_key",
         group_col="article_id",
     )
-    report.problems += check_relations(
+    problems += check_relations(
         gold.relations,
         gold.regions,
         taxonomy,
@@ -424,17 +460,8 @@ def validate_annotations(
         id_col="region_key",
         group_col="article_id",
     )
-    report.problems += published_view_problems(layers, taxonomy, file=exports)
-    report.checked["gold_regions"] = report.checked.get("gold_regions", 0) + gold.regions.height
-
-
-def _prediction_frames(layers: AnnotationLayers) -> list[tuple[str, pl.DataFrame]]:
-    """The prediction source tables, when the layers carry them (annotations.tables)."""
-    frames = [
-        ("predictions", layers.predictions),
-        ("prediction_results", layers.prediction_results),
-    ]
-    return [(name, frame) for name, frame in frames if frame is not None]
+    problems += published_view_problems(layers, taxonomy, file=exports)
+    return problems
 
 
 def published_view_problems(
@@ -549,9 +576,12 @@ def validate_inputs(
     memo = SpanRuleMemo.for_project(paths, taxonomy)
     if memo is not None:
         memo.deferred = True  # one memo pack for all chunks, as one call writes
+    files = FileRuleMemo.for_project(paths, taxonomy)
     parts = []
     for chunk in iter_annotation_layers(paths, taxonomy, texts=raw.readable):
-        validate_annotations(paths, chunk, texts, taxonomy, specs, registries, report, memo=memo)
+        validate_annotations(
+            paths, chunk, texts, taxonomy, specs, registries, report, memo=memo, files=files
+        )
         if raw_sink is not None:
             raw_sink(chunk)
             chunk = for_agreement(chunk)
@@ -559,6 +589,8 @@ def validate_inputs(
         del chunk
     if memo is not None:
         memo.flush()
+    if files is not None:
+        files.flush()
     layers = combined_layers(parts)
     del parts
     if include_dist and paths.dist_dir.exists():
@@ -603,6 +635,7 @@ def for_agreement(layers: AnnotationLayers) -> AnnotationLayers:
         choices=keep(layers.choices, CHOICE_COLUMNS),
         prediction_results=results.clear() if results is not None else None,
         gold=GoldLayer(gold.regions, gold.relations, gold.choices, layers.gold.status),
+        files={},
     )
 
 
