@@ -75,11 +75,17 @@ def splits_section(
     for article, cluster in clusters.items():
         members_of[cluster].append(article)
     rows: list[list[object]] = []
+    listed = len(members_of) <= LISTED_CLUSTERS
     for cluster in sorted(members_of):
-        members = sorted(members_of[cluster])
-        rows.append([f"`{cluster}`", splits[members[0]], len(members), ", ".join(members)])
-    table = markdown_table(["story cluster", "split", "articles", "article ids"], rows)
-    if len(rows) > LISTED_CLUSTERS:
+        members = members_of[cluster]
+        # Every member named only when every cluster is listed: the table of all of them was
+        # made and dropped at 1M articles (seconds of the card's phase).
+        first = min(members)
+        row: list[object] = [f"`{cluster}`", splits[first], len(members)]
+        rows.append([*row, ", ".join(sorted(members))] if listed else row)
+    if listed:
+        table = markdown_table(["story cluster", "split", "articles", "article ids"], rows)
+    else:
         # A row per cluster would make the card as long as the corpus: list the largest.
         largest = sorted(rows, key=lambda r: (-int(str(r[2])), str(r[0])))[:LISTED_CLUSTERS]
         per_split = Counter(splits[a] for a in clusters)
