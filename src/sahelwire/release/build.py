@@ -70,7 +70,7 @@ from sahelwire.release.card.metadata import citation_section, croissant_section,
 from sahelwire.release.card.plot_drawing import render_plots
 from sahelwire.release.card.plot_worker import MIN_ARTICLES as PLOT_WORKER_ARTICLES
 from sahelwire.release.card.plot_worker import PlotWorker
-from sahelwire.release.card.plots import article_lengths, plot_inputs, plots_section
+from sahelwire.release.card.plots import kept_article_lengths, plot_inputs, plots_section
 from sahelwire.release.card.sections import (
     annotation_section,
     fields_section,
@@ -689,7 +689,14 @@ def _render_from(
     plotter = PlotWorker() if n_articles >= PLOT_WORKER_ARTICLES else None
     try:
         documents = tables["documents"]
-        lengths = article_lengths(documents)
+        lengths = kept_article_lengths(
+            paths,
+            documents,
+            [
+                f"{name} {release.data[name].sha256}"
+                for name in sorted(data_file("documents", split) for split in documents)
+            ],
+        )
         plots = plot_inputs(documents, taxonomy, lengths)
         if plotter is not None:
             plotter.send(plots)  # drawn there while the card's text is rendered here
