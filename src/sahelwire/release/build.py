@@ -785,7 +785,11 @@ def _file_digests(
     """The name and sha256 of every data file of ``configs`` (as written or placed): the
     key of what the card keeps from them (``card.kept``)."""
     names = sorted(data_file(config, split) for config in configs for split in tables[config])
-    return [f"{name} {release.data[name].sha256}" for name in names]
+    # A split without rows has no file (its table is empty): named as such in the key.
+    return [
+        f"{name} {release.data[name].sha256}" if name in release.data else f"{name} none"
+        for name in names
+    ]
 
 
 def _baseline_gold(gold: GoldSource, limit: int) -> GoldLayer:
