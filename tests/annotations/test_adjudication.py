@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from helpers import ROOT, region, regions_frame
-from sahelwire.annotations.adjudication import adjudicate
+from helpers import ROOT, copy_project, region, regions_frame, run_cli
+from sahelwire.annotations.adjudication import DECISIONS_FILE_RULE, adjudicate
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -182,3 +184,32 @@ def test_krippendorff_alpha_known_values() -> None:
     )
     alpha = agreement_report(ann, empty, ch, TAX)["article_labels"]["stance_us_presence"]["alpha"]
     assert abs(alpha - 2 / 3) < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"decisions: [\n", "not YAML"),
+        (b"\xff\xfe", "not UTF-8 (byte 0)"),
+        (
+            b"decisions:\n- item: region:entities:GPE:0:2\n  action: accept\n  why: y\n",
+            "decision on 'region:entities:GPE:0:2' must say decided_by and why",
+        ),
+    ],
+)
+def test_a_bad_decisions_file_is_a_problem_for_validate_and_build(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    """Not a traceback (build raised one): the same Problem from both, exit 1, naming the
+    file and the rule; the build writes nothing."""
+    root = copy_project(tmp_path / "p")
+    export = sorted((root / "annotations" / "exports").glob("*.json"))[0]
+    article = json.loads(export.read_text(encoding="utf-8"))["data"]["article_id"]
+    (root / "annotations" / "decisions" / f"{article}.yaml").write_bytes(content)
+    first = f"error: annotations/decisions/{article}.yaml record {article}: rule "
+    first += f"{DECISIONS_FILE_RULE}: {said}"
+    for command in (["validate", "--no-dist"], ["build", "--out", str(tmp_path / "d")]):
+        done = run_cli(root, *command)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert first in done.stdout + done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "d").exists()

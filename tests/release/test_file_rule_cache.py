@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from helpers import copy_project, record_made
+from helpers import copy_project, record_made, run_cli
+from sahelwire.annotations.adjudication import DECISIONS_FILE_RULE
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.paths import ProjectPaths
@@ -121,3 +122,47 @@ def test_a_repeated_id_in_a_chunk_of_clean_files_is_checked_whole(
     assert any("annotation_id" in p for p in expected[0]), expected[0]
     assert report(paths, monkeypatch, memo=True) == expected
     assert counts(memos)[0] == 0
+
+
+def test_an_unreadable_decisions_file_is_a_problem_with_or_without_the_memo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memos: list[FileRuleMemo]
+) -> None:
+    """A decisions file that cannot be read (a folder in its place): the memo keys it as
+    unreadable, adjudication reports it as a Problem naming the file, the same with the
+    memo or without, and ``validate`` and ``build`` both refuse it (exit 1, no traceback).
+    The article's gold is then made without decisions, so its export's rules run once under
+    the unreadable key, and that verdict holds while it stays unreadable (one verdict a file:
+    once mended, its rules run again)."""
+    root = copy_project(tmp_path / "p")
+    paths = ProjectPaths(root)
+    exports = sorted(paths.exports_dir.glob("*.json"))
+    n = len(exports)
+    plain = report(paths, monkeypatch, memo=False)
+    assert report(paths, monkeypatch, memo=True) == plain and counts(memos) == (0, n)
+    article = json.loads(exports[0].read_text(encoding="utf-8"))["data"]["article_id"]
+    decisions = paths.decisions_dir / f"{article}.yaml"
+    aside = tmp_path / "aside.yaml"
+    if decisions.exists():
+        decisions.rename(aside)
+    decisions.mkdir(parents=True)
+    assert FileRuleMemo(cache_folder(paths), "f", paths.decisions_dir)._decision(article) == (
+        b"unreadable"
+    )
+    broken = report(paths, monkeypatch, memo=False)
+    named = f"annotations/decisions/{article}.yaml"
+    assert any(
+        p.startswith(named) and DECISIONS_FILE_RULE in p and "cannot be read (Is a directory)" in p
+        for p in broken[0]
+    ), broken[0]
+    assert report(paths, monkeypatch, memo=True) == broken and counts(memos) == (n - 1, 1)
+    assert report(paths, monkeypatch, memo=True) == broken and counts(memos) == (n, 0)
+    for command in (["validate", "--no-dist"], ["build", "--out", str(tmp_path / "d")]):
+        done = run_cli(root, *command)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "cannot be read (Is a directory)" in done.stdout + done.stderr
+    assert not (tmp_path / "d").exists()
+    decisions.rmdir()
+    if aside.exists():
+        aside.rename(decisions)
+    assert report(paths, monkeypatch, memo=True) == plain and counts(memos) == (n - 1, 1)
+    assert report(paths, monkeypatch, memo=True) == plain and counts(memos) == (n, 0)

@@ -59,6 +59,7 @@ ATTRS = ("entity_id", "event_id", "realis", "value", "unit", "approximate", "bou
 # The rule of a conflict no decision settles yet: `sahelwire adjudicate` lists these as its
 # output; every other problem is invalid input.
 UNSETTLED_RULE = "every conflict is settled by a decision"
+DECISIONS_FILE_RULE = "a decisions file is readable YAML of complete, distinct decisions"
 # What a decision can do: keep or drop an item; give a tied attribute its gold value.
 ITEM_ACTIONS = ("accept", "reject")
 ATTR_ACTIONS = ("set",)
@@ -81,7 +82,13 @@ def decision_entries(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except OSError as exc:  # a folder in its place, no permission: reported, not a traceback
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not YAML ({exc})") from None
     entries = data.get("decisions") if isinstance(data, dict) else None
@@ -271,7 +278,23 @@ def adjudicate(
     def decisions_of(article: str) -> dict[str, dict[str, Any]]:
         if article in decided:
             return dict(decided[article])
-        return read_decisions(decisions_dir, article)
+        try:
+            return read_decisions(decisions_dir, article)
+        except ValueError as exc:
+            # A Problem, not an exception: validate and build both report it (exit 1, no
+            # traceback) beside the rest; the article is adjudicated as if it had none.
+            path = decisions_dir / f"{article}.yaml"
+            result.problems.append(
+                Problem(
+                    f"annotations/decisions/{path.name}",
+                    article,
+                    None,
+                    DECISIONS_FILE_RULE,
+                    None,
+                    str(exc).removeprefix(f"{path}: "),
+                )
+            )
+            return {}
 
     annotator_of: dict[int, str] = (
         dict(annotations.select("annotation_id", "annotator").iter_rows())

@@ -64,14 +64,19 @@ from sahelwire.release.card.facts import (
     AnnotationFacts,
     data_date,
     disagreeing_figures,
-    organisations_outside_the_body,
+    kept_organisations,
 )
-from sahelwire.release.card.kept import LEAKAGE, kept_text
+from sahelwire.release.card.kept import LEAKAGE, TEXT, kept
 from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
 from sahelwire.release.card.plot_drawing import render_plots
 from sahelwire.release.card.plot_worker import MIN_ARTICLES as PLOT_WORKER_ARTICLES
 from sahelwire.release.card.plot_worker import PlotWorker
-from sahelwire.release.card.plots import kept_article_lengths, plot_inputs, plots_section
+from sahelwire.release.card.plots import (
+    kept_article_lengths,
+    kept_label_counts,
+    plot_inputs,
+    plots_section,
+)
 from sahelwire.release.card.sections import (
     annotation_section,
     fields_section,
@@ -693,7 +698,10 @@ def _render_from(
         lengths = kept_article_lengths(
             paths, documents, _file_digests(release, tables, ("documents",))
         )
-        plots = plot_inputs(documents, taxonomy, lengths)
+        counts = kept_label_counts(
+            paths, documents, taxonomy, _file_digests(release, tables, ("documents",))
+        )
+        plots = plot_inputs(taxonomy, counts, lengths)
         if plotter is not None:
             plotter.send(plots)  # drawn there while the card's text is rendered here
         registry = tables["entity_registry"].get(specs.unsplit)
@@ -702,7 +710,13 @@ def _render_from(
             date=date,
             annotation=annotation_facts,
             disagreements=disagreeing_figures(tables["quantities"], taxonomy, clusters),
-            organisations=organisations_outside_the_body(documents, registry, taxonomy),
+            organisations=kept_organisations(
+                paths,
+                documents,
+                registry,
+                taxonomy,
+                _file_digests(release, tables, ("documents", "entity_registry")),
+            ),
             files={name: (f.size, f.sha256) for name, f in release.data.items()},
         )
         release.small[CROISSANT_FILE] = croissant_bytes(
@@ -737,7 +751,7 @@ def _render_from(
                 "outlets": lambda: outlets_section(documents, facts.organisations),
                 # Read from events, mentions, folds and documents alone: kept while they are
                 # placed unchanged (≈15 s of a 1M rebuild's card, py-spy).
-                "leakage": lambda: kept_text(
+                "leakage": lambda: kept(
                     paths,
                     LEAKAGE,
                     "sahelwire.release.card.data_sections",
@@ -749,6 +763,7 @@ def _render_from(
                         ),
                     ],
                     lambda: leakage_section(tables, settings.hub_repo_id, specs.unsplit),
+                    TEXT,
                 ),
                 "ner_bio": lambda: ner_bio_section(
                     bio_stats, tables["ner_bio"], published.token_counts

@@ -156,7 +156,10 @@ class FileRuleMemo:
         try:
             return hashlib.sha256(path.read_bytes()).digest()
         except OSError:
-            return b"unreadable"  # adjudication reports it; never the key of a clean file
+            # Adjudication reports it (a Problem) and makes the article's gold without
+            # decisions: the same gold each run while it stays unreadable, so a verdict
+            # under this key is sound.
+            return b"unreadable"
 
 
 def _duplicates(layers: AnnotationLayers, specs: TableSpecs) -> bool:

@@ -11,8 +11,7 @@ from sahelwire.annotations.agreement_cache import report_folder as agreement_rep
 from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.article_cache import cache_folder as rows_folder
-from sahelwire.release.card.kept import LEAKAGE, card_folder
-from sahelwire.release.card.plots import lengths_folder
+from sahelwire.release.card.kept import LABEL_COUNTS, LEAKAGE, LENGTHS, ORGANISATIONS, card_folder
 from sahelwire.release.file_rule_cache import cache_folder as input_rules_folder
 from sahelwire.release.raw_cache import cache_folder as raw_rows_folder
 from sahelwire.release.span_rule_cache import cache_folder as span_rules_folder
@@ -29,6 +28,8 @@ def memo_folders(paths: ProjectPaths) -> list[tuple[str, Path]]:
         ("per-article span rules (annotations)", span_rules_folder(paths) / "annotations"),
         ("per-article span rules (gold)", span_rules_folder(paths) / "gold"),
         ("per-export-file input rules", input_rules_folder(paths)),
-        ("the card's article lengths", lengths_folder(paths)),
+        ("the card's article lengths", card_folder(paths, LENGTHS)),
+        ("the card's gold label counts", card_folder(paths, LABEL_COUNTS)),
+        ("the card's organisations outside the body", card_folder(paths, ORGANISATIONS)),
         ("the card's leakage section", card_folder(paths, LEAKAGE)),
     ]

@@ -7,18 +7,18 @@ and the card embeds them with relative links, which resolve on the Hub and in a 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.memo_keys import memo_fingerprint
-from sahelwire.io.article_packs import ArticlePacks
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.card.columns import column_batches
+from sahelwire.release.card.kept import LABEL_COUNTS, LENGTHS, Form, kept
 from sahelwire.release.card.plot_drawing import (
     LABELS_PLOT,
     LENGTHS_PLOT,
@@ -29,6 +29,9 @@ from sahelwire.release.card.plot_drawing import (
 )
 from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import Taxonomy
+
+# (id, split, len(text), len(clean_text)) per article: article_lengths.
+LengthRows = list[tuple[str, str, int, int]]
 
 
 def label_counts(
@@ -63,9 +66,9 @@ def span_label_counts(table: pa.Table, column: str) -> Counter[int]:
     return total
 
 
-def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, int, int]]:
+def article_lengths(documents: Mapping[str, pa.Table]) -> LengthRows:
     """(id, split, len(text), len(clean_text)) per article, in code points, sorted by id."""
-    rows: list[tuple[str, str, int, int]] = []
+    rows: LengthRows = []
     for split in SPLITS:
         for batch in column_batches(documents[split], [ARTICLE_ID, "text", "clean_text"]):
             rows += zip(
@@ -78,77 +81,99 @@ def article_lengths(documents: Mapping[str, pa.Table]) -> list[tuple[str, str, i
     return sorted(rows)
 
 
-LENGTHS = "lengths"
 LENGTHS_SCHEMA = pa.schema(
     [("id", pa.string()), ("split", pa.string()), ("length", pa.int64()), ("clean", pa.int64())]
 )
 
 
-def lengths_folder(paths: ProjectPaths) -> Path:
-    return paths.state_dir / "cache" / "card" / LENGTHS
+def _lengths_table(rows: LengthRows) -> pa.Table:
+    return pa.table(
+        {name: [row[i] for row in rows] for i, name in enumerate(LENGTHS_SCHEMA.names)},
+        schema=LENGTHS_SCHEMA,
+    )
+
+
+def _length_rows(table: pa.Table) -> LengthRows:
+    return list(zip(*(table.column(n).to_pylist() for n in LENGTHS_SCHEMA.names), strict=True))
+
+
+LENGTHS_FORM: Form[LengthRows] = Form(_lengths_table, _length_rows, LENGTHS_SCHEMA)
 
 
 def kept_article_lengths(
     paths: ProjectPaths, documents: Mapping[str, pa.Table], digests: Sequence[str]
-) -> list[tuple[str, str, int, int]]:
-    """:func:`article_lengths` of ``documents``, kept (``.sahelwire/cache/card/lengths/``)
+) -> LengthRows:
+    """:func:`article_lengths` of ``documents``, kept (:mod:`.kept`, ``card/lengths/``)
     under ``digests``, the sha256 of each ``documents`` file it reads (the build's own, as
-    written or placed), and this code's fingerprint: a rebuild whose ``documents`` came out
-    the same reads none of their texts for it (≈2.6 GB at 1M articles: 5–7 s). Computed
-    each time with the memos off (``SAHELWIRE_ARTICLE_CACHE=off``)."""
-    fingerprint = memo_fingerprint(paths, __name__)
-    if fingerprint is None:
-        return article_lengths(documents)
-    packs = ArticlePacks(lengths_folder(paths), fingerprint, {LENGTHS: LENGTHS_SCHEMA})
-    key = packs.key(*digests)
-    pack = packs.load()
-    if pack is not None:
+    written or placed): a rebuild whose ``documents`` came out the same reads none of their
+    texts for it (≈2.6 GB at 1M articles: 5–7 s)."""
+    return kept(paths, LENGTHS, __name__, digests, lambda: article_lengths(documents), LENGTHS_FORM)
+
+
+def _counts_json(counts: dict[str, dict[str, Counter[str]]]) -> Any:
+    return {layer: {split: dict(c) for split, c in by.items()} for layer, by in counts.items()}
+
+
+def kept_label_counts(
+    paths: ProjectPaths,
+    documents: Mapping[str, pa.Table],
+    taxonomy: Taxonomy,
+    digests: Sequence[str],
+) -> dict[str, dict[str, Counter[str]]]:
+    """:func:`label_counts`, kept (``card/label_counts/``) under ``digests`` (as for the
+    lengths) and the layers' label names: every gold span list of ``documents`` is read
+    for it (≈4 s of a 1M rebuild's card, py-spy)."""
+    layers = [(layer.name, list(layer.label_names)) for layer in taxonomy.span_layers]
+
+    def decode(value: Any) -> dict[str, dict[str, Counter[str]]] | None:
+        # Rebuilt in the taxonomy's label order, as label_counts gives them; a value of
+        # another shape (not written by this code) is computed again.
         try:
-            entry = pack.entries.get(LENGTHS)
-            if isinstance(entry, dict) and entry.get("key") == key:
-                first, n = entry["rows"][LENGTHS]
-                kept = pack.tables[LENGTHS].slice(first, n) if n else LENGTHS_SCHEMA.empty_table()
-                packs.stats.hits += 1
-                columns = [kept.column(name).to_pylist() for name in LENGTHS_SCHEMA.names]
-                return list(zip(*columns, strict=True))
-        finally:
-            pack.close()
-    lengths = article_lengths(documents)
-    packs.stats.misses += 1
-    table = pa.table(
-        {name: [row[i] for row in lengths] for i, name in enumerate(LENGTHS_SCHEMA.names)},
-        schema=LENGTHS_SCHEMA,
+            return {
+                name: {
+                    split: Counter({label: int(value[name][split][label]) for label in labels})
+                    for split in SPLITS
+                }
+                for name, labels in layers
+            }
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    return kept(
+        paths,
+        LABEL_COUNTS,
+        __name__,
+        [*digests, json.dumps(layers)],
+        lambda: label_counts(documents, taxonomy),
+        Form(_counts_json, decode),
     )
-    packs.write({LENGTHS: [table]}, {LENGTHS: {"key": key, "rows": {LENGTHS: [0, len(lengths)]}}})
-    return lengths
 
 
 def plot_inputs(
-    documents: Mapping[str, pa.Table],
     taxonomy: Taxonomy,
-    lengths: list[tuple[str, str, int, int]],
+    counts: dict[str, dict[str, Counter[str]]],
+    lengths: LengthRows,
 ) -> PlotInputs:
-    """``lengths``: :func:`article_lengths` of ``documents`` (read once for the plot and
-    :func:`plots_section`: the texts are the largest columns, 2.6 GB at 1M articles)."""
+    """``counts``: :func:`label_counts` of the documents; ``lengths``: their
+    :func:`article_lengths` (read once for the plot and :func:`plots_section`: the texts are
+    the largest columns, 2.6 GB at 1M articles)."""
     layers = tuple(
         (layer.name, layer.title, tuple(layer.label_names)) for layer in taxonomy.span_layers
     )
     if len(lengths) <= LISTED_ARTICLES:
-        return PlotInputs(layers, label_counts(documents, taxonomy), lengths, None)
-    return PlotInputs(layers, label_counts(documents, taxonomy), None, length_histogram(lengths))
+        return PlotInputs(layers, counts, lengths, None)
+    return PlotInputs(layers, counts, None, length_histogram(lengths))
 
 
 def plot_files(
-    documents: Mapping[str, pa.Table],
-    taxonomy: Taxonomy,
-    lengths: list[tuple[str, str, int, int]],
+    documents: Mapping[str, pa.Table], taxonomy: Taxonomy, lengths: LengthRows
 ) -> dict[str, bytes]:
     """Release-relative file name -> PNG bytes, drawn in this process (``lengths``:
     :func:`article_lengths` of ``documents``)."""
-    return render_plots(plot_inputs(documents, taxonomy, lengths))
+    return render_plots(plot_inputs(taxonomy, label_counts(documents, taxonomy), lengths))
 
 
-def plots_section(rows: list[tuple[str, str, int, int]]) -> str:
+def plots_section(rows: LengthRows) -> str:
     """Markdown embedding the plots, with the length figures (``rows``:
     :func:`article_lengths`) as a table too."""
     from sahelwire.io.markdown import markdown_table
