@@ -50,6 +50,7 @@ from sahelwire.annotations.gold_layer import (
 )
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.bulk import paused_gc
+from sahelwire.io.text_files import read_yaml
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -82,15 +83,9 @@ def decision_entries(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 (byte {exc.start})") from None
+        data = read_yaml(path) or {}
     except OSError as exc:  # a folder in its place, no permission: reported, not a traceback
         raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not YAML ({exc})") from None
     entries = data.get("decisions") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
         raise ValueError(f"{path}: must be a mapping with a list `decisions:` of entries")

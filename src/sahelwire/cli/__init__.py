@@ -180,9 +180,13 @@ def build(
         ) from None
     except OSError as exc:  # full disk, file size limit, permissions: the staging is discarded
         raise fail(
-            f"build failed writing {exc.filename or 'the release'}: {exc.strerror or exc}; "
+            f"build failed: {exc.filename or 'the release'}: {exc.strerror or exc}; "
             "the previous build folder is intact",
             EXIT_USAGE,
+        ) from None
+    except ValueError as exc:  # a schemas/ file unreadable as one: as `validate` says it
+        raise fail(
+            f"build refused: {exc}; the previous build folder is intact", EXIT_USAGE
         ) from None
     target = out or paths.dist_dir
     for config, by_split in release.rows.items():

@@ -48,21 +48,35 @@ def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
     # keys alone were most of the 2.2 GB the manifest took in the build (issue 17 item 3).
     shared: dict[str, str] = {}
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ManifestError(f"{path}:{number}: not a JSON object")
-            out: dict[str, Any] = _Row().__dict__
-            for k, v in row.items():
-                out[shared.setdefault(k, k)] = (
-                    shared.setdefault(v, v) if k in SHARED_VALUES and isinstance(v, str) else v
-                )
-            yield out
+        try:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise ManifestError(f"{path}:{number}: not a JSON object")
+                out: dict[str, Any] = _Row().__dict__
+                for k, v in row.items():
+                    out[shared.setdefault(k, k)] = (
+                        shared.setdefault(v, v) if k in SHARED_VALUES and isinstance(v, str) else v
+                    )
+                yield out
+        except UnicodeDecodeError:
+            raise ManifestError(f"{path}:{_undecodable_line(path)}: not UTF-8") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8 (the text reader decodes a buffer at
+    a time, so its error does not say which line): read again, on this error path only."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 0
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:

@@ -22,9 +22,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
 from sahelwire.io.config import SPLITS
+from sahelwire.io.text_files import read_yaml_mapping
 
 
 class ClusterFileError(ValueError):
@@ -36,7 +35,10 @@ def read_story_clusters(path: Path, article_ids: Iterable[str]) -> dict[str, str
     ids = list(article_ids)
     assignment: dict[str, str] = {}
     if path.exists():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = read_yaml_mapping(path)
+        except ValueError as exc:  # a Problem of validate's, like the rest of this file's
+            raise ClusterFileError(str(exc)) from None
         for cluster in data.get("clusters", []):
             for article_id in cluster.get("articles", []):
                 if article_id in assignment:

@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import read_yaml_mapping
 
 
 def _rows(path: Path, key: str) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return list(data.get(key, []))
+    rows = read_yaml_mapping(path).get(key) or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path}: `{key}:` must be a list of mappings")
+    return rows
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import datasets
 import polars as pl
 import pyarrow as pa
-import yaml
 
+from sahelwire.io.text_files import read_yaml_mapping
 from sahelwire.schema.taxonomy import Taxonomy
 
 _SCALARS: dict[str, pa.DataType] = {
@@ -125,13 +125,16 @@ def _table(name: str, raw: dict[str, Any]) -> TableSpec:
 @cache
 def _load_cached(path: Path, mtime_ns: int) -> TableSpecs:
     del mtime_ns
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return TableSpecs(
-        source={n: _table(n, t) for n, t in data["source_tables"].items()},
-        configs={n: _table(n, t) for n, t in data["configs"].items()},
-        structs={n: _columns(cols) for n, cols in data["structs"].items()},
-        unsplit=str(data.get("unsplit", "full")),
-    )
+    data = read_yaml_mapping(path)
+    try:
+        return TableSpecs(
+            source={n: _table(n, t) for n, t in data["source_tables"].items()},
+            configs={n: _table(n, t) for n, t in data["configs"].items()},
+            structs={n: _columns(cols) for n, cols in data["structs"].items()},
+            unsplit=str(data.get("unsplit", "full")),
+        )
+    except (AttributeError, KeyError, TypeError) as exc:  # a part missing or of another shape
+        raise ValueError(f"{path}: not a table spec file ({type(exc).__name__}: {exc})") from None
 
 
 def load_table_specs(path: Path) -> TableSpecs:

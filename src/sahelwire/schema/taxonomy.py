@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from sahelwire.io.text_files import read_yaml_mapping
 
 
 class TaxonomyError(ValueError):
@@ -338,7 +338,11 @@ def _check_relation_targets(taxonomy: Taxonomy) -> None:
 @cache
 def _load_cached(path: Path, mtime_ns: int) -> Taxonomy:
     del mtime_ns  # part of the cache key only: an edited file is re-read
-    return parse_taxonomy(yaml.safe_load(path.read_text(encoding="utf-8")))
+    data = read_yaml_mapping(path)
+    try:
+        return parse_taxonomy(data)
+    except (AttributeError, KeyError, TypeError) as exc:  # a part missing or of another shape
+        raise TaxonomyError(f"{path}: not a taxonomy ({type(exc).__name__}: {exc})") from None
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
