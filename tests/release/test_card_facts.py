@@ -257,17 +257,19 @@ def test_every_link_inside_the_card_has_its_heading(built: Path) -> None:
 def test_independence_is_stated_from_the_blind_workspace_manifest(tmp_path: Path) -> None:
     from sahelwire.release.card.facts import AnnotationFacts, BlindWorkspace
 
+    AA, BB, CC = ("aa" * 32, "bb" * 32, "cc" * 32)  # sha256 digests, as the manifest lists
+
     clean = tmp_path / "ai-annotator-2.txt"
     clean.write_text(
-        "aa  project/dataset/raw/texts/001.txt\nbb  project/annotations/GUIDELINES.md\n"
-        "cc  project/annotations/worksheets/ai-annotator-2/001.yaml\n"
+        f"{AA}  project/dataset/raw/texts/001.txt\n{BB}  project/annotations/GUIDELINES.md\n"
+        f"{CC}  project/annotations/worksheets/ai-annotator-2/001.yaml\n"
     )
     w = BlindWorkspace.read(clean, "ai-annotator-2@x", "annotations/blind/ai-annotator-2.txt")
     assert (w.files, w.own_worksheets, w.others) == (3, True, ())
     leaky = tmp_path / "ai-annotator-3.txt"
     leaky.write_text(
-        "aa  project/annotations/exports/001.json\n"
-        "bb  project/annotations/worksheets/ai-annotator-1/001.yaml\ncc  project/DATASET_CARD.md\n"
+        f"{AA}  project/annotations/exports/001.json\n"
+        f"{BB}  project/annotations/worksheets/ai-annotator-1/001.yaml\n{CC}  project/DATASET_CARD.md\n"
     )
     bad = BlindWorkspace.read(leaky, "ai-annotator-3@x", "annotations/blind/ai-annotator-3.txt")
     assert len(bad.others) == 3 and not bad.own_worksheets

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import read_utf8
 
 SPLITS = ("train", "validation", "test")
 # Below this many doubly annotated articles `sahelwire agreement` prints a caution. Why 20:
@@ -59,7 +60,12 @@ class Settings:
 
     @classmethod
     def from_pyproject(cls, pyproject: Path) -> Settings:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        try:
+            data = tomllib.loads(read_utf8(pyproject))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{pyproject}: not TOML ({exc})") from None
+        except ValueError as exc:  # not UTF-8: named as the other configuration errors
+            raise ConfigError(str(exc)) from None
         table = data.get("tool", {}).get("sahelwire")
         if table is None:
             raise ConfigError(f"{pyproject}: no [tool.sahelwire] table")

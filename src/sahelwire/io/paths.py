@@ -20,7 +20,9 @@ class ProjectNotFound(RuntimeError):
 
 def _is_project_root(folder: Path) -> bool:
     pyproject = folder / "pyproject.toml"
-    return pyproject.is_file() and "[tool.sahelwire]" in pyproject.read_text(encoding="utf-8")
+    # Bytes: a pyproject.toml that is not UTF-8 is still this project's, and loading its
+    # settings then says what is wrong with it (io.config), not a decoder traceback here.
+    return pyproject.is_file() and b"[tool.sahelwire]" in pyproject.read_bytes()
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
@@ -528,6 +529,24 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
     return report
 
 
+BLIND_RULE = "a blind workspace's manifest lists `<sha256>  <path>` lines"
+
+
+def _check_blind_manifests(paths: ProjectPaths, report: ValidationReport) -> None:
+    """The card reads annotations/blind/*.txt (how independence was kept): one it could not
+    read is a Problem here, so ``build`` refuses it as ``validate`` does."""
+    for path in sorted((paths.annotations_dir / BLIND_DIR).glob("*.txt")):
+        if not path.is_file():
+            continue
+        rel = _rel(paths, path)
+        try:
+            blind_manifest_paths(path)
+        except (OSError, ValueError) as exc:
+            report.problems.append(
+                Problem(rel, None, None, BLIND_RULE, message=str(exc).replace(str(path), rel))
+            )
+
+
 def validate_inputs(
     paths: ProjectPaths,
     *,
@@ -570,6 +589,7 @@ def validate_inputs(
             )
         )
     registries = validate_registries(paths, taxonomy, specs, report)
+    _check_blind_manifests(paths, report)
     # Read, adjudicated and validated a chunk of export files at a time (every rule is per
     # row or per article, and an article is in one file): the per-annotator rows of the whole
     # corpus are never held at once when ``raw_sink`` takes them (issue 17 item 3).

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.card.columns import column_batches
@@ -37,9 +38,6 @@ def is_ai_account(account: str) -> bool:
     return account.startswith(AI_ACCOUNT_PREFIX)
 
 
-BLIND_DIR = "blind"  # annotations/blind/<handle>.txt: a blind workspace's manifest
-
-
 @dataclass(frozen=True)
 class BlindWorkspace:
     """What one annotator's blind workspace held (scripts/blind_workspace.py's manifest)."""
@@ -52,9 +50,7 @@ class BlindWorkspace:
     @classmethod
     def read(cls, path: Path, account: str, rel: str) -> BlindWorkspace:
         handle = account.split("@", 1)[0]
-        given = [
-            line.split("  ", 1)[1] for line in path.read_text(encoding="utf-8").splitlines() if line
-        ]
+        given = blind_manifest_paths(path)
         own = f"project/annotations/worksheets/{handle}/"
         others = tuple(
             g
