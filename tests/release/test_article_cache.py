@@ -240,16 +240,17 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert len(kept) == len(rendered.data) + 1  # the build's Parquet files and their index
     cleared = run_cli(project.root, "cache", "clear")
     assert cleared.returncode == 0, cleared.stderr
-    # the export pack, the export files' and raw texts' hashes and ten memo packs (rows,
+    # the export pack, the export files' and raw texts' hashes and twelve memo packs (rows,
     # annotations_raw rows, error classes, the agreement report, baseline predictions, span
     # rules of the annotations and of gold, input rules per export file, the card's article
-    # lengths and leakage section) and the rows pack's checked mark; the kept Parquet files
+    # lengths, label counts, organisations and leakage section) and the rows pack's checked
+    # mark; the kept Parquet files
     assert "raw texts' hashes: 5" in shown.stdout
     assert "per-article annotations_raw rows" in shown.stdout
     assert "per-export-file input rules" in shown.stdout
-    assert "the card's article lengths" in shown.stdout
-    assert "the card's leakage section" in shown.stdout
-    assert f"removed {14 + len(kept)} cache file(s)" in cleared.stdout
+    for kept_by_card in ("article lengths", "gold label counts", "organisations", "leakage"):
+        assert f"the card's {kept_by_card}" in shown.stdout
+    assert f"removed {16 + len(kept)} cache file(s)" in cleared.stdout
     assert not list(parquet_reuse.cache_folder(project).iterdir())
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
