@@ -247,6 +247,9 @@ def test_a_file_that_is_not_a_sheet_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(SheetError, match="article a1 is listed twice"):
         read_sheet(bad)
+    bad.write_bytes(b"articles: []\n\xff")  # not UTF-8: named, not a decoder's traceback
+    with pytest.raises(SheetError, match=r"s\.yaml: not UTF-8 \(byte 13\)"):
+        read_sheet(bad)
 
 
 def test_two_ties_on_one_region_take_each_value_from_an_annotator_who_gave_it(

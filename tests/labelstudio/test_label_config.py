@@ -61,6 +61,26 @@ def test_config_check_names_the_drifted_file_and_config_rewrites_it(tmp_path: Pa
     assert run_cli(root, "labelstudio", "config", "--check").returncode == 0
 
 
+def test_config_files_that_are_not_utf8_are_named_not_a_traceback(tmp_path: Path) -> None:
+    # Both were read as text: a decoder's error was a traceback.
+    root = copy_project(tmp_path / "p")
+    config = root / "annotations/label_config.xml"
+    config.write_bytes(b"\xff" + config.read_bytes())
+    check = run_cli(root, "labelstudio", "config", "--check")
+    out = check.stdout + check.stderr
+    assert check.returncode == 1 and "Traceback" not in out, out
+    assert "label_config.xml is out of date" in out
+    assert run_cli(root, "labelstudio", "config").returncode == 0  # rewritten from schemas/
+    assert run_cli(root, "labelstudio", "config", "--check").returncode == 0
+    guide = root / "annotations/GUIDELINES.md"
+    guide.write_bytes(b"# Guide\n\xff")
+    done = run_cli(root, "labelstudio", "config")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert "GUIDELINES.md: not UTF-8 (byte 8)" in out
+    assert guide.read_bytes() == b"# Guide\n\xff"  # left as it was
+
+
 def test_every_taxonomy_name_is_a_control_and_text_is_never_html() -> None:
     root = xml_root()
     assert not root.findall(".//HyperText")

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 import yaml
 
-from helpers import ROOT, copy_project
+from helpers import ROOT, copy_project, run_cli
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.controls import attribute_result_type
 from sahelwire.labelstudio.offsets import from_label_studio
@@ -192,6 +192,40 @@ def test_bad_region_is_named(tmp_path: Path, region: dict[str, object], rule: st
     message = str(err.value)
     assert f"annotations/worksheets/ai-annotator-1/{aid}.yaml" in message and "region #" in message
     assert rule in message
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("not UTF-8", r"not UTF-8 \(byte 0\)"),
+        ("not YAML", "not YAML"),
+        ("a folder", "cannot be read"),
+    ],
+)
+def test_a_worksheet_that_cannot_be_read_is_named_not_a_traceback(
+    tmp_path: Path, damage: str, said: str
+) -> None:
+    # check-worksheets catches WorksheetError only: a decoder's error was a traceback.
+    aid = "001_a9cbf47f8b5096a3"
+    paths = ProjectPaths.discover(copy_project(tmp_path / "p"))
+    path = worksheet_dir(paths, FIRST) / f"{aid}.yaml"
+    if damage == "a folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_bytes(b"\xff\xfe" if damage == "not UTF-8" else b"regions: [\n")
+    with pytest.raises(WorksheetError, match=said) as err:
+        check_worksheets(paths, FIRST)
+    assert f"ai-annotator-1/{aid}.yaml" in str(err.value)
+
+
+def test_check_worksheets_names_an_annotator_list_that_is_not_json(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "p")
+    (root / "annotations/annotators.json").write_bytes(b'{"a@b.c": {}')
+    done = run_cli(root, "labelstudio", "check-worksheets")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert "annotators.json: not readable JSON" in out
 
 
 def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 ``validate`` and ``build`` say the same thing about them (the file named, the same exit
 code, no traceback) and the build writes nothing. Both raised bare decoder or key errors
 before (build for every one of them; validate for an empty schemas/ file and pyproject.toml),
-and ``validate`` did not read the blind workspaces' manifests the card states facts from."""
+``validate`` did not read the blind workspaces' manifests the card states facts from, and
+DATASET_CARD.md (whose markers the build fills last: it refused a card without them after
+all its work, and raised a decoder's traceback for one not UTF-8)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,39 +16,52 @@ import pytest
 from helpers import copy_project, run_cli
 
 NOT_UTF8 = b"\xff\xfe{[<<\x00"
+CARD_RULE = "DATASET_CARD.md is UTF-8 with the marker of every generated part"
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "code", "said"),
-    [
-        ("schemas/tables.yaml", NOT_UTF8, 2, "schemas/tables.yaml: not UTF-8 (byte 0)"),
-        ("schemas/tables.yaml", b"", 2, "schemas/tables.yaml: not a table spec file"),
-        ("schemas/taxonomy.yaml", b"- 1\n- 2\n", 2, "must be a YAML mapping, not a list"),
-        ("schemas/taxonomy.yaml", b"layers: [\n", 2, "schemas/taxonomy.yaml: not YAML"),
-        ("schemas/entities.yaml", NOT_UTF8, 2, "schemas/entities.yaml: not UTF-8 (byte 0)"),
-        ("schemas/events.yaml", b"events: 3\n", 2, "`events:` must be a list of mappings"),
-        ("dataset/story_clusters.yaml", NOT_UTF8, 1, "story_clusters.yaml: not UTF-8 (byte 0)"),
-        ("dataset/raw/manifest.jsonl", None, 1, "manifest.jsonl:3: not UTF-8"),
-        ("pyproject.toml", b"# \xff\n", 2, "pyproject.toml: not UTF-8 (byte 2)"),
-        ("annotations/blind/ai-annotator-1.txt", NOT_UTF8, 1, "ai-annotator-1.txt: not UTF-8"),
-        ("annotations/blind/ai-annotator-1.txt", b"- 1\n", 1, "ai-annotator-1.txt:1: not a"),
-    ],
-    ids=["tables-utf8", "tables-empty", "taxonomy-list", "taxonomy-yaml", "entities-utf8",
-         "events-shape", "clusters-utf8", "manifest-utf8", "pyproject-utf8", "blind-utf8",
-         "blind-line"],
-)  # fmt: skip
+def _becomes(content: bytes) -> Callable[[bytes], bytes]:
+    return lambda _: content
+
+
+def _third_id_not_utf8(manifest: bytes) -> bytes:
+    lines = manifest.splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'{"id": "', b'{"id": "\xe9', 1)
+    return b"".join(lines)
+
+
+def _comment_not_utf8(pyproject: bytes) -> bytes:
+    return b"# \xff\n" + pyproject  # a comment before the settings: still the project's
+
+
+def _leakage_marker_renamed(card: bytes) -> bytes:
+    return card.replace(b"sahelwire:begin leakage", b"sahelwire:begin leakage_x", 1)
+
+
+CASES = {
+    "tables-utf8": ("schemas/tables.yaml", _becomes(NOT_UTF8), 2, "schemas/tables.yaml: not UTF-8 (byte 0)"),
+    "tables-empty": ("schemas/tables.yaml", _becomes(b""), 2, "schemas/tables.yaml: not a table spec file"),
+    "taxonomy-list": ("schemas/taxonomy.yaml", _becomes(b"- 1\n- 2\n"), 2, "must be a YAML mapping, not a list"),
+    "taxonomy-yaml": ("schemas/taxonomy.yaml", _becomes(b"layers: [\n"), 2, "schemas/taxonomy.yaml: not YAML"),
+    "entities-utf8": ("schemas/entities.yaml", _becomes(NOT_UTF8), 2, "schemas/entities.yaml: not UTF-8 (byte 0)"),
+    "events-shape": ("schemas/events.yaml", _becomes(b"events: 3\n"), 2, "`events:` must be a list of mappings"),
+    "clusters-utf8": ("dataset/story_clusters.yaml", _becomes(NOT_UTF8), 1, "story_clusters.yaml: not UTF-8 (byte 0)"),
+    "manifest-utf8": ("dataset/raw/manifest.jsonl", _third_id_not_utf8, 1, "manifest.jsonl:3: not UTF-8"),
+    "pyproject-utf8": ("pyproject.toml", _comment_not_utf8, 2, "pyproject.toml: not UTF-8 (byte 2)"),
+    "blind-utf8": ("annotations/blind/ai-annotator-1.txt", _becomes(NOT_UTF8), 1, "ai-annotator-1.txt: not UTF-8"),
+    "blind-line": ("annotations/blind/ai-annotator-1.txt", _becomes(b"- 1\n"), 1, "ai-annotator-1.txt:1: not a"),
+    "card-utf8": ("DATASET_CARD.md", _becomes(NOT_UTF8), 1, f"{CARD_RULE}: not UTF-8 (byte 0)"),
+    "card-marker": ("DATASET_CARD.md", _leakage_marker_renamed, 1, f"{CARD_RULE}: missing generated sections ['leakage']"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_a_bad_committed_file_gets_the_same_error_from_validate_and_build(
-    tmp_path: Path, name: str, content: bytes | None, code: int, said: str
+    tmp_path: Path, case: str
 ) -> None:
+    name, edit, code, said = CASES[case]
     root = copy_project(tmp_path / "p")
     path = root / name
-    if content is None:  # the manifest: its third line's id made not UTF-8
-        lines = path.read_bytes().splitlines(keepends=True)
-        lines[2] = lines[2].replace(b'{"id": "', b'{"id": "\xe9', 1)
-        content = b"".join(lines)
-    elif name == "pyproject.toml":  # a comment before the settings: still the project's
-        content += path.read_bytes()
-    path.write_bytes(content)
+    path.write_bytes(edit(path.read_bytes()))
     for command in (["validate", "--no-dist"], ["build", "--out", str(tmp_path / "d")]):
         done = run_cli(root, *command)
         out = done.stdout + done.stderr

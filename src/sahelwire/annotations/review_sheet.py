@@ -70,6 +70,7 @@ from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.config import Settings
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import read_yaml
 from sahelwire.labelstudio.client import Connection, call
 from sahelwire.labelstudio.controls import controls
 from sahelwire.labelstudio.invite import sign_up
@@ -246,11 +247,11 @@ class SheetArticle:
 def read_sheet(path: Path) -> list[SheetArticle]:
     """The articles of a sheet; SheetError when the file is not a sheet at all."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except OSError as exc:
         raise SheetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise SheetError(f"{path}: not YAML ({exc})") from None
+    except ValueError as exc:  # not UTF-8 or not YAML: read_yaml names the file
+        raise SheetError(str(exc)) from None
     articles = data.get("articles") if isinstance(data, dict) else None
     if not isinstance(articles, list) or not all(isinstance(a, dict) for a in articles):
         raise SheetError(f"{path}: a review sheet is a mapping with a list `articles:`")

@@ -120,7 +120,8 @@ def config(
     """Generate annotations/label_config.xml and the key list of annotations/GUIDELINES.md
     from schemas/ (taxonomy and registries)."""
     from sahelwire.io.atomic import write_text_atomic
-    from sahelwire.labelstudio.guidelines import GuidelinesError, with_generated_sections
+    from sahelwire.io.text_files import read_utf8
+    from sahelwire.labelstudio.guidelines import with_generated_sections
     from sahelwire.labelstudio.instructions import guidelines_path
     from sahelwire.labelstudio.label_config import LabelConfig
 
@@ -128,24 +129,27 @@ def config(
     label_config = LabelConfig.load(paths)
     guide = guidelines_path(paths)
     try:
-        guide_now = guide.read_text(encoding="utf-8")
+        guide_now = read_utf8(guide)
         wanted = {
             paths.label_config_file: label_config.xml(),
             guide: with_generated_sections(guide_now, label_config.taxonomy),
         }
-    except (OSError, GuidelinesError) as exc:
+    except (OSError, ValueError) as exc:  # GuidelinesError and read_utf8's are ValueErrors
         raise _fail(str(exc)) from None
     for target, text in wanted.items():
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if check:
-            if current != text:
-                raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
-            typer.echo(f"{target} is up to date")
-        elif current != text:
-            write_text_atomic(target, text)
-            typer.echo(f"wrote {target}")
-        else:
-            typer.echo(f"{target} unchanged")
+        try:  # bytes: a file that is not UTF-8 is out of date, not a decoder's traceback
+            current = target.read_bytes() if target.exists() else None
+            if check:
+                if current != text.encode():
+                    raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
+                typer.echo(f"{target} is up to date")
+            elif current != text.encode():
+                write_text_atomic(target, text)
+                typer.echo(f"wrote {target}")
+            else:
+                typer.echo(f"{target} unchanged")
+        except OSError as exc:  # a folder in its place, no permission
+            raise _fail(f"{target}: cannot be read or written ({exc.strerror or exc})") from None
 
 
 @app.command()
@@ -673,7 +677,10 @@ def check_worksheets_command(
     )
 
     paths = _paths()
-    who = [annotator] if annotator else worksheet_annotators(paths)
+    try:
+        who = [annotator] if annotator else worksheet_annotators(paths)
+    except WorksheetError as exc:
+        raise _fail(str(exc)) from None
     problems: list[str] = []
     for email in who:
         try:

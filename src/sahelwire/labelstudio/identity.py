@@ -122,11 +122,17 @@ def read_known_annotators(paths: ProjectPaths) -> frozenset[str]:
 
     A file still in the old shape (``{"<server user id>": {"email": …}}``) yields its e-mails
     too, so that ``validate`` reports the exports' server user ids, not every annotator.
+    IdentityError when the file cannot be read as JSON.
     """
     path = annotators_file(paths)
     if not path.exists():
         return frozenset()
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # not UTF-8, not JSON, a folder: named, no traceback
+        raise IdentityError(
+            f"{path}: not readable JSON ({exc}); `sahelwire validate` names the rule"
+        ) from None
     if not isinstance(data, dict):
         return frozenset()
     emails = set()

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import read_yaml
 from sahelwire.labelstudio.controls import attribute_result_type
 from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.offsets import to_label_studio
@@ -102,13 +102,13 @@ def worksheet_path(paths: ProjectPaths, article_id: str, annotator: str) -> Path
 
 def worksheet_annotators(paths: ProjectPaths) -> list[str]:
     """Known annotators (annotations/annotators.json) that have a worksheet folder."""
-    from sahelwire.labelstudio.identity import read_known_annotators
+    from sahelwire.labelstudio.identity import IdentityError, read_known_annotators
 
-    return [
-        email
-        for email in sorted(read_known_annotators(paths))
-        if worksheet_dir(paths, email).is_dir()
-    ]
+    try:
+        known = read_known_annotators(paths)
+    except IdentityError as exc:
+        raise WorksheetError(str(exc)) from None
+    return [email for email in sorted(known) if worksheet_dir(paths, email).is_dir()]
 
 
 def _where(paths: ProjectPaths, article_id: str, annotator: str) -> str:
@@ -121,7 +121,12 @@ def _where(paths: ProjectPaths, article_id: str, annotator: str) -> str:
 
 def load_worksheet(paths: ProjectPaths, article_id: str, annotator: str) -> dict[str, Any]:
     path = worksheet_path(paths, article_id, annotator)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = read_yaml(path)
+    except OSError as exc:  # a folder in its place, no permission: named, not a traceback
+        raise WorksheetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # not UTF-8 or not YAML: read_yaml names the file
+        raise WorksheetError(str(exc)) from None
     if not isinstance(data, dict) or data.get("article_id") != article_id:
         raise WorksheetError(f"{path}: article_id must be {article_id!r} (rule: one article)")
     return data

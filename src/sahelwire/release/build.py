@@ -90,6 +90,7 @@ from sahelwire.release.card.template import (
     DatasetInfoText,
     annotations_creators,
     front_matter,
+    read_card_template,
     render_card,
 )
 from sahelwire.release.croissant import (
@@ -695,12 +696,9 @@ def _render_from(
     plotter = PlotWorker() if n_articles >= PLOT_WORKER_ARTICLES else None
     try:
         documents = tables["documents"]
-        lengths = kept_article_lengths(
-            paths, documents, _file_digests(release, tables, ("documents",))
-        )
-        counts = kept_label_counts(
-            paths, documents, taxonomy, _file_digests(release, tables, ("documents",))
-        )
+        documents_digests = _file_digests(release, tables, ("documents",))
+        lengths = kept_article_lengths(paths, documents, documents_digests)
+        counts = kept_label_counts(paths, documents, taxonomy, documents_digests)
         plots = plot_inputs(taxonomy, counts, lengths)
         if plotter is not None:
             plotter.send(plots)  # drawn there while the card's text is rendered here
@@ -1026,7 +1024,7 @@ def render_card_text(
     info: DatasetInfoText,
     sections: dict[str, Callable[[], str]],
 ) -> str:
-    template = paths.card_template.read_text(encoding="utf-8")
+    template = read_card_template(paths.card_template)
     return render_card(template, front_matter(features, specs, sizes, info), sections)
 
 
@@ -1055,7 +1053,7 @@ def update_card(paths: ProjectPaths, settings: Settings, *, check: bool) -> bool
     """Rewrite DATASET_CARD.md's generated parts (or, with ``check``, report drift). True if current."""
     release = render_release(paths, settings)  # data files in a temporary folder, then gone
     rendered = release.small["README.md"].decode()
-    current = paths.card_template.read_text(encoding="utf-8")
+    current = read_card_template(paths.card_template)
     if rendered == current:
         return True
     if not check:

@@ -28,6 +28,7 @@ from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layer
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
+from sahelwire.release.card.template import CardTemplateError, read_card_template, template_errors
 from sahelwire.release.completeness import Finding, completeness_findings
 from sahelwire.release.file_rule_cache import FileRuleMemo, source_frames
 from sahelwire.release.span_rule_cache import SpanRuleMemo
@@ -547,6 +548,21 @@ def _check_blind_manifests(paths: ProjectPaths, report: ValidationReport) -> Non
             )
 
 
+CARD_RULE = "DATASET_CARD.md is UTF-8 with the marker of every generated part"
+
+
+def _check_card_template(paths: ProjectPaths, report: ValidationReport) -> None:
+    """The build fills DATASET_CARD.md's generated parts last: a card it could not fill is
+    a Problem here, so ``validate`` says so and ``build`` refuses before any build work."""
+    path = paths.card_template
+    rel = _rel(paths, path)
+    try:
+        errors = template_errors(read_card_template(path))
+    except CardTemplateError as exc:
+        errors = [str(exc).replace(f"{path}: ", "")]
+    report.problems += [Problem(rel, None, None, CARD_RULE, message=e) for e in errors]
+
+
 def validate_inputs(
     paths: ProjectPaths,
     *,
@@ -590,6 +606,7 @@ def validate_inputs(
         )
     registries = validate_registries(paths, taxonomy, specs, report)
     _check_blind_manifests(paths, report)
+    _check_card_template(paths, report)
     # Read, adjudicated and validated a chunk of export files at a time (every rule is per
     # row or per article, and an article is in one file): the per-annotator rows of the whole
     # corpus are never held at once when ``raw_sink`` takes them (issue 17 item 3).

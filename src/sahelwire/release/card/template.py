@@ -11,12 +11,14 @@ are rewritten from one place, so the card's YAML is never hand-edited out of syn
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import yaml
 
+from sahelwire.io.text_files import read_utf8
 from sahelwire.release.card.facts import AnnotationFacts
 from sahelwire.schema.table_specs import TableSpecs
 
@@ -29,8 +31,45 @@ _SECTION = re.compile(
 )
 
 
+# The prose sections the build fills (its ``sections``; `validate` checks the markers of
+# these, so a card the build would refuse is refused before any build work).
+CARD_SECTIONS = frozenset(
+    {
+        "annotation",
+        "baseline",
+        "citation",
+        "croissant",
+        "examples",
+        "fields",
+        "figures",
+        "how_to_load",
+        "leakage",
+        "licensing",
+        "ner_bio",
+        "outlets",
+        "plots",
+        "provenance",
+        "splits",
+        "statistics",
+        "taxonomy",
+        "version",
+    }
+)
+
+
 class CardTemplateError(ValueError):
     """DATASET_CARD.md lacks a marker the build needs, or names an unknown section."""
+
+
+def read_card_template(path: Path) -> str:
+    """DATASET_CARD.md's text; CardTemplateError naming it when it cannot be read or is not
+    UTF-8 (``build`` and ``card`` then say so, with no traceback)."""
+    try:
+        return read_utf8(path)
+    except OSError as exc:  # missing, a folder in its place, no permission
+        raise CardTemplateError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # read_utf8 names the file and the byte
+        raise CardTemplateError(str(exc)) from None
 
 
 LICENSE_FILE = "LICENSE.md"  # the card's license_link: the licensing statement as a file
@@ -135,20 +174,28 @@ def front_matter(
     )
 
 
+def template_errors(template: str, sections: Iterable[str] = CARD_SECTIONS) -> list[str]:
+    """What keeps ``template`` from being filled with ``sections``: no generated YAML block,
+    a section marker the build does not fill, or one it fills that has no marker."""
+    errors = []
+    if not _YAML_BLOCK.search(template):
+        errors.append("no '# sahelwire:begin generated' block in the YAML")
+    found = {m.group("name") for m in _SECTION.finditer(template)}
+    unknown = found - set(sections)
+    if unknown:
+        errors.append(f"unknown generated sections {sorted(unknown)}")
+    missing = set(sections) - found
+    if missing:
+        errors.append(f"missing generated sections {sorted(missing)}")
+    return errors
+
+
 def render_card(
     template: str, generated_yaml: str, sections: Mapping[str, Callable[[], str]]
 ) -> str:
     """Fill every generated part of ``template``; unknown or missing markers are errors."""
-    if not _YAML_BLOCK.search(template):
-        raise CardTemplateError(
-            "DATASET_CARD.md: no '# sahelwire:begin generated' block in the YAML"
-        )
+    errors = template_errors(template, sections)
+    if errors:
+        raise CardTemplateError(f"DATASET_CARD.md: {errors[0]}")
     out = _YAML_BLOCK.sub(lambda m: m.group(1) + generated_yaml + m.group(3), template, count=1)
-    found = {m.group("name") for m in _SECTION.finditer(out)}
-    unknown = found - set(sections)
-    if unknown:
-        raise CardTemplateError(f"DATASET_CARD.md: unknown generated sections {sorted(unknown)}")
-    missing = set(sections) - found
-    if missing:
-        raise CardTemplateError(f"DATASET_CARD.md: missing generated sections {sorted(missing)}")
     return _SECTION.sub(lambda m: m.group(1) + sections[m.group("name")]() + m.group(4), out)
