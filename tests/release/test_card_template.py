@@ -25,9 +25,10 @@ def _build_section_names() -> set[str]:
         if kw.arg == "sections" and isinstance(kw.value, ast.Dict)
     ]
     assert len(found) == 1, "one sections={...} mapping in build.py"
-    keys = found[0].keys
-    assert all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys)
-    return {k.value for k in keys if isinstance(k, ast.Constant)}
+    names = [k.value for k in found[0].keys if isinstance(k, ast.Constant)]
+    assert len(names) == len(found[0].keys), "every key is a literal"
+    assert all(isinstance(n, str) for n in names), names
+    return {str(n) for n in names}
 
 
 def test_the_build_fills_exactly_the_sections_validate_checks() -> None:
