@@ -174,3 +174,9 @@ def test_submit_and_reviewer_go_together(ls_project: ProjectPaths) -> None:
     assert out.returncode == 2 and "--submit FILE and --reviewer EMAIL go together" in out.stderr
     both = cli(ls_project.root, "labelstudio", "review", "--pull", "--sheet-skeleton", "s.yaml")
     assert both.returncode == 2 and "use one at a time" in both.stderr
+    # A mistyped path is a usage error, said before any server or sheet is touched.
+    missing = ls_project.root / "missing.yaml"
+    gone = cli(
+        ls_project.root, "labelstudio", "review", "--submit", str(missing), "--reviewer", REVIEWER
+    )
+    assert gone.returncode == 2 and f"--submit {missing}: no such review sheet" in gone.stderr

@@ -228,6 +228,19 @@ def test_check_worksheets_names_an_annotator_list_that_is_not_json(tmp_path: Pat
     assert "annotators.json: not readable JSON" in out
 
 
+def test_check_worksheets_names_a_folder_no_known_annotator_has(tmp_path: Path) -> None:
+    # It said "0 annotator folder(s) resolve with 0 problems" and checked nothing.
+    root = copy_project(tmp_path / "p")
+    (root / "annotations/annotators.json").write_text("{}\n", encoding="utf-8")
+    done = run_cli(root, "labelstudio", "check-worksheets")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    for handle in ("ai-annotator-1", "ai-annotator-2"):
+        assert (
+            f"annotations/worksheets/{handle}/: no annotator in annotations/annotators.json" in out
+        )
+
+
 def test_registry_type_mismatch_is_reported(tmp_path: Path) -> None:
     aid = "001_a9cbf47f8b5096a3"
     region: dict[str, object] = {"id": "x", "layer": "entities", "label": "ORG", "text": "Vedant Patel",

@@ -453,6 +453,9 @@ def _submit_sheets(paths: ProjectPaths, inputs: Any, sheets: list[Path], reviewe
 
     if "@" not in reviewer:
         raise _fail(f"--reviewer {reviewer!r}: the reviewer is named by an e-mail", EXIT_USAGE)
+    for sheet in sheets:  # before connecting: a mistyped path is the first thing to hear of
+        if not sheet.is_file():
+            raise _fail(f"--submit {sheet}: no such review sheet; nothing submitted", EXIT_USAGE)
     try:
         summary = submit_sheets(
             connect(paths), paths, inputs.layers, inputs.taxonomy, sheets, reviewer
@@ -673,6 +676,7 @@ def check_worksheets_command(
     from sahelwire.labelstudio.worksheets import (
         WorksheetError,
         check_worksheets,
+        unclaimed_worksheet_folders,
         worksheet_annotators,
     )
 
@@ -681,7 +685,8 @@ def check_worksheets_command(
         who = [annotator] if annotator else worksheet_annotators(paths)
     except WorksheetError as exc:
         raise _fail(str(exc)) from None
-    problems: list[str] = []
+    # Every folder is checked by default: one that is no known annotator's is said, not skipped.
+    problems = [] if annotator else unclaimed_worksheet_folders(paths, who)
     for email in who:
         try:
             problems += [str(p) for p in check_worksheets(paths, email)]

@@ -111,6 +111,20 @@ def worksheet_annotators(paths: ProjectPaths) -> list[str]:
     return [email for email in sorted(known) if worksheet_dir(paths, email).is_dir()]
 
 
+def unclaimed_worksheet_folders(paths: ProjectPaths, annotators: Iterable[str]) -> list[str]:
+    """A message for each folder of annotations/worksheets/ that is no annotator's of
+    ``annotators``: its worksheets would go unchecked without a word."""
+    handles = {annotator_handle(a) for a in annotators}
+    root = worksheet_root(paths)
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [
+        f"{folder.relative_to(paths.root)}/: no annotator in annotations/annotators.json has "
+        "this handle (rule: one worksheet folder per known annotator); not checked"
+        for folder in folders
+        if folder.name not in handles
+    ]
+
+
 def _where(paths: ProjectPaths, article_id: str, annotator: str) -> str:
     path = worksheet_path(paths, article_id, annotator)
     try:
