@@ -16,11 +16,11 @@ from sahelwire.annotations.export_stream import SpillingCollector, streamed_tabl
 from sahelwire.annotations.tables import (
     collector_for,
     iter_export_tasks,
-    read_annotators,
     tables_from_tasks,
 )
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.identity import read_known_annotators
 from sahelwire.raw.manifest import read_manifest
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.taxonomy import load_taxonomy
@@ -100,7 +100,7 @@ def test_spilled_tables_equal_the_in_memory_collector(
     collector = SpillingCollector(
         ManifestTexts(paths),
         load_taxonomy(paths.taxonomy_file),
-        read_annotators(paths),
+        read_known_annotators(paths),
         SOURCE_SHAPES,
         tmp_path,
         batch_rows=500,

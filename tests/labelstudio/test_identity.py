@@ -107,3 +107,25 @@ def test_a_repeated_annotation_uuid_is_refused_by_validate_pull_and_restore(tmp_
     assert "unique_id is a UUID no other annotation has" in result.stdout + result.stderr
     with pytest.raises(IdentityError, match=f"{A001}.json: annotation 2 has the unique_id"):
         load_repository(ProjectPaths(root))  # what pull, push and restore read first
+
+
+def test_pull_push_and_restore_refuse_an_annotator_list_validate_refuses(tmp_path: Path) -> None:
+    """One reader of annotations/annotators.json: the repository index (what pull, push and
+    restore read first) took an entry validate refuses as a known annotator."""
+    import pytest
+
+    from sahelwire.io.paths import ProjectPaths
+    from sahelwire.labelstudio.identity import IdentityError, load_repository
+
+    root = copy_project(tmp_path / "project")
+    known = root / "annotations" / "annotators.json"
+    data = json.loads(known.read_text(encoding="utf-8"))
+    first = sorted(data)[0]
+    data[first] = {"email": first, "role": "admin"}
+    known.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(IdentityError, match=f'record {first}: rule each annotator is "<e-mail>"'):
+        load_repository(ProjectPaths(root))
+    known.unlink()
+    known.mkdir()
+    with pytest.raises(IdentityError, match=r"annotators\.json: rule file is readable: Is a dir"):
+        load_repository(ProjectPaths(root))

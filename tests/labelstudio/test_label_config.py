@@ -81,6 +81,22 @@ def test_config_files_that_are_not_utf8_are_named_not_a_traceback(tmp_path: Path
     assert guide.read_bytes() == b"# Guide\n\xff"  # left as it was
 
 
+@pytest.mark.parametrize("name", ["label_config.xml", "GUIDELINES.md"])
+def test_a_folder_in_place_of_a_config_file_is_named_not_a_traceback(
+    tmp_path: Path, name: str
+) -> None:
+    root = copy_project(tmp_path / "p")
+    target = root / "annotations" / name
+    target.unlink()
+    target.mkdir()
+    for args in (["--check"], []):
+        done = run_cli(root, "labelstudio", "config", *args)
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "Traceback" not in out, out
+        assert f"annotations/{name}" in out and "Is a directory" in out, out
+        assert target.is_dir()  # neither replaced nor removed
+
+
 def test_every_taxonomy_name_is_a_control_and_text_is_never_html() -> None:
     root = xml_root()
     assert not root.findall(".//HyperText")

@@ -8,6 +8,7 @@ exports), and the Label Studio results follow docs/label_studio_format.md.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,36 @@ def test_check_worksheets_names_an_annotator_list_that_is_not_json(tmp_path: Pat
     done = run_cli(root, "labelstudio", "check-worksheets")
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in out, out
-    assert "annotators.json: not readable JSON" in out
+    assert "annotations/annotators.json: rule file is one complete JSON task: not JSON" in out
+
+
+def test_check_worksheets_names_an_annotator_list_that_is_a_folder(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "p")
+    (root / "annotations/annotators.json").unlink()
+    (root / "annotations/annotators.json").mkdir()
+    done = run_cli(root, "labelstudio", "check-worksheets")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert "annotations/annotators.json: rule file is readable: Is a directory" in out
+
+
+def test_check_worksheets_refuses_an_annotator_list_validate_refuses(tmp_path: Path) -> None:
+    # One reader of annotators.json: check-worksheets read an entry validate refuses (an
+    # e-mail with a non-empty object) as a known annotator and checked their worksheets.
+    root = copy_project(tmp_path / "p")
+    known = root / "annotations/annotators.json"
+    data = json.loads(known.read_text(encoding="utf-8"))
+    first = sorted(data)[0]
+    data[first] = {"role": "annotator"}
+    known.write_text(json.dumps(data), encoding="utf-8")
+    done = run_cli(root, "labelstudio", "check-worksheets")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert f"record {first}" in out and 'rule each annotator is "<e-mail>": {}' in out
+    valid = run_cli(root, "validate", "--no-dist")
+    assert (
+        valid.returncode == 1 and 'each annotator is "<e-mail>": {}' in valid.stdout + valid.stderr
+    )
 
 
 def test_check_worksheets_names_a_folder_no_known_annotator_has(tmp_path: Path) -> None:

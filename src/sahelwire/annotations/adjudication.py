@@ -82,10 +82,7 @@ def decision_entries(path: Path) -> list[dict[str, Any]]:
     """Every entry of a decisions file as written (placeholders too); [] when it is absent."""
     if not path.exists():
         return []
-    try:
-        data = read_yaml(path) or {}
-    except OSError as exc:  # a folder in its place, no permission: reported, not a traceback
-        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = read_yaml(path) or {}  # a folder in its place: read_yaml's ValueError names it
     entries = data.get("decisions") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
         raise ValueError(f"{path}: must be a mapping with a list `decisions:` of entries")

@@ -27,12 +27,12 @@ from sahelwire.annotations.tables import (
     AnnotationTables,
     Shapes,
     TableCollector,
-    load_annotators,
     load_source_shapes,
 )
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.io.scratch import scratch_dir
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
+from sahelwire.labelstudio.identity import load_annotators
 from sahelwire.raw.manifest_texts import ManifestTexts
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy

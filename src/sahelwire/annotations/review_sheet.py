@@ -248,9 +248,7 @@ def read_sheet(path: Path) -> list[SheetArticle]:
     """The articles of a sheet; SheetError when the file is not a sheet at all."""
     try:
         data = read_yaml(path)
-    except OSError as exc:
-        raise SheetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # not UTF-8 or not YAML: read_yaml names the file
+    except ValueError as exc:  # unreadable, not UTF-8 or not YAML: read_yaml names the file
         raise SheetError(str(exc)) from None
     articles = data.get("articles") if isinstance(data, dict) else None
     if not isinstance(articles, list) or not all(isinstance(a, dict) for a in articles):

@@ -89,14 +89,13 @@ from sahelwire.labelstudio.export_format import (
     kind_of,
     timestamp_ok,
 )
-from sahelwire.labelstudio.export_json import StrictJSONError, loads_document, printable
+from sahelwire.labelstudio.export_json import StrictJSONError, brief, loads_document, printable
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.identity import (
     annotator_email,
-    annotators_file,
     canonical_uuid,
     describe_completed_by,
-    is_email,
+    load_annotators,
 )
 from sahelwire.labelstudio.offsets import OffsetError, from_label_studio
 from sahelwire.raw.manifest_texts import ManifestTexts
@@ -759,7 +758,7 @@ class TableCollector:
         labels = value["labels"]
         if len(labels) != 1 or not isinstance(labels[0], str):
             self._problem(
-                source, where, "value.labels", "exactly one label per region", _brief(labels), ""
+                source, where, "value.labels", "exactly one label per region", brief(labels), ""
             )
             return None
         s, e = value["start"], value["end"]
@@ -821,7 +820,7 @@ class TableCollector:
                     where,
                     f"value.{key}",
                     f"exactly one {key[:-1] if key == 'choices' else key} string per region",
-                    _brief(raw),
+                    brief(raw),
                     f"{name} takes one value per region",
                 )
                 return None
@@ -951,19 +950,19 @@ class TableCollector:
                 where,
                 f"value.{key}",
                 "article-level values are a non-empty list of strings",
-                _brief(values),
+                brief(values),
                 "",
             )
             return
         # A single choice, and a TextArea with maxSubmissions="1" (label_config), hold one.
         if field_kind in ("single", "text") and len(values) != 1:
             self._problem(
-                source, where, f"value.{key}", f"{name} takes one value", _brief(values), ""
+                source, where, f"value.{key}", f"{name} takes one value", brief(values), ""
             )
             return
         if len(set(values)) != len(values):
             self._problem(
-                source, where, f"value.{key}", "values are not repeated", _brief(values), ""
+                source, where, f"value.{key}", "values are not repeated", brief(values), ""
             )
             return
         if name in documents:
@@ -1005,7 +1004,7 @@ class TableCollector:
             return
         if not labels or not all(isinstance(x, str) for x in labels):
             self._problem(
-                source, where, "labels", "a relation has an argument role", _brief(labels), ""
+                source, where, "labels", "a relation has an argument role", brief(labels), ""
             )
             return
         if len(labels) != 1:
@@ -1015,7 +1014,7 @@ class TableCollector:
                 where,
                 "labels",
                 "one role per relation",
-                _brief(labels),
+                brief(labels),
                 "an argument with several roles is ambiguous: keep one role, or draw one "
                 "relation per role",
             )
@@ -1056,80 +1055,6 @@ class TableCollector:
             prediction_results=frames["prediction_results"],
             proposals=self.proposals,
         )
-
-
-def _brief(value: Any) -> Any:
-    """A value for a Problem: scalars as they are, containers as short printable text."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    text = value if isinstance(value, str) else repr(value)
-    text = printable(text)
-    return text if len(text) <= 120 else text[:120] + "…"
-
-
-class AnnotatorsFileError(ValueError):
-    """annotations/annotators.json cannot be read; ``problems`` says why."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
-
-
-def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]:
-    """The known annotator e-mails of annotations/annotators.json, and its problems.
-
-    The file is ``{"<e-mail>": {}}`` (sahelwire.labelstudio.identity); a file still in the
-    shape pulls wrote before (``{"<server user id>": {"email": …}}``) yields its e-mails too,
-    so that ``validate`` reports the exports' server user ids rather than every annotator.
-    Read with the exports' strict JSON rules: an annotator list that is not understood would
-    credit annotations to the wrong person or to nobody.
-    """
-    path = annotators_file(paths)
-    source = str(path.relative_to(paths.root))
-    if not path.exists():
-        return frozenset(), []
-    try:
-        data = loads_document(path.read_bytes())
-    except StrictJSONError as exc:
-        problem = Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
-        return frozenset(), [problem]
-    except OSError as exc:
-        return frozenset(), [Problem(source, None, None, "file is readable", None, str(exc))]
-    if not isinstance(data, dict):
-        rule = "an object of e-mail -> {}"
-        return frozenset(), [Problem(source, None, None, rule, kind_of(data), "")]
-    emails: set[str] = set()
-    problems = []
-    for key, entry in data.items():
-        if is_email(key) and entry == {}:
-            emails.add(key)
-        elif (
-            key.isdigit()
-            and isinstance(entry, dict)
-            and set(entry) == {"email"}
-            and is_email(entry["email"])
-        ):
-            emails.add(entry["email"])
-        else:
-            problems.append(
-                Problem(
-                    source,
-                    printable(key),
-                    None,
-                    'each annotator is "<e-mail>": {}',
-                    _brief(entry),
-                    "not an e-mail with an empty object",
-                )
-            )
-    return frozenset(emails), problems
-
-
-def read_annotators(paths: ProjectPaths) -> frozenset[str]:
-    """The known annotator e-mails; :class:`AnnotatorsFileError` when the file is not understood."""
-    annotators, problems = load_annotators(paths)
-    if problems:
-        raise AnnotatorsFileError(problems)
-    return annotators
 
 
 # What `write_bytes_atomic` leaves next to a file when a pull is killed mid-write
@@ -1263,10 +1188,10 @@ def _add_task_file(collector: TableCollector, path: Path, source: str, data: byt
         collector.problems.append(
             Problem(
                 source,
-                f"task {_brief(task.get('id'))}",
+                f"task {brief(task.get('id'))}",
                 "data.article_id",
                 "file name is <data.article_id>.json",
-                _brief(article),
+                brief(article),
                 "pull writes each task to the file of its article; a renamed or "
                 "copied file would credit its annotations to the wrong article",
             )

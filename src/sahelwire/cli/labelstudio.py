@@ -139,11 +139,12 @@ def config(
     for target, text in wanted.items():
         try:  # bytes: a file that is not UTF-8 is out of date, not a decoder's traceback
             current = target.read_bytes() if target.exists() else None
+            stale = current != text.encode()
             if check:
-                if current != text.encode():
+                if stale:
                     raise _fail(f"{target} is out of date; run `sahelwire labelstudio config`")
                 typer.echo(f"{target} is up to date")
-            elif current != text.encode():
+            elif stale:
                 write_text_atomic(target, text)
                 typer.echo(f"wrote {target}")
             else:

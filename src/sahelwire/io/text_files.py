@@ -1,6 +1,7 @@
-"""Reading the project's committed text files (YAML, JSON Lines) so that bytes that are not
-UTF-8 or not YAML become a ValueError naming the file, never a bare decoder traceback:
-``validate`` and ``build`` then report them alike (the CLI's error for a ValueError)."""
+"""Reading the project's committed text files (YAML, JSON Lines) so that a file that cannot be
+read (missing, a folder in its place, no permission), is not UTF-8 or is not YAML becomes a
+ValueError naming the file, never a bare OS or decoder traceback: ``validate`` and ``build``
+then report them alike (the CLI's error for a ValueError), and a caller catches one type."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import yaml
 
 
 def read_utf8(path: Path) -> str:
-    """The file's text; ValueError naming it when it is not UTF-8 (OSError as raised)."""
+    """The file's text; ValueError naming it when it cannot be read or is not UTF-8."""
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except OSError as exc:  # missing, a folder in its place, no permission
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def read_yaml(path: Path) -> Any:
-    """The file's YAML value (None for an empty file); ValueError naming it when it is not
-    UTF-8 or not YAML."""
+    """The file's YAML value (None for an empty file); ValueError naming it when it cannot be
+    read, is not UTF-8 or is not YAML."""
     text = read_utf8(path)
     try:
         return yaml.safe_load(text)

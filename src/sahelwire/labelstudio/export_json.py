@@ -153,6 +153,15 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def brief(value: Any) -> Any:
+    """A value for a Problem: scalars as they are, containers as short printable text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    text = printable(text)
+    return text if len(text) <= 120 else text[:120] + "…"
+
+
 def record_of(task: Any, path: str) -> str | None:
     """``task 2 (article X)/annotation 7`` for a JSON path inside a Label Studio task."""
     if not isinstance(task, dict):

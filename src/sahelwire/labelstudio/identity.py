@@ -43,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.export_format import kind_of
+from sahelwire.labelstudio.export_json import StrictJSONError, brief, loads_document, printable
+from sahelwire.schema.problems import Problem
 
 # The keys of a task and of an annotation in repository form, nothing else.
 TASK_KEYS = frozenset({"id", "data", "annotations", "predictions"})
@@ -117,31 +120,66 @@ def annotators_file(paths: ProjectPaths) -> Path:
     return paths.annotations_dir / "annotators.json"
 
 
-def read_known_annotators(paths: ProjectPaths) -> frozenset[str]:
-    """The e-mails of ``annotations/annotators.json`` (``{"<e-mail>": {}}``).
+def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]:
+    """The known annotator e-mails of annotations/annotators.json, and its problems.
 
-    A file still in the old shape (``{"<server user id>": {"email": …}}``) yields its e-mails
-    too, so that ``validate`` reports the exports' server user ids, not every annotator.
-    IdentityError when the file cannot be read as JSON.
+    The file is ``{"<e-mail>": {}}``; a file still in the shape pulls wrote before
+    (``{"<server user id>": {"email": …}}``) yields its e-mails too, so that ``validate``
+    reports the exports' server user ids rather than every annotator. Read with the exports'
+    strict JSON rules: an annotator list that is not understood would credit annotations to
+    the wrong person or to nobody. The one reader of the file (``validate``, ``build``,
+    ``pull`` and ``check-worksheets`` agree on it).
     """
     path = annotators_file(paths)
+    source = str(path.relative_to(paths.root))
     if not path.exists():
-        return frozenset()
+        return frozenset(), []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # not UTF-8, not JSON, a folder: named, no traceback
-        raise IdentityError(
-            f"{path}: not readable JSON ({exc}); `sahelwire validate` names the rule"
-        ) from None
+        data = loads_document(path.read_bytes())
+    except StrictJSONError as exc:
+        problem = Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
+        return frozenset(), [problem]
+    except OSError as exc:  # a folder in its place, no permission
+        problem = Problem(source, None, None, "file is readable", None, exc.strerror or str(exc))
+        return frozenset(), [problem]
     if not isinstance(data, dict):
-        return frozenset()
-    emails = set()
-    for key, value in data.items():
-        if is_email(key):
+        rule = "an object of e-mail -> {}"
+        return frozenset(), [Problem(source, None, None, rule, kind_of(data), "")]
+    emails: set[str] = set()
+    problems = []
+    for key, entry in data.items():
+        if is_email(key) and entry == {}:
             emails.add(key)
-        elif isinstance(value, dict) and is_email(value.get("email")):
-            emails.add(value["email"])
-    return frozenset(emails)
+        elif (
+            key.isdigit()
+            and isinstance(entry, dict)
+            and set(entry) == {"email"}
+            and is_email(entry["email"])
+        ):
+            emails.add(entry["email"])
+        else:
+            problems.append(
+                Problem(
+                    source,
+                    printable(key),
+                    None,
+                    'each annotator is "<e-mail>": {}',
+                    brief(entry),
+                    "not an e-mail with an empty object",
+                )
+            )
+    return frozenset(emails), problems
+
+
+def read_known_annotators(paths: ProjectPaths) -> frozenset[str]:
+    """:func:`load_annotators`'s e-mails; IdentityError naming every problem of the file (the
+    commands that act on annotators refuse a list ``validate`` would refuse)."""
+    emails, problems = load_annotators(paths)
+    if problems:
+        raise IdentityError(
+            "; ".join(str(p) for p in problems) + "; `sahelwire validate` lists every problem"
+        )
+    return emails
 
 
 def annotators_bytes(emails: set[str] | frozenset[str]) -> bytes:

@@ -137,9 +137,7 @@ def load_worksheet(paths: ProjectPaths, article_id: str, annotator: str) -> dict
     path = worksheet_path(paths, article_id, annotator)
     try:
         data = read_yaml(path)
-    except OSError as exc:  # a folder in its place, no permission: named, not a traceback
-        raise WorksheetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # not UTF-8 or not YAML: read_yaml names the file
+    except ValueError as exc:  # unreadable, not UTF-8 or not YAML: read_yaml names the file
         raise WorksheetError(str(exc)) from None
     if not isinstance(data, dict) or data.get("article_id") != article_id:
         raise WorksheetError(f"{path}: article_id must be {article_id!r} (rule: one article)")

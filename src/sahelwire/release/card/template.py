@@ -69,9 +69,7 @@ def read_card_template(path: Path) -> str:
     UTF-8 (``build`` and ``card`` then say so, with no traceback)."""
     try:
         return read_utf8(path)
-    except OSError as exc:  # missing, a folder in its place, no permission
-        raise CardTemplateError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # read_utf8 names the file and the byte
+    except ValueError as exc:  # read_utf8 names the file and why (missing, a folder, a byte)
         raise CardTemplateError(str(exc)) from None
 
 
