@@ -220,23 +220,27 @@ def test_a_worksheet_that_cannot_be_read_is_named_not_a_traceback(
     assert f"ai-annotator-1/{aid}.yaml" in str(err.value)
 
 
-def test_check_worksheets_names_an_annotator_list_that_is_not_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("not JSON", "rule file is one complete JSON task: not JSON"),
+        ("a folder", "rule file is readable: Is a directory"),
+    ],
+)
+def test_check_worksheets_names_an_annotator_list_it_cannot_read(
+    tmp_path: Path, damage: str, said: str
+) -> None:
     root = copy_project(tmp_path / "p")
-    (root / "annotations/annotators.json").write_bytes(b'{"a@b.c": {}')
+    known = root / "annotations/annotators.json"
+    if damage == "a folder":
+        known.unlink()
+        known.mkdir()
+    else:
+        known.write_bytes(b'{"a@b.c": {}')
     done = run_cli(root, "labelstudio", "check-worksheets")
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in out, out
-    assert "annotations/annotators.json: rule file is one complete JSON task: not JSON" in out
-
-
-def test_check_worksheets_names_an_annotator_list_that_is_a_folder(tmp_path: Path) -> None:
-    root = copy_project(tmp_path / "p")
-    (root / "annotations/annotators.json").unlink()
-    (root / "annotations/annotators.json").mkdir()
-    done = run_cli(root, "labelstudio", "check-worksheets")
-    out = done.stdout + done.stderr
-    assert done.returncode == 1 and "Traceback" not in out, out
-    assert "annotations/annotators.json: rule file is readable: Is a directory" in out
+    assert f"annotations/annotators.json: {said}" in out
 
 
 def test_check_worksheets_refuses_an_annotator_list_validate_refuses(tmp_path: Path) -> None:
