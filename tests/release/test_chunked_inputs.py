@@ -38,6 +38,7 @@ from sahelwire.annotations.tables import CHUNK_ENV, JOIN_MAX_CHUNKS, WORKERS_ENV
 from sahelwire.io.article_packs import CACHE_ENV
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.write_thread import OrderedWrites
 from sahelwire.release import bio_workers, gold_files
 from sahelwire.release.build import render_release
 from sahelwire.release.gold_files import GoldFiles, gold_between, gold_column, gold_of
@@ -292,15 +293,20 @@ def test_gold_read_range_after_range_decodes_each_row_group_once(
     assert 0 < len(decoded) <= groups
 
 
+@pytest.mark.parametrize("threaded", [False, True])
 def test_gold_on_disk_reads_back_as_the_gold_held(
-    synthetic: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
 ) -> None:
-    """The build's gold files, written a chunk at a time, give back the rows of the gold
-    held whole, in its order, for any range or list of articles."""
+    """The build's gold files, written a chunk at a time (inline, or in the build's write
+    thread), give back the rows of the gold held whole, in its order, for any range or list
+    of articles."""
     monkeypatch.setenv(CHUNK_ENV, "0")
-    files = GoldFiles(tmp_path)
+    writes = OrderedWrites() if threaded else None
+    files = GoldFiles(tmp_path, writes)
     validate_inputs(synthetic, raw_sink=lambda layers: files.add(layers.gold))
     files.finish()
+    if writes is not None:
+        writes.close()
     whole = validate_inputs(synthetic)[1].layers.gold
     assert files.status.equals(whole.status)
     ids = sorted(whole.status["article_id"].to_list())

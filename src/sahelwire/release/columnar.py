@@ -18,6 +18,7 @@ The SQL is written in the subset DuckDB and Spark SQL share (``CAST(... AS STRIN
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 from sahelwire.annotations.layers import RAW_META, RAW_SORT_KEY, AnnotationLayers
 from sahelwire.annotations.tables import source_shapes
 from sahelwire.io.config import SPLITS
+from sahelwire.io.write_thread import OrderedWrites
 from sahelwire.schema.table_specs import TableSpecs
 
 # The frames the SQL reads (view names), each with a ``_row`` column: its input order.
@@ -260,10 +262,15 @@ class RawSourceSink:
         folder: Path,
         specs: TableSpecs,
         on_frames: Callable[[Mapping[str, pl.DataFrame]], None] | None = None,
+        writes: OrderedWrites | None = None,
     ) -> None:
         self.folder, self.specs = folder, specs
         # Shown each chunk's frames before they are written (the per-article memo's keys).
         self.on_frames = on_frames
+        # The Parquet writes, in a background thread when given (else inline): a chunk's
+        # rows are written while the next chunk is parsed (the owner waits for them before
+        # it hands the next chunk, so one chunk's rows at most are held for the thread).
+        self.writes = writes
         self.rows: dict[str, int] = dict.fromkeys(RAW_SOURCES[:-1], 0)
         self._writers: dict[str, Any] = {}
 
@@ -288,13 +295,18 @@ class RawSourceSink:
                 piece = frame.slice(offset, SOURCE_SLICE_ROWS).to_arrow()
                 if piece.schema != writer.schema:
                     piece = piece.cast(writer.schema)  # one file, one schema, whatever the chunk
-                writer.write_table(piece)
+                if self.writes is None:
+                    writer.write_table(piece)
+                else:
+                    self.writes.submit(functools.partial(writer.write_table, piece))
             self.rows[name] += frame.height
 
     def finish(self, splits: Mapping[str, str]) -> dict[str, Path]:
         """Close the files and add the splits': every view's file by name."""
         import pyarrow.parquet as pq
 
+        if self.writes is not None:
+            self.writes.wait()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
@@ -308,6 +320,9 @@ class RawSourceSink:
         return {name: self._path(name) for name in RAW_SOURCES}
 
     def abort(self) -> None:
+        if self.writes is not None:
+            with contextlib.suppress(Exception):
+                self.writes.wait()  # no write of a file once it is closed
         for writer in self._writers.values():
             with contextlib.suppress(Exception):
                 writer.close()

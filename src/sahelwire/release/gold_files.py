@@ -13,6 +13,8 @@ in a temporary folder of the build and are never published.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -32,6 +34,7 @@ from sahelwire.annotations.gold_layer import (
     GoldLayer,
 )
 from sahelwire.annotations.memo_keys import frame_digests
+from sahelwire.io.write_thread import OrderedWrites
 
 SPILLED = {"regions": REGION_SCHEMA, "relations": RELATION_SCHEMA, "choices": CHOICE_SCHEMA}
 # Rows per row group: each holds a narrow run of article ids (a chunk's gold is sorted by
@@ -48,8 +51,11 @@ KEPT_GROUPS = 2
 class GoldFiles:
     """The gold layer, its regions, relations and choices in Parquet files under ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, writes: OrderedWrites | None = None) -> None:
         self.folder = folder
+        # The Parquet writes in a background thread when given (its owner waits for a
+        # chunk's before it hands the next), else inline; the reads come after finish().
+        self.writes = writes
         self._writers: dict[str, Any] = {}
         self._status: list[pl.DataFrame] = []
         self.status: pl.DataFrame = pl.DataFrame(schema=STATUS_SCHEMA)
@@ -83,12 +89,20 @@ class GoldFiles:
                 writer = pq.ParquetWriter(self.path(name), table.schema, compression="none")
                 self._writers[name] = writer
             if table.num_rows:
-                writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
+                write = functools.partial(
+                    writer.write_table, table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS
+                )
+                if self.writes is None:
+                    write()
+                else:
+                    self.writes.submit(write)
             self.rows[name] += table.num_rows
         self._status.append(gold.status)
 
     def finish(self) -> None:
         """Close the files; the status merged in its order."""
+        if self.writes is not None:
+            self.writes.wait()
         self._forget()
         for name in SPILLED:
             writer = self._writers.pop(name, None)
@@ -102,6 +116,9 @@ class GoldFiles:
         self._status = []
 
     def abort(self) -> None:
+        if self.writes is not None:
+            with contextlib.suppress(Exception):
+                self.writes.wait()  # no write of a file once it is closed
         self._forget()
         for writer in self._writers.values():
             writer.close()
