@@ -31,6 +31,11 @@ from sahelwire.io.paths import ProjectPaths
 
 # >=1.23.2: fixes a world-readable SECRET_KEY in the data dir; <=1.22.0 has CVE-2026-22033.
 LABEL_STUDIO_VERSION = "1.23.2"
+# What pip installs into the server's venv. sentry-sdk 3.0 (on PyPI since 2026-12-07) drops an
+# option label-studio 1.23.2 passes at start (`send_default_pii`): the server exits at once.
+INSTALL_REQUIREMENTS = (f"label-studio=={LABEL_STUDIO_VERSION}", "sentry-sdk>=2,<3")
+# Written in the venv when installed: a venv made with other requirements is made again.
+INSTALL_STAMP = " ".join(INSTALL_REQUIREMENTS)
 HOST = "127.0.0.1"
 ADMIN_EMAIL = "admin@sahelwire.local"
 
@@ -98,9 +103,7 @@ def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def is_installed(paths: ProjectPaths) -> bool:
     stamp = venv_dir(paths) / ".sahelwire-version"
-    return (
-        executable(paths).exists() and stamp.exists() and stamp.read_text() == LABEL_STUDIO_VERSION
-    )
+    return executable(paths).exists() and stamp.exists() and stamp.read_text() == INSTALL_STAMP
 
 
 def install(paths: ProjectPaths, *, quiet: bool = True) -> Path:
@@ -116,13 +119,13 @@ def install(paths: ProjectPaths, *, quiet: bool = True) -> Path:
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         cmd = [str(venv / "bin" / "python"), "-m", "pip", "install"]
         cmd += ["--quiet"] if quiet else []
-        cmd += [f"label-studio=={LABEL_STUDIO_VERSION}"]
+        cmd += list(INSTALL_REQUIREMENTS)
         result = subprocess.run(cmd)
         if result.returncode != 0:
             raise ServerError(
                 f"pip could not install label-studio=={LABEL_STUDIO_VERSION} into {venv}"
             )
-        (venv / ".sahelwire-version").write_text(LABEL_STUDIO_VERSION)
+        (venv / ".sahelwire-version").write_text(INSTALL_STAMP)
     return executable(paths)
 
 
