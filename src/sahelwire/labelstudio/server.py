@@ -10,6 +10,7 @@ on a command line (they reach the server through its environment only).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -34,8 +35,9 @@ LABEL_STUDIO_VERSION = "1.23.2"
 # What pip installs into the server's venv. sentry-sdk 3.0 (on PyPI since 2026-12-07) drops an
 # option label-studio 1.23.2 passes at start (`send_default_pii`): the server exits at once.
 INSTALL_REQUIREMENTS = (f"label-studio=={LABEL_STUDIO_VERSION}", "sentry-sdk>=2,<3")
-# Written in the venv when installed: a venv made with other requirements is made again.
-INSTALL_STAMP = " ".join(INSTALL_REQUIREMENTS)
+# Every other package of the venv at the version of a venv whose server passed the suite: an
+# unpinned dependency's new major release (as sentry-sdk 3.0 was) cannot break a fresh install.
+INSTALL_CONSTRAINTS = Path(__file__).with_name("server-constraints.txt")
 HOST = "127.0.0.1"
 ADMIN_EMAIL = "admin@sahelwire.local"
 
@@ -101,9 +103,15 @@ def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
         raise
 
 
+def install_stamp() -> str:
+    """What the venv was made from: another stamp (older requirements or pins) makes it again."""
+    pins = hashlib.sha256(INSTALL_CONSTRAINTS.read_bytes()).hexdigest()
+    return " ".join(INSTALL_REQUIREMENTS) + f" constraints-sha256={pins}"
+
+
 def is_installed(paths: ProjectPaths) -> bool:
     stamp = venv_dir(paths) / ".sahelwire-version"
-    return executable(paths).exists() and stamp.exists() and stamp.read_text() == INSTALL_STAMP
+    return executable(paths).exists() and stamp.exists() and stamp.read_text() == install_stamp()
 
 
 def install(paths: ProjectPaths, *, quiet: bool = True) -> Path:
@@ -119,13 +127,13 @@ def install(paths: ProjectPaths, *, quiet: bool = True) -> Path:
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         cmd = [str(venv / "bin" / "python"), "-m", "pip", "install"]
         cmd += ["--quiet"] if quiet else []
-        cmd += list(INSTALL_REQUIREMENTS)
+        cmd += [*INSTALL_REQUIREMENTS, "--constraint", str(INSTALL_CONSTRAINTS)]
         result = subprocess.run(cmd)
         if result.returncode != 0:
             raise ServerError(
                 f"pip could not install label-studio=={LABEL_STUDIO_VERSION} into {venv}"
             )
-        (venv / ".sahelwire-version").write_text(INSTALL_STAMP)
+        (venv / ".sahelwire-version").write_text(install_stamp())
     return executable(paths)
 
 
