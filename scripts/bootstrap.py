@@ -25,6 +25,13 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".sahelwire-installed"
 SPARK_VENV = ROOT / ".sahelwire" / "spark-venv"
+# Every package of each venv at the version of a venv that passed the suite: pyproject pins
+# the libraries that write bytes, the rest (test tools, their dependencies, pip and the build
+# backend) would otherwise be whatever is newest on the day, and one new release is enough to
+# turn a fresh clone red (sentry-sdk 3.0 did it to the Label Studio venv on 2026-12-07).
+CONSTRAINTS = ROOT / "scripts" / "constraints"
+PINNED = ("--constraint", CONSTRAINTS / "project.txt")
+BUILD_PINNED = ("--build-constraint", CONSTRAINTS / "build.txt")
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
@@ -44,12 +51,15 @@ def ensure_venv(extras: str) -> None:
         sys.exit(f"bootstrap: Python {wanted} is required, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         run(sys.executable, "-m", "venv", VENV)
-    # Reinstall only when pyproject.toml changed: a second run starts in seconds.
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    # Reinstall only when pyproject.toml or the pins changed: a second run starts in seconds.
+    inputs = [ROOT / "pyproject.toml", CONSTRAINTS / "project.txt", CONSTRAINTS / "build.txt"]
+    want = hashlib.sha256(b"".join(p.read_bytes() for p in inputs) + extras.encode()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want:
         return
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".{extras}")
+    # pip first (pinned): --build-constraint needs pip >= 25.3.
+    pip = (BIN / "python", "-m", "pip", "install", "--quiet", *PINNED)
+    run(*pip, "--upgrade", "pip")
+    run(*pip, *BUILD_PINNED, "-e", f".{extras}")
     STAMP.write_text(want)
 
 
@@ -82,13 +92,14 @@ def ensure_spark_venv() -> None:
     project = pyproject["project"]
     installed = {_name(d) for d in project["dependencies"]}
     pins = [d for d in project["optional-dependencies"]["spark"] if _name(d) not in installed]
-    want = hashlib.sha256("\n".join(pins).encode()).hexdigest()
+    spark_pins = CONSTRAINTS / "spark.txt"
+    want = hashlib.sha256("\n".join(pins).encode() + spark_pins.read_bytes()).hexdigest()
     stamp = SPARK_VENV / ".sahelwire-installed"
     if stamp.exists() and stamp.read_text() == want:
         return
     if not (SPARK_VENV / "bin" / "python").exists():
         run(sys.executable, "-m", "venv", SPARK_VENV)
-    run(SPARK_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", *pins)
+    run(SPARK_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", *pins, "-c", spark_pins)
     site = SPARK_VENV / "lib" / SITE / "site-packages"
     # "zz_" sorts last, so the overlay's own pandas wins over the project venv's.
     (site / "zz_project_venv.pth").write_text(

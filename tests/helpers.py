@@ -324,3 +324,18 @@ def ls_tasks(client: LabelStudio, **filters: Any) -> Iterable[Any]:
     """``client.tasks.list(**filters)``, the pager as it is (pages fetched as iterated)."""
     tasks: Iterable[Any] = client.tasks.list(**filters)
     return tasks
+
+
+def exact_pins(path: Path) -> dict[str, str]:
+    """A pip constraints file of `name==version` lines, by canonical name (comments skipped)."""
+    from packaging.utils import canonicalize_name
+
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        package, sep, version = line.partition("==")
+        assert sep and version and " " not in line, f"{path.name}: not an exact pin: {line!r}"
+        assert canonicalize_name(package) not in out, f"{path.name}: pinned twice: {package}"
+        out[canonicalize_name(package)] = version
+    return out

@@ -14,21 +14,13 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helpers import ROOT
+from helpers import ROOT, exact_pins
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 
 
 def _pins() -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in server.INSTALL_CONSTRAINTS.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        name, sep, version = line.partition("==")
-        assert sep and version and " " not in line, f"not an exact pin: {line!r}"
-        assert canonicalize_name(name) not in pins, f"pinned twice: {name}"
-        pins[canonicalize_name(name)] = version
-    return pins
+    return exact_pins(server.INSTALL_CONSTRAINTS)
 
 
 def test_the_constraints_pin_every_requirement_within_its_range() -> None:
