@@ -22,3 +22,22 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+# A build keeps its long-lived objects (the manifest rows, the caches' indexes, the packs'
+# metadata) for minutes, and with the default thresholds (700, 10, 10) CPython walks all of
+# them again at every full collection: 17 full collections in a 100k rebuild, about a tenth
+# of its time (docs/benchmarks.md, twenty-fifth session). Young collections stay (every 50k
+# allocations, so short-lived cycles are still freed); full ones all but stop.
+BUILD_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextmanager
+def rare_collections() -> Iterator[None]:
+    """The cyclic collector at :data:`BUILD_THRESHOLDS` for the block, then as it was."""
+    before = gc.get_threshold()
+    gc.set_threshold(*BUILD_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

@@ -43,6 +43,7 @@ from sahelwire.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from sahelwire.io.bulk import rare_collections
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import ProjectPaths
@@ -541,7 +542,8 @@ def render_release(
         weakref.finalize(release, shutil.rmtree, root, True)
     try:
         try:
-            _render(paths, settings, release)
+            with rare_collections():
+                _render(paths, settings, release)
         except TextChanged as exc:
             # A text edited under the build: refused like any invalid input, nothing kept.
             raise BuildRefused([exc.problem]) from None

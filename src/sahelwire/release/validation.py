@@ -25,6 +25,7 @@ from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
+from sahelwire.io.bulk import rare_collections
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
@@ -519,7 +520,8 @@ def validate_project(paths: ProjectPaths, *, include_dist: bool = True) -> Valid
     need them): they are for the reviewer and never change the verdict.
     """
     try:
-        report, inputs = validate_inputs(paths, include_dist=include_dist)
+        with rare_collections():
+            report, inputs = validate_inputs(paths, include_dist=include_dist)
         gold = inputs.layers.gold
         report.warnings += completeness_findings(
             gold.regions, gold.relations, inputs.raw.valid, inputs.taxonomy
