@@ -370,6 +370,16 @@ CASES: dict[str, Case] = {
         'each annotator is "<e-mail>": {}',
         file="annotations/annotators.json",
     ),
+    "annotators-file-truncated": Case(
+        fs(
+            lambda root: (root / "annotations" / "annotators.json").write_text(
+                '{"a@x.org": {}', encoding="utf-8"
+            )
+        ),
+        # named as what it is (an annotator list), not as a task file to pull again
+        "file is one complete JSON object",
+        file="annotations/annotators.json",
+    ),
     "annotators-file-duplicate-key": Case(
         fs(
             lambda root: (root / "annotations" / "annotators.json").write_text(

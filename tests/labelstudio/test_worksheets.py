@@ -223,7 +223,7 @@ def test_a_worksheet_that_cannot_be_read_is_named_not_a_traceback(
 @pytest.mark.parametrize(
     ("damage", "said"),
     [
-        ("not JSON", "rule file is one complete JSON task: not JSON"),
+        ("not JSON", "rule file is one complete JSON object: not JSON"),
         ("a folder", "rule file is readable: Is a directory"),
     ],
 )

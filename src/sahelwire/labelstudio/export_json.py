@@ -23,6 +23,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 # JSON escapes that may decode to a UTF-16 surrogate (\uD800-\uDFFF) or NUL. A valid pair
@@ -222,8 +223,23 @@ def _bad_strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
             stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(current)]))
 
 
-def loads_document(data: bytes) -> Any:
-    """One whole JSON document from ``data`` (a pulled task file), strictly.
+@dataclass(frozen=True)
+class DocumentKind:
+    """What a strictly read file holds, as its problems name it."""
+
+    what: str  # the rule: "file is one complete <what>"
+    fix: str  # what to do about a file cut short
+    twice: str  # the likely cause of data after the value
+
+
+TASK_FILE = DocumentKind("JSON task", "re-run pull", "two tasks in one file, or a bad merge?")
+ANNOTATOR_LIST = DocumentKind(
+    "JSON object", "restore it from git, or re-run pull", "two lists in one file, or a bad merge?"
+)
+
+
+def loads_document(data: bytes, kind: DocumentKind = TASK_FILE) -> Any:
+    """One whole JSON document from ``data`` (a pulled task file, or ``kind``), strictly.
 
     Refuses a byte-order mark, bytes that are not UTF-8, an empty file, trailing data after
     the value, and everything :class:`StrictDecoder` refuses.
@@ -244,24 +260,23 @@ def loads_document(data: bytes) -> Any:
             value=data[max(0, exc.start - 8) : exc.start + 8].hex(" "),
         ) from None
     if not text.strip():
-        raise StrictJSONError("file is one complete JSON task", "the file is empty")
+        raise StrictJSONError(f"file is one complete {kind.what}", "the file is empty")
     decoder = StrictDecoder()
     try:
         start = len(text) - len(text.lstrip())
         value, end = decoder.raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise StrictJSONError(
-            "file is one complete JSON task",
+            f"file is one complete {kind.what}",
             f"not JSON at line {exc.lineno} column {exc.colno}: {exc.msg} "
-            "(truncated or corrupted; re-run pull)",
+            f"(truncated or corrupted; {kind.fix})",
         ) from None
     rest = text[end:]
     if rest.strip():
         line = text.count("\n", 0, end) + 1
         raise StrictJSONError(
-            "file is one complete JSON task",
-            f"data after the end of the JSON value at line {line} (two tasks in one file, or "
-            "a bad merge?)",
+            f"file is one complete {kind.what}",
+            f"data after the end of the JSON value at line {line} ({kind.twice})",
             value=rest.strip()[:40],
         )
     return value

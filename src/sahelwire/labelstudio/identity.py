@@ -44,7 +44,13 @@ from typing import Any
 
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.export_format import kind_of
-from sahelwire.labelstudio.export_json import StrictJSONError, brief, loads_document, printable
+from sahelwire.labelstudio.export_json import (
+    ANNOTATOR_LIST,
+    StrictJSONError,
+    brief,
+    loads_document,
+    printable,
+)
 from sahelwire.schema.problems import Problem
 
 # The keys of a task and of an annotation in repository form, nothing else.
@@ -135,7 +141,7 @@ def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]
     if not path.exists():
         return frozenset(), []
     try:
-        data = loads_document(path.read_bytes())
+        data = loads_document(path.read_bytes(), ANNOTATOR_LIST)
     except StrictJSONError as exc:
         problem = Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
         return frozenset(), [problem]
