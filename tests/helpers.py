@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow.parquet as pq
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from sahelwire.annotations.tables import source_shapes
 from sahelwire.io.config import Settings
@@ -328,8 +330,6 @@ def ls_tasks(client: LabelStudio, **filters: Any) -> Iterable[Any]:
 
 def exact_pins(path: Path) -> dict[str, str]:
     """A pip constraints file of `name==version` lines, by canonical name (comments skipped)."""
-    from packaging.utils import canonicalize_name
-
     out: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -339,3 +339,14 @@ def exact_pins(path: Path) -> dict[str, str]:
         assert canonicalize_name(package) not in out, f"{path.name}: pinned twice: {package}"
         out[canonicalize_name(package)] = version
     return out
+
+
+def unpinned(requirements: Iterable[str], pinned: Mapping[str, str]) -> list[str]:
+    """Each requirement that has no pin in ``pinned`` or whose pin it does not allow."""
+    wrong = []
+    for text in requirements:
+        requirement = Requirement(text)
+        version = pinned.get(canonicalize_name(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            wrong.append(f"{text} (pinned: {version})")
+    return wrong

@@ -116,6 +116,11 @@ def append_copy(pick: Callable[[dict[str, Any]], dict[str, Any]], **changes: Any
     return task_edit(fn)
 
 
+def annotators_text(text: str) -> Any:
+    """A case whose annotations/annotators.json is ``text``."""
+    return fs(lambda root: (root / "annotations" / "annotators.json").write_text(text, "utf-8"))
+
+
 def fs(fn: Callable[[Path], object]) -> Any:
     return fn
 
@@ -362,30 +367,18 @@ CASES: dict[str, Case] = {
         field="parent_prediction",
     ),
     "annotators-file-malformed": Case(
-        fs(
-            lambda root: (root / "annotations" / "annotators.json").write_text(
-                '{"ai-annotator-1@sahelwire.local": "yes"}\n', encoding="utf-8"
-            )
-        ),
+        annotators_text('{"ai-annotator-1@sahelwire.local": "yes"}\n'),
         'each annotator is "<e-mail>": {}',
         file="annotations/annotators.json",
     ),
     "annotators-file-truncated": Case(
-        fs(
-            lambda root: (root / "annotations" / "annotators.json").write_text(
-                '{"a@x.org": {}', encoding="utf-8"
-            )
-        ),
+        annotators_text('{"a@x.org": {}'),
         # named as what it is (an annotator list), not as a task file to pull again
         "file is one complete JSON object",
         file="annotations/annotators.json",
     ),
     "annotators-file-duplicate-key": Case(
-        fs(
-            lambda root: (root / "annotations" / "annotators.json").write_text(
-                '{"a@x.org": {}, "a@x.org": {}}\n', encoding="utf-8"
-            )
-        ),
+        annotators_text('{"a@x.org": {}, "a@x.org": {}}\n'),
         "JSON object keys are unique",
         file="annotations/annotators.json",
     ),

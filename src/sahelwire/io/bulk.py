@@ -26,8 +26,8 @@ def paused_gc() -> Iterator[None]:
 
 # A build keeps its long-lived objects (the manifest rows, the caches' indexes, the packs'
 # metadata) for minutes, and with the default thresholds (700, 10, 10) CPython walks all of
-# them again at every full collection: 17 full collections in a 100k rebuild, about a tenth
-# of its time (docs/benchmarks.md, twenty-fifth session). Young collections stay (every 50k
+# them again at every full collection: 17 full collections in a 100k rebuild (5% of its
+# time), 57 in a 1M rebuild (13-14%; docs/benchmarks.md, twenty-fifth session). Young collections stay (every 50k
 # allocations, so short-lived cycles are still freed); full ones all but stop.
 BUILD_THRESHOLDS = (50_000, 20, 100)
 
