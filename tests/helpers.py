@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from sahelwire.annotations.tables import source_shapes
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.schema.problems import Problem
 from sahelwire.schema.table_specs import load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -277,6 +278,30 @@ def split_rows(dist: Path, config: str) -> dict[str, list[dict[str, Any]]]:
         p.name.split("-")[0]: pq.read_table(p).to_pylist()
         for p in sorted((dist / "data" / config).glob("*.parquet"))
     }
+
+
+# The build's pandera call as first found: each validated_rows counter wraps it, not an
+# earlier counter of the same test.
+_VALIDATE_PUBLISHED: dict[str, Any] = {}
+
+
+def validated_rows(monkeypatch: Any, refuse: str | None = None) -> dict[str, int]:
+    """Rows of each config the build hands to pandera from now on, counted as it runs;
+    ``refuse``: a config whose every batch then gets a problem (a refused build)."""
+    from sahelwire.release import build as build_module  # the build's imports: when used
+
+    real = _VALIDATE_PUBLISHED.setdefault("real", build_module.validate_published)
+    seen: dict[str, int] = {}
+
+    def counted(df: Any, table: Any, *args: Any, **kwargs: Any) -> list[Problem]:
+        seen[table.name] = seen.get(table.name, 0) + df.height
+        problems: list[Problem] = real(df, table, *args, **kwargs)
+        if table.name == refuse and df.height:
+            problems.append(Problem(kwargs["file"], None, None, "test", message="refused"))
+        return problems
+
+    monkeypatch.setattr(build_module, "validate_published", counted)
+    return seen
 
 
 def record_made(monkeypatch: Any, cls: Any) -> list[Any]:

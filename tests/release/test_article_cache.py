@@ -17,20 +17,20 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from helpers import change_one_export, copy_project, record_made, run_cli
+from helpers import change_one_export, copy_project, record_made, run_cli, validated_rows
 from sahelwire.annotations import memo_keys
 from sahelwire.annotations.agreement_cache import cache_folder as agreement_folder
 from sahelwire.annotations.baseline_cache import cache_folder as baseline_folder
+from sahelwire.annotations.memo_keys import VALIDATION_MODULE
 from sahelwire.io import article_packs
 from sahelwire.io.article_packs import CACHE_ENV, ArticlePacks
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import article_cache, parquet_reuse, tables
-from sahelwire.release import build as build_module
-from sahelwire.release.article_cache import VALIDATION_MODULE, ArticleRowCache, cache_folder
+from sahelwire.release.article_cache import ArticleRowCache, cache_folder
 from sahelwire.release.build import BuildRefused, render_release
 from sahelwire.release.columnar_spans import SPAN_CONFIGS
-from sahelwire.schema.problems import Problem
+from sahelwire.release.raw_cache import cache_folder as raw_folder
 from sahelwire.schema.table_specs import load_table_specs
 from sahelwire.schema.taxonomy import load_taxonomy
 
@@ -232,10 +232,13 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     assert rows.name in shown.stdout and errors.name in shown.stdout
     assert "per-article published rows" in shown.stdout
     assert "per-article baseline predictions" in shown.stdout
-    # the rows pack a problem-free build validated says so; no other memo pack is marked
-    (line,) = [line for line in shown.stdout.splitlines() if rows.name in line]
-    assert line.endswith("rows validated by a build")
-    assert shown.stdout.count("rows validated by a build") == 1
+    # the rows and annotations_raw packs a problem-free build validated say so; no other
+    # memo pack is marked
+    (raw_rows,) = sorted(raw_folder(project).glob("*.pack"))
+    for pack in (rows, raw_rows):
+        (line,) = [line for line in shown.stdout.splitlines() if pack.name in line]
+        assert line.endswith("rows validated by a build")
+    assert shown.stdout.count("rows validated by a build") == 2
     kept = sorted(parquet_reuse.cache_folder(project).iterdir())
     assert len(kept) == len(rendered.data) + 1  # the build's Parquet files and their index
     cleared = run_cli(project.root, "cache", "clear")
@@ -243,14 +246,14 @@ def test_cache_info_lists_and_clear_removes_the_memo_packs(
     # the export pack, the export files' and raw texts' hashes and twelve memo packs (rows,
     # annotations_raw rows, error classes, the agreement report, baseline predictions, span
     # rules of the annotations and of gold, input rules per export file, the card's article
-    # lengths, label counts, organisations and leakage section) and the rows pack's checked
-    # mark; the kept Parquet files
+    # lengths, label counts, organisations and leakage section) and the checked marks of the
+    # rows and annotations_raw packs; the kept Parquet files
     assert "raw texts' hashes: 5" in shown.stdout
     assert "per-article annotations_raw rows" in shown.stdout
     assert "per-export-file input rules" in shown.stdout
     for kept_by_card in ("article lengths", "gold label counts", "organisations", "leakage"):
         assert f"the card's {kept_by_card}" in shown.stdout
-    assert f"removed {16 + len(kept)} cache file(s)" in cleared.stdout
+    assert f"removed {17 + len(kept)} cache file(s)" in cleared.stdout
     assert not list(parquet_reuse.cache_folder(project).iterdir())
     assert not packs(project) and not list(agreement_folder(project).glob("*.pack"))
     assert not list(baseline_folder(project).glob("*.pack"))
@@ -561,26 +564,6 @@ def test_a_pack_that_cannot_be_written_is_skipped_without_leftovers(tmp_path: Pa
     assert packs.load() is None
 
 
-VALIDATE_PUBLISHED = build_module.validate_published
-
-
-def validated_rows(monkeypatch: pytest.MonkeyPatch, refuse: str | None = None) -> dict[str, int]:
-    """Rows of each config the build hands to pandera from now on, counted as it runs;
-    ``refuse``: a config whose every batch then gets a problem (a refused build)."""
-    seen: dict[str, int] = {}
-    real = VALIDATE_PUBLISHED  # not an earlier call's counter: each counts alone
-
-    def counted(df: Any, table: Any, *args: Any, **kwargs: Any) -> list[Problem]:
-        seen[table.name] = seen.get(table.name, 0) + df.height
-        problems: list[Problem] = real(df, table, *args, **kwargs)
-        if table.name == refuse and df.height:
-            problems.append(Problem(kwargs["file"], None, None, "test", message="refused"))
-        return problems
-
-    monkeypatch.setattr(build_module, "validate_published", counted)
-    return seen
-
-
 def test_rows_a_build_validated_are_not_validated_again(
     project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, caches: list[ArticleRowCache]
 ) -> None:
@@ -605,7 +588,8 @@ def test_rows_a_build_validated_are_not_validated_again(
     assert (caches[-1].stats.hits, caches[-1].stats.misses) == (4, 1)
     assert seen["documents"] == 1  # one row per article: the changed one
     assert 0 < seen["ner_bio"] < every["ner_bio"]
-    for name in set(every) - memoised - set(SPAN_CONFIGS):
+    # annotations_raw: its own memo's rows, validated once too (test_raw_cache.py).
+    for name in set(every) - memoised - set(SPAN_CONFIGS) - {"annotations_raw"}:
         assert seen[name] == every[name], name
     for name in SPAN_CONFIGS:  # a stance is not a span: placed from their sources, no SQL
         assert name not in seen, name

@@ -14,14 +14,21 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from helpers import change_one_export, copy_project, drop_entity_region, record_made
-from sahelwire.io.article_packs import CACHE_ENV
+from helpers import (
+    change_one_export,
+    copy_project,
+    drop_entity_region,
+    record_made,
+    validated_rows,
+)
+from sahelwire.io.article_packs import CACHE_ENV, checked_mark
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release import columnar, raw_cache
-from sahelwire.release.build import render_release
+from sahelwire.release.build import BuildRefused, render_release
 from sahelwire.release.columnar import RAW_SOURCES
 from sahelwire.release.raw_cache import RawRowCache, cache_folder
 
@@ -145,7 +152,7 @@ def test_ids_shorter_than_the_sort_width_are_all_sorted(tmp_path: Path) -> None:
     schema = pa.schema([("article_id", pa.string())])
     assert memo.plan(splits, schema) == splits and not memo.active
     given = [("train", pa.table({"article_id": ["01", "1"]}, schema=schema))]
-    assert list(memo.merge(iter(given))) == given
+    assert list(memo.merge(iter(given))) == [(s, t, t) for s, t in given]  # all to validate
     assert not (tmp_path / "memo").exists()  # nothing stored
 
 
@@ -197,6 +204,11 @@ def test_merged_rows_are_every_article_s_rows_in_id_order_after_any_change(
     splits = {a: rng.choice(SPLITS) for a in ids}
     rows = {a: [rng.randrange(100) for _ in range(rng.randint(0, 6))] for a in ids}
 
+    def pairs(table: pa.Table | None) -> list[tuple[str, int]]:
+        if table is None:
+            return []
+        return list(zip(table["article_id"].to_pylist(), table["x"].to_pylist(), strict=True))
+
     def run(rows: dict[str, list[int]]) -> tuple[RawRowCache, dict[str, list[tuple[str, int]]]]:
         memo = RawRowCache(tmp_path / "memo", "fp")
         frame = pl.DataFrame(
@@ -204,11 +216,20 @@ def test_merged_rows_are_every_article_s_rows_in_id_order_after_any_change(
         )
         memo.note({n: frame if n == "regions" else frame.clear() for n in RAW_SOURCES[:-1]})
         to_sort = memo.plan(splits, SCHEMA)
+        checked = memo.kept_checked
         got: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
-        for split, table in memo.merge(iter(_sorted_tables(rows, to_sort, rng))):
-            got[split] += list(
-                zip(table["article_id"].to_pylist(), table["x"].to_pylist(), strict=True)
-            )
+        to_check: list[tuple[str, int]] = []
+        for split, table, rows_to_check in memo.merge(iter(_sorted_tables(rows, to_sort, rng))):
+            got[split] += pairs(table)
+            to_check += pairs(rows_to_check)
+        # What the build validates: every row until a build has validated the pack's, then
+        # the sorted (changed) articles' rows only.
+        every = [pair for split in SPLITS for pair in got[split]]
+        if checked:
+            assert to_check == [(a, v) for a, v in every if a in to_sort]
+        else:
+            assert to_check == every
+        memo.validated()  # as a build without a problem does
         return memo, got
 
     def expected(rows: dict[str, list[int]]) -> dict[str, list[tuple[str, int]]]:
@@ -225,3 +246,60 @@ def test_merged_rows_are_every_article_s_rows_in_id_order_after_any_change(
         assert got == expected(rows)
         assert memo.stats.misses <= len(changed)
         assert memo.stats.hits + memo.stats.misses == sum(1 for a in ids if rows[a])
+        assert memo.kept_checked  # the run before validated its rows
+
+
+def raw_rows(built: Mapping[str, bytes], article: str | None = None) -> int:
+    """Rows of annotations_raw in ``built`` (a release's files), or of one article's."""
+    n = 0
+    for name, data in built.items():
+        if name.startswith("data/annotations_raw/") and name.endswith(".parquet"):
+            ids = pq.read_table(pa.BufferReader(data), columns=["article_id"])["article_id"]
+            n += len(ids) if article is None else ids.to_pylist().count(article)
+    return n
+
+
+def test_rows_a_build_validated_are_not_validated_again(
+    project: ProjectPaths,
+    monkeypatch: pytest.MonkeyPatch,
+    memos: list[RawRowCache],
+    sorted_articles: list[set[str]],
+) -> None:
+    """Once a build has validated every annotations_raw row without a problem, its pack is
+    marked checked; the next build validates only the rows DuckDB sorted (the changed
+    article's) and the bytes are those of a build without the memo. A refused build's pack
+    is not marked: the next build validates every row again, and marks it then."""
+    seen = validated_rows(monkeypatch)
+    cold = files(project, monkeypatch, memo=True)
+    every = raw_rows(cold)
+    assert seen["annotations_raw"] == every > 0
+    (stored,) = packs(project)
+    assert checked_mark(stored).is_file()
+
+    change_one_export(project)
+    expected = files(project, monkeypatch, memo=False)
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, memo=True) == expected
+    (changed,) = sorted_articles[-1]
+    assert 0 < seen["annotations_raw"] == raw_rows(expected, changed) < every
+    (after,) = packs(project)
+    assert after != stored and checked_mark(after).is_file()
+    assert not checked_mark(stored).exists()  # gone with its pack
+
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, memo=True) == expected  # warm: nothing sorted
+    assert not seen.get("annotations_raw")
+
+    # Refused: another article changes and pandera (made to) refuses annotations_raw.
+    drop_entity_region(exports(project)[1])
+    dropped = files(project, monkeypatch, memo=False)
+    validated_rows(monkeypatch, refuse="annotations_raw")
+    with pytest.raises(BuildRefused):
+        files(project, monkeypatch, memo=True)
+    (refused,) = packs(project)
+    assert refused != after and not checked_mark(refused).exists()
+    seen = validated_rows(monkeypatch)
+    assert files(project, monkeypatch, memo=True) == dropped
+    assert memos[-1].stats.misses == 0  # the refused build's rows, read back...
+    assert seen["annotations_raw"] == raw_rows(dropped)  # ...and validated again
+    assert packs(project) == [refused] and checked_mark(refused).is_file()

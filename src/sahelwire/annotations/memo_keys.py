@@ -22,6 +22,10 @@ from sahelwire.io.article_packs import memo_enabled
 from sahelwire.io.paths import ProjectPaths
 
 FORMAT = 1
+# The published rows' validation (the build runs it). A memo whose rows are not validated
+# again once a build has (a pack's checked mark) passes it as ``also``: a change to the
+# rules must make every entry a miss.
+VALIDATION_MODULE = "sahelwire.schema.table_validation"
 
 
 def code_fingerprint(

@@ -52,7 +52,7 @@ import pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
+from sahelwire.annotations.memo_keys import VALIDATION_MODULE, frame_digests, memo_fingerprint
 from sahelwire.io.article_packs import (
     EXTRA_JSON,
     ArticlePacks,
@@ -75,8 +75,6 @@ if TYPE_CHECKING:
 GOLD_FRAMES = ("regions", "relations", "choices", "status")
 # In every source digest (RowPlan.sources): a change to what it covers makes it another.
 SOURCE_FORMAT = "sahelwire article rows 1"
-# The published rows' validation (build.py runs it): in the fingerprint, see for_project.
-VALIDATION_MODULE = "sahelwire.schema.table_validation"
 # Decoded ner_bio statistics kept by their stored JSON, up to this many: the raw-only
 # articles (90% of the 1M standard corpus) all store the same empty statistics.
 DECODED_BIO = 1024

@@ -36,7 +36,7 @@ from sahelwire.annotations.baseline import baseline_report_for, render_markdown,
 from sahelwire.annotations.baseline_cache import PredictionCache
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, raw_frame
-from sahelwire.annotations.memo_keys import memo_fingerprint
+from sahelwire.annotations.memo_keys import VALIDATION_MODULE, memo_fingerprint
 from sahelwire.io.atomic import (
     clean_stale_staging,
     staged_directory,
@@ -50,7 +50,7 @@ from sahelwire.io.paths import ProjectPaths
 from sahelwire.io.scratch import scratch_dir
 from sahelwire.io.write_thread import OrderedWrites
 from sahelwire.raw.manifest import Article
-from sahelwire.release.article_cache import VALIDATION_MODULE, ArticleRowCache
+from sahelwire.release.article_cache import ArticleRowCache
 from sahelwire.release.card.data_sections import (
     TokenCounts,
     examples_section,
@@ -378,11 +378,20 @@ class _Published:
             placed.add((name, split))
         return placed
 
-    def add(self, name: str, split: str, table: pa.Table, *, checked: bool = False) -> None:
+    def add(
+        self,
+        name: str,
+        split: str,
+        table: pa.Table,
+        *,
+        checked: bool = False,
+        to_check: pa.Table | None = None,
+    ) -> None:
         """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
         the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`.
         ``checked``: rows a build has validated already (:attr:`Piece.checked`), written
-        in their place and not validated again."""
+        in their place and not validated again; ``to_check``: the only rows of ``table``
+        not so (:attr:`Piece.to_check`)."""
         key = (name, split)
         self._writer(name, split)
         if table.num_rows == 0:
@@ -392,7 +401,7 @@ class _Published:
                 self._validate_and_write(key, [Piece(table)])
             return
         batch = self.batches.setdefault(key, [])
-        batch.append(Piece(table, checked))
+        batch.append(Piece(table, checked, to_check))
         self.held[key] = self.held.get(key, 0) + table.nbytes
         if (
             sum(p.table.num_rows for p in batch) >= VALIDATE_ROWS
@@ -411,7 +420,11 @@ class _Published:
     def _validate_and_write(self, key: tuple[str, str], batch: list[Piece]) -> None:
         name, split = key
         clock = time.perf_counter()
-        unchecked = [p.table for p in batch if not p.checked]
+        unchecked = [
+            p.table if p.to_check is None else p.to_check
+            for p in batch
+            if not p.checked and (p.to_check is None or p.to_check.num_rows)
+        ]
         if unchecked:
             frame = pl.from_arrow(
                 pa.concat_tables(unchecked) if len(unchecked) > 1 else unchecked[0]
@@ -684,6 +697,8 @@ def _render_from(
             raise BuildRefused(published.problems)
         if article_cache is not None:
             article_cache.validated()  # every row it gave is valid: not validated again
+        if sink is not None and sink.memo is not None:
+            sink.memo.validated()  # and annotations_raw's
         tables, sizes = published.close()
     except BaseException:
         published.abort()
@@ -966,10 +981,16 @@ def _publish_tables(
                 memory_limit=memory_limit or duckdb_memory_limit(),
                 few_articles=raw_memo is not None and raw_memo.few_to_sort,
             )
-            if raw_memo is not None:
-                batches = raw_memo.merge(batches)
-            for split, batch in batches:
-                published.add("annotations_raw", split, batch)
+            # (split, rows, the rows still to validate: None when a build validated them all)
+            pieces = (
+                raw_memo.merge(batches)
+                if raw_memo is not None
+                else ((split, batch, batch) for split, batch in batches)
+            )
+            for split, batch, to_check in pieces:
+                published.add(
+                    "annotations_raw", split, batch, checked=to_check is None, to_check=to_check
+                )
         # mentions, events and quantities from SQL, written piece by piece as DuckDB's
         # batches come (whole, the three were the published phase's peak at 100k);
         # chunk_tables then leaves them out.

@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandera
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.memo_keys import frame_digests, memo_fingerprint
+from sahelwire.annotations.memo_keys import VALIDATION_MODULE, frame_digests, memo_fingerprint
 from sahelwire.io.article_packs import BLOCK_ROWS, ArticlePacks, LoadedPack, PackWriter
 from sahelwire.io.config import SPLITS
 from sahelwire.io.paths import ProjectPaths
@@ -75,11 +76,22 @@ class RawRowCache:
         self.keys: dict[str, str] = {}  # the misses' keys
         self.active = False
         self.few_to_sort = False
+        self.kept_checked = False  # the pack read is marked checked: its rows are valid
+        # The pack to mark as checked once the build has validated every row (validated()).
+        self.to_mark: Path | None = None
 
     @classmethod
     def for_project(cls, paths: ProjectPaths) -> RawRowCache | None:
         """The memo of ``paths``, or None when it is off or the code cannot be fingerprinted."""
-        fingerprint = memo_fingerprint(paths, __name__, f"duckdb {version('duckdb')}")
+        # The published rows' validation is in it too: a checked pack's rows are not
+        # validated again, so a change to the rules must make every entry a miss.
+        fingerprint = memo_fingerprint(
+            paths,
+            __name__,
+            f"duckdb {version('duckdb')}",
+            f"pandera {pandera.__version__}",
+            also=(VALIDATION_MODULE,),
+        )
         return None if fingerprint is None else cls(cache_folder(paths), fingerprint)
 
     @property
@@ -109,6 +121,7 @@ class RawRowCache:
         if not self.active:
             return splits
         self.pack = self.packs.load()
+        self.kept_checked = self.pack is not None and self.pack.checked
         entries: Mapping[str, dict[str, Any]] = self.pack.entries if self.pack else {}
         for article in with_rows:
             key = self.packs.key(article, self.digests[article])
@@ -125,12 +138,18 @@ class RawRowCache:
         self.few_to_sort = len(self.keys) * FEW_SHARE < len(with_rows)
         return {a: s for a, s in splits.items() if a not in self.hits}
 
-    def merge(self, sorted_rows: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
-        """(split, table) as :func:`~sahelwire.release.columnar.duckdb_raw_batches` gives
-        them for every article: ``sorted_rows`` (DuckDB's, of the articles :meth:`plan`
-        returned) interleaved in id order with the kept rows of the others."""
+    def merge(
+        self, sorted_rows: Iterable[tuple[str, pa.Table]]
+    ) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
+        """(split, table, rows to validate) as :func:`~sahelwire.release.columnar.
+        duckdb_raw_batches` gives them for every article: ``sorted_rows`` (DuckDB's, of the
+        articles :meth:`plan` returned) interleaved in id order with the kept rows of the
+        others. The rows to validate are the table's made rows, or all of them when the pack
+        read is not marked checked; None when there are none (:attr:`Piece.to_check
+        <sahelwire.release.tables.Piece.to_check>`)."""
         if not self.active:
-            yield from sorted_rows
+            for split, table in sorted_rows:
+                yield split, table, table
             return
         writer = self.packs.writer() if self.keys or self.pack is None else None
         out = _Gathered(self, writer)
@@ -162,6 +181,13 @@ class RawRowCache:
             if pending is not None:
                 raise ValueError(f"annotations_raw: rows of split {pending[0]!r} out of order")
             out.finish()
+            if writer is not None:
+                # It holds exactly this run's articles (kept and made).
+                self.to_mark = self.packs.stats.written
+            elif self.pack is not None and not self.kept_checked:
+                # Nothing stored: the pack read stays. Marked only when it holds this run's
+                # articles alone (an article gone since has rows no build validated now).
+                self.to_mark = self.pack.path if len(self.pack.entries) == len(self.hits) else None
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -170,6 +196,13 @@ class RawRowCache:
             if self.pack is not None:
                 self.pack.close()
                 self.pack = None
+
+    def validated(self) -> None:
+        """The build validated every row :meth:`merge` gave, without a problem: the pack that
+        now holds exactly those rows is marked checked (its rows not validated again)."""
+        if self.to_mark is not None:
+            self.packs.mark_checked(self.to_mark)
+        self.to_mark = None
 
 
 # Entries handed to the pack writer at a time (not all held to the end).
@@ -184,6 +217,7 @@ class _Gathered:
     def __init__(self, memo: RawRowCache, writer: PackWriter | None) -> None:
         self.memo, self.writer = memo, writer
         self.parts: list[pa.Table | list[int]] = []
+        self.made_parts: list[pa.Table] = []  # the tables of ``parts``: rows made this run
         self.held = 0
         self.at = 0  # the next row of the pack being written
         self.entries: dict[str, dict[str, Any]] = {}
@@ -196,7 +230,7 @@ class _Gathered:
             self.writer.add_entries(self.entries)
             self.entries = {}
 
-    def kept(self, split: str, article: str) -> Iterator[tuple[str, pa.Table]]:
+    def kept(self, split: str, article: str) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
         key, first, n = self.memo.hits[article]
         self._entry(article, key, n)
         last = self.parts[-1] if self.parts else None
@@ -209,18 +243,31 @@ class _Gathered:
 
     def made(
         self, split: str, table: pa.Table, runs: list[tuple[str, int, int]]
-    ) -> Iterator[tuple[str, pa.Table]]:
+    ) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
         for article, start, end in runs:
             self._entry(article, self.memo.keys[article], end - start)
         lo, hi = runs[0][1], runs[-1][2]
-        self.parts.append(table if (lo, hi) == (0, table.num_rows) else table.slice(lo, hi - lo))
+        part = table if (lo, hi) == (0, table.num_rows) else table.slice(lo, hi - lo)
+        self.parts.append(part)
+        self.made_parts.append(part)
         if self.held >= ARROW_BATCH_ROWS:
             yield from self.flush(split)
 
-    def flush(self, split: str) -> Iterator[tuple[str, pa.Table]]:
+    def flush(self, split: str) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
         if self.parts:
-            yield split, self._piece()
-        self.parts, self.held = [], 0
+            piece = self._piece()
+            yield split, piece, self._to_check(piece)
+        self.parts, self.made_parts, self.held = [], [], 0
+
+    def _to_check(self, piece: pa.Table) -> pa.Table | None:
+        """The rows of ``piece`` a build has not validated: the made ones, when the kept
+        ones come from a pack marked checked (:meth:`RawRowCache.validated`)."""
+        if not self.memo.kept_checked or len(self.made_parts) == len(self.parts):
+            return piece
+        if not self.made_parts:
+            return None
+        metadata = self.memo.schema.metadata
+        return pa.concat_tables(t.replace_schema_metadata(metadata) for t in self.made_parts)
 
     def finish(self) -> None:
         if self.writer is not None:
