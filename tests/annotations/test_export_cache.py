@@ -35,6 +35,7 @@ from sahelwire.annotations.tables import (
 )
 from sahelwire.io import file_hashes
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw import manifest_texts
 from sahelwire.schema.taxonomy import load_taxonomy
 
 EXPORTS = "annotations/exports"
@@ -505,6 +506,38 @@ def test_a_read_opens_each_pack_once(project: Path, monkeypatch: pytest.MonkeyPa
     assert warm.cache is not None and warm.cache.parsed == [source(A003)]
     assert len(opened) == 2 == len(set(opened))  # the two packs, once each
     same(uncached(project), warm)
+
+
+def test_a_worker_opens_no_pack_and_reads_the_manifest_once_quickly(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker's files are in none of the packs (the parent looked): it opens none of them
+    # (each open parses a pack's metadata: ≈3 s per worker at 1M) and takes the manifest's
+    # hashes from polars (≈1 s, not ≈5 s), and the read after it finds its parse a hit.
+    read(project)
+    (before,) = packs(project)
+    edit(project, A003, lambda t: t["annotations"][0].update(lead_time=5.5))
+    opened: list[str] = []
+    real = export_cache.Pack.open.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[export_cache.Pack], path: Path, fingerprint: str) -> Any:
+        opened.append(path.name)
+        return real(cls, path, fingerprint)
+
+    def manifest_rows(path: Path) -> Any:
+        raise AssertionError("a worker read the manifest a row at a time")
+
+    monkeypatch.setattr(export_cache.Pack, "open", classmethod(counted))
+    monkeypatch.setattr(manifest_texts, "iter_manifest", manifest_rows)
+    taxonomy = load_taxonomy(ProjectPaths(project).taxonomy_file)
+    annotation_tables.prefill_share(project, taxonomy, [[str(export(project, A003))]])
+    assert opened == []
+    assert len(set(packs(project)) - {before}) == 1  # its own pack...
+    assert before in packs(project)  # ...added: a worker never compacts
+    monkeypatch.undo()
+    after = read(project)
+    assert after.cache is not None and after.cache.parsed == [] and after.cache.hits == ALL
+    same(uncached(project), after)
 
 
 def export_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:

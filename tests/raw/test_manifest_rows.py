@@ -1,4 +1,5 @@
-"""The manifest as the build reads it: the rows of the file, with shared strings stored once."""
+"""The manifest as the build reads it: the rows of the file, with shared strings stored once;
+its ids and hashes as a parse worker reads them (ManifestTexts.quick)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from sahelwire.raw.manifest import SHARED_VALUES, iter_manifest, read_manifest
+import pytest
+
+from helpers import ROOT
+from sahelwire.io.paths import ProjectPaths
+from sahelwire.raw.manifest import SHARED_VALUES, ManifestError, iter_manifest, read_manifest
+from sahelwire.raw.manifest_texts import ManifestTexts
 
 
 def test_rows_are_the_lines_and_repeated_strings_are_one_object(tmp_path: Path) -> None:
@@ -57,3 +63,58 @@ def test_rows_share_one_table_of_keys_and_stay_ordinary_dicts(tmp_path: Path) ->
     assert rows[1] == {**lines[1], "added": True}
     assert rows[2] == {k: v for k, v in lines[2].items() if k != "title"}
     assert rows[0] == lines[0] and list(rows[3]) == ["title", "id", "extra"]
+
+
+def _project(tmp_path: Path, lines: list[str]) -> ProjectPaths:
+    paths = ProjectPaths(tmp_path)
+    paths.manifest_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.manifest_file.write_text("".join(lines), encoding="utf-8")
+    return paths
+
+
+def test_quick_texts_have_the_manifest_s_hashes(tmp_path: Path) -> None:
+    # What a parse worker of the export cache reads the manifest with (polars' NDJSON
+    # reader, not a json.loads per row): the same ids and hashes, a later row winning.
+    rows = [
+        {"id": f"a{i}", "sha256": f"{i:064x}", "title": f"T {i} \u2028 é", "n_chars": i}
+        for i in range(5)
+    ]
+    rows.append({**rows[2], "sha256": "f" * 64})  # a later row of the same id wins
+    paths = _project(tmp_path, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
+    quick = ManifestTexts.quick(paths)
+    assert quick.sha == ManifestTexts(paths).sha
+    assert quick.sha["a2"] == "f" * 64 and len(quick.sha) == 5
+    committed = ProjectPaths(ROOT)
+    assert ManifestTexts.quick(committed).sha == ManifestTexts(committed).sha
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "a9"}\n',  # no hash
+        "not json\n",
+    ],
+)
+def test_quick_texts_of_a_manifest_polars_reads_otherwise_are_read_as_ever(
+    tmp_path: Path, line: str
+) -> None:
+    good = json.dumps({"id": "a1", "sha256": "1" * 64}) + "\n"
+    paths = _project(tmp_path, [good, line])
+    try:
+        expected = ManifestTexts(paths).sha
+    except (ManifestError, KeyError) as exc:  # the constructor's own error, both ways
+        with pytest.raises(type(exc)):
+            ManifestTexts.quick(paths)
+        return
+    assert ManifestTexts.quick(paths).sha == expected
+
+
+def test_quick_texts_may_read_a_broken_manifest_otherwise(tmp_path: Path) -> None:
+    # polars reads a number as the id's string: the worker then asks for a text the
+    # constructor's mapping lacks, and its parse depends on it; the parent's read, whose
+    # texts are validation's, finds that dependency unmet and parses the file itself
+    # (test_export_cache: a changed raw text re-parses its file). A miss, never a wrong row.
+    zeros = "0" * 64
+    paths = _project(tmp_path, ['{"id": 7, "sha256": "' + zeros + '"}\n'])
+    assert ManifestTexts(paths).sha == {7: zeros}
+    assert ManifestTexts.quick(paths).sha == {"7": zeros}

@@ -491,7 +491,12 @@ class ExportCache:
         fingerprint: str,
         shapes: Mapping[str, Mapping[str, Any]],
         stats: CacheStats,
+        *,
+        existing: bool = True,
     ) -> None:
+        """``existing=False``: open none of the packs there (a prefill worker, whose files
+        the parent found in none of them, only adds its own: opening them all parsed every
+        pack's metadata, ≈3 s per worker at 1M articles, 10% annotated)."""
         self.folder = folder
         self.fingerprint = fingerprint
         self.shapes = shapes
@@ -502,7 +507,7 @@ class ExportCache:
         self._bad: set[Path] = set()
         self.used: dict[str, Pack] = {}  # key -> the pack its entry came from
         try:
-            listed = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+            listed = sorted(folder.glob(f"*{SUFFIX}")) if existing and folder.is_dir() else []
         except OSError as exc:  # an unreadable folder is an empty cache
             self.stats.ignored.append(f"{folder}: {exc}")
             listed = []

@@ -1590,7 +1590,10 @@ def _read_chunks(
     ``store``: the cache opened already (closed here), else one is opened."""
     hashed = hashed or {}
     if store is None:
-        store = ExportCache(cache_dir(paths), key, shapes, CacheStats(enabled=True))
+        # A worker's files are in no pack (the parent looked): it only adds its own.
+        store = ExportCache(
+            cache_dir(paths), key, shapes, CacheStats(enabled=True), existing=not worker
+        )
     stats = store.stats
     wait = PREFILL_LOCK_WAIT if worker else 0.0
     limit = input_chunk_bytes()
@@ -1794,7 +1797,11 @@ def _prefill(
 def prefill_share(root: Path, taxonomy: Taxonomy, share: list[list[str]]) -> None:
     """One worker's share: parse these chunks of files and store a pack per chunk."""
     chunks = [[Path(f) for f in chunk] for chunk in share]
-    for _ in _cached_chunks(ProjectPaths(root), taxonomy, None, chunked=True, share=chunks):
+    paths = ProjectPaths(root)
+    # The manifest's hashes read quickly: the parent checks every parse against its own
+    # texts (ExportCache.get's fits), so a hash read otherwise costs a miss, never a wrong row.
+    texts = ManifestTexts.quick(paths)
+    for _ in _cached_chunks(paths, taxonomy, texts, chunked=True, share=chunks):
         pass  # each chunk is stored as it is read
 
 

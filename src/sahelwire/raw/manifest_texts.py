@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+import polars as pl
+
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.raw.manifest import iter_manifest
 
@@ -20,13 +22,36 @@ class ManifestTexts(Mapping[str, tuple[str, str]]):
     or not UTF-8 is absent (validation reports it itself); a later manifest row wins.
     """
 
-    def __init__(self, paths: ProjectPaths) -> None:
+    def __init__(self, paths: ProjectPaths, sha: dict[str, str] | None = None) -> None:
+        """``sha``: the manifest's id -> sha256, when read already (:meth:`quick`)."""
         self.paths = paths
-        self.sha: dict[str, str] = {}
         # The text last looked at: "aid in texts" then "texts[aid]" reads the file once.
         self._last: tuple[str, str | None] | None = None
-        for row in iter_manifest(paths.manifest_file):
-            self.sha[row["id"]] = row["sha256"]
+        if sha is None:
+            sha = {}
+            for row in iter_manifest(paths.manifest_file):
+                sha[row["id"]] = row["sha256"]
+        self.sha = sha
+
+    @classmethod
+    def quick(cls, paths: ProjectPaths) -> ManifestTexts:
+        """The same, its ids and hashes read by polars' NDJSON reader: ≈1 s at 1M rows,
+        where :func:`iter_manifest` (a ``json.loads`` per row) takes ≈5 s.
+
+        For a caller that checks what it makes of a text again (a parse worker of the
+        export cache): a manifest polars reads otherwise than :func:`iter_manifest` (a
+        broken one, which validation reports) may give other hashes, and so misses. One it
+        cannot read as two string columns without nulls is read as the constructor does.
+        """
+        try:
+            frame = pl.read_ndjson(
+                paths.manifest_file, schema={"id": pl.String, "sha256": pl.String}
+            )
+        except Exception:  # polars raises several kinds: read it as ever
+            return cls(paths)
+        if frame.null_count().sum_horizontal().item():
+            return cls(paths)
+        return cls(paths, dict(zip(frame["id"].to_list(), frame["sha256"].to_list(), strict=True)))
 
     def _text(self, article_id: str) -> str | None:
         if self._last is not None and self._last[0] == article_id:
