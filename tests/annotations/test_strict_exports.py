@@ -382,6 +382,11 @@ CASES: dict[str, Case] = {
         "JSON object keys are unique",
         file="annotations/annotators.json",
     ),
+    "annotators-file-not-an-object": Case(
+        annotators_text('["ai-annotator-1@sahelwire.local"]\n'),
+        "an object of e-mail -> {}",
+        file="annotations/annotators.json",
+    ),
     # the result items, against the labeling config
     "unknown-result-key": Case(
         set_in(span, "meta", {"text": ["a region note"]}),
@@ -594,6 +599,29 @@ def test_validate_and_build_refuse_with_the_same_problems_and_keep_dist(
     assert sorted(f"error: {Problem(**p)}" for p in problems) == _errors(built.stderr)
     assert "the previous build folder is intact" in built.stderr
     assert snapshot(root / "dist") == dist
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.startswith("annotators-file-")])
+def test_a_broken_annotator_list_is_one_problem_not_one_per_annotation(
+    tmp_path: Path, case: str
+) -> None:
+    # Each annotation's "annotator is a known user" only repeated it (15 more on the
+    # committed corpus): the list unread, none is judged (its one problem has no record).
+    root = mutated(copy_project(tmp_path / "proj"), case)
+    result = _invoke(root, "validate", "--json")
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    if case != "annotators-file-malformed":
+        assert len(problems) == 1 and _matches(problems[0], CASES[case]), problems
+        assert problems[0]["record"] is None
+        return
+    # An entry not understood still names its e-mail: the list's problem, and none for
+    # that annotator's annotations. (The list also leaves out ai-annotator-2, whose
+    # annotations are each reported, rightly.)
+    listed = [p for p in problems if p["file"] == CASES[case].file]
+    assert len(listed) == 1 and listed[0]["record"] == "ai-annotator-1@sahelwire.local"
+    unknown = {p["value"] for p in problems if p["rule"] == "annotator is a known user"}
+    assert unknown == {"ai-annotator-2@sahelwire.local"}
 
 
 @pytest.mark.parametrize("command", ["agreement", "adjudicate"])

@@ -93,6 +93,7 @@ from sahelwire.labelstudio.export_json import StrictJSONError, brief, loads_docu
 from sahelwire.labelstudio.export_list import ExportListError, iter_export_list
 from sahelwire.labelstudio.identity import (
     annotator_email,
+    annotators_file,
     canonical_uuid,
     describe_completed_by,
     load_annotators,
@@ -227,6 +228,27 @@ class _Attribute:
     control: Control
 
 
+# The rule an annotation's annotator breaks when annotators.json does not list its e-mail.
+KNOWN_USER = "annotator is a known user"
+NOT_LISTED = "e-mail not in annotations/annotators.json"
+
+
+def without_unlisted_follow_ons(
+    paths: ProjectPaths, problems: list[Problem], seen: Iterable[Problem] = ()
+) -> list[Problem]:
+    """``problems`` without the annotations' "e-mail not in annotations/annotators.json"
+    when that list could not be read at all (a problem of the file, in ``problems`` or
+    ``seen``, the problems reported before, with no record: not JSON, unreadable, not an
+    object): they would only repeat it, once per annotation (15 times on the committed
+    corpus). An entry not understood still names its e-mail (load_annotators)."""
+    if not any(p.rule == KNOWN_USER and p.message == NOT_LISTED for p in problems):
+        return problems
+    listed = str(annotators_file(paths).relative_to(paths.root))
+    if not any(p.file == listed and p.record is None for p in (*seen, *problems)):
+        return problems
+    return [p for p in problems if not (p.rule == KNOWN_USER and p.message == NOT_LISTED)]
+
+
 class TableCollector:
     """Turns task objects into table rows, rejecting bad records with Problems.
 
@@ -311,7 +333,7 @@ class TableCollector:
                 source,
                 rec,
                 "completed_by",
-                "annotator is a known user",
+                KNOWN_USER,
                 completed_by,
                 describe_completed_by(completed_by),
             )
@@ -321,9 +343,9 @@ class TableCollector:
                 source,
                 rec,
                 "completed_by",
-                "annotator is a known user",
+                KNOWN_USER,
                 email,
-                "e-mail not in annotations/annotators.json",
+                NOT_LISTED,
             )
             return None
         uid = canonical_uuid(ann.get("unique_id"))

@@ -143,7 +143,9 @@ def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]
     try:
         data = loads_document(path.read_bytes(), ANNOTATOR_LIST)
     except StrictJSONError as exc:
-        problem = Problem(source, exc.record, exc.field, exc.rule, exc.value, exc.message)
+        # No record: the list as a whole could not be read (the decoder's record names a
+        # task, which this file is not).
+        problem = Problem(source, None, exc.field, exc.rule, exc.value, exc.message)
         return frozenset(), [problem]
     except OSError as exc:  # a folder in its place, no permission
         problem = Problem(source, None, None, "file is readable", None, exc.strerror or str(exc))
@@ -164,6 +166,11 @@ def load_annotators(paths: ProjectPaths) -> tuple[frozenset[str], list[Problem]]
         ):
             emails.add(entry["email"])
         else:
+            if is_email(key):
+                # Still the annotator the key names: reported, and the build refused, but
+                # their annotations are not also each "not in annotators.json" (nor the
+                # gold without them a stale decision per conflict they settled).
+                emails.add(key)
             problems.append(
                 Problem(
                     source,

@@ -25,6 +25,7 @@ from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
+from sahelwire.annotations.tables import without_unlisted_follow_ons
 from sahelwire.io.bulk import rare_collections
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import ProjectPaths
@@ -379,7 +380,7 @@ def validate_annotations(
     up over chunks. ``memo``: the span rules' memo (default: the project's, written now);
     ``files``: the rules' clean verdicts per export file (release.file_rule_cache): the
     rules then check the rows of the other files only, with the same Problems."""
-    report.problems += layers.problems
+    report.problems += without_unlisted_follow_ons(paths, layers.problems, report.problems)
     report.proposals += layers.proposals
     for name, frame in source_frames(layers):
         report.checked[name] = report.checked.get(name, 0) + frame.height
