@@ -205,42 +205,6 @@ def test_pieces_are_validated_in_batches_and_written_in_order(
     twice.abort()
 
 
-def test_rows_to_check_of_many_pieces_are_validated_together(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A rebuild's annotations_raw pieces are each a batch's worth of rows with a few changed
-    articles' rows to check (Piece.to_check): those wait for the next pieces' up to a batch,
-    and the last at complete(), so the calls are per batch of rows to check, not per piece
-    (≈260 at 1M); the file is still every piece's rows in order."""
-    plan = plan_release(PATHS, Settings.load(PATHS))
-    schema = SHAPES.arrow_schema(RAW, published=True)
-    table = ReleaseTableBuilder.raw_tables(raw_frame(plan.validated.layers), plan.splits, schema)[
-        "train"
-    ]
-    calls: list[int] = []
-    real = build_module.validate_published
-
-    def counted(frame: object, *args: object, **kw: object) -> list[Problem]:
-        calls.append(frame.height)  # type: ignore[attr-defined]
-        return real(frame, *args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(build_module, "validate_published", counted)
-    monkeypatch.setattr(build_module, "VALIDATE_ROWS", 40)  # each piece is a batch
-    release = build_module.BuiltRelease(tmp_path / "rel")
-    published = build_module._Published(release.root, release, SHAPES, SPECS)
-    pieces = [table.slice(at, 40) for at in range(0, table.num_rows, 40)]
-    for piece in pieces:  # the first 3 rows of each to check, as if the rest were kept
-        published.add("annotations_raw", "train", piece, to_check=piece.slice(0, 3))
-    published.complete()
-    assert not published.problems
-    batches = [n for n in calls if n]
-    assert sum(batches) == sum(min(3, p.num_rows) for p in pieces)
-    assert len(pieces) > 40 and len(batches) == -(-sum(batches) // 42)  # 14 pieces' rows each
-    published.close()
-    written = (release.root / "data/annotations_raw/train-00000-of-00001.parquet").read_bytes()
-    assert written == parquet_bytes(with_hf_features(table, SHAPES.features(RAW)))
-
-
 @pytest.mark.parametrize("write_ahead", [0, 1 << 30])
 def test_writes_in_the_writer_thread_keep_the_bytes_and_raise_their_errors_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_ahead: int

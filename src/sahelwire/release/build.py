@@ -329,8 +329,6 @@ class _Published:
         # Pieces given and not yet validated, per (config, split), in order; their bytes.
         self.batches: dict[tuple[str, str], list[Piece]] = {}
         self.held: dict[tuple[str, str], int] = {}
-        # Rows of partly checked pieces (Piece.to_check) written but not yet validated.
-        self.partial: dict[tuple[str, str], list[pa.Table]] = {}
         # One thread writes every file, in the order the batches were validated, so each
         # file gets its row groups in the same order (the same bytes) as written inline.
         # pyarrow's encoder and zstd run without the GIL: the writes overlap the next rows'
@@ -422,22 +420,28 @@ class _Published:
     def _validate_and_write(self, key: tuple[str, str], batch: list[Piece]) -> None:
         name, split = key
         clock = time.perf_counter()
-        unchecked = [p.table for p in batch if not p.checked and p.to_check is None]
-        partial = [p.to_check for p in batch if not p.checked and p.to_check is not None]
-        if any(t.num_rows for t in partial):
-            # A partly checked piece's rows to check wait for those of the next pieces, up to
-            # a batch's rows or bytes: each piece has a few articles' rows to check, and
-            # pandera's cost is per call (a 1M rebuild after 1%: ≈260 pieces of
-            # annotations_raw, a call each for ≈1k rows).
-            waiting = self.partial.setdefault(key, [])
-            waiting += [t for t in partial if t.num_rows]
-            if (
-                sum(t.num_rows for t in waiting) >= VALIDATE_ROWS
-                or sum(t.nbytes for t in waiting) >= VALIDATE_BYTES
-            ):
-                unchecked += self.partial.pop(key)
+        unchecked = [
+            p.table if p.to_check is None else p.to_check
+            for p in batch
+            if not p.checked and (p.to_check is None or p.to_check.num_rows)
+        ]
         if unchecked:
-            self._validate(key, unchecked)
+            frame = pl.from_arrow(
+                pa.concat_tables(unchecked) if len(unchecked) > 1 else unchecked[0]
+            )
+            assert isinstance(frame, pl.DataFrame)
+            # Validated a batch of whole pieces at a time: every piece holds whole articles
+            # and each config's key (schemas/tables.yaml) includes the article, so uniqueness
+            # per batch is uniqueness, and an article's rows are valid or not by themselves
+            # (which is why a memo's checked rows can be left out).
+            self.problems += validate_published(
+                frame,
+                self.specs.configs[name],
+                self.specs,
+                self.taxonomy,
+                file=data_file(name, split),
+            )
+            del frame
         clock = self.release.phase_done("validate_published", clock)
         if not self.problems:  # a refused build writes nothing more
             tables = [p.table for p in batch]
@@ -452,23 +456,6 @@ class _Published:
             while self._in_flight_bytes > WRITE_AHEAD_BYTES:
                 self._wait_oldest()
         self.release.phase_done("write_parquet", clock)
-
-    def _validate(self, key: tuple[str, str], tables: list[pa.Table]) -> None:
-        name, split = key
-        frame = pl.from_arrow(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
-        assert isinstance(frame, pl.DataFrame)
-        # Validated a batch of whole pieces at a time: every piece holds whole articles
-        # and each config's key (schemas/tables.yaml) includes the article, so uniqueness
-        # per batch is uniqueness, and an article's rows are valid or not by themselves
-        # (which is why a memo's checked rows can be left out, and the rows to check of
-        # several pieces be checked together).
-        self.problems += validate_published(
-            frame,
-            self.specs.configs[name],
-            self.specs,
-            self.taxonomy,
-            file=data_file(name, split),
-        )
 
     def _wait_oldest(self) -> None:
         """Wait for the oldest write handed over; its error (a full disk) is raised here."""
@@ -493,10 +480,6 @@ class _Published:
         yields no batch) is an empty table, validated as every empty split was."""
         for key in list(self.batches):
             self._flush(key)
-        clock = time.perf_counter()
-        for key in list(self.partial):
-            self._validate(key, self.partial.pop(key))  # the last rows still to check
-        self.release.phase_done("validate_published", clock)
         for name in self.specs.configs:
             for split in self.specs.splits_of(name, SPLITS):
                 if (name, split) not in self.writers:
@@ -542,7 +525,6 @@ class _Published:
     def abort(self) -> None:
         self.batches.clear()
         self.held.clear()
-        self.partial.clear()
         # No writer is closed under the thread: the writes not started are dropped, the one
         # running finishes (its error, if any, is moot: the staging folder is discarded).
         for future, _ in self._in_flight:
