@@ -354,9 +354,9 @@ def test_a_pack_is_read_a_block_at_a_time_even_once_replaced(tmp_path: Path) -> 
         start = rng.randrange(rows)
         n = rng.randrange(0, min(rows - start, 2 * article_packs.BLOCK_ROWS) + 1)
         assert table.slice(start, n).equals(whole.slice(start, n)), (start, n)
-        # Kept decoded and read ahead: at most one block more than DECODED_BLOCKS.
-        held = len(table._decoded) + (table._ahead is not None)
-        assert held <= article_packs.DECODED_BLOCKS + 1
+        # Kept decoded and read ahead: at most READ_AHEAD_BLOCKS more than DECODED_BLOCKS.
+        held = len(table._decoded) + len(table._ahead)
+        assert held <= article_packs.DECODED_BLOCKS + article_packs.READ_AHEAD_BLOCKS
     # Another run stores its pack and removes this one: the slices still read.
     other = ArticlePacks(tmp_path / "memo", "fp", {"t": schema})
     other.write({"t": [whole.slice(0, 5)]}, {})
@@ -409,7 +409,7 @@ def test_blocks_taken_in_order_are_read_ahead_in_a_thread(
     table._decoded.clear()
     reads.clear()
     assert table.slice(article_packs.BLOCK_ROWS, 1).equals(whole.slice(article_packs.BLOCK_ROWS, 1))
-    assert reads == [(1, threading.current_thread().name)] and table._ahead is None
+    assert reads == [(1, threading.current_thread().name)] and not table._ahead
     loaded.close()
 
 
@@ -437,15 +437,15 @@ def test_a_block_read_ahead_fails_only_when_taken_and_close_waits_for_it(
     table = loaded.tables["t"]
     size = article_packs.BLOCK_ROWS
     assert table.slice(0, 2 * size).equals(whole.slice(0, 2 * size))  # 2 is read ahead
-    assert table._ahead is not None and table._ahead[0] == 2
+    assert [i for i, _ in table._ahead] == [2, 3]  # and 3, the last block
     with pytest.raises(OSError, match="Input/output error"):
         table.slice(2 * size, 1)
     # Block 3, asked for ahead and never taken: closing the pack waits for its read, and
     # its error, no one's, is not raised.
     table._read_ahead(3)
-    future = table._ahead[1] if table._ahead is not None else None
+    [(_, future)] = table._ahead
     loaded.close()
-    assert future is not None and future.done() and table._ahead is None
+    assert future.done() and not table._ahead
     assert open_while_read == [True] and loaded.file is None
 
 

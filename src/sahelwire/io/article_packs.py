@@ -74,10 +74,14 @@ class BadPack(ValueError):
 
 # Blocks of one table kept decoded by PackTable (runs read a pack nearly in order: a few
 # behind the one in use cover a chunk whose articles moved between splits or chunks; a
-# block is at most about BLOCK_BYTES decoded, so this bounds a table's reads). With the
-# one block read ahead (PackTable._read_ahead) a table holds at most four, as before it
-# read ahead: the 1M rebuild's peak is at its 4,000 MiB line (docs/benchmarks.md).
+# block is at most about BLOCK_BYTES decoded, so this bounds a table's reads).
 DECODED_BLOCKS = 3
+# Blocks of a table read in order that the reader thread reads and decodes ahead of the one
+# taken (PackTable._read_ahead): a table holds at most DECODED_BLOCKS + READ_AHEAD_BLOCKS.
+# One ahead, a rebuild at 1M waited ≈17 s for blocks the thread had spent ≈4 s on (py-spy):
+# each hand-off waits for the interpreter lock, held by the build's other threads, and
+# 6,000 blocks of annotations_raw are taken one after the other.
+READ_AHEAD_BLOCKS = 4
 # The section of a pack that holds its entries (PackWriter; "entry_table" in the metadata).
 ENTRIES = "__entries__"
 # Rows per block written (PackWriter): pieces are gathered up to it, or up to BLOCK_BYTES
@@ -113,9 +117,10 @@ class PackTable:
     process's resident memory) from the pack's file as opened when it was verified (another
     run may replace the pack and remove this file meanwhile), and the last
     :data:`DECODED_BLOCKS` are kept decoded. When the blocks are taken in order, the next
-    one is read and decoded in a thread meanwhile (:meth:`_read_ahead`): a rebuild reads
-    the last run's pack in order, and at 1M its reading and zstd decoding were ≈47 s of the
-    main thread (py-spy) while the second core had room; both release the GIL.
+    :data:`READ_AHEAD_BLOCKS` are read and decoded in a thread meanwhile
+    (:meth:`_read_ahead`): a rebuild reads the last run's pack in order, and at 1M its
+    reading and zstd decoding were ≈47 s of the main thread (py-spy) while the second core
+    had room; both release the GIL.
     """
 
     def __init__(
@@ -129,12 +134,17 @@ class PackTable:
             self.starts.append(self.starts[-1] + int(rows))
         self.num_rows = self.starts[-1]
         self._decoded: OrderedDict[int, pa.Table] = OrderedDict()
-        self._ahead: tuple[int, Future[pa.Table]] | None = None  # block, its read
+        # The blocks asked of the reader thread, in order: (block, its read).
+        self._ahead: deque[tuple[int, Future[pa.Table]]] = deque()
         self._last = -1  # the block taken last
 
     def _read(self, i: int) -> pa.Table:
+        return ipc.open_stream(pa.py_buffer(self.block_bytes(i))).read_all()
+
+    def block_bytes(self, i: int) -> bytes:
+        """Block ``i`` as stored: one Arrow IPC stream (what :meth:`PackWriter.copy` copies)."""
         at, length = self.places[i]
-        return ipc.open_stream(pa.py_buffer(os.pread(self.file.fileno(), length, at))).read_all()
+        return os.pread(self.file.fileno(), length, at)
 
     def _block(self, i: int) -> pa.Table:
         table = self._decoded.pop(i, None)
@@ -151,53 +161,53 @@ class PackTable:
         return table
 
     def _taken_ahead(self, i: int) -> pa.Table | None:
-        """Block ``i`` if it is the one read ahead (its error, if any, raised as a read's)."""
-        if self._ahead is None or self._ahead[0] != i:
+        """Block ``i`` if it is the next one read ahead (its error, if any, raised as a
+        read's)."""
+        if not self._ahead or self._ahead[0][0] != i:
             return None
-        future = self._ahead[1]
-        self._ahead = None
-        return future.result()
+        return self._ahead.popleft()[1].result()
 
     def _read_ahead(self, i: int) -> None:
-        """Read block ``i`` in the reader thread, unless it is past the end, kept or asked.
-        A block read ahead and never taken (the reads jumped) is dropped first."""
-        if i >= len(self.places) or i in self._decoded:
-            return
-        if self._ahead is not None:
-            if self._ahead[0] == i:
-                return
-            self.settle()  # at most one read under way per table
-        self._ahead = (i, _reader().submit(self._read, i))
+        """Have blocks ``i`` to ``i + READ_AHEAD_BLOCKS - 1`` read in the reader thread,
+        unless past the end, kept or asked. Blocks read ahead and never taken (the reads
+        jumped) are dropped first."""
+        if self._ahead and self._ahead[0][0] != i:
+            self.settle()
+        asked = {j for j, _ in self._ahead}
+        for j in range(i, min(i + READ_AHEAD_BLOCKS, len(self.places))):
+            if j not in asked and j not in self._decoded:
+                self._ahead.append((j, _reader().submit(self._read, j)))
 
     def settle(self) -> None:
-        """Wait for the block being read ahead, if any, and drop it (before the file closes:
-        a read still under way would use a closed descriptor). Its error, if any, is dropped
-        with it: no one asked for that block."""
-        if self._ahead is not None:
-            future = self._ahead[1]
-            self._ahead = None
+        """Wait for the blocks being read ahead, if any, and drop them (before the file
+        closes: a read still under way would use a closed descriptor). Their errors, if
+        any, are dropped with them: no one asked for those blocks."""
+        while self._ahead:
+            future = self._ahead.popleft()[1]
             with contextlib.suppress(Exception):
                 future.result()
 
     def schema(self) -> pa.Schema:
         """The first block's schema (its stream's header: no rows decoded)."""
-        at, length = self.places[0]
-        return ipc.open_stream(pa.py_buffer(os.pread(self.file.fileno(), length, at))).schema
+        return ipc.open_stream(pa.py_buffer(self.block_bytes(0))).schema
 
-    def slice(self, start: int, length: int) -> pa.Table:
-        """Rows ``start`` to ``start + length`` (within the table) as one table."""
-        first = bisect.bisect_right(self.starts, start) - 1
-        parts: list[pa.Table] = []
+    def parts(self, start: int, length: int) -> Iterator[tuple[pa.Table, int | None]]:
+        """Rows ``start`` to ``start + length`` (within the table), a block's share at a
+        time: (rows, the block's number when they are the whole block, else None)."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
         at, left = start, length
-        i = max(first, 0)
         while left > 0:
             block = self._block(i)
             lo = at - self.starts[i]
             part = block.slice(lo, min(left, block.num_rows - lo))
-            parts.append(part)
+            yield part, i if part.num_rows == block.num_rows else None
             at += part.num_rows
             left -= part.num_rows
             i += 1
+
+    def slice(self, start: int, length: int) -> pa.Table:
+        """Rows ``start`` to ``start + length`` (within the table) as one table."""
+        parts = [part for part, _ in self.parts(start, length)]
         if not parts:
             return self.declared.empty_table()
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
@@ -347,6 +357,7 @@ class MemoStats:
     misses: int = 0
     ignored: list[str] = field(default_factory=list)  # "pack: why" for every pack not used
     stored: int = 0
+    copied: int = 0  # blocks of the last pack stored again as they were (PackWriter.copy)
     write_error: str | None = None
     written: Path | None = None  # the pack this run stored
 
@@ -534,10 +545,10 @@ class _Section:
     size: int = 0
     rows: int = 0
     waiting: list[pa.Table] = field(default_factory=list)  # pieces not yet in a block
-
-    @property
-    def waiting_rows(self) -> int:
-        return sum(t.num_rows for t in self.waiting)
+    # Their rows and bytes, counted as they come (summed at every piece, they were
+    # quadratic in the pieces of a block: ≈2 s of a 1M rebuild's main thread, py-spy).
+    waiting_rows: int = 0
+    waiting_bytes: int = 0
 
 
 class PackWriter:
@@ -588,10 +599,9 @@ class PackWriter:
             return
         section = self.sections[name]
         section.waiting.append(piece)
-        if (
-            section.waiting_rows >= BLOCK_ROWS
-            or sum(t.nbytes for t in section.waiting) >= BLOCK_BYTES
-        ):
+        section.waiting_rows += piece.num_rows
+        section.waiting_bytes += piece.nbytes
+        if section.waiting_rows >= BLOCK_ROWS or section.waiting_bytes >= BLOCK_BYTES:
             self._flush(name)
 
     def _flush(self, name: str) -> None:
@@ -602,7 +612,7 @@ class PackWriter:
             return
         section = self.sections[name]
         pieces, section.waiting = section.waiting, []
-        nbytes = sum(t.nbytes for t in pieces)
+        nbytes, section.waiting_rows, section.waiting_bytes = section.waiting_bytes, 0, 0
         self._in_flight.append((self._thread.submit(self._encode, name, pieces), nbytes))
         self._in_flight_bytes += nbytes
         while self._in_flight_bytes > WRITE_AHEAD_BYTES and not self.failed:
@@ -612,17 +622,51 @@ class PackWriter:
         """In the writer's thread, in the order given: one block of ``pieces`` appended to
         table ``name``'s file. (The zstd encoding is pyarrow's, without the GIL: at 1M
         articles it was ≈60 s of a rebuild's main thread, py-spy.)"""
-        section = self.sections[name]
+        schema = self.schemas[name]
+        block = pa.concat_tables(p.replace_schema_metadata(schema.metadata) for p in pieces)
+        if len(pieces) > 1:
+            # One record batch: a batch per small piece (an article's rows, the ends of a
+            # copied run) is a compressed buffer per column each, slow to encode and decode.
+            block = block.combine_chunks()
         sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, self.schemas[name], options=self.options) as writer:
-            for piece in pieces:
-                writer.write_table(piece)
-        data = sink.getvalue()
+        with ipc.new_stream(sink, schema, options=self.options) as writer:
+            writer.write_table(block)
+        self._append(name, sink.getvalue(), block.num_rows)
+
+    def _append(self, name: str, data: bytes | pa.Buffer, rows: int) -> None:
+        """In the writer's thread: one encoded block appended to table ``name``'s file."""
+        section = self.sections[name]
         section.handle.write(data)
-        rows = sum(t.num_rows for t in pieces)
-        section.blocks.append([section.size, data.size, rows])
-        section.size += data.size
+        size = len(data)
+        section.blocks.append([section.size, size, rows])
+        section.size += size
         section.rows += rows
+
+    def copy(self, name: str, source: PackTable, block: int, rows: pa.Table) -> None:
+        """Block ``block`` of ``source`` (a verified pack's table, read now) appended to
+        table ``name`` as it is stored: its bytes copied, not decoded and encoded again
+        (a rebuild stores its kept rows again: at 1M, ≈15 s of the writer's thread and ≈9 s
+        of the caller's waits, py-spy). ``rows``, the block decoded, are added instead while
+        pieces wait for a block, and for a short block (the end of a table): they make one
+        block with the next, so blocks stay at least :data:`BLOCK_ROWS` long (or
+        :data:`BLOCK_BYTES`) however many runs have copied them."""
+        if self.failed:
+            return
+        short = rows.num_rows < BLOCK_ROWS and rows.nbytes < BLOCK_BYTES
+        if short or self.sections[name].waiting or not source.declared.equals(self.schemas[name]):
+            self.add(name, rows)
+            return
+        count = source.starts[block + 1] - source.starts[block]
+        nbytes = source.places[block][1]
+
+        def append() -> None:
+            self._append(name, source.block_bytes(block), count)
+
+        self._in_flight.append((self._thread.submit(append), nbytes))
+        self._in_flight_bytes += nbytes
+        self.packs.stats.copied += 1
+        while self._in_flight_bytes > WRITE_AHEAD_BYTES and not self.failed:
+            self._wait_oldest()
 
     def _wait_oldest(self) -> None:
         future, nbytes = self._in_flight.popleft()

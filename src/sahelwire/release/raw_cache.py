@@ -276,24 +276,34 @@ class _Gathered:
 
     def _piece(self) -> pa.Table:
         """One table of the parts (kept ranges read from the pack), also stored by the
-        writer."""
+        writer: a kept block whole in a range is copied as stored
+        (:meth:`~sahelwire.io.article_packs.PackWriter.copy`), the other rows encoded."""
         memo, writer = self.memo, self.writer
+        metadata = memo.schema.metadata
         tables = []
         for part in self.parts:
             if isinstance(part, list):
                 assert memo.pack is not None
-                part = memo.pack.tables[TABLE].slice(part[0], part[1])
-            tables.append(part.replace_schema_metadata(memo.schema.metadata))
+                source = memo.pack.tables[TABLE]
+                for rows, block in source.parts(part[0], part[1]):
+                    tables.append(rows.replace_schema_metadata(metadata))
+                    if writer is None:
+                        continue
+                    if block is None:
+                        writer.add(TABLE, rows)
+                    else:
+                        writer.copy(TABLE, source, block, rows)
+            else:
+                tables.append(part.replace_schema_metadata(metadata))
+                if writer is not None:
+                    # A block's rows at a time: the writer gathers pieces up to a block.
+                    for offset in range(0, part.num_rows, BLOCK_ROWS):
+                        writer.add(TABLE, part.slice(offset, BLOCK_ROWS))
         # One chunk per column: a piece of many small chunks (an article's rows each) cost
         # more to validate, write and store than the copy.
         piece = pa.concat_tables(tables)
         if len(tables) > 1:
             piece = piece.combine_chunks()
-        if writer is not None:
-            # Stored a block's rows at a time, each one record batch: a batch per article
-            # made blocks slow to encode and decode (a compressed buffer per column each).
-            for offset in range(0, piece.num_rows, BLOCK_ROWS):
-                writer.add(TABLE, piece.slice(offset, BLOCK_ROWS))
         return piece
 
 
