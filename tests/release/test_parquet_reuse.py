@@ -263,9 +263,10 @@ def test_a_file_made_from_the_same_sources_is_placed_without_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """documents and ner_bio (the article memo's configs) are placed from the memo's digest
-    of their sources, before any row is read (ArticleRowCache.plan), and the span configs
+    of their sources, before any row is read (ArticleRowCache.plan), the span configs
     from a digest of the gold files, articles and code before any SQL runs
-    (columnar_spans.span_source_digests); ner_bio's token counts for the card are kept
+    (columnar_spans.span_source_digests), and annotations_raw from its articles' keys in
+    the raw memo (RawRowCache.source_digests); ner_bio's token counts for the card are kept
     beside the file. Kept counts that are not counts, or another
     source, make the file from its rows again: the same bytes and card either way."""
     monkeypatch.undo()  # the build's own row groups
@@ -276,7 +277,7 @@ def test_a_file_made_from_the_same_sources_is_placed_without_its_rows(
     index_file = parquet_reuse.cache_folder(paths) / parquet_reuse.INDEX
     index = json.loads(index_file.read_text(encoding="utf-8"))["files"]
     by_source = {n for n, e in index.items() if e.get("source")}
-    memo_configs = {"documents", "ner_bio", "mentions", "events", "quantities"}
+    memo_configs = {"documents", "ner_bio", "mentions", "events", "quantities", "annotations_raw"}
     assert {n.split("/")[1] for n in by_source} == memo_configs
     assert all(len(index[n]["extra"]) == 4 for n in by_source if "/ner_bio/" in n)
 

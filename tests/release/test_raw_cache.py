@@ -8,6 +8,7 @@ DuckDB must have sorted the changed articles only: that is what the memo is for.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from sahelwire.io import article_packs
 from sahelwire.io.article_packs import CACHE_ENV, checked_mark
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.release import columnar, raw_cache
+from sahelwire.release import columnar, parquet_files, parquet_reuse, raw_cache
 from sahelwire.release.build import BuildRefused, render_release
 from sahelwire.release.columnar import RAW_SOURCES
 from sahelwire.release.raw_cache import RawRowCache, cache_folder
@@ -314,5 +315,67 @@ def test_rows_a_build_validated_are_not_validated_again(
     seen = validated_rows(monkeypatch)
     assert files(project, monkeypatch, memo=True) == dropped
     assert memos[-1].stats.misses == 0  # the refused build's rows, read back...
-    assert seen["annotations_raw"] == raw_rows(dropped)  # ...and validated again
+    # ...and validated again: those of the changed article's split. The other splits'
+    # articles have the keys of the last good build's files, which are placed: their rows
+    # are the ones that build validated.
+    (article,) = sorted_articles[-2]  # sorted by the refused build
+    (split_file,) = (
+        n
+        for n in dropped
+        if n.startswith("data/annotations_raw/") and raw_rows({n: dropped[n]}, article)
+    )
+    assert (
+        seen["annotations_raw"] == raw_rows({split_file: dropped[split_file]}) < raw_rows(dropped)
+    )
     assert packs(project) == [refused] and checked_mark(refused).is_file()
+
+
+def test_a_split_is_placed_when_its_articles_keys_are_the_last_build_s(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch, sorted_articles: list[set[str]]
+) -> None:
+    """annotations_raw's files are placed from the last build's by their source (each
+    article's key, in id order), as the article memo's configs are: a warm build gives them
+    no rows; after one article changed only its split's file is written, and without a
+    digest of each row group (with other keys they are other rows). The bytes are always
+    those of a build without the memo."""
+    monkeypatch.setenv(CACHE_ENV, "on")
+    given: list[str] = []  # the data files that were given rows, in each build
+    real_write = parquet_files.StreamedParquet.write
+
+    def write(self: parquet_files.StreamedParquet, table: pa.Table) -> None:
+        if table.num_rows:
+            given.append(self.path.parent.name + "/" + self.path.name)
+        real_write(self, table)
+
+    monkeypatch.setattr(parquet_files.StreamedParquet, "write", write)
+
+    def build() -> tuple[Mapping[str, bytes], set[str], set[str]]:
+        given.clear()
+        release = render_release(project, Settings.load(project))
+        raw = {n for n in release.files if n.startswith("data/annotations_raw/")}
+        written = {n for n in raw if n.split("/", 1)[1] in given}
+        return release.files, written, raw & set(release.reused_files)
+
+    def raw_entries() -> list[dict[str, Any]]:
+        index = json.loads((parquet_reuse.cache_folder(project) / "index.json").read_text())
+        return [e for n, e in index["files"].items() if n.startswith("data/annotations_raw/")]
+
+    cold, written, placed = build()
+    assert written and not placed  # three splits with rows in the committed corpus
+    entries = raw_entries()
+    assert len(entries) == len(written)
+    assert all(e["source"] and e["groups"] == [] for e in entries)
+
+    warm, written, placed = build()
+    assert warm == cold and not written and len(placed) == len(entries)
+
+    change_one_export(project)
+    monkeypatch.setenv(CACHE_ENV, "off")
+    expected = render_release(project, Settings.load(project)).files
+    monkeypatch.setenv(CACHE_ENV, "on")
+    changed, written, placed = build()
+    assert changed == expected != cold
+    (article,) = sorted_articles[-1]
+    (only,) = written  # the changed article's split
+    assert raw_rows({only: changed[only]}, article) > 0
+    assert len(placed) == len(entries) - 1 and only not in placed

@@ -339,7 +339,9 @@ class _Published:
         # ner_bio's tokens per split, for the card, counted as the rows are written.
         self.token_counts: dict[str, TokenCounts] = {}
 
-    def _writer(self, name: str, split: str, source: str | None = None) -> StreamedParquet:
+    def _writer(
+        self, name: str, split: str, source: str | None = None, group_digests: bool = True
+    ) -> StreamedParquet:
         key = (name, split)
         if key not in self.writers:
             self.writers[key] = StreamedParquet(
@@ -348,22 +350,27 @@ class _Published:
                 name=data_file(name, split),
                 store=self.store,
                 source=source,
+                group_digests=group_digests,
             )
         return self.writers[key]
 
-    def place(self, sources: Mapping[tuple[str, str], str]) -> set[tuple[str, str]]:
+    def place(
+        self, sources: Mapping[tuple[str, str], str], *, group_digests: bool = True
+    ) -> set[tuple[str, str]]:
         """Each (config, split) whose rows are made from ``sources`` (a producer's digest of
         them: the article memo's, or ``columnar_spans.span_source_digests``): placed from the
         last build's file when that was made from the same ones, and given no rows; the
         others' files keep their source for the next build. The placed ones, which are not
         validated again: their rows are the ones the build that wrote the file validated
         (the same sources make the same rows, and the validation code is in both digests'
-        fingerprints). ner_bio's token counts come from beside the kept file."""
+        fingerprints). ner_bio's token counts come from beside the kept file.
+        ``group_digests``: False when the files not placed are not to be compared with the
+        kept ones a row group at a time either (:class:`StreamedParquet`)."""
         placed: set[tuple[str, str]] = set()
         for (name, split), source in sources.items():
             if (name, split) in self.writers:
                 continue  # rows given already: not to be placed
-            writer = self._writer(name, split, source)
+            writer = self._writer(name, split, source, group_digests)
             if not writer.place_from_source():
                 continue
             if name == "ner_bio":
@@ -981,6 +988,16 @@ def _publish_tables(
                 memory_limit=memory_limit or duckdb_memory_limit(),
                 few_articles=raw_memo is not None and raw_memo.few_to_sort,
             )
+            # A split whose articles all have the keys of the last build's file is placed
+            # from it (the memo gives the same rows); the others are written without a
+            # digest of every row group: with other keys they are other rows (but for a
+            # source column annotations_raw leaves out), and the file was placed only when
+            # every group matched.
+            raw_placed = (
+                published.place(raw_memo.source_digests(), group_digests=False)
+                if raw_memo is not None
+                else set()
+            )
             # (split, rows, the rows still to validate: None when a build validated them all)
             pieces = (
                 raw_memo.merge(batches)
@@ -988,6 +1005,8 @@ def _publish_tables(
                 else ((split, batch, batch) for split, batch in batches)
             )
             for split, batch, to_check in pieces:
+                if ("annotations_raw", split) in raw_placed:
+                    continue  # its rows are still read: the memo stores them again
                 published.add(
                     "annotations_raw", split, batch, checked=to_check is None, to_check=to_check
                 )

@@ -41,6 +41,11 @@ PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
+# Row groups combined and handed to the encoder at once by a StreamedParquet that does not
+# compare them with a kept file: about this many bytes of rows (at least one row group).
+WRITE_BYTES = 32 << 20
+
+
 def with_hf_features(table: pa.Table, features: datasets.Features) -> pa.Table:
     """Attach the HF features to the schema metadata (the key ``datasets`` itself reads)."""
     info = {"info": {"features": features.to_dict()}}
@@ -83,6 +88,7 @@ class StreamedParquet:
         name: str | None = None,
         store: ParquetStore | None = None,
         source: str | None = None,
+        group_digests: bool = True,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -101,6 +107,10 @@ class StreamedParquet:
         )
         self._placed: Path | None = None  # the kept file, copied beside ``path``, checked
         self._digests: list[str] = []  # each row group's, in order (kept with the file)
+        # Off for a file whose ``source`` says all its rows are the same or not: a row group
+        # then matches the kept one's only when the source does (annotations_raw's: at 1M,
+        # hashing its 26M rows was ≈10 s of the writer thread each rebuild, py-spy).
+        self._group_digests = group_digests
         self.reused = False  # the kept file was placed: nothing encoded
         # What the rows are made from, as the producer digests it (kept with the file: the
         # next build with the same source places the file without making its rows), and
@@ -193,7 +203,8 @@ class StreamedParquet:
 
     def _encode(self, group: pa.Table) -> None:
         """Write one row group, unless it is the kept file's row group at the same place."""
-        digest = group_digest(group) if self._store is not None else ""
+        assert self._store is not None
+        digest = group_digest(group)
         if self._kept is not None:
             at = len(self._digests)
             same = at < len(self._kept.groups) and self._kept.groups[at] == digest
@@ -205,14 +216,25 @@ class StreamedParquet:
         self._open().write_table(group, row_group_size=self._size)
 
     def _flush(self, count: int) -> None:
-        """Write the first ``count`` pending rows, one row group at a time."""
+        """Write the first ``count`` pending rows: one row group at a time while each is
+        compared with the kept file's, else up to :data:`WRITE_BYTES` of row groups."""
+        # Several row groups in one call to the encoder, which runs without the GIL: a
+        # call per row group took the GIL a few times for each, and the build's main thread
+        # holds it (Python) most of the time, so the writer thread waited for it at every
+        # step (at 1M, 2,600 row groups of annotations_raw each rebuild).
+        batched = self._store is None or not self._group_digests
         while count:
-            # Only one row group is combined at a time, and what is left pending is a slice
-            # of the pieces given, not of a combined copy: slicing the copy of everything
-            # pending kept the whole copy alive until the next flush (at 100k, ≈1.4 GB for
-            # the span tables, which are given whole and never flushed again; ≈0.2 GB per
-            # split for documents' 10,000-row groups).
+            # Only a few row groups are combined at a time, and what is left pending is a
+            # slice of the pieces given, not of a combined copy: slicing the copy of
+            # everything pending kept the whole copy alive until the next flush (at 100k,
+            # ≈1.4 GB for the span tables, which are given whole and never flushed again;
+            # ≈0.2 GB per split for documents' 10,000-row groups).
             want = min(count, self._size)
+            if batched:
+                first = self._pending[0]
+                row_bytes = max(1, first.nbytes // max(1, first.num_rows))
+                groups = max(1, WRITE_BYTES // (row_bytes * self._size))
+                want = min(count, groups * self._size)
             group: list[pa.Table] = []
             need = want
             while need:
@@ -228,12 +250,19 @@ class StreamedParquet:
                 group.append(piece)
                 need -= piece.num_rows
             combined = pa.concat_tables(group).combine_chunks()
-            if len(group) == 1 and self._store is not None:
-                # A slice of one piece keeps its whole buffers, and Arrow IPC writes them
-                # whole: copied out, its digest is that of the same rows cut otherwise (a
-                # rebuild hands over other pieces where an article changed nearby).
-                combined = combined.take(pa.array(range(combined.num_rows), pa.int64()))
-            self._encode(combined)
+            if batched:
+                if self._kept is not None:
+                    self._diverge()  # nothing to compare: the kept file is let go
+                # Cut into row groups by the encoder: the bytes of a call per row group.
+                self._open().write_table(combined, row_group_size=self._size)
+            else:
+                if len(group) == 1:
+                    # A slice of one piece keeps its whole buffers, and Arrow IPC writes
+                    # them whole: copied out, its digest is that of the same rows cut
+                    # otherwise (a rebuild hands over other pieces where an article changed
+                    # nearby).
+                    combined = combined.take(pa.array(range(combined.num_rows), pa.int64()))
+                self._encode(combined)
             del group, combined
             count -= want
             self._held -= want

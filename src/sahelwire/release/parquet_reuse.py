@@ -29,6 +29,10 @@ their rows are a function of the keys of their articles (``ArticleRowCache.plan`
 build whose digest for a file is the kept one's places it before any row is read or made
 (:meth:`StreamedParquet.place_from_source`), and the card's ``ner_bio`` token counts come
 from ``extra``. The fingerprint still has to match, and the kept file's sha256 is checked.
+``annotations_raw``'s source is its articles' keys in the raw memo
+(:meth:`~sahelwire.release.raw_cache.RawRowCache.source_digests`); its files are written
+without row group digests (``group_digests=False``): with other keys they are other rows, and
+hashing its 26M rows at 1M articles cost the writer thread ≈10 s every rebuild.
 
 Never a source of truth: a missing, changed or foreign entry is a miss, and
 ``SAHELWIRE_ARTICLE_CACHE=off`` turns it off with the other memos. ``sahelwire cache clear``

@@ -138,6 +138,24 @@ class RawRowCache:
         self.few_to_sort = len(self.keys) * FEW_SHARE < len(with_rows)
         return {a: s for a, s in splits.items() if a not in self.hits}
 
+    def source_digests(self) -> dict[tuple[str, str], str]:
+        """Per (``annotations_raw``, split) with rows to make: a digest of what they are made
+        from, each of its articles' key in id order (the rows are the articles' rows one
+        after the other, each a function of its key: module docstring); the published
+        file is placed from the last build's when it was made from the same
+        (:meth:`~sahelwire.release.parquet_files.StreamedParquet.place_from_source`).
+        Nothing when the memo is not used (:attr:`active`). After :meth:`plan`."""
+        if not self.active:
+            return {}
+        keys = {**{a: hit[0] for a, hit in self.hits.items()}, **self.keys}
+        digests: dict[str, Any] = {}
+        for article in sorted(keys):
+            split = self.splits[article]
+            if split not in digests:
+                digests[split] = hashlib.sha256(f"{TABLE}\0{split}\0".encode())
+            digests[split].update(f"{article}\0{keys[article]}\0".encode())
+        return {(TABLE, split): digest.hexdigest() for split, digest in digests.items()}
+
     def merge(
         self, sorted_rows: Iterable[tuple[str, pa.Table]]
     ) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:

@@ -315,13 +315,12 @@ def read_raw(
             report.problems.append(
                 Problem(file, row.get("id"), "n_chars", "length matches text", row.get("n_chars"))
             )
-    listed = {f"{r.get('id')}.txt" for r in rows}
     if paths.raw_texts_dir.exists():
-        for orphan in sorted(
-            p
-            for p in paths.raw_texts_dir.iterdir()
-            if p.name not in listed and not p.name.startswith(".")
-        ):
+        # Names, not Path objects: made for every text, they were ≈2 s of a 1M rebuild.
+        listed = {f"{r.get('id')}.txt" for r in rows}
+        names = os.listdir(paths.raw_texts_dir)
+        for name in sorted(n for n in names if n not in listed and not n.startswith(".")):
+            orphan = paths.raw_texts_dir / name
             report.problems.append(
                 Problem(
                     _rel(paths, orphan),
