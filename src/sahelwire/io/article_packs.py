@@ -643,13 +643,15 @@ class PackWriter:
         section.rows += rows
 
     def copy(self, name: str, source: PackTable, block: int, rows: pa.Table) -> None:
-        """Block ``block`` of ``source`` (a verified pack's table, read now) appended to
-        table ``name`` as it is stored: its bytes copied, not decoded and encoded again
+        """Block ``block`` of ``source`` (a verified pack's table) appended to table
+        ``name`` as it is stored: its bytes copied, not decoded and encoded again
         (a rebuild stores its kept rows again: at 1M, ≈15 s of the writer's thread and ≈9 s
         of the caller's waits, py-spy). ``rows``, the block decoded, are added instead while
         pieces wait for a block, and for a short block (the end of a table): they make one
         block with the next, so blocks stay at least :data:`BLOCK_ROWS` long (or
-        :data:`BLOCK_BYTES`) however many runs have copied them."""
+        :data:`BLOCK_BYTES`) however many runs have copied them. The bytes are read by the
+        writer's thread when it gets to them: ``source``'s pack must stay open until
+        :meth:`finish` or :meth:`abort` has returned (``RawRowCache.merge`` closes it after)."""
         if self.failed:
             return
         short = rows.num_rows < BLOCK_ROWS and rows.nbytes < BLOCK_BYTES

@@ -1006,7 +1006,7 @@ def _publish_tables(
             )
             for split, batch, to_check in pieces:
                 if ("annotations_raw", split) in raw_placed:
-                    continue  # its rows are still read: the memo stores them again
+                    continue  # still read by the merge (a new memo pack holds them too)
                 published.add(
                     "annotations_raw", split, batch, checked=to_check is None, to_check=to_check
                 )

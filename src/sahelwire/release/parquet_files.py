@@ -73,10 +73,12 @@ class StreamedParquet:
     """Writes a table's rows to ``path`` as they are produced, in row groups.
 
     The bytes are those of :func:`parquet_bytes` of the concatenation of every table passed
-    to :meth:`write`: each row group is handed to the writer as one single-chunk table of
-    exactly ``row_group_size`` rows (the last one shorter), which is what ``write_table``
-    of the whole table does (docs/columnar.md, "Writing Parquet as rows are produced").
-    Only the rows of one unfinished row group, plus the table being written, are held.
+    to :meth:`write`: the rows are handed to the writer as single-chunk tables of exactly
+    ``row_group_size`` rows each (the last one shorter), or of several such row groups at
+    once when none is compared with a kept file (:data:`WRITE_BYTES`), which is what
+    ``write_table`` of the whole table does (docs/columnar.md, "Writing Parquet as rows are
+    produced"). Only the rows of one unfinished row group, plus the table being written and
+    the row groups combined for one call, are held.
     No file is created when no row is written: an empty split has no file.
     """
 
