@@ -398,6 +398,10 @@ def test_blocks_taken_in_order_are_read_ahead_in_a_thread(
     assert loaded is not None
     table = loaded.tables["t"]
     assert len(table.places) == 5
+    # The first block taken: the next READ_AHEAD_BLOCKS (4) are asked of the thread at once,
+    # so a hand-off per block is not waited for (each waits for the GIL).
+    assert table.slice(0, 1).equals(whole.slice(0, 1))
+    assert [i for i, _ in table._ahead] == [1, 2, 3, 4]
     step = article_packs.BLOCK_ROWS // 3
     for at in range(0, whole.num_rows, step):
         n = min(step, whole.num_rows - at)
