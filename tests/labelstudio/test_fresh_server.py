@@ -290,6 +290,19 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert f"created account {COMMITTED_ANNOTATOR}" in out
     password = json.loads((server.home(paths) / "annotators.json").read_text())[COMMITTED_ANNOTATOR]
     assert password not in out  # set by the annotator, never printed
+    # The committed gold keeps annotators' earlier versions; each counts as no annotator in
+    # the queue: a task's overlap is 2 (annotators_per_task) plus its versions beyond one.
+    submitted = {
+        aid: [a["completed_by"]["email"] for a in t["annotations"] if not a.get("was_cancelled")]
+        for aid, t in exports_of(root).items()
+    }
+    versions = {aid: len(who) - len(set(who)) for aid, who in submitted.items()}
+    assert any(versions.values()) and f"{sum(map(bool, versions.values()))} task(s)' overlap" in out
+    own = connect_own(paths)
+    tasks = list(own.client.tasks.list(project=require_project(own, paths).id, fields="all"))
+    assert {t.data["article_id"]: t.overlap for t in tasks} == {
+        aid: 2 + extra for aid, extra in versions.items()
+    }
 
     # A pull right after restore rewrites nothing: same ids, annotators, times, bytes.
     first = cli(root, "pull", "--quiet")

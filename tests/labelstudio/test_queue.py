@@ -163,6 +163,61 @@ def test_two_annotators_get_the_same_task_and_prediction_blind_and_a_third_does_
     assert len(shown.json()["annotations"]) == 2
 
 
+def test_an_annotators_earlier_version_does_not_take_a_place_in_the_queue(
+    ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
+) -> None:
+    """Label Studio's queue lock counts annotation objects, its ``is_labeled`` distinct
+    annotators: A's two versions of a task took two of its places, and with 3 annotators per
+    task a third annotator was handed nothing (a fresh clone's restored gold has such
+    versions). Push sets the task's overlap so that N counts annotators."""
+    root = ls_project.root
+    _push(root)
+    project_id = int(require_project(ls_conn, ls_project).id)
+    a, b, c, d = (sign_up(ls_conn, e, "Queue-pw-5") for e in _emails(4))
+    task = _next(ls_server.url, a, project_id)
+    assert task is not None
+    task_id = task["id"]
+    as_a = LabelStudio(base_url=ls_server.url, api_key=a)
+    for result in ([], task["predictions"][0]["result"]):  # two versions of A's annotation
+        as_a.annotations.create(id=task_id, result=result, lead_time=5.0)
+    LabelStudio(base_url=ls_server.url, api_key=b).annotations.create(
+        id=task_id, result=[], lead_time=6.0
+    )
+    # Two annotators (A, B) with N = 2: the task is done, whatever the versions.
+    pushed = _push(root)
+    assert "1 task(s)' overlap set to count annotators, not versions" in pushed, pushed
+    got: Any = ls_conn.client.tasks.get(id=str(task_id))
+    assert got.overlap == 3 and got.is_labeled is True
+    handed_c = _next(ls_server.url, c, project_id)
+    assert handed_c is not None and handed_c["id"] != task_id
+
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("annotators_per_task = 2", "annotators_per_task = 3")
+    )
+    pushed = _push(root)
+    assert "maximum_annotations 2 -> 3" in pushed, pushed
+    got = ls_conn.client.tasks.get(id=str(task_id))
+    assert got.overlap == 4 and got.is_labeled is False
+    # D, a new annotator, is handed the task two annotators started (breadth first).
+    handed_d = _next(ls_server.url, d, project_id)
+    assert handed_d is not None and handed_d["id"] == task_id, handed_d
+    LabelStudio(base_url=ls_server.url, api_key=d).annotations.create(
+        id=task_id, result=[], lead_time=7.0
+    )
+    # Three annotators now: nobody else is handed it.
+    for token in (c, c):
+        nxt = _next(ls_server.url, token, project_id)
+        assert nxt is not None and nxt["id"] != task_id
+        LabelStudio(base_url=ls_server.url, api_key=token).annotations.create(
+            id=nxt["id"], result=[], lead_time=1.0
+        )
+    # Label Studio's own is_labeled counted 3 annotators against overlap 4; push sets it.
+    assert "1 task(s)' overlap set" in _push(root)
+    got = ls_conn.client.tasks.get(id=str(task_id))
+    assert got.overlap == 4 and got.is_labeled is True
+
+
 def test_an_invite_link_signs_up_any_number_of_accounts_until_it_is_reset(
     ls_project: ProjectPaths, ls_conn: Connection
 ) -> None:

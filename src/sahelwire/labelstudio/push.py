@@ -60,6 +60,9 @@ class PushSummary:
     # What the project shows annotators when push left another model version selected
     # (a release re-opened with push --from-release), else None.
     shown_instead: str | None = None
+    # Tasks whose overlap sync_overlaps set (earlier versions of an annotator's annotation
+    # on them, or Label Studio had reset it).
+    overlaps_set: int = 0
 
     def line(self) -> str:
         pred = (
@@ -81,12 +84,17 @@ class PushSummary:
             settings = f", settings updated ({'; '.join(self.settings_changed)})"
         else:
             settings = ""
+        overlaps = (
+            f"; {self.overlaps_set} task(s)' overlap set to count annotators, not versions"
+            if self.overlaps_set
+            else ""
+        )
         return (
             f"project {self.project_id}{' (created)' if self.project_created else ''}"
             f"{', label config updated' if self.config_updated else ''}"
             f"{', instructions updated' if self.instructions_updated else ''}{settings}: tasks "
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.refused)} refused{pred}"
+            f"{len(self.refused)} refused{pred}{overlaps}"
         )
 
 
@@ -190,6 +198,65 @@ def sync_settings(conn: Connection, project: Any, settings: Settings) -> list[st
     if changed:
         call(conn, lambda: conn.client.projects.update(id=project.id, **changed))
     return [f"{k} {getattr(project, k, None)!r} -> {v!r}" for k, v in changed.items()]
+
+
+def _user_id(completed_by: Any) -> Any:
+    # A snapshot export writes completed_by as the user's id (an object in some versions).
+    return completed_by.get("id") if isinstance(completed_by, dict) else completed_by
+
+
+def wanted_overlaps(tasks: list[dict[str, Any]], n: int) -> dict[int, tuple[int, bool]]:
+    """Per task of a snapshot export (``snapshot.export_tasks``) that holds annotations:
+    the ``overlap`` and ``is_labeled`` that make Label Studio's queue hand it out until
+    ``n`` distinct annotators have a submitted, not cancelled annotation on it.
+
+    Label Studio 1.23 is of two minds here: ``is_labeled`` counts distinct annotators
+    against the overlap (tasks/mixins.py), but the queue's lock (``Task.has_lock``) counts
+    annotation objects. An annotator with two annotations on a task (a kept earlier version:
+    ``submit-worksheets --new-version``, or ``restore`` putting back every committed one)
+    fills two of its places, so the task was closed to a new annotator one annotator early
+    (found on a fresh clone: with 3 per task, the queue handed out nothing). Each such
+    annotation object that adds no annotator raises the task's overlap by one; its
+    ``is_labeled`` is set by the distinct count, which the lock's raise would otherwise hide.
+    Others' skipped (cancelled) annotations the lock does not count (``REQUEUE_FOR_OTHERS``).
+    """
+    wanted: dict[int, tuple[int, bool]] = {}
+    for task in tasks:
+        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+        if not annotations:
+            continue
+        annotators = {_user_id(a.get("completed_by")) for a in annotations}
+        finished = {
+            _user_id(a.get("completed_by")) for a in annotations if a.get("result") is not None
+        }
+        extra = len(annotations) - len(annotators)
+        wanted[int(task["id"])] = (n + extra, len(finished) >= n)
+    return wanted
+
+
+def sync_overlaps(conn: Connection, paths: ProjectPaths, project_id: int, n: int) -> int:
+    """Give every task of the project the overlap of :func:`wanted_overlaps` (``n`` where
+    no annotator has two annotations on it); the number of tasks changed. Run after
+    anything that adds tasks or annotations: an import or a change of
+    ``maximum_annotations`` makes Label Studio set every task's overlap to ``n`` again."""
+    rows = call(conn, lambda: list(conn.client.tasks.list(project=project_id, fields="all")))
+    wanted: dict[int, tuple[int, bool]] = {}
+    # Two annotation objects on one task are needed for a raise: only then is the export
+    # (one request for the whole project) worth asking for.
+    if any((getattr(t, "total_annotations", 0) or 0) >= 2 for t in rows):
+        wanted = wanted_overlaps(export_tasks(conn, paths, project_id), n)
+    changed = 0
+    for t in rows:
+        overlap, labeled = wanted.get(int(t.id), (n, None))
+        update: dict[str, Any] = {}
+        if t.overlap != overlap:
+            update["overlap"] = overlap
+        if labeled is not None and overlap != n and t.is_labeled != labeled:
+            update["is_labeled"] = labeled
+        if update:
+            call(conn, lambda t=t, u=update: conn.client.tasks.update(id=str(t.id), **u))
+            changed += 1
+    return changed
 
 
 def select_model_version(conn: Connection, project_id: int, version: str) -> str | None:
@@ -396,6 +463,9 @@ def push_tasks(
         summary.predictions or any(version in row["model_versions"] for row in existing.values())
     ):
         summary.shown_instead = select_model_version(conn, project_id, version)
+    summary.overlaps_set = sync_overlaps(
+        conn, paths, project_id, Settings.load(paths).annotators_per_task
+    )
     return summary
 
 

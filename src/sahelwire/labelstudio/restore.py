@@ -30,6 +30,7 @@ from typing import Any
 
 from rich.progress import Progress
 
+from sahelwire.io.config import Settings
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
@@ -44,7 +45,7 @@ from sahelwire.labelstudio.instance import load_record, never_here
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.project import require_project
 from sahelwire.labelstudio.pull import PullRefused, annotator_directory, check_tasks, identify
-from sahelwire.labelstudio.push import PUSH_LOCK, PushSummary, push_tasks
+from sahelwire.labelstudio.push import PUSH_LOCK, PushSummary, push_tasks, sync_overlaps
 from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.labelstudio.worksheet_submit import annotator_password
 
@@ -192,4 +193,10 @@ def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True
                     progress.advance(bar)
         finally:
             record.save()
+        if summary.restored:
+            # The restored annotations include annotators' earlier versions: the queue's
+            # lock would count them as annotators (push.wanted_overlaps).
+            summary.push.overlaps_set += sync_overlaps(
+                conn, paths, int(project.id), Settings.load(paths).annotators_per_task
+            )
     return summary

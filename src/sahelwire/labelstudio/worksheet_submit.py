@@ -15,12 +15,14 @@ from typing import Any
 import httpx
 from label_studio_sdk import LabelStudio
 
+from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio import server
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.label_config import LabelConfig
 from sahelwire.labelstudio.project import require_project
+from sahelwire.labelstudio.push import sync_overlaps
 from sahelwire.labelstudio.worksheets import worksheet_dir, worksheet_results
 from sahelwire.raw.manifest import load_articles
 
@@ -127,8 +129,12 @@ def submit(
         own = [a for a in anns if a.completed_by == me.id and not a.was_cancelled]
         return sorted(own, key=lambda a: (str(a.updated_at or ""), a.id))
 
+    per_task = Settings.load(paths).annotators_per_task
     handed: set[str] = set()
     if queue:
+        # The queue's lock counts annotation objects: overlaps that count annotators first
+        # (push.wanted_overlaps), or a task with an earlier version on it is held back.
+        sync_overlaps(conn, paths, int(project.id), per_task)
         while (task := _queue_next(conn, token, project.id)) is not None:
             got = str((task.get("data") or {}).get("article_id"))
             if got not in results:
@@ -161,4 +167,7 @@ def submit(
         else:
             annotator.annotations.update(id=own[-1].id, result=results[aid])
             summary.updated += 1
+    if summary.created:
+        # A new version adds an annotation object but no annotator.
+        sync_overlaps(conn, paths, int(project.id), per_task)
     return summary
