@@ -299,7 +299,9 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     versions = {aid: len(who) - len(set(who)) for aid, who in submitted.items()}
     assert any(versions.values()) and f"{sum(map(bool, versions.values()))} task(s)' overlap" in out
     own = connect_own(paths)
-    tasks = list(own.client.tasks.list(project=require_project(own, paths).id, fields="all"))
+    tasks: list[Any] = list(
+        own.client.tasks.list(project=require_project(own, paths).id, fields="all")
+    )
     assert {t.data["article_id"]: t.overlap for t in tasks} == {
         aid: 2 + extra for aid, extra in versions.items()
     }

@@ -178,7 +178,8 @@ def test_an_annotators_earlier_version_does_not_take_a_place_in_the_queue(
     assert task is not None
     task_id = task["id"]
     as_a = LabelStudio(base_url=ls_server.url, api_key=a)
-    for result in ([], task["predictions"][0]["result"]):  # two versions of A's annotation
+    versions: list[list[Any]] = [[], task["predictions"][0]["result"]]
+    for result in versions:  # two versions of A's annotation
         as_a.annotations.create(id=task_id, result=result, lead_time=5.0)
     LabelStudio(base_url=ls_server.url, api_key=b).annotations.create(
         id=task_id, result=[], lead_time=6.0
