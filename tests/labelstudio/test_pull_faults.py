@@ -325,3 +325,52 @@ def test_a_remapped_user_or_a_collision_refuses_the_pull_and_writes_nothing(
     assert f"collision: server annotation {moved.id} (task {tasks[a001]}, article {a001})" in out
     assert f"which the repository holds as {ref} of article {a000}" in out
     assert snapshot(ls_project.annotations_dir) == good
+
+
+def test_an_annotation_changed_by_another_account_refuses_the_pull(
+    ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
+) -> None:
+    """Community lets any account change anyone's annotation (the Data Manager opens it with
+    an Update button; found on a fresh clone in headless Chromium). Pulled, B's change would
+    be credited to A: refused naming both, nothing written, until A's own update."""
+    from label_studio_sdk import LabelStudio
+
+    from sahelwire.labelstudio.invite import sign_up
+
+    a000 = "000_68e681b97d6ec23c"
+    pushed_and_pulled(ls_project)
+    project = require_project(ls_conn, ls_project)
+    tasks = {t.data["article_id"]: t.id for t in ls_tasks(ls_conn.client, project=project.id)}
+    tag = os.urandom(3).hex()
+    a_email, b_email = f"owner-{tag}@sahelwire.test", f"editor-{tag}@sahelwire.test"
+    as_a = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, a_email, "Own-pw-1"))
+    as_b = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, b_email, "Edit-pw-1"))
+    region = {
+        "id": "r1",
+        "from_name": "entities",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": 35, "end": 40, "text": "Niger", "labels": ["GPE"]},
+    }
+    made = as_a.annotations.create(id=tasks[a000], result=[region], lead_time=3.0)
+    assert made.id is not None
+
+    # B changes A's annotation before it was ever pulled, then after: both refused.
+    for pulled_first in (False, True):
+        if pulled_first:
+            as_a.annotations.update(id=made.id, result=[region])
+            assert run_cli(ls_project.root, "labelstudio", "pull", "--quiet").returncode == 0
+        as_b.annotations.update(id=made.id, result=[])
+        before = snapshot(ls_project.annotations_dir)
+        result = run_cli(ls_project.root, "labelstudio", "pull", "--quiet")
+        out = result.stdout + result.stderr
+        assert result.returncode == 1 and "nothing written" in out and "Traceback" not in out
+        assert f"changed by another account: server annotation {made.id}" in out, out
+        assert f"is by {a_email}, but its last change was saved by {b_email}" in out
+        assert snapshot(ls_project.annotations_dir) == before
+
+    # A's own update (A checked it and keeps B's empty result) makes it A's again.
+    as_a.annotations.update(id=made.id, result=[])
+    result = run_cli(ls_project.root, "labelstudio", "pull", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 updated" in result.stdout

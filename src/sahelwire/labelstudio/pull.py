@@ -183,7 +183,8 @@ def identify(
     Refused (nothing written), each naming file, annotation and both identities: a server
     annotation without a UUID or without a known account; a UUID the repository has under
     another article (a collision); a UUID the repository credits to another e-mail (a
-    re-mapped user: the server's account for that annotation is someone else).
+    re-mapped user: the server's account for that annotation is someone else); an annotation
+    whose content the repository lacks and whose last save was by another account.
     """
     found: list[_Identified] = []
     errors: list[str] = []
@@ -212,6 +213,26 @@ def identify(
                 errors.append(
                     f"re-mapped user: {committed.ref()} is by {committed.email} in the repository, "
                     f"but {where} is by {email} (user {ann.get('completed_by')}) on this server"
+                )
+                continue
+            changer = _server_email({"completed_by": ann.get("updated_by")}, users)
+            if (
+                changer is not None
+                and changer != email
+                and (
+                    committed is None
+                    or updated_annotation(committed.record, ann) != committed.record
+                )
+            ):
+                # Community has no roles: any account may change anyone's annotation (the
+                # Data Manager opens it with an Update button). Pulled, the change would be
+                # credited to the annotator. The server's updated_by names who saved it last;
+                # restore's annotations are saved by the admin but match the repository.
+                errors.append(
+                    f"changed by another account: {where} is by {email}, but its last change "
+                    f"was saved by {changer} (user {ann.get('updated_by')}); pulled, it would "
+                    f"credit {changer}'s work to {email}. Ask {email} to check it in Label "
+                    "Studio and press Update (their own update makes it theirs again)"
                 )
                 continue
             repo_id = None if committed is None else int(committed.record["id"])
