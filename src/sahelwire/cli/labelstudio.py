@@ -76,25 +76,44 @@ def serve(
     paths = _paths()
     url = Settings.load(paths).label_studio_url
     port = port or urlparse(url).port or 8080
-    # Refused before anything is installed or started (Label Studio would move to another
-    # port by itself, and a health check of this one would reach the other program).
-    if server.port_in_use(port):
+    data_dir = server.home(paths) / "data"
+    served = f"http://{server.HOST}:{port}"
+    # One server per data dir: two Label Studios on one SQLite database can corrupt it, and
+    # the second one's served.json would point push/pull/restore at whichever stopped first.
+    # A running serve of this checkout is named first (its own port is busy too, and "port
+    # in use" would not say it is ours); create=False makes nothing where serve never ran.
+    try:
+        lock = server.lock_data_dir(data_dir, served, create=False)
+        # Refused before anything is installed or started (Label Studio would move to another
+        # port by itself, and a health check of this one would reach the other program).
+        if server.port_in_use(port):
+            raise _fail(
+                f"port {port} on {server.HOST} is already in use; stop that program or choose "
+                "another port: sahelwire labelstudio serve --port P",
+                EXIT_USAGE,
+            )
+        # Held until this process ends (and by its server, which inherits it): the kernel
+        # releases it even after a SIGKILL, so it never goes stale.
+        lock = lock or server.lock_data_dir(data_dir, served)
+    except server.ServerRunning as exc:
         raise _fail(
-            f"port {port} on {server.HOST} is already in use; stop that program or choose "
-            "another port: sahelwire labelstudio serve --port P",
+            f"a Label Studio server from this checkout is already running {exc.where}; "
+            f"stop it first ({exc.hint}) or use that one",
             EXIT_USAGE,
-        )
+        ) from None
     if not server.is_installed(paths):
         typer.echo(
             f"installing Label Studio {server.LABEL_STUDIO_VERSION} into "
             f"{server.venv_dir(paths)} (first run only, ~1-2 min) ..."
         )
-    creds = server.load_or_create_credentials(paths, f"http://{server.HOST}:{port}")
-    data_dir = server.home(paths) / "data"
+    creds = server.load_or_create_credentials(paths, served)
+    # From here on SIGTERM stops serve the way Ctrl-C does (start() stops a server it is
+    # waiting for): its default, an exit on the spot, would leave the server running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.install(paths)
         typer.echo(f"starting Label Studio on {server.HOST}:{port} (first start ~40 s) ...")
-        running = server.start(paths, data_dir=data_dir, port=port, creds=creds)
+        running = server.start(paths, data_dir=data_dir, port=port, creds=creds, lock=lock)
     except server.ServerError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
     server.record_served_url(paths, running.url)
@@ -102,7 +121,6 @@ def serve(
     typer.echo("push, pull and invite use this URL (unless LABEL_STUDIO_URL is set)")
     typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")
     typer.echo("Ctrl-C stops it.")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         running.process.wait()
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sahelwire.io.locks import exclusive_lock
+from sahelwire.io.locks import LockBusy, acquire, exclusive_lock, write_holder
 from sahelwire.io.paths import ProjectPaths
 
 # >=1.23.2: fixes a world-readable SECRET_KEY in the data dir; <=1.22.0 has CVE-2026-22033.
@@ -48,6 +48,31 @@ class ServerError(RuntimeError):
 
 class PortInUse(ServerError):
     """The requested port is taken before the server starts."""
+
+
+class ServerRunning(ServerError):
+    """A server of this data dir already runs: two on one SQLite database risk corrupting it.
+
+    ``where`` says where it answers and which process to stop (``at URL (pid N)``), ``hint``
+    how to stop it; both come from the lock file its serve wrote.
+    """
+
+    def __init__(self, data_dir: Path, holder: Mapping[str, Any]) -> None:
+        url, pid, server_pid = holder.get("url"), holder.get("pid"), holder.get("server_pid")
+        if isinstance(pid, int) and _alive(pid):
+            self.where, self.hint = f"at {url} (pid {pid})", "Ctrl-C in its terminal"
+        elif isinstance(server_pid, int):
+            # The serve that started it was killed (SIGKILL skips its cleanup): the server
+            # itself still runs and still holds the lock it inherited.
+            self.where = f"at {url} (pid {server_pid}; the serve that started it is gone)"
+            self.hint = f"kill {server_pid}"
+        else:  # between the lock and its first record, or a lock file of another version
+            self.where = f"(lock {serve_lock_file(data_dir)} is held)"
+            self.hint = "Ctrl-C in its terminal"
+        super().__init__(
+            f"a Label Studio server of {data_dir} is already running {self.where}; "
+            f"stop it first ({self.hint})"
+        )
 
 
 @dataclass(frozen=True)
@@ -263,6 +288,71 @@ def served_url(paths: ProjectPaths) -> str | None:
     return str(url) if isinstance(url, str) and url.startswith("http") else None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def serve_lock_file(data_dir: Path) -> Path:
+    return data_dir / "serve.lock"
+
+
+@dataclass
+class DataDirLock:
+    """The exclusive hold of one data dir by one server (and the serve that started it).
+
+    An OS lock (fcntl.flock), not a pid file: the kernel releases it when its holders die,
+    even by SIGKILL, so it never goes stale. The server process inherits the descriptor, so
+    the lock lasts while the serve *or* its server runs: a serve killed by SIGKILL leaves its
+    server running on the database, and that server still keeps a second one out.
+    """
+
+    fd: int | None
+
+    def record(self, **holder: object) -> None:
+        """Who holds it (url, pid, server_pid), for the message of the serve refused next."""
+        if self.fd is not None:
+            write_holder(self.fd, json.dumps(holder))
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def lock_data_dir(data_dir: Path, url: str, *, create: bool = True) -> DataDirLock | None:
+    """Hold ``data_dir`` for one server at ``url``, or raise ServerRunning naming the holder.
+
+    Per data dir, so servers on other data dirs (each test worker's) are unaffected. With
+    ``create=False`` nothing is made: None when no server ever ran on ``data_dir``.
+    """
+    path = serve_lock_file(data_dir)
+    if create:
+        _private_dir(data_dir)
+    try:
+        fd = acquire(path, "Label Studio server", create=create)
+    except LockBusy:
+        try:
+            holder = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            holder = {}
+        raise ServerRunning(data_dir, holder if isinstance(holder, dict) else {}) from None
+    if fd is None:
+        return None
+    lock = DataDirLock(fd)
+    try:
+        lock.record(url=url, pid=os.getpid())
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
 def server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(
@@ -302,8 +392,17 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     credentials: Credentials
     log_file: Path
+    lock: DataDirLock | None = None
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            # After the process is gone: the data dir is free only once nothing serves it.
+            if self.lock is not None:
+                self.lock.release()
+
+    def _stop(self) -> None:
         if self.process.poll() is None:
             # label-studio start runs Django's server in the same process group.
             with contextlib.suppress(ProcessLookupError):
@@ -323,22 +422,49 @@ def start(
     port: int,
     creds: Credentials,
     wait: float = 180.0,
+    lock: DataDirLock | None = None,
 ) -> RunningServer:
     """Start the server bound to 127.0.0.1 and wait for /health (first start migrates: ~30 s).
 
-    Refuses a port already in use, and after /health answers checks that the answer comes
-    from the process started here (its process group holds the listening socket; where
-    /proc cannot tell, the server must know this data dir's admin token).
+    Refuses a port already in use and a data dir another server holds (ServerRunning), and
+    after /health answers checks that the answer comes from the process started here (its
+    process group holds the listening socket; where /proc cannot tell, the server must know
+    this data dir's admin token). ``lock``: the data dir's lock, already taken by the caller
+    (``serve`` takes it before installing); start owns it from here (the returned server
+    releases it in stop(), a failed start at once).
     """
-    exe = install(paths)
-    url = f"http://{HOST}:{port}"
-    if port_in_use(port):
-        other = " (a Label Studio answers /health there)" if health(url) else ""
-        raise PortInUse(
-            f"port {port} on {HOST} is already in use{other}; stop that program or choose "
-            "another port (sahelwire labelstudio serve --port P)"
-        )
-    _private_dir(data_dir)
+    try:
+        exe = install(paths)
+        url = f"http://{HOST}:{port}"
+        if port_in_use(port):
+            other = " (a Label Studio answers /health there)" if health(url) else ""
+            raise PortInUse(
+                f"port {port} on {HOST} is already in use{other}; stop that program or choose "
+                "another port (sahelwire labelstudio serve --port P)"
+            )
+        _private_dir(data_dir)
+        lock = lock or lock_data_dir(data_dir, url)
+        assert lock is not None  # created when missing
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    try:
+        return _start(exe, url, data_dir, port, creds, wait, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _start(
+    exe: Path,
+    url: str,
+    data_dir: Path,
+    port: int,
+    creds: Credentials,
+    wait: float,
+    lock: DataDirLock,
+) -> RunningServer:
     log_file = data_dir / "server.log"
     log = open(log_file, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
     process = subprocess.Popen(
@@ -353,28 +479,38 @@ def start(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        # The server inherits the data dir's lock (see DataDirLock): if this process dies by
+        # SIGKILL, its server runs on and must still keep a second server off the database.
+        pass_fds=() if lock.fd is None else (lock.fd,),
     )
     log.close()
-    server = RunningServer(url, process, creds, log_file)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"Label Studio exited with code {process.returncode}; see {log_file}")
-        if health(url):
-            owner = owns_port(process, port)
-            ours = owner if owner is not None else _answers_as_admin(url, creds)
-            if not ours:
-                server.stop()
+    lock.record(url=url, pid=os.getpid(), server_pid=process.pid)
+    server = RunningServer(url, process, creds, log_file, lock)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
                 raise ServerError(
-                    f"{url}/health answers, but not from the Label Studio started here "
-                    f"(pid {process.pid}): another program took port {port}; see {log_file}"
+                    f"Label Studio exited with code {process.returncode}; see {log_file}"
                 )
-            return server
-        time.sleep(1.0)
-    server.stop()
-    raise ServerError(
-        f"Label Studio did not answer {url}/health within {wait:.0f} s; see {log_file}"
-    )
+            if health(url):
+                owner = owns_port(process, port)
+                ours = owner if owner is not None else _answers_as_admin(url, creds)
+                if not ours:
+                    raise ServerError(
+                        f"{url}/health answers, but not from the Label Studio started here "
+                        f"(pid {process.pid}): another program took port {port}; see {log_file}"
+                    )
+                return server
+            time.sleep(1.0)
+        raise ServerError(
+            f"Label Studio did not answer {url}/health within {wait:.0f} s; see {log_file}"
+        )
+    except BaseException:
+        # Also on Ctrl-C while waiting: a server left running would hold the data dir's lock
+        # (it inherited it) with nobody to stop it.
+        server.stop()
+        raise
 
 
 @contextlib.contextmanager
