@@ -5,13 +5,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
+import shutil
+import stat
+import subprocess
 from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import copy_project, run_cli, snapshot
+from helpers import SAHELWIRE, copy_project, environ, run_cli, snapshot
 from sahelwire.io import atomic
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -152,3 +156,50 @@ def test_build_out_of_engine_memory_exits_2_and_keeps_dist(
     # A size the sort fits in builds the same files.
     assert run_cli(root, "build", env={"SAHELWIRE_DUCKDB_MEMORY": "512MB"}).returncode == 0
     assert snapshot(root / "dist") == before
+
+
+def test_dist_gets_the_mode_mkdir_gives_under_the_users_umask(tmp_path: Path) -> None:
+    """dist/ was 0700 (the staging folder's mode from mkdtemp, renamed into place) while its
+    subfolders were 0755: no one else could read the release. Built under umask 022, then
+    rebuilt over it under 027, each in its own process (the umask is process-wide)."""
+    root = copy_project(tmp_path)
+    for mask in (0o022, 0o027):
+        result = subprocess.run(
+            ["sh", "-c", f'umask {mask:03o} && exec "{SAHELWIRE}" build'],
+            cwd=root,
+            env=environ(None, SAHELWIRE_ROOT=str(root)),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        folders = [root / "dist", *(p for p in (root / "dist").rglob("*") if p.is_dir())]
+        assert len(folders) > 1
+        modes = {str(f.relative_to(root)): oct(stat.S_IMODE(f.stat().st_mode)) for f in folders}
+        assert modes == dict.fromkeys(modes, oct(0o777 & ~mask)), mask
+
+
+def test_build_into_a_mount_point_is_refused_before_the_build(tmp_path: Path) -> None:
+    """A mount point cannot be replaced by a rename: refused (exit 2) before any build work,
+    saying so and what to do, nothing made beside it. /proc is a real mount point on every
+    Linux machine (a tmpfs of our own needs a mount namespace: tests/reliability/
+    test_build_faults.py mounts one where it can)."""
+    if not os.path.ismount("/proc"):
+        pytest.skip("/proc is not a mount point here")
+    root = copy_project(tmp_path)
+    beside = sorted(os.listdir("/"))
+    try:
+        result = run_cli(root, "build", "--out", "/proc")
+        after = sorted(os.listdir("/"))
+    finally:  # what the bug left (a whole build in /.proc.staging.*): not for the next run
+        for leftover in Path("/").glob(".proc.staging.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "sahelwire: build refused: the output folder /proc is a mount point and cannot be "
+        "replaced as a whole (a build renames a new folder over it); use --out with a folder "
+        "inside it, e.g. --out /proc/dist; the previous build folder is intact\n"
+    )
+    assert after == beside  # no /.proc.staging.*
+    assert not (root / ".sahelwire" / "tmp").exists()  # the build did not start its work
+    assert not (root / "dist").exists()

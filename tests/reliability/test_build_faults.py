@@ -169,3 +169,79 @@ def test_full_disk_during_build_keeps_previous_dist(tmp_path: Path) -> None:
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(saved / "dist") == before
     assert sorted(p.name for p in saved.iterdir()) == ["dist"]  # no staging left behind
+
+
+MOUNT_POINT = "is a mount point and cannot be replaced as a whole"
+
+
+def in_mount_namespace(root: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a private user+mount namespace: its mounts go when it ends."""
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=root,
+        env={**os.environ, "SAHELWIRE_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="no user+mount namespaces to mount a tmpfs")
+@pytest.mark.parametrize("inside", [False, True], ids=["mount-point", "folder-inside"])
+def test_build_into_a_read_only_mount_keeps_it_and_leaves_nothing(
+    tmp_path: Path, inside: bool
+) -> None:
+    """The user walkthrough's report: `build --out` a read-only tmpfs MOUNT POINT ran the
+    whole build, then its rename was refused (EBUSY) and the full build stayed beside it in
+    `.rofs.staging.*`. A mount point is now refused before the build, saying why and to use
+    --out with a folder inside it. A folder inside the read-only mount fails (EROFS) with
+    nothing written, as before."""
+    root = copy_project(tmp_path / "proj")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    parent, saved = tmp_path / "s28", tmp_path / "saved"
+    rofs = parent / "rofs"
+    out = rofs / "dist" if inside else rofs
+    rofs.mkdir(parents=True)
+    saved.mkdir()
+    # The previous build on the tmpfs, the tmpfs made read-only, the build, its state copied out.
+    script = (
+        f'mount -t tmpfs -o size=8m tmpfs "{rofs}" && cp -a "{root}/dist" "{rofs}/dist" '
+        f'&& mount -o remount,ro "{rofs}" && "{SAHELWIRE}" build --out "{out}"; rc=$?; '
+        f'cp -a "{rofs}/." "{saved}/"; exit $rc'
+    )
+    result = in_mount_namespace(root, script)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the previous build folder is intact" in result.stderr
+    if inside:
+        # (named: the staging folder it could not make inside the mount)
+        assert f"{rofs}/.dist.staging." in result.stderr
+        assert ": Read-only file system" in result.stderr
+    else:
+        assert f"the output folder {rofs} {MOUNT_POINT}" in result.stderr
+        assert f"use --out with a folder inside it, e.g. --out {rofs / 'dist'}" in result.stderr
+    assert snapshot(saved / "dist") == before
+    assert sorted(p.name for p in saved.iterdir()) == ["dist"]
+    assert sorted(p.name for p in parent.iterdir()) == ["rofs"]  # no .rofs.staging.* beside it
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="no user+mount namespaces to mount a tmpfs")
+def test_build_into_a_bind_mounted_folder_fails_its_rename_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A mount point os.path.ismount cannot see (dist/ bind-mounted on itself: same device):
+    the build runs and the kernel refuses to rename dist/ aside (EBUSY). The staging folder
+    (a full build) is removed, dist/ is byte for byte as before, the message says why."""
+    root = copy_project(tmp_path / "proj")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    dist = root / "dist"
+    result = in_mount_namespace(root, f'mount --bind "{dist}" "{dist}" && "{SAHELWIRE}" build')
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"the output folder {dist} {MOUNT_POINT}" in result.stderr
+    assert f"--out {dist / 'dist'}" in result.stderr
+    assert "the previous build folder is intact" in result.stderr
+    assert snapshot(dist) == before
+    assert not list(root.glob(".dist.*"))  # neither a staging folder nor .dist.old

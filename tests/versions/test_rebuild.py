@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, run_cli, snapshot, unreleased_repo
+from sahelwire.io.atomic import folder_mode
 from sahelwire.versions.rebuild import pin_mismatches
 
 pytestmark = pytest.mark.slow
@@ -38,6 +41,8 @@ def test_build_release_reproduces_v0_1_0_from_history(tmp_path: Path) -> None:
     assert set(built) == set(manifest["files"])
     for name, path in built.items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest["files"][name]["sha256"]
+    # v0.1.0's code left its build folder 0700 (mkdtemp's mode): handed out with mkdir's
+    assert stat.S_IMODE(out.stat().st_mode) == folder_mode()
 
     # the source is the commit that added the manifest, found without any tag
     listed = json.loads(run_cli(ROOT, "releases", "--json").stdout)
@@ -89,6 +94,16 @@ def test_build_release_refusals_leave_the_output_alone(tmp_path: Path) -> None:
 
     unknown = run_cli(repo, "build", "--release", "v9.9.9")
     assert unknown.returncode == 2 and "no release manifest v9.9.9.json" in unknown.stderr
+
+    # A mount point (/proc is one on every Linux machine) cannot be renamed over: refused
+    # before the rebuild, nothing made beside it.
+    if os.path.ismount("/proc"):
+        beside = sorted(os.listdir("/"))
+        mounted = run_cli(repo, "build", "--release", "v0.1.0", "--out", "/proc")
+        assert mounted.returncode == 2, mounted.stderr
+        assert "the output folder /proc is a mount point" in mounted.stderr
+        assert "--out /proc/dist" in mounted.stderr and "Traceback" not in mounted.stderr
+        assert sorted(os.listdir("/")) == beside
 
     out = tmp_path / "out"
     good = run_cli(repo, "build", "--release", "v0.1.0", "--out", str(out))

@@ -156,6 +156,7 @@ def build(
 
         build_release(past_release, out)
         return
+    from sahelwire.io.atomic import MountPointTarget
     from sahelwire.release.build import BuildEnvironmentError, BuildRefused
     from sahelwire.release.build import build as run_build
     from sahelwire.release.card.template import CardTemplateError
@@ -163,6 +164,14 @@ def build(
     paths, settings = project()
     try:
         release = run_build(paths, settings, out)
+    except MountPointTarget as exc:  # before the generic OSError: it has a way out
+        raise fail(
+            f"build refused: the output folder {exc.filename} is a mount point and cannot be "
+            "replaced as a whole (a build renames a new folder over it); use --out with a "
+            f"folder inside it, e.g. --out {Path(exc.filename) / 'dist'}; "
+            "the previous build folder is intact",
+            EXIT_USAGE,
+        ) from None
     except CardTemplateError as exc:
         raise fail(
             f"build refused: {exc}; the previous build folder is intact", EXIT_USAGE

@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,26 +63,106 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+class MountPointTarget(OSError):
+    """The output folder is a mount point (or busy like one): it cannot be replaced as a
+    whole by a rename, so a build into it is refused. An OSError with ``errno.EBUSY`` and
+    the folder as ``filename``, so a caller that handles OSError still handles it."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__(
+            errno.EBUSY, "is a mount point and cannot be replaced as a whole", str(target)
+        )
+
+
+def refuse_mount_point(target: Path) -> None:
+    """Raise :class:`MountPointTarget` if ``target`` is a mount point.
+
+    A folder is replaced by renaming a new one over it, and the kernel refuses to rename a
+    mount point (EBUSY). Checked before any work so that a build is not made only to be
+    thrown away. A bind mount on the same file system is not seen here (``os.path.ismount``
+    compares devices); :func:`staged_directory` turns its EBUSY into the same error."""
+    if os.path.ismount(target):
+        raise MountPointTarget(target)
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the kernel says it.
+
+    There is no getter: ``os.umask`` sets a new mask and returns the old one, and the mask
+    is process-global, so another thread creating a file between the set and the restore
+    gets the temporary mask. Linux (4.7+) shows it in /proc/self/status, which changes
+    nothing; elsewhere it is set and restored under a lock (so two callers here never
+    restore each other's temporary value), and the temporary mask is the strict 077 so that
+    a file another thread creates in that instant is private rather than world-writable."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder under the current umask (0o755 under 022)."""
+    return 0o777 & ~current_umask()
+
+
 @contextlib.contextmanager
 def staged_directory(target: Path) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``target`` in one rename.
 
     The previous ``target`` is moved aside and removed only after the new one is in
     place, so an interrupted build (exception, SIGKILL, full disk) leaves the previous
-    folder intact.
+    folder intact. A failed swap (either rename) puts the previous folder back and removes
+    the staging folder: nothing is left beside ``target``. A ``target`` that is a mount point
+    is refused (:class:`MountPointTarget`) before the staging folder is made.
     """
+    refuse_mount_point(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging.", dir=target.parent))
     try:
         yield staging
+        # mkdtemp makes the folder 0700 (private while it is written); the release folder is
+        # for everyone who could read a folder made by mkdir, so it gets mkdir's mode.
+        os.chmod(staging, folder_mode())
+        try:
+            _swap_in(staging, target)
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                # The kernel would not rename the target: a mount point os.path.ismount
+                # cannot see (a bind mount on the same file system).
+                raise MountPointTarget(target) from exc
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``, the previous ``target`` moved aside first and put
+    back if the second rename fails; removed only once the new one is in place."""
     old = target.parent / f".{target.name}.old"
     shutil.rmtree(old, ignore_errors=True)
+    moved_aside = False
     if target.exists():
         os.replace(target, old)
-    os.replace(staging, target)
+        moved_aside = True
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if moved_aside:
+            # Should even this fail, clean_stale_staging puts .old back on the next run.
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        raise
     _fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -16,6 +16,7 @@ folder either holds the release or is left as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -29,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sahelwire.io.atomic import MountPointTarget, folder_mode, refuse_mount_point
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.versions.history import HistoryError, release_commit
 from sahelwire.versions.releases import load_manifest
@@ -139,6 +141,13 @@ def default_out(paths: ProjectPaths, version: str) -> Path:
     return paths.root / f"dist-v{version.removeprefix('v')}"
 
 
+def _mount_point(out: Path) -> str:
+    return (
+        f"the output folder {out} is a mount point and cannot be replaced as a whole; "
+        f"use --out with a folder inside it, e.g. --out {out / 'dist'}; {out} left as it was"
+    )
+
+
 def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) -> RebuildResult:
     """Rebuild release ``version`` from its source commit into ``out`` (default dist-vX.Y.Z/)."""
     version = version.removeprefix("v")
@@ -148,6 +157,10 @@ def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) 
     except (FileNotFoundError, HistoryError) as exc:
         raise RebuildRefused(str(exc)) from None
     out = (out or default_out(paths, version)).resolve()
+    try:
+        refuse_mount_point(out)  # before minutes of rebuilding: its rename would be refused
+    except MountPointTarget:
+        raise RebuildRefused(_mount_point(out)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".rebuild-v{version}-", dir=out.parent) as tmp:
         tree, staging = Path(tmp) / "tree", Path(tmp) / "out"
@@ -200,15 +213,23 @@ def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) 
                 f"releases/v{version}.json; {out} left as it was",
                 problems,
             )
+        # The release's own code may make its build folder 0700 (mkdtemp's mode, before
+        # staged_directory set mkdir's): the folder handed out gets mkdir's mode either way.
+        os.chmod(staging, folder_mode())
         # Swap in with renames on one filesystem: `out` is the old folder or the new one.
         old = Path(tmp) / "previous"
-        if out.exists():
-            out.rename(old)
         try:
-            staging.rename(out)
-        except OSError:
-            if old.exists():
-                old.rename(out)
+            if out.exists():
+                out.rename(old)
+            try:
+                staging.rename(out)
+            except OSError:
+                if old.exists():
+                    old.rename(out)
+                raise
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:  # a mount point os.path.ismount cannot see
+                raise RebuildRefused(_mount_point(out)) from None
             raise
     total = sum(int(f["bytes"]) for f in manifest["files"].values())
     return RebuildResult(version, commit, out, len(manifest["files"]), total)
