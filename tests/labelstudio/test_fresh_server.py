@@ -305,6 +305,14 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert {t.data["article_id"]: t.overlap for t in tasks} == {
         aid: 2 + extra for aid, extra in versions.items()
     }
+    # The committed tasks are done: the maintainer inviting someone is told why their queue
+    # will be empty, and what gives them work.
+    invited = cli(root, "invite")
+    assert invited.returncode == 0, invited.stdout + invited.stderr
+    assert (
+        "every one of the 5 task(s) already has its 2 annotator(s) (annotators_per_task): a "
+        "new annotator's queue is empty until you push new articles" in invited.stderr
+    ), invited.stderr
 
     # A pull right after restore rewrites nothing: same ids, annotators, times, bytes.
     first = cli(root, "pull", "--quiet")

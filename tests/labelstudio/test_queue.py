@@ -226,6 +226,7 @@ def test_an_invite_link_signs_up_any_number_of_accounts_until_it_is_reset(
     assert shown.returncode == 0, shown.stderr
     link = shown.stdout.strip()
     assert link == invite_url(ls_conn) and "reusable" in shown.stderr
+    assert "no project on this server yet: run `sahelwire labelstudio push`" in shown.stderr
     first, second, late = _emails(3)
     for email in (first, second):
         assert sign_up(ls_conn, email, "Invite-pw-1", link=link)

@@ -636,11 +636,13 @@ def invite(
     The link is reusable: anyone holding it can create accounts until it is reset."""
     from sahelwire.labelstudio.client import ConnectionProblem, connect
     from sahelwire.labelstudio.invite import invite_url, reset_invite
+    from sahelwire.labelstudio.project import queue_note
 
     paths = _paths()
     try:
         conn = connect(paths)
         typer.echo(reset_invite(conn) if reset else invite_url(conn))
+        note = queue_note(conn, paths)
     except ConnectionProblem as exc:
         raise _fail(str(exc)) from None
     typer.echo(
@@ -648,6 +650,7 @@ def invite(
         "--reset`" + (" (earlier links no longer work)" if reset else ""),
         err=True,
     )
+    typer.echo(note, err=True)
 
 
 @app.command("submit-worksheets")

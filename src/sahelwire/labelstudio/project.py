@@ -47,3 +47,23 @@ def task_rows(conn: Connection, project_id: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def queue_note(conn: Connection, paths: ProjectPaths) -> str:
+    """What a new annotator's queue ("Label All Tasks") holds, for the maintainer who invites
+    them: on a fresh clone every committed task already has its annotators, and the queue
+    then shows a new account nothing (found by a walkthrough: nothing said why)."""
+    project = find_project(conn, paths)
+    if project is None:
+        return "no project on this server yet: run `sahelwire labelstudio push` (or `restore`)"
+    tasks = call(conn, lambda: list(conn.client.tasks.list(project=project.id, fields="all")))
+    n = Settings.load(paths).annotators_per_task
+    open_ = sum(1 for t in tasks if not t.is_labeled)
+    if open_:
+        return f"the queue has {open_} of {len(tasks)} task(s) open to a new annotator"
+    return (
+        f"every one of the {len(tasks)} task(s) already has its {n} annotator(s) "
+        "(annotators_per_task): a new annotator's queue is empty until you push new "
+        "articles, or raise annotators_per_task in pyproject.toml and push "
+        "(docs/annotation_workflow.md)"
+    )
