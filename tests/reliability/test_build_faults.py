@@ -157,14 +157,7 @@ def test_full_disk_during_build_keeps_previous_dist(tmp_path: Path) -> None:
         f'mount -t tmpfs -o size={size * 3 // 2} tmpfs "{mnt}" && cp -a "{root}/dist" "{mnt}/dist" '
         f'&& "{SAHELWIRE}" build --out "{mnt}/dist"; rc=$?; cp -a "{mnt}/." "{saved}/"; exit $rc'
     )
-    result = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script],
-        cwd=root,
-        env={**os.environ, "SAHELWIRE_ROOT": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = in_mount_namespace(root, script)
     assert result.returncode == 2, result.stderr
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(saved / "dist") == before
