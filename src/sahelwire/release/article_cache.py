@@ -26,7 +26,7 @@ version), a batch of whole articles at a time: an article's rows are valid or no
 themselves. Once a build has validated every batch without a problem it calls
 :meth:`ArticleRowCache.validated`, which marks the pack it stored (or the one it read, when
 it used all of it and stored none) as checked; rows taken from a checked pack are then not
-validated again (:attr:`Piece.checked`). A refused build leaves its pack unmarked, so its rows
+validated again (:attr:`Piece.unchecked`). A refused build leaves its pack unmarked, so its rows
 are validated again by the next run.
 
 **Keyed first.** :meth:`ArticleRowCache.plan` keys every article before any row is read or
@@ -365,7 +365,7 @@ class ArticleRowCache:
                     else:
                         runs.append((source, start, n))
                 pieces = [
-                    Piece(
+                    _piece(
                         source
                         if isinstance(source, pa.Table) and start == 0 and n == source.num_rows
                         else source.slice(start, n),
@@ -432,3 +432,8 @@ class ArticleRowCache:
         if self.to_mark is not None and self.packs is not None:
             self.packs.mark_checked(self.to_mark)
         self.to_mark = None
+
+
+def _piece(table: pa.Table, checked: bool) -> Piece:
+    """``table`` as a piece: none of its rows to validate when a build validated them."""
+    return Piece(table, table.slice(0, 0) if checked else None)

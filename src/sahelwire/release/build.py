@@ -391,14 +391,12 @@ class _Published:
         split: str,
         table: pa.Table,
         *,
-        checked: bool = False,
-        to_check: pa.Table | None = None,
+        unchecked: pa.Table | None = None,
     ) -> None:
         """Take ``table`` (rows of ``name``/``split``, in order): validated and written with
         the pieces of its batch (:data:`VALIDATE_ROWS`), at the latest by :meth:`complete`.
-        ``checked``: rows a build has validated already (:attr:`Piece.checked`), written
-        in their place and not validated again; ``to_check``: the only rows of ``table``
-        not so (:attr:`Piece.to_check`)."""
+        ``unchecked``: the only rows of ``table`` to validate (:attr:`Piece.unchecked`; the
+        others a build has validated already), None: all of them."""
         key = (name, split)
         self._writer(name, split)
         if table.num_rows == 0:
@@ -408,7 +406,7 @@ class _Published:
                 self._validate_and_write(key, [Piece(table)])
             return
         batch = self.batches.setdefault(key, [])
-        batch.append(Piece(table, checked, to_check))
+        batch.append(Piece(table, unchecked))
         self.held[key] = self.held.get(key, 0) + table.nbytes
         if (
             sum(p.table.num_rows for p in batch) >= VALIDATE_ROWS
@@ -428,9 +426,9 @@ class _Published:
         name, split = key
         clock = time.perf_counter()
         unchecked = [
-            p.table if p.to_check is None else p.to_check
+            p.table if p.unchecked is None else p.unchecked
             for p in batch
-            if not p.checked and (p.to_check is None or p.to_check.num_rows)
+            if p.unchecked is None or p.unchecked.num_rows
         ]
         if unchecked:
             frame = pl.from_arrow(
@@ -998,7 +996,7 @@ def _publish_tables(
                 if raw_memo is not None
                 else set()
             )
-            # (split, rows, the rows still to validate: None when a build validated them all)
+            # (split, rows, the rows still to validate: none when a build validated them all)
             pieces = (
                 raw_memo.merge(batches)
                 if raw_memo is not None
@@ -1007,9 +1005,7 @@ def _publish_tables(
             for split, batch, to_check in pieces:
                 if ("annotations_raw", split) in raw_placed:
                     continue  # still read by the merge (a new memo pack holds them too)
-                published.add(
-                    "annotations_raw", split, batch, checked=to_check is None, to_check=to_check
-                )
+                published.add("annotations_raw", split, batch, unchecked=to_check)
         # mentions, events and quantities from SQL, written piece by piece as DuckDB's
         # batches come (whole, the three were the published phase's peak at 100k);
         # chunk_tables then leaves them out.
@@ -1054,7 +1050,7 @@ def _publish_tables(
             for split in SPLITS:
                 # A file placed from the last build's (published.place) has no pieces.
                 for piece in by_split.pop(split, []):
-                    published.add(name, split, piece.table, checked=piece.checked)
+                    published.add(name, split, piece.table, unchecked=piece.unchecked)
         del chunk
     for name, table in builder.unsplit_tables(inputs, published.schemas).items():
         table = table.replace_schema_metadata()

@@ -158,13 +158,13 @@ class RawRowCache:
 
     def merge(
         self, sorted_rows: Iterable[tuple[str, pa.Table]]
-    ) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
+    ) -> Iterator[tuple[str, pa.Table, pa.Table]]:
         """(split, table, rows to validate) as :func:`~sahelwire.release.columnar.
         duckdb_raw_batches` gives them for every article: ``sorted_rows`` (DuckDB's, of the
         articles :meth:`plan` returned) interleaved in id order with the kept rows of the
         others. The rows to validate are the table's made rows, or all of them when the pack
-        read is not marked checked; None when there are none (:attr:`Piece.to_check
-        <sahelwire.release.tables.Piece.to_check>`)."""
+        read is not marked checked; none when all were (:attr:`Piece.unchecked
+        <sahelwire.release.tables.Piece.unchecked>`)."""
         if not self.active:
             for split, table in sorted_rows:
                 yield split, table, table
@@ -271,19 +271,19 @@ class _Gathered:
         if self.held >= ARROW_BATCH_ROWS:
             yield from self.flush(split)
 
-    def flush(self, split: str) -> Iterator[tuple[str, pa.Table, pa.Table | None]]:
+    def flush(self, split: str) -> Iterator[tuple[str, pa.Table, pa.Table]]:
         if self.parts:
             piece = self._piece()
             yield split, piece, self._to_check(piece)
         self.parts, self.made_parts, self.held = [], [], 0
 
-    def _to_check(self, piece: pa.Table) -> pa.Table | None:
+    def _to_check(self, piece: pa.Table) -> pa.Table:
         """The rows of ``piece`` a build has not validated: the made ones, when the kept
         ones come from a pack marked checked (:meth:`RawRowCache.validated`)."""
         if not self.memo.kept_checked or len(self.made_parts) == len(self.parts):
             return piece
         if not self.made_parts:
-            return None
+            return piece.slice(0, 0)
         metadata = self.memo.schema.metadata
         return pa.concat_tables(t.replace_schema_metadata(metadata) for t in self.made_parts)
 

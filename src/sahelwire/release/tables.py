@@ -115,12 +115,10 @@ class Piece(NamedTuple):
     """Consecutive rows of one config and split (:meth:`ReleaseTableBuilder.chunk_tables`)."""
 
     table: pa.Table
-    # Taken from a row memo whose rows a build has validated (the rules are in the memo's
-    # key), so not validated again; rows made in this run are False.
-    checked: bool = False
-    # Not checked, but only these rows of ``table`` (whole articles) are still to validate:
-    # the rest were taken from a checked memo (annotations_raw's). None: all of ``table``.
-    to_check: pa.Table | None = None
+    # The rows of ``table`` (whole articles) still to validate; None: all of them. Rows taken
+    # from a row memo whose rows a build has validated (the rules are in the memo's key) are
+    # not validated again: a piece taken whole from one has an empty table here.
+    unchecked: pa.Table | None = None
 
 
 # Given each (config, split)'s source digest, places what it can: the ones placed.
