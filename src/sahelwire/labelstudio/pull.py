@@ -232,7 +232,9 @@ def identify(
                     f"changed by another account: {where} is by {email}, but its last change "
                     f"was saved by {changer} (user {ann.get('updated_by')}); pulled, it would "
                     f"credit {changer}'s work to {email}. Ask {email} to check it in Label "
-                    "Studio and press Update (their own update makes it theirs again)"
+                    "Studio and press Update (their own update makes it theirs again; the "
+                    "editor enables Update after a change: to keep it as it is, make one and "
+                    "undo it)"
                 )
                 continue
             repo_id = None if committed is None else int(committed.record["id"])
