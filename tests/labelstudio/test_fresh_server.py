@@ -305,6 +305,15 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert {t.data["article_id"]: t.overlap for t in tasks} == {
         aid: 2 + extra for aid, extra in versions.items()
     }
+    # The project shows the committed predictions' version: only an import selects one, and
+    # without it the queue starts a new annotator's annotation empty.
+    # (Each committed task holds the same two baseline versions: the newest is shown.)
+    newest = max(
+        (p for t in exports_of(root).values() for p in t["predictions"]), key=lambda p: p["id"]
+    )
+    shown = newest["model_version"]
+    assert own.client.projects.get(id=require_project(own, paths).id).model_version == shown
+    assert f"(the queue shows {shown})" in out
     # The committed tasks are done: the maintainer inviting someone is told why their queue
     # will be empty, and what gives them work.
     invited = cli(root, "invite")

@@ -25,6 +25,7 @@ is created; every created UUID is recorded for this instance.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,13 @@ from sahelwire.labelstudio.instance import load_record, never_here
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.project import require_project
 from sahelwire.labelstudio.pull import PullRefused, annotator_directory, check_tasks, identify
-from sahelwire.labelstudio.push import PUSH_LOCK, PushSummary, push_tasks, sync_overlaps
+from sahelwire.labelstudio.push import (
+    BASELINE_VERSION_PREFIX,
+    PUSH_LOCK,
+    PushSummary,
+    push_tasks,
+    sync_overlaps,
+)
 from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.labelstudio.worksheet_submit import annotator_password
 
@@ -64,6 +71,9 @@ class RestoreSummary:
     predictions_restored: int = 0
     # committed, deleted on this server instance: not put back (pull --prune drops them)
     deleted_here: list[str] = field(default_factory=list)
+    # The committed predictions' model version restore made the project show (the queue's
+    # starting annotation), or None when it showed one already.
+    shown_version: str | None = None
 
     def line(self) -> str:
         deleted = (
@@ -74,8 +84,9 @@ class RestoreSummary:
         return (
             f"restore: accounts {len(self.accounts_created)} created, {self.accounts_present} "
             f"present; annotations {self.restored} restored, {self.present} already on the "
-            f"server{deleted}; predictions {self.predictions_restored} restored; "
-            f"{self.push.line()}"
+            f"server{deleted}; predictions {self.predictions_restored} restored"
+            + (f" (the queue shows {self.shown_version})" if self.shown_version else "")
+            + f"; {self.push.line()}"
         )
 
 
@@ -136,6 +147,40 @@ def _restore_predictions(
     return created
 
 
+def _show_committed_version(conn: Connection, project_id: int, repo: Repository) -> str | None:
+    """Make the project show the baseline version most committed tasks hold a prediction
+    of, when it shows none; that version, or None.
+
+    Label Studio's queue starts an annotation from the prediction of the project's model
+    version, and only an import selects one: restore creates the committed predictions one
+    by one, so the project showed none and a new annotator started from nothing (found on a
+    fresh clone with annotators_per_task raised before restore). The version on the most
+    committed tasks, the newest of those; the next ``push`` adds and shows the current
+    baseline's (push.select_model_version).
+    """
+    shown = call(conn, lambda: conn.client.projects.get(id=project_id)).model_version or ""
+    if shown:
+        return None
+    tasks_of: Counter[str] = Counter()
+    newest: dict[str, int] = {}  # version -> its latest prediction's repository id
+    for aid in repo.tasks:
+        baseline = [
+            p
+            for p in repo.predictions_of(aid)
+            if str(p.get("model_version") or "").startswith(BASELINE_VERSION_PREFIX)
+        ]
+        tasks_of.update({str(p["model_version"]) for p in baseline})
+        for p in baseline:
+            version = str(p["model_version"])
+            newest[version] = max(newest.get(version, 0), int(p["id"]))
+    if not tasks_of:
+        return None
+    # On the most tasks; of those, the one predicted last.
+    version = max(tasks_of, key=lambda v: (tasks_of[v], newest[v]))
+    call(conn, lambda: conn.client.projects.update(id=project_id, model_version=version))
+    return version
+
+
 def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True) -> RestoreSummary:
     summary = RestoreSummary()
     with exclusive_lock(paths.state_dir / "locks" / PUSH_LOCK, "labelstudio push"):
@@ -180,6 +225,7 @@ def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True
                 "(see push's refusals above)"
             )
         summary.predictions_restored = _restore_predictions(conn, repo, by_article)
+        summary.shown_version = _show_committed_version(conn, int(project.id), repo)
         record.articles |= set(by_article)
         record.annotations |= on_server
         try:
