@@ -108,6 +108,59 @@ def test_disagreement_is_a_conflict_until_a_decision_settles_it(tmp_path: Path) 
     assert settled.conflicts[0]["decision"] == "accept"
 
 
+def test_a_decision_stands_when_a_later_annotator_tips_the_vote(tmp_path: Path) -> None:
+    """A reviewer settled a 1-1 tie; a third annotator then sided with one side. The decision
+    still holds while anyone disagrees (it was an unused, "stale" decision that blocked
+    adjudicate, review and build: the second walkthrough, annotators_per_task 2 -> 3); it is
+    stale only once every annotator agrees."""
+    two = annotations_frame([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
+    three = annotations_frame(
+        [(1, "a@x", False, "t"), (2, "b@x", False, "t"), (3, "c@x", False, "t")]
+    )
+
+    def rows(c_unit: str | None, with_junta_by: tuple[int, ...]) -> pl.DataFrame:
+        out = [
+            region(1, "a1", TEXT, "Niamey", "entities", "GPE", "m1", unit="soldiers"),
+            region(
+                2, "a1", TEXT, "Niamey", "entities", "GPE", "m1", annotator="b@x", unit="people"
+            ),
+            region(3, "a1", TEXT, "Niamey", "entities", "GPE", "m1", annotator="c@x", unit=c_unit),
+        ]
+        who = {1: "a@x", 2: "b@x", 3: "c@x"}
+        out += [
+            region(i, "a1", TEXT, "Niger's junta", "entities", "ORG", "m2", annotator=who[i])
+            for i in with_junta_by
+        ]
+        return regions_frame(out)
+
+    before = rows("x", (1,))
+    tied = adjudicate(
+        two, before.filter(pl.col("annotation_id") < 3), NO_REL, choices([]), tmp_path, TAX
+    )
+    items = sorted(str(p.field) for p in tied.problems)
+    assert items == ["attr:entities:GPE:32:38:unit", "region:entities:ORG:0:13"], items
+    (tmp_path / "a1.yaml").write_text(
+        "decisions:\n"
+        f"- item: '{items[0]}'\n  action: set\n  value: people\n  decided_by: lead\n  why: w\n"
+        f"- item: '{items[1]}'\n  action: reject\n  decided_by: lead\n  why: w\n"
+    )
+    # c@x sides with a@x on both: a 2-1 majority against each decision. The decisions hold.
+    tipped = adjudicate(three, rows("soldiers", (1, 3)), NO_REL, choices([]), tmp_path, TAX)
+    assert tipped.problems == []
+    (gold,) = tipped.gold.regions.to_dicts()
+    assert (gold["text"], gold["unit"]) == ("Niamey", "people")
+    decided = {c["item"]: c["decision"] for c in tipped.conflicts}
+    assert decided == {items[0]: "set", items[1]: "reject"}
+    # Everyone agrees now (b@x took the junta and a@x's unit): both decisions are stale,
+    # an error naming the remedy.
+    agreed = rows("soldiers", (1, 2, 3)).with_columns(unit=pl.lit("soldiers"))
+    moot = adjudicate(three, agreed, NO_REL, choices([]), tmp_path, TAX)
+    assert sorted(str(p.field) for p in moot.problems) == items
+    assert all(
+        "stale decision" in p.message and "remove this entry" in p.message for p in moot.problems
+    )
+
+
 def test_agreement_known_answers() -> None:
     ann = annotations_frame([(1, "a@x", False, "t"), (2, "b@x", False, "t")])
     regs = regions_frame(

@@ -13,6 +13,9 @@ Rules (documented in the card and annotations/GUIDELINES.md):
 4. A conflict is settled only by a decision in ``annotations/decisions/<article_id>.yaml``
    (``accept`` / ``reject`` an item, ``set`` an attribute or value), each naming who
    decided and why. Unsettled conflicts are left out of gold and reported as problems.
+   A decision stands while any annotator still disagrees on its item, even when an
+   annotator who came later made a majority: the reviewer is not overturned silently. A
+   decision on an item nobody disputes any more (or that is gone) is stale: a problem.
 
 The decisions file::
 
@@ -213,10 +216,14 @@ class _Settler:
     def settle(self, item: str, by: list[str], default: bool, what: str) -> bool:
         """Whether ``item``, made by the annotators ``by``, is gold (``what`` describes it)."""
         votes = len(by)
-        if self.n == 1 or 2 * votes > self.n:
-            return default
-        self.used.add(item)
         d = self.decisions.get(item)
+        if self.n == 1 or (2 * votes > self.n and (d is None or votes == self.n)):
+            return default
+        # A strict majority with a decision: the decision was made while the item was
+        # disputed, and an annotator who came later tipped the vote. It stands while anyone
+        # still disagrees, so a later annotator never overturns a reviewer silently (an
+        # unused decision was an error that blocked adjudicate, review and build).
+        self.used.add(item)
         detail = f"{what}marked {who(by, self.annotators)}"
         self.result.conflicts.append(
             {
@@ -386,7 +393,10 @@ def _adjudicate_articles(
             for attr in ATTRS:
                 values = Counter(r.get(attr) for r in rows).most_common()
                 row[attr] = values[0][0]
-                if len(values) > 1 and values[0][1] == values[1][1]:
+                tied = len(values) > 1 and values[0][1] == values[1][1]
+                # A decision on a disputed value stands when a later annotator made a
+                # majority (see _Settler.settle).
+                if tied or (len(values) > 1 and f"attr:{key}:{attr}" in decisions):
                     d = decisions.get(f"attr:{key}:{attr}")
                     used.add(f"attr:{key}:{attr}")
                     by_value = {
@@ -398,7 +408,7 @@ def _adjudicate_articles(
                             "article_id": article,
                             "kind": "conflict",
                             "item": f"attr:{key}:{attr}",
-                            "detail": f"{rows[0]['text']!r} {attr} tied: "
+                            "detail": f"{rows[0]['text']!r} {attr} {'tied' if tied else 'disputed'}: "
                             + "; ".join(f"{v!r} by {', '.join(b)}" for v, b in by_value.items()),
                             "values": [{"value": v, "by": b} for v, b in by_value.items()],
                             "decision": d and d["action"],
@@ -460,7 +470,8 @@ def _adjudicate_articles(
                     article,
                     item,
                     "a decision settles an existing conflict",
-                    message="no such conflict (stale decision?)",
+                    message="no such conflict any more (a stale decision: the item is gone, or every "
+                    "annotator now agrees on it): remove this entry from the file",
                 )
             )
 
