@@ -248,6 +248,9 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     refused = cli(root, "labelstudio", "review", "--pull")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "the review has region entities:GPE:10:12, which the gold cannot get" in refused.stderr
+    assert "0 article(s) decided (0 decision(s) written), 0 unchanged, 1 review(s) refused" in (
+        refused.stdout
+    ), refused.stdout
     assert (root / "annotations" / "decisions" / f"{NEW}.yaml").read_bytes() == before
 
     as_r.annotations.update(id=review_ann.id, result=gold)

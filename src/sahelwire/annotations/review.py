@@ -400,16 +400,24 @@ class ArticleDecisions:
 class ReviewPullSummary:
     decided: list[ArticleDecisions] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every reason, "<task>: <why>"
+    refused_tasks: set[str] = field(default_factory=set)  # the review tasks refused
     not_reviewed: list[str] = field(default_factory=list)
     not_needed: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
 
+    def refuse(self, where: str, reasons: list[str]) -> None:
+        self.refused += [f"{where}: {r}" for r in reasons]
+        self.refused_tasks.add(where)
+
     def line(self) -> str:
         written = sum(d.written for d in self.decided)
+        # Review tasks, not reasons: one review may break several rules (a walkthrough's
+        # two refused reviews were reported as "21 refused").
         return (
             f"review --pull: {len(self.decided)} article(s) decided ({written} decision(s) "
-            f"written), {len(self.unchanged)} unchanged, {len(self.refused)} refused; "
+            f"written), {len(self.unchanged)} unchanged, {len(self.refused_tasks)} review(s) "
+            "refused; "
             f"{len(self.not_reviewed)} review task(s) not reviewed yet"
             + (
                 f"; {len(self.not_needed)} review(s) of articles without conflicts now, ignored"
@@ -801,29 +809,32 @@ def pull_reviews(
             aid = data.get("article_id")
             where = f"review task {task.get('id')} (article {aid})"
             if aid not in articles:
-                summary.refused.append(f"{where}: not an article of dataset/raw/manifest.jsonl")
+                summary.refuse(where, ["not an article of dataset/raw/manifest.jsonl"])
                 continue
             ann, reviewer, why_not = _latest_review(task, users)
             if why_not is not None:
-                summary.refused.append(f"{where}: {why_not}")
+                summary.refuse(where, [why_not])
                 continue
             if ann is None or reviewer is None:
                 summary.not_reviewed.append(str(aid))
                 continue
             now = [v.record() for v in versions.get(aid, [])]
             if data.get("review_of") != now:
-                summary.refused.append(
-                    f"{where}: reviewed on annotation versions that are not the repository's "
-                    "now (an annotator changed their annotation, or `sahelwire labelstudio "
-                    "pull` has not run since); pull, run `sahelwire labelstudio review`, and "
-                    "have the task reviewed again"
+                summary.refuse(
+                    where,
+                    [
+                        "reviewed on annotation versions that are not the repository's "
+                        "now (an annotator changed their annotation, or `sahelwire labelstudio "
+                        "pull` has not run since); pull, run `sahelwire labelstudio review`, "
+                        "and have the task reviewed again"
+                    ],
                 )
                 continue
             decided, problems = review_decisions(
                 layers, taxonomy, paths, articles[aid], ann, reviewer, overwrite=overwrite
             )
             if problems:
-                summary.refused += [f"{where}: {p}" for p in problems]
+                summary.refuse(where, problems)
             elif decided is None:
                 summary.not_needed.append(str(aid))
             elif decided.written == 0:
