@@ -31,13 +31,16 @@ def test_the_constraints_pin_every_requirement_within_its_range() -> None:
 def test_the_suite_runs_the_pinned_server(ls_server: Any) -> None:
     """The venv the suite's server runs from holds exactly the pinned versions, nothing else."""
     python = server.venv_dir(ProjectPaths(ROOT)) / "bin" / "python"
+    # --all: the pip of Python 3.11's venvs hides setuptools and wheel (label-studio requires
+    # both), 3.12+'s lists them; only pip itself, the venv's own, is not pinned.
     frozen = subprocess.run(
-        [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+        [str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True
     ).stdout
     installed = {
         canonicalize_name(name): version
         for name, _, version in (line.partition("==") for line in frozen.splitlines())
     }
+    installed.pop("pip", None)
     assert installed == _pins()
 
 
