@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SAHELWIRE, copy_project, run_cli, snapshot
+from helpers import SAHELWIRE, copy_project, run_cli, snapshot, unreleased_repo
 
 pytestmark = pytest.mark.slow
 
@@ -238,3 +238,34 @@ def test_build_into_a_bind_mounted_folder_fails_its_rename_and_leaves_nothing(
     assert "the previous build folder is intact" in result.stderr
     assert snapshot(dist) == before
     assert not list(root.glob(".dist.*"))  # neither a staging folder nor .dist.old
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="no user+mount namespaces to mount a tmpfs")
+def test_release_with_a_mount_point_as_its_build_folder_changes_nothing(tmp_path: Path) -> None:
+    """`sahelwire release` builds into dist/: a dist/ that is a mount point ended in a
+    traceback (the helper that fixed `build --out` saw it). Refused, exit 2, nothing
+    changed: no version bump, manifest, changelog entry, commit or tag."""
+    root = unreleased_repo(tmp_path / "repo")
+    (root / "dist").mkdir()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    pyproject = (root / "pyproject.toml").read_bytes()
+    result = in_mount_namespace(
+        root, f'mount -t tmpfs -o size=64m tmpfs "{root}/dist" && "{SAHELWIRE}" release minor'
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert MOUNT_POINT in result.stderr and "nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (root / "pyproject.toml").read_bytes() == pyproject
+    assert not (root / "releases").exists() or not list((root / "releases").iterdir())
+    after = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    tags = subprocess.run(
+        ["git", "tag", "--list"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert (after, tags, status) == (head, "", "")  # every file put back (dist/ is ignored)

@@ -16,11 +16,23 @@ def release(
     level: Annotated[str, typer.Argument(help="major, minor or patch.")],
 ) -> None:
     """Cut a release: bump the version, rebuild, write releases/vX.Y.Z.json + CHANGELOG, commit, tag."""
+    from sahelwire.io.atomic import MountPointTarget
     from sahelwire.versions.releases import ReleaseRefused, cut_release
 
     paths, _ = project()
     try:
         result = cut_release(paths, level)
+    except MountPointTarget as exc:  # cut_release put back what it wrote before raising
+        raise fail(
+            f"release refused: the build folder {exc.filename} is a mount point and cannot be "
+            "replaced as a whole (a build renames a new folder over it); nothing was changed",
+            EXIT_USAGE,
+        ) from None
+    except OSError as exc:  # e.g. a full disk or a read-only build folder
+        raise fail(
+            f"release failed: {exc.filename or ''}: {exc.strerror or exc}; nothing was changed",
+            EXIT_USAGE,
+        ) from None
     except ReleaseRefused as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
