@@ -12,8 +12,8 @@ maintainer:
    predicted ORG "junta" (select it, the region's delete button). Each submits in the editor.
 3. ``pull``; ``adjudicate`` names who marked what: both spans by A, not by B.
 4. ``review``; a reviewer signs up through the link, opens the review task from the task
-   list, keeps "junta" (marks it with its registry id, as A had it), leaves "Agadez" out,
-   types the required reason and submits.
+   list and starts from the prediction ``agreed + every conflict`` (both spans in), deletes
+   "Agadez", keeps "junta", types the required reason and submits.
 5. ``review --pull`` writes annotations/decisions/<article>.yaml (decided_by the reviewer,
    the reason typed); ``adjudicate`` reports 0 unsettled.
 6. ``build``: the gold (``datasets.load_dataset(dist, "mentions")``) has "junta" and not
@@ -37,6 +37,7 @@ import pytest
 import yaml
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, ls_projects, ls_tasks, run_cli
+from sahelwire.annotations.review import START_VERSION
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -260,7 +261,8 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     review_project = next(p for p in ls_projects(ls_conn.client) if p.title == title)
     (review_task,) = list(ls_tasks(ls_conn.client, project=review_project.id))
     versions = {p.model_version: p for p in ls_conn.client.predictions.list(task=review_task.id)}
-    assert set(versions) == {a, b}
+    assert set(versions) == {a, b, START_VERSION}
+    assert ls_conn.client.projects.get(id=review_project.id).model_version == START_VERSION
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -277,21 +279,18 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
             assert sorted(start_r["predictions"]) == sorted(
                 [p.id, e] for e, p in versions.items()
             ), shots
-            # Label Studio copies the prediction of the project's model version, which its
-            # import set to the last prediction imported (tasks/serializers.py): B's, the
-            # last annotator by e-mail. So the reviewer starts without either span.
-            assert start_r["parent"] == versions[b].id, f"{start_r}; {shots}"
-            assert sorted(start_r["spans"]) == spans(versions[b].result), shots
-            # Keep 'junta' as A marked it (label, span, registry id); leave 'Agadez' out.
-            page.get_by_text("ORG", exact=True).first.click()
-            select_text(page, "The junta in", "junta")
-            click_region(page, "junta")
-            page.locator(".lsf-choices_layout_select:visible").click()
+            # Label Studio copies the prediction of the project's model version: the start,
+            # what A and B agreed on plus both conflicts ('junta' as A had it, 'Agadez').
+            assert start_r["parent"] == versions[START_VERSION].id, f"{start_r}; {shots}"
+            assert sorted(start_r["spans"]) == spans(versions[START_VERSION].result), shots
+            assert sorted(start_r["spans"]) == spans(versions[a].result), shots
+            # Keep 'junta'; delete 'Agadez' (select it, the region's delete button).
+            click_region(page, "Agadez")
+            shots.take(page, "r-agadez-selected")
+            page.get_by_role("button", name="Delete selected region").click()
             page.wait_for_timeout(400)
-            page.get_by_text("ent_niger_junta", exact=True).last.click()
-            page.wait_for_timeout(400)
-            shots.take(page, "r-junta-kept")
-            page.keyboard.press("Escape")  # unselect the region
+            shots.take(page, "r-agadez-deleted")
+            page.keyboard.press("Escape")  # unselect
             reason = page.locator("textarea[name=review_reason]")
             reason.fill(REASON)
             reason.press("Shift+Enter")  # Label Studio keeps only added text
@@ -305,6 +304,7 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     assert sorted(gold["spans"]) == sorted(
         [*spans(versions[b].result), [*at("junta"), "ORG", "junta"]]
     ), f"{gold}; {shots}"
+    assert gold["parent"] == versions[START_VERSION].id, shots
 
     # 5. review --pull: the decisions, by the reviewer, with the reason; nothing unsettled
     decided = cli(root, "labelstudio", "review", "--pull")

@@ -20,6 +20,7 @@ import yaml
 from label_studio_sdk import LabelStudio
 
 from helpers import ls_projects, ls_tasks, parquet_rows, run_cli, snapshot
+from sahelwire.annotations.review import START_VERSION
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
@@ -132,6 +133,20 @@ def published(root: Path, config: str) -> list[dict[str, Any]]:
     return [r for r in parquet_rows(root / "dist", config) if r["article_id"] == NEW]
 
 
+def spans(result: list[dict[str, Any]]) -> list[tuple[str, int, str | None]]:
+    """(text, start, entity_id) of each region of a result (entity_id from any control)."""
+    ids = {
+        i["id"]: (i["value"].get("choices") or i["value"].get("text"))[0]
+        for i in result
+        if i["from_name"].startswith("entity_id")
+    }
+    return sorted(
+        ((i["value"]["text"], i["value"]["start"], ids.get(i["id"])) for i in result
+         if i["type"] == "labels"),
+        key=str,
+    )  # fmt: skip
+
+
 def test_review_loop_two_annotators_reviewer_decisions_build(
     ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
 ) -> None:
@@ -222,7 +237,22 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     preds = {
         p.model_version: p.result for p in ls_conn.client.predictions.list(task=review_task.id)
     }
+    start = preds.pop(START_VERSION)
     assert preds == by_email  # every annotator's version, named by e-mail, unchanged
+    # The reviewer starts from what they agreed on and every conflict: both Niamey, the tied
+    # entity_id with one of its values, US; the single-choice stance in conflict left empty.
+    niamey2 = TEXT.rindex("Niamey")
+    assert spans(start) == sorted(
+        [
+            ("Niamey", TEXT.index("Niamey"), "ent_niamey"),
+            ("Niger", TEXT.index("Niger"), "ent_niger"),
+            ("United States", TEXT.index("United States"), None),
+            ("Niamey", niamey2, None),
+        ],
+        key=str,
+    )
+    assert not [i for i in start if i["from_name"] == "stance_us_presence"]
+    assert ls_conn.client.projects.get(id=review_project.id).model_version == START_VERSION
     again = cli(root, "labelstudio", "review")
     assert "0 created, 0 updated, 1 unchanged" in again.stdout, again.stdout + again.stderr
     assert len(list(ls_conn.client.tasks.list(project=review_project.id))) == 1
@@ -335,6 +365,100 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     assert stale_pull.returncode == 1, stale_pull.stdout + stale_pull.stderr
     assert "reviewed on annotation versions that are not the repository's now" in stale_pull.stderr
     assert snapshot(root / "annotations" / "decisions") == kept
+
+
+THREE = "006_review_three"
+TEXT3 = "Niamey and Washington\n\nThe junta in Niamey told Washington that US troops must leave Agadez.\n"
+
+
+def test_with_three_annotators_the_review_starts_from_the_gold_so_far_and_every_conflict(
+    ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
+) -> None:
+    """Three annotators, and a decision made before the third came: the review task starts
+    from what two of three agreed on, what the decision settled and every unsettled item;
+    the reviewer only removes what they reject. Before, it started from one annotator's
+    version (the last by e-mail): the items the other two agreed on were missing, and a
+    review that only settled the listed conflicts was refused (a walkthrough found it)."""
+    root = ls_project.root
+    (root / f"{THREE}.txt").write_text(TEXT3, encoding="utf-8")
+    assert cli(root, "ingest", str(root / f"{THREE}.txt")).returncode == 0
+    pushed = cli(root, "labelstudio", "push", "--quiet")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    project = require_project(ls_conn, ls_project)
+    task = task_of(ls_conn, project.id, THREE)
+    r = Results(root, TEXT3)
+    who = [f"three-{k}@sahelwire.test" for k in "abc"]  # C sorts last: the old start
+    token = {w: sign_up(ls_conn, w, f"Three-pw-{w[6]}1") for w in who}
+    made = {
+        who[0]: [*r.span("a1", "Niamey", "GPE"), *r.span("a2", "Washington", "GPE"),
+                 *r.span("a3", "Agadez", "GPE"), *r.stance("SUPPORTS")],
+        who[1]: [*r.span("b1", "Niamey", "GPE"), *r.span("b2", "Washington", "GPE"),
+                 *r.span("b3", "junta", "ORG"), *r.stance("SUPPORTS")],
+        who[2]: [*r.span("c1", "Niamey", "GPE", nth=1), *r.span("c2", "junta", "ORG"),
+                 *r.stance("OPPOSES")],
+    }  # fmt: skip
+    for w, result in made.items():
+        LabelStudio(base_url=ls_server.url, api_key=token[w]).annotations.create(
+            id=task.id, result=result
+        )
+    pulled = cli(root, "labelstudio", "pull", "--quiet")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    # A lead rejected Agadez earlier (a decision stands while anyone disagrees).
+    agadez = "region:entities:GPE:{}:{}".format(TEXT3.index("Agadez"), TEXT3.index("Agadez") + 6)
+    folder = root / "annotations" / "decisions"
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier = {"item": agadez, "action": "reject", "decided_by": "lead@sahelwire.test",
+               "why": "Agadez is where troops are, not a party"}  # fmt: skip
+    (folder / f"{THREE}.yaml").write_text(yaml.safe_dump({"decisions": [earlier]}))
+    adj = cli(root, "adjudicate")
+    lines = [line for line in adj.stdout.splitlines() if line.startswith(THREE)]
+    assert adj.returncode == 1 and "2 unsettled" in adj.stdout, adj.stdout + adj.stderr
+    assert any("choice:stance_us_presence:OPPOSES" in line for line in lines), lines
+
+    reviewed = cli(root, "labelstudio", "review")
+    assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
+    review_project = next(
+        p for p in ls_projects(ls_conn.client) if p.title == f"{project.title} (review)"
+    )
+    assert ls_conn.client.projects.get(id=review_project.id).model_version == START_VERSION
+    review_task = task_of(ls_conn, review_project.id, THREE)
+    preds = {
+        p.model_version: p.result for p in ls_conn.client.predictions.list(task=review_task.id)
+    }
+    assert set(preds) == {START_VERSION, *who}
+    start = preds[START_VERSION]
+    first, second = TEXT3.index("Niamey"), TEXT3.rindex("Niamey")
+    agreed = [("Niamey", first, None), ("Washington", TEXT3.index("Washington"), None),
+              ("junta", TEXT3.index("junta"), None)]  # fmt: skip
+    # Agreed (two of three) and the unsettled second Niamey in; Agadez, rejected, out.
+    assert spans(start) == sorted([*agreed, ("Niamey", second, None)], key=str)
+    stance = [i["value"]["choices"] for i in start if i["from_name"] == "stance_us_presence"]
+    assert stance == [["SUPPORTS"]]  # the majority's; OPPOSES, in conflict, is not selected
+    # Label Studio's own choice before: C's version, without what A and B agreed on.
+    assert not set(agreed) <= set(spans(preds[who[2]]))
+
+    reviewer = "three-reviewer@sahelwire.test"
+    as_r = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, reviewer, "Three-pw-r1"))
+    why = r.reason("Guidelines 2.1: a place named twice is marked once; US presence supported.")
+    # Settling only the listed conflicts on C's version is refused: it drops agreed items.
+    old_start = [i for i in preds[who[2]] if i["value"].get("start") != second]
+    review_ann = as_r.annotations.create(id=review_task.id, result=[*old_start, *why])
+    refused = cli(root, "labelstudio", "review", "--pull")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "which the annotators agreed on" in refused.stderr, refused.stderr
+    # From the start: remove the second Niamey, keep the rest, say why.
+    kept = [i for i in start if i["value"].get("start") != second]
+    as_r.annotations.update(id=review_ann.id, result=[*kept, *why])
+    done = cli(root, "labelstudio", "review", "--pull")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 article(s) decided (2 decision(s) written)" in done.stdout, done.stdout
+    got = yaml.safe_load((folder / f"{THREE}.yaml").read_text())["decisions"]
+    actions = {d["item"]: (d["action"], d["decided_by"]) for d in got}
+    assert actions[agadez] == ("reject", "lead@sahelwire.test")  # the earlier decision kept
+    assert actions["choice:stance_us_presence:OPPOSES"] == ("reject", reviewer)
+    assert actions[f"region:entities:GPE:{second}:{second + 6}"] == ("reject", reviewer)
+    settled = cli(root, "adjudicate")
+    assert settled.returncode == 0 and "0 unsettled" in settled.stdout, settled.stdout
 
 
 def test_pull_and_submit_without_a_review_project_name_the_command_that_makes_it(

@@ -9,8 +9,10 @@ Label Studio Community has no reviewer workflow, so the project builds one from 
   review and an optional reason per region. Each task carries one prediction per annotator
   whose ``model_version`` is that annotator's e-mail (the repository names annotators by
   e-mail already; the reviewer must know whose version is whose) and whose result is the
-  annotator's committed annotation, unchanged. The reviewer submits the gold as the task's
-  annotation. Tasks are matched by ``data.article_id``: a second run creates nothing,
+  annotator's committed annotation, unchanged; one more, :data:`START_VERSION`, selected as
+  the project's model version, is where the reviewer's annotation starts: the gold as it
+  stands with every unsettled item in (:func:`review_start`). The reviewer submits the gold
+  as the task's annotation. Tasks are matched by ``data.article_id``: a second run creates nothing,
   updates a task only while nobody has reviewed it, and leaves articles without unsettled
   conflicts out (it says how many).
 * ``sahelwire labelstudio review --pull`` (:func:`pull_reviews`) turns each submitted review
@@ -38,7 +40,11 @@ reviewer): :mod:`sahelwire.annotations.review_sheet`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import uuid
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +69,7 @@ from sahelwire.io.config import Settings
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection, call
+from sahelwire.labelstudio.controls import controls
 from sahelwire.labelstudio.identity import IdentityError, load_repository, repository_annotation
 from sahelwire.labelstudio.label_config import render_label_config
 from sahelwire.labelstudio.project import task_rows
@@ -79,6 +86,14 @@ REASON = "review_reason"
 REGION_REASON = "review_region_reason"
 REVIEW_CONTROLS = frozenset({REASON, REGION_REASON})
 REVIEW_LOCK = "labelstudio-review.lock"
+# The prediction a review starts from: Label Studio copies the prediction of the project's
+# model version into the reviewer's new annotation (the editor's setAnnotation), and the
+# import selects the last prediction imported, one annotator's version. With three
+# annotators that version lacked what the other two agreed on, and `review --pull` refused
+# the review that kept it out (a walkthrough). This one is the gold as it stands plus every
+# unsettled item: the reviewer removes what they reject. Not an e-mail, so never an
+# annotator's name.
+START_VERSION = "agreed + every conflict"
 # A line of the review reason that gives one conflict item its own why, e.g.
 # ``[relation:events:MEETING:0:4->entities:GPE:9:15:PLACE] GUIDELINES §3.5 ...``: the only
 # place a relation, an article-level value or a rejected region (none has a region in the
@@ -217,13 +232,219 @@ def task_data(case: Case, text: str, sha256: str) -> dict[str, Any]:
         "review_of": [v.record() for v in case.versions],
         "review_summary": (
             f"Review of article {case.article_id}: {len(case.conflicts)} unsettled conflict(s) "
-            f"between {annotators}. Each annotator's version is the prediction named after "
-            "them (tabs; Compare All shows them side by side); yours starts as a copy of one "
-            "of them. Submit the gold: keep what you accept, leave out what you reject, and "
-            "say why."
+            f"between {annotators}. Yours starts as the prediction '{START_VERSION}': what "
+            "the annotators agreed on and every item in conflict (a tied attribute with one "
+            "of its values, a single-choice field in conflict empty). Each annotator's own "
+            "version is the prediction named after them (tabs; Compare All shows them side "
+            "by side). Submit the gold: remove what you reject, set tied attributes, and say "
+            "why."
         ),
         "review_conflicts": "\n".join(lines),
     }
+
+
+# -- the gold as a Label Studio result -------------------------------------------------
+
+
+STAMP = "2000-01-01T00:00:00.000000Z"  # the versions' own stamps do not matter here
+
+
+def _new_id(key: str) -> str:
+    # Stable per region: a second submission of the same gold gives the same result.
+    return "rv" + hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def gold_result(
+    gold: GoldLayer,
+    aid: str,
+    versions: list[tuple[str, list[dict[str, Any]]]],
+    article: Any,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    region_reasons: Mapping[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Article ``aid``'s ``gold`` as one Label Studio result, made of the annotators' own
+    items (``versions``: each annotator's e-mail and result, as a review task's predictions
+    carry them), with each region's reason of ``region_reasons`` (region key -> why)."""
+    region_reasons = region_reasons or {}
+    emails = [e for e, _ in versions]
+    collector = TableCollector(
+        {aid: (article.text, article.sha256)}, taxonomy, set(emails), load_source_shapes(paths)
+    )
+    anns = [
+        {
+            "id": i + 1,
+            "unique_id": str(uuid.UUID(int=i + 1)),
+            "completed_by": {"email": email},
+            "result": result,
+            "was_cancelled": False,
+            "ground_truth": False,
+            "lead_time": 0.0,
+            "created_at": STAMP,
+            "updated_at": STAMP,
+            "prediction": {},
+        }
+        for i, (email, result) in enumerate(versions)
+    ]
+    data = {"text": article.text, "article_id": aid, "text_sha256": article.sha256}
+    collector.add_task({"id": 1, "data": data, "annotations": anns}, f"review task of {aid}")
+    tables = collector.tables()
+    if tables.problems:
+        return [], [f"article {aid}: the review task's versions: {p}" for p in tables.problems]
+    raw = {i + 1: result for i, (_, result) in enumerate(versions)}
+    ctl = controls(taxonomy)
+    attrs = [a for a in ATTRS if a in tables.regions.columns]
+    cands: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    key_of: dict[tuple[int, str], str] = {}
+    for r in tables.regions.iter_rows(named=True):
+        key = region_key(r["layer"], r["label"], r["start"], r["end"])
+        cands[key].append(r)
+        key_of[(r["annotation_id"], r["region_id"])] = key
+
+    def items_of(r: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The raw items of one annotator's region: its span and its attributes."""
+        return [
+            it
+            for it in raw[r["annotation_id"]]
+            if it.get("id") == r["region_id"] and it.get("type") != "relation"
+        ]
+
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for g in gold.regions.filter(pl.col("article_id") == aid).iter_rows(named=True):
+        key = g["region_key"]
+        if not cands[key]:
+            problems.append(f"article {aid}: region {key} is in no version the task carries")
+            continue
+        rid = _new_id(key)
+        whole = next((r for r in cands[key] if all(r[a] == g[a] for a in attrs)), None)
+        base = whole or cands[key][0]
+        chosen = [
+            it
+            for it in items_of(base)
+            if whole is not None
+            or ctl.get(str(it.get("from_name")), None) is None
+            or ctl[str(it["from_name"])].kind != "attribute"
+        ]
+        if whole is None:
+            # Tied attributes decided differently: each value from an annotator who gave it.
+            for a in attrs:
+                if g[a] is None:
+                    continue
+                donor = next(r for r in cands[key] if r[a] == g[a])
+                chosen += [
+                    it
+                    for it in items_of(donor)
+                    if (c := ctl.get(str(it.get("from_name")))) is not None
+                    and c.kind == "attribute"
+                    and c.target == a
+                ]
+        out += [{**json.loads(json.dumps(it)), "id": rid} for it in chosen]
+        why = region_reasons.get(key)
+        if why:
+            span = next(it for it in chosen if it.get("type") == "labels")["value"]
+            out.append(
+                {
+                    "id": rid,
+                    "from_name": REGION_REASON,
+                    "to_name": "text",
+                    "type": "textarea",
+                    "value": {"start": span["start"], "end": span["end"], "text": [why]},
+                }
+            )
+    for g in gold.relations.filter(pl.col("article_id") == aid).iter_rows(named=True):
+        want = (g["from_key"], g["to_key"], g["label"])
+        found = None
+        for r in tables.relations.iter_rows(named=True):
+            ends = (
+                key_of.get((r["annotation_id"], r["from_region_id"])),
+                key_of.get((r["annotation_id"], r["to_region_id"])),
+                r["label"],
+            )
+            if ends == want:
+                found = next(
+                    it
+                    for it in raw[r["annotation_id"]]
+                    if it.get("type") == "relation"
+                    and it.get("from_id") == r["from_region_id"]
+                    and it.get("to_id") == r["to_region_id"]
+                    and (it.get("labels") or [None])[0] == r["label"]
+                )
+                break
+        if found is None:
+            problems.append(f"article {aid}: relation {want} is in no version the task carries")
+            continue
+        out.append({**found, "from_id": _new_id(want[0]), "to_id": _new_id(want[1])})
+    values: dict[str, list[str]] = defaultdict(list)
+    for g in gold.choices.filter(pl.col("article_id") == aid).iter_rows(named=True):
+        if g["field"] not in UNCONTESTED_FIELDS:
+            values[g["field"]].append(g["value"])
+    for fname, vs in sorted(values.items()):
+        template = next(
+            (it for _, res in versions for it in res if it.get("from_name") == fname), None
+        )
+        if template is None:
+            problems.append(f"article {aid}: {fname} is in no version the task carries")
+            continue
+        key = "choices" if ctl[fname].result_type == "choices" else "text"
+        # In the annotators' own order, so that the same gold gives the same result.
+        order = [v for _, res in versions for it in res if it.get("from_name") == fname
+                 for v in (it.get("value") or {}).get(key) or []]  # fmt: skip
+        ordered = sorted(set(vs), key=lambda v: (order.index(v) if v in order else len(order), v))
+        out.append(
+            {
+                **{k: v for k, v in template.items() if k != "value"},
+                "id": f"rv_{fname}",
+                "value": {**template["value"], key: ordered},
+            }
+        )
+    return out, problems
+
+
+def _assumed(conflict: Mapping[str, Any], singles: set[str]) -> dict[str, Any]:
+    """What a review's start assumes for one unsettled conflict (decided by nobody)."""
+    item = str(conflict["item"])
+    if item.startswith("attr:"):
+        # A tie: one of the values it is between, for the reviewer to keep or change.
+        return {"item": item, "action": "set", "value": conflict["values"][0]["value"]}
+    if item.startswith("choice:") and item.split(":")[1] in singles:
+        # Both of two values cannot be selected in a single-choice field: none is, and the
+        # reviewer picks one.
+        return {"item": item, "action": "reject"}
+    return {"item": item, "action": "accept"}
+
+
+def review_start(
+    layers: AnnotationLayers, taxonomy: Taxonomy, paths: ProjectPaths, article_id: str
+) -> GoldLayer:
+    """The gold a review of ``article_id`` starts from: what the annotators agreed on and
+    what decisions settled, with every unsettled item in (:func:`_assumed`)."""
+    try:
+        decided = read_decisions(paths.decisions_dir, article_id)
+    except ValueError as exc:
+        raise ReviewRefused(str(exc)) from None
+    singles = {f.name for f in taxonomy.document_fields if f.kind == "single"}
+    tables = _article_layers(layers, article_id)
+    assumed: dict[str, dict[str, Any]] = {}
+    result = None
+    # Taking a region in can reveal conflicts behind it (a relation to a region only one
+    # annotator made): assume until none is new, as decisions_from_review decides.
+    for _ in range(10):
+        result = adjudicate(
+            *tables, paths.decisions_dir, taxonomy, decided={article_id: {**assumed, **decided}}
+        )
+        unsettled = {p.field for p in result.problems if p.rule == UNSETTLED_RULE}
+        new = [
+            c
+            for c in result.conflicts
+            if c["kind"] == "conflict" and c["item"] in unsettled and c["item"] not in assumed
+        ]
+        if not new:
+            break
+        for c in new:
+            assumed[str(c["item"])] = _assumed(c, singles)
+    assert result is not None
+    return result.gold
 
 
 # -- review (push) ---------------------------------------------------------------------
@@ -288,8 +509,9 @@ def _ensure_review_project(
                 title=title,
                 label_config=xml,
                 description="SahelWire review: each task is an article with unsettled "
-                "conflicts; the predictions are the annotators' versions, named by e-mail. "
-                "Submit the gold with a reason. docs/review.md in the repository.",
+                "conflicts; the predictions are the annotators' versions, named by e-mail, "
+                f"and '{START_VERSION}', where your annotation starts. Remove what you "
+                "reject, submit the gold with a reason. docs/review.md in the repository.",
                 # The versions are predictions: the review needs them shown (Label
                 # Studio's default today, set so that it stays so for this project).
                 show_collab_predictions=True,
@@ -303,10 +525,13 @@ def _ensure_review_project(
     return int(project.id)
 
 
-def _predictions(case: Case, results: Mapping[int, Any]) -> list[dict[str, Any]]:
-    return [
+def _predictions(
+    case: Case, results: Mapping[int, Any], start: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    versions = [
         {"model_version": v.annotator, "result": results[v.annotation_id]} for v in case.versions
     ]
+    return [{"model_version": START_VERSION, "result": start}, *versions]
 
 
 def push_reviews(
@@ -342,13 +567,27 @@ def push_reviews(
         for case in cases:
             article = articles[case.article_id]
             data = task_data(case, article.text, article.sha256)
+            versions = [(v.annotator, results[v.annotation_id]) for v in case.versions]
+            start, problems = gold_result(
+                review_start(layers, taxonomy, paths, case.article_id),
+                case.article_id,
+                versions,
+                article,
+                taxonomy,
+                paths,
+            )
+            if problems:
+                summary.refused += problems
+                continue
+            predictions = _predictions(case, results, start)
             found = existing.get(case.article_id)
             if found is None:
-                payload.append({"data": data, "predictions": _predictions(case, results)})
+                payload.append({"data": data, "predictions": predictions})
                 summary.created.append(case.article_id)
                 continue
             row = found
-            if row["data"] == data:
+            shown = {str(p["model_version"]): p["result"] for p in predictions}
+            if row["data"] == data and row["predictions"] == shown:
                 summary.unchanged.append(case.article_id)
             elif row["annotations"]:
                 if row["data"].get("review_of") == data["review_of"]:
@@ -362,10 +601,22 @@ def push_reviews(
                         "`sahelwire labelstudio review` again"
                     )
             else:
-                _replace_task(conn, int(row["id"]), data, _predictions(case, results))
+                _replace_task(conn, int(row["id"]), data, predictions)
                 summary.updated.append(case.article_id)
         import_tasks(conn, project_id, payload)
+        started = summary.created or summary.updated
+        if started or any(START_VERSION in r["predictions"] for r in existing.values()):
+            _select_start(conn, project_id)
     return summary
+
+
+def _select_start(conn: Connection, project_id: int) -> None:
+    """Make :data:`START_VERSION` the project's model version. After the import: Label Studio
+    refuses a version no prediction has, and the import selects the last version it imported
+    (an annotator's) when the project has none."""
+    shown = call(conn, lambda: conn.client.projects.get(id=project_id)).model_version or ""
+    if shown != START_VERSION:
+        call(conn, lambda: conn.client.projects.update(id=project_id, model_version=START_VERSION))
 
 
 def _replace_task(

@@ -29,9 +29,7 @@ the article, the item and the rule; nothing is submitted for that article.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,35 +42,32 @@ from label_studio_sdk import LabelStudio
 
 from sahelwire.annotations.adjudication import (
     ATTR_ACTIONS,
-    ATTRS,
     ITEM_ACTIONS,
     UNSETTLED_RULE,
     adjudicate,
     read_decisions,
 )
-from sahelwire.annotations.gold_layer import GoldLayer, region_key
+from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.annotations.review import (
     ITEM_REASON,
     REASON,
-    REGION_REASON,
     REVIEW_LOCK,
-    UNCONTESTED_FIELDS,
+    START_VERSION,
     _article_layers,
     counted_versions,
     describe_item,
+    gold_result,
     require_review_project,
     review_title,
     unsettled_cases,
 )
-from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.config import Settings
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.io.text_files import read_yaml
 from sahelwire.labelstudio.client import Connection, call
-from sahelwire.labelstudio.controls import controls
 from sahelwire.labelstudio.invite import sign_up
 from sahelwire.labelstudio.project import task_rows
 from sahelwire.labelstudio.worksheet_submit import annotator_password
@@ -451,14 +446,6 @@ def _reasons(
 # -- the review, as Label Studio results ------------------------------------------------------
 
 
-STAMP = "2000-01-01T00:00:00.000000Z"  # the versions' own stamps do not matter here
-
-
-def _new_id(key: str) -> str:
-    # Stable per region: a second submission of the same sheet gives the same result.
-    return "rv" + hashlib.sha1(key.encode()).hexdigest()[:8]
-
-
 def review_result(
     checked: CheckedArticle,
     versions: list[tuple[str, list[dict[str, Any]]]],
@@ -469,139 +456,15 @@ def review_result(
     """The review's Label Studio result: the gold, made of the annotators' own items
     (``versions``: each annotator's e-mail and result, as the task's predictions carry
     them), with the reasons."""
-    aid = checked.article_id
-    emails = [e for e, _ in versions]
-    collector = TableCollector(
-        {aid: (article.text, article.sha256)}, taxonomy, set(emails), load_source_shapes(paths)
+    out, problems = gold_result(
+        checked.gold,
+        checked.article_id,
+        versions,
+        article,
+        taxonomy,
+        paths,
+        checked.region_reasons,
     )
-    anns = [
-        {
-            "id": i + 1,
-            "unique_id": str(uuid.UUID(int=i + 1)),
-            "completed_by": {"email": email},
-            "result": result,
-            "was_cancelled": False,
-            "ground_truth": False,
-            "lead_time": 0.0,
-            "created_at": STAMP,
-            "updated_at": STAMP,
-            "prediction": {},
-        }
-        for i, (email, result) in enumerate(versions)
-    ]
-    data = {"text": article.text, "article_id": aid, "text_sha256": article.sha256}
-    collector.add_task({"id": 1, "data": data, "annotations": anns}, f"review task of {aid}")
-    tables = collector.tables()
-    if tables.problems:
-        return [], [f"article {aid}: the review task's versions: {p}" for p in tables.problems]
-    raw = {i + 1: result for i, (_, result) in enumerate(versions)}
-    ctl = controls(taxonomy)
-    attrs = [a for a in ATTRS if a in tables.regions.columns]
-    cands: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    key_of: dict[tuple[int, str], str] = {}
-    for r in tables.regions.iter_rows(named=True):
-        key = region_key(r["layer"], r["label"], r["start"], r["end"])
-        cands[key].append(r)
-        key_of[(r["annotation_id"], r["region_id"])] = key
-
-    def items_of(r: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The raw items of one annotator's region: its span and its attributes."""
-        return [
-            it
-            for it in raw[r["annotation_id"]]
-            if it.get("id") == r["region_id"] and it.get("type") != "relation"
-        ]
-
-    out: list[dict[str, Any]] = []
-    problems: list[str] = []
-    gold = checked.gold
-    for g in gold.regions.filter(pl.col("article_id") == aid).iter_rows(named=True):
-        key = g["region_key"]
-        if not cands[key]:
-            problems.append(f"article {aid}: region {key} is in no version the task carries")
-            continue
-        rid = _new_id(key)
-        whole = next((r for r in cands[key] if all(r[a] == g[a] for a in attrs)), None)
-        base = whole or cands[key][0]
-        chosen = [
-            it
-            for it in items_of(base)
-            if whole is not None
-            or ctl.get(str(it.get("from_name")), None) is None
-            or ctl[str(it["from_name"])].kind != "attribute"
-        ]
-        if whole is None:
-            # Tied attributes decided differently: each value from an annotator who gave it.
-            for a in attrs:
-                if g[a] is None:
-                    continue
-                donor = next(r for r in cands[key] if r[a] == g[a])
-                chosen += [
-                    it
-                    for it in items_of(donor)
-                    if (c := ctl.get(str(it.get("from_name")))) is not None
-                    and c.kind == "attribute"
-                    and c.target == a
-                ]
-        out += [{**json.loads(json.dumps(it)), "id": rid} for it in chosen]
-        why = checked.region_reasons.get(key)
-        if why:
-            span = next(it for it in chosen if it.get("type") == "labels")["value"]
-            out.append(
-                {
-                    "id": rid,
-                    "from_name": REGION_REASON,
-                    "to_name": "text",
-                    "type": "textarea",
-                    "value": {"start": span["start"], "end": span["end"], "text": [why]},
-                }
-            )
-    for g in gold.relations.filter(pl.col("article_id") == aid).iter_rows(named=True):
-        want = (g["from_key"], g["to_key"], g["label"])
-        found = None
-        for r in tables.relations.iter_rows(named=True):
-            ends = (
-                key_of.get((r["annotation_id"], r["from_region_id"])),
-                key_of.get((r["annotation_id"], r["to_region_id"])),
-                r["label"],
-            )
-            if ends == want:
-                found = next(
-                    it
-                    for it in raw[r["annotation_id"]]
-                    if it.get("type") == "relation"
-                    and it.get("from_id") == r["from_region_id"]
-                    and it.get("to_id") == r["to_region_id"]
-                    and (it.get("labels") or [None])[0] == r["label"]
-                )
-                break
-        if found is None:
-            problems.append(f"article {aid}: relation {want} is in no version the task carries")
-            continue
-        out.append({**found, "from_id": _new_id(want[0]), "to_id": _new_id(want[1])})
-    values: dict[str, list[str]] = defaultdict(list)
-    for g in gold.choices.filter(pl.col("article_id") == aid).iter_rows(named=True):
-        if g["field"] not in UNCONTESTED_FIELDS:
-            values[g["field"]].append(g["value"])
-    for fname, vs in sorted(values.items()):
-        template = next(
-            (it for _, res in versions for it in res if it.get("from_name") == fname), None
-        )
-        if template is None:
-            problems.append(f"article {aid}: {fname} is in no version the task carries")
-            continue
-        key = "choices" if ctl[fname].result_type == "choices" else "text"
-        # In the annotators' own order, so that the same gold gives the same result.
-        order = [v for _, res in versions for it in res if it.get("from_name") == fname
-                 for v in (it.get("value") or {}).get(key) or []]  # fmt: skip
-        ordered = sorted(set(vs), key=lambda v: (order.index(v) if v in order else len(order), v))
-        out.append(
-            {
-                **{k: v for k, v in template.items() if k != "value"},
-                "id": f"rv_{fname}",
-                "value": {**template["value"], key: ordered},
-            }
-        )
     out.append(
         {
             "id": "rv_reason",
@@ -690,8 +553,14 @@ def submit_sheets(
                 )
                 continue
             preds = call(conn, lambda t=row["id"]: list(conn.client.predictions.list(task=t)))
+            # The annotators' versions: not the prediction the review starts from.
             carried = sorted(
-                ((str(p.model_version), list(p.result or [])) for p in preds), key=lambda v: v[0]
+                (
+                    (str(p.model_version), list(p.result or []))
+                    for p in preds
+                    if p.model_version != START_VERSION
+                ),
+                key=lambda v: v[0],
             )
             result, problems = review_result(checked, carried, texts[aid], taxonomy, paths)
             if problems:

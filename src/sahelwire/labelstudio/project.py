@@ -44,6 +44,11 @@ def task_rows(conn: Connection, project_id: int) -> list[dict[str, Any]]:
                 "model_versions": {
                     getattr(p, "model_version", None) for p in (t.predictions or [])
                 },
+                # model version -> result (the last of a version, if several share one)
+                "predictions": {
+                    str(getattr(p, "model_version", None)): getattr(p, "result", None)
+                    for p in (t.predictions or [])
+                },
             }
         )
     return rows
