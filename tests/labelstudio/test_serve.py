@@ -136,13 +136,23 @@ def test_a_second_serve_of_the_checkout_is_refused_until_its_server_is_gone(
     server.venv_dir(paths).parent.mkdir(parents=True)
     server.venv_dir(paths).symlink_to(server.venv_dir(ProjectPaths(ROOT)))  # no new install
     first_port, other_port = server.free_port(), server.free_port()
+    data = server.home(paths) / "data"
+    # A previous server's leftover export, in the server's own temporary folder.
+    server.server_tmp_dir(data).mkdir(parents=True)
+    leftover = server.server_tmp_dir(data) / "tmpab12cd.json"
+    leftover.write_text('[{"id": 1, "annotations": []}]')
     first = _serve(root, "--port", str(first_port))
-    lock_file = server.serve_lock_file(server.home(paths) / "data")
+    lock_file = server.serve_lock_file(data)
     servers: list[int] = []  # Label Studio pids, killed at the end whatever happens
     try:
         _wait_until_up(first)
         server_pid = json.loads(lock_file.read_text())["server_pid"]
         servers.append(server_pid)
+        # Its temporary files go to its data dir (not /tmp), emptied at the start.
+        environ = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
+        assert f"TMPDIR={server.server_tmp_dir(data)}".encode() in environ
+        assert not leftover.exists() and server.server_tmp_dir(data).is_dir()
+        assert server.server_tmp_dir(data).stat().st_mode & 0o777 == 0o700
         recorded = server.served_url_file(paths).read_bytes()
         for args in (("--port", str(other_port)), (), ("--port", str(first_port))):
             result = run_cli(root, "labelstudio", "serve", *args, env=NO_SERVER_ENV)
