@@ -339,6 +339,9 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     assert pushed.returncode == 0 and "1 created, 0 updated, 5 unchanged" in pushed.stdout, (
         pushed.stdout + pushed.stderr
     )
+    invited = cli(root, "invite")  # now the new article is open to a new annotator
+    assert invited.returncode == 0, invited.stdout + invited.stderr
+    assert "the queue has 1 of 6 task(s) open to a new annotator" in invited.stderr
 
     conn = connect_own(paths)
     me, _ann = annotate_as_new_user(conn, paths, "new-annotator@sahelwire.test")

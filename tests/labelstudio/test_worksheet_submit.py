@@ -86,3 +86,8 @@ def test_queue_overlap_new_version_and_a_task_without_worksheet(
     for x in anns:
         by_user[x.completed_by] = by_user.get(x.completed_by, 0) + 1
     assert sorted(by_user.values())[-1] == 2, by_user
+    # The queue counts annotators, not versions: a's second version adds an annotation
+    # object, so the task's overlap is 3 (2 + 1), still done (two annotators); else Label
+    # Studio's lock would count it as full while is_labeled said otherwise.
+    synced = ls_conn.client.tasks.get(id=task.id)
+    assert (synced.overlap, synced.is_labeled) == (3, True), (synced.overlap, synced.is_labeled)

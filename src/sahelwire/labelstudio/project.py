@@ -41,6 +41,11 @@ def task_rows(conn: Connection, project_id: int) -> list[dict[str, Any]]:
                 "id": t.id,
                 "data": dict(t.data or {}),
                 "annotations": (t.total_annotations or 0) + (t.cancelled_annotations or 0),
+                "total_annotations": t.total_annotations or 0,  # submitted, not cancelled
+                # the queue's state: how many annotators it hands the task to, and whether
+                # it counts as done
+                "overlap": t.overlap,
+                "is_labeled": bool(t.is_labeled),
                 "model_versions": {
                     getattr(p, "model_version", None) for p in (t.predictions or [])
                 },
@@ -61,9 +66,9 @@ def queue_note(conn: Connection, paths: ProjectPaths) -> str:
     project = find_project(conn, paths)
     if project is None:
         return "no project on this server yet: run `sahelwire labelstudio push` (or `restore`)"
-    tasks = call(conn, lambda: list(conn.client.tasks.list(project=project.id, fields="all")))
+    tasks = task_rows(conn, int(project.id))
     n = Settings.load(paths).annotators_per_task
-    open_ = sum(1 for t in tasks if not t.is_labeled)
+    open_ = sum(1 for t in tasks if not t["is_labeled"])
     if open_:
         return f"the queue has {open_} of {len(tasks)} task(s) open to a new annotator"
     return (

@@ -239,22 +239,22 @@ def sync_overlaps(conn: Connection, paths: ProjectPaths, project_id: int, n: int
     no annotator has two annotations on it); the number of tasks changed. Run after
     anything that adds tasks or annotations: an import or a change of
     ``maximum_annotations`` makes Label Studio set every task's overlap to ``n`` again."""
-    rows = call(conn, lambda: list(conn.client.tasks.list(project=project_id, fields="all")))
+    rows = task_rows(conn, project_id)
     wanted: dict[int, tuple[int, bool]] = {}
     # Two annotation objects on one task are needed for a raise: only then is the export
     # (one request for the whole project) worth asking for.
-    if any((getattr(t, "total_annotations", 0) or 0) >= 2 for t in rows):
+    if any(t["total_annotations"] >= 2 for t in rows):
         wanted = wanted_overlaps(export_tasks(conn, paths, project_id), n)
     changed = 0
     for t in rows:
-        overlap, labeled = wanted.get(int(t.id), (n, None))
+        overlap, labeled = wanted.get(int(t["id"]), (n, None))
         update: dict[str, Any] = {}
-        if t.overlap != overlap:
+        if t["overlap"] != overlap:
             update["overlap"] = overlap
-        if labeled is not None and overlap != n and t.is_labeled != labeled:
+        if labeled is not None and overlap != n and t["is_labeled"] != labeled:
             update["is_labeled"] = labeled
         if update:
-            call(conn, lambda t=t, u=update: conn.client.tasks.update(id=str(t.id), **u))
+            call(conn, lambda t=t, u=update: conn.client.tasks.update(id=str(t["id"]), **u))
             changed += 1
     return changed
 
@@ -463,9 +463,7 @@ def push_tasks(
         summary.predictions or any(version in row["model_versions"] for row in existing.values())
     ):
         summary.shown_instead = select_model_version(conn, project_id, version)
-    summary.overlaps_set = sync_overlaps(
-        conn, paths, project_id, Settings.load(paths).annotators_per_task
-    )
+    summary.overlaps_set = sync_overlaps(conn, paths, project_id, summary.annotators_per_task)
     return summary
 
 
