@@ -322,6 +322,20 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
         "every one of the 5 task(s) already has its 2 annotator(s) (annotators_per_task): a "
         "new annotator's queue is empty until you push new articles" in invited.stderr
     ), invited.stderr
+    # Raised in pyproject.toml but not pushed yet: the server still hands each task to 2.
+    pyproject = root / "pyproject.toml"
+    committed_settings = pyproject.read_text(encoding="utf-8")
+    assert "annotators_per_task = 2" in committed_settings
+    pyproject.write_text(
+        committed_settings.replace("annotators_per_task = 2", "annotators_per_task = 3")
+    )
+    raised = cli(root, "invite")
+    pyproject.write_text(committed_settings)
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    assert (
+        "the server's project hands each task to 2 annotator(s), but annotators_per_task in "
+        "pyproject.toml is 3; run `sahelwire labelstudio push` to apply it" in raised.stderr
+    ), raised.stderr
 
     # A pull right after restore rewrites nothing: same ids, annotators, times, bytes.
     first = cli(root, "pull", "--quiet")

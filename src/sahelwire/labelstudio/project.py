@@ -71,6 +71,16 @@ def queue_note(conn: Connection, paths: ProjectPaths) -> str:
     open_ = sum(1 for t in tasks if not t["is_labeled"])
     if open_:
         return f"the queue has {open_} of {len(tasks)} task(s) open to a new annotator"
+    served = getattr(project, "maximum_annotations", None)
+    if served != n:
+        # annotators_per_task changed since the last push: the server still counts the old
+        # number (a walkthrough was told "already has its 3" of tasks holding 2)
+        return (
+            f"every one of the {len(tasks)} task(s) is closed to a new annotator: the "
+            f"server's project hands each task to {served} annotator(s), but "
+            f"annotators_per_task in pyproject.toml is {n}; run `sahelwire labelstudio push` "
+            "to apply it"
+        )
     return (
         f"every one of the {len(tasks)} task(s) already has its {n} annotator(s) "
         "(annotators_per_task): a new annotator's queue is empty until you push new "
