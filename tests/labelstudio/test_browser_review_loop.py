@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, TEXT_BOX_JS, ls_projects, ls_tasks, run_cli
-from sahelwire.annotations.review import START_VERSION
+from sahelwire.annotations.review import START_VERSION, version_annotator
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.project import require_project
@@ -260,8 +260,10 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     title = f"{project.title} (review)"
     review_project = next(p for p in ls_projects(ls_conn.client) if p.title == title)
     (review_task,) = list(ls_tasks(ls_conn.client, project=review_project.id))
-    versions = {p.model_version: p for p in ls_conn.client.predictions.list(task=review_task.id)}
-    assert set(versions) == {a, b, START_VERSION}
+    named = {p.model_version: p for p in ls_conn.client.predictions.list(task=review_task.id)}
+    # Each version named by its letter and e-mail: the tabs show "A: e2e-a...test".
+    assert set(named) == {f"A: {a}", f"B: {b}", START_VERSION}
+    versions = {version_annotator(str(k)): p for k, p in named.items()}
     assert ls_conn.client.projects.get(id=review_project.id).model_version == START_VERSION
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -277,7 +279,7 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
             shots.take(page, "r-review-start")
             assert start_r["task"] == review_task.id, shots
             assert sorted(start_r["predictions"]) == sorted(
-                [p.id, e] for e, p in versions.items()
+                [p.id, name] for name, p in named.items()
             ), shots
             # Label Studio copies the prediction of the project's model version: the start,
             # what A and B agreed on plus both conflicts ('junta' as A had it, 'Agadez').

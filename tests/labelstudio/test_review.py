@@ -20,7 +20,7 @@ import yaml
 from label_studio_sdk import LabelStudio
 
 from helpers import ls_projects, ls_tasks, parquet_rows, run_cli, snapshot
-from sahelwire.annotations.review import START_VERSION
+from sahelwire.annotations.review import START_VERSION, version_annotator
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.client import Connection
 from sahelwire.labelstudio.invite import sign_up
@@ -238,7 +238,9 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
         p.model_version: p.result for p in ls_conn.client.predictions.list(task=review_task.id)
     }
     start = preds.pop(START_VERSION)
-    assert preds == by_email  # every annotator's version, named by e-mail, unchanged
+    assert set(preds) == {f"A: {A}", f"B: {B}"}  # a letter each: the tabs tell them apart
+    # every annotator's version, named by letter and e-mail, unchanged
+    assert {version_annotator(str(k)): v for k, v in preds.items()} == by_email
     # The reviewer starts from what they agreed on and every conflict: both Niamey, the tied
     # entity_id with one of its values, US; the single-choice stance in conflict left empty.
     niamey2 = TEXT.rindex("Niamey")
@@ -425,8 +427,13 @@ def test_with_three_annotators_the_review_starts_from_the_gold_so_far_and_every_
     preds = {
         p.model_version: p.result for p in ls_conn.client.predictions.list(task=review_task.id)
     }
-    assert set(preds) == {START_VERSION, *who}
+    assert set(preds) == {START_VERSION, *(f"{t}: {w}" for t, w in zip("ABC", who, strict=True))}
+    preds = {version_annotator(str(k)): v for k, v in preds.items()}
     start = preds[START_VERSION]
+    # The box also shows the earlier decision, with who made what now.
+    box = review_task.data["review_conflicts"]
+    assert f"Decided earlier (they stand; annotations/decisions/{THREE}.yaml):" in box
+    assert f"'Agadez' marked by {who[0]}, not by {who[1]}, {who[2]}: reject by lead@" in box
     first, second = TEXT3.index("Niamey"), TEXT3.rindex("Niamey")
     agreed = [("Niamey", first, None), ("Washington", TEXT3.index("Washington"), None),
               ("junta", TEXT3.index("junta"), None)]  # fmt: skip
@@ -439,23 +446,26 @@ def test_with_three_annotators_the_review_starts_from_the_gold_so_far_and_every_
 
     reviewer = "three-reviewer@sahelwire.test"
     as_r = LabelStudio(base_url=ls_server.url, api_key=sign_up(ls_conn, reviewer, "Three-pw-r1"))
-    why = r.reason("Guidelines 2.1: a place named twice is marked once; US presence supported.")
+    why = r.reason("Guidelines 2.1: a place named twice is marked once; 'must leave' opposes.")
     # Settling only the listed conflicts on C's version is refused: it drops agreed items.
     old_start = [i for i in preds[who[2]] if i["value"].get("start") != second]
     review_ann = as_r.annotations.create(id=review_task.id, result=[*old_start, *why])
     refused = cli(root, "labelstudio", "review", "--pull")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "which the annotators agreed on" in refused.stderr, refused.stderr
-    # From the start: remove the second Niamey, keep the rest, say why.
-    kept = [i for i in start if i["value"].get("start") != second]
-    as_r.annotations.update(id=review_ann.id, result=[*kept, *why])
+    # From the start: remove the second Niamey, side with C's stance (in the editor,
+    # selecting OPPOSES unselects the majority's SUPPORTS), say why.
+    kept = [i for i in start if i["value"].get("start") != second and "choices" not in i["value"]]
+    as_r.annotations.update(id=review_ann.id, result=[*kept, *r.stance("OPPOSES"), *why])
     done = cli(root, "labelstudio", "review", "--pull")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 article(s) decided (2 decision(s) written)" in done.stdout, done.stdout
+    assert "1 article(s) decided (3 decision(s) written)" in done.stdout, done.stdout
     got = yaml.safe_load((folder / f"{THREE}.yaml").read_text())["decisions"]
     actions = {d["item"]: (d["action"], d["decided_by"]) for d in got}
     assert actions[agadez] == ("reject", "lead@sahelwire.test")  # the earlier decision kept
-    assert actions["choice:stance_us_presence:OPPOSES"] == ("reject", reviewer)
+    assert actions["choice:stance_us_presence:OPPOSES"] == ("accept", reviewer)
+    # the majority's value, overruled: a single-choice field holds one value
+    assert actions["choice:stance_us_presence:SUPPORTS"] == ("reject", reviewer)
     assert actions[f"region:entities:GPE:{second}:{second + 6}"] == ("reject", reviewer)
     settled = cli(root, "adjudicate")
     assert settled.returncode == 0 and "0 unsettled" in settled.stdout, settled.stdout

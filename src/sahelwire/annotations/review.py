@@ -7,8 +7,9 @@ Label Studio Community has no reviewer workflow, so the project builds one from 
   :data:`REVIEW_SUFFIX`. Its labeling config is the main one plus the reviewer's fields
   (:func:`review_label_config`): the list of conflicts, a required reason for the whole
   review and an optional reason per region. Each task carries one prediction per annotator
-  whose ``model_version`` is that annotator's e-mail (the repository names annotators by
-  e-mail already; the reviewer must know whose version is whose) and whose result is the
+  whose ``model_version`` is a letter and that annotator's e-mail, ``A: <e-mail>``
+  (:func:`version_name`; the repository names annotators by e-mail already, the reviewer
+  must know whose version is whose, and the letter tells tabs apart) and whose result is the
   annotator's committed annotation, unchanged; one more, :data:`START_VERSION`, selected as
   the project's model version, is where the reviewer's annotation starts: the gold as it
   stands with every unsettled item in (:func:`review_start`). The reviewer submits the gold
@@ -27,7 +28,8 @@ Label Studio Community has no reviewer workflow, so the project builds one from 
 
 What a review can say is what decisions can say: keep or drop an item some annotator made,
 pick a tied attribute's value. A review that adds an item nobody made, drops or changes an
-item the majority agreed on, is refused for its article, naming each difference (the gold
+item the majority agreed on, is refused for its article (but for a single-choice field: its
+one value may be a minority's, which rejects the majority's, :func:`_overruled`), naming each difference (the gold
 would otherwise differ from what the reviewer submitted). So is a review made on versions
 that have changed since it was pushed (each task records which annotation versions it
 shows), a review without a reason, and a decision that would replace a different one
@@ -171,6 +173,26 @@ class Case:
     article_id: str
     versions: list[Version]
     conflicts: list[dict[str, Any]]  # the article's unsettled conflicts (adjudication dicts)
+    # its conflicts a decision settles (they stand; the reviewer sees them, with who made
+    # what now: a later annotator may have made the decided item a majority's)
+    decided: list[dict[str, Any]] = field(default_factory=list)
+
+
+def version_tag(index: int) -> str:
+    """The letter of the ``index``-th version (A, B, ...): Label Studio shortens a tab's
+    name to its first 8 and last 6 characters, so ``ai-annotator-1@sahelwire.local`` and
+    ``-2@`` both showed as ``ai-annot....local`` (a walkthrough)."""
+    return chr(ord("A") + index) if index < 26 else str(index + 1)
+
+
+def version_name(index: int, annotator: str) -> str:
+    """The model version of an annotator's prediction in a review task: ``A: <e-mail>``."""
+    return f"{version_tag(index)}: {annotator}"
+
+
+def version_annotator(model_version: str) -> str:
+    """The e-mail of a review task's version (:func:`version_name`)."""
+    return model_version.partition(": ")[2] or model_version
 
 
 def counted_versions(layers: AnnotationLayers) -> dict[str, list[Version]]:
@@ -195,11 +217,16 @@ def unsettled_cases(layers: AnnotationLayers) -> tuple[list[Case], int]:
     """Articles with unsettled conflicts, and how many annotated articles have none."""
     unsettled = {(p.record, p.field) for p in layers.problems if p.rule == UNSETTLED_RULE}
     by_article: dict[str, list[dict[str, Any]]] = {}
+    decided: dict[str, list[dict[str, Any]]] = {}
     for c in layers.conflicts:
-        if c["kind"] == "conflict" and (c["article_id"], c["item"]) in unsettled:
+        if c["kind"] != "conflict":
+            continue
+        if (c["article_id"], c["item"]) in unsettled:
             by_article.setdefault(c["article_id"], []).append(c)
+        elif c.get("decision") is not None:
+            decided.setdefault(c["article_id"], []).append(c)
     versions = counted_versions(layers)
-    cases = [Case(a, versions[a], cs) for a, cs in sorted(by_article.items())]
+    cases = [Case(a, versions[a], cs, decided.get(a, [])) for a, cs in sorted(by_article.items())]
     return cases, len(set(versions) - set(by_article))
 
 
@@ -222,9 +249,21 @@ def describe_item(item: str) -> str:
     return item
 
 
-def task_data(case: Case, text: str, sha256: str) -> dict[str, Any]:
-    annotators = ", ".join(v.annotator for v in case.versions)
+def task_data(
+    case: Case, text: str, sha256: str, decisions: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A review task's data; ``decisions`` (item -> entry) names who made each earlier one."""
+    decisions = decisions or {}
+    legend = "; ".join(f"{version_tag(i)} = {v.annotator}" for i, v in enumerate(case.versions))
     lines = [f"{describe_item(c['item'])}: {c['detail']}" for c in case.conflicts]
+    if case.decided:
+        lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
+        for c in case.decided:
+            by = decisions.get(c["item"], {}).get("decided_by")
+            lines.append(
+                f"{describe_item(c['item'])}: {c['detail']}: {c['decision']}"
+                + (f" by {by}" if by else "")
+            )
     return {
         "text": text,
         "article_id": case.article_id,
@@ -232,12 +271,12 @@ def task_data(case: Case, text: str, sha256: str) -> dict[str, Any]:
         "review_of": [v.record() for v in case.versions],
         "review_summary": (
             f"Review of article {case.article_id}: {len(case.conflicts)} unsettled conflict(s) "
-            f"between {annotators}. Yours starts as the prediction '{START_VERSION}': what "
-            "the annotators agreed on and every item in conflict (a tied attribute with one "
-            "of its values, a single-choice field in conflict empty). Each annotator's own "
-            "version is the prediction named after them (tabs; Compare All shows them side "
-            "by side). Submit the gold: remove what you reject, set tied attributes, and say "
-            "why."
+            f"between {len(case.versions)} annotators ({legend}; each version is the tab of "
+            f"its letter, Compare All shows them side by side). Yours starts as the "
+            f"prediction '{START_VERSION}': what the annotators agreed on and every item in "
+            "conflict (a tied attribute with one of its values; a single-choice field with "
+            "the majority's value, none when no value has a majority). Submit the gold: "
+            "remove what you reject, set tied attributes and single choices, and say why."
         ),
         "review_conflicts": "\n".join(lines),
     }
@@ -509,7 +548,7 @@ def _ensure_review_project(
                 title=title,
                 label_config=xml,
                 description="SahelWire review: each task is an article with unsettled "
-                "conflicts; the predictions are the annotators' versions, named by e-mail, "
+                "conflicts; the predictions are the annotators' versions, named 'A: <e-mail>', "
                 f"and '{START_VERSION}', where your annotation starts. Remove what you "
                 "reject, submit the gold with a reason. docs/review.md in the repository.",
                 # The versions are predictions: the review needs them shown (Label
@@ -529,7 +568,8 @@ def _predictions(
     case: Case, results: Mapping[int, Any], start: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     versions = [
-        {"model_version": v.annotator, "result": results[v.annotation_id]} for v in case.versions
+        {"model_version": version_name(i, v.annotator), "result": results[v.annotation_id]}
+        for i, v in enumerate(case.versions)
     ]
     return [{"model_version": START_VERSION, "result": start}, *versions]
 
@@ -566,7 +606,11 @@ def push_reviews(
         payload: list[dict[str, Any]] = []
         for case in cases:
             article = articles[case.article_id]
-            data = task_data(case, article.text, article.sha256)
+            try:
+                decided = read_decisions(paths.decisions_dir, case.article_id)
+            except ValueError as exc:
+                raise ReviewRefused(str(exc)) from None
+            data = task_data(case, article.text, article.sha256, decided)
             versions = [(v.annotator, results[v.annotation_id]) for v in case.versions]
             start, problems = gold_result(
                 review_start(layers, taxonomy, paths, case.article_id),
@@ -832,6 +876,23 @@ def _article_layers(
     )
 
 
+def _overruled(
+    gold: dict[str, set[Any]],
+    mine: dict[str, set[Any]],
+    singles: set[str],
+    proposed: Mapping[str, Any],
+) -> dict[str, str]:
+    """Gold values of single-choice fields the review replaces by another value: item ->
+    the value the review selects."""
+    out = {}
+    for value in sorted(gold["choices"] - mine["choices"]):
+        name = value.partition(":")[0]
+        chosen = sorted(v for v in mine["choices"] if v.partition(":")[0] == name)
+        if name in singles and chosen and f"choice:{value}" not in proposed:
+            out[f"choice:{value}"] = chosen[0].partition(":")[2]
+    return out
+
+
 def decisions_from_review(
     layers: AnnotationLayers,
     taxonomy: Taxonomy,
@@ -853,6 +914,7 @@ def decisions_from_review(
     proposed: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     result = None
+    singles = {f.name for f in taxonomy.document_fields if f.kind == "single"}
     # Deciding a region can reveal conflicts behind it (a relation to a region only one
     # annotator made is a conflict once that region is gold): decide until none is new.
     for _ in range(10):
@@ -863,8 +925,20 @@ def decisions_from_review(
             for c in result.conflicts
             if c["kind"] == "conflict" and c["item"] not in proposed
         ]
-        if not new:
+        overruled = _overruled(_items(result.gold, article_id), mine, singles, proposed)
+        if not new and not overruled:
             break
+        for item, chosen in overruled.items():
+            # A single-choice field holds one value: selecting a minority's value drops the
+            # majority's, a decision like any other (in the editor, selecting one value
+            # unselects the other, so a review could not side with the minority before).
+            proposed[item] = {
+                "item": item,
+                "action": "reject",
+                "decided_by": review.reviewer,
+                "why": review.item_reasons.get(item) or review.reason,
+                "conflict": f"the majority's value; the review selects {chosen}",
+            }
         details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
         for item in new:
             decision = _decide(item, review, mine)

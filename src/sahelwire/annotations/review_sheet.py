@@ -61,6 +61,7 @@ from sahelwire.annotations.review import (
     require_review_project,
     review_title,
     unsettled_cases,
+    version_annotator,
 )
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.config import Settings
@@ -556,7 +557,7 @@ def submit_sheets(
             # The annotators' versions: not the prediction the review starts from.
             carried = sorted(
                 (
-                    (str(p.model_version), list(p.result or []))
+                    (version_annotator(str(p.model_version)), list(p.result or []))
                     for p in preds
                     if p.model_version != START_VERSION
                 ),
