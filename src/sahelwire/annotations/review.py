@@ -47,7 +47,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ import yaml
 from sahelwire.annotations.adjudication import (
     ATTRS,
     UNSETTLED_RULE,
+    Adjudication,
     _latest,
     adjudicate,
     decision_entries,
@@ -453,6 +454,41 @@ def _assumed(conflict: Mapping[str, Any], singles: set[str]) -> dict[str, Any]:
     return {"item": item, "action": "accept"}
 
 
+def settle_all(
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    article_id: str,
+    decided: Mapping[str, dict[str, Any]],
+    assume: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> tuple[Adjudication, dict[str, dict[str, Any]]]:
+    """The article adjudicated under ``decided`` with every unsettled conflict given the
+    decision ``assume`` makes of it: (the result, the conflicts assumed, by item).
+
+    Taking a region in can reveal conflicts behind it (a relation to a region only one
+    annotator made, a tie among a region's makers): assumed until none is new.
+    """
+    tables = _article_layers(layers, article_id)
+    assumed: dict[str, dict[str, Any]] = {}
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(10):
+        result = adjudicate(
+            *tables, paths.decisions_dir, taxonomy, decided={article_id: {**assumed, **decided}}
+        )
+        unsettled = {p.field for p in result.problems if p.rule == UNSETTLED_RULE}
+        new = [
+            c
+            for c in result.conflicts
+            if c["kind"] == "conflict" and c["item"] in unsettled and c["item"] not in seen
+        ]
+        if not new:
+            break
+        for c in new:
+            seen[str(c["item"])] = c
+            assumed[str(c["item"])] = assume(c)
+    return result, seen
+
+
 def review_start(
     layers: AnnotationLayers, taxonomy: Taxonomy, paths: ProjectPaths, article_id: str
 ) -> GoldLayer:
@@ -463,26 +499,9 @@ def review_start(
     except ValueError as exc:
         raise ReviewRefused(str(exc)) from None
     singles = {f.name for f in taxonomy.document_fields if f.kind == "single"}
-    tables = _article_layers(layers, article_id)
-    assumed: dict[str, dict[str, Any]] = {}
-    result = None
-    # Taking a region in can reveal conflicts behind it (a relation to a region only one
-    # annotator made): assume until none is new, as decisions_from_review decides.
-    for _ in range(10):
-        result = adjudicate(
-            *tables, paths.decisions_dir, taxonomy, decided={article_id: {**assumed, **decided}}
-        )
-        unsettled = {p.field for p in result.problems if p.rule == UNSETTLED_RULE}
-        new = [
-            c
-            for c in result.conflicts
-            if c["kind"] == "conflict" and c["item"] in unsettled and c["item"] not in assumed
-        ]
-        if not new:
-            break
-        for c in new:
-            assumed[str(c["item"])] = _assumed(c, singles)
-    assert result is not None
+    result, _ = settle_all(
+        layers, taxonomy, paths, article_id, decided, lambda c: _assumed(c, singles)
+    )
     return result.gold
 
 

@@ -60,6 +60,7 @@ from sahelwire.annotations.review import (
     gold_result,
     require_review_project,
     review_title,
+    settle_all,
     unsettled_cases,
     version_annotator,
 )
@@ -105,25 +106,16 @@ def potential_conflicts(
 
     Accepting every conflict makes the most regions gold, so it reveals every conflict that
     needs a gold region (a relation to a region only one annotator made, a tie among a
-    region's makers); repeated until nothing new appears. Decisions in the file are
-    ignored: a sheet may decide an item differently (``review --pull`` then says so).
+    region's makers). Decisions in the file are ignored: a sheet may decide an item
+    differently (``review --pull`` then says so).
     """
-    tables = _article_layers(layers, article_id)
-    decided: dict[str, dict[str, Any]] = {}
-    seen: dict[str, dict[str, Any]] = {}
-    for _ in range(10):
-        result = adjudicate(
-            *tables, paths.decisions_dir, taxonomy, decided={article_id: dict(decided)}
-        )
-        new = [c for c in result.conflicts if c["kind"] == "conflict" and c["item"] not in seen]
-        if not new:
-            break
-        for c in new:
-            seen[c["item"]] = c
-            if c["item"].startswith("attr:"):
-                decided[c["item"]] = {"action": "set", "value": c["values"][0]["value"]}
-            else:
-                decided[c["item"]] = {"action": "accept"}
+
+    def accept(c: Mapping[str, Any]) -> dict[str, Any]:
+        if str(c["item"]).startswith("attr:"):
+            return {"action": "set", "value": c["values"][0]["value"]}
+        return {"action": "accept"}
+
+    _, seen = settle_all(layers, taxonomy, paths, article_id, {}, accept)
     return seen
 
 
