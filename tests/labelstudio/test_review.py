@@ -124,6 +124,19 @@ def task_of(conn: Connection, project_id: int, article: str) -> Any:
     )
 
 
+def ingested_and_pushed(
+    paths: ProjectPaths, conn: Connection, article: str, text: str
+) -> tuple[Any, Any, Results]:
+    """A new article ingested and pushed: (the main project, its task, results for it)."""
+    root = paths.root
+    (root / f"{article}.txt").write_text(text, encoding="utf-8")
+    assert cli(root, "ingest", str(root / f"{article}.txt")).returncode == 0
+    pushed = cli(root, "labelstudio", "push", "--quiet")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    project = require_project(conn, paths)
+    return project, task_of(conn, project.id, article), Results(root, text)
+
+
 def decisions(root: Path) -> dict[str, dict[str, Any]]:
     data = yaml.safe_load((root / "annotations" / "decisions" / f"{NEW}.yaml").read_text())
     return {d["item"]: d for d in data["decisions"]}
@@ -151,13 +164,7 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     ls_project: ProjectPaths, ls_conn: Connection, ls_server: Any
 ) -> None:
     root = ls_project.root
-    (root / f"{NEW}.txt").write_text(TEXT, encoding="utf-8")
-    assert cli(root, "ingest", str(root / f"{NEW}.txt")).returncode == 0
-    pushed = cli(root, "labelstudio", "push", "--quiet")
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    project = require_project(ls_conn, ls_project)
-    task = task_of(ls_conn, project.id, NEW)
-    r = Results(root, TEXT)
+    project, task, r = ingested_and_pushed(ls_project, ls_conn, NEW, TEXT)
     idle = cli(root, "labelstudio", "review")  # nothing annotated: no (empty) review project
     assert idle.returncode == 0 and "nothing to review" in idle.stdout, idle.stdout + idle.stderr
     assert f"{project.title} (review)" not in {p.title for p in ls_projects(ls_conn.client)}
@@ -382,13 +389,7 @@ def test_with_three_annotators_the_review_starts_from_the_gold_so_far_and_every_
     version (the last by e-mail): the items the other two agreed on were missing, and a
     review that only settled the listed conflicts was refused (a walkthrough found it)."""
     root = ls_project.root
-    (root / f"{THREE}.txt").write_text(TEXT3, encoding="utf-8")
-    assert cli(root, "ingest", str(root / f"{THREE}.txt")).returncode == 0
-    pushed = cli(root, "labelstudio", "push", "--quiet")
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    project = require_project(ls_conn, ls_project)
-    task = task_of(ls_conn, project.id, THREE)
-    r = Results(root, TEXT3)
+    project, task, r = ingested_and_pushed(ls_project, ls_conn, THREE, TEXT3)
     who = [f"three-{k}@sahelwire.test" for k in "abc"]  # C sorts last: the old start
     token = {w: sign_up(ls_conn, w, f"Three-pw-{w[6]}1") for w in who}
     made = {
