@@ -327,7 +327,10 @@ def test_review_loop_two_annotators_reviewer_decisions_build(
     assert snapshot(root / "annotations") == unchanged
     no_more = cli(root, "labelstudio", "review")
     assert "0 created, 0 updated, 0 unchanged" in no_more.stdout, no_more.stdout
-    assert "2 annotated article(s) without unsettled conflicts not pushed" in no_more.stdout
+    assert (
+        "2 annotated article(s) without unsettled conflicts not pushed (1 of them with a "
+        "review task from before, left as it is)" in no_more.stdout
+    ), no_more.stdout
 
     # Never over a different decision without --overwrite.
     path = root / "annotations" / "decisions" / f"{NEW}.yaml"

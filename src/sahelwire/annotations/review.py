@@ -518,6 +518,7 @@ class ReviewPushSummary:
     unchanged: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     without_conflicts: int = 0
+    settled: int = 0  # review tasks of articles with no unsettled conflict now: left alone
 
     def line(self) -> str:
         if not self.project_id:
@@ -531,6 +532,11 @@ class ReviewPushSummary:
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.refused)} refused; "
             f"{self.without_conflicts} annotated article(s) without unsettled conflicts not pushed"
+            + (
+                f" ({self.settled} of them with a review task from before, left as it is)"
+                if self.settled
+                else ""
+            )
         )
 
 
@@ -622,6 +628,7 @@ def push_reviews(
                 )
             if aid is not None:
                 existing[aid] = row
+        summary.settled = len(set(existing) - {c.article_id for c in cases})
         payload: list[dict[str, Any]] = []
         for case in cases:
             article = articles[case.article_id]
