@@ -127,11 +127,11 @@ def one_span(text: str, surface: str, label: str, layer: str, rid: str) -> list[
 
 def pushed_model_version(root: Path) -> str:
     """The prelabel model version push attaches (computed the way push computes it)."""
-    from sahelwire.labelstudio.push import _predictor
+    from sahelwire.labelstudio.push import baseline_version
 
-    predictor = _predictor(ProjectPaths(root))
-    assert predictor is not None
-    return str(predictor.version)
+    version = baseline_version(ProjectPaths(root))
+    assert version is not None
+    return version
 
 
 def exports_of(root: Path) -> dict[str, dict[str, Any]]:
@@ -314,6 +314,13 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     shown = newest["model_version"]
     assert own.client.projects.get(id=require_project(own, paths).id).model_version == shown
     assert f"(the queue shows {shown})" in out
+    # The committed baseline is an older one than today's: restore says what shows today's.
+    today = pushed_model_version(root)
+    assert shown != today
+    assert (
+        f"(today's baseline is {today}: `sahelwire labelstudio push` adds it and makes the "
+        "queue show it)" in out
+    ), out
     # The committed tasks are done: the maintainer inviting someone is told why their queue
     # will be empty, and what gives them work.
     invited = cli(root, "invite")

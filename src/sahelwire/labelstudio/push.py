@@ -151,6 +151,12 @@ def _predictor(paths: ProjectPaths) -> Predictor | None:
     )
 
 
+def baseline_version(paths: ProjectPaths) -> str | None:
+    """The model version of today's pre-annotation baseline (None without one)."""
+    predictor = _predictor(paths)
+    return None if predictor is None else predictor.version
+
+
 # Label Studio's model_version prefix of this baseline (prelabel.model_version).
 BASELINE_VERSION_PREFIX = "sahelwire-gazetteer-"
 

@@ -50,6 +50,7 @@ from sahelwire.labelstudio.push import (
     BASELINE_VERSION_PREFIX,
     PUSH_LOCK,
     PushSummary,
+    baseline_version,
     push_tasks,
     sync_overlaps,
 )
@@ -74,6 +75,9 @@ class RestoreSummary:
     # The committed predictions' model version restore made the project show (the queue's
     # starting annotation), or None when it showed one already.
     shown_version: str | None = None
+    # Today's baseline version, when the shown one is another: the next push adds and
+    # shows it (until then the queue starts annotators from the committed one).
+    current_version: str | None = None
 
     def line(self) -> str:
         deleted = (
@@ -86,6 +90,12 @@ class RestoreSummary:
             f"present; annotations {self.restored} restored, {self.present} already on the "
             f"server{deleted}; predictions {self.predictions_restored} restored"
             + (f" (the queue shows {self.shown_version})" if self.shown_version else "")
+            + (
+                f" (today's baseline is {self.current_version}: `sahelwire labelstudio push` "
+                "adds it and makes the queue show it)"
+                if self.current_version
+                else ""
+            )
             + f"; {self.push.line()}"
         )
 
@@ -226,6 +236,9 @@ def restore(conn: Connection, paths: ProjectPaths, *, show_progress: bool = True
             )
         summary.predictions_restored = _restore_predictions(conn, repo, by_article)
         summary.shown_version = _show_committed_version(conn, int(project.id), repo)
+        today = baseline_version(paths)
+        if summary.shown_version and today and today != summary.shown_version:
+            summary.current_version = today
         record.articles |= set(by_article)
         record.annotations |= on_server
         try:
