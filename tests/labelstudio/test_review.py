@@ -470,6 +470,11 @@ def test_with_three_annotators_the_review_starts_from_the_gold_so_far_and_every_
     assert actions["choice:stance_us_presence:OPPOSES"] == ("accept", reviewer)
     # the majority's value, overruled: a single-choice field holds one value
     assert actions["choice:stance_us_presence:SUPPORTS"] == ("reject", reviewer)
+    overruled = next(d for d in got if d["item"] == "choice:stance_us_presence:SUPPORTS")
+    assert overruled["conflict"] == (  # who made what, like every entry
+        f"marked by {who[0]}, {who[1]}, not by {who[2]}; the majority's value; the review "
+        "selects OPPOSES"
+    ), overruled
     assert actions[f"region:entities:GPE:{second}:{second + 6}"] == ("reject", reviewer)
     settled = cli(root, "adjudicate")
     assert settled.returncode == 0 and "0 unsettled" in settled.stdout, settled.stdout

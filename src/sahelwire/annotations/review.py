@@ -260,10 +260,19 @@ def task_data(
     if case.decided:
         lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
         for c in case.decided:
-            by = decisions.get(c["item"], {}).get("decided_by")
+            entry = decisions.get(c["item"], {})
+            action = str(c["decision"])
+            if action == "set":
+                action += f" {entry.get('value')!r}"
+            voters = len(c.get("by", [])) + len(c.get("not_by", []))
+            against = voters and (
+                (action == "reject" and 2 * len(c["by"]) > voters)
+                or (action == "accept" and 2 * len(c["by"]) < voters)
+            )
             lines.append(
-                f"{describe_item(c['item'])}: {c['detail']}: {c['decision']}"
-                + (f" by {by}" if by else "")
+                f"{describe_item(c['item'])}: {c['detail']}: {action}"
+                + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
+                + (" (against the majority now)" if against else "")
             )
     return {
         "text": text,
@@ -596,7 +605,9 @@ def _predictions(
         {"model_version": version_name(i, v.annotator), "result": results[v.annotation_id]}
         for i, v in enumerate(case.versions)
     ]
-    return [{"model_version": START_VERSION, "result": start}, *versions]
+    # Label Studio shows a task's predictions newest first: imported C, B, A after the start,
+    # the tabs read A, B, C, then the start.
+    return [{"model_version": START_VERSION, "result": start}, *reversed(versions)]
 
 
 def push_reviews(
@@ -902,6 +913,9 @@ def _article_layers(
     )
 
 
+OVERRULED = "the majority's value"
+
+
 def _overruled(
     gold: dict[str, set[Any]],
     mine: dict[str, set[Any]],
@@ -963,7 +977,7 @@ def decisions_from_review(
                 "action": "reject",
                 "decided_by": review.reviewer,
                 "why": review.item_reasons.get(item) or review.reason,
-                "conflict": f"the majority's value; the review selects {chosen}",
+                "conflict": f"{OVERRULED}; the review selects {chosen}",
             }
         details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
         for item in new:
@@ -988,6 +1002,10 @@ def decisions_from_review(
     if not proposed:
         return None, []
     assert result is not None
+    details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
+    for item, d in proposed.items():
+        if item in details and str(d.get("conflict", "")).startswith(OVERRULED):
+            d["conflict"] = f"{details[item]}; {d['conflict']}"
     if not review.reason and any(not d["why"] for d in proposed.values()):
         return None, [
             f"no reason given: fill in {REASON} in the review (it becomes each decision's why)"
@@ -1009,9 +1027,10 @@ def decisions_from_review(
         return None, [
             *differences,
             "decisions only accept or reject what an annotator made (and pick a tied "
-            "attribute's value): change the review to choose among the annotators' versions, "
-            "or have an annotator change their annotation and run `sahelwire labelstudio "
-            "review` again",
+            "attribute's value): change the review to choose among the annotators' versions "
+            f"(to start over: delete your review in Label Studio, then open the task again; it "
+            f"starts from '{START_VERSION}'), or have an annotator change their annotation "
+            "and run `sahelwire labelstudio review` again",
         ]
     return _merged_file(article_id, review.reviewer, entries, proposed), []
 
