@@ -116,12 +116,15 @@ def serve(
         running = server.start(paths, data_dir=data_dir, port=port, creds=creds, lock=lock)
     except server.ServerError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
-    server.record_served_url(paths, running.url)
-    typer.echo(f"Label Studio is up at {running.url} (data: {data_dir})")
-    typer.echo("push, pull and invite use this URL (unless LABEL_STUDIO_URL is set)")
-    typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")
-    typer.echo("Ctrl-C stops it.")
+    # Everything after the start inside the try: a SIGTERM while serve still printed these
+    # lines left the server running (serve exited 0 with it up; a CI run's test sent it
+    # right after "is up").
     try:
+        server.record_served_url(paths, running.url)
+        typer.echo(f"Label Studio is up at {running.url} (data: {data_dir})")
+        typer.echo("push, pull and invite use this URL (unless LABEL_STUDIO_URL is set)")
+        typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")
+        typer.echo("Ctrl-C stops it.")
         running.process.wait()
     except KeyboardInterrupt:
         pass

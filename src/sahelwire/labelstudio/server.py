@@ -424,46 +424,16 @@ class RunningServer:
                 self.lock.release()
 
     def _stop(self) -> None:
-        group = self.process.pid  # start_new_session: the server leads its own group
         if self.process.poll() is None:
             # label-studio start runs Django's server in the same process group.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGTERM)
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(group, signal.SIGKILL)
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=20)
-        # Its children inherit the data dir's lock and outlive it briefly: a CI run found
-        # the lock still held right after serve had stopped. Gone before the lock is free.
-        if not _group_gone(group, timeout=10):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            _group_gone(group, timeout=10)
-
-
-def _group_members(group: int) -> list[int]:
-    """Live (not zombie) processes of process group ``group``, from /proc."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone meanwhile
-        # after the command: state, ppid, pgrp
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == group:
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _group_gone(group: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _group_members(group):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def start(
