@@ -21,7 +21,14 @@ from sahelwire.annotations.adjudication import (
 )
 from sahelwire.annotations.agreement import agreement_report
 from sahelwire.annotations.layers import AnnotationLayers
-from sahelwire.annotations.review import render_decisions, review_decisions, review_label_config
+from sahelwire.annotations.review import (
+    Case,
+    Version,
+    render_decisions,
+    review_decisions,
+    review_label_config,
+    task_data,
+)
 from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.config import ConfigError, Settings
 from sahelwire.io.paths import ProjectPaths
@@ -306,3 +313,52 @@ def test_agreement_minimum_is_read_from_pyproject(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="agreement_min_articles must be at least 2"):
         Settings.from_pyproject(tmp_path / "pyproject.toml")
+
+
+def test_the_review_box_lists_earlier_decisions_with_value_decider_and_majority() -> None:
+    """Earlier decisions stand; the box shows each with who made what now, a set decision's
+    value, who decided, and whether later annotators made it go against the majority."""
+    a, b, c = "a@x.test", "b@x.test", "c@x.test"
+    versions = [Version(w, i + 1, "2026-01-01T00:00:00Z") for i, w in enumerate((a, b, c))]
+    niamey = "region:entities:GPE:0:6"
+    agadez = "region:entities:GPE:20:26"
+    tie = "attr:entities:GPE:0:6:entity_id"
+    case = Case(
+        "001",
+        versions,
+        [{"item": "region:entities:ORG:8:13", "detail": f"'junta' marked by {c}, not by {a}, {b}"}],
+        [
+            {
+                "item": niamey,
+                "detail": f"'Niamey' marked by {a}, {b}, not by {c}",
+                "by": [a, b],
+                "not_by": [c],
+                "decision": "reject",
+            },
+            {
+                "item": agadez,
+                "detail": f"'Agadez' marked by {a}, not by {b}, {c}",
+                "by": [a],
+                "not_by": [b, c],
+                "decision": "reject",
+            },
+            {"item": tie, "detail": "'Niamey' entity_id disputed", "decision": "set"},
+        ],
+    )
+    decisions = {
+        niamey: {"decided_by": "lead@x.test"},
+        agadez: {"decided_by": "lead@x.test"},
+        tie: {"decided_by": "lead@x.test", "value": "ent_niamey"},
+    }
+    data = task_data(case, "Niamey, the junta, Agadez", "0" * 64, decisions)
+    lines = data["review_conflicts"].split("\n")
+    assert lines == [
+        f"entities ORG [8, 13): 'junta' marked by {c}, not by {a}, {b}",
+        "Decided earlier (they stand; annotations/decisions/001.yaml):",
+        f"entities GPE [0, 6): 'Niamey' marked by {a}, {b}, not by {c}: reject by lead@x.test "
+        "(against the majority now)",
+        f"entities GPE [20, 26): 'Agadez' marked by {a}, not by {b}, {c}: reject by lead@x.test",
+        "entity_id of entities GPE [0, 6): 'Niamey' entity_id disputed: set 'ent_niamey' by "
+        "lead@x.test",
+    ]
+    assert f"(A = {a}; B = {b}; C = {c};" in data["review_summary"]
