@@ -86,6 +86,56 @@ def test_serve_says_it_installs_label_studio_on_first_run(tmp_path: Path) -> Non
     assert not server.served_url_file(ProjectPaths(root)).exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"email": "admin@x", "password": "p"', "JSONDecodeError"),  # cut short
+        ('["admin@x", "p", "k"]', "TypeError"),
+        ('{"email": "admin@x", "password": "p"}', "KeyError: 'api_key'"),
+        ('{"email": "admin@x", "password": "p", "api_key": ""}', "non-empty strings"),
+    ],
+)
+def test_a_damaged_credentials_file_is_named_and_kept(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    """serve and pull name the file and what is wrong with it (a decoder's traceback before),
+    exit before starting or calling anything, and leave the file as it was: it is the only
+    copy of the login of the server data beside it."""
+    root = copy_project(tmp_path / "project")
+    creds = server.credentials_file(ProjectPaths(root))
+    creds.parent.mkdir(parents=True)
+    creds.write_text(content)
+    creds.chmod(0o600)
+    port = str(server.free_port())
+    env = {**NO_SERVER_ENV, "LABEL_STUDIO_URL": f"http://127.0.0.1:{port}"}
+    for args, code in ((("serve", "--port", port), 2), (("pull",), 1)):
+        result = run_cli(root, "labelstudio", *args, env=env)
+        out = result.stdout + result.stderr
+        assert result.returncode == code, out
+        assert f"{creds} cannot be read (" in result.stderr and reason in result.stderr, out
+        assert "put a good copy back" in result.stderr and "Traceback" not in out
+        assert "Label Studio" not in result.stdout  # neither installed nor started
+        assert creds.read_text() == content
+    assert not server.port_in_use(int(port))
+
+
+def test_serve_refuses_a_served_url_file_that_is_not_a_file(tmp_path: Path) -> None:
+    """A folder where serve records its URL: refused before the server starts (it failed
+    only after the ~40 s start, with a traceback)."""
+    root = copy_project(tmp_path / "project")
+    paths = ProjectPaths(root)
+    server.served_url_file(paths).mkdir(parents=True)
+    port = str(server.free_port())
+    result = run_cli(root, "labelstudio", "serve", "--port", port, env=NO_SERVER_ENV)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert result.stderr == (
+        f"sahelwire labelstudio: {server.served_url_file(paths)} is not a file; "
+        "move it aside and start again\n"
+    ), out
+    assert result.stdout == "" and not server.port_in_use(int(port))  # nothing installed
+
+
 def _serve(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(SAHELWIRE), "labelstudio", "serve", *args],

@@ -101,12 +101,20 @@ def serve(
             f"stop it first ({exc.hint}) or use that one",
             EXIT_USAGE,
         ) from None
+    served_file = server.served_url_file(paths)
+    try:
+        creds = server.load_or_create_credentials(paths, served)
+        # Checked before the ~40 s start: a folder in its place only failed once the server
+        # was up (and then stopped it).
+        if served_file.exists() and not served_file.is_file():
+            raise server.ServerError(f"{served_file} is not a file; move it aside and start again")
+    except server.ServerError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
     if not server.is_installed(paths):
         typer.echo(
             f"installing Label Studio {server.LABEL_STUDIO_VERSION} into "
             f"{server.venv_dir(paths)} (first run only, ~1-2 min) ..."
         )
-    creds = server.load_or_create_credentials(paths, served)
     # From here on SIGTERM stops serve the way Ctrl-C does (start() stops a server it is
     # waiting for): its default, an exit on the spot, would leave the server running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -120,7 +128,13 @@ def serve(
     # lines left the server running (serve exited 0 with it up; a CI run's test sent it
     # right after "is up").
     try:
-        server.record_served_url(paths, running.url)
+        try:
+            server.record_served_url(paths, running.url)
+        except OSError as exc:  # the finally below stops the server
+            raise _fail(
+                f"{served_file} cannot be written ({exc.strerror or exc}); the server was stopped",
+                EXIT_USAGE,
+            ) from None
         typer.echo(f"Label Studio is up at {running.url} (data: {data_dir})")
         typer.echo("push, pull and invite use this URL (unless LABEL_STUDIO_URL is set)")
         typer.echo(f"admin login and API token: {server.credentials_file(paths)} (mode 0600)")

@@ -76,7 +76,10 @@ def connect(paths: ProjectPaths, *, timeout: float = 60.0) -> Connection:
                 "with `sahelwire labelstudio serve` (it creates "
                 f"{cred_file})"
             )
-        api_key = server.load_or_create_credentials(paths, url).api_key
+        try:
+            api_key = server.load_or_create_credentials(paths, url).api_key
+        except server.ServerError as exc:  # a damaged or world-readable credentials file
+            raise ConnectionProblem(str(exc)) from None
     url = url.rstrip("/")
     client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout)
     conn = Connection(url, client, api_key)

@@ -171,10 +171,27 @@ def load_or_create_credentials(paths: ProjectPaths, url: str) -> Credentials:
             raise ServerError(
                 f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
             )
-        data = json.loads(path.read_text())
-        return Credentials(
-            url=url, email=data["email"], password=data["password"], api_key=data["api_key"]
-        )
+        # A damaged file is named, not a decoder's traceback: it is the only copy of the admin
+        # login and token of the server data beside it, so it is never replaced by a new one.
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            fields = [data[key] for key in ("email", "password", "api_key")]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            raise ServerError(
+                f"{path} cannot be read ({reason}); it holds the admin login and API token of "
+                f"the server data in {home(paths) / 'data'}: put a good copy back, or move "
+                f"{home(paths)} aside to start a new, empty server"
+            ) from None
+        if not all(isinstance(field, str) and field for field in fields):
+            raise ServerError(
+                f"{path} cannot be read (email, password and api_key must be non-empty "
+                f"strings); it holds the admin login and API token of the server data in "
+                f"{home(paths) / 'data'}: put a good copy back, or move {home(paths)} aside "
+                "to start a new, empty server"
+            )
+        email, password, api_key = fields
+        return Credentials(url=url, email=email, password=password, api_key=api_key)
     _private_dir(home(paths))
     # 40 hex characters: the legacy token format Label Studio accepts for LABEL_STUDIO_USER_TOKEN.
     creds = Credentials(url, ADMIN_EMAIL, secrets.token_urlsafe(18), secrets.token_hex(20))
