@@ -499,14 +499,15 @@ def settle_all(
 
 
 def review_start(
-    layers: AnnotationLayers, taxonomy: Taxonomy, paths: ProjectPaths, article_id: str
+    layers: AnnotationLayers,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    article_id: str,
+    decided: dict[str, dict[str, Any]],
 ) -> GoldLayer:
     """The gold a review of ``article_id`` starts from: what the annotators agreed on and
-    what decisions settled, with every unsettled item in (:func:`_assumed`)."""
-    try:
-        decided = read_decisions(paths.decisions_dir, article_id)
-    except ValueError as exc:
-        raise ReviewRefused(str(exc)) from None
+    what ``decided`` (the article's decisions, as :func:`read_decisions` gave them)
+    settled, with every unsettled item in (:func:`_assumed`)."""
     singles = {f.name for f in taxonomy.document_fields if f.kind == "single"}
     result, _ = settle_all(
         layers, taxonomy, paths, article_id, decided, lambda c: _assumed(c, singles)
@@ -650,7 +651,7 @@ def push_reviews(
             data = task_data(case, article.text, article.sha256, decided)
             versions = [(v.annotator, results[v.annotation_id]) for v in case.versions]
             start, problems = gold_result(
-                review_start(layers, taxonomy, paths, case.article_id),
+                review_start(layers, taxonomy, paths, case.article_id, decided),
                 case.article_id,
                 versions,
                 article,
