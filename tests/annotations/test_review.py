@@ -120,7 +120,8 @@ def annotation(i: int, email: str, result: list[dict[str, Any]]) -> dict[str, An
 
 def layers_of(paths: ProjectPaths, *annotations: dict[str, Any]) -> AnnotationLayers:
     art = article()
-    collector = TableCollector({AID: (TEXT, art.sha256)}, TAX, {A, B}, load_source_shapes(paths))
+    who = {A, B} | {a["completed_by"]["email"] for a in annotations}
+    collector = TableCollector({AID: (TEXT, art.sha256)}, TAX, who, load_source_shapes(paths))
     data = {"text": TEXT, "article_id": AID, "text_sha256": art.sha256}
     collector.add_task({"id": 1, "data": data, "annotations": list(annotations)}, "t.json")
     t = collector.tables()
@@ -352,12 +353,13 @@ def test_the_review_box_lists_earlier_decisions_with_value_decider_and_majority(
     }
     data = task_data(case, "Niamey, the junta, Agadez", "0" * 64, decisions)
     lines = data["review_conflicts"].split("\n")
+    # Annotators by the letters of their tabs (the legend's); whoever decided by e-mail.
     assert lines == [
-        f"entities ORG [8, 13): 'junta' marked by {c}, not by {a}, {b}",
+        "entities ORG [8, 13): 'junta' marked by C, not by A, B",
         "Decided earlier (they stand; annotations/decisions/001.yaml):",
-        f"entities GPE [0, 6): 'Niamey' marked by {a}, {b}, not by {c}: reject by lead@x.test "
+        "entities GPE [0, 6): 'Niamey' marked by A, B, not by C: reject by lead@x.test "
         "(against the majority now)",
-        f"entities GPE [20, 26): 'Agadez' marked by {a}, not by {b}, {c}: reject by lead@x.test",
+        "entities GPE [20, 26): 'Agadez' marked by A, not by B, C: reject by lead@x.test",
         "entity_id of entities GPE [0, 6): 'Niamey' entity_id disputed: set 'ent_niamey' by "
         "lead@x.test",
     ]

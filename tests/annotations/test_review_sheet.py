@@ -291,3 +291,36 @@ def test_a_reason_line_for_an_item_that_is_no_conflict_refuses_the_review(
         "review_reason gives a reason to region:entities:GPE:0:2, which is not a conflict of "
         "the article (a mistyped item?)"
     ]
+
+
+def test_a_sheet_can_side_with_a_minority_on_a_single_choice_field(paths: ProjectPaths) -> None:
+    """Two annotators chose SUPPORTS, one OPPOSES: accepting OPPOSES rejects the majority's
+    SUPPORTS (a single-choice field holds one value), as selecting it does in the editor.
+    The sheet could not: SUPPORTS is no conflict, so no entry could reject it, and the gold
+    held both values."""
+    c = "c@x.test"
+    results = [(A, [*MEET, stance("SUPPORTS")]), (B, [*MEET, stance("SUPPORTS")])]
+    results.append((c, [*MEET, stance("OPPOSES")]))
+    lay = layers_of(paths, *(annotation(i + 1, w, r) for i, (w, r) in enumerate(results)))
+    opposes, supports = "choice:stance_us_presence:OPPOSES", "choice:stance_us_presence:SUPPORTS"
+    text, _ = sheet_skeleton(lay, TAX, paths, {AID: TEXT})
+    (art,) = yaml.safe_load(text)["articles"]
+    assert [e["item"] for e in art["conflicts"]] == [opposes]  # the majority's is no conflict
+    why = "GUIDELINES §6: 'must leave' opposes the presence"
+    checked, problems = check_article(
+        sheet({opposes: {"action": "accept", "why": why}}), lay, TAX, paths, R
+    )
+    assert problems == [] and checked is not None
+    gold = checked.gold.choices.filter(checked.gold.choices["field"] == "stance_us_presence")
+    assert gold["value"].to_list() == ["OPPOSES"]
+    assert checked.overruled == {supports: "OPPOSES"}  # submit's note names it
+    result, problems = review_result(checked, results, article(), TAX, paths)
+    assert problems == []
+    decided, problems = review_decisions(lay, TAX, paths, article(), review(result), R)
+    assert problems == [] and decided is not None
+    got = {d["item"]: d for d in decided.entries}
+    assert (got[opposes]["action"], got[opposes]["why"]) == ("accept", why)
+    assert (got[supports]["action"], got[supports]["why"]) == ("reject", why)
+    assert got[supports]["conflict"] == (
+        f"marked by {A}, {B}, not by {c}; the majority's value; the review selects OPPOSES"
+    )

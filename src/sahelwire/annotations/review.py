@@ -47,7 +47,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,13 +250,26 @@ def describe_item(item: str) -> str:
     return item
 
 
+def _lettered(versions: Sequence[Version]) -> Callable[[str], str]:
+    """A conflict's words with each annotator's e-mail as the letter of their tab, as the
+    box's legend gives them: the tabs show letters, and three e-mails to a line did not fit
+    the box (a walkthrough)."""
+    letters = {v.annotator: version_tag(i) for i, v in enumerate(versions)}
+    if not letters:
+        return lambda detail: detail
+    # Longest first: an e-mail that ends another one is not cut out of it.
+    pattern = re.compile("|".join(re.escape(e) for e in sorted(letters, key=len, reverse=True)))
+    return lambda detail: pattern.sub(lambda m: letters[m.group(0)], detail)
+
+
 def task_data(
     case: Case, text: str, sha256: str, decisions: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
     """A review task's data; ``decisions`` (item -> entry) names who made each earlier one."""
     decisions = decisions or {}
     legend = "; ".join(f"{version_tag(i)} = {v.annotator}" for i, v in enumerate(case.versions))
-    lines = [f"{describe_item(c['item'])}: {c['detail']}" for c in case.conflicts]
+    lettered = _lettered(case.versions)
+    lines = [f"{describe_item(c['item'])}: {lettered(c['detail'])}" for c in case.conflicts]
     if case.decided:
         lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
         for c in case.decided:
@@ -270,7 +283,7 @@ def task_data(
                 or (action == "accept" and 2 * len(c["by"]) < voters)
             )
             lines.append(
-                f"{describe_item(c['item'])}: {c['detail']}: {action}"
+                f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
                 + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
                 + (" (against the majority now)" if against else "")
             )
@@ -932,6 +945,18 @@ def _overruled(
         if name in singles and chosen and f"choice:{value}" not in proposed:
             out[f"choice:{value}"] = chosen[0].partition(":")[2]
     return out
+
+
+def overruled_choices(
+    gold: GoldLayer,
+    article_id: str,
+    chosen: set[str],
+    singles: set[str],
+    decided: Mapping[str, Any],
+) -> dict[str, str]:
+    """:func:`_overruled` for a review that names only the values it selects (``chosen``,
+    as ``field:value``): a review sheet, whose entries are the conflicts alone."""
+    return _overruled(_items(gold, article_id), {"choices": chosen}, singles, decided)
 
 
 def decisions_from_review(

@@ -58,6 +58,7 @@ from sahelwire.annotations.review import (
     counted_versions,
     describe_item,
     gold_result,
+    overruled_choices,
     require_review_project,
     review_title,
     settle_all,
@@ -267,6 +268,8 @@ class CheckedArticle:
     region_reasons: dict[str, str]  # region key -> its review_region_reason
     decisions: dict[str, dict[str, Any]]  # item -> the sheet's decision (conflicts only)
     differs_from_file: list[str] = field(default_factory=list)
+    # the majority's value of a single-choice field -> the value the sheet accepts instead
+    overruled: dict[str, str] = field(default_factory=dict)
 
 
 def _one_line(value: Any) -> str | None:
@@ -364,10 +367,28 @@ def check_article(
         existing = read_decisions(paths.decisions_dir, aid)
     except ValueError as exc:
         return None, [*problems, str(exc)]
-    merged = {**existing, **{i: {**d, "decided_by": reviewer} for i, d in decisions.items()}}
-    result = adjudicate(
-        *_article_layers(layers, aid), paths.decisions_dir, taxonomy, decided={aid: merged}
-    )
+    tables = _article_layers(layers, aid)
+
+    def settled() -> Any:
+        merged = {**existing, **{i: {**d, "decided_by": reviewer} for i, d in decisions.items()}}
+        return adjudicate(*tables, paths.decisions_dir, taxonomy, decided={aid: merged})
+
+    result = settled()
+    # A single-choice field holds one value: accepting a minority's value rejects the
+    # majority's, which is no conflict and so has no entry (as selecting a value does in the
+    # editor; before, the gold held both and the sheet was refused).
+    singles = {f.name for f in taxonomy.document_fields if f.kind == "single"}
+    accepted = {
+        item.partition(":")[2]: d
+        for item, d in decisions.items()
+        if item.startswith("choice:") and d["action"] == "accept"
+    }
+    overruled = overruled_choices(result.gold, aid, set(accepted), singles, decisions)
+    for item, value in overruled.items():
+        field_name = item.split(":")[1]
+        decisions[item] = {"action": "reject", "why": accepted[f"{field_name}:{value}"]["why"]}
+    if overruled:
+        result = settled()
     for p in result.problems:
         if p.rule == STALE_RULE:
             continue  # moot under the sheet's own decisions: ignored
@@ -397,7 +418,8 @@ def check_article(
     ]
     region_reasons, item_lines = _reasons(result.gold, aid, mine, reason)
     full = "\n".join([reason, *(f"[{i}] {w}" for i, w in sorted(item_lines.items()))])
-    return CheckedArticle(aid, result.gold, full, region_reasons, mine, differs), []
+    checked = CheckedArticle(aid, result.gold, full, region_reasons, mine, differs, overruled)
+    return checked, []
 
 
 def _pull_key(item: str) -> str:
@@ -559,6 +581,11 @@ def submit_sheets(
             if problems:
                 summary.refuse(aid, [f"{sheet.source}: {p}" for p in problems])
                 continue
+            for item, value in sorted(checked.overruled.items()):
+                summary.notes.append(
+                    f"{where}: item {item}, the majority's value, is rejected: the sheet "
+                    f"accepts {value} and the field holds one value"
+                )
             for item in checked.differs_from_file:
                 summary.notes.append(
                     f"{where}: item {item}: annotations/decisions/{aid}.yaml decides it "
