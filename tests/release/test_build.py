@@ -203,3 +203,69 @@ def test_build_into_a_mount_point_is_refused_before_the_build(tmp_path: Path) ->
     assert after == beside  # no /.proc.staging.*
     assert not (root / ".sahelwire" / "tmp").exists()  # the build did not start its work
     assert not (root / "dist").exists()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("kind", ["notes", "git-repo", "file", "project", "symlink"])
+def test_build_out_refuses_what_no_build_wrote_and_leaves_it(tmp_path: Path, kind: str) -> None:
+    """A build replaces its output folder as a whole: `build --out` deleted a folder of the
+    user's notes, a git repository, a file (made a folder), even the checkout itself (a
+    user walkthrough). Each is refused (exit 2) before any build work, saying what is
+    there; nothing is changed."""
+    root = copy_project(tmp_path / "project")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine\n")
+    target = {
+        "notes": other,
+        "git-repo": other,
+        "file": root / "pyproject.toml",
+        "project": root,
+        "symlink": tmp_path / "link",
+    }[kind]
+    if kind == "git-repo":
+        subprocess.run(["git", "init", "-q", str(other)], check=True)
+        (other / "notes.txt").unlink()  # only .git/ in it
+    if kind == "symlink":
+        target.symlink_to(other, target_is_directory=True)
+    before = _tree(root), _tree(other)
+    result = run_cli(root, "build", "--out", str(target))
+    assert result.returncode == 2, result.stdout + result.stderr
+    why = {
+        "notes": "holds files no build wrote (notes.txt)",
+        "git-repo": "holds files no build wrote (.git/",
+        "file": "is a file, not a build folder",
+        "project": "holds files no build wrote (",
+        "symlink": "is a symbolic link",
+    }[kind]
+    assert result.stderr.startswith(
+        f"sahelwire: build refused: the output folder {target} {why}"
+    ), result.stderr
+    assert result.stderr.endswith("; nothing was changed\n") and result.stdout == ""
+    assert (_tree(root), _tree(other)) == before
+    assert target.is_symlink() == (kind == "symlink")
+    assert not (root / ".sahelwire" / "tmp").exists()  # the build did not start its work
+    assert not list(tmp_path.glob(".*.staging.*")) and not list(root.glob(".*.staging.*"))
+
+
+def test_a_build_folder_and_an_empty_one_are_replaced(built: Path, tmp_path: Path) -> None:
+    """What may be replaced: a folder a build made (every file listed in its
+    checksums.sha256, a corrupted one too) and an empty folder."""
+    root, dist = built, built / "dist"
+    again = tmp_path / "again"
+    shutil.copytree(dist, again)
+    (again / "data" / "documents" / "train-00000-of-00001.parquet").write_bytes(b"broken")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for target in (again, empty):
+        result = run_cli(root, "build", "--out", str(target))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _tree(target) == _tree(dist)
+    (again / "notes.txt").write_text("mine\n")  # then it holds a file no build wrote
+    result = run_cli(root, "build", "--out", str(again))
+    assert result.returncode == 2 and "(notes.txt)" in result.stderr, result.stderr

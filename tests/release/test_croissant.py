@@ -17,6 +17,7 @@ import pytest
 
 from helpers import copy_project, run_cli, split_rows
 from sahelwire.io.config import Settings
+from sahelwire.release.card.template import LICENSE_SUMMARY
 from sahelwire.schema.table_specs import load_table_specs
 
 pytestmark = pytest.mark.slow
@@ -208,3 +209,14 @@ def test_every_config_in_the_cards_loading_examples_loads(annotated: Path) -> No
         assert sum(ds[s].num_rows for s in ds) == sum(
             len(rows) for rows in split_rows(annotated, config).values()
         )
+
+
+def test_the_licence_is_the_cards_mixed_statement(annotated: Path) -> None:
+    """croissant.json gave the CC BY 4.0 URL as the dataset's licence, which the copyrighted
+    article texts are not under (a researcher's walkthrough); it now says what the card's
+    YAML (license: other), LICENSE.md and ds.info.license say."""
+    meta = json.loads((annotated / "croissant.json").read_text())
+    assert meta["license"] == LICENSE_SUMMARY
+    assert "article texts copyrighted" in meta["license"] and "CC BY 4.0" in meta["license"]
+    read = mlc.Dataset(jsonld=str(annotated / "croissant.json")).metadata.license
+    assert read == [LICENSE_SUMMARY], read

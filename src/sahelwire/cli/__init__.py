@@ -156,7 +156,7 @@ def build(
 
         build_release(past_release, out)
         return
-    from sahelwire.io.atomic import MountPointTarget
+    from sahelwire.io.atomic import ForeignTarget, MountPointTarget
     from sahelwire.release.build import BuildEnvironmentError, BuildRefused
     from sahelwire.release.build import build as run_build
     from sahelwire.release.card.template import CardTemplateError
@@ -170,6 +170,11 @@ def build(
             "replaced as a whole (a build renames a new folder over it); use --out with a "
             f"folder inside it, e.g. --out {Path(exc.filename) / 'dist'}; "
             "the previous build folder is intact",
+            EXIT_USAGE,
+        ) from None
+    except ForeignTarget as exc:  # before the generic OSError: nothing was built
+        raise fail(
+            f"build refused: the output folder {exc.filename} {exc.strerror}; nothing was changed",
             EXIT_USAGE,
         ) from None
     except CardTemplateError as exc:

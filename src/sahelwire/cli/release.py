@@ -16,7 +16,7 @@ def release(
     level: Annotated[str, typer.Argument(help="major, minor or patch.")],
 ) -> None:
     """Cut a release: bump the version, rebuild, write releases/vX.Y.Z.json + CHANGELOG, commit, tag."""
-    from sahelwire.io.atomic import MountPointTarget
+    from sahelwire.io.atomic import ForeignTarget, MountPointTarget
     from sahelwire.versions.releases import ReleaseRefused, cut_release
 
     paths, _ = project()
@@ -26,6 +26,11 @@ def release(
         raise fail(
             f"release refused: the build folder {exc.filename} is a mount point and cannot be "
             "replaced as a whole (a build renames a new folder over it); nothing was changed",
+            EXIT_USAGE,
+        ) from None
+    except ForeignTarget as exc:
+        raise fail(
+            f"release refused: the build folder {exc.filename} {exc.strerror}; nothing was changed",
             EXIT_USAGE,
         ) from None
     except OSError as exc:  # e.g. a full disk or a read-only build folder

@@ -85,6 +85,57 @@ def refuse_mount_point(target: Path) -> None:
         raise MountPointTarget(target)
 
 
+class ForeignTarget(OSError):
+    """The output folder holds what no build wrote (or is a file, or a symbolic link): a
+    build replaces its target as a whole, so building into it would delete them. An OSError
+    (``errno.EEXIST``) with the folder as ``filename``; ``strerror`` says what is there."""
+
+    def __init__(self, target: Path, why: str) -> None:
+        super().__init__(errno.EEXIST, why, str(target))
+
+
+def refuse_foreign_target(target: Path, index: str, *, show: int = 3) -> None:
+    """Raise :class:`ForeignTarget` unless ``target`` is new, an empty folder, or a folder a
+    build made: ``index`` in it (``<sha256>  <path>`` lines) lists every file it holds.
+
+    ``build --out`` replaced whatever it was given (a folder of notes, a git repository,
+    the project itself) without a word; a build folder is replaced as a whole, so only one
+    that holds nothing but a build's own files is (a user walkthrough)."""
+    if target.is_symlink():
+        raise ForeignTarget(
+            target,
+            "is a symbolic link (a build would replace the link, not fill what it "
+            "points to); give --out the folder it points to",
+        )
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ForeignTarget(target, "is a file, not a build folder")
+    listed: set[str] = set()
+    try:
+        for line in (target / index).read_text(encoding="utf-8").splitlines():
+            listed.add(line.partition("  ")[2].lstrip("*"))
+        listed.add(index)
+    except (OSError, UnicodeDecodeError):
+        listed = set()
+    foreign: list[str] = []
+    for folder, dirs, files in os.walk(target):
+        dirs.sort()
+        rel = Path(folder).relative_to(target)
+        # a folder that is a symbolic link is not walked into: it is no build's
+        foreign += [str(rel / d) for d in dirs if (Path(folder) / d).is_symlink()]
+        foreign += [str(rel / f) for f in sorted(files) if (rel / f).as_posix() not in listed]
+        if len(foreign) > show:
+            break
+    if foreign:
+        names = ", ".join(foreign[:show]) + (", ..." if len(foreign) > show else "")
+        raise ForeignTarget(
+            target,
+            f"holds files no build wrote ({names}): a build replaces the whole folder and "
+            "would delete them; move them out of it, or give --out a new or empty folder",
+        )
+
+
 _UMASK_LOCK = threading.Lock()
 
 
@@ -116,16 +167,19 @@ def folder_mode() -> int:
 
 
 @contextlib.contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
+def staged_directory(target: Path, index: str | None = None) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``target`` in one rename.
 
     The previous ``target`` is moved aside and removed only after the new one is in
     place, so an interrupted build (exception, SIGKILL, full disk) leaves the previous
     folder intact. A failed swap (either rename) puts the previous folder back and removes
     the staging folder: nothing is left beside ``target``. A ``target`` that is a mount point
-    is refused (:class:`MountPointTarget`) before the staging folder is made.
+    is refused (:class:`MountPointTarget`) before the staging folder is made, and with
+    ``index`` so is one that holds files no build wrote (:func:`refuse_foreign_target`).
     """
     refuse_mount_point(target)
+    if index is not None:
+        refuse_foreign_target(target, index)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging.", dir=target.parent))
     try:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT_ENV = "SAHELWIRE_ROOT"
+# A build folder's list of every file it holds (``<sha256>  <path>`` lines): written by the
+# build, read by validate, verify and the check that a build replaces only a build folder.
+CHECKSUMS = "checksums.sha256"
 
 
 class ProjectNotFound(RuntimeError):

@@ -46,7 +46,7 @@ from sahelwire.io.atomic import (
 from sahelwire.io.bulk import rare_collections
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.memory import peak_rss_mb, return_freed_memory
-from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.io.scratch import scratch_dir
 from sahelwire.io.write_thread import OrderedWrites
 from sahelwire.raw.manifest import Article
@@ -819,7 +819,7 @@ def _render_from(
         if plotter is not None:
             plotter.close()
     digests = {name: sha256 for name, (_, sha256) in release.digests().items()}
-    release.small["checksums.sha256"] = checksums(digests).encode()
+    release.small[CHECKSUMS] = checksums(digests).encode()
     release.phase_done("metadata_card_plots_croissant", clock)
 
 
@@ -1088,7 +1088,7 @@ def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) 
     """
     target = out_dir or paths.dist_dir
     clean_stale_staging(target)
-    with staged_directory(target) as stage:
+    with staged_directory(target, index=CHECKSUMS) as stage:
         release = render_release(paths, settings, into=stage)
         for name, data in sorted(release.small.items()):
             write_bytes_atomic(stage / name, data)

@@ -26,12 +26,12 @@ import pyarrow as pa
 
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.release.card.facts import AnnotationFacts, metadata_nulls, value_counts
+from sahelwire.release.card.template import LICENSE_SUMMARY
 from sahelwire.schema.table_specs import TableSpecs
 from sahelwire.schema.taxonomy import Taxonomy
 
 CROISSANT_FILE = "croissant.json"
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
-ANNOTATION_LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 
 # The JSON-LD context of Croissant 1.1 (as mlcroissant 1.1.1 writes it).
 _CONTEXT: dict[str, Any] = {
@@ -269,7 +269,9 @@ class CroissantBuilder:
             "description": facts.summary,
             "conformsTo": CONFORMS_TO,
             "citeAs": citation(s, facts.date),
-            "license": ANNOTATION_LICENSE,
+            # The whole statement, as the card's YAML (license: other) and ds.info.license
+            # give it: the CC BY URL alone said the copyrighted article texts were CC BY too.
+            "license": LICENSE_SUMMARY,
             "url": f"https://huggingface.co/datasets/{s.hub_repo_id}",
             "version": s.data_version,
             **dated,

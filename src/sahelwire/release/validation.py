@@ -28,7 +28,7 @@ from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layer
 from sahelwire.annotations.tables import without_unlisted_follow_ons
 from sahelwire.io.bulk import rare_collections
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
-from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.card.template import CardTemplateError, read_card_template, template_errors
 from sahelwire.release.completeness import Finding, completeness_findings
@@ -484,7 +484,7 @@ def validate_dist(
 ) -> None:
     """Checksums, then every Parquet file against its config's published schema."""
     dist = paths.dist_dir
-    sums = dist / "checksums.sha256"
+    sums = dist / CHECKSUMS
     if not sums.exists():
         report.problems.append(Problem(_rel(paths, sums), None, None, "checksums file exists"))
         return

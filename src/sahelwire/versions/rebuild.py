@@ -30,8 +30,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sahelwire.io.atomic import MountPointTarget, folder_mode, refuse_mount_point
-from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.atomic import (
+    ForeignTarget,
+    MountPointTarget,
+    folder_mode,
+    refuse_foreign_target,
+    refuse_mount_point,
+)
+from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.versions.history import HistoryError, release_commit
 from sahelwire.versions.releases import load_manifest
 
@@ -159,8 +165,13 @@ def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) 
     out = (out or default_out(paths, version)).resolve()
     try:
         refuse_mount_point(out)  # before minutes of rebuilding: its rename would be refused
+        refuse_foreign_target(out, CHECKSUMS)  # it would replace a folder of the user's
     except MountPointTarget:
         raise RebuildRefused(_mount_point(out)) from None
+    except ForeignTarget as exc:
+        raise RebuildRefused(
+            f"the output folder {out} {exc.strerror}; {out} left as it was"
+        ) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".rebuild-v{version}-", dir=out.parent) as tmp:
         tree, staging = Path(tmp) / "tree", Path(tmp) / "out"
