@@ -15,7 +15,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import SAHELWIRE, copy_project, environ, run_cli, snapshot
+from helpers import ROOT, SAHELWIRE, copy_project, environ, run_cli, snapshot
 from sahelwire.io import atomic
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
@@ -269,3 +269,34 @@ def test_a_build_folder_and_an_empty_one_are_replaced(built: Path, tmp_path: Pat
     (again / "notes.txt").write_text("mine\n")  # then it holds a file no build wrote
     result = run_cli(root, "build", "--out", str(again))
     assert result.returncode == 2 and "(notes.txt)" in result.stderr, result.stderr
+
+
+def test_the_version_line_says_when_the_data_are_not_that_release(
+    built: Path, tmp_path: Path
+) -> None:
+    """A build of changes made after release v0.2.0 carried the card line "Data version
+    0.2.0" (a researcher's walkthrough): it now says which data files differ from the
+    release's manifest. The committed inputs build release v0.2.0's data files."""
+    from sahelwire.release.card.metadata import version_section
+
+    manifest = ProjectPaths(ROOT).release_manifest("0.2.0")
+    card = (built / "dist" / "README.md").read_text()  # a copy without releases/: plain
+    assert "<!-- sahelwire:begin version -->\nData version **0.2.0**.\n<!--" in card
+    files = json.loads(manifest.read_text())["files"]
+    data = {n: (f["bytes"], f["sha256"]) for n, f in files.items() if n.startswith("data/")}
+    sums = (built / "dist" / "checksums.sha256").read_text().splitlines()
+    ours = {n: d for d, _, n in (line.partition("  ") for line in sums) if n.startswith("data/")}
+    assert ours == {n: d for n, (_, d) in data.items()}  # the committed inputs: v0.2.0's data
+    assert version_section("0.2.0", manifest, data) == "Data version **0.2.0**.\n"
+    assert version_section("0.3.0", tmp_path / "v0.3.0.json", {}) == "Data version **0.3.0**.\n"
+    name = "data/mentions/train-00000-of-00001.parquet"
+    changed = {**data, name: (1, "0" * 64)}
+    line = version_section("0.2.0", manifest, changed)
+    assert line.startswith(
+        f"Data version **0.2.0**, with changes not released: 1 of {len(data)} data files "
+        "differ from release v0.2.0's (`releases/v0.2.0.json`), so this build is not that "
+        "release. Cite a release (the Hub's tag v0.2.0, or the folder `sahelwire build "
+        "--release v0.2.0` makes)"
+    ), line
+    more = {**data, "data/new/full-00000-of-00001.parquet": (1, "1" * 64)}
+    assert f"1 of {len(data) + 1} data files" in version_section("0.2.0", manifest, more)

@@ -85,7 +85,7 @@ def test_extra_or_changed_file_in_dist_is_refused(released: Path) -> None:
 @pytest.mark.parametrize("repo_id", ["no-slash", "a/b/c"])
 def test_malformed_repo_id_is_refused(released: Path, repo_id: str) -> None:
     result = publish(released, "--repo-id", repo_id, "--dry-run")
-    assert result.returncode == 1 and "--repo-id must be ORG/NAME" in result.stderr
+    assert result.returncode == 2 and "--repo-id must be ORG/NAME" in result.stderr
 
 
 def test_missing_hub_token_is_refused_before_any_upload(released: Path) -> None:

@@ -63,7 +63,18 @@ def test_refuses_a_build_that_is_not_the_release(released: Path) -> None:
     assert extra.returncode == 1 and "notes.txt: in dist/ but not in release" in extra.stderr
 
     bad_id = run_cli(released, "publish", "--repo-id", "no-slash", "--dry-run")
-    assert bad_id.returncode == 1 and "ORG/NAME" in bad_id.stderr
+    assert bad_id.returncode == 2 and "ORG/NAME" in bad_id.stderr  # usage
+    assert "sahelwire build --release v0.1.0 --out" in changed.stderr  # how to get it back
+
+    moved = released.parent / "dist-moved"
+    dist.rename(moved)
+    try:
+        gone = run_cli(released, "publish", "--repo-id", REPO_ID, "--dry-run")
+    finally:
+        moved.rename(dist)
+    assert gone.returncode == 2, gone.stderr  # the machine's state, not invalid data
+    assert f"the build folder {dist} does not exist" in gone.stderr
+    assert "sahelwire build --release v0.1.0" in gone.stderr and "Traceback" not in gone.stderr
 
 
 def test_publish_without_token_is_a_usage_error(released: Path) -> None:

@@ -58,6 +58,16 @@ def test_build_release_reproduces_v0_1_0_from_history(tmp_path: Path) -> None:
     verified = run_cli(ROOT, "verify", "v0.1.0", "--path", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"{out} IS v0.1.0" in verified.stdout
+    # a folder that is not there, or a file: one line, exit 2 (a list of every file
+    # "missing", exit 1, before)
+    for missing, what in (
+        (out.parent / "nothing", "does not exist"),
+        (out / "README.md", "is not a folder"),
+    ):
+        gone = run_cli(ROOT, "verify", "v0.1.0", "--path", str(missing))
+        assert gone.returncode == 2, gone.stdout + gone.stderr
+        assert gone.stderr == f"sahelwire: cannot verify v0.1.0: {missing} {what}\n"
+        assert gone.stdout == ""
 
 
 def test_tags_are_recreated_at_the_release_commit(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ def publish(
     except PublishRefused as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
-        raise fail(f"publish refused: {exc}", EXIT_INVALID) from None
+        raise fail(f"publish refused: {exc}", EXIT_USAGE if exc.usage else EXIT_INVALID) from None
     for line in plan.lines():
         typer.echo(line)
     if dry_run:

@@ -15,6 +15,7 @@ ROOT_ENV = "SAHELWIRE_ROOT"
 # A build folder's list of every file it holds (``<sha256>  <path>`` lines): written by the
 # build, read by validate, verify and the check that a build replaces only a build folder.
 CHECKSUMS = "checksums.sha256"
+RELEASES_DIR = "releases"
 
 
 class ProjectNotFound(RuntimeError):
@@ -122,6 +123,14 @@ class ProjectPaths:
     @property
     def decisions_dir(self) -> Path:
         return self.annotations_dir / "decisions"
+
+    # releases/: one manifest per released version (what sahelwire.versions writes)
+    @property
+    def releases_dir(self) -> Path:
+        return self.root / RELEASES_DIR
+
+    def release_manifest(self, version: str) -> Path:
+        return self.releases_dir / f"v{version.removeprefix('v')}.json"
 
     # build output and local state (both git-ignored)
     @property

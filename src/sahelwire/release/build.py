@@ -69,7 +69,12 @@ from sahelwire.release.card.facts import (
     kept_organisations,
 )
 from sahelwire.release.card.kept import LEAKAGE, TEXT, kept
-from sahelwire.release.card.metadata import citation_section, croissant_section, how_to_load_section
+from sahelwire.release.card.metadata import (
+    citation_section,
+    croissant_section,
+    how_to_load_section,
+    version_section,
+)
 from sahelwire.release.card.plot_drawing import render_plots
 from sahelwire.release.card.plot_worker import MIN_ARTICLES as PLOT_WORKER_ARTICLES
 from sahelwire.release.card.plot_worker import PlotWorker
@@ -805,7 +810,11 @@ def _render_from(
                 "statistics": lambda: statistics_section(
                     tables, taxonomy, specs.unsplit, plots.counts
                 ),
-                "version": lambda: f"Data version **{settings.data_version}**.\n",
+                "version": lambda: version_section(
+                    settings.data_version,
+                    paths.release_manifest(settings.data_version),
+                    {name: (f.size, f.sha256) for name, f in release.data.items()},
+                ),
                 "plots": lambda: plots_section(lengths),
                 "croissant": lambda: croissant_section(settings),
                 "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),

@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sahelwire.io.paths import ProjectPaths
-from sahelwire.versions.releases import RELEASES_DIR, manifest_path, released_versions
+from sahelwire.io.paths import RELEASES_DIR, ProjectPaths
+from sahelwire.versions.releases import manifest_path, released_versions
 
 
 class HistoryError(Exception):

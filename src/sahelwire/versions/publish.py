@@ -41,9 +41,15 @@ TOKEN_ENV = "HF_TOKEN"
 
 
 class PublishRefused(Exception):
-    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+    """``usage``: the command or the machine is wrong (exit 2: a malformed --repo-id, no
+    build folder, no token), not the data (exit 1: not the release, invalid)."""
+
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, *, usage: bool = False
+    ) -> None:
         super().__init__(message)
         self.problems = problems or []
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def dist_files(dist: Path) -> dict[str, Path]:
 def plan_publish(paths: ProjectPaths, settings: Settings, repo_id: str) -> PublishPlan:
     """All checks, nothing sent: what would be uploaded, or PublishRefused with the reason."""
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise PublishRefused(f"--repo-id must be ORG/NAME, got {repo_id!r}")
+        raise PublishRefused(f"--repo-id must be ORG/NAME, got {repo_id!r}", usage=True)
     version = settings.data_version
     try:
         manifest = load_manifest(paths, version)
@@ -111,7 +117,12 @@ def plan_publish(paths: ProjectPaths, settings: Settings, repo_id: str) -> Publi
         )
     dist = paths.dist_dir
     if not dist.is_dir():
-        raise PublishRefused(f"no build folder {dist}; run `sahelwire build`")
+        what = "is not a folder" if dist.exists() else "does not exist"
+        raise PublishRefused(
+            f"the build folder {dist} {what}; run `sahelwire build` on the release commit, "
+            f"or `sahelwire build --release {tag}`",
+            usage=True,
+        )
     on_disk = dist_files(dist)
     expected: dict[str, Any] = manifest["files"]
     problems = []
@@ -127,7 +138,8 @@ def plan_publish(paths: ProjectPaths, settings: Settings, repo_id: str) -> Publi
             f"dist/ is not the released build {tag}: "
             + "; ".join(problems[:8])
             + (f" and {len(problems) - 8} more" if len(problems) > 8 else "")
-            + ". Run `sahelwire build` on the release commit."
+            + f". Run `sahelwire build --release {tag} --out {dist}` (the release's own "
+            "code and inputs, byte-identical), or `sahelwire build` on the release commit."
         )
     report = validate_project(paths, include_dist=True)
     if not report.ok:

@@ -37,7 +37,6 @@ from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 from sahelwire.versions.changelog import CHANGELOG_FILE, add_entry, entry_problem
 from sahelwire.versions.data_diff import LEVELS, DataDiff, content_index, diff_indexes
 
-RELEASES_DIR = "releases"
 # Files the Hub creates in every repository; never part of a release, never deleted by one.
 KEEP_REMOTE = frozenset({".gitattributes"})
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -88,11 +87,11 @@ def set_pyproject_version(text: str, version: str) -> str:
 
 
 def releases_dir(paths: ProjectPaths) -> Path:
-    return paths.root / RELEASES_DIR
+    return paths.releases_dir
 
 
 def manifest_path(paths: ProjectPaths, version: str) -> Path:
-    return releases_dir(paths) / f"v{version}.json"
+    return paths.release_manifest(version)
 
 
 def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:

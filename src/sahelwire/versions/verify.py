@@ -204,6 +204,9 @@ def verify_folder(
     ``load_dataset(folder, config, revision=...)`` ignores ``revision``: the folder is
     whatever it holds, which is why its bytes are checked here.
     """
+    if not folder.is_dir():  # one line, exit 2: not a list of every file "missing"
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise VerifyUnavailable(f"{folder} {what}")
     man = read_manifest(manifest)
     tag = str(man["tag"])
     report = VerifyReport(tag, str(folder))

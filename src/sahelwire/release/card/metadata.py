@@ -6,7 +6,9 @@ never disagree with the release they describe.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from sahelwire.io.config import Settings
 from sahelwire.release.croissant import CROISSANT_FILE, citation
@@ -53,7 +55,7 @@ def how_to_load_section(
         "",
         "```sh",
         f"sahelwire verify {tag} --repo-id {repo}  # --streaming: streaming loads",
-        f"sahelwire verify {tag} --path FOLDER  # a downloaded or rebuilt folder",
+        f"sahelwire verify {tag} --path FOLDER  # a download, or `build --release {tag} --out FOLDER`",
         "```",
     ]
     missing = [name for name in configs if name not in published]
@@ -65,6 +67,35 @@ def how_to_load_section(
         else ""
     )
     return "\n".join(lines) + "\n" + note
+
+
+def version_section(version: str, manifest: Path, data_files: Mapping[str, tuple[int, str]]) -> str:
+    """The card's version line; it says so when the data files are not those of release
+    ``version`` (``manifest``: its releases/ file): changes made after a release are built
+    under the release's number until the next release, and the card called such a build
+    that release (a researcher's walkthrough).
+
+    ``data_files``: this build's data files, name -> (size, sha256). Without a manifest the
+    version is being prepared (``sahelwire release`` writes the manifest after its build).
+    Only the data files count: the card itself cannot be compared before it is written."""
+    line = f"Data version **{version}**."
+    try:
+        released = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        released = {n: str(f["sha256"]) for n, f in released.items() if n.startswith("data/")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return line + "\n"  # no manifest (validate names a damaged one)
+    names = set(released) | set(data_files)
+    differ = sorted(n for n in names if released.get(n) != data_files.get(n, (0, None))[1])
+    if not differ:
+        return line + "\n"
+    tag = f"v{version}"
+    return (
+        f"Data version **{version}**, with changes not released: {len(differ)} of "
+        f"{len(names)} data files differ from release {tag}'s (`releases/{tag}.json`), so "
+        f"this build is not that release. Cite a release (the Hub's tag {tag}, or the folder "
+        f"`sahelwire build --release {tag}` makes); `sahelwire release` makes these changes "
+        "the next version.\n"
+    )
 
 
 def croissant_section(settings: Settings) -> str:
