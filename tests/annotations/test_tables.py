@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from helpers import ROOT, copy_project, run_cli, snapshot
 from sahelwire.annotations.tables import (
+    _hint_matches,
     collector_for,
     iter_export_tasks,
     read_annotation_tables,
@@ -352,3 +353,65 @@ def test_parsed_parts_are_joined_without_a_copy_unless_they_are_many() -> None:
     assert many.equals(whole)
     empty = tables.joined([], schema)
     assert empty.height == 0 and dict(empty.schema) == schema
+
+
+def _line_start_regions(task: dict[str, Any]) -> list[dict[str, Any]]:
+    text = task["data"]["text"]
+    return [
+        r
+        for a in task["annotations"]
+        for r in a["result"]
+        if r.get("type") == "labels" and text[r["value"]["start"] - 1 : r["value"]["start"]] == "\n"
+    ]
+
+
+def test_a_mouse_selection_from_a_paragraphs_start_keeps_its_region(tmp_path: Path) -> None:
+    """Label Studio's editor gives a selection dragged from the start of a paragraph (after a
+    line break) the hint '\\n' + its text, with the right offsets (a browser walkthrough:
+    the headline, 'Related Topics' ... were rejected as shifted, and validate, adjudicate
+    and build refused the annotation). The break must be the one before the offsets."""
+    root = copy_project(tmp_path)
+    article = "003_9f344fe3cdd782de"
+    before = read_annotation_tables(ProjectPaths(root)).regions.filter(
+        pl.col("article_id") == article
+    )
+
+    def mouse_hints(task: dict[str, Any]) -> None:
+        for r in _line_start_regions(task):
+            r["value"]["text"] = "\\n" + r["value"]["text"]  # a literal backslash-n, as sent
+
+    edit(root, mouse_hints, article)
+    task = json.loads(task_file(root, article).read_text())
+    assert len(_line_start_regions(task)) >= 3
+    tables = read_annotation_tables(ProjectPaths(root))
+    assert tables.problems == []
+    after = tables.regions.filter(pl.col("article_id") == article)
+    assert after.equals(before)  # every region, at its offsets, with the article's text
+
+    def shifted(task: dict[str, Any]) -> None:  # the break is not beside the offsets
+        r = _line_start_regions(task)[0]
+        r["value"].update(start=r["value"]["start"] + 1, text="\\n" + r["value"]["text"][1:])
+
+    edit(root, shifted, article)
+    rules = [p.rule for p in read_annotation_tables(ProjectPaths(root)).problems]
+    assert "text[start:end] == value.text" in rules  # (its attributes then have no region)
+
+
+@pytest.mark.parametrize(
+    ("hint", "start", "end", "ok"),
+    [
+        ("US aims", 2, 9, True),
+        ("\\nUS aims", 2, 9, True),  # from the paragraph's start: its break before
+        ("\nUS aims", 2, 9, True),
+        ("US aims\\n", 2, 9, True),  # to the paragraph's end: its break after
+        ("\\n\\nUS aims", 2, 9, True),  # the blank line too
+        ("\\n\\n\\nUS aims", 2, 9, False),  # more breaks than the text has there
+        ("\\nS aims", 3, 9, False),  # a break the text does not have before the offsets
+        ("\\nUS aim", 2, 9, False),  # the text itself differs
+        ("\\n", 2, 9, False),
+    ],
+)
+def test_a_hint_may_carry_only_the_line_breaks_beside_its_offsets(
+    hint: str, start: int, end: int, ok: bool
+) -> None:
+    assert _hint_matches(hint, "\n\nUS aims\n\nnext", start, end) is ok

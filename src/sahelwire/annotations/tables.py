@@ -184,15 +184,30 @@ class RejectedRecord:
         return {"problem": self.problem.to_json(), "record": self.record}
 
 
-def _hint_matches(hint: Any, actual: str) -> bool:
-    """``value.text`` is a hint: newlines may come back as a literal backslash-n."""
+def _hint_matches(hint: Any, text: str, start: int, end: int) -> bool:
+    """``value.text`` is a hint: newlines may come back as a literal backslash-n, and a
+    selection made with the mouse from the start (or to the end) of a paragraph carries the
+    line break beside it, though its offsets are right (Label Studio 1.23's editor, a
+    browser walkthrough: the headline after a blank line came back as ``\\nUS aims ...``
+    with ``start`` at the ``U``). The break must really be there, next to the offsets:
+    anything else in the hint is a shifted region."""
     if not isinstance(hint, str):
         return False
-    return (
-        hint == actual
-        or hint.replace("\\n", "\n") == actual.replace("\r\n", "\n")
-        or (hint.replace("\\n", "\n") == actual)
-    )
+    actual = text[start:end]
+    if hint == actual:
+        return True
+    unescaped = hint.replace("\\n", "\n")
+    if unescaped in (actual, actual.replace("\r\n", "\n")):
+        return True
+    core = unescaped.lstrip("\n")
+    lead = len(unescaped) - len(core)
+    trail = len(core) - len(core.rstrip("\n"))
+    core = core[: len(core) - trail]
+    if not (lead or trail) or core not in (actual, actual.replace("\r\n", "\n")):
+        return False
+    before = text[max(0, start - 2 * lead) : start].replace("\r\n", "\n")
+    after = text[end : end + 2 * trail].replace("\r\n", "\n")
+    return before.endswith("\n" * lead) and after.startswith("\n" * trail)
 
 
 Shapes = Mapping[str, Mapping[str, Any]]
@@ -802,7 +817,7 @@ class TableCollector:
             )
             return None
         hint = value.get("text")
-        if hint is not None and not _hint_matches(hint, text[start:end]):
+        if hint is not None and not _hint_matches(hint, text, start, end):
             self._problem(
                 source,
                 where,
