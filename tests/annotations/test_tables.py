@@ -415,3 +415,54 @@ def test_a_hint_may_carry_only_the_line_breaks_beside_its_offsets(
     hint: str, start: int, end: int, ok: bool
 ) -> None:
     assert _hint_matches(hint, "\n\nUS aims\n\nnext", start, end) is ok
+
+
+def test_a_skip_holding_the_prediction_is_kept_flagged_and_blocks_nothing(tmp_path: Path) -> None:
+    """Skip in the editor saves a cancelled annotation with what the editor showed: the
+    prediction the task started from, whose events have no realis yet (a browser
+    walkthrough: 19 'events have a realis' errors refused validate, adjudicate and build).
+    It passes as a prediction does, is published flagged in annotations_raw, and is not
+    gold; a rule other than the realis one still holds for it."""
+    root = copy_project(tmp_path)
+    article = "004_d8470e8c95419e20"
+
+    def skip(t: dict[str, Any]) -> None:
+        skipped = {**t["annotations"][1], "id": 10_002, "was_cancelled": True}
+        skipped["unique_id"] = "5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+        # today's baseline predicts no realis (an annotator sets it): its events have none
+        prediction = t["predictions"][0]["result"]
+        skipped["result"] = [r for r in prediction if r.get("from_name") != "realis"]
+        t["annotations"].append(skipped)
+
+    edit(root, skip, article)
+    task = json.loads(task_file(root, article).read_text())
+    held = task["annotations"][-1]["result"]
+    assert any(r.get("from_name") == "events" for r in held)
+    assert not any(r.get("from_name") == "realis" for r in held)
+    checked = run_cli(root, "validate")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    built = run_cli(root, "build")
+    assert built.returncode == 0, built.stdout + built.stderr
+    raw = pl.concat(
+        pl.read_parquet(p) for p in (root / "dist" / "data" / "annotations_raw").glob("*.parquet")
+    )
+    mine = raw.filter(pl.col("annotation_id") == 10_002)
+    # a row per region, relation and article-level choice (a region's attributes are columns)
+    rows = [
+        r
+        for r in held
+        if r["type"] in ("labels", "relation")
+        or (r["type"] == "choices" and "start" not in r["value"])
+    ]
+    assert mine.height == len(rows) and mine["cancelled"].all()
+
+    def broken(t: dict[str, Any]) -> None:  # a skip whose region is outside the text
+        region = next(r for r in t["annotations"][-1]["result"] if r.get("type") == "labels")
+        region["value"]["end"] = 10**6
+
+    edit(root, broken, article)
+    refused = run_cli(root, "validate")
+    assert (
+        refused.returncode == 1
+        and "0 <= start < end <= len(text)" in refused.stdout + refused.stderr
+    )

@@ -38,7 +38,7 @@ from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.publish_rules import check_units, check_zone_containment
 from sahelwire.schema.registries import Registries, load_registries
-from sahelwire.schema.span_rules import check_regions, check_relations
+from sahelwire.schema.span_rules import REALIS_REQUIRED, check_regions, check_relations
 from sahelwire.schema.table_specs import TableSpecs, load_table_specs
 from sahelwire.schema.table_validation import validate_frame, validate_published
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
@@ -441,7 +441,24 @@ def _rule_problems(
             return check_regions(regions, texts, taxonomy, registries, **options)
         return memo.check_regions(kind, regions, texts, taxonomy, registries, **options)
 
-    problems += spans("annotations", layers.regions, file=exports, file_col="source_file")
+    regions = layers.regions
+    skipped = layers.annotations.filter(pl.col("cancelled"))["annotation_id"]
+    if skipped.len():
+        # A skip holds what the editor showed when the annotator pressed Skip, often the
+        # prediction the task started from, whose events have no realis yet (a prediction
+        # is checked without that rule too): kept, flagged, in annotations_raw, never gold.
+        # Every other rule holds for it (a browser walkthrough: one Skip refused validate,
+        # adjudicate and build with 19 missing realis).
+        cancelled = pl.col("annotation_id").is_in(skipped.implode())
+        problems += [
+            p
+            for p in spans(
+                "cancelled", regions.filter(cancelled), file=exports, file_col="source_file"
+            )
+            if p.rule != REALIS_REQUIRED
+        ]
+        regions = regions.filter(~cancelled)
+    problems += spans("annotations", regions, file=exports, file_col="source_file")
     problems += check_relations(
         layers.relations, layers.regions, taxonomy, file=exports, file_col="source_file"
     )
