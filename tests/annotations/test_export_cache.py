@@ -260,7 +260,7 @@ def test_a_damaged_pack_is_ignored_and_replaced(project: Path, damage: str) -> N
 def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) -> None:
     other = copy_project(tmp_path / "other")
     taxonomy = other / "schemas" / "taxonomy.yaml"
-    taxonomy.write_text(taxonomy.read_text().replace("#1f77b4", "#1f77b5", 1))
+    taxonomy.write_text(taxonomy.read_text().replace("#c6dbef", "#c6dbee", 1))
     read(other)  # the same exports, another taxonomy: another fingerprint
     (foreign,) = packs(other)
     cache_dir(ProjectPaths(project)).mkdir(parents=True)
@@ -276,7 +276,7 @@ def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     "edit_schema",
     [
-        pytest.param(("taxonomy.yaml", "#1f77b4", "#1f77b5"), id="taxonomy-colour"),
+        pytest.param(("taxonomy.yaml", "#c6dbef", "#c6dbee"), id="taxonomy-colour"),
         pytest.param(("tables.yaml", "\n", "\n# a comment\n"), id="tables-comment"),
         pytest.param(("entities.yaml", "\n", "\n# a comment\n"), id="registry-comment"),
     ],

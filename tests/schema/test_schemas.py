@@ -61,6 +61,16 @@ def test_hotkey_clash_is_refused() -> None:
         parse_taxonomy(data)
 
 
+def test_a_colour_shared_by_two_span_labels_is_refused() -> None:
+    """All layers show on one text: a label of another layer with the same colour cannot be
+    told apart (ten colours were shared: an event over the GPE spans inside it)."""
+    data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
+    gpe = next(la for la in data["span_layers"]["entities"]["labels"] if la["name"] == "GPE")
+    data["span_layers"]["events"]["labels"][0]["color"] = gpe["color"].upper()
+    with pytest.raises(TaxonomyError, match=r"colour .* used by entities\.GPE and events\."):
+        parse_taxonomy(data)
+
+
 def test_annotation_layers_of_design_are_present() -> None:
     assert TAX.layer_names == ("zones", "entities", "events", "quantities")
     realis = TAX.layer("events").attribute("realis")

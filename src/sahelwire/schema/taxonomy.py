@@ -280,6 +280,7 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
     )
     taxonomy = Taxonomy(str(data["taxonomy_version"]), tuple(layers), fields)
     _check_hotkeys(taxonomy)
+    _check_colours(taxonomy)
     _check_relation_targets(taxonomy)
     zones = [la for la in layers if la.name == "zones"]
     if zones and BODY_ZONE in zones[0].label_names:
@@ -317,6 +318,21 @@ def _check_hotkeys(taxonomy: Taxonomy) -> None:
         if key.lower() in EDITOR_KEYS:
             raise TaxonomyError(f"hotkey {key!r} of {what} is a key of the Label Studio editor")
         seen[key] = what
+
+
+def _check_colours(taxonomy: Taxonomy) -> None:
+    # Every layer's regions show on the same text in the editor: an event with the colour
+    # of the entities inside it could not be told apart from them (a browser walkthrough:
+    # SECURITY_COOPERATION over GPE, ATTACK beside FATALITIES, ten colours shared).
+    seen: dict[str, str] = {}
+    for layer in taxonomy.span_layers:
+        for label in layer.labels:
+            if label.color is None:
+                continue
+            colour, what = label.color.lower(), f"{layer.name}.{label.name}"
+            if colour in seen:
+                raise TaxonomyError(f"colour {label.color} used by {seen[colour]} and {what}")
+            seen[colour] = what
 
 
 def _check_relation_targets(taxonomy: Taxonomy) -> None:
