@@ -188,7 +188,9 @@ def agreement_tables(report: dict[str, Any]) -> str:
         parts.append(
             "\nSpans: pairwise F1 (exact offsets and label; overlapping offsets and label; "
             "SemEval partial) and the SemEval-2013 error classes of one annotator against the "
-            "other (`nervaluate`, type must match):\n\n"
+            "other in `nervaluate`'s `ent_type` scheme (correct: the same label and "
+            "overlapping offsets, so a span whose boundaries differ counts as correct here "
+            "but not in F1 exact):\n\n"
             + markdown_table(
                 ["layer", "F1 exact", "F1 overlap", "F1 partial", *ERROR_CLASSES, "pairs"], rows
             )
@@ -200,7 +202,8 @@ def agreement_tables(report: dict[str, Any]) -> str:
         ]
         if label_rows:
             parts.append(
-                "\nPer label (strict):\n\n"
+                "\nPer label, in the `strict` scheme (correct: the same label and exactly "
+                "the same offsets; a span whose boundaries differ is incorrect here):\n\n"
                 + markdown_table(["layer", "label", "F1", *ERROR_CLASSES], label_rows)
             )
     if report["arguments"]:
