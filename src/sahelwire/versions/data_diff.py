@@ -319,9 +319,13 @@ def render_diff(diff: DataDiff) -> str:
     """Markdown body shared by the CHANGELOG entry and ``sahelwire diff``."""
     old = diff.old_version or "nothing (first release)"
     level, reasons = diff.required_level()
+    # `release` takes minor for a breaking change before 1.0.0: said here, or `diff`
+    # called a major bump the smallest one that v0.2.0, a minor, was allowed to be.
+    zero = level == "major" and (diff.old_version or "0").split(".")[0] == "0"
+    before_one = " (before 1.0.0: **minor**, the breaking position)" if zero else ""
     parts = [
         f"Compared with {old if diff.old_version is None else 'v' + old}. "
-        f"Smallest allowed version bump: **{level}** — {'; '.join(reasons)}.\n",
+        f"Smallest allowed version bump: **{level}**{before_one} — {'; '.join(reasons)}.\n",
         "\n### Articles\n\n",
         f"- added: {_ids(diff.articles_added)}\n",
         f"- removed: {_ids(diff.articles_removed)}\n",
