@@ -104,6 +104,10 @@ def test_build_release_refusals_leave_the_output_alone(tmp_path: Path) -> None:
 
     unknown = run_cli(repo, "build", "--release", "v9.9.9")
     assert unknown.returncode == 2 and "no release manifest v9.9.9.json" in unknown.stderr
+    odd = run_cli(repo, "build", "--release", "../etc")  # named releases/etc.json before
+    assert odd.returncode == 2 and odd.stderr == (
+        "sahelwire: build --release refused: '../etc' is not a version vX.Y.Z (releases: v0.1.0)\n"
+    ), odd.stderr
 
     # A mount point (/proc is one on every Linux machine) cannot be renamed over: refused
     # before the rebuild, nothing made beside it.

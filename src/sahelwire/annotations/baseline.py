@@ -357,9 +357,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         "with nothing in gold). Event realis is predicted only on explicit evidence, a "
         "negation directly before the trigger (NEGATED); otherwise it is left unset for the "
         "annotator. Spans that would break the span rules (e.g. a GPE nested in a PERSON) are "
-        "dropped before scoring, as before pushing. Each pushed prediction carries a score: "
-        "the share of its regions that are verbatim registry matches (a fixed rule, not a "
-        "probability).\n\n",
+        "dropped before scoring, as before pushing. Each prediction this version pushes "
+        "carries a score: the share of its regions that are verbatim registry matches (a "
+        "fixed rule, not a probability). The predictions published in `annotations_raw` are "
+        "those the tasks held when they were pulled, from the model versions the Provenance "
+        "section names (an earlier version may have set no score).\n\n",
         markdown_table(HEADER, [list(r) for r in table_rows(report)]),
     ]
     lines = attribute_lines(report)

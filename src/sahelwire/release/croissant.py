@@ -383,7 +383,9 @@ def rai_fields(
         ),
         "rai:dataPreprocessingProtocol": [
             "Only a UTF-8 byte-order mark is removed at ingest (recorded per article).",
-            "clean_text removes the annotated non-body zones; nothing else is normalized.",
+            "clean_text removes the annotated non-body zones, then collapses the runs of blank "
+            "lines they leave to one and strips whitespace at both ends; nothing else is "
+            "normalized.",
             "Span offsets are Unicode code points; every span is checked to equal text[start:end].",
             "Quantity units are mapped to the taxonomy's controlled unit list; the typed unit is kept.",
         ],

@@ -39,7 +39,7 @@ from sahelwire.io.atomic import (
 )
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.versions.history import HistoryError, release_commit
-from sahelwire.versions.releases import load_manifest
+from sahelwire.versions.releases import load_manifest, parse_version, released_versions
 
 # Runs the old code: its src/ first on sys.path, then its declared entry point. The
 # assertion proves the old package was imported, not this interpreter's own install.
@@ -156,7 +156,12 @@ def _mount_point(out: Path) -> str:
 
 def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) -> RebuildResult:
     """Rebuild release ``version`` from its source commit into ``out`` (default dist-vX.Y.Z/)."""
-    version = version.removeprefix("v")
+    given, version = version, version.removeprefix("v")
+    try:
+        parse_version(version)  # '../etc' named releases/etc.json, not what was given
+    except ValueError:
+        known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
+        raise RebuildRefused(f"{given!r} is not a version vX.Y.Z (releases: {known})") from None
     try:
         manifest = load_manifest(paths, version)
         commit = release_commit(paths, version)

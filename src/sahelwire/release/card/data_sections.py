@@ -143,9 +143,15 @@ def figures_section(disagreements: list[dict[str, Any]]) -> str:
             ["story cluster", "type", "unit", "article", "claim", "value", "approximate", "bound"],
             rows,
         )
-        + "\nThey are annotated as what each text claims; which figure is right is not known. "
-        "A bound of — was not annotated (made before taxonomy 3.0.0, whose `approximate` "
-        "also covered 'over' and 'at least').\n"
+        + "\nThey are annotated as what each text claims; which figure is right is not known."
+        + (
+            # said only when a row has one (it read as a rule of no row in the table)
+            " A bound of — was not annotated (made before taxonomy 3.0.0, whose `approximate` "
+            "also covered 'over' and 'at least')."
+            if any(not c.get("bound") for d in disagreements for c in d["claims"])
+            else ""
+        )
+        + "\n"
     )
 
 
