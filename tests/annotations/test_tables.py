@@ -114,6 +114,8 @@ def test_bad_records_are_rejected_with_a_named_rule(tmp_path: Path, mutate: Any,
     before = snapshot(root / "annotations")
     result = run_cli(root, "validate")
     assert result.returncode == 1 and rule in result.stdout + result.stderr
+    # and what to do about it: the annotator corrects it in Label Studio, then pull
+    assert "next: a problem in annotations/exports/ is in an annotation as pulled" in result.stdout
     build = run_cli(root, "build")
     assert build.returncode == 1 and not (root / "dist").exists()
     assert snapshot(root / "annotations") == before  # the rejected record stays for inspection

@@ -88,3 +88,18 @@ def test_dist_tampering_detected(tmp_path: Path) -> None:
         f"{victim.relative_to(root)}" in result.stdout
         and "sha256 matches checksums.sha256" in result.stdout
     )
+
+
+def test_unsettled_conflicts_say_what_to_do_next(tmp_path: Path) -> None:
+    """Without its decisions an article's conflicts are unsettled: validate names the
+    decisions file where one goes and says how to settle them (a walkthrough: the list
+    stopped there, naming a file nobody had touched)."""
+    root = copy_project(tmp_path)
+    (root / "annotations" / "decisions" / "001_a9cbf47f8b5096a3.yaml").unlink()
+    result = run_cli(root, "validate")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "annotations/decisions/001_a9cbf47f8b5096a3.yaml" in result.stdout
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("next: ")]
+    assert "conflict(s) between annotators have no decision yet" in line
+    assert "`sahelwire adjudicate` lists them" in line
+    assert "annotations/exports/" not in line  # no export is at fault

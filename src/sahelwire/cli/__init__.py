@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -132,7 +132,31 @@ def validate(
         typer.echo(
             f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
         )
+        for line in _validate_next_steps(report.problems):
+            typer.echo(f"next: {line}")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
+
+
+def _validate_next_steps(problems: list[Any]) -> list[str]:
+    """What to do about the kinds of problem found (a walkthrough: the list stopped there,
+    and an unsettled conflict named a decisions file nobody had touched)."""
+    from sahelwire.annotations.adjudication import UNSETTLED_RULE
+
+    steps = []
+    unsettled = sum(p.rule == UNSETTLED_RULE for p in problems)
+    if unsettled:
+        steps.append(
+            f"{unsettled} conflict(s) between annotators have no decision yet (the decisions "
+            "file named is where one goes): `sahelwire adjudicate` lists them and how to "
+            "settle them"
+        )
+    if any(str(p.file).startswith("annotations/exports") for p in problems):
+        steps.append(
+            "a problem in annotations/exports/ is in an annotation as pulled: its annotator "
+            "corrects it in Label Studio (open it, fix it, Update), then `sahelwire "
+            "labelstudio pull`; exports are never edited by hand (docs/label_studio.md)"
+        )
+    return steps
 
 
 @app.command()
