@@ -23,6 +23,9 @@ from sahelwire.labelstudio.guidelines import MARKER
 SOURCE_NOTE = (
     "<p><em>The project's annotation guidelines: <code>annotations/GUIDELINES.md</code> of "
     "the repository, as <code>sahelwire labelstudio push</code> last set them.</em></p>\n"
+    # a rule before the guidelines' title: Label Studio's dialog gives its heading no margin,
+    # so it ran into this note (a browser walkthrough's screenshot)
+    "<hr>\n"
 )
 
 
