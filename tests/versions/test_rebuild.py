@@ -55,9 +55,13 @@ def test_build_release_reproduces_v0_1_0_from_history(tmp_path: Path) -> None:
     assert "src/sahelwire/build.py" in old_tree.split()
 
     # a rebuilt folder is verified like a download (load_dataset ignores revision= for it)
-    verified = run_cli(ROOT, "verify", "v0.1.0", "--path", str(out))
+    hf_home = out.parent / "hf-home"
+    env = {"HF_HOME": str(hf_home), "HF_DATASETS_CACHE": None}
+    verified = run_cli(ROOT, "verify", "v0.1.0", "--path", str(out), env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"{out} IS v0.1.0" in verified.stdout
+    # its loads' Arrow copies went to a cache of its own, removed after: none in the user's
+    assert not list(hf_home.rglob("*.arrow")), list(hf_home.rglob("*"))[:5]
     # a folder that is not there, or a file: one line, exit 2 (a list of every file
     # "missing", exit 1, before)
     for missing, what in (

@@ -25,6 +25,7 @@ thin wrapper.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -153,12 +154,19 @@ def _references(folder: Path, man: Mapping[str, Any], config: str) -> dict[str, 
     return reference_digests(folder, man, config)
 
 
-def _load(path: str, config: str, tag: str | None, streaming: bool, call: str) -> Any:
+def _load(
+    path: str,
+    config: str,
+    tag: str | None,
+    streaming: bool,
+    call: str,
+    cache_dir: str | None = None,
+) -> Any:
     from datasets import load_dataset
 
     try:
         if tag is None:
-            return load_dataset(path, config, streaming=streaming)
+            return load_dataset(path, config, streaming=streaming, cache_dir=cache_dir)
         return load_dataset(path, config, revision=tag, streaming=streaming)
     except Exception as exc:  # whatever datasets raises, the check could not run
         raise VerifyUnavailable(f"{call} failed: {type(exc).__name__}: {exc}") from exc
@@ -214,14 +222,20 @@ def verify_folder(
     if report.problems:
         return report  # loading files that are not the release proves nothing more
     report.checked.append(f"{folder}: {len(man['files'])} files, sha256 as in releases/{tag}.json")
-    for config in configs or list(man["rows"]):
-        call = f'load_dataset("{folder}", "{config}"' + (", streaming=True)" if streaming else ")")
-        loaded = _load(str(folder), config, None, streaming, call)
-        problems, passed = loaded_problems(
-            loaded, man, config, reference_digests(folder, man, config), call=call
-        )
-        report.problems += problems
-        report.checked += passed
+    # The folder's Arrow copies go to a cache of this check, removed after it: datasets
+    # wrote them into the user's ~/.cache/huggingface (an uncompressed copy of every
+    # config: ≈42 GiB at 1M articles), for a check that needs them once.
+    with tempfile.TemporaryDirectory(prefix="sahelwire-verify-") as cache:
+        for config in configs or list(man["rows"]):
+            call = f'load_dataset("{folder}", "{config}"' + (
+                ", streaming=True)" if streaming else ")"
+            )
+            loaded = _load(str(folder), config, None, streaming, call, cache_dir=cache)
+            problems, passed = loaded_problems(
+                loaded, man, config, reference_digests(folder, man, config), call=call
+            )
+            report.problems += problems
+            report.checked += passed
     return report
 
 
