@@ -103,3 +103,18 @@ def test_unsettled_conflicts_say_what_to_do_next(tmp_path: Path) -> None:
     assert "conflict(s) between annotators have no decision yet" in line
     assert "`sahelwire adjudicate` lists them" in line
     assert "annotations/exports/" not in line  # no export is at fault
+
+
+def test_a_file_in_place_of_dist_is_named_by_validate_and_build(tmp_path: Path) -> None:
+    """validate said "checksums file exists" of it, and build replaced it, leaving
+    .dist.old behind (then `release` found the tree unclean)."""
+    root = copy_project(tmp_path)
+    (root / "dist").write_text("not a build\n")
+    checked = run_cli(root, "validate")
+    assert checked.returncode == 1 and "error: dist: rule the build folder is a folder" in (
+        checked.stdout
+    ), checked.stdout
+    built = run_cli(root, "build")
+    assert built.returncode == 2 and "is a file, not a build folder" in built.stderr
+    assert (root / "dist").read_text() == "not a build\n"
+    assert not (root / ".dist.old").exists()

@@ -502,6 +502,11 @@ def validate_dist(
     """Checksums, then every Parquet file against its config's published schema."""
     dist = paths.dist_dir
     sums = dist / CHECKSUMS
+    if not dist.is_dir():  # a file in its place: said so, not "no checksums file"
+        report.problems.append(
+            Problem(_rel(paths, dist), None, None, "the build folder is a folder")
+        )
+        return
     if not sums.exists():
         report.problems.append(Problem(_rel(paths, sums), None, None, "checksums file exists"))
         return
