@@ -277,21 +277,21 @@ def test_the_version_line_says_when_the_data_are_not_that_release(
     """A build of changes made after release v0.2.0 carried the card line "Data version
     0.2.0" (a researcher's walkthrough): it now says which data files differ from the
     release's manifest. The committed inputs build release v0.2.0's data files."""
-    from sahelwire.release.card.metadata import version_section
+    from sahelwire.release.card.metadata import released_files, version_section
 
-    manifest = ProjectPaths(ROOT).release_manifest("0.2.0")
+    released = released_files(ProjectPaths(ROOT).release_manifest("0.2.0"))
+    assert released is not None
     card = (built / "dist" / "README.md").read_text()  # a copy without releases/: plain
     assert "<!-- sahelwire:begin version -->\nData version **0.2.0**.\n<!--" in card
-    files = json.loads(manifest.read_text())["files"]
-    data = {n: (f["bytes"], f["sha256"]) for n, f in files.items() if n.startswith("data/")}
+    data = {n: (0, d) for n, d in released.items() if n.startswith("data/")}
     sums = (built / "dist" / "checksums.sha256").read_text().splitlines()
     ours = {n: d for d, _, n in (line.partition("  ") for line in sums) if n.startswith("data/")}
     assert ours == {n: d for n, (_, d) in data.items()}  # the committed inputs: v0.2.0's data
-    assert version_section("0.2.0", manifest, data) == "Data version **0.2.0**.\n"
-    assert version_section("0.3.0", tmp_path / "v0.3.0.json", {}) == "Data version **0.3.0**.\n"
+    assert version_section("0.2.0", released, data) == "Data version **0.2.0**.\n"
+    assert version_section("0.3.0", None, {}) == "Data version **0.3.0**.\n"
+    assert released_files(tmp_path / "v0.3.0.json") is None
     name = "data/mentions/train-00000-of-00001.parquet"
-    changed = {**data, name: (1, "0" * 64)}
-    line = version_section("0.2.0", manifest, changed)
+    line = version_section("0.2.0", released, {**data, name: (1, "0" * 64)})
     assert line.startswith(
         f"Data version **0.2.0**, with changes not released: 1 of {len(data)} data files "
         "differ from release v0.2.0's (`releases/v0.2.0.json`), so this build is not that "
@@ -299,4 +299,39 @@ def test_the_version_line_says_when_the_data_are_not_that_release(
         "--release v0.2.0` makes)"
     ), line
     more = {**data, "data/new/full-00000-of-00001.parquet": (1, "1" * 64)}
-    assert f"1 of {len(data) + 1} data files" in version_section("0.2.0", manifest, more)
+    assert f"1 of {len(data) + 1} data files" in version_section("0.2.0", released, more)
+    card_only = version_section("0.2.0", released, data, card_differs=True)
+    assert "the data files are release v0.2.0's, but this card and the metadata differ" in (
+        card_only
+    )
+
+
+def test_a_build_says_it_is_not_the_release_its_version_names(tmp_path: Path) -> None:
+    """Through the build: with a manifest listing exactly what it builds, the line is plain
+    (the build is the release); with the release's card different, or a data file, it says
+    so, and only that line changes."""
+    root = copy_project(tmp_path / "project")
+    assert run_cli(root, "build").returncode == 0
+    version = Settings.load(ProjectPaths(root)).data_version
+    sums = (root / "dist" / "checksums.sha256").read_text().splitlines()
+    files = {n: {"bytes": 0, "sha256": d} for d, _, n in (x.partition("  ") for x in sums)}
+    manifest = ProjectPaths(root).release_manifest(version)
+    manifest.parent.mkdir(exist_ok=True)
+    plain = (root / "dist" / "README.md").read_text()
+
+    def build_with(changed: str | None) -> str:
+        listed = {**files}
+        if changed is not None:
+            listed[changed] = {"bytes": 0, "sha256": "0" * 64}
+        manifest.write_text(json.dumps({"files": listed}))
+        result = run_cli(root, "build")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return (root / "dist" / "README.md").read_text()
+
+    assert build_with(None) == plain  # this build is that release
+    card = build_with("README.md")
+    assert f"Data version **{version}**, with changes not released: the data files are" in card
+    lines = set(card.splitlines()) ^ set(plain.splitlines())
+    assert len(lines) == 2, lines  # the version line, and nothing else
+    data = build_with("data/documents/train-00000-of-00001.parquet")
+    assert "with changes not released: 1 of " in data

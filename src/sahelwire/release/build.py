@@ -73,6 +73,7 @@ from sahelwire.release.card.metadata import (
     citation_section,
     croissant_section,
     how_to_load_section,
+    released_files,
     version_section,
 )
 from sahelwire.release.card.plot_drawing import render_plots
@@ -773,6 +774,9 @@ def _render_from(
             homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
             annotations_creators=annotations_creators(annotation_facts),
         )
+        released = released_files(paths.release_manifest(settings.data_version))
+        data_files = {name: (f.size, f.sha256) for name, f in release.data.items()}
+        version_line = version_section(settings.data_version, released, data_files)
         release.small["README.md"] = render_card_text(
             paths,
             features,
@@ -810,11 +814,7 @@ def _render_from(
                 "statistics": lambda: statistics_section(
                     tables, taxonomy, specs.unsplit, plots.counts
                 ),
-                "version": lambda: version_section(
-                    settings.data_version,
-                    paths.release_manifest(settings.data_version),
-                    {name: (f.size, f.sha256) for name, f in release.data.items()},
-                ),
+                "version": lambda: version_line,
                 "plots": lambda: plots_section(lengths),
                 "croissant": lambda: croissant_section(settings),
                 "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
@@ -823,6 +823,13 @@ def _render_from(
                 "baseline": lambda: early["baseline"],
             },
         ).encode()
+        card = release.small["README.md"]
+        if released is not None and hashlib.sha256(card).hexdigest() != released.get("README.md"):
+            # Not the release's card: its version line says so (only that line changes).
+            noted = version_section(settings.data_version, released, data_files, card_differs=True)
+            block = "<!-- sahelwire:begin version -->\n"
+            card = card.replace(f"{block}{version_line}".encode(), f"{block}{noted}".encode(), 1)
+            release.small["README.md"] = card
         release.small.update(plotter.result() if plotter is not None else render_plots(plots))
     finally:
         if plotter is not None:

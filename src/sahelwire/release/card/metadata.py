@@ -69,33 +69,55 @@ def how_to_load_section(
     return "\n".join(lines) + "\n" + note
 
 
-def version_section(version: str, manifest: Path, data_files: Mapping[str, tuple[int, str]]) -> str:
-    """The card's version line; it says so when the data files are not those of release
-    ``version`` (``manifest``: its releases/ file): changes made after a release are built
-    under the release's number until the next release, and the card called such a build
-    that release (a researcher's walkthrough).
-
-    ``data_files``: this build's data files, name -> (size, sha256). Without a manifest the
-    version is being prepared (``sahelwire release`` writes the manifest after its build).
-    Only the data files count: the card itself cannot be compared before it is written."""
-    line = f"Data version **{version}**."
+def released_files(manifest: Path) -> dict[str, str] | None:
+    """Release manifest ``manifest``'s files, name -> sha256; None when there is none (the
+    version is being prepared: ``sahelwire release`` writes it after its build)."""
     try:
-        released = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        released = {n: str(f["sha256"]) for n, f in released.items() if n.startswith("data/")}
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        return {str(name): str(f["sha256"]) for name, f in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return line + "\n"  # no manifest (validate names a damaged one)
-    names = set(released) | set(data_files)
-    differ = sorted(n for n in names if released.get(n) != data_files.get(n, (0, None))[1])
-    if not differ:
-        return line + "\n"
+        return None  # none, or damaged (validate and verify name a damaged one)
+
+
+def version_section(
+    version: str,
+    released: Mapping[str, str] | None,
+    data_files: Mapping[str, tuple[int, str]],
+    *,
+    card_differs: bool = False,
+) -> str:
+    """The card's version line; it says so when this build is not release ``version``
+    (``released``: that release's files, :func:`released_files`): changes made after a
+    release are built under the release's number until the next release, and the card
+    called such a build that release (a researcher's walkthrough).
+
+    ``data_files``: this build's data files, name -> (size, sha256). The card cannot be
+    compared before it is written: the build renders it with the plain line, and when that
+    differs from the release's card asks again with ``card_differs``."""
+    line = f"Data version **{version}**.\n"
+    if released is None:
+        return line
     tag = f"v{version}"
-    return (
-        f"Data version **{version}**, with changes not released: {len(differ)} of "
-        f"{len(names)} data files differ from release {tag}'s (`releases/{tag}.json`), so "
-        f"this build is not that release. Cite a release (the Hub's tag {tag}, or the folder "
-        f"`sahelwire build --release {tag}` makes); `sahelwire release` makes these changes "
-        "the next version.\n"
+    data = {n: d for n, d in released.items() if n.startswith("data/")}
+    names = set(data) | set(data_files)
+    differ = sorted(n for n in names if data.get(n) != data_files.get(n, (0, None))[1])
+    cite = (
+        f"so this build is not that release. Cite a release (the Hub's tag {tag}, or the "
+        f"folder `sahelwire build --release {tag}` makes); `sahelwire release` makes these "
+        "changes the next version.\n"
     )
+    if differ:
+        return (
+            f"Data version **{version}**, with changes not released: {len(differ)} of "
+            f"{len(names)} data files differ from release {tag}'s (`releases/{tag}.json`), " + cite
+        )
+    if card_differs:
+        return (
+            f"Data version **{version}**, with changes not released: the data files are release "
+            f"{tag}'s, but this card and the metadata differ from the release's "
+            f"(`releases/{tag}.json`), " + cite
+        )
+    return line
 
 
 def croissant_section(settings: Settings) -> str:
