@@ -251,15 +251,42 @@ def test_skeleton_placeholders_settle_nothing_and_are_never_overwritten(
 ) -> None:
     layers = two_versions(paths)
     unsettled = [c for c in layers.conflicts if c["kind"] == "conflict"]
-    written, kept = write_skeletons(paths.decisions_dir, unsettled)
-    assert [p.name for p in written] == [f"{AID}.yaml"] and kept == []
+    written, extended, kept = write_skeletons(paths.decisions_dir, unsettled)
+    assert [p.name for p in written] == [f"{AID}.yaml"] and extended == kept == []
     entries = yaml.safe_load(written[0].read_text())["decisions"]
     assert all(e["action"] is None and "marked by" in e["conflict"] for e in entries)
     assert read_decisions(paths.decisions_dir, AID) == {}  # placeholders decide nothing
-    written[0].write_text("decisions: []\n# mine\n")
+    written[0].write_text("decisions: []\n# mine\n")  # a layout appending cannot extend
     again = write_skeletons(paths.decisions_dir, unsettled)
-    assert again == ([], [paths.decisions_dir / f"{AID}.yaml"])
+    assert again == ([], [], [paths.decisions_dir / f"{AID}.yaml"])
     assert written[0].read_text() == "decisions: []\n# mine\n"
+
+
+def test_skeleton_appends_placeholders_for_conflicts_a_file_does_not_list(
+    paths: ProjectPaths,
+) -> None:
+    """A third annotator brings conflicts the article's decisions file does not list:
+    --skeleton appends a placeholder for each after the file's own bytes (before: "it
+    exists, so no skeleton written", and the items had to be typed by hand)."""
+    layers = two_versions(paths)
+    unsettled = [c for c in layers.conflicts if c["kind"] == "conflict"]
+    first, rest = unsettled[:1], unsettled[1:]
+    assert rest
+    (path,), _, _ = write_skeletons(paths.decisions_dir, first)
+    mine = path.read_text().replace("action: null", "action: accept", 1)
+    mine = mine.replace("decided_by: null", "decided_by: lead@x.test", 1)
+    mine = mine.replace("why: null", "why: my own decision  # kept as typed", 1)
+    path.write_text(mine)
+    written, extended, kept = write_skeletons(paths.decisions_dir, unsettled)
+    assert (written, extended, kept) == ([], [path], [])
+    text = path.read_text()
+    assert text.startswith(mine)  # every byte of the file as it was, first
+    entries = yaml.safe_load(text)["decisions"]
+    assert [e["item"] for e in entries] == [c["item"] for c in unsettled]
+    assert entries[0]["action"] == "accept" and all(e["action"] is None for e in entries[1:])
+    assert read_decisions(paths.decisions_dir, AID).keys() == {first[0]["item"]}
+    assert write_skeletons(paths.decisions_dir, unsettled) == ([], [], [path])  # all listed
+    assert path.read_text() == text
 
 
 @pytest.mark.parametrize(

@@ -134,37 +134,80 @@ SKELETON_HEADER = """\
 """
 
 
-def skeleton_text(article_id: str, conflicts: list[dict[str, Any]]) -> str:
-    """A decisions file with one placeholder per conflict, each saying who made what."""
+def _placeholders(conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries = []
     for c in conflicts:
         entry: dict[str, Any] = {"item": c["item"], "conflict": c["detail"], "action": None}
         if c["item"].startswith("attr:"):
             entry["value"] = None
         entries.append({**entry, "decided_by": None, "why": None})
-    body = yaml.safe_dump({"decisions": entries}, sort_keys=False, allow_unicode=True, width=100)
+    return entries
+
+
+def skeleton_text(article_id: str, conflicts: list[dict[str, Any]]) -> str:
+    """A decisions file with one placeholder per conflict, each saying who made what."""
+    body = yaml.safe_dump(
+        {"decisions": _placeholders(conflicts)}, sort_keys=False, allow_unicode=True, width=100
+    )
     return SKELETON_HEADER.format(article=article_id) + body
+
+
+APPENDED_NOTE = (
+    "# Placeholders added by `sahelwire adjudicate --skeleton` for conflicts this file did not\n"
+    "# list yet (e.g. with a new annotator); the entries above are as they were.\n"
+)
+
+
+def _with_placeholders(path: Path, conflicts: list[dict[str, Any]]) -> str | None:
+    """``path``'s text with a placeholder appended for each of ``conflicts`` it does not
+    list, its own bytes first and unchanged; None when it lists them all or when appending
+    would not give exactly its entries plus the placeholders (a layout of someone's own)."""
+    try:
+        old = decision_entries(path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None  # validate and adjudicate name what is wrong with it
+    listed = {str(e["item"]) for e in old}
+    added = _placeholders([c for c in conflicts if c["item"] not in listed])
+    if not added:
+        return None
+    block = yaml.safe_dump(added, sort_keys=False, allow_unicode=True, width=100)
+    combined = text + ("" if text.endswith("\n") else "\n") + APPENDED_NOTE + block
+    try:
+        entries = (yaml.safe_load(combined) or {}).get("decisions")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return combined if entries == [*old, *added] else None
 
 
 def write_skeletons(
     decisions_dir: Path, unsettled: list[dict[str, Any]]
-) -> tuple[list[Path], list[Path]]:
-    """Skeleton files for the articles of ``unsettled`` conflicts: (written, left alone).
+) -> tuple[list[Path], list[Path], list[Path]]:
+    """Skeleton files for the articles of ``unsettled`` conflicts: (written, extended, left
+    alone).
 
-    A file that exists is never touched, whatever it holds: it may be someone's decisions.
+    A file that exists keeps every byte it has: placeholders for the conflicts it does not
+    list are appended after them (a third annotator's conflicts came with no skeleton, and
+    their items had to be typed by hand: a walkthrough), unless appending would not read
+    back as its entries plus the placeholders; then it is left alone.
     """
     by_article: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in unsettled:
         by_article[c["article_id"]].append(c)
-    written, kept = [], []
+    written, extended, kept = [], [], []
     for article, conflicts in sorted(by_article.items()):
         path = decisions_dir / f"{article}.yaml"
         if path.exists():
-            kept.append(path)
+            text = _with_placeholders(path, conflicts)
+            if text is None:
+                kept.append(path)
+            else:
+                write_text_atomic(path, text)
+                extended.append(path)
             continue
         write_text_atomic(path, skeleton_text(article, conflicts))
         written.append(path)
-    return written, kept
+    return written, extended, kept
 
 
 def who(by: list[str], everyone: list[str]) -> str:

@@ -367,7 +367,8 @@ def adjudicate(
         typer.Option(
             "--skeleton",
             help="Write annotations/decisions/<article>.yaml with one placeholder per "
-            "unsettled conflict, for articles that have no such file (never overwritten).",
+            "unsettled conflict; to a file that exists, placeholders for the conflicts it "
+            "does not list are appended (its entries never changed).",
         ),
     ] = False,
 ) -> None:
@@ -386,10 +387,11 @@ def adjudicate(
     ]
     articles = sorted({c["article_id"] for c in open_conflicts})
     written: list[Path] = []
+    extended: list[Path] = []
     kept: list[Path] = []
     if skeleton:
         try:
-            written, kept = write_skeletons(paths.decisions_dir, open_conflicts)
+            written, extended, kept = write_skeletons(paths.decisions_dir, open_conflicts)
         except OSError as exc:
             raise fail(f"cannot write a skeleton: {exc}", EXIT_USAGE) from None
     review = review_title(settings.label_studio_project_title)
@@ -413,6 +415,7 @@ def adjudicate(
                     "unsettled": len(unsettled),
                     "next_step": next_step,
                     "skeletons_written": [str(p.relative_to(paths.root)) for p in written],
+                    "skeletons_extended": [str(p.relative_to(paths.root)) for p in extended],
                     "skeletons_kept": [str(p.relative_to(paths.root)) for p in kept],
                 },
                 indent=2,
@@ -435,8 +438,17 @@ def adjudicate(
                 f"wrote {path.relative_to(paths.root)}: a skeleton; fill in action, decided_by "
                 "and why for each entry"
             )
+        for path in extended:
+            typer.echo(
+                f"added placeholders to {path.relative_to(paths.root)} for the conflicts it "
+                "did not list (its entries as they were); fill in action, decided_by and why"
+            )
         for path in kept:
-            typer.echo(f"kept {path.relative_to(paths.root)}: it exists, so no skeleton written")
+            typer.echo(
+                f"kept {path.relative_to(paths.root)}: it exists and lists every unsettled "
+                "conflict already, or is laid out so that appending placeholders would change "
+                "what it says (add any missing entries by hand)"
+            )
         if next_step:
             typer.echo(f"next: {next_step}")
     raise typer.Exit(EXIT_INVALID if unsettled else EXIT_OK)
