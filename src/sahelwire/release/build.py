@@ -168,6 +168,8 @@ class BuiltRelease:
     root: Path
     small: dict[str, bytes] = field(default_factory=dict)
     data: dict[str, WrittenFile] = field(default_factory=dict)
+    # The card's version line says when the build is not its version's release (render_release)
+    release_note: bool = True
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
     # Wall-clock seconds per phase, for scripts/bench.py: the issue's targets are stated per
     # phase (validation, writing splits and metadata), not for the build as a whole.
@@ -548,9 +550,14 @@ class _Published:
 
 
 def render_release(
-    paths: ProjectPaths, settings: Settings, into: Path | None = None
+    paths: ProjectPaths, settings: Settings, into: Path | None = None, *, release_note: bool = True
 ) -> BuiltRelease:
     """Validate the inputs, write the data files under ``into`` and render the other files.
+
+    ``release_note``: the card's version line says when this build is not the release its
+    version names (:func:`~sahelwire.release.card.metadata.version_section`); off for
+    DATASET_CARD.md, whose generated parts must not depend on which releases/ a checkout
+    holds (a copy without it rendered another card).
 
     The Parquet files are streamed to ``into`` (default: a temporary folder removed with the
     returned object) as their rows are produced; the card, Croissant, plots and checksums are
@@ -561,7 +568,7 @@ def render_release(
     """
     own = into is None
     root = Path(tempfile.mkdtemp(prefix="sahelwire-release-")) if into is None else into
-    release = BuiltRelease(root=root)
+    release = BuiltRelease(root=root, release_note=release_note)
     if own:
         weakref.finalize(release, shutil.rmtree, root, True)
     try:
@@ -774,7 +781,11 @@ def _render_from(
             homepage=f"https://huggingface.co/datasets/{settings.hub_repo_id}",
             annotations_creators=annotations_creators(annotation_facts),
         )
-        released = released_files(paths.release_manifest(settings.data_version))
+        released = (
+            released_files(paths.release_manifest(settings.data_version))
+            if release.release_note
+            else None
+        )
         data_files = {name: (f.size, f.sha256) for name, f in release.data.items()}
         version_line = version_section(settings.data_version, released, data_files)
         release.small["README.md"] = render_card_text(
@@ -1114,7 +1125,8 @@ def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) 
 
 def update_card(paths: ProjectPaths, settings: Settings, *, check: bool) -> bool:
     """Rewrite DATASET_CARD.md's generated parts (or, with ``check``, report drift). True if current."""
-    release = render_release(paths, settings)  # data files in a temporary folder, then gone
+    # data files in a temporary folder, then gone; the version line as for a release
+    release = render_release(paths, settings, release_note=False)
     rendered = release.small["README.md"].decode()
     current = read_card_template(paths.card_template)
     if rendered == current:
