@@ -260,7 +260,9 @@ def test_a_damaged_pack_is_ignored_and_replaced(project: Path, damage: str) -> N
 def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) -> None:
     other = copy_project(tmp_path / "other")
     taxonomy = other / "schemas" / "taxonomy.yaml"
-    taxonomy.write_text(taxonomy.read_text().replace("#c6dbef", "#c6dbee", 1))
+    text = taxonomy.read_text()
+    assert "#9ecae1" in text  # HEADLINE's colour: the one edit that changes nothing else
+    taxonomy.write_text(text.replace("#9ecae1", "#9ecae2", 1))
     read(other)  # the same exports, another taxonomy: another fingerprint
     (foreign,) = packs(other)
     cache_dir(ProjectPaths(project)).mkdir(parents=True)
@@ -276,7 +278,7 @@ def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     "edit_schema",
     [
-        pytest.param(("taxonomy.yaml", "#c6dbef", "#c6dbee"), id="taxonomy-colour"),
+        pytest.param(("taxonomy.yaml", "#9ecae1", "#9ecae2"), id="taxonomy-colour"),
         pytest.param(("tables.yaml", "\n", "\n# a comment\n"), id="tables-comment"),
         pytest.param(("entities.yaml", "\n", "\n# a comment\n"), id="registry-comment"),
     ],
@@ -287,6 +289,7 @@ def test_a_schema_change_invalidates_every_entry(
     read(project)
     name, old, new = edit_schema
     path = project / "schemas" / name
+    assert old in path.read_text()  # an edit, not a no-op
     path.write_text(path.read_text().replace(old, new, 1))
     tables = read(project)
     assert tables.cache is not None and tables.cache.parsed == ALL and tables.cache.hits == []
