@@ -261,8 +261,8 @@ def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) ->
     other = copy_project(tmp_path / "other")
     taxonomy = other / "schemas" / "taxonomy.yaml"
     text = taxonomy.read_text()
-    assert "#9ecae1" in text  # HEADLINE's colour: the one edit that changes nothing else
-    taxonomy.write_text(text.replace("#9ecae1", "#9ecae2", 1))
+    assert "#6699cc" in text  # HEADLINE's colour: the one edit that changes nothing else
+    taxonomy.write_text(text.replace("#6699cc", "#6699cd", 1))
     read(other)  # the same exports, another taxonomy: another fingerprint
     (foreign,) = packs(other)
     cache_dir(ProjectPaths(project)).mkdir(parents=True)
@@ -278,7 +278,7 @@ def test_a_foreign_pack_is_ignored_and_removed(project: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     "edit_schema",
     [
-        pytest.param(("taxonomy.yaml", "#9ecae1", "#9ecae2"), id="taxonomy-colour"),
+        pytest.param(("taxonomy.yaml", "#6699cc", "#6699cd"), id="taxonomy-colour"),
         pytest.param(("tables.yaml", "\n", "\n# a comment\n"), id="tables-comment"),
         pytest.param(("entities.yaml", "\n", "\n# a comment\n"), id="registry-comment"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import datasets
@@ -12,7 +13,13 @@ import yaml
 from helpers import ROOT, copy_project, run_cli
 from sahelwire.schema.pandera_schemas import dataframe_schema
 from sahelwire.schema.table_specs import ShapeBuilder, load_table_specs
-from sahelwire.schema.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
+from sahelwire.schema.taxonomy import (
+    COLOUR_MIN_DELTA_E,
+    TaxonomyError,
+    drawn_lab,
+    load_taxonomy,
+    parse_taxonomy,
+)
 
 TAX = load_taxonomy(ROOT / "schemas/taxonomy.yaml")
 SPECS = load_table_specs(ROOT / "schemas/tables.yaml")
@@ -61,14 +68,36 @@ def test_hotkey_clash_is_refused() -> None:
         parse_taxonomy(data)
 
 
-def test_a_colour_shared_by_two_span_labels_is_refused() -> None:
-    """All layers show on one text: a label of another layer with the same colour cannot be
-    told apart (ten colours were shared: an event over the GPE spans inside it)."""
+@pytest.mark.parametrize(
+    ("colour", "delta"),
+    [
+        ("GPE", "0.0"),  # the same colour (upper case): ten were shared across layers
+        ("#00c8ff", None),  # a code one step from GPE's #00ccff: the same as drawn
+    ],
+)
+def test_a_colour_like_another_labels_as_drawn_is_refused(colour: str, delta: str | None) -> None:
+    """All layers show on one text, each span at 30% opacity: two labels whose colours look
+    alike so drawn cannot be told apart (distinct codes #1f77b4 and #3182bd were ΔE 1.5)."""
     data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
     gpe = next(la for la in data["span_layers"]["entities"]["labels"] if la["name"] == "GPE")
-    data["span_layers"]["events"]["labels"][0]["color"] = gpe["color"].upper()
-    with pytest.raises(TaxonomyError, match=r"colour .* used by entities\.GPE and events\."):
+    given = gpe["color"].upper() if colour == "GPE" else colour
+    data["span_layers"]["events"]["labels"][0]["color"] = given
+    with pytest.raises(TaxonomyError, match=r"looks like entities\.GPE's as the editor draws") as e:
         parse_taxonomy(data)
+    assert "at 30% opacity on white; at least 10" in str(e.value)
+    if delta is not None:
+        assert f"ΔE {delta} " in str(e.value)
+
+
+def test_the_committed_colours_are_apart_as_drawn() -> None:
+    labs = [
+        (f"{layer.name}.{label.name}", drawn_lab(str(label.color)))
+        for layer in TAX.span_layers
+        for label in layer.labels
+    ]
+    closest = min(math.dist(a, b) for i, (_, a) in enumerate(labs) for _, b in labs[i + 1 :])
+    assert closest >= COLOUR_MIN_DELTA_E and len(labs) == 28
+    assert drawn_lab("#ffffff") == pytest.approx((100.0, 0.0, 0.0), abs=0.05)  # white is white
 
 
 def test_annotation_layers_of_design_are_present() -> None:

@@ -7,6 +7,8 @@ disagree with each other.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -320,19 +322,55 @@ def _check_hotkeys(taxonomy: Taxonomy) -> None:
         seen[key] = what
 
 
+# Label Studio 1.23 draws a span's label colour at this opacity over the white page.
+SPAN_OPACITY = 0.3
+# The least CIE76 colour difference between two span labels as drawn: distinct hex codes
+# were not enough (#1f77b4 and #3182bd, ΔE 1.5 at 30%: one blue to an annotator).
+COLOUR_MIN_DELTA_E = 10.0
+
+
+def drawn_lab(colour: str, opacity: float = SPAN_OPACITY) -> tuple[float, float, float]:
+    """CIELAB (D65) of ``colour`` (#rrggbb) drawn at ``opacity`` over white."""
+
+    def linear(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (
+        linear(opacity * int(colour[i : i + 2], 16) + (1 - opacity) * 255) for i in (1, 3, 5)
+    )
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
 def _check_colours(taxonomy: Taxonomy) -> None:
     # Every layer's regions show on the same text in the editor: an event with the colour
-    # of the entities inside it could not be told apart from them (a browser walkthrough:
-    # SECURITY_COOPERATION over GPE, ATTACK beside FATALITIES, ten colours shared).
-    seen: dict[str, str] = {}
+    # of the entities inside it could not be told apart from them (browser walkthroughs:
+    # ten colours shared across layers, then distinct codes that looked the same).
+    seen: list[tuple[str, tuple[float, float, float]]] = []
     for layer in taxonomy.span_layers:
         for label in layer.labels:
             if label.color is None:
                 continue
-            colour, what = label.color.lower(), f"{layer.name}.{label.name}"
-            if colour in seen:
-                raise TaxonomyError(f"colour {label.color} used by {seen[colour]} and {what}")
-            seen[colour] = what
+            what = f"{layer.name}.{label.name}"
+            if not re.fullmatch(r"#[0-9a-fA-F]{6}", label.color):
+                raise TaxonomyError(f"colour {label.color!r} of {what} is not #rrggbb")
+            lab = drawn_lab(label.color)
+            for other, other_lab in seen:
+                delta = math.dist(lab, other_lab)
+                if delta < COLOUR_MIN_DELTA_E:
+                    raise TaxonomyError(
+                        f"colour {label.color} of {what} looks like {other}'s as the editor "
+                        f"draws them (ΔE {delta:.1f} at {SPAN_OPACITY:.0%} opacity on white; "
+                        f"at least {COLOUR_MIN_DELTA_E:g})"
+                    )
+            seen.append((what, lab))
 
 
 def _check_relation_targets(taxonomy: Taxonomy) -> None:
