@@ -322,7 +322,8 @@ def _check_hotkeys(taxonomy: Taxonomy) -> None:
         seen[key] = what
 
 
-# Label Studio 1.23 draws a span's label colour at this opacity over the white page.
+# Label Studio 1.23 draws a span's label colour at this opacity over the white page (its
+# editor's getLabelColor: convertToRGBA(colour, .3), web/dist/apps/labelstudio/358.js).
 SPAN_OPACITY = 0.3
 # The least CIE76 colour difference between two span labels as drawn: distinct hex codes
 # were not enough (#1f77b4 and #3182bd, ΔE 1.5 at 30%: one blue to an annotator).
