@@ -89,6 +89,15 @@ def test_a_colour_like_another_labels_as_drawn_is_refused(colour: str, delta: st
         assert f"ΔE {delta} " in str(e.value)
 
 
+@pytest.mark.parametrize("colour", ["red", "#0af", "#00ccfg"])
+def test_a_colour_that_is_not_rrggbb_is_refused(colour: str) -> None:
+    """The distance rule needs the code's channels: a CSS name or a short code is named."""
+    data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
+    data["span_layers"]["events"]["labels"][0]["color"] = colour
+    with pytest.raises(TaxonomyError, match=rf"colour '{colour}' of events\.\w+ is not #rrggbb"):
+        parse_taxonomy(data)
+
+
 def test_the_committed_colours_are_apart_as_drawn() -> None:
     labs = [
         (f"{layer.name}.{label.name}", drawn_lab(str(label.color)))

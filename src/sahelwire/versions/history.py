@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sahelwire.io.paths import RELEASES_DIR, ProjectPaths
-from sahelwire.versions.releases import manifest_path, released_versions
+from sahelwire.versions.releases import released_versions
 
 
 class HistoryError(Exception):
@@ -40,7 +40,7 @@ def release_commit(paths: ProjectPaths, version: str) -> str:
     on disk is the record being trusted.
     """
     version = version.removeprefix("v")
-    manifest = manifest_path(paths, version)
+    manifest = paths.release_manifest(version)
     if not manifest.is_file():
         known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
         raise HistoryError(f"no release manifest {manifest.name} (releases: {known})")

@@ -86,18 +86,10 @@ def set_pyproject_version(text: str, version: str) -> str:
     return text
 
 
-def releases_dir(paths: ProjectPaths) -> Path:
-    return paths.releases_dir
-
-
-def manifest_path(paths: ProjectPaths, version: str) -> Path:
-    return paths.release_manifest(version)
-
-
 def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
     """releases/v<version>.json (``version`` may carry a leading ``v``)."""
     version = version.removeprefix("v")
-    path = manifest_path(paths, version)
+    path = paths.release_manifest(version)
     if not path.is_file():
         known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
         raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})")
@@ -107,7 +99,7 @@ def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
 def released_versions(paths: ProjectPaths) -> list[str]:
     """Every version with a manifest under releases/, oldest first."""
     found = []
-    for path in releases_dir(paths).glob("v*.json"):
+    for path in paths.releases_dir.glob("v*.json"):
         try:
             parse_version(path.stem[1:])
         except ValueError:
@@ -242,7 +234,7 @@ def cut_release(paths: ProjectPaths, level: str) -> ReleaseResult:
     changelog = paths.root / CHANGELOG_FILE
     touched = [paths.pyproject, paths.card_template, changelog]
     saved = {p: p.read_bytes() if p.exists() else None for p in touched}
-    manifest_file = manifest_path(paths, version)
+    manifest_file = paths.release_manifest(version)
     try:
         write_text_atomic(
             paths.pyproject,
