@@ -304,7 +304,9 @@ def check_disk(folder: Path, estimates: dict[int, dict[str, int]], keep: bool = 
     """
     totals = {n: sum(parts.values()) for n, parts in estimates.items()}
     need = sum(totals.values()) if keep else max(totals.values(), default=0)
-    folder = folder if folder.exists() else folder.parent
+    # --keep may name a folder not made yet, under parents not made yet either.
+    while not folder.exists():
+        folder = folder.parent
     free = shutil.disk_usage(folder).free
     for n, total in totals.items():
         print(f"disk estimate at N = {n:,}: {total / 2**30:.1f} GiB {estimates[n]}", flush=True)
@@ -1144,6 +1146,8 @@ def main(argv: list[str] | None = None) -> None:
         check_disk(where, estimates, keep=args.keep is not None)
         if args.estimate_disk:
             return
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     everything: dict[str, Any] = {}
     for n in sizes:
         run, notes = per_size[n]

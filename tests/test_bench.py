@@ -340,3 +340,13 @@ def test_the_stage_log_keeps_the_ner_bio_workers_figures() -> None:
     finally:
         logger.removeHandler(log)
     assert log.bio_workers == [{"share": 0.6, "waited": 1.5}]
+
+
+def test_keep_may_name_a_folder_not_made_yet(tmp_path: Path) -> None:
+    # Seen: `--keep /tmp/b2k/keep` with /tmp/b2k missing died in the disk check (statvfs of
+    # the parent), then in mkdtemp, with a traceback each time.
+    keep = tmp_path / "not" / "yet"
+    bench.main(["--n", "3", "--stages", "ingest", "--keep", str(keep)])
+    (work,) = keep.iterdir()
+    assert work.name.startswith("sahelwire-bench-3-")
+    assert (work / "corpus" / "articles.jsonl").is_file()
