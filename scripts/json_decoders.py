@@ -78,20 +78,27 @@ def msgspec_typed(msgspec: Any) -> Callable[[bytes], Any]:
     return msgspec.json.Decoder(list[task]).decode  # type: ignore[valid-type]
 
 
-def duckdb_unnest(duckdb: Any, path: Path) -> Callable[[], Any]:
+def duckdb_query(duckdb: Any, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
+    """One query on one thread, its own connection each time (no cache between runs)."""
+
     def run() -> Any:
         con = duckdb.connect(config={"threads": 1})
         try:
-            return con.sql(
-                "SELECT count(*) FROM (SELECT unnest(a.result) AS r FROM (SELECT "
-                "unnest(annotations) AS a FROM read_json($p, format = 'array', "
-                "maximum_object_size = 100000000)))",
-                params={"p": str(path)},
-            ).fetchall()
+            return con.sql(sql, params=params).fetchall()
         finally:
             con.close()
 
     return run
+
+
+def duckdb_unnest(duckdb: Any, path: Path) -> Callable[[], Any]:
+    return duckdb_query(
+        duckdb,
+        "SELECT count(*) FROM (SELECT unnest(a.result) AS r FROM (SELECT "
+        "unnest(annotations) AS a FROM read_json($p, format = 'array', "
+        "maximum_object_size = 100000000)))",
+        {"p": str(path)},
+    )
 
 
 # The columns the parser reads, declared so DuckDB infers nothing; ``value`` stays JSON text
@@ -109,44 +116,30 @@ TYPED_COLUMNS = {
 def duckdb_typed(duckdb: Any, path: Path) -> Callable[[], Any]:
     """Declared columns: refuses duplicate keys of a declared object, NaN, lone surrogates and
     integers past int64, but casts 1.5, "7" and true to an int and drops unknown keys."""
-
-    def run() -> Any:
-        con = duckdb.connect(config={"threads": 1})
-        try:
-            return con.sql(
-                "SELECT count(*), sum(CAST(r.value->>'$.start' AS BIGINT)) FROM (SELECT "
-                "unnest(a.result) AS r FROM (SELECT unnest(annotations) AS a FROM "
-                "read_json($p, format = 'array', columns = $c, maximum_object_size = 100000000)))",
-                params={"p": str(path), "c": TYPED_COLUMNS},
-            ).fetchall()
-        finally:
-            con.close()
-
-    return run
+    return duckdb_query(
+        duckdb,
+        "SELECT count(*), sum(CAST(r.value->>'$.start' AS BIGINT)) FROM (SELECT "
+        "unnest(a.result) AS r FROM (SELECT unnest(annotations) AS a FROM "
+        "read_json($p, format = 'array', columns = $c, maximum_object_size = 100000000)))",
+        {"p": str(path), "c": TYPED_COLUMNS},
+    )
 
 
 def duckdb_keys_checked(duckdb: Any, path: Path) -> Callable[[], Any]:
     """What declared columns miss, in SQL: each task and result item read as JSON, its keys
     listed (duplicates and unknown keys counted) and its leaves typed by ``json_type``."""
-
-    def run() -> Any:
-        con = duckdb.connect(config={"threads": 1})
-        try:
-            return con.sql(
-                "WITH t AS (SELECT json AS task FROM read_json_objects($p, format = 'array', "
-                "maximum_object_size = 100000000)), "
-                "a AS (SELECT unnest(CAST(task->'$.annotations' AS JSON[])) AS a FROM t), "
-                "r AS (SELECT unnest(CAST(a->'$.result' AS JSON[])) AS r FROM a), "
-                "k AS (SELECT r, json_keys(r) AS k, json_keys(r->'$.value') AS kv FROM r) "
-                "SELECT count(*), sum(CAST(r->>'$.value.start' AS BIGINT)), "
-                "sum((len(k) <> len(list_distinct(k)) OR len(kv) <> len(list_distinct(kv)) "
-                "OR json_type(r, '$.id') <> 'VARCHAR')::INT) FROM k",
-                params={"p": str(path)},
-            ).fetchall()
-        finally:
-            con.close()
-
-    return run
+    return duckdb_query(
+        duckdb,
+        "WITH t AS (SELECT json AS task FROM read_json_objects($p, format = 'array', "
+        "maximum_object_size = 100000000)), "
+        "a AS (SELECT unnest(CAST(task->'$.annotations' AS JSON[])) AS a FROM t), "
+        "r AS (SELECT unnest(CAST(a->'$.result' AS JSON[])) AS r FROM a), "
+        "k AS (SELECT r, json_keys(r) AS k, json_keys(r->'$.value') AS kv FROM r) "
+        "SELECT count(*), sum(CAST(r->>'$.value.start' AS BIGINT)), "
+        "sum((len(k) <> len(list_distinct(k)) OR len(kv) <> len(list_distinct(kv)) "
+        "OR json_type(r, '$.id') <> 'VARCHAR')::INT) FROM k",
+        {"p": str(path)},
+    )
 
 
 def main(argv: list[str]) -> int:
