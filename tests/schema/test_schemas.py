@@ -72,7 +72,7 @@ def test_hotkey_clash_is_refused() -> None:
     ("colour", "delta"),
     [
         ("GPE", "0.0"),  # the same colour (upper case): ten were shared across layers
-        ("#00c8ff", None),  # a code one step from GPE's #00ccff: the same as drawn
+        ("nudged", None),  # a code four steps of green from GPE's: the same as drawn
     ],
 )
 def test_a_colour_like_another_labels_as_drawn_is_refused(colour: str, delta: str | None) -> None:
@@ -80,7 +80,9 @@ def test_a_colour_like_another_labels_as_drawn_is_refused(colour: str, delta: st
     alike so drawn cannot be told apart (distinct codes #1f77b4 and #3182bd were ΔE 1.5)."""
     data = yaml.safe_load((ROOT / "schemas/taxonomy.yaml").read_text())
     gpe = next(la for la in data["span_layers"]["entities"]["labels"] if la["name"] == "GPE")
-    given = gpe["color"].upper() if colour == "GPE" else colour
+    code = gpe["color"]
+    nudged = f"{code[:3]}{int(code[3:5], 16) - 4:02x}{code[5:]}"
+    given = {"GPE": code.upper(), "nudged": nudged}[colour]
     data["span_layers"]["events"]["labels"][0]["color"] = given
     with pytest.raises(TaxonomyError, match=r"looks like entities\.GPE's as the editor draws") as e:
         parse_taxonomy(data)
