@@ -30,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -545,6 +546,8 @@ def _spark() -> Any:
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.driver.memory", os.environ.get("EVAL_SPARK_MEMORY", "8g"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # ./spark-warehouse in the working folder otherwise (the checkout's root).
+        .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="spark-warehouse-"))
         .getOrCreate()
     )
 

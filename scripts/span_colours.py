@@ -42,6 +42,7 @@ ZONES = "zones"
 ZONE_CHROMA = 12.0  # a zone's tint at most this grey (C*ab)
 SPAN_CHROMA = 10.0  # the other layers' tints at least this coloured
 LIGHTEST = 92.0  # a tint lighter than L* 92 hardly shows on white
+ZONE_DARKEST = 82.0  # a zone darker than this greys whole paragraphs and what lies on them
 GRID = 17  # sRGB step of the candidates (16 levels a channel)
 
 
@@ -113,7 +114,7 @@ def search(
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     shows = lab[:, 0] < LIGHTEST
     pools = {
-        True: np.flatnonzero(shows & (chroma < ZONE_CHROMA)),
+        True: np.flatnonzero(shows & (chroma < ZONE_CHROMA) & (lab[:, 0] >= ZONE_DARKEST)),
         False: np.flatnonzero(shows & (chroma >= SPAN_CHROMA)),
     }
     judge = Palette(layers, [names.index(name) for name in frequent])

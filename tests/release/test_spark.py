@@ -65,7 +65,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     # Tasks that run Python (mapInArrow) need this venv's, with sahelwire and pyarrow: Spark
     # starts `python3` from PATH otherwise (the `spark.pyspark.python` setting is not read
     # once the session is made from Python; the variable is).
@@ -79,6 +79,8 @@ def spark() -> Iterator[SparkSession]:
         # machine's own otherwise, where nothing listens: seen with annotations_raw at 10k).
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
+        # Spark makes ./spark-warehouse in the working folder otherwise: the checkout's root.
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .getOrCreate()
     )
     yield session
