@@ -116,7 +116,9 @@ BAD_LINES: dict[str, tuple[str, list[str]]] = {
     "nul-in-text": (json.dumps({"id": "jl_2", "text": "a\u0000b"}), ["[no_nul]"]),
     "blank-text": (json.dumps({"id": "jl_2", "text": "   \n"}), ["[not_blank]"]),
     "unknown-key": (json.dumps({"id": "jl_2", "text": "x y", "autor": "z"}), ["[jsonl_keys]"]),
-}
+    # json.loads kept the second text without a word: which one was meant is unknown.
+    "text-twice": ('{"id": "jl_2", "text": "x y", "text": "z"}', ["[jsonl_keys]", "'text' is given twice"]),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(BAD_LINES), ids=list(BAD_LINES))

@@ -37,6 +37,24 @@ def _leakage_marker_renamed(card: bytes) -> bytes:
     return card.replace(b"sahelwire:begin leakage", b"sahelwire:begin leakage_x", 1)
 
 
+def _repeated(line_start: bytes, again: bytes) -> Callable[[bytes], bytes]:
+    """The first line starting with ``line_start`` followed by ``again`` (the same key, another
+    value): YAML's last value won without a word, changing the published data."""
+
+    def edit(content: bytes) -> bytes:
+        lines = content.splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(line_start))
+        return b"".join([*lines[: at + 1], again, *lines[at + 1 :]])
+
+    return edit
+
+
+def _replaced(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    return lambda content: content.replace(old, new, 1)
+
+
+DECISIONS = "annotations/decisions/000_68e681b97d6ec23c.yaml"
+TWICE = "is given twice in one mapping (first on line"
 CASES = {
     "tables-utf8": ("schemas/tables.yaml", _becomes(NOT_UTF8), 2, "schemas/tables.yaml: not UTF-8 (byte 0)"),
     "tables-empty": ("schemas/tables.yaml", _becomes(b""), 2, "schemas/tables.yaml: not a table spec file"),
@@ -51,6 +69,10 @@ CASES = {
     "blind-line": ("annotations/blind/ai-annotator-1.txt", _becomes(b"- 1\n"), 1, "ai-annotator-1.txt:1: not a"),
     "card-utf8": ("DATASET_CARD.md", _becomes(NOT_UTF8), 1, f"{CARD_RULE}: not UTF-8 (byte 0)"),
     "card-marker": ("DATASET_CARD.md", _leakage_marker_renamed, 1, f"{CARD_RULE}: missing generated sections ['leakage']"),
+    "decisions-key-twice": (DECISIONS, _repeated(b"value: people", b"  value: days\n"), 1, f"{DECISIONS} record 000_68e681b97d6ec23c: rule a decisions file is readable YAML of complete, distinct decisions: line 8: the key 'value' {TWICE} 7)"),
+    "clusters-key-twice": ("dataset/story_clusters.yaml", _repeated(b"articles: [001", b"    articles: [001_a9cbf47f8b5096a3]\n"), 1, f"story_clusters.yaml: line 13: the key 'articles' {TWICE} 12)"),
+    "entities-key-twice": ("schemas/entities.yaml", _replaced(b"wikidata: Q30,", b"wikidata: Q30, wikidata: Q31,"), 2, f"entities.yaml: line 8: the key 'wikidata' {TWICE} 8)"),
+    "manifest-key-twice": ("dataset/raw/manifest.jsonl", _replaced(b'{"id"', b'{"title": "Fake title", "id"'), 1, "manifest.jsonl:1: the key 'title' is given twice in one object"),
 }  # fmt: skip
 
 

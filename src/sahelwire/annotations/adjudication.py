@@ -53,7 +53,7 @@ from sahelwire.annotations.gold_layer import (
 )
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.bulk import paused_gc
-from sahelwire.io.text_files import read_yaml
+from sahelwire.io.text_files import loads_yaml, read_yaml
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -174,7 +174,7 @@ def _with_placeholders(path: Path, conflicts: list[dict[str, Any]]) -> str | Non
     block = yaml.safe_dump(added, sort_keys=False, allow_unicode=True, width=100)
     combined = text + ("" if text.endswith("\n") else "\n") + APPENDED_NOTE + block
     try:
-        entries = (yaml.safe_load(combined) or {}).get("decisions")
+        entries = (loads_yaml(combined) or {}).get("decisions")
     except (yaml.YAMLError, AttributeError):
         return None
     return combined if entries == [*old, *added] else None

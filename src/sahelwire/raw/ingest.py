@@ -29,6 +29,7 @@ from typing import Any
 
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import DuplicateJSONKey, unique_pairs
 from sahelwire.raw.article_metadata import detect_language, detect_title
 from sahelwire.raw.ingest_index import ManifestIndex, manifest_index, write_lines_atomic
 from sahelwire.raw.manifest import STATED_METADATA, manifest_fields
@@ -205,9 +206,12 @@ def _from_jsonl(path: Path, max_bytes: int, problems: list[IngestProblem]) -> It
             problems.append(IngestProblem(str(path), number, rule, message))
 
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=unique_pairs)
         except json.JSONDecodeError as exc:
             bad("jsonl_json", f"not JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except DuplicateJSONKey as exc:  # two texts or ids: which one was meant is unknown
+            bad("jsonl_keys", str(exc))
             continue
         if not isinstance(obj, dict):
             bad("jsonl_object", f"a JSON {type(obj).__name__}, not an object")

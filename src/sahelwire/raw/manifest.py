@@ -14,6 +14,7 @@ from typing import Any
 
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import DuplicateJSONKey, unique_pairs
 from sahelwire.schema.table_specs import load_table_specs
 
 # Metadata an input may state; anything the input does not state stays null.
@@ -53,9 +54,11 @@ def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(line, object_pairs_hook=unique_pairs)
                 except json.JSONDecodeError as exc:
                     raise ManifestError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                except DuplicateJSONKey as exc:  # a hand edit: which title/licence was meant?
+                    raise ManifestError(f"{path}:{number}: {exc}") from None
                 if not isinstance(row, dict):
                     raise ManifestError(f"{path}:{number}: not a JSON object")
                 out: dict[str, Any] = _Row().__dict__

@@ -56,12 +56,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import yaml
 from rich.progress import Progress
 
 from sahelwire.annotations.gold_layer import region_key
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.text_files import loads_yaml
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.export_format import PROVENANCE_KEY
 from sahelwire.labelstudio.label_config import LabelConfig
@@ -588,7 +588,7 @@ class _DecisionsAt:
                 check=False,
             )
             if shown.returncode == 0:
-                data = yaml.safe_load(shown.stdout.decode("utf-8")) or {}
+                data = loads_yaml(shown.stdout.decode("utf-8")) or {}
                 found = {str(d["item"]): d for d in data.get("decisions", []) if "item" in d}
         self.cache[article_id] = found
         return found
