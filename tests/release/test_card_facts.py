@@ -278,3 +278,30 @@ def test_independence_is_stated_from_the_blind_workspace_manifest(tmp_path: Path
     assert said[0].startswith("ai-annotator-2@x worked blind") and "3 files" in said[0]
     assert "and its own worksheet folder" in said[0]
     assert said[1].startswith("ai-annotator-3@x did NOT work blind")
+
+
+def test_shared_pre_annotations_are_claimed_only_where_the_data_records_them(
+    built: Path, tmp_path: Path
+) -> None:
+    """Seen in a team walkthrough: the card said every annotator started from the same
+    pre-annotations whenever any prediction existed, while a third annotator had started
+    from a newer baseline. The committed annotators' blind workspaces held the same
+    pre-annotation files (by sha256): there it is true."""
+    same = "Every annotator started from the same pre-annotations"
+    assert same in card_of(built)
+    root = copy_project(tmp_path / "p")
+    manifest = root / "annotations/blind/ai-annotator-2.txt"
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "annotations/predictions/001_" in line)
+    lines[at] = "0" * 64 + lines[at][64:]  # another file than ai-annotator-1 held for 001
+    manifest.write_text("".join(lines), encoding="utf-8")
+    done = run_cli(root, "build")
+    assert done.returncode == 0, done.stderr
+    card = card_of(root)
+    assert same not in card
+    compared = len(tasks(root))
+    assert (
+        f"On {compared - 1} of the {compared} articles compared every annotator started from "
+        "the same pre-annotations" in card
+    )
+    assert "on the other 1 they started from different pre-annotations" in card

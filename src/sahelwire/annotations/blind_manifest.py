@@ -15,10 +15,10 @@ BLIND_DIR = "blind"  # annotations/blind/<handle>.txt
 BLIND_LINE = re.compile(r"[0-9a-f]{64}  (\S.*)")
 
 
-def blind_manifest_paths(path: Path) -> list[str]:
-    """The paths a blind workspace's manifest lists; ValueError naming the file and line
-    when one is not ``<sha256>  <path>`` or the file is not UTF-8 (``validate`` reports it,
-    so the build refuses before its card would read it)."""
+def blind_manifest_entries(path: Path) -> list[tuple[str, str]]:
+    """(sha256, path) of every file a blind workspace's manifest lists; ValueError naming the
+    file and line when one is not ``<sha256>  <path>`` or the file is not UTF-8 (``validate``
+    reports it, so the build refuses before its card would read it)."""
     given = []
     for number, line in enumerate(read_utf8(path).splitlines(), start=1):
         if not line:
@@ -26,5 +26,10 @@ def blind_manifest_paths(path: Path) -> list[str]:
         m = BLIND_LINE.fullmatch(line)
         if m is None:
             raise ValueError(f"{path}:{number}: not a `<sha256>  <path>` line: {line[:80]!r}")
-        given.append(m.group(1))
+        given.append((line[:64], m.group(1)))
     return given
+
+
+def blind_manifest_paths(path: Path) -> list[str]:
+    """The paths a blind workspace's manifest lists (:func:`blind_manifest_entries`)."""
+    return [listed for _, listed in blind_manifest_entries(path)]

@@ -671,6 +671,7 @@ def _render_from(
         "annotation": annotation_section(
             validated.layers,
             _agreement(paths, validated.layers, taxonomy, settings.agreement_min_articles),
+            annotation_facts.starting_points(validated.layers),
         ),
         "provenance": provenance_section(annotation_facts),
         "baseline": render_markdown(

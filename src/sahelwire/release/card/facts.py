@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
+from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_entries
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.card.columns import column_batches
@@ -38,6 +38,10 @@ def is_ai_account(account: str) -> bool:
     return account.startswith(AI_ACCOUNT_PREFIX)
 
 
+# Where a blind workspace holds each article's pre-annotations (scripts/blind_workspace.py).
+PREANNOTATIONS = "project/annotations/predictions/"
+
+
 @dataclass(frozen=True)
 class BlindWorkspace:
     """What one annotator's blind workspace held (scripts/blind_workspace.py's manifest)."""
@@ -46,11 +50,19 @@ class BlindWorkspace:
     files: int
     own_worksheets: bool  # the annotator's own worksheet folder is listed
     others: tuple[str, ...]  # files that are another annotator's work or the gold: must be ()
+    # article id -> sha256 of the pre-annotations file the workspace held for it
+    preannotations: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path, account: str, rel: str) -> BlindWorkspace:
         handle = account.split("@", 1)[0]
-        given = blind_manifest_paths(path)
+        entries = blind_manifest_entries(path)
+        given = [listed for _, listed in entries]
+        held = {
+            listed.removeprefix(PREANNOTATIONS).removesuffix(".yaml"): sha
+            for sha, listed in entries
+            if listed.startswith(PREANNOTATIONS) and listed.endswith(".yaml")
+        }
         own = f"project/annotations/worksheets/{handle}/"
         others = tuple(
             g
@@ -60,7 +72,7 @@ class BlindWorkspace:
             or g.endswith(("DATASET_CARD.md", "CHANGELOG.md"))
         )
         own_sheets = any(g.startswith(own) and g.endswith(".yaml") for g in given)
-        return cls(rel, len(given), own_sheets, others)
+        return cls(rel, len(given), own_sheets, others, held)
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,27 @@ class AnnotationFacts:
             if decisions_dir is not None
             else {},
         )
+
+    def starting_points(self, layers: AnnotationLayers) -> dict[str, list[str | None]]:
+        """Article id -> what each of its (not cancelled) annotations started from, as far as
+        the data records it: the model version of its ``parent_prediction``, else the
+        pre-annotations file its annotator's blind workspace held (by sha256), else None."""
+        ann = layers.annotations
+        points: dict[str, list[str | None]] = {}
+        if not ann.height:
+            return points
+        kept = ann.filter(~pl.col("cancelled"))
+        columns = ["article_id", "annotator", "parent_prediction", "prediction_model_version"]
+        for article, annotator, parent, model in kept.select(columns).iter_rows():
+            held = self.blind.get(annotator)
+            if parent is not None:
+                point: str | None = f"prediction {model}"
+            elif held is not None and article in held.preannotations:
+                point = f"file {held.preannotations[article]}"
+            else:
+                point = None
+            points.setdefault(article, []).append(point)
+        return points
 
     def independence_sentences(self) -> list[str]:
         """How each account with a blind workspace was kept independent, from its manifest."""

@@ -238,7 +238,11 @@ def agreement_tables(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def annotation_section(layers: AnnotationLayers, agreement: dict[str, Any] | None = None) -> str:
+def annotation_section(
+    layers: AnnotationLayers,
+    agreement: dict[str, Any] | None = None,
+    starting_points: Mapping[str, list[str | None]] | None = None,
+) -> str:
     """Who annotated what, how gold was made, and agreement only where it was measured."""
     status = layers.gold.status
     if not status.height or not layers.annotations.height:
@@ -264,12 +268,15 @@ def annotation_section(layers: AnnotationLayers, agreement: dict[str, Any] | Non
         )
         if agreement is not None and agreement["articles_with_2plus_annotators"]:
             lines.append(agreement_tables(agreement))
-            lines.append(_agreement_caveat(layers))
+            lines.append(_agreement_caveat(layers, starting_points or {}))
     return "".join(lines)
 
 
-def _agreement_caveat(layers: AnnotationLayers) -> str:
-    """What the figures can and cannot mean, from who annotated and what they started from."""
+def _agreement_caveat(
+    layers: AnnotationLayers, starting_points: Mapping[str, list[str | None]]
+) -> str:
+    """What the figures can and cannot mean, from who annotated and what they started from
+    (``starting_points``: AnnotationFacts.starting_points)."""
     from sahelwire.release.card.facts import is_ai_account
 
     accounts = sorted(set(layers.annotations.filter(~pl.col("cancelled"))["annotator"].to_list()))
@@ -281,11 +288,28 @@ def _agreement_caveat(layers: AnnotationLayers) -> str:
             "people apply them, and two assistants may share blind spots that agreement "
             "cannot show."
         )
-    if layers.predictions is not None and layers.predictions.height:
+    # Only articles whose annotators are compared; "the same" only where the data says so:
+    # a team walkthrough's third annotator started from a newer baseline than the first two.
+    compared = {a: p for a, p in starting_points.items() if len(p) > 1}
+    shared = sum(1 for p in compared.values() if None not in p and len(set(p)) == 1)
+    what = "pre-annotations (entity mentions the gazetteer found from the registries' aliases)"
+    raises = (
+        "raises agreement on the entity mentions and their ids above what annotators starting "
+        "from an empty task would reach"
+    )
+    if compared and shared == len(compared):
+        said.append(f"Every annotator started from the same {what}, which {raises}.")
+    elif shared:
         said.append(
-            "Every annotator started from the same pre-annotations (entity mentions the "
-            "gazetteer found from the registries' aliases), which raises agreement on the "
-            "entity mentions and their ids above what annotators starting from an empty task "
-            "would reach."
+            f"On {shared} of the {len(compared)} articles compared every annotator started from "
+            f"the same {what}, which there {raises}; on the other {len(compared) - shared} "
+            "they started from different pre-annotations (another model version or file), or "
+            "one of them records none."
+        )
+    elif compared and any(p is not None for points in compared.values() for p in points):
+        said.append(
+            f"On none of the {len(compared)} articles compared did every annotator record "
+            f"starting from the same {what}: how much shared pre-annotations raise agreement "
+            "here is not known."
         )
     return ("\n" + " ".join(said) + "\n") if said else ""
