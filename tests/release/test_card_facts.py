@@ -81,6 +81,12 @@ def test_annotators_are_named_for_what_they_are(built: Path) -> None:
     for account in ai:
         assert account in croissant["description"]
         assert any(account in line for line in croissant["rai:machineAnnotationTools"])
+    # The layers are the articles', before who annotated them: after the reviewers' sentence
+    # they read as the reviewers' work (a team walkthrough).
+    described = croissant["description"]
+    layers_end = described.index("quality flags.")
+    assert layers_end < described.index("Annotated in Label Studio by")
+    assert layers_end < described.index("Conflicts were adjudicated by")
 
 
 def test_predictions_lead_time_and_parents_are_stated_as_exported(built: Path) -> None:

@@ -303,19 +303,20 @@ class DatasetFacts:
 
 def summary(facts: AnnotationFacts, n_articles: int) -> str:
     """The dataset description shared by Croissant, the card's dataset_info and ``ds.info``."""
-    who = facts.annotators_sentence().removeprefix("Annotated in Label Studio by ").rstrip(".")
-    made = (
-        f"annotated in Label Studio by {who}"
-        if facts.accounts
-        else "to be annotated in Label Studio (no annotation yet)"
+    # Who annotated (and who adjudicated) follows the list of layers, as sentences of its own:
+    # run into it, the reviewers' sentence read as if they had made the layers.
+    layers = (
+        "page zones, entity mentions linked to an entity registry, typed event mentions with "
+        "realis, arguments and an event registry, quantity claims with normalized values and "
+        "units, and article-level stance, frame and quality flags"
     )
-    return (
+    about = (
         f"{n_articles} web news article(s) on US–Niger security relations (2023–2024), kept "
-        f"exactly as scraped and {made}: page zones, entity mentions linked to an entity "
-        "registry, typed event mentions with realis, arguments and an event registry, quantity "
-        "claims with normalized values and units, and article-level stance, frame and quality "
-        "flags."
+        "exactly as scraped"
     )
+    if not facts.accounts:
+        return f"{about}, to be annotated in Label Studio with {layers} (no annotation yet)."
+    return f"{about}, with {layers}. {facts.annotators_sentence()}"
 
 
 def rai_fields(
