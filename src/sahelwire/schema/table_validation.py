@@ -6,6 +6,8 @@ file, the record (the table's key value), the field, the rule and the offending 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandera.errors
 import polars as pl
 
@@ -27,6 +29,17 @@ def _record(df: pl.DataFrame, key: tuple[str, ...], index: int | None) -> str | 
     return "/".join(str(row.get(k)) for k in key if k in row) or f"row {index}"
 
 
+UNIQUE = "field_uniqueness"  # pandera's name of a column's `unique` check
+
+
+def _rows_named(problem: Problem, shared: dict[tuple[str | None, object], list[int]]) -> Problem:
+    rows = shared.get((problem.field, problem.value)) if problem.rule == UNIQUE else None
+    if not rows:
+        return problem
+    where = ", ".join(str(i + 1) for i in sorted(rows))
+    return dataclasses.replace(problem, message=f"the value is on {len(rows)} rows ({where})")
+
+
 def validate_frame(
     df: pl.DataFrame,
     table: TableSpec,
@@ -43,19 +56,33 @@ def validate_frame(
         schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         problems = []
+        # pandera lists a value that must be unique once per row holding it: one Problem per
+        # value, naming the rows (two identical lines said nothing about where they were).
+        shared: dict[tuple[str | None, object], list[int]] = {}
         for case in exc.failure_cases.iter_rows(named=True):
             index = case.get("index")
+            rule = str(case.get("check"))
+            if (
+                rule == UNIQUE
+                and index is not None
+                and isinstance(case.get("failure_case"), str | int)
+            ):
+                rows = shared.setdefault((case.get("column"), case.get("failure_case")), [])
+                rows.append(index)
+                if len(rows) > 1:
+                    continue
             problems.append(
                 Problem(
                     file=file,
                     record=_record(df, key, index),
                     field=case.get("column"),
-                    rule=str(case.get("check")),
+                    rule=rule,
                     value=case.get("failure_case"),
-                    message=f"{case.get('schema_context', '')} check failed".strip(),
+                    # pandera's own text ("Column check failed") says nothing the rule does not
+                    message="",
                 )
             )
-        return problems
+        return [_rows_named(p, shared) for p in problems]
     except pandera.errors.SchemaError as exc:  # non-lazy failure (e.g. unknown column)
         return [Problem(file=file, record=None, field=None, rule="schema", message=str(exc))]
     return []
