@@ -106,8 +106,11 @@ class PullSummary:
         return (
             f"tasks {self.tasks_new} new, {self.tasks_updated} updated, "
             f"{self.tasks_unchanged} unchanged; annotations {self.annotations_new} new, "
-            f"{self.annotations_updated} updated, {self.annotations_unchanged} unchanged, "
-            f"{self.skipped} skipped (cancelled); {self.predictions_new} new prediction(s); "
+            f"{self.annotations_updated} updated, {self.annotations_unchanged} unchanged "
+            # a total over every annotation pulled, not news of this pull (a walkthrough read
+            # "1 skipped" on a pull that changed nothing as a skip it had just made)
+            f"(of all these, {self.skipped} cancelled by Skip); "
+            f"{self.predictions_new} new prediction(s); "
             f"{self.drafts} draft(s) not published"
             f"{kept}{absent}{pruned}"
         )
