@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from sahelwire.annotations.adjudication import decision_file_problems
 from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
@@ -607,8 +608,11 @@ def validate_inputs(
     raw = read_raw(paths, taxonomy, specs, report)
     texts = raw.valid
     clusters: dict[str, str] = {}
+    manifest_ids = {str(r.get("id")) for r in raw.rows}
     try:
-        clusters = read_story_clusters(paths.story_clusters_file, texts)
+        # Every id a cluster lists is checked against the manifest's rows (not only the
+        # texts that passed: a text that failed is its own Problem, not an unknown id).
+        clusters = read_story_clusters(paths.story_clusters_file, texts, known=manifest_ids)
         frame = pl.DataFrame(
             {"article_id": list(clusters), "story_cluster": list(clusters.values())}
         )
@@ -619,15 +623,11 @@ def validate_inputs(
             file=_rel(paths, paths.story_clusters_file),
         )
     except ClusterFileError as exc:
-        report.problems.append(
-            Problem(
-                _rel(paths, paths.story_clusters_file),
-                None,
-                None,
-                "one cluster per article",
-                message=str(exc),
-            )
-        )
+        rel = _rel(paths, paths.story_clusters_file)
+        report.problems += [dataclasses.replace(p, file=rel) for p in exc.problems] or [
+            Problem(rel, None, None, "one cluster per article", message=str(exc))
+        ]
+    report.problems += decision_file_problems(paths, manifest_ids)
     registries = validate_registries(paths, taxonomy, specs, report)
     _check_blind_manifests(paths, report)
     _check_card_template(paths, report)
