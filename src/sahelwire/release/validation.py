@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import stat
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -266,7 +267,10 @@ def read_raw(
         source = article.join(source_at)
         full = article.join(full_at)
         try:
-            st = os.stat(full)
+            # lstat: ingest stores each text as a regular file; a symlink (which may point out
+            # of the repository: git would commit the link, not the text) or a FIFO (a read
+            # would block) is refused below, never followed or opened.
+            st = os.lstat(full)
             found: StatKey | None = (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         except OSError as exc:
             if exc.errno not in _MISSING:
@@ -276,6 +280,22 @@ def read_raw(
             found = None  # as Path.exists(): a path the OS cannot take (a NUL) is missing
         if found is None:
             report.problems.append(Problem(file, row.get("id"), "id", "text file exists", source))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            link = stat.S_ISLNK(st.st_mode)
+            report.problems.append(
+                Problem(
+                    source,
+                    row.get("id"),
+                    None,
+                    "a raw text is a regular file" + (", not a symlink" if link else ""),
+                    os.readlink(full) if link else None,
+                    "ingest stores each text as a file of its own bytes; a link may point "
+                    "anywhere (out of the repository), so it is not followed"
+                    if link
+                    else "not a regular file in dataset/raw/texts/",
+                )
+            )
             continue
         sources.append(source)
         known = hashes.known(source, full, found) if hashes is not None else None
