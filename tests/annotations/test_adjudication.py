@@ -100,7 +100,7 @@ def test_disagreement_is_a_conflict_until_a_decision_settles_it(tmp_path: Path) 
     assert [p.rule for p in result.problems] == ["every conflict is settled by a decision"]
     item = result.problems[0].field
     (tmp_path / "a1.yaml").write_text(
-        f"decisions:\n- item: '{item}'\n  action: accept\n  decided_by: lead\n  why: the junta is an ORG mention\n"
+        f"decisions:\n- item: '{item}'\n  action: accept\n  decided_by: lead@example.org\n  why: the junta is an ORG mention\n"
     )
     settled = adjudicate(ann, regs, NO_REL, choices([]), tmp_path, TAX)
     assert settled.problems == []
@@ -141,8 +141,8 @@ def test_a_decision_stands_when_a_later_annotator_tips_the_vote(tmp_path: Path) 
     assert items == ["attr:entities:GPE:32:38:unit", "region:entities:ORG:0:13"], items
     (tmp_path / "a1.yaml").write_text(
         "decisions:\n"
-        f"- item: '{items[0]}'\n  action: set\n  value: people\n  decided_by: lead\n  why: w\n"
-        f"- item: '{items[1]}'\n  action: reject\n  decided_by: lead\n  why: w\n"
+        f"- item: '{items[0]}'\n  action: set\n  value: people\n  decided_by: lead@example.org\n  why: w\n"
+        f"- item: '{items[1]}'\n  action: reject\n  decided_by: lead@example.org\n  why: w\n"
     )
     # c@x sides with a@x on both: a 2-1 majority against each decision. The decisions hold.
     tipped = adjudicate(three, rows("soldiers", (1, 3)), NO_REL, choices([]), tmp_path, TAX)

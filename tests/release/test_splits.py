@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import ROOT
-from sahelwire.release.splits import ClusterFileError, assign_splits, read_story_clusters
+from helpers import ROOT, copy_project, run_cli
+from sahelwire.release.splits import (
+    UNKNOWN_RULE,
+    ClusterFileError,
+    assign_splits,
+    read_story_clusters,
+)
 
 RATIOS = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
@@ -47,3 +52,49 @@ def test_article_in_two_clusters_refused(tmp_path: Path) -> None:
     path.write_text("clusters:\n- {id: a, articles: [x]}\n- {id: b, articles: [x]}\n")
     with pytest.raises(ClusterFileError, match="x"):
         read_story_clusters(path, ["x"])
+
+
+def test_an_id_no_manifest_row_has_is_refused_with_the_closest_id(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("clusters:\n- {id: a, articles: [001_ab12, 001_ba21]}\n")
+    with pytest.raises(ClusterFileError) as refused:
+        read_story_clusters(path, ["001_ab12"], known={"001_ab12", "001_ba12"})
+    (problem,) = refused.value.problems
+    assert (problem.record, problem.field, problem.rule, problem.value) == (
+        "a",
+        "articles",
+        UNKNOWN_RULE,
+        "001_ba21",
+    )
+    assert problem.message.endswith("did you mean 001_ba12?")
+
+
+@pytest.mark.parametrize(
+    ("typo", "said"),
+    [
+        # 002 alone in its split, 001 and 003 of the same story in another (the walkthrough).
+        ("002_4eb8b75709aad56d", "; did you mean 002_4eb8b75709aad65d?"),
+        ("999_nonexistent00000", " has"),
+    ],
+)
+def test_validate_and_build_refuse_a_cluster_article_the_manifest_lacks(
+    tmp_path: Path, typo: str, said: str
+) -> None:
+    """Before: accepted (exit 0), the article the typo meant put in a split of its own."""
+    root = copy_project(tmp_path / "p")
+    path = root / "dataset" / "story_clusters.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("002_4eb8b75709aad65d,", f"{typo},"), encoding="utf-8")
+    line = (
+        "error: dataset/story_clusters.yaml record us-delegation-niamey-talks field articles: "
+        f"rule {UNKNOWN_RULE} value '{typo}': cluster 'us-delegation-niamey-talks' lists "
+        f"{typo}, which no row of dataset/raw/manifest.jsonl has"
+    )
+    for command in (["validate", "--no-dist"], ["build", "--out", str(tmp_path / "d")]):
+        done = run_cli(root, *command, timeout=120)
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "Traceback" not in out, out
+        assert line + (said if said != " has" else "") in out, out
+        if said == " has":
+            assert "did you mean" not in out, out
+    assert not (tmp_path / "d").exists()

@@ -23,8 +23,8 @@ The decisions file::
     - item: region:entities:ORG:0:13        # the conflict's item, as `adjudicate` lists it
       action: accept                        # accept | reject; set (attr: items only)
       value: Q123                           # with set: the attribute's gold value
-      decided_by: lead@example.org          # who decided (an e-mail)
-      why: the junta is an ORG mention      # the reason
+      decided_by: lead@example.org          # who decided: the reviewer's e-mail address
+      why: the junta is an ORG mention      # the reason (not blank)
       conflict: "'Niger's junta' marked by a@x, not by b@y"   # optional, for the reader
 
 An entry whose ``action`` is empty is a placeholder (``sahelwire adjudicate --skeleton``
@@ -34,6 +34,9 @@ writes them): it settles nothing until filled in. Every conflict names who made 
 
 from __future__ import annotations
 
+import difflib
+import os
+import stat
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +56,9 @@ from sahelwire.annotations.gold_layer import (
 )
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.bulk import paused_gc
+from sahelwire.io.paths import ProjectPaths
 from sahelwire.io.text_files import loads_yaml, read_yaml
+from sahelwire.labelstudio.identity import is_email
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -66,6 +71,8 @@ UNSETTLED_RULE = "every conflict is settled by a decision"
 DECISIONS_FILE_RULE = "a decisions file is readable YAML of complete, distinct decisions"
 # What a decision can do: keep or drop an item; give a tied attribute its gold value.
 ITEM_ACTIONS = ("accept", "reject")
+# The keys of a decision entry (``conflict`` is for the reader: adjudication ignores it).
+DECISION_KEYS = ("item", "action", "value", "decided_by", "why", "conflict")
 ATTR_ACTIONS = ("set",)
 # The article-by-article path (_adjudicate_articles) is the reference the bulk path for several
 # annotators (_majority_gold) must equal row for row; a test sets this False to run the
@@ -81,10 +88,21 @@ class Adjudication:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
+class NotAFile(ValueError):
+    """A decisions file's path holds a symlink or a FIFO: never opened (a link may
+    point anywhere, a FIFO would block); :func:`decision_file_problems` names it."""
+
+
 def decision_entries(path: Path) -> list[dict[str, Any]]:
     """Every entry of a decisions file as written (placeholders too); [] when it is absent."""
-    if not path.exists():
-        return []
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return []  # absent (or its folder is): no decisions
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # A folder is read and named by read_yaml ("cannot be read"), as it always was.
+        what = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+        raise NotAFile(f"{path}: {what}; a decisions file is a regular file")
     data = read_yaml(path) or {}  # a folder in its place: read_yaml's ValueError names it
     entries = data.get("decisions") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
@@ -92,6 +110,15 @@ def decision_entries(path: Path) -> list[dict[str, Any]]:
     for d in entries:
         if not isinstance(d.get("item"), str) or not d["item"]:
             raise ValueError(f"{path}: an entry has no item ({d!r})")
+        unknown = sorted(str(k) for k in d if k not in DECISION_KEYS)
+        if unknown:
+            # A misspelt key (`whyy:`) is not a reason: said, never dropped silently.
+            near = difflib.get_close_matches(unknown[0], DECISION_KEYS, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ValueError(
+                f"{path}: decision on {d['item']!r}: unknown key {unknown[0]!r}{hint}; an entry "
+                f"has only {', '.join(DECISION_KEYS)}"
+            )
     return entries
 
 
@@ -120,10 +147,75 @@ def read_decisions(folder: Path, article_id: str) -> dict[str, dict[str, Any]]:
             )
         if not d.get("decided_by") or not d.get("why"):
             raise ValueError(f"{path}: decision on {item!r} must say decided_by and why")
+        if not is_email(d["decided_by"]):
+            # Reviewers are named as annotators are (labelstudio.identity): by e-mail, which
+            # is what `review --pull` writes and the card counts as one reviewer.
+            raise ValueError(
+                f"{path}: decision on {item!r}: decided_by {d['decided_by']!r} is not an "
+                "e-mail; decided_by is the reviewer's e-mail address"
+            )
+        if not isinstance(d["why"], str) or not d["why"].strip():
+            raise ValueError(
+                f"{path}: decision on {item!r}: why {d['why']!r} is not a reason; why is the "
+                "reviewer's reason, in words"
+            )
         if item in out:
             raise ValueError(f"{path}: two decisions on {item!r}; keep one")
         out[item] = d
     return out
+
+
+DECISIONS_NO_EXPORT_RULE = "a decisions file's article has an export"
+DECISIONS_UNKNOWN_RULE = "decisions files are named <article_id>.yaml of a manifest article"
+
+
+def decision_file_problems(paths: ProjectPaths, manifest_ids: Collection[str]) -> list[Problem]:
+    """Every entry of annotations/decisions/ that adjudication would never read: not a
+    regular file named ``<article_id>.yaml`` (``X.yml``, ``X copy.yaml``, a symlink, a
+    folder: the rules and words of annotations/exports/, :func:`tables.named_files`), an id
+    no manifest row has, or an article with no export (its export deleted or never
+    pulled). Each was skipped without a word: its decisions silently lost, or its article's
+    conflicts reported unsettled with no word of the file meant to settle them."""
+    from sahelwire.annotations.tables import DECISIONS, named_files
+
+    files, problems = named_files(paths, paths.decisions_dir, DECISIONS)
+    exports = paths.exports_dir
+    try:
+        exported = set(os.listdir(exports)) if exports.is_dir() else set()
+    except OSError:
+        exported = set()  # the export listing's own Problem names it
+    rel = str(paths.decisions_dir.relative_to(paths.root))
+    for path in files:
+        article = path.name.removesuffix(".yaml")
+        source = f"{rel}/{path.name}"
+        if article not in manifest_ids:
+            problems.append(
+                Problem(
+                    source,
+                    article,
+                    None,
+                    DECISIONS_UNKNOWN_RULE,
+                    article,
+                    f"no row of dataset/raw/manifest.jsonl has the id {article}: a copied or "
+                    "misnamed file? (adjudication reads annotations/decisions/<article_id>.yaml "
+                    "of the manifest's articles only)",
+                )
+            )
+        elif f"{article}.json" not in exported:
+            problems.append(
+                Problem(
+                    source,
+                    article,
+                    None,
+                    DECISIONS_NO_EXPORT_RULE,
+                    f"annotations/exports/{article}.json",
+                    f"article {article} has no export, so these decisions settle nothing and "
+                    f"would be silently ignored: was annotations/exports/{article}.json "
+                    "deleted? Restore it (`git checkout -- annotations/exports/"
+                    f"{article}.json`), or delete the decisions file",
+                )
+            )
+    return problems
 
 
 SKELETON_HEADER = """\
@@ -322,6 +414,10 @@ def adjudicate(
             return dict(decided[article])
         try:
             return read_decisions(decisions_dir, article)
+        except NotAFile:
+            # Named once, by decision_file_problems (validate_inputs runs it beside this),
+            # and never opened: the article is adjudicated as if it had no decisions.
+            return {}
         except ValueError as exc:
             # A Problem, not an exception: validate and build both report it (exit 1, no
             # traceback) beside the rest; the article is adjudicated as if it had none.

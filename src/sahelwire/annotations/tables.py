@@ -1100,27 +1100,62 @@ class TableCollector:
 ATOMIC_LEFTOVER = re.compile(r"\..+\.json\.[a-z0-9_]{8}\.tmp")
 
 
-def export_files(paths: ProjectPaths) -> tuple[list[Path], list[Problem]]:
-    """The export files in annotations/exports/, and a Problem for every other entry.
+@dataclass(frozen=True)
+class NamedFolder:
+    """A folder of one file per article, ``<article_id><suffix>``, and the words its rules
+    are said in (:func:`named_files`): annotations/exports/ and annotations/decisions/."""
 
-    An export is a regular file named ``<article_id>.json``. Anything else in the folder
-    (``X.JSON``, ``X.json.bak``, a folder, a symlink, a hidden file) would otherwise be
-    skipped without a word, and the article it was meant for would silently lose its
-    annotations; so it is refused, named, and left where it is.
-    """
-    folder = paths.exports_dir
+    suffix: str  # ".json"
+    leftover: re.Pattern[str]  # what a killed atomic write leaves: skipped
+    a_file: str  # "an export"
+    files: str  # "export files"
+    one_per: str  # "exports are one file per task"
+    name_of: str  # "an export file name"
+    no_links: str  # "pull never writes links": what writes the folder
+    reads: str  # "pull reads and writes only <article_id>.json"
+
+
+EXPORTS = NamedFolder(
+    ".json",
+    ATOMIC_LEFTOVER,
+    "an export",
+    "export files",
+    "exports are one file per task",
+    "an export file name",
+    "pull never writes links",
+    "pull reads and writes only <article_id>.json",
+)
+DECISIONS = NamedFolder(
+    ".yaml",
+    re.compile(r"\..+\.yaml\.[a-z0-9_]{8}\.tmp"),
+    "a decisions file",
+    "decisions files",
+    "one decisions file per article",
+    "a decisions file name",
+    "`labelstudio review --pull` and `adjudicate --skeleton` never write links",
+    "adjudication reads only <article_id>.yaml",
+)
+
+
+def named_files(
+    paths: ProjectPaths, folder: Path, kind: NamedFolder
+) -> tuple[list[Path], list[Problem]]:
+    """The files of ``folder`` named ``<article_id><suffix>``, and a Problem for every other
+    entry (``X.JSON``, ``X.json.bak``, ``X copy.yaml``, a folder, a symlink, a hidden file):
+    skipped without a word, its article would silently lose what it was meant to hold; so it
+    is refused, named, and left where it is. Only a killed atomic write's leftover is
+    skipped (its complete original, if any, is in place)."""
     rel = str(folder.relative_to(paths.root))
     if not folder.exists() and not folder.is_symlink():
         return [], []
     if folder.is_symlink() or not folder.is_dir():
-        return [], [
-            Problem(rel, None, None, "annotations/exports is a folder", None, "not a folder")
-        ]
+        return [], [Problem(rel, None, None, f"{rel} is a folder", None, "not a folder")]
     files: list[Path] = []
     problems: list[Problem] = []
+    suffix = kind.suffix
     for entry in sorted(folder.iterdir()):
         name = entry.name
-        if ATOMIC_LEFTOVER.fullmatch(name):
+        if kind.leftover.fullmatch(name):
             continue
         source = f"{rel}/{name}"
         mode = entry.lstat().st_mode
@@ -1130,9 +1165,9 @@ def export_files(paths: ProjectPaths) -> tuple[list[Path], list[Problem]]:
                     source,
                     None,
                     None,
-                    "an export is a regular file, not a symlink",
+                    f"{kind.a_file} is a regular file, not a symlink",
                     printable(os.readlink(entry)),
-                    "pull never writes links; a link may point anywhere, so it is not followed",
+                    f"{kind.no_links}; a link may point anywhere, so it is not followed",
                 )
             )
         elif not stat.S_ISREG(mode):
@@ -1142,30 +1177,38 @@ def export_files(paths: ProjectPaths) -> tuple[list[Path], list[Problem]]:
                     source,
                     None,
                     None,
-                    "an export is a regular file",
+                    f"{kind.a_file} is a regular file",
                     None,
-                    f"{what} in {rel}/; exports are one file per task",
+                    f"{what} in {rel}/; {kind.one_per}",
                 )
             )
-        elif name.startswith(".") or not name.endswith(".json") or name == ".json":
-            hint = (
-                "the extension must be lower-case .json"
-                if name.lower().endswith(".json")
-                else "not an export file name; move backups and notes out of this folder"
-            )
+        elif name.startswith(".") or not name.endswith(suffix) or name == suffix:
+            ext = name.rpartition(".")[2].lower()
+            if name.lower().endswith(suffix):
+                hint = f"the extension must be lower-case {suffix}"
+            elif suffix == ".yaml" and ext == "yml":
+                hint = "the extension must be .yaml (not .yml)"
+            else:
+                hint = f"not {kind.name_of}; move backups and notes out of this folder"
             problems.append(
                 Problem(
                     source,
                     None,
                     None,
-                    "export files are named <article_id>.json",
+                    f"{kind.files} are named <article_id>{suffix}",
                     printable(name),
-                    f"{hint} (pull reads and writes only <article_id>.json)",
+                    f"{hint} ({kind.reads})",
                 )
             )
         else:
             files.append(entry)
     return files, problems
+
+
+def export_files(paths: ProjectPaths) -> tuple[list[Path], list[Problem]]:
+    """The export files in annotations/exports/, and a Problem for every other entry
+    (:func:`named_files`): an export is a regular file named ``<article_id>.json``."""
+    return named_files(paths, paths.exports_dir, EXPORTS)
 
 
 def has_exports(paths: ProjectPaths) -> bool:

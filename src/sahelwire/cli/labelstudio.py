@@ -486,8 +486,9 @@ def _submit_sheets(paths: ProjectPaths, inputs: Any, sheets: list[Path], reviewe
     from sahelwire.annotations.review_sheet import SheetError, submit_sheets
     from sahelwire.io.locks import LockBusy
     from sahelwire.labelstudio.client import ConnectionProblem, connect
+    from sahelwire.labelstudio.identity import is_email
 
-    if "@" not in reviewer:
+    if not is_email(reviewer):
         raise _fail(f"--reviewer {reviewer!r}: the reviewer is named by an e-mail", EXIT_USAGE)
     for sheet in sheets:  # before connecting: a mistyped path is the first thing to hear of
         if not sheet.is_file():

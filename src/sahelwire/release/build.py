@@ -67,6 +67,7 @@ from sahelwire.release.card.facts import (
     data_date,
     disagreeing_figures,
     kept_organisations,
+    value_counts,
 )
 from sahelwire.release.card.kept import LEAKAGE, TEXT, kept
 from sahelwire.release.card.metadata import (
@@ -816,7 +817,10 @@ def _render_from(
                     TEXT,
                 ),
                 "ner_bio": lambda: ner_bio_section(
-                    bio_stats, tables["ner_bio"], published.token_counts
+                    bio_stats,
+                    tables["ner_bio"],
+                    published.token_counts,
+                    value_counts(documents.values(), "n_annotators").get(0, 0),
                 ),
                 "examples": lambda: examples_section(tables, features),
                 "licensing": lambda: licensing_text(documents, settings.hub_repo_id),

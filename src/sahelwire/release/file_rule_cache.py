@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,8 @@ class FileRuleMemo:
                     self._decisions = {
                         e.name[: -len(DECISION_SUFFIX)]: Path(e.path)
                         for e in listing
+                        # A symlink or a FIFO is never opened (adjudication does not read
+                        # it either; validation names it): keyed as unreadable below.
                         if e.name.endswith(DECISION_SUFFIX)
                     }
             except OSError:
@@ -154,6 +157,9 @@ class FileRuleMemo:
         if path is None:
             return b""
         try:
+            mode = path.lstat().st_mode
+            if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+                return b"not a file"
             return hashlib.sha256(path.read_bytes()).digest()
         except OSError:
             # Adjudication reports it (a Problem) and makes the article's gold without

@@ -17,21 +17,53 @@ diff reports such moves. A rebuild of the same inputs never reshuffles.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from sahelwire.io.config import SPLITS
 from sahelwire.io.text_files import read_yaml_mapping
+from sahelwire.schema.problems import Problem
+
+TWICE_RULE = "one cluster per article"
+UNKNOWN_RULE = "cluster articles exist in the manifest"
+SHAPE_RULE = "story_clusters.yaml is `clusters:`, a list of {id, articles: [article ids]}"
 
 
 class ClusterFileError(ValueError):
-    """dataset/story_clusters.yaml is malformed or lists an article twice."""
+    """dataset/story_clusters.yaml is malformed, lists an article twice or an article the
+    manifest does not have. ``problems``: each finding, naming cluster, field, rule and value
+    (validation reports them; empty when the file could not be read at all)."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
-def read_story_clusters(path: Path, article_ids: Iterable[str]) -> dict[str, str]:
-    """Map every article id to its story cluster (its own id when no cluster lists it)."""
+def closest_id(wanted: str, known: Collection[str]) -> str | None:
+    """The manifest id nearest to ``wanted`` (a typo'd id), or None when none is near.
+
+    Ids that share ``wanted``'s prefix up to its first ``_`` (the corpus's ``NNN_<hash>``)
+    are tried first: at a million ids a full fuzzy scan would take seconds per typo."""
+    prefix = wanted.partition("_")[0] + "_"
+    near = [k for k in known if k.startswith(prefix)] if "_" in wanted else []
+    if not near and len(known) <= 100_000:
+        near = list(known)
+    found = difflib.get_close_matches(wanted, near, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def read_story_clusters(
+    path: Path, article_ids: Iterable[str], known: Collection[str] | None = None
+) -> dict[str, str]:
+    """Map every article id to its story cluster (its own id when no cluster lists it).
+
+    ``known``: the manifest's article ids; every id a cluster lists must be one of them (a
+    typo would leave the article it meant in a split of its own, beside the rest of its
+    story: the split leakage the clusters exist to prevent). Every finding of the file is
+    raised at once, in one :class:`ClusterFileError`."""
     ids = list(article_ids)
     assignment: dict[str, str] = {}
     if path.exists():
@@ -39,14 +71,54 @@ def read_story_clusters(path: Path, article_ids: Iterable[str]) -> dict[str, str
             data = read_yaml_mapping(path)
         except ValueError as exc:  # a Problem of validate's, like the rest of this file's
             raise ClusterFileError(str(exc)) from None
-        for cluster in data.get("clusters", []):
+        file = str(path)  # validation names it from the project root
+        clusters = data.get("clusters", [])
+        if not isinstance(clusters, list) or not all(
+            isinstance(c, dict)
+            and isinstance(c.get("articles", []), list)
+            and all(isinstance(a, str) for a in c.get("articles", []))
+            for c in clusters
+        ):
+            raise ClusterFileError(
+                f"{path}: `clusters:` must be a list of mappings, each with `id` and a list "
+                "`articles:` of article ids",
+                [Problem(file, None, "clusters", SHAPE_RULE)],
+            )
+        problems: list[Problem] = []
+        for cluster in clusters:
+            name = str(cluster.get("id"))
             for article_id in cluster.get("articles", []):
-                if article_id in assignment:
-                    raise ClusterFileError(
-                        f"{path}: article {article_id} is in clusters {assignment[article_id]!r} "
-                        f"and {cluster['id']!r}"
+                if known is not None and article_id not in known:
+                    near = closest_id(article_id, known)
+                    hint = f"; did you mean {near}?" if near is not None else ""
+                    problems.append(
+                        Problem(
+                            file,
+                            name,
+                            "articles",
+                            UNKNOWN_RULE,
+                            article_id,
+                            f"cluster {name!r} lists {article_id}, which no row of "
+                            f"dataset/raw/manifest.jsonl has{hint}",
+                        )
                     )
-                assignment[article_id] = str(cluster["id"])
+                    continue
+                if article_id in assignment:
+                    problems.append(
+                        Problem(
+                            file,
+                            name,
+                            "articles",
+                            TWICE_RULE,
+                            article_id,
+                            f"article {article_id} is in clusters "
+                            f"{assignment[article_id]!r} and {name!r}",
+                        )
+                    )
+                    continue
+                assignment[article_id] = name
+        if problems:
+            raise ClusterFileError("\n".join(f"{path}: {p.message}" for p in problems), problems)
     # Singleton clusters get the article id lower-cased so they satisfy the cluster pattern.
     return {i: assignment.get(i, i.lower()) for i in ids}
 

@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import stat
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from sahelwire.annotations.adjudication import decision_file_problems
 from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
@@ -265,7 +267,10 @@ def read_raw(
         source = article.join(source_at)
         full = article.join(full_at)
         try:
-            st = os.stat(full)
+            # lstat: ingest stores each text as a regular file; a symlink (which may point out
+            # of the repository: git would commit the link, not the text) or a FIFO (a read
+            # would block) is refused below, never followed or opened.
+            st = os.lstat(full)
             found: StatKey | None = (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         except OSError as exc:
             if exc.errno not in _MISSING:
@@ -275,6 +280,22 @@ def read_raw(
             found = None  # as Path.exists(): a path the OS cannot take (a NUL) is missing
         if found is None:
             report.problems.append(Problem(file, row.get("id"), "id", "text file exists", source))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            link = stat.S_ISLNK(st.st_mode)
+            report.problems.append(
+                Problem(
+                    source,
+                    row.get("id"),
+                    None,
+                    "a raw text is a regular file" + (", not a symlink" if link else ""),
+                    os.readlink(full) if link else None,
+                    "ingest stores each text as a file of its own bytes; a link may point "
+                    "anywhere (out of the repository), so it is not followed"
+                    if link
+                    else "not a regular file in dataset/raw/texts/",
+                )
+            )
             continue
         sources.append(source)
         known = hashes.known(source, full, found) if hashes is not None else None
@@ -607,8 +628,11 @@ def validate_inputs(
     raw = read_raw(paths, taxonomy, specs, report)
     texts = raw.valid
     clusters: dict[str, str] = {}
+    manifest_ids = {str(r.get("id")) for r in raw.rows}
     try:
-        clusters = read_story_clusters(paths.story_clusters_file, texts)
+        # Every id a cluster lists is checked against the manifest's rows (not only the
+        # texts that passed: a text that failed is its own Problem, not an unknown id).
+        clusters = read_story_clusters(paths.story_clusters_file, texts, known=manifest_ids)
         frame = pl.DataFrame(
             {"article_id": list(clusters), "story_cluster": list(clusters.values())}
         )
@@ -619,15 +643,11 @@ def validate_inputs(
             file=_rel(paths, paths.story_clusters_file),
         )
     except ClusterFileError as exc:
-        report.problems.append(
-            Problem(
-                _rel(paths, paths.story_clusters_file),
-                None,
-                None,
-                "one cluster per article",
-                message=str(exc),
-            )
-        )
+        rel = _rel(paths, paths.story_clusters_file)
+        report.problems += [dataclasses.replace(p, file=rel) for p in exc.problems] or [
+            Problem(rel, None, None, "one cluster per article", message=str(exc))
+        ]
+    report.problems += decision_file_problems(paths, manifest_ids)
     registries = validate_registries(paths, taxonomy, specs, report)
     _check_blind_manifests(paths, report)
     _check_card_template(paths, report)

@@ -333,10 +333,14 @@ def count_tokens(ner: Mapping[str, pa.Table], taxonomy: Taxonomy) -> dict[str, T
 
 
 def ner_bio_section(
-    stats: BioStats, ner: Mapping[str, pa.Table], counts: Mapping[str, TokenCounts]
+    stats: BioStats,
+    ner: Mapping[str, pa.Table],
+    counts: Mapping[str, TokenCounts],
+    unannotated: int = 0,
 ) -> str:
     """``counts``: each split's :class:`TokenCounts` of the rows written to ``ner``'s file
-    (a split with no rows may have none)."""
+    (a split with no rows may have none); ``unannotated``: articles with no gold layer yet
+    (``documents.n_annotators`` 0), which have no rows here."""
     per_split = []
     for split, table in ner.items():
         count = counts.get(split)
@@ -358,7 +362,14 @@ def ner_bio_section(
         + " or ".join(f"`{z}`" for z in CONTENT_ZONES)
         + "; the other zones (navigation, promotions, captions, reader comments, repeated "
         "lines) are kept so that no gold mention is silently missing.\n\n"
-        f"Gold entity mentions carried: {carried} of "
+        + (
+            f"Only annotated articles have rows: the {unannotated} article(s) with no gold "
+            "layer yet (`n_annotators` 0 in `documents`) are left out, since all-`O` tags "
+            "would say they mention no entity.\n\n"
+            if unannotated
+            else ""
+        )
+        + f"Gold entity mentions carried: {carried} of "
         f"{carried + stats.mentions_too_deep} ({stats.mentions_outer} outermost in "
         f"`ner_tags`, {stats.mentions_nested} nested one level in `nested_ner_tags`); "
         f"not carried (nested two or more levels deep): {stats.mentions_too_deep}. "
