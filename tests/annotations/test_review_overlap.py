@@ -8,21 +8,27 @@ adjudicate and build refused every input ("TIME_OFFSET overlaps TIME_OFFSET 1400
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import yaml
 
-from helpers import ROOT, copy_project
-from sahelwire.annotations.adjudication import adjudicate, read_decisions
+from helpers import ROOT, copy_project, run_cli
+from sahelwire.annotations.adjudication import UNSETTLED_RULE, adjudicate, read_decisions
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.annotations.review import (
     Case,
+    counted_versions,
+    gold_result,
     overlap_notes,
     render_decisions,
+    repairable_articles,
     review_decisions,
     task_data,
     unsettled_cases,
@@ -30,8 +36,10 @@ from sahelwire.annotations.review import (
 from sahelwire.annotations.review_sheet import SheetArticle, check_article, sheet_skeleton
 from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.labelstudio.identity import load_repository
 from sahelwire.labelstudio.offsets import to_label_studio
-from sahelwire.raw.manifest import Article
+from sahelwire.raw.manifest import Article, load_articles
+from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.taxonomy import load_taxonomy
 
 TAX = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
@@ -203,3 +211,135 @@ def test_the_review_box_names_the_gold_item_a_conflict_overlaps(paths: ProjectPa
         f"overlaps TIME_OFFSET [{START}, {START + len(LONG)}) 'four months later' marked by "
         f"{A}, {B} (gold now): keeping one rejects the other"
     )
+
+
+# -- the walkthrough's article, from the committed exports --------------------------------
+
+ART = "002_4eb8b75709aad65d"
+HUMAN = "human@example.org"
+TIME_SHORT = "region:quantities:TIME_OFFSET:1400:1411"
+TIME_LONG = "region:quantities:TIME_OFFSET:1400:1417"
+
+
+def walkthrough_project(tmp_path: Path) -> ProjectPaths:
+    """The committed project, with a third annotator on article 002 who kept the older
+    baseline's TIME_OFFSET 'four months' where both AI annotators marked 'four months later'."""
+    root = copy_project(tmp_path / "p")
+    export = root / "annotations" / "exports" / f"{ART}.json"
+    task = json.loads(export.read_text(encoding="utf-8"))
+    used = [
+        a["id"]
+        for f in export.parent.glob("*.json")
+        for a in json.loads(f.read_text(encoding="utf-8"))["annotations"]
+    ]
+    human = copy.deepcopy(next(a for a in task["annotations"] if a["id"] == 11))
+    human.update(id=max(used) + 1, unique_id=str(uuid.UUID(int=max(used) + 1)))
+    human["completed_by"] = {"email": HUMAN}
+    for item in human["result"]:
+        if item.get("id") == "q_four_months_later":
+            item["value"]["end"] = 1411
+            if item["from_name"] == "quantities":
+                item["value"]["text"] = "four months"
+    task["annotations"].append(human)
+    export.write_text(json.dumps(task, ensure_ascii=False, indent=1), encoding="utf-8")
+    people = root / "annotations" / "annotators.json"
+    known = json.loads(people.read_text(encoding="utf-8"))
+    people.write_text(json.dumps({**known, HUMAN: {}}, indent=2), encoding="utf-8")
+    return ProjectPaths(root)
+
+
+def accept_the_short_one(paths: ProjectPaths) -> str:
+    """What `review --pull` wrote before this fix: accept of C's 'four months'."""
+    path = paths.decisions_dir / f"{ART}.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + f"- item: {TIME_SHORT}\n  action: accept\n  decided_by: {R}\n  why: the baseline's\n",
+        encoding="utf-8",
+    )
+    return path.read_text(encoding="utf-8")
+
+
+def test_the_walkthrough_conflict_is_listed_and_named_in_the_review_box(tmp_path: Path) -> None:
+    paths = walkthrough_project(tmp_path)
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1, done.stderr
+    assert f"{ART}  conflict   {TIME_SHORT}  'four months' marked by {HUMAN}" in done.stdout
+    _, inputs = validate_inputs(paths)
+    (case,) = unsettled_cases(inputs.layers)[0]
+    notes = overlap_notes(inputs.layers, TAX, case)
+    assert notes == {
+        TIME_SHORT: "overlaps TIME_OFFSET [1400, 1417) 'four months later' marked by A, B "
+        "(gold now): keeping one rejects the other"
+    }
+
+
+def test_overwrite_replaces_decisions_that_broke_the_gold_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    paths = walkthrough_project(tmp_path)
+    before = accept_the_short_one(paths)
+    broken = "rule quantities do not overlap value '1400:1411'"
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1 and broken in done.stderr
+    # Without --overwrite, review --pull is refused on the inputs, as before.
+    plain = run_cli(
+        paths.root, "labelstudio", "review", "--pull", env={"LABEL_STUDIO_API_KEY": None}
+    )
+    assert plain.returncode == 1, plain.stderr
+    assert "review refused: 1 problem(s) in the inputs" in plain.stderr
+    # With it, the inputs pass: it goes on to the server (none here: nothing written).
+    over = run_cli(
+        paths.root, "labelstudio", "review", "--pull", "--overwrite",
+        env={"LABEL_STUDIO_API_KEY": None},
+    )  # fmt: skip
+    assert over.returncode == 1, over.stderr
+    assert "review refused" not in over.stderr and "no API key" in over.stderr
+    assert (paths.decisions_dir / f"{ART}.yaml").read_text(encoding="utf-8") == before
+    # Any other problem still refuses --overwrite.
+    other = paths.decisions_dir / "003_9f344fe3cdd782de.yaml"
+    other.write_text(other.read_text(encoding="utf-8").replace("action: reject", "action: nope", 1))
+    over = run_cli(
+        paths.root, "labelstudio", "review", "--pull", "--overwrite",
+        env={"LABEL_STUDIO_API_KEY": None},
+    )  # fmt: skip
+    assert over.returncode == 1, over.stderr
+    assert "review refused: 1 problem(s) in the inputs" in over.stderr
+    assert "'nope'" in over.stderr and broken not in over.stderr
+
+
+def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_path: Path) -> None:
+    paths = walkthrough_project(tmp_path)
+    accept_the_short_one(paths)
+    report, inputs = validate_inputs(paths)
+    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    repairable, rest = repairable_articles(inputs, problems, paths)
+    assert rest == [] and list(repairable) == [ART]
+    assert "quantities do not overlap" in repairable[ART][0]
+    layers = inputs.layers
+    art = next(a for a in load_articles(paths) if a.id == ART)
+    results = {int(a["id"]): a["result"] for t in load_repository(paths).tasks.values()
+               for a in t["annotations"]}  # fmt: skip
+    versions = [(v.annotator, results[v.annotation_id]) for v in counted_versions(layers)[ART]]
+
+    def review_of(decided: dict[str, Any]) -> dict[str, Any]:
+        existing = read_decisions(paths.decisions_dir, ART)
+        gold = adjudicate(
+            *(t.filter(pl.col("article_id") == ART)
+              for t in (layers.annotations, layers.regions, layers.relations, layers.choices)),
+            paths.decisions_dir, TAX, decided={ART: {**existing, **decided}},
+        ).gold  # fmt: skip
+        result, problems = gold_result(gold, ART, versions, art, TAX, paths)
+        assert problems == []
+        return review(result, "the majority's whole offset")
+
+    reject = {TIME_SHORT: {"action": "reject", "decided_by": R, "why": "x"}}
+    decided, problems = review_decisions(
+        layers, TAX, paths, art, review_of(reject), R, overwrite=True
+    )
+    assert problems == [] and decided is not None
+    actions = {d["item"]: d["action"] for d in decided.entries}
+    assert actions[TIME_SHORT] == "reject"
+    path = paths.decisions_dir / f"{ART}.yaml"
+    path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 0, done.stderr

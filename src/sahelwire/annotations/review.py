@@ -46,7 +46,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +80,7 @@ from sahelwire.labelstudio.pull import annotator_directory
 from sahelwire.labelstudio.push import import_tasks
 from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import load_registries
 from sahelwire.schema.span_rules import overlap_rule
 from sahelwire.schema.taxonomy import Taxonomy
@@ -1190,9 +1191,13 @@ def decisions_from_review(
     ]
     if problems:
         return None, problems
+    assert result is not None
+    # A conflict the review's own later decisions made moot (a relation to the region it
+    # rejects once its `--overwrite` replaced an accept) takes no decision: it would be stale.
+    final = {c["item"] for c in result.conflicts if c["kind"] == "conflict"}
+    proposed = {item: d for item, d in proposed.items() if item in final}
     if not proposed:
         return None, []
-    assert result is not None
     details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
     for item, d in proposed.items():
         if item in details and str(d.get("conflict", "")).startswith((OVERRULED, DISPLACED)):
@@ -1364,6 +1369,42 @@ def _latest_review(
     return latest, people[0], None
 
 
+def repairable_articles(
+    inputs: Any, problems: list[Problem], paths: ProjectPaths
+) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Of the inputs' ``problems``, those ``review --pull --overwrite`` may set aside: the
+    gold's, of articles with a decisions file, as checked article by article (the decisions
+    cause them: two regions that may not overlap are never both a majority's). Returns
+    (article -> its problems, every other problem). A decision written by an older
+    `review --pull` made the gold invalid, and `--overwrite`, the documented way to replace
+    it, was refused because it read the inputs first (a walkthrough)."""
+    from sahelwire.release.validation import gold_rule_problems
+
+    gold = inputs.layers.gold
+    texts = inputs.raw.valid
+    repairable: dict[str, list[str]] = {}
+    covered: Counter[str] = Counter()
+    if any(p.file == "gold" for p in problems):
+        decided = sorted(f.stem for f in paths.decisions_dir.glob("*.yaml"))
+        for aid in decided:
+            if aid not in texts:
+                continue
+            only = pl.col("article_id") == aid
+            mine = GoldLayer(*(t.filter(only) for t in (gold.regions, gold.relations,
+                                                        gold.choices, gold.status)))  # fmt: skip
+            found = gold_rule_problems(mine, {aid: texts[aid]}, inputs.taxonomy, inputs.registries)
+            if found:
+                repairable[aid] = [str(p) for p in found]
+                covered.update(str(p) for p in found)
+    rest = []
+    for p in problems:
+        if p.file == "gold" and covered[str(p)] > 0:
+            covered[str(p)] -= 1
+        else:
+            rest.append(p)
+    return repairable, rest
+
+
 def pull_reviews(
     conn: Connection,
     paths: ProjectPaths,
@@ -1371,8 +1412,13 @@ def pull_reviews(
     taxonomy: Taxonomy,
     *,
     overwrite: bool = False,
+    repairing: Mapping[str, list[str]] | None = None,
 ) -> ReviewPullSummary:
-    """Every submitted review -> annotations/decisions/<article>.yaml (see the module doc)."""
+    """Every submitted review -> annotations/decisions/<article>.yaml (see the module doc).
+
+    ``repairing`` (with ``overwrite``; :func:`repairable_articles`): articles whose decisions
+    make the gold invalid now, with those problems; each must be replaced by a review whose
+    gold is valid, else it is refused, problems named."""
     summary = ReviewPullSummary()
     with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
         title = review_title(Settings.load(paths).label_studio_project_title)
@@ -1419,6 +1465,19 @@ def pull_reviews(
                 summary.unchanged.append(str(aid))
             else:
                 writes.append(decided)
+        replaced = {d.article_id for d in writes}
+        for aid, broken in sorted((repairing or {}).items()):
+            if aid not in replaced:
+                summary.refuse(
+                    f"article {aid}",
+                    [
+                        *broken,
+                        f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
+                        "review replaces those decisions: update the review of the article in "
+                        "Label Studio (keep one of the two regions) and run `review --pull "
+                        "--overwrite` again, or correct the file by hand",
+                    ],
+                )
         # Every review is checked before the first write; each file is replaced atomically.
         for decided in writes:
             path = paths.decisions_dir / f"{decided.article_id}.yaml"
