@@ -323,20 +323,25 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
 
     def review_of(decided: dict[str, Any]) -> dict[str, Any]:
         existing = read_decisions(paths.decisions_dir, ART)
+        only = pl.col("article_id") == ART
         gold = adjudicate(
-            *(t.filter(pl.col("article_id") == ART)
-              for t in (layers.annotations, layers.regions, layers.relations, layers.choices)),
-            paths.decisions_dir, TAX, decided={ART: {**existing, **decided}},
-        ).gold  # fmt: skip
-        result, problems = gold_result(gold, ART, versions, art, TAX, paths)
-        assert problems == []
+            layers.annotations.filter(only),
+            layers.regions.filter(only),
+            layers.relations.filter(only),
+            layers.choices.filter(only),
+            paths.decisions_dir,
+            TAX,
+            decided={ART: {**existing, **decided}},
+        ).gold
+        result, missing = gold_result(gold, ART, versions, art, TAX, paths)
+        assert missing == []
         return review(result, "the majority's whole offset")
 
     reject = {TIME_SHORT: {"action": "reject", "decided_by": R, "why": "x"}}
-    decided, problems = review_decisions(
+    decided, refusals = review_decisions(
         layers, TAX, paths, art, review_of(reject), R, overwrite=True
     )
-    assert problems == [] and decided is not None
+    assert refusals == [] and decided is not None
     actions = {d["item"]: d["action"] for d in decided.entries}
     assert actions[TIME_SHORT] == "reject"
     path = paths.decisions_dir / f"{ART}.yaml"
