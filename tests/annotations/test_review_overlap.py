@@ -348,3 +348,46 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
     path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
     done = run_cli(paths.root, "adjudicate")
     assert done.returncode == 0, done.stderr
+
+
+# -- earlier decisions that a later annotator made go against the majority -----------------
+
+
+def test_adjudicate_and_the_review_box_flag_a_set_against_the_majority_now(
+    tmp_path: Path,
+) -> None:
+    """003's unit of 'at least 3,500 soldiers' was tied (soldiers / people) and set to
+    'people'; a third annotator copying ai-annotator-1 makes 'soldiers' 2 of 3."""
+    paths = walkthrough_project(tmp_path)
+    export = paths.exports_dir / "003_9f344fe3cdd782de.json"
+    task = json.loads(export.read_text(encoding="utf-8"))
+    human = copy.deepcopy(next(a for a in task["annotations"] if a["id"] == 13))
+    human.update(id=500, unique_id=str(uuid.UUID(int=500)), completed_by={"email": HUMAN})
+    task["annotations"].append(human)
+    export.write_text(json.dumps(task, ensure_ascii=False, indent=1), encoding="utf-8")
+    unit = "attr:quantities:TROOPS:546:569:unit"
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1, done.stderr  # 002's conflict is still unsettled
+    lines = done.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "go against the majority" in line)
+    count = int(lines[head].split()[0])
+    assert count >= 1
+    shown = lines[head + 1 : head + 1 + min(count, 10)]
+    assert any(unit in line and "decision=set 'people' by ai-annotator-reviewer" in line
+               for line in shown), shown  # fmt: skip
+    if count > 10:
+        assert lines[head + 11] == f"  ... and {count - 10} more (`--json` lists all)"
+    as_json = run_cli(paths.root, "adjudicate", "--json")
+    against = json.loads(as_json.stdout)["against_majority"]
+    assert len(against) == count
+    (entry,) = [a for a in against if a["item"] == unit]
+    assert entry["decision"] == "set" and entry["value"] == "people"
+    # The review box flags it too (before, only accept and reject were flagged).
+    _, inputs = validate_inputs(paths)
+    decided = next(c for c in inputs.layers.conflicts if c["item"] == unit)
+    case = Case("003_9f344fe3cdd782de", counted_versions(inputs.layers)["003_9f344fe3cdd782de"],
+                [], [decided])  # fmt: skip
+    box = task_data(case, "", "0" * 64, read_decisions(paths.decisions_dir, case.article_id))
+    (line,) = [x for x in box["review_conflicts"].split("\n") if x.startswith("unit of")]
+    assert line.endswith("set 'people' by ai-annotator-reviewer@sahelwire.local (against the "
+                         "majority now)"), line  # fmt: skip

@@ -60,6 +60,7 @@ from sahelwire.annotations.adjudication import (
     Adjudication,
     _latest,
     adjudicate,
+    against_majority,
     decision_entries,
     is_placeholder,
     read_decisions,
@@ -326,13 +327,9 @@ def task_data(
         for c in case.decided:
             entry = decisions.get(c["item"], {})
             action = str(c["decision"])
+            against = against_majority(c, {**entry, "action": action})
             if action == "set":
                 action += f" {entry.get('value')!r}"
-            voters = len(c.get("by", [])) + len(c.get("not_by", []))
-            against = voters and (
-                (action == "reject" and 2 * len(c["by"]) > voters)
-                or (action == "accept" and 2 * len(c["by"]) < voters)
-            )
             lines.append(
                 f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
                 + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
