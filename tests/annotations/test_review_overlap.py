@@ -33,7 +33,12 @@ from sahelwire.annotations.review import (
     task_data,
     unsettled_cases,
 )
-from sahelwire.annotations.review_sheet import SheetArticle, check_article, sheet_skeleton
+from sahelwire.annotations.review_sheet import (
+    SheetArticle,
+    check_article,
+    review_result,
+    sheet_skeleton,
+)
 from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.identity import load_repository
@@ -190,6 +195,18 @@ def test_a_sheet_accepting_an_overlapping_quantity_is_refused(paths: ProjectPath
     checked, problems = check_article(sheet, layers, TAX, paths, R, TEXT)
     assert problems == [] and checked is not None
     assert checked.gold.regions["region_key"].to_list() == [SHORT_KEY]
+    # Submitted, `review --pull` reads it back as the same two decisions, each with its why.
+    versions = [(A, offset("q", LONG)), (B, offset("q", LONG)), (C, offset("q", SHORT))]
+    result, missing = review_result(checked, versions, article(), TAX, paths)
+    assert missing == []
+    decided, refusals = review_decisions(
+        layers, TAX, paths, article(), annotation(99, R, result), R
+    )
+    assert refusals == [] and decided is not None
+    assert {(d["item"], d["action"], d["why"]) for d in decided.entries} == {
+        (f"region:{SHORT_KEY}", "accept", "the baseline's span"),
+        (f"region:{LONG_KEY}", "reject", "C's"),
+    }
 
 
 def test_the_review_box_names_the_gold_item_a_conflict_overlaps(paths: ProjectPaths) -> None:
