@@ -100,6 +100,14 @@ def test_overlapping_zones_and_crossing_mentions_rejected() -> None:
         region(1, "a1", TEXT, "main content", "zones", "PROMOTION", "z2"),
     ]
     assert "zones do not overlap" in rules(zones)
+    # Every layer whose taxonomy says `overlap: none` is named by its own name: the rule read
+    # "zones do not overlap" for two quantities (a walkthrough).
+    quantities = [
+        region(1, "a1", TEXT, "1,000", "quantities", "TROOPS", "q1", value=1e3, approximate=False),
+        region(1, "a1", TEXT, "1,000 troops", "quantities", "TROOPS", "q2", value=1e3,
+               approximate=False),
+    ]  # fmt: skip
+    assert rules(quantities) == ["quantities do not overlap"]
     mentions = [
         region(1, "a1", TEXT, "Niger's junta", "entities", "ORG", "m1"),
         region(1, "a1", TEXT, "junta met", "entities", "PERSON", "m2"),

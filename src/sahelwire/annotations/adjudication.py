@@ -615,6 +615,54 @@ def _adjudicate_articles(
             )
 
 
+def against_majority(conflict: Mapping[str, Any], decision: Mapping[str, Any]) -> bool:
+    """Whether a decision goes against a strict majority of the article's annotators now
+    (later annotators can make it so; it stands, rule 4, but a reader should see it).
+
+    An item: rejected while most made it, or accepted while most did not. A tied or
+    disputed attribute: ``set`` to another value than one most annotators gave (a unit set
+    to 'people' while 2 of 3 gave 'soldiers' was not flagged before, a walkthrough)."""
+    action = decision.get("action")
+    if "values" in conflict:
+        values = conflict["values"]
+        voters = sum(len(v["by"]) for v in values)
+        top = [v["value"] for v in values if 2 * len(v["by"]) > voters]
+        return action == "set" and bool(top) and decision.get("value") != top[0]
+    by = len(conflict.get("by", []))
+    voters = by + len(conflict.get("not_by", []))
+    return bool(voters) and (
+        (action == "reject" and 2 * by > voters) or (action == "accept" and 2 * by < voters)
+    )
+
+
+def decisions_against_majority(
+    conflicts: list[dict[str, Any]], decisions_dir: Path
+) -> list[dict[str, Any]]:
+    """The decided conflicts whose decision goes against the majority now
+    (:func:`against_majority`), each with the decision's action and value."""
+    out = []
+    read: dict[str, dict[str, dict[str, Any]]] = {}
+    for c in conflicts:
+        if c.get("kind") != "conflict" or c.get("decision") is None:
+            continue
+        article = str(c["article_id"])
+        if article not in read:
+            read[article] = read_decisions(decisions_dir, article)
+        d = read[article].get(str(c["item"]), {"action": c["decision"]})
+        if against_majority(c, d):
+            out.append(
+                {
+                    "article_id": article,
+                    "item": c["item"],
+                    "detail": c["detail"],
+                    "decision": d.get("action"),
+                    **({"value": d.get("value")} if d.get("action") == "set" else {}),
+                    "decided_by": d.get("decided_by"),
+                }
+            )
+    return out
+
+
 def merged_gold(parts: list[GoldLayer]) -> GoldLayer:
     """The gold of several adjudications of disjoint articles (chunks of the inputs), in the
     order one adjudication of all of them gives: each part is sorted by article and item,

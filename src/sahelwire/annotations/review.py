@@ -46,8 +46,8 @@ import hashlib
 import json
 import re
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ from sahelwire.annotations.adjudication import (
     Adjudication,
     _latest,
     adjudicate,
+    against_majority,
     decision_entries,
     is_placeholder,
     read_decisions,
@@ -80,7 +81,9 @@ from sahelwire.labelstudio.pull import annotator_directory
 from sahelwire.labelstudio.push import import_tasks
 from sahelwire.labelstudio.snapshot import export_tasks
 from sahelwire.raw.manifest import load_articles
+from sahelwire.schema.problems import Problem
 from sahelwire.schema.registries import load_registries
+from sahelwire.schema.span_rules import overlap_rule
 from sahelwire.schema.taxonomy import Taxonomy
 
 REVIEW_SUFFIX = " (review)"
@@ -262,26 +265,71 @@ def _lettered(versions: Sequence[Version]) -> Callable[[str], str]:
     return lambda detail: pattern.sub(lambda m: letters[m.group(0)], detail)
 
 
+def overlap_notes(
+    layers: AnnotationLayers, taxonomy: Taxonomy, case: Case, *, letters: bool = True
+) -> dict[str, str]:
+    """Unsettled region -> what it may not overlap: the article's gold regions and other
+    unsettled regions of its layer that a span rule keeps apart from it, with who marked
+    them. Keeping one rejects the other; a reviewer told only "'four months' marked by C,
+    not by A, B" kept it, unaware that A and B marked 'four months later' (a walkthrough)."""
+    ids = [v.annotation_id for v in case.versions]
+    rows = layers.regions.filter(
+        (pl.col("article_id") == case.article_id) & pl.col("annotation_id").is_in(ids)
+    )
+    makers: dict[str, list[str]] = defaultdict(list)
+    texts: dict[str, str] = {}
+    for r in rows.iter_rows(named=True):
+        key = region_key(r["layer"], r["label"], r["start"], r["end"])
+        makers[key].append(r["annotator"])
+        texts[key] = r["text"]
+    gold = set(layers.gold.regions.filter(pl.col("article_id") == case.article_id)["region_key"])
+    unsettled = [str(c["item"]).partition(":")[2] for c in case.conflicts]
+    unsettled = [k for k in unsettled if str(k).count(":") == 3 and k in makers]
+    # The box names annotators by their tabs' letters; a sheet by e-mail.
+    lettered = _lettered(case.versions) if letters else (lambda who: who)
+    out = {}
+    for key in unsettled:
+        others = [k for k in sorted(gold | set(unsettled)) if overlap_of(taxonomy, key, k)]
+        if others:
+            out[f"region:{key}"] = (
+                "; ".join(
+                    f"overlaps {describe_item('region:' + k).split(' ', 1)[1]} {texts.get(k)!r} "
+                    f"marked by {lettered(', '.join(sorted(set(makers[k]))))} "
+                    f"({'gold now' if k in gold else 'in conflict'})"
+                    for k in others
+                )
+                + ": keeping one rejects the other"
+            )
+    return out
+
+
 def task_data(
-    case: Case, text: str, sha256: str, decisions: Mapping[str, Mapping[str, Any]] | None = None
+    case: Case,
+    text: str,
+    sha256: str,
+    decisions: Mapping[str, Mapping[str, Any]] | None = None,
+    overlaps: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A review task's data; ``decisions`` (item -> entry) names who made each earlier one."""
+    """A review task's data; ``decisions`` (item -> entry) names who made each earlier one,
+    ``overlaps`` (item -> note, :func:`overlap_notes`) what a conflict's region may not
+    overlap."""
     decisions = decisions or {}
+    overlaps = overlaps or {}
     legend = "; ".join(f"{version_tag(i)} = {v.annotator}" for i, v in enumerate(case.versions))
     lettered = _lettered(case.versions)
-    lines = [f"{describe_item(c['item'])}: {lettered(c['detail'])}" for c in case.conflicts]
+    lines = [
+        f"{describe_item(c['item'])}: {lettered(c['detail'])}"
+        + (f"; {overlaps[c['item']]}" if c["item"] in overlaps else "")
+        for c in case.conflicts
+    ]
     if case.decided:
         lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
         for c in case.decided:
             entry = decisions.get(c["item"], {})
             action = str(c["decision"])
+            against = against_majority(c, {**entry, "action": action})
             if action == "set":
                 action += f" {entry.get('value')!r}"
-            voters = len(c.get("by", [])) + len(c.get("not_by", []))
-            against = voters and (
-                (action == "reject" and 2 * len(c["by"]) > voters)
-                or (action == "accept" and 2 * len(c["by"]) < voters)
-            )
             lines.append(
                 f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
                 + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
@@ -661,7 +709,9 @@ def push_reviews(
                 decided = read_decisions(paths.decisions_dir, case.article_id)
             except ValueError as exc:
                 raise ReviewRefused(str(exc)) from None
-            data = task_data(case, article.text, article.sha256, decided)
+            data = task_data(
+                case, article.text, article.sha256, decided, overlap_notes(layers, taxonomy, case)
+            )
             versions = [(v.annotator, results[v.annotation_id]) for v in case.versions]
             start, problems = gold_result(
                 review_start(layers, taxonomy, paths, case.article_id, decided),
@@ -959,6 +1009,105 @@ def overruled_choices(
     return _overruled(_items(gold, article_id), {"choices": chosen}, singles, decided)
 
 
+def _span_of(key: str) -> dict[str, Any]:
+    """A region key (``layer:label:start:end``) as the row overlap_rule reads."""
+    layer, label, start, end = key.rsplit(":", 3)
+    return {"layer": layer, "label": label, "start": int(start), "end": int(end)}
+
+
+def overlap_of(taxonomy: Taxonomy, key: str, other: str) -> str | None:
+    """The span rule two regions (keys) of one article break by both being gold, or None."""
+    a, b = sorted((_span_of(key), _span_of(other)), key=lambda r: (r["start"], -r["end"]))
+    if a["layer"] != b["layer"] or key == other:
+        return None
+    return overlap_rule(taxonomy.layer(a["layer"]), a, b)
+
+
+def displaced_regions(
+    gold: Collection[str], kept: Collection[str], taxonomy: Taxonomy, decided: Mapping[str, Any]
+) -> dict[str, str]:
+    """Gold regions (keys) a review leaves out because it keeps a region that may not overlap
+    them: ``region:<key>`` -> the key of the kept region. Both cannot be gold (a quantity
+    'four months later' and another 'four months' inside it), so keeping the one rejects the
+    other, as selecting a single-choice value does (:func:`_overruled`)."""
+    out = {}
+    for key in sorted(set(gold) - set(kept)):
+        if f"region:{key}" in decided:
+            continue
+        hit = next((k for k in sorted(kept) if overlap_of(taxonomy, key, k)), None)
+        if hit is not None:
+            out[f"region:{key}"] = hit
+    return out
+
+
+DISPLACED = "the majority's region"
+
+
+def rule_refusals(
+    gold: GoldLayer,
+    article_id: str,
+    text: str,
+    taxonomy: Taxonomy,
+    paths: ProjectPaths,
+    decided: Mapping[str, Mapping[str, Any]],
+    how_to_reject: Callable[[str, bool], str],
+) -> list[str]:
+    """What in the gold ``decided`` gives the article breaks a rule ``validate`` applies to
+    the gold, each with what the reviewer can do; [] when nothing does.
+
+    Checked before a decision is written: a review that accepted a quantity overlapping the
+    majority's was written, then validate, adjudicate and build refused every input, and so
+    did the documented way out (``review --pull --overwrite`` reads the inputs first).
+    ``how_to_reject(item, majority)`` says how this kind of review rejects an item.
+    """
+    from sahelwire.release.validation import gold_rule_problems
+
+    mine = GoldLayer(
+        gold.regions.filter(pl.col("article_id") == article_id),
+        gold.relations.filter(pl.col("article_id") == article_id),
+        gold.choices.filter(pl.col("article_id") == article_id),
+        gold.status.filter(pl.col("article_id") == article_id),
+    )
+    found = gold_rule_problems(mine, {article_id: text}, taxonomy, load_registries(paths))
+    texts = dict(zip(mine.regions["region_key"], mine.regions["text"], strict=True))
+
+    def named(key: str) -> tuple[str, bool]:
+        item = f"region:{key}"
+        d = decided.get(item)
+        if d is None:
+            how, majority = "the majority's", True
+        elif d.get("action") == "accept":
+            how, majority = f"accepted by {d.get('decided_by') or 'a decision'}", False
+        else:
+            how, majority = "a decision", False
+        return f"{item} ({texts.get(key)!r}, {how})", majority
+
+    out = []
+    for problem in found:
+        found_other = _OVERLAPPED.search(problem.message or "")
+        # Records read <article>/<article>/<region key>: the key is the last part.
+        key = str(problem.record).rpartition("/")[2]
+        other = found_other.group(1).rpartition("/")[2] if found_other else ""
+        if key not in texts or other not in texts:
+            out.append(f"the gold would break a rule `sahelwire validate` applies: {problem}")
+            continue
+        (b, b_majority), (a, a_majority) = named(key), named(other)
+        options = [
+            how_to_reject(f"region:{k}", majority)
+            for k, majority in ((key, b_majority), (other, a_majority))
+        ]
+        out.append(
+            f"{b} and {a} would both be gold, and they overlap: rule {problem.rule!r} "
+            "(`sahelwire validate`, `adjudicate` and `build` would refuse every input); keep "
+            f"one of the two: {'; or '.join(options)}"
+        )
+    return out
+
+
+# The other region of an overlap Problem of check_regions on the gold: "... (<region key>)".
+_OVERLAPPED = re.compile(r"\(([^()\s]+)\)$")
+
+
 def decisions_from_review(
     layers: AnnotationLayers,
     taxonomy: Taxonomy,
@@ -967,6 +1116,7 @@ def decisions_from_review(
     review: _Review,
     *,
     overwrite: bool,
+    text: str,
 ) -> tuple[ArticleDecisions | None, list[str]]:
     """The article's decisions file after ``review`` (None and the reasons when refused)."""
     path = paths.decisions_dir / f"{article_id}.yaml"
@@ -991,9 +1141,22 @@ def decisions_from_review(
             for c in result.conflicts
             if c["kind"] == "conflict" and c["item"] not in proposed
         ]
-        overruled = _overruled(_items(result.gold, article_id), mine, singles, proposed)
-        if not new and not overruled:
+        now = _items(result.gold, article_id)
+        overruled = _overruled(now, mine, singles, proposed)
+        displaced = displaced_regions(now["regions"], mine["regions"], taxonomy, proposed)
+        if not new and not overruled and not displaced:
             break
+        for item, kept in displaced.items():
+            # Two regions that may not overlap cannot both be gold: a review that keeps a
+            # minority's region and drops the majority's overlapping one rejects the
+            # majority's (a decision adjudication honours on a majority item).
+            proposed[item] = {
+                "item": item,
+                "action": "reject",
+                "decided_by": review.reviewer,
+                "why": review.item_reasons.get(item) or review.reason,
+                "conflict": f"{DISPLACED}; the review keeps region:{kept}, which it overlaps",
+            }
         for item, chosen in overruled.items():
             # A single-choice field holds one value: selecting a minority's value drops the
             # majority's, a decision like any other (in the editor, selecting one value
@@ -1025,12 +1188,16 @@ def decisions_from_review(
     ]
     if problems:
         return None, problems
+    assert result is not None
+    # A conflict the review's own later decisions made moot (a relation to the region it
+    # rejects once its `--overwrite` replaced an accept) takes no decision: it would be stale.
+    final = {c["item"] for c in result.conflicts if c["kind"] == "conflict"}
+    proposed = {item: d for item, d in proposed.items() if item in final}
     if not proposed:
         return None, []
-    assert result is not None
     details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
     for item, d in proposed.items():
-        if item in details and str(d.get("conflict", "")).startswith(OVERRULED):
+        if item in details and str(d.get("conflict", "")).startswith((OVERRULED, DISPLACED)):
             d["conflict"] = f"{details[item]}; {d['conflict']}"
     if not review.reason and any(not d["why"] for d in proposed.values()):
         return None, [
@@ -1058,7 +1225,22 @@ def decisions_from_review(
             f"starts from '{START_VERSION}'), or have an annotator change their annotation "
             "and run `sahelwire labelstudio review` again",
         ]
+    merged = {**existing, **proposed} if overwrite else {**proposed, **existing}
+    broken = rule_refusals(
+        result.gold, article_id, text, taxonomy, paths, merged, _how_to_reject_in_editor
+    )
+    if broken:
+        return None, broken
     return _merged_file(article_id, review.reviewer, entries, proposed), []
+
+
+def _how_to_reject_in_editor(item: str, majority: bool) -> str:
+    if majority:
+        return (
+            f"reject {item} (delete it from your review: keeping a region it overlaps "
+            "rejects the majority's)"
+        )
+    return f"reject {item} (delete it from your review)"
 
 
 def review_decisions(
@@ -1076,7 +1258,9 @@ def review_decisions(
     review, problems = _parse_review(annotation, reviewer, article, taxonomy, paths)
     if review is None:
         return None, problems
-    return decisions_from_review(layers, taxonomy, paths, article.id, review, overwrite=overwrite)
+    return decisions_from_review(
+        layers, taxonomy, paths, article.id, review, overwrite=overwrite, text=article.text
+    )
 
 
 def _same_action(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -1182,6 +1366,42 @@ def _latest_review(
     return latest, people[0], None
 
 
+def repairable_articles(
+    inputs: Any, problems: list[Problem], paths: ProjectPaths
+) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Of the inputs' ``problems``, those ``review --pull --overwrite`` may set aside: the
+    gold's, of articles with a decisions file, as checked article by article (the decisions
+    cause them: two regions that may not overlap are never both a majority's). Returns
+    (article -> its problems, every other problem). A decision written by an older
+    `review --pull` made the gold invalid, and `--overwrite`, the documented way to replace
+    it, was refused because it read the inputs first (a walkthrough)."""
+    from sahelwire.release.validation import gold_rule_problems
+
+    gold = inputs.layers.gold
+    texts = inputs.raw.valid
+    repairable: dict[str, list[str]] = {}
+    covered: Counter[str] = Counter()
+    if any(p.file == "gold" for p in problems):
+        decided = sorted(f.stem for f in paths.decisions_dir.glob("*.yaml"))
+        for aid in decided:
+            if aid not in texts:
+                continue
+            only = pl.col("article_id") == aid
+            mine = GoldLayer(*(t.filter(only) for t in (gold.regions, gold.relations,
+                                                        gold.choices, gold.status)))  # fmt: skip
+            found = gold_rule_problems(mine, {aid: texts[aid]}, inputs.taxonomy, inputs.registries)
+            if found:
+                repairable[aid] = [str(p) for p in found]
+                covered.update(str(p) for p in found)
+    rest = []
+    for p in problems:
+        if p.file == "gold" and covered[str(p)] > 0:
+            covered[str(p)] -= 1
+        else:
+            rest.append(p)
+    return repairable, rest
+
+
 def pull_reviews(
     conn: Connection,
     paths: ProjectPaths,
@@ -1189,8 +1409,13 @@ def pull_reviews(
     taxonomy: Taxonomy,
     *,
     overwrite: bool = False,
+    repairing: Mapping[str, list[str]] | None = None,
 ) -> ReviewPullSummary:
-    """Every submitted review -> annotations/decisions/<article>.yaml (see the module doc)."""
+    """Every submitted review -> annotations/decisions/<article>.yaml (see the module doc).
+
+    ``repairing`` (with ``overwrite``; :func:`repairable_articles`): articles whose decisions
+    make the gold invalid now, with those problems; each must be replaced by a review whose
+    gold is valid, else it is refused, problems named."""
     summary = ReviewPullSummary()
     with exclusive_lock(paths.state_dir / "locks" / REVIEW_LOCK, "labelstudio review"):
         title = review_title(Settings.load(paths).label_studio_project_title)
@@ -1237,6 +1462,19 @@ def pull_reviews(
                 summary.unchanged.append(str(aid))
             else:
                 writes.append(decided)
+        replaced = {d.article_id for d in writes}
+        for aid, broken in sorted((repairing or {}).items()):
+            if aid not in replaced:
+                summary.refuse(
+                    f"article {aid}",
+                    [
+                        *broken,
+                        f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
+                        "review replaces those decisions: update the review of the article in "
+                        "Label Studio (keep one of the two regions) and run `review --pull "
+                        "--overwrite` again, or correct the file by hand",
+                    ],
+                )
         # Every review is checked before the first write; each file is replaced atomically.
         for decided in writes:
             path = paths.decisions_dir / f"{decided.article_id}.yaml"

@@ -57,10 +57,13 @@ from sahelwire.annotations.review import (
     _article_layers,
     counted_versions,
     describe_item,
+    displaced_regions,
     gold_result,
+    overlap_notes,
     overruled_choices,
     require_review_project,
     review_title,
+    rule_refusals,
     settle_all,
     unsettled_cases,
     version_annotator,
@@ -159,7 +162,9 @@ def _context(item: str, text: str) -> str | None:
     return text[lo:hi]
 
 
-def _entry(c: Mapping[str, Any], text: str, depends_on: list[str]) -> dict[str, Any]:
+def _entry(
+    c: Mapping[str, Any], text: str, depends_on: list[str], overlaps: str | None = None
+) -> dict[str, Any]:
     item = str(c["item"])
     entry: dict[str, Any] = {
         "item": item,
@@ -170,6 +175,8 @@ def _entry(c: Mapping[str, Any], text: str, depends_on: list[str]) -> dict[str, 
     if context is not None:
         entry["context"] = context
     entry["conflict"] = c["detail"]
+    if overlaps:
+        entry["overlaps"] = overlaps
     if item.startswith("attr:"):
         entry["values"] = [{"value": v["value"], "by": v["by"]} for v in c["values"]]
     else:
@@ -200,7 +207,8 @@ def sheet_skeleton(
         text = texts[case.article_id]
         listed = {c["item"] for c in layers.conflicts if c["article_id"] == case.article_id}
         open_items = {c["item"] for c in case.conflicts}
-        entries = [_entry(c, text, []) for c in case.conflicts]
+        notes = overlap_notes(layers, taxonomy, case, letters=False)
+        entries = [_entry(c, text, [], notes.get(str(c["item"]))) for c in case.conflicts]
         for item, c in sorted(
             potential_conflicts(layers, taxonomy, paths, case.article_id).items()
         ):
@@ -345,6 +353,7 @@ def check_article(
     taxonomy: Taxonomy,
     paths: ProjectPaths,
     reviewer: str,
+    text: str,
 ) -> tuple[CheckedArticle | None, list[str]]:
     """The article's review as the sheet decides it, or every reason it cannot be."""
     aid = sheet.article_id
@@ -361,7 +370,22 @@ def check_article(
             "reads as an item's own reason; give it as that item's why instead"
         )
     potential = potential_conflicts(layers, taxonomy, paths, aid)
-    decisions, empty, entry_problems = _check_entries(sheet, potential)
+    # A majority's region that a conflict region may not overlap: the sheet may reject it to
+    # accept the other (both cannot be gold), as deleting it does in the editor.
+    gold_keys = layers.gold.regions.filter(pl.col("article_id") == aid)["region_key"].to_list()
+    conflict_keys = [i.partition(":")[2] for i in potential if i.startswith("region:")]
+    majority = {
+        item: {"item": item, "majority": True}
+        for key in conflict_keys
+        for item in displaced_regions(gold_keys, [key], taxonomy, potential)
+    }
+    decisions, empty, entry_problems = _check_entries(sheet, {**majority, **potential})
+    problems += [
+        f"{where}: item {item}: the majority's region can only be rejected (it is gold unless "
+        "rejected)"
+        for item, d in decisions.items()
+        if item in majority and d["action"] != "reject"
+    ]
     problems += entry_problems
     try:
         existing = read_decisions(paths.decisions_dir, aid)
@@ -407,6 +431,13 @@ def check_article(
             problems.append(f"{where}: {p}")
     if problems:
         return None, problems
+    merged = {**existing, **{i: {**d, "decided_by": reviewer} for i, d in decisions.items()}}
+    broken = rule_refusals(
+        result.gold, aid, text, taxonomy, paths,
+        merged, _how_to_reject_in_sheet,
+    )  # fmt: skip
+    if broken:
+        return None, [f"{where}: {b}" for b in broken]
     final = {c["item"] for c in result.conflicts if c["kind"] == "conflict"}
     mine = {i: d for i, d in decisions.items() if i in final}
     differs = [
@@ -420,6 +451,12 @@ def check_article(
     full = "\n".join([reason, *(f"[{i}] {w}" for i, w in sorted(item_lines.items()))])
     checked = CheckedArticle(aid, result.gold, full, region_reasons, mine, differs, overruled)
     return checked, []
+
+
+def _how_to_reject_in_sheet(item: str, majority: bool) -> str:
+    if majority:
+        return f"add an entry {{item: {item}, action: reject, why: ...}} to reject the majority's"
+    return f"set item {item} to action: reject"
 
 
 def _pull_key(item: str) -> str:
@@ -543,7 +580,8 @@ def submit_sheets(
         for sheet in articles:
             aid = sheet.article_id
             where = f"{sheet.source}: article {aid}"
-            checked, problems = check_article(sheet, layers, taxonomy, paths, reviewer)
+            text = texts[aid].text if aid in texts else ""
+            checked, problems = check_article(sheet, layers, taxonomy, paths, reviewer, text)
             if checked is None:
                 summary.refuse(aid, problems)
                 continue

@@ -359,6 +359,10 @@ def baseline(
     )
 
 
+# How many decisions against the majority adjudicate prints (each is one long line).
+AGAINST_SHOWN = 10
+
+
 @app.command()
 def adjudicate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
@@ -373,11 +377,18 @@ def adjudicate(
     ] = False,
 ) -> None:
     """List every adjudication conflict, who made what, and how it was settled (exit 1 if any is unsettled)."""
-    from sahelwire.annotations.adjudication import UNSETTLED_RULE, write_skeletons
+    from sahelwire.annotations.adjudication import (
+        UNSETTLED_RULE,
+        decisions_against_majority,
+        write_skeletons,
+    )
     from sahelwire.annotations.review import review_title
 
     paths, settings = project()
     layers = _valid_inputs("adjudicate", as_json).layers
+    # Earlier decisions that later annotators made go against the majority: they stand
+    # (rule 4), and the maintainer reading this sees which (the review box alone said so).
+    against = decisions_against_majority(layers.conflicts, paths.decisions_dir)
     unsettled = [p for p in layers.problems if p.rule == UNSETTLED_RULE]
     open_items = {(p.record, p.field) for p in unsettled}
     open_conflicts = [
@@ -413,6 +424,7 @@ def adjudicate(
                 {
                     "conflicts": layers.conflicts,
                     "unsettled": len(unsettled),
+                    "against_majority": against,
                     "next_step": next_step,
                     "skeletons_written": [str(p.relative_to(paths.root)) for p in written],
                     "skeletons_extended": [str(p.relative_to(paths.root)) for p in extended],
@@ -433,6 +445,20 @@ def adjudicate(
             f"{len(layers.conflicts)} conflict(s), {len(unsettled)} unsettled; "
             f"{status.height} article(s) in gold, {single} single-annotated"
         )
+        if against:
+            typer.echo(
+                f"{len(against)} decision(s) go against the majority of the annotators now "
+                "(they stand: a later annotator never overturns a reviewer; change the entry "
+                "in annotations/decisions/<article>.yaml to revisit one):"
+            )
+            for a in against[:AGAINST_SHOWN]:
+                value = f" {a['value']!r}" if "value" in a else ""
+                typer.echo(
+                    f"  {a['article_id']}  {a['item']}  {a['detail']}  "
+                    f"decision={a['decision']}{value} by {a['decided_by']}"
+                )
+            if len(against) > AGAINST_SHOWN:
+                typer.echo(f"  ... and {len(against) - AGAINST_SHOWN} more (`--json` lists all)")
         for path in written:
             typer.echo(
                 f"wrote {path.relative_to(paths.root)}: a skeleton; fill in action, decided_by "

@@ -8,6 +8,7 @@ sub-apps, and nothing imports the root app back.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -17,6 +18,7 @@ from sahelwire.io.paths import ProjectNotFound, ProjectPaths
 
 if TYPE_CHECKING:
     from sahelwire.release.validation import ValidatedInputs
+    from sahelwire.schema.problems import Problem
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -44,7 +46,13 @@ def project() -> tuple[ProjectPaths, Settings]:
         raise fail(str(exc), EXIT_USAGE) from None
 
 
-def valid_inputs(command: str, as_json: bool, *, prog: str = "sahelwire") -> ValidatedInputs:
+def valid_inputs(
+    command: str,
+    as_json: bool,
+    *,
+    prog: str = "sahelwire",
+    set_aside: Callable[[ValidatedInputs, list[Problem]], list[Problem]] | None = None,
+) -> ValidatedInputs:
     """The inputs as ``validate`` reads them, or exit 1 listing every problem.
 
     ``agreement`` and ``adjudicate`` work on what the build would publish, so they read
@@ -65,6 +73,10 @@ def valid_inputs(command: str, as_json: bool, *, prog: str = "sahelwire") -> Val
     except (OSError, ValueError) as exc:
         raise fail(f"cannot {command}: {exc}", EXIT_USAGE, prog=prog) from None
     problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    if problems and set_aside is not None:
+        # Problems the command itself repairs (review --pull --overwrite replacing the
+        # decisions that cause them); it checks they are gone before it writes.
+        problems = set_aside(inputs, problems)
     if problems:
         if as_json:
             typer.echo(

@@ -407,7 +407,20 @@ def review(
     if (reviewer is None) != (not submit):
         raise _fail("--submit FILE and --reviewer EMAIL go together", EXIT_USAGE)
     paths = _paths()
-    inputs = valid_inputs("review", False, prog=PROG)
+    repairing: dict[str, list[str]] = {}
+    if do_pull and overwrite:
+        from sahelwire.annotations.review import repairable_articles
+
+        def set_aside(inputs: Any, problems: list[Any]) -> list[Any]:
+            # --overwrite is the documented way to replace decisions that made the gold
+            # invalid: those problems wait for the reviews; every other one refuses.
+            found, rest = repairable_articles(inputs, problems, paths)
+            repairing.update(found)
+            return rest
+
+        inputs = valid_inputs("review", False, prog=PROG, set_aside=set_aside)
+    else:
+        inputs = valid_inputs("review", False, prog=PROG)
     if sheet_skeleton is not None:
         _write_sheet_skeleton(paths, inputs, sheet_skeleton, set(article) if article else None)
         return
@@ -418,7 +431,14 @@ def review(
     try:
         conn = connect(paths)
         if do_pull:
-            pulled = pull_reviews(conn, paths, inputs.layers, inputs.taxonomy, overwrite=overwrite)
+            pulled = pull_reviews(
+                conn,
+                paths,
+                inputs.layers,
+                inputs.taxonomy,
+                overwrite=overwrite,
+                repairing=repairing,
+            )
         else:
             pushed = push_reviews(conn, paths, inputs.layers, inputs.taxonomy)
     except ReviewRefused as exc:

@@ -483,37 +483,62 @@ def _rule_problems(
     problems += check_relations(
         layers.relations, layers.regions, taxonomy, file=exports, file_col="source_file"
     )
-    gold = layers.gold
-    problems += spans(
-        "gold",
-        gold.regions,
-        file="gold",
-        id_col="region_key",
-        group_col="article_id",
-    )
-    problems += check_relations(
-        gold.relations,
-        gold.regions,
-        taxonomy,
-        file="gold",
-        from_col="from_key",
-        to_col="to_key",
-        id_col="region_key",
-        group_col="article_id",
+    problems += gold_span_problems(
+        layers.gold, taxonomy, lambda regions, **options: spans("gold", regions, **options)
     )
     problems += published_view_problems(layers, taxonomy, file=exports)
     return problems
+
+
+def gold_span_problems(
+    gold: GoldLayer, taxonomy: Taxonomy, spans: Callable[..., list[Problem]]
+) -> list[Problem]:
+    """The span and relation rules on the gold (``spans``: check_regions with its texts and
+    registries). One definition for validate/build and for ``review --pull``, which checks
+    the gold a review would give before it writes a decision (a review that accepted an item
+    overlapping a majority's was written, and then validate, adjudicate and build refused)."""
+    return [
+        *spans(gold.regions, file="gold", id_col="region_key", group_col="article_id"),
+        *check_relations(
+            gold.relations,
+            gold.regions,
+            taxonomy,
+            file="gold",
+            from_col="from_key",
+            to_col="to_key",
+            id_col="region_key",
+            group_col="article_id",
+        ),
+    ]
+
+
+def gold_published_problems(gold: GoldLayer, taxonomy: Taxonomy) -> list[Problem]:
+    """What the published views need of the gold: controlled units, one zone per span."""
+    return [
+        *check_units(gold.regions, taxonomy, file="gold", id_col="region_key", group_col="layer"),
+        *check_zone_containment(gold.regions),
+    ]
+
+
+def gold_rule_problems(
+    gold: GoldLayer, texts: Mapping[str, str], taxonomy: Taxonomy, registries: Registries
+) -> list[Problem]:
+    """Every rule validate applies to the gold (:func:`gold_span_problems`,
+    :func:`gold_published_problems`), for a gold computed outside validate."""
+
+    def spans(regions: pl.DataFrame, **options: Any) -> list[Problem]:
+        return check_regions(regions, texts, taxonomy, registries, **options)
+
+    return [*gold_span_problems(gold, taxonomy, spans), *gold_published_problems(gold, taxonomy)]
 
 
 def published_view_problems(
     layers: AnnotationLayers, taxonomy: Taxonomy, *, file: str
 ) -> list[Problem]:
     """What the published views need (schema.publish_rules): controlled units, one zone per span."""
-    gold = layers.gold
     return [
         *check_units(layers.regions, taxonomy, file=file),
-        *check_units(gold.regions, taxonomy, file="gold", id_col="region_key", group_col="layer"),
-        *check_zone_containment(gold.regions),
+        *gold_published_problems(layers.gold, taxonomy),
     ]
 
 

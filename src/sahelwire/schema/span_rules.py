@@ -128,8 +128,9 @@ def overlap_rule(layer: SpanLayer, a: Mapping[str, Any], b: Mapping[str, Any]) -
     nested = a["start"] <= b["start"] and b["end"] <= a["end"] and not same
     if layer.overlap == "nested" and nested and (a["label"], b["label"]) in layer.nesting_allowed:
         return None
+    # The layer by name: "zones do not overlap" was said of quantities too (a walkthrough).
     return (
-        "zones do not overlap"
+        f"{layer.name} do not overlap"
         if layer.overlap == "none"
         else "mentions nest only as the taxonomy allows"
     )
