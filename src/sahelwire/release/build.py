@@ -782,7 +782,9 @@ def _render_from(
             annotations_creators=annotations_creators(annotation_facts),
         )
         released = (
-            released_files(paths.release_manifest(settings.data_version))
+            released_files(
+                paths.root, paths.release_manifest(settings.data_version), settings.data_version
+            )
             if release.release_note
             else None
         )

@@ -30,6 +30,7 @@ from typing import Any
 from sahelwire.io.atomic import write_bytes_atomic, write_text_atomic
 from sahelwire.io.config import SEMVER, Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.release_manifests import read_release_manifest
 from sahelwire.release.build import BuildRefused, BuiltRelease, build, render_release, update_card
 from sahelwire.release.validation import validate_project
 from sahelwire.schema.problems import Problem
@@ -89,10 +90,11 @@ def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
     """releases/v<version>.json (``version`` may carry a leading ``v``)."""
     version = version.removeprefix("v")
     path = paths.release_manifest(version)
-    if not path.is_file():
+    try:
+        return read_release_manifest(path)  # ManifestDamaged (a ValueError) if damaged
+    except FileNotFoundError:
         known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
-        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})") from None
 
 
 def released_versions(paths: ProjectPaths) -> list[str]:
