@@ -8,8 +8,10 @@ The top of the import order: may import every stage; nothing imports it.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -468,13 +470,39 @@ def _register_subcommands() -> None:
     register_release_commands(app)
 
 
+def _record_interrupts() -> list[int]:
+    """SIGINT handled as Python's default handler does (KeyboardInterrupt), and recorded.
+
+    DuckDB answers a SIGINT during a query with RuntimeError("Query interrupted"), not
+    KeyboardInterrupt (the build's DuckDB phase printed a traceback and exited 1, the code
+    of invalid data). The record tells that error from any other RuntimeError, which stays
+    a bug to show."""
+    seen: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+        signal.signal(signal.SIGINT, handler)
+    return seen
+
+
 def main() -> None:
     _register_subcommands()
     from sahelwire.io.config import EnvironmentSettingError
 
+    interrupts = _record_interrupts()
     try:
         app()
     except KeyboardInterrupt:
+        sys.exit(130)
+    except RuntimeError:
+        if not interrupts:
+            raise
+        # As typer ends a KeyboardInterrupt (exit 130); what the command was writing is
+        # staged and discarded as for any other interruption (io.atomic).
+        print("sahelwire: interrupted", file=sys.stderr)
         sys.exit(130)
     except EnvironmentSettingError as exc:  # whichever command read the variable
         print(f"sahelwire: error: {exc}", file=sys.stderr)
