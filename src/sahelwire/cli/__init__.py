@@ -232,6 +232,8 @@ def build(
     for config, by_split in release.rows.items():
         typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
     typer.echo(f"built {len(release.files)} files into {target}")
+    for warning in release.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command()

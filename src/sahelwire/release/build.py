@@ -182,6 +182,9 @@ class BuiltRelease:
     overlapped_seconds: dict[str, float] = field(default_factory=dict)
     # Data files placed from the last build's (their rows unchanged: release.parquet_reuse).
     reused_files: list[str] = field(default_factory=list)
+    # What the user must know though the build succeeded (a previous folder that could not
+    # be removed); the CLI prints each as `warning: ...`.
+    warnings: list[str] = field(default_factory=list)
 
     def digests(self) -> dict[str, tuple[int, str]]:
         """Every file's (size in bytes, sha256), without reading the data files again."""
@@ -1117,11 +1120,13 @@ def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) 
     """
     target = out_dir or paths.dist_dir
     clean_stale_staging(target)
-    with staged_directory(target, index=CHECKSUMS) as stage:
+    leftovers: list[str] = []
+    with staged_directory(target, index=CHECKSUMS, warnings=leftovers) as stage:
         release = render_release(paths, settings, into=stage)
         for name, data in sorted(release.small.items()):
             write_bytes_atomic(stage / name, data)
     release.root = target
+    release.warnings += leftovers
     return release
 
 
