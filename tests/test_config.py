@@ -3,6 +3,7 @@ stdlib io): annotators_per_task is validated with a clear error (exit 2)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,37 @@ def test_commands_refuse_a_bad_value_as_a_configuration_error(
     assert shown in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
+
+
+def test_validate_json_reports_a_configuration_error_on_stdout(tmp_path: Path) -> None:
+    """`validate --json` printed nothing on stdout for an error of exit 2."""
+    root = copy_project(tmp_path / "project")
+    _with(root, "split_seed", "true")
+    result = run_cli(root, "validate", "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert "[tool.sahelwire] split_seed must be a whole number >= 0" in report["error"]
+    assert report["error"] in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SAHELWIRE_EXPORT_CACHE", "banana", "expected one of on, 1, yes, true (on) or off"),
+        ("SAHELWIRE_ARTICLE_CACHE", "of", "expected one of on, 1, yes, true (on) or off"),
+        ("SAHELWIRE_DUCKDB_MEMORY", "0", "is not a memory size such as 512MB or 4GB"),
+    ],
+)
+def test_validate_and_build_refuse_the_same_environment_settings(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    """An on/off switch with another value was silently taken as on; a memory size build
+    refuses passed validate. Both commands now refuse each (exit 2), naming it."""
+    root = copy_project(tmp_path / "project")
+    for command in (("validate", "--no-dist"), ("build",)):
+        result = run_cli(root, *command, env={name: value})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{name}={value!r}" in result.stderr and expected in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (root / "dist").exists()

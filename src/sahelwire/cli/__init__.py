@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
+from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project, project_paths
 from sahelwire.cli.common import valid_inputs as _valid_inputs
 
 app = typer.Typer(
@@ -80,13 +80,30 @@ def validate(
     ] = False,
 ) -> None:
     """Validate everything committed (and dist/ when present) against schemas/."""
+    from sahelwire.io.config import ConfigError, EnvironmentSettingError, Settings
+    from sahelwire.release.build import BuildEnvironmentError, build_memory_limit
     from sahelwire.release.validation import validate_project
 
-    paths, _ = project()
+    paths = project_paths()
+
+    def usage_error(message: str) -> typer.Exit:
+        # --json promises a JSON report on stdout: a configuration or environment error
+        # (exit 2) gets one too, not only the line on stderr.
+        if as_json:
+            typer.echo(json.dumps({"ok": False, "error": message}, indent=2, ensure_ascii=False))
+        return fail(message, EXIT_USAGE)
+
     try:
+        settings = Settings.load(paths)
+        # The environment settings the build reads, so validate refuses what build would.
+        build_memory_limit(settings)
         report = validate_project(paths, include_dist=not no_dist)
+    except ConfigError as exc:
+        raise usage_error(str(exc)) from None
+    except (BuildEnvironmentError, EnvironmentSettingError) as exc:
+        raise usage_error(f"error: {exc}") from None
     except (OSError, ValueError) as exc:
-        raise fail(f"cannot validate: {exc}", EXIT_USAGE) from None
+        raise usage_error(f"cannot validate: {exc}") from None
     if as_json:
         typer.echo(
             json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -56,6 +57,26 @@ class EnvironmentSettingError(Exception):
 
     def __init__(self, name: str, value: str, expected: str) -> None:
         super().__init__(f"{name}={value!r}: expected {expected} (unset it for the default)")
+
+
+# The words an on/off SAHELWIRE_* switch takes (unset: on). Anything else is refused: a
+# mistyped `SAHELWIRE_EXPORT_CACHE=of` (or `banana`) was silently taken as on.
+_SWITCH_ON = ("on", "1", "yes", "true")
+_SWITCH_OFF = ("off", "0", "no", "false")
+
+
+def env_switch(name: str) -> bool:
+    """An on/off environment switch, on when unset or empty; EnvironmentSettingError (exit 2)
+    for a value that is neither."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in ("", *_SWITCH_ON):
+        return True
+    if value in _SWITCH_OFF:
+        return False
+    raise EnvironmentSettingError(
+        name, raw, f"one of {', '.join(_SWITCH_ON)} (on) or {', '.join(_SWITCH_OFF)} (off)"
+    )
 
 
 @dataclass(frozen=True)

@@ -590,7 +590,7 @@ def render_release(
 
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     # Read first: a wrong setting is refused before minutes of parsing, not after.
-    memory_limit = duckdb_memory_limit() if settings.build_engine == "duckdb" else None
+    memory_limit = build_memory_limit(settings)
     # Everything the build spills (inputs, DuckDB's spill, the sorts) is under one folder,
     # which a killed build's successor removes (io.scratch).
     with scratch_dir(paths.tmp_dir, "sahelwire-build-") as scratch:
@@ -924,6 +924,13 @@ _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 class BuildEnvironmentError(Exception):
     """The build cannot run as this environment asks (exit 2): nothing was written."""
+
+
+def build_memory_limit(settings: Settings) -> str | None:
+    """DuckDB's memory limit for this build (None with the polars engine), read from the
+    environment; `validate` reads it too, so it refuses what the build would
+    (BuildEnvironmentError)."""
+    return duckdb_memory_limit() if settings.build_engine == "duckdb" else None
 
 
 def duckdb_memory_limit() -> str:
