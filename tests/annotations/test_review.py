@@ -339,7 +339,7 @@ def test_agreement_minimum_is_read_from_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         text.replace(marker, marker + "agreement_min_articles = 1\n")
     )
-    with pytest.raises(ConfigError, match="agreement_min_articles must be at least 2"):
+    with pytest.raises(ConfigError, match="agreement_min_articles must be a whole number >= 2"):
         Settings.from_pyproject(tmp_path / "pyproject.toml")
 
 

@@ -279,7 +279,7 @@ def test_the_version_line_says_when_the_data_are_not_that_release(
     release's manifest. The committed inputs build release v0.2.0's data files."""
     from sahelwire.release.card.metadata import released_files, version_section
 
-    released = released_files(ProjectPaths(ROOT).release_manifest("0.2.0"))
+    released = released_files(ROOT, ProjectPaths(ROOT).release_manifest("0.2.0"), "0.2.0")
     assert released is not None
     card = (built / "dist" / "README.md").read_text()  # a copy without releases/: plain
     assert "<!-- sahelwire:begin version -->\nData version **0.2.0**.\n<!--" in card
@@ -289,7 +289,7 @@ def test_the_version_line_says_when_the_data_are_not_that_release(
     assert ours == {n: d for n, (_, d) in data.items()}  # the committed inputs: v0.2.0's data
     assert version_section("0.2.0", released, data) == "Data version **0.2.0**.\n"
     assert version_section("0.3.0", None, {}) == "Data version **0.3.0**.\n"
-    assert released_files(tmp_path / "v0.3.0.json") is None
+    assert released_files(tmp_path, tmp_path / "v0.3.0.json", "0.3.0") is None  # not released
     name = "data/mentions/train-00000-of-00001.parquet"
     line = version_section("0.2.0", released, {**data, name: (1, "0" * 64)})
     assert line.startswith(
@@ -323,7 +323,7 @@ def test_a_build_says_it_is_not_the_release_its_version_names(tmp_path: Path) ->
         listed = {**files}
         if changed is not None:
             listed[changed] = {"bytes": 0, "sha256": "0" * 64}
-        manifest.write_text(json.dumps({"files": listed}))
+        manifest.write_text(json.dumps({"version": version, "tag": f"v{version}", "files": listed}))
         result = run_cli(root, "build")
         assert result.returncode == 0, result.stdout + result.stderr
         return (root / "dist" / "README.md").read_text()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SAHELWIRE, copy_project, run_cli, snapshot, unreleased_repo
+from helpers import ROOT, SAHELWIRE, copy_project, run_cli, snapshot, unreleased_repo
 
 pytestmark = pytest.mark.slow
 
@@ -269,3 +269,42 @@ def test_release_with_a_mount_point_as_its_build_folder_changes_nothing(tmp_path
         ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
     ).stdout
     assert (after, tags, status) == (head, "", "")  # every file put back (dist/ is ignored)
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="no user+mount namespaces to mount a tmpfs")
+def test_a_previous_build_that_cannot_be_removed_is_named_and_git_ignored(
+    tmp_path: Path,
+) -> None:
+    """A file of the old dist/ that cannot be deleted (the walkthrough: `chattr +i`; here
+    dist/data bind-mounted read-only, as root ignores chmod): the build put the new dist/ in
+    place and exited 0 saying nothing, leaving `.dist.old` (not git-ignored); every build
+    after it failed naming dist/ ("Directory not empty"). Now the build warns naming
+    `.dist.old`, why and how to remove it; the next one stops at once naming it; once it can
+    be removed, the next build removes it."""
+    root = copy_project(tmp_path / "proj")
+    assert run_cli(root, "build").returncode == 0
+    before = snapshot(root / "dist")
+    dist, old = root / "dist", root / ".dist.old"
+    script = (
+        f'mount --bind "{dist}/data" "{dist}/data" && mount -o remount,bind,ro "{dist}/data" '
+        f'&& "{SAHELWIRE}" build; echo "rc=$?"; echo "==="; "{SAHELWIRE}" build; echo "rc=$?"; '
+        f'echo "==="; umount "{old}/data" && "{SAHELWIRE}" build; echo "rc=$?"'
+    )
+    result = in_mount_namespace(root, script)
+    first, second, third = result.stdout.split("===\n")
+    stderr = [x for x in result.stderr.splitlines() if not x.startswith("warning: 1")]
+    assert "rc=0" in first, result.stdout + result.stderr
+    warning = next(x for x in stderr if x.startswith("warning: the previous build folder"))
+    assert f"moved aside to {old}, could not be removed ({old}/data/" in warning
+    assert ": Read-only file system)" in warning and f"rm -rf {old}" in warning
+    assert "rc=2" in second
+    refusal = next(x for x in stderr if x.startswith("sahelwire: build failed"))
+    assert refusal.startswith(f"sahelwire: build failed: {old}: a previous build folder")
+    assert f"chmod -R u+w {old} && rm -rf {old}" in refusal
+    assert "Traceback" not in result.stderr
+    assert "rc=0" in third and f"built 27 files into {dist}" in third
+    assert snapshot(dist) == before and not old.exists()
+    # git ignores it, so `sahelwire release` does not see a dirty tree meanwhile
+    for name in (".dist.old/", ".dist.staging.x1y2/"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=ROOT)
+        assert ignored.returncode == 0, name

@@ -72,6 +72,7 @@ import pyarrow
 
 from sahelwire.io import file_hashes
 from sahelwire.io.article_packs import pack_entries
+from sahelwire.io.config import env_switch
 from sahelwire.io.locks import LockBusy, exclusive_lock
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.schema.problems import Problem
@@ -79,7 +80,6 @@ from sahelwire.schema.problems import Problem
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "SAHELWIRE_EXPORT_CACHE"
-_OFF = frozenset({"0", "off", "no", "false"})
 FORMAT = 1
 MAGIC = b"SWXCACH1"
 # Footer: metadata length (u64, little-endian), metadata sha256 (32 bytes), MAGIC.
@@ -96,8 +96,9 @@ PARSER_MODULE = "sahelwire.annotations.tables"
 
 
 def cache_enabled() -> bool:
-    """False when ``SAHELWIRE_EXPORT_CACHE`` is ``off`` (or 0/no/false)."""
-    return os.environ.get(CACHE_ENV, "").strip().lower() not in _OFF
+    """False when ``SAHELWIRE_EXPORT_CACHE`` is ``off`` (or 0/no/false); another value
+    than on/off words is refused (io.config.env_switch)."""
+    return env_switch(CACHE_ENV)
 
 
 def cache_dir(paths: ProjectPaths) -> Path:

@@ -8,13 +8,15 @@ The top of the import order: may import every stage; nothing imports it.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
 
-from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project
+from sahelwire.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, project, project_paths
 from sahelwire.cli.common import valid_inputs as _valid_inputs
 
 app = typer.Typer(
@@ -78,13 +80,30 @@ def validate(
     ] = False,
 ) -> None:
     """Validate everything committed (and dist/ when present) against schemas/."""
+    from sahelwire.io.config import ConfigError, EnvironmentSettingError, Settings
+    from sahelwire.release.build import BuildEnvironmentError, build_memory_limit
     from sahelwire.release.validation import validate_project
 
-    paths, _ = project()
+    paths = project_paths()
+
+    def usage_error(message: str) -> typer.Exit:
+        # --json promises a JSON report on stdout: a configuration or environment error
+        # (exit 2) gets one too, not only the line on stderr.
+        if as_json:
+            typer.echo(json.dumps({"ok": False, "error": message}, indent=2, ensure_ascii=False))
+        return fail(message, EXIT_USAGE)
+
     try:
+        settings = Settings.load(paths)
+        # The environment settings the build reads, so validate refuses what build would.
+        build_memory_limit(settings)
         report = validate_project(paths, include_dist=not no_dist)
+    except ConfigError as exc:
+        raise usage_error(str(exc)) from None
+    except (BuildEnvironmentError, EnvironmentSettingError) as exc:
+        raise usage_error(f"error: {exc}") from None
     except (OSError, ValueError) as exc:
-        raise fail(f"cannot validate: {exc}", EXIT_USAGE) from None
+        raise usage_error(f"cannot validate: {exc}") from None
     if as_json:
         typer.echo(
             json.dumps(
@@ -230,6 +249,8 @@ def build(
     for config, by_split in release.rows.items():
         typer.echo(f"{config:16} " + "  ".join(f"{s} {n}" for s, n in by_split.items()))
     typer.echo(f"built {len(release.files)} files into {target}")
+    for warning in release.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command()
@@ -494,13 +515,39 @@ def _register_subcommands() -> None:
     register_release_commands(app)
 
 
+def _record_interrupts() -> list[int]:
+    """SIGINT handled as Python's default handler does (KeyboardInterrupt), and recorded.
+
+    DuckDB answers a SIGINT during a query with RuntimeError("Query interrupted"), not
+    KeyboardInterrupt (the build's DuckDB phase printed a traceback and exited 1, the code
+    of invalid data). The record tells that error from any other RuntimeError, which stays
+    a bug to show."""
+    seen: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+        signal.signal(signal.SIGINT, handler)
+    return seen
+
+
 def main() -> None:
     _register_subcommands()
     from sahelwire.io.config import EnvironmentSettingError
 
+    interrupts = _record_interrupts()
     try:
         app()
     except KeyboardInterrupt:
+        sys.exit(130)
+    except RuntimeError:
+        if not interrupts:
+            raise
+        # As typer ends a KeyboardInterrupt (exit 130); what the command was writing is
+        # staged and discarded as for any other interruption (io.atomic).
+        print("sahelwire: interrupted", file=sys.stderr)
         sys.exit(130)
     except EnvironmentSettingError as exc:  # whichever command read the variable
         print(f"sahelwire: error: {exc}", file=sys.stderr)

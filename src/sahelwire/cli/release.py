@@ -145,6 +145,7 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print what changed between two releases (articles, annotations per layer and label, schema)."""
+    from sahelwire.io.release_manifests import ManifestDamaged
     from sahelwire.release.build import BuildRefused
     from sahelwire.versions.data_diff import diff_indexes, diff_json, render_diff
     from sahelwire.versions.releases import load_manifest, working_manifest
@@ -153,7 +154,7 @@ def diff(
     try:
         before = load_manifest(paths, old)
         after = load_manifest(paths, new) if new else working_manifest(paths, settings)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ManifestDamaged) as exc:  # nothing to diff against
         raise fail(str(exc), EXIT_USAGE) from None
     except BuildRefused as exc:
         raise fail(

@@ -51,6 +51,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from sahelwire.io.config import env_switch
+
 log = logging.getLogger(__name__)
 
 FORMAT = 2  # 2: tables and entries as blocks read on use (1: streams and JSON, read whole)
@@ -59,13 +61,13 @@ MAGIC = b"SWARTPK1"
 _FOOTER = struct.Struct("<Q32s8s")
 SUFFIX = ".pack"
 CHECKED = ".checked"  # the mark beside a pack whose rows a run has checked (mark_checked)
-_OFF = frozenset({"0", "off", "no", "false"})
 CACHE_ENV = "SAHELWIRE_ARTICLE_CACHE"
 
 
 def memo_enabled() -> bool:
-    """False when ``SAHELWIRE_ARTICLE_CACHE`` is ``off`` (or 0/no/false)."""
-    return os.environ.get(CACHE_ENV, "").strip().lower() not in _OFF
+    """False when ``SAHELWIRE_ARTICLE_CACHE`` is ``off`` (or 0/no/false); another value
+    than on/off words is refused (io.config.env_switch)."""
+    return env_switch(CACHE_ENV)
 
 
 class BadPack(ValueError):

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -166,8 +167,35 @@ def folder_mode() -> int:
     return 0o777 & ~current_umask()
 
 
+def _old_folder(target: Path) -> Path:
+    """Where the previous ``target`` waits while the new one is renamed in (git-ignored)."""
+    return target.parent / f".{target.name}.old"
+
+
+def _remove(folder: Path) -> str | None:
+    """Remove ``folder`` (if any); what stopped it ("path: reason"), None once it is gone."""
+    failures: list[str] = []
+
+    def note(exc: BaseException, path: str) -> None:
+        if not failures:  # the first says why; the rest follow from it
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            failures.append(f"{path}: {reason}")
+
+    if not folder.exists():
+        return None
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=lambda _f, path, exc: note(exc, path))
+    else:  # 3.11 has only onerror (deprecated from 3.12), given sys.exc_info()
+        shutil.rmtree(folder, onerror=lambda _f, path, info: note(info[1], path))
+    if not folder.exists():
+        return None
+    return failures[0] if failures else "still present"
+
+
 @contextlib.contextmanager
-def staged_directory(target: Path, index: str | None = None) -> Iterator[Path]:
+def staged_directory(
+    target: Path, index: str | None = None, *, warnings: list[str] | None = None
+) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``target`` in one rename.
 
     The previous ``target`` is moved aside and removed only after the new one is in
@@ -176,6 +204,10 @@ def staged_directory(target: Path, index: str | None = None) -> Iterator[Path]:
     the staging folder: nothing is left beside ``target``. A ``target`` that is a mount point
     is refused (:class:`MountPointTarget`) before the staging folder is made, and with
     ``index`` so is one that holds files no build wrote (:func:`refuse_foreign_target`).
+
+    ``warnings``: gets a line when the previous folder, renamed aside, cannot be removed
+    (a read-only or immutable file in it): the new folder is in place, so the swap
+    succeeded, but the user learns of the leftover and how to remove it.
     """
     refuse_mount_point(target)
     if index is not None:
@@ -188,7 +220,9 @@ def staged_directory(target: Path, index: str | None = None) -> Iterator[Path]:
         # for everyone who could read a folder made by mkdir, so it gets mkdir's mode.
         os.chmod(staging, folder_mode())
         try:
-            _swap_in(staging, target)
+            leftover = _swap_in(staging, target)
+            if leftover is not None and warnings is not None:
+                warnings.append(leftover)
         except OSError as exc:
             if exc.errno == errno.EBUSY:
                 # The kernel would not rename the target: a mount point os.path.ismount
@@ -200,11 +234,12 @@ def staged_directory(target: Path, index: str | None = None) -> Iterator[Path]:
         raise
 
 
-def _swap_in(staging: Path, target: Path) -> None:
+def _swap_in(staging: Path, target: Path) -> str | None:
     """Rename ``staging`` to ``target``, the previous ``target`` moved aside first and put
-    back if the second rename fails; removed only once the new one is in place."""
-    old = target.parent / f".{target.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
+    back if the second rename fails; removed only once the new one is in place. Returns a
+    warning when that removal fails (the folder aside is then left: see below)."""
+    old = _old_folder(target)
+    _remove_old(old)
     moved_aside = False
     if target.exists():
         os.replace(target, old)
@@ -218,16 +253,39 @@ def _swap_in(staging: Path, target: Path) -> None:
                 os.replace(old, target)
         raise
     _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    why = _remove(old)
+    if why is None:
+        return None
+    # Silently left before: the next build's rename then failed naming the target ("dist:
+    # Directory not empty"), and every build after it, until the user found the folder.
+    return (
+        f"the previous build folder, moved aside to {old}, could not be removed ({why}); "
+        f"{target} is the new build. Make it writable and remove it (chmod -R u+w {old} "
+        f"&& rm -rf {old}); the next build tries again and stops if it still cannot"
+    )
+
+
+def _remove_old(old: Path) -> None:
+    """Remove the folder a previous swap left aside, or raise an OSError naming it (the
+    rename of the target onto it would fail naming the target instead)."""
+    why = _remove(old)
+    if why is not None:
+        raise OSError(
+            errno.ENOTEMPTY,
+            f"a previous build folder an earlier build moved aside cannot be removed ({why}); "
+            f"make it writable and remove it (chmod -R u+w {old} && rm -rf {old})",
+            str(old),
+        )
 
 
 def clean_stale_staging(target: Path) -> None:
-    """Remove staging folders left by a killed build (never the target itself)."""
+    """Remove staging folders left by a killed build (never the target itself); a folder a
+    previous swap left aside that cannot be removed is an OSError naming it."""
     for leftover in target.parent.glob(f".{target.name}.staging.*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    old = target.parent / f".{target.name}.old"
+    old = _old_folder(target)
     if old.exists() and target.exists():
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_old(old)
     elif old.exists():
         # Killed between the two renames: the old folder is the last good build.
         os.replace(old, target)

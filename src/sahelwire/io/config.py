@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,26 @@ AGREEMENT_MIN_ARTICLES = 20
 # annotations.layers.raw_frame) or "duckdb" (release.columnar: one SQL text that Spark SQL
 # also runs). Both give the same Parquet bytes; "duckdb" needs the `columnar` extra.
 BUILD_ENGINES = ("polars", "duckdb")
+# A release version: MAJOR.MINOR.PATCH, no leading zeros (SemVer; the tag is v<version>).
+# ASCII digits only: `\d` would take other scripts' digits, which `int` reads but no tag has.
+SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+# A Hugging Face repository id, ORG/NAME (what `publish` and the card's links use).
+_HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_HUB_RULE = "a Hugging Face dataset id ORG/NAME of letters, digits, '.', '_' and '-'"
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s]*)?")
+_URL_RULE = "an http:// or https:// URL of the Label Studio server"
+_TITLE = re.compile(r"[^\n\r]*\S[^\n\r]*")
+_REQUIRED = (
+    "data_version",
+    "hub_repo_id",
+    "split_seed",
+    "split_ratios",
+    "label_studio_url",
+    "label_studio_project_title",
+    "max_article_bytes",
+    "annotators_per_task",
+)
+_KEYS = (*_REQUIRED, "agreement_min_articles", "build_engine")
 
 
 class ConfigError(ValueError):
@@ -35,6 +57,26 @@ class EnvironmentSettingError(Exception):
 
     def __init__(self, name: str, value: str, expected: str) -> None:
         super().__init__(f"{name}={value!r}: expected {expected} (unset it for the default)")
+
+
+# The words an on/off SAHELWIRE_* switch takes (unset: on). Anything else is refused: a
+# mistyped `SAHELWIRE_EXPORT_CACHE=of` (or `banana`) was silently taken as on.
+_SWITCH_ON = ("on", "1", "yes", "true")
+_SWITCH_OFF = ("off", "0", "no", "false")
+
+
+def env_switch(name: str) -> bool:
+    """An on/off environment switch, on when unset or empty; EnvironmentSettingError (exit 2)
+    for a value that is neither."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in ("", *_SWITCH_ON):
+        return True
+    if value in _SWITCH_OFF:
+        return False
+    raise EnvironmentSettingError(
+        name, raw, f"one of {', '.join(_SWITCH_ON)} (on) or {', '.join(_SWITCH_OFF)} (off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -66,41 +108,59 @@ class Settings:
             raise ConfigError(f"{pyproject}: not TOML ({exc})") from None
         except ValueError as exc:  # not UTF-8: named as the other configuration errors
             raise ConfigError(str(exc)) from None
-        table = data.get("tool", {}).get("sahelwire")
+        tool = data.get("tool")
+        table = tool.get("sahelwire") if isinstance(tool, dict) else None
         if table is None:
             raise ConfigError(f"{pyproject}: no [tool.sahelwire] table")
-        try:
-            ratios = {str(k): float(v) for k, v in table["split_ratios"].items()}
-            settings = cls(
-                data_version=str(table["data_version"]),
-                hub_repo_id=str(table["hub_repo_id"]),
-                split_seed=int(table["split_seed"]),
-                split_ratios=ratios,
-                label_studio_url=str(table["label_studio_url"]),
-                label_studio_project_title=str(table["label_studio_project_title"]),
-                max_article_bytes=int(table["max_article_bytes"]),
-                annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
-                agreement_min_articles=int(
-                    table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES)
-                ),
-                build_engine=_build_engine(pyproject, table.get("build_engine", "polars")),
-            )
-        except ConfigError:
-            raise  # already names the file and the key
-        except KeyError as exc:
-            raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {exc.args[0]!r}") from exc
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{pyproject}: [tool.sahelwire]: {exc}") from None
-        if settings.agreement_min_articles < 2:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{pyproject}: [tool.sahelwire] must be a table, got {table!r}")
+        # Each value is checked as written, never coerced: TOML has types, and `true`,
+        # `20240316.9` or `"20240316"` where a whole number belongs are mistakes (int()
+        # took `true` as seed 1 and moved every split). Unknown keys are refused too: a
+        # misspelt optional key would otherwise leave its default silently in force.
+        unknown = sorted(set(table) - set(_KEYS))
+        if unknown:
             raise ConfigError(
-                f"{pyproject}: agreement_min_articles must be at least 2, got "
-                f"{settings.agreement_min_articles}"
+                f"{pyproject}: [tool.sahelwire] has unknown key(s) {', '.join(map(repr, unknown))}"
+                f" (known: {', '.join(_KEYS)})"
             )
-        if set(ratios) != set(SPLITS) or abs(sum(ratios.values()) - 1.0) > 1e-9:
-            raise ConfigError(
-                f"{pyproject}: split_ratios must give {', '.join(SPLITS)} summing to 1, got {ratios}"
-            )
-        return settings
+        missing = [key for key in _REQUIRED if key not in table]
+        if missing:
+            raise ConfigError(f"{pyproject}: [tool.sahelwire] lacks {missing[0]!r}")
+        return cls(
+            data_version=_data_version(pyproject, table["data_version"]),
+            hub_repo_id=_text(pyproject, "hub_repo_id", table["hub_repo_id"], _HUB_REPO, _HUB_RULE),
+            split_seed=_whole_number(
+                pyproject, "split_seed", table["split_seed"], 0, "the seed of the split order"
+            ),
+            split_ratios=_split_ratios(pyproject, table["split_ratios"]),
+            label_studio_url=_text(
+                pyproject, "label_studio_url", table["label_studio_url"], _URL, _URL_RULE
+            ),
+            label_studio_project_title=_text(
+                pyproject,
+                "label_studio_project_title",
+                table["label_studio_project_title"],
+                _TITLE,
+                "a non-empty title on one line",
+            ),
+            max_article_bytes=_whole_number(
+                pyproject,
+                "max_article_bytes",
+                table["max_article_bytes"],
+                1,
+                "the largest article file `ingest` accepts, in bytes",
+            ),
+            annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
+            agreement_min_articles=_whole_number(
+                pyproject,
+                "agreement_min_articles",
+                table.get("agreement_min_articles", AGREEMENT_MIN_ARTICLES),
+                2,
+                "doubly annotated articles below which `agreement` cautions",
+            ),
+            build_engine=_build_engine(pyproject, table.get("build_engine", "polars")),
+        )
 
 
 def _build_engine(pyproject: Path, value: object) -> str:
@@ -119,11 +179,61 @@ def _build_engine(pyproject: Path, value: object) -> str:
 
 
 def _annotators_per_task(pyproject: Path, value: object) -> int:
-    """A whole number >= 1 as written (not a string, float or boolean: `2.5`, `"2"` and
-    `true` are mistakes to report, not values to coerce)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    return _whole_number(
+        pyproject,
+        "annotators_per_task",
+        value,
+        1,
+        "how many annotators the Label Studio queue gives each task",
+    )
+
+
+def _whole_number(pyproject: Path, key: str, value: object, minimum: int, why: str) -> int:
+    """A whole number >= ``minimum`` as written (not a string, float or boolean: `2.5`,
+    `"2"` and `true` are mistakes to report, not values to coerce)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(
-            f"{pyproject}: [tool.sahelwire] annotators_per_task must be a whole number >= 1 "
-            f"(how many annotators the Label Studio queue gives each task), got {value!r}"
+            f"{pyproject}: [tool.sahelwire] {key} must be a whole number >= {minimum} "
+            f"({why}), got {value!r}"
         )
     return value
+
+
+def _text(pyproject: Path, key: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(f"{pyproject}: [tool.sahelwire] {key} must be {rule}, got {value!r}")
+    return value
+
+
+def _data_version(pyproject: Path, value: object) -> str:
+    # The build writes it into the dataset's info, where `datasets` refuses anything but
+    # MAJOR.MINOR.PATCH when the dataset is loaded (datasets.utils.version): refused here,
+    # before a build that would exit 0 and publish a dataset no one can load.
+    return _text(
+        pyproject,
+        "data_version",
+        value,
+        SEMVER,
+        "a version MAJOR.MINOR.PATCH of whole numbers without leading zeros (e.g. '1.2.0'; "
+        "the tag is v<data_version>, and `datasets` loads no other form)",
+    )
+
+
+def _split_ratios(pyproject: Path, value: object) -> dict[str, float]:
+    rule = (
+        f"a table of {', '.join(SPLITS)}, each a number from 0 to 1, summing to 1 "
+        "(e.g. { train = 0.6, validation = 0.2, test = 0.2 })"
+    )
+    prefix = f"{pyproject}: [tool.sahelwire] split_ratios must be {rule}, got"
+    if not isinstance(value, dict) or set(value) != set(SPLITS):
+        raise ConfigError(f"{prefix} {value!r}")
+    ratios = {}
+    for split in SPLITS:
+        ratio = value[split]
+        # `not 0 <= ratio <= 1` also refuses nan (TOML has nan and inf).
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+            raise ConfigError(f"{prefix} {split} = {ratio!r}")
+        ratios[split] = float(ratio)
+    if abs(sum(ratios.values()) - 1.0) > 1e-9:
+        raise ConfigError(f"{prefix} {value!r} (sum {sum(ratios.values()):g})")
+    return ratios

@@ -183,6 +183,9 @@ class BuiltRelease:
     overlapped_seconds: dict[str, float] = field(default_factory=dict)
     # Data files placed from the last build's (their rows unchanged: release.parquet_reuse).
     reused_files: list[str] = field(default_factory=list)
+    # What the user must know though the build succeeded (a previous folder that could not
+    # be removed); the CLI prints each as `warning: ...`.
+    warnings: list[str] = field(default_factory=list)
 
     def digests(self) -> dict[str, tuple[int, str]]:
         """Every file's (size in bytes, sha256), without reading the data files again."""
@@ -588,7 +591,7 @@ def render_release(
 
 def _render(paths: ProjectPaths, settings: Settings, release: BuiltRelease) -> None:
     # Read first: a wrong setting is refused before minutes of parsing, not after.
-    memory_limit = duckdb_memory_limit() if settings.build_engine == "duckdb" else None
+    memory_limit = build_memory_limit(settings)
     # Everything the build spills (inputs, DuckDB's spill, the sorts) is under one folder,
     # which a killed build's successor removes (io.scratch).
     with scratch_dir(paths.tmp_dir, "sahelwire-build-") as scratch:
@@ -784,7 +787,9 @@ def _render_from(
             annotations_creators=annotations_creators(annotation_facts),
         )
         released = (
-            released_files(paths.release_manifest(settings.data_version))
+            released_files(
+                paths.root, paths.release_manifest(settings.data_version), settings.data_version
+            )
             if release.release_note
             else None
         )
@@ -924,6 +929,13 @@ _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 class BuildEnvironmentError(Exception):
     """The build cannot run as this environment asks (exit 2): nothing was written."""
+
+
+def build_memory_limit(settings: Settings) -> str | None:
+    """DuckDB's memory limit for this build (None with the polars engine), read from the
+    environment; `validate` reads it too, so it refuses what the build would
+    (BuildEnvironmentError)."""
+    return duckdb_memory_limit() if settings.build_engine == "duckdb" else None
 
 
 def duckdb_memory_limit() -> str:
@@ -1120,11 +1132,13 @@ def build(paths: ProjectPaths, settings: Settings, out_dir: Path | None = None) 
     """
     target = out_dir or paths.dist_dir
     clean_stale_staging(target)
-    with staged_directory(target, index=CHECKSUMS) as stage:
+    leftovers: list[str] = []
+    with staged_directory(target, index=CHECKSUMS, warnings=leftovers) as stage:
         release = render_release(paths, settings, into=stage)
         for name, data in sorted(release.small.items()):
             write_bytes_atomic(stage / name, data)
     release.root = target
+    release.warnings += leftovers
     return release
 
 

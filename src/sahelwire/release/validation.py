@@ -29,8 +29,11 @@ from sahelwire.annotations.gold_layer import GoldLayer
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
 from sahelwire.annotations.tables import without_unlisted_follow_ons
 from sahelwire.io.bulk import rare_collections
+from sahelwire.io.config import Settings
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
+from sahelwire.io.release_manifests import RULE as MANIFEST_RULE
+from sahelwire.io.release_manifests import ManifestDamaged, current_release_manifest
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.card.template import CardTemplateError, read_card_template, template_errors
 from sahelwire.release.completeness import Finding, completeness_findings
@@ -633,6 +636,21 @@ def _check_card_template(paths: ProjectPaths, report: ValidationReport) -> None:
     report.problems += [Problem(rel, None, None, CARD_RULE, message=e) for e in errors]
 
 
+def _check_release_manifest(paths: ProjectPaths, report: ValidationReport) -> None:
+    """The card compares the build with the release of its data_version (its version line):
+    a damaged manifest of that release, or a missing one of a version released, is a
+    Problem here, so ``build`` refuses it as ``validate`` does, instead of a card calling
+    the build that release without comparing it."""
+    version = Settings.load(paths).data_version
+    path = paths.release_manifest(version)
+    try:
+        current_release_manifest(paths.root, path, version)
+    except ManifestDamaged as exc:
+        rel = _rel(paths, path)
+        message = str(exc).replace(f"{path}: {MANIFEST_RULE}: ", "")
+        report.problems.append(Problem(rel, None, None, MANIFEST_RULE, message=message))
+
+
 def validate_inputs(
     paths: ProjectPaths,
     *,
@@ -676,6 +694,7 @@ def validate_inputs(
     registries = validate_registries(paths, taxonomy, specs, report)
     _check_blind_manifests(paths, report)
     _check_card_template(paths, report)
+    _check_release_manifest(paths, report)
     # Read, adjudicated and validated a chunk of export files at a time (every rule is per
     # row or per article, and an article is in one file): the per-annotator rows of the whole
     # corpus are never held at once when ``raw_sink`` takes them (issue 17 item 3).

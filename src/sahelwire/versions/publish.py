@@ -32,6 +32,7 @@ from typing import Any
 
 from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.release_manifests import ManifestDamaged
 from sahelwire.release.validation import validate_project
 from sahelwire.schema.problems import Problem
 from sahelwire.versions.history import HistoryError, release_commit, tag_commit
@@ -99,6 +100,8 @@ def plan_publish(paths: ProjectPaths, settings: Settings, repo_id: str) -> Publi
         raise PublishRefused(
             f"version {version} is not released ({exc}); run `sahelwire release`"
         ) from None
+    except ManifestDamaged as exc:
+        raise PublishRefused(str(exc)) from None
     tag = str(manifest["tag"])
     try:
         source = release_commit(paths, version)

@@ -38,6 +38,7 @@ from sahelwire.io.atomic import (
     refuse_mount_point,
 )
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
+from sahelwire.io.release_manifests import ManifestDamaged
 from sahelwire.versions.history import HistoryError, release_commit
 from sahelwire.versions.releases import load_manifest, parse_version, released_versions
 
@@ -165,7 +166,7 @@ def rebuild_release(paths: ProjectPaths, version: str, out: Path | None = None) 
     try:
         manifest = load_manifest(paths, version)
         commit = release_commit(paths, version)
-    except (FileNotFoundError, HistoryError) as exc:
+    except (FileNotFoundError, ManifestDamaged, HistoryError) as exc:
         raise RebuildRefused(str(exc)) from None
     out = (out or default_out(paths, version)).resolve()
     try:

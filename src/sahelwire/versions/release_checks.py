@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sahelwire.io.file_hashes import sha256_file
+from sahelwire.io.release_manifests import ManifestDamaged, read_release_manifest
 from sahelwire.schema.problems import Problem
 from sahelwire.versions.releases import KEEP_REMOTE
 
@@ -75,9 +76,12 @@ def read_manifest(manifest: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(manifest, Mapping):
         return dict(manifest)
     path = Path(manifest)
-    if not path.is_file():
-        raise VerifyUnavailable(f"no release manifest at {path}")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return read_release_manifest(path)
+    except FileNotFoundError:
+        raise VerifyUnavailable(f"no release manifest at {path}") from None
+    except ManifestDamaged as exc:  # as a missing one: nothing to verify against
+        raise VerifyUnavailable(str(exc)) from None
 
 
 # -- 1. bytes ---------------------------------------------------------------------------

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from sahelwire.io.atomic import write_bytes_atomic, write_text_atomic
-from sahelwire.io.config import Settings
+from sahelwire.io.config import SEMVER, Settings
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.release_manifests import read_release_manifest
 from sahelwire.release.build import BuildRefused, BuiltRelease, build, render_release, update_card
 from sahelwire.release.validation import validate_project
 from sahelwire.schema.problems import Problem
@@ -39,7 +40,6 @@ from sahelwire.versions.data_diff import LEVELS, DataDiff, content_index, diff_i
 
 # Files the Hub creates in every repository; never part of a release, never deleted by one.
 KEEP_REMOTE = frozenset({".gitattributes"})
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _PROJECT_VERSION = re.compile(r'^(version\s*=\s*")([^"]*)(")', re.MULTILINE)
 _DATA_VERSION = re.compile(r'^(data_version\s*=\s*")([^"]*)(")', re.MULTILINE)
 
@@ -53,7 +53,7 @@ class ReleaseRefused(Exception):
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
-    match = _SEMVER.match(text)
+    match = SEMVER.fullmatch(text)
     if not match:
         raise ValueError(f"not a semantic version X.Y.Z: {text!r}")
     return int(match[1]), int(match[2]), int(match[3])
@@ -90,10 +90,11 @@ def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
     """releases/v<version>.json (``version`` may carry a leading ``v``)."""
     version = version.removeprefix("v")
     path = paths.release_manifest(version)
-    if not path.is_file():
+    try:
+        return read_release_manifest(path)  # ManifestDamaged (a ValueError) if damaged
+    except FileNotFoundError:
         known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
-        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})") from None
 
 
 def released_versions(paths: ProjectPaths) -> list[str]:

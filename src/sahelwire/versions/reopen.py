@@ -61,6 +61,7 @@ from rich.progress import Progress
 from sahelwire.annotations.gold_layer import region_key
 from sahelwire.io.locks import exclusive_lock
 from sahelwire.io.paths import ProjectPaths
+from sahelwire.io.release_manifests import ManifestDamaged
 from sahelwire.io.text_files import loads_yaml
 from sahelwire.labelstudio.client import Connection, ConnectionProblem, call
 from sahelwire.labelstudio.export_format import PROVENANCE_KEY
@@ -160,7 +161,7 @@ def release_folder(
     version = version.removeprefix("v")
     try:
         manifest = load_manifest(paths, version)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ManifestDamaged) as exc:
         raise ReopenUnavailable(str(exc)) from None
     if folder is not None:
         if not folder.is_dir():

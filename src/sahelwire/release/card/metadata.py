@@ -6,11 +6,11 @@ never disagree with the release they describe.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from sahelwire.io.config import Settings
+from sahelwire.io.release_manifests import current_release_manifest
 from sahelwire.release.croissant import CROISSANT_FILE, citation
 from sahelwire.schema.table_specs import TableSpec
 
@@ -69,14 +69,15 @@ def how_to_load_section(
     return "\n".join(lines) + "\n" + note
 
 
-def released_files(manifest: Path) -> dict[str, str] | None:
-    """Release manifest ``manifest``'s files, name -> sha256; None when there is none (the
-    version is being prepared: ``sahelwire release`` writes it after its build)."""
-    try:
-        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        return {str(name): str(f["sha256"]) for name, f in files.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # none, or damaged (validate and verify name a damaged one)
+def released_files(root: Path, manifest: Path, version: str) -> dict[str, str] | None:
+    """Release manifest ``manifest``'s files, name -> sha256; None when ``version`` was never
+    released (being prepared: ``sahelwire release`` writes the manifest after its build).
+    Read strictly (ManifestDamaged): a damaged manifest read as none gave the plain version
+    line, calling a build the release without comparing it (``validate`` refuses it first)."""
+    found = current_release_manifest(root, manifest, version)
+    if found is None:
+        return None
+    return {str(name): str(f["sha256"]) for name, f in found["files"].items()}
 
 
 def version_section(

@@ -1,0 +1,101 @@
+"""One reader of a release manifest (``releases/vX.Y.Z.json``) for every command that reads
+one: ``diff``, ``verify``, ``publish``, ``build --release``, and the card's version line,
+which says whether this build is that release.
+
+A manifest is written once by ``sahelwire release`` and never edited; a damaged one (cut
+short, not UTF-8, not the object the release wrote) is refused naming the file, what is
+wrong and how to get it back, never read as "no release": the card then called a build the
+release although nothing was compared (a hostile-input walkthrough).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+RULE = "a release manifest is the JSON object `sahelwire release` wrote, never edited"
+
+
+class ManifestDamaged(ValueError):
+    """A release manifest that exists (or was committed) but cannot be what a release wrote."""
+
+
+def _restore_hint(path: Path) -> str:
+    return f"get it back with `git checkout -- releases/{path.name}`"
+
+
+def read_release_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``: FileNotFoundError when there is none, ManifestDamaged when
+    it is not a manifest (the message names the file, the rule, the fault and the fix)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no release manifest {path.name}")
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        problem = _shape_problem(manifest)
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 (byte {exc.start})"
+    except ValueError as exc:  # json.JSONDecodeError
+        problem = f"not JSON ({exc})"
+    if problem:
+        raise ManifestDamaged(f"{path}: {RULE}: {problem}; {_restore_hint(path)}")
+    return dict(manifest)
+
+
+def _shape_problem(manifest: object) -> str | None:
+    """What makes a parsed manifest not one a release wrote (the fields readers use)."""
+    if not isinstance(manifest, dict):
+        return f"not a JSON object but {type(manifest).__name__}"
+    for key, kind in (("version", str), ("tag", str), ("files", dict)):
+        if not isinstance(manifest.get(key), kind):
+            return f"{key!r} missing or not a {kind.__name__}"
+    for name, entry in manifest["files"].items():
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("bytes"), int)
+        ):
+            return f"files[{name!r}] is not {{'bytes': int, 'sha256': str}}"
+    return None
+
+
+def was_released(root: Path, version: str) -> bool:
+    """Whether ``version`` was released: its manifest is committed at HEAD or CHANGELOG.md
+    has its entry. A version being prepared (``sahelwire release`` builds before writing
+    either) has neither: its missing manifest is no fault."""
+    version = version.removeprefix("v")
+    changelog = root / "CHANGELOG.md"
+    try:
+        text = changelog.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        text = ""
+    if re.search(rf"^## \[{re.escape(version)}\]", text, re.MULTILINE):
+        return True
+    try:
+        shown = subprocess.run(
+            ["git", "cat-file", "-e", f"HEAD:releases/v{version}.json"],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:  # no git: the changelog alone says
+        return False
+    return shown.returncode == 0
+
+
+def current_release_manifest(root: Path, path: Path, version: str) -> dict[str, Any] | None:
+    """The manifest of ``version`` (the one being built), or None if it was never released.
+    A released version whose manifest is gone is damaged too (ManifestDamaged)."""
+    try:
+        return read_release_manifest(path)
+    except FileNotFoundError:
+        if was_released(root, version):
+            raise ManifestDamaged(
+                f"{path}: {RULE}: missing, but v{version.removeprefix('v')} was released "
+                f"(CHANGELOG.md or the last commit has it); {_restore_hint(path)}"
+            ) from None
+        return None
