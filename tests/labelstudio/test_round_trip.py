@@ -193,7 +193,9 @@ def test_round_trip_two_annotators_update_delete_prune(
 
     pulled = cli(root, "pull", "--quiet")
     assert pulled.returncode == 0, pulled.stderr
-    assert "annotations 3 new, 0 updated, 0 unchanged, 1 skipped" in pulled.stdout
+    assert "annotations 3 new, 0 updated, 0 unchanged (of all these, 1 cancelled by Skip)" in (
+        pulled.stdout
+    )
     assert "1 draft(s) not published" in pulled.stdout
     exports = ls_project.exports_dir
     assert sorted(p.stem for p in exports.glob("*.json")) == sorted(texts)
