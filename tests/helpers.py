@@ -69,6 +69,23 @@ def run_cli(
     )
 
 
+def refused_alike(
+    root: Path, out: Path, said: str, *, code: int = 1, timeout: float = 300
+) -> list[str]:
+    """``validate`` and ``build --out OUT`` both refuse the project in ``root`` with exit
+    ``code``, saying ``said``, with no traceback, and the build writes nothing; their outputs
+    (stdout + stderr, validate's first) for further checks."""
+    outputs = []
+    for command in (["validate", "--no-dist"], ["build", "--out", str(out)]):
+        done = run_cli(root, *command, timeout=timeout)
+        output = done.stdout + done.stderr
+        assert done.returncode == code and "Traceback" not in output, output
+        assert said in output, output
+        outputs.append(output)
+    assert not out.exists()
+    return outputs
+
+
 def run_python(
     code: str,
     *args: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,17 @@ def annotation(i: int, email: str, result: list[dict[str, Any]]) -> dict[str, An
 
 
 def layers_of(paths: ProjectPaths, *annotations: dict[str, Any]) -> AnnotationLayers:
-    art = article()
+    return layers_for(paths, TEXT, annotations)
+
+
+def layers_for(
+    paths: ProjectPaths, text: str, annotations: Sequence[dict[str, Any]]
+) -> AnnotationLayers:
+    """The layers adjudication makes of ``annotations`` of one article ``AID`` with ``text``."""
+    sha = hashlib.sha256(text.encode()).hexdigest()
     who = {A, B} | {a["completed_by"]["email"] for a in annotations}
-    collector = TableCollector({AID: (TEXT, art.sha256)}, TAX, who, load_source_shapes(paths))
-    data = {"text": TEXT, "article_id": AID, "text_sha256": art.sha256}
+    collector = TableCollector({AID: (text, sha)}, TAX, who, load_source_shapes(paths))
+    data = {"text": text, "article_id": AID, "text_sha256": sha}
     collector.add_task({"id": 1, "data": data, "annotations": list(annotations)}, "t.json")
     t = collector.tables()
     assert t.problems == []

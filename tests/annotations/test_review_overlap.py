@@ -39,7 +39,6 @@ from sahelwire.annotations.review_sheet import (
     review_result,
     sheet_skeleton,
 )
-from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.labelstudio.identity import load_repository
 from sahelwire.labelstudio.offsets import to_label_studio
@@ -47,11 +46,12 @@ from sahelwire.raw.manifest import Article, load_articles
 from sahelwire.release.validation import validate_inputs
 from sahelwire.schema.taxonomy import load_taxonomy
 
+from .test_review import annotation, layers_for
+
 TAX = load_taxonomy(ROOT / "schemas" / "taxonomy.yaml")
 TEXT = "The junta asked the troops to leave; four months later the last of them left.\n"
 AID = "a1"
 A, B, C, R = "a@x.test", "b@x.test", "c@x.test", "lead@x.test"
-STAMP = "2024-05-01T10:00:00.000000Z"
 LONG, SHORT = "four months later", "four months"
 START = TEXT.index(LONG)
 LONG_KEY = f"quantities:TIME_OFFSET:{START}:{START + len(LONG)}"
@@ -83,44 +83,14 @@ def offset(rid: str, surface: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def annotation(i: int, email: str, result: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": i,
-        "unique_id": str(uuid.UUID(int=i)),
-        "completed_by": {"email": email},
-        "result": result,
-        "was_cancelled": False,
-        "ground_truth": False,
-        "lead_time": 1.0,
-        "created_at": STAMP,
-        "updated_at": STAMP,
-        "prediction": {},
-    }
-
-
 def layers_of(paths: ProjectPaths) -> AnnotationLayers:
     """A and B: 'four months later'; C: 'four months'."""
-    art = article()
     anns = [
         annotation(1, A, offset("q", LONG)),
         annotation(2, B, offset("q", LONG)),
         annotation(3, C, offset("q", SHORT)),
     ]
-    collector = TableCollector({AID: (TEXT, art.sha256)}, TAX, {A, B, C}, load_source_shapes(paths))
-    data = {"text": TEXT, "article_id": AID, "text_sha256": art.sha256}
-    collector.add_task({"id": 1, "data": data, "annotations": anns}, "t.json")
-    t = collector.tables()
-    assert t.problems == []
-    result = adjudicate(t.annotations, t.regions, t.relations, t.choices, paths.decisions_dir, TAX)
-    return AnnotationLayers(
-        t.annotations,
-        t.regions,
-        t.relations,
-        t.choices,
-        result.gold,
-        problems=result.problems,
-        conflicts=result.conflicts,
-    )
+    return layers_for(paths, TEXT, anns)
 
 
 def review(result: list[dict[str, Any]], reason: str = "GUIDELINES: the whole offset") -> Any:

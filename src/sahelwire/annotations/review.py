@@ -1146,27 +1146,26 @@ def decisions_from_review(
         displaced = displaced_regions(now["regions"], mine["regions"], taxonomy, proposed)
         if not new and not overruled and not displaced:
             break
-        for item, kept in displaced.items():
-            # Two regions that may not overlap cannot both be gold: a review that keeps a
-            # minority's region and drops the majority's overlapping one rejects the
-            # majority's (a decision adjudication honours on a majority item).
+        # Two regions that may not overlap cannot both be gold: a review that keeps a
+        # minority's region and drops the majority's overlapping one rejects the majority's
+        # (a decision adjudication honours on a majority item). A single-choice field holds
+        # one value: selecting a minority's value drops the majority's, a decision like any
+        # other (in the editor, selecting one value unselects the other, so a review could
+        # not side with the minority before).
+        rejected = {
+            **{
+                i: f"{DISPLACED}; the review keeps region:{k}, which it overlaps"
+                for i, k in displaced.items()
+            },
+            **{i: f"{OVERRULED}; the review selects {c}" for i, c in overruled.items()},
+        }
+        for item, conflict in rejected.items():
             proposed[item] = {
                 "item": item,
                 "action": "reject",
                 "decided_by": review.reviewer,
                 "why": review.item_reasons.get(item) or review.reason,
-                "conflict": f"{DISPLACED}; the review keeps region:{kept}, which it overlaps",
-            }
-        for item, chosen in overruled.items():
-            # A single-choice field holds one value: selecting a minority's value drops the
-            # majority's, a decision like any other (in the editor, selecting one value
-            # unselects the other, so a review could not side with the minority before).
-            proposed[item] = {
-                "item": item,
-                "action": "reject",
-                "decided_by": review.reviewer,
-                "why": review.item_reasons.get(item) or review.reason,
-                "conflict": f"{OVERRULED}; the review selects {chosen}",
+                "conflict": conflict,
             }
         details = {c["item"]: c["detail"] for c in result.conflicts if c["kind"] == "conflict"}
         for item in new:
