@@ -66,6 +66,7 @@ from sahelwire.annotations.adjudication import (
     read_decisions,
 )
 from sahelwire.annotations.gold_layer import GoldLayer, region_key
+from sahelwire.annotations.gold_rules import gold_rule_problems
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.annotations.tables import TableCollector, load_source_shapes
 from sahelwire.io.atomic import write_text_atomic
@@ -1060,7 +1061,6 @@ def rule_refusals(
     did the documented way out (``review --pull --overwrite`` reads the inputs first).
     ``how_to_reject(item, majority)`` says how this kind of review rejects an item.
     """
-    from sahelwire.release.validation import gold_rule_problems
 
     mine = GoldLayer(
         gold.regions.filter(pl.col("article_id") == article_id),
@@ -1374,7 +1374,6 @@ def repairable_articles(
     (article -> its problems, every other problem). A decision written by an older
     `review --pull` made the gold invalid, and `--overwrite`, the documented way to replace
     it, was refused because it read the inputs first (a walkthrough)."""
-    from sahelwire.release.validation import gold_rule_problems
 
     gold = inputs.layers.gold
     texts = inputs.raw.valid

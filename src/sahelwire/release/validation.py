@@ -26,6 +26,7 @@ from sahelwire.annotations.adjudication import decision_file_problems
 from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_paths
 from sahelwire.annotations.export_cache import cache_enabled
 from sahelwire.annotations.gold_layer import GoldLayer
+from sahelwire.annotations.gold_rules import gold_published_problems, gold_span_problems
 from sahelwire.annotations.layers import AnnotationLayers, iter_annotation_layers
 from sahelwire.annotations.tables import without_unlisted_follow_ons
 from sahelwire.io.bulk import rare_collections
@@ -41,7 +42,7 @@ from sahelwire.release.file_rule_cache import FileRuleMemo, source_frames
 from sahelwire.release.span_rule_cache import SpanRuleMemo
 from sahelwire.release.splits import ClusterFileError, read_story_clusters
 from sahelwire.schema.problems import Problem
-from sahelwire.schema.publish_rules import check_units, check_zone_containment
+from sahelwire.schema.publish_rules import check_units
 from sahelwire.schema.registries import Registries, load_registries
 from sahelwire.schema.span_rules import REALIS_REQUIRED, check_regions, check_relations
 from sahelwire.schema.table_specs import TableSpecs, load_table_specs
@@ -491,48 +492,6 @@ def _rule_problems(
     )
     problems += published_view_problems(layers, taxonomy, file=exports)
     return problems
-
-
-def gold_span_problems(
-    gold: GoldLayer, taxonomy: Taxonomy, spans: Callable[..., list[Problem]]
-) -> list[Problem]:
-    """The span and relation rules on the gold (``spans``: check_regions with its texts and
-    registries). One definition for validate/build and for ``review --pull``, which checks
-    the gold a review would give before it writes a decision (a review that accepted an item
-    overlapping a majority's was written, and then validate, adjudicate and build refused)."""
-    return [
-        *spans(gold.regions, file="gold", id_col="region_key", group_col="article_id"),
-        *check_relations(
-            gold.relations,
-            gold.regions,
-            taxonomy,
-            file="gold",
-            from_col="from_key",
-            to_col="to_key",
-            id_col="region_key",
-            group_col="article_id",
-        ),
-    ]
-
-
-def gold_published_problems(gold: GoldLayer, taxonomy: Taxonomy) -> list[Problem]:
-    """What the published views need of the gold: controlled units, one zone per span."""
-    return [
-        *check_units(gold.regions, taxonomy, file="gold", id_col="region_key", group_col="layer"),
-        *check_zone_containment(gold.regions),
-    ]
-
-
-def gold_rule_problems(
-    gold: GoldLayer, texts: Mapping[str, str], taxonomy: Taxonomy, registries: Registries
-) -> list[Problem]:
-    """Every rule validate applies to the gold (:func:`gold_span_problems`,
-    :func:`gold_published_problems`), for a gold computed outside validate."""
-
-    def spans(regions: pl.DataFrame, **options: Any) -> list[Problem]:
-        return check_regions(regions, texts, taxonomy, registries, **options)
-
-    return [*gold_span_problems(gold, taxonomy, spans), *gold_published_problems(gold, taxonomy)]
 
 
 def published_view_problems(
