@@ -151,7 +151,13 @@ class Settings:
                 1,
                 "the largest article file `ingest` accepts, in bytes",
             ),
-            annotators_per_task=_annotators_per_task(pyproject, table["annotators_per_task"]),
+            annotators_per_task=_whole_number(
+                pyproject,
+                "annotators_per_task",
+                table["annotators_per_task"],
+                1,
+                "how many annotators the Label Studio queue gives each task",
+            ),
             agreement_min_articles=_whole_number(
                 pyproject,
                 "agreement_min_articles",
@@ -176,16 +182,6 @@ def _build_engine(pyproject: Path, value: object) -> str:
             "pip install -e . (duckdb==2.0.1 is a dependency)"
         )
     return str(value)
-
-
-def _annotators_per_task(pyproject: Path, value: object) -> int:
-    return _whole_number(
-        pyproject,
-        "annotators_per_task",
-        value,
-        1,
-        "how many annotators the Label Studio queue gives each task",
-    )
 
 
 def _whole_number(pyproject: Path, key: str, value: object, minimum: int, why: str) -> int:
