@@ -285,8 +285,8 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     out = restored.stdout + restored.stderr
     assert restored.returncode == 0, out
     assert f"accounts {len(committed_annotators())} created" in out
-    assert f"annotations {N_COMMITTED} restored, 0 already" in out
-    assert "predictions 10 restored" in out  # the committed pre-annotations, put back
+    assert f"  annotations: {N_COMMITTED} restored, 0 already" in out
+    assert "  predictions: 10 restored" in out  # the committed pre-annotations, put back
     assert f"created account {COMMITTED_ANNOTATOR}" in out
     password = json.loads((server.home(paths) / "annotators.json").read_text())[COMMITTED_ANNOTATOR]
     assert password not in out  # set by the annotator, never printed
@@ -313,13 +313,13 @@ def test_fresh_server_restore_push_annotate_pull_keeps_every_annotation(served: 
     )
     shown = newest["model_version"]
     assert own.client.projects.get(id=require_project(own, paths).id).model_version == shown
-    assert f"(the queue shows {shown})" in out
+    assert f"  predictions: 10 restored; the queue shows {shown}\n" in out
     # The committed baseline is an older one than today's: restore says what shows today's.
     today = pushed_model_version(root)
     assert shown != today
     assert (
-        f"(today's baseline is {today}: `sahelwire labelstudio push` adds it and makes the "
-        "queue show it)" in out
+        f"\n  today's baseline is {today}: `sahelwire labelstudio push` adds it and makes the "
+        "queue show it\n" in out
     ), out
     # The committed tasks are done: the maintainer inviting someone is told why their queue
     # will be empty, and what gives them work.

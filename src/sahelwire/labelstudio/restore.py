@@ -85,19 +85,23 @@ class RestoreSummary:
             if self.deleted_here
             else ""
         )
-        return (
+        # One line a kind of thing: on one line the summary ran past 500 characters and the
+        # queue's model version was lost in it (a real-UI walkthrough's complaint).
+        lines = [
             f"restore: accounts {len(self.accounts_created)} created, {self.accounts_present} "
-            f"present; annotations {self.restored} restored, {self.present} already on the "
-            f"server{deleted}; predictions {self.predictions_restored} restored"
-            + (f" (the queue shows {self.shown_version})" if self.shown_version else "")
-            + (
-                f" (today's baseline is {self.current_version}: `sahelwire labelstudio push` "
-                "adds it and makes the queue show it)"
-                if self.current_version
-                else ""
+            "present",
+            f"  annotations: {self.restored} restored, {self.present} already on the "
+            f"server{deleted}",
+            f"  predictions: {self.predictions_restored} restored"
+            + (f"; the queue shows {self.shown_version}" if self.shown_version else ""),
+        ]
+        if self.current_version:
+            lines.append(
+                f"  today's baseline is {self.current_version}: `sahelwire labelstudio push` "
+                "adds it and makes the queue show it"
             )
-            + f"; {self.push.line()}"
-        )
+        lines.append(f"  {self.push.line()}")
+        return "\n".join(lines)
 
 
 def _ensure_accounts(
