@@ -6,6 +6,7 @@ plain ("Data version **0.2.0**.", the build called the release), and diff/verify
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -93,3 +94,27 @@ def test_a_version_never_released_builds_with_the_plain_line(tmp_path: Path) -> 
     result = run_cli(root, "build")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Data version **0.2.0**.\n" in (root / "dist" / "README.md").read_text()
+
+
+def test_a_manifest_that_cannot_say_its_articles_splits_is_refused(released: Path) -> None:
+    """The build keeps released articles in their splits (release.splits), reading them from
+    v0.1.0's and v0.2.0's manifests: one without them is refused by both commands, never
+    read as "no article was released" (which would reshuffle the splits)."""
+    path = released / "releases/v0.1.0.json"
+    good = path.read_bytes()
+    dist = _snapshot(released / "dist")
+    try:
+        damaged = json.loads(good)
+        damaged["content"]["articles"]["000_68e681b97d6ec23c"]["split"] = "holdout"
+        path.write_text(json.dumps(damaged), encoding="utf-8")
+        for command in (("validate", "--no-dist"), ("build",)):
+            result = run_cli(released, *command)
+            out = result.stdout + result.stderr
+            assert result.returncode == 1 and "Traceback" not in out, out
+            assert (
+                f"releases/v0.1.0.json: rule {RULE}: content.articles['000_68e681b97d6ec23c'] "
+                "has no split of ['train', 'validation', 'test']"
+            ) in out, out
+        assert _snapshot(released / "dist") == dist
+    finally:
+        path.write_bytes(good)

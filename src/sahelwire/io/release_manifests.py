@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sahelwire.io.config import SEMVER, SPLITS
+
 RULE = "a release manifest is the JSON object `sahelwire release` wrote, never edited"
 
 
@@ -99,3 +101,60 @@ def current_release_manifest(root: Path, path: Path, version: str) -> dict[str, 
                 f"(CHANGELOG.md or the last commit has it); {_restore_hint(path)}"
             ) from None
         return None
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    match = SEMVER.fullmatch(version)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def pinning_release(releases_dir: Path, version: str, *, before: bool = False) -> Path | None:
+    """The manifest whose articles keep their split in a build of ``version``: the newest
+    release at or before it (its own manifest when ``version`` was released), or None;
+    ``before``: the newest release before it."""
+    wanted = _version_key(version.removeprefix("v"))
+    if wanted is None:
+        return None
+    found = [
+        (key, path)
+        for path in releases_dir.glob("v*.json")
+        if (key := _version_key(path.stem[1:])) is not None
+        and (key < wanted if before else key <= wanted)
+    ]
+    return max(found)[1] if found else None
+
+
+def released_splits(
+    releases_dir: Path, version: str, *, before: bool = False
+) -> tuple[Path | None, dict[str, str]]:
+    """(manifest, article id -> split) of :func:`pinning_release`: the split every article
+    had when it was last released. Researchers compare versions on their test splits; an
+    article released in test must not come back in train (a walkthrough's ingest of one new
+    article moved the only test article to train). ManifestDamaged when the manifest cannot
+    say it.
+
+    A build pins to the newest release at or before its version: a released version's own
+    manifest reproduces its splits (it honoured the releases before it), and a build after
+    it keeps them. The card speaks of the release before (``before=True``), which is what
+    the version's first build saw: a rebuild of the release, whose tree holds its own
+    manifest, must write the same card."""
+    path = pinning_release(releases_dir, version, before=before)
+    if path is None:
+        return None, {}
+    manifest = read_release_manifest(path)
+    content = manifest.get("content")
+    articles = content.get("articles") if isinstance(content, dict) else None
+    if not isinstance(articles, dict):
+        problem: str | None = "'content' has no 'articles' object (each article's split)"
+    else:
+        problem = next(
+            (
+                f"content.articles[{article!r}] has no split of {list(SPLITS)}"
+                for article, entry in articles.items()
+                if not (isinstance(entry, dict) and entry.get("split") in SPLITS)
+            ),
+            None,
+        )
+    if problem or not isinstance(articles, dict):
+        raise ManifestDamaged(f"{path}: {RULE}: {problem}; {_restore_hint(path)}")
+    return path, {str(a): str(e["split"]) for a, e in articles.items()}

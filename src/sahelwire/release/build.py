@@ -47,6 +47,7 @@ from sahelwire.io.bulk import rare_collections
 from sahelwire.io.config import SPLITS, Settings
 from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
+from sahelwire.io.release_manifests import released_splits
 from sahelwire.io.scratch import scratch_dir
 from sahelwire.io.write_thread import OrderedWrites
 from sahelwire.raw.manifest import Article
@@ -233,6 +234,10 @@ class PlannedRelease:
     articles: list[Article]
     clusters: dict[str, str]
     splits: dict[str, str]
+    # The release before this version ("v0.1.0": what the card names as kept), and its
+    # articles' splits there.
+    pinned_from: str | None = None
+    pinned: dict[str, str] = field(default_factory=dict)
 
 
 def plan_release(
@@ -252,8 +257,13 @@ def plan_release(
         raise BuildRefused(report.problems)
     articles = articles_from(validated.raw)
     clusters = read_story_clusters(paths.story_clusters_file, [a.id for a in articles])
-    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed)
-    return PlannedRelease(validated, articles, clusters, splits)
+    # Validation has read these manifests already (a damaged one is its Problem).
+    _, released = released_splits(paths.releases_dir, settings.data_version)
+    splits = assign_splits(clusters, settings.split_ratios, settings.split_seed, released)
+    source, earlier = released_splits(paths.releases_dir, settings.data_version, before=True)
+    pinned = {a: s for a, s in earlier.items() if a in clusters}
+    pinned_from = source.stem if source is not None else None
+    return PlannedRelease(validated, articles, clusters, splits, pinned_from, pinned)
 
 
 class ParquetTable:
@@ -522,12 +532,15 @@ class _Published:
             written = writer.close()
             tables.setdefault(name, {})
             sizes.setdefault(name, {})
-            self.release.rows.setdefault(name, {})[split] = writer.rows
+            self.release.rows.setdefault(name, {})
             if written is None:
                 # datasets cannot load a split with no rows ("corresponds to no data"),
-                # so an empty split is left out of the files and the card's YAML.
+                # so an empty split is left out of the files and the card's YAML, and out
+                # of the rows a release records: `verify` compares the splits it loads with
+                # those (a release with an empty split failed `verify` of its own build).
                 tables[name][split] = self.schemas[name].empty_table().replace_schema_metadata()
                 continue
+            self.release.rows[name][split] = writer.rows
             self.release.data[data_file(name, split)] = written
             sizes[name][split] = (written.rows, written.size)
             # Duck-typed: the card reads columns of it as of a pa.Table (ParquetTable).
@@ -661,6 +674,7 @@ def _render_from(
         plan.clusters,
         plan.splits,
     )
+    pinned_from, pinned = plan.pinned_from, plan.pinned
     # Only the locals hold the inputs from here, so `del` below frees them.
     del plan
     taxonomy, specs = validated.taxonomy, validated.specs
@@ -831,7 +845,7 @@ def _render_from(
                 "licensing": lambda: licensing_text(documents, settings.hub_repo_id),
                 "taxonomy": lambda: taxonomy_section(taxonomy),
                 "fields": lambda: fields_section(specs),
-                "splits": lambda: splits_section(settings, clusters, splits),
+                "splits": lambda: splits_section(settings, clusters, splits, pinned_from, pinned),
                 "statistics": lambda: statistics_section(
                     tables, taxonomy, specs.unsplit, plots.counts
                 ),

@@ -11,8 +11,14 @@ on. The assignment is a pure function of (seed, ratios, clusters and their sizes
    three splits); after that, each cluster goes to the split furthest below its target
    share of the articles assigned so far (ties: train, validation, test order).
 
-Adding articles can move clusters between splits (the targets change); the release
-diff reports such moves. A rebuild of the same inputs never reshuffles.
+Released articles keep their split: a cluster holding an article of the last release
+(``pinned``) goes to that article's split before any other is placed, and the steps above
+place only clusters no release had, counting the pinned ones. An article released in test
+therefore never comes back in train, however the corpus grows (before, ingesting one new
+article moved a release's only test article to train). Only a cluster whose released
+articles were in different splits (stories merged since) moves: to the split most of them
+were in, ties to the held-out one (test, then validation); the release diff reports it.
+A rebuild of the same inputs never reshuffles.
 """
 
 from __future__ import annotations
@@ -128,13 +134,29 @@ def _order_key(seed: int, cluster: str) -> str:
 
 
 def assign_splits(
-    clusters: Mapping[str, str], ratios: Mapping[str, float], seed: int
+    clusters: Mapping[str, str],
+    ratios: Mapping[str, float],
+    seed: int,
+    pinned: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Map each article id to a split; ``clusters`` maps article id -> story cluster."""
+    """Map each article id to a split; ``clusters`` maps article id -> story cluster;
+    ``pinned``: article id -> its split in the last release (ids no longer in the corpus
+    are ignored)."""
     sizes = Counter(clusters.values())
     counts = dict.fromkeys(SPLITS, 0)
     cluster_split: dict[str, str] = {}
+    released: dict[str, Counter[str]] = {}
+    for article, cluster in clusters.items():
+        if pinned and article in pinned:
+            released.setdefault(cluster, Counter())[pinned[article]] += 1
+    for cluster, votes in released.items():
+        # Most of its released articles' split; ties to the held-out one (test first).
+        best = max(votes, key=lambda s: (votes[s], SPLITS.index(s)))
+        cluster_split[cluster] = best
+        counts[best] += sizes[cluster]
     for cluster in sorted(sizes, key=lambda c: (-sizes[c], _order_key(seed, c))):
+        if cluster in cluster_split:
+            continue
         empty = [s for s in SPLITS if counts[s] == 0 and ratios[s] > 0]
         if empty:
             # Fill every split first, so a small corpus still has validation and test data.

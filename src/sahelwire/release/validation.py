@@ -34,7 +34,12 @@ from sahelwire.io.config import Settings
 from sahelwire.io.file_hashes import FileHashes, StatKey, now_ns, stat_key
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.io.release_manifests import RULE as MANIFEST_RULE
-from sahelwire.io.release_manifests import ManifestDamaged, current_release_manifest
+from sahelwire.io.release_manifests import (
+    ManifestDamaged,
+    current_release_manifest,
+    pinning_release,
+    released_splits,
+)
 from sahelwire.raw.manifest import ManifestError, read_manifest
 from sahelwire.release.card.template import CardTemplateError, read_card_template, template_errors
 from sahelwire.release.completeness import Finding, completeness_findings
@@ -604,6 +609,10 @@ def _check_release_manifest(paths: ProjectPaths, report: ValidationReport) -> No
     path = paths.release_manifest(version)
     try:
         current_release_manifest(paths.root, path, version)
+        # The releases whose articles keep their split (release.splits): the build reads them.
+        for before in (False, True):
+            path = pinning_release(paths.releases_dir, version, before=before) or path
+            released_splits(paths.releases_dir, version, before=before)
     except ManifestDamaged as exc:
         rel = _rel(paths, path)
         message = str(exc).replace(f"{path}: {MANIFEST_RULE}: ", "")

@@ -145,8 +145,8 @@ def _hub_files(
 
 def _references(folder: Path, man: Mapping[str, Any], config: str) -> dict[str, tuple[int, str]]:
     """Reference digests for a config; VerifyUnavailable if its Parquet files are not at hand."""
-    for split in man["rows"].get(config, {}):
-        if not split_files(folder, config, split):
+    for split, rows in man["rows"].get(config, {}).items():
+        if rows and not split_files(folder, config, split):
             raise VerifyUnavailable(
                 f"the Parquet files of {config}/{split} at {man['tag']} are not in the hub cache "
                 "(offline); verify online once, or load that config online first"

@@ -68,7 +68,11 @@ def fields_section(specs: TableSpecs) -> str:
 
 
 def splits_section(
-    settings: Settings, clusters: Mapping[str, str], splits: Mapping[str, str]
+    settings: Settings,
+    clusters: Mapping[str, str],
+    splits: Mapping[str, str],
+    pinned_from: str | None = None,
+    pinned: Mapping[str, str] | None = None,
 ) -> str:
     ratios = ", ".join(f"{s} {settings.split_ratios[s]:.2f}" for s in SPLITS)
     members_of: dict[str, list[str]] = defaultdict(list)
@@ -100,11 +104,33 @@ def splits_section(
         )
     return (
         f"Split seed `{settings.split_seed}`, target ratios {ratios} (`[tool.sahelwire]` in pyproject.toml). "
-        "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first: "
+        + _kept_splits(pinned_from, pinned or {}, splits)
+        + "Whole story clusters (`dataset/story_clusters.yaml`) are assigned, largest first: "
         "while a split is empty it takes the next cluster (largest ratio first), then each cluster goes to "
         "the split furthest below its target share; equal sizes are ordered by a seeded hash of the cluster id.\n\n"
         + table
     )
+
+
+def _kept_splits(
+    pinned_from: str | None, pinned: Mapping[str, str], splits: Mapping[str, str]
+) -> str:
+    """What the card says of released articles' splits (release.splits: they keep them)."""
+    if pinned_from is None or not pinned:
+        return ""
+    moved = sorted(a for a, s in pinned.items() if splits[a] != s)
+    text = (
+        f"Every article of release {pinned_from} keeps the split it had there "
+        f"({len(pinned)} article(s), `releases/{pinned_from}.json`): a story cluster holding one "
+        "is placed there first, so no article released in test or validation comes back in train. "
+    )
+    if moved:
+        text += (
+            f"{len(moved)} released article(s) moved, because their story cluster now joins "
+            f"articles released in different splits (it went where most of them were): "
+            f"{', '.join(f'`{a}` {pinned[a]} → {splits[a]}' for a in moved)}. "
+        )
+    return text + "The clusters no release had are assigned as follows. "
 
 
 def statistics_section(
@@ -131,6 +157,20 @@ def statistics_section(
             "\nNot published in this version because they have no rows yet: "
             + ", ".join(f"`{c}`" for c in empty)
             + ". Empty splits are left out of the files.\n"
+        )
+    empty_splits = [
+        f"`{c}` {s}"
+        for c in tables
+        if c not in empty
+        for s, t in tables[c].items()
+        if t.num_rows == 0
+    ]
+    if empty_splits:
+        # A 0 above is a split `load_dataset` will not have (it cannot load one of no rows).
+        parts.append(
+            "\nSplits with no rows have no file, so `load_dataset` does not return them: "
+            + ", ".join(empty_splits)
+            + ".\n"
         )
     docs = tables["documents"]
     label_rows = []
