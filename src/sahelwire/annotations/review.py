@@ -304,6 +304,52 @@ def overlap_notes(
     return out
 
 
+# Up to this many earlier decisions are listed one a line under the conflicts; more are
+# counted, and only those against the majority now listed: they are applied to the start
+# already and stand, and a box of ~20 of them hid the conflict (a team walkthrough).
+DECIDED_LISTED = 5
+
+
+def _decided_lines(
+    case: Case, decisions: Mapping[str, Mapping[str, Any]], lettered: Callable[[str], str]
+) -> list[str]:
+    """The box's lines on the article's earlier decisions, after its conflicts."""
+    if not case.decided:
+        return []
+    where = f"annotations/decisions/{case.article_id}.yaml"
+    described = []  # (line, against the majority now)
+    actions: Counter[str] = Counter()
+    for c in case.decided:
+        entry = decisions.get(c["item"], {})
+        action = str(c["decision"])
+        actions[action] += 1
+        against = against_majority(c, {**entry, "action": action})
+        if action == "set":
+            action += f" {entry.get('value')!r}"
+        described.append(
+            (
+                f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
+                + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
+                + (" (against the majority now)" if against else ""),
+                against,
+            )
+        )
+    if len(described) <= DECIDED_LISTED:
+        return [f"Decided earlier (they stand; {where}):", *(line for line, _ in described)]
+    against_now = [line for line, against in described if against]
+    counts = ", ".join(f"{n} {a}" for a, n in sorted(actions.items()))
+    return [
+        f"Decided earlier: {len(described)} decisions stand ({counts}; {where}), already "
+        "applied to your start; "
+        + (
+            f"{len(against_now)} against the majority now:"
+            if against_now
+            else "none against the majority now."
+        ),
+        *(f"- {line}" for line in against_now),
+    ]
+
+
 def task_data(
     case: Case,
     text: str,
@@ -318,24 +364,15 @@ def task_data(
     overlaps = overlaps or {}
     legend = "; ".join(f"{version_tag(i)} = {v.annotator}" for i, v in enumerate(case.versions))
     lettered = _lettered(case.versions)
-    lines = [
-        f"{describe_item(c['item'])}: {lettered(c['detail'])}"
+    # What to settle first, numbered under a heading of its own: below ~20 earlier decisions
+    # the one unsettled conflict was a line at the top of a box taller than the screen, and
+    # easy to miss (a team walkthrough).
+    lines = [f"TO SETTLE ({len(case.conflicts)}):"] + [
+        f"{n}. {describe_item(c['item'])}: {lettered(c['detail'])}"
         + (f"; {overlaps[c['item']]}" if c["item"] in overlaps else "")
-        for c in case.conflicts
+        for n, c in enumerate(case.conflicts, 1)
     ]
-    if case.decided:
-        lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
-        for c in case.decided:
-            entry = decisions.get(c["item"], {})
-            action = str(c["decision"])
-            against = against_majority(c, {**entry, "action": action})
-            if action == "set":
-                action += f" {entry.get('value')!r}"
-            lines.append(
-                f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
-                + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
-                + (" (against the majority now)" if against else "")
-            )
+    lines += _decided_lines(case, decisions, lettered)
     return {
         "text": text,
         "article_id": case.article_id,
