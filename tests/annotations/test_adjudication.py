@@ -246,7 +246,8 @@ def test_krippendorff_alpha_known_values() -> None:
         (b"\xff\xfe", "not UTF-8 (byte 0)"),
         (
             b"decisions:\n- item: region:entities:GPE:0:2\n  action: accept\n  why: y\n",
-            "decision on 'region:entities:GPE:0:2' must say decided_by and why",
+            # where: the line the entry starts on, and which entry
+            "line 2 (entry 1): decision on 'region:entities:GPE:0:2' must say decided_by and why",
         ),
     ],
 )

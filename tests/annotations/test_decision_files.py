@@ -34,15 +34,21 @@ def _export_deleted(root: Path) -> str:
     )
 
 
-def _copy_named(name: str) -> Callable[[Path], str]:
+def _copy_named(name: str, meant: str | None = None) -> Callable[[Path], str]:
+    """A copy of FIRST's decisions under ``name``; ``meant``: the id it is said to be close
+    to (the story clusters' "did you mean", one helper)."""
+
     def edit(root: Path) -> str:
         folder = root / "annotations" / "decisions"
         shutil.copy2(folder / f"{FIRST}.yaml", folder / name)
         stem = name.removesuffix(".yaml")
-        return (
+        said = (
             f"error: annotations/decisions/{name} record {stem}: rule {DECISIONS_UNKNOWN_RULE} "
-            f"value '{stem}': no row of dataset/raw/manifest.jsonl has the id {stem}"
+            f"value '{stem}': no row of dataset/raw/manifest.jsonl has the id {stem}: a copied "
+            "or misnamed file? (adjudication reads annotations/decisions/<article_id>.yaml of "
+            "the manifest's articles only)"
         )
+        return said + (f"; did you mean {meant}.yaml?" if meant else "\n")
 
     return edit
 
@@ -80,7 +86,9 @@ def _fifo(root: Path) -> str:
 CASES = {
     "export-deleted": _export_deleted,
     "article-not-in-manifest": _copy_named("005_ffffffffffffffff.yaml"),
-    "copy-of-a-file": _copy_named(f"{FIRST} copy.yaml"),
+    "copy-of-a-file": _copy_named(f"{FIRST} copy.yaml", FIRST),
+    # One hex digit mistyped: refused with no word of the article meant (a walkthrough).
+    "mistyped-article-id": _copy_named(f"{FIRST[:-1]}d.yaml", FIRST),
     "yml-extension": _renamed_yml,
     "symlink-out-of-the-repository": _symlink_out,
     "fifo": _fifo,
@@ -105,13 +113,14 @@ def test_a_raw_only_article_without_decisions_is_valid(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _first_entry(edit: Callable[[str], str]) -> Callable[[Path], None]:
+def _entry(n: int, edit: Callable[[str], str]) -> Callable[[Path], None]:
+    """Apply ``edit`` to the text of entry ``n`` (1-based) of FIRST's decisions file."""
+
     def apply(root: Path) -> None:
         path = root / "annotations" / "decisions" / f"{FIRST}.yaml"
-        text = path.read_text(encoding="utf-8")
-        head, sep, rest = text.partition("\n- item:")
-        entry, sep2, tail = rest.partition("\n- item:")
-        path.write_text(head + sep + edit(entry) + sep2 + tail, encoding="utf-8")
+        head, *entries = path.read_text(encoding="utf-8").split("\n- item:")
+        entries[n - 1] = edit(entries[n - 1])
+        path.write_text("\n- item:".join([head, *entries]), encoding="utf-8")
 
     return apply
 
@@ -121,19 +130,40 @@ def _blank_why(entry: str) -> str:
     return entry[:start] + "  why: ' '\n" + entry[entry.index("  conflict:") :]
 
 
+TIE = "attr:quantities:FATALITIES:387:403:unit"  # entry 1: a set
+MEETING = "region:events:MEETING:15:29"  # entry 2: a reject
+ACCEPTED = "region:events:MEETING:213:220"  # entry 4: an accept
+# case -> (entry, its item, the edit, the line of the file it is on, what is said)
 ENTRY_CASES = {
     "decided-by-a-dash": (
-        _first_entry(
-            lambda e: e.replace(
-                "decided_by: ai-annotator-reviewer@sahelwire.local", "decided_by: '-'"
-            )
-        ),
+        1,
+        TIE,
+        lambda e: e.replace("decided_by: ai-annotator-reviewer@sahelwire.local", "decided_by: '-'"),
+        "  decided_by: '-'",
         "decided_by '-' is not an e-mail; decided_by is the reviewer's e-mail address",
     ),
-    "blank-why": (_first_entry(_blank_why), "why ' ' is not a reason"),
+    "blank-why": (1, TIE, _blank_why, "  why: ' '", "why ' ' is not a reason"),
     "misspelt-key": (
-        _first_entry(lambda e: e + "\n  whyy: a second reason"),
+        1,
+        TIE,
+        lambda e: e + "\n  whyy: a second reason",
+        "  whyy:",
         "unknown key 'whyy' (did you mean why?)",
+    ),
+    # A value on an accept or reject was accepted without a word (a walkthrough).
+    "value-on-a-reject": (
+        2,
+        MEETING,
+        lambda e: e.replace("  action: reject\n", "  action: reject\n  value: contact\n"),
+        "  value: contact",
+        "key 'value' on action 'reject'; only a set decision (of an attr: item) has a value",
+    ),
+    "value-on-an-accept": (
+        4,
+        ACCEPTED,
+        lambda e: e.replace("  action: accept\n", "  action: accept\n  value: null\n"),
+        "  value: null",
+        "key 'value' on action 'accept'; only a set decision (of an attr: item) has a value",
     ),
 }
 
@@ -143,10 +173,12 @@ def test_an_incomplete_decision_is_refused_naming_the_file_the_item_and_what_is_
     tmp_path: Path, case: str
 ) -> None:
     root = copy_project(tmp_path / "p")
-    edit, said = ENTRY_CASES[case]
-    edit(root)
+    n, item, edit, marker, said = ENTRY_CASES[case]
+    _entry(n, edit)(root)
+    lines = (root / "annotations" / "decisions" / f"{FIRST}.yaml").read_text().splitlines()
+    (line,) = [i + 1 for i, text in enumerate(lines) if text.startswith(marker)]
     first = (
         f"error: annotations/decisions/{FIRST}.yaml record {FIRST}: rule {DECISIONS_FILE_RULE}: "
-        f"decision on 'attr:quantities:FATALITIES:387:403:unit': {said}"
+        f"line {line} (entry {n}): decision on '{item}': {said}"
     )
     refused_alike(root, tmp_path / "d", first, timeout=120)

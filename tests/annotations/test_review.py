@@ -390,7 +390,8 @@ def test_the_review_box_lists_earlier_decisions_with_value_decider_and_majority(
     lines = data["review_conflicts"].split("\n")
     # Annotators by the letters of their tabs (the legend's); whoever decided by e-mail.
     assert lines == [
-        "entities ORG [8, 13): 'junta' marked by C, not by A, B",
+        "TO SETTLE (1):",
+        "1. entities ORG [8, 13): 'junta' marked by C, not by A, B",
         "Decided earlier (they stand; annotations/decisions/001.yaml):",
         "entities GPE [0, 6): 'Niamey' marked by A, B, not by C: reject by lead@x.test "
         "(against the majority now)",
@@ -399,3 +400,51 @@ def test_the_review_box_lists_earlier_decisions_with_value_decider_and_majority(
         "lead@x.test",
     ]
     assert f"(A = {a}; B = {b}; C = {c};" in data["review_summary"]
+
+
+def test_many_earlier_decisions_are_counted_below_the_conflict_to_settle() -> None:
+    """Seen in a team walkthrough: one unsettled conflict, then ~20 "Decided earlier" lines;
+    the box was taller than the screen and the conflict easy to miss. The conflicts come
+    first under a heading, the earlier decisions are one count line and only those against
+    the majority now are listed."""
+    a, b, c = "a@x.test", "b@x.test", "c@x.test"
+    versions = [Version(w, i + 1, "2026-01-01T00:00:00Z") for i, w in enumerate((a, b, c))]
+    decided = [
+        {
+            "item": f"region:entities:GPE:{10 * i}:{10 * i + 4}",
+            "detail": f"'G{i:02d}' marked by {a}, not by {b}, {c}",
+            "by": [a],
+            "not_by": [b, c],
+            # the first two accepted though only A made them: against the majority now
+            "decision": "accept" if i < 2 else "reject",
+        }
+        for i in range(20)
+    ]
+    decided.append({"item": "attr:entities:GPE:0:4:entity_id", "detail": "tied", "decision": "set"})
+    case = Case(
+        "001",
+        versions,
+        [{"item": "region:entities:ORG:400:405", "detail": f"'junta' marked by {c}, not by {a}"}],
+        decided,
+    )
+    decisions = {str(d["item"]): {"decided_by": "lead@x.test"} for d in decided}
+    data = task_data(case, "x" * 500, "0" * 64, decisions)
+    assert data["review_conflicts"].split("\n") == [
+        "TO SETTLE (1):",
+        "1. entities ORG [400, 405): 'junta' marked by C, not by A",
+        "Decided earlier: 21 decisions stand (2 accept, 18 reject, 1 set; "
+        "annotations/decisions/001.yaml), already applied to your start; 2 against the "
+        "majority now:",
+        "- entities GPE [0, 4): 'G00' marked by A, not by B, C: accept by lead@x.test "
+        "(against the majority now)",
+        "- entities GPE [10, 14): 'G01' marked by A, not by B, C: accept by lead@x.test "
+        "(against the majority now)",
+    ]
+    assert "1 unsettled conflict(s)" in data["review_summary"]
+    # None against the majority: the count line alone.
+    agreeing = Case("001", versions, case.conflicts, decided[2:])
+    lines = task_data(agreeing, "x" * 500, "0" * 64, decisions)["review_conflicts"].split("\n")
+    assert lines[2:] == [
+        "Decided earlier: 19 decisions stand (18 reject, 1 set; annotations/decisions/001.yaml), "
+        "already applied to your start; none against the majority now."
+    ]

@@ -186,9 +186,10 @@ def test_the_review_box_names_the_gold_item_a_conflict_overlaps(paths: ProjectPa
     assert isinstance(case, Case)
     data = task_data(case, TEXT, article().sha256, {}, overlap_notes(layers, TAX, case))
     assert data["review_conflicts"].split("\n") == [
-        f"quantities TIME_OFFSET [{START}, {START + len(SHORT)}): 'four months' marked by C, "
+        "TO SETTLE (1):",
+        f"1. quantities TIME_OFFSET [{START}, {START + len(SHORT)}): 'four months' marked by C, "
         f"not by A, B; overlaps TIME_OFFSET [{START}, {START + len(LONG)}) 'four months later' "
-        "marked by A, B (gold now): keeping one rejects the other"
+        "marked by A, B (gold now): keeping one rejects the other",
     ]
     assert read_decisions(paths.decisions_dir, AID) == {}
     # The sheet's skeleton says it too, by e-mail.

@@ -340,6 +340,6 @@ def test_two_annotators_label_in_the_queue_a_reviewer_settles_the_conflict_and_t
     (doc,) = [r for split in documents.values() for r in split if r["article_id"] == ARTICLE]
     assert doc["n_annotators"] == 2
     card = (root / "dist" / "README.md").read_text(encoding="utf-8")
-    assert "Annotated in Label Studio by 2 human annotator accounts." in card
+    assert f"Annotated in Label Studio by 2 human annotator accounts ({a}, {b})." in card
     assert f"Conflicts were adjudicated by 1 reviewer: {reviewer} (person, 2 decisions)." in card
     print(shots)

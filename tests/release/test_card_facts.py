@@ -30,6 +30,32 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# A person who takes ai-annotator-2's place in every export (the committed data has none).
+PERSON = "amina.person@example.org"
+
+
+@pytest.fixture(scope="module")
+def with_a_person(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed project with ai-annotator-2's annotations made by a person, in the
+    editor: a lead time on each, a parent prediction on all but one (as Label Studio
+    exports them)."""
+    root = copy_project(tmp_path_factory.mktemp("person"))
+    for n, export in enumerate(sorted((root / "annotations/exports").glob("*.json"))):
+        task = json.loads(export.read_text(encoding="utf-8"))
+        for a in task["annotations"]:
+            if a["completed_by"]["email"] == "ai-annotator-2@sahelwire.local":
+                a["completed_by"] = {"email": PERSON}
+                a["lead_time"] = 300.5 + n
+                a["parent_prediction"] = task["predictions"][-1]["id"] if n else None
+        export.write_text(json.dumps(task, ensure_ascii=False, indent=1), encoding="utf-8")
+    people = root / "annotations/annotators.json"
+    known = json.loads(people.read_text(encoding="utf-8"))
+    people.write_text(json.dumps({**known, PERSON: {}}, indent=2), encoding="utf-8")
+    result = run_cli(root, "build")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
 def tasks(root: Path) -> list[dict[str, Any]]:
     return [
         json.loads(p.read_text()) for p in sorted((root / "annotations/exports").glob("*.json"))
@@ -54,7 +80,11 @@ def croissant_of(root: Path) -> dict[str, Any]:
     return json.loads((root / "dist/croissant.json").read_text(encoding="utf-8"))
 
 
-def test_annotators_are_named_for_what_they_are(built: Path) -> None:
+@pytest.mark.parametrize("project", ["built", "with_a_person"])
+def test_annotators_are_named_for_what_they_are(
+    project: str, request: pytest.FixtureRequest
+) -> None:
+    built: Path = request.getfixturevalue(project)
     directory = json.loads((built / "annotations/annotators.json").read_text())
     accounts = {
         a["completed_by"]["email"]
@@ -78,6 +108,14 @@ def test_annotators_are_named_for_what_they_are(built: Path) -> None:
         assert "No person has annotated or reviewed this version" in provenance
         front = yaml.safe_load(card.split("---\n", 2)[1])
         assert front["annotations_creators"] == ["machine-generated"]
+    else:
+        # People are named as the AI accounts and the reviewers are (seen in a team
+        # walkthrough: the sentence said only "1 human annotator account").
+        n = len(people)
+        named = f"{n} human annotator account{'s' if n > 1 else ''} ({', '.join(sorted(people))})"
+        assert named in provenance
+        assert named in croissant["description"]
+        assert "No person has annotated or reviewed this version" not in provenance
     for account in ai:
         assert account in croissant["description"]
         assert any(account in line for line in croissant["rai:machineAnnotationTools"])
@@ -311,3 +349,39 @@ def test_shared_pre_annotations_are_claimed_only_where_the_data_records_them(
         "the same pre-annotations" in card
     )
     assert "on the other 1 they started from different pre-annotations" in card
+
+
+def test_how_a_person_worked_and_was_kept_independent_is_stated_from_the_data(
+    with_a_person: Path,
+) -> None:
+    """The card said how the AI accounts were kept independent and nothing of the people
+    (a team walkthrough): a person's paragraph states what Label Studio recorded of their
+    annotations and the queue rule with the settings push gives the queue."""
+    annotations = [
+        a
+        for t in tasks(with_a_person)
+        for a in t["annotations"]
+        if a["completed_by"]["email"] == PERSON and not a["was_cancelled"]
+    ]
+    timed = sum(a["lead_time"] is not None for a in annotations)
+    started = sum(a.get("parent_prediction") is not None for a in annotations)
+    provenance = section(card_of(with_a_person), "provenance")
+    assert (
+        f"{PERSON}: {len(annotations)} annotations, {timed} with a lead time, {started} with "
+        "the prediction they started from (`parent_prediction`)." in provenance
+    )
+    n = Settings.from_pyproject(with_a_person / "pyproject.toml").annotators_per_task
+    independence = provenance.split("**How independence was kept.** ")[1].split("\n")[0]
+    rule = (
+        f"The rule for people ({PERSON}) is to annotate only from Label Studio's queue "
+        f"(*Label All Tasks*), which every `sahelwire labelstudio push` configures so that it "
+        f"hands each task to {n} annotators (`annotators_per_task`"
+    )
+    assert rule in independence
+    assert "not a technical guarantee" in independence
+    # The AI account that is left is still said to have worked blind; the person's blind
+    # workspace manifest (ai-annotator-2's) is not claimed for anyone.
+    assert "ai-annotator-1@sahelwire.local worked blind" in independence
+    assert "ai-annotator-2" not in provenance
+    protocol = " ".join(croissant_of(with_a_person)["rai:dataAnnotationProtocol"])
+    assert rule in protocol

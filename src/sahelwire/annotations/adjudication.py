@@ -22,10 +22,14 @@ The decisions file::
     decisions:
     - item: region:entities:ORG:0:13        # the conflict's item, as `adjudicate` lists it
       action: accept                        # accept | reject; set (attr: items only)
-      value: Q123                           # with set: the attribute's gold value
       decided_by: lead@example.org          # who decided: the reviewer's e-mail address
       why: the junta is an ORG mention      # the reason (not blank)
       conflict: "'Niger's junta' marked by a@x, not by b@y"   # optional, for the reader
+    - item: attr:entities:ORG:0:13:entity_id
+      action: set
+      value: ent_niger_junta                # with set only: the attribute's gold value
+      decided_by: lead@example.org
+      why: the registry's junta
 
 An entry whose ``action`` is empty is a placeholder (``sahelwire adjudicate --skeleton``
 writes them): it settles nothing until filled in. Every conflict names who made what
@@ -57,8 +61,9 @@ from sahelwire.annotations.gold_layer import (
 from sahelwire.io.atomic import write_text_atomic
 from sahelwire.io.bulk import paused_gc
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.io.text_files import loads_yaml, read_yaml
+from sahelwire.io.text_files import loads_yaml, read_yaml, yaml_line
 from sahelwire.labelstudio.identity import is_email
+from sahelwire.raw.manifest import closest_id
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy
 
@@ -107,19 +112,34 @@ def decision_entries(path: Path) -> list[dict[str, Any]]:
     entries = data.get("decisions") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
         raise ValueError(f"{path}: must be a mapping with a list `decisions:` of entries")
-    for d in entries:
+    for n, d in enumerate(entries):
         if not isinstance(d.get("item"), str) or not d["item"]:
-            raise ValueError(f"{path}: an entry has no item ({d!r})")
+            raise ValueError(f"{path}: {_at(path, n)}an entry has no item ({d!r})")
         unknown = sorted(str(k) for k in d if k not in DECISION_KEYS)
         if unknown:
             # A misspelt key (`whyy:`) is not a reason: said, never dropped silently.
             near = difflib.get_close_matches(unknown[0], DECISION_KEYS, n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise ValueError(
-                f"{path}: decision on {d['item']!r}: unknown key {unknown[0]!r}{hint}; an entry "
-                f"has only {', '.join(DECISION_KEYS)}"
+                f"{path}: {_at(path, n, unknown[0])}decision on {d['item']!r}: unknown key "
+                f"{unknown[0]!r}{hint}; an entry has only {', '.join(DECISION_KEYS)}"
+            )
+        if d.get("action") in ITEM_ACTIONS and "value" in d:
+            # `value` is what a `set` gives a tied attribute; on an accept or reject it says
+            # nothing adjudication reads, so a reader would take a value for decided that
+            # was not (it was accepted without a word).
+            raise ValueError(
+                f"{path}: {_at(path, n, 'value')}decision on {d['item']!r}: key 'value' on "
+                f"action {d['action']!r}; only a set decision (of an attr: item) has a value: "
+                "remove it, or decide the attribute with action: set"
             )
     return entries
+
+
+def _at(path: Path, index: int, key: str | None = None) -> str:
+    """Where entry ``index`` (its ``key``) of a decisions file is: 'line N (entry M): '."""
+    line = yaml_line(path, "decisions", index, *([key] if key else []))
+    return f"line {line} (entry {index + 1}): " if line else f"entry {index + 1}: "
 
 
 def is_placeholder(entry: dict[str, Any]) -> bool:
@@ -135,32 +155,35 @@ def read_decisions(folder: Path, article_id: str) -> dict[str, dict[str, Any]]:
     """
     path = folder / f"{article_id}.yaml"
     out: dict[str, dict[str, Any]] = {}
-    for d in decision_entries(path):
+    for n, d in enumerate(decision_entries(path)):
         item = str(d["item"])
         if is_placeholder(d):
             continue
         allowed = ATTR_ACTIONS if item.startswith("attr:") else ITEM_ACTIONS
         if d["action"] not in allowed:
             raise ValueError(
-                f"{path}: decision on {item!r}: action {d['action']!r} is not one of "
-                f"{', '.join(allowed)}"
+                f"{path}: {_at(path, n, 'action')}decision on {item!r}: action "
+                f"{d['action']!r} is not one of {', '.join(allowed)}"
             )
         if not d.get("decided_by") or not d.get("why"):
-            raise ValueError(f"{path}: decision on {item!r} must say decided_by and why")
+            raise ValueError(
+                f"{path}: {_at(path, n)}decision on {item!r} must say decided_by and why"
+            )
         if not is_email(d["decided_by"]):
             # Reviewers are named as annotators are (labelstudio.identity): by e-mail, which
             # is what `review --pull` writes and the card counts as one reviewer.
             raise ValueError(
-                f"{path}: decision on {item!r}: decided_by {d['decided_by']!r} is not an "
-                "e-mail; decided_by is the reviewer's e-mail address"
+                f"{path}: {_at(path, n, 'decided_by')}decision on {item!r}: decided_by "
+                f"{d['decided_by']!r} is not an e-mail; decided_by is the reviewer's e-mail "
+                "address"
             )
         if not isinstance(d["why"], str) or not d["why"].strip():
             raise ValueError(
-                f"{path}: decision on {item!r}: why {d['why']!r} is not a reason; why is the "
-                "reviewer's reason, in words"
+                f"{path}: {_at(path, n, 'why')}decision on {item!r}: why {d['why']!r} is not "
+                "a reason; why is the reviewer's reason, in words"
             )
         if item in out:
-            raise ValueError(f"{path}: two decisions on {item!r}; keep one")
+            raise ValueError(f"{path}: {_at(path, n)}two decisions on {item!r}; keep one")
         out[item] = d
     return out
 
@@ -189,6 +212,10 @@ def decision_file_problems(paths: ProjectPaths, manifest_ids: Collection[str]) -
         article = path.name.removesuffix(".yaml")
         source = f"{rel}/{path.name}"
         if article not in manifest_ids:
+            # The story clusters' "did you mean" (one helper): a mistyped file name was
+            # refused with no word of the article meant.
+            near = closest_id(article, manifest_ids)
+            hint = f"; did you mean {near}.yaml?" if near is not None else ""
             problems.append(
                 Problem(
                     source,
@@ -198,7 +225,7 @@ def decision_file_problems(paths: ProjectPaths, manifest_ids: Collection[str]) -
                     article,
                     f"no row of dataset/raw/manifest.jsonl has the id {article}: a copied or "
                     "misnamed file? (adjudication reads annotations/decisions/<article_id>.yaml "
-                    "of the manifest's articles only)",
+                    f"of the manifest's articles only){hint}",
                 )
             )
         elif f"{article}.json" not in exported:

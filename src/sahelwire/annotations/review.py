@@ -49,6 +49,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -304,6 +305,52 @@ def overlap_notes(
     return out
 
 
+# Up to this many earlier decisions are listed one a line under the conflicts; more are
+# counted, and only those against the majority now listed: they are applied to the start
+# already and stand, and a box of ~20 of them hid the conflict (a team walkthrough).
+DECIDED_LISTED = 5
+
+
+def _decided_lines(
+    case: Case, decisions: Mapping[str, Mapping[str, Any]], lettered: Callable[[str], str]
+) -> list[str]:
+    """The box's lines on the article's earlier decisions, after its conflicts."""
+    if not case.decided:
+        return []
+    where = f"annotations/decisions/{case.article_id}.yaml"
+    described = []  # (line, against the majority now)
+    actions: Counter[str] = Counter()
+    for c in case.decided:
+        entry = decisions.get(c["item"], {})
+        action = str(c["decision"])
+        actions[action] += 1
+        against = against_majority(c, {**entry, "action": action})
+        if action == "set":
+            action += f" {entry.get('value')!r}"
+        described.append(
+            (
+                f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
+                + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
+                + (" (against the majority now)" if against else ""),
+                against,
+            )
+        )
+    if len(described) <= DECIDED_LISTED:
+        return [f"Decided earlier (they stand; {where}):", *(line for line, _ in described)]
+    against_now = [line for line, against in described if against]
+    counts = ", ".join(f"{n} {a}" for a, n in sorted(actions.items()))
+    return [
+        f"Decided earlier: {len(described)} decisions stand ({counts}; {where}), already "
+        "applied to your start; "
+        + (
+            f"{len(against_now)} against the majority now:"
+            if against_now
+            else "none against the majority now."
+        ),
+        *(f"- {line}" for line in against_now),
+    ]
+
+
 def task_data(
     case: Case,
     text: str,
@@ -318,24 +365,15 @@ def task_data(
     overlaps = overlaps or {}
     legend = "; ".join(f"{version_tag(i)} = {v.annotator}" for i, v in enumerate(case.versions))
     lettered = _lettered(case.versions)
-    lines = [
-        f"{describe_item(c['item'])}: {lettered(c['detail'])}"
+    # What to settle first, numbered under a heading of its own: below ~20 earlier decisions
+    # the one unsettled conflict was a line at the top of a box taller than the screen, and
+    # easy to miss (a team walkthrough).
+    lines = [f"TO SETTLE ({len(case.conflicts)}):"] + [
+        f"{n}. {describe_item(c['item'])}: {lettered(c['detail'])}"
         + (f"; {overlaps[c['item']]}" if c["item"] in overlaps else "")
-        for c in case.conflicts
+        for n, c in enumerate(case.conflicts, 1)
     ]
-    if case.decided:
-        lines.append(f"Decided earlier (they stand; annotations/decisions/{case.article_id}.yaml):")
-        for c in case.decided:
-            entry = decisions.get(c["item"], {})
-            action = str(c["decision"])
-            against = against_majority(c, {**entry, "action": action})
-            if action == "set":
-                action += f" {entry.get('value')!r}"
-            lines.append(
-                f"{describe_item(c['item'])}: {lettered(c['detail'])}: {action}"
-                + (f" by {entry['decided_by']}" if entry.get("decided_by") else "")
-                + (" (against the majority now)" if against else "")
-            )
+    lines += _decided_lines(case, decisions, lettered)
     return {
         "text": text,
         "article_id": case.article_id,
@@ -791,6 +829,7 @@ class ArticleDecisions:
     entries: list[dict[str, Any]]  # the whole decisions file after this review
     written: int  # decisions added or replaced
     unchanged: int  # decisions already in the file as the review implies
+    notes: int = 0  # `conflict:` notes of other entries brought up to date (stale_note)
 
 
 @dataclass
@@ -809,11 +848,14 @@ class ReviewPullSummary:
 
     def line(self) -> str:
         written = sum(d.written for d in self.decided)
+        notes = sum(d.notes for d in self.decided)
         # Review tasks, not reasons: one review may break several rules (a walkthrough's
         # two refused reviews were reported as "21 refused").
         return (
             f"review --pull: {len(self.decided)} article(s) decided ({written} decision(s) "
-            f"written), {len(self.unchanged)} unchanged, {len(self.refused_tasks)} review(s) "
+            "written"
+            + (f", {notes} stale `conflict:` note(s) brought up to date" if notes else "")
+            + f"), {len(self.unchanged)} unchanged, {len(self.refused_tasks)} review(s) "
             "refused; "
             f"{len(self.not_reviewed)} review task(s) not reviewed yet"
             + (
@@ -1230,7 +1272,7 @@ def decisions_from_review(
     )
     if broken:
         return None, broken
-    return _merged_file(article_id, review.reviewer, entries, proposed), []
+    return _merged_file(article_id, review.reviewer, entries, proposed, details), []
 
 
 def _how_to_reject_in_editor(item: str, majority: bool) -> str:
@@ -1286,28 +1328,82 @@ def _differences(review: dict[str, set[Any]], gold: dict[str, set[Any]]) -> list
     return out
 
 
+def stale_note(note: object, detail: str) -> bool:
+    """Whether a decision's ``conflict:`` note no longer says who made what, as the
+    conflict's ``detail`` says it now: written before a later annotator joined, it still
+    read "marked by A, not by B" (a walkthrough). A note that says only why a majority's
+    item was rejected (:data:`OVERRULED`, :data:`DISPLACED`) names no annotator."""
+    if not isinstance(note, str) or note.startswith((OVERRULED, DISPLACED)):
+        return False
+    return note != detail and not note.startswith(f"{detail}; ")
+
+
+def refreshed_note(note: str, detail: str) -> str:
+    """``note`` with who made what as ``detail`` says it now; the review's own addition
+    (why a majority's item was rejected) kept."""
+    for why in (OVERRULED, DISPLACED):
+        at = note.find(f"; {why}")
+        if at >= 0:
+            return detail + note[at:]
+    return detail
+
+
+def stale_notes(conflicts: list[dict[str, Any]], decisions_dir: Path) -> list[dict[str, Any]]:
+    """The decisions whose ``conflict:`` note is stale (:func:`stale_note`), each with the
+    note and what the conflict is now. Adjudication ignores the notes: only the reader is
+    misled, so this is reported, never an error."""
+    out = []
+    read: dict[str, dict[str, dict[str, Any]]] = {}
+    for c in conflicts:
+        if c.get("kind") != "conflict" or c.get("decision") is None:
+            continue
+        article = str(c["article_id"])
+        if article not in read:
+            read[article] = read_decisions(decisions_dir, article)
+        note = read[article].get(str(c["item"]), {}).get("conflict")
+        if stale_note(note, str(c["detail"])):
+            out.append({"article_id": article, "item": c["item"], "note": note, "now": c["detail"]})
+    return out
+
+
 def _merged_file(
     article_id: str,
     reviewer: str,
     entries: list[dict[str, Any]],
     proposed: dict[str, dict[str, Any]],
+    details: Mapping[str, str],
 ) -> ArticleDecisions:
-    """The file's entries with the review's: placeholders filled, others kept in place."""
-    written = unchanged = 0
+    """The file's entries with the review's: placeholders filled, others kept in place.
+
+    ``details`` (item -> who made what now): a kept entry's stale ``conflict:`` note is
+    brought up to date, as the file is written anyway; its action, value, decider and
+    reason are never touched."""
+    written = unchanged = notes = 0
     out: list[dict[str, Any]] = []
     done: set[str] = set()
+
+    def kept(entry: dict[str, Any]) -> dict[str, Any]:
+        nonlocal notes
+        item = str(entry["item"])
+        note = entry.get("conflict")
+        if item in details and isinstance(note, str) and stale_note(note, details[item]):
+            notes += 1
+            return {**entry, "conflict": refreshed_note(note, details[item])}
+        return entry
+
     for entry in entries:
         item = str(entry["item"])
         new = proposed.get(item)
         if new is None or item in done:
-            out.append(entry)
+            out.append(kept(entry))
             continue
         done.add(item)
         if is_placeholder(entry):
             out.append(new)
             written += 1
         elif _same_action(entry, new):
-            out.append(entry)  # an earlier pull of this review, or a hand decision agreeing
+            # an earlier pull of this review, or a hand decision agreeing
+            out.append(kept(entry))
             unchanged += 1
         else:  # a different decision: decisions_from_review refused unless overwrite
             out.append(new)
@@ -1315,7 +1411,7 @@ def _merged_file(
     for item in sorted(set(proposed) - done):
         out.append(proposed[item])
         written += 1
-    return ArticleDecisions(article_id, reviewer, out, written, unchanged)
+    return ArticleDecisions(article_id, reviewer, out, written, unchanged, notes)
 
 
 def render_decisions(article_id: str, entries: list[dict[str, Any]]) -> str:

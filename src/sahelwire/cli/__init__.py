@@ -380,7 +380,8 @@ def baseline(
     )
 
 
-# How many decisions against the majority adjudicate prints (each is one long line).
+# How many decisions against the majority (and stale notes) adjudicate prints (each is one
+# long line).
 AGAINST_SHOWN = 10
 
 
@@ -403,13 +404,16 @@ def adjudicate(
         decisions_against_majority,
         write_skeletons,
     )
-    from sahelwire.annotations.review import review_title
+    from sahelwire.annotations.review import review_title, stale_notes
 
     paths, settings = project()
     layers = _valid_inputs("adjudicate", as_json).layers
     # Earlier decisions that later annotators made go against the majority: they stand
     # (rule 4), and the maintainer reading this sees which (the review box alone said so).
     against = decisions_against_majority(layers.conflicts, paths.decisions_dir)
+    # A decision's `conflict:` note says who made what when it was written; after a later
+    # annotator it is out of date, and only a reader is misled (adjudication ignores it).
+    stale = stale_notes(layers.conflicts, paths.decisions_dir)
     unsettled = [p for p in layers.problems if p.rule == UNSETTLED_RULE]
     open_items = {(p.record, p.field) for p in unsettled}
     open_conflicts = [
@@ -446,6 +450,7 @@ def adjudicate(
                     "conflicts": layers.conflicts,
                     "unsettled": len(unsettled),
                     "against_majority": against,
+                    "stale_notes": stale,
                     "next_step": next_step,
                     "skeletons_written": [str(p.relative_to(paths.root)) for p in written],
                     "skeletons_extended": [str(p.relative_to(paths.root)) for p in extended],
@@ -480,6 +485,19 @@ def adjudicate(
                 )
             if len(against) > AGAINST_SHOWN:
                 typer.echo(f"  ... and {len(against) - AGAINST_SHOWN} more (`--json` lists all)")
+        if stale:
+            typer.echo(
+                f"{len(stale)} decision note(s) (`conflict:`) no longer say who made what now "
+                "(written before later annotators; the decisions stand, adjudication ignores "
+                "the notes): `sahelwire labelstudio review --pull` brings the notes of a file "
+                "it writes up to date; or edit the note by hand:"
+            )
+            for n in stale[:AGAINST_SHOWN]:
+                typer.echo(
+                    f"  {n['article_id']}  {n['item']}  note {n['note']!r}, now {n['now']!r}"
+                )
+            if len(stale) > AGAINST_SHOWN:
+                typer.echo(f"  ... and {len(stale) - AGAINST_SHOWN} more (`--json` lists all)")
         for path in written:
             typer.echo(
                 f"wrote {path.relative_to(paths.root)}: a skeleton; fill in action, decided_by "

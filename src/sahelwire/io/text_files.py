@@ -59,6 +59,32 @@ def loads_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
 
 
+def yaml_line(path: Path, *keys: str | int) -> int | None:
+    """The line (1-based) of the node at ``keys`` (mapping keys and sequence indexes, from
+    the top) in the YAML file ``path``: for a mapping key, the key's own line. None when the
+    file cannot be read or has no such node. For messages only: a reader that refuses an
+    entry says where it is, without carrying positions through the parsed values."""
+    try:
+        node = yaml.compose(read_utf8(path), Loader=yaml.SafeLoader)
+    except (ValueError, yaml.YAMLError):
+        return None
+    line = None
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == key), None)
+            if pair is None:
+                return None
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if not 0 <= key < len(node.value):
+                return None
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return None
+    return line
+
+
 class DuplicateJSONKey(ValueError):
     """A key given twice in one JSON object (``json.loads`` keeps the last without a word)."""
 

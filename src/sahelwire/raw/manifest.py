@@ -6,9 +6,10 @@ diff-friendly file a reviewer can read in git.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ class _Row:
 
 class ManifestError(ValueError):
     """The manifest file is not valid JSONL of objects (named file and line)."""
+
+
+def closest_id(wanted: str, known: Collection[str]) -> str | None:
+    """The manifest id nearest to ``wanted`` (a typo'd id), or None when none is near: the
+    "did you mean" of every reader that names an article by id (story clusters, decisions
+    files).
+
+    Ids that share ``wanted``'s prefix up to its first ``_`` (the corpus's ``NNN_<hash>``)
+    are tried first: at a million ids a full fuzzy scan would take seconds per typo."""
+    prefix = wanted.partition("_")[0] + "_"
+    near = [k for k in known if k.startswith(prefix)] if "_" in wanted else []
+    if not near and len(known) <= 100_000:
+        near = list(known)
+    found = difflib.get_close_matches(wanted, near, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:

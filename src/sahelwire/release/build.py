@@ -683,7 +683,7 @@ def _render_from(
     shapes = ShapeBuilder(specs, taxonomy)
     # The card sections that read the inputs are rendered now, so that texts, per-annotator
     # tables and gold can be freed as soon as the published tables exist.
-    annotation_facts = AnnotationFacts.from_layers(validated.layers, paths.decisions_dir)
+    annotation_facts = AnnotationFacts.from_layers(validated.layers, paths.decisions_dir, settings)
     date = data_date(validated.layers)
     early = {
         "annotation": annotation_section(

@@ -394,6 +394,9 @@ def rai_fields(
             f"Layers {layers} and article-level labels, following annotations/GUIDELINES.md "
             f"and schemas/taxonomy.yaml (taxonomy version {taxonomy.version}).",
             ann.annotators_sentence(),
+            # How a person was kept independent, as the card says it (the AI accounts' is in
+            # rai:machineAnnotationTools)
+            *[s for s in (ann.human_independence_sentence(),) if s],
             "The gold layer is adjudicated from the per-annotator annotations by recorded rules; "
             "a single annotator's annotation is taken as is.",
         ],

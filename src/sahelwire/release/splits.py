@@ -23,7 +23,6 @@ A rebuild of the same inputs never reshuffles.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from sahelwire.io.config import SPLITS
 from sahelwire.io.text_files import read_yaml_mapping
+from sahelwire.raw.manifest import closest_id
 from sahelwire.schema.problems import Problem
 
 TWICE_RULE = "one cluster per article"
@@ -46,19 +46,6 @@ class ClusterFileError(ValueError):
     def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.problems = list(problems)
-
-
-def closest_id(wanted: str, known: Collection[str]) -> str | None:
-    """The manifest id nearest to ``wanted`` (a typo'd id), or None when none is near.
-
-    Ids that share ``wanted``'s prefix up to its first ``_`` (the corpus's ``NNN_<hash>``)
-    are tried first: at a million ids a full fuzzy scan would take seconds per typo."""
-    prefix = wanted.partition("_")[0] + "_"
-    near = [k for k in known if k.startswith(prefix)] if "_" in wanted else []
-    if not near and len(known) <= 100_000:
-        near = list(known)
-    found = difflib.get_close_matches(wanted, near, n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def read_story_clusters(

@@ -105,9 +105,17 @@ def provenance_section(facts: AnnotationFacts) -> str:
             "and submitted them through the Label Studio API (`sahelwire labelstudio "
             f"submit-worksheets`), not in the labeling editor{why}.\n"
         )
-        independence = facts.independence_sentences()
-        if independence:
-            lines.append("\n**How independence was kept.** " + " ".join(independence) + "\n")
+    human_work = facts.human_work_sentence()
+    if human_work:
+        lines.append(f"\n**How the human annotator account(s) worked.** {human_work}\n")
+    # The AI accounts' blind workspaces and the people's queue rule, side by side: the card
+    # once said how only the AI accounts were kept apart (a team walkthrough).
+    independence = facts.independence_sentences()
+    human = facts.human_independence_sentence()
+    if human:
+        independence.append(human)
+    if independence:
+        lines.append("\n**How independence was kept.** " + " ".join(independence) + "\n")
     lines.append(
         f"\nCancelled (skipped) annotations: {facts.cancelled}; they are kept in "
         "`annotations_raw` (flagged `cancelled`) and never enter gold.\n"

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from sahelwire.annotations.blind_manifest import BLIND_DIR, blind_manifest_entries
 from sahelwire.annotations.layers import AnnotationLayers
+from sahelwire.io.config import Settings
 from sahelwire.io.paths import ProjectPaths
 from sahelwire.release.card.columns import column_batches
 from sahelwire.release.card.kept import ORGANISATIONS, Form, kept
@@ -94,6 +95,14 @@ class AnnotationFacts:
     reviewers: dict[str, int] = field(default_factory=dict)
     # account -> what its blind workspace held (annotations/blind/<handle>.txt)
     blind: dict[str, BlindWorkspace] = field(default_factory=dict)
+    # account -> its non-cancelled annotations, and of them those that record a
+    # parent_prediction and a lead_time (what Label Studio's editor records)
+    annotations_per_account: dict[str, int] = field(default_factory=dict)
+    from_prediction_per_account: dict[str, int] = field(default_factory=dict)
+    lead_time_per_account: dict[str, int] = field(default_factory=dict)
+    # The Label Studio project settings push applies from [tool.sahelwire]
+    # (labelstudio.push.project_settings): the queue a person is to work from. None: not known
+    queue: Mapping[str, Any] | None = None
 
     @property
     def ai_accounts(self) -> tuple[str, ...]:
@@ -105,10 +114,14 @@ class AnnotationFacts:
 
     @classmethod
     def from_layers(
-        cls, layers: AnnotationLayers, decisions_dir: Path | None = None
+        cls,
+        layers: AnnotationLayers,
+        decisions_dir: Path | None = None,
+        settings: Settings | None = None,
     ) -> AnnotationFacts:
         """``decisions_dir``: annotations/decisions/, whose sibling blind/ holds the blind
-        workspaces' manifests."""
+        workspaces' manifests; ``settings``: the configuration whose queue settings a human
+        annotator's independence rests on."""
         ann = layers.annotations
         reviewers: Counter[str] = Counter()
         if decisions_dir is not None and ann.height:
@@ -124,6 +137,24 @@ class AnnotationFacts:
             if kept.height
             else {}
         )
+        per_annotation: dict[str, Counter[str]] = {
+            "all": Counter(),
+            "from_prediction": Counter(),
+            "lead_time": Counter(),
+        }
+        if kept.height:
+            for annotator, parent, lead in kept.select(
+                "annotator", "parent_prediction", "lead_time"
+            ).iter_rows():
+                per_annotation["all"][annotator] += 1
+                per_annotation["from_prediction"][annotator] += parent is not None
+                per_annotation["lead_time"][annotator] += lead is not None
+        queue = None
+        if settings is not None:
+            # Imported here: the card needs only this table of push's, not its client.
+            from sahelwire.labelstudio.push import project_settings
+
+            queue = project_settings(settings)
         predictions = layers.predictions
         if predictions is None or not predictions.height:
             per_model: dict[str, int] = {}
@@ -149,6 +180,10 @@ class AnnotationFacts:
             blind=_blind(decisions_dir.parent / BLIND_DIR, per_account)
             if decisions_dir is not None
             else {},
+            annotations_per_account=dict(sorted(per_annotation["all"].items())),
+            from_prediction_per_account=dict(sorted(per_annotation["from_prediction"].items())),
+            lead_time_per_account=dict(sorted(per_annotation["lead_time"].items())),
+            queue=queue,
         )
 
     def starting_points(self, layers: AnnotationLayers) -> dict[str, list[str | None]]:
@@ -195,8 +230,60 @@ class AnnotationFacts:
             )
         return out
 
+    def human_work_sentence(self) -> str | None:
+        """What Label Studio recorded of each human account's annotations (None: no human)."""
+        people = self.human_accounts
+        if not people:
+            return None
+        each = "; ".join(
+            f"{a}: {_count(self.annotations_per_account.get(a, 0), 'annotation')}, "
+            f"{self.lead_time_per_account.get(a, 0)} with a lead time, "
+            f"{self.from_prediction_per_account.get(a, 0)} with the prediction they started "
+            "from (`parent_prediction`)"
+            for a in people
+        )
+        return (
+            "They annotated in Label Studio, where the labeling editor records the time spent "
+            f"in it (`lead_time`) and the prediction an annotation started from. Recorded: {each}."
+        )
+
+    def human_independence_sentence(self) -> str | None:
+        """How a person was kept independent: the queue rule and the project settings that
+        make the queue blind (None: no human account)."""
+        people = self.human_accounts
+        if not people:
+            return None
+        rule = (
+            f"The rule for people ({', '.join(people)}) is to annotate only from Label "
+            "Studio's queue (*Label All Tasks*)"
+        )
+        if self.queue is None:
+            configured = ""
+        else:
+            n = int(self.queue["maximum_annotations"])
+            served = [
+                f"hands each task to {_count(n, 'annotator')} (`annotators_per_task` in "
+                "`[tool.sahelwire]` of this version)",
+                "serves each annotator only their own annotation of it",
+            ]
+            if self.queue.get("show_collab_predictions"):
+                served.append("starts every annotation as a copy of the task's pre-annotations")
+            if not self.queue.get("show_annotation_history"):
+                served.append("shows no annotation history")
+            configured = (
+                ", which every `sahelwire labelstudio push` configures so that it "
+                + ", ".join(served[:-1])
+                + f" and {served[-1]}"
+            )
+        return (
+            f"{rule}{configured}. Label Studio Community has no roles, so any account can "
+            "still open the other annotators' annotations outside the queue (the Data "
+            "Manager): for people, blind annotation is a rule they follow, not a technical "
+            "guarantee, and the data does not record whether it was kept."
+        )
+
     def annotators_sentence(self) -> str:
-        """One sentence on who annotated: AI accounts named as such, people counted."""
+        """One sentence on who annotated: AI accounts and human accounts, each named as such."""
         if not self.accounts:
             return "No annotations have been made yet."
         ai, people = self.ai_accounts, self.human_accounts
@@ -207,7 +294,9 @@ class AnnotationFacts:
                 + ("which is not a person" if len(ai) == 1 else "which are not people")
             )
         parts.append(
-            f"{_count(len(people), 'human annotator account')}" if people else "no human annotator"
+            f"{_count(len(people), 'human annotator account')} ({', '.join(people)})"
+            if people
+            else "no human annotator"
         )
         sentence = "Annotated in Label Studio by " + ", and by ".join(parts) + "."
         if self.reviewers:
