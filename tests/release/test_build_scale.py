@@ -181,7 +181,8 @@ def test_card_baseline_scores_a_stated_sample() -> None:
     assert baseline_report_for(*args, limit=1000) == everything
 
 
-def _documents(n: int) -> dict[str, pa.Table]:
+def _documents(n: int, raw_only: int = 0) -> dict[str, pa.Table]:
+    """``raw_only``: how many articles of each split are not annotated (the first)."""
     splits = ("train", "validation", "test")
     out = {}
     for k, split in enumerate(splits):
@@ -191,6 +192,7 @@ def _documents(n: int) -> dict[str, pa.Table]:
                 "article_id": ids,
                 "text": ["é" * (100 + i) for i in range(len(ids))],
                 "clean_text": ["x" * (50 + i) for i in range(len(ids))],
+                "n_annotators": [0 if i < raw_only else 1 for i in range(len(ids))],
             }
         )
     return out
@@ -206,6 +208,14 @@ def test_card_lists_articles_and_clusters_only_for_small_corpora() -> None:
     assert f"{large} articles, too many to list" in summary
     assert "a0001" not in summary
     assert "| train | text | 20 | 100 | 110 | 119 |" in summary  # ids 0,3,..: 20 in train
+    assert "not annotated" not in summary
+    # A raw-only article's clean_text is no body: counted in text, left out of clean_text.
+    raw = plots_section(article_lengths(_documents(large, raw_only=2)))
+    assert "| train | text | 20 | 100 | 110 | 119 |" in raw
+    assert "| train | clean_text | 18 | 52 | 61 | 69 |" in raw
+    assert f"6 of the {large} articles (`a0000`, `a0001`, " in raw
+    assert "are not annotated yet (`n_annotators` 0)" in raw
+    assert "The clean_text figures above leave them out." in raw
     assert article_lengths_png(article_lengths(_documents(large))).startswith(b"\x89PNG")
 
     ids = [f"a{i:04d}" for i in range(LISTED_CLUSTERS + 10)]

@@ -205,15 +205,34 @@ def test_outlets_named_in_the_page_and_missing_metadata(built: Path) -> None:
     for column in ("outlet", "url", "published_date", "license"):
         nulls = sum(1 for d in documents if d[column] is None)
         assert f"`{column}` {nulls} of {len(documents)}" in outlets
-    named = {
-        (d["article_id"], zones[m["zone"]], registry.get(m["entity_id"], m["text"]))
-        for d in documents
-        for m in d["entities"]
-        if labels[m["label"]] == "ORG" and zones[m["zone"]] not in ("BODY", "HEADLINE")
-    }
-    assert any(name == "Al-Monitor" for _, _, name in named)  # article 003's paywall
-    for article, zone, name in named:
-        assert f"| {article} | {zone} | {name} |" in outlets
+    # Every row of the table, from `mentions` and `entity_registry`: a linked ORG mention
+    # by its registry name, one without an entity_id by its text, said to be that (the
+    # header said "entity registry name" over Telegram and WHATSAPP, which have no entry).
+    counted: dict[tuple[str, str, str], int] = defaultdict(int)
+    linked = unlinked = 0
+    for m in (m for split in rows(built, "mentions").values() for m in split):
+        if labels[m["label"]] != "ORG" or zones[m["zone"]] in ("BODY", "HEADLINE"):
+            continue
+        if m["entity_id"] is None:
+            name = f"{m['text']} (mention text, not linked to the registry)"
+            unlinked += 1
+        else:
+            name = registry[m["entity_id"]]
+            linked += 1
+        counted[(m["article_id"], zones[m["zone"]], name)] += 1
+    table = [line for line in outlets.splitlines() if line.startswith("| ")]
+    header = "| article | zone | organisation (entity registry name, else the mention's text) |"
+    assert table[0] == header + " mentions |"
+    assert table[1:] == [
+        f"| {a} | {z} | {name} | {n} |" for (a, z, name), n in sorted(counted.items())
+    ]
+    assert "| 002_4eb8b75709aad65d | PROMOTION | Telegram (mention text, not linked" in outlets
+    assert any(name == "Al-Monitor" for _, _, name in counted)  # article 003's paywall
+    assert unlinked and (
+        f"{linked} of these {linked + unlinked} ORG mention(s) are linked to the "
+        f"`entity_registry` (`entity_id`) and named by its `name`; {unlinked} have no "
+        "`entity_id` and are named by their text as written" in outlets
+    )
     assert "not recoverable" not in card_of(built) + json.dumps(croissant_of(built))
 
 

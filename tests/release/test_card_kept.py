@@ -34,6 +34,7 @@ def documents(texts: dict[str, list[str]]) -> dict[str, pa.Table]:
                 "article_id": [f"{split}_{i}" for i in range(len(rows))],
                 "text": rows,
                 "clean_text": [row[: len(row) // 2] for row in rows],
+                "n_annotators": [1] * len(rows),
             }
         )
         for split, rows in texts.items()

@@ -155,14 +155,30 @@ def test_the_outlets_table_of_a_large_corpus_lists_the_most_named_organisations(
     schema = pa.schema([(c, pa.string()) for c in METADATA])
     documents = {s: schema.empty_table() for s in SPLITS}
     rows = [
-        {ARTICLE_ID: f"a{i:03d}", "zone": "PROMOTION", "organisation": f"Org{i % 7}", "mentions": 2}
+        {
+            ARTICLE_ID: f"a{i:03d}",
+            "zone": "PROMOTION",
+            "organisation": f"Org{i % 7}",
+            "linked": True,
+            "mentions": 2,
+        }
         for i in range(LISTED_ORGANISATIONS + 30)
-    ] + [{ARTICLE_ID: "a000", "zone": "CAPTION", "organisation": "AFP", "mentions": 1}]
+    ] + [
+        {
+            ARTICLE_ID: "a000",
+            "zone": "CAPTION",
+            "organisation": "AFP",
+            "linked": False,
+            "mentions": 1,
+        }
+    ]
     text = outlets_section(documents, rows)
     assert "81 (article, zone, organisation) pairs in 80 articles" in text
     assert "the 8 of 8 (organisation, zone) pairs named in the most articles" in text
-    assert "| Org0 | PROMOTION | 12 | 24 |" in text and "| AFP | CAPTION | 1 | 1 |" in text
-    assert text.index("| Org0 |") < text.index("| Org6 |") < text.index("| AFP |")
+    unlinked = "AFP (mention text, not linked to the registry)"
+    assert "| Org0 | PROMOTION | 12 | 24 |" in text and f"| {unlinked} | CAPTION | 1 | 1 |" in text
+    assert text.index("| Org0 |") < text.index("| Org6 |") < text.index("| AFP ")
+    assert "160 of these 161 ORG mention(s) are linked" in text
     few = outlets_section(documents, rows[:3])
     assert "| a000 | PROMOTION | Org0 | 2 |" in few and "pairs in" not in few
 
@@ -237,17 +253,22 @@ def _organisations_by_rows(
     zones: tuple[str, ...],
     labels: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """organisations_outside_the_body as first written: a dict per mention (the reference)."""
+    """organisations_outside_the_body as first written: a dict per mention (the reference),
+    with whether the name is the registry's (``linked``) or the mention's text."""
     names = {r["entity_id"]: r["name"] for r in registry.to_pylist()} if registry else {}
-    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    seen: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
     for table in documents.values():
         for doc in table.to_pylist():
             for m in doc["entities"]:
                 zone = zones[m["zone"]]
                 if labels[m["label"]] != "ORG" or zone in ("BODY", "HEADLINE"):
                     continue
-                key = (doc[ARTICLE_ID], zone, names.get(m["entity_id"], m["text"]))
-                seen.setdefault(key, {"article_id": key[0], "zone": zone, "organisation": key[2]})
+                linked = m["entity_id"] in names
+                key = (doc[ARTICLE_ID], zone, names.get(m["entity_id"], m["text"]), linked)
+                seen.setdefault(
+                    key,
+                    {"article_id": key[0], "zone": zone, "organisation": key[2], "linked": linked},
+                )
                 seen[key]["mentions"] = seen[key].get("mentions", 0) + 1
     return [seen[k] for k in sorted(seen)]
 

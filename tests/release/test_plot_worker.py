@@ -41,6 +41,7 @@ def _inputs(n: int) -> PlotInputs:
                 "article_id": [f"a{i:04d}" for i in range(n) if i % 3 == k],
                 "text": ["é" * (100 + 7 * i) for i in range(n) if i % 3 == k],
                 "clean_text": ["x" * (50 + 5 * i) for i in range(n) if i % 3 == k],
+                "n_annotators": [i % 5 for i in range(n) if i % 3 == k],  # some raw-only
             }
         )
         for k, split in enumerate(SPLITS)

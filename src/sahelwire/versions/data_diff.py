@@ -156,6 +156,10 @@ class DataDiff:
     relabelled: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     schema: list[SchemaChange] = field(default_factory=list)
     taxonomy: tuple[str | None, str] = (None, "")
+    # The splits of the rows table: io.config's, then any other a release has (`full`, the
+    # one split of the registries and folds), so that no config's rows are left out.
+    splits: tuple[str, ...] = SPLITS
+    # config -> split -> (rows before, after), for the splits the config has in either release
     rows: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     raw_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -303,9 +307,19 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
         if by_label:
             diff.annotations[layer] = dict(sorted(by_label.items()))
     diff.schema = _schema_changes(oc["features"], nc["features"])
+    # Every split either release has: with io.config's three alone, the registries' and
+    # folds' one split (`full`) was read as three splits of 0 rows and its changes went unsaid.
+    named = {
+        s for manifest in (old, new) for by_split in manifest["rows"].values() for s in by_split
+    }
+    diff.splits = (*SPLITS, *sorted(named - set(SPLITS)))
     for config in sorted(set(old["rows"]) | set(new["rows"])):
         o_rows, n_rows = old["rows"].get(config, {}), new["rows"].get(config, {})
-        diff.rows[config] = {s: (o_rows.get(s, 0), n_rows.get(s, 0)) for s in SPLITS}
+        diff.rows[config] = {
+            s: (o_rows.get(s, 0), n_rows.get(s, 0))
+            for s in diff.splits
+            if s in o_rows or s in n_rows
+        }
     o_raw, n_raw = oc["annotations_raw_rows"], nc["annotations_raw_rows"]
     diff.raw_rows = {k: (o_raw.get(k, 0), n_raw.get(k, 0)) for k in sorted(set(o_raw) | set(n_raw))}
     return diff
@@ -376,16 +390,33 @@ def render_diff(diff: DataDiff) -> str:
     if not diff.schema:
         parts.append("- no config, column, type or label-set change\n")
     parts.append("\n### Rows per config and split (before → after)\n\n")
+    # The card's Statistics table's convention: '—' where a config has no such split.
+    legend = [
+        f"`{s}`: the one split of a config that is not split by article"
+        for s in diff.splits
+        if s not in SPLITS
+    ]
+    if any(s not in r for r in diff.rows.values() for s in diff.splits):
+        legend.append("'—': the config has no such split in either version")
+    if legend:
+        parts.append("; ".join(legend) + ".\n\n")
     parts.append(
         markdown_table(
-            ["config", *SPLITS],
+            ["config", *diff.splits],
             [
-                [f"`{c}`", *(f"{a} → {b}" if a != b else str(b) for a, b in (r[s] for s in SPLITS))]
+                [f"`{c}`", *(_rows_cell(r.get(s)) for s in diff.splits)]
                 for c, r in diff.rows.items()
             ],
         )
     )
     return "".join(parts)
+
+
+def _rows_cell(rows: tuple[int, int] | None) -> str:
+    if rows is None:
+        return "—"
+    before, after = rows
+    return f"{before} → {after}" if before != after else str(after)
 
 
 def diff_json(diff: DataDiff) -> dict[str, Any]:

@@ -183,11 +183,12 @@ def outlets_section(documents: Mapping[str, pa.Table], organisations: list[dict[
             "publisher or a photo agency, not recorded as metadata because a page can carry "
             "syndicated text.\n\n"
         )
+        text += _naming_sentence(organisations)
         if len(organisations) <= LISTED_ORGANISATIONS:
             return text + markdown_table(
-                ["article", "zone", "organisation (entity registry name)", "mentions"],
+                ["article", "zone", ORGANISATION_HEADER, "mentions"],
                 [
-                    [o[ARTICLE_ID], o["zone"], o["organisation"], o["mentions"]]
+                    [o[ARTICLE_ID], o["zone"], _organisation_cell(o), o["mentions"]]
                     for o in organisations
                 ],
             )
@@ -195,7 +196,7 @@ def outlets_section(documents: Mapping[str, pa.Table], organisations: list[dict[
         # articles): the organisations named in the most articles, per zone.
         per_name: dict[tuple[str, str], list[int]] = {}
         for o in organisations:
-            seen = per_name.setdefault((o["organisation"], o["zone"]), [0, 0])
+            seen = per_name.setdefault((_organisation_cell(o), o["zone"]), [0, 0])
             seen[0] += 1
             seen[1] += o["mentions"]
         top = sorted(per_name.items(), key=lambda kv: (-kv[1][0], kv[0]))[:LISTED_ORGANISATIONS]
@@ -206,10 +207,35 @@ def outlets_section(documents: Mapping[str, pa.Table], organisations: list[dict[
             "articles:\n\n"
         )
         return text + markdown_table(
-            ["organisation (entity registry name)", "zone", "articles", "mentions"],
+            [ORGANISATION_HEADER, "zone", "articles", "mentions"],
             [[name, zone, n, mentions] for (name, zone), (n, mentions) in top],
         )
     return text
+
+
+# The column says what it holds: it said "entity registry name" over ORG mentions with no
+# entity_id (`Telegram`, `WHATSAPP` in a promotion zone), names the registry does not have.
+ORGANISATION_HEADER = "organisation (entity registry name, else the mention's text)"
+UNLINKED = "(mention text, not linked to the registry)"
+
+
+def _organisation_cell(row: Mapping[str, Any]) -> str:
+    return str(row["organisation"]) if row["linked"] else f"{row['organisation']} {UNLINKED}"
+
+
+def _naming_sentence(organisations: list[dict[str, Any]]) -> str:
+    mentions = sum(o["mentions"] for o in organisations)
+    not_linked = sum(o["mentions"] for o in organisations if not o["linked"])
+    linked = (
+        f"{mentions - not_linked} of these {mentions} ORG mention(s) are linked to the "
+        "`entity_registry` (`entity_id`) and named by its `name`"
+    )
+    if not not_linked:
+        return linked + ".\n\n"
+    return (
+        f"{linked}; {not_linked} have no `entity_id` and are named by their text as written, "
+        f"marked {UNLINKED}.\n\n"
+    )
 
 
 def _id_list(leaking: dict[str, dict[str, int]], splits: tuple[str, ...]) -> str:

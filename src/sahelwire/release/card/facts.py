@@ -431,7 +431,9 @@ def organisations_outside_the_body(
 
     Counted by polars a row group at a time (a Python dict per mention was ≈0.6 s of a 10k
     build's card); the mention's registry name where its entity is in the registry, else
-    its text, as the per-mention loop did (tests/release/test_card_streaming.py)."""
+    its text, as the per-mention loop did (tests/release/test_card_streaming.py). ``linked``
+    says which: a mention with no ``entity_id`` is named by its text (`Telegram`), which the
+    card must not present as a registry name."""
     labels = taxonomy.class_names("span_layers.entities")
     zones = taxonomy.class_names("zone:span_layers.zones")
     outside = pl.DataFrame(
@@ -476,26 +478,31 @@ def organisations_outside_the_body(
                     .then(pl.col("name"))
                     .otherwise(pl.col("text"))
                     .alias("organisation"),
+                    pl.col("known").fill_null(False).alias("linked"),
                 )
             )
-            counted.append(mentions.group_by(ARTICLE_ID, "zone", "organisation").len("mentions"))
+            counted.append(
+                mentions.group_by(ARTICLE_ID, "zone", "organisation", "linked").len("mentions")
+            )
     if not counted:
         return []
     rows = (
         pl.concat(counted)
-        .group_by(ARTICLE_ID, "zone", "organisation")
+        .group_by(ARTICLE_ID, "zone", "organisation", "linked")
         .agg(pl.col("mentions").sum())
-        .sort(ARTICLE_ID, "zone", "organisation")
+        .sort(ARTICLE_ID, "zone", "organisation", "linked")
     )
     return [
-        {"article_id": a, "zone": z, "organisation": o, "mentions": int(n)}
-        for a, z, o, n in rows.iter_rows()
+        {"article_id": a, "zone": z, "organisation": o, "linked": bool(k), "mentions": int(n)}
+        for a, z, o, k, n in rows.iter_rows()
     ]
 
 
 def _organisation_rows(value: Any) -> list[dict[str, Any]] | None:
     # A value of another shape (not written by this code) is computed again.
-    if isinstance(value, list) and all(isinstance(row, dict) for row in value):
+    if isinstance(value, list) and all(
+        isinstance(row, dict) and isinstance(row.get("linked"), bool) for row in value
+    ):
         return value
     return None
 

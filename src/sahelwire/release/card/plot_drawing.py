@@ -31,6 +31,8 @@ _RC: Any = {"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "sahel
 # a histogram and per-split summary figures instead.
 LISTED_ARTICLES = 50
 _BINS = 40
+# (id, split, len(text), len(clean_text), annotated): plots.article_lengths.
+LengthRow = tuple[str, str, int, int, bool]
 
 
 def _png(fig: Figure) -> bytes:
@@ -49,14 +51,15 @@ class PlotInputs:
 
     layers: tuple[tuple[str, str, tuple[str, ...]], ...]  # name, title, label names
     counts: dict[str, dict[str, Counter[str]]]
-    listed: list[tuple[str, str, int, int]] | None
+    listed: list[LengthRow] | None
     histogram: tuple[Any, dict[str, tuple[Any, Any]]] | None
 
 
 def length_histogram(
-    rows: list[tuple[str, str, int, int]],
+    rows: list[LengthRow],
 ) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """Bin edges and, per split, the raw and body lengths' counts in those bins."""
+    """Bin edges and, per split, the raw and body lengths' counts in those bins (a body of
+    annotated articles only: a raw-only article's clean_text had no zones removed)."""
     import numpy as np
 
     top = max(max(r[2] for r in rows), 1)
@@ -66,7 +69,7 @@ def length_histogram(
         mine = [r for r in rows if r[1] == split]
         counts[split] = (
             np.histogram([r[2] for r in mine], bins=edges)[0],
-            np.histogram([r[3] for r in mine], bins=edges)[0],
+            np.histogram([r[3] for r in mine if r[4]], bins=edges)[0],
         )
     return edges, counts
 
@@ -96,7 +99,7 @@ def label_distribution_png(inputs: PlotInputs) -> bytes:
         return _png(fig)
 
 
-def article_lengths_png(rows: list[tuple[str, str, int, int]]) -> bytes:
+def article_lengths_png(rows: list[LengthRow]) -> bytes:
     """``rows``: :func:`article_lengths`."""
     if len(rows) > LISTED_ARTICLES:
         return _length_histogram_png(length_histogram(rows))
@@ -113,7 +116,7 @@ def article_lengths_png(rows: list[tuple[str, str, int, int]]) -> bytes:
         )
         ax.barh(
             ys,
-            [r[3] for r in rows],
+            [r[3] if r[4] else 0 for r in rows],  # raw-only: no body measured
             color=[SPLIT_COLORS[r[1]] for r in rows],
             label="clean_text (non-body zones removed)",
         )

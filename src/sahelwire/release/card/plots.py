@@ -23,6 +23,7 @@ from sahelwire.release.card.plot_drawing import (
     LABELS_PLOT,
     LENGTHS_PLOT,
     LISTED_ARTICLES,
+    LengthRow,
     PlotInputs,
     length_histogram,
     render_plots,
@@ -30,8 +31,8 @@ from sahelwire.release.card.plot_drawing import (
 from sahelwire.schema.table_specs import ARTICLE_ID
 from sahelwire.schema.taxonomy import Taxonomy
 
-# (id, split, len(text), len(clean_text)) per article: article_lengths.
-LengthRows = list[tuple[str, str, int, int]]
+# (id, split, len(text), len(clean_text), annotated) per article: article_lengths.
+LengthRows = list[LengthRow]
 
 
 def label_counts(
@@ -67,22 +68,32 @@ def span_label_counts(table: pa.Table, column: str) -> Counter[int]:
 
 
 def article_lengths(documents: Mapping[str, pa.Table]) -> LengthRows:
-    """(id, split, len(text), len(clean_text)) per article, in code points, sorted by id."""
+    """(id, split, len(text), len(clean_text), annotated) per article, in code points,
+    sorted by id. ``annotated``: ``n_annotators`` > 0; a raw-only article has no zones
+    marked, so its clean_text is not an article body (the card says so)."""
     rows: LengthRows = []
+    columns = [ARTICLE_ID, "text", "clean_text", "n_annotators"]
     for split in SPLITS:
-        for batch in column_batches(documents[split], [ARTICLE_ID, "text", "clean_text"]):
+        for batch in column_batches(documents[split], columns):
             rows += zip(
                 batch.column(0).to_pylist(),
                 [split] * batch.num_rows,
                 pc.utf8_length(batch.column(1)).to_pylist(),
                 pc.utf8_length(batch.column(2)).to_pylist(),
+                pc.greater(batch.column(3), 0).to_pylist(),
                 strict=True,
             )
     return sorted(rows)
 
 
 LENGTHS_SCHEMA = pa.schema(
-    [("id", pa.string()), ("split", pa.string()), ("length", pa.int64()), ("clean", pa.int64())]
+    [
+        ("id", pa.string()),
+        ("split", pa.string()),
+        ("length", pa.int64()),
+        ("clean", pa.int64()),
+        ("annotated", pa.bool_()),
+    ]
 )
 
 
@@ -182,17 +193,24 @@ def plots_section(rows: LengthRows) -> str:
         f"![Gold label distribution per layer and split]({LABELS_PLOT})\n\n"
         f"![Article lengths, raw page vs article body]({LENGTHS_PLOT})\n\n"
     )
+    raw_only = [r[0] for r in rows if not r[4]]
     if len(rows) <= LISTED_ARTICLES:
+        listed = [
+            [i, split, n, f"{clean}" if annotated else f"{clean} {NOT_ANNOTATED}"]
+            for i, split, n, clean, annotated in rows
+        ]
         return (
             head
-            + "Article lengths (Unicode code points):\n\n"
-            + markdown_table(["article", "split", "text", "clean_text"], [list(r) for r in rows])
+            + f"Article lengths (Unicode code points; all {len(rows)} articles of `documents`):\n\n"
+            + markdown_table(["article", "split", "text", "clean_text"], listed)
+            + _raw_only_sentence(raw_only, len(rows), listed=True)
         )
     summary = []
     for split in SPLITS:
         mine = [r for r in rows if r[1] == split]
+        # A raw-only article's clean_text is not a body: the body figures leave it out.
         for col, name in ((2, "text"), (3, "clean_text")):
-            values = sorted(r[col] for r in mine)
+            values = sorted(r[col] for r in mine if col == 2 or r[4])
             if values:
                 summary.append(
                     [split, name, len(values), values[0], values[len(values) // 2], values[-1]]
@@ -201,4 +219,29 @@ def plots_section(rows: LengthRows) -> str:
         head
         + f"Article lengths (Unicode code points; {len(rows)} articles, too many to list):\n\n"
         + markdown_table(["split", "column", "articles", "min", "median", "max"], summary)
+        + _raw_only_sentence(raw_only, len(rows), listed=False)
+    )
+
+
+NOT_ANNOTATED = "(not annotated: no zones removed)"
+# Raw-only articles named in the sentence at most; past it, the count alone.
+NAMED_RAW_ONLY = 10
+
+
+def _raw_only_sentence(raw_only: list[str], n: int, *, listed: bool) -> str:
+    """What a raw-only article's clean_text is: the table and the plot give clean_text as
+    the article body, which an article with no zones marked does not have."""
+    if not raw_only:
+        return ""
+    names = ", ".join(f"`{a}`" for a in raw_only[:NAMED_RAW_ONLY])
+    more = f" and {len(raw_only) - NAMED_RAW_ONLY} more" if len(raw_only) > NAMED_RAW_ONLY else ""
+    one = len(raw_only) == 1
+    it, its = ("it", "its") if one else ("them", "their")
+    left_out = "" if listed else f" The clean_text figures above leave {it} out."
+    return (
+        f"\n{len(raw_only)} of the {n} articles ({names}{more}) "
+        f"{'is' if one else 'are'} not annotated yet (`n_annotators` 0): no zones are marked "
+        f"in {it}, so {its} `clean_text` is not an article body (no navigation, promotion or "
+        f"reader comments were removed from {it}), and the plot draws no body bar for {it}."
+        f"{left_out}\n"
     )
