@@ -311,3 +311,30 @@ def test_shared_pre_annotations_are_claimed_only_where_the_data_records_them(
         "the same pre-annotations" in card
     )
     assert "on the other 1 they started from different pre-annotations" in card
+
+
+def test_a_person_who_settles_a_decision_is_not_said_to_have_reviewed_nothing(
+    tmp_path: Path,
+) -> None:
+    """A maintainer's walkthrough: with one decision signed by a person (docs/review.md lets
+    decided_by be anyone's e-mail), Provenance said "adjudicated by ... (person, 1 decision)"
+    and, two lines on, "No person has annotated or reviewed this version"."""
+    root = copy_project(tmp_path / "p")
+    decisions = root / "annotations/decisions/004_d8470e8c95419e20.yaml"
+    text = decisions.read_text(encoding="utf-8")
+    ai = "decided_by: ai-annotator-reviewer@sahelwire.local"
+    decisions.write_text(text.replace(ai, "decided_by: maintainer@example.org", 1), "utf-8")
+    done = run_cli(root, "build", "--out", str(tmp_path / "d"), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    provenance = section((tmp_path / "d/README.md").read_text(encoding="utf-8"), "provenance")
+    total = sum(
+        len(yaml.safe_load(p.read_text(encoding="utf-8"))["decisions"])
+        for p in (root / "annotations/decisions").glob("*.yaml")
+    )
+    assert "maintainer@example.org (person, 1 decision)" in provenance
+    assert "No person has annotated or reviewed this version" not in provenance
+    assert (
+        "No person has annotated this version; a person (maintainer@example.org) settled "
+        f"1 of its {total} adjudication decision(s), and no person reviewed the rest of its "
+        "gold layer" in provenance
+    )

@@ -49,9 +49,22 @@ def provenance_section(facts: AnnotationFacts) -> str:
             ],
         )
     )
-    if facts.ai_accounts and not facts.human_accounts:
+    people = facts.human_reviewers
+    if facts.ai_accounts and not facts.human_accounts and not people:
         lines.append(
             "\nNo person has annotated or reviewed this version: treat its gold layer as a "
+            "carefully checked silver standard until a human annotator has labeled the same "
+            "tasks.\n"
+        )
+    elif facts.ai_accounts and not facts.human_accounts:
+        # A person who signed decisions reviewed those conflicts (the sentence above names
+        # them): "no person reviewed" contradicted it (a maintainer's walkthrough). The rest
+        # of the gold is still the AI accounts' work alone.
+        who = "a person" if len(people) == 1 else f"{len(people)} people"
+        lines.append(
+            f"\nNo person has annotated this version; {who} ({', '.join(people)}) settled "
+            f"{sum(people.values())} of its {sum(facts.reviewers.values())} adjudication "
+            "decision(s), and no person reviewed the rest of its gold layer: treat it as a "
             "carefully checked silver standard until a human annotator has labeled the same "
             "tasks.\n"
         )
