@@ -198,7 +198,8 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
         for k in leaking[:20]:
             assert f"| `{k}` |" in leakage
     folds = rows(built, "folds")["full"]
-    documents = [d for split in rows(built, "documents").values() for d in split]
+    every = [d for split in rows(built, "documents").values() for d in split]
+    documents = [d for d in every if d["n_annotators"] > 0]  # folds: annotated articles only
     for scheme, n in (
         ("leave_one_article_out", len(documents)),
         ("leave_one_cluster_out", len({d["story_cluster"] for d in documents})),
@@ -207,6 +208,8 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
         assert sorted(f["article_id"] for f in mine) == sorted(d["article_id"] for d in documents)
         assert len({f["fold"] for f in mine}) == n
         assert re.search(rf"\| `{scheme}` \| {n} \|", leakage)
+    if len(documents) == len(every):
+        assert f"folds over the annotated articles (all {len(every)} in this version;" in leakage
 
 
 def test_token_counts_and_an_example_per_config(built: Path) -> None:

@@ -255,10 +255,20 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, uns
     parts.append("\nArticles per split: " + ", ".join(f"{s} {docs[s]}" for s in splits) + ". ")
     if "folds" in tables:
         folds = next(iter(tables["folds"].values()))
+        # Folds hold the annotated articles only (release.folds): say which, from the data.
+        unannotated = value_counts(tables["documents"].values(), "n_annotators").get(0, 0)
+        every = sum(docs.values())
+        held = (
+            f"all {every} in this version"
+            if not unannotated
+            else f"{every - unannotated} of {every} in this version; the {unannotated} with "
+            "no gold layer yet (`n_annotators` 0 in `documents`) are in no fold, as there is "
+            "nothing in them to train on or to score"
+        )
         parts.append(
             "With so few articles one test split is a thin evaluation, so the `folds` config "
-            "also gives cross-validation folds over all articles (fold k holds out the "
-            "articles with `fold == k` and trains on the others):\n\n"
+            f"also gives cross-validation folds over the annotated articles ({held}; fold k "
+            "holds out the articles with `fold == k` and trains on the others):\n\n"
         )
         schemes = ("leave_one_article_out", "leave_one_cluster_out")
         events = fold_leakages(folds, tables["events"], "event_id", schemes)
