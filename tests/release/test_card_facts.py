@@ -255,7 +255,8 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
         for k in leaking[:20]:
             assert f"| `{k}` |" in leakage
     folds = rows(built, "folds")["full"]
-    documents = [d for split in rows(built, "documents").values() for d in split]
+    every = [d for split in rows(built, "documents").values() for d in split]
+    documents = [d for d in every if d["n_annotators"] > 0]  # folds: annotated articles only
     for scheme, n in (
         ("leave_one_article_out", len(documents)),
         ("leave_one_cluster_out", len({d["story_cluster"] for d in documents})),
@@ -264,6 +265,8 @@ def test_splits_leakage_and_folds_are_counted_from_the_files(built: Path) -> Non
         assert sorted(f["article_id"] for f in mine) == sorted(d["article_id"] for d in documents)
         assert len({f["fold"] for f in mine}) == n
         assert re.search(rf"\| `{scheme}` \| {n} \|", leakage)
+    if len(documents) == len(every):
+        assert f"folds over the annotated articles (all {len(every)} in this version;" in leakage
 
 
 def test_token_counts_and_an_example_per_config(built: Path) -> None:
@@ -404,3 +407,30 @@ def test_how_a_person_worked_and_was_kept_independent_is_stated_from_the_data(
     assert "ai-annotator-2" not in provenance
     protocol = " ".join(croissant_of(with_a_person)["rai:dataAnnotationProtocol"])
     assert rule in protocol
+
+
+def test_a_person_who_settles_a_decision_is_not_said_to_have_reviewed_nothing(
+    tmp_path: Path,
+) -> None:
+    """A maintainer's walkthrough: with one decision signed by a person (docs/review.md lets
+    decided_by be anyone's e-mail), Provenance said "adjudicated by ... (person, 1 decision)"
+    and, two lines on, "No person has annotated or reviewed this version"."""
+    root = copy_project(tmp_path / "p")
+    decisions = root / "annotations/decisions/004_d8470e8c95419e20.yaml"
+    text = decisions.read_text(encoding="utf-8")
+    ai = "decided_by: ai-annotator-reviewer@sahelwire.local"
+    decisions.write_text(text.replace(ai, "decided_by: maintainer@example.org", 1), "utf-8")
+    done = run_cli(root, "build", "--out", str(tmp_path / "d"), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    provenance = section((tmp_path / "d/README.md").read_text(encoding="utf-8"), "provenance")
+    total = sum(
+        len(yaml.safe_load(p.read_text(encoding="utf-8"))["decisions"])
+        for p in (root / "annotations/decisions").glob("*.yaml")
+    )
+    assert "maintainer@example.org (person, 1 decision)" in provenance
+    assert "No person has annotated or reviewed this version" not in provenance
+    assert (
+        "No person has annotated this version; a person (maintainer@example.org) settled "
+        f"1 of its {total} adjudication decision(s), and no person reviewed the rest of its "
+        "gold layer" in provenance
+    )

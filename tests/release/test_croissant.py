@@ -211,6 +211,34 @@ def test_every_config_in_the_cards_loading_examples_loads(annotated: Path) -> No
         )
 
 
+def test_the_cards_loading_code_needs_only_what_its_pip_line_installs(annotated: Path) -> None:
+    """A walkthrough: the card's code imported the sahelwire package (not on PyPI) and read
+    releases/*.json from a repository it never located, and named nothing to pip install.
+    Its pip line now pins what the project pins; its Python imports only those and the
+    standard library (tests/versions/test_hub_round_trip.py runs it through a Hub mirror)."""
+    import re
+    import sys
+    import tomllib
+
+    card = (annotated / "README.md").read_text()
+    section = card.split("<!-- sahelwire:begin how_to_load -->")[1].split("<!-- sahelwire:end")[0]
+    project = tomllib.loads((annotated.parent / "pyproject.toml").read_text())["project"]
+    pinned = dict(d.split("==") for d in project["dependencies"] if "==" in d)
+    install = 'pip install "datasets=={}" "huggingface_hub=={}"'.format(
+        pinned["datasets"], pinned["huggingface_hub"]
+    )
+    assert f"```sh\n{install}\n```" in section
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    imported = {
+        m.split(".")[0] for m in re.findall(r"^(?:from|import) ([\w.]+)", code, re.MULTILINE)
+    }
+    assert imported - set(sys.stdlib_module_names) == {"datasets", "huggingface_hub"}
+    assert "releases/" not in code and '"dist"' not in code
+    # the manifest check is the maintainers' and says where it runs
+    maintainers = section.split("```", 4)[-1]
+    assert maintainers.startswith("\n\nFor maintainers, from a clone of the source repository")
+
+
 def test_the_licence_is_the_cards_mixed_statement(annotated: Path) -> None:
     """croissant.json gave the CC BY 4.0 URL as the dataset's licence, which the copyrighted
     article texts are not under (a researcher's walkthrough); it now says what the card's

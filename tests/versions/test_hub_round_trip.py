@@ -15,15 +15,18 @@ nothing is downloaded from the internet.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import drop_entity_region, run_cli, run_python, unreleased_repo
+from helpers import drop_entity_region, environ, run_cli, run_python, unreleased_repo
 from versions.conftest import Mirror
 
 pytestmark = pytest.mark.slow
@@ -170,7 +173,7 @@ def test_the_card_is_written_whole_never_merged(published: Published) -> None:
         )
         assert b"stale_key" not in card and b"old_config" not in card
         # its "How to load" shows how to check a load against this very version
-        assert f'check_loaded(documents, "releases/{tag}.json"'.encode() in card
+        assert f'REVISION = "{tag}"'.encode() in card
         assert f"sahelwire verify {tag} --repo-id".encode() in card
     first = published.commits["v0.1.0"]
     listed = hub_git(published.repo, "ls-tree", "-r", "--name-only", first)
@@ -279,6 +282,100 @@ def test_a_stale_cache_of_another_version_is_caught(
         published.root, "verify", "v0.1.1", "--repo-id", "nobody/nothing", env=offline
     )
     assert missing.returncode == 2 and "cannot verify v0.1.1" in missing.stderr
+
+
+# Stands in for a researcher's environment around the card's code, which runs unchanged:
+# the sahelwire package cannot be imported (a researcher does not have it), and after the
+# code what it loaded is reported.
+RESEARCHER = """
+import sys
+sys.modules["sahelwire"] = None  # import sahelwire -> ImportError, as without the package
+exec(compile(sys.argv[1], "card_how_to_load", "exec"))
+import json
+print(json.dumps({"folder": str(folder), "documents": {s: d.num_rows for s, d in documents.items()},
+                  "entities": sum(len(e) for d in documents.values() for e in d["entities"]),
+                  "hub_mentions": {s: d.num_rows for s, d in mentions.items()}}))
+"""
+
+
+def researcher_code(card: str) -> tuple[str, str]:
+    """The card's "How to load" section: its pip install line and its Python block, as written."""
+    how = card.split("<!-- sahelwire:begin how_to_load -->")[1].split("<!-- sahelwire:end")[0]
+    install = next(line for line in how.splitlines() if line.startswith("pip install "))
+    return install, how.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_cards_loading_code_runs_as_written_with_only_datasets(
+    published: Published, mirror: Mirror, tmp_path: Path
+) -> None:
+    """A walkthrough ran the card's "How to load" with what a researcher has: it imported the
+    sahelwire package (not on PyPI) and read releases/*.json from a repository the card never
+    locates. The card's code, taken from the published card, now runs as written with only
+    what its pip line installs, online and then offline from the same cache; offline at
+    v0.1.0, after v0.1.1 was loaded too, the folder it checks and loads is v0.1.0's although
+    its Hub loads got v0.1.1 (datasets #7928)."""
+    from sahelwire.io.config import Settings, exact_pins
+    from sahelwire.release.card.metadata import RESEARCHER_PACKAGES
+
+    settings = Settings.from_pyproject(published.root / "pyproject.toml")
+    # The card's own repository id: the published repository served under it as well.
+    shutil.copytree(published.repo, mirror.mirrors / "datasets" / settings.hub_repo_id)
+    pins = exact_pins(published.root / "pyproject.toml", RESEARCHER_PACKAGES)
+    assert set(pins) == set(RESEARCHER_PACKAGES)
+    hf_home = tmp_path / "hf-researcher"
+    said: dict[str, dict[str, Any]] = {}
+    runs = (("v0.1.0", False), ("v0.1.1", False), ("v0.1.1", True), ("v0.1.0", True))
+    for tag, offline in runs:
+        card = hub_git(published.repo, "show", f"{tag}:README.md")
+        install, code = researcher_code(card)
+        # what the pip line installs is what this interpreter has
+        assert install == "pip install " + " ".join(
+            f'"{n}=={importlib.metadata.version(n)}"' for n in RESEARCHER_PACKAGES
+        )
+        assert install == "pip install " + " ".join(f'"{n}=={v}"' for n, v in pins.items())
+        assert "sahelwire" not in code.replace(settings.hub_repo_id, "")
+        env = {**mirror.load_env(hf_home, offline=offline), "SAHELWIRE_ROOT": None}
+        ran = subprocess.run(
+            [sys.executable, "-c", RESEARCHER, code],
+            cwd=tmp_path,  # no dist/, no releases/ here
+            env=environ(env),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        said[tag] = json.loads(ran.stdout.strip().splitlines()[-1])
+        manifest = published.manifests[tag]
+        assert said[tag]["documents"] == manifest["rows"]["documents"]
+        assert said[tag]["entities"] == sum(manifest["rows"]["mentions"].values())
+        if not offline:
+            assert said[tag]["hub_mentions"] == manifest["rows"]["mentions"]
+        folder = Path(said[tag]["folder"])
+        assert folder.name == published.commits[tag]  # the tag's commit, not another
+        for name, f in manifest["files"].items():
+            assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == f["sha256"]
+
+    # the versions differ, and offline the Hub loads at v0.1.0 were v0.1.1's (datasets #7928;
+    # if a future pin fixes it, this line says why): only the checked folder was v0.1.0
+    assert said["v0.1.0"]["entities"] != said["v0.1.1"]["entities"]
+    assert said["v0.1.0"]["hub_mentions"] == published.manifests["v0.1.1"]["rows"]["mentions"]
+
+    # a file of the downloaded release changed on disk: the card's check refuses it
+    tampered = Path(said["v0.1.1"]["folder"]) / "croissant.json"
+    tampered.unlink()  # a symlink into the cache's blobs: replaced, the blob stays
+    tampered.write_text("{}", encoding="utf-8")
+    _, code = researcher_code(hub_git(published.repo, "show", "v0.1.1:README.md"))
+    env = {**mirror.load_env(hf_home, offline=True), "SAHELWIRE_ROOT": None}
+    refused = subprocess.run(
+        [sys.executable, "-c", RESEARCHER, code],
+        cwd=tmp_path,
+        env=environ(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "croissant.json is not the file of v0.1.1: its sha256 differs" in refused.stderr
 
 
 def test_republishing_a_version_is_refused_unless_forced(

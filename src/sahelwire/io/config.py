@@ -169,6 +169,30 @@ class Settings:
         )
 
 
+# name[extras]==version, the form pyproject pins with (nothing after the version).
+_PIN = re.compile(r"(?P<name>[A-Za-z0-9._-]+)(\[[^\]]*\])?\s*==\s*(?P<version>[A-Za-z0-9.+!-]+)")
+
+
+def exact_pins(pyproject: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """``name==version`` of each of ``names`` pinned exactly in ``[project].dependencies``
+    (extras dropped), name -> version; a name pinned otherwise, or not listed, is left out.
+    The card's install line takes them, so a researcher installs what built the release."""
+    try:
+        data = tomllib.loads(read_utf8(pyproject))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject}: not TOML ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    project = data.get("project")
+    listed = project.get("dependencies") if isinstance(project, dict) else None
+    pins: dict[str, str] = {}
+    for requirement in listed if isinstance(listed, list) else []:
+        found = _PIN.fullmatch(str(requirement).strip())
+        if found and found["name"] in names:
+            pins[found["name"]] = found["version"]
+    return {name: pins[name] for name in names if name in pins}
+
+
 def _build_engine(pyproject: Path, value: object) -> str:
     if value not in BUILD_ENGINES:
         raise ConfigError(

@@ -44,7 +44,7 @@ from sahelwire.io.atomic import (
     write_text_atomic,
 )
 from sahelwire.io.bulk import rare_collections
-from sahelwire.io.config import SPLITS, Settings
+from sahelwire.io.config import SPLITS, Settings, exact_pins
 from sahelwire.io.memory import peak_rss_mb, return_freed_memory
 from sahelwire.io.paths import CHECKSUMS, ProjectPaths
 from sahelwire.io.release_manifests import released_splits
@@ -72,6 +72,7 @@ from sahelwire.release.card.facts import (
 )
 from sahelwire.release.card.kept import LEAKAGE, TEXT, kept
 from sahelwire.release.card.metadata import (
+    RESEARCHER_PACKAGES,
     citation_section,
     croissant_section,
     how_to_load_section,
@@ -852,7 +853,12 @@ def _render_from(
                 "version": lambda: version_line,
                 "plots": lambda: plots_section(lengths),
                 "croissant": lambda: croissant_section(settings),
-                "how_to_load": lambda: how_to_load_section(settings, specs.configs, sizes),
+                "how_to_load": lambda: how_to_load_section(
+                    settings,
+                    specs.configs,
+                    sizes,
+                    exact_pins(paths.pyproject, RESEARCHER_PACKAGES),
+                ),
                 "citation": lambda: citation_section(settings, date),
                 "annotation": lambda: early["annotation"],
                 "baseline": lambda: early["baseline"],

@@ -1,4 +1,4 @@
-"""Cross-validation folds over articles (the ``folds`` config).
+"""Cross-validation folds over the annotated articles (the ``folds`` config).
 
 With a handful of articles, one fixed test split is one article: an evaluation on it says
 little. Two schemes are published next to the train/validation/test split:
@@ -13,8 +13,11 @@ One row per (scheme, article) naming the fold that holds the article out; fold k
 training data is every other article of the scheme (rows with ``fold != k``). A row per
 (fold, article) would grow with the square of the corpus.
 
+Only articles with a gold layer are given (the caller, ``release.tables``, leaves out the
+ones no one annotated yet): they have nothing to train on or to score.
+
 Pure functions of the article ids and their clusters: a rebuild never renumbers a fold
-unless an article or a cluster is added or removed.
+unless an annotated article or its cluster is added or removed.
 """
 
 from __future__ import annotations

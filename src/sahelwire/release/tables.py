@@ -409,7 +409,14 @@ class ReleaseTableBuilder:
         ]
         out["entity_registry"] = pa.Table.from_pylist(entities, schema=schemas["entity_registry"])
         out["event_registry"] = pa.Table.from_pylist(events, schema=schemas["event_registry"])
-        out["folds"] = fold_table(inputs.clusters, schemas["folds"])
+        # Folds are for cross-validation over the gold: an article no one annotated yet has
+        # nothing to train on or to score, and held out alone it was a fold of its own whose
+        # "no entity" is no label (a walkthrough; ner_bio leaves such articles out likewise).
+        status = inputs.gold.status
+        annotated = set(status.filter(pl.col("n_annotators") >= 1)["article_id"].to_list())
+        out["folds"] = fold_table(
+            {a: c for a, c in inputs.clusters.items() if a in annotated}, schemas["folds"]
+        )
         return out
 
     def tables(

@@ -49,9 +49,22 @@ def provenance_section(facts: AnnotationFacts) -> str:
             ],
         )
     )
-    if facts.ai_accounts and not facts.human_accounts:
+    people = facts.human_reviewers
+    if facts.ai_accounts and not facts.human_accounts and not people:
         lines.append(
             "\nNo person has annotated or reviewed this version: treat its gold layer as a "
+            "carefully checked silver standard until a human annotator has labeled the same "
+            "tasks.\n"
+        )
+    elif facts.ai_accounts and not facts.human_accounts:
+        # A person who signed decisions reviewed those conflicts (the sentence above names
+        # them): "no person reviewed" contradicted it (a maintainer's walkthrough). The rest
+        # of the gold is still the AI accounts' work alone.
+        who = "a person" if len(people) == 1 else f"{len(people)} people"
+        lines.append(
+            f"\nNo person has annotated this version; {who} ({', '.join(people)}) settled "
+            f"{sum(people.values())} of its {sum(facts.reviewers.values())} adjudication "
+            "decision(s), and no person reviewed the rest of its gold layer: treat it as a "
             "carefully checked silver standard until a human annotator has labeled the same "
             "tasks.\n"
         )
@@ -276,10 +289,20 @@ def leakage_section(tables: Mapping[str, Mapping[str, pa.Table]], repo: str, uns
     parts.append("\nArticles per split: " + ", ".join(f"{s} {docs[s]}" for s in splits) + ". ")
     if "folds" in tables:
         folds = next(iter(tables["folds"].values()))
+        # Folds hold the annotated articles only (release.folds): say which, from the data.
+        unannotated = value_counts(tables["documents"].values(), "n_annotators").get(0, 0)
+        every = sum(docs.values())
+        held = (
+            f"all {every} in this version"
+            if not unannotated
+            else f"{every - unannotated} of {every} in this version; the {unannotated} with "
+            "no gold layer yet (`n_annotators` 0 in `documents`) are in no fold, as there is "
+            "nothing in them to train on or to score"
+        )
         parts.append(
             "With so few articles one test split is a thin evaluation, so the `folds` config "
-            "also gives cross-validation folds over all articles (fold k holds out the "
-            "articles with `fold == k` and trains on the others):\n\n"
+            f"also gives cross-validation folds over the annotated articles ({held}; fold k "
+            "holds out the articles with `fold == k` and trains on the others):\n\n"
         )
         schemes = ("leave_one_article_out", "leave_one_cluster_out")
         events = fold_leakages(folds, tables["events"], "event_id", schemes)

@@ -112,6 +112,11 @@ class AnnotationFacts:
     def human_accounts(self) -> tuple[str, ...]:
         return tuple(a for a in self.accounts if not is_ai_account(a))
 
+    @property
+    def human_reviewers(self) -> dict[str, int]:
+        """The people (account naming rule) who signed adjudication decisions -> decisions."""
+        return {r: n for r, n in self.reviewers.items() if not is_ai_account(r)}
+
     @classmethod
     def from_layers(
         cls,

@@ -14,16 +14,36 @@ from sahelwire.io.release_manifests import current_release_manifest
 from sahelwire.release.croissant import CROISSANT_FILE, citation
 from sahelwire.schema.table_specs import TableSpec
 
+# What the card's loading code imports besides the standard library: datasets, and
+# huggingface_hub, which datasets installs. A researcher has the card and pip, not the
+# sahelwire package (not on PyPI) nor the source repository's releases/ (a walkthrough ran
+# the card's check_loaded line: ModuleNotFoundError).
+RESEARCHER_PACKAGES = ("datasets", "huggingface_hub")
+
 
 def how_to_load_section(
     settings: Settings,
     configs: Mapping[str, TableSpec],
     sizes: Mapping[str, Mapping[str, tuple[int, int]]],
+    pins: Mapping[str, str],
 ) -> str:
+    """``pins``: the project's exact pins of :data:`RESEARCHER_PACKAGES` (io.config.exact_pins),
+    the versions that built and loaded this release; a package not pinned is named bare."""
     repo, tag = settings.hub_repo_id, f"v{settings.data_version}"
     published = [name for name in configs if sizes.get(name)]
     width = max(len(name) for name in published) if published else 0
+    first = published[0] if published else "documents"
+    install = " ".join(
+        f'"{name}=={pins[name]}"' if name in pins else name for name in RESEARCHER_PACKAGES
+    )
     lines = [
+        "Needs only `datasets` (and `huggingface_hub`, which it installs), at the versions "
+        "this release was built and checked with:",
+        "",
+        "```sh",
+        f"pip install {install}",
+        "```",
+        "",
         "```python",
         "from datasets import load_dataset",
         "",
@@ -34,24 +54,30 @@ def how_to_load_section(
             f'{name:{width}} = load_dataset("{repo}", "{name}", revision=REVISION)'
             + ("  # default config" if configs[name].default else "")
         )
-    first = published[0] if published else "documents"
     lines += [
         "",
         "# Offline, datasets can serve a cached copy of ANOTHER version for a pinned",
-        "# revision (datasets #7928). Check what you loaded against the release manifest",
-        f"# (releases/{tag}.json in the project repository; needs the sahelwire package):",
-        "from sahelwire.versions.verify import check_loaded",
-        f'check_loaded({first}, "releases/{tag}.json", "{first}", repo_id="{repo}")',
-        "# It raises VersionMismatch naming the config, split, commit and rows that differ;",
-        '# then load again online with download_mode="force_redownload".',
+        "# revision (datasets #7928). To be sure of the bytes, download the release's files",
+        "# at its tag (the huggingface_hub cache is keyed by commit), check each against the",
+        "# checksums.sha256 published with them, and load that folder:",
+        "import hashlib",
+        "from pathlib import Path",
+        "from huggingface_hub import snapshot_download",
         "",
-        "# A local folder (a download, or a build) loads the same way, offline; but",
-        "# load_dataset ignores revision= for a folder: it is whatever the folder holds.",
-        f'local = load_dataset("dist", "{first}")',
+        f'folder = Path(snapshot_download("{repo}", repo_type="dataset", revision=REVISION))',
+        'for line in (folder / "checksums.sha256").read_text(encoding="utf-8").splitlines():',
+        '    sha256, name = line.split("  ", 1)',
+        "    if hashlib.sha256((folder / name).read_bytes()).hexdigest() != sha256:",
+        '        raise SystemExit(f"{name} is not the file of {REVISION}: its sha256 differs")',
+        "# A folder loads offline; load_dataset ignores revision= for a folder: it is",
+        "# whatever the folder holds (here: the files just checked).",
+        f'{first} = load_dataset(str(folder), "{first}")',
         "```",
         "",
-        "Or from a shell, for every config (sha256 of every file at the tag, rows per split",
-        "and their content, and the commit behind the tag):",
+        "For maintainers, from a clone of the source repository (the `sahelwire` command; "
+        "the package is not on PyPI): every config against the release manifest "
+        f"`releases/{tag}.json` (sha256 of every file at the tag, rows per split and their "
+        "content, and the commit behind the tag):",
         "",
         "```sh",
         f"sahelwire verify {tag} --repo-id {repo}  # --streaming: streaming loads",
