@@ -559,7 +559,14 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
+        print("sahelwire: interrupted", file=sys.stderr)
         sys.exit(130)
+    except SystemExit as exc:
+        # Click ends a Ctrl-C with exit 130 and no word (a walkthrough's interrupted
+        # `release` printed nothing, where every refusal says what happened).
+        if interrupts and exc.code == 130:
+            print("sahelwire: interrupted", file=sys.stderr)
+        raise
     except RuntimeError:
         if not interrupts:
             raise
