@@ -97,7 +97,8 @@ def file_problems(
     present: Iterable[str] | None = None,
     not_cached: list[str] | None = None,
 ) -> list[Problem]:
-    """The release's files in ``folder`` against the manifest: missing, extra, other bytes.
+    """The release's files in ``folder`` against the manifest: missing, extra, another size
+    or sha256 (one problem per file).
 
     ``present``: the file list to check for extras (default: every file under ``folder``;
     the hub cache holds only what was downloaded, so there the remote listing is passed).
@@ -123,6 +124,21 @@ def file_problems(
         if not path.is_file():
             problems.append(
                 Problem(str(folder), name, None, f"every file of release {tag}", None, "missing")
+            )
+            continue
+        # The size first (a stat): the manifest records both, and both must hold; a file
+        # of another size is another file whatever its hash.
+        size = path.stat().st_size
+        if size != meta["bytes"]:
+            problems.append(
+                Problem(
+                    str(folder),
+                    name,
+                    "bytes",
+                    f"size equals releases/{tag}.json",
+                    size,
+                    f"release {tag} has {meta['bytes']} bytes",
+                )
             )
             continue
         digest = sha256_file(path)
