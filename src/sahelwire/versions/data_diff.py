@@ -60,10 +60,19 @@ def _decode(value: Any, names: list[str] | None) -> Any:
     return names[value] if 0 <= value < len(names) else None
 
 
+def _field_digests(decoded: Mapping[str, Any]) -> str:
+    """8 hex digits per field of a span, in sorted field order (the order of the span's
+    struct fields in the index's ``features``, sorted): what lets a diff compare two
+    releases on the columns they share when a later one adds a column to the layer."""
+    return "".join(_digest(decoded[name])[:8] for name in sorted(decoded))
+
+
 def content_index(files: Mapping[str, bytes], article_fields: tuple[str, ...]) -> dict[str, Any]:
     """Features per config, and digests of every article and gold annotation.
 
     ``article_fields``: the article-level label fields (the taxonomy's document fields).
+    A span annotation is ``[label, digest of all its fields, one short digest per field]``;
+    manifests before 0.3.0 lack the third item.
     """
     features: dict[str, dict[str, Any]] = {}
     articles: dict[str, dict[str, str]] = {}
@@ -98,7 +107,11 @@ def content_index(files: Mapping[str, bytes], article_fields: tuple[str, ...]) -
                     key = f"{base}#{seen[base]}" if seen[base] else base
                     seen[base] += 1
                     label = _decode(span["label"], label_names)
-                    annotations[layer][key] = [str(label), _digest(decoded)]
+                    annotations[layer][key] = [
+                        str(label),
+                        _digest(decoded),
+                        _field_digests(decoded),
+                    ]
             for name_ in article_fields:
                 if name_ not in row or row[name_] in (None, -1, []):
                     continue
@@ -153,6 +166,10 @@ class DataDiff:
     articles_newly_annotated: list[str] = field(default_factory=list)
     # layer -> label -> {"added": n, "removed": n, "changed": n}
     annotations: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    # layer -> (annotations that kept their key but could not be compared, the columns the
+    # layer gained or lost): both manifests predate per-field digests and the layer's
+    # columns differ, so one digest over all columns says nothing about the shared ones
+    not_compared: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     relabelled: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     schema: list[SchemaChange] = field(default_factory=list)
     taxonomy: tuple[str | None, str] = (None, "")
@@ -290,18 +307,32 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
     layers = sorted(set(oc["annotations"]) | set(nc["annotations"]))
     for layer in layers:
         o, n = oc["annotations"].get(layer, {}), nc["annotations"].get(layer, {})
+        o_fields, n_fields = _span_fields(oc, layer), _span_fields(nc, layer)
         by_label: dict[str, Counter[str]] = defaultdict(Counter)
+        uncompared = 0
         for key in set(n) - set(o):
             by_label[n[key][0]]["added"] += 1
         for key in set(o) - set(n):
             by_label[o[key][0]]["removed"] += 1
         for key in set(o) & set(n):
-            if o[key][1] != n[key][1]:
-                by_label[n[key][0]]["changed"] += 1
-                if o[key][0] != n[key][0]:
-                    diff.relabelled[(layer, o[key][0], n[key][0])] += 1
+            if o[key][1] == n[key][1]:
+                continue
+            relabelled = o[key][0] != n[key][0]
+            same = _same_on_shared_columns(o[key], n[key], o_fields, n_fields)
+            if same is None and not relabelled:
+                uncompared += 1  # its label is the same; its other columns are unknown
+                continue
+            if same:
+                continue  # equal on every column both have: a schema change, not an edit
+            by_label[n[key][0]]["changed"] += 1
+            if relabelled:
+                diff.relabelled[(layer, o[key][0], n[key][0])] += 1
         if by_label:
             diff.annotations[layer] = dict(sorted(by_label.items()))
+        if uncompared:
+            gained = [f"+{c}" for c in sorted(set(n_fields or []) - set(o_fields or []))]
+            lost = [f"-{c}" for c in sorted(set(o_fields or []) - set(n_fields or []))]
+            diff.not_compared[layer] = (uncompared, gained + lost)
     diff.schema = _schema_changes(oc["features"], nc["features"])
     for config in sorted(set(old["rows"]) | set(new["rows"])):
         o_rows, n_rows = old["rows"].get(config, {}), new["rows"].get(config, {})
@@ -309,6 +340,36 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
     o_raw, n_raw = oc["annotations_raw_rows"], nc["annotations_raw_rows"]
     diff.raw_rows = {k: (o_raw.get(k, 0), n_raw.get(k, 0)) for k in sorted(set(o_raw) | set(n_raw))}
     return diff
+
+
+def _span_fields(content: Mapping[str, Any], layer: str) -> list[str] | None:
+    """The sorted struct fields of a span layer of ``documents`` (None: not a span layer)."""
+    feature = content["features"].get("documents", {}).get(layer, {})
+    sub = feature.get("feature") if isinstance(feature, dict) else None
+    return sorted(sub) if isinstance(sub, dict) and "start" in sub else None
+
+
+def _same_on_shared_columns(
+    old: list[Any], new: list[Any], o_fields: list[str] | None, n_fields: list[str] | None
+) -> bool | None:
+    """Whether two entries whose whole-row digests differ are equal on the columns both
+    releases have: False when the layer's columns are the same (the digests say it), the
+    per-field digests' answer when both entries have them, None when that is unknown (a
+    manifest before per-field digests, on a layer whose columns changed)."""
+    if o_fields == n_fields or o_fields is None or n_fields is None:
+        return False
+    o_parts, n_parts = _per_field(old, o_fields), _per_field(new, n_fields)
+    if o_parts is None or n_parts is None:
+        return None
+    return all(o_parts[c] == n_parts[c] for c in set(o_parts) & set(n_parts))
+
+
+def _per_field(entry: list[Any], fields: list[str]) -> dict[str, str] | None:
+    """An entry's per-field digests by field name; None when it has none (or not one per
+    field of its layer, which a manifest ``sahelwire release`` wrote always has)."""
+    if len(entry) < 3 or not isinstance(entry[2], str) or len(entry[2]) != 8 * len(fields):
+        return None
+    return {name: entry[2][8 * i : 8 * i + 8] for i, name in enumerate(fields)}
 
 
 def _ids(ids: list[str]) -> str:
@@ -347,6 +408,16 @@ def render_diff(diff: DataDiff) -> str:
         parts.append(markdown_table(["layer", "label", "added", "removed", "changed"], rows))
     else:
         parts.append("No gold annotation changed.\n")
+    if diff.not_compared:
+        parts.append(
+            "\nNot compared (kept their place and label; the layer's columns changed, see "
+            "Schema, and the older manifest holds one digest over all of an annotation's "
+            "columns, so whether the shared ones changed is unknown): "
+            + "; ".join(
+                f"{layer} {n} ({', '.join(cols)})" for layer, (n, cols) in diff.not_compared.items()
+            )
+            + "\n"
+        )
     if diff.relabelled:
         parts.append(
             "\nRelabelled (counted as changed under the new label): "
@@ -405,6 +476,9 @@ def diff_json(diff: DataDiff) -> dict[str, Any]:
         "annotations": {
             layer: {label: dict(c) for label, c in by_label.items()}
             for layer, by_label in diff.annotations.items()
+        },
+        "not_compared": {
+            layer: {"count": n, "columns": cols} for layer, (n, cols) in diff.not_compared.items()
         },
         "relabelled": [
             {"layer": layer, "from": a, "to": b, "count": n}
