@@ -82,4 +82,5 @@ def test_with_per_column_digests_only_a_shared_column_that_differs_is_a_change()
     assert diff.not_compared == {}
     text = render_diff(diff)
     assert "| entities | `GPE` | 0 | 0 | 1 |" in text and "Not compared" not in text
+    assert "- entities `GPE` changed: `a:9:14`\n" in text  # which one (walkthrough D7)
     assert "`documents.entities[].mention_id`: column added" in text

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from sahelwire.io.config import SPLITS
 from sahelwire.io.markdown import markdown_table
 
 LEVELS = ("patch", "minor", "major")
+KINDS = ("added", "removed", "changed")
+# Keys shown per layer, label and kind in the text diff (and the CHANGELOG); --json has all.
+SHOWN_IDS = 5
 
 
 def _digest(value: Any) -> str:
@@ -166,6 +170,10 @@ class DataDiff:
     articles_newly_annotated: list[str] = field(default_factory=list)
     # layer -> label -> {"added": n, "removed": n, "changed": n}
     annotations: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    # layer -> label -> kind -> the annotations' keys, sorted: ``article:start:end`` for a
+    # span (``#n`` for the n-th other span at the same place), ``article:field`` or
+    # ``article:field=value`` for an article-level label
+    annotation_ids: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
     # layer -> (annotations that kept their key but could not be compared, the columns the
     # layer gained or lost): both manifests predate per-field digests and the layer's
     # columns differ, so one digest over all columns says nothing about the shared ones
@@ -309,12 +317,15 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
         o, n = oc["annotations"].get(layer, {}), nc["annotations"].get(layer, {})
         o_fields, n_fields = _span_fields(oc, layer), _span_fields(nc, layer)
         by_label: dict[str, Counter[str]] = defaultdict(Counter)
+        ids: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         uncompared = 0
-        for key in set(n) - set(o):
+        for key in sorted(set(n) - set(o), key=_key_order):
             by_label[n[key][0]]["added"] += 1
-        for key in set(o) - set(n):
+            ids[n[key][0]]["added"].append(key)
+        for key in sorted(set(o) - set(n), key=_key_order):
             by_label[o[key][0]]["removed"] += 1
-        for key in set(o) & set(n):
+            ids[o[key][0]]["removed"].append(key)
+        for key in sorted(set(o) & set(n), key=_key_order):
             if o[key][1] == n[key][1]:
                 continue
             relabelled = o[key][0] != n[key][0]
@@ -325,10 +336,15 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
             if same:
                 continue  # equal on every column both have: a schema change, not an edit
             by_label[n[key][0]]["changed"] += 1
+            ids[n[key][0]]["changed"].append(key)
             if relabelled:
                 diff.relabelled[(layer, o[key][0], n[key][0])] += 1
         if by_label:
             diff.annotations[layer] = dict(sorted(by_label.items()))
+            diff.annotation_ids[layer] = {
+                label: {kind: ids[label][kind] for kind in KINDS if ids[label][kind]}
+                for label in sorted(ids)
+            }
         if uncompared:
             gained = [f"+{c}" for c in sorted(set(n_fields or []) - set(o_fields or []))]
             lost = [f"-{c}" for c in sorted(set(o_fields or []) - set(n_fields or []))]
@@ -372,6 +388,26 @@ def _per_field(entry: list[Any], fields: list[str]) -> dict[str, str] | None:
     return {name: entry[2][8 * i : 8 * i + 8] for i, name in enumerate(fields)}
 
 
+def _key_order(key: str) -> list[tuple[int, int | str]]:
+    """Article, then offsets as numbers (``a:22:29`` before ``a:213:220``)."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[:#]", key)]
+
+
+def _capped(diff: DataDiff) -> bool:
+    return any(
+        len(keys) > SHOWN_IDS
+        for by_label in diff.annotation_ids.values()
+        for by_kind in by_label.values()
+        for keys in by_kind.values()
+    )
+
+
+def _shown(keys: list[str]) -> str:
+    shown = ", ".join(f"`{k}`" for k in keys[:SHOWN_IDS])
+    more = len(keys) - SHOWN_IDS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
 def _ids(ids: list[str]) -> str:
     return f"{len(ids)}" + (f" ({', '.join(ids)})" if ids else "")
 
@@ -408,6 +444,15 @@ def render_diff(diff: DataDiff) -> str:
         parts.append(markdown_table(["layer", "label", "added", "removed", "changed"], rows))
     else:
         parts.append("No gold annotation changed.\n")
+    if rows:
+        parts.append(
+            "\nWhich (`article:start:end` per span, `article:field` per article label"
+            f"{'; the first ' + str(SHOWN_IDS) + ', all in `diff --json`' if _capped(diff) else ''}):\n\n"
+        )
+        for layer, by_label in diff.annotation_ids.items():
+            for label, by_kind in by_label.items():
+                for kind, keys in by_kind.items():
+                    parts.append(f"- {layer} `{label}` {kind}: {_shown(keys)}\n")
     if diff.not_compared:
         parts.append(
             "\nNot compared (kept their place and label; the layer's columns changed, see "
@@ -477,6 +522,7 @@ def diff_json(diff: DataDiff) -> dict[str, Any]:
             layer: {label: dict(c) for label, c in by_label.items()}
             for layer, by_label in diff.annotations.items()
         },
+        "annotation_ids": diff.annotation_ids,
         "not_compared": {
             layer: {"count": n, "columns": cols} for layer, (n, cols) in diff.not_compared.items()
         },
