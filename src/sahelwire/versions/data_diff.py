@@ -444,7 +444,8 @@ def render_diff(diff: DataDiff) -> str:
         parts.append(markdown_table(["layer", "label", "added", "removed", "changed"], rows))
     else:
         parts.append("No gold annotation changed.\n")
-    if rows:
+    # The first release adds everything: its keys would be a list of the whole gold.
+    if rows and diff.old_version is not None:
         parts.append(
             "\nWhich (`article:start:end` per span, `article:field` per article label"
             f"{'; the first ' + str(SHOWN_IDS) + ', all in `diff --json`' if _capped(diff) else ''}):\n\n"
