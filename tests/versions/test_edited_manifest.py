@@ -66,6 +66,20 @@ def test_an_edited_manifest_is_refused_by_verify_and_diff_as_by_releases(tmp_pat
     git(root, "commit", "-qam", "edit v0.2.0")
     again = run_cli(root, "diff", "v0.1.0", "v0.2.0")
     assert again.returncode == 2 and again.stderr == f"sahelwire: {message}\n", again.stderr
+    # nor is a release cut on top of it (its CHANGELOG entry is that diff)
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout
+    cut = run_cli(root, "release", "patch")
+    assert cut.returncode == 2, cut.stdout + cut.stderr
+    assert cut.stderr == f"sahelwire: release refused: {message}; nothing was changed\n"
+    assert not (root / "releases/v0.2.1.json").exists()
+    assert (
+        subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout
+        == head
+    )
 
     # put back, both work again
     git(root, "revert", "--no-edit", "HEAD")

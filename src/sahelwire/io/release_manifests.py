@@ -16,6 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sahelwire.io.config import SEMVER
+from sahelwire.io.paths import ProjectPaths
+
 RULE = "a release manifest is the JSON object `sahelwire release` wrote, never edited"
 
 
@@ -99,3 +102,25 @@ def current_release_manifest(root: Path, path: Path, version: str) -> dict[str, 
                 f"(CHANGELOG.md or the last commit has it); {_restore_hint(path)}"
             ) from None
         return None
+
+
+def released_versions(paths: ProjectPaths) -> list[str]:
+    """Every version with a manifest under releases/, oldest first."""
+    found = []
+    for path in paths.releases_dir.glob("v*.json"):
+        match = SEMVER.fullmatch(path.stem[1:])
+        if match:
+            found.append((int(match[1]), int(match[2]), int(match[3]), path.stem[1:]))
+    return [version for *_, version in sorted(found)]
+
+
+def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
+    """releases/v<version>.json (``version`` may carry a leading ``v``): FileNotFoundError
+    naming the releases there are, ManifestDamaged (a ValueError) if damaged."""
+    version = version.removeprefix("v")
+    path = paths.release_manifest(version)
+    try:
+        return read_release_manifest(path)
+    except FileNotFoundError:
+        known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
+        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sahelwire.io.paths import RELEASES_DIR, ProjectPaths
-from sahelwire.versions.releases import load_manifest, released_versions
+from sahelwire.io.release_manifests import load_manifest, released_versions
 
 
 class HistoryError(Exception):
