@@ -408,3 +408,27 @@ def test_republishing_a_version_is_refused_unless_forced(
         hub_git(published.repo, "rev-parse", "v0.1.1^{commit}").strip()
         == published.commits["v0.1.1"]
     )
+
+
+def test_a_streaming_read_the_server_mishandles_is_could_not_check(
+    published: Published, mirror: Mirror, tmp_path: Path
+) -> None:
+    # olah itself, without the pass-through: its local-mirror route ignores Range and answers
+    # 200 with the whole file, so the streaming Parquet reader gets the file's first bytes as
+    # its footer (walkthrough D12). The bytes of the release are fine (checked first, by whole
+    # downloads); only the read failed, so verify could not check: exit 2, one line. It exited
+    # 1 ("not that version") with a pyarrow traceback.
+    env = mirror.load_env(tmp_path / "hf-olah-direct")
+    result = run_cli(
+        published.root, "verify", "v0.1.1", "--repo-id", REPO_ID, "--streaming", env=env
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "is NOT" not in result.stdout
+    # huggingface_hub's download progress bars aside, one line
+    lines = [x for x in result.stderr.strip().splitlines() if "%|" not in x]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sahelwire: cannot verify v0.1.1: ")
+    assert f'load_dataset("{REPO_ID}", "documents", revision="v0.1.1", streaming=True)' in lines[0]
+    assert "could not read documents/" in lines[0] and "ArrowInvalid" in lines[0]
+    assert "a failed read, not a difference" in lines[0]
+    assert "HTTP Range" in lines[0]

@@ -78,6 +78,7 @@ def test_first_release_records_and_tags_everything(repo: Path) -> None:
         assert b"Software" not in (dist / png).read_bytes()
     changelog = (repo / "CHANGELOG.md").read_text()
     assert "## [0.1.0]" in changelog and f"- added: {n_articles} (" in changelog
+    assert "\nWhich (" not in changelog  # the first release adds all: no list of the whole gold
 
 
 def test_refusals_change_nothing(repo: Path) -> None:
@@ -126,6 +127,10 @@ def test_patch_release_changelog_and_diff(repo: Path) -> None:
     assert git(repo, "tag", "--list").split() == ["v0.1.0", "v0.1.1"]
     entry = (repo / "CHANGELOG.md").read_text().split("## [0.1.0]")[0]
     assert "## [0.1.1]" in entry and f"| entities | `{label}` | 0 | 1 | 0 |" in entry
+    # and which one: the removed mention's article and offsets (walkthrough D7)
+    (removed,) = data["annotation_ids"]["entities"][label]["removed"]
+    assert removed.startswith(sorted((repo / "annotations/exports").glob("*.json"))[0].stem)
+    assert f"- entities `{label}` removed: `{removed}`\n" in entry
     assert "text changed: 0" in entry and "no config, column, type or label-set change" in entry
 
     printed = run_cli(repo, "diff", "v0.1.0", "v0.1.1")

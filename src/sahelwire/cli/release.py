@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -148,18 +148,33 @@ def diff(
     from sahelwire.io.release_manifests import ManifestDamaged
     from sahelwire.release.build import BuildRefused
     from sahelwire.versions.data_diff import diff_indexes, diff_json, render_diff
-    from sahelwire.versions.releases import load_manifest, working_manifest
+    from sahelwire.versions.history import HistoryError, recorded_manifest
+    from sahelwire.versions.releases import working_manifest
 
     paths, settings = project()
+    unchecked = []
     try:
-        before = load_manifest(paths, old)
-        after = load_manifest(paths, new) if new else working_manifest(paths, settings)
-    except (FileNotFoundError, ManifestDamaged) as exc:  # nothing to diff against
+        # Each release as its release commit recorded it: an edited manifest would make the
+        # diff (and a CHANGELOG read from it) report changes no release made.
+        before, commit = recorded_manifest(paths, old)
+        unchecked += [] if commit else [old]
+        if new:
+            after, commit = recorded_manifest(paths, new)
+            unchecked += [] if commit else [new]
+        else:
+            after = working_manifest(paths, settings)
+    except (FileNotFoundError, ManifestDamaged, HistoryError) as exc:  # nothing to diff against
         raise fail(str(exc), EXIT_USAGE) from None
     except BuildRefused as exc:
         raise fail(
             f"cannot build the current inputs: {exc}; run `sahelwire validate`", EXIT_INVALID
         ) from None
+    for version in unchecked:
+        typer.echo(
+            f"note: no git history here: releases/v{version.removeprefix('v')}.json was not "
+            "checked against the commit that added it",
+            err=True,
+        )
     result = diff_indexes(before, after)
     if as_json:
         typer.echo(json.dumps(diff_json(result), indent=2, ensure_ascii=False))
@@ -255,7 +270,8 @@ def verify(
         Path | None,
         typer.Option(
             "--manifest",
-            help="The release manifest (default: releases/vX.Y.Z.json of this project).",
+            help="The release manifest (default: releases/vX.Y.Z.json of this project, checked "
+            "against the commit that added it; a FILE given here is taken as it is).",
         ),
     ] = None,
     config: Annotated[
@@ -267,24 +283,44 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check that a version loaded from the Hub (or a folder) is that release: bytes, rows, commit."""
+    from sahelwire.io.release_manifests import ManifestDamaged
+    from sahelwire.versions.history import HistoryError, recorded_manifest
     from sahelwire.versions.verify import VerifyUnavailable, verify_folder, verify_hub
 
     if (repo_id is None) == (path is None):
         raise fail("verify needs exactly one of --repo-id ORG/NAME or --path FOLDER", EXIT_USAGE)
     tag = "v" + version.removeprefix("v")
+    reference: Path | dict[str, Any]
+    note = None
     if manifest is None:
+        # The project's manifest, held to the copy its release commit recorded (as
+        # `releases` and `build --release` hold it): an edited one would make verify call
+        # edited bytes the release.
         paths, _ = project()
         manifest = paths.root / "releases" / f"{tag}.json"
+        try:
+            reference, commit = recorded_manifest(paths, tag)
+        except (FileNotFoundError, ManifestDamaged, HistoryError) as exc:
+            raise fail(f"cannot verify {tag}: {exc}", EXIT_USAGE) from None
+        if commit is None:
+            note = (
+                f"no git history here: releases/{tag}.json was not checked against the "
+                "commit that added it"
+            )
+    else:
+        reference = manifest  # a copy the user holds: read strictly, no history to hold it to
     try:
         if repo_id is not None:
-            report = verify_hub(repo_id, manifest, configs=config, streaming=streaming)
+            report = verify_hub(repo_id, reference, configs=config, streaming=streaming)
         else:
             assert path is not None
-            report = verify_folder(path, manifest, configs=config, streaming=streaming)
+            report = verify_folder(path, reference, configs=config, streaming=streaming)
     except VerifyUnavailable as exc:
         raise fail(f"cannot verify {tag}: {exc}", EXIT_USAGE) from None
     if report.version != tag:
         raise fail(f"{manifest} is the manifest of {report.version}, not {tag}", EXIT_USAGE)
+    if note:
+        report.notes.append(note)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sahelwire.io.config import SEMVER, SPLITS
+from sahelwire.io.paths import ProjectPaths
 
 RULE = "a release manifest is the JSON object `sahelwire release` wrote, never edited"
 
@@ -158,3 +159,25 @@ def released_splits(
     if problem or not isinstance(articles, dict):
         raise ManifestDamaged(f"{path}: {RULE}: {problem}; {_restore_hint(path)}")
     return path, {str(a): str(e["split"]) for a, e in articles.items()}
+
+
+def released_versions(paths: ProjectPaths) -> list[str]:
+    """Every version with a manifest under releases/, oldest first."""
+    found = []
+    for path in paths.releases_dir.glob("v*.json"):
+        match = SEMVER.fullmatch(path.stem[1:])
+        if match:
+            found.append((int(match[1]), int(match[2]), int(match[3]), path.stem[1:]))
+    return [version for *_, version in sorted(found)]
+
+
+def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
+    """releases/v<version>.json (``version`` may carry a leading ``v``): FileNotFoundError
+    naming the releases there are, ManifestDamaged (a ValueError) if damaged."""
+    version = version.removeprefix("v")
+    path = paths.release_manifest(version)
+    try:
+        return read_release_manifest(path)
+    except FileNotFoundError:
+        known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
+        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})") from None

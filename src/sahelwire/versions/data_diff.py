@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from sahelwire.io.config import SPLITS
 from sahelwire.io.markdown import markdown_table
 
 LEVELS = ("patch", "minor", "major")
+KINDS = ("added", "removed", "changed")
+# Keys shown per layer, label and kind in the text diff (and the CHANGELOG); --json has all.
+SHOWN_IDS = 5
 
 
 def _digest(value: Any) -> str:
@@ -60,10 +64,19 @@ def _decode(value: Any, names: list[str] | None) -> Any:
     return names[value] if 0 <= value < len(names) else None
 
 
+def _field_digests(decoded: Mapping[str, Any]) -> str:
+    """8 hex digits per field of a span, in sorted field order (the order of the span's
+    struct fields in the index's ``features``, sorted): what lets a diff compare two
+    releases on the columns they share when a later one adds a column to the layer."""
+    return "".join(_digest(decoded[name])[:8] for name in sorted(decoded))
+
+
 def content_index(files: Mapping[str, bytes], article_fields: tuple[str, ...]) -> dict[str, Any]:
     """Features per config, and digests of every article and gold annotation.
 
     ``article_fields``: the article-level label fields (the taxonomy's document fields).
+    A span annotation is ``[label, digest of all its fields, one short digest per field]``;
+    manifests before 0.3.0 lack the third item.
     """
     features: dict[str, dict[str, Any]] = {}
     articles: dict[str, dict[str, str]] = {}
@@ -98,7 +111,11 @@ def content_index(files: Mapping[str, bytes], article_fields: tuple[str, ...]) -
                     key = f"{base}#{seen[base]}" if seen[base] else base
                     seen[base] += 1
                     label = _decode(span["label"], label_names)
-                    annotations[layer][key] = [str(label), _digest(decoded)]
+                    annotations[layer][key] = [
+                        str(label),
+                        _digest(decoded),
+                        _field_digests(decoded),
+                    ]
             for name_ in article_fields:
                 if name_ not in row or row[name_] in (None, -1, []):
                     continue
@@ -153,6 +170,14 @@ class DataDiff:
     articles_newly_annotated: list[str] = field(default_factory=list)
     # layer -> label -> {"added": n, "removed": n, "changed": n}
     annotations: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    # layer -> label -> kind -> the annotations' keys, sorted: ``article:start:end`` for a
+    # span (``#n`` for the n-th other span at the same place), ``article:field`` or
+    # ``article:field=value`` for an article-level label
+    annotation_ids: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
+    # layer -> (annotations that kept their key but could not be compared, the columns the
+    # layer gained or lost): both manifests predate per-field digests and the layer's
+    # columns differ, so one digest over all columns says nothing about the shared ones
+    not_compared: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     relabelled: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     schema: list[SchemaChange] = field(default_factory=list)
     taxonomy: tuple[str | None, str] = (None, "")
@@ -294,18 +319,40 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
     layers = sorted(set(oc["annotations"]) | set(nc["annotations"]))
     for layer in layers:
         o, n = oc["annotations"].get(layer, {}), nc["annotations"].get(layer, {})
+        o_fields, n_fields = _span_fields(oc, layer), _span_fields(nc, layer)
         by_label: dict[str, Counter[str]] = defaultdict(Counter)
-        for key in set(n) - set(o):
+        ids: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        uncompared = 0
+        for key in sorted(set(n) - set(o), key=_key_order):
             by_label[n[key][0]]["added"] += 1
-        for key in set(o) - set(n):
+            ids[n[key][0]]["added"].append(key)
+        for key in sorted(set(o) - set(n), key=_key_order):
             by_label[o[key][0]]["removed"] += 1
-        for key in set(o) & set(n):
-            if o[key][1] != n[key][1]:
-                by_label[n[key][0]]["changed"] += 1
-                if o[key][0] != n[key][0]:
-                    diff.relabelled[(layer, o[key][0], n[key][0])] += 1
+            ids[o[key][0]]["removed"].append(key)
+        for key in sorted(set(o) & set(n), key=_key_order):
+            if o[key][1] == n[key][1]:
+                continue
+            relabelled = o[key][0] != n[key][0]
+            same = _same_on_shared_columns(o[key], n[key], o_fields, n_fields)
+            if same is None and not relabelled:
+                uncompared += 1  # its label is the same; its other columns are unknown
+                continue
+            if same:
+                continue  # equal on every column both have: a schema change, not an edit
+            by_label[n[key][0]]["changed"] += 1
+            ids[n[key][0]]["changed"].append(key)
+            if relabelled:
+                diff.relabelled[(layer, o[key][0], n[key][0])] += 1
         if by_label:
             diff.annotations[layer] = dict(sorted(by_label.items()))
+            diff.annotation_ids[layer] = {
+                label: {kind: ids[label][kind] for kind in KINDS if ids[label][kind]}
+                for label in sorted(ids)
+            }
+        if uncompared:
+            gained = [f"+{c}" for c in sorted(set(n_fields or []) - set(o_fields or []))]
+            lost = [f"-{c}" for c in sorted(set(o_fields or []) - set(n_fields or []))]
+            diff.not_compared[layer] = (uncompared, gained + lost)
     diff.schema = _schema_changes(oc["features"], nc["features"])
     # Every split either release has: with io.config's three alone, the registries' and
     # folds' one split (`full`) was read as three splits of 0 rows and its changes went unsaid.
@@ -323,6 +370,56 @@ def diff_indexes(old: dict[str, Any] | None, new: dict[str, Any]) -> DataDiff:
     o_raw, n_raw = oc["annotations_raw_rows"], nc["annotations_raw_rows"]
     diff.raw_rows = {k: (o_raw.get(k, 0), n_raw.get(k, 0)) for k in sorted(set(o_raw) | set(n_raw))}
     return diff
+
+
+def _span_fields(content: Mapping[str, Any], layer: str) -> list[str] | None:
+    """The sorted struct fields of a span layer of ``documents`` (None: not a span layer)."""
+    feature = content["features"].get("documents", {}).get(layer, {})
+    sub = feature.get("feature") if isinstance(feature, dict) else None
+    return sorted(sub) if isinstance(sub, dict) and "start" in sub else None
+
+
+def _same_on_shared_columns(
+    old: list[Any], new: list[Any], o_fields: list[str] | None, n_fields: list[str] | None
+) -> bool | None:
+    """Whether two entries whose whole-row digests differ are equal on the columns both
+    releases have: False when the layer's columns are the same (the digests say it), the
+    per-field digests' answer when both entries have them, None when that is unknown (a
+    manifest before per-field digests, on a layer whose columns changed)."""
+    if o_fields == n_fields or o_fields is None or n_fields is None:
+        return False
+    o_parts, n_parts = _per_field(old, o_fields), _per_field(new, n_fields)
+    if o_parts is None or n_parts is None:
+        return None
+    return all(o_parts[c] == n_parts[c] for c in set(o_parts) & set(n_parts))
+
+
+def _per_field(entry: list[Any], fields: list[str]) -> dict[str, str] | None:
+    """An entry's per-field digests by field name; None when it has none (or not one per
+    field of its layer, which a manifest ``sahelwire release`` wrote always has)."""
+    if len(entry) < 3 or not isinstance(entry[2], str) or len(entry[2]) != 8 * len(fields):
+        return None
+    return {name: entry[2][8 * i : 8 * i + 8] for i, name in enumerate(fields)}
+
+
+def _key_order(key: str) -> list[tuple[int, int | str]]:
+    """Article, then offsets as numbers (``a:22:29`` before ``a:213:220``)."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[:#]", key)]
+
+
+def _capped(diff: DataDiff) -> bool:
+    return any(
+        len(keys) > SHOWN_IDS
+        for by_label in diff.annotation_ids.values()
+        for by_kind in by_label.values()
+        for keys in by_kind.values()
+    )
+
+
+def _shown(keys: list[str]) -> str:
+    shown = ", ".join(f"`{k}`" for k in keys[:SHOWN_IDS])
+    more = len(keys) - SHOWN_IDS
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _ids(ids: list[str]) -> str:
@@ -361,6 +458,26 @@ def render_diff(diff: DataDiff) -> str:
         parts.append(markdown_table(["layer", "label", "added", "removed", "changed"], rows))
     else:
         parts.append("No gold annotation changed.\n")
+    # The first release adds everything: its keys would be a list of the whole gold.
+    if rows and diff.old_version is not None:
+        parts.append(
+            "\nWhich (`article:start:end` per span, `article:field` per article label"
+            f"{'; the first ' + str(SHOWN_IDS) + ', all in `diff --json`' if _capped(diff) else ''}):\n\n"
+        )
+        for layer, by_label in diff.annotation_ids.items():
+            for label, by_kind in by_label.items():
+                for kind, keys in by_kind.items():
+                    parts.append(f"- {layer} `{label}` {kind}: {_shown(keys)}\n")
+    if diff.not_compared:
+        parts.append(
+            "\nNot compared (kept their place and label; the layer's columns changed, see "
+            "Schema, and the older manifest holds one digest over all of an annotation's "
+            "columns, so whether the shared ones changed is unknown): "
+            + "; ".join(
+                f"{layer} {n} ({', '.join(cols)})" for layer, (n, cols) in diff.not_compared.items()
+            )
+            + "\n"
+        )
     if diff.relabelled:
         parts.append(
             "\nRelabelled (counted as changed under the new label): "
@@ -436,6 +553,10 @@ def diff_json(diff: DataDiff) -> dict[str, Any]:
         "annotations": {
             layer: {label: dict(c) for label, c in by_label.items()}
             for layer, by_label in diff.annotations.items()
+        },
+        "annotation_ids": diff.annotation_ids,
+        "not_compared": {
+            layer: {"count": n, "columns": cols} for layer, (n, cols) in diff.not_compared.items()
         },
         "relabelled": [
             {"layer": layer, "from": a, "to": b, "count": n}

@@ -14,13 +14,20 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sahelwire.io.paths import RELEASES_DIR, ProjectPaths
-from sahelwire.versions.releases import released_versions
+from sahelwire.io.release_manifests import load_manifest, released_versions
 
 
 class HistoryError(Exception):
     """The release's source commit cannot be established from git history."""
+
+
+class NoHistory(HistoryError):
+    """The project is not a git repository (a source tarball) or git is not installed: there
+    is no history to check a manifest against. Commands that need the release's commit
+    refuse; ``diff`` and ``verify``, which need only the manifest, say it was not checked."""
 
 
 def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -45,7 +52,18 @@ def release_commit(paths: ProjectPaths, version: str) -> str:
         known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
         raise HistoryError(f"no release manifest {manifest.name} (releases: {known})")
     rel = f"{RELEASES_DIR}/v{version}.json"
-    if _git(paths.root, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true":
+    try:
+        shallow = _git(paths.root, "rev-parse", "--is-shallow-repository", check=False)
+    except OSError as exc:  # no git executable
+        raise NoHistory(
+            f"git cannot run ({exc.strerror or exc}); {rel} has no history here"
+        ) from None
+    if shallow.returncode != 0:
+        raise NoHistory(
+            f"{paths.root} is not a git repository; {rel} has no history here "
+            f"({shallow.stderr.decode(errors='replace').strip()})"
+        )
+    if shallow.stdout.strip() == b"true":
         # A shallow clone may not reach the adding commit; say so instead of guessing.
         raise HistoryError(
             "this is a shallow clone; run `git fetch --unshallow` so the release commit "
@@ -64,6 +82,23 @@ def release_commit(paths: ProjectPaths, version: str) -> str:
         f"{rel} differs from the copy every adding commit ({', '.join(c[:12] for c in candidates)}) "
         "recorded; a release manifest is never edited after its release"
     )
+
+
+def recorded_manifest(paths: ProjectPaths, version: str) -> tuple[dict[str, Any], str | None]:
+    """``releases/v<version>.json`` for a command that takes it as the release (``diff``,
+    ``verify``): read strictly, then held to the copy the commit that added it recorded --
+    :func:`release_commit`, the check ``releases``, ``build --release`` and ``publish`` make,
+    so an edited manifest is refused alike everywhere (HistoryError, its message).
+
+    Returns (manifest, that commit); the commit is None when there is no git history to
+    check against (NoHistory: a source tarball), which the caller says. Damage is named
+    first (FileNotFoundError, ManifestDamaged), as the strict reader names it.
+    """
+    manifest = load_manifest(paths, version)
+    try:
+        return manifest, release_commit(paths, version)
+    except NoHistory:
+        return manifest, None
 
 
 def tag_commit(root: Path, tag: str) -> str | None:

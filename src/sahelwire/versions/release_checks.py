@@ -12,8 +12,10 @@ import datetime
 import decimal
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,8 @@ class VersionMismatch(Exception):
 
 
 class VerifyUnavailable(Exception):
-    """The check could not run (no network and nothing cached, no such tag, no manifest)."""
+    """The check could not run (no network and nothing cached, no such tag, no manifest, a
+    read of the loaded data that failed)."""
 
 
 @dataclass
@@ -94,7 +97,8 @@ def file_problems(
     present: Iterable[str] | None = None,
     not_cached: list[str] | None = None,
 ) -> list[Problem]:
-    """The release's files in ``folder`` against the manifest: missing, extra, other bytes.
+    """The release's files in ``folder`` against the manifest: missing, extra, another size
+    or sha256 (one problem per file).
 
     ``present``: the file list to check for extras (default: every file under ``folder``;
     the hub cache holds only what was downloaded, so there the remote listing is passed).
@@ -120,6 +124,21 @@ def file_problems(
         if not path.is_file():
             problems.append(
                 Problem(str(folder), name, None, f"every file of release {tag}", None, "missing")
+            )
+            continue
+        # The size first (a stat): the manifest records both, and both must hold; a file
+        # of another size is another file whatever its hash.
+        size = path.stat().st_size
+        if size != meta["bytes"]:
+            problems.append(
+                Problem(
+                    str(folder),
+                    name,
+                    "bytes",
+                    f"size equals releases/{tag}.json",
+                    size,
+                    f"release {tag} has {meta['bytes']} bytes",
+                )
             )
             continue
         digest = sha256_file(path)
@@ -197,6 +216,40 @@ def _loaded_rows(split: Any) -> Iterator[dict[str, Any]]:
         yield from split
 
 
+@contextmanager
+def _datasets_errors_raised_not_logged() -> Iterator[None]:
+    """``datasets`` logs a failed Parquet read as an error line before raising it; the
+    failure is reported once, by the caller, in its own line."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _read_digest(data: Any, call: str, record: str) -> tuple[int, str]:
+    """rows_digest of a loaded split; VerifyUnavailable if reading it fails.
+
+    A streamed split is read only here, lazily, over the network: a server that ignores an
+    HTTP Range request (olah 0.5.4's mirror answers 200 with the whole file, and the Parquet
+    reader takes the file's first bytes for its footer), a dropped connection, a time-out.
+    That is a check that could not run, not a difference from the release (exit 2, not 1),
+    and whatever the reader raises, it ends in one line, never a traceback.
+    """
+    try:
+        with _datasets_errors_raised_not_logged():
+            return rows_digest(_loaded_rows(data))
+    except Exception as exc:
+        said = " ".join(str(exc).split())
+        raise VerifyUnavailable(
+            f"{call} could not read {record}: {type(exc).__name__}: {said} "
+            "(a failed read, not a difference: its rows were not compared; a server that "
+            "ignores HTTP Range requests breaks streaming reads)"
+        ) from exc
+
+
 def loaded_commit(split: Any) -> str | None:
     """The Hub commit ``datasets`` built a map-style split from: it names the cache folder so."""
     for entry in getattr(split, "cache_files", None) or []:
@@ -245,7 +298,7 @@ def loaded_problems(
     for split in [s for s in want if s in got_splits]:
         data = loaded[split]
         record = f"{config}/{split}"
-        rows, digest = rows_digest(_loaded_rows(data))
+        rows, digest = _read_digest(data, call, record)
         same_rows = rows == want[split] and (rows, digest) == reference[split]
         built_from = loaded_commit(data)
         if commit and built_from and built_from != commit:

@@ -30,13 +30,17 @@ from typing import Any
 from sahelwire.io.atomic import write_bytes_atomic, write_text_atomic
 from sahelwire.io.config import SEMVER, Settings
 from sahelwire.io.paths import ProjectPaths
-from sahelwire.io.release_manifests import read_release_manifest
+
+# load_manifest and released_versions live with the strict reader (io), so that history,
+# which this module's release checks use, can read manifests without importing this module.
+from sahelwire.io.release_manifests import load_manifest, released_versions
 from sahelwire.release.build import BuildRefused, BuiltRelease, build, render_release, update_card
 from sahelwire.release.validation import validate_project
 from sahelwire.schema.problems import Problem
 from sahelwire.schema.taxonomy import Taxonomy, load_taxonomy
 from sahelwire.versions.changelog import CHANGELOG_FILE, add_entry, entry_problem
 from sahelwire.versions.data_diff import LEVELS, DataDiff, content_index, diff_indexes
+from sahelwire.versions.history import HistoryError, release_commit
 
 # Files the Hub creates in every repository; never part of a release, never deleted by one.
 KEEP_REMOTE = frozenset({".gitattributes"})
@@ -84,29 +88,6 @@ def set_pyproject_version(text: str, version: str) -> str:
     if (n1, n2) != (1, 1):
         raise ValueError("pyproject.toml lacks a version or data_version line")
     return text
-
-
-def load_manifest(paths: ProjectPaths, version: str) -> dict[str, Any]:
-    """releases/v<version>.json (``version`` may carry a leading ``v``)."""
-    version = version.removeprefix("v")
-    path = paths.release_manifest(version)
-    try:
-        return read_release_manifest(path)  # ManifestDamaged (a ValueError) if damaged
-    except FileNotFoundError:
-        known = ", ".join(f"v{v}" for v in released_versions(paths)) or "none"
-        raise FileNotFoundError(f"no release manifest {path.name} (releases: {known})") from None
-
-
-def released_versions(paths: ProjectPaths) -> list[str]:
-    """Every version with a manifest under releases/, oldest first."""
-    found = []
-    for path in paths.releases_dir.glob("v*.json"):
-        try:
-            parse_version(path.stem[1:])
-        except ValueError:
-            continue
-        found.append(path.stem[1:])
-    return sorted(found, key=parse_version)
 
 
 def release_manifest(
@@ -195,6 +176,14 @@ def plan_release(paths: ProjectPaths, level: str) -> tuple[str, str | None, Data
             f"pyproject.toml says {data_version} but the last release is v{previous}; "
             "the version is only changed by `sahelwire release`"
         )
+    if previous is not None:
+        # The new entry is a diff against the previous release as it was released: an
+        # edited manifest is refused as `releases`, `diff` and `verify` refuse it (one
+        # check).
+        try:
+            release_commit(paths, previous)
+        except HistoryError as exc:
+            raise ReleaseRefused(str(exc)) from None
     report = validate_project(paths, include_dist=False)
     if not report.ok:
         raise ReleaseRefused("validation failed", report.problems)
