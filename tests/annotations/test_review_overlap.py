@@ -206,6 +206,8 @@ ART = "002_4eb8b75709aad65d"
 HUMAN = "human@example.org"
 TIME_SHORT = "region:quantities:TIME_OFFSET:1400:1411"
 TIME_LONG = "region:quantities:TIME_OFFSET:1400:1417"
+# 'deposed' -> 'four months later', which both AI annotators made.
+TIME_ARG = "relation:events:COUP:1430:1437->quantities:TIME_OFFSET:1400:1417:TIME"
 
 
 def walkthrough_project(tmp_path: Path) -> ProjectPaths:
@@ -256,7 +258,9 @@ def test_the_walkthrough_conflict_is_listed_and_named_in_the_review_box(tmp_path
     notes = overlap_notes(inputs.layers, TAX, case)
     assert notes == {
         TIME_SHORT: "overlaps TIME_OFFSET [1400, 1417) 'four months later' marked by A, B "
-        "(gold now): keeping one rejects the other"
+        "(gold now): keeping one rejects the other; rejecting TIME_OFFSET [1400, 1417) also "
+        "drops relation TIME 'deposed' -> 'four months later', which the annotators agreed on: "
+        f"to reject it, give the line [{TIME_ARG}] <why> in review_reason"
     }
 
 
@@ -322,7 +326,10 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
         ).gold
         result, missing = gold_result(gold, ART, versions, art, TAX, paths)
         assert missing == []
-        return review(result, "the majority's whole offset")
+        # The human copied A's whole annotation: relations of events an earlier decision
+        # rejects are now a majority's, and the review rejects each explicitly.
+        lines = [f"[{i}] its event is rejected" for i in dropped_by(layers, paths)]
+        return review(result, "\n".join(["the majority's whole offset", *lines]))
 
     reject = {TIME_SHORT: {"action": "reject", "decided_by": R, "why": "x"}}
     decided, refusals = review_decisions(
@@ -335,6 +342,123 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
     path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
     done = run_cli(paths.root, "adjudicate")
     assert done.returncode == 0, done.stderr
+
+
+def dropped_by(layers: AnnotationLayers, paths: ProjectPaths) -> list[str]:
+    """Article 002's relations the annotators agreed on whose end the file's decisions
+    reject (the human copied A's whole annotation, events A's reviewer rejected included)."""
+    return [c["item"] for c in layers.conflicts
+            if c["article_id"] == ART and c.get("ends_rejected")]  # fmt: skip
+
+
+def walkthrough_review(
+    paths: ProjectPaths, decided: dict[str, Any], reason: str
+) -> tuple[AnnotationLayers, Article, dict[str, Any], list[Any]]:
+    """Article 002's layers, article, and the review whose gold ``decided`` (with the file's
+    decisions) gives, as the editor exports it."""
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    art = next(a for a in load_articles(paths) if a.id == ART)
+    results = {int(a["id"]): a["result"] for t in load_repository(paths).tasks.values()
+               for a in t["annotations"]}  # fmt: skip
+    versions = [(v.annotator, results[v.annotation_id]) for v in counted_versions(layers)[ART]]
+    only = pl.col("article_id") == ART
+    existing = read_decisions(paths.decisions_dir, ART)
+    gold = adjudicate(
+        layers.annotations.filter(only),
+        layers.regions.filter(only),
+        layers.relations.filter(only),
+        layers.choices.filter(only),
+        paths.decisions_dir,
+        TAX,
+        decided={ART: {**existing, **decided}},
+    ).gold
+    result, missing = gold_result(gold, ART, versions, art, TAX, paths)
+    assert missing == []
+    return layers, art, review(result, reason), versions
+
+
+def test_a_review_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path: Path) -> None:
+    """The walkthrough: the reviewer keeps C's 'four months' and deletes the majority's
+    'four months later'; Label Studio deletes A and B's TIME argument of 'deposed' with it,
+    and `review --pull` wrote the two region decisions only: the relation left the gold
+    without a word."""
+    paths = walkthrough_project(tmp_path)
+    path = paths.decisions_dir / f"{ART}.yaml"
+    before = path.read_bytes()
+    keep_short = {TIME_SHORT: {"action": "accept"}, TIME_LONG: {"action": "reject"}}
+    _, inputs = validate_inputs(paths)
+    earlier = [f"[{i}] its event is rejected" for i in dropped_by(inputs.layers, paths)]
+    assert len(earlier) == 3  # GUIDELINES-level: see dropped_by
+    reason = "\n".join(["GUIDELINES quantities: the duration", *earlier])
+    layers, art, ann, _ = walkthrough_review(paths, keep_short, reason)
+    decided, problems = review_decisions(layers, TAX, paths, art, ann, R)
+    assert decided is None
+    assert problems == [
+        "the review lacks relation events:COUP:1430:1437->quantities:TIME_OFFSET:1400:1417:"
+        f"TIME, which the annotators agreed on: rejecting {TIME_LONG} drops it (a relation "
+        f"needs both its ends in the gold); to drop it, say so: add the line `[{TIME_ARG}] "
+        f"<why>` to review_reason (then Add, Update); otherwise keep {TIME_LONG}"
+    ]
+    assert path.read_bytes() == before
+    # Said explicitly, it is a decision of its own, with its why.
+    _, _, ann, _ = walkthrough_review(
+        paths, keep_short, f"{reason}\n[{TIME_ARG}] no TIME argument fits 'four months'"
+    )
+    decided, problems = review_decisions(layers, TAX, paths, art, ann, R)
+    assert problems == [] and decided is not None
+    entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
+    assert (entry["action"], entry["why"]) == ("reject", "no TIME argument fits 'four months'")
+    assert "a decision rejects its end " + TIME_LONG in entry["conflict"]
+    # A file written before (the relation not decided) leaves it unsettled, named.
+    bare = [d for d in decided.entries if d["item"] != TIME_ARG]
+    path.write_text(render_decisions(ART, bare), encoding="utf-8")
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1, done.stderr
+    assert f"{ART}  conflict   {TIME_ARG}  marked by " in done.stdout
+    assert (
+        f"a decision rejects its end {TIME_LONG}, so it leaves the gold: reject it "
+        "explicitly  decision=None" in done.stdout
+    )
+    path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 0, done.stderr
+    assert f"{TIME_ARG}  marked by " in done.stdout and "decision=reject" in done.stdout
+
+
+def test_a_sheet_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path: Path) -> None:
+    paths = walkthrough_project(tmp_path)
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    entries = [
+        {"item": TIME_SHORT, "action": "accept", "why": "GUIDELINES quantities: the duration"},
+        {"item": TIME_LONG, "action": "reject", "why": "C's duration instead"},
+        # The human's own TIME argument, to 'four months': a conflict once it is gold.
+        {"item": TIME_ARG.replace("1417", "1411"), "action": "accept", "why": "C's argument"},
+        *({"item": i, "action": "reject", "why": "its event is rejected"}
+          for i in dropped_by(layers, paths)),
+    ]  # fmt: skip
+    sheet = SheetArticle("sheet.yaml", ART, "GUIDELINES quantities", entries)
+    text = next(a for a in load_articles(paths) if a.id == ART).text
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert checked is None
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"sheet.yaml: article {ART}: the review lacks relation ")
+    assert (
+        f"to drop it, say so: add an entry {{item: {TIME_ARG}, action: reject, why: ...}}"
+        in problems[0]
+    )
+    entries.append({"item": TIME_ARG, "action": "reject", "why": "no TIME fits 'four months'"})
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert problems == [] and checked is not None
+    # Submitted, review --pull reads the relation's reject with its why.
+    _, art, _, versions = walkthrough_review(paths, {}, "unused")
+    result, missing = review_result(checked, versions, art, TAX, paths)
+    assert missing == []
+    decided, refusals = review_decisions(layers, TAX, paths, art, annotation(99, R, result), R)
+    assert refusals == [] and decided is not None
+    entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
+    assert (entry["action"], entry["why"]) == ("reject", "no TIME fits 'four months'")
 
 
 # -- earlier decisions that a later annotator made go against the majority -----------------

@@ -288,6 +288,7 @@ def overlap_notes(
     unsettled = [k for k in unsettled if str(k).count(":") == 3 and k in makers]
     # The box names annotators by their tabs' letters; a sheet by e-mail.
     lettered = _lettered(case.versions) if letters else (lambda who: who)
+    relations = layers.gold.relations.filter(pl.col("article_id") == case.article_id)
     out = {}
     for key in unsettled:
         others = [k for k in sorted(gold | set(unsettled)) if overlap_of(taxonomy, key, k)]
@@ -300,8 +301,33 @@ def overlap_notes(
                     for k in others
                 )
                 + ": keeping one rejects the other"
+                + "".join(
+                    _drops(k, relations, texts, sheet=not letters) for k in others if k in gold
+                )
             )
     return out
+
+
+def _drops(key: str, relations: pl.DataFrame, texts: Mapping[str, str], *, sheet: bool) -> str:
+    """What rejecting the gold region ``key`` takes with it: the agreed relations it is an
+    end of, each with how to reject it explicitly (``review --pull`` refuses the review
+    otherwise). A reviewer who deleted the majority's TIME_OFFSET lost its TIME argument of
+    'deposed' without being told (a walkthrough)."""
+    mine = relations.filter((pl.col("from_key") == key) | (pl.col("to_key") == key))
+    out = []
+    for r in mine.iter_rows(named=True):
+        item = f"relation:{r['from_key']}->{r['to_key']}:{r['label']}"
+        how = (
+            f"an entry {{item: {item}, action: reject, why: ...}}"
+            if sheet
+            else f"the line [{item}] <why> in {REASON}"
+        )
+        out.append(
+            f"; rejecting {describe_item('region:' + key).split(' ', 1)[1]} also drops relation "
+            f"{r['label']} {texts.get(r['from_key'])!r} -> {texts.get(r['to_key'])!r}, which "
+            f"the annotators agreed on: to reject it, give {how}"
+        )
+    return "".join(out)
 
 
 def task_data(
@@ -1198,6 +1224,9 @@ def decisions_from_review(
     for item, d in proposed.items():
         if item in details and str(d.get("conflict", "")).startswith((OVERRULED, DISPLACED)):
             d["conflict"] = f"{details[item]}; {d['conflict']}"
+    dropped = dropped_relations(result.conflicts, proposed, review.item_reasons, existing)
+    if dropped:
+        return None, dropped
     if not review.reason and any(not d["why"] for d in proposed.values()):
         return None, [
             f"no reason given: fill in {REASON} in the review (it becomes each decision's why)"
@@ -1231,6 +1260,45 @@ def decisions_from_review(
     if broken:
         return None, broken
     return _merged_file(article_id, review.reviewer, entries, proposed), []
+
+
+def dropped_relations(
+    conflicts: list[dict[str, Any]],
+    decided: Collection[str],
+    explicit: Collection[str],
+    existing: Mapping[str, Mapping[str, Any]],
+    how: Callable[[str], str] | None = None,
+) -> list[str]:
+    """A refusal for each relation the annotators agreed on that ``decided`` drops (a
+    decision rejects its end: adjudication lists it with ``ends_rejected``) without an
+    explicit reject: one of ``explicit`` (the items the reviewer named), or a reject already
+    in the file (``existing``). ``how(item)``: how this kind of review names it (default: a
+    line of review_reason). The words are those of the refusal of a review that lacks an agreed
+    item (:func:`_differences`): the relation was lost without a word (a walkthrough),
+    while a review deleting both of two overlapping regions was refused naming it."""
+    out = []
+    for c in conflicts:
+        item = str(c["item"])
+        if not c.get("ends_rejected") or item not in decided or item in explicit:
+            continue
+        if (existing.get(item) or {}).get("action") == "reject":
+            continue
+        ends = " and ".join(c["ends_rejected"])
+        out.append(
+            f"{_lacks_agreed('relation', item.partition(':')[2])}: rejecting {ends} drops it "
+            "(a relation needs both its ends in the gold); to drop it, say so: "
+            + (
+                how(item)
+                if how
+                else f"add the line `[{item}] <why>` to {REASON} (then Add, Update)"
+            )
+            + f"; otherwise keep {ends}"
+        )
+    return out
+
+
+def _lacks_agreed(what: str, item: str) -> str:
+    return f"the review lacks {what} {item}, which the annotators agreed on"
 
 
 def _how_to_reject_in_editor(item: str, majority: bool) -> str:
@@ -1273,7 +1341,7 @@ def _differences(review: dict[str, set[Any]], gold: dict[str, set[Any]]) -> list
         for item in sorted(review[what] - gold[what], key=str):
             out.append(f"the review has {what[:-1]} {item}, which the gold cannot get")
         for item in sorted(gold[what] - review[what], key=str):
-            out.append(f"the review lacks {what[:-1]} {item}, which the annotators agreed on")
+            out.append(_lacks_agreed(what[:-1], item))
     common = review["regions"] & gold["regions"]
     mine = {(k, a): v for k, a, v in review["attributes"] if k in common}
     theirs = {(k, a): v for k, a, v in gold["attributes"] if k in common}

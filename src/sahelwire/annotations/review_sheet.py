@@ -58,6 +58,7 @@ from sahelwire.annotations.review import (
     counted_versions,
     describe_item,
     displaced_regions,
+    dropped_relations,
     gold_result,
     overlap_notes,
     overruled_choices,
@@ -379,10 +380,25 @@ def check_article(
         for key in conflict_keys
         for item in displaced_regions(gold_keys, [key], taxonomy, potential)
     }
+    # And the relations the annotators agreed on that such a reject drops: a sheet rejects
+    # each explicitly (`review --pull` refuses a review that drops one without a word).
+    displaceable = {i.partition(":")[2] for i in majority}
+    relations = layers.gold.relations.filter(pl.col("article_id") == aid)
+    majority |= {
+        item: {"item": item, "majority": True}
+        for r in relations.iter_rows(named=True)
+        if {r["from_key"], r["to_key"]} & displaceable
+        for item in [f"relation:{r['from_key']}->{r['to_key']}:{r['label']}"]
+    }
+    majority |= {
+        str(c["item"]): {"item": c["item"], "majority": True}
+        for c in layers.conflicts
+        if c["article_id"] == aid and c.get("ends_rejected")
+    }
     decisions, empty, entry_problems = _check_entries(sheet, {**majority, **potential})
     problems += [
-        f"{where}: item {item}: the majority's region can only be rejected (it is gold unless "
-        "rejected)"
+        f"{where}: item {item}: the majority's {item.partition(':')[0]} can only be rejected "
+        "(it is gold unless rejected)"
         for item, d in decisions.items()
         if item in majority and d["action"] != "reject"
     ]
@@ -413,9 +429,19 @@ def check_article(
         decisions[item] = {"action": "reject", "why": accepted[f"{field_name}:{value}"]["why"]}
     if overruled:
         result = settled()
+    dropped = {str(c["item"]) for c in result.conflicts if c.get("ends_rejected")}
+    problems += [
+        f"{where}: {m}"
+        for m in dropped_relations(
+            result.conflicts, dropped, decisions, existing,
+            how=lambda item: f"add an entry {{item: {item}, action: reject, why: ...}}",
+        )
+    ]  # fmt: skip
     for p in result.problems:
         if p.rule == STALE_RULE:
             continue  # moot under the sheet's own decisions: ignored
+        if p.rule == UNSETTLED_RULE and p.field in dropped:
+            continue  # named above, with how to reject it
         if p.rule == UNSETTLED_RULE:
             if p.field in empty:
                 problems.append(
@@ -448,6 +474,8 @@ def check_article(
         != (mine[i]["action"], mine[i].get("value"))
     ]
     region_reasons, item_lines = _reasons(result.gold, aid, mine, reason)
+    # review --pull takes only a line of its own as the explicit reject of a dropped relation.
+    item_lines |= {i: str(mine[i]["why"]) for i in dropped if i in mine}
     full = "\n".join([reason, *(f"[{i}] {w}" for i, w in sorted(item_lines.items()))])
     checked = CheckedArticle(aid, result.gold, full, region_reasons, mine, differs, overruled)
     return checked, []
