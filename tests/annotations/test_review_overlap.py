@@ -270,14 +270,30 @@ def test_overwrite_replaces_decisions_that_broke_the_gold_and_nothing_else(
     paths = walkthrough_project(tmp_path)
     before = accept_the_short_one(paths)
     broken = "rule quantities do not overlap value '1400:1411'"
+    # Every refusal names the repair (before: only docs/review.md did).
+    repair = (
+        f"next: annotations/decisions/{ART}.yaml: decisions written before `review --pull` "
+        "checked the gold make it break a rule; fix the article's review in Label Studio (keep "
+        "one of the two regions), then `sahelwire labelstudio review --pull --overwrite` "
+        "replaces those decisions from it (docs/review.md, 5.); or correct the file by hand"
+    )
     done = run_cli(paths.root, "adjudicate")
     assert done.returncode == 1 and broken in done.stderr
+    assert repair in done.stderr, done.stderr
+    checked = run_cli(paths.root, "validate", "--no-dist")
+    assert checked.returncode == 1 and broken in checked.stdout
+    assert repair in checked.stdout, checked.stdout
+    built = run_cli(paths.root, "build", "--out", str(tmp_path / "out"))
+    assert built.returncode == 1 and broken in built.stderr
+    assert repair in built.stderr, built.stderr
+    assert not (tmp_path / "out").exists()
     # Without --overwrite, review --pull is refused on the inputs, as before.
     plain = run_cli(
         paths.root, "labelstudio", "review", "--pull", env={"LABEL_STUDIO_API_KEY": None}
     )
     assert plain.returncode == 1, plain.stderr
     assert "review refused: 1 problem(s) in the inputs" in plain.stderr
+    assert repair in plain.stderr, plain.stderr
     # With it, the inputs pass: it goes on to the server (none here: nothing written).
     over = run_cli(
         paths.root, "labelstudio", "review", "--pull", "--overwrite",
@@ -296,6 +312,10 @@ def test_overwrite_replaces_decisions_that_broke_the_gold_and_nothing_else(
     assert over.returncode == 1, over.stderr
     assert "review refused: 1 problem(s) in the inputs" in over.stderr
     assert "'nope'" in over.stderr and broken not in over.stderr
+    # Where --overwrite cannot repair (another problem refuses it too), it is not named.
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1 and broken in done.stderr and "'nope'" in done.stderr
+    assert "--overwrite" not in done.stderr, done.stderr
 
 
 def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_path: Path) -> None:

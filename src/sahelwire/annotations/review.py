@@ -1468,6 +1468,35 @@ def repairable_articles(
     return repairable, rest
 
 
+def overwrite_hint(
+    problems: Sequence[Problem], paths: ProjectPaths, inputs: Any = None
+) -> str | None:
+    """The next step when ``review --pull --overwrite`` can repair the inputs (every problem
+    but unsettled conflicts is one it sets aside, :func:`repairable_articles`), else None.
+    ``inputs`` (validate's, when the caller has them) makes it exact; without them, a
+    problem of the gold of an article with a decisions file counts. The first refusal a
+    maintainer met (validate, adjudicate, build, review --pull) named no way out; only
+    docs/review.md did (a walkthrough)."""
+    rest = [p for p in problems if p.rule != UNSETTLED_RULE]
+    if inputs is not None:
+        found, other = repairable_articles(inputs, rest, paths)
+        articles = sorted(found)
+    else:
+        decided = {p.stem for p in paths.decisions_dir.glob("*.yaml")}
+        of = {id(p): str(p.record).partition("/")[0] for p in rest if p.file == "gold"}
+        articles = sorted({a for a in of.values() if a in decided})
+        other = [p for p in rest if of.get(id(p)) not in decided]
+    if not articles or other:
+        return None
+    files = ", ".join(f"annotations/decisions/{a}.yaml" for a in articles)
+    return (
+        f"{files}: decisions written before `review --pull` checked the gold make it break "
+        "a rule; fix the article's review in Label Studio (keep one of the two regions), then "
+        "`sahelwire labelstudio review --pull --overwrite` replaces those decisions from it "
+        "(docs/review.md, 5.); or correct the file by hand"
+    )
+
+
 def pull_reviews(
     conn: Connection,
     paths: ProjectPaths,
