@@ -24,9 +24,11 @@ from sahelwire.annotations.adjudication import UNSETTLED_RULE, adjudicate, read_
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.annotations.review import (
     Case,
+    ReviewPullSummary,
     counted_versions,
     gold_result,
     overlap_notes,
+    refuse_unrepaired,
     render_decisions,
     repairable_articles,
     review_decisions,
@@ -479,6 +481,31 @@ def test_a_sheet_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path:
     assert refusals == [] and decided is not None
     entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
     assert (entry["action"], entry["why"]) == ("reject", "no TIME fits 'four months'")
+
+
+def test_a_review_refused_for_itself_and_for_the_file_counts_once(tmp_path: Path) -> None:
+    """The file the old bug wrote, and the review still keeping both regions: one review
+    task, refused for the overlap and because no review replaces the file's decisions, was
+    counted as '2 review(s) refused'."""
+    paths = walkthrough_project(tmp_path)
+    before = accept_the_short_one(paths)
+    report, inputs = validate_inputs(paths)
+    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    repairable, rest = repairable_articles(inputs, problems, paths)
+    assert rest == [] and list(repairable) == [ART]
+    layers, art, ann, _ = walkthrough_review(paths, {}, "both")  # the file's gold: both kept
+    decided, refusals = review_decisions(layers, TAX, paths, art, ann, R, overwrite=True)
+    assert decided is None and refusals
+    # What pull_reviews does with them.
+    summary, where = ReviewPullSummary(), f"review task 6 (article {ART})"
+    summary.refuse(where, refusals)
+    refuse_unrepaired(summary, repairable, set(), {ART: where})
+    assert summary.line() == (
+        "review --pull: 0 article(s) decided (0 decision(s) written), 0 unchanged, "
+        "1 review(s) refused; 0 review task(s) not reviewed yet"
+    )
+    assert summary.refused[-1].startswith(f"{where}: annotations/decisions/{ART}.yaml makes")
+    assert (paths.decisions_dir / f"{ART}.yaml").read_text(encoding="utf-8") == before
 
 
 # -- earlier decisions that a later annotator made go against the majority -----------------

@@ -1497,6 +1497,30 @@ def overwrite_hint(
     )
 
 
+def refuse_unrepaired(
+    summary: ReviewPullSummary,
+    repairing: Mapping[str, list[str]],
+    replaced: Collection[str],
+    where_of: Mapping[str, str],
+) -> None:
+    """Refuse each article of ``repairing`` whose decisions no review of this pull replaces,
+    under its review task's name when it has one: one review refused for its own reasons
+    and for the file's was counted twice ('2 review(s) refused' for one task, a
+    walkthrough)."""
+    for aid, broken in sorted(repairing.items()):
+        if aid not in replaced:
+            summary.refuse(
+                where_of.get(aid, f"article {aid}"),
+                [
+                    *broken,
+                    f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
+                    "review replaces those decisions: update the review of the article in "
+                    "Label Studio (keep one of the two regions) and run `review --pull "
+                    "--overwrite` again, or correct the file by hand",
+                ],
+            )
+
+
 def pull_reviews(
     conn: Connection,
     paths: ProjectPaths,
@@ -1520,10 +1544,12 @@ def pull_reviews(
         articles = {a.id: a for a in load_articles(paths)}
         versions = counted_versions(layers)
         writes: list[ArticleDecisions] = []
+        where_of: dict[str, str] = {}  # article -> its review task, as refusals name it
         for task in sorted(tasks, key=lambda t: str((t.get("data") or {}).get("article_id"))):
             data = task.get("data") or {}
             aid = data.get("article_id")
             where = f"review task {task.get('id')} (article {aid})"
+            where_of[str(aid)] = where
             if aid not in articles:
                 summary.refuse(where, ["not an article of dataset/raw/manifest.jsonl"])
                 continue
@@ -1557,19 +1583,7 @@ def pull_reviews(
                 summary.unchanged.append(str(aid))
             else:
                 writes.append(decided)
-        replaced = {d.article_id for d in writes}
-        for aid, broken in sorted((repairing or {}).items()):
-            if aid not in replaced:
-                summary.refuse(
-                    f"article {aid}",
-                    [
-                        *broken,
-                        f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
-                        "review replaces those decisions: update the review of the article in "
-                        "Label Studio (keep one of the two regions) and run `review --pull "
-                        "--overwrite` again, or correct the file by hand",
-                    ],
-                )
+        refuse_unrepaired(summary, repairing or {}, {d.article_id for d in writes}, where_of)
         # Every review is checked before the first write; each file is replaced atomically.
         for decided in writes:
             path = paths.decisions_dir / f"{decided.article_id}.yaml"
