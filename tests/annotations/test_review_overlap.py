@@ -212,9 +212,11 @@ TIME_LONG = "region:quantities:TIME_OFFSET:1400:1417"
 TIME_ARG = "relation:events:COUP:1430:1437->quantities:TIME_OFFSET:1400:1417:TIME"
 
 
-def walkthrough_project(tmp_path: Path) -> ProjectPaths:
+def walkthrough_project(tmp_path: Path, *, only_the_quantity: bool = False) -> ProjectPaths:
     """The committed project, with a third annotator on article 002 who kept the older
-    baseline's TIME_OFFSET 'four months' where both AI annotators marked 'four months later'."""
+    baseline's TIME_OFFSET 'four months' where both AI annotators marked 'four months later'
+    (a copy of A's annotation otherwise; ``only_the_quantity``: nothing else, as the
+    walkthrough's annotator C, who cleared the start and drew that one region)."""
     root = copy_project(tmp_path / "p")
     export = root / "annotations" / "exports" / f"{ART}.json"
     task = json.loads(export.read_text(encoding="utf-8"))
@@ -226,6 +228,8 @@ def walkthrough_project(tmp_path: Path) -> ProjectPaths:
     human = copy.deepcopy(next(a for a in task["annotations"] if a["id"] == 11))
     human.update(id=max(used) + 1, unique_id=str(uuid.UUID(int=max(used) + 1)))
     human["completed_by"] = {"email": HUMAN}
+    if only_the_quantity:
+        human["result"] = [i for i in human["result"] if i.get("id") == "q_four_months_later"]
     for item in human["result"]:
         if item.get("id") == "q_four_months_later":
             item["value"]["end"] = 1411
@@ -506,6 +510,40 @@ def test_a_review_refused_for_itself_and_for_the_file_counts_once(tmp_path: Path
     )
     assert summary.refused[-1].startswith(f"{where}: annotations/decisions/{ART}.yaml makes")
     assert (paths.decisions_dir / f"{ART}.yaml").read_text(encoding="utf-8") == before
+
+
+def test_the_sheet_lists_only_open_items_and_refuses_an_answer_on_a_settled_one(
+    tmp_path: Path,
+) -> None:
+    """The walkthrough's skeleton listed, beside the quantity, six relations of events that
+    earlier decisions reject, with no depends_on; an accept on one was submitted and then
+    dropped by `review --pull` without a word."""
+    paths = walkthrough_project(tmp_path, only_the_quantity=True)
+    meeting = "relation:events:MEETING:1953:1965->entities:GPE:1984:1989:PLACE"
+    assert "region:events:MEETING:1953:1965" in read_decisions(paths.decisions_dir, ART)
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    text = next(a for a in load_articles(paths) if a.id == ART).text
+    skeleton, _ = sheet_skeleton(layers, TAX, paths, {ART: text})
+    listed = [e["item"] for e in yaml.safe_load(skeleton)["articles"][0]["conflicts"]]
+    assert listed == [TIME_SHORT]  # the one unsettled conflict, as adjudicate counts it
+    entries = [
+        {"item": TIME_SHORT, "action": "accept", "why": "GUIDELINES quantities: the duration"},
+        {"item": TIME_LONG, "action": "reject", "why": "C's duration instead"},
+        {"item": TIME_ARG, "action": "reject", "why": "no TIME fits 'four months'"},
+    ]
+    sheet = SheetArticle("sheet.yaml", ART, "GUIDELINES quantities", entries)
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert problems == [] and checked is not None
+    entries.append({"item": meeting, "action": "accept", "why": "the delegation meets in Niger"})
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert checked is None
+    assert problems == [
+        f"sheet.yaml: article {ART}: item {meeting}: not a conflict under the decisions: "
+        f"annotations/decisions/{ART}.yaml rejects region:events:MEETING:1953:1965 (by "
+        "ai-annotator-reviewer@sahelwire.local), so it cannot be gold and takes no decision; "
+        "leave its action empty (remove the entry)"
+    ]
 
 
 # -- earlier decisions that a later annotator made go against the majority -----------------

@@ -81,8 +81,9 @@ from sahelwire.labelstudio.worksheet_submit import annotator_password
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.taxonomy import Taxonomy
 
-# The stale-decision rule of adjudication: a sheet entry made moot by the sheet's own
-# decisions (a relation whose end it rejects) is not an error, only ignored.
+# The stale-decision rule of adjudication: a sheet's answer on an item that is no conflict
+# under the decisions (a relation whose end the sheet or the file rejects) is refused, named;
+# a decision of the file made moot by the sheet's is left to review --pull.
 STALE_RULE = "a decision settles an existing conflict"
 CONTEXT = 80  # characters of the article shown either side of an item in the skeleton
 
@@ -208,14 +209,19 @@ def sheet_skeleton(
         text = texts[case.article_id]
         listed = {c["item"] for c in layers.conflicts if c["article_id"] == case.article_id}
         open_items = {c["item"] for c in case.conflicts}
+        gold = layers.gold.regions.filter(pl.col("article_id") == case.article_id)
+        # A region neither gold nor open is one an earlier decision rejects: what needs it
+        # (a relation of an event rejected) is settled already, and no entry of the sheet
+        # could make it a conflict (six such relations were listed as if open, a walkthrough).
+        possible = {f"region:{k}" for k in gold["region_key"]} | open_items
         notes = overlap_notes(layers, taxonomy, case, letters=False)
         entries = [_entry(c, text, [], notes.get(str(c["item"]))) for c in case.conflicts]
         for item, c in sorted(
             potential_conflicts(layers, taxonomy, paths, case.article_id).items()
         ):
-            if item in listed:
-                continue
             ends = [f"region:{k}" for k in _region_of(item)]
+            if item in listed or not set(ends) <= possible:
+                continue
             entries.append(_entry(c, text, [e for e in ends if e in open_items]))
         articles.append({"article_id": case.article_id, "reason": None, "conflicts": entries})
     body = yaml.safe_dump({"articles": articles}, sort_keys=False, allow_unicode=True, width=100)
@@ -438,8 +444,15 @@ def check_article(
         )
     ]  # fmt: skip
     for p in result.problems:
+        if p.rule == STALE_RULE and p.field in decisions:
+            # An answer on an item that is no conflict under the decisions (a relation of an
+            # event an earlier decision rejects) was dropped without a word (a walkthrough).
+            problems.append(
+                f"{where}: item {p.field}: {_not_open(str(p.field), existing, decisions, aid)}"
+            )
+            continue
         if p.rule == STALE_RULE:
-            continue  # moot under the sheet's own decisions: ignored
+            continue  # a decision of the file the sheet's own decisions make moot
         if p.rule == UNSETTLED_RULE and p.field in dropped:
             continue  # named above, with how to reject it
         if p.rule == UNSETTLED_RULE:
@@ -479,6 +492,28 @@ def check_article(
     full = "\n".join([reason, *(f"[{i}] {w}" for i, w in sorted(item_lines.items()))])
     checked = CheckedArticle(aid, result.gold, full, region_reasons, mine, differs, overruled)
     return checked, []
+
+
+def _not_open(
+    item: str,
+    existing: Mapping[str, Mapping[str, Any]],
+    sheet: Mapping[str, Mapping[str, Any]],
+    aid: str,
+) -> str:
+    """Why a sheet's answer on ``item`` settles nothing, and what to do."""
+    why = []
+    for key in _region_of(item):
+        region = f"region:{key}"
+        if (sheet.get(region) or {}).get("action") == "reject":
+            why.append(f"the sheet rejects {region}")
+        elif (existing.get(region) or {}).get("action") == "reject":
+            by = existing[region].get("decided_by")
+            why.append(f"annotations/decisions/{aid}.yaml rejects {region} (by {by})")
+    because = f"{' and '.join(why)}, so " if why else ""
+    return (
+        f"not a conflict under the decisions: {because}it cannot be gold and takes no "
+        "decision; leave its action empty (remove the entry)"
+    )
 
 
 def _how_to_reject_in_sheet(item: str, majority: bool) -> str:
