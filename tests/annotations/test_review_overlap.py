@@ -436,6 +436,7 @@ def test_a_review_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path
     entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
     assert (entry["action"], entry["why"]) == ("reject", "no TIME argument fits 'four months'")
     assert "a decision rejects its end " + TIME_LONG in entry["conflict"]
+    assert TIME_ARG in decided.dropped  # review --pull prints each
     # A file written before (the relation not decided) leaves it unsettled, named.
     bare = [d for d in decided.entries if d["item"] != TIME_ARG]
     path.write_text(render_decisions(ART, bare), encoding="utf-8")

@@ -817,6 +817,8 @@ class ArticleDecisions:
     entries: list[dict[str, Any]]  # the whole decisions file after this review
     written: int  # decisions added or replaced
     unchanged: int  # decisions already in the file as the review implies
+    # relations the annotators agreed on that the decisions drop (each rejected explicitly)
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -1259,7 +1261,11 @@ def decisions_from_review(
     )
     if broken:
         return None, broken
-    return _merged_file(article_id, review.reviewer, entries, proposed), []
+    out = _merged_file(article_id, review.reviewer, entries, proposed)
+    out.dropped = sorted(
+        str(c["item"]) for c in result.conflicts if c.get("ends_rejected") and c["item"] in proposed
+    )
+    return out, []
 
 
 def dropped_relations(
