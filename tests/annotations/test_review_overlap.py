@@ -24,9 +24,11 @@ from sahelwire.annotations.adjudication import UNSETTLED_RULE, adjudicate, read_
 from sahelwire.annotations.layers import AnnotationLayers
 from sahelwire.annotations.review import (
     Case,
+    ReviewPullSummary,
     counted_versions,
     gold_result,
     overlap_notes,
+    refuse_unrepaired,
     render_decisions,
     repairable_articles,
     review_decisions,
@@ -207,11 +209,15 @@ ART = "002_4eb8b75709aad65d"
 HUMAN = "human@example.org"
 TIME_SHORT = "region:quantities:TIME_OFFSET:1400:1411"
 TIME_LONG = "region:quantities:TIME_OFFSET:1400:1417"
+# 'deposed' -> 'four months later', which both AI annotators made.
+TIME_ARG = "relation:events:COUP:1430:1437->quantities:TIME_OFFSET:1400:1417:TIME"
 
 
-def walkthrough_project(tmp_path: Path) -> ProjectPaths:
+def walkthrough_project(tmp_path: Path, *, only_the_quantity: bool = False) -> ProjectPaths:
     """The committed project, with a third annotator on article 002 who kept the older
-    baseline's TIME_OFFSET 'four months' where both AI annotators marked 'four months later'."""
+    baseline's TIME_OFFSET 'four months' where both AI annotators marked 'four months later'
+    (a copy of A's annotation otherwise; ``only_the_quantity``: nothing else, as the
+    walkthrough's annotator C, who cleared the start and drew that one region)."""
     root = copy_project(tmp_path / "p")
     export = root / "annotations" / "exports" / f"{ART}.json"
     task = json.loads(export.read_text(encoding="utf-8"))
@@ -223,6 +229,8 @@ def walkthrough_project(tmp_path: Path) -> ProjectPaths:
     human = copy.deepcopy(next(a for a in task["annotations"] if a["id"] == 11))
     human.update(id=max(used) + 1, unique_id=str(uuid.UUID(int=max(used) + 1)))
     human["completed_by"] = {"email": HUMAN}
+    if only_the_quantity:
+        human["result"] = [i for i in human["result"] if i.get("id") == "q_four_months_later"]
     for item in human["result"]:
         if item.get("id") == "q_four_months_later":
             item["value"]["end"] = 1411
@@ -257,7 +265,9 @@ def test_the_walkthrough_conflict_is_listed_and_named_in_the_review_box(tmp_path
     notes = overlap_notes(inputs.layers, TAX, case)
     assert notes == {
         TIME_SHORT: "overlaps TIME_OFFSET [1400, 1417) 'four months later' marked by A, B "
-        "(gold now): keeping one rejects the other"
+        "(gold now): keeping one rejects the other; rejecting TIME_OFFSET [1400, 1417) also "
+        "drops relation TIME 'deposed' -> 'four months later', which the annotators agreed on: "
+        f"to reject it, give the line [{TIME_ARG}] <why> in review_reason"
     }
 
 
@@ -267,14 +277,30 @@ def test_overwrite_replaces_decisions_that_broke_the_gold_and_nothing_else(
     paths = walkthrough_project(tmp_path)
     before = accept_the_short_one(paths)
     broken = "rule quantities do not overlap value '1400:1411'"
+    # Every refusal names the repair (before: only docs/review.md did).
+    repair = (
+        f"next: annotations/decisions/{ART}.yaml: decisions written before `review --pull` "
+        "checked the gold make it break a rule; fix the article's review in Label Studio (keep "
+        "one of the two regions), then `sahelwire labelstudio review --pull --overwrite` "
+        "replaces those decisions from it (docs/review.md, 5.); or correct the file by hand"
+    )
     done = run_cli(paths.root, "adjudicate")
     assert done.returncode == 1 and broken in done.stderr
+    assert repair in done.stderr, done.stderr
+    checked = run_cli(paths.root, "validate", "--no-dist")
+    assert checked.returncode == 1 and broken in checked.stdout
+    assert repair in checked.stdout, checked.stdout
+    built = run_cli(paths.root, "build", "--out", str(tmp_path / "out"))
+    assert built.returncode == 1 and broken in built.stderr
+    assert repair in built.stderr, built.stderr
+    assert not (tmp_path / "out").exists()
     # Without --overwrite, review --pull is refused on the inputs, as before.
     plain = run_cli(
         paths.root, "labelstudio", "review", "--pull", env={"LABEL_STUDIO_API_KEY": None}
     )
     assert plain.returncode == 1, plain.stderr
     assert "review refused: 1 problem(s) in the inputs" in plain.stderr
+    assert repair in plain.stderr, plain.stderr
     # With it, the inputs pass: it goes on to the server (none here: nothing written).
     over = run_cli(
         paths.root, "labelstudio", "review", "--pull", "--overwrite",
@@ -293,6 +319,10 @@ def test_overwrite_replaces_decisions_that_broke_the_gold_and_nothing_else(
     assert over.returncode == 1, over.stderr
     assert "review refused: 1 problem(s) in the inputs" in over.stderr
     assert "'nope'" in over.stderr and broken not in over.stderr
+    # Where --overwrite cannot repair (another problem refuses it too), it is not named.
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1 and broken in done.stderr and "'nope'" in done.stderr
+    assert "--overwrite" not in done.stderr, done.stderr
 
 
 def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_path: Path) -> None:
@@ -323,7 +353,10 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
         ).gold
         result, missing = gold_result(gold, ART, versions, art, TAX, paths)
         assert missing == []
-        return review(result, "the majority's whole offset")
+        # The human copied A's whole annotation: relations of events an earlier decision
+        # rejects are now a majority's, and the review rejects each explicitly.
+        lines = [f"[{i}] its event is rejected" for i in dropped_by(layers, paths)]
+        return review(result, "\n".join(["the majority's whole offset", *lines]))
 
     reject = {TIME_SHORT: {"action": "reject", "decided_by": R, "why": "x"}}
     decided, refusals = review_decisions(
@@ -336,6 +369,183 @@ def test_an_overwriting_review_replaces_the_decision_that_broke_the_gold(tmp_pat
     path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
     done = run_cli(paths.root, "adjudicate")
     assert done.returncode == 0, done.stderr
+
+
+def dropped_by(layers: AnnotationLayers, paths: ProjectPaths) -> list[str]:
+    """Article 002's relations the annotators agreed on whose end the file's decisions
+    reject (the human copied A's whole annotation, events A's reviewer rejected included)."""
+    return [c["item"] for c in layers.conflicts
+            if c["article_id"] == ART and c.get("ends_rejected")]  # fmt: skip
+
+
+def walkthrough_review(
+    paths: ProjectPaths, decided: dict[str, Any], reason: str
+) -> tuple[AnnotationLayers, Article, dict[str, Any], list[Any]]:
+    """Article 002's layers, article, and the review whose gold ``decided`` (with the file's
+    decisions) gives, as the editor exports it."""
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    art = next(a for a in load_articles(paths) if a.id == ART)
+    results = {int(a["id"]): a["result"] for t in load_repository(paths).tasks.values()
+               for a in t["annotations"]}  # fmt: skip
+    versions = [(v.annotator, results[v.annotation_id]) for v in counted_versions(layers)[ART]]
+    only = pl.col("article_id") == ART
+    existing = read_decisions(paths.decisions_dir, ART)
+    gold = adjudicate(
+        layers.annotations.filter(only),
+        layers.regions.filter(only),
+        layers.relations.filter(only),
+        layers.choices.filter(only),
+        paths.decisions_dir,
+        TAX,
+        decided={ART: {**existing, **decided}},
+    ).gold
+    result, missing = gold_result(gold, ART, versions, art, TAX, paths)
+    assert missing == []
+    return layers, art, review(result, reason), versions
+
+
+def test_a_review_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path: Path) -> None:
+    """The walkthrough: the reviewer keeps C's 'four months' and deletes the majority's
+    'four months later'; Label Studio deletes A and B's TIME argument of 'deposed' with it,
+    and `review --pull` wrote the two region decisions only: the relation left the gold
+    without a word."""
+    paths = walkthrough_project(tmp_path)
+    path = paths.decisions_dir / f"{ART}.yaml"
+    before = path.read_bytes()
+    keep_short = {TIME_SHORT: {"action": "accept"}, TIME_LONG: {"action": "reject"}}
+    _, inputs = validate_inputs(paths)
+    earlier = [f"[{i}] its event is rejected" for i in dropped_by(inputs.layers, paths)]
+    assert len(earlier) == 3  # GUIDELINES-level: see dropped_by
+    reason = "\n".join(["GUIDELINES quantities: the duration", *earlier])
+    layers, art, ann, _ = walkthrough_review(paths, keep_short, reason)
+    decided, problems = review_decisions(layers, TAX, paths, art, ann, R)
+    assert decided is None
+    assert problems == [
+        "the review lacks relation events:COUP:1430:1437->quantities:TIME_OFFSET:1400:1417:"
+        f"TIME, which the annotators agreed on: rejecting {TIME_LONG} drops it (a relation "
+        f"needs both its ends in the gold); to drop it, say so: add the line `[{TIME_ARG}] "
+        f"<why>` to review_reason (then Add, Update); otherwise keep {TIME_LONG}"
+    ]
+    assert path.read_bytes() == before
+    # Said explicitly, it is a decision of its own, with its why.
+    _, _, ann, _ = walkthrough_review(
+        paths, keep_short, f"{reason}\n[{TIME_ARG}] no TIME argument fits 'four months'"
+    )
+    decided, problems = review_decisions(layers, TAX, paths, art, ann, R)
+    assert problems == [] and decided is not None
+    entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
+    assert (entry["action"], entry["why"]) == ("reject", "no TIME argument fits 'four months'")
+    assert "a decision rejects its end " + TIME_LONG in entry["conflict"]
+    assert TIME_ARG in decided.dropped  # review --pull prints each
+    # A file written before (the relation not decided) leaves it unsettled, named.
+    bare = [d for d in decided.entries if d["item"] != TIME_ARG]
+    path.write_text(render_decisions(ART, bare), encoding="utf-8")
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 1, done.stderr
+    assert f"{ART}  conflict   {TIME_ARG}  marked by " in done.stdout
+    assert (
+        f"a decision rejects its end {TIME_LONG}, so it leaves the gold: reject it "
+        "explicitly  decision=None" in done.stdout
+    )
+    path.write_text(render_decisions(ART, decided.entries), encoding="utf-8")
+    done = run_cli(paths.root, "adjudicate")
+    assert done.returncode == 0, done.stderr
+    assert f"{TIME_ARG}  marked by " in done.stdout and "decision=reject" in done.stdout
+
+
+def test_a_sheet_dropping_an_agreed_relation_must_reject_it_explicitly(tmp_path: Path) -> None:
+    paths = walkthrough_project(tmp_path)
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    entries = [
+        {"item": TIME_SHORT, "action": "accept", "why": "GUIDELINES quantities: the duration"},
+        {"item": TIME_LONG, "action": "reject", "why": "C's duration instead"},
+        # The human's own TIME argument, to 'four months': a conflict once it is gold.
+        {"item": TIME_ARG.replace("1417", "1411"), "action": "accept", "why": "C's argument"},
+        *({"item": i, "action": "reject", "why": "its event is rejected"}
+          for i in dropped_by(layers, paths)),
+    ]  # fmt: skip
+    sheet = SheetArticle("sheet.yaml", ART, "GUIDELINES quantities", entries)
+    text = next(a for a in load_articles(paths) if a.id == ART).text
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert checked is None
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"sheet.yaml: article {ART}: the review lacks relation ")
+    assert (
+        f"to drop it, say so: add an entry {{item: {TIME_ARG}, action: reject, why: ...}}"
+        in problems[0]
+    )
+    entries.append({"item": TIME_ARG, "action": "reject", "why": "no TIME fits 'four months'"})
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert problems == [] and checked is not None
+    # Submitted, review --pull reads the relation's reject with its why.
+    _, art, _, versions = walkthrough_review(paths, {}, "unused")
+    result, missing = review_result(checked, versions, art, TAX, paths)
+    assert missing == []
+    decided, refusals = review_decisions(layers, TAX, paths, art, annotation(99, R, result), R)
+    assert refusals == [] and decided is not None
+    entry = next(d for d in decided.entries if d["item"] == TIME_ARG)
+    assert (entry["action"], entry["why"]) == ("reject", "no TIME fits 'four months'")
+
+
+def test_a_review_refused_for_itself_and_for_the_file_counts_once(tmp_path: Path) -> None:
+    """The file the old bug wrote, and the review still keeping both regions: one review
+    task, refused for the overlap and because no review replaces the file's decisions, was
+    counted as '2 review(s) refused'."""
+    paths = walkthrough_project(tmp_path)
+    before = accept_the_short_one(paths)
+    report, inputs = validate_inputs(paths)
+    problems = [p for p in report.problems if p.rule != UNSETTLED_RULE]
+    repairable, rest = repairable_articles(inputs, problems, paths)
+    assert rest == [] and list(repairable) == [ART]
+    layers, art, ann, _ = walkthrough_review(paths, {}, "both")  # the file's gold: both kept
+    decided, refusals = review_decisions(layers, TAX, paths, art, ann, R, overwrite=True)
+    assert decided is None and refusals
+    # What pull_reviews does with them.
+    summary, where = ReviewPullSummary(), f"review task 6 (article {ART})"
+    summary.refuse(where, refusals)
+    refuse_unrepaired(summary, repairable, set(), {ART: where})
+    assert summary.line() == (
+        "review --pull: 0 article(s) decided (0 decision(s) written), 0 unchanged, "
+        "1 review(s) refused; 0 review task(s) not reviewed yet"
+    )
+    assert summary.refused[-1].startswith(f"{where}: annotations/decisions/{ART}.yaml makes")
+    assert (paths.decisions_dir / f"{ART}.yaml").read_text(encoding="utf-8") == before
+
+
+def test_the_sheet_lists_only_open_items_and_refuses_an_answer_on_a_settled_one(
+    tmp_path: Path,
+) -> None:
+    """The walkthrough's skeleton listed, beside the quantity, six relations of events that
+    earlier decisions reject, with no depends_on; an accept on one was submitted and then
+    dropped by `review --pull` without a word."""
+    paths = walkthrough_project(tmp_path, only_the_quantity=True)
+    meeting = "relation:events:MEETING:1953:1965->entities:GPE:1984:1989:PLACE"
+    assert "region:events:MEETING:1953:1965" in read_decisions(paths.decisions_dir, ART)
+    _, inputs = validate_inputs(paths)
+    layers = inputs.layers
+    text = next(a for a in load_articles(paths) if a.id == ART).text
+    skeleton, _ = sheet_skeleton(layers, TAX, paths, {ART: text})
+    listed = [e["item"] for e in yaml.safe_load(skeleton)["articles"][0]["conflicts"]]
+    assert listed == [TIME_SHORT]  # the one unsettled conflict, as adjudicate counts it
+    entries = [
+        {"item": TIME_SHORT, "action": "accept", "why": "GUIDELINES quantities: the duration"},
+        {"item": TIME_LONG, "action": "reject", "why": "C's duration instead"},
+        {"item": TIME_ARG, "action": "reject", "why": "no TIME fits 'four months'"},
+    ]
+    sheet = SheetArticle("sheet.yaml", ART, "GUIDELINES quantities", entries)
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert problems == [] and checked is not None
+    entries.append({"item": meeting, "action": "accept", "why": "the delegation meets in Niger"})
+    checked, problems = check_article(sheet, layers, TAX, paths, R, text)
+    assert checked is None
+    assert problems == [
+        f"sheet.yaml: article {ART}: item {meeting}: not a conflict under the decisions: "
+        f"annotations/decisions/{ART}.yaml rejects region:events:MEETING:1953:1965 (by "
+        "ai-annotator-reviewer@sahelwire.local), so it cannot be gold and takes no decision; "
+        "leave its action empty (remove the entry)"
+    ]
 
 
 # -- earlier decisions that a later annotator made go against the majority -----------------

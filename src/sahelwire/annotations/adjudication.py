@@ -79,6 +79,9 @@ ITEM_ACTIONS = ("accept", "reject")
 # The keys of a decision entry (``conflict`` is for the reader: adjudication ignores it).
 DECISION_KEYS = ("item", "action", "value", "decided_by", "why", "conflict")
 ATTR_ACTIONS = ("set",)
+# A relation the majority made whose end a decision rejects cannot be gold: only a reject of
+# the relation itself settles it (adjudication's _Settler.drop).
+DROPPED_RELATION_RULE = "a relation whose end is rejected is rejected explicitly"
 # The article-by-article path (_adjudicate_articles) is the reference the bulk path for several
 # annotators (_majority_gold) must equal row for row; a test sets this False to run the
 # reference on every article and compare the two on the same input, without a second copy of
@@ -412,6 +415,44 @@ class _Settler:
             return False
         return str(d["action"]) == "accept"
 
+    def drop(self, item: str, by: list[str], ends: list[str]) -> None:
+        """A relation a strict majority made whose end ``ends`` a decision rejects: it cannot
+        be gold, and it leaves the gold only by a decision that rejects it too. Before, it
+        went without a word: a reviewer who kept another annotator's overlapping DURATION
+        and so rejected the majority's TIME_OFFSET also dropped the majority's TIME argument
+        of 'deposed', and nothing (review, decisions file, adjudicate) said so (a
+        walkthrough). Such a relation is listed as a conflict (``ends_rejected``) whose one
+        allowed action is reject."""
+        d = self.decisions.get(item)
+        self.used.add(item)
+        detail = (
+            f"marked {who(by, self.annotators)}; a decision rejects its end "
+            f"{' and '.join(ends)}, so it leaves the gold: reject it explicitly"
+        )
+        self.result.conflicts.append(
+            {
+                "article_id": self.article,
+                "kind": "conflict",
+                "item": item,
+                "detail": detail,
+                "by": sorted(by),
+                "not_by": [a for a in self.annotators if a not in by],
+                "decision": None if d is None else d["action"],
+                "ends_rejected": ends,
+            }
+        )
+        where = f"annotations/decisions/{self.article}.yaml"
+        votes = f"{len(by)}/{self.n} annotators"
+        if d is None:
+            self.result.problems.append(
+                Problem(where, self.article, item, UNSETTLED_RULE, votes, detail)
+            )
+        elif d["action"] != "reject":
+            self.result.problems.append(
+                Problem(where, self.article, item, DROPPED_RELATION_RULE, str(d["action"]),
+                        f"{detail}; it cannot be accepted while its end is rejected")
+            )  # fmt: skip
+
 
 def adjudicate(
     annotations: pl.DataFrame,
@@ -539,7 +580,8 @@ def _adjudicate_articles(
         status_rows.append({"article_id": article, "n_annotators": n})
         everyone = sorted(annotator_of.get(i, f"annotation {i}") for i in ids)
 
-        settle = _Settler(article, everyone, decisions, used, result).settle
+        settler = _Settler(article, everyone, decisions, used, result)
+        settle = settler.settle
 
         keys_of: dict[tuple[int, str], str] = {}
         region_votes: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -614,14 +656,18 @@ def _adjudicate_articles(
                 if src and dst:
                     rel_votes[(src, dst, r["label"])].append(annotator_of.get(aid, str(aid)))
         for (src, dst, label), makers in sorted(rel_votes.items()):
-            if (
-                src in gold_keys
-                and dst in gold_keys
-                and settle(f"relation:{src}->{dst}:{label}", makers, True, "")
-            ):
-                relation_rows.append(
-                    {"article_id": article, "from_key": src, "to_key": dst, "label": label}
-                )
+            item = f"relation:{src}->{dst}:{label}"
+            if src in gold_keys and dst in gold_keys:
+                if settle(item, makers, True, ""):
+                    relation_rows.append(
+                        {"article_id": article, "from_key": src, "to_key": dst, "label": label}
+                    )
+            elif n > 1 and 2 * len(makers) > n:
+                # Whoever made a relation made both its ends, so the ends of a majority's
+                # relation are majority regions: one is missing only because a decision
+                # rejected it (_Settler.drop).
+                ends = [f"region:{k}" for k in (src, dst) if k not in gold_keys]
+                settler.drop(item, makers, ends)
         choice_votes: dict[tuple[str, str], list[str]] = defaultdict(list)
         for aid in ids:
             for r in cho_by[aid].iter_rows(named=True) if aid in cho_by else []:

@@ -289,6 +289,7 @@ def overlap_notes(
     unsettled = [k for k in unsettled if str(k).count(":") == 3 and k in makers]
     # The box names annotators by their tabs' letters; a sheet by e-mail.
     lettered = _lettered(case.versions) if letters else (lambda who: who)
+    relations = layers.gold.relations.filter(pl.col("article_id") == case.article_id)
     out = {}
     for key in unsettled:
         others = [k for k in sorted(gold | set(unsettled)) if overlap_of(taxonomy, key, k)]
@@ -301,6 +302,9 @@ def overlap_notes(
                     for k in others
                 )
                 + ": keeping one rejects the other"
+                + "".join(
+                    _drops(k, relations, texts, sheet=not letters) for k in others if k in gold
+                )
             )
     return out
 
@@ -349,6 +353,28 @@ def _decided_lines(
         ),
         *(f"- {line}" for line in against_now),
     ]
+
+
+def _drops(key: str, relations: pl.DataFrame, texts: Mapping[str, str], *, sheet: bool) -> str:
+    """What rejecting the gold region ``key`` takes with it: the agreed relations it is an
+    end of, each with how to reject it explicitly (``review --pull`` refuses the review
+    otherwise). A reviewer who deleted the majority's TIME_OFFSET lost its TIME argument of
+    'deposed' without being told (a walkthrough)."""
+    mine = relations.filter((pl.col("from_key") == key) | (pl.col("to_key") == key))
+    out = []
+    for r in mine.iter_rows(named=True):
+        item = f"relation:{r['from_key']}->{r['to_key']}:{r['label']}"
+        how = (
+            f"an entry {{item: {item}, action: reject, why: ...}}"
+            if sheet
+            else f"the line [{item}] <why> in {REASON}"
+        )
+        out.append(
+            f"; rejecting {describe_item('region:' + key).split(' ', 1)[1]} also drops relation "
+            f"{r['label']} {texts.get(r['from_key'])!r} -> {texts.get(r['to_key'])!r}, which "
+            f"the annotators agreed on: to reject it, give {how}"
+        )
+    return "".join(out)
 
 
 def task_data(
@@ -830,6 +856,8 @@ class ArticleDecisions:
     written: int  # decisions added or replaced
     unchanged: int  # decisions already in the file as the review implies
     notes: int = 0  # `conflict:` notes of other entries brought up to date (stale_note)
+    # relations the annotators agreed on that the decisions drop (each rejected explicitly)
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -1240,6 +1268,9 @@ def decisions_from_review(
     for item, d in proposed.items():
         if item in details and str(d.get("conflict", "")).startswith((OVERRULED, DISPLACED)):
             d["conflict"] = f"{details[item]}; {d['conflict']}"
+    dropped = dropped_relations(result.conflicts, proposed, review.item_reasons, existing)
+    if dropped:
+        return None, dropped
     if not review.reason and any(not d["why"] for d in proposed.values()):
         return None, [
             f"no reason given: fill in {REASON} in the review (it becomes each decision's why)"
@@ -1272,7 +1303,50 @@ def decisions_from_review(
     )
     if broken:
         return None, broken
-    return _merged_file(article_id, review.reviewer, entries, proposed, details), []
+    out = _merged_file(article_id, review.reviewer, entries, proposed, details)
+    out.dropped = sorted(
+        str(c["item"]) for c in result.conflicts if c.get("ends_rejected") and c["item"] in proposed
+    )
+    return out, []
+
+
+def dropped_relations(
+    conflicts: list[dict[str, Any]],
+    decided: Collection[str],
+    explicit: Collection[str],
+    existing: Mapping[str, Mapping[str, Any]],
+    how: Callable[[str], str] | None = None,
+) -> list[str]:
+    """A refusal for each relation the annotators agreed on that ``decided`` drops (a
+    decision rejects its end: adjudication lists it with ``ends_rejected``) without an
+    explicit reject: one of ``explicit`` (the items the reviewer named), or a reject already
+    in the file (``existing``). ``how(item)``: how this kind of review names it (default: a
+    line of review_reason). The words are those of the refusal of a review that lacks an agreed
+    item (:func:`_differences`): the relation was lost without a word (a walkthrough),
+    while a review deleting both of two overlapping regions was refused naming it."""
+    out = []
+    for c in conflicts:
+        item = str(c["item"])
+        if not c.get("ends_rejected") or item not in decided or item in explicit:
+            continue
+        if (existing.get(item) or {}).get("action") == "reject":
+            continue
+        ends = " and ".join(c["ends_rejected"])
+        out.append(
+            f"{_lacks_agreed('relation', item.partition(':')[2])}: rejecting {ends} drops it "
+            "(a relation needs both its ends in the gold); to drop it, say so: "
+            + (
+                how(item)
+                if how
+                else f"add the line `[{item}] <why>` to {REASON} (then Add, Update)"
+            )
+            + f"; otherwise keep {ends}"
+        )
+    return out
+
+
+def _lacks_agreed(what: str, item: str) -> str:
+    return f"the review lacks {what} {item}, which the annotators agreed on"
 
 
 def _how_to_reject_in_editor(item: str, majority: bool) -> str:
@@ -1315,7 +1389,7 @@ def _differences(review: dict[str, set[Any]], gold: dict[str, set[Any]]) -> list
         for item in sorted(review[what] - gold[what], key=str):
             out.append(f"the review has {what[:-1]} {item}, which the gold cannot get")
         for item in sorted(gold[what] - review[what], key=str):
-            out.append(f"the review lacks {what[:-1]} {item}, which the annotators agreed on")
+            out.append(_lacks_agreed(what[:-1], item))
     common = review["regions"] & gold["regions"]
     mine = {(k, a): v for k, a, v in review["attributes"] if k in common}
     theirs = {(k, a): v for k, a, v in gold["attributes"] if k in common}
@@ -1496,6 +1570,59 @@ def repairable_articles(
     return repairable, rest
 
 
+def overwrite_hint(
+    problems: Sequence[Problem], paths: ProjectPaths, inputs: Any = None
+) -> str | None:
+    """The next step when ``review --pull --overwrite`` can repair the inputs (every problem
+    but unsettled conflicts is one it sets aside, :func:`repairable_articles`), else None.
+    ``inputs`` (validate's, when the caller has them) makes it exact; without them, a
+    problem of the gold of an article with a decisions file counts. The first refusal a
+    maintainer met (validate, adjudicate, build, review --pull) named no way out; only
+    docs/review.md did (a walkthrough)."""
+    rest = [p for p in problems if p.rule != UNSETTLED_RULE]
+    if inputs is not None:
+        found, other = repairable_articles(inputs, rest, paths)
+        articles = sorted(found)
+    else:
+        decided = {p.stem for p in paths.decisions_dir.glob("*.yaml")}
+        of = {id(p): str(p.record).partition("/")[0] for p in rest if p.file == "gold"}
+        articles = sorted({a for a in of.values() if a in decided})
+        other = [p for p in rest if of.get(id(p)) not in decided]
+    if not articles or other:
+        return None
+    files = ", ".join(f"annotations/decisions/{a}.yaml" for a in articles)
+    return (
+        f"{files}: decisions written before `review --pull` checked the gold make it break "
+        "a rule; fix the article's review in Label Studio (keep one of the two regions), then "
+        "`sahelwire labelstudio review --pull --overwrite` replaces those decisions from it "
+        "(docs/review.md, 5.); or correct the file by hand"
+    )
+
+
+def refuse_unrepaired(
+    summary: ReviewPullSummary,
+    repairing: Mapping[str, list[str]],
+    replaced: Collection[str],
+    where_of: Mapping[str, str],
+) -> None:
+    """Refuse each article of ``repairing`` whose decisions no review of this pull replaces,
+    under its review task's name when it has one: one review refused for its own reasons
+    and for the file's was counted twice ('2 review(s) refused' for one task, a
+    walkthrough)."""
+    for aid, broken in sorted(repairing.items()):
+        if aid not in replaced:
+            summary.refuse(
+                where_of.get(aid, f"article {aid}"),
+                [
+                    *broken,
+                    f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
+                    "review replaces those decisions: update the review of the article in "
+                    "Label Studio (keep one of the two regions) and run `review --pull "
+                    "--overwrite` again, or correct the file by hand",
+                ],
+            )
+
+
 def pull_reviews(
     conn: Connection,
     paths: ProjectPaths,
@@ -1519,10 +1646,12 @@ def pull_reviews(
         articles = {a.id: a for a in load_articles(paths)}
         versions = counted_versions(layers)
         writes: list[ArticleDecisions] = []
+        where_of: dict[str, str] = {}  # article -> its review task, as refusals name it
         for task in sorted(tasks, key=lambda t: str((t.get("data") or {}).get("article_id"))):
             data = task.get("data") or {}
             aid = data.get("article_id")
             where = f"review task {task.get('id')} (article {aid})"
+            where_of[str(aid)] = where
             if aid not in articles:
                 summary.refuse(where, ["not an article of dataset/raw/manifest.jsonl"])
                 continue
@@ -1556,19 +1685,7 @@ def pull_reviews(
                 summary.unchanged.append(str(aid))
             else:
                 writes.append(decided)
-        replaced = {d.article_id for d in writes}
-        for aid, broken in sorted((repairing or {}).items()):
-            if aid not in replaced:
-                summary.refuse(
-                    f"article {aid}",
-                    [
-                        *broken,
-                        f"annotations/decisions/{aid}.yaml makes the inputs invalid and no "
-                        "review replaces those decisions: update the review of the article in "
-                        "Label Studio (keep one of the two regions) and run `review --pull "
-                        "--overwrite` again, or correct the file by hand",
-                    ],
-                )
+        refuse_unrepaired(summary, repairing or {}, {d.article_id for d in writes}, where_of)
         # Every review is checked before the first write; each file is replaced atomically.
         for decided in writes:
             path = paths.decisions_dir / f"{decided.article_id}.yaml"

@@ -58,6 +58,7 @@ from sahelwire.annotations.review import (
     counted_versions,
     describe_item,
     displaced_regions,
+    dropped_relations,
     gold_result,
     overlap_notes,
     overruled_choices,
@@ -80,8 +81,9 @@ from sahelwire.labelstudio.worksheet_submit import annotator_password
 from sahelwire.raw.manifest import load_articles
 from sahelwire.schema.taxonomy import Taxonomy
 
-# The stale-decision rule of adjudication: a sheet entry made moot by the sheet's own
-# decisions (a relation whose end it rejects) is not an error, only ignored.
+# The stale-decision rule of adjudication: a sheet's answer on an item that is no conflict
+# under the decisions (a relation whose end the sheet or the file rejects) is refused, named;
+# a decision of the file made moot by the sheet's is left to review --pull.
 STALE_RULE = "a decision settles an existing conflict"
 CONTEXT = 80  # characters of the article shown either side of an item in the skeleton
 
@@ -207,14 +209,19 @@ def sheet_skeleton(
         text = texts[case.article_id]
         listed = {c["item"] for c in layers.conflicts if c["article_id"] == case.article_id}
         open_items = {c["item"] for c in case.conflicts}
+        gold = layers.gold.regions.filter(pl.col("article_id") == case.article_id)
+        # A region neither gold nor open is one an earlier decision rejects: what needs it
+        # (a relation of an event rejected) is settled already, and no entry of the sheet
+        # could make it a conflict (six such relations were listed as if open, a walkthrough).
+        possible = {f"region:{k}" for k in gold["region_key"]} | open_items
         notes = overlap_notes(layers, taxonomy, case, letters=False)
         entries = [_entry(c, text, [], notes.get(str(c["item"]))) for c in case.conflicts]
         for item, c in sorted(
             potential_conflicts(layers, taxonomy, paths, case.article_id).items()
         ):
-            if item in listed:
-                continue
             ends = [f"region:{k}" for k in _region_of(item)]
+            if item in listed or not set(ends) <= possible:
+                continue
             entries.append(_entry(c, text, [e for e in ends if e in open_items]))
         articles.append({"article_id": case.article_id, "reason": None, "conflicts": entries})
     body = yaml.safe_dump({"articles": articles}, sort_keys=False, allow_unicode=True, width=100)
@@ -379,10 +386,25 @@ def check_article(
         for key in conflict_keys
         for item in displaced_regions(gold_keys, [key], taxonomy, potential)
     }
+    # And the relations the annotators agreed on that such a reject drops: a sheet rejects
+    # each explicitly (`review --pull` refuses a review that drops one without a word).
+    displaceable = {i.partition(":")[2] for i in majority}
+    relations = layers.gold.relations.filter(pl.col("article_id") == aid)
+    majority |= {
+        item: {"item": item, "majority": True}
+        for r in relations.iter_rows(named=True)
+        if {r["from_key"], r["to_key"]} & displaceable
+        for item in [f"relation:{r['from_key']}->{r['to_key']}:{r['label']}"]
+    }
+    majority |= {
+        str(c["item"]): {"item": c["item"], "majority": True}
+        for c in layers.conflicts
+        if c["article_id"] == aid and c.get("ends_rejected")
+    }
     decisions, empty, entry_problems = _check_entries(sheet, {**majority, **potential})
     problems += [
-        f"{where}: item {item}: the majority's region can only be rejected (it is gold unless "
-        "rejected)"
+        f"{where}: item {item}: the majority's {item.partition(':')[0]} can only be rejected "
+        "(it is gold unless rejected)"
         for item, d in decisions.items()
         if item in majority and d["action"] != "reject"
     ]
@@ -413,9 +435,26 @@ def check_article(
         decisions[item] = {"action": "reject", "why": accepted[f"{field_name}:{value}"]["why"]}
     if overruled:
         result = settled()
+    dropped = {str(c["item"]) for c in result.conflicts if c.get("ends_rejected")}
+    problems += [
+        f"{where}: {m}"
+        for m in dropped_relations(
+            result.conflicts, dropped, decisions, existing,
+            how=lambda item: f"add an entry {{item: {item}, action: reject, why: ...}}",
+        )
+    ]  # fmt: skip
     for p in result.problems:
+        if p.rule == STALE_RULE and p.field in decisions:
+            # An answer on an item that is no conflict under the decisions (a relation of an
+            # event an earlier decision rejects) was dropped without a word (a walkthrough).
+            problems.append(
+                f"{where}: item {p.field}: {_not_open(str(p.field), existing, decisions, aid)}"
+            )
+            continue
         if p.rule == STALE_RULE:
-            continue  # moot under the sheet's own decisions: ignored
+            continue  # a decision of the file the sheet's own decisions make moot
+        if p.rule == UNSETTLED_RULE and p.field in dropped:
+            continue  # named above, with how to reject it
         if p.rule == UNSETTLED_RULE:
             if p.field in empty:
                 problems.append(
@@ -448,9 +487,33 @@ def check_article(
         != (mine[i]["action"], mine[i].get("value"))
     ]
     region_reasons, item_lines = _reasons(result.gold, aid, mine, reason)
+    # review --pull takes only a line of its own as the explicit reject of a dropped relation.
+    item_lines |= {i: str(mine[i]["why"]) for i in dropped if i in mine}
     full = "\n".join([reason, *(f"[{i}] {w}" for i, w in sorted(item_lines.items()))])
     checked = CheckedArticle(aid, result.gold, full, region_reasons, mine, differs, overruled)
     return checked, []
+
+
+def _not_open(
+    item: str,
+    existing: Mapping[str, Mapping[str, Any]],
+    sheet: Mapping[str, Mapping[str, Any]],
+    aid: str,
+) -> str:
+    """Why a sheet's answer on ``item`` settles nothing, and what to do."""
+    why = []
+    for key in _region_of(item):
+        region = f"region:{key}"
+        if (sheet.get(region) or {}).get("action") == "reject":
+            why.append(f"the sheet rejects {region}")
+        elif (existing.get(region) or {}).get("action") == "reject":
+            by = existing[region].get("decided_by")
+            why.append(f"annotations/decisions/{aid}.yaml rejects {region} (by {by})")
+    because = f"{' and '.join(why)}, so " if why else ""
+    return (
+        f"not a conflict under the decisions: {because}it cannot be gold and takes no "
+        "decision; leave its action empty (remove the entry)"
+    )
 
 
 def _how_to_reject_in_sheet(item: str, majority: bool) -> str:

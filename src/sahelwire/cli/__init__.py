@@ -151,17 +151,21 @@ def validate(
         typer.echo(
             f"{'valid' if report.ok else 'INVALID'}: {len(report.problems)} problem(s); checked {checked}"
         )
-        for line in _validate_next_steps(report.problems):
+        for line in _validate_next_steps(report.problems, paths):
             typer.echo(f"next: {line}")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
-def _validate_next_steps(problems: list[Any]) -> list[str]:
+def _validate_next_steps(problems: list[Any], paths: Any) -> list[str]:
     """What to do about the kinds of problem found (a walkthrough: the list stopped there,
     and an unsettled conflict named a decisions file nobody had touched)."""
     from sahelwire.annotations.adjudication import UNSETTLED_RULE
+    from sahelwire.annotations.review import overwrite_hint
 
     steps = []
+    hint = overwrite_hint(problems, paths)
+    if hint is not None:
+        steps.append(hint)
     unsettled = sum(p.rule == UNSETTLED_RULE for p in problems)
     if unsettled:
         steps.append(
@@ -225,8 +229,13 @@ def build(
             f"build refused: {exc}; the previous build folder is intact", EXIT_USAGE
         ) from None
     except BuildRefused as exc:
+        from sahelwire.annotations.review import overwrite_hint
+
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
+        hint = overwrite_hint(exc.problems, paths)
+        if hint is not None:
+            typer.echo(f"next: {hint}", err=True)
         raise fail(
             f"build refused: {exc}; the previous build folder is intact", EXIT_INVALID
         ) from None

@@ -88,6 +88,11 @@ def valid_inputs(
             )
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)
+        from sahelwire.annotations.review import overwrite_hint
+
+        hint = overwrite_hint(problems, paths, inputs)
+        if hint is not None:
+            typer.echo(f"next: {hint}", err=True)
         raise fail(
             f"{command} refused: {len(problems)} problem(s) in the inputs (as `sahelwire "
             "validate` reports them); nothing computed",

@@ -448,6 +448,13 @@ def review(
     if do_pull:
         for name in pulled.changed_files:
             typer.echo(f"  wrote {name}")
+        for decided in pulled.decided:
+            # Never silent: an agreed relation leaving the gold is said where it happens.
+            for item in decided.dropped:
+                typer.echo(
+                    f"  {decided.article_id}: rejects {item}, which the annotators agreed "
+                    "on (its end is rejected; the review's own line says why)"
+                )
         for aid in pulled.not_reviewed:
             typer.echo(f"  not reviewed yet: {aid}")
         for aid in pulled.not_needed:
