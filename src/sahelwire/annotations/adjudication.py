@@ -42,7 +42,7 @@ import difflib
 import os
 import stat
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -390,17 +390,7 @@ class _Settler:
         # unused decision was an error that blocked adjudicate, review and build).
         self.used.add(item)
         detail = f"{what}marked {who(by, self.annotators)}"
-        self.result.conflicts.append(
-            {
-                "article_id": self.article,
-                "kind": "conflict",
-                "item": item,
-                "detail": detail,
-                "by": sorted(by),
-                "not_by": [a for a in self.annotators if a not in by],
-                "decision": None if d is None else d["action"],
-            }
-        )
+        self._conflict(item, detail, by, d)
         if d is None:
             self.result.problems.append(
                 Problem(
@@ -414,6 +404,22 @@ class _Settler:
             )
             return False
         return str(d["action"]) == "accept"
+
+    def _conflict(
+        self, item: str, detail: str, by: list[str], d: Mapping[str, Any] | None, **extra: Any
+    ) -> None:
+        self.result.conflicts.append(
+            {
+                "article_id": self.article,
+                "kind": "conflict",
+                "item": item,
+                "detail": detail,
+                "by": sorted(by),
+                "not_by": [a for a in self.annotators if a not in by],
+                "decision": None if d is None else d["action"],
+                **extra,
+            }
+        )
 
     def drop(self, item: str, by: list[str], ends: list[str]) -> None:
         """A relation a strict majority made whose end ``ends`` a decision rejects: it cannot
@@ -429,18 +435,7 @@ class _Settler:
             f"marked {who(by, self.annotators)}; a decision rejects its end "
             f"{' and '.join(ends)}, so it leaves the gold: reject it explicitly"
         )
-        self.result.conflicts.append(
-            {
-                "article_id": self.article,
-                "kind": "conflict",
-                "item": item,
-                "detail": detail,
-                "by": sorted(by),
-                "not_by": [a for a in self.annotators if a not in by],
-                "decision": None if d is None else d["action"],
-                "ends_rejected": ends,
-            }
-        )
+        self._conflict(item, detail, by, d, ends_rejected=ends)
         where = f"annotations/decisions/{self.article}.yaml"
         votes = f"{len(by)}/{self.n} annotators"
         if d is None:
@@ -708,12 +703,11 @@ def against_majority(conflict: Mapping[str, Any], decision: Mapping[str, Any]) -
     )
 
 
-def decisions_against_majority(
+def decided_conflicts(
     conflicts: list[dict[str, Any]], decisions_dir: Path
-) -> list[dict[str, Any]]:
-    """The decided conflicts whose decision goes against the majority now
-    (:func:`against_majority`), each with the decision's action and value."""
-    out = []
+) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each decided conflict with its decision's entry as the file holds it (None when the
+    file has none: a decision passed in, not read), each decisions file read once."""
     read: dict[str, dict[str, dict[str, Any]]] = {}
     for c in conflicts:
         if c.get("kind") != "conflict" or c.get("decision") is None:
@@ -721,7 +715,18 @@ def decisions_against_majority(
         article = str(c["article_id"])
         if article not in read:
             read[article] = read_decisions(decisions_dir, article)
-        d = read[article].get(str(c["item"]), {"action": c["decision"]})
+        yield c, read[article].get(str(c["item"]))
+
+
+def decisions_against_majority(
+    conflicts: list[dict[str, Any]], decisions_dir: Path
+) -> list[dict[str, Any]]:
+    """The decided conflicts whose decision goes against the majority now
+    (:func:`against_majority`), each with the decision's action and value."""
+    out = []
+    for c, entry in decided_conflicts(conflicts, decisions_dir):
+        article = str(c["article_id"])
+        d = entry or {"action": c["decision"]}
         if against_majority(c, d):
             out.append(
                 {

@@ -62,6 +62,7 @@ from sahelwire.annotations.adjudication import (
     _latest,
     adjudicate,
     against_majority,
+    decided_conflicts,
     decision_entries,
     is_placeholder,
     read_decisions,
@@ -1427,16 +1428,12 @@ def stale_notes(conflicts: list[dict[str, Any]], decisions_dir: Path) -> list[di
     note and what the conflict is now. Adjudication ignores the notes: only the reader is
     misled, so this is reported, never an error."""
     out = []
-    read: dict[str, dict[str, dict[str, Any]]] = {}
-    for c in conflicts:
-        if c.get("kind") != "conflict" or c.get("decision") is None:
-            continue
-        article = str(c["article_id"])
-        if article not in read:
-            read[article] = read_decisions(decisions_dir, article)
-        note = read[article].get(str(c["item"]), {}).get("conflict")
+    for c, entry in decided_conflicts(conflicts, decisions_dir):
+        note = (entry or {}).get("conflict")
         if stale_note(note, str(c["detail"])):
-            out.append({"article_id": article, "item": c["item"], "note": note, "now": c["detail"]})
+            out.append(
+                {"article_id": c["article_id"], "item": c["item"], "note": note, "now": c["detail"]}
+            )
     return out
 
 
