@@ -323,7 +323,17 @@ def test_a_build_says_it_is_not_the_release_its_version_names(tmp_path: Path) ->
         listed = {**files}
         if changed is not None:
             listed[changed] = {"bytes": 0, "sha256": "0" * 64}
-        manifest.write_text(json.dumps({"version": version, "tag": f"v{version}", "files": listed}))
+        # content.articles: each article's split, which the build keeps (none: no pins).
+        manifest.write_text(
+            json.dumps(
+                {
+                    "version": version,
+                    "tag": f"v{version}",
+                    "files": listed,
+                    "content": {"articles": {}},
+                }
+            )
+        )
         result = run_cli(root, "build")
         assert result.returncode == 0, result.stdout + result.stderr
         return (root / "dist" / "README.md").read_text()
